@@ -1,0 +1,3 @@
+from sdcontainer.cli import main
+
+main()

@@ -1,0 +1,416 @@
+"""Use cases: what each sdc command does, in terms of the store and systemd.
+
+No rendering and no exit codes here: functions return data or raise SdcError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sdcontainer import bundle, containers, images, records, storage, units
+from sdcontainer.containers import Container
+from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
+from sdcontainer.images import Image
+from sdcontainer.paths import Paths
+from sdcontainer.spec import ContainerSpec, check_name
+from sdcontainer.storage.driver import Driver
+from sdcontainer.systemd import SERVICE_IFACE, SystemdClient, connect, wait_for_state
+
+log = logging.getLogger(__name__)
+
+GONE = ("inactive", "failed", "gone")
+KILL_WAIT = 10.0  # after SIGKILL, how long the kernel and systemd may take
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerStatus:
+    container: Container
+    state: str  # created, running, exited
+    exit_code: int | None
+    main_pid: int | None = None
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise SdcError("sdc needs root", hint="run it as root, e.g. with sudo")
+
+
+class Sdc:
+    """The use cases, over one store and one (lazily connected) systemd client."""
+
+    def __init__(
+        self,
+        paths: Paths,
+        *,
+        connector: Callable[[], SystemdClient] = connect,
+        storage_driver: str | None = None,
+    ) -> None:
+        self.paths = paths
+        self._connector = connector
+        self._client: SystemdClient | None = None
+        self._storage_driver = storage_driver
+
+    @property
+    def systemd(self) -> SystemdClient:
+        if self._client is None:
+            self._client = self._connector()
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _driver(self) -> Driver:
+        return storage.open_driver(self.paths, self._storage_driver)
+
+    # --- images -------------------------------------------------------------------
+    def import_image(self, stream: BinaryIO, ref: str) -> Image:
+        images.normalize_reference(ref)  # refuse a bad name before reading anything
+        with records.locked(self.paths):
+            return images.import_rootfs(self.paths, self._driver(), stream, ref)
+
+    def list_images(self) -> list[tuple[Image, list[str]]]:
+        return images.list_images(self.paths)
+
+    def remove_image(self, ref: str, *, force: bool = False) -> str:
+        """Untag ref; delete the image once no name and no container refers to it."""
+        with records.locked(self.paths):
+            image = images.find_image(self.paths, ref)
+            names = [r for r, iid in images.read_repositories(self.paths).items() if iid == image.id]
+            by_name = images._REF_RE.match(ref) and images.normalize_reference(ref) in names
+            if by_name and len(names) > 1:
+                images.untag_image(self.paths, ref)
+                return f"Untagged: {images.normalize_reference(ref)}"
+            users = [c.name for c in containers.list_containers(self.paths) if c.image_id == image.id]
+            if users and not force:
+                raise Conflict(
+                    f"image {ref} is used by container {users[0]}",
+                    hint=f"remove the container first (`sdc rm {users[0]}`), or use `sdc rmi -f`",
+                )
+            images.delete_image(self.paths, self._driver(), image)
+            return f"Deleted: {image.id}"
+
+    # --- creating and running -----------------------------------------------------
+    def _check_spec(self, spec: ContainerSpec, image: Image) -> ContainerSpec:
+        check_name(spec.name)
+        if not spec.command:
+            cmd = image.config.get("Cmd") or []
+            if not cmd:
+                raise UsageError("no command specified", hint=f"give one: sdc run {spec.image} COMMAND")
+            spec = dataclasses.replace(spec, command=tuple(cmd))
+        if spec.limits.cpuset_cpus and max(spec.limits.cpuset_cpus) >= (os.cpu_count() or 1):
+            raise UsageError(
+                f"--cpuset-cpus asks for CPU {max(spec.limits.cpuset_cpus)}, which this host does not have",
+                hint=f"this host has CPUs 0-{(os.cpu_count() or 1) - 1}",
+            )
+        if not spec.workdir.startswith("/"):
+            raise UsageError(f"--workdir {spec.workdir!r} is not absolute", hint="give an absolute path, like /srv")
+        return spec
+
+    def create(self, spec: ContainerSpec, stack: contextlib.ExitStack) -> Container:
+        """Make the container's filesystem and bundle; undone by stack unless popped."""
+        image = images.find_image(self.paths, spec.image)
+        spec = self._check_spec(spec, image)
+        with records.locked(self.paths):
+            if self.paths.container(spec.name).exists():
+                raise Conflict(
+                    f"the container name {spec.name!r} is already in use",
+                    hint=f"remove that container (`sdc rm {spec.name}`) or choose another --name",
+                )
+            driver = self._driver()
+            cid = containers.new_id()
+            cdir = self.paths.container(spec.name)
+            cdir.mkdir(parents=True)
+            stack.callback(containers.remove_container_dir, self.paths, spec.name)
+            rootfs = driver.make_container_fs(cid, image.top_layer)
+            stack.callback(driver.remove_container_fs, cid)
+            hostname = spec.hostname or spec.name
+            (cdir / "hostname").write_text(hostname + "\n")
+            (cdir / "hosts").write_text(bundle.build_hosts(hostname))
+            (cdir / "resolv.conf").write_text(_host_resolv_conf())
+            config = bundle.build_runtime_config(spec, image_config=image.config, rootfs=rootfs, container_dir=cdir)
+            records.write_json(cdir / "config.json", config)
+            unit = units.service_name(spec.name) if spec.detach else units.scope_name(spec.name)
+            container = Container(
+                id=cid, spec=spec, image_id=image.id, unit=unit, driver=driver.name,
+                rootfs=str(rootfs), bundle=str(cdir), created=time.time(),
+            )
+            containers.write_container(self.paths, container)
+        return container
+
+    def run_detached(self, spec: ContainerSpec) -> Container:
+        """Start a container as a transient service; return once its PID 1 has exec'ed."""
+        spec = dataclasses.replace(spec, detach=True)
+        with contextlib.ExitStack() as stack:
+            container = self.create(spec, stack)
+            props = units.build_service_properties(
+                container.spec, launcher=launcher_argv("--notify", container.bundle),
+                cleanup=self._self_argv("_cleanup", container.name),
+            )
+            self._start_unit(container, props, stack)
+            stack.pop_all()
+        return container
+
+    def _start_unit(self, container: Container, props: dict[str, object], stack: contextlib.ExitStack) -> None:
+        stack.callback(self._forget_unit, container.unit)
+        result = self.systemd.start_transient_unit(container.unit, units.typed_properties(props))
+        if result != "done":
+            raise SdcError(
+                f"container {container.name} failed to start: {_launch_error(container)}",
+                hint=f"see `journalctl -u {container.unit}`",
+            )
+
+    def _forget_unit(self, unit: str) -> None:
+        with contextlib.suppress(SdcError):
+            self.systemd.stop_unit(unit)
+        with contextlib.suppress(SdcError):
+            self.systemd.reset_failed_unit(unit)
+
+    def run_foreground(self, spec: ContainerSpec) -> int:
+        """Run in a scope around the launcher, attached to our stdio; return the command's exit status."""
+        with contextlib.ExitStack() as stack:
+            container = self.create(spec, stack)
+            code = self._attach(container, stack)
+            containers.write_state(self.paths, container.name, {"exit_code": code, "finished": time.time()})
+            self._wait_unit_gone(container.unit)
+            if not spec.auto_remove:
+                stack.pop_all()
+        return code
+
+    def _attach(self, container: Container, stack: contextlib.ExitStack) -> int:
+        wait_r, wait_w = os.pipe2(os.O_CLOEXEC)
+        launcher = subprocess.Popen(launcher_argv("--wait-fd", str(wait_r), container.bundle), pass_fds=[wait_r])
+        os.close(wait_r)
+        try:
+            props = units.build_scope_properties(container.spec, pid=launcher.pid)
+            self._start_unit(container, props, stack)
+            os.write(wait_w, b"1")  # in the scope, under its limits: go on
+        except BaseException:
+            launcher.kill()
+            launcher.wait()
+            raise
+        finally:
+            os.close(wait_w)
+        with _forwarding_signals(launcher):
+            return launcher.wait()
+
+    def _wait_unit_gone(self, unit: str) -> None:
+        # An emptied scope is collected by systemd shortly after its last process exits.
+        wait_for_state(self.systemd, unit, ("gone",), timeout=5.0)
+
+    def _self_argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "sdcontainer", "--root", str(self.paths.root), *args]
+
+    # --- lifecycle ----------------------------------------------------------------
+    def find(self, ref: str) -> Container:
+        return containers.find_container(self.paths, ref)
+
+    def _unit_state(self, container: Container) -> str:
+        try:
+            return str(self.systemd.unit_properties(container.unit)["ActiveState"])
+        except NotFound:
+            return "gone"
+
+    def stop(self, ref: str, *, timeout: int | None = None) -> Container:
+        """The stop signal to PID 1; SIGKILL to every process once timeout seconds have passed."""
+        container = self.find(ref)
+        if timeout is not None and timeout < 0:
+            raise UsageError(f"invalid stop timeout {timeout}", hint="give a number of seconds >= 0")
+        wait = container.spec.stop_timeout if timeout is None else timeout
+        if self._unit_state(container) in GONE:
+            return container
+        who = "main" if container.unit.endswith(".service") else "all"
+        if wait > 0:
+            with contextlib.suppress(NotFound):
+                self.systemd.kill_unit(container.unit, who, int(signal.Signals[container.spec.stop_signal]))
+            if wait_for_state(self.systemd, container.unit, GONE, timeout=wait) in GONE:
+                return container
+        self._kill_all(container)
+        return container
+
+    def _kill_all(self, container: Container) -> None:
+        with contextlib.suppress(NotFound):
+            self.systemd.kill_unit(container.unit, "all", signal.SIGKILL)
+        state = wait_for_state(self.systemd, container.unit, GONE, timeout=KILL_WAIT)
+        if state not in GONE:
+            raise SdcError(f"container {container.name} did not stop (unit {state})", hint=f"see `systemctl status {container.unit}`")
+
+    def kill(self, ref: str, sig: str) -> Container:
+        container = self.find(ref)
+        signum = parse_signal(sig)
+        if self._unit_state(container) in GONE:
+            raise Conflict(f"container {container.name} is not running", hint=f"start a new one with `sdc run`")
+        who = "main" if container.unit.endswith(".service") else "all"
+        self.systemd.kill_unit(container.unit, who, signum)
+        return container
+
+    def remove(self, ref: str, *, force: bool = False) -> Container:
+        container = self.find(ref)
+        if self._unit_state(container) not in GONE:
+            if not force:
+                raise Conflict(
+                    f"container {container.name} is running",
+                    hint=f"stop it first (`sdc stop {container.name}`), or use `sdc rm -f`",
+                )
+            self._kill_all(container)
+        self._remove_files(container)
+        with contextlib.suppress(SdcError):
+            self.systemd.reset_failed_unit(container.unit)
+        return container
+
+    def _remove_files(self, container: Container) -> None:
+        with records.locked(self.paths):
+            self._delete(container)
+
+    def _delete(self, container: Container) -> None:
+        """The container's filesystem, then its record: call with the store locked."""
+        storage.open_driver(self.paths).remove_container_fs(container.id)
+        containers.remove_container_dir(self.paths, container.name)
+
+    def cleanup(self, name: str, environ: dict[str, str]) -> None:
+        """ExecStopPost of a detached container: record how it ended; remove it if --rm."""
+        code = exit_code_from_environment(environ)
+        with records.locked(self.paths):
+            try:
+                container = containers.find_container(self.paths, name)
+            except NotFound:
+                return  # removed already, by `sdc rm -f` or a failed start
+            containers.write_state(self.paths, name, {"exit_code": code, "finished": time.time(),
+                                                      "result": environ.get("SERVICE_RESULT", "")})
+            if container.spec.auto_remove:
+                self._delete(container)
+
+    def status(self) -> list[ContainerStatus]:
+        """Every container with its state: one ListUnitsByPatterns call for all of them."""
+        listed = containers.list_containers(self.paths)
+        if not listed:
+            return []
+        active = {u.name: u for u in self.systemd.list_units([f"{units.PREFIX}*.service", f"{units.PREFIX}*.scope"])}
+        result = []
+        for c in listed:
+            unit = active.get(c.unit)
+            if unit is not None and unit.active_state in ("active", "activating", "deactivating", "reloading"):
+                result.append(ContainerStatus(container=c, state="running", exit_code=None))
+                continue
+            state = containers.read_state(self.paths, c.name)
+            code = state.get("exit_code")
+            result.append(ContainerStatus(container=c, state="exited" if state else "created", exit_code=code))
+        return result
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        container = self.find(ref)
+        data: dict[str, Any] = {
+            "Id": container.id,
+            "Name": container.name,
+            "Created": container.created,
+            "Image": container.spec.image,
+            "ImageId": container.image_id,
+            "Command": list(container.spec.command),
+            "Unit": container.unit,
+            "Storage": {"Driver": container.driver, "RootFs": container.rootfs, "Bundle": container.bundle},
+            "Limits": dataclasses.asdict(container.spec.limits),
+            "Config": dataclasses.asdict(container.spec),
+            "State": {"Status": "exited" if containers.read_state(self.paths, container.name) else "created",
+                      **containers.read_state(self.paths, container.name)},
+        }
+        iface = SERVICE_IFACE if container.unit.endswith(".service") else "org.freedesktop.systemd1.Scope"
+        with contextlib.suppress(NotFound):
+            unit = self.systemd.unit_properties(container.unit)
+            props = self.systemd.unit_properties(container.unit, iface)
+            data["State"] = {"Status": "running" if unit["ActiveState"] == "active" else str(unit["ActiveState"]),
+                             "ActiveState": unit["ActiveState"], "SubState": unit["SubState"],
+                             "MainPID": props.get("MainPID"), "ControlGroup": props.get("ControlGroup")}
+            data["UnitProperties"] = {
+                k: _jsonable(props[k]) for k in units.SIGNATURES if k in props and k not in ("ExecStart", "ExecStopPost")
+            }
+        return data
+
+    def logs_argv(self, ref: str, *, follow: bool = False, since: str | None = None, tail: int | None = None) -> list[str]:
+        container = self.find(ref)
+        argv = ["journalctl", "--no-pager", "-o", "cat", "-u", container.unit]
+        if follow:
+            argv.append("-f")
+        if since:
+            argv += ["--since", since]
+        if tail is not None:
+            argv += ["-n", str(tail)]
+        return argv
+
+
+def launcher_argv(*args: str) -> list[str]:
+    # -I: the launcher runs as root for every container; ignore PYTHON* and user site.
+    return [sys.executable, "-I", "-m", "sdcontainer.launcher", *args]
+
+
+def parse_signal(sig: str) -> int:
+    name = sig.upper()
+    if name.isdigit():
+        number = int(name)
+        if number in {s.value for s in signal.Signals}:
+            return number
+    else:
+        name = name if name.startswith("SIG") else f"SIG{name}"
+        if name in signal.Signals.__members__:
+            return int(signal.Signals[name])
+    raise UsageError(f"invalid signal {sig!r}", hint="use a name like TERM, KILL, HUP or a number")
+
+
+def exit_code_from_environment(environ: dict[str, str]) -> int | None:
+    """$EXIT_CODE/$EXIT_STATUS as systemd passes them to ExecStopPost (systemd.exec(5)), shell-style."""
+    kind, status = environ.get("EXIT_CODE", ""), environ.get("EXIT_STATUS", "")
+    if kind == "exited" and status.isdigit():
+        return int(status)
+    if kind in ("killed", "dumped") and status:
+        name = status if status.startswith("SIG") else f"SIG{status}"
+        if name in signal.Signals.__members__:
+            return 128 + int(signal.Signals[name])
+    return None
+
+
+def _launch_error(container: Container) -> str:
+    path = Path(container.bundle) / "launch-error"
+    try:
+        return path.read_text().strip() or "the launcher failed"
+    except FileNotFoundError:
+        return "the launcher did not report ready"
+
+
+def _host_resolv_conf() -> str:
+    try:
+        return Path("/etc/resolv.conf").read_text()
+    except OSError:
+        return ""
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, bytes):
+        return list(value)
+    return value
+
+
+@contextlib.contextmanager
+def _forwarding_signals(child: subprocess.Popen[bytes]) -> Iterator[None]:
+    """SIGTERM/SIGHUP/SIGQUIT sent to sdc reach the launcher, which passes them to the container.
+
+    SIGINT from a terminal reaches the whole foreground process group, the
+    launcher included, so sdc itself ignores it."""
+    forwarded = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+    previous = {s: signal.signal(s, lambda signum, _f: child.send_signal(signum)) for s in forwarded}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -1,0 +1,131 @@
+"""A container's OCI runtime bundle: config.json, as the launcher reads it.
+
+Pure: builds the runtime-spec document (github.com/opencontainers/runtime-spec,
+config.md and config-linux.md) from a spec and an image's config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from sdcontainer.spec import ContainerSpec
+
+OCI_VERSION = "1.0.2"
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Docker's default capability set: what a root process in a container keeps.
+DEFAULT_CAPS = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+)
+
+MASKED_PATHS = (
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
+
+
+def build_env(image_env: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """Image environment overridden by -e; a default PATH when neither sets one."""
+    merged: dict[str, str] = {}
+    for item in (*image_env, *extra):
+        key, _, value = item.partition("=")
+        merged[key] = value
+    env = [f"{k}={v}" for k, v in merged.items()]
+    if "PATH" not in merged:
+        env.insert(0, DEFAULT_PATH)
+    return env
+
+
+def _mounts(container_dir: Path) -> list[dict[str, object]]:
+    ns = ["nosuid", "noexec", "nodev"]
+    mounts: list[dict[str, object]] = [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ns},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": [*ns, "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ns},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*ns, "ro"]},
+    ]
+    for name in ("hostname", "hosts", "resolv.conf"):
+        mounts.append(
+            {"destination": f"/etc/{name}", "type": "bind", "source": str(container_dir / name), "options": ["bind", "rw"]}
+        )
+    return mounts
+
+
+def build_runtime_config(
+    spec: ContainerSpec,
+    *,
+    image_config: Mapping[str, object],
+    rootfs: Path,
+    container_dir: Path,
+) -> dict[str, object]:
+    image_env = image_config.get("Env") or []
+    assert isinstance(image_env, list)  # image configs are written by sdc itself
+    uid, gid = spec.user
+    caps = list(DEFAULT_CAPS) if uid == 0 else []
+    return {
+        "ociVersion": OCI_VERSION,
+        "process": {
+            "terminal": False,
+            "user": {"uid": uid, "gid": gid, "additionalGids": []},
+            "args": list(spec.command),
+            "env": build_env([str(e) for e in image_env], spec.env),
+            "cwd": spec.workdir,
+            "capabilities": {
+                "bounding": list(DEFAULT_CAPS),
+                "effective": caps,
+                "permitted": caps,
+                "inheritable": caps,
+                "ambient": [],
+            },
+            "noNewPrivileges": True,
+        },
+        "root": {"path": str(rootfs), "readonly": False},
+        "hostname": spec.hostname or spec.name,
+        "mounts": _mounts(container_dir),
+        "linux": {
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "devices": [
+                {"path": f"/dev/{n}", "type": "c", "major": ma, "minor": mi, "fileMode": 0o666, "uid": 0, "gid": 0}
+                for n, ma, mi in DEVICES
+            ],
+            "maskedPaths": list(MASKED_PATHS),
+            "readonlyPaths": list(READONLY_PATHS),
+        },
+    }
+
+
+def build_hosts(hostname: str) -> str:
+    return (
+        "127.0.0.1\tlocalhost\n"
+        "::1\tlocalhost ip6-localhost ip6-loopback\n"
+        f"127.0.1.1\t{hostname}\n"
+    )

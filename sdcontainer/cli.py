@@ -1,0 +1,347 @@
+"""The sdc command line (typer): parse options, call one api function, render the result.
+
+Docker's flag names wherever they fit. SdcError becomes a one-line message
+with a hint and a non-zero exit; anything else reaching here is a bug and
+shows its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import click
+import typer
+
+from sdcontainer import __version__
+from sdcontainer.api import ContainerStatus, Sdc, require_root
+from sdcontainer.errors import SdcError
+from sdcontainer.paths import Paths, default_root
+from sdcontainer.spec import ContainerSpec, build_limits, check_env, check_name, parse_user
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="sdc: containers as transient systemd units on btrfs snapshots.",
+)
+
+
+class State:
+    sdc: Sdc
+
+
+def _sdc(ctx: typer.Context) -> Sdc:
+    require_root()
+    obj = ctx.find_object(State)
+    if obj is None:  # pragma: no cover - the callback always sets it
+        raise RuntimeError("no state")
+    return obj.sdc
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sdc version {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    root: Annotated[Optional[Path], typer.Option("--root", envvar="SDC_ROOT", help="Store directory [default: /var/lib/sdc]")] = None,
+    storage_driver: Annotated[Optional[str], typer.Option("--storage-driver", envvar="SDC_STORAGE_DRIVER", help="btrfs or vfs")] = None,
+    debug: Annotated[bool, typer.Option("--debug", "-D", envvar="SDC_DEBUG", help="Log what sdc does")] = False,
+    version: Annotated[bool, typer.Option("--version", "-v", callback=_version, is_eager=True, help="Print the version")] = False,
+) -> None:
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="sdc: %(levelname)s: %(message)s")
+    state = State()
+    state.sdc = Sdc(Paths(root or default_root()), storage_driver=storage_driver)
+    ctx.obj = state
+    ctx.call_on_close(state.sdc.close)
+
+
+# --- images --------------------------------------------------------------------
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="A rootfs tarball (tar, tar.gz, tar.xz...) or - for stdin")],
+    reference: Annotated[str, typer.Argument(metavar="NAME[:TAG]")],
+) -> None:
+    """Import a rootfs tarball as an image (like docker import)."""
+    sdc = _sdc(ctx)
+    if file == "-":
+        image = sdc.import_image(sys.stdin.buffer, reference)
+    else:
+        try:
+            stream = open(file, "rb")
+        except OSError as exc:
+            raise SdcError(f"cannot read {file}: {exc.strerror}", hint="give the path of a tar archive, or - for stdin") from None
+        with stream:
+            image = sdc.import_image(stream, reference)
+    typer.echo(image.id)
+
+
+@app.command("images")
+def images_(
+    ctx: typer.Context,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only image IDs")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """List images."""
+    rows = []
+    for image, names in _sdc(ctx).list_images():
+        for name in names or ["<none>:<none>"]:
+            repo, _, tag = name.rpartition(":")
+            rows.append({"Repository": repo, "Tag": tag, "Id": image.id, "Created": image.created, "Size": image.size})
+    if quiet:
+        for iid in dict.fromkeys(r["Id"].removeprefix("sha256:")[:12] for r in rows):
+            typer.echo(iid)
+    elif fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        table = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
+        for r in rows:
+            table.append([r["Repository"], r["Tag"], r["Id"].removeprefix("sha256:")[:12], _ago(r["Created"]), _size(r["Size"])])
+        _print_table(table)
+
+
+@app.command("rmi")
+def rmi(
+    ctx: typer.Context,
+    images: Annotated[list[str], typer.Argument(metavar="IMAGE...")],
+    force: Annotated[bool, typer.Option("--force", "-f", help="Remove even if containers use it")] = False,
+) -> None:
+    """Remove images."""
+    sdc = _sdc(ctx)
+    for ref in images:
+        typer.echo(sdc.remove_image(ref, force=force))
+
+
+# --- containers ------------------------------------------------------------------
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def run(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(metavar="IMAGE")],
+    command: Annotated[Optional[list[str]], typer.Argument(metavar="[COMMAND] [ARG...]")] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Run as a service in the background; print its ID")] = False,
+    name: Annotated[Optional[str], typer.Option("--name", help="Container name (unit sdc-NAME.service/.scope)")] = None,
+    rm: Annotated[bool, typer.Option("--rm", help="Remove the container when it exits")] = False,
+    env: Annotated[Optional[list[str]], typer.Option("--env", "-e", help="Set NAME=VALUE")] = None,
+    workdir: Annotated[str, typer.Option("--workdir", "-w", help="Working directory inside")] = "/",
+    hostname: Annotated[Optional[str], typer.Option("--hostname", "-h", help="Hostname [default: the name]")] = None,
+    user: Annotated[Optional[str], typer.Option("--user", "-u", help="UID[:GID]")] = None,
+    memory: Annotated[Optional[str], typer.Option("--memory", "-m", help="Memory limit (MemoryMax), e.g. 64m")] = None,
+    memory_swap: Annotated[Optional[str], typer.Option("--memory-swap", help="Memory + swap limit; -1 unlimited")] = None,
+    cpu_shares: Annotated[Optional[int], typer.Option("--cpu-shares", "-c", help="Relative CPU weight (1024 = CPUWeight 100)")] = None,
+    cpus: Annotated[Optional[float], typer.Option("--cpus", help="CPU quota in CPUs (CPUQuota)")] = None,
+    cpuset_cpus: Annotated[Optional[str], typer.Option("--cpuset-cpus", help="CPUs allowed, e.g. 0-1,3")] = None,
+    pids_limit: Annotated[Optional[int], typer.Option("--pids-limit", help="Tasks limit (TasksMax); -1 unlimited")] = None,
+    blkio_weight: Annotated[Optional[int], typer.Option("--blkio-weight", help="Block IO weight 10-1000 (IOWeight)")] = None,
+    stop_timeout: Annotated[int, typer.Option("--stop-timeout", help="Seconds before SIGKILL on stop")] = 10,
+    stop_signal: Annotated[str, typer.Option("--stop-signal", help="Signal to stop the container")] = "SIGTERM",
+    interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Accepted for Docker compatibility: stdin is always attached in the foreground")] = False,
+    tty: Annotated[bool, typer.Option("--tty", "-t", help="Accepted for Docker compatibility: the container shares the caller's terminal")] = False,
+) -> None:
+    """Run a command in a new container, as a transient systemd unit."""
+    from sdcontainer.api import parse_signal
+    from sdcontainer.containers import generate_name
+
+    sdc = _sdc(ctx)
+    limits = build_limits(memory=memory, memory_swap=memory_swap, cpu_shares=cpu_shares, cpus=cpus,
+                          cpuset_cpus=cpuset_cpus, pids_limit=pids_limit, blkio_weight=blkio_weight)
+    if stop_timeout < 0:
+        raise SdcError(f"invalid --stop-timeout {stop_timeout}", hint="give a number of seconds >= 0")
+    signame = parse_signal(stop_signal)
+    import signal as _signal
+
+    spec = ContainerSpec(
+        name=check_name(name) if name is not None else generate_name(sdc.paths),
+        image=image,
+        command=tuple(command or ()),
+        env=check_env(env or []),
+        workdir=workdir,
+        hostname=hostname or "",
+        user=parse_user(user) if user else (0, 0),
+        detach=detach,
+        auto_remove=rm,
+        stop_timeout=stop_timeout,
+        stop_signal=_signal.Signals(signame).name,
+        limits=limits,
+    )
+    if detach:
+        typer.echo(sdc.run_detached(spec).id)
+        return
+    raise typer.Exit(sdc.run_foreground(spec))
+
+
+@app.command("ps")
+def ps(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Show stopped containers too")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only container IDs")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """List containers."""
+    rows = [s for s in _sdc(ctx).status() if all_ or s.state == "running"]
+    if quiet:
+        for s in rows:
+            typer.echo(s.container.short_id)
+    elif fmt == "json":
+        typer.echo(json.dumps([_status_json(s) for s in rows], indent=2))
+    else:
+        table = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES", "UNIT"]]
+        for s in rows:
+            c = s.container
+            cmd = " ".join(c.spec.command)
+            table.append([c.short_id, c.spec.image, json.dumps(cmd[:20] + ("…" if len(cmd) > 20 else ""), ensure_ascii=False),
+                          _ago(c.created), _status_text(s), c.name, c.unit])
+        _print_table(table)
+
+
+@app.command()
+def stop(
+    ctx: typer.Context,
+    containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")],
+    time_: Annotated[Optional[int], typer.Option("--time", "-t", help="Seconds to wait before SIGKILL [default: the container's stop timeout, 10]")] = None,
+) -> None:
+    """Stop running containers: stop signal, then SIGKILL after the timeout."""
+    sdc = _sdc(ctx)
+    for ref in containers:
+        sdc.stop(ref, timeout=time_)
+        typer.echo(ref)
+
+
+@app.command()
+def kill(
+    ctx: typer.Context,
+    containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")],
+    signal: Annotated[str, typer.Option("--signal", "-s", help="Signal to send")] = "KILL",
+) -> None:
+    """Send a signal to running containers."""
+    sdc = _sdc(ctx)
+    for ref in containers:
+        sdc.kill(ref, signal)
+        typer.echo(ref)
+
+
+@app.command()
+def rm(
+    ctx: typer.Context,
+    containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")],
+    force: Annotated[bool, typer.Option("--force", "-f", help="Kill and remove running containers")] = False,
+) -> None:
+    """Remove containers."""
+    sdc = _sdc(ctx)
+    for ref in containers:
+        sdc.remove(ref, force=force)
+        typer.echo(ref)
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Follow the output")] = False,
+    since: Annotated[Optional[str], typer.Option("--since", help="Since a time journalctl understands, e.g. '10 min ago'")] = None,
+    tail: Annotated[Optional[int], typer.Option("--tail", "-n", help="Only the last N lines")] = None,
+) -> None:
+    """Show a container's output, from the journal."""
+    argv = _sdc(ctx).logs_argv(container, follow=follow, since=since, tail=tail)
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)
+
+
+@app.command()
+def inspect(
+    ctx: typer.Context,
+    containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")],
+) -> None:
+    """Show details of containers as JSON."""
+    sdc = _sdc(ctx)
+    typer.echo(json.dumps([sdc.inspect(ref) for ref in containers], indent=2, default=str))
+
+
+@app.command("_cleanup", hidden=True)
+def cleanup(ctx: typer.Context, name: str) -> None:
+    """Run by systemd as the ExecStopPost of a detached container."""
+    _sdc(ctx).cleanup(name, dict(os.environ))
+
+
+# --- rendering -----------------------------------------------------------------------
+
+
+def _status_json(s: ContainerStatus) -> dict[str, Any]:
+    c = s.container
+    return {"Id": c.id, "Name": c.name, "Image": c.spec.image, "Command": list(c.spec.command), "Created": c.created,
+            "State": s.state, "ExitCode": s.exit_code, "Unit": c.unit, "Status": _status_text(s)}
+
+
+def _status_text(s: ContainerStatus) -> str:
+    if s.state == "running":
+        return "Up"
+    if s.state == "exited":
+        return f"Exited ({s.exit_code if s.exit_code is not None else '?'})"
+    return "Created"
+
+
+def _ago(ts: float) -> str:
+    delta = max(0, int(time.time() - ts))
+    for unit, seconds in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if delta >= seconds:
+            n = delta // seconds
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    return f"{delta} seconds ago"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.3g}{unit}"
+        n = n / 1000  # type: ignore[assignment]
+    return f"{n:.3g}TB"
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        typer.echo("   ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+
+
+def _fail(message: str, hint: str | None, code: int) -> NoReturn:
+    line = f"sdc: error: {message}"
+    if hint:
+        line += f" (hint: {hint})"
+    print(line, file=sys.stderr)
+    sys.exit(code)
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except SdcError as exc:
+        _fail(exc.message, exc.hint, exc.exit_code)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+        sys.exit(2)
+    except click.UsageError as exc:
+        cmd = exc.ctx.command_path if exc.ctx else "sdc"
+        _fail(exc.format_message(), f"see `{cmd} --help`", 2)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), None, exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", None, 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

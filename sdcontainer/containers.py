@@ -1,0 +1,108 @@
+"""Container records on disk: the bundle directory of each container.
+
+    containers/<name>/container.json   what was asked: spec, image, unit, storage
+    containers/<name>/config.json      the OCI runtime config the launcher reads
+    containers/<name>/state.json       how it last ended (written when it stops)
+    containers/<name>/{hostname,hosts,resolv.conf}   bind-mounted into /etc
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sdcontainer.errors import NotFound
+from sdcontainer.paths import Paths
+from sdcontainer.records import read_json, write_json
+from sdcontainer.spec import ContainerSpec, Limits
+
+_ADJECTIVES = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nimble", "quiet", "swift", "witty", "bold")
+_NOUNS = ("turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "poettering", "knuth", "liskov", "hamilton")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Container:
+    id: str
+    spec: ContainerSpec
+    image_id: str
+    unit: str
+    driver: str
+    rootfs: str
+    bundle: str
+    created: float
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Container:
+        spec = dict(data["spec"])
+        limits = dict(spec.pop("limits"))
+        limits["cpuset_cpus"] = tuple(limits.get("cpuset_cpus", ()))
+        spec = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
+        fields = {k: v for k, v in data.items() if k != "spec"}
+        return cls(spec=ContainerSpec(**spec, limits=Limits(**limits)), **fields)
+
+
+def new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def generate_name(paths: Paths) -> str:
+    for _ in range(100):
+        name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}"
+        if not paths.container(name).exists():
+            return name
+    return f"sdc_{secrets.token_hex(4)}"
+
+
+def record_path(paths: Paths, name: str) -> Path:
+    return paths.container(name) / "container.json"
+
+
+def write_container(paths: Paths, container: Container) -> None:
+    write_json(record_path(paths, container.name), container.to_json())
+
+
+def list_containers(paths: Paths) -> list[Container]:
+    if not paths.containers.exists():
+        return []
+    found = [Container.from_json(read_json(p)) for p in paths.containers.glob("*/container.json")]
+    return sorted(found, key=lambda c: -c.created)
+
+
+def find_container(paths: Paths, ref: str) -> Container:
+    """A container by name, or by id or unique id prefix."""
+    if "/" not in ref and record_path(paths, ref).exists():
+        return Container.from_json(read_json(record_path(paths, ref)))
+    matches = [c for c in list_containers(paths) if len(ref) >= 4 and c.id.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    raise NotFound(f"no such container: {ref}", hint="`sdc ps -a` lists the containers here")
+
+
+def read_state(paths: Paths, name: str) -> dict[str, Any]:
+    path = paths.container(name) / "state.json"
+    return dict(read_json(path)) if path.exists() else {}
+
+
+def write_state(paths: Paths, name: str, state: dict[str, Any]) -> None:
+    if paths.container(name).exists():
+        write_json(paths.container(name) / "state.json", state)
+
+
+def remove_container_dir(paths: Paths, name: str) -> None:
+    shutil.rmtree(paths.container(name), ignore_errors=True)

@@ -1,0 +1,299 @@
+"""The launcher: builds a container from an OCI bundle and execs its command as PID 1.
+
+It is the command of the container's systemd unit and runs on every start, so
+it imports only the standard library and sdcontainer.linux. It reads top to
+bottom in the order of the syscalls. It fails closed: any error before the
+exec ends the launch with a message, never running the command unconfined.
+
+    python -m sdcontainer.launcher --notify BUNDLE      # in a Type=notify service
+    python -m sdcontainer.launcher --wait-fd N BUNDLE   # in a scope, foreground
+
+--notify: once the container's PID 1 has exec'ed, tell systemd that it is the
+unit's main process (sd_notify MAINPID= and READY=1) and exit, so no launcher
+stays resident. --wait-fd: wait for one byte on fd N (sdc writes it once the
+process is in its scope, so that the limits hold before anything runs), then
+stay as the container's parent, forward signals and exit with its status.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+
+from sdcontainer import linux
+
+CAPS = {
+    "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3, "CAP_FSETID": 4,
+    "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_LINUX_IMMUTABLE": 9,
+    "CAP_NET_BIND_SERVICE": 10, "CAP_NET_BROADCAST": 11, "CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13,
+    "CAP_IPC_LOCK": 14, "CAP_IPC_OWNER": 15, "CAP_SYS_MODULE": 16, "CAP_SYS_RAWIO": 17, "CAP_SYS_CHROOT": 18,
+    "CAP_SYS_PTRACE": 19, "CAP_SYS_PACCT": 20, "CAP_SYS_ADMIN": 21, "CAP_SYS_BOOT": 22, "CAP_SYS_NICE": 23,
+    "CAP_SYS_RESOURCE": 24, "CAP_SYS_TIME": 25, "CAP_SYS_TTY_CONFIG": 26, "CAP_MKNOD": 27, "CAP_LEASE": 28,
+    "CAP_AUDIT_WRITE": 29, "CAP_AUDIT_CONTROL": 30, "CAP_SETFCAP": 31, "CAP_MAC_OVERRIDE": 32,
+    "CAP_MAC_ADMIN": 33, "CAP_SYSLOG": 34, "CAP_WAKE_ALARM": 35, "CAP_BLOCK_SUSPEND": 36,
+    "CAP_AUDIT_READ": 37, "CAP_PERFMON": 38, "CAP_BPF": 39, "CAP_CHECKPOINT_RESTORE": 40,
+}  # fmt: skip
+NAMESPACES = {
+    "mount": linux.CLONE_NEWNS, "uts": linux.CLONE_NEWUTS, "ipc": linux.CLONE_NEWIPC,
+    "network": linux.CLONE_NEWNET, "cgroup": linux.CLONE_NEWCGROUP, "pid": linux.CLONE_NEWPID,
+}  # fmt: skip
+MOUNT_FLAGS = {
+    "ro": linux.MS_RDONLY, "nosuid": linux.MS_NOSUID, "nodev": linux.MS_NODEV, "noexec": linux.MS_NOEXEC,
+    "bind": linux.MS_BIND, "rbind": linux.MS_BIND | linux.MS_REC,
+}  # fmt: skip
+IGNORED_OPTIONS = {"rw", "strictatime", "relatime"}
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+EXIT_SETUP, EXIT_NOEXEC, EXIT_NOTFOUND = 125, 126, 127
+
+
+class LaunchError(Exception):
+    def __init__(self, message: str, code: int = EXIT_SETUP) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --- in the container: PID 1 of the new namespaces, before exec ---------------
+
+
+def contain(config: dict, error_fd: int, ns_flags: int) -> None:  # type: ignore[type-arg]
+    root = config["root"]["path"]
+    linux.unshare(ns_flags)  # here, not in the launcher: it stays in the host's namespaces
+    linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)  # nothing propagates to the host
+    linux.mount(root, root, None, linux.MS_BIND | linux.MS_REC)  # pivot_root(2) needs a mount point
+    for m in config.get("mounts", []):
+        mount_into(root, m)
+    make_devices(root, config["linux"].get("devices", []))
+    os.chdir(root)
+    linux.pivot_root(".", ".")  # stack the old root under the new one ...
+    linux.umount(".", linux.MNT_DETACH)  # ... and drop it: the host's / is gone
+    os.chdir("/")
+    for path in config["linux"].get("maskedPaths", []):
+        mask(path)
+    for path in config["linux"].get("readonlyPaths", []):
+        make_readonly(path)
+    socket.sethostname(config.get("hostname", ""))
+    linux.bring_up_loopback()
+    process = config["process"]
+    drop_privileges(process)
+    cwd = process.get("cwd", "/")
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        raise LaunchError(f"cannot change to working directory {cwd}: {exc.strerror}") from exc
+    close_fds(keep=error_fd)
+    exec_command(process["args"], process.get("env", []))
+
+
+def mount_into(root: str, m: dict) -> None:  # type: ignore[type-arg]
+    """One OCI mount entry, under root. Read-only binds need a second, remounting call (mount(2))."""
+    target = root + m["destination"]
+    flags, data = 0, []
+    for opt in m.get("options", []):
+        if opt in MOUNT_FLAGS:
+            flags |= MOUNT_FLAGS[opt]
+        elif opt not in IGNORED_OPTIONS:
+            data.append(opt)
+    kind = m.get("type", "bind")
+    if kind == "bind":
+        flags |= linux.MS_BIND
+    if not os.path.lexists(target):
+        if kind == "bind" and not os.path.isdir(m["source"]):
+            open(target, "a").close()
+        else:
+            os.makedirs(target, mode=0o755)
+    if os.path.islink(target):
+        raise LaunchError(f"mount target {m['destination']} is a symlink")
+    source = m.get("source", kind)
+    linux.mount(source, target, None if kind == "bind" else kind, flags & ~linux.MS_RDONLY if kind == "bind" else flags,
+                ",".join(data) or None)
+    if kind == "bind" and flags & linux.MS_RDONLY:
+        linux.mount(source, target, None, flags | linux.MS_REMOUNT)
+
+
+def make_devices(root: str, devices: list) -> None:  # type: ignore[type-arg]
+    for dev in devices:
+        path = root + dev["path"]
+        kind = 0o020000 if dev.get("type", "c") == "c" else 0o060000  # S_IFCHR / S_IFBLK
+        os.mknod(path, kind | 0o600, os.makedev(dev["major"], dev["minor"]))
+        os.chown(path, dev.get("uid", 0), dev.get("gid", 0))
+        os.chmod(path, dev.get("fileMode", 0o666))
+    for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")):
+        if not os.path.lexists(f"{root}/dev/{link}"):
+            os.symlink(target, f"{root}/dev/{link}")
+
+
+def mask(path: str) -> None:
+    """Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory."""
+    if os.path.isdir(path):
+        linux.mount("tmpfs", path, "tmpfs", linux.MS_RDONLY, "size=0")
+    elif os.path.exists(path):
+        linux.mount("/dev/null", path, None, linux.MS_BIND)
+
+
+def make_readonly(path: str) -> None:
+    if os.path.exists(path):
+        linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
+        linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC | linux.MS_REMOUNT | linux.MS_RDONLY
+                    | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+
+
+def drop_privileges(process: dict) -> None:  # type: ignore[type-arg]
+    """Bounding set first (needs CAP_SETPCAP), then ids, then the remaining sets (capabilities(7))."""
+    caps = process.get("capabilities", {})
+    try:
+        keep = frozenset(CAPS[c] for c in caps.get("bounding", []))
+        effective = frozenset(CAPS[c] for c in caps.get("effective", []))
+    except KeyError as exc:
+        raise LaunchError(f"unknown capability {exc.args[0]}") from exc
+    linux.drop_bounding_caps(keep)
+    user = process.get("user", {})
+    os.setgroups(user.get("additionalGids", []))
+    os.setgid(user.get("gid", 0))
+    os.setuid(user.get("uid", 0))  # to non-zero: the kernel clears every capability set
+    if user.get("uid", 0) == 0:
+        linux.set_caps(effective & keep)
+    if process.get("noNewPrivileges", True):
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def close_fds(keep: int) -> None:
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 1 << 16)
+
+
+def exec_command(args: list[str], env: list[str]) -> None:
+    if not args:
+        raise LaunchError("no command given", EXIT_NOTFOUND)
+    environ = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+    try:
+        os.execvpe(args[0], args, environ)
+    except FileNotFoundError:
+        raise LaunchError(f"{args[0]}: executable file not found in $PATH", EXIT_NOTFOUND) from None
+    except PermissionError:
+        raise LaunchError(f"{args[0]}: permission denied", EXIT_NOEXEC) from None
+    except OSError as exc:
+        raise LaunchError(f"{args[0]}: {exc.strerror}", EXIT_NOEXEC) from None
+
+
+def child(config: dict, error_w: int, ns_flags: int) -> None:  # type: ignore[type-arg]
+    """Never returns: exec the command, or report why not on error_w and exit."""
+    try:
+        contain(config, error_w, ns_flags)
+        raise LaunchError("exec returned")
+    except LaunchError as exc:
+        message, code = str(exc), exc.code
+    except OSError as exc:
+        message, code = str(exc), EXIT_SETUP
+    except BaseException as exc:  # noqa: BLE001 - anything at all must end the launch, closed
+        message, code = f"{type(exc).__name__}: {exc}", EXIT_SETUP
+    os.write(error_w, f"{code} {message}".encode())
+    os._exit(code)
+
+
+# --- in the unit, outside the container ----------------------------------------
+
+
+def start(config: dict, *, detach: bool) -> int:  # type: ignore[type-arg]
+    """Fork the container's PID 1 into a new PID namespace; wait until it has exec'ed or failed.
+
+    detach: CLONE_PARENT makes it systemd's own child, as any service's main
+    process is, so that systemd reaps it and reads its exit status; the
+    launcher can then exit. Otherwise it stays our child, for `supervise`."""
+    flags = 0
+    for ns in config["linux"].get("namespaces", []):
+        flags |= NAMESPACES[ns["type"]]
+    error_r, error_w = os.pipe2(os.O_CLOEXEC)  # closed by a successful exec
+    pid = linux.clone((flags & linux.CLONE_NEWPID) | (linux.CLONE_PARENT if detach else 0))
+    if pid == 0:
+        os.close(error_r)
+        child(config, error_w, flags & ~linux.CLONE_NEWPID)
+    os.close(error_w)
+    report = b""
+    while chunk := os.read(error_r, 4096):
+        report += chunk
+    os.close(error_r)
+    if report:
+        code, _, message = report.decode(errors="replace").partition(" ")
+        if not detach:
+            os.waitpid(pid, 0)
+        raise LaunchError(message, int(code))
+    return pid
+
+
+def notify(state: str) -> None:
+    """sd_notify(3), then a barrier so systemd has read it before we exit (sd_notify_barrier)."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        raise LaunchError("--notify given but NOTIFY_SOCKET is not set: not run by systemd with Type=notify")
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        sock.connect(address)
+        sock.sendall(state.encode())
+        r, w = os.pipe2(os.O_CLOEXEC)
+        sock.sendmsg([b"BARRIER=1"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", w))])
+        os.close(w)
+        select.select([r], [], [], 5.0)  # systemd closes its copy of w once it has processed us
+        os.close(r)
+
+
+def supervise(pid: int) -> int:
+    """Foreground: forward signals to the container's PID 1 and return its exit status."""
+    for sig in FORWARDED:
+        signal.signal(sig, lambda signum, _frame: os.kill(pid, signum))
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def main(argv: list[str]) -> int:
+    mode, bundle, wait_fd = None, None, -1
+    args = iter(argv)
+    for arg in args:
+        if arg == "--notify":
+            mode = "notify"
+        elif arg == "--wait-fd":
+            mode, wait_fd = "foreground", int(next(args))
+        else:
+            bundle = arg
+    if mode is None or bundle is None:
+        print("usage: python -m sdcontainer.launcher (--notify | --wait-fd N) BUNDLE", file=sys.stderr)
+        return 2
+    try:
+        with open(os.path.join(bundle, "config.json")) as f:
+            config = json.load(f)
+        if mode == "foreground":
+            if os.read(wait_fd, 1) != b"1":
+                raise LaunchError("sdc gave up before the container's scope was ready")
+            os.close(wait_fd)
+        pid = start(config, detach=mode == "notify")
+    except (LaunchError, OSError, ValueError, KeyError) as exc:
+        code = exc.code if isinstance(exc, LaunchError) else EXIT_SETUP
+        message = str(exc) if not isinstance(exc, KeyError) else f"config.json lacks {exc}"
+        print(f"sdc: container failed to start: {message}", file=sys.stderr)
+        _record_error(bundle, message)
+        return code
+    if mode == "notify":
+        notify(f"MAINPID={pid}\nREADY=1")
+        return 0
+    return supervise(pid)
+
+
+def _record_error(bundle: str, message: str) -> None:
+    """Leave the reason where `sdc run -d` reads it (the journal has it too)."""
+    try:
+        with open(os.path.join(bundle, "launch-error"), "w") as f:
+            f.write(message + "\n")
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            print(f"sdc: cannot record the error: {exc}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,155 @@
+"""Thin ctypes wrappers for the Linux syscalls sdc needs.
+
+Standard library only: the launcher imports this on every container start.
+Every wrapper raises OSError with errno set, like the os module does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import struct
+from fcntl import ioctl
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+# clone(2) flags
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# mount(2) flags
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MNT_DETACH = 0x2
+
+# prctl(2)
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+BTRFS_SUPER_MAGIC = 0x9123683E
+CLONE_PARENT = 0x00008000
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220}
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+_SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _check(ret: int, what: str) -> None:
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _syscall_number(table: dict[str, int]) -> int:
+    machine = os.uname().machine
+    if machine not in table:
+        raise OSError(0, f"unsupported architecture {machine}")
+    return table[machine]
+
+
+def mount(source: str, target: str, fstype: str | None = None, flags: int = 0, data: str | None = None) -> None:
+    ret = _libc.mount(
+        source.encode(), target.encode(), fstype.encode() if fstype else None, flags, data.encode() if data else None
+    )
+    _check(ret, f"mount {source} on {target}")
+
+
+def umount(target: str, flags: int = 0) -> None:
+    _check(_libc.umount2(target.encode(), flags), f"umount {target}")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def clone(flags: int) -> int:
+    """fork(2) with clone(2) flags: 0 in the child, the child's PID in the parent.
+
+    No new stack and no CLONE_VM, so the child runs on a copy of ours, as
+    after fork; the caller must be single-threaded. SIGCHLD goes to the parent
+    (with CLONE_PARENT, to our parent)."""
+    sigchld = 17
+    ret = _libc.syscall(_syscall_number(_SYS_CLONE), ctypes.c_ulong(flags | sigchld), None, None, None, None)
+    _check(ret, "clone")
+    return int(ret)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    ret = _libc.syscall(_syscall_number(_SYS_PIVOT_ROOT), new_root.encode(), put_old.encode())
+    _check(ret, "pivot_root")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> None:
+    _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+
+def last_cap() -> int:
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        return int(f.read())
+
+
+def drop_bounding_caps(keep: frozenset[int]) -> None:
+    """Remove every capability not in keep from the bounding set (needs CAP_SETPCAP)."""
+    for cap in range(last_cap() + 1):
+        if cap not in keep:
+            prctl(PR_CAPBSET_DROP, cap)
+
+
+def set_caps(caps: frozenset[int]) -> None:
+    """Set effective, permitted and inheritable sets to caps (capset(2), version 3)."""
+    mask = sum(1 << c for c in caps)
+    header = struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0)
+    low, high = mask & 0xFFFFFFFF, mask >> 32
+    data = struct.pack("6I", low, low, low, high, high, high)
+    hbuf = ctypes.create_string_buffer(header, len(header))
+    dbuf = ctypes.create_string_buffer(data, len(data))
+    _check(_libc.syscall(_syscall_number(_SYS_CAPSET), hbuf, dbuf), "capset")
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+
+
+class _Statfs(ctypes.Structure):
+    _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 112)]
+
+
+def filesystem_type(path: str) -> int:
+    buf = _Statfs()
+    _check(_libc.statfs(path.encode(), ctypes.byref(buf)), f"statfs {path}")
+    return int(buf.f_type) & 0xFFFFFFFF
+
+
+def is_mountpoint(path: str) -> bool:
+    """True when path is the root of a mount in this mount namespace."""
+    real = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if line.split()[4].replace("\\040", " ") == real:
+                return True
+    return False
+
+
+def bring_up_loopback() -> None:
+    """Set IFF_UP on lo in the current network namespace (netdevice(7))."""
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sH22x", b"lo", 0)
+        flags = struct.unpack("16sH22x", ioctl(s.fileno(), siocgifflags, req))[1]
+        ioctl(s.fileno(), siocsifflags, struct.pack("16sH22x", b"lo", flags | iff_up))

@@ -1,0 +1,51 @@
+"""Where sdc keeps things. One root (default /var/lib/sdc, or $SDC_ROOT / --root)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_ROOT = Path("/var/lib/sdc")
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("SDC_ROOT") or DEFAULT_ROOT)
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "lock"
+
+    @property
+    def storage_config(self) -> Path:
+        return self.root / "storage.json"
+
+    @property
+    def pool_image(self) -> Path:
+        """The loopback btrfs pool, used when the root is not on btrfs."""
+        return self.root / "pool.raw"
+
+    @property
+    def storage(self) -> Path:
+        """The area the storage driver owns (the pool's mount point, if any)."""
+        return self.root / "storage"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def repositories(self) -> Path:
+        return self.root / "repositories.json"
+
+    @property
+    def containers(self) -> Path:
+        return self.root / "containers"
+
+    def container(self, name: str) -> Path:
+        return self.containers / name

@@ -1,0 +1,28 @@
+"""The one subprocess wrapper: argv lists, never a shell."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import shutil
+import subprocess
+
+from sdcontainer.errors import CommandFailed, SdcError
+
+log = logging.getLogger(__name__)
+
+
+def run(argv: list[str], *, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run argv, capture its output as text, raise CommandFailed on failure."""
+    log.debug("running %s", shlex.join(argv))
+    if shutil.which(argv[0]) is None:
+        raise SdcError(f"{argv[0]} is not installed", hint=f"install the package that provides {argv[0]}")
+    proc = subprocess.run(
+        argv,
+        input=input.decode() if input is not None else None,
+        capture_output=True,
+        text=True,
+    )
+    if check and proc.returncode != 0:
+        raise CommandFailed(argv, proc.returncode, proc.stderr)
+    return proc

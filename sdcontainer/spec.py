@@ -1,0 +1,145 @@
+"""What a container is asked to be: frozen, validated data, no I/O.
+
+Flag values are parsed here with Docker's syntax and limits, so that invalid
+input is refused before anything is created.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from sdcontainer.errors import UsageError
+
+UNLIMITED = -1
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+# Docker refuses memory limits below 6 MiB: the runtime itself needs some.
+MIN_MEMORY = 6 * 1024 * 1024
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)i?b?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Resource limits; None means 'not set', UNLIMITED means explicitly unlimited."""
+
+    memory: int | None = None  # bytes
+    memory_swap: int | None = None  # Docker's total of memory + swap, bytes or UNLIMITED
+    cpu_shares: int | None = None  # Docker's relative weight, 2..262144
+    cpus: float | None = None  # number of CPUs' worth of time
+    cpuset_cpus: tuple[int, ...] = ()
+    pids_limit: int | None = None  # tasks, or UNLIMITED
+    blkio_weight: int | None = None  # 10..1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerSpec:
+    name: str
+    image: str
+    command: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    workdir: str = "/"
+    hostname: str = ""
+    user: tuple[int, int] = (0, 0)
+    detach: bool = False
+    auto_remove: bool = False
+    stop_timeout: int = 10
+    stop_signal: str = "SIGTERM"
+    limits: Limits = field(default_factory=Limits)
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise UsageError(
+            f"invalid container name {name!r}",
+            hint="use 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        )
+    return name
+
+
+def parse_size(text: str, *, flag: str) -> int:
+    """Docker's size syntax: 512, 64k, 64m, 1.5g (binary units)."""
+    m = _SIZE_RE.match(text)
+    if not m:
+        raise UsageError(f"invalid size {text!r} for {flag}", hint="use a number with an optional unit: 64m, 1g, 512k")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def parse_memory(text: str) -> int:
+    value = parse_size(text, flag="--memory")
+    if value < MIN_MEMORY:
+        raise UsageError(f"memory limit {text} is below the minimum", hint="the minimum memory limit is 6m")
+    return value
+
+
+def parse_memory_swap(text: str) -> int:
+    if text.strip() == "-1":
+        return UNLIMITED
+    return parse_size(text, flag="--memory-swap")
+
+
+def parse_cpuset(text: str) -> tuple[int, ...]:
+    """A cpuset list as in cpuset(7): '0-2,5'."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+            raise UsageError(f"invalid --cpuset-cpus {text!r}", hint="use a CPU list like 0-2,5")
+        first = int(m.group(1))
+        last = int(m.group(2)) if m.group(2) is not None else first
+        cpus.update(range(first, last + 1))
+    return tuple(sorted(cpus))
+
+
+def parse_user(text: str) -> tuple[int, int]:
+    """UID[:GID]; names would need the image's /etc/passwd (not yet supported)."""
+    m = re.fullmatch(r"(\d+)(?::(\d+))?", text)
+    if not m:
+        raise UsageError(f"invalid --user {text!r}", hint="give a numeric UID[:GID], like 1000:1000")
+    uid = int(m.group(1))
+    return uid, int(m.group(2)) if m.group(2) is not None else uid
+
+
+def check_env(items: list[str]) -> tuple[str, ...]:
+    for item in items:
+        if not item or item.startswith("="):
+            raise UsageError(f"invalid --env {item!r}", hint="use NAME=VALUE")
+    return tuple(items)
+
+
+def build_limits(
+    *,
+    memory: str | None = None,
+    memory_swap: str | None = None,
+    cpu_shares: int | None = None,
+    cpus: float | None = None,
+    cpuset_cpus: str | None = None,
+    pids_limit: int | None = None,
+    blkio_weight: int | None = None,
+) -> Limits:
+    """Validate flag values with Docker's rules and return Limits."""
+    mem = parse_memory(memory) if memory is not None else None
+    swap = parse_memory_swap(memory_swap) if memory_swap is not None else None
+    if swap is not None and swap != UNLIMITED:
+        if mem is None:
+            raise UsageError("--memory-swap needs --memory", hint="set -m as well; --memory-swap is memory + swap")
+        if swap < mem:
+            raise UsageError("--memory-swap is smaller than --memory", hint="--memory-swap is the total of memory + swap")
+    if cpu_shares is not None and cpu_shares != 0 and not 2 <= cpu_shares <= 262144:
+        raise UsageError(f"invalid --cpu-shares {cpu_shares}", hint="use a weight from 2 to 262144 (1024 is the default)")
+    if cpus is not None and (not math.isfinite(cpus) or cpus <= 0):
+        raise UsageError(f"invalid --cpus {cpus}", hint="use a positive number of CPUs, like 1.5")
+    if pids_limit is not None and pids_limit < UNLIMITED:
+        raise UsageError(f"invalid --pids-limit {pids_limit}", hint="use a positive count, or -1 for unlimited")
+    if blkio_weight is not None and blkio_weight != 0 and not 10 <= blkio_weight <= 1000:
+        raise UsageError(f"invalid --blkio-weight {blkio_weight}", hint="use a weight from 10 to 1000")
+    return Limits(
+        memory=mem,
+        memory_swap=swap,
+        cpu_shares=cpu_shares or None,
+        cpus=cpus,
+        cpuset_cpus=parse_cpuset(cpuset_cpus) if cpuset_cpus is not None else (),
+        pids_limit=UNLIMITED if pids_limit == 0 else pids_limit,
+        blkio_weight=blkio_weight or None,
+    )

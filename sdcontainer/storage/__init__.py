@@ -1,0 +1,106 @@
+"""Choosing and opening the storage driver.
+
+btrfs when the root is on btrfs; otherwise, when the kernel has btrfs, a
+sparse loopback btrfs pool of sdc's own (as systemd-machined does for
+/var/lib/machines), created and mounted on first use and mounted again after
+a reboot; the copying `vfs` driver as the last resort. The choice is recorded
+in storage.json so that a store never changes driver under its layers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from sdcontainer import linux
+from sdcontainer.errors import StorageError, UsageError
+from sdcontainer.paths import Paths
+from sdcontainer.records import read_json, write_json
+from sdcontainer.run import run
+from sdcontainer.storage.btrfs import BtrfsDriver, is_btrfs
+from sdcontainer.storage.driver import Driver
+from sdcontainer.storage.vfs import VfsDriver
+
+log = logging.getLogger(__name__)
+
+DRIVERS = ("btrfs", "vfs")
+DEFAULT_POOL_SIZE = 64 << 30  # sparse: costs only what is written
+
+
+def kernel_has_btrfs() -> bool:
+    with open("/proc/filesystems") as f:
+        if any(line.split()[-1] == "btrfs" for line in f if line.strip()):
+            return True
+    return Path(f"/lib/modules/{os.uname().release}/kernel/fs/btrfs").exists()
+
+
+def _choose(paths: Paths, requested: str | None) -> dict[str, object]:
+    if requested is not None and requested not in DRIVERS:
+        raise UsageError(f"unknown storage driver {requested!r}", hint="use btrfs or vfs")
+    if requested == "vfs":
+        return {"driver": "vfs", "pool": False}
+    paths.root.mkdir(parents=True, exist_ok=True)
+    if is_btrfs(paths.root):
+        return {"driver": "btrfs", "pool": False}
+    if kernel_has_btrfs() and shutil.which("mkfs.btrfs"):
+        return {"driver": "btrfs", "pool": True}
+    if requested == "btrfs":
+        raise StorageError(
+            f"{paths.root} is not on btrfs and no btrfs pool can be made here",
+            hint="install btrfs-progs, or use --storage-driver vfs",
+        )
+    log.warning("btrfs is not available: using the vfs driver, which copies every image")
+    return {"driver": "vfs", "pool": False}
+
+
+def make_pool(paths: Paths, size: int) -> None:
+    """Create a sparse file, format it btrfs and mount it; undo all of it on failure."""
+    log.info("creating a %d GiB sparse btrfs pool at %s", size >> 30, paths.pool_image)
+    paths.storage.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(paths.pool_image, "xb") as f:
+            f.truncate(size)
+        run(["mkfs.btrfs", "-q", "-L", "sdc", str(paths.pool_image)])
+        mount_pool(paths)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if linux.is_mountpoint(str(paths.storage)):
+                linux.umount(str(paths.storage))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(paths.pool_image)
+        raise
+
+
+def mount_pool(paths: Paths) -> None:
+    # mount(8) sets up the loop device with autoclear, so unmounting frees it.
+    paths.storage.mkdir(parents=True, exist_ok=True)
+    run(["mount", "-o", "loop,discard,noatime", str(paths.pool_image), str(paths.storage)])
+
+
+def open_driver(paths: Paths, requested: str | None = None, *, create: bool = True) -> Driver:
+    """The store's driver, ready to use: the pool mounted and the layout made.
+
+    With create=False a store that was never set up is not set up now (read-only commands)."""
+    config = read_json(paths.storage_config) if paths.storage_config.exists() else None
+    if config is None:
+        if not create:
+            return VfsDriver(paths.storage) if requested == "vfs" else BtrfsDriver(paths.storage)
+        config = _choose(paths, requested)
+        if config["pool"]:
+            make_pool(paths, int(os.environ.get("SDC_POOL_SIZE") or DEFAULT_POOL_SIZE))
+        write_json(paths.storage_config, config)
+    elif requested is not None and requested != config["driver"]:
+        raise UsageError(
+            f"the store at {paths.root} uses the {config['driver']} driver, not {requested}",
+            hint="use another --root for another driver",
+        )
+    if config["pool"] and not linux.is_mountpoint(str(paths.storage)):
+        if not paths.pool_image.exists():
+            raise StorageError(f"the btrfs pool {paths.pool_image} is missing", hint=f"restore it, or remove {paths.storage_config}")
+        mount_pool(paths)
+    driver: Driver = BtrfsDriver(paths.storage) if config["driver"] == "btrfs" else VfsDriver(paths.storage)
+    driver.prepare()
+    return driver

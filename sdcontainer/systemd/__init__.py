@@ -1,0 +1,117 @@
+"""The systemd control plane: one interface, two bus adapters.
+
+`SystemdClient` is all the rest of sdc knows of systemd. The adapters
+(`dbusnext`, pure Python; `sdbus`, pystemd over libsystemd's sd-bus) translate
+D-Bus error names into sdc errors and pass the same contract tests.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sdcontainer.errors import Conflict, NotFound, SdcError, SystemdError
+
+BUS_NAME = "org.freedesktop.systemd1"
+MANAGER_PATH = "/org/freedesktop/systemd1"
+MANAGER_IFACE = "org.freedesktop.systemd1.Manager"
+UNIT_IFACE = "org.freedesktop.systemd1.Unit"
+SERVICE_IFACE = "org.freedesktop.systemd1.Service"
+SCOPE_IFACE = "org.freedesktop.systemd1.Scope"
+START_SIGNATURE = "ssa(sv)a(sa(sv))"
+
+# (name, D-Bus signature, value), as built by sdcontainer.units.typed_properties
+Property = tuple[str, str, object]
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnitInfo:
+    name: str
+    description: str
+    load_state: str
+    active_state: str
+    sub_state: str
+
+
+class SystemdClient(Protocol):
+    """What sdc asks of systemd. Every call is synchronous; jobs are waited for."""
+
+    def start_transient_unit(self, name: str, properties: Sequence[Property]) -> str:
+        """Create and start a transient unit; wait for its start job and return the result ('done', 'failed'...)."""
+        ...
+
+    def stop_unit(self, name: str) -> str:
+        """Stop a unit and wait for the stop job; return its result."""
+        ...
+
+    def kill_unit(self, name: str, who: str, signal: int) -> None:
+        """Send a signal to the unit's 'main' process or to 'all' of them."""
+        ...
+
+    def reset_failed_unit(self, name: str) -> None: ...
+
+    def unit_properties(self, name: str, interface: str = UNIT_IFACE) -> dict[str, object]:
+        """All properties of one interface of a loaded unit; NotFound if not loaded."""
+        ...
+
+    def list_units(self, patterns: Sequence[str]) -> list[UnitInfo]:
+        """Loaded units whose names match the glob patterns, in one call."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def error_from_dbus(name: str, text: str) -> SdcError:
+    """A D-Bus error name and message as the sdc error a user can act on."""
+    if name == "org.freedesktop.systemd1.NoSuchUnit":
+        return NotFound(text)
+    if name == "org.freedesktop.systemd1.UnitExists":
+        return Conflict(text, hint="a unit of that name is still loaded; see `systemctl status` for it")
+    if name in ("org.freedesktop.DBus.Error.AccessDenied", "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"):
+        return SystemdError(f"systemd refused: {text}", hint="run sdc as root")
+    return SystemdError(f"systemd: {text}")
+
+
+def unreachable(exc: BaseException) -> SystemdError:
+    return SystemdError(
+        f"cannot reach systemd on the system bus ({exc})",
+        hint="sdc needs a host whose PID 1 is systemd, with the D-Bus system bus running",
+    )
+
+
+def connect(adapter: str | None = None) -> SystemdClient:
+    """The chosen adapter ($SDC_BUS: 'pystemd' or 'dbus-next'); pystemd when importable."""
+    choice = adapter or os.environ.get("SDC_BUS") or ""
+    if choice not in ("", "pystemd", "dbus-next"):
+        raise SdcError(f"unknown bus adapter {choice!r}", hint="set SDC_BUS to pystemd or dbus-next")
+    if choice in ("", "pystemd"):
+        try:
+            from sdcontainer.systemd.sdbus import PystemdClient
+        except ImportError:
+            if choice == "pystemd":
+                raise SdcError("pystemd is not installed", hint="pip install 'sdcontainer[pystemd]'") from None
+        else:
+            return PystemdClient()
+    from sdcontainer.systemd.dbusnext import DbusNextClient
+
+    return DbusNextClient()
+
+
+def wait_for_state(
+    client: SystemdClient, name: str, states: Collection[str], *, timeout: float, interval: float = 0.02
+) -> str:
+    """Poll ActiveState until it is one of states; 'gone' counts once the unit is unloaded.
+
+    Returns the state reached, or the last state seen when the timeout ran out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            state = str(client.unit_properties(name)["ActiveState"])
+        except NotFound:
+            state = "gone"
+        if state in states or time.monotonic() >= deadline:
+            return state
+        time.sleep(interval)

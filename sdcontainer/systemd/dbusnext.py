@@ -1,0 +1,137 @@
+"""SystemdClient over dbus-next (pure Python, asyncio) with a private event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+from dbus_next import BusType, Message, MessageType, Variant
+from dbus_next.aio import MessageBus
+from dbus_next.errors import DBusError
+
+from sdcontainer.errors import SystemdError
+from sdcontainer.systemd import (
+    BUS_NAME,
+    MANAGER_IFACE,
+    MANAGER_PATH,
+    START_SIGNATURE,
+    UNIT_IFACE,
+    Property,
+    UnitInfo,
+    error_from_dbus,
+    unreachable,
+)
+
+T = TypeVar("T")
+JOB_TIMEOUT = 120.0
+
+
+def _unwrap(value: object) -> object:
+    if isinstance(value, Variant):
+        return _unwrap(value.value)
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+async def _connect() -> MessageBus:
+    # MessageBus binds to the running loop when constructed: build it inside ours.
+    return await MessageBus(bus_type=BusType.SYSTEM).connect()
+
+
+def _lists(value: object) -> object:
+    """dbus-next marshals D-Bus structs from lists only."""
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value
+
+
+class DbusNextClient:
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._jobs: dict[str, str] = {}  # job path -> result, from JobRemoved
+        self._job_event = asyncio.Event()
+        try:
+            self._bus = self._run(_connect())
+        except (OSError, EOFError) as exc:
+            self._loop.close()
+            raise unreachable(exc) from exc
+        self._bus.add_message_handler(self._on_message)
+        rule = f"type='signal',sender='{BUS_NAME}',path='{MANAGER_PATH}',interface='{MANAGER_IFACE}',member='JobRemoved'"
+        self._call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s", [rule])
+        # systemd sends job signals only to subscribed clients (org.freedesktop.systemd1(5)).
+        self._manager("Subscribe")
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._loop.run_until_complete(coro)
+
+    def _on_message(self, msg: Message) -> bool:
+        if msg.message_type == MessageType.SIGNAL and msg.member == "JobRemoved":
+            _id, job, _unit, result = msg.body
+            self._jobs[job] = result
+            self._job_event.set()
+        return False
+
+    def _call(self, dest: str, path: str, iface: str, member: str, signature: str = "", body: list[Any] | None = None) -> list[Any]:
+        msg = Message(destination=dest, path=path, interface=iface, member=member, signature=signature, body=body or [])
+        try:
+            reply = self._run(self._bus.call(msg))
+        except (OSError, EOFError) as exc:
+            raise unreachable(exc) from exc
+        if reply is None:
+            raise SystemdError(f"no reply from systemd to {member}")
+        if reply.message_type == MessageType.ERROR:
+            text = reply.body[0] if reply.body else reply.error_name or ""
+            raise error_from_dbus(reply.error_name or "", str(text))
+        return list(reply.body)
+
+    def _manager(self, member: str, signature: str = "", body: list[Any] | None = None) -> list[Any]:
+        return self._call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, member, signature, body)
+
+    def _wait_job(self, job: str) -> str:
+        async def wait() -> str:
+            while job not in self._jobs:
+                self._job_event.clear()
+                await self._job_event.wait()
+            return self._jobs.pop(job)
+
+        try:
+            return self._run(asyncio.wait_for(wait(), JOB_TIMEOUT))
+        except asyncio.TimeoutError:
+            raise SystemdError(f"systemd job {job} did not finish in {JOB_TIMEOUT:.0f}s") from None
+
+    def start_transient_unit(self, name: str, properties: Sequence[Property]) -> str:
+        props = [[key, Variant(sig, _lists(value))] for key, sig, value in properties]
+        (job,) = self._manager("StartTransientUnit", START_SIGNATURE, [name, "fail", props, []])
+        return self._wait_job(job)
+
+    def stop_unit(self, name: str) -> str:
+        (job,) = self._manager("StopUnit", "ss", [name, "replace"])
+        return self._wait_job(job)
+
+    def kill_unit(self, name: str, who: str, signal: int) -> None:
+        self._manager("KillUnit", "ssi", [name, who, signal])
+
+    def reset_failed_unit(self, name: str) -> None:
+        self._manager("ResetFailedUnit", "s", [name])
+
+    def unit_properties(self, name: str, interface: str = UNIT_IFACE) -> dict[str, object]:
+        (path,) = self._manager("GetUnit", "s", [name])
+        (props,) = self._call(BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll", "s", [interface])
+        return {key: _unwrap(value) for key, value in props.items()}
+
+    def list_units(self, patterns: Sequence[str]) -> list[UnitInfo]:
+        (units,) = self._manager("ListUnitsByPatterns", "asas", [[], list(patterns)])
+        return [
+            UnitInfo(name=u[0], description=u[1], load_state=u[2], active_state=u[3], sub_state=u[4]) for u in units
+        ]
+
+    def close(self) -> None:
+        if not self._loop.is_closed():
+            self._bus.disconnect()
+            try:
+                self._run(self._bus.wait_for_disconnect())
+            except Exception:  # noqa: BLE001 - the bus may already be gone; closing must not fail
+                pass
+            self._loop.close()

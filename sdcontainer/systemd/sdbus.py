@@ -1,0 +1,147 @@
+"""SystemdClient over pystemd, which wraps libsystemd's sd-bus.
+
+pystemd's own StartTransientUnit looks signatures up in its fixed table, which
+lacks CPUWeight, AllowedCPUs, IOWeight and more; we marshal the property array
+ourselves from the signatures sdc supplies, and call the method directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pystemd.dbusexc import DBusBaseError, DBusFileNotFoundError, DBusNoSuchUnitError
+from pystemd.dbuslib import DBus, apply_signature
+
+from sdcontainer.errors import NotFound, SdcError, SystemdError
+from sdcontainer.systemd import (
+    BUS_NAME,
+    MANAGER_IFACE,
+    MANAGER_PATH,
+    UNIT_IFACE,
+    Property,
+    UnitInfo,
+    error_from_dbus,
+    unreachable,
+)
+
+JOB_TIMEOUT = 120.0
+# pystemd returns byte arrays as lists of ints; these properties are "ay".
+BYTE_ARRAYS = frozenset(
+    {"AllowedCPUs", "AllowedMemoryNodes", "CPUAffinity", "EffectiveCPUs", "EffectiveMemoryNodes", "NUMAMask",
+     "RootHash", "RootHashSignature", "StandardInputData", "StartupAllowedCPUs", "StartupAllowedMemoryNodes"}
+)
+
+
+def _text(value: object) -> object:
+    """pystemd returns D-Bus strings and object paths as bytes."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_text(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_text(v) for v in value)
+    return value
+
+
+def _property_array(properties: Sequence[Property]) -> list[tuple[int, Any]]:
+    args: list[tuple[int, Any]] = [(ord("a"), b"(sv)")]
+    for name, signature, value in properties:
+        args += [(ord("r"), b"sv"), (ord("s"), name.encode()), (ord("v"), signature.encode())]
+        args += apply_signature(signature.encode(), [value])
+        args += [(-1, None), (-1, None)]
+    args += [(-1, None)]
+    return args
+
+
+def _error(exc: DBusBaseError) -> SdcError:
+    msg = str(_text(exc.err_message) or exc)
+    if isinstance(exc, DBusNoSuchUnitError):
+        return NotFound(msg)
+    if isinstance(exc, DBusFileNotFoundError):
+        return unreachable(exc)
+    return error_from_dbus(str(_text(exc.err_name) or ""), msg)
+
+
+class PystemdClient:
+    def __init__(self) -> None:
+        self._jobs: dict[str, str] = {}
+        self._bus = DBus()
+        try:
+            self._bus.open()
+            jobs = self._jobs
+
+            def on_job_removed(msg: Any, error: Any = None, userdata: Any = None) -> None:
+                # A plain function: pystemd stores its metadata on the callback object.
+                msg.process_reply(False)
+                _id, job, _unit, result = msg.body
+                jobs[str(_text(job))] = str(_text(result))
+
+            # pystemd keeps only a borrowed pointer to the callback: we hold the reference.
+            self._on_job_removed = on_job_removed
+            self._bus.match_signal(
+                BUS_NAME.encode(), MANAGER_PATH.encode(), MANAGER_IFACE.encode(), b"JobRemoved", on_job_removed
+            )
+            # systemd sends job signals only to subscribed clients (org.freedesktop.systemd1(5)).
+            self._manager("Subscribe", [])
+        except DBusBaseError as exc:
+            raise _error(exc) from exc
+
+    def _call(self, path: str, iface: str, member: str, args: list[tuple[int, Any]]) -> Any:
+        try:
+            reply = self._bus.call_method(BUS_NAME.encode(), path.encode(), iface.encode(), member.encode(), args)
+        except DBusBaseError as exc:
+            raise _error(exc) from exc
+        return reply.body
+
+    def _manager(self, member: str, args: list[tuple[int, Any]]) -> Any:
+        return self._call(MANAGER_PATH, MANAGER_IFACE, member, args)
+
+    def _wait_job(self, job: str) -> str:
+        deadline = time.monotonic() + JOB_TIMEOUT
+        while job not in self._jobs:
+            if time.monotonic() > deadline:
+                raise SystemdError(f"systemd job {job} did not finish in {JOB_TIMEOUT:.0f}s")
+            try:
+                while not self._bus.process().is_empty():
+                    pass
+                if job not in self._jobs:
+                    self._bus.wait(100_000)  # microseconds
+            except DBusBaseError as exc:
+                raise _error(exc) from exc
+        return self._jobs.pop(job)
+
+    def start_transient_unit(self, name: str, properties: Sequence[Property]) -> str:
+        args = apply_signature(b"ss", [name.encode(), b"fail"]) + _property_array(properties)
+        args += apply_signature(b"a(sa(sv))", [[]])
+        return self._wait_job(str(_text(self._manager("StartTransientUnit", args))))
+
+    def stop_unit(self, name: str) -> str:
+        job = self._manager("StopUnit", apply_signature(b"ss", [name.encode(), b"replace"]))
+        return self._wait_job(str(_text(job)))
+
+    def kill_unit(self, name: str, who: str, signal: int) -> None:
+        self._manager("KillUnit", apply_signature(b"ssi", [name.encode(), who.encode(), signal]))
+
+    def reset_failed_unit(self, name: str) -> None:
+        self._manager("ResetFailedUnit", apply_signature(b"s", [name.encode()]))
+
+    def unit_properties(self, name: str, interface: str = UNIT_IFACE) -> dict[str, object]:
+        path = str(_text(self._manager("GetUnit", apply_signature(b"s", [name.encode()]))))
+        props = self._call(path, "org.freedesktop.DBus.Properties", "GetAll", apply_signature(b"s", [interface.encode()]))
+        result = {str(_text(k)): _text(v) for k, v in props.items()}
+        for key in BYTE_ARRAYS & result.keys():
+            result[key] = bytes(result[key])  # type: ignore[arg-type]
+        return result
+
+    def list_units(self, patterns: Sequence[str]) -> list[UnitInfo]:
+        args = apply_signature(b"asas", [[], [p.encode() for p in patterns]])
+        units = _text(self._manager("ListUnitsByPatterns", args))
+        return [
+            UnitInfo(name=u[0], description=u[1], load_state=u[2], active_state=u[3], sub_state=u[4])
+            for u in units  # type: ignore[union-attr]
+        ]
+
+    def close(self) -> None:
+        self._bus.close()

@@ -1,0 +1,172 @@
+"""Pure mapping from a container spec to a transient unit: name and properties.
+
+No I/O here. The properties are plain data; `typed_properties` attaches the
+D-Bus signature of each from the one table below, so bus adapters never need a
+table of their own (pystemd's lacks CPUWeight, AllowedCPUs, IOWeight...).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+from collections.abc import Mapping, Sequence
+
+from sdcontainer.spec import UNLIMITED, ContainerSpec, Limits
+
+SLICE = "machine-sdc.slice"
+PREFIX = "sdc-"
+INFINITY = 2**64 - 1  # systemd's "infinity" for uint64 limits
+USEC = 1_000_000
+
+# D-Bus signatures of every property sdc sets (org.freedesktop.systemd1(5)).
+SIGNATURES: dict[str, str] = {
+    "Description": "s",
+    "Slice": "s",
+    "Type": "s",
+    "NotifyAccess": "s",
+    "ExecStart": "a(sasb)",
+    "ExecStopPost": "a(sasb)",
+    "KillMode": "s",
+    "KillSignal": "i",
+    "SendSIGKILL": "b",
+    "TimeoutStopUSec": "t",
+    "CollectMode": "s",
+    "PIDs": "au",
+    "Environment": "as",
+    "SyslogIdentifier": "s",
+    "MemoryMax": "t",
+    "MemorySwapMax": "t",
+    "CPUWeight": "t",
+    "CPUQuotaPerSecUSec": "t",
+    "AllowedCPUs": "ay",
+    "CPUAffinity": "ay",
+    "TasksMax": "t",
+    "IOWeight": "t",
+    "MemoryAccounting": "b",
+    "TasksAccounting": "b",
+    "CPUAccounting": "b",
+}
+
+TypedProperty = tuple[str, str, object]
+
+
+def service_name(container: str) -> str:
+    return f"{PREFIX}{container}.service"
+
+
+def scope_name(container: str) -> str:
+    return f"{PREFIX}{container}.scope"
+
+
+def container_of_unit(unit: str) -> str | None:
+    """The container name a unit belongs to, or None for other units."""
+    for suffix in (".service", ".scope"):
+        if unit.startswith(PREFIX) and unit.endswith(suffix):
+            return unit[len(PREFIX) : -len(suffix)]
+    return None
+
+
+def cpu_shares_to_weight(shares: int) -> int:
+    """Docker --cpu-shares to cgroup v2 cpu.weight, as current runc and crun map it.
+
+    The quadratic in log2(shares) maps the v1 range 2..262144 onto 1..10000 so
+    that the v1 default of 1024 lands on the v2 default of 100."""
+    if shares <= 2:
+        return 1
+    if shares >= 262144:
+        return 10000
+    exponent = math.log2(shares)
+    return math.ceil(10 ** ((exponent**2 + 125 * exponent) / 612.0 - 7.0 / 34.0))
+
+
+def blkio_weight_to_io_weight(weight: int) -> int:
+    """Docker --blkio-weight (10..1000, default 500) to IOWeight (1..10000, default 100).
+
+    The inverse of systemd's own io->blkio conversion (weight * 500 / 100)."""
+    return max(1, min(10000, round(weight * 100 / 500)))
+
+
+def cpu_mask(cpus: Sequence[int]) -> bytes:
+    """A CPU set as systemd's byte array: byte 0 holds CPUs 0-7, bit n of it CPU n."""
+    if not cpus:
+        return b""
+    mask = bytearray(max(cpus) // 8 + 1)
+    for cpu in cpus:
+        mask[cpu // 8] |= 1 << (cpu % 8)
+    return bytes(mask)
+
+
+def build_limit_properties(limits: Limits) -> dict[str, object]:
+    """Limit flags to systemd.resource-control(5) properties."""
+    props: dict[str, object] = {"MemoryAccounting": True, "TasksAccounting": True, "CPUAccounting": True}
+    if limits.memory is not None:
+        props["MemoryMax"] = limits.memory
+        # Docker: --memory-swap is the total; unset means as much swap as memory.
+        if limits.memory_swap is None:
+            props["MemorySwapMax"] = limits.memory
+        elif limits.memory_swap == UNLIMITED:
+            props["MemorySwapMax"] = INFINITY
+        else:
+            props["MemorySwapMax"] = limits.memory_swap - limits.memory
+    elif limits.memory_swap == UNLIMITED:
+        props["MemorySwapMax"] = INFINITY
+    if limits.cpu_shares is not None:
+        props["CPUWeight"] = cpu_shares_to_weight(limits.cpu_shares)
+    if limits.cpus is not None:
+        props["CPUQuotaPerSecUSec"] = round(limits.cpus * USEC)
+    if limits.cpuset_cpus:
+        # AllowedCPUs is the cpuset controller (ignored by systemd on cgroup v1);
+        # CPUAffinity is sched_setaffinity(2) and holds on every host.
+        props["AllowedCPUs"] = cpu_mask(limits.cpuset_cpus)
+        props["CPUAffinity"] = cpu_mask(limits.cpuset_cpus)
+    if limits.pids_limit is not None:
+        props["TasksMax"] = INFINITY if limits.pids_limit == UNLIMITED else limits.pids_limit
+    if limits.blkio_weight is not None:
+        props["IOWeight"] = blkio_weight_to_io_weight(limits.blkio_weight)
+    return props
+
+
+def _description(spec: ContainerSpec) -> str:
+    return f"sdc container {spec.name} ({spec.image})"
+
+
+def build_service_properties(
+    spec: ContainerSpec, *, launcher: Sequence[str], cleanup: Sequence[str]
+) -> dict[str, object]:
+    """A detached container: a notify service whose main process becomes the container's PID 1.
+
+    KillMode=mixed sends the stop signal to PID 1 only and SIGKILL to the rest
+    at the timeout, as `docker stop` does (systemd.kill(5))."""
+    return {
+        "Description": _description(spec),
+        "Slice": SLICE,
+        "Type": "notify",
+        "NotifyAccess": "all",
+        "ExecStart": [(launcher[0], list(launcher), False)],
+        "ExecStopPost": [(cleanup[0], list(cleanup), True)],
+        "KillMode": "mixed",
+        "KillSignal": int(signal.Signals[spec.stop_signal]),
+        "SendSIGKILL": True,
+        "TimeoutStopUSec": spec.stop_timeout * USEC,
+        "CollectMode": "inactive-or-failed",
+        "SyslogIdentifier": spec.name,  # journal lines read "web[PID]: ...", not "python3[PID]"
+        **build_limit_properties(spec.limits),
+    }
+
+
+def build_scope_properties(spec: ContainerSpec, *, pid: int) -> dict[str, object]:
+    """A foreground container: a scope around the launcher process."""
+    return {
+        "Description": _description(spec),
+        "Slice": SLICE,
+        "PIDs": [pid],
+        "KillSignal": int(signal.Signals[spec.stop_signal]),
+        "TimeoutStopUSec": spec.stop_timeout * USEC,
+        "CollectMode": "inactive-or-failed",
+        **build_limit_properties(spec.limits),
+    }
+
+
+def typed_properties(props: Mapping[str, object]) -> list[TypedProperty]:
+    """Attach each property's D-Bus signature; an unknown property is a bug."""
+    return [(name, SIGNATURES[name], value) for name, value in props.items()]
