@@ -144,8 +144,14 @@ class Sdc:
             records.write_json(cdir / "config.json", config)
             unit = units.service_name(spec.name) if spec.detach else units.scope_name(spec.name)
             container = Container(
-                id=cid, spec=spec, image_id=image.id, unit=unit, driver=driver.name,
-                rootfs=str(rootfs), bundle=str(cdir), created=time.time(),
+                id=cid,
+                spec=spec,
+                image_id=image.id,
+                unit=unit,
+                driver=driver.name,
+                rootfs=str(rootfs),
+                bundle=str(cdir),
+                created=time.time(),
             )
             containers.write_container(self.paths, container)
         return container
@@ -156,7 +162,8 @@ class Sdc:
         with contextlib.ExitStack() as stack:
             container = self.create(spec, stack)
             props = units.build_service_properties(
-                container.spec, launcher=launcher_argv("--notify", container.bundle),
+                container.spec,
+                launcher=launcher_argv("--notify", container.bundle),
                 cleanup=self._self_argv("_cleanup", container.name),
             )
             self._start_unit(container, props, stack)
@@ -166,6 +173,9 @@ class Sdc:
     def _start_unit(self, container: Container, props: dict[str, object], stack: contextlib.ExitStack) -> None:
         stack.callback(self._forget_unit, container.unit)
         result = self.systemd.start_transient_unit(container.unit, units.typed_properties(props))
+        bundle_dir = Path(container.bundle)
+        if result != "done" and (bundle_dir / "pid").exists() and not (bundle_dir / "launch-error").exists():
+            return  # it started, and its command has ended already: a run, not a failure
         if result != "done":
             raise SdcError(
                 f"container {container.name} failed to start: {_launch_error(container)}",
@@ -191,20 +201,27 @@ class Sdc:
 
     def _attach(self, container: Container, stack: contextlib.ExitStack) -> int:
         wait_r, wait_w = os.pipe2(os.O_CLOEXEC)
-        launcher = subprocess.Popen(launcher_argv("--wait-fd", str(wait_r), container.bundle), pass_fds=[wait_r])
-        os.close(wait_r)
+        # Signals stay blocked until someone can pass them on: the launcher
+        # inherits the mask and unblocks once the container's PID 1 exists.
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
         try:
-            props = units.build_scope_properties(container.spec, pid=launcher.pid)
-            self._start_unit(container, props, stack)
-            os.write(wait_w, b"1")  # in the scope, under its limits: go on
-        except BaseException:
-            launcher.kill()
-            launcher.wait()
-            raise
+            launcher = subprocess.Popen(launcher_argv("--wait-fd", str(wait_r), container.bundle), pass_fds=[wait_r])
         finally:
-            os.close(wait_w)
+            os.close(wait_r)
         with _forwarding_signals(launcher):
-            return launcher.wait()
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            try:
+                props = units.build_scope_properties(container.spec, pid=launcher.pid)
+                self._start_unit(container, props, stack)
+                os.write(wait_w, b"1")  # in the scope, under its limits: go on
+            except BaseException:
+                launcher.kill()
+                launcher.wait()
+                raise
+            finally:
+                os.close(wait_w)
+            code = launcher.wait()
+        return 128 - code if code < 0 else code  # killed launcher: shell-style status
 
     def _wait_unit_gone(self, unit: str) -> None:
         # An emptied scope is collected by systemd shortly after its last process exits.
@@ -231,10 +248,9 @@ class Sdc:
         wait = container.spec.stop_timeout if timeout is None else timeout
         if self._unit_state(container) in GONE:
             return container
-        who = "main" if container.unit.endswith(".service") else "all"
         if wait > 0:
             with contextlib.suppress(NotFound):
-                self.systemd.kill_unit(container.unit, who, int(signal.Signals[container.spec.stop_signal]))
+                self._signal_pid1(container, int(signal.Signals[container.spec.stop_signal]))
             if wait_for_state(self.systemd, container.unit, GONE, timeout=wait) in GONE:
                 return container
         self._kill_all(container)
@@ -245,16 +261,32 @@ class Sdc:
             self.systemd.kill_unit(container.unit, "all", signal.SIGKILL)
         state = wait_for_state(self.systemd, container.unit, GONE, timeout=KILL_WAIT)
         if state not in GONE:
-            raise SdcError(f"container {container.name} did not stop (unit {state})", hint=f"see `systemctl status {container.unit}`")
+            raise SdcError(
+                f"container {container.name} did not stop (unit {state})",
+                hint=f"see `systemctl status {container.unit}`",
+            )
 
     def kill(self, ref: str, sig: str) -> Container:
         container = self.find(ref)
         signum = parse_signal(sig)
         if self._unit_state(container) in GONE:
-            raise Conflict(f"container {container.name} is not running", hint=f"start a new one with `sdc run`")
-        who = "main" if container.unit.endswith(".service") else "all"
-        self.systemd.kill_unit(container.unit, who, signum)
+            raise Conflict(f"container {container.name} is not running", hint="start a new one with `sdc run`")
+        self._signal_pid1(container, signum)
         return container
+
+    def _signal_pid1(self, container: Container, signum: int) -> None:
+        """Signal the container's PID 1: the service's main process, or in a scope the PID the launcher left."""
+        if container.unit.endswith(".service"):
+            self.systemd.kill_unit(container.unit, "main", signum)
+            return
+        try:
+            pid = int((Path(container.bundle) / "pid").read_text())
+            # The PID must still be in the container's scope, not a reused one.
+            if f"/{container.unit}\n" not in Path(f"/proc/{pid}/cgroup").read_text():
+                raise ProcessLookupError(pid)
+            os.kill(pid, signum)
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            raise Conflict(f"container {container.name} is not running", hint="`sdc ps -a` shows its state") from None
 
     def remove(self, ref: str, *, force: bool = False) -> Container:
         container = self.find(ref)
@@ -287,8 +319,11 @@ class Sdc:
                 container = containers.find_container(self.paths, name)
             except NotFound:
                 return  # removed already, by `sdc rm -f` or a failed start
-            containers.write_state(self.paths, name, {"exit_code": code, "finished": time.time(),
-                                                      "result": environ.get("SERVICE_RESULT", "")})
+            containers.write_state(
+                self.paths,
+                name,
+                {"exit_code": code, "finished": time.time(), "result": environ.get("SERVICE_RESULT", "")},
+            )
             if container.spec.auto_remove:
                 self._delete(container)
 
@@ -322,24 +357,35 @@ class Sdc:
             "Storage": {"Driver": container.driver, "RootFs": container.rootfs, "Bundle": container.bundle},
             "Limits": dataclasses.asdict(container.spec.limits),
             "Config": dataclasses.asdict(container.spec),
-            "State": {"Status": "exited" if containers.read_state(self.paths, container.name) else "created",
-                      **containers.read_state(self.paths, container.name)},
+            "State": {
+                "Status": "exited" if containers.read_state(self.paths, container.name) else "created",
+                **containers.read_state(self.paths, container.name),
+            },
         }
         iface = SERVICE_IFACE if container.unit.endswith(".service") else "org.freedesktop.systemd1.Scope"
         with contextlib.suppress(NotFound):
             unit = self.systemd.unit_properties(container.unit)
             props = self.systemd.unit_properties(container.unit, iface)
-            data["State"] = {"Status": "running" if unit["ActiveState"] == "active" else str(unit["ActiveState"]),
-                             "ActiveState": unit["ActiveState"], "SubState": unit["SubState"],
-                             "MainPID": props.get("MainPID"), "ControlGroup": props.get("ControlGroup")}
+            data["State"] = {
+                "Status": "running" if unit["ActiveState"] == "active" else str(unit["ActiveState"]),
+                "ActiveState": unit["ActiveState"],
+                "SubState": unit["SubState"],
+                "MainPID": props.get("MainPID"),
+                "ControlGroup": props.get("ControlGroup"),
+            }
             data["UnitProperties"] = {
-                k: _jsonable(props[k]) for k in units.SIGNATURES if k in props and k not in ("ExecStart", "ExecStopPost")
+                k: _jsonable(props[k])
+                for k in units.SIGNATURES
+                if k in props and k not in ("ExecStart", "ExecStopPost")
             }
         return data
 
-    def logs_argv(self, ref: str, *, follow: bool = False, since: str | None = None, tail: int | None = None) -> list[str]:
+    def logs_argv(
+        self, ref: str, *, follow: bool = False, since: str | None = None, tail: int | None = None
+    ) -> list[str]:
         container = self.find(ref)
-        argv = ["journalctl", "--no-pager", "-o", "cat", "-u", container.unit]
+        # The container's own output only, not systemd's messages about its unit.
+        argv = ["journalctl", "--no-pager", "-o", "cat", f"_SYSTEMD_UNIT={container.unit}", "_TRANSPORT=stdout"]
         if follow:
             argv.append("-f")
         if since:
@@ -400,14 +446,16 @@ def _jsonable(value: object) -> object:
     return value
 
 
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGINT)
+
+
 @contextlib.contextmanager
 def _forwarding_signals(child: subprocess.Popen[bytes]) -> Iterator[None]:
     """SIGTERM/SIGHUP/SIGQUIT sent to sdc reach the launcher, which passes them to the container.
 
     SIGINT from a terminal reaches the whole foreground process group, the
     launcher included, so sdc itself ignores it."""
-    forwarded = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-    previous = {s: signal.signal(s, lambda signum, _f: child.send_signal(signum)) for s in forwarded}
+    previous = {s: signal.signal(s, lambda signum, _f: child.send_signal(signum)) for s in FORWARDED_SIGNALS[:3]}
     previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield

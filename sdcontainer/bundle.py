@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from sdcontainer.spec import ContainerSpec
 
@@ -66,16 +67,30 @@ def _mounts(container_dir: Path) -> list[dict[str, object]]:
     ns = ["nosuid", "noexec", "nodev"]
     mounts: list[dict[str, object]] = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ns},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        },
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": [*ns, "mode=1777", "size=65536k"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ns},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*ns, "ro"]},
     ]
     for name in ("hostname", "hosts", "resolv.conf"):
         mounts.append(
-            {"destination": f"/etc/{name}", "type": "bind", "source": str(container_dir / name), "options": ["bind", "rw"]}
+            {
+                "destination": f"/etc/{name}",
+                "type": "bind",
+                "source": str(container_dir / name),
+                "options": ["bind", "rw"],
+            }
         )
     return mounts
 
@@ -83,12 +98,11 @@ def _mounts(container_dir: Path) -> list[dict[str, object]]:
 def build_runtime_config(
     spec: ContainerSpec,
     *,
-    image_config: Mapping[str, object],
+    image_config: Mapping[str, Any],
     rootfs: Path,
     container_dir: Path,
 ) -> dict[str, object]:
-    image_env = image_config.get("Env") or []
-    assert isinstance(image_env, list)  # image configs are written by sdc itself
+    image_env = [str(e) for e in image_config.get("Env") or []]
     uid, gid = spec.user
     caps = list(DEFAULT_CAPS) if uid == 0 else []
     return {
@@ -97,7 +111,7 @@ def build_runtime_config(
             "terminal": False,
             "user": {"uid": uid, "gid": gid, "additionalGids": []},
             "args": list(spec.command),
-            "env": build_env([str(e) for e in image_env], spec.env),
+            "env": build_env(image_env, spec.env),
             "cwd": spec.workdir,
             "capabilities": {
                 "bounding": list(DEFAULT_CAPS),
@@ -124,8 +138,4 @@ def build_runtime_config(
 
 
 def build_hosts(hostname: str) -> str:
-    return (
-        "127.0.0.1\tlocalhost\n"
-        "::1\tlocalhost ip6-localhost ip6-loopback\n"
-        f"127.0.1.1\t{hostname}\n"
-    )
+    return f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"

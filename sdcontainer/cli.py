@@ -54,10 +54,16 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    root: Annotated[Optional[Path], typer.Option("--root", envvar="SDC_ROOT", help="Store directory [default: /var/lib/sdc]")] = None,
-    storage_driver: Annotated[Optional[str], typer.Option("--storage-driver", envvar="SDC_STORAGE_DRIVER", help="btrfs or vfs")] = None,
+    root: Annotated[
+        Optional[Path], typer.Option("--root", envvar="SDC_ROOT", help="Store directory [default: /var/lib/sdc]")
+    ] = None,
+    storage_driver: Annotated[
+        Optional[str], typer.Option("--storage-driver", envvar="SDC_STORAGE_DRIVER", help="btrfs or vfs")
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", "-D", envvar="SDC_DEBUG", help="Log what sdc does")] = False,
-    version: Annotated[bool, typer.Option("--version", "-v", callback=_version, is_eager=True, help="Print the version")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", "-v", callback=_version, is_eager=True, help="Print the version")
+    ] = False,
 ) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="sdc: %(levelname)s: %(message)s")
     state = State()
@@ -83,7 +89,9 @@ def import_(
         try:
             stream = open(file, "rb")
         except OSError as exc:
-            raise SdcError(f"cannot read {file}: {exc.strerror}", hint="give the path of a tar archive, or - for stdin") from None
+            raise SdcError(
+                f"cannot read {file}: {exc.strerror}", hint="give the path of a tar archive, or - for stdin"
+            ) from None
         with stream:
             image = sdc.import_image(stream, reference)
     typer.echo(image.id)
@@ -96,7 +104,7 @@ def images_(
     fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """List images."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for image, names in _sdc(ctx).list_images():
         for name in names or ["<none>:<none>"]:
             repo, _, tag = name.rpartition(":")
@@ -109,7 +117,9 @@ def images_(
     else:
         table = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
         for r in rows:
-            table.append([r["Repository"], r["Tag"], r["Id"].removeprefix("sha256:")[:12], _ago(r["Created"]), _size(r["Size"])])
+            table.append(
+                [r["Repository"], r["Tag"], r["Id"].removeprefix("sha256:")[:12], _ago(r["Created"]), _size(r["Size"])]
+            )
         _print_table(table)
 
 
@@ -133,7 +143,9 @@ def run(
     ctx: typer.Context,
     image: Annotated[str, typer.Argument(metavar="IMAGE")],
     command: Annotated[Optional[list[str]], typer.Argument(metavar="[COMMAND] [ARG...]")] = None,
-    detach: Annotated[bool, typer.Option("--detach", "-d", help="Run as a service in the background; print its ID")] = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Run as a service in the background; print its ID")
+    ] = False,
     name: Annotated[Optional[str], typer.Option("--name", help="Container name (unit sdc-NAME.service/.scope)")] = None,
     rm: Annotated[bool, typer.Option("--rm", help="Remove the container when it exits")] = False,
     env: Annotated[Optional[list[str]], typer.Option("--env", "-e", help="Set NAME=VALUE")] = None,
@@ -141,24 +153,49 @@ def run(
     hostname: Annotated[Optional[str], typer.Option("--hostname", "-h", help="Hostname [default: the name]")] = None,
     user: Annotated[Optional[str], typer.Option("--user", "-u", help="UID[:GID]")] = None,
     memory: Annotated[Optional[str], typer.Option("--memory", "-m", help="Memory limit (MemoryMax), e.g. 64m")] = None,
-    memory_swap: Annotated[Optional[str], typer.Option("--memory-swap", help="Memory + swap limit; -1 unlimited")] = None,
-    cpu_shares: Annotated[Optional[int], typer.Option("--cpu-shares", "-c", help="Relative CPU weight (1024 = CPUWeight 100)")] = None,
+    memory_swap: Annotated[
+        Optional[str], typer.Option("--memory-swap", help="Memory + swap limit; -1 unlimited")
+    ] = None,
+    cpu_shares: Annotated[
+        Optional[int], typer.Option("--cpu-shares", "-c", help="Relative CPU weight (1024 = CPUWeight 100)")
+    ] = None,
     cpus: Annotated[Optional[float], typer.Option("--cpus", help="CPU quota in CPUs (CPUQuota)")] = None,
     cpuset_cpus: Annotated[Optional[str], typer.Option("--cpuset-cpus", help="CPUs allowed, e.g. 0-1,3")] = None,
-    pids_limit: Annotated[Optional[int], typer.Option("--pids-limit", help="Tasks limit (TasksMax); -1 unlimited")] = None,
-    blkio_weight: Annotated[Optional[int], typer.Option("--blkio-weight", help="Block IO weight 10-1000 (IOWeight)")] = None,
+    pids_limit: Annotated[
+        Optional[int], typer.Option("--pids-limit", help="Tasks limit (TasksMax); -1 unlimited")
+    ] = None,
+    blkio_weight: Annotated[
+        Optional[int], typer.Option("--blkio-weight", help="Block IO weight 10-1000 (IOWeight)")
+    ] = None,
     stop_timeout: Annotated[int, typer.Option("--stop-timeout", help="Seconds before SIGKILL on stop")] = 10,
     stop_signal: Annotated[str, typer.Option("--stop-signal", help="Signal to stop the container")] = "SIGTERM",
-    interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Accepted for Docker compatibility: stdin is always attached in the foreground")] = False,
-    tty: Annotated[bool, typer.Option("--tty", "-t", help="Accepted for Docker compatibility: the container shares the caller's terminal")] = False,
+    interactive: Annotated[
+        bool,
+        typer.Option(
+            "--interactive", "-i", help="Accepted for Docker compatibility: stdin is always attached in the foreground"
+        ),
+    ] = False,
+    tty: Annotated[
+        bool,
+        typer.Option(
+            "--tty", "-t", help="Accepted for Docker compatibility: the container shares the caller's terminal"
+        ),
+    ] = False,
 ) -> None:
     """Run a command in a new container, as a transient systemd unit."""
     from sdcontainer.api import parse_signal
     from sdcontainer.containers import generate_name
 
     sdc = _sdc(ctx)
-    limits = build_limits(memory=memory, memory_swap=memory_swap, cpu_shares=cpu_shares, cpus=cpus,
-                          cpuset_cpus=cpuset_cpus, pids_limit=pids_limit, blkio_weight=blkio_weight)
+    limits = build_limits(
+        memory=memory,
+        memory_swap=memory_swap,
+        cpu_shares=cpu_shares,
+        cpus=cpus,
+        cpuset_cpus=cpuset_cpus,
+        pids_limit=pids_limit,
+        blkio_weight=blkio_weight,
+    )
     if stop_timeout < 0:
         raise SdcError(f"invalid --stop-timeout {stop_timeout}", hint="give a number of seconds >= 0")
     signame = parse_signal(stop_signal)
@@ -203,8 +240,17 @@ def ps(
         for s in rows:
             c = s.container
             cmd = " ".join(c.spec.command)
-            table.append([c.short_id, c.spec.image, json.dumps(cmd[:20] + ("…" if len(cmd) > 20 else ""), ensure_ascii=False),
-                          _ago(c.created), _status_text(s), c.name, c.unit])
+            table.append(
+                [
+                    c.short_id,
+                    c.spec.image,
+                    json.dumps(cmd[:20] + ("…" if len(cmd) > 20 else ""), ensure_ascii=False),
+                    _ago(c.created),
+                    _status_text(s),
+                    c.name,
+                    c.unit,
+                ]
+            )
         _print_table(table)
 
 
@@ -212,7 +258,10 @@ def ps(
 def stop(
     ctx: typer.Context,
     containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")],
-    time_: Annotated[Optional[int], typer.Option("--time", "-t", help="Seconds to wait before SIGKILL [default: the container's stop timeout, 10]")] = None,
+    time_: Annotated[
+        Optional[int],
+        typer.Option("--time", "-t", help="Seconds to wait before SIGKILL [default: the container's stop timeout, 10]"),
+    ] = None,
 ) -> None:
     """Stop running containers: stop signal, then SIGKILL after the timeout."""
     sdc = _sdc(ctx)
@@ -252,7 +301,9 @@ def logs(
     ctx: typer.Context,
     container: Annotated[str, typer.Argument(metavar="CONTAINER")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Follow the output")] = False,
-    since: Annotated[Optional[str], typer.Option("--since", help="Since a time journalctl understands, e.g. '10 min ago'")] = None,
+    since: Annotated[
+        Optional[str], typer.Option("--since", help="Since a time journalctl understands, e.g. '10 min ago'")
+    ] = None,
     tail: Annotated[Optional[int], typer.Option("--tail", "-n", help="Only the last N lines")] = None,
 ) -> None:
     """Show a container's output, from the journal."""
@@ -282,8 +333,17 @@ def cleanup(ctx: typer.Context, name: str) -> None:
 
 def _status_json(s: ContainerStatus) -> dict[str, Any]:
     c = s.container
-    return {"Id": c.id, "Name": c.name, "Image": c.spec.image, "Command": list(c.spec.command), "Created": c.created,
-            "State": s.state, "ExitCode": s.exit_code, "Unit": c.unit, "Status": _status_text(s)}
+    return {
+        "Id": c.id,
+        "Name": c.name,
+        "Image": c.spec.image,
+        "Command": list(c.spec.command),
+        "Created": c.created,
+        "State": s.state,
+        "ExitCode": s.exit_code,
+        "Unit": c.unit,
+        "Status": _status_text(s),
+    }
 
 
 def _status_text(s: ContainerStatus) -> str:
@@ -314,7 +374,7 @@ def _size(n: int) -> str:
 def _print_table(rows: list[list[str]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        typer.echo("   ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+        typer.echo("   ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
 
 
 def _fail(message: str, hint: str | None, code: int) -> NoReturn:

@@ -1,9 +1,9 @@
 """Container records on disk: the bundle directory of each container.
 
-    containers/<name>/container.json   what was asked: spec, image, unit, storage
-    containers/<name>/config.json      the OCI runtime config the launcher reads
-    containers/<name>/state.json       how it last ended (written when it stops)
-    containers/<name>/{hostname,hosts,resolv.conf}   bind-mounted into /etc
+containers/<name>/container.json   what was asked: spec, image, unit, storage
+containers/<name>/config.json      the OCI runtime config the launcher reads
+containers/<name>/state.json       how it last ended (written when it stops)
+containers/<name>/{hostname,hosts,resolv.conf}   bind-mounted into /etc
 """
 
 from __future__ import annotations
@@ -21,7 +21,18 @@ from sdcontainer.records import read_json, write_json
 from sdcontainer.spec import ContainerSpec, Limits
 
 _ADJECTIVES = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nimble", "quiet", "swift", "witty", "bold")
-_NOUNS = ("turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "poettering", "knuth", "liskov", "hamilton")
+_NOUNS = (
+    "turing",
+    "hopper",
+    "lovelace",
+    "ritchie",
+    "thompson",
+    "torvalds",
+    "poettering",
+    "knuth",
+    "liskov",
+    "hamilton",
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,7 +1,7 @@
 """Images: content-addressed records of layers plus a config, and the names that point at them.
 
-    images/<hex>.json      {"id", "layers": [...], "config": {...}, "created", "size"}
-    repositories.json      {"name:tag": "sha256:<hex>"}
+images/<hex>.json      {"id", "layers": [...], "config": {...}, "created", "size"}
+repositories.json      {"name:tag": "sha256:<hex>"}
 """
 
 from __future__ import annotations
@@ -40,12 +40,23 @@ class Image:
         return self.layers[-1]
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "layers": list(self.layers), "config": self.config, "created": self.created, "size": self.size}
+        return {
+            "id": self.id,
+            "layers": list(self.layers),
+            "config": self.config,
+            "created": self.created,
+            "size": self.size,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Image:
-        return cls(id=data["id"], layers=tuple(data["layers"]), config=data.get("config", {}),
-                   created=data.get("created", 0.0), size=data.get("size", 0))
+        return cls(
+            id=data["id"],
+            layers=tuple(data["layers"]),
+            config=data.get("config", {}),
+            created=data.get("created", 0.0),
+            size=data.get("size", 0),
+        )
 
 
 def normalize_reference(ref: str) -> str:
@@ -86,7 +97,9 @@ def find_image(paths: Paths, ref: str) -> Image:
             raise UsageError(f"image id prefix {ref!r} is ambiguous", hint="give more of the id")
         image_id = "sha256:" + matches[0].stem if matches else None
     if image_id is None or not _record_path(paths, image_id).exists():
-        raise NotFound(f"no such image: {ref}", hint="`sdc images` lists the images here; `sdc import FILE NAME` adds one")
+        raise NotFound(
+            f"no such image: {ref}", hint="`sdc images` lists the images here; `sdc import FILE NAME` adds one"
+        )
     return Image.from_json(read_json(_record_path(paths, image_id)))
 
 
@@ -98,7 +111,9 @@ def _tree_size(path: Path) -> int:
     return total
 
 
-def import_rootfs(paths: Paths, driver: Driver, stream: BinaryIO, ref: str, *, config: dict[str, Any] | None = None) -> Image:
+def import_rootfs(
+    paths: Paths, driver: Driver, stream: BinaryIO, ref: str, *, config: dict[str, Any] | None = None
+) -> Image:
     """A rootfs tarball becomes a one-layer image named ref (like `docker import`).
 
     Call with the store locked. Nothing is left behind when the archive is bad."""
@@ -107,6 +122,7 @@ def import_rootfs(paths: Paths, driver: Driver, stream: BinaryIO, ref: str, *, c
         layer_id = extract_layer(stream, work)
         size = _tree_size(work)
         driver.commit_layer(work, layer_id)
+    driver.make_init_layer(layer_id)
     image_config = config or {"Env": [], "Cmd": None, "WorkingDir": ""}
     body = {"layers": [layer_id], "config": image_config}
     image_id = "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

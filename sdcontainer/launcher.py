@@ -48,8 +48,17 @@ MOUNT_FLAGS = {
     "bind": linux.MS_BIND, "rbind": linux.MS_BIND | linux.MS_REC,
 }  # fmt: skip
 IGNORED_OPTIONS = {"rw", "strictatime", "relatime"}
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+FORWARDED = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+)
 EXIT_SETUP, EXIT_NOEXEC, EXIT_NOTFOUND = 125, 126, 127
+READY_TO_EXEC, GO = b"R", b"G"
 
 
 class LaunchError(Exception):
@@ -61,7 +70,7 @@ class LaunchError(Exception):
 # --- in the container: PID 1 of the new namespaces, before exec ---------------
 
 
-def contain(config: dict, error_fd: int, ns_flags: int) -> None:  # type: ignore[type-arg]
+def contain(config: dict, sync: socket.socket, ns_flags: int) -> None:  # type: ignore[type-arg]
     root = config["root"]["path"]
     linux.unshare(ns_flags)  # here, not in the launcher: it stays in the host's namespaces
     linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)  # nothing propagates to the host
@@ -86,7 +95,11 @@ def contain(config: dict, error_fd: int, ns_flags: int) -> None:  # type: ignore
         os.chdir(cwd)
     except OSError as exc:
         raise LaunchError(f"cannot change to working directory {cwd}: {exc.strerror}") from exc
-    close_fds(keep=error_fd)
+    close_fds(keep=sync.fileno())
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])  # the command starts with no signal blocked
+    sync.send(READY_TO_EXEC)
+    if sync.recv(16) != GO:  # the launcher gave up
+        raise LaunchError("the launcher went away before the exec")
     exec_command(process["args"], process.get("env", []))
 
 
@@ -110,8 +123,13 @@ def mount_into(root: str, m: dict) -> None:  # type: ignore[type-arg]
     if os.path.islink(target):
         raise LaunchError(f"mount target {m['destination']} is a symlink")
     source = m.get("source", kind)
-    linux.mount(source, target, None if kind == "bind" else kind, flags & ~linux.MS_RDONLY if kind == "bind" else flags,
-                ",".join(data) or None)
+    linux.mount(
+        source,
+        target,
+        None if kind == "bind" else kind,
+        flags & ~linux.MS_RDONLY if kind == "bind" else flags,
+        ",".join(data) or None,
+    )
     if kind == "bind" and flags & linux.MS_RDONLY:
         linux.mount(source, target, None, flags | linux.MS_REMOUNT)
 
@@ -123,8 +141,14 @@ def make_devices(root: str, devices: list) -> None:  # type: ignore[type-arg]
         os.mknod(path, kind | 0o600, os.makedev(dev["major"], dev["minor"]))
         os.chown(path, dev.get("uid", 0), dev.get("gid", 0))
         os.chmod(path, dev.get("fileMode", 0o666))
-    for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")):
+    for link, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+        ("core", "/proc/kcore"),
+    ):
         if not os.path.lexists(f"{root}/dev/{link}"):
             os.symlink(target, f"{root}/dev/{link}")
 
@@ -140,8 +164,18 @@ def mask(path: str) -> None:
 def make_readonly(path: str) -> None:
     if os.path.exists(path):
         linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
-        linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC | linux.MS_REMOUNT | linux.MS_RDONLY
-                    | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+        linux.mount(
+            path,
+            path,
+            None,
+            linux.MS_BIND
+            | linux.MS_REC
+            | linux.MS_REMOUNT
+            | linux.MS_RDONLY
+            | linux.MS_NOSUID
+            | linux.MS_NODEV
+            | linux.MS_NOEXEC,
+        )
 
 
 def drop_privileges(process: dict) -> None:  # type: ignore[type-arg]
@@ -171,7 +205,7 @@ def close_fds(keep: int) -> None:
 def exec_command(args: list[str], env: list[str]) -> None:
     if not args:
         raise LaunchError("no command given", EXIT_NOTFOUND)
-    environ = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+    environ = {key: value for key, _, value in (e.partition("=") for e in env)}
     try:
         os.execvpe(args[0], args, environ)
     except FileNotFoundError:
@@ -182,10 +216,10 @@ def exec_command(args: list[str], env: list[str]) -> None:
         raise LaunchError(f"{args[0]}: {exc.strerror}", EXIT_NOEXEC) from None
 
 
-def child(config: dict, error_w: int, ns_flags: int) -> None:  # type: ignore[type-arg]
-    """Never returns: exec the command, or report why not on error_w and exit."""
+def child(config: dict, sync: socket.socket, ns_flags: int) -> None:  # type: ignore[type-arg]
+    """Never returns: exec the command, or report why not on sync and exit."""
     try:
-        contain(config, error_w, ns_flags)
+        contain(config, sync, ns_flags)
         raise LaunchError("exec returned")
     except LaunchError as exc:
         message, code = str(exc), exc.code
@@ -193,7 +227,7 @@ def child(config: dict, error_w: int, ns_flags: int) -> None:  # type: ignore[ty
         message, code = str(exc), EXIT_SETUP
     except BaseException as exc:  # noqa: BLE001 - anything at all must end the launch, closed
         message, code = f"{type(exc).__name__}: {exc}", EXIT_SETUP
-    os.write(error_w, f"{code} {message}".encode())
+    sync.send(f"E{code} {message}".encode())
     os._exit(code)
 
 
@@ -201,30 +235,43 @@ def child(config: dict, error_w: int, ns_flags: int) -> None:  # type: ignore[ty
 
 
 def start(config: dict, *, detach: bool) -> int:  # type: ignore[type-arg]
-    """Fork the container's PID 1 into a new PID namespace; wait until it has exec'ed or failed.
+    """Fork the container's PID 1 into new namespaces and let it exec once systemd knows it.
 
-    detach: CLONE_PARENT makes it systemd's own child, as any service's main
-    process is, so that systemd reaps it and reads its exit status; the
-    launcher can then exit. Otherwise it stays our child, for `supervise`."""
+    The child sets the container up and waits; then, for a service, systemd
+    is told it is the main process (MAINPID=), so that its exit status is the
+    unit's even if the command ends at once; then it may exec. CLONE_PARENT
+    makes it systemd's own child, as any service's main process is, so
+    systemd reaps it and the launcher can exit. In the foreground it stays
+    our child, for `supervise`."""
     flags = 0
     for ns in config["linux"].get("namespaces", []):
         flags |= NAMESPACES[ns["type"]]
-    error_r, error_w = os.pipe2(os.O_CLOEXEC)  # closed by a successful exec
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     pid = linux.clone((flags & linux.CLONE_NEWPID) | (linux.CLONE_PARENT if detach else 0))
     if pid == 0:
-        os.close(error_r)
-        child(config, error_w, flags & ~linux.CLONE_NEWPID)
-    os.close(error_w)
-    report = b""
-    while chunk := os.read(error_r, 4096):
-        report += chunk
-    os.close(error_r)
+        ours.close()
+        child(config, theirs, flags & ~linux.CLONE_NEWPID)
+    theirs.close()
+    with ours:
+        _expect_ready(ours.recv(4096), pid, detach)
+        if detach:
+            notify(f"MAINPID={pid}")
+        ours.send(GO)
+        report = ours.recv(4096)  # EOF: the exec closed the child's end (SOCK_CLOEXEC)
     if report:
-        code, _, message = report.decode(errors="replace").partition(" ")
-        if not detach:
-            os.waitpid(pid, 0)
-        raise LaunchError(message, int(code))
+        _expect_ready(report, pid, detach)
     return pid
+
+
+def _expect_ready(message: bytes, pid: int, detach: bool) -> None:
+    if message == READY_TO_EXEC:
+        return
+    if not detach:
+        os.waitpid(pid, 0)
+    if message.startswith(b"E"):
+        code, _, text = message[1:].decode(errors="replace").partition(" ")
+        raise LaunchError(text, int(code))
+    raise LaunchError("the container's init died during set-up")
 
 
 def notify(state: str) -> None:
@@ -245,9 +292,12 @@ def notify(state: str) -> None:
 
 
 def supervise(pid: int) -> int:
-    """Foreground: forward signals to the container's PID 1 and return its exit status."""
+    """Foreground: forward signals to the container's PID 1 and return its exit status.
+
+    sdc starts us with them blocked; what arrived meanwhile is delivered now."""
     for sig in FORWARDED:
         signal.signal(sig, lambda signum, _frame: os.kill(pid, signum))
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
@@ -277,19 +327,21 @@ def main(argv: list[str]) -> int:
         code = exc.code if isinstance(exc, LaunchError) else EXIT_SETUP
         message = str(exc) if not isinstance(exc, KeyError) else f"config.json lacks {exc}"
         print(f"sdc: container failed to start: {message}", file=sys.stderr)
-        _record_error(bundle, message)
+        _record(bundle, "launch-error", message)
         return code
+    # The container runs: its PID for `sdc kill` (a scope has no main PID) and as proof it started.
+    _record(bundle, "pid", str(pid))
     if mode == "notify":
-        notify(f"MAINPID={pid}\nREADY=1")
+        notify("READY=1")
         return 0
     return supervise(pid)
 
 
-def _record_error(bundle: str, message: str) -> None:
-    """Leave the reason where `sdc run -d` reads it (the journal has it too)."""
+def _record(bundle: str, name: str, text: str) -> None:
+    """Leave a note in the bundle for sdc (a launch error is in the journal too)."""
     try:
-        with open(os.path.join(bundle, "launch-error"), "w") as f:
-            f.write(message + "\n")
+        with open(os.path.join(bundle, name), "w") as f:
+            f.write(text + "\n")
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             print(f"sdc: cannot record the error: {exc}", file=sys.stderr)

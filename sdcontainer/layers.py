@@ -214,6 +214,8 @@ def extract_layer(stream: BinaryIO, dest: Path) -> str:
             extractor.finish()
         return reader.drain()
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
-        raise UsageError(f"not a valid tar archive: {exc}", hint="give a tar file, optionally gzip, bzip2 or xz compressed") from exc
+        raise UsageError(
+            f"not a valid tar archive: {exc}", hint="give a tar file, optionally gzip, bzip2 or xz compressed"
+        ) from exc
     finally:
         os.close(root_fd)

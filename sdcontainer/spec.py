@@ -125,9 +125,13 @@ def build_limits(
         if mem is None:
             raise UsageError("--memory-swap needs --memory", hint="set -m as well; --memory-swap is memory + swap")
         if swap < mem:
-            raise UsageError("--memory-swap is smaller than --memory", hint="--memory-swap is the total of memory + swap")
+            raise UsageError(
+                "--memory-swap is smaller than --memory", hint="--memory-swap is the total of memory + swap"
+            )
     if cpu_shares is not None and cpu_shares != 0 and not 2 <= cpu_shares <= 262144:
-        raise UsageError(f"invalid --cpu-shares {cpu_shares}", hint="use a weight from 2 to 262144 (1024 is the default)")
+        raise UsageError(
+            f"invalid --cpu-shares {cpu_shares}", hint="use a weight from 2 to 262144 (1024 is the default)"
+        )
     if cpus is not None and (not math.isfinite(cpus) or cpus <= 0):
         raise UsageError(f"invalid --cpus {cpus}", hint="use a positive number of CPUs, like 1.5")
     if pids_limit is not None and pids_limit < UNLIMITED:

@@ -146,8 +146,15 @@ def stage2(base: str, binds: list[str]) -> None:
     Path(f"{root}/etc/tmpfiles.d/tmp.conf").write_text("")
     # Nothing in the test host may change the host: sysctls and binfmt_misc are
     # not namespaced, and the network and consoles are the host's.
-    masked = ("systemd-sysctl.service", "systemd-binfmt.service", "proc-sys-fs-binfmt_misc.automount",
-              "getty@tty1.service", "console-getty.service", "systemd-networkd.service", "ssh.service")
+    masked = (
+        "systemd-sysctl.service",
+        "systemd-binfmt.service",
+        "proc-sys-fs-binfmt_misc.automount",
+        "getty@tty1.service",
+        "console-getty.service",
+        "systemd-networkd.service",
+        "ssh.service",
+    )
     for unit in masked:
         os.makedirs(f"{root}/etc/systemd/system", exist_ok=True)
         link = Path(f"{root}/etc/systemd/system/{unit}")
@@ -258,7 +265,9 @@ def shutdown(unshare: subprocess.Popen[bytes], pid: int | None) -> None:
 
 
 def detach_leftover_loops(base: str) -> None:
-    listing = subprocess.run(["losetup", "--list", "--noheadings", "-O", "NAME,BACK-FILE"], capture_output=True, text=True)
+    listing = subprocess.run(
+        ["losetup", "--list", "--noheadings", "-O", "NAME,BACK-FILE"], capture_output=True, text=True
+    )
     for line in listing.stdout.splitlines():
         name, _, backing = line.partition(" ")
         if backing.strip().startswith(base):
@@ -289,9 +298,23 @@ def main() -> int:
     pid = None
     try:
         unshare = subprocess.Popen(
-            ["unshare", "--cgroup", "--pid", "--mount", "--uts", "--ipc", "--net", "--fork", "--kill-child", "--",
-             sys.executable, os.path.abspath(__file__), "--stage2", base,
-             *[f"--bind={b}" for b in binds]],
+            [
+                "unshare",
+                "--cgroup",
+                "--pid",
+                "--mount",
+                "--uts",
+                "--ipc",
+                "--net",
+                "--fork",
+                "--kill-child",
+                "--",
+                sys.executable,
+                os.path.abspath(__file__),
+                "--stage2",
+                base,
+                *[f"--bind={b}" for b in binds],
+            ],
             preexec_fn=lambda: join_cgroups(cgroups),
         )
         pid = child_pid(unshare.pid)

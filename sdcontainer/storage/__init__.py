@@ -99,7 +99,9 @@ def open_driver(paths: Paths, requested: str | None = None, *, create: bool = Tr
         )
     if config["pool"] and not linux.is_mountpoint(str(paths.storage)):
         if not paths.pool_image.exists():
-            raise StorageError(f"the btrfs pool {paths.pool_image} is missing", hint=f"restore it, or remove {paths.storage_config}")
+            raise StorageError(
+                f"the btrfs pool {paths.pool_image} is missing", hint=f"restore it, or remove {paths.storage_config}"
+            )
         mount_pool(paths)
     driver: Driver = BtrfsDriver(paths.storage) if config["driver"] == "btrfs" else VfsDriver(paths.storage)
     driver.prepare()

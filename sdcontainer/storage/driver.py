@@ -102,7 +102,8 @@ class Driver(ABC):
             raise NotFound(f"layer {layer_id} is missing from the store", hint="pull or import the image again")
         return path
 
-    def _init_layer(self, layer_id: str) -> Path:
+    def make_init_layer(self, layer_id: str) -> Path:
+        """The image's top layer plus the init placeholders; made once per image, at import."""
         init = self.layer_path(layer_id + "-init")
         if init.exists():
             return init
@@ -110,14 +111,18 @@ class Driver(ABC):
             for d in INIT_DIRS:
                 target = work / d
                 if target.is_symlink() or (target.exists() and not target.is_dir()):
-                    raise StorageError(f"the image's /{d} is not a directory", hint="the image is not a usable root filesystem")
+                    raise StorageError(
+                        f"the image's /{d} is not a directory", hint="the image is not a usable root filesystem"
+                    )
                 target.mkdir(mode=0o755, exist_ok=True)
             for f in INIT_FILES:
                 target = work / f
                 if target.is_symlink():  # e.g. resolv.conf -> /run/...: a bind mount would follow it
                     target.unlink()
                 elif target.is_dir():
-                    raise StorageError(f"the image's /{f} is a directory", hint="the image is not a usable root filesystem")
+                    raise StorageError(
+                        f"the image's /{f} is a directory", hint="the image is not a usable root filesystem"
+                    )
                 target.touch(mode=0o644)
             return self.commit_layer(work, layer_id + "-init")
 
@@ -129,7 +134,7 @@ class Driver(ABC):
         dest = self.container_path(container_id)
         if dest.exists():
             raise StorageError(f"container filesystem {dest} exists already")
-        self._clone(self._init_layer(layer_id), dest)
+        self._clone(self.make_init_layer(layer_id), dest)
         return dest
 
     def remove_container_fs(self, container_id: str) -> None:

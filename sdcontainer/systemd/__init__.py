@@ -70,7 +70,10 @@ def error_from_dbus(name: str, text: str) -> SdcError:
         return NotFound(text)
     if name == "org.freedesktop.systemd1.UnitExists":
         return Conflict(text, hint="a unit of that name is still loaded; see `systemctl status` for it")
-    if name in ("org.freedesktop.DBus.Error.AccessDenied", "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"):
+    if name in (
+        "org.freedesktop.DBus.Error.AccessDenied",
+        "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
+    ):
         return SystemdError(f"systemd refused: {text}", hint="run sdc as root")
     return SystemdError(f"systemd: {text}")
 

@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from dbus_next import BusType, Message, MessageType, Variant
-from dbus_next.aio import MessageBus
-from dbus_next.errors import DBusError
+from dbus_next.aio.message_bus import MessageBus
+from dbus_next.constants import BusType, MessageType
+from dbus_next.message import Message
+from dbus_next.signature import Variant
 
 from sdcontainer.errors import SystemdError
 from sdcontainer.systemd import (
@@ -58,7 +59,9 @@ class DbusNextClient:
             self._loop.close()
             raise unreachable(exc) from exc
         self._bus.add_message_handler(self._on_message)
-        rule = f"type='signal',sender='{BUS_NAME}',path='{MANAGER_PATH}',interface='{MANAGER_IFACE}',member='JobRemoved'"
+        rule = (
+            f"type='signal',sender='{BUS_NAME}',path='{MANAGER_PATH}',interface='{MANAGER_IFACE}',member='JobRemoved'"
+        )
         self._call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s", [rule])
         # systemd sends job signals only to subscribed clients (org.freedesktop.systemd1(5)).
         self._manager("Subscribe")
@@ -73,7 +76,9 @@ class DbusNextClient:
             self._job_event.set()
         return False
 
-    def _call(self, dest: str, path: str, iface: str, member: str, signature: str = "", body: list[Any] | None = None) -> list[Any]:
+    def _call(
+        self, dest: str, path: str, iface: str, member: str, signature: str = "", body: list[Any] | None = None
+    ) -> list[Any]:
         msg = Message(destination=dest, path=path, interface=iface, member=member, signature=signature, body=body or [])
         try:
             reply = self._run(self._bus.call(msg))
@@ -98,7 +103,7 @@ class DbusNextClient:
 
         try:
             return self._run(asyncio.wait_for(wait(), JOB_TIMEOUT))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise SystemdError(f"systemd job {job} did not finish in {JOB_TIMEOUT:.0f}s") from None
 
     def start_transient_unit(self, name: str, properties: Sequence[Property]) -> str:
@@ -129,9 +134,9 @@ class DbusNextClient:
 
     def close(self) -> None:
         if not self._loop.is_closed():
-            self._bus.disconnect()
+            self._bus.disconnect()  # type: ignore[no-untyped-call]
             try:
-                self._run(self._bus.wait_for_disconnect())
+                self._run(self._bus.wait_for_disconnect())  # type: ignore[no-untyped-call]
             except Exception:  # noqa: BLE001 - the bus may already be gone; closing must not fail
                 pass
             self._loop.close()

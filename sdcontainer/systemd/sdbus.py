@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from pystemd.dbusexc import DBusBaseError, DBusFileNotFoundError, DBusNoSuchUnitError
 from pystemd.dbuslib import DBus, apply_signature
@@ -29,8 +29,19 @@ from sdcontainer.systemd import (
 JOB_TIMEOUT = 120.0
 # pystemd returns byte arrays as lists of ints; these properties are "ay".
 BYTE_ARRAYS = frozenset(
-    {"AllowedCPUs", "AllowedMemoryNodes", "CPUAffinity", "EffectiveCPUs", "EffectiveMemoryNodes", "NUMAMask",
-     "RootHash", "RootHashSignature", "StandardInputData", "StartupAllowedCPUs", "StartupAllowedMemoryNodes"}
+    {
+        "AllowedCPUs",
+        "AllowedMemoryNodes",
+        "CPUAffinity",
+        "EffectiveCPUs",
+        "EffectiveMemoryNodes",
+        "NUMAMask",
+        "RootHash",
+        "RootHashSignature",
+        "StandardInputData",
+        "StartupAllowedCPUs",
+        "StartupAllowedMemoryNodes",
+    }
 )
 
 
@@ -129,18 +140,19 @@ class PystemdClient:
 
     def unit_properties(self, name: str, interface: str = UNIT_IFACE) -> dict[str, object]:
         path = str(_text(self._manager("GetUnit", apply_signature(b"s", [name.encode()]))))
-        props = self._call(path, "org.freedesktop.DBus.Properties", "GetAll", apply_signature(b"s", [interface.encode()]))
+        props = self._call(
+            path, "org.freedesktop.DBus.Properties", "GetAll", apply_signature(b"s", [interface.encode()])
+        )
         result = {str(_text(k)): _text(v) for k, v in props.items()}
         for key in BYTE_ARRAYS & result.keys():
-            result[key] = bytes(result[key])  # type: ignore[arg-type]
+            result[key] = bytes(cast(list[int], result[key]))
         return result
 
     def list_units(self, patterns: Sequence[str]) -> list[UnitInfo]:
         args = apply_signature(b"asas", [[], [p.encode() for p in patterns]])
-        units = _text(self._manager("ListUnitsByPatterns", args))
+        units = cast(list[list[str]], _text(self._manager("ListUnitsByPatterns", args)))
         return [
-            UnitInfo(name=u[0], description=u[1], load_state=u[2], active_state=u[3], sub_state=u[4])
-            for u in units  # type: ignore[union-attr]
+            UnitInfo(name=u[0], description=u[1], load_state=u[2], active_state=u[3], sub_state=u[4]) for u in units
         ]
 
     def close(self) -> None:

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The demo: sdc's main job on its defaults (store /var/lib/sdc, created on first use).
+# Run by `./dev demo`, inside the systemd test host where PID 1 is not systemd.
+set -euo pipefail
+here=$(dirname "$(readlink -f "$0")")
+export PATH="$here/../.venv/bin:$PATH"
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# A tiny real image: a static busybox and its applet links.
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
+cp /bin/busybox "$work/rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do
+    [[ $applet == busybox ]] || ln -s busybox "$work/rootfs/bin/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
+tar -C "$work/rootfs" -czf "$work/busybox.tar.gz" .
+
+sdc rm -f web >/dev/null 2>&1 || true
+step sdc import "$work/busybox.tar.gz" busybox
+step sdc images
+step sdc run --rm busybox echo "hello from a container"
+step sdc run --rm busybox sh -c 'echo "PID $$ on $(hostname), capabilities $(grep CapBnd /proc/self/status)"'
+step sdc run -d --name web -m 64m --pids-limit 50 -c 512 busybox \
+    sh -c 'echo started; i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done'
+sleep 2
+step sdc ps
+step systemctl status sdc-web.service --no-pager
+step journalctl -u sdc-web.service --no-pager
+step systemctl show sdc-web.service -p MemoryMax -p TasksMax -p CPUWeight
+step sdc logs --tail 3 web
+step sdc stop web
+step sdc ps -a
+step sdc rm web
+step sdc rmi busybox

@@ -1,0 +1,176 @@
+"""The foundation's first block of commands, as a user types them, on the real systemd."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.integration.conftest import Sdc, sdc_units, store_state, systemctl, unit_property
+
+
+def test_foreground_run_prints_and_leaves_nothing(sdc: Sdc, image: str, store: Path) -> None:
+    before = store_state(store)
+    proc = sdc("run", "--rm", image, "echo", "hi")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "hi\n", "")
+    assert store_state(store) == before
+
+
+def test_exit_status_is_the_commands(sdc: Sdc, image: str, name: str) -> None:
+    assert sdc("run", "--rm", image, "sh", "-c", "exit 7").returncode == 7
+    # Killed by a signal: 128 + its number, as a shell reports it.
+    proc = subprocess.Popen(sdc.argv("run", "--name", name, image, "sh", "-c", "echo up; exec sleep 1000"),
+                            stdout=subprocess.PIPE, text=True, env=sdc.env())  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+    sdc.ok("kill", "-s", "KILL", name)
+    assert proc.wait(timeout=20) == 137
+
+
+def test_foreground_runs_in_a_scope_with_its_limits(sdc: Sdc, image: str, name: str, store: Path) -> None:
+    proc = subprocess.Popen(sdc.argv("run", "--name", name, "-m", "48m", image, "sh", "-c", "echo up; sleep 1000"),
+                            stdout=subprocess.PIPE, text=True, env=sdc.env())  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+    scope = f"sdc-{name}.scope"
+    assert unit_property(scope, "ActiveState") == "active"
+    assert unit_property(scope, "MemoryMax") == str(48 << 20)
+    pid1 = int((store / "containers" / name / "pid").read_text())
+    assert f"memory:/machine.slice/machine-sdc.slice/{scope}" in Path(f"/proc/{pid1}/cgroup").read_text()
+    limit = Path(f"/sys/fs/cgroup/memory/machine.slice/machine-sdc.slice/{scope}/memory.limit_in_bytes")
+    assert limit.read_text().strip() == str(48 << 20)  # enforced by the kernel, not only configured
+    sdc.ok("stop", "-t", "0", name)
+    assert proc.wait(timeout=20) == 137
+    ps = json.loads(sdc.ok("ps", "-a", "--format", "json"))
+    assert [c["Status"] for c in ps if c["Name"] == name] == ["Exited (137)"]
+    assert unit_property(scope, "LoadState") == "not-found"
+
+
+def test_detached_service_status_journal_ps_logs_inspect_stop_rm(sdc: Sdc, image: str, store: Path) -> None:
+    cid = sdc.ok(
+        "run", "-d", "--name", "web", "-m", "64m", "--pids-limit", "50", "-c", "512",
+        image, "sh", "-c", "echo started; exec sleep 1000",
+    ).strip()  # fmt: skip
+    assert len(cid) == 64
+    try:
+        assert unit_property("sdc-web.service", "ActiveState") == "active"
+        status = systemctl("status", "--no-pager", "sdc-web.service").stdout
+        assert "sleep 1000" in status and "machine-sdc.slice/sdc-web.service" in status
+        journal = subprocess.run(
+            ["journalctl", "--no-pager", "-u", "sdc-web.service"], capture_output=True, text=True
+        ).stdout
+        assert "started" in journal
+
+        ps = sdc.ok("ps")
+        assert "web" in ps and "Up" in ps and cid[:12] in ps
+        assert sdc.ok("logs", "web") == "started\n"
+
+        [info] = json.loads(sdc.ok("inspect", "web"))
+        assert info["Id"] == cid and info["Unit"] == "sdc-web.service"
+        assert info["State"]["Status"] == "running"
+        assert info["State"]["MainPID"] == int(unit_property("sdc-web.service", "MainPID"))
+        assert info["State"]["ControlGroup"] == "/machine.slice/machine-sdc.slice/sdc-web.service"
+        assert info["Storage"]["RootFs"].startswith(str(store))
+        assert info["Limits"]["memory"] == 64 << 20
+        rootfs = Path(info["Storage"]["RootFs"])
+        assert rootfs.is_dir()
+
+        # The main PID is the container's own PID 1 (sleep): no launcher stays behind.
+        main_pid = info["State"]["MainPID"]
+        assert Path(f"/proc/{main_pid}/comm").read_text().strip() == "sleep"
+        assert unit_property("sdc-web.service", "TasksCurrent") == "1"
+        assert sorted(os.listdir(f"/proc/{main_pid}/fd")) == ["0", "1", "2"]  # every other fd was closed
+    finally:
+        sdc.ok("stop", "-t", "1", "web")
+    assert unit_property("sdc-web.service", "LoadState") == "not-found"
+    assert "Exited (137)" in sdc.ok("ps", "-a")
+    sdc.ok("rm", "web")
+    assert "web" not in sdc.ok("ps", "-a")
+    assert not rootfs.exists()
+    assert not (store / "containers" / "web").exists()
+    assert "sdc-web.service" not in sdc_units()
+
+
+def test_logs_follow_streams_new_output(sdc: Sdc, image: str, name: str) -> None:
+    sdc.ok("run", "-d", "--name", name, image, "sh", "-c", "echo one; sleep 1; echo two; sleep 1000")
+    follower = subprocess.Popen(sdc.argv("logs", "-f", name), stdout=subprocess.PIPE, text=True, env=sdc.env())
+    try:
+        assert follower.stdout is not None
+        assert follower.stdout.readline() == "one\n"
+        assert follower.stdout.readline() == "two\n"
+    finally:
+        follower.kill()
+        follower.wait()
+
+
+def test_inside_the_container(sdc: Sdc, image: str, name: str) -> None:
+    Path("/tmp/host-marker").write_text("host")
+    script = """
+        echo "pid=$$"
+        echo "hostname=$(hostname)"
+        test -e /tmp/host-marker && echo "host-visible" || echo "host-hidden"
+        mount -t tmpfs none /tmp 2>/dev/null && echo "mount-ok" || echo "mount-refused"
+        (echo x > /proc/sys/kernel/domainname) 2>/dev/null && echo "procsys-rw" || echo "procsys-ro"
+        awk '$2 == "/sys" || $2 == "/proc/sys" { split($4, o, ","); print "mount", $2, o[1] }' /proc/mounts
+        for f in /proc/keys /proc/timer_list; do [ -c "$f" ] && echo "masked $f $(wc -c < "$f")"; done
+        grep -E '^(CapBnd|CapEff|NoNewPrivs)' /proc/self/status
+        echo "ifaces=$(ls /sys/class/net | tr '\\n' ' ')"
+        echo "devs=$(ls /dev | tr '\\n' ' ')"
+    """
+    out = sdc.ok("run", "--rm", "--name", name, "-h", "box", image, "sh", "-c", script)
+    lines = out.splitlines()
+    assert "pid=1" in lines
+    assert "hostname=box" in lines
+    assert "host-hidden" in lines
+    assert "mount-refused" in lines
+    assert "procsys-ro" in lines
+    assert "mount /sys ro" in lines and "mount /proc/sys ro" in lines
+    assert "masked /proc/keys 0" in lines and "masked /proc/timer_list 0" in lines  # /dev/null over them
+    assert "CapBnd:\t00000000a80425fb" in lines  # Docker's 14 capabilities
+    assert "CapEff:\t00000000a80425fb" in lines
+    assert "NoNewPrivs:\t1" in lines
+    assert "ifaces=lo " in lines
+    devs = next(line for line in lines if line.startswith("devs=")).split("=", 1)[1].split()
+    assert {"null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "ptmx"} <= set(devs)
+
+
+def test_env_workdir_user(sdc: Sdc, image: str) -> None:
+    out = sdc.ok("run", "--rm", "-e", "GREETING=hello", "-w", "/etc", "-u", "65534:65534", image,
+                 "sh", "-c", 'echo "$GREETING $(pwd) $(id -u):$(id -g) $(grep CapEff /proc/self/status)"')  # fmt: skip
+    assert out == "hello /etc 65534:65534 CapEff:\t0000000000000000\n"
+
+
+def test_signals_reach_a_foreground_container(sdc: Sdc, image: str, name: str) -> None:
+    proc = subprocess.Popen(
+        sdc.argv("run", "--rm", "--name", name, image, "sh", "-c", "trap 'echo got-term; exit 42' TERM; echo ready; "
+                 "while true; do sleep 0.1; done"),
+        stdout=subprocess.PIPE, text=True, env=sdc.env(),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 42
+    assert proc.stdout.read() == "got-term\n"
+
+
+def test_detached_rm_removes_itself_when_done(sdc: Sdc, image: str, name: str, store: Path) -> None:
+    sdc.ok("run", "-d", "--rm", "--name", name, image, "sh", "-c", "sleep 0.2")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if not (store / "containers" / name).exists() and f"sdc-{name}.service" not in sdc_units():
+            break
+        time.sleep(0.1)
+    assert not (store / "containers" / name).exists()
+    assert f"sdc-{name}.service" not in sdc_units()
+
+
+def test_detached_exit_status_is_recorded(sdc: Sdc, image: str, name: str) -> None:
+    sdc.ok("run", "-d", "--name", name, image, "sh", "-c", "exit 3")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        [entry] = [c for c in json.loads(sdc.ok("ps", "-a", "--format", "json")) if c["Name"] == name]
+        if entry["State"] == "exited":
+            break
+        time.sleep(0.1)
+    assert entry["ExitCode"] == 3

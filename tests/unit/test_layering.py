@@ -1,0 +1,73 @@
+"""The layering of STYLE.md, checked: nothing imports upward; the launcher is standalone."""
+
+import ast
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "sdcontainer"
+
+# Lower numbers are lower layers; a module may import only from strictly lower
+# layers, or from its own subpackage.
+LAYERS = {
+    "__init__": -1, "errors": 0,
+    "paths": 1, "run": 1, "log": 1, "linux": 1, "spec": 1,
+    "records": 2,
+    "units": 3, "bundle": 3, "systemd": 3, "storage": 3, "layers": 3, "launcher": 3,
+    "images": 4, "containers": 4,
+    "api": 5,
+    "cli": 6, "__main__": 7,
+}  # fmt: skip
+
+
+def top(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else "__init__"
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            if node.module == "sdcontainer":
+                found.update(f"sdcontainer.{alias.name}" for alias in node.names)
+    return found
+
+
+def modules() -> dict[str, Path]:
+    result = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        name = ".".join(rel.parts).removesuffix(".__init__")
+        result[name] = path
+    return result
+
+
+def test_every_module_has_a_layer() -> None:
+    for name in modules():
+        assert top(name) in LAYERS, f"{name} is in no layer: add it to LAYERS"
+
+
+def test_nothing_imports_upward() -> None:
+    bad = []
+    for name, path in modules().items():
+        mine = top(name)
+        for imp in imports_of(path):
+            if not imp.startswith("sdcontainer.") or imp == "sdcontainer":
+                continue
+            theirs = top(imp) if top(imp) in LAYERS else "__init__"  # `from sdcontainer import __version__`
+            if theirs == mine:
+                continue
+            if LAYERS[theirs] >= LAYERS[mine] and theirs != "__init__":
+                bad.append(f"{name} imports {imp}")
+    assert bad == []
+
+
+def test_launcher_is_standard_library_only() -> None:
+    allowed = {"sdcontainer", "sdcontainer.linux"}
+    for mod in ("launcher", "linux"):
+        for imp in imports_of(PACKAGE / f"{mod}.py"):
+            root = imp.split(".")[0]
+            assert imp in allowed or root in sys.stdlib_module_names or root == "__future__", f"{mod} imports {imp}"

@@ -1,0 +1,69 @@
+import pytest
+
+from sdcontainer.errors import UsageError
+from sdcontainer.spec import UNLIMITED, build_limits, check_name, parse_cpuset, parse_size, parse_user
+
+
+def test_sizes_use_docker_binary_units() -> None:
+    assert parse_size("512", flag="-m") == 512
+    assert parse_size("64m", flag="-m") == 64 * 1024 * 1024
+    assert parse_size("1.5g", flag="-m") == 1536 * 1024 * 1024
+    assert parse_size("2KiB", flag="-m") == 2048
+    assert parse_size("1GB", flag="-m") == 1 << 30
+
+
+@pytest.mark.parametrize("text", ["lots", "", "-5m", "1x", "m"])
+def test_bad_sizes_are_refused(text: str) -> None:
+    with pytest.raises(UsageError, match="invalid size"):
+        parse_size(text, flag="--memory")
+
+
+def test_memory_below_docker_minimum_is_refused() -> None:
+    with pytest.raises(UsageError, match="below the minimum"):
+        build_limits(memory="4m")
+
+
+def test_memory_swap_rules() -> None:
+    assert build_limits(memory="64m", memory_swap="-1").memory_swap == UNLIMITED
+    assert build_limits(memory="64m", memory_swap="96m").memory_swap == 96 << 20
+    with pytest.raises(UsageError, match="needs --memory"):
+        build_limits(memory_swap="96m")
+    with pytest.raises(UsageError, match="smaller than --memory"):
+        build_limits(memory="64m", memory_swap="32m")
+
+
+def test_cpuset_lists() -> None:
+    assert parse_cpuset("0-2,5") == (0, 1, 2, 5)
+    assert parse_cpuset("3") == (3,)
+    for bad in ("", "a", "2-1", "1,,2", "-1"):
+        with pytest.raises(UsageError):
+            parse_cpuset(bad)
+
+
+def test_limit_ranges() -> None:
+    with pytest.raises(UsageError):
+        build_limits(cpu_shares=1)
+    with pytest.raises(UsageError):
+        build_limits(cpus=0)
+    with pytest.raises(UsageError):
+        build_limits(cpus=float("nan"))
+    with pytest.raises(UsageError):
+        build_limits(pids_limit=-2)
+    with pytest.raises(UsageError):
+        build_limits(blkio_weight=5)
+    assert build_limits(pids_limit=0).pids_limit == UNLIMITED
+    assert build_limits(pids_limit=-1).pids_limit == UNLIMITED
+
+
+def test_names() -> None:
+    assert check_name("web-1.a_b") == "web-1.a_b"
+    for bad in ("bad/name", "", "-x", "a" * 64, "sp ace", "ünï"):
+        with pytest.raises(UsageError, match="invalid container name"):
+            check_name(bad)
+
+
+def test_users() -> None:
+    assert parse_user("1000") == (1000, 1000)
+    assert parse_user("1000:50") == (1000, 50)
+    with pytest.raises(UsageError):
+        parse_user("nobody")

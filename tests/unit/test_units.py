@@ -1,0 +1,97 @@
+import signal
+
+from sdcontainer import units
+from sdcontainer.spec import ContainerSpec, build_limits
+
+
+def spec(**kw: object) -> ContainerSpec:
+    base: dict[str, object] = {"name": "web", "image": "bb", "command": ("sleep", "1")}
+    base.update(kw)
+    return ContainerSpec(**base)  # type: ignore[arg-type]
+
+
+def test_unit_names() -> None:
+    assert units.service_name("web") == "sdc-web.service"
+    assert units.scope_name("web") == "sdc-web.scope"
+    assert units.container_of_unit("sdc-web.scope") == "web"
+    assert units.container_of_unit("sshd.service") is None
+
+
+def test_cpu_shares_follow_runc() -> None:
+    # ceil(10^((L^2+125L)/612 - 7/34)), L = log2(shares)
+    assert units.cpu_shares_to_weight(1024) == 100
+    assert units.cpu_shares_to_weight(2) == 1
+    assert units.cpu_shares_to_weight(262144) == 10000
+    assert units.cpu_shares_to_weight(512) == 59
+    assert units.cpu_shares_to_weight(2048) == 174
+
+
+def test_cpu_mask_byte_order() -> None:
+    assert units.cpu_mask([0]) == b"\x01"
+    assert units.cpu_mask([0, 1, 9]) == b"\x03\x02"
+    assert units.cpu_mask([]) == b""
+
+
+def test_service_properties_for_every_limit_flag() -> None:
+    limits = build_limits(
+        memory="64m", memory_swap="96m", cpu_shares=512, cpus=1.5, cpuset_cpus="0,2", pids_limit=50, blkio_weight=300
+    )
+    props = units.build_service_properties(
+        spec(limits=limits, detach=True, stop_timeout=3), launcher=["/py", "-m", "l"], cleanup=["/py", "c"]
+    )
+    assert props == {
+        "Description": "sdc container web (bb)",
+        "Slice": "machine-sdc.slice",
+        "Type": "notify",
+        "NotifyAccess": "all",
+        "ExecStart": [("/py", ["/py", "-m", "l"], False)],
+        "ExecStopPost": [("/py", ["/py", "c"], True)],
+        "KillMode": "mixed",
+        "KillSignal": int(signal.SIGTERM),
+        "SendSIGKILL": True,
+        "TimeoutStopUSec": 3_000_000,
+        "CollectMode": "inactive-or-failed",
+        "SyslogIdentifier": "web",
+        "MemoryAccounting": True,
+        "TasksAccounting": True,
+        "CPUAccounting": True,
+        "MemoryMax": 64 << 20,
+        "MemorySwapMax": 32 << 20,
+        "CPUWeight": 59,
+        "CPUQuotaPerSecUSec": 1_500_000,
+        "AllowedCPUs": b"\x05",
+        "CPUAffinity": b"\x05",
+        "TasksMax": 50,
+        "IOWeight": 60,
+    }
+
+
+def test_swap_defaults_follow_docker() -> None:
+    assert units.build_limit_properties(build_limits(memory="64m"))["MemorySwapMax"] == 64 << 20
+    assert units.build_limit_properties(build_limits(memory="64m", memory_swap="-1"))["MemorySwapMax"] == units.INFINITY
+    assert "MemorySwapMax" not in units.build_limit_properties(build_limits())
+    assert units.build_limit_properties(build_limits(pids_limit=-1))["TasksMax"] == units.INFINITY
+
+
+def test_scope_properties() -> None:
+    props = units.build_scope_properties(spec(stop_signal="SIGINT"), pid=42)
+    assert props["PIDs"] == [42]
+    assert props["KillSignal"] == int(signal.SIGINT)
+    assert props["Slice"] == units.SLICE
+    assert "ExecStart" not in props
+
+
+def test_every_property_has_a_signature() -> None:
+    props = units.build_service_properties(
+        spec(
+            limits=build_limits(
+                memory="64m", memory_swap="-1", cpu_shares=2, cpus=1, cpuset_cpus="0", pids_limit=5, blkio_weight=10
+            )
+        ),
+        launcher=["/l"],
+        cleanup=["/c"],
+    )
+    typed = units.typed_properties(props)
+    assert [name for name, _, _ in typed] == list(props)
+    assert dict((n, s) for n, s, _ in typed)["AllowedCPUs"] == "ay"
+    assert dict((n, s) for n, s, _ in typed)["ExecStart"] == "a(sasb)"
