@@ -133,10 +133,14 @@ class DbusNextClient:
         ]
 
     def close(self) -> None:
-        if not self._loop.is_closed():
-            self._bus.disconnect()  # type: ignore[no-untyped-call]
-            try:
-                self._run(self._bus.wait_for_disconnect())  # type: ignore[no-untyped-call]
-            except Exception:  # noqa: BLE001 - the bus may already be gone; closing must not fail
-                pass
-            self._loop.close()
+        if self._loop.is_closed():
+            return
+        self._bus.disconnect()  # type: ignore[no-untyped-call]
+        try:
+            self._run(self._bus.wait_for_disconnect())  # type: ignore[no-untyped-call]
+        except Exception:  # noqa: BLE001 - the bus may already be gone; closing must not fail
+            pass
+        # disconnect() only shuts the socket down; without this it is closed whenever GC runs.
+        self._bus._stream.close()
+        self._bus._sock.close()
+        self._loop.close()

@@ -53,14 +53,11 @@ class Sdc:
         self, *args: str, input: bytes | None = None, timeout: float = 120, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            self.argv(*args),
-            input=input.decode() if input is not None else None,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env or self.env(),
+            self.argv(*args), input=input, capture_output=True, timeout=timeout, env=env or self.env()
         )
-        return proc
+        return subprocess.CompletedProcess(
+            proc.args, proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+        )
 
     def ok(self, *args: str, **kw: object) -> str:
         proc = self(*args, **kw)  # type: ignore[arg-type]
