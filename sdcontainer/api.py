@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sdcontainer import bundle, containers, images, records, storage, units
+from sdcontainer import bundle, containers, images, linux, records, storage, units
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.images import Image
@@ -53,11 +53,11 @@ class Sdc:
         self,
         paths: Paths,
         *,
-        connector: Callable[[], SystemdClient] = connect,
+        connector: Callable[[], SystemdClient] | None = None,
         storage_driver: str | None = None,
     ) -> None:
         self.paths = paths
-        self._connector = connector
+        self._connector = connector or connect
         self._client: SystemdClient | None = None
         self._storage_driver = storage_driver
 
@@ -140,7 +140,8 @@ class Sdc:
             (cdir / "hostname").write_text(hostname + "\n")
             (cdir / "hosts").write_text(bundle.build_hosts(hostname))
             (cdir / "resolv.conf").write_text(_host_resolv_conf())
-            config = bundle.build_runtime_config(spec, image_config=image.config, rootfs=rootfs, container_dir=cdir)
+            (cdir / "rootfs").symlink_to(rootfs)
+            config = bundle.build_runtime_config(spec, image_config=image.config, container_dir=cdir)
             records.write_json(cdir / "config.json", config)
             unit = units.service_name(spec.name) if spec.detach else units.scope_name(spec.name)
             container = Container(
@@ -314,16 +315,22 @@ class Sdc:
     def cleanup(self, name: str, environ: dict[str, str]) -> None:
         """ExecStopPost of a detached container: record how it ended; remove it if --rm."""
         code = exit_code_from_environment(environ)
+        # ExecStopPost runs in the container's cgroup: its OOM count is the container's.
+        oom = environ.get("SERVICE_RESULT") == "oom-kill" or linux.own_cgroup_oom_kills() > 0
+        if oom:
+            log.warning("container %s: the kernel's OOM killer killed a process (memory limit reached)", name)
         with records.locked(self.paths):
             try:
                 container = containers.find_container(self.paths, name)
             except NotFound:
                 return  # removed already, by `sdc rm -f` or a failed start
-            containers.write_state(
-                self.paths,
-                name,
-                {"exit_code": code, "finished": time.time(), "result": environ.get("SERVICE_RESULT", "")},
-            )
+            state = {
+                "exit_code": code,
+                "finished": time.time(),
+                "result": environ.get("SERVICE_RESULT", ""),
+                "oom_killed": oom,
+            }
+            containers.write_state(self.paths, name, state)
             if container.spec.auto_remove:
                 self._delete(container)
 

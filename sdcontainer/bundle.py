@@ -99,7 +99,6 @@ def build_runtime_config(
     spec: ContainerSpec,
     *,
     image_config: Mapping[str, Any],
-    rootfs: Path,
     container_dir: Path,
 ) -> dict[str, object]:
     image_env = [str(e) for e in image_config.get("Env") or []]
@@ -122,7 +121,8 @@ def build_runtime_config(
             },
             "noNewPrivileges": True,
         },
-        "root": {"path": str(rootfs), "readonly": False},
+        # Relative to the bundle, as runtime-spec suggests: bundle/rootfs links to the snapshot.
+        "root": {"path": "rootfs", "readonly": False},
         "hostname": spec.hostname or spec.name,
         "mounts": _mounts(container_dir),
         "linux": {

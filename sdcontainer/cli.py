@@ -67,7 +67,7 @@ def main_options(
 ) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="sdc: %(levelname)s: %(message)s")
     state = State()
-    state.sdc = Sdc(Paths(root or default_root()), storage_driver=storage_driver)
+    state.sdc = Sdc(Paths((root or default_root()).absolute()), storage_driver=storage_driver)
     ctx.obj = state
     ctx.call_on_close(state.sdc.close)
 

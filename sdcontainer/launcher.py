@@ -71,7 +71,7 @@ class LaunchError(Exception):
 
 
 def contain(config: dict, sync: socket.socket, ns_flags: int) -> None:  # type: ignore[type-arg]
-    root = config["root"]["path"]
+    root = os.path.realpath(config["root"]["path"])  # relative to the bundle, our working directory
     linux.unshare(ns_flags)  # here, not in the launcher: it stays in the host's namespaces
     linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)  # nothing propagates to the host
     linux.mount(root, root, None, linux.MS_BIND | linux.MS_REC)  # pivot_root(2) needs a mount point
@@ -316,7 +316,8 @@ def main(argv: list[str]) -> int:
         print("usage: python -m sdcontainer.launcher (--notify | --wait-fd N) BUNDLE", file=sys.stderr)
         return 2
     try:
-        with open(os.path.join(bundle, "config.json")) as f:
+        os.chdir(bundle)
+        with open("config.json") as f:
             config = json.load(f)
         if mode == "foreground":
             if os.read(wait_fd, 1) != b"1":

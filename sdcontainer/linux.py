@@ -153,3 +153,29 @@ def bring_up_loopback() -> None:
         req = struct.pack("16sH22x", b"lo", 0)
         flags = struct.unpack("16sH22x", ioctl(s.fileno(), siocgifflags, req))[1]
         ioctl(s.fileno(), siocsifflags, struct.pack("16sH22x", b"lo", flags | iff_up))
+
+
+def own_cgroup_oom_kills() -> int:
+    """How many processes the OOM killer took in this process's memory cgroup.
+
+    cgroup v2: memory.events; v1: memory.oom_control (cgroups(7), memory.txt)."""
+    total = 0
+    with open("/proc/self/cgroup") as f:
+        entries = [line.rstrip("\n").split(":", 2) for line in f]
+    for _num, controllers, path in entries:
+        if controllers == "":
+            candidates = [f"/sys/fs/cgroup{path}/memory.events", f"/sys/fs/cgroup/unified{path}/memory.events"]
+        elif "memory" in controllers.split(","):
+            candidates = [f"/sys/fs/cgroup/memory{path}/memory.oom_control"]
+        else:
+            continue
+        for candidate in candidates:
+            try:
+                with open(candidate) as f:
+                    for line in f:
+                        key, _, value = line.partition(" ")
+                        if key == "oom_kill":
+                            total = max(total, int(value))
+            except OSError:
+                continue
+    return total

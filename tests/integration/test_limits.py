@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -54,10 +55,13 @@ def test_memory_limit_is_enforced_by_the_oom_killer(sdc: Sdc, image: str, name: 
     unit = f"sdc-{name}.service"
     deadline = time.monotonic() + 30
     journal = ""
-    while time.monotonic() < deadline and "status=9/KILL" not in journal:
+    while time.monotonic() < deadline and "OOM killer" not in journal:
         journal = subprocess.run(["journalctl", "--no-pager", "-u", unit], capture_output=True, text=True).stdout
         time.sleep(0.2)
     assert "Main process exited, code=killed, status=9/KILL" in journal
+    assert f"container {name}: the kernel's OOM killer killed a process" in journal
+    [info] = json.loads(sdc.ok("inspect", name))
+    assert info["State"]["oom_killed"] is True
     deadline = time.monotonic() + 10
     while "Exited (137)" not in sdc.ok("ps", "-a") and time.monotonic() < deadline:
         time.sleep(0.1)

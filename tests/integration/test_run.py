@@ -174,3 +174,14 @@ def test_detached_exit_status_is_recorded(sdc: Sdc, image: str, name: str) -> No
             break
         time.sleep(0.1)
     assert entry["ExitCode"] == 3
+
+
+def test_the_dbus_next_adapter_runs_containers_too(sdc: Sdc, image: str, name: str) -> None:
+    env = sdc.env(SDC_BUS="dbus-next")
+    assert sdc("run", "--rm", image, "echo", "via dbus-next", env=env).stdout == "via dbus-next\n"
+    assert sdc("run", "-d", "--name", name, image, "sleep", "1000", env=env).returncode == 0
+    assert unit_property(f"sdc-{name}.service", "ActiveState") == "active"
+    assert name in sdc("ps", env=env).stdout
+    assert sdc("stop", "-t", "0", name, env=env).returncode == 0
+    assert sdc("rm", name, env=env).returncode == 0
+    assert f"sdc-{name}.service" not in sdc_units()

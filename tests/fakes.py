@@ -1,0 +1,64 @@
+"""A SystemdClient fake: units as plain state, every call recorded."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sdcontainer.errors import Conflict, NotFound
+from sdcontainer.systemd import Property, UnitInfo
+
+
+@dataclass
+class FakeUnit:
+    properties: dict[str, object]
+    state: str = "active"
+    ignores: set[int] = field(default_factory=set)  # signals PID 1 has no handler for
+
+
+class FakeSystemd:
+    def __init__(self, *, start_result: str = "done") -> None:
+        self.units: dict[str, FakeUnit] = {}
+        self.calls: list[tuple[object, ...]] = []
+        self.start_result = start_result
+
+    def start_transient_unit(self, name: str, properties: Sequence[Property]) -> str:
+        self.calls.append(("start", name, list(properties)))
+        if name in self.units:
+            raise Conflict(f"Unit {name} was already loaded")
+        self.units[name] = FakeUnit({key: value for key, _, value in properties})
+        return self.start_result
+
+    def stop_unit(self, name: str) -> str:
+        self.calls.append(("stop", name))
+        self._get(name).state = "inactive"
+        return "done"
+
+    def kill_unit(self, name: str, who: str, signal_: int) -> None:
+        self.calls.append(("kill", name, who, signal_))
+        unit = self._get(name)
+        if signal_ == signal.SIGKILL or signal_ not in unit.ignores:
+            del self.units[name]  # exited, and collected
+
+    def reset_failed_unit(self, name: str) -> None:
+        self.calls.append(("reset-failed", name))
+
+    def unit_properties(self, name: str, interface: str = "") -> dict[str, object]:
+        unit = self._get(name)
+        return {"ActiveState": unit.state, "SubState": "running", **unit.properties}
+
+    def list_units(self, patterns: Sequence[str]) -> list[UnitInfo]:
+        self.calls.append(("list", list(patterns)))
+        return [
+            UnitInfo(name=n, description="", load_state="loaded", active_state=u.state, sub_state="running")
+            for n, u in self.units.items()
+        ]
+
+    def close(self) -> None:
+        pass
+
+    def _get(self, name: str) -> FakeUnit:
+        if name not in self.units:
+            raise NotFound(f"Unit {name} not loaded.")
+        return self.units[name]
