@@ -19,8 +19,16 @@ from tests.fakes import FakeSystemd, FakeUnit
 
 def add_container(paths: Paths, name: str, *, detach: bool = True, stop_timeout: int = 10) -> Container:
     spec = ContainerSpec(name=name, image="bb", command=("sleep", "1000"), detach=detach, stop_timeout=stop_timeout)
-    c = Container(id=name * 8, spec=spec, image_id="sha256:0", unit=f"sdc-{name}.service", driver="vfs",
-                  rootfs=str(paths.root / "rootfs" / name), bundle=str(paths.container(name)), created=time.time())  # fmt: skip
+    c = Container(
+        id=name * 8,
+        spec=spec,
+        image_id="sha256:0",
+        unit=f"sdc-{name}.service",
+        driver="vfs",
+        rootfs=str(paths.root / "rootfs" / name),
+        bundle=str(paths.container(name)),
+        created=time.time(),
+    )
     paths.container(name).mkdir(parents=True)
     containers.write_container(paths, c)
     return c
