@@ -1,3 +1,3 @@
-from sdcontainer.cli import main
+from sdcontainer.entry import main
 
 main()

@@ -10,7 +10,6 @@ import dataclasses
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -173,7 +172,15 @@ class Sdc:
 
     def _start_unit(self, container: Container, props: dict[str, object], stack: contextlib.ExitStack) -> None:
         stack.callback(self._forget_unit, container.unit)
-        result = self.systemd.start_transient_unit(container.unit, units.typed_properties(props))
+        typed = units.typed_properties(props)
+        try:
+            result = self.systemd.start_transient_unit(container.unit, typed)
+        except Conflict:
+            # The unit of an earlier container of this name may still be going away
+            # (a scope is collected just after its last process exits): wait a little, once.
+            if wait_for_state(self.systemd, container.unit, ("gone",), timeout=2.0) != "gone":
+                self.systemd.reset_failed_unit(container.unit)
+            result = self.systemd.start_transient_unit(container.unit, typed)
         bundle_dir = Path(container.bundle)
         if result != "done" and (bundle_dir / "pid").exists() and not (bundle_dir / "launch-error").exists():
             return  # it started, and its command has ended already: a run, not a failure
@@ -195,38 +202,41 @@ class Sdc:
             container = self.create(spec, stack)
             code = self._attach(container, stack)
             containers.write_state(self.paths, container.name, {"exit_code": code, "finished": time.time()})
-            self._wait_unit_gone(container.unit)
             if not spec.auto_remove:
                 stack.pop_all()
         return code
 
     def _attach(self, container: Container, stack: contextlib.ExitStack) -> int:
-        wait_r, wait_w = os.pipe2(os.O_CLOEXEC)
+        """Fork the launcher from this process (no second interpreter to start), put it in the scope, let it go."""
+        from sdcontainer import launcher
+
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)
         # Signals stay blocked until someone can pass them on: the launcher
         # inherits the mask and unblocks once the container's PID 1 exists.
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
-        try:
-            launcher = subprocess.Popen(launcher_argv("--wait-fd", str(wait_r), container.bundle), pass_fds=[wait_r])
-        finally:
-            os.close(wait_r)
-        with _forwarding_signals(launcher):
+        pid = os.fork()
+        if pid == 0:  # the launcher: never returns into sdc's stack
+            code = launcher.EXIT_SETUP
+            try:
+                os.close(go_w)
+                code = launcher.launch(container.bundle, detach=False, wait_fd=go_r)
+            finally:
+                os._exit(code)
+        os.close(go_r)
+        with _forwarding_signals(pid):
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             try:
-                props = units.build_scope_properties(container.spec, pid=launcher.pid)
+                props = units.build_scope_properties(container.spec, pid=pid)
                 self._start_unit(container, props, stack)
-                os.write(wait_w, b"1")  # in the scope, under its limits: go on
+                os.write(go_w, b"1")  # in the scope, under its limits: go on
             except BaseException:
-                launcher.kill()
-                launcher.wait()
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
                 raise
             finally:
-                os.close(wait_w)
-            code = launcher.wait()
-        return 128 - code if code < 0 else code  # killed launcher: shell-style status
-
-    def _wait_unit_gone(self, unit: str) -> None:
-        # An emptied scope is collected by systemd shortly after its last process exits.
-        wait_for_state(self.systemd, unit, ("gone",), timeout=5.0)
+                os.close(go_w)
+            _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
     def _self_argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "sdcontainer", "--root", str(self.paths.root), *args]
@@ -403,8 +413,12 @@ class Sdc:
 
 
 def launcher_argv(*args: str) -> list[str]:
-    # -I: the launcher runs as root for every container; ignore PYTHON* and user site.
-    return [sys.executable, "-I", "-m", "sdcontainer.launcher", *args]
+    """The launcher as a unit's command: isolated (-I: no PYTHON* variables, no user site,
+    as it runs as root) and without site (-S: it needs no third-party package, and
+    site's .pth files cost start-up time on every container start)."""
+    from sdcontainer import launcher
+
+    return [sys.executable, "-I", "-S", launcher.__file__, *args]
 
 
 def parse_signal(sig: str) -> int:
@@ -457,12 +471,12 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGIN
 
 
 @contextlib.contextmanager
-def _forwarding_signals(child: subprocess.Popen[bytes]) -> Iterator[None]:
+def _forwarding_signals(pid: int) -> Iterator[None]:
     """SIGTERM/SIGHUP/SIGQUIT sent to sdc reach the launcher, which passes them to the container.
 
     SIGINT from a terminal reaches the whole foreground process group, the
     launcher included, so sdc itself ignores it."""
-    previous = {s: signal.signal(s, lambda signum, _f: child.send_signal(signum)) for s in FORWARDED_SIGNALS[:3]}
+    previous = {s: signal.signal(s, lambda signum, _f: os.kill(pid, signum)) for s in FORWARDED_SIGNALS[:3]}
     previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield

@@ -11,15 +11,14 @@ import json
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import click
 import typer
 
-from sdcontainer import __version__
-from sdcontainer.api import ContainerStatus, Sdc, require_root
+from sdcontainer import __version__, render
+from sdcontainer.api import Sdc, require_root
 from sdcontainer.errors import SdcError
 from sdcontainer.paths import Paths, default_root
 from sdcontainer.spec import ContainerSpec, build_limits, check_env, check_name, parse_user
@@ -118,9 +117,10 @@ def images_(
         table = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
         for r in rows:
             table.append(
-                [r["Repository"], r["Tag"], r["Id"].removeprefix("sha256:")[:12], _ago(r["Created"]), _size(r["Size"])]
-            )
-        _print_table(table)
+                [r["Repository"], r["Tag"], r["Id"].removeprefix("sha256:")[:12], render.ago(r["Created"]),
+                 render.size(r["Size"])]
+            )  # fmt: skip
+        typer.echo(render.format_table(table), nl=False)
 
 
 @app.command("rmi")
@@ -229,29 +229,7 @@ def ps(
     fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """List containers."""
-    rows = [s for s in _sdc(ctx).status() if all_ or s.state == "running"]
-    if quiet:
-        for s in rows:
-            typer.echo(s.container.short_id)
-    elif fmt == "json":
-        typer.echo(json.dumps([_status_json(s) for s in rows], indent=2))
-    else:
-        table = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES", "UNIT"]]
-        for s in rows:
-            c = s.container
-            cmd = " ".join(c.spec.command)
-            table.append(
-                [
-                    c.short_id,
-                    c.spec.image,
-                    json.dumps(cmd[:20] + ("…" if len(cmd) > 20 else ""), ensure_ascii=False),
-                    _ago(c.created),
-                    _status_text(s),
-                    c.name,
-                    c.unit,
-                ]
-            )
-        _print_table(table)
+    typer.echo(render.format_ps(_sdc(ctx).status(), all_=all_, quiet=quiet, fmt=fmt), nl=False)
 
 
 @app.command()
@@ -328,60 +306,11 @@ def cleanup(ctx: typer.Context, name: str) -> None:
     _sdc(ctx).cleanup(name, dict(os.environ))
 
 
-# --- rendering -----------------------------------------------------------------------
-
-
-def _status_json(s: ContainerStatus) -> dict[str, Any]:
-    c = s.container
-    return {
-        "Id": c.id,
-        "Name": c.name,
-        "Image": c.spec.image,
-        "Command": list(c.spec.command),
-        "Created": c.created,
-        "State": s.state,
-        "ExitCode": s.exit_code,
-        "Unit": c.unit,
-        "Status": _status_text(s),
-    }
-
-
-def _status_text(s: ContainerStatus) -> str:
-    if s.state == "running":
-        return "Up"
-    if s.state == "exited":
-        return f"Exited ({s.exit_code if s.exit_code is not None else '?'})"
-    return "Created"
-
-
-def _ago(ts: float) -> str:
-    delta = max(0, int(time.time() - ts))
-    for unit, seconds in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if delta >= seconds:
-            n = delta // seconds
-            return f"{n} {unit}{'s' if n > 1 else ''} ago"
-    return f"{delta} seconds ago"
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.3g}{unit}"
-        n = n / 1000  # type: ignore[assignment]
-    return f"{n:.3g}TB"
-
-
-def _print_table(rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        typer.echo("   ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+# --- errors ----------------------------------------------------------------------------
 
 
 def _fail(message: str, hint: str | None, code: int) -> NoReturn:
-    line = f"sdc: error: {message}"
-    if hint:
-        line += f" (hint: {hint})"
-    print(line, file=sys.stderr)
+    sys.stderr.write(render.error_line(message, hint))
     sys.exit(code)
 
 

@@ -1,18 +1,20 @@
 """The launcher: builds a container from an OCI bundle and execs its command as PID 1.
 
-It is the command of the container's systemd unit and runs on every start, so
-it imports only the standard library and sdcontainer.linux. It reads top to
-bottom in the order of the syscalls. It fails closed: any error before the
-exec ends the launch with a message, never running the command unconfined.
+It runs on every container start, so it imports only the standard library
+and sdcontainer.linux. It reads top to bottom in the order of the syscalls.
+It fails closed: any error before the exec ends the launch with a message,
+never running the command unconfined.
 
-    python -m sdcontainer.launcher --notify BUNDLE      # in a Type=notify service
-    python -m sdcontainer.launcher --wait-fd N BUNDLE   # in a scope, foreground
+    python -I -S .../launcher.py --notify BUNDLE      # a detached container's service
+    python -I -S .../launcher.py --wait-fd N BUNDLE   # by hand, in a scope
 
---notify: once the container's PID 1 has exec'ed, tell systemd that it is the
-unit's main process (sd_notify MAINPID= and READY=1) and exit, so no launcher
-stays resident. --wait-fd: wait for one byte on fd N (sdc writes it once the
-process is in its scope, so that the limits hold before anything runs), then
-stay as the container's parent, forward signals and exit with its status.
+--notify: PID 1 is cloned as systemd's own child; systemd is told it is the
+unit's main process (sd_notify MAINPID=) before it execs and READY=1 after,
+and the launcher exits: no launcher stays resident. In the foreground sdc
+forks and calls `launch` itself (no second interpreter): it waits for one
+byte on wait_fd (written once it is in its scope, so the limits hold before
+anything runs), then stays as PID 1's parent, forwards signals and returns
+its exit status.
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ import signal
 import socket
 import struct
 import sys
+import warnings  # noqa: F401 - os.execvpe imports it lazily, and after pivot_root the stdlib is out of reach
 
-from sdcontainer import linux
+if __name__ == "__main__" and not __package__:
+    # Run as a file with -I -S: find our package beside this file, not through site.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from sdcontainer import linux  # noqa: E402 - after the path set-up above
 
 CAPS = {
     "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3, "CAP_FSETID": 4,
@@ -302,6 +309,35 @@ def supervise(pid: int) -> int:
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
+def launch(bundle: str, *, detach: bool, wait_fd: int = -1) -> int:
+    """Start the container of bundle; return the launcher's exit status.
+
+    detach: hand PID 1 to systemd and return at once. Otherwise wait for one
+    byte on wait_fd (sdc writes it once we are in the container's scope, so
+    the limits hold before anything runs), then supervise PID 1."""
+    try:
+        os.chdir(bundle)
+        with open("config.json") as f:
+            config = json.load(f)
+        if wait_fd >= 0:
+            if os.read(wait_fd, 1) != b"1":
+                raise LaunchError("sdc gave up before the container's scope was ready")
+            os.close(wait_fd)
+        pid = start(config, detach=detach)
+    except (LaunchError, OSError, ValueError, KeyError) as exc:
+        code = exc.code if isinstance(exc, LaunchError) else EXIT_SETUP
+        message = str(exc) if not isinstance(exc, KeyError) else f"config.json lacks {exc}"
+        print(f"sdc: container failed to start: {message}", file=sys.stderr, flush=True)
+        _record(bundle, "launch-error", message)
+        return code
+    # The container runs: its PID for `sdc kill` (a scope has no main PID) and as proof it started.
+    _record(bundle, "pid", str(pid))
+    if detach:
+        notify("READY=1")
+        return 0
+    return supervise(pid)
+
+
 def main(argv: list[str]) -> int:
     mode, bundle, wait_fd = None, None, -1
     args = iter(argv)
@@ -315,27 +351,7 @@ def main(argv: list[str]) -> int:
     if mode is None or bundle is None:
         print("usage: python -m sdcontainer.launcher (--notify | --wait-fd N) BUNDLE", file=sys.stderr)
         return 2
-    try:
-        os.chdir(bundle)
-        with open("config.json") as f:
-            config = json.load(f)
-        if mode == "foreground":
-            if os.read(wait_fd, 1) != b"1":
-                raise LaunchError("sdc gave up before the container's scope was ready")
-            os.close(wait_fd)
-        pid = start(config, detach=mode == "notify")
-    except (LaunchError, OSError, ValueError, KeyError) as exc:
-        code = exc.code if isinstance(exc, LaunchError) else EXIT_SETUP
-        message = str(exc) if not isinstance(exc, KeyError) else f"config.json lacks {exc}"
-        print(f"sdc: container failed to start: {message}", file=sys.stderr)
-        _record(bundle, "launch-error", message)
-        return code
-    # The container runs: its PID for `sdc kill` (a scope has no main PID) and as proof it started.
-    _record(bundle, "pid", str(pid))
-    if mode == "notify":
-        notify("READY=1")
-        return 0
-    return supervise(pid)
+    return launch(bundle, detach=mode == "notify", wait_fd=wait_fd)
 
 
 def _record(bundle: str, name: str, text: str) -> None:

@@ -33,7 +33,7 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
                                  "bb", "sh", "-c", "echo hi"])  # fmt: skip
     assert result.exit_code == 0, result.output
     bundle = str(tmp_path / "containers" / "web")
-    launcher = [sys.executable, "-I", "-m", "sdcontainer.launcher", "--notify", bundle]
+    launcher = [sys.executable, "-I", "-S", str(Path(api.__file__).parent / "launcher.py"), "--notify", bundle]
     cleanup = [sys.executable, "-m", "sdcontainer", "--root", str(tmp_path), "_cleanup", "web"]
     assert fake.calls == [
         ("start", "sdc-web.service", [

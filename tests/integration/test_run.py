@@ -185,3 +185,17 @@ def test_the_dbus_next_adapter_runs_containers_too(sdc: Sdc, image: str, name: s
     assert sdc("stop", "-t", "0", name, env=env).returncode == 0
     assert sdc("rm", name, env=env).returncode == 0
     assert f"sdc-{name}.service" not in sdc_units()
+
+
+def test_the_fast_ps_and_the_typer_ps_agree(sdc: Sdc, image: str, name: str) -> None:
+    sdc.ok("run", "-d", "--name", name, image, "sleep", "1000")
+    sdc.ok("run", "--name", name + "-x", image, "true")
+    try:
+        slow = sdc.env(SDC_NO_FAST_PATH="1")
+        for args in (["ps"], ["ps", "-a"], ["ps", "-aq"], ["ps", "-a", "--format", "json"], ["ps", "--format=json"],
+                     ["--root", str(sdc.root), "ps", "-q", "-a"], ["--version"]):  # fmt: skip
+            fast, typer = sdc(*args), sdc(*args, env=slow)
+            assert (fast.returncode, fast.stdout, fast.stderr) == (typer.returncode, typer.stdout, typer.stderr), args
+        assert name in sdc.ok("ps") and name + "-x" in sdc.ok("ps", "-a")
+    finally:
+        sdc("rm", "-f", name + "-x")

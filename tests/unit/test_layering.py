@@ -15,7 +15,7 @@ LAYERS = {
     "units": 3, "bundle": 3, "systemd": 3, "storage": 3, "layers": 3, "launcher": 3,
     "images": 4, "containers": 4,
     "api": 5,
-    "cli": 6, "__main__": 7,
+    "render": 6, "cli": 7, "entry": 8, "__main__": 9,
 }  # fmt: skip
 
 

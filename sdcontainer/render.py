@@ -1,0 +1,81 @@
+"""Text and JSON for the terminal: shared by the typer CLI and the fast entry paths.
+
+Light on imports on purpose: `sdc ps` renders with it without loading typer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sdcontainer.api import ContainerStatus
+
+PS_HEADER = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES", "UNIT"]
+
+
+def format_ps(statuses: Sequence[ContainerStatus], *, all_: bool, quiet: bool, fmt: str) -> str:
+    rows = [s for s in statuses if all_ or s.state == "running"]
+    if quiet:
+        return "".join(s.container.short_id + "\n" for s in rows)
+    if fmt == "json":
+        return json.dumps([status_json(s) for s in rows], indent=2) + "\n"
+    table = [PS_HEADER]
+    for s in rows:
+        c = s.container
+        cmd = " ".join(c.spec.command)
+        short = json.dumps(cmd[:20] + ("…" if len(cmd) > 20 else ""), ensure_ascii=False)
+        table.append([c.short_id, c.spec.image, short, ago(c.created), status_text(s), c.name, c.unit])
+    return format_table(table)
+
+
+def status_json(s: ContainerStatus) -> dict[str, Any]:
+    c = s.container
+    return {
+        "Id": c.id,
+        "Name": c.name,
+        "Image": c.spec.image,
+        "Command": list(c.spec.command),
+        "Created": c.created,
+        "State": s.state,
+        "ExitCode": s.exit_code,
+        "Unit": c.unit,
+        "Status": status_text(s),
+    }
+
+
+def status_text(s: ContainerStatus) -> str:
+    if s.state == "running":
+        return "Up"
+    if s.state == "exited":
+        return f"Exited ({s.exit_code if s.exit_code is not None else '?'})"
+    return "Created"
+
+
+def ago(ts: float) -> str:
+    delta = max(0, int(time.time() - ts))
+    for unit, seconds in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if delta >= seconds:
+            n = delta // seconds
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    return f"{delta} seconds ago"
+
+
+def size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.3g}{unit}"
+        n = n / 1000
+    return f"{n:.3g}TB"
+
+
+def format_table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "".join("   ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows)
+
+
+def error_line(message: str, hint: str | None) -> str:
+    """The one line an error gets: what went wrong, and what to do about it."""
+    return f"sdc: error: {message}" + (f" (hint: {hint})" if hint else "") + "\n"
