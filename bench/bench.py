@@ -1,0 +1,259 @@
+"""The benchmark proper; bench/run installs what it needs and runs it on a systemd host.
+
+Every sdc figure is a ratio to a peer measured in the same run: absolute
+times on shared machines drift by 10-20 %. Timing is hyperfine's (warm-up
+runs, then --runs runs; median and min-max); the storage layer and density
+figures are timed here around the exact operations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path("/var/lib/sdc-bench")
+ROOTFS = Path("/var/lib/sdc-bench-rootfs")
+PODMAN = ["podman", "--cgroup-manager", "systemd"]
+
+
+def sh(*argv: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=check, env=env)
+
+
+class Bench:
+    def __init__(self, cache: Path, runs: int, warmup: int) -> None:
+        self.cache = cache
+        self.runs = runs
+        self.warmup = warmup
+        self.sdc = str(cache / "venv" / "bin" / "sdc")
+        self.python = str(cache / "venv" / "bin" / "python")
+        self.env = {**os.environ, "SDC_ROOT": str(ROOT)}
+        os.environ["SDC_ROOT"] = str(ROOT)
+        self.results: dict[str, dict[str, float]] = {}
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    # --- measuring ------------------------------------------------------------------------
+    def hyperfine(self, commands: dict[str, str], *, runs: int | None = None, ignore_failure: bool = False) -> None:
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            argv = ["hyperfine", "-N", "--style", "none", "-w", str(self.warmup), "-r", str(runs or self.runs),
+                    "--export-json", out.name]  # fmt: skip
+            if ignore_failure:
+                argv.append("-i")
+            for name, command in commands.items():
+                argv += ["-n", name, command]
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+            data = json.load(open(out.name))
+        for result in data["results"]:
+            self.results[result["command"]] = {
+                "median_ms": result["median"] * 1000,
+                "min_ms": result["min"] * 1000,
+                "max_ms": result["max"] * 1000,
+                "mean_ms": result["mean"] * 1000,
+            }
+
+    def timed(self, name: str, fn: Callable[[], object], repeat: int = 1) -> None:
+        samples = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - start) * 1000)
+        self.results[name] = {"median_ms": statistics.median(samples), "min_ms": min(samples), "max_ms": max(samples)}
+
+    def ms(self, name: str) -> float:
+        return self.results[name]["median_ms"]
+
+    def row(self, what: str, sdc: str, peer: str | None, target: float | None, *, absolute: float | None = None) -> None:
+        s = self.results[sdc]
+        text = f"{s['median_ms']:.1f} ms ({s['min_ms']:.1f}-{s['max_ms']:.1f})"
+        if peer is not None:
+            p = self.results[peer]
+            ratio = s["median_ms"] / p["median_ms"]
+            versus = f"{peer}: {p['median_ms']:.1f} ms ({p['min_ms']:.1f}-{p['max_ms']:.1f})"
+            verdict = f"{ratio:.2f}x" + (f" (target <= {target}x: {'met' if ratio <= target else 'MISSED'})" if target else "")
+            self.results[sdc][f"ratio_to_{peer}"] = ratio
+        else:
+            versus = "-"
+            verdict = f"target <= {absolute:.0f} ms: {'met' if s['median_ms'] <= absolute else 'MISSED'}" if absolute else ""
+        self.rows.append((what, text, versus, verdict))
+
+    # --- set-up -----------------------------------------------------------------------------
+    def prepare(self) -> None:
+        for name in [u.split()[0] for u in sh("systemctl", "list-units", "--plain", "--no-legend", "sdc-*").stdout.splitlines()]:
+            sh("systemctl", "stop", name, check=False)
+        if ROOT.exists():
+            sh(self.sdc, "rm", "-f", *sh(self.sdc, "ps", "-aq", check=False).stdout.split(), check=False)
+            if subprocess.run(["mountpoint", "-q", str(ROOT / "storage")]).returncode == 0:
+                sh("umount", str(ROOT / "storage"))
+            shutil.rmtree(ROOT)
+        if Path("/run/systemd/container").exists():
+            # In the test host /var/lib is an overlayfs, which podman's overlay driver cannot stack on.
+            Path("/var/lib/containers").mkdir(parents=True, exist_ok=True)
+            sh("mount", "-t", "tmpfs", "tmpfs", "/var/lib/containers")
+        shutil.rmtree(ROOTFS, ignore_errors=True)
+        busybox = ROOTFS / "busybox"
+        for d in ("bin", "etc", "usr"):  # nspawn refuses a tree without /usr
+            (busybox / d).mkdir(parents=True)
+        shutil.copy2("/bin/busybox", busybox / "bin" / "busybox")
+        for applet in sh("/bin/busybox", "--list").stdout.split():
+            if applet != "busybox":
+                (busybox / "bin" / applet).symlink_to("busybox")
+        (busybox / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+        with tarfile.open(ROOTFS / "busybox.tar", "w") as tar:
+            tar.add(busybox, arcname=".")
+        (ROOTFS / "minbase").mkdir()
+        sh("tar", "-C", str(ROOTFS / "minbase"), "-xf", str(self.cache / "minbase.tar"))
+        shutil.copy2(self.cache / "minbase.tar", ROOTFS / "minbase.tar")
+        for image in ("busybox", "minbase"):
+            sh(self.sdc, "import", str(ROOTFS / f"{image}.tar"), f"bench-{image}")
+            sh(*PODMAN, "rm", "-af", check=False)
+            sh(*PODMAN, "rmi", "-f", f"bench-{image}", check=False)
+            sh(*PODMAN, "import", str(ROOTFS / f"{image}.tar"), f"bench-{image}")
+
+    # --- the measurements ----------------------------------------------------------------------
+    def run_path(self) -> None:
+        for image in ("busybox", "minbase"):
+            rootfs = ROOTFS / image
+            unshare = f"unshare --pid --fork --mount --uts --ipc --net chroot {rootfs} /bin/true"
+            self.hyperfine({
+                f"sdc-run-{image}": f"{self.sdc} run --rm bench-{image} /bin/true",
+                f"podman-run-{image}": f"{' '.join(PODMAN)} run --rm --network none bench-{image} /bin/true",
+                f"nspawn-{image}": f"systemd-nspawn -q -D {rootfs} --register=no /bin/true",
+                f"floor-systemd-run-{image}": f"systemd-run --wait -q -p MemoryMax=64M {unshare}",
+                f"floor-unshare-{image}": unshare,
+            })  # fmt: skip
+            self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"podman-run-{image}", 0.5)
+            self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"nspawn-{image}", 1.5)
+            self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"floor-systemd-run-{image}", None)
+
+    def startup(self) -> None:
+        launcher = sh(self.python, "-c", "import sdcontainer.launcher as l; print(l.__file__)").stdout.strip()
+        self.hyperfine({
+            "sdc --version": f"{self.sdc} --version",
+            "podman --version": "podman --version",
+            "sdc ps (empty)": f"{self.sdc} ps",
+            "podman ps (empty)": f"{' '.join(PODMAN)} ps",
+            "python -I -S (floor)": f"{self.python} -I -S -c pass",
+        })  # fmt: skip
+        self.hyperfine({"launcher start-up": f"{self.python} -I -S {launcher}"}, ignore_failure=True)
+        self.row("--version", "sdc --version", "podman --version", 0.5)
+        self.row("ps, no containers", "sdc ps (empty)", "podman ps (empty)", 0.5)
+        self.row("Python start (-I -S)", "python -I -S (floor)", None, None)
+        self.row("launcher start-up (usage exit)", "launcher start-up", None, None)
+
+    def storage_layer(self) -> None:
+        code = (
+            "import sys, time, statistics, secrets\n"
+            "from sdcontainer.paths import Paths\nfrom sdcontainer.storage import open_driver\n"
+            "from sdcontainer.images import find_image\n"
+            "paths = Paths(__import__('pathlib').Path(sys.argv[1])); d = open_driver(paths)\n"
+            "layer = find_image(paths, sys.argv[2]).top_layer; d.make_init_layer(layer); out = []\n"
+            "for _ in range(20):\n"
+            "    cid = secrets.token_hex(8); t = time.perf_counter(); d.make_container_fs(cid, layer)\n"
+            "    out.append((time.perf_counter() - t) * 1000); d.remove_container_fs(cid)\n"
+            "print(statistics.median(out), min(out), max(out))\n"
+        )
+        for image in ("busybox", "minbase"):
+            median, low, high = map(float, sh(self.python, "-c", code, str(ROOT), f"bench-{image}").stdout.split())
+            self.results[f"storage-{image}"] = {"median_ms": median, "min_ms": low, "max_ms": high}
+            target = ROOT / "storage" / "bench-copy"
+            src = ROOTFS / image
+
+            def copy() -> None:
+                sh("cp", "-a", "--reflink=auto", str(src), str(target))
+                shutil.rmtree(target)
+
+            self.timed(f"cp -a --reflink=auto ({image})", copy, repeat=5)
+            self.row(f"container filesystem ({image})", f"storage-{image}", f"cp -a --reflink=auto ({image})", None)
+        ratio = self.ms("storage-minbase") / self.ms("storage-busybox")
+        self.results["storage-size-independence"] = {"median_ms": ratio, "min_ms": ratio, "max_ms": ratio}
+        self.rows.append(("storage minbase / busybox", f"{ratio:.2f}x", "-",
+                          f"target < 1.5x and each <= 10 ms: {'met' if ratio < 1.5 and max(self.ms('storage-busybox'), self.ms('storage-minbase')) <= 10 else 'MISSED'}"))  # fmt: skip
+
+    def density(self, n: int) -> None:
+        names = [f"dens{i}" for i in range(n)]
+        xargs = ["xargs", "-P8", "-I{}"]
+        start_sdc = " ".join(names)
+        self.timed(f"sdc: {n} run -d", lambda: subprocess.run(
+            [*xargs, self.sdc, "run", "-d", "--name", "{}", "bench-busybox", "sleep", "1000"],
+            input=start_sdc.replace(" ", "\n"), text=True, check=True, stdout=subprocess.DEVNULL))  # fmt: skip
+        resident = sh("sh", "-c", "grep -l machine-sdc.slice /proc/[0-9]*/cgroup 2>/dev/null | "
+                      "sed 's#/cgroup$#/comm#' | xargs cat 2>/dev/null | sort | uniq -c").stdout  # fmt: skip
+        self.hyperfine({f"sdc ps ({n} running)": f"{self.sdc} ps"})
+        mem_sdc = sum(int(sh("systemctl", "show", "-p", "MemoryCurrent", "--value", f"sdc-{c}.service").stdout or 0)
+                      for c in names)  # fmt: skip
+        payload = f"unshare --pid --fork --mount --uts --ipc --net chroot {ROOTFS / 'busybox'} sleep 1000"
+        for i in range(n):
+            sh("systemd-run", "-q", f"--unit=bench-pay{i}", "--slice=bench.slice", "-p", "MemoryAccounting=yes",
+               *payload.split())  # fmt: skip
+        time.sleep(1)
+        mem_floor = sum(int(sh("systemctl", "show", "-p", "MemoryCurrent", "--value", f"bench-pay{i}.service").stdout
+                            or 0) for i in range(n))  # fmt: skip
+        sh("systemctl", "stop", "bench.slice", check=False)
+        self.timed(f"sdc: rm -f {n}", lambda: sh(self.sdc, "rm", "-f", *names))
+        self.timed(f"podman: {n} run -d", lambda: subprocess.run(
+            [*xargs, *PODMAN, "run", "-d", "--network", "none", "--name", "{}", "bench-busybox", "sleep", "1000"],
+            input=start_sdc.replace(" ", "\n"), text=True, check=True, stdout=subprocess.DEVNULL))  # fmt: skip
+        self.timed(f"podman: rm -f {n}", lambda: sh(*PODMAN, "rm", "-f", "-t", "0", *names))
+        self.row(f"{n} x run -d, 8 at a time", f"sdc: {n} run -d", f"podman: {n} run -d", 0.25)
+        self.row(f"rm -f of {n} running", f"sdc: rm -f {n}", f"podman: rm -f {n}", 0.25)
+        self.row(f"ps with {n} running", f"sdc ps ({n} running)", None, None, absolute=150)
+        ratio = mem_sdc / mem_floor if mem_floor else float("nan")
+        self.results["density-memory"] = {"sdc_bytes": mem_sdc, "systemd_run_bytes": mem_floor, "ratio": ratio}
+        self.results["density-resident"] = {"processes": resident}  # type: ignore[dict-item]
+        python_resident = any(w in resident for w in ("python", "sdc"))
+        self.rows.append((f"memory of {n} containers", f"{mem_sdc / 2**20:.1f} MiB",
+                          f"systemd-run payloads: {mem_floor / 2**20:.1f} MiB",
+                          f"{ratio:.2f}x (target within 10 %: {'met' if abs(ratio - 1) <= 0.10 else 'MISSED'})"))  # fmt: skip
+        self.rows.append(("resident processes in machine-sdc.slice", " ".join(resident.split()), "-",
+                          "no sdc/python: " + ("MISSED" if python_resident else "met")))  # fmt: skip
+
+    def stop(self) -> None:
+        for timeout, label in ((None, "sdc stop (sleep as PID 1)"), ("0", "sdc stop -t 0")):
+            sh(self.sdc, "run", "-d", "--name", "stopper", "bench-busybox", "sleep", "1000")
+            args = ["stop", "stopper"] if timeout is None else ["stop", "-t", timeout, "stopper"]
+            self.timed(label, lambda: sh(self.sdc, *args))
+            sh(self.sdc, "rm", "-f", "stopper")
+        self.row("stop, PID 1 ignores SIGTERM", "sdc stop (sleep as PID 1)", None, None, absolute=11000)
+        self.row("stop -t 0", "sdc stop -t 0", None, None, absolute=1000)
+
+    def report(self, out: Path) -> None:
+        machine = f"{platform.node()}: {os.cpu_count()} CPUs, {platform.machine()}, Linux {platform.release()}"
+        widths = [max(len(r[i]) for r in self.rows) for i in range(4)]
+        lines = [f"sdc benchmark, {time.strftime('%Y-%m-%d %H:%M')} on {machine}", ""]
+        header = ("measure", "sdc: median (min-max)", "peer, same run", "ratio / verdict")
+        for r in [header, tuple("-" * w for w in widths), *self.rows]:
+            lines.append(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        print("\n".join(lines))
+        out.write_text(json.dumps({"machine": machine, "results": self.results, "table": self.rows}, indent=2))
+        print(f"\nJSON: {out}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cache", type=Path, required=True)
+    parser.add_argument("--quick", action="store_true", help="fewer runs, for a smoke test")
+    args = parser.parse_args()
+    bench = Bench(args.cache, runs=5 if args.quick else 20, warmup=1 if args.quick else 3)
+    bench.prepare()
+    bench.run_path()
+    bench.startup()
+    bench.storage_layer()
+    bench.density(10 if args.quick else 50)
+    bench.stop()
+    bench.report(args.cache / "results" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
