@@ -12,19 +12,23 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sdcontainer import bundle, containers, images, linux, records, storage, units
+from sdcontainer import containers, records, units
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
-from sdcontainer.images import Image
 from sdcontainer.paths import Paths
 from sdcontainer.spec import ContainerSpec, check_name
-from sdcontainer.storage.driver import Driver
 from sdcontainer.systemd import SERVICE_IFACE, SystemdClient, connect, wait_for_state
+
+# images (tar, hashing), storage (ctypes, subprocess), bundle and linux are
+# imported where they are used: `sdc ps`, `stop` and `rm` pay nothing for them.
+if TYPE_CHECKING:
+    from sdcontainer.images import Image
+    from sdcontainer.storage.driver import Driver
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +76,27 @@ class Sdc:
             self._client = None
 
     def _driver(self) -> Driver:
+        from sdcontainer import storage
+
         return storage.open_driver(self.paths, self._storage_driver)
 
     # --- images -------------------------------------------------------------------
     def import_image(self, stream: BinaryIO, ref: str) -> Image:
+        from sdcontainer import images
+
         images.normalize_reference(ref)  # refuse a bad name before reading anything
         with records.locked(self.paths):
             return images.import_rootfs(self.paths, self._driver(), stream, ref)
 
     def list_images(self) -> list[tuple[Image, list[str]]]:
+        from sdcontainer import images
+
         return images.list_images(self.paths)
 
     def remove_image(self, ref: str, *, force: bool = False) -> str:
         """Untag ref; delete the image once no name and no container refers to it."""
+        from sdcontainer import images
+
         with records.locked(self.paths):
             image = images.find_image(self.paths, ref)
             names = [r for r, iid in images.read_repositories(self.paths).items() if iid == image.id]
@@ -120,6 +132,8 @@ class Sdc:
 
     def create(self, spec: ContainerSpec, stack: contextlib.ExitStack) -> Container:
         """Make the container's filesystem and bundle; undone by stack unless popped."""
+        from sdcontainer import bundle, images
+
         image = images.find_image(self.paths, spec.image)
         spec = self._check_spec(spec, image)
         with records.locked(self.paths):
@@ -251,31 +265,40 @@ class Sdc:
         except NotFound:
             return "gone"
 
-    def stop(self, ref: str, *, timeout: int | None = None) -> Container:
-        """The stop signal to PID 1; SIGKILL to every process once timeout seconds have passed."""
-        container = self.find(ref)
+    def stop(self, refs: Sequence[str], *, timeout: int | None = None) -> list[Container]:
+        """The stop signal to each PID 1; SIGKILL to every process of those still up once
+        timeout seconds (default: each container's stop timeout) have passed.
+
+        All are signalled first and waited for together: stopping many takes as
+        long as the slowest, not the sum."""
         if timeout is not None and timeout < 0:
             raise UsageError(f"invalid stop timeout {timeout}", hint="give a number of seconds >= 0")
-        wait = container.spec.stop_timeout if timeout is None else timeout
-        if self._unit_state(container) in GONE:
-            return container
-        if wait > 0:
-            with contextlib.suppress(NotFound):
-                self._signal_pid1(container, int(signal.Signals[container.spec.stop_signal]))
-            if wait_for_state(self.systemd, container.unit, GONE, timeout=wait) in GONE:
-                return container
-        self._kill_all(container)
-        return container
+        found = [self.find(ref) for ref in refs]
+        running = [c for c in found if self._unit_state(c) not in GONE]
+        start = time.monotonic()
+        for c in running:
+            if (c.spec.stop_timeout if timeout is None else timeout) > 0:
+                with contextlib.suppress(NotFound, Conflict):
+                    self._signal_pid1(c, int(signal.Signals[c.spec.stop_signal]))
+        stubborn = []
+        for c in running:
+            wait = (c.spec.stop_timeout if timeout is None else timeout) - (time.monotonic() - start)
+            if wait <= 0 or wait_for_state(self.systemd, c.unit, GONE, timeout=wait) not in GONE:
+                stubborn.append(c)
+        self._kill_all(stubborn)
+        return found
 
-    def _kill_all(self, container: Container) -> None:
-        with contextlib.suppress(NotFound):
-            self.systemd.kill_unit(container.unit, "all", signal.SIGKILL)
-        state = wait_for_state(self.systemd, container.unit, GONE, timeout=KILL_WAIT)
-        if state not in GONE:
-            raise SdcError(
-                f"container {container.name} did not stop (unit {state})",
-                hint=f"see `systemctl status {container.unit}`",
-            )
+    def _kill_all(self, victims: Sequence[Container]) -> None:
+        for c in victims:
+            with contextlib.suppress(NotFound):
+                self.systemd.kill_unit(c.unit, "all", signal.SIGKILL)
+        deadline = time.monotonic() + KILL_WAIT
+        for c in victims:
+            state = wait_for_state(self.systemd, c.unit, GONE, timeout=max(0.0, deadline - time.monotonic()))
+            if state not in GONE:
+                raise SdcError(
+                    f"container {c.name} did not stop (unit {state})", hint=f"see `systemctl status {c.unit}`"
+                )
 
     def kill(self, ref: str, sig: str) -> Container:
         container = self.find(ref)
@@ -299,19 +322,21 @@ class Sdc:
         except (FileNotFoundError, ProcessLookupError, ValueError):
             raise Conflict(f"container {container.name} is not running", hint="`sdc ps -a` shows its state") from None
 
-    def remove(self, ref: str, *, force: bool = False) -> Container:
-        container = self.find(ref)
-        if self._unit_state(container) not in GONE:
-            if not force:
-                raise Conflict(
-                    f"container {container.name} is running",
-                    hint=f"stop it first (`sdc stop {container.name}`), or use `sdc rm -f`",
-                )
-            self._kill_all(container)
-        self._remove_files(container)
-        with contextlib.suppress(SdcError):
-            self.systemd.reset_failed_unit(container.unit)
-        return container
+    def remove(self, refs: Sequence[str], *, force: bool = False) -> list[Container]:
+        """Remove containers; running ones only with force (all killed first, then waited for)."""
+        found = [self.find(ref) for ref in refs]
+        running = [c for c in found if self._unit_state(c) not in GONE]
+        if running and not force:
+            name = running[0].name
+            raise Conflict(
+                f"container {name} is running", hint=f"stop it first (`sdc stop {name}`), or use `sdc rm -f`"
+            )
+        self._kill_all(running)
+        for c in found:
+            self._remove_files(c)
+            with contextlib.suppress(SdcError):
+                self.systemd.reset_failed_unit(c.unit)
+        return found
 
     def _remove_files(self, container: Container) -> None:
         with records.locked(self.paths):
@@ -319,11 +344,13 @@ class Sdc:
 
     def _delete(self, container: Container) -> None:
         """The container's filesystem, then its record: call with the store locked."""
-        storage.open_driver(self.paths).remove_container_fs(container.id)
+        self._driver().remove_container_fs(container.id)
         containers.remove_container_dir(self.paths, container.name)
 
     def cleanup(self, name: str, environ: dict[str, str]) -> None:
         """ExecStopPost of a detached container: record how it ended; remove it if --rm."""
+        from sdcontainer import linux
+
         code = exit_code_from_environment(environ)
         # ExecStopPost runs in the container's cgroup: its OOM count is the container's.
         oom = environ.get("SERVICE_RESULT") == "oom-kill" or linux.own_cgroup_oom_kills() > 0

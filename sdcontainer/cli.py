@@ -242,10 +242,8 @@ def stop(
     ] = None,
 ) -> None:
     """Stop running containers: stop signal, then SIGKILL after the timeout."""
-    sdc = _sdc(ctx)
-    for ref in containers:
-        sdc.stop(ref, timeout=time_)
-        typer.echo(ref)
+    _sdc(ctx).stop(containers, timeout=time_)
+    typer.echo("".join(ref + "\n" for ref in containers), nl=False)
 
 
 @app.command()
@@ -268,10 +266,8 @@ def rm(
     force: Annotated[bool, typer.Option("--force", "-f", help="Kill and remove running containers")] = False,
 ) -> None:
     """Remove containers."""
-    sdc = _sdc(ctx)
-    for ref in containers:
-        sdc.remove(ref, force=force)
-        typer.echo(ref)
+    _sdc(ctx).remove(containers, force=force)
+    typer.echo("".join(ref + "\n" for ref in containers), nl=False)
 
 
 @app.command()

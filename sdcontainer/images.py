@@ -6,19 +6,19 @@ repositories.json      {"name:tag": "sha256:<hex>"}
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sdcontainer.errors import NotFound, UsageError
-from sdcontainer.layers import extract_layer
 from sdcontainer.paths import Paths
 from sdcontainer.records import read_json, write_json
-from sdcontainer.storage.driver import Driver
+
+if TYPE_CHECKING:
+    from sdcontainer.storage.driver import Driver
 
 _REF_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?$")
 
@@ -117,6 +117,10 @@ def import_rootfs(
     """A rootfs tarball becomes a one-layer image named ref (like `docker import`).
 
     Call with the store locked. Nothing is left behind when the archive is bad."""
+    import hashlib
+
+    from sdcontainer.layers import extract_layer  # tar and compression: only when importing
+
     ref = normalize_reference(ref)
     with driver.make_layer(None) as work:
         layer_id = extract_layer(stream, work)

@@ -60,7 +60,7 @@ def ago(ts: float) -> str:
         if delta >= seconds:
             n = delta // seconds
             return f"{n} {unit}{'s' if n > 1 else ''} ago"
-    return f"{delta} seconds ago"
+    return "Less than a second ago" if delta == 0 else f"{delta} second{'s' if delta > 1 else ''} ago"
 
 
 def size(n: float) -> str:

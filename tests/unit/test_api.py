@@ -43,7 +43,7 @@ def test_stop_sends_the_stop_signal_to_pid1_only(paths: Paths) -> None:
     fake = FakeSystemd()
     add_container(paths, "web")
     fake.units["sdc-web.service"] = FakeUnit({})
-    Sdc(paths, connector=lambda: fake).stop("web")
+    Sdc(paths, connector=lambda: fake).stop(["web"])
     assert [c for c in fake.calls if c[0] == "kill"] == [("kill", "sdc-web.service", "main", signal.SIGTERM)]
 
 
@@ -52,7 +52,7 @@ def test_stop_kills_everything_once_the_timeout_has_passed(paths: Paths) -> None
     add_container(paths, "web")
     fake.units["sdc-web.service"] = FakeUnit({}, ignores={signal.SIGTERM})
     start = time.monotonic()
-    Sdc(paths, connector=lambda: fake).stop("web", timeout=1)
+    Sdc(paths, connector=lambda: fake).stop(["web"], timeout=1)
     took = time.monotonic() - start
     assert [c for c in fake.calls if c[0] == "kill"] == [
         ("kill", "sdc-web.service", "main", signal.SIGTERM),
@@ -65,14 +65,14 @@ def test_stop_t0_goes_straight_to_sigkill(paths: Paths) -> None:
     fake = FakeSystemd()
     add_container(paths, "web")
     fake.units["sdc-web.service"] = FakeUnit({}, ignores={signal.SIGTERM})
-    Sdc(paths, connector=lambda: fake).stop("web", timeout=0)
+    Sdc(paths, connector=lambda: fake).stop(["web"], timeout=0)
     assert [c for c in fake.calls if c[0] == "kill"] == [("kill", "sdc-web.service", "all", signal.SIGKILL)]
 
 
 def test_stop_of_a_stopped_container_does_nothing(paths: Paths) -> None:
     fake = FakeSystemd()
     add_container(paths, "web")
-    Sdc(paths, connector=lambda: fake).stop("web")
+    Sdc(paths, connector=lambda: fake).stop(["web"])
     assert [c for c in fake.calls if c[0] == "kill"] == []
 
 
@@ -103,7 +103,7 @@ def test_rm_refuses_a_running_container(paths: Paths) -> None:
     add_container(paths, "web")
     fake.units["sdc-web.service"] = FakeUnit({})
     with pytest.raises(Conflict, match="is running") as err:
-        Sdc(paths, connector=lambda: fake).remove("web")
+        Sdc(paths, connector=lambda: fake).remove(["web"])
     assert err.value.hint is not None and "rm -f" in err.value.hint
     assert paths.container("web").exists()
 
@@ -121,3 +121,14 @@ def test_signal_names() -> None:
     assert parse_signal("1") == signal.SIGHUP
     with pytest.raises(UsageError):
         parse_signal("NOPE")
+
+
+def test_stopping_many_takes_as_long_as_the_slowest(paths: Paths) -> None:
+    fake = FakeSystemd()
+    for name in ("a", "b", "c"):
+        add_container(paths, name)
+        fake.units[f"sdc-{name}.service"] = FakeUnit({}, ignores={signal.SIGTERM})
+    start = time.monotonic()
+    Sdc(paths, connector=lambda: fake).stop(["a", "b", "c"], timeout=1)
+    assert time.monotonic() - start < 2
+    assert fake.units == {}
