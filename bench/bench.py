@@ -31,6 +31,23 @@ def sh(*argv: str, check: bool = True, env: dict[str, str] | None = None) -> sub
     return subprocess.run(argv, capture_output=True, text=True, check=check, env=env)
 
 
+def memory_breakdown(units: list[str]) -> dict[str, int]:
+    """Page cache and anonymous memory summed over units (memory.stat, cgroup v1 or v2)."""
+    total = {"file": 0, "anon": 0}
+    for unit in units:
+        group = sh("systemctl", "show", "-p", "ControlGroup", "--value", unit).stdout.strip()
+        for path, keys in (
+            (f"/sys/fs/cgroup/memory{group}/memory.stat", ("cache", "rss")),
+            (f"/sys/fs/cgroup{group}/memory.stat", ("file", "anon")),
+        ):
+            if os.path.exists(path):
+                stat = dict(line.split() for line in open(path))
+                total["file"] += int(stat.get(keys[0], 0))
+                total["anon"] += int(stat.get(keys[1], 0))
+                break
+    return total
+
+
 class Bench:
     def __init__(self, cache: Path, runs: int, warmup: int) -> None:
         self.cache = cache
@@ -46,8 +63,18 @@ class Bench:
     # --- measuring ------------------------------------------------------------------------
     def hyperfine(self, commands: dict[str, str], *, runs: int | None = None, ignore_failure: bool = False) -> None:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            argv = ["hyperfine", "-N", "--style", "none", "-w", str(self.warmup), "-r", str(runs or self.runs),
-                    "--export-json", out.name]  # fmt: skip
+            argv = [
+                "hyperfine",
+                "-N",
+                "--style",
+                "none",
+                "-w",
+                str(self.warmup),
+                "-r",
+                str(runs or self.runs),
+                "--export-json",
+                out.name,
+            ]
             if ignore_failure:
                 argv.append("-i")
             for name, command in commands.items():
@@ -73,23 +100,30 @@ class Bench:
     def ms(self, name: str) -> float:
         return self.results[name]["median_ms"]
 
-    def row(self, what: str, sdc: str, peer: str | None, target: float | None, *, absolute: float | None = None) -> None:
+    def row(
+        self, what: str, sdc: str, peer: str | None, target: float | None, *, absolute: float | None = None
+    ) -> None:
         s = self.results[sdc]
         text = f"{s['median_ms']:.1f} ms ({s['min_ms']:.1f}-{s['max_ms']:.1f})"
         if peer is not None:
             p = self.results[peer]
             ratio = s["median_ms"] / p["median_ms"]
             versus = f"{peer}: {p['median_ms']:.1f} ms ({p['min_ms']:.1f}-{p['max_ms']:.1f})"
-            verdict = f"{ratio:.2f}x" + (f" (target <= {target}x: {'met' if ratio <= target else 'MISSED'})" if target else "")
+            verdict = f"{ratio:.2f}x"
+            if target:
+                verdict += f" (target <= {target}x: {'met' if ratio <= target else 'MISSED'})"
             self.results[sdc][f"ratio_to_{peer}"] = ratio
         else:
             versus = "-"
-            verdict = f"target <= {absolute:.0f} ms: {'met' if s['median_ms'] <= absolute else 'MISSED'}" if absolute else ""
+            verdict = ""
+            if absolute:
+                verdict = f"target <= {absolute:.0f} ms: {'met' if s['median_ms'] <= absolute else 'MISSED'}"
         self.rows.append((what, text, versus, verdict))
 
     # --- set-up -----------------------------------------------------------------------------
     def prepare(self) -> None:
-        for name in [u.split()[0] for u in sh("systemctl", "list-units", "--plain", "--no-legend", "sdc-*").stdout.splitlines()]:
+        listing = sh("systemctl", "list-units", "--plain", "--no-legend", "sdc-*").stdout
+        for name in [line.split()[0] for line in listing.splitlines()]:
             sh("systemctl", "stop", name, check=False)
         if ROOT.exists():
             sh(self.sdc, "rm", "-f", *sh(self.sdc, "ps", "-aq", check=False).stdout.split(), check=False)
@@ -125,26 +159,30 @@ class Bench:
         for image in ("busybox", "minbase"):
             rootfs = ROOTFS / image
             unshare = f"unshare --pid --fork --mount --uts --ipc --net chroot {rootfs} /bin/true"
-            self.hyperfine({
-                f"sdc-run-{image}": f"{self.sdc} run --rm bench-{image} /bin/true",
-                f"podman-run-{image}": f"{' '.join(PODMAN)} run --rm --network none bench-{image} /bin/true",
-                f"nspawn-{image}": f"systemd-nspawn -q -D {rootfs} --register=no /bin/true",
-                f"floor-systemd-run-{image}": f"systemd-run --wait -q -p MemoryMax=64M {unshare}",
-                f"floor-unshare-{image}": unshare,
-            })  # fmt: skip
+            self.hyperfine(
+                {
+                    f"sdc-run-{image}": f"{self.sdc} run --rm bench-{image} /bin/true",
+                    f"podman-run-{image}": f"{' '.join(PODMAN)} run --rm --network none bench-{image} /bin/true",
+                    f"nspawn-{image}": f"systemd-nspawn -q -D {rootfs} --register=no /bin/true",
+                    f"floor-systemd-run-{image}": f"systemd-run --wait -q -p MemoryMax=64M {unshare}",
+                    f"floor-unshare-{image}": unshare,
+                }
+            )
             self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"podman-run-{image}", 0.5)
             self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"nspawn-{image}", 1.5)
             self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"floor-systemd-run-{image}", None)
 
     def startup(self) -> None:
         launcher = sh(self.python, "-c", "import sdcontainer.launcher as l; print(l.__file__)").stdout.strip()
-        self.hyperfine({
-            "sdc --version": f"{self.sdc} --version",
-            "podman --version": "podman --version",
-            "sdc ps (empty)": f"{self.sdc} ps",
-            "podman ps (empty)": f"{' '.join(PODMAN)} ps",
-            "python -I -S (floor)": f"{self.python} -I -S -c pass",
-        })  # fmt: skip
+        self.hyperfine(
+            {
+                "sdc --version": f"{self.sdc} --version",
+                "podman --version": "podman --version",
+                "sdc ps (empty)": f"{self.sdc} ps",
+                "podman ps (empty)": f"{' '.join(PODMAN)} ps",
+                "python -I -S (floor)": f"{self.python} -I -S -c pass",
+            }
+        )
         self.hyperfine({"launcher start-up": f"{self.python} -I -S {launcher}"}, ignore_failure=True)
         self.row("--version", "sdc --version", "podman --version", 0.5)
         self.row("ps, no containers", "sdc ps (empty)", "podman ps (empty)", 0.5)
@@ -169,7 +207,7 @@ class Bench:
             target = ROOT / "storage" / "bench-copy"
             src = ROOTFS / image
 
-            def copy() -> None:
+            def copy(src: Path = src, target: Path = target) -> None:
                 sh("cp", "-a", "--reflink=auto", str(src), str(target))
                 shutil.rmtree(target)
 
@@ -177,52 +215,107 @@ class Bench:
             self.row(f"container filesystem ({image})", f"storage-{image}", f"cp -a --reflink=auto ({image})", None)
         ratio = self.ms("storage-minbase") / self.ms("storage-busybox")
         self.results["storage-size-independence"] = {"median_ms": ratio, "min_ms": ratio, "max_ms": ratio}
-        self.rows.append(("storage minbase / busybox", f"{ratio:.2f}x", "-",
-                          f"target < 1.5x and each <= 10 ms: {'met' if ratio < 1.5 and max(self.ms('storage-busybox'), self.ms('storage-minbase')) <= 10 else 'MISSED'}"))  # fmt: skip
+        met = ratio < 1.5 and max(self.ms("storage-busybox"), self.ms("storage-minbase")) <= 10
+        self.rows.append(
+            (
+                "storage minbase / busybox",
+                f"{ratio:.2f}x",
+                "-",
+                f"target < 1.5x and each <= 10 ms: {'met' if met else 'MISSED'}",
+            )
+        )
 
     def density(self, n: int) -> None:
         names = [f"dens{i}" for i in range(n)]
         xargs = ["xargs", "-P8", "-I{}"]
         start_sdc = " ".join(names)
-        self.timed(f"sdc: {n} run -d", lambda: subprocess.run(
-            [*xargs, self.sdc, "run", "-d", "--name", "{}", "bench-busybox", "sleep", "1000"],
-            input=start_sdc.replace(" ", "\n"), text=True, check=True, stdout=subprocess.DEVNULL))  # fmt: skip
-        resident = sh("sh", "-c", "grep -l machine-sdc.slice /proc/[0-9]*/cgroup 2>/dev/null | "
-                      "sed 's#/cgroup$#/comm#' | xargs cat 2>/dev/null | sort | uniq -c").stdout  # fmt: skip
+        self.timed(
+            f"sdc: {n} run -d",
+            lambda: subprocess.run(
+                [*xargs, self.sdc, "run", "-d", "--name", "{}", "bench-busybox", "sleep", "1000"],
+                input=start_sdc.replace(" ", "\n"),
+                text=True,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            ),
+        )
+        resident = sh(
+            "sh",
+            "-c",
+            "grep -l machine-sdc.slice /proc/[0-9]*/cgroup 2>/dev/null | "
+            "sed 's#/cgroup$#/comm#' | xargs cat 2>/dev/null | sort | uniq -c",
+        ).stdout
         self.hyperfine({f"sdc ps ({n} running)": f"{self.sdc} ps"})
-        mem_sdc = sum(int(sh("systemctl", "show", "-p", "MemoryCurrent", "--value", f"sdc-{c}.service").stdout or 0)
-                      for c in names)  # fmt: skip
+        mem_sdc = sum(
+            int(sh("systemctl", "show", "-p", "MemoryCurrent", "--value", f"sdc-{c}.service").stdout or 0)
+            for c in names
+        )
+        breakdown = memory_breakdown([f"sdc-{c}.service" for c in names])
         payload = f"unshare --pid --fork --mount --uts --ipc --net chroot {ROOTFS / 'busybox'} sleep 1000"
         for i in range(n):
-            sh("systemd-run", "-q", f"--unit=bench-pay{i}", "--slice=bench.slice", "-p", "MemoryAccounting=yes",
-               *payload.split())  # fmt: skip
+            sh(
+                "systemd-run",
+                "-q",
+                f"--unit=bench-pay{i}",
+                "--slice=bench.slice",
+                "-p",
+                "MemoryAccounting=yes",
+                *payload.split(),
+            )
         time.sleep(1)
-        mem_floor = sum(int(sh("systemctl", "show", "-p", "MemoryCurrent", "--value", f"bench-pay{i}.service").stdout
-                            or 0) for i in range(n))  # fmt: skip
+        mem_floor = sum(
+            int(sh("systemctl", "show", "-p", "MemoryCurrent", "--value", f"bench-pay{i}.service").stdout or 0)
+            for i in range(n)
+        )
+        floor_breakdown = memory_breakdown([f"bench-pay{i}.service" for i in range(n)])
         sh("systemctl", "stop", "bench.slice", check=False)
         self.timed(f"sdc: rm -f {n}", lambda: sh(self.sdc, "rm", "-f", *names))
-        self.timed(f"podman: {n} run -d", lambda: subprocess.run(
-            [*xargs, *PODMAN, "run", "-d", "--network", "none", "--name", "{}", "bench-busybox", "sleep", "1000"],
-            input=start_sdc.replace(" ", "\n"), text=True, check=True, stdout=subprocess.DEVNULL))  # fmt: skip
+        self.timed(
+            f"podman: {n} run -d",
+            lambda: subprocess.run(
+                [*xargs, *PODMAN, "run", "-d", "--network", "none", "--name", "{}", "bench-busybox", "sleep", "1000"],
+                input=start_sdc.replace(" ", "\n"),
+                text=True,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            ),
+        )
         self.timed(f"podman: rm -f {n}", lambda: sh(*PODMAN, "rm", "-f", "-t", "0", *names))
         self.row(f"{n} x run -d, 8 at a time", f"sdc: {n} run -d", f"podman: {n} run -d", 0.25)
         self.row(f"rm -f of {n} running", f"sdc: rm -f {n}", f"podman: rm -f {n}", 0.25)
         self.row(f"ps with {n} running", f"sdc ps ({n} running)", None, None, absolute=150)
         ratio = mem_sdc / mem_floor if mem_floor else float("nan")
-        self.results["density-memory"] = {"sdc_bytes": mem_sdc, "systemd_run_bytes": mem_floor, "ratio": ratio}
+        self.results["density-memory"] = {
+            "sdc_bytes": mem_sdc,
+            "systemd_run_bytes": mem_floor,
+            "ratio": ratio,
+            "sdc_stat": breakdown,
+            "systemd_run_stat": floor_breakdown,
+        }
         self.results["density-resident"] = {"processes": resident}  # type: ignore[dict-item]
         python_resident = any(w in resident for w in ("python", "sdc"))
-        self.rows.append((f"memory of {n} containers", f"{mem_sdc / 2**20:.1f} MiB",
-                          f"systemd-run payloads: {mem_floor / 2**20:.1f} MiB",
-                          f"{ratio:.2f}x (target within 10 %: {'met' if abs(ratio - 1) <= 0.10 else 'MISSED'})"))  # fmt: skip
-        self.rows.append(("resident processes in machine-sdc.slice", " ".join(resident.split()), "-",
-                          "no sdc/python: " + ("MISSED" if python_resident else "met")))  # fmt: skip
+        self.rows.append(
+            (
+                f"memory of {n} containers",
+                f"{mem_sdc / 2**20:.1f} MiB",
+                f"systemd-run payloads: {mem_floor / 2**20:.1f} MiB",
+                f"{ratio:.2f}x (target within 10 %: {'met' if abs(ratio - 1) <= 0.10 else 'MISSED'})",
+            )
+        )
+        self.rows.append(
+            (
+                "resident processes in machine-sdc.slice",
+                " ".join(resident.split()),
+                "-",
+                "no sdc/python: " + ("MISSED" if python_resident else "met"),
+            )
+        )
 
     def stop(self) -> None:
         for timeout, label in ((None, "sdc stop (sleep as PID 1)"), ("0", "sdc stop -t 0")):
             sh(self.sdc, "run", "-d", "--name", "stopper", "bench-busybox", "sleep", "1000")
             args = ["stop", "stopper"] if timeout is None else ["stop", "-t", timeout, "stopper"]
-            self.timed(label, lambda: sh(self.sdc, *args))
+            self.timed(label, lambda args=args: sh(self.sdc, *args))
             sh(self.sdc, "rm", "-f", "stopper")
         self.row("stop, PID 1 ignores SIGTERM", "sdc stop (sleep as PID 1)", None, None, absolute=11000)
         self.row("stop -t 0", "sdc stop -t 0", None, None, absolute=1000)
