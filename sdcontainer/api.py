@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -225,20 +225,19 @@ class Sdc:
         from sdcontainer import launcher
 
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
-        # Signals stay blocked until someone can pass them on: the launcher
-        # inherits the mask and unblocks once the container's PID 1 exists.
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
-        pid = os.fork()
-        if pid == 0:  # the launcher: never returns into sdc's stack
-            code = launcher.EXIT_SETUP
-            try:
-                os.close(go_w)
-                code = launcher.launch(container.bundle, detach=False, wait_fd=go_r)
-            finally:
-                os._exit(code)
-        os.close(go_r)
-        with _forwarding_signals(pid):
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        # Signals stay blocked from here on: sdc and the launcher read them with
+        # sigwaitinfo and relay what others send; the container unblocks them.
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {*launcher.RELAYED, signal.SIGCHLD})
+        try:
+            pid = os.fork()
+            if pid == 0:  # the launcher: never returns into sdc's stack
+                code = launcher.EXIT_SETUP
+                try:
+                    os.close(go_w)
+                    code = launcher.launch(container.bundle, detach=False, wait_fd=go_r)
+                finally:
+                    os._exit(code)
+            os.close(go_r)
             try:
                 props = units.build_scope_properties(container.spec, pid=pid)
                 self._start_unit(container, props, stack)
@@ -249,8 +248,9 @@ class Sdc:
                 raise
             finally:
                 os.close(go_w)
-            _, status = os.waitpid(pid, 0)
-        return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+            return launcher.relay_signals(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
     def _self_argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "sdcontainer", "--root", str(self.paths.root), *args]
@@ -492,21 +492,3 @@ def _jsonable(value: object) -> object:
     if isinstance(value, bytes):
         return list(value)
     return value
-
-
-FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGINT)
-
-
-@contextlib.contextmanager
-def _forwarding_signals(pid: int) -> Iterator[None]:
-    """SIGTERM/SIGHUP/SIGQUIT sent to sdc reach the launcher, which passes them to the container.
-
-    SIGINT from a terminal reaches the whole foreground process group, the
-    launcher included, so sdc itself ignores it."""
-    previous = {s: signal.signal(s, lambda signum, _f: os.kill(pid, signum)) for s in FORWARDED_SIGNALS[:3]}
-    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)

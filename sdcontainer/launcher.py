@@ -55,7 +55,8 @@ MOUNT_FLAGS = {
     "bind": linux.MS_BIND, "rbind": linux.MS_BIND | linux.MS_REC,
 }  # fmt: skip
 IGNORED_OPTIONS = {"rw", "strictatime", "relatime"}
-FORWARDED = (
+# Signals a foreground container gets from whoever signals sdc or the launcher.
+RELAYED = (
     signal.SIGTERM,
     signal.SIGINT,
     signal.SIGHUP,
@@ -298,15 +299,24 @@ def notify(state: str) -> None:
         os.close(r)
 
 
-def supervise(pid: int) -> int:
-    """Foreground: forward signals to the container's PID 1 and return its exit status.
+def relay_signals(pid: int) -> int:
+    """Pass the signals others send us on to pid until it exits; return its shell-style status.
 
-    sdc starts us with them blocked; what arrived meanwhile is delivered now."""
-    for sig in FORWARDED:
-        signal.signal(sig, lambda signum, _frame: os.kill(pid, signum))
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    Call with RELAYED and SIGCHLD blocked (sigwaitinfo(2) then reads who sent
+    what). Not passed on, because pid got them already: a signal from the
+    kernel (si_code > 0, like the terminal's SIGINT to the whole foreground
+    process group) and one from systemd (PID 1) stopping the whole scope."""
+    watched = {*RELAYED, signal.SIGCHLD}
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+        info = signal.sigwaitinfo(watched)
+        if info.si_signo != signal.SIGCHLD and info.si_code <= 0 and info.si_pid != 1:
+            try:
+                os.kill(pid, info.si_signo)
+            except ProcessLookupError:
+                pass
 
 
 def launch(bundle: str, *, detach: bool, wait_fd: int = -1) -> int:
@@ -315,6 +325,8 @@ def launch(bundle: str, *, detach: bool, wait_fd: int = -1) -> int:
     detach: hand PID 1 to systemd and return at once. Otherwise wait for one
     byte on wait_fd (sdc writes it once we are in the container's scope, so
     the limits hold before anything runs), then supervise PID 1."""
+    if not detach:  # relay_signals reads them with sigwaitinfo: none may be lost before
+        signal.pthread_sigmask(signal.SIG_BLOCK, {*RELAYED, signal.SIGCHLD})
     try:
         os.chdir(bundle)
         with open("config.json") as f:
@@ -335,7 +347,7 @@ def launch(bundle: str, *, detach: bool, wait_fd: int = -1) -> int:
     if detach:
         notify("READY=1")
         return 0
-    return supervise(pid)
+    return relay_signals(pid)
 
 
 def main(argv: list[str]) -> int:

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -202,3 +203,40 @@ def test_the_fast_ps_and_the_typer_ps_agree(sdc: Sdc, image: str, name: str) -> 
         assert name in sdc.ok("ps") and name + "-x" in sdc.ok("ps", "-a")
     finally:
         sdc("rm", "-f", name + "-x")
+
+
+COUNT_INTS = "n=0; trap 'n=$((n+1)); echo got-int-$n' INT; echo ready; sleep 2; echo count=$n"
+
+
+def test_a_signal_sent_to_sdc_reaches_the_container_once(sdc: Sdc, image: str, name: str) -> None:
+    proc = subprocess.Popen(sdc.argv("run", "--rm", "--name", name, image, "sh", "-c", COUNT_INTS),
+                            stdout=subprocess.PIPE, text=True, env=sdc.env())  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    out = proc.stdout.read()
+    assert proc.wait(timeout=20) == 0
+    assert out == "got-int-1\ncount=1\n"
+
+
+def test_ctrl_c_on_a_terminal_reaches_the_container_once(sdc: Sdc, image: str, name: str) -> None:
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: sdc on a terminal, as a user runs it
+        os.execve(sys.executable, sdc.argv("run", "--rm", "--name", name, image, "sh", "-c", COUNT_INTS), sdc.env())
+    out = b""
+    while b"ready" not in out:
+        out += os.read(fd, 1024)
+    os.write(fd, b"\x03")  # the terminal sends SIGINT to its whole foreground process group
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # EIO: the terminal's last user is gone
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    text = out.decode().replace("\r", "")
+    assert "got-int-1\n" in text and "count=1\n" in text and "got-int-2" not in text, text
+    assert os.waitstatus_to_exitcode(status) == 0
