@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -393,7 +394,7 @@ class Sdc:
         data: dict[str, Any] = {
             "Id": container.id,
             "Name": container.name,
-            "Created": container.created,
+            "Created": datetime.fromtimestamp(container.created, UTC).isoformat(),
             "Image": container.spec.image,
             "ImageId": container.image_id,
             "Command": list(container.spec.command),
