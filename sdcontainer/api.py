@@ -42,7 +42,8 @@ class ContainerStatus:
     container: Container
     state: str  # created, running, exited
     exit_code: int | None
-    main_pid: int | None = None
+    started: float | None = None  # when its PID 1 exec'ed
+    finished: float | None = None
 
 
 def require_root() -> None:
@@ -381,12 +382,17 @@ class Sdc:
         result = []
         for c in listed:
             unit = active.get(c.unit)
+            started = containers.started_at(self.paths, c.name)
             if unit is not None and unit.active_state in ("active", "activating", "deactivating", "reloading"):
-                result.append(ContainerStatus(container=c, state="running", exit_code=None))
+                result.append(ContainerStatus(container=c, state="running", exit_code=None, started=started))
                 continue
             state = containers.read_state(self.paths, c.name)
-            code = state.get("exit_code")
-            result.append(ContainerStatus(container=c, state="exited" if state else "created", exit_code=code))
+            # Started once but no end recorded: its unit went with a reboot, say, before ExecStopPost ran.
+            ended = bool(state) or started is not None
+            result.append(
+                ContainerStatus(container=c, state="exited" if ended else "created", exit_code=state.get("exit_code"),
+                                started=started, finished=state.get("finished"))
+            )  # fmt: skip
         return result
 
     def inspect(self, ref: str) -> dict[str, Any]:

@@ -110,6 +110,14 @@ def read_state(paths: Paths, name: str) -> dict[str, Any]:
     return dict(read_json(path)) if path.exists() else {}
 
 
+def started_at(paths: Paths, name: str) -> float | None:
+    """When the container's PID 1 started: the launcher writes its PID once it has exec'ed."""
+    try:
+        return (paths.container(name) / "pid").stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
 def write_state(paths: Paths, name: str, state: dict[str, Any]) -> None:
     if paths.container(name).exists():
         write_json(paths.container(name) / "state.json", state)

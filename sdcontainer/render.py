@@ -47,20 +47,26 @@ def status_json(s: ContainerStatus) -> dict[str, Any]:
 
 
 def status_text(s: ContainerStatus) -> str:
+    """Docker's wording: "Up 5 minutes", "Exited (0) 2 hours ago", "Created"."""
     if s.state == "running":
-        return "Up"
+        return "Up " + duration(time.time() - s.started) if s.started else "Up"
     if s.state == "exited":
-        return f"Exited ({s.exit_code if s.exit_code is not None else '?'})"
+        code = s.exit_code if s.exit_code is not None else "?"
+        return f"Exited ({code})" + (f" {ago(s.finished)}" if s.finished else "")
     return "Created"
 
 
+def duration(seconds: float) -> str:
+    delta = max(0, int(seconds))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if delta >= size:
+            n = delta // size
+            return f"{n} {unit}{'s' if n > 1 else ''}"
+    return "Less than a second" if delta == 0 else f"{delta} second{'s' if delta > 1 else ''}"
+
+
 def ago(ts: float) -> str:
-    delta = max(0, int(time.time() - ts))
-    for unit, seconds in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if delta >= seconds:
-            n = delta // seconds
-            return f"{n} {unit}{'s' if n > 1 else ''} ago"
-    return "Less than a second ago" if delta == 0 else f"{delta} second{'s' if delta > 1 else ''} ago"
+    return duration(time.time() - ts) + " ago"
 
 
 def size(n: float) -> str:

@@ -45,7 +45,7 @@ def test_foreground_runs_in_a_scope_with_its_limits(sdc: Sdc, image: str, name: 
     sdc.ok("stop", "-t", "0", name)
     assert proc.wait(timeout=20) == 137
     ps = json.loads(sdc.ok("ps", "-a", "--format", "json"))
-    assert [c["Status"] for c in ps if c["Name"] == name] == ["Exited (137)"]
+    assert [c["Status"].split(")")[0] for c in ps if c["Name"] == name] == ["Exited (137"]
     assert unit_property(scope, "LoadState") == "not-found"
 
 
@@ -197,7 +197,7 @@ def test_the_fast_ps_and_the_typer_ps_agree(sdc: Sdc, image: str, name: str) -> 
         for args in (["ps"], ["ps", "-a"], ["ps", "-aq"], ["ps", "-a", "--format", "json"], ["ps", "--format=json"],
                      ["--root", str(sdc.root), "ps", "-q", "-a"], ["--version"]):  # fmt: skip
             fast, typer = sdc(*args), sdc(*args, env=slow)
-            ago = re.compile(r"(Less than a second|\d+ seconds?) ago")  # the clock moves between the two
+            ago = re.compile(r"(Less than a second|\d+ seconds?)( ago)?")  # the clock moves between the two
             fast_out, typer_out = (re.sub(" +", " ", ago.sub("AGO", p.stdout)) for p in (fast, typer))
             assert (fast.returncode, fast_out, fast.stderr) == (typer.returncode, typer_out, typer.stderr), args
         assert name in sdc.ok("ps") and name + "-x" in sdc.ok("ps", "-a")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -132,3 +133,19 @@ def test_stopping_many_takes_as_long_as_the_slowest(paths: Paths) -> None:
     Sdc(paths, connector=lambda: fake).stop(["a", "b", "c"], timeout=1)
     assert time.monotonic() - start < 2
     assert fake.units == {}
+
+
+def test_ps_says_how_long_up_and_since_when_exited(paths: Paths) -> None:
+    from sdcontainer import render
+
+    fake = FakeSystemd()
+    add_container(paths, "up")
+    add_container(paths, "done")
+    add_container(paths, "new")
+    fake.units["sdc-up.service"] = FakeUnit({})
+    (paths.container("up") / "pid").write_text("1\n")
+    os.utime(paths.container("up") / "pid", (time.time() - 300, time.time() - 300))
+    (paths.container("done") / "pid").write_text("1\n")
+    containers.write_state(paths, "done", {"exit_code": 0, "finished": time.time() - 7200})
+    texts = {s.container.name: render.status_text(s) for s in Sdc(paths, connector=lambda: fake).status()}
+    assert texts == {"up": "Up 5 minutes", "done": "Exited (0) 2 hours ago", "new": "Created"}
