@@ -1,3 +1,13 @@
-from sdcontainer.entry import main
+"""`python -m sdcontainer`, and `python -I .../sdcontainer/__main__.py` as the units run sdc."""
+
+import os
+import sys
+
+if not __package__:
+    # Run as a file: find our package beside this file, wherever sdc is installed
+    # (a venv, /usr/lib/sdc, a checkout), without relying on the interpreter's path.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from sdcontainer.entry import main  # noqa: E402 - after the path set-up above
 
 main()

@@ -255,7 +255,10 @@ class Sdc:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
     def _self_argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "sdcontainer", "--root", str(self.paths.root), *args]
+        """sdc as a unit's command: by file path (the package need not be on the interpreter's
+        path, as in /usr/lib/sdc), isolated (-I), as it runs as root."""
+        main = str(Path(__file__).with_name("__main__.py"))
+        return [sys.executable, "-I", main, "--root", str(self.paths.root), *args]
 
     # --- lifecycle ----------------------------------------------------------------
     def find(self, ref: str) -> Container:

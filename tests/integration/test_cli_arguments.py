@@ -34,7 +34,8 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
     assert result.exit_code == 0, result.output
     bundle = str(tmp_path / "containers" / "web")
     launcher = [sys.executable, "-I", "-S", str(Path(api.__file__).parent / "launcher.py"), "--notify", bundle]
-    cleanup = [sys.executable, "-m", "sdcontainer", "--root", str(tmp_path), "_cleanup", "web"]
+    cleanup = [sys.executable, "-I", str(Path(api.__file__).parent / "__main__.py"), "--root", str(tmp_path),
+               "_cleanup", "web"]  # fmt: skip
     assert fake.calls == [
         ("start", "sdc-web.service", [
             ("Description", "s", "sdc container web (bb)"),
