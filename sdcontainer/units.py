@@ -58,14 +58,6 @@ def scope_name(container: str) -> str:
     return f"{PREFIX}{container}.scope"
 
 
-def container_of_unit(unit: str) -> str | None:
-    """The container name a unit belongs to, or None for other units."""
-    for suffix in (".service", ".scope"):
-        if unit.startswith(PREFIX) and unit.endswith(suffix):
-            return unit[len(PREFIX) : -len(suffix)]
-    return None
-
-
 def cpu_shares_to_weight(shares: int) -> int:
     """Docker --cpu-shares to cgroup v2 cpu.weight, as current runc and crun map it.
 

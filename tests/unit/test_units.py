@@ -13,8 +13,6 @@ def spec(**kw: object) -> ContainerSpec:
 def test_unit_names() -> None:
     assert units.service_name("web") == "sdc-web.service"
     assert units.scope_name("web") == "sdc-web.scope"
-    assert units.container_of_unit("sdc-web.scope") == "web"
-    assert units.container_of_unit("sshd.service") is None
 
 
 def test_cpu_shares_follow_runc() -> None:
