@@ -23,14 +23,15 @@ step sdc images
 step sdc run --rm busybox echo "hello from a container"
 step sdc run --rm busybox sh -c 'echo "PID $$ on $(hostname), capabilities $(grep CapBnd /proc/self/status)"'
 step sdc run -d --name web -m 64m --pids-limit 50 -c 512 busybox \
-    sh -c 'echo started; i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done'
+    sh -c 'trap "echo stopping cleanly; exit 0" TERM; echo started; i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done'
 sleep 2
 step sdc ps
 step systemctl status sdc-web.service --no-pager
 step journalctl -u sdc-web.service --no-pager
 step systemctl show sdc-web.service -p MemoryMax -p TasksMax -p CPUWeight
 step sdc logs --tail 3 web
-step sdc stop web
+step sdc stop web    # SIGTERM to the container's PID 1, which handles it (a bare PID 1 would get SIGKILL after 10 s)
 step sdc ps -a
+step sdc logs --tail 2 web
 step sdc rm web
 step sdc rmi busybox
