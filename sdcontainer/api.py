@@ -65,6 +65,7 @@ class Sdc:
         self._connector = connector or connect
         self._client: SystemdClient | None = None
         self._storage_driver = storage_driver
+        self._opened_driver: Driver | None = None
 
     @property
     def systemd(self) -> SystemdClient:
@@ -78,9 +79,12 @@ class Sdc:
             self._client = None
 
     def _driver(self) -> Driver:
+        """The store's driver, opened once per command (config read, pool mounted, layout made)."""
         from sdcontainer import storage
 
-        return storage.open_driver(self.paths, self._storage_driver)
+        if self._opened_driver is None:
+            self._opened_driver = storage.open_driver(self.paths, self._storage_driver)
+        return self._opened_driver
 
     # --- images -------------------------------------------------------------------
     def import_image(self, stream: BinaryIO, ref: str) -> Image:
@@ -264,11 +268,10 @@ class Sdc:
     def find(self, ref: str) -> Container:
         return containers.find_container(self.paths, ref)
 
-    def _unit_state(self, container: Container) -> str:
-        try:
-            return str(self.systemd.unit_properties(container.unit)["ActiveState"])
-        except NotFound:
-            return "gone"
+    def _live_units(self) -> set[str]:
+        """sdc's units that are up (active, activating, deactivating...): one call for all containers."""
+        listed = self.systemd.list_units([f"{units.PREFIX}*.service", f"{units.PREFIX}*.scope"])
+        return {u.name for u in listed if u.active_state not in ("inactive", "failed")}
 
     def stop(self, refs: Sequence[str], *, timeout: int | None = None) -> list[Container]:
         """The stop signal to each PID 1; SIGKILL to every process of those still up once
@@ -279,7 +282,8 @@ class Sdc:
         if timeout is not None and timeout < 0:
             raise UsageError(f"invalid stop timeout {timeout}", hint="give a number of seconds >= 0")
         found = [self.find(ref) for ref in refs]
-        running = [c for c in found if self._unit_state(c) not in GONE]
+        live = self._live_units()
+        running = [c for c in found if c.unit in live]
         start = time.monotonic()
         for c in running:
             if (c.spec.stop_timeout if timeout is None else timeout) > 0:
@@ -308,7 +312,7 @@ class Sdc:
     def kill(self, ref: str, sig: str) -> Container:
         container = self.find(ref)
         signum = parse_signal(sig)
-        if self._unit_state(container) in GONE:
+        if container.unit not in self._live_units():
             raise Conflict(f"container {container.name} is not running", hint="start a new one with `sdc run`")
         self._signal_pid1(container, signum)
         return container
@@ -330,7 +334,8 @@ class Sdc:
     def remove(self, refs: Sequence[str], *, force: bool = False) -> list[Container]:
         """Remove containers; running ones only with force (all killed first, then waited for)."""
         found = [self.find(ref) for ref in refs]
-        running = [c for c in found if self._unit_state(c) not in GONE]
+        live = self._live_units()
+        running = [c for c in found if c.unit in live]
         if running and not force:
             name = running[0].name
             raise Conflict(
@@ -381,12 +386,11 @@ class Sdc:
         listed = containers.list_containers(self.paths)
         if not listed:
             return []
-        active = {u.name: u for u in self.systemd.list_units([f"{units.PREFIX}*.service", f"{units.PREFIX}*.scope"])}
+        live = self._live_units()
         result = []
         for c in listed:
-            unit = active.get(c.unit)
             started = containers.started_at(self.paths, c.name)
-            if unit is not None and unit.active_state in ("active", "activating", "deactivating", "reloading"):
+            if c.unit in live:
                 result.append(ContainerStatus(container=c, state="running", exit_code=None, started=started))
                 continue
             state = containers.read_state(self.paths, c.name)
