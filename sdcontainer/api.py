@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -22,7 +21,7 @@ from sdcontainer import containers, records, units
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.paths import Paths
-from sdcontainer.spec import ContainerSpec, check_name
+from sdcontainer.spec import ContainerSpec, check_name, parse_signal
 from sdcontainer.systemd import SERVICE_IFACE, SystemdClient, connect, wait_for_state
 
 # images (tar, hashing), storage (ctypes, subprocess), bundle and linux are
@@ -121,7 +120,8 @@ class Sdc:
 
     # --- creating and running -----------------------------------------------------
     def _check_spec(self, spec: ContainerSpec, image: Image) -> ContainerSpec:
-        check_name(spec.name)
+        if spec.name:  # else the store picks one, under its lock
+            check_name(spec.name)
         if not spec.command:
             cmd = image.config.get("Cmd") or []
             if not cmd:
@@ -143,6 +143,8 @@ class Sdc:
         image = images.find_image(self.paths, spec.image)
         spec = self._check_spec(spec, image)
         with records.locked(self.paths):
+            if not spec.name:
+                spec = dataclasses.replace(spec, name=containers.generate_name(self.paths))
             if self.paths.container(spec.name).exists():
                 raise Conflict(
                     f"the container name {spec.name!r} is already in use",
@@ -407,7 +409,7 @@ class Sdc:
         data: dict[str, Any] = {
             "Id": container.id,
             "Name": container.name,
-            "Created": datetime.fromtimestamp(container.created, UTC).isoformat(),
+            "Created": _iso_time(container.created),
             "Image": container.spec.image,
             "ImageId": container.image_id,
             "Command": list(container.spec.command),
@@ -462,17 +464,10 @@ def launcher_argv(*args: str) -> list[str]:
     return [sys.executable, "-I", "-S", launcher.__file__, *args]
 
 
-def parse_signal(sig: str) -> int:
-    name = sig.upper()
-    if name.isdigit():
-        number = int(name)
-        if number in {s.value for s in signal.Signals}:
-            return number
-    else:
-        name = name if name.startswith("SIG") else f"SIG{name}"
-        if name in signal.Signals.__members__:
-            return int(signal.Signals[name])
-    raise UsageError(f"invalid signal {sig!r}", hint="use a name like TERM, KILL, HUP or a number")
+def _iso_time(timestamp: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 def exit_code_from_environment(environ: dict[str, str]) -> int | None:

@@ -13,7 +13,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-from signal import Signals
 from typing import Annotated, Any, NoReturn, Optional
 
 import click
@@ -23,7 +22,7 @@ from sdcontainer import __version__, render
 from sdcontainer.api import Sdc, require_root
 from sdcontainer.errors import SdcError
 from sdcontainer.paths import Paths, default_root
-from sdcontainer.spec import ContainerSpec, build_limits, check_env, check_name, parse_user
+from sdcontainer.spec import build_run_spec
 
 app = typer.Typer(
     add_completion=False,
@@ -185,36 +184,9 @@ def run(
     ] = False,
 ) -> None:
     """Run a command in a new container, as a transient systemd unit."""
-    from sdcontainer.api import parse_signal
-    from sdcontainer.containers import generate_name
-
-    limits = build_limits(
-        memory=memory,
-        memory_swap=memory_swap,
-        cpu_shares=cpu_shares,
-        cpus=cpus,
-        cpuset_cpus=cpuset_cpus,
-        pids_limit=pids_limit,
-        blkio_weight=blkio_weight,
-    )
-    if stop_timeout < 0:
-        raise SdcError(f"invalid --stop-timeout {stop_timeout}", hint="give a number of seconds >= 0")
-    signame = parse_signal(stop_signal)
+    # Every parameter but ctx is a flag of build_run_spec's, by the same name.
+    spec = build_run_spec(**{k: v for k, v in locals().items() if k != "ctx"})
     sdc = _sdc(ctx)  # flags are checked before root is: a typo gets its own message
-    spec = ContainerSpec(
-        name=check_name(name) if name is not None else generate_name(sdc.paths),
-        image=image,
-        command=tuple(command or ()),
-        env=check_env(env or []),
-        workdir=workdir,
-        hostname=hostname or "",
-        user=parse_user(user) if user else (0, 0),
-        detach=detach,
-        auto_remove=rm,
-        stop_timeout=stop_timeout,
-        stop_signal=Signals(signame).name,
-        limits=limits,
-    )
     if detach:
         typer.echo(sdc.run_detached(spec).id)
         return

@@ -9,7 +9,7 @@ containers/<name>/{hostname,hosts,resolv.conf}   bind-mounted into /etc
 from __future__ import annotations
 
 import dataclasses
-import secrets
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,15 +69,21 @@ class Container:
 
 
 def new_id() -> str:
-    return secrets.token_hex(32)
+    # os.urandom, not the secrets module: that one loads OpenSSL's hashlib, a cost on every run.
+    return os.urandom(32).hex()
+
+
+def _pick(words: tuple[str, ...]) -> str:
+    return words[int.from_bytes(os.urandom(2), "little") % len(words)]
 
 
 def generate_name(paths: Paths) -> str:
+    """A free name like Docker's; the caller holds the store's lock."""
     for _ in range(100):
-        name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}"
+        name = f"{_pick(_ADJECTIVES)}_{_pick(_NOUNS)}"
         if not paths.container(name).exists():
             return name
-    return f"sdc_{secrets.token_hex(4)}"
+    return f"sdc_{os.urandom(4).hex()}"
 
 
 def record_path(paths: Paths, name: str) -> Path:

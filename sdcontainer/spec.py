@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import signal
 from dataclasses import dataclass, field
 
 from sdcontainer.errors import UsageError
@@ -146,4 +147,71 @@ def build_limits(
         cpuset_cpus=parse_cpuset(cpuset_cpus) if cpuset_cpus is not None else (),
         pids_limit=UNLIMITED if pids_limit == 0 else pids_limit,
         blkio_weight=blkio_weight or None,
+    )
+
+
+def parse_signal(sig: str) -> int:
+    """A signal by name (KILL, SIGKILL, kill) or number, as docker kill -s takes it."""
+    name = sig.upper()
+    if name.isdigit():
+        number = int(name)
+        if number in {s.value for s in signal.Signals}:
+            return number
+    else:
+        name = name if name.startswith("SIG") else f"SIG{name}"
+        if name in signal.Signals.__members__:
+            return int(signal.Signals[name])
+    raise UsageError(f"invalid signal {sig!r}", hint="use a name like TERM, KILL, HUP or a number")
+
+
+def build_run_spec(
+    *,
+    image: str,
+    command: list[str] | None = None,
+    detach: bool = False,
+    name: str | None = None,
+    rm: bool = False,
+    env: list[str] | None = None,
+    workdir: str = "/",
+    hostname: str | None = None,
+    user: str | None = None,
+    memory: str | None = None,
+    memory_swap: str | None = None,
+    cpu_shares: int | None = None,
+    cpus: float | None = None,
+    cpuset_cpus: str | None = None,
+    pids_limit: int | None = None,
+    blkio_weight: int | None = None,
+    stop_timeout: int = 10,
+    stop_signal: str = "SIGTERM",
+    interactive: bool = False,
+    tty: bool = False,
+) -> ContainerSpec:
+    """`sdc run`'s flag values (named as the flags are) → a checked spec. Without --name the
+    name is left empty: the store picks a free one when it creates the container."""
+    del interactive, tty  # accepted for Docker's muscle memory; see the CLI's help
+    limits = build_limits(
+        memory=memory,
+        memory_swap=memory_swap,
+        cpu_shares=cpu_shares,
+        cpus=cpus,
+        cpuset_cpus=cpuset_cpus,
+        pids_limit=pids_limit,
+        blkio_weight=blkio_weight,
+    )
+    if stop_timeout < 0:
+        raise UsageError(f"invalid --stop-timeout {stop_timeout}", hint="give a number of seconds >= 0")
+    return ContainerSpec(
+        name=check_name(name) if name is not None else "",
+        image=image,
+        command=tuple(command or ()),
+        env=check_env(env or []),
+        workdir=workdir,
+        hostname=hostname or "",
+        user=parse_user(user) if user else (0, 0),
+        detach=detach,
+        auto_remove=rm,
+        stop_timeout=stop_timeout,
+        stop_signal=signal.Signals(parse_signal(stop_signal)).name,
+        limits=limits,
     )

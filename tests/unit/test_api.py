@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from sdcontainer import containers
-from sdcontainer.api import Sdc, exit_code_from_environment, parse_signal
+from sdcontainer.api import Sdc, exit_code_from_environment
 from sdcontainer.containers import Container
-from sdcontainer.errors import Conflict, UsageError
+from sdcontainer.errors import Conflict
 from sdcontainer.paths import Paths
 from sdcontainer.spec import ContainerSpec
 from tests.fakes import FakeSystemd, FakeUnit
@@ -114,14 +114,6 @@ def test_exit_codes_from_systemd_environment() -> None:
     assert exit_code_from_environment({"EXIT_CODE": "killed", "EXIT_STATUS": "KILL"}) == 137
     assert exit_code_from_environment({"EXIT_CODE": "dumped", "EXIT_STATUS": "SEGV"}) == 139
     assert exit_code_from_environment({}) is None
-
-
-def test_signal_names() -> None:
-    assert parse_signal("KILL") == signal.SIGKILL
-    assert parse_signal("sigterm") == signal.SIGTERM
-    assert parse_signal("1") == signal.SIGHUP
-    with pytest.raises(UsageError):
-        parse_signal("NOPE")
 
 
 def test_stopping_many_takes_as_long_as_the_slowest(paths: Paths) -> None:

@@ -1,7 +1,18 @@
+import signal
+
 import pytest
 
 from sdcontainer.errors import UsageError
-from sdcontainer.spec import UNLIMITED, build_limits, check_name, parse_cpuset, parse_size, parse_user
+from sdcontainer.spec import (
+    UNLIMITED,
+    build_limits,
+    build_run_spec,
+    check_name,
+    parse_cpuset,
+    parse_signal,
+    parse_size,
+    parse_user,
+)
 
 
 def test_sizes_use_docker_binary_units() -> None:
@@ -67,3 +78,21 @@ def test_users() -> None:
     assert parse_user("1000:50") == (1000, 50)
     with pytest.raises(UsageError):
         parse_user("nobody")
+
+
+def test_signal_names() -> None:
+    assert parse_signal("KILL") == signal.SIGKILL
+    assert parse_signal("sigterm") == signal.SIGTERM
+    assert parse_signal("1") == signal.SIGHUP
+    with pytest.raises(UsageError):
+        parse_signal("NOPE")
+
+
+def test_run_flags_become_a_checked_spec() -> None:
+    spec = build_run_spec(image="bb", command=["sh", "-c", "x"], rm=True, env=["A=1"], memory="64m", stop_signal="hup")
+    assert (spec.name, spec.command, spec.auto_remove, spec.env) == ("", ("sh", "-c", "x"), True, ("A=1",))
+    assert (spec.limits.memory, spec.stop_signal, spec.user) == (64 << 20, "SIGHUP", (0, 0))
+    assert build_run_spec(image="bb", name="web", user="7").user == (7, 7)
+    for bad in ({"name": "-x"}, {"stop_timeout": -1}, {"stop_signal": "NOPE"}, {"env": ["=x"]}, {"user": "bob"}):
+        with pytest.raises(UsageError):
+            build_run_spec(image="bb", **bad)  # type: ignore[arg-type]
