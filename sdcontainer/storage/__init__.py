@@ -19,10 +19,8 @@ from sdcontainer import linux
 from sdcontainer.errors import StorageError, UsageError
 from sdcontainer.paths import Paths
 from sdcontainer.records import read_json, write_json
-from sdcontainer.run import run
 from sdcontainer.storage.btrfs import BtrfsDriver, is_btrfs
 from sdcontainer.storage.driver import Driver
-from sdcontainer.storage.vfs import VfsDriver
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +54,21 @@ def _choose(paths: Paths, requested: str | None) -> dict[str, object]:
     return {"driver": "vfs", "pool": False}
 
 
+def _run(argv: list[str]) -> None:
+    # subprocess only when a pool is made or mounted, not on every command that opens the store
+    from sdcontainer.run import run
+
+    run(argv)
+
+
+def _driver(name: str, storage: Path) -> Driver:
+    if name == "vfs":
+        from sdcontainer.storage.vfs import VfsDriver  # copies with cp(1): the last resort, loaded as such
+
+        return VfsDriver(storage)
+    return BtrfsDriver(storage)
+
+
 def make_pool(paths: Paths, size: int) -> None:
     """Create a sparse file, format it btrfs and mount it; undo all of it on failure."""
     log.info("creating a %d GiB sparse btrfs pool at %s", size >> 30, paths.pool_image)
@@ -63,7 +76,7 @@ def make_pool(paths: Paths, size: int) -> None:
     try:
         with open(paths.pool_image, "xb") as f:
             f.truncate(size)
-        run(["mkfs.btrfs", "-q", "-L", "sdc", str(paths.pool_image)])
+        _run(["mkfs.btrfs", "-q", "-L", "sdc", str(paths.pool_image)])
         mount_pool(paths)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -77,7 +90,7 @@ def make_pool(paths: Paths, size: int) -> None:
 def mount_pool(paths: Paths) -> None:
     # mount(8) sets up the loop device with autoclear, so unmounting frees it.
     paths.storage.mkdir(parents=True, exist_ok=True)
-    run(["mount", "-o", "loop,discard,noatime", str(paths.pool_image), str(paths.storage)])
+    _run(["mount", "-o", "loop,discard,noatime", str(paths.pool_image), str(paths.storage)])
 
 
 def open_driver(paths: Paths, requested: str | None = None, *, create: bool = True) -> Driver:
@@ -87,7 +100,7 @@ def open_driver(paths: Paths, requested: str | None = None, *, create: bool = Tr
     config = read_json(paths.storage_config) if paths.storage_config.exists() else None
     if config is None:
         if not create:
-            return VfsDriver(paths.storage) if requested == "vfs" else BtrfsDriver(paths.storage)
+            return _driver(requested or "btrfs", paths.storage)
         config = _choose(paths, requested)
         if config["pool"]:
             make_pool(paths, int(os.environ.get("SDC_POOL_SIZE") or DEFAULT_POOL_SIZE))
@@ -103,6 +116,6 @@ def open_driver(paths: Paths, requested: str | None = None, *, create: bool = Tr
                 f"the btrfs pool {paths.pool_image} is missing", hint=f"restore it, or remove {paths.storage_config}"
             )
         mount_pool(paths)
-    driver: Driver = BtrfsDriver(paths.storage) if config["driver"] == "btrfs" else VfsDriver(paths.storage)
+    driver = _driver(str(config["driver"]), paths.storage)
     driver.prepare()
     return driver

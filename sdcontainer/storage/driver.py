@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,7 +64,7 @@ class Driver(ABC):
 
         The caller writes the layer's changes, then calls `commit_layer`; on any
         exception the half-written layer is destroyed."""
-        work = self.tmp / secrets.token_hex(8)
+        work = self.tmp / os.urandom(8).hex()
         if parent is None:
             self._create_empty(work)
         else:

@@ -7,12 +7,11 @@ ourselves from the signatures sdc supplies, and call the method directly.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any, cast
-
-from pystemd.dbusexc import DBusBaseError, DBusFileNotFoundError, DBusNoSuchUnitError
-from pystemd.dbuslib import DBus, apply_signature
 
 from sdcontainer.errors import NotFound, SdcError, SystemdError
 from sdcontainer.systemd import (
@@ -25,6 +24,31 @@ from sdcontainer.systemd import (
     error_from_dbus,
     unreachable,
 )
+
+
+def _bind_pystemd_package() -> None:
+    """Make `pystemd` an empty package, so that importing its sd-bus binding below skips
+    pystemd/__init__.py: that imports every object wrapper and, through them, lxml for
+    D-Bus introspection, none of which sdc uses, at ~20 ms on every command (measured
+    with python -X importtime; most of it lxml.etree). Nothing changes when something
+    has imported pystemd already."""
+    if "pystemd" in sys.modules:
+        return
+    from importlib.machinery import PathFinder
+
+    spec = PathFinder.find_spec("pystemd")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("pystemd is not installed", name="pystemd")
+    package = ModuleType("pystemd")
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__spec__ = spec
+    sys.modules["pystemd"] = package
+
+
+_bind_pystemd_package()
+
+from pystemd.dbusexc import DBusBaseError, DBusFileNotFoundError, DBusNoSuchUnitError  # noqa: E402
+from pystemd.dbuslib import DBus, apply_signature  # noqa: E402
 
 JOB_TIMEOUT = 120.0
 # pystemd returns byte arrays as lists of ints; these properties are "ay".
