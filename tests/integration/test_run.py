@@ -205,6 +205,46 @@ def test_the_fast_ps_and_the_typer_ps_agree(sdc: Sdc, image: str, name: str) -> 
         sdc("rm", "-f", name + "-x")
 
 
+def test_the_fast_run_and_the_typer_run_agree(sdc: Sdc, image: str, name: str) -> None:
+    slow = sdc.env(SDC_NO_FAST_PATH="1")
+    cases = [
+        ["run", "--rm", image, "sh", "-c", "echo out; echo err >&2; exit 3"],
+        ["run", "--rm", "-e", "A=1", "-w", "/etc", "-h", "box", image, "sh", "-c", "echo $A $(pwd) $(hostname)"],
+        ["run", "--rm", "-m", "lots", image, "true"],
+        ["run", "--rm", "--name", "-bad", image, "true"],
+        ["run", "--rm", "no-such-image", "true"],
+        ["run", "--rm", image, "/no/such/command"],
+        ["run", "--rm", "--pids-limit", "many", image],
+        ["run", "--rm", "--cpuset-cpus", "99", image, "true"],
+    ]
+    before = store_state(sdc.root)
+    for args in cases:
+        fast, typer = sdc(*args), sdc(*args, env=slow)
+        assert (fast.returncode, fast.stdout, fast.stderr) == (typer.returncode, typer.stdout, typer.stderr), args
+    assert store_state(sdc.root) == before
+    # Detached: the ID on stdout, the container named as asked, either way.
+    for env, suffix in ((None, "-fast"), (slow, "-typer")):
+        out = sdc("run", "-d", "--name", name + suffix, image, "sleep", "1000", env=env)
+        assert out.returncode == 0 and re.fullmatch(r"[0-9a-f]{64}\n", out.stdout), out
+    sdc.ok("rm", "-f", name + "-fast", name + "-typer")
+
+
+# What the commands that run most must not import (issue 3): the CLI framework, pystemd's
+# object layer with lxml, asyncio (dbus-next), archive and hashing modules.
+HEAVY = {"click", "typer", "lxml", "pystemd.base", "asyncio", "dbus_next", "tarfile", "hashlib", "secrets"}
+
+
+def test_run_and_ps_import_nothing_heavy(sdc: Sdc, image: str) -> None:
+    for args, used in ((["run", "--rm", image, "true"], "sdcontainer.launcher"), (["ps", "-a"], "sdcontainer.render"),
+                       (["--version"], "sdcontainer.entry")):  # fmt: skip
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "sdcontainer", *args],
+                              capture_output=True, text=True, env=sdc.env())  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+        assert used in imported, args  # the measurement sees the command's own modules
+        assert not imported & HEAVY, (args, imported & HEAVY)
+
+
 COUNT_INTS = "n=0; trap 'n=$((n+1)); echo got-int-$n' INT; echo ready; sleep 2; echo count=$n"
 
 
