@@ -49,11 +49,12 @@ def memory_breakdown(units: list[str]) -> dict[str, int]:
 
 
 class Bench:
-    def __init__(self, cache: Path, runs: int, warmup: int) -> None:
+    def __init__(self, cache: Path, runs: int, warmup: int, deb: Path | None) -> None:
         self.cache = cache
         self.runs = runs
         self.warmup = warmup
-        self.sdc = str(cache / "venv" / "bin" / "sdc")
+        self.deb = deb
+        self.sdc = "/usr/bin/sdc" if deb else str(cache / "venv" / "bin" / "sdc")
         self.python = str(cache / "venv" / "bin" / "python")
         self.env = {**os.environ, "SDC_ROOT": str(ROOT)}
         os.environ["SDC_ROOT"] = str(ROOT)
@@ -122,6 +123,8 @@ class Bench:
 
     # --- set-up -----------------------------------------------------------------------------
     def prepare(self) -> None:
+        if self.deb:  # in the test host, whose / is a throw-away overlay
+            sh("dpkg", "-i", str(self.deb))
         listing = sh("systemctl", "list-units", "--plain", "--no-legend", "sdc-*").stdout
         for name in [line.split()[0] for line in listing.splitlines()]:
             sh("systemctl", "stop", name, check=False)
@@ -333,7 +336,10 @@ class Bench:
         self.row("stop -t 0", "sdc stop -t 0", None, None, absolute=1000)
 
     def report(self, out: Path) -> None:
-        machine = f"{platform.node()}: {os.cpu_count()} CPUs, {platform.machine()}, Linux {platform.release()}"
+        machine = (
+            f"{platform.node()}: {os.cpu_count()} CPUs, {platform.machine()}, Linux {platform.release()};"
+            f" {self.sdc} on Python {platform.python_version()}"
+        )
         widths = [max(len(r[i]) for r in self.rows) for i in range(4)]
         lines = [f"sdc benchmark, {time.strftime('%Y-%m-%d %H:%M')} on {machine}", ""]
         header = ("measure", "sdc: median (min-max)", "peer, same run", "ratio / verdict")
@@ -348,8 +354,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--quick", action="store_true", help="fewer runs, for a smoke test")
+    parser.add_argument("--deb", type=Path, help="install this sdc package and measure it (test host only)")
     args = parser.parse_args()
-    bench = Bench(args.cache, runs=5 if args.quick else 20, warmup=1 if args.quick else 3)
+    if args.deb and not Path("/run/systemd/container").exists():
+        parser.error("--deb installs a package: only inside the test host")
+    bench = Bench(args.cache, runs=5 if args.quick else 20, warmup=1 if args.quick else 3, deb=args.deb)
     bench.prepare()
     bench.run_path()
     bench.startup()
