@@ -31,7 +31,7 @@ def tar(*entries: tuple[str, bytes, str], compress: bool = False) -> io.BytesIO:
             info.size = len(data)
             t.addfile(info, io.BytesIO(data))
     raw = buf.getvalue()
-    return io.BytesIO(gzip.compress(raw) if compress else raw)
+    return io.BytesIO(gzip.compress(raw, mtime=0) if compress else raw)
 
 
 D, F, S, H = tarfile.DIRTYPE, tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
