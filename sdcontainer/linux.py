@@ -6,9 +6,9 @@ Every wrapper raises OSError with errno set, like the os module does.
 
 from __future__ import annotations
 
+import _socket  # not socket.py, which imports enum and selectors: the launcher's start-up
 import ctypes
 import os
-import socket
 import struct
 from fcntl import ioctl
 
@@ -149,10 +149,13 @@ def is_mountpoint(path: str) -> bool:
 def bring_up_loopback() -> None:
     """Set IFF_UP on lo in the current network namespace (netdevice(7))."""
     siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
+    try:
         req = struct.pack("16sH22x", b"lo", 0)
         flags = struct.unpack("16sH22x", ioctl(s.fileno(), siocgifflags, req))[1]
         ioctl(s.fileno(), siocsifflags, struct.pack("16sH22x", b"lo", flags | iff_up))
+    finally:
+        s.close()
 
 
 def own_cgroup_oom_kills() -> int:

@@ -1,6 +1,7 @@
 """The layering of STYLE.md, checked: nothing imports upward; the launcher is standalone."""
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -71,3 +72,13 @@ def test_launcher_is_standard_library_only() -> None:
         for imp in imports_of(PACKAGE / f"{mod}.py"):
             root = imp.split(".")[0]
             assert imp in allowed or root in sys.stdlib_module_names or root == "__future__", f"{mod} imports {imp}"
+
+
+def test_the_launcher_starts_on_c_modules() -> None:
+    """It runs on every container start: enum, re and the stdlib wrappers they come with stay out."""
+    proc = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", str(PACKAGE / "launcher.py")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 2 and "usage:" in proc.stderr  # it ran, and stopped at its usage message
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert {"sdcontainer.linux", "ctypes", "_json"} <= imported
+    assert not imported & {"enum", "re", "json", "socket", "signal", "selectors", "typing"}
