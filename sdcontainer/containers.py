@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,4 +129,17 @@ def write_state(paths: Paths, name: str, state: dict[str, Any]) -> None:
 
 
 def remove_container_dir(paths: Paths, name: str) -> None:
-    shutil.rmtree(paths.container(name), ignore_errors=True)
+    """The bundle directory holds only files and the rootfs link: unlink them, then the directory."""
+    cdir = paths.container(name)
+    try:
+        with os.scandir(cdir) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    import shutil  # not expected here: made by hand, say
+
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+        os.rmdir(cdir)
+    except FileNotFoundError:
+        pass

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 from pathlib import Path
 
 from sdcontainer import linux
@@ -36,6 +35,8 @@ def kernel_has_btrfs() -> bool:
 
 
 def _choose(paths: Paths, requested: str | None) -> dict[str, object]:
+    import shutil  # once per store, when it is first set up
+
     if requested is not None and requested not in DRIVERS:
         raise UsageError(f"unknown storage driver {requested!r}", hint="use btrfs or vfs")
     if requested == "vfs":

@@ -7,7 +7,6 @@ the same for a 5 MB image and a 5 GB one.
 from __future__ import annotations
 
 import os
-import shutil
 import struct
 from fcntl import ioctl
 from pathlib import Path
@@ -98,4 +97,6 @@ class BtrfsDriver(Driver):
         if path.stat().st_ino == BTRFS_FIRST_FREE_OBJECTID:
             delete_subvolume(path)
         else:  # a plain directory left by an interrupted run
+            import shutil
+
             shutil.rmtree(path)
