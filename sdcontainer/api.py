@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import os
 import signal
 import sys
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from sdcontainer import containers, records, units
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
+from sdcontainer.log import get_logger
 from sdcontainer.paths import Paths
 from sdcontainer.spec import ContainerSpec, check_name, parse_signal
 from sdcontainer.systemd import SERVICE_IFACE, SystemdClient, connect, wait_for_state
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from sdcontainer.images import Image
     from sdcontainer.storage.driver import Driver
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 GONE = ("inactive", "failed", "gone")
 KILL_WAIT = 10.0  # after SIGKILL, how long the kernel and systemd may take

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Annotated, Any, NoReturn, Optional
 import click
 import typer
 
-from sdcontainer import __version__, render
+from sdcontainer import __version__, log, render
 from sdcontainer.api import Sdc, require_root
 from sdcontainer.errors import SdcError
 from sdcontainer.paths import Paths, default_root
@@ -65,7 +64,7 @@ def main_options(
         bool, typer.Option("--version", "-v", callback=_version, is_eager=True, help="Print the version")
     ] = False,
 ) -> None:
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="sdc: %(levelname)s: %(message)s")
+    log.configure(debug=debug)
     state = State()
     state.sdc = Sdc(Paths((root or default_root()).absolute()), storage_driver=storage_driver)
     ctx.obj = state

@@ -153,7 +153,6 @@ def parse_run(argv: list[str]) -> dict[str, Any] | None:
 
 def _with_sdc(opts: dict[str, Any], use: Callable[[Any], int]) -> int:
     """Open the store as the typer CLI does, run use(sdc), turn SdcError into its one line."""
-    import logging
     from pathlib import Path
 
     from sdcontainer import render
@@ -161,7 +160,6 @@ def _with_sdc(opts: dict[str, Any], use: Callable[[Any], int]) -> int:
     from sdcontainer.errors import SdcError
     from sdcontainer.paths import Paths, default_root
 
-    logging.basicConfig(level=logging.WARNING, format="sdc: %(levelname)s: %(message)s")
     try:
         root = Path(opts["root"]).absolute() if opts.get("root") else default_root()
         sdc = Sdc(Paths(root), storage_driver=opts.get("storage_driver"))

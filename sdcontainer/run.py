@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import shlex
 import shutil
 import subprocess
 
 from sdcontainer.errors import CommandFailed, SdcError
+from sdcontainer.log import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def run(argv: list[str], *, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

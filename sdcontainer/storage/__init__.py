@@ -10,18 +10,18 @@ in storage.json so that a store never changes driver under its layers.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from pathlib import Path
 
 from sdcontainer import linux
 from sdcontainer.errors import StorageError, UsageError
+from sdcontainer.log import get_logger
 from sdcontainer.paths import Paths
 from sdcontainer.records import read_json, write_json
 from sdcontainer.storage.btrfs import BtrfsDriver, is_btrfs
 from sdcontainer.storage.driver import Driver
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DRIVERS = ("btrfs", "vfs")
 DEFAULT_POOL_SIZE = 64 << 30  # sparse: costs only what is written

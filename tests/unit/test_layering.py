@@ -10,8 +10,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "sdcontainer"
 # Lower numbers are lower layers; a module may import only from strictly lower
 # layers, or from its own subpackage.
 LAYERS = {
-    "__init__": -1, "errors": 0,
-    "paths": 1, "run": 1, "log": 1, "linux": 1, "spec": 1,
+    "__init__": -1, "errors": 0, "log": 0,
+    "paths": 1, "run": 1, "linux": 1, "spec": 1,
     "records": 2,
     "units": 3, "bundle": 3, "systemd": 3, "storage": 3, "layers": 3, "launcher": 3,
     "images": 4, "containers": 4,
