@@ -123,32 +123,34 @@ def _parse_options(
     return values, positional
 
 
-def parse_ps(argv: list[str]) -> dict[str, Any] | None:
-    """[globals] ps [-a] [-q] [--format table|json], or None when typer must handle it."""
+def _parse_command(
+    argv: list[str], command: str, table: dict[str, tuple[str, type]], *, interspersed: bool
+) -> tuple[dict[str, Any], dict[str, Any], list[str]] | None:
+    """[globals] COMMAND [OPTIONS] [ARGS]: (global options, option values, positionals), or None."""
     try:
         opts, args = _split_globals(argv)
-        if args[:1] != ["ps"]:
+        if args[:1] != [command]:
             return None
-        values, positional = _parse_options(args[1:], PS_OPTIONS, interspersed=True)
+        return (opts, *_parse_options(args[1:], table, interspersed=interspersed))
     except _NotPlain:
         return None
-    if positional or values.get("fmt", "table") not in ("table", "json"):
+
+
+def parse_ps(argv: list[str]) -> dict[str, Any] | None:
+    """[globals] ps [-a] [-q] [--format table|json], or None when typer must handle it."""
+    parsed = _parse_command(argv, "ps", PS_OPTIONS, interspersed=True)
+    if parsed is None or parsed[2] or parsed[1].get("fmt", "table") not in ("table", "json"):
         return None
-    return {**opts, "all_": False, "quiet": False, "fmt": "table", **values}
+    return {**parsed[0], "all_": False, "quiet": False, "fmt": "table", **parsed[1]}
 
 
 def parse_run(argv: list[str]) -> dict[str, Any] | None:
     """[globals] run [OPTIONS] IMAGE [COMMAND...], or None when typer must handle it."""
-    try:
-        opts, args = _split_globals(argv)
-        if args[:1] != ["run"]:
-            return None
-        values, positional = _parse_options(args[1:], RUN_OPTIONS, interspersed=False)
-    except _NotPlain:
+    parsed = _parse_command(argv, "run", RUN_OPTIONS, interspersed=False)
+    if parsed is None or not parsed[2]:
         return None
-    if not positional:
-        return None
-    return {**opts, "flags": {"image": positional[0], "command": positional[1:], **values}}
+    opts, values, (image, *command) = parsed
+    return {**opts, "flags": {"image": image, "command": command, **values}}
 
 
 def _with_sdc(opts: dict[str, Any], use: Callable[[Any], int]) -> int:

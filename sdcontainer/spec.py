@@ -10,6 +10,7 @@ import math
 import re
 import signal
 from dataclasses import dataclass, field
+from typing import Any
 
 from sdcontainer.errors import UsageError
 
@@ -175,30 +176,17 @@ def build_run_spec(
     workdir: str = "/",
     hostname: str | None = None,
     user: str | None = None,
-    memory: str | None = None,
-    memory_swap: str | None = None,
-    cpu_shares: int | None = None,
-    cpus: float | None = None,
-    cpuset_cpus: str | None = None,
-    pids_limit: int | None = None,
-    blkio_weight: int | None = None,
     stop_timeout: int = 10,
     stop_signal: str = "SIGTERM",
     interactive: bool = False,
     tty: bool = False,
+    **limit_flags: Any,
 ) -> ContainerSpec:
-    """`sdc run`'s flag values (named as the flags are) → a checked spec. Without --name the
-    name is left empty: the store picks a free one when it creates the container."""
+    """`sdc run`'s flag values (named as the flags are) → a checked spec; the limit flags
+    (memory, cpus...) are build_limits's. Without --name the name is left empty: the store
+    picks a free one when it creates the container."""
     del interactive, tty  # accepted for Docker's muscle memory; see the CLI's help
-    limits = build_limits(
-        memory=memory,
-        memory_swap=memory_swap,
-        cpu_shares=cpu_shares,
-        cpus=cpus,
-        cpuset_cpus=cpuset_cpus,
-        pids_limit=pids_limit,
-        blkio_weight=blkio_weight,
-    )
+    limits = build_limits(**limit_flags)
     if stop_timeout < 0:
         raise UsageError(f"invalid --stop-timeout {stop_timeout}", hint="give a number of seconds >= 0")
     return ContainerSpec(
