@@ -43,13 +43,14 @@ def test_the_package_installs_runs_containers_and_removes(deb: Path, busybox_tar
             "from the package\n"
         )
         # A detached container: the unit's launcher and its ExecStopPost run from /usr/lib/sdc.
-        proc = run("/usr/bin/sdc", "run", "-d", "--name", "pkg", "bb", "sh", "-c", "exit 4", env=env)
+        # It lives 2 s, so that its unit is still there to show (it goes once it has stopped).
+        proc = run("/usr/bin/sdc", "run", "-d", "--name", "pkg", "bb", "sh", "-c", "sleep 2; exit 4", env=env)
         assert proc.returncode == 0, proc.stderr
         show = run("systemctl", "show", "-p", "ExecStart", "-p", "ExecStopPost", "sdc-pkg.service").stdout
         assert "argv[]=/usr/bin/python3 -I -S /usr/lib/sdc/sdcontainer/launcher.py" in show, show
         assert "argv[]=/usr/bin/python3 -IS /usr/lib/sdc/sdcontainer/__main__.py" in show, show  # as /usr/bin/sdc runs
         ps = ""
-        for _ in range(100):
+        for _ in range(120):
             ps = run("/usr/bin/sdc", "ps", "-a", env=env).stdout
             if "Exited (4)" in ps:
                 break
