@@ -186,7 +186,7 @@ class Sdc:
             props = units.build_service_properties(
                 container.spec,
                 launcher=launcher_argv("--notify", container.bundle),
-                cleanup=self._self_argv("_cleanup", container.name),
+                cleanup=self._cleanup_argv(container),
             )
             self._start_unit(container, props, stack)
             stack.pop_all()
@@ -259,6 +259,14 @@ class Sdc:
             return launcher.relay_signals(pid)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+    def _cleanup_argv(self, container: Container) -> list[str]:
+        """The ExecStopPost of a detached container. The launcher records how it ended, at a
+        fraction of sdc's start-up (stdlib C modules only), which `sdc stop` and `rm -f` wait
+        for; a --rm container needs sdc's storage layer to remove it: sdc's own cleanup."""
+        if container.spec.auto_remove:
+            return self._self_argv("_cleanup", container.name)
+        return launcher_argv("--exited", container.bundle, "--lock", str(self.paths.lock))
 
     def _self_argv(self, *args: str) -> list[str]:
         """sdc as a unit's command: by file path (the package need not be on the interpreter's
@@ -363,25 +371,18 @@ class Sdc:
         containers.remove_container_dir(self.paths, container.name)
 
     def cleanup(self, name: str, environ: dict[str, str]) -> None:
-        """ExecStopPost of a detached container: record how it ended; remove it if --rm."""
-        from sdcontainer import linux
+        """ExecStopPost of a detached --rm container: record how it ended (as the launcher
+        does for the others, see _cleanup_argv), then remove it."""
+        from sdcontainer.launcher import exit_state
 
-        code = exit_code_from_environment(environ)
-        # ExecStopPost runs in the container's cgroup: its OOM count is the container's.
-        oom = environ.get("SERVICE_RESULT") == "oom-kill" or linux.own_cgroup_oom_kills() > 0
-        if oom:
+        state = exit_state(environ)
+        if state["oom_killed"]:
             log.warning("container %s: the kernel's OOM killer killed a process (memory limit reached)", name)
         with records.locked(self.paths):
             try:
                 container = containers.find_container(self.paths, name)
             except NotFound:
                 return  # removed already, by `sdc rm -f` or a failed start
-            state = {
-                "exit_code": code,
-                "finished": time.time(),
-                "result": environ.get("SERVICE_RESULT", ""),
-                "oom_killed": oom,
-            }
             containers.write_state(self.paths, name, state)
             if container.spec.auto_remove:
                 self._delete(container)
@@ -471,18 +472,6 @@ def _iso_time(timestamp: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
-
-
-def exit_code_from_environment(environ: dict[str, str]) -> int | None:
-    """$EXIT_CODE/$EXIT_STATUS as systemd passes them to ExecStopPost (systemd.exec(5)), shell-style."""
-    kind, status = environ.get("EXIT_CODE", ""), environ.get("EXIT_STATUS", "")
-    if kind == "exited" and status.isdigit():
-        return int(status)
-    if kind in ("killed", "dumped") and status:
-        name = status if status.startswith("SIG") else f"SIG{status}"
-        if name in signal.Signals.__members__:
-            return 128 + int(signal.Signals[name])
-    return None
 
 
 def _launch_error(container: Container) -> str:

@@ -7,6 +7,7 @@ never running the command unconfined.
 
     python -I -S .../launcher.py --notify BUNDLE      # a detached container's service
     python -I -S .../launcher.py --wait-fd N BUNDLE   # by hand, in a scope
+    python -I -S .../launcher.py --exited BUNDLE --lock STORE_LOCK   # its ExecStopPost
 
 --notify: PID 1 is cloned as systemd's own child; systemd is told it is the
 unit's main process (sd_notify MAINPID=) before it execs and READY=1 after,
@@ -15,6 +16,11 @@ forks and calls `launch` itself (no second interpreter): it waits for one
 byte on wait_fd (written once it is in its scope, so the limits hold before
 anything runs), then stays as PID 1's parent, forwards signals and returns
 its exit status.
+
+--exited: after a detached container's PID 1 is gone, systemd runs the
+launcher again (ExecStopPost) to record how it ended in the bundle's
+state.json; a --rm container's ExecStopPost is sdc's own cleanup instead,
+which removes it.
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from __future__ import annotations
 import _json
 import _socket as socket
 import errno
+import fcntl
 import os
 import select
 import struct
 import sys
+import time
 import warnings  # noqa: F401 - os.execvpe imports it lazily, and after pivot_root the stdlib is out of reach
 
 TYPE_CHECKING = False
@@ -384,19 +392,99 @@ def read_config(path: str) -> dict:  # type: ignore[type-arg]
     return value
 
 
+# --- after the container: its unit's ExecStopPost ---------------------------------
+
+
+def exit_status_from_environment(environ: dict[str, str]) -> int | None:
+    """$EXIT_CODE/$EXIT_STATUS as systemd passes them to ExecStopPost (systemd.exec(5)), shell-style."""
+    kind, status = environ.get("EXIT_CODE", ""), environ.get("EXIT_STATUS", "")
+    if kind == "exited" and status.isdigit():
+        return int(status)
+    if kind in ("killed", "dumped") and status.isalnum():
+        number = getattr(signal, status if status.startswith("SIG") else f"SIG{status}", None)
+        if isinstance(number, int):
+            return 128 + number
+    return None
+
+
+def exit_state(environ: dict[str, str]) -> dict[str, object]:
+    """How a detached container ended, from what systemd tells its ExecStopPost."""
+    # ExecStopPost runs in the container's cgroup: its OOM count is the container's
+    # (systemd reports none on cgroup v1).
+    return {
+        "exit_code": exit_status_from_environment(environ),
+        "finished": time.time(),
+        "result": environ.get("SERVICE_RESULT", ""),
+        "oom_killed": environ.get("SERVICE_RESULT") == "oom-kill" or linux.own_cgroup_oom_kills() > 0,
+    }
+
+
+def record_exit(bundle: str, lock: str, environ: dict[str, str]) -> int:
+    """Write exit_state to the bundle's state.json, under sdc's store lock (flock(2), as
+    records.locked takes it), unless the container is gone already (sdc rm -f)."""
+    state = exit_state(environ)
+    if state["oom_killed"]:
+        name = os.path.basename(os.path.normpath(bundle))
+        print(f"sdc: WARNING: container {name}: the kernel's OOM killer killed a process"
+              " (memory limit reached)", file=sys.stderr)  # fmt: skip
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.path.exists(os.path.join(bundle, "container.json")):
+            _write_atomically(os.path.join(bundle, "state.json"), _json_object(state))
+    finally:
+        os.close(fd)
+    return 0
+
+
+def _json_object(fields: dict[str, object]) -> str:
+    """A flat JSON object, as json.dumps writes one, for the types state.json holds."""
+    parts = []
+    for key, value in fields.items():
+        if value is None or isinstance(value, bool):
+            text = {None: "null", True: "true", False: "false"}[value]
+        elif isinstance(value, (int, float)):
+            text = repr(value)
+        else:
+            text = _json.encode_basestring_ascii(str(value))
+        parts.append(f"{_json.encode_basestring_ascii(key)}: {text}")
+    return "{" + ", ".join(parts) + "}\n"
+
+
+def _write_atomically(path: str, text: str) -> None:
+    tmp = f"{path}.{os.urandom(6).hex()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    finally:
+        os.close(fd)
+
+
+USAGE = "usage: launcher.py (--notify | --wait-fd N) BUNDLE | --exited BUNDLE --lock STORE_LOCK"
+
+
 def main(argv: list[str]) -> int:
-    mode, bundle, wait_fd = None, None, -1
+    mode, bundle, wait_fd, lock = None, None, -1, None
     args = iter(argv)
     for arg in args:
-        if arg == "--notify":
-            mode = "notify"
+        if arg in ("--notify", "--exited"):
+            mode = arg[2:]
         elif arg == "--wait-fd":
             mode, wait_fd = "foreground", int(next(args))
+        elif arg == "--lock":
+            lock = next(args, None)
         else:
             bundle = arg
-    if mode is None or bundle is None:
-        print("usage: python -m sdcontainer.launcher (--notify | --wait-fd N) BUNDLE", file=sys.stderr)
+    if mode is None or bundle is None or (mode == "exited") != (lock is not None):
+        print(USAGE, file=sys.stderr)
         return 2
+    if mode == "exited":
+        return record_exit(bundle, str(lock), dict(os.environ))
     return launch(bundle, detach=mode == "notify", wait_fd=wait_fd)
 
 

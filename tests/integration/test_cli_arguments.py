@@ -34,8 +34,8 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
     assert result.exit_code == 0, result.output
     bundle = str(tmp_path / "containers" / "web")
     launcher = [sys.executable, "-I", "-S", str(Path(api.__file__).parent / "launcher.py"), "--notify", bundle]
-    cleanup = [sys.executable, "-I", str(Path(api.__file__).parent / "__main__.py"), "--root", str(tmp_path),
-               "_cleanup", "web"]  # fmt: skip
+    # Not --rm: the launcher records how it ended (a --rm container's cleanup is sdc's: the next test).
+    cleanup = [*launcher[:4], "--exited", bundle, "--lock", str(tmp_path / "lock")]
     assert fake.calls == [
         ("start", "sdc-web.service", [
             ("Description", "s", "sdc container web (bb)"),
@@ -65,3 +65,15 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
     ]  # fmt: skip
     record = json.loads((tmp_path / "containers" / "web" / "container.json").read_text())
     assert result.output == record["id"] + "\n"
+
+
+def test_a_detached_rm_container_is_cleaned_up_by_sdc(fake: FakeSystemd, tmp_path: Path, busybox_tar: Path) -> None:
+    runner = CliRunner()
+    root = ["--root", str(tmp_path), "--storage-driver", "vfs"]
+    assert runner.invoke(app, [*root, "import", str(busybox_tar), "bb"]).exit_code == 0
+    result = runner.invoke(app, [*root, "run", "-d", "--rm", "--name", "tmp", "bb", "true"])
+    assert result.exit_code == 0, result.output
+    props = {name: value for name, _, value in fake.calls[0][2]}
+    cleanup = [sys.executable, "-I", str(Path(api.__file__).parent / "__main__.py"), "--root", str(tmp_path),
+               "_cleanup", "tmp"]  # fmt: skip
+    assert props["ExecStopPost"] == [(sys.executable, cleanup, True)]

@@ -48,7 +48,12 @@ def test_the_package_installs_runs_containers_and_removes(deb: Path, busybox_tar
         assert proc.returncode == 0, proc.stderr
         show = run("systemctl", "show", "-p", "ExecStart", "-p", "ExecStopPost", "sdc-pkg.service").stdout
         assert "argv[]=/usr/bin/python3 -I -S /usr/lib/sdc/sdcontainer/launcher.py" in show, show
-        assert "argv[]=/usr/bin/python3 -IS /usr/lib/sdc/sdcontainer/__main__.py" in show, show  # as /usr/bin/sdc runs
+        assert "argv[]=/usr/bin/python3 -I -S /usr/lib/sdc/sdcontainer/launcher.py --exited" in show, show
+        # A --rm one: its ExecStopPost is sdc's cleanup, started as /usr/bin/sdc runs (-IS).
+        proc = run("/usr/bin/sdc", "run", "-d", "--rm", "--name", "pkgrm", "bb", "sleep", "2", env=env)
+        assert proc.returncode == 0, proc.stderr
+        show_rm = run("systemctl", "show", "-p", "ExecStopPost", "sdc-pkgrm.service").stdout
+        assert "argv[]=/usr/bin/python3 -IS /usr/lib/sdc/sdcontainer/__main__.py" in show_rm, show_rm
         ps = ""
         for _ in range(120):
             ps = run("/usr/bin/sdc", "ps", "-a", env=env).stdout
@@ -56,9 +61,15 @@ def test_the_package_installs_runs_containers_and_removes(deb: Path, busybox_tar
                 break
             subprocess.run(["sleep", "0.1"])
         assert "Exited (4)" in ps, (ps, show)
+        for _ in range(120):
+            ps = run("/usr/bin/sdc", "ps", "-a", env=env).stdout
+            if "pkgrm" not in ps:
+                break
+            subprocess.run(["sleep", "0.1"])
+        assert "pkgrm" not in ps, ps  # removed by its cleanup once it ended
         assert run("/usr/bin/sdc", "rm", "pkg", env=env).returncode == 0
     finally:
-        run("/usr/bin/sdc", "rm", "-f", "pkg", env={"SDC_ROOT": str(tmp_path / "store")})
+        run("/usr/bin/sdc", "rm", "-f", "pkg", "pkgrm", env={"SDC_ROOT": str(tmp_path / "store")})
         storage = tmp_path / "store" / "storage"
         if run("mountpoint", "-q", str(storage)).returncode == 0:
             run("umount", str(storage))

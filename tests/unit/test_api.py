@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sdcontainer import containers
-from sdcontainer.api import Sdc, exit_code_from_environment
+from sdcontainer.api import Sdc
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict
 from sdcontainer.paths import Paths
@@ -107,13 +107,6 @@ def test_rm_refuses_a_running_container(paths: Paths) -> None:
         Sdc(paths, connector=lambda: fake).remove(["web"])
     assert err.value.hint is not None and "rm -f" in err.value.hint
     assert paths.container("web").exists()
-
-
-def test_exit_codes_from_systemd_environment() -> None:
-    assert exit_code_from_environment({"EXIT_CODE": "exited", "EXIT_STATUS": "3"}) == 3
-    assert exit_code_from_environment({"EXIT_CODE": "killed", "EXIT_STATUS": "KILL"}) == 137
-    assert exit_code_from_environment({"EXIT_CODE": "dumped", "EXIT_STATUS": "SEGV"}) == 139
-    assert exit_code_from_environment({}) is None
 
 
 def test_stopping_many_takes_as_long_as_the_slowest(paths: Paths) -> None:

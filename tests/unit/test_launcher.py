@@ -1,4 +1,5 @@
-"""The launcher's own JSON reading (it does without the json module), checked against json."""
+"""The launcher's pure parts: its JSON (it does without the json module), checked against
+json's, and how it reads the end of a container from systemd's ExecStopPost environment."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sdcontainer.launcher import read_config
+from sdcontainer.launcher import _json_object, exit_status_from_environment, read_config
 
 
 @pytest.mark.parametrize(
@@ -30,3 +31,17 @@ def test_read_config_refuses_what_is_not_one_strict_json_object(text: str, tmp_p
     path.write_text(text)
     with pytest.raises(ValueError):
         read_config(str(path))
+
+
+def test_exit_codes_from_systemd_environment() -> None:
+    assert exit_status_from_environment({"EXIT_CODE": "exited", "EXIT_STATUS": "3"}) == 3
+    assert exit_status_from_environment({"EXIT_CODE": "killed", "EXIT_STATUS": "KILL"}) == 137
+    assert exit_status_from_environment({"EXIT_CODE": "dumped", "EXIT_STATUS": "SEGV"}) == 139
+    assert exit_status_from_environment({"EXIT_CODE": "killed", "EXIT_STATUS": "_DFL"}) is None
+    assert exit_status_from_environment({}) is None
+
+
+def test_the_state_it_writes_is_what_json_reads() -> None:
+    state = {"exit_code": 3, "finished": 1795000000.123456, "result": "exit-code \"é\"\n", "oom_killed": False,
+             "none": None, "yes": True}  # fmt: skip
+    assert json.loads(_json_object(state)) == state
