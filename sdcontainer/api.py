@@ -463,9 +463,8 @@ def launcher_argv(*args: str) -> list[str]:
     """The launcher as a unit's command: isolated (-I: no PYTHON* variables, no user site,
     as it runs as root) and without site (-S: it needs no third-party package, and
     site's .pth files cost start-up time on every container start)."""
-    from sdcontainer import launcher
-
-    return [sys.executable, "-I", "-S", launcher.__file__, *args]
+    # By path, beside this file: importing the launcher here would cost `sdc run -d` its imports.
+    return [sys.executable, "-I", "-S", str(Path(__file__).with_name("launcher.py")), *args]
 
 
 def _iso_time(timestamp: float) -> str:
