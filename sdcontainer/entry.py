@@ -2,7 +2,7 @@
 
 Importing click and typer costs more than Python's own start-up. `sdc run`
 (once per container), `sdc ps`, `sdc --version` and the cleanup systemd
-runs after every detached container need neither: their forms are parsed
+runs after a detached --rm container need neither: their forms are parsed
 here, with the flags the typer commands declare (a test holds the two to
 the same table and the same results). Anything else (help, an unknown or
 malformed flag, another command) goes to the typer CLI, which defines
@@ -204,8 +204,8 @@ def fast_run(opts: dict[str, Any]) -> int:
 
 
 def fast_cleanup(root: str, name: str) -> int:
-    """The ExecStopPost of every detached container: it holds the unit in "deactivating"
-    until it is done, so `sdc stop` and `sdc rm -f` wait for it."""
+    """The ExecStopPost of a detached --rm container (the launcher records how the others
+    ended): it holds the unit in "deactivating" until it is done, so `sdc stop` waits for it."""
 
     def cleanup(sdc: Any) -> int:
         sdc.cleanup(name, dict(os.environ))
