@@ -235,7 +235,7 @@ def main() -> None:
             from sdcontainer import __version__
 
             sys.stdout.write(f"sdc version {__version__}\n")
-            return
+            _exit(0)
         run = parse_run(argv)
         if run is not None:
             _exit(fast_run(run))
