@@ -373,11 +373,11 @@ class Sdc:
     def cleanup(self, name: str, environ: dict[str, str]) -> None:
         """ExecStopPost of a detached --rm container: record how it ended (as the launcher
         does for the others, see _cleanup_argv), then remove it."""
-        from sdcontainer.launcher import exit_state
+        from sdcontainer.launcher import OOM_WARNING, exit_state
 
         state = exit_state(environ)
         if state["oom_killed"]:
-            log.warning("container %s: the kernel's OOM killer killed a process (memory limit reached)", name)
+            log.warning(OOM_WARNING, name)
         with records.locked(self.paths):
             try:
                 container = containers.find_container(self.paths, name)

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, NoReturn
 
+    from sdcontainer.api import Sdc
+
 GLOBAL_OPTIONS = {"--root": "root", "--storage-driver": "storage_driver"}
 PS_OPTIONS: dict[str, tuple[str, type]] = {
     "-a": ("all_", bool), "--all": ("all_", bool),
@@ -153,7 +155,7 @@ def parse_run(argv: list[str]) -> dict[str, Any] | None:
     return {**opts, "flags": {"image": image, "command": command, **values}}
 
 
-def _with_sdc(opts: dict[str, Any], use: Callable[[Any], int]) -> int:
+def _with_sdc(opts: dict[str, Any], use: Callable[[Sdc], int]) -> int:
     """Open the store as the typer CLI does, run use(sdc), turn SdcError into its one line."""
     from pathlib import Path
 
@@ -179,7 +181,7 @@ def fast_ps(opts: dict[str, Any]) -> int:
     from sdcontainer import render
     from sdcontainer.api import require_root
 
-    def ps(sdc: Any) -> int:
+    def ps(sdc: Sdc) -> int:
         require_root()
         sys.stdout.write(render.format_ps(sdc.status(), all_=opts["all_"], quiet=opts["quiet"], fmt=opts["fmt"]))
         return 0
@@ -191,14 +193,13 @@ def fast_run(opts: dict[str, Any]) -> int:
     from sdcontainer.api import require_root
     from sdcontainer.spec import build_run_spec
 
-    def run(sdc: Any) -> int:
+    def run(sdc: Sdc) -> int:
         spec = build_run_spec(**opts["flags"])
         require_root()  # flags are checked before root is, as in the typer CLI
         if spec.detach:
             sys.stdout.write(sdc.run_detached(spec).id + "\n")
             return 0
-        code: int = sdc.run_foreground(spec)
-        return code
+        return sdc.run_foreground(spec)
 
     return _with_sdc(opts, run)
 
@@ -207,7 +208,7 @@ def fast_cleanup(root: str, name: str) -> int:
     """The ExecStopPost of a detached --rm container (the launcher records how the others
     ended): it holds the unit in "deactivating" until it is done, so `sdc stop` waits for it."""
 
-    def cleanup(sdc: Any) -> int:
+    def cleanup(sdc: Sdc) -> int:
         sdc.cleanup(name, dict(os.environ))
         return 0
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import _json
 import _socket as socket
 import errno
-import fcntl
 import os
 import select
 import struct
@@ -50,6 +49,7 @@ if __name__ == "__main__" and not __package__:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sdcontainer import linux  # noqa: E402 - after the path set-up above
+from sdcontainer.files import StoreLock, write_atomically  # noqa: E402
 
 CAPS = {
     "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3, "CAP_FSETID": 4,
@@ -83,6 +83,7 @@ RELAYED = (
 )
 EXIT_SETUP, EXIT_NOEXEC, EXIT_NOTFOUND = 125, 126, 127
 READY_TO_EXEC, GO = b"R", b"G"
+OOM_WARNING = "container %s: the kernel's OOM killer killed a process (memory limit reached)"
 
 
 class LaunchError(Exception):
@@ -266,7 +267,7 @@ def start(config: dict, *, detach: bool) -> int:  # type: ignore[type-arg]
     unit's even if the command ends at once; then it may exec. CLONE_PARENT
     makes it systemd's own child, as any service's main process is, so
     systemd reaps it and the launcher can exit. In the foreground it stays
-    our child, for `supervise`."""
+    our child, for `relay_signals`."""
     flags = 0
     for ns in config["linux"].get("namespaces", []):
         flags |= NAMESPACES[ns["type"]]
@@ -345,7 +346,7 @@ def launch(bundle: str, *, detach: bool, wait_fd: int = -1) -> int:
 
     detach: hand PID 1 to systemd and return at once. Otherwise wait for one
     byte on wait_fd (sdc writes it once we are in the container's scope, so
-    the limits hold before anything runs), then supervise PID 1."""
+    the limits hold before anything runs), then relay signals to PID 1 until it exits."""
     if not detach:  # relay_signals reads them with sigwaitinfo: none may be lost before
         signal.pthread_sigmask(signal.SIG_BLOCK, {*RELAYED, signal.SIGCHLD})
     try:
@@ -420,20 +421,14 @@ def exit_state(environ: dict[str, str]) -> dict[str, object]:
 
 
 def record_exit(bundle: str, lock: str, environ: dict[str, str]) -> int:
-    """Write exit_state to the bundle's state.json, under sdc's store lock (flock(2), as
-    records.locked takes it), unless the container is gone already (sdc rm -f)."""
+    """Write exit_state to the bundle's state.json under the store's lock, unless the
+    container is gone already (sdc rm -f)."""
     state = exit_state(environ)
     if state["oom_killed"]:
-        name = os.path.basename(os.path.normpath(bundle))
-        print(f"sdc: WARNING: container {name}: the kernel's OOM killer killed a process"
-              " (memory limit reached)", file=sys.stderr)  # fmt: skip
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        print("sdc: WARNING: " + OOM_WARNING % os.path.basename(os.path.normpath(bundle)), file=sys.stderr)
+    with StoreLock(lock):
         if os.path.exists(os.path.join(bundle, "container.json")):
-            _write_atomically(os.path.join(bundle, "state.json"), _json_object(state))
-    finally:
-        os.close(fd)
+            write_atomically(os.path.join(bundle, "state.json"), _json_object(state).encode())
     return 0
 
 
@@ -449,20 +444,6 @@ def _json_object(fields: dict[str, object]) -> str:
             text = _json.encode_basestring_ascii(str(value))
         parts.append(f"{_json.encode_basestring_ascii(key)}: {text}")
     return "{" + ", ".join(parts) + "}\n"
-
-
-def _write_atomically(path: str, text: str) -> None:
-    tmp = f"{path}.{os.urandom(6).hex()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-        os.rename(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    finally:
-        os.close(fd)
 
 
 USAGE = "usage: launcher.py (--notify | --wait-fd N) BUNDLE | --exited BUNDLE --lock STORE_LOCK"
