@@ -203,8 +203,7 @@ class Sdc:
             if wait_for_state(self.systemd, container.unit, ("gone",), timeout=2.0) != "gone":
                 self.systemd.reset_failed_unit(container.unit)
             result = self.systemd.start_transient_unit(container.unit, typed)
-        bundle_dir = Path(container.bundle)
-        if result != "done" and (bundle_dir / "pid").exists() and not (bundle_dir / "launch-error").exists():
+        if result != "done" and _launched(container):
             return  # it started, and its command has ended already: a run, not a failure
         if result != "done":
             raise SdcError(
@@ -471,6 +470,24 @@ def _iso_time(timestamp: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def _launched(container: Container, timeout: float = 2.0) -> bool:
+    """After a failed start job of a service: did its PID 1 exec? The job fails as soon as
+    PID 1 ends, which a command that exits at once does before the launcher has recorded
+    the outcome (`pid` after the exec, `launch-error` if it failed): wait for that record."""
+    if not container.unit.endswith(".service"):
+        return False  # a scope that failed to start: the launcher was never let go
+    bundle = Path(container.bundle)
+    deadline = time.monotonic() + timeout
+    while True:
+        if (bundle / "launch-error").exists():
+            return False
+        if (bundle / "pid").exists():
+            return True
+        if time.monotonic() > deadline or not bundle.exists():
+            return False
+        time.sleep(0.005)
 
 
 def _launch_error(container: Container) -> str:
