@@ -187,6 +187,7 @@ class Sdc:
                 container.spec,
                 launcher=launcher_argv("--notify", container.bundle),
                 cleanup=self._cleanup_argv(container),
+                read_only=[os.path.realpath(sys.executable)],  # see launcher.spawn_foreground
             )
             self._start_unit(container, props, stack)
             stack.pop_all()
@@ -218,46 +219,52 @@ class Sdc:
             self.systemd.reset_failed_unit(unit)
 
     def run_foreground(self, spec: ContainerSpec) -> int:
-        """Run in a scope around the launcher, attached to our stdio; return the command's exit status."""
-        with contextlib.ExitStack() as stack:
-            container = self.create(spec, stack)
-            code = self._attach(container, stack)
-            containers.write_state(self.paths, container.name, {"exit_code": code, "finished": time.time()})
-            if not spec.auto_remove:
-                stack.pop_all()
-        return code
+        """Run in a scope around the launcher, attached to our stdio; return the command's exit status.
 
-    def _attach(self, container: Container, stack: contextlib.ExitStack) -> int:
-        """Fork the launcher from this process (no second interpreter to start), put it in the scope, let it go."""
+        The launcher is a fresh interpreter (see launcher.spawn_foreground), started
+        first so that its start-up overlaps the container's creation and the scope's."""
         from sdcontainer import launcher
 
-        go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        # The launcher's mount namespace is a copy of ours: the store's pool must be mounted first.
+        with records.locked(self.paths):
+            self._driver()
         # Signals stay blocked from here on: sdc and the launcher read them with
         # sigwaitinfo and relay what others send; the container unblocks them.
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {*launcher.RELAYED, signal.SIGCHLD})
         try:
-            pid = os.fork()
-            if pid == 0:  # the launcher: never returns into sdc's stack
-                code = launcher.EXIT_SETUP
-                try:
-                    os.close(go_w)
-                    code = launcher.launch(container.bundle, detach=False, wait_fd=go_r)
-                finally:
-                    os._exit(code)
-            os.close(go_r)
+            sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
             try:
+                pid = launcher.spawn_foreground(sync_r, str(self.paths.lock))
+            finally:
+                os.close(sync_r)
+            try:
+                return self._attach(spec, pid, sync_w)
+            finally:
+                os.close(sync_w)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+    def _attach(self, spec: ContainerSpec, pid: int, sync_w: int) -> int:
+        """Create the container, put the launcher in its scope, let it go and relay signals to it."""
+        from sdcontainer import launcher
+
+        with contextlib.ExitStack() as stack:
+            try:
+                container = self.create(spec, stack)
                 props = units.build_scope_properties(container.spec, pid=pid)
                 self._start_unit(container, props, stack)
-                os.write(go_w, b"1")  # in the scope, under its limits: go on
+                os.write(sync_w, os.fsencode(container.bundle) + b"\n")  # in the scope, under its limits: go
             except BaseException:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 raise
-            finally:
-                os.close(go_w)
-            return launcher.relay_signals(pid)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            code = launcher.relay_signals(pid)
+            if not containers.read_state(self.paths, container.name):  # the launcher died before recording it
+                with records.locked(self.paths):
+                    containers.write_state(self.paths, container.name, {"exit_code": code, "finished": time.time()})
+            if not spec.auto_remove:
+                stack.pop_all()
+        return code
 
     def _cleanup_argv(self, container: Container) -> list[str]:
         """The ExecStopPost of a detached container. The launcher records how it ended, at a

@@ -5,17 +5,25 @@ and sdcontainer.linux. It reads top to bottom in the order of the syscalls.
 It fails closed: any error before the exec ends the launch with a message,
 never running the command unconfined.
 
-    python -I -S .../launcher.py --notify BUNDLE      # a detached container's service
-    python -I -S .../launcher.py --wait-fd N BUNDLE   # by hand, in a scope
-    python -I -S .../launcher.py --exited BUNDLE --lock STORE_LOCK   # its ExecStopPost
+    python -I -S .../launcher.py --notify BUNDLE                     # a detached container's service
+    python -I -S .../launcher.py --foreground FD --lock STORE_LOCK   # started by sdc: spawn_foreground
+    python -I -S .../launcher.py --exited BUNDLE --lock STORE_LOCK   # a detached container's ExecStopPost
+
+The interpreter running the launcher is never writable through the mount it
+was exec'ed from (CVE-2019-5736, see spawn_foreground): for a service systemd
+makes it read-only (the unit's ReadOnlyPaths=), in the foreground
+spawn_foreground does.
 
 --notify: PID 1 is cloned as systemd's own child; systemd is told it is the
 unit's main process (sd_notify MAINPID=) before it execs and READY=1 after,
-and the launcher exits: no launcher stays resident. In the foreground sdc
-forks and calls `launch` itself (no second interpreter): it waits for one
-byte on wait_fd (written once it is in its scope, so the limits hold before
-anything runs), then stays as PID 1's parent, forwards signals and returns
-its exit status.
+and the launcher exits: no launcher stays resident.
+
+--foreground: sdc starts the launcher early, so that the interpreter's
+start-up overlaps sdc's own work, and writes the bundle's path and a newline
+on FD once the launcher is in the container's scope (so the limits hold
+before anything runs). The launcher stays as PID 1's parent, forwards
+signals, records how PID 1 ended in the bundle's state.json and exits with
+its status.
 
 --exited: after a detached container's PID 1 is gone, systemd runs the
 launcher again (ExecStopPost) to record how it ended in the bundle's
@@ -341,21 +349,14 @@ def relay_signals(pid: int) -> int:
                 pass
 
 
-def launch(bundle: str, *, detach: bool, wait_fd: int = -1) -> int:
+def launch(bundle: str, *, detach: bool) -> int:
     """Start the container of bundle; return the launcher's exit status.
 
-    detach: hand PID 1 to systemd and return at once. Otherwise wait for one
-    byte on wait_fd (sdc writes it once we are in the container's scope, so
-    the limits hold before anything runs), then relay signals to PID 1 until it exits."""
-    if not detach:  # relay_signals reads them with sigwaitinfo: none may be lost before
-        signal.pthread_sigmask(signal.SIG_BLOCK, {*RELAYED, signal.SIGCHLD})
+    detach: hand PID 1 to systemd and return at once. Otherwise relay signals
+    to PID 1 until it exits and return its status."""
     try:
         os.chdir(bundle)
         config = read_config("config.json")
-        if wait_fd >= 0:
-            if os.read(wait_fd, 1) != b"1":
-                raise LaunchError("sdc gave up before the container's scope was ready")
-            os.close(wait_fd)
         pid = start(config, detach=detach)
     except (LaunchError, OSError, ValueError, KeyError) as exc:
         code = exc.code if isinstance(exc, LaunchError) else EXIT_SETUP
@@ -369,6 +370,68 @@ def launch(bundle: str, *, detach: bool, wait_fd: int = -1) -> int:
         notify("READY=1")
         return 0
     return relay_signals(pid)
+
+
+def launch_foreground(sync_fd: int, lock: str) -> int:
+    """The foreground launcher: wait in sdc's scope for the bundle, launch it, record its end."""
+    # relay_signals reads them with sigwaitinfo: none may be lost before (sdc spawned us with
+    # them blocked, and exec keeps the mask, so none was lost since).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {*RELAYED, signal.SIGCHLD})
+    try:
+        bundle = receive_bundle(sync_fd)
+    except (LaunchError, OSError) as exc:
+        print(f"sdc: container failed to start: {exc}", file=sys.stderr, flush=True)
+        return EXIT_SETUP
+    code = launch(bundle, detach=False)
+    oom = linux.own_cgroup_oom_kills() > 0  # we are in the container's scope: its count
+    if oom:
+        print("sdc: WARNING: " + OOM_WARNING % os.path.basename(os.path.normpath(bundle)), file=sys.stderr)
+    result = "oom-kill" if oom else "success" if code == 0 else "exit-code"
+    write_state(bundle, lock, {"exit_code": code, "finished": time.time(), "result": result, "oom_killed": oom})
+    return code
+
+
+def receive_bundle(fd: int) -> str:
+    """The bundle path sdc writes on fd, with a newline, once we are in the container's scope."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise LaunchError("sdc gave up before the container's scope was ready")
+        data += chunk
+    os.close(fd)
+    return data[:-1].decode()
+
+
+def spawn_foreground(sync_fd: int, lock: str) -> int:
+    """Fork a fresh launcher (`--foreground`) whose interpreter is read-only where it runs; its PID.
+
+    CVE-2019-5736: a container whose command is a script starting
+    `#!/proc/self/exe` makes the kernel run, as its interpreter, the binary of
+    the process that exec'ed it (here: the host's Python); the script can then
+    reopen /proc/self/exe for writing once no process runs that binary. The
+    kernel reopens it through the mount it was exec'ed from: exec'ing the
+    interpreter through a read-only bind mount, made in a mount namespace of the
+    launcher's own, turns that open into EROFS (open(2)). Forked from sdc, the
+    launcher would run sdc's own, writable, interpreter: hence a fresh one. For a
+    service, systemd makes the same mount before the exec (ReadOnlyPaths=)."""
+    exe = os.path.realpath(sys.executable)
+    argv = [exe, "-I", "-S", os.path.abspath(__file__), "--foreground", str(sync_fd), "--lock", lock]
+    pid = os.fork()
+    if pid:
+        return pid
+    try:  # never returns into sdc's stack
+        linux.unshare(linux.CLONE_NEWNS)
+        # A slave, so that the mount below does not propagate back to the host's namespace.
+        linux.mount("none", "/", None, linux.MS_REC | linux.MS_SLAVE)
+        linux.mount(exe, exe, None, linux.MS_BIND)
+        linux.mount(exe, exe, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+        os.set_inheritable(sync_fd, True)
+        os.execv(exe, argv)
+    except BaseException as exc:  # noqa: BLE001 - the child must end here, whatever happened
+        print(f"sdc: cannot start the launcher: {exc}", file=sys.stderr, flush=True)
+    finally:
+        os._exit(EXIT_SETUP)
 
 
 class _StrictJson:
@@ -421,15 +484,19 @@ def exit_state(environ: dict[str, str]) -> dict[str, object]:
 
 
 def record_exit(bundle: str, lock: str, environ: dict[str, str]) -> int:
-    """Write exit_state to the bundle's state.json under the store's lock, unless the
-    container is gone already (sdc rm -f)."""
+    """Record how a detached container ended, from what systemd tells its ExecStopPost."""
     state = exit_state(environ)
     if state["oom_killed"]:
         print("sdc: WARNING: " + OOM_WARNING % os.path.basename(os.path.normpath(bundle)), file=sys.stderr)
+    write_state(bundle, lock, state)
+    return 0
+
+
+def write_state(bundle: str, lock: str, state: dict[str, object]) -> None:
+    """The bundle's state.json, under the store's lock, unless the container is gone already (sdc rm -f)."""
     with StoreLock(lock):
         if os.path.exists(os.path.join(bundle, "container.json")):
             write_atomically(os.path.join(bundle, "state.json"), _json_object(state).encode())
-    return 0
 
 
 def _json_object(fields: dict[str, object]) -> str:
@@ -446,27 +513,33 @@ def _json_object(fields: dict[str, object]) -> str:
     return "{" + ", ".join(parts) + "}\n"
 
 
-USAGE = "usage: launcher.py (--notify | --wait-fd N) BUNDLE | --exited BUNDLE --lock STORE_LOCK"
+USAGE = "usage: launcher.py --notify BUNDLE | (--foreground FD | --exited BUNDLE) --lock STORE_LOCK"
 
 
 def main(argv: list[str]) -> int:
-    mode, bundle, wait_fd, lock = None, None, -1, None
+    mode, bundle, sync_fd, lock = None, None, -1, None
     args = iter(argv)
-    for arg in args:
-        if arg in ("--notify", "--exited"):
-            mode = arg[2:]
-        elif arg == "--wait-fd":
-            mode, wait_fd = "foreground", int(next(args))
-        elif arg == "--lock":
-            lock = next(args, None)
-        else:
-            bundle = arg
-    if mode is None or bundle is None or (mode == "exited") != (lock is not None):
+    try:
+        for arg in args:
+            if arg in ("--notify", "--exited"):
+                mode = arg[2:]
+            elif arg == "--foreground":
+                mode, sync_fd = "foreground", int(next(args))
+            elif arg == "--lock":
+                lock = next(args)
+            else:
+                bundle = arg
+    except (StopIteration, ValueError):
+        mode = None
+    needs_bundle, needs_lock = mode in ("notify", "exited"), mode in ("foreground", "exited")
+    if mode is None or (bundle is not None) != needs_bundle or (lock is not None) != needs_lock:
         print(USAGE, file=sys.stderr)
         return 2
     if mode == "exited":
-        return record_exit(bundle, str(lock), dict(os.environ))
-    return launch(bundle, detach=mode == "notify", wait_fd=wait_fd)
+        return record_exit(str(bundle), str(lock), dict(os.environ))
+    if mode == "foreground":
+        return launch_foreground(sync_fd, str(lock))
+    return launch(str(bundle), detach=True)
 
 
 def _record(bundle: str, name: str, text: str) -> None:

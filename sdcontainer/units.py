@@ -33,6 +33,7 @@ SIGNATURES: dict[str, str] = {
     "CollectMode": "s",
     "PIDs": "au",
     "Environment": "as",
+    "ReadOnlyPaths": "as",
     "SyslogIdentifier": "s",
     "MemoryMax": "t",
     "MemorySwapMax": "t",
@@ -123,12 +124,14 @@ def _description(spec: ContainerSpec) -> str:
 
 
 def build_service_properties(
-    spec: ContainerSpec, *, launcher: Sequence[str], cleanup: Sequence[str]
+    spec: ContainerSpec, *, launcher: Sequence[str], cleanup: Sequence[str], read_only: Sequence[str]
 ) -> dict[str, object]:
     """A detached container: a notify service whose main process becomes the container's PID 1.
 
     KillMode=mixed sends the stop signal to PID 1 only and SIGKILL to the rest
-    at the timeout, as `docker stop` does (systemd.kill(5))."""
+    at the timeout, as `docker stop` does (systemd.kill(5)). read_only: paths
+    systemd makes read-only in the unit's mount namespace before the exec (the
+    launcher's interpreter: see launcher.spawn_foreground)."""
     return {
         "Description": _description(spec),
         "Slice": SLICE,
@@ -142,6 +145,7 @@ def build_service_properties(
         "TimeoutStopUSec": spec.stop_timeout * USEC,
         "CollectMode": "inactive-or-failed",
         "SyslogIdentifier": spec.name,  # journal lines read "web[PID]: ...", not "python3[PID]"
+        "ReadOnlyPaths": list(read_only),
         **build_limit_properties(spec.limits),
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -50,6 +51,7 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
             ("TimeoutStopUSec", "t", 4_000_000),
             ("CollectMode", "s", "inactive-or-failed"),
             ("SyslogIdentifier", "s", "web"),
+            ("ReadOnlyPaths", "as", [os.path.realpath(sys.executable)]),
             ("MemoryAccounting", "b", True),
             ("TasksAccounting", "b", True),
             ("CPUAccounting", "b", True),

@@ -35,7 +35,10 @@ def test_service_properties_for_every_limit_flag() -> None:
         memory="64m", memory_swap="96m", cpu_shares=512, cpus=1.5, cpuset_cpus="0,2", pids_limit=50, blkio_weight=300
     )
     props = units.build_service_properties(
-        spec(limits=limits, detach=True, stop_timeout=3), launcher=["/py", "-m", "l"], cleanup=["/py", "c"]
+        spec(limits=limits, detach=True, stop_timeout=3),
+        launcher=["/py", "-m", "l"],
+        cleanup=["/py", "c"],
+        read_only=["/py"],
     )
     assert props == {
         "Description": "sdc container web (bb)",
@@ -50,6 +53,7 @@ def test_service_properties_for_every_limit_flag() -> None:
         "TimeoutStopUSec": 3_000_000,
         "CollectMode": "inactive-or-failed",
         "SyslogIdentifier": "web",
+        "ReadOnlyPaths": ["/py"],
         "MemoryAccounting": True,
         "TasksAccounting": True,
         "CPUAccounting": True,
@@ -88,6 +92,7 @@ def test_every_property_has_a_signature() -> None:
         ),
         launcher=["/l"],
         cleanup=["/c"],
+        read_only=["/l"],
     )
     typed = units.typed_properties(props)
     assert [name for name, _, _ in typed] == list(props)

@@ -1,0 +1,141 @@
+"""Escapes found by an adversarial probe (issue 13), each tried for real against the real systemd."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import BUSYBOX, Sdc, unit_property
+
+# The attack of CVE-2019-5736 on a Python launcher: the kernel runs the binary of the process
+# that exec'ed the command as the script's interpreter; it keeps /proc/self/exe open, execs a
+# shell so that it no longer runs that binary itself, and tries to reopen it for writing until
+# the error is something else than ETXTBSY (another process still running it). It only opens:
+# even a regression must not write into the interpreter of the machine running the tests.
+EVIL = r"""#!/proc/self/exe -S
+import os
+fd = os.open("/proc/self/exe", os.O_PATH)
+os.set_inheritable(fd, True)
+print("holding the interpreter", flush=True)
+os.execv("/bin/sh", ["sh", "-c", '''
+for i in $(seq 1 300); do
+  if ( : >> /proc/self/fd/%d ) 2>/tmp/err; then echo OPENED-HOST-BINARY; exit 0; fi
+  grep -q busy /tmp/err || break
+  sleep 0.1
+done
+echo "could not open: $(cat /tmp/err)"
+''' % fd])
+"""
+
+
+def _copy_with_libraries(exe: str, root: Path) -> None:
+    """What exe needs to start inside root: its shared libraries and the stdlib's encodings."""
+    for line in subprocess.run(["ldd", exe], capture_output=True, text=True, check=True).stdout.splitlines():
+        words = line.split()
+        path = words[2] if "=>" in words and len(words) > 2 else words[0]
+        if path.startswith("/"):
+            dest = root / path.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(os.path.realpath(path), dest)
+    stdlib = subprocess.run(
+        [exe, "-I", "-S", "-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    shutil.copytree(Path(stdlib) / "encodings", root / stdlib.lstrip("/") / "encodings")
+
+
+@pytest.fixture(scope="module")
+def private_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """sdc on a copy of the interpreter that nothing else runs (pytest runs the venv's), so that
+    ETXTBSY cannot hide whether the launcher's binary is writable from a container."""
+    venv = tmp_path_factory.mktemp("python-copy")
+    subprocess.run([sys.executable, "-m", "venv", "--copies", "--without-pip", "--clear", str(venv)], check=True)
+    return venv / "bin" / "python"
+
+
+@pytest.fixture(scope="module")
+def pyx(sdc: Sdc, private_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("pyx")
+    root = work / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy2(BUSYBOX, root / "bin" / "busybox")
+    for applet in ("sh", "seq", "grep", "sleep", "cat"):
+        (root / "bin" / applet).symlink_to("busybox")
+    (root / "tmp").mkdir()
+    _copy_with_libraries(os.path.realpath(private_python), root)
+    (root / "bin" / "evil").write_text(EVIL)
+    (root / "bin" / "evil").chmod(0o755)
+    with tarfile.open(work / "pyx.tar", "w") as tar:
+        tar.add(root, arcname=".")
+    sdc.ok("import", str(work / "pyx.tar"), "pyx")
+    yield "pyx"
+    sdc("rmi", "-f", "pyx")
+
+
+def _sdc_on(python: Path, *args: str) -> list[str]:
+    return [str(python), "-m", "sdcontainer", *args]
+
+
+def _env_for(python: Path, sdc: Sdc) -> dict[str, str]:
+    """The copied interpreter finds sdc and its dependencies where the venv has them."""
+    site = sysconfig.get_paths()["purelib"]
+    return sdc.env(PYTHONPATH=f"{Path(__file__).parents[2]}:{site}")
+
+
+def _wait_until_ended(unit: str, timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    while unit_property(unit, "ActiveState") in ("active", "activating", "deactivating"):
+        assert time.monotonic() < deadline, f"{unit} did not end"
+        time.sleep(0.2)
+
+
+def _sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_a_detached_container_cannot_open_the_launchers_interpreter(
+    sdc: Sdc, pyx: str, private_python: Path, name: str
+) -> None:
+    binary = os.path.realpath(private_python)
+    before = _sha256(binary)
+    run = subprocess.run(_sdc_on(private_python, "run", "-d", "--name", name, pyx, "/bin/evil"),
+                         capture_output=True, text=True, env=_env_for(private_python, sdc), timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    _wait_until_ended(f"sdc-{name}.service")
+    logs = sdc.ok("logs", name)
+    assert "holding the interpreter" in logs
+    assert "OPENED-HOST-BINARY" not in logs
+    assert "could not open: sh: can't create /proc/self/fd/3: Read-only file system" in logs, logs
+    assert _sha256(binary) == before
+
+
+def test_a_foreground_container_cannot_open_the_launchers_interpreter(
+    sdc: Sdc, pyx: str, private_python: Path, name: str, store: Path
+) -> None:
+    """Even once the launcher is gone (killed, say by the OOM killer) while the container lives on."""
+    binary = os.path.realpath(private_python)
+    before = _sha256(binary)
+    proc = subprocess.Popen(_sdc_on(private_python, "run", "--name", name, pyx, "/bin/evil"),
+                            stdout=subprocess.PIPE, text=True, env=_env_for(private_python, sdc))  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "holding the interpreter\n"
+    pid1 = int((store / "containers" / name / "pid").read_text())
+    status = Path(f"/proc/{pid1}/status").read_text()
+    launcher = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+    assert os.path.realpath(f"/proc/{launcher}/exe") == binary
+    os.kill(launcher, 9)  # now neither sdc nor the launcher runs the binary: ETXTBSY is no shield
+    rest = proc.stdout.read()
+    proc.wait(timeout=30)
+    assert "OPENED-HOST-BINARY" not in rest
+    assert "could not open: sh: can't create /proc/self/fd/3: Read-only file system" in rest, rest
+    assert _sha256(binary) == before
