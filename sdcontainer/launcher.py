@@ -108,6 +108,9 @@ def contain(config: dict, sync: socket.socket, ns_flags: int) -> None:  # type: 
     linux.unshare(ns_flags)  # here, not in the launcher: it stays in the host's namespaces
     linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)  # nothing propagates to the host
     linux.mount(root, root, None, linux.MS_BIND | linux.MS_REC)  # pivot_root(2) needs a mount point
+    # The store is mounted nosuid,nodev on the host's side; in the container its files mean what
+    # they say (a bind remount sets the mount's own flags only: mount(2)).
+    linux.mount(root, root, None, linux.MS_BIND | linux.MS_REMOUNT)
     for m in config.get("mounts", []):
         mount_into(root, m)
     make_devices(root, config["linux"].get("devices", []))

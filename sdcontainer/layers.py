@@ -122,8 +122,7 @@ class _Extractor:
 
     def apply(self, member: tarfile.TarInfo) -> None:
         parts = split_name(member.name)
-        if not parts:  # the root itself
-            _set_attrs(self.root_fd, member)
+        if not parts:  # the root itself stays root's own, 0755, whatever the archive says
             self.dir_times.append(([], member.mtime))
             return
         *parent, name = parts
@@ -207,6 +206,7 @@ def extract_layer(stream: BinaryIO, dest: Path) -> str:
     reader = HashingReader(stream)
     root_fd = os.open(dest, _DIR_FLAGS)
     try:
+        os.fchmod(root_fd, 0o755)  # made by sdc, so root's; the archive's root entry is not applied
         with tarfile.open(fileobj=reader, mode="r|*") as archive:  # type: ignore[call-overload]
             extractor = _Extractor(root_fd, archive)
             for member in archive:

@@ -33,6 +33,7 @@ MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
 MS_REMOUNT = 0x20
+MS_NOATIME = 0x400
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
@@ -136,14 +137,22 @@ def filesystem_type(path: str) -> int:
     return int(buf.f_type) & 0xFFFFFFFF
 
 
-def is_mountpoint(path: str) -> bool:
-    """True when path is the root of a mount in this mount namespace."""
+def mount_options(path: str) -> set[str] | None:
+    """The per-mount options (ro, nosuid, nodev...) of the mount whose root is path; None if
+    path is not a mount point in this mount namespace (proc(5): /proc/self/mountinfo)."""
     real = os.path.realpath(path)
+    found = None
     with open("/proc/self/mountinfo") as f:
         for line in f:
-            if line.split()[4].replace("\\040", " ") == real:
-                return True
-    return False
+            fields = line.split()
+            if fields[4].replace("\\040", " ") == real:
+                found = set(fields[5].split(","))  # the last one is on top
+    return found
+
+
+def is_mountpoint(path: str) -> bool:
+    """True when path is the root of a mount in this mount namespace."""
+    return mount_options(path) is not None
 
 
 def bring_up_loopback() -> None:

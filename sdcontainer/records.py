@@ -32,6 +32,6 @@ def locked(paths: Paths) -> Iterator[None]:
     """Serialise changes to the store between concurrent sdc commands (flock(2)).
 
     Never held while waiting on systemd: a unit's ExecStopPost runs sdc too."""
-    paths.root.mkdir(parents=True, exist_ok=True)
+    paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # root's only: see storage.make_private
     with StoreLock(os.fspath(paths.lock)):
         yield

@@ -41,7 +41,7 @@ def _choose(paths: Paths, requested: str | None) -> dict[str, object]:
         raise UsageError(f"unknown storage driver {requested!r}", hint="use btrfs or vfs")
     if requested == "vfs":
         return {"driver": "vfs", "pool": False}
-    paths.root.mkdir(parents=True, exist_ok=True)
+    paths.root.mkdir(mode=PRIVATE, parents=True, exist_ok=True)
     if is_btrfs(paths.root):
         return {"driver": "btrfs", "pool": False}
     if kernel_has_btrfs() and shutil.which("mkfs.btrfs"):
@@ -88,10 +88,31 @@ def make_pool(paths: Paths, size: int) -> None:
         raise
 
 
+# nosuid, nodev: a setuid file or a device node of an image or a container is nothing on the
+# host's side (the launcher lifts both on a container's own root mount, where they keep their meaning).
+POOL_OPTIONS = "loop,discard,noatime,nosuid,nodev"
+PRIVATE = 0o700  # the store: root's only, as Docker's (no host user may reach a layer or a container)
+
+
 def mount_pool(paths: Paths) -> None:
     # mount(8) sets up the loop device with autoclear, so unmounting frees it.
-    paths.storage.mkdir(parents=True, exist_ok=True)
-    _run(["mount", "-o", "loop,discard,noatime", str(paths.pool_image), str(paths.storage)])
+    paths.storage.mkdir(mode=PRIVATE, parents=True, exist_ok=True)
+    _run(["mount", "-o", POOL_OPTIONS, str(paths.pool_image), str(paths.storage)])
+
+
+def seal_pool_mount(paths: Paths) -> None:
+    """A pool an older sdc mounted without nosuid and nodev: set them on the mount (mount(2): a
+    bind remount changes only the mount's own flags)."""
+    flags = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOATIME
+    linux.mount("none", str(paths.storage), None, flags)
+
+
+def make_private(paths: Paths) -> None:
+    """The store's root and its driver's area mode 0700, on every command that opens the store:
+    a store an older sdc made 0755 is closed too."""
+    for path in (paths.root, paths.storage):
+        if os.stat(path).st_mode & 0o7777 != PRIVATE:
+            os.chmod(path, PRIVATE)
 
 
 def open_driver(paths: Paths, requested: str | None = None, *, create: bool = True) -> Driver:
@@ -111,12 +132,18 @@ def open_driver(paths: Paths, requested: str | None = None, *, create: bool = Tr
             f"the store at {paths.root} uses the {config['driver']} driver, not {requested}",
             hint="use another --root for another driver",
         )
-    if config["pool"] and not linux.is_mountpoint(str(paths.storage)):
-        if not paths.pool_image.exists():
-            raise StorageError(
-                f"the btrfs pool {paths.pool_image} is missing", hint=f"restore it, or remove {paths.storage_config}"
-            )
-        mount_pool(paths)
+    if config["pool"]:
+        options = linux.mount_options(str(paths.storage))
+        if options is None:
+            if not paths.pool_image.exists():
+                raise StorageError(
+                    f"the btrfs pool {paths.pool_image} is missing",
+                    hint=f"restore it, or remove {paths.storage_config}",
+                )
+            mount_pool(paths)
+        elif not {"nosuid", "nodev"} <= options:
+            seal_pool_mount(paths)
     driver = _driver(str(config["driver"]), paths.storage)
     driver.prepare()
+    make_private(paths)
     return driver

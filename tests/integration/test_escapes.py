@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BUSYBOX, Sdc, unit_property
+from tests.integration.conftest import Sdc, make_busybox_rootfs, unit_property
 
 # The attack of CVE-2019-5736 on a Python launcher: the kernel runs the binary of the process
 # that exec'ed the command as the script's interpreter; it keeps /proc/self/exe open, execs a
@@ -67,12 +68,10 @@ def private_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pyx(sdc: Sdc, private_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("pyx")
     root = work / "rootfs"
-    (root / "bin").mkdir(parents=True)
-    shutil.copy2(BUSYBOX, root / "bin" / "busybox")
-    for applet in ("sh", "seq", "grep", "sleep", "cat"):
-        (root / "bin" / applet).symlink_to("busybox")
+    make_busybox_rootfs(root)
     (root / "tmp").mkdir()
     _copy_with_libraries(os.path.realpath(private_python), root)
+    shutil.copy2(os.path.realpath(private_python), root / "bin" / "python")  # for a container to plant
     (root / "bin" / "evil").write_text(EVIL)
     (root / "bin" / "evil").chmod(0o755)
     with tarfile.open(work / "pyx.tar", "w") as tar:
@@ -139,3 +138,50 @@ def test_a_foreground_container_cannot_open_the_launchers_interpreter(
     assert "OPENED-HOST-BINARY" not in rest
     assert "could not open: sh: can't create /proc/self/fd/3: Read-only file system" in rest, rest
     assert _sha256(binary) == before
+
+
+def as_nobody(*argv: str, caps: str = "") -> subprocess.CompletedProcess[str]:
+    """argv run by uid 65534 with no capability (but caps, e.g. "+dac_read_search", as ambient ones).
+
+    Through a shell: setpriv itself keeps root's capabilities until its own exec."""
+    setpriv = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+    if caps:
+        setpriv += ["--inh-caps", caps, "--ambient-caps", caps]
+    return subprocess.run([*setpriv, "sh", "-c", 'exec "$@"', "sh", *argv], capture_output=True, text=True)
+
+
+def test_host_users_cannot_reach_the_store_nor_run_its_setuid_files(
+    sdc: Sdc, pyx: str, private_python: Path, name: str, store: Path
+) -> None:
+    # The container plants a setuid-root copy of an interpreter (the image holds one) in its /tmp.
+    plant = ("cp /bin/python /tmp/.suid && chmod 4755 /tmp/.suid && stat -c 'planted %a:%u' /tmp/.suid && "
+             "awk '$5 == \"/\" { print \"root mount\", $6 }' /proc/self/mountinfo && exec sleep 1000")  # fmt: skip
+    sdc.ok("run", "-d", "--name", name, pyx, "sh", "-c", plant)
+    deadline = time.monotonic() + 10
+    while "root mount" not in (logs := sdc.ok("logs", name)):
+        assert time.monotonic() < deadline, logs
+        time.sleep(0.1)
+    # Inside, the file is what the container made it, on a mount that honours setuid (no_new_privs,
+    # always set by sdc, is what keeps it from raising privileges there).
+    assert "planted 4755:0" in logs
+    root_mount = next(line for line in logs.splitlines() if line.startswith("root mount")).split()[2]
+    assert "nosuid" not in root_mount.split(","), root_mount
+    [info] = json.loads(sdc.ok("inspect", name))
+    planted = Path(info["Storage"]["RootFs"]) / "tmp" / ".suid"
+    assert planted.stat().st_mode & 0o7777 == 0o4755 and planted.stat().st_uid == 0
+
+    # A host user can neither list nor traverse the store.
+    for path in (store, store / "storage", store / "storage" / "containers", store / "containers", planted):
+        proc = as_nobody("ls", str(path))
+        assert proc.returncode != 0 and "Permission denied" in proc.stderr, (path, proc.stderr)
+    proc = as_nobody(str(planted), "-c", "pass")
+    assert proc.returncode != 0 and "Permission denied" in proc.stderr
+
+    # And one who could traverse it (here: given CAP_DAC_READ_SEARCH) runs the file as itself: the
+    # store's mount is nosuid on the host's side.
+    assert json.loads((store / "storage.json").read_text())["pool"] is True
+    options = subprocess.run(["findmnt", "-n", "-o", "OPTIONS", str(store / "storage")],
+                             capture_output=True, text=True).stdout  # fmt: skip
+    assert {"nosuid", "nodev"} <= set(options.strip().split(","))
+    proc = as_nobody(str(planted), "-I", "-S", "-c", "import os; print(os.geteuid())", caps="+dac_read_search")
+    assert (proc.returncode, proc.stdout) == (0, "65534\n"), proc.stderr

@@ -74,6 +74,28 @@ def test_a_loopback_pool_is_made_on_first_use_and_mounted_again(fresh_root: Path
     assert loop_devices_of(pool) == ""
     assert sdc.ok("run", "--rm", "bb", "echo", "again") == "again\n"
     assert loop_devices_of(pool) != ""
+    assert mount_options(fresh_root / "storage") >= {"nosuid", "nodev"}
+    assert [(p.stat().st_mode & 0o777) for p in (fresh_root, fresh_root / "storage")] == [0o700, 0o700]
+
+
+def mount_options(path: Path) -> set[str]:
+    out = subprocess.run(["findmnt", "-n", "-o", "OPTIONS", str(path)], capture_output=True, text=True).stdout
+    return set(out.strip().split(","))
+
+
+def test_a_store_an_older_sdc_left_open_is_closed_by_the_next_command(fresh_root: Path, busybox_tar: Path) -> None:
+    """Before 0700 and nosuid,nodev: a store a host user could reach, on a pool that honoured setuid."""
+    sdc = Sdc(fresh_root)
+    sdc.ok("import", str(busybox_tar), "bb")
+    storage = fresh_root / "storage"
+    subprocess.run(["umount", str(storage)], check=True)
+    subprocess.run(["mount", "-o", "loop,discard,noatime", str(fresh_root / "pool.raw"), str(storage)], check=True)
+    fresh_root.chmod(0o755)
+    storage.chmod(0o755)
+    assert not mount_options(storage) & {"nosuid", "nodev"}
+    assert sdc.ok("run", "--rm", "bb", "echo", "closed") == "closed\n"
+    assert mount_options(storage) >= {"nosuid", "nodev"}
+    assert [(p.stat().st_mode & 0o777) for p in (fresh_root, storage)] == [0o700, 0o700]
 
 
 def test_vfs_driver_is_the_last_resort(fresh_root: Path, busybox_tar: Path) -> None:

@@ -106,3 +106,16 @@ def test_a_symlink_never_redirects_a_later_file(tmp_path: Path) -> None:
 def test_corrupt_input(tmp_path: Path, data: bytes) -> None:
     with pytest.raises(UsageError, match="tar"):
         extract_layer(io.BytesIO(data), tmp_path)
+
+
+def test_the_archives_root_entry_does_not_open_the_layer(tmp_path: Path) -> None:
+    """A world-writable root entry would make the layer's root, and every container's, 0777."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        info = tarfile.TarInfo(".")
+        info.type, info.mode = tarfile.DIRTYPE, 0o777
+        t.addfile(info)
+    root = tmp_path / "root"
+    root.mkdir(mode=0o700)
+    extract_layer(io.BytesIO(buf.getvalue()), root)
+    assert root.stat().st_mode & 0o7777 == 0o755
