@@ -46,6 +46,8 @@ SIGNATURES: dict[str, str] = {
     "MemoryAccounting": "b",
     "TasksAccounting": "b",
     "CPUAccounting": "b",
+    "DevicePolicy": "s",
+    "DeviceAllow": "a(ss)",
 }
 
 TypedProperty = tuple[str, str, object]
@@ -119,6 +121,31 @@ def build_limit_properties(limits: Limits) -> dict[str, object]:
     return props
 
 
+# The device nodes a container may open: the ones the launcher makes in its /dev and its own
+# ptys (devpts' major), as Docker's default. Any node may be made ("m": mknod, as Docker allows
+# it); a node made, or carried by an image, for anything else cannot be opened (EPERM).
+DEVICE_ALLOW = (
+    ("/dev/null", "rwm"),
+    ("/dev/zero", "rwm"),
+    ("/dev/full", "rwm"),
+    ("/dev/random", "rwm"),
+    ("/dev/urandom", "rwm"),
+    ("/dev/tty", "rwm"),
+    ("/dev/ptmx", "rwm"),
+    ("char-pts", "rwm"),
+    ("char-*", "m"),
+    ("block-*", "m"),
+)
+
+
+def build_device_properties() -> dict[str, object]:
+    """The unit's device cgroup (systemd.resource-control(5)): closed, but for DEVICE_ALLOW.
+
+    cgroup v1: the devices controller's allow-list; v2: systemd's BPF program. Either way
+    the kernel checks it on open and mknod, whatever the process's capabilities."""
+    return {"DevicePolicy": "closed", "DeviceAllow": list(DEVICE_ALLOW)}
+
+
 def _description(spec: ContainerSpec) -> str:
     return f"sdc container {spec.name} ({spec.image})"
 
@@ -147,6 +174,7 @@ def build_service_properties(
         "SyslogIdentifier": spec.name,  # journal lines read "web[PID]: ...", not "python3[PID]"
         "ReadOnlyPaths": list(read_only),
         **build_limit_properties(spec.limits),
+        **build_device_properties(),
     }
 
 
@@ -160,6 +188,7 @@ def build_scope_properties(spec: ContainerSpec, *, pid: int) -> dict[str, object
         "TimeoutStopUSec": spec.stop_timeout * USEC,
         "CollectMode": "inactive-or-failed",
         **build_limit_properties(spec.limits),
+        **build_device_properties(),
     }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sdcontainer import api
+from sdcontainer import api, units
 from sdcontainer.cli import app
 from tests.fakes import FakeSystemd
 
@@ -63,6 +63,8 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
             ("CPUAffinity", "ay", b"\x02"),
             ("TasksMax", "t", 7),
             ("IOWeight", "t", 200),
+            ("DevicePolicy", "s", "closed"),
+            ("DeviceAllow", "a(ss)", list(units.DEVICE_ALLOW)),
         ]),
     ]  # fmt: skip
     record = json.loads((tmp_path / "containers" / "web" / "container.json").read_text())

@@ -185,3 +185,66 @@ def test_host_users_cannot_reach_the_store_nor_run_its_setuid_files(
     assert {"nosuid", "nodev"} <= set(options.strip().split(","))
     proc = as_nobody(str(planted), "-I", "-S", "-c", "import os; print(os.geteuid())", caps="+dac_read_search")
     assert (proc.returncode, proc.stdout) == (0, "65534\n"), proc.stderr
+
+
+def _pool_loop_device(store: Path) -> str:
+    out = subprocess.run(["losetup", "-j", str(store / "pool.raw"), "-O", "NAME", "-n"],
+                         capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert len(out) == 1, out
+    return out[0]
+
+
+def test_a_container_can_make_but_not_open_the_stores_loop_device(sdc: Sdc, image: str, store: Path) -> None:
+    loop = _pool_loop_device(store)
+    rdev = os.stat(loop).st_rdev
+    os.close(os.open(loop, os.O_RDONLY))  # the test host's own root can open it
+    script = (f"mknod /dev/pool b {os.major(rdev)} {os.minor(rdev)} && echo made; "
+              "head -c 512 /dev/pool >/dev/null || echo refused; ( : >> /dev/pool ) || echo refused")  # fmt: skip
+    proc = sdc("run", "--rm", image, "sh", "-c", script)
+    assert proc.stdout == "made\nrefused\nrefused\n"
+    assert proc.stderr.count("Operation not permitted") == 2, proc.stderr
+
+
+def test_an_images_device_node_cannot_be_opened(sdc: Sdc, store: Path, tmp_path: Path) -> None:
+    """The probe's image: a 0666 node for the store's loop device, opened by a user without capabilities."""
+    loop = _pool_loop_device(store)
+    rdev = os.stat(loop).st_rdev
+    root = tmp_path / "rootfs"
+    make_busybox_rootfs(root)
+    archive = tmp_path / "node.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(root, arcname=".")
+        node = tarfile.TarInfo("pool")
+        node.type, node.mode = tarfile.BLKTYPE, 0o666
+        node.devmajor, node.devminor = os.major(rdev), os.minor(rdev)
+        tar.addfile(node)
+    sdc.ok("import", str(archive), "node")
+    try:
+        proc = sdc("run", "--rm", "-u", "1000", "node", "sh", "-c", "ls -l /pool; head -c 512 /pool >/dev/null")
+        assert proc.returncode != 0
+        assert proc.stdout.startswith("brw-rw-rw-")
+        assert proc.stderr == "head: /pool: Operation not permitted\n"
+    finally:
+        sdc.ok("rmi", "node")
+
+
+def test_every_container_unit_has_a_closed_device_cgroup(sdc: Sdc, image: str, name: str) -> None:
+    """systemd's view of the unit, and the kernel's: on cgroup v1 the devices controller's list."""
+    expected = {"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm",
+                "c 136:* rwm", "c *:* m", "b *:* m"}  # fmt: skip
+    # systemd allows its own "inaccessible" nodes too (c 0:0, b 0:0), which no driver backs.
+    systemd_own = {"c 0:0 rwm", "b 0:0 rwm"}
+    sdc.ok("run", "-d", "--name", name, image, "sleep", "1000")
+    fg = subprocess.Popen(sdc.argv("run", "--name", f"{name}-fg", image, "sh", "-c", "echo up; exec sleep 1000"),
+                          stdout=subprocess.PIPE, text=True, env=sdc.env())  # fmt: skip
+    try:
+        assert fg.stdout is not None and fg.stdout.readline() == "up\n"
+        for unit in (f"sdc-{name}.service", f"sdc-{name}-fg.scope"):
+            shown = subprocess.run(["systemctl", "show", unit, "-p", "DevicePolicy", "-p", "DeviceAllow"],
+                                   capture_output=True, text=True).stdout  # fmt: skip
+            assert "DevicePolicy=closed" in shown and "DeviceAllow=/dev/null rwm" in shown, shown
+            listed = Path(f"/sys/fs/cgroup/devices/machine.slice/machine-sdc.slice/{unit}/devices.list")
+            assert set(listed.read_text().split("\n")) - {""} - systemd_own == expected, unit
+    finally:
+        sdc("rm", "-f", f"{name}-fg")
+        fg.wait(timeout=30)

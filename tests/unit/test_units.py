@@ -65,6 +65,7 @@ def test_service_properties_for_every_limit_flag() -> None:
         "CPUAffinity": b"\x05",
         "TasksMax": 50,
         "IOWeight": 60,
+        **units.build_device_properties(),
     }
 
 
@@ -98,3 +99,19 @@ def test_every_property_has_a_signature() -> None:
     assert [name for name, _, _ in typed] == list(props)
     assert dict((n, s) for n, s, _ in typed)["AllowedCPUs"] == "ay"
     assert dict((n, s) for n, s, _ in typed)["ExecStart"] == "a(sasb)"
+
+
+def test_devices_are_closed_but_for_what_the_container_is_given() -> None:
+    """Docker's default device cgroup: the nodes the launcher makes, the container's ptys, mknod."""
+    expected = {
+        "DevicePolicy": "closed",
+        "DeviceAllow": [
+            ("/dev/null", "rwm"), ("/dev/zero", "rwm"), ("/dev/full", "rwm"), ("/dev/random", "rwm"),
+            ("/dev/urandom", "rwm"), ("/dev/tty", "rwm"), ("/dev/ptmx", "rwm"), ("char-pts", "rwm"),
+            ("char-*", "m"), ("block-*", "m"),
+        ],
+    }  # fmt: skip
+    service = units.build_service_properties(spec(), launcher=["/l"], cleanup=["/c"], read_only=["/l"])
+    scope = units.build_scope_properties(spec(), pid=42)
+    for props in (service, scope):
+        assert {k: props[k] for k in expected} == expected
