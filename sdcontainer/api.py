@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sdcontainer import containers, records, units
+from sdcontainer import containers, records, seccomp, units
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
@@ -162,6 +162,7 @@ class Sdc:
             (cdir / "hosts").write_text(bundle.build_hosts(hostname))
             (cdir / "resolv.conf").write_text(_host_resolv_conf())
             (cdir / "rootfs").symlink_to(rootfs)
+            (cdir / bundle.SECCOMP_PROGRAM).write_bytes(seccomp.build_namespace_filter(os.uname().machine))
             config = bundle.build_runtime_config(spec, image_config=image.config, container_dir=cdir)
             records.write_json(cdir / "config.json", config)
             unit = units.service_name(spec.name) if spec.detach else units.scope_name(spec.name)

@@ -48,6 +48,11 @@ MASKED_PATHS = (
 )
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
+# sdc's own key in config.json's "linux" object: the file, in the bundle, holding the seccomp
+# filter sdc built for the container (a BPF program, see seccomp.py), which the launcher loads.
+# runtime-spec: readers ignore properties they do not know.
+SECCOMP_KEY, SECCOMP_PROGRAM = "seccompProgram", "seccomp.bpf"
+
 DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
 
 
@@ -133,6 +138,7 @@ def build_runtime_config(
             ],
             "maskedPaths": list(MASKED_PATHS),
             "readonlyPaths": list(READONLY_PATHS),
+            SECCOMP_KEY: SECCOMP_PROGRAM,
         },
     }
 

@@ -103,7 +103,7 @@ class LaunchError(Exception):
 # --- in the container: PID 1 of the new namespaces, before exec ---------------
 
 
-def contain(config: dict, sync: socket.socket, ns_flags: int) -> None:  # type: ignore[type-arg]
+def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: int) -> None:  # type: ignore[type-arg]
     root = os.path.realpath(config["root"]["path"])  # relative to the bundle, our working directory
     linux.unshare(ns_flags)  # here, not in the launcher: it stays in the host's namespaces
     linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)  # nothing propagates to the host
@@ -133,6 +133,8 @@ def contain(config: dict, sync: socket.socket, ns_flags: int) -> None:  # type: 
         raise LaunchError(f"cannot change to working directory {cwd}: {exc.strerror}") from exc
     close_fds(keep=sync.fileno())
     signal.pthread_sigmask(signal.SIG_SETMASK, [])  # the command starts with no signal blocked
+    if seccomp is not None:  # last: after no_new_privs, which lets an unprivileged process load it
+        linux.load_seccomp_filter(seccomp)
     sync.send(READY_TO_EXEC)
     if sync.recv(16) != GO:  # the launcher gave up
         raise LaunchError("the launcher went away before the exec")
@@ -252,10 +254,10 @@ def exec_command(args: list[str], env: list[str]) -> None:
         raise LaunchError(f"{args[0]}: {exc.strerror}", EXIT_NOEXEC) from None
 
 
-def child(config: dict, sync: socket.socket, ns_flags: int) -> None:  # type: ignore[type-arg]
+def child(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: int) -> None:  # type: ignore[type-arg]
     """Never returns: exec the command, or report why not on sync and exit."""
     try:
-        contain(config, sync, ns_flags)
+        contain(config, seccomp, sync, ns_flags)
         raise LaunchError("exec returned")
     except LaunchError as exc:
         message, code = str(exc), exc.code
@@ -282,11 +284,12 @@ def start(config: dict, *, detach: bool) -> int:  # type: ignore[type-arg]
     flags = 0
     for ns in config["linux"].get("namespaces", []):
         flags |= NAMESPACES[ns["type"]]
+    seccomp = read_seccomp_program(config)  # here: the bundle is out of reach once in the container
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     pid = linux.clone((flags & linux.CLONE_NEWPID) | (linux.CLONE_PARENT if detach else 0))
     if pid == 0:
         ours.close()
-        child(config, theirs, flags & ~linux.CLONE_NEWPID)
+        child(config, seccomp, theirs, flags & ~linux.CLONE_NEWPID)
     theirs.close()
     try:
         _expect_ready(ours.recv(4096), pid, detach)
@@ -299,6 +302,15 @@ def start(config: dict, *, detach: bool) -> int:  # type: ignore[type-arg]
     if report:
         _expect_ready(report, pid, detach)
     return pid
+
+
+def read_seccomp_program(config: dict) -> bytes | None:  # type: ignore[type-arg]
+    """The seccomp filter sdc built for the container, from the bundle (see bundle.SECCOMP_KEY)."""
+    name = config["linux"].get("seccompProgram")
+    if name is None:
+        return None
+    with open(name, "rb") as f:
+        return f.read()
 
 
 def _expect_ready(message: bytes, pid: int, detach: bool) -> None:

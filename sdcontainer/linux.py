@@ -41,6 +41,8 @@ MS_SLAVE = 0x80000
 MNT_DETACH = 0x2
 
 # prctl(2)
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
@@ -125,6 +127,20 @@ def set_caps(caps: frozenset[int]) -> None:
     dbuf = ctypes.create_string_buffer(data, len(data))
     _check(_libc.syscall(_syscall_number(_SYS_CAPSET), hbuf, dbuf), "capset")
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]  # struct sock_fprog
+
+
+def load_seccomp_filter(program: bytes) -> None:
+    """Install a classic BPF program (struct sock_filter[]) as this thread's seccomp filter
+    (seccomp(2), PR_SET_SECCOMP); needs no_new_privs or CAP_SYS_ADMIN. It stays for good."""
+    if not program or len(program) % 8:
+        raise OSError(22, "seccomp: not a BPF program")
+    buf = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
 
 
 class _Statfs(ctypes.Structure):

@@ -248,3 +248,83 @@ def test_every_container_unit_has_a_closed_device_cgroup(sdc: Sdc, image: str, n
     finally:
         sdc("rm", "-f", f"{name}-fg")
         fg.wait(timeout=30)
+
+
+# The probe's cgroup escape: container root makes a user namespace (which needs no capability
+# and gives every one inside it), with a mount and a cgroup namespace, mounts a cgroup v1
+# hierarchy (rooted at its own cgroup) and writes its own limit.
+ESCAPE_C = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void put(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY);
+    if (fd < 0 || write(fd, text, strlen(text)) < 0) { printf("write %s: %s\n", path, strerror(errno)); exit(1); }
+    close(fd);
+}
+
+int main(int argc, char **argv) {  /* escape CONTROLLER FILE VALUE */
+    char text[64], path[256];
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (argc != 4) return 2;
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP) < 0) {
+        printf("unshare: %s\n", strerror(errno));
+        return 1;
+    }
+    put("/proc/self/setgroups", "deny");
+    snprintf(text, sizeof text, "0 %d 1", uid); put("/proc/self/uid_map", text);
+    snprintf(text, sizeof text, "0 %d 1", gid); put("/proc/self/gid_map", text);
+    mkdir("/tmp/cg", 0755);
+    if (mount("cgroup", "/tmp/cg", "cgroup", 0, argv[1]) < 0) { printf("mount: %s\n", strerror(errno)); return 1; }
+    snprintf(path, sizeof path, "/tmp/cg/%s", argv[2]);
+    put(path, argv[3]);
+    printf("wrote %s %s\n", argv[2], argv[3]);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def escape_image(sdc: Sdc, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("escape")
+    root = work / "rootfs"
+    make_busybox_rootfs(root)
+    (root / "tmp").mkdir()
+    (work / "escape.c").write_text(ESCAPE_C)
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(root / "bin" / "escape"), str(work / "escape.c")], check=True)
+    with tarfile.open(work / "escape.tar", "w") as tar:
+        tar.add(root, arcname=".")
+    sdc.ok("import", str(work / "escape.tar"), "escape")
+    yield "escape"
+    sdc("rmi", "-f", "escape")
+
+
+def test_a_container_cannot_lift_its_own_limits_through_a_user_namespace(
+    sdc: Sdc, escape_image: str, name: str
+) -> None:
+    script = ("escape memory memory.limit_in_bytes 4294967296; escape pids pids.max max; "
+              "unshare -U -r true || echo refused; unshare -m true || echo refused; "
+              "grep Seccomp: /proc/self/status; echo done; exec sleep 1000")  # fmt: skip
+    sdc.ok("run", "-d", "--name", name, "-m", "64m", "--pids-limit", "50", escape_image, "sh", "-c", script)
+    deadline = time.monotonic() + 10
+    while "done" not in (logs := sdc.ok("logs", name)):
+        assert time.monotonic() < deadline, logs
+        time.sleep(0.1)
+    assert logs.count("unshare: Operation not permitted") == 2, logs
+    assert logs.count("refused") == 2 and "Seccomp:\t2" in logs, logs
+    assert "wrote" not in logs
+    unit = f"sdc-{name}.service"
+    cgroup = Path("/sys/fs/cgroup")
+    memory = cgroup / "memory/machine.slice/machine-sdc.slice" / unit / "memory.limit_in_bytes"
+    assert memory.read_text().strip() == str(64 << 20)
+    assert (cgroup / "pids/machine.slice/machine-sdc.slice" / unit / "pids.max").read_text().strip() == "50"
+    assert unit_property(unit, "MemoryMax") == str(64 << 20)
