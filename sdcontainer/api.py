@@ -78,20 +78,23 @@ class Sdc:
             self._client = None
 
     def _driver(self) -> Driver:
-        """The store's driver, opened once per command (config read, pool mounted, layout made)."""
+        """The store's driver, opened once per command (config read, pool mounted, layout made,
+        what an interrupted command left in its tmp/ removed). Call with the store locked."""
         from sdcontainer import storage
 
         if self._opened_driver is None:
             self._opened_driver = storage.open_driver(self.paths, self._storage_driver)
+            self._opened_driver.collect_garbage()
         return self._opened_driver
 
     # --- images -------------------------------------------------------------------
-    def import_image(self, stream: BinaryIO, ref: str) -> Image:
+    def import_image(self, stream: BinaryIO, ref: str, *, max_size: int | None = None) -> Image:
+        """A rootfs tarball as image ref; max_size bounds the apparent size of its files."""
         from sdcontainer import images
 
         images.normalize_reference(ref)  # refuse a bad name before reading anything
         with records.locked(self.paths):
-            return images.import_rootfs(self.paths, self._driver(), stream, ref)
+            return images.import_rootfs(self.paths, self._driver(), stream, ref, max_size=max_size)
 
     def list_images(self) -> list[tuple[Image, list[str]]]:
         from sdcontainer import images

@@ -21,7 +21,7 @@ from sdcontainer import __version__, log, render
 from sdcontainer.api import Sdc, require_root
 from sdcontainer.errors import SdcError
 from sdcontainer.paths import Paths, default_root
-from sdcontainer.spec import build_run_spec
+from sdcontainer.spec import build_run_spec, parse_size
 
 app = typer.Typer(
     add_completion=False,
@@ -79,11 +79,18 @@ def import_(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="A rootfs tarball (tar, tar.gz, tar.xz...) or - for stdin")],
     reference: Annotated[str, typer.Argument(metavar="NAME[:TAG]")],
+    max_size: Annotated[
+        Optional[str],
+        typer.Option(
+            "--max-size", envvar="SDC_MAX_IMAGE_SIZE", help="Refuse an image whose files add up to more [default: 64g]"
+        ),
+    ] = None,
 ) -> None:
     """Import a rootfs tarball as an image (like docker import)."""
+    limit = parse_size(max_size, flag="--max-size") if max_size is not None else None
     sdc = _sdc(ctx)
     if file == "-":
-        image = sdc.import_image(sys.stdin.buffer, reference)
+        image = sdc.import_image(sys.stdin.buffer, reference, max_size=limit)
     else:
         try:
             stream = open(file, "rb")
@@ -92,7 +99,7 @@ def import_(
                 f"cannot read {file}: {exc.strerror}", hint="give the path of a tar archive, or - for stdin"
             ) from None
         with stream:
-            image = sdc.import_image(stream, reference)
+            image = sdc.import_image(stream, reference, max_size=limit)
     typer.echo(image.id)
 
 

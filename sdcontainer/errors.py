@@ -37,6 +37,10 @@ class StorageError(SdcError):
     """The container store could not do what was asked."""
 
 
+class StoreFull(StorageError):
+    """The store's file system has no room left (ENOSPC, EDQUOT)."""
+
+
 class CommandFailed(SdcError):
     """An external command we ran exited non-zero."""
 

@@ -103,38 +103,45 @@ def find_image(paths: Paths, ref: str) -> Image:
     return Image.from_json(read_json(_record_path(paths, image_id)))
 
 
-def _tree_size(path: Path) -> int:
-    total = 0
-    for p in path.rglob("*"):
-        if p.is_file() and not p.is_symlink():
-            total += p.lstat().st_size
-    return total
-
-
 def import_rootfs(
-    paths: Paths, driver: Driver, stream: BinaryIO, ref: str, *, config: dict[str, Any] | None = None
+    paths: Paths,
+    driver: Driver,
+    stream: BinaryIO,
+    ref: str,
+    *,
+    config: dict[str, Any] | None = None,
+    max_size: int | None = None,
 ) -> Image:
     """A rootfs tarball becomes a one-layer image named ref (like `docker import`).
 
-    Call with the store locked. Nothing is left behind when the archive is bad."""
+    Call with the store locked. Nothing is left behind when the archive is bad, too big,
+    or does not fit: the layer is committed once every check has passed, and removed
+    again if anything after that fails."""
     import hashlib
 
-    from sdcontainer.layers import extract_layer  # tar and compression: only when importing
+    from sdcontainer.layers import DEFAULT_MAX_SIZE, extract_layer  # tar and compression: only when importing
+    from sdcontainer.storage.driver import check_root_filesystem
 
     ref = normalize_reference(ref)
     with driver.make_layer(None) as work:
-        layer_id = extract_layer(stream, work)
-        size = _tree_size(work)
+        layer_id, size = extract_layer(stream, work, max_size=max_size or DEFAULT_MAX_SIZE)
+        check_root_filesystem(work)
+        new = not driver.has_layer(layer_id)
         driver.commit_layer(work, layer_id)
-    driver.make_init_layer(layer_id)
-    image_config = config or {"Env": [], "Cmd": None, "WorkingDir": ""}
-    body = {"layers": [layer_id], "config": image_config}
-    image_id = "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    image = Image(id=image_id, layers=(layer_id,), config=image_config, created=time.time(), size=size)
-    paths.images.mkdir(parents=True, exist_ok=True)
-    if not _record_path(paths, image_id).exists():
-        write_json(_record_path(paths, image_id), image.to_json())
-    tag_image(paths, image, ref)
+    try:
+        driver.make_init_layer(layer_id)
+        image_config = config or {"Env": [], "Cmd": None, "WorkingDir": ""}
+        body = {"layers": [layer_id], "config": image_config}
+        image_id = "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        image = Image(id=image_id, layers=(layer_id,), config=image_config, created=time.time(), size=size)
+        paths.images.mkdir(parents=True, exist_ok=True)
+        if not _record_path(paths, image_id).exists():
+            write_json(_record_path(paths, image_id), image.to_json())
+        tag_image(paths, image, ref)
+    except BaseException:
+        if new:
+            driver.remove_layer(layer_id)
+        raise
     return image
 
 

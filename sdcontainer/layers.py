@@ -5,11 +5,20 @@ O_NOFOLLOW (openat(2)), so neither a `..`, an absolute name, a symlinked
 parent nor a hardlink can reach outside the layer root. Owners (numeric),
 modes (setuid included), symlinks, hardlinks, device nodes, xattrs and mtimes
 are kept; OCI whiteouts (.wh.NAME, .wh..wh..opq) delete from the lower layers.
+
+The archive is hostile until checked: it must end with tar's end-of-archive
+block (a cut or garbled archive is not a shorter image), its paths are bounded
+in depth and length, whiteouts name one entry of their own directory, the
+apparent size of its files is counted against a limit before a byte is written
+(sparse or zero-filled files cost nothing on disk: zero runs become holes), and
+only user, ACL and file-capability xattrs are kept. Every failure is one
+SdcError; the caller discards the half-written layer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import lzma
 import os
@@ -19,14 +28,21 @@ import tarfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
-from sdcontainer.errors import UsageError
+from sdcontainer.errors import StoreFull, UsageError
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
+AUFS_META = ".wh..wh."  # aufs' own bookkeeping (.wh..wh.plnk...): skipped, as Docker does
+MAX_DEPTH = 256  # path components: deeper than any real image, and shallow enough to delete
+MAX_PATH = 4095  # bytes: PATH_MAX less its NUL
+# xattrs a layer may carry: user ones, POSIX ACLs, file capabilities. Not trusted.* (overlayfs
+# reads its own there) nor security labels, which are the host's to give.
+XATTR_PREFIXES = ("user.", "system.posix_acl_access", "system.posix_acl_default", "security.capability")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
+_ZEROS = bytes(_CHUNK)
 
 
 class UnsafeArchive(UsageError):
@@ -52,13 +68,26 @@ class HashingReader:
 
 
 def split_name(name: str) -> list[str]:
-    """A member name as path components, refusing what could leave the root."""
+    """A member name as path components, refusing what could leave the root or cannot be kept."""
     if name.startswith("/"):
         raise UnsafeArchive(f"archive member {name!r} has an absolute name", hint="archives must hold relative names")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise UnsafeArchive(f"archive member {name!r} climbs out with '..'", hint="the archive is unsafe to extract")
+    if len(parts) > MAX_DEPTH or len(name.encode("utf-8", "surrogateescape")) > MAX_PATH:
+        raise UnsafeArchive(
+            f"archive member {name[:60]!r}... is nested too deep or named too long",
+            hint=f"sdc takes paths of up to {MAX_DEPTH} levels and {MAX_PATH} bytes",
+        )
     return parts
+
+
+def whiteout_target(name: str) -> str:
+    """The entry a whiteout (.wh.NAME) removes: one entry of the whiteout's own directory."""
+    target = name[len(WHITEOUT) :]
+    if target in ("", ".", ".."):
+        raise UnsafeArchive(f"archive holds a whiteout {name!r} for no entry", hint="the archive is unsafe to extract")
+    return target
 
 
 @contextlib.contextmanager
@@ -74,7 +103,9 @@ def _open_dir(root_fd: int, parts: list[str], *, create: bool) -> Iterator[int]:
                     raise
                 os.mkdir(part, 0o755, dir_fd=fd)
                 nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except (NotADirectoryError, OSError) as exc:
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
                 raise UnsafeArchive(
                     f"archive path {'/'.join(parts)!r} goes through a symlink or non-directory {part!r}",
                     hint="the archive is unsafe to extract",
@@ -102,7 +133,7 @@ def _xattrs(member: tarfile.TarInfo) -> dict[str, bytes]:
     return {
         k[len(prefix) :]: v.encode("utf-8", "surrogateescape")
         for k, v in member.pax_headers.items()
-        if k.startswith(prefix)
+        if k.startswith(prefix) and k[len(prefix) :].startswith(XATTR_PREFIXES)
     }
 
 
@@ -114,9 +145,11 @@ def _set_attrs(fd: int, member: tarfile.TarInfo) -> None:
 
 
 class _Extractor:
-    def __init__(self, root_fd: int, archive: tarfile.TarFile) -> None:
+    def __init__(self, root_fd: int, archive: tarfile.TarFile, max_size: int) -> None:
         self.root_fd = root_fd
         self.archive = archive
+        self.max_size = max_size
+        self.size = 0  # the apparent size of the files written so far
         self.written: set[tuple[str, ...]] = set()
         self.dir_times: list[tuple[list[str], float]] = []
 
@@ -126,11 +159,15 @@ class _Extractor:
             self.dir_times.append(([], member.mtime))
             return
         *parent, name = parts
+        if any(p.startswith(AUFS_META) for p in parent) or (name.startswith(AUFS_META) and name != OPAQUE):
+            return
+        if any(p.startswith(WHITEOUT) for p in parent):
+            raise UnsafeArchive(f"archive member {member.name!r} is inside a whiteout", hint="the archive is corrupt")
         with _open_dir(self.root_fd, parent, create=True) as pfd:
             if name == OPAQUE:
                 self._opaque(pfd, parent)
             elif name.startswith(WHITEOUT):
-                _remove(pfd, name[len(WHITEOUT) :])
+                _remove(pfd, whiteout_target(name))
             else:
                 self._entry(pfd, name, parts, member)
                 self.written.add(tuple(parts))
@@ -180,12 +217,19 @@ class _Extractor:
             raise UsageError(f"archive member {member.name!r} has an unsupported type", hint="use a POSIX tar archive")
 
     def _file(self, pfd: int, name: str, member: tarfile.TarInfo) -> None:
+        self.size += member.size  # apparent: a sparse member counts what it claims to hold
+        if self.size > self.max_size:
+            raise UsageError(
+                f"the image is larger than the limit of {self.max_size >> 20} MiB (at {member.name!r})",
+                hint="raise the limit with --max-size (or $SDC_MAX_IMAGE_SIZE) if the image is what you expect",
+            )
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
         try:
             src = self.archive.extractfile(member)
             if src is not None:
                 while chunk := src.read(_CHUNK):
-                    os.write(fd, chunk)
+                    _write_sparsely(fd, chunk)
+                os.ftruncate(fd, member.size)  # a hole at the end is a size, not a write
             _set_attrs(fd, member)
             os.utime(fd, (member.mtime, member.mtime))
         finally:
@@ -198,24 +242,79 @@ class _Extractor:
                 os.utime(dfd, (mtime, mtime))
 
 
-def extract_layer(stream: BinaryIO, dest: Path) -> str:
-    """Apply a (possibly compressed) layer tarball to dest; return its sha256 digest.
+def _write_sparsely(fd: int, chunk: bytes) -> None:
+    """Write chunk at fd's offset, or leave a hole where it is all zeros (lseek(2) past it)."""
+    if chunk == (_ZEROS if len(chunk) == _CHUNK else bytes(len(chunk))):
+        os.lseek(fd, len(chunk), os.SEEK_CUR)
+        return
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view) :]
 
-    Raises UsageError for an archive that is corrupt or unsafe; the caller
-    discards dest then."""
+
+_EOF_HEADER = tarfile.EOFHeaderError  # type: ignore[attr-defined]  # not in typeshed: a block of zeros
+
+
+class _Ends(tarfile.TarInfo):
+    """Notes that the archive ended as tar ends one: with a block of zeros. Python's tarfile
+    stops quietly, as if at the end, at a cut or garbled header too."""
+
+    @classmethod
+    def fromtarfile(cls, archive: tarfile.TarFile) -> Self:
+        try:
+            return super().fromtarfile(archive)
+        except _EOF_HEADER:
+            if isinstance(archive, _Archive):
+                archive.ended = True
+            raise
+
+
+class _Archive(tarfile.TarFile):
+    ended = False
+
+
+DEFAULT_MAX_SIZE = 64 << 30
+
+
+def extract_layer(stream: BinaryIO, dest: Path, *, max_size: int = DEFAULT_MAX_SIZE) -> tuple[str, int]:
+    """Apply a (possibly compressed) layer tarball to dest; return its sha256 digest and the
+    apparent size of its files.
+
+    Raises SdcError for an archive that is corrupt, unsafe, too big, or does not fit in the
+    store; the caller discards dest then."""
     reader = HashingReader(stream)
     root_fd = os.open(dest, _DIR_FLAGS)
+    member: tarfile.TarInfo | None = None
     try:
         os.fchmod(root_fd, 0o755)  # made by sdc, so root's; the archive's root entry is not applied
-        with tarfile.open(fileobj=reader, mode="r|*") as archive:  # type: ignore[call-overload]
-            extractor = _Extractor(root_fd, archive)
-            for member in archive:
+        with _Archive.open(fileobj=reader, mode="r|*", tarinfo=_Ends) as archive:  # type: ignore[call-overload]
+            extractor = _Extractor(root_fd, archive, max_size)
+            while (member := archive.next()) is not None:
                 extractor.apply(member)
+                archive.members.clear()  # stream mode keeps every header otherwise: memory per entry
+            if not archive.ended:
+                raise UsageError("the archive is truncated or corrupt: it ends without tar's end-of-archive block",
+                                 hint="download or copy it again")  # fmt: skip
             extractor.finish()
-        return reader.drain()
+        return reader.drain(), extractor.size
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
         raise UsageError(
             f"not a valid tar archive: {exc}", hint="give a tar file, optionally gzip, bzip2 or xz compressed"
         ) from exc
+    except OSError as exc:
+        raise _extraction_error(exc, member) from exc
     finally:
         os.close(root_fd)
+
+
+def _extraction_error(exc: OSError, member: tarfile.TarInfo | None) -> UsageError | StoreFull:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreFull(
+            "the store is full: the image does not fit", hint="free space with `sdc rm` and `sdc rmi`, then try again"
+        )
+    if exc.errno is None:  # gzip's, bz2's own: the compressed stream is corrupt
+        return UsageError(
+            f"not a valid archive: {exc}", hint="give a tar file, optionally gzip, bzip2 or xz compressed"
+        )
+    where = f"archive member {member.name[:100]!r}" if member is not None else "the archive"
+    return UsageError(f"cannot extract {where}: {exc.strerror}", hint="the archive is not a usable image layer")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 from collections.abc import Iterator
@@ -16,7 +17,12 @@ from sdcontainer.paths import Paths
 
 def write_json(path: Path, data: Any) -> None:
     """Write whole or not at all (files.write_atomically); the directory must exist."""
-    write_atomically(os.fspath(path), (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    try:
+        write_atomically(os.fspath(path), (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
+            raise
+        raise StorageError(f"cannot write {path}: {exc.strerror}", hint="free space on its file system") from exc
 
 
 def read_json(path: Path) -> Any:

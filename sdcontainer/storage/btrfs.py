@@ -93,6 +93,15 @@ class BtrfsDriver(Driver):
     def _seal(self, path: Path) -> None:
         set_readonly(path)
 
+    def reclaim_space(self) -> None:
+        """btrfs frees a deleted subvolume's extents later, in its cleaner thread: a store just
+        filled stays full until then. Wait for it (btrfs-subvolume(8) sync), on this rare path."""
+        from sdcontainer.run import run
+
+        # Commit first: the cleaner runs after a commit, which would otherwise come within 30 s.
+        run(["btrfs", "filesystem", "sync", str(self.area)])
+        run(["btrfs", "subvolume", "sync", str(self.area)])
+
     def _destroy(self, path: Path) -> None:
         if path.stat().st_ino == BTRFS_FIRST_FREE_OBJECTID:
             delete_subvolume(path)

@@ -15,7 +15,21 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
-from sdcontainer.errors import NotFound, StorageError
+from sdcontainer.errors import NotFound, StorageError, StoreFull, UsageError
+
+
+def check_root_filesystem(root: Path) -> None:
+    """Refuse a tree the launcher could not make a container of: where it mounts (/proc, /sys,
+    /dev) and binds files (/etc) must be directories, not symlinks; /tmp and /run may be links."""
+    for d in INIT_DIRS:
+        target = root / d
+        mounted_on = d not in ("tmp", "run")
+        if (target.is_symlink() and mounted_on) or (target.exists() and not target.is_dir()):
+            raise UsageError(f"the image's /{d} is not a directory", hint="the image is not a usable root filesystem")
+    for f in INIT_FILES:
+        if (root / f).is_dir() and not (root / f).is_symlink():
+            raise UsageError(f"the image's /{f} is a directory", hint="the image is not a usable root filesystem")
+
 
 # Files the launcher bind-mounts per container (Docker's "init layer"): the
 # placeholders live in a layer under the container's, so `commit` never sees them.
@@ -51,6 +65,10 @@ class Driver(ABC):
     @abstractmethod
     def _destroy(self, path: Path) -> None: ...
 
+    def reclaim_space(self) -> None:
+        """Return the space of what was just destroyed before the next command needs it."""
+        return  # a plain directory's space is free once it is removed: drivers that defer it override
+
     # --- layers -----------------------------------------------------------
     def layer_path(self, layer_id: str) -> Path:
         return self.layers / layer_id.replace(":", "-")
@@ -71,8 +89,10 @@ class Driver(ABC):
             self._clone(self._existing(parent), work)
         try:
             yield work
-        except BaseException:
+        except BaseException as exc:
             self._destroy(work)
+            if isinstance(exc, StoreFull):
+                self.reclaim_space()
             raise
 
     def commit_layer(self, work: Path, layer_id: str) -> Path:
@@ -107,23 +127,25 @@ class Driver(ABC):
         if init.exists():
             return init
         with self.make_layer(layer_id) as work:
-            for d in INIT_DIRS:
-                target = work / d
-                if target.is_symlink() or (target.exists() and not target.is_dir()):
-                    raise StorageError(
-                        f"the image's /{d} is not a directory", hint="the image is not a usable root filesystem"
-                    )
-                target.mkdir(mode=0o755, exist_ok=True)
-            for f in INIT_FILES:
-                target = work / f
-                if target.is_symlink():  # e.g. resolv.conf -> /run/...: a bind mount would follow it
-                    target.unlink()
-                elif target.is_dir():
-                    raise StorageError(
-                        f"the image's /{f} is a directory", hint="the image is not a usable root filesystem"
-                    )
-                target.touch(mode=0o644)
+            check_root_filesystem(work)
+            try:
+                for d in INIT_DIRS:
+                    if not (work / d).is_symlink():
+                        (work / d).mkdir(mode=0o755, exist_ok=True)
+                for f in INIT_FILES:
+                    target = work / f
+                    if target.is_symlink():  # e.g. resolv.conf -> /run/...: a bind mount would follow it
+                        target.unlink()
+                    target.touch(mode=0o644)
+            except OSError as exc:
+                raise StorageError(f"cannot make the image's init layer: {exc.strerror}") from exc
             return self.commit_layer(work, layer_id + "-init")
+
+    def collect_garbage(self) -> None:
+        """Remove what an interrupted command left in tmp/. Call with the store locked: every
+        command that writes there holds the lock until it has renamed or removed its work."""
+        for entry in os.listdir(self.tmp):
+            self._destroy(self.tmp / entry)
 
     # --- containers ---------------------------------------------------------
     def container_path(self, container_id: str) -> Path:

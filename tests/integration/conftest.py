@@ -77,26 +77,30 @@ def make_busybox_rootfs(dest: Path) -> None:
 
 
 def tar_directory(src: Path, dest: Path, *, extra: dict[str, int] | None = None) -> Path:
-    """A tarball of src; extra maps member names to sizes of zero-filled files to add."""
+    """A tarball of src; extra maps member names to sizes of files to add, filled with a byte that
+    is not zero (sdc writes runs of zeros as holes: such files would cost the store nothing)."""
     with tarfile.open(dest, "w") as tar:
         tar.add(src, arcname=".")
         for name, size in (extra or {}).items():
             info = tarfile.TarInfo(name)
             info.size = size
-            tar.addfile(info, _Zeros(size))
+            tar.addfile(info, Filler(size))
     return dest
 
 
-class _Zeros(io.RawIOBase):
-    def __init__(self, size: int) -> None:
+class Filler(io.RawIOBase):
+    """size bytes of one value, read without holding them all."""
+
+    def __init__(self, size: int, byte: int = 1) -> None:
         self.left = size
+        self.block = bytes([byte]) * (1 << 20)
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buf: bytearray) -> int:  # type: ignore[override]
-        n = min(len(buf), self.left)
-        buf[:n] = bytes(n)
+        n = min(len(buf), self.left, len(self.block))
+        buf[:n] = self.block[:n]
         self.left -= n
         return n
 

@@ -40,8 +40,9 @@ D, F, S, H = tarfile.DIRTYPE, tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
 def test_files_dirs_links_and_digest(tmp_path: Path) -> None:
     archive = tar(("./", D, ""), ("./etc", D, ""), ("etc/motd", F, "hello"), ("etc/link", S, "motd"),
                   ("etc/hard", H, "etc/motd"), compress=True)  # fmt: skip
-    digest = extract_layer(archive, tmp_path)
+    digest, size = extract_layer(archive, tmp_path)
     assert digest.startswith("sha256:") and len(digest) == 71
+    assert size == len("hello")
     assert (tmp_path / "etc/motd").read_text() == "hello"
     assert os.readlink(tmp_path / "etc/link") == "motd"
     assert (tmp_path / "etc/hard").stat().st_ino == (tmp_path / "etc/motd").stat().st_ino
@@ -49,7 +50,7 @@ def test_files_dirs_links_and_digest(tmp_path: Path) -> None:
     other = tmp_path / "again"
     other.mkdir()
     assert extract_layer(tar(("./", D, ""), ("./etc", D, ""), ("etc/motd", F, "hello"), ("etc/link", S, "motd"),
-                             ("etc/hard", H, "etc/motd"), compress=True), other) == digest  # fmt: skip
+                             ("etc/hard", H, "etc/motd"), compress=True), other)[0] == digest  # fmt: skip
 
 
 def test_whiteouts_remove_from_lower_layers(tmp_path: Path) -> None:
@@ -119,3 +120,92 @@ def test_the_archives_root_entry_does_not_open_the_layer(tmp_path: Path) -> None
     root.mkdir(mode=0o700)
     extract_layer(io.BytesIO(buf.getvalue()), root)
     assert root.stat().st_mode & 0o7777 == 0o755
+
+
+def raw_tar(*members: tuple[tarfile.TarInfo, bytes], end: bool = True) -> bytes:
+    """An archive of members; without end, cut right after the last member (no end blocks)."""
+    buf = io.BytesIO()
+    t = tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT)
+    for info, data in members:
+        info.size = len(data) if info.isreg() else 0
+        t.addfile(info, io.BytesIO(data))
+    if end:
+        t.close()  # writes the end-of-archive blocks
+    return buf.getvalue()
+
+
+def entry(name: str, kind: bytes = F, **attrs: object) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.uid, info.gid, info.mode = os.getuid(), os.getgid(), 0o644
+    for key, value in attrs.items():
+        setattr(info, key, value)
+    return info
+
+
+def test_an_archive_cut_at_a_member_boundary_is_refused(tmp_path: Path) -> None:
+    whole = raw_tar((entry("a"), b"1"), (entry("b"), b"2"))
+    cut = raw_tar((entry("a"), b"1"), (entry("b"), b"2"), end=False)
+    (tmp_path / "whole").mkdir()
+    extract_layer(io.BytesIO(whole), tmp_path / "whole")
+    for data in (cut, cut + b"\x01" * 300, cut + b"garbage!" * 64):  # cut, cut in a header, garbled header
+        root = tmp_path / f"r{len(data)}"
+        root.mkdir()
+        with pytest.raises(UsageError, match="truncated or corrupt|not a valid"):
+            extract_layer(io.BytesIO(data), root)
+
+
+@pytest.mark.parametrize("name", [".wh...", ".wh..", ".wh.", "d/.wh...", "d/.wh."])
+def test_a_whiteout_for_no_entry_touches_nothing(tmp_path: Path, name: str) -> None:
+    """The probe's `.wh...` made the extractor delete the layer root's parent."""
+    (tmp_path / "marker").write_text("outside the layer")
+    root = tmp_path / "layer"
+    root.mkdir()
+    (root / "d").mkdir()
+    (root / "d" / "keep").write_text("x")
+    with pytest.raises(UsageError, match="whiteout"):
+        extract_layer(io.BytesIO(raw_tar((entry(name), b""))), root)
+    assert (tmp_path / "marker").exists() and (root / "d" / "keep").exists()
+
+
+def test_aufs_bookkeeping_is_skipped_and_whiteout_parents_refused(tmp_path: Path) -> None:
+    data = raw_tar((entry(".wh..wh.plnk", D), b""), (entry(".wh..wh.plnk/1234.5", F), b"x"), (entry("kept"), b"y"))
+    extract_layer(io.BytesIO(data), tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["kept"]
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(UsageError, match="inside a whiteout"):
+        extract_layer(io.BytesIO(raw_tar((entry(".wh.x/y"), b""))), other)
+
+
+@pytest.mark.parametrize(
+    "name", ["/".join(["d"] * 300) + "/f", "x" * 5000, "a/" + "y" * 300], ids=["deep", "long", "long-component"]
+)
+def test_deep_and_long_paths_are_refused_in_one_line(tmp_path: Path, name: str) -> None:
+    with pytest.raises(UsageError) as err:
+        extract_layer(io.BytesIO(raw_tar((entry(name), b"z"))), tmp_path)
+    assert "\n" not in err.value.message and len(err.value.message) < 300
+
+
+def test_the_size_limit_counts_what_files_claim(tmp_path: Path) -> None:
+    data = raw_tar((entry("a"), b"1" * 600), (entry("b"), b"2" * 600))
+    with pytest.raises(UsageError, match="larger than the limit"):
+        extract_layer(io.BytesIO(data), tmp_path, max_size=1000)
+    assert not (tmp_path / "b").exists()  # refused before a byte of it was written
+
+
+def test_zeros_are_written_as_holes(tmp_path: Path) -> None:
+    size = 8 << 20
+    data = raw_tar((entry("zeros"), b"\0" * size), (entry("tail"), b"\0" * (3 << 20) + b"end"))
+    digest, total = extract_layer(io.BytesIO(gzip.compress(data, mtime=0)), tmp_path)
+    assert total == size + (3 << 20) + 3
+    zeros = tmp_path / "zeros"
+    assert zeros.stat().st_size == size and zeros.read_bytes() == b"\0" * size
+    assert zeros.stat().st_blocks * 512 < size // 4
+    assert (tmp_path / "tail").read_bytes().endswith(b"\0end")
+
+
+def test_only_harmless_xattrs_are_kept(tmp_path: Path) -> None:
+    info = entry("f", pax_headers={"SCHILY.xattr.user.note": "kept", "SCHILY.xattr.trusted.overlay.opaque": "y"})
+    extract_layer(io.BytesIO(raw_tar((info, b"x"))), tmp_path)
+    assert os.listxattr(tmp_path / "f") == ["user.note"]
