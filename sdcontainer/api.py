@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sdcontainer import containers, records, seccomp, units
+from sdcontainer import cgroups, containers, records, seccomp, units
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 GONE = ("inactive", "failed", "gone")
+EMPTY = "empty"  # an active scope with no process left in it: see Sdc._unit_states
+DOWN = ("inactive", "failed", "gone", EMPTY)
 KILL_WAIT = 10.0  # after SIGKILL, how long the kernel and systemd may take
 
 
@@ -65,6 +67,7 @@ class Sdc:
         self._client: SystemdClient | None = None
         self._storage_driver = storage_driver
         self._opened_driver: Driver | None = None
+        self._name_locks: list[int] = []  # held until the command ends: see containers.take_name_lock
 
     @property
     def systemd(self) -> SystemdClient:
@@ -76,6 +79,8 @@ class Sdc:
         if self._client is not None:
             self._client.close()
             self._client = None
+        while self._name_locks:
+            os.close(self._name_locks.pop())
 
     def _driver(self) -> Driver:
         """The store's driver, opened once per command (config read, pool mounted, layout made,
@@ -148,7 +153,7 @@ class Sdc:
         with records.locked(self.paths):
             if not spec.name:
                 spec = dataclasses.replace(spec, name=containers.generate_name(self.paths))
-            if self.paths.container(spec.name).exists():
+            if self.paths.container(spec.name).exists() and not self._settle(spec.name, self._unit_states()):
                 raise Conflict(
                     f"the container name {spec.name!r} is already in use",
                     hint=f"remove that container (`sdc rm {spec.name}`) or choose another --name",
@@ -156,8 +161,24 @@ class Sdc:
             driver = self._driver()
             cid = containers.new_id()
             cdir = self.paths.container(spec.name)
-            cdir.mkdir(parents=True)
+            cdir.mkdir(mode=0o700, parents=True)
             stack.callback(containers.remove_container_dir, self.paths, spec.name)
+            self._hold_name(spec.name)
+            unit = units.service_name(spec.name) if spec.detach else units.scope_name(spec.name)
+            container = Container(
+                id=cid,
+                spec=spec,
+                image_id=image.id,
+                unit=unit,
+                driver=driver.name,
+                rootfs=str(driver.container_path(cid)),
+                bundle=str(cdir),
+                created=time.time(),
+            )
+            # The record first, marked starting: a run killed from here on leaves a container that
+            # `ps -a` shows and the next command that touches it finishes or rolls back (_settle).
+            (cdir / containers.STARTING).touch()
+            containers.write_container(self.paths, container)
             rootfs = driver.make_container_fs(cid, image.top_layer)
             stack.callback(driver.remove_container_fs, cid)
             hostname = spec.hostname or spec.name
@@ -168,19 +189,17 @@ class Sdc:
             (cdir / bundle.SECCOMP_PROGRAM).write_bytes(seccomp.build_namespace_filter(os.uname().machine))
             config = bundle.build_runtime_config(spec, image_config=image.config, container_dir=cdir)
             records.write_json(cdir / "config.json", config)
-            unit = units.service_name(spec.name) if spec.detach else units.scope_name(spec.name)
-            container = Container(
-                id=cid,
-                spec=spec,
-                image_id=image.id,
-                unit=unit,
-                driver=driver.name,
-                rootfs=str(rootfs),
-                bundle=str(cdir),
-                created=time.time(),
-            )
-            containers.write_container(self.paths, container)
         return container
+
+    def _hold_name(self, name: str) -> None:
+        fd = containers.take_name_lock(self.paths, name)
+        if fd is None:  # cannot be: the directory is new and the store is locked
+            raise Conflict(f"the container name {name!r} is being used by another sdc")
+        self._name_locks.append(fd)
+
+    def _started(self, container: Container) -> None:
+        """The start is settled: the unit runs, or has run, the container."""
+        (Path(container.bundle) / containers.STARTING).unlink(missing_ok=True)
 
     def run_detached(self, spec: ContainerSpec) -> Container:
         """Start a container as a transient service; return once its PID 1 has exec'ed."""
@@ -194,6 +213,7 @@ class Sdc:
                 read_only=[os.path.realpath(sys.executable)],  # see launcher.spawn_foreground
             )
             self._start_unit(container, props, stack)
+            self._started(container)
             stack.pop_all()
         return container
 
@@ -258,6 +278,7 @@ class Sdc:
                 props = units.build_scope_properties(container.spec, pid=pid)
                 self._start_unit(container, props, stack)
                 os.write(sync_w, os.fsencode(container.bundle) + b"\n")  # in the scope, under its limits: go
+                self._started(container)
             except BaseException:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
@@ -291,10 +312,97 @@ class Sdc:
     def find(self, ref: str) -> Container:
         return containers.find_container(self.paths, ref)
 
+    def _unit_states(self) -> dict[str, str]:
+        """The ActiveState of each of sdc's loaded units, in one call for all containers.
+
+        A scope whose processes are all gone reads EMPTY: systemd learns that a scope emptied
+        from the kernel, which on cgroup v1 tells it only through a release agent (none in a
+        container, say); until then the scope stays active with nothing in it, and no
+        process is left to kill."""
+        states = {}
+        for u in self.systemd.list_units([f"{units.PREFIX}*.service", f"{units.PREFIX}*.scope"]):
+            state = u.active_state
+            if state == "active" and u.name.endswith(".scope") and not cgroups.populated(units.unit_cgroup(u.name)):
+                state = EMPTY
+            states[u.name] = state
+        return states
+
     def _live_units(self) -> set[str]:
-        """sdc's units that are up (active, activating, deactivating...): one call for all containers."""
-        listed = self.systemd.list_units([f"{units.PREFIX}*.service", f"{units.PREFIX}*.scope"])
-        return {u.name for u in listed if u.active_state not in ("inactive", "failed")}
+        """sdc's units that are up (active, activating, deactivating...)."""
+        return {name for name, state in self._unit_states().items() if state not in DOWN}
+
+    def _wait_gone(self, unit: str, timeout: float) -> str:
+        """Wait for unit to stop (or be unloaded); end a scope found empty. The state reached."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                state = str(self.systemd.unit_properties(unit)["ActiveState"])
+            except NotFound:
+                return "gone"
+            if state in GONE:
+                return state
+            if unit.endswith(".scope") and not cgroups.populated(units.unit_cgroup(unit)):
+                self._end_empty_scope(unit)
+                return "gone"
+            if time.monotonic() >= deadline:
+                return state
+            time.sleep(0.02)
+
+    def _end_empty_scope(self, unit: str) -> None:
+        # Stopping a scope runs nothing of sdc's (no ExecStopPost): safe with the store locked.
+        with contextlib.suppress(SdcError):
+            self.systemd.stop_unit(unit)
+        with contextlib.suppress(SdcError):
+            self.systemd.reset_failed_unit(unit)
+
+    def _settle(self, name: str, states: dict[str, str]) -> bool:
+        """Finish or roll back what a killed `sdc run` left of container name; True if it is gone.
+
+        Call with the store locked. A container whose name lock another process holds is
+        left alone: its sdc is still at work. Otherwise: a directory without a record, and
+        a container still `starting` whose launcher never ran and whose unit is down, are
+        rolled back; one still `starting` that did run is finished (the mark goes); a --rm
+        container that has run and is down is removed, as its sdc would have done."""
+        fd = containers.take_name_lock(self.paths, name)
+        if fd is None:
+            return not self.paths.container(name).exists()
+        try:
+            if not containers.record_path(self.paths, name).exists():
+                containers.remove_container_dir(self.paths, name)  # killed before its record was written
+                return True
+            container = containers.find_container(self.paths, name)
+            state = states.get(container.unit, "gone")
+            launched = containers.has_launched(self.paths, name)
+            if containers.is_starting(self.paths, name):
+                if not launched and state in DOWN:
+                    self._discard(container, state)
+                    return True
+                self._started(container)
+            if container.spec.auto_remove and launched and state in DOWN:
+                self._discard(container, state)
+                return True
+            return False
+        finally:
+            os.close(fd)
+
+    def _discard(self, container: Container, state: str) -> None:
+        """Remove a container that is not running, and the unit it left loaded; the store is locked."""
+        self._delete(container)
+        if state == EMPTY:
+            self._end_empty_scope(container.unit)
+        elif state != "gone":
+            with contextlib.suppress(SdcError):
+                self.systemd.reset_failed_unit(container.unit)
+
+    def _settle_names(self, names: Sequence[str]) -> dict[str, str]:
+        """Settle (see _settle) those of names that are containers' directories; the unit states."""
+        states = self._unit_states()
+        present = [n for n in names if "/" not in n and n not in (".", "..") and self.paths.container(n).exists()]
+        if present:
+            with records.locked(self.paths):
+                for name in present:
+                    self._settle(name, states)
+        return states
 
     def stop(self, refs: Sequence[str], *, timeout: int | None = None) -> list[Container]:
         """The stop signal to each PID 1; SIGKILL to every process of those still up once
@@ -315,7 +423,7 @@ class Sdc:
         stubborn = []
         for c in running:
             wait = (c.spec.stop_timeout if timeout is None else timeout) - (time.monotonic() - start)
-            if wait <= 0 or wait_for_state(self.systemd, c.unit, GONE, timeout=wait) not in GONE:
+            if wait <= 0 or self._wait_gone(c.unit, wait) not in GONE:
                 stubborn.append(c)
         self._kill_all(stubborn)
         return found
@@ -326,7 +434,7 @@ class Sdc:
                 self.systemd.kill_unit(c.unit, "all", signal.SIGKILL)
         deadline = time.monotonic() + KILL_WAIT
         for c in victims:
-            state = wait_for_state(self.systemd, c.unit, GONE, timeout=max(0.0, deadline - time.monotonic()))
+            state = self._wait_gone(c.unit, max(0.0, deadline - time.monotonic()))
             if state not in GONE:
                 raise SdcError(
                     f"container {c.name} did not stop (unit {state})", hint=f"see `systemctl status {c.unit}`"
@@ -355,10 +463,12 @@ class Sdc:
             raise Conflict(f"container {container.name} is not running", hint="`sdc ps -a` shows its state") from None
 
     def remove(self, refs: Sequence[str], *, force: bool = False) -> list[Container]:
-        """Remove containers; running ones only with force (all killed first, then waited for)."""
+        """Remove containers; running ones only with force (all killed first, then waited for).
+
+        A name a killed `sdc run` left is settled first (see _settle): rm finds what ps shows."""
+        states = self._settle_names(refs)
         found = [self.find(ref) for ref in refs]
-        live = self._live_units()
-        running = [c for c in found if c.unit in live]
+        running = [c for c in found if states.get(c.unit, "gone") not in DOWN]
         if running and not force:
             name = running[0].name
             raise Conflict(
@@ -367,8 +477,11 @@ class Sdc:
         self._kill_all(running)
         for c in found:
             self._remove_files(c)
-            with contextlib.suppress(SdcError):
-                self.systemd.reset_failed_unit(c.unit)
+            if states.get(c.unit) == EMPTY:
+                self._end_empty_scope(c.unit)
+            else:
+                with contextlib.suppress(SdcError):
+                    self.systemd.reset_failed_unit(c.unit)
         return found
 
     def _remove_files(self, container: Container) -> None:
@@ -398,11 +511,21 @@ class Sdc:
                 self._delete(container)
 
     def status(self) -> list[ContainerStatus]:
-        """Every container with its state: one ListUnitsByPatterns call for all of them."""
-        listed = containers.list_containers(self.paths)
-        if not listed:
+        """Every container with its state: one ListUnitsByPatterns call for all of them.
+
+        What a killed `sdc run` left is settled first (see _settle), so that every
+        container that holds a name is listed."""
+        names = containers.list_names(self.paths)
+        if not names:
             return []
-        live = self._live_units()
+        listed = containers.list_containers(self.paths)
+        states = self._unit_states()
+        if self._unsettled(names, listed, states):
+            with records.locked(self.paths):
+                for name in names:
+                    self._settle(name, states)
+            listed = containers.list_containers(self.paths)
+        live = {name for name, state in states.items() if state not in DOWN}
         result = []
         for c in listed:
             started = containers.started_at(self.paths, c.name)
@@ -417,6 +540,17 @@ class Sdc:
                                 started=started, finished=state.get("finished"))
             )  # fmt: skip
         return result
+
+    def _unsettled(self, names: list[str], listed: list[Container], states: dict[str, str]) -> bool:
+        """Whether any of the containers may need _settle: a few stat(2)s, no lock."""
+        recorded = {c.name: c for c in listed}
+        for name in names:
+            c = recorded.get(name)
+            if c is None or containers.is_starting(self.paths, name):
+                return True
+            if c.spec.auto_remove and states.get(c.unit, "gone") in DOWN and containers.has_launched(self.paths, name):
+                return True
+        return False
 
     def inspect(self, ref: str) -> dict[str, Any]:
         container = self.find(ref)

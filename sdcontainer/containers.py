@@ -1,14 +1,18 @@
 """Container records on disk: the bundle directory of each container.
 
-containers/<name>/container.json   what was asked: spec, image, unit, storage
+containers/<name>/                 flock(2)ed by the sdc that creates and starts it (name lock)
+containers/<name>/container.json   what was asked: spec, image, unit, storage; written first
+containers/<name>/starting         there until `sdc run` has started it (or handed it to systemd)
 containers/<name>/config.json      the OCI runtime config the launcher reads
 containers/<name>/state.json       how it last ended (written when it stops)
+containers/<name>/pid, launch-error  the launcher's record of the launch
 containers/<name>/{hostname,hosts,resolv.conf}   bind-mounted into /etc
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +97,14 @@ def write_container(paths: Paths, container: Container) -> None:
     write_json(record_path(paths, container.name), container.to_json())
 
 
+def list_names(paths: Paths) -> list[str]:
+    """Every name a container holds: its directory's, record or not."""
+    try:
+        return [entry.name for entry in os.scandir(paths.containers) if entry.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+
+
 def list_containers(paths: Paths) -> list[Container]:
     if not paths.containers.exists():
         return []
@@ -121,6 +133,36 @@ def started_at(paths: Paths, name: str) -> float | None:
         return (paths.container(name) / "pid").stat().st_mtime
     except FileNotFoundError:
         return None
+
+
+STARTING = "starting"
+
+
+def take_name_lock(paths: Paths, name: str) -> int | None:
+    """Lock the container's directory, or None when another process holds it (or it is gone).
+
+    `sdc run` holds it from the directory's creation until it exits: a directory
+    whose lock is free and that is still `starting` was left by a run that was killed."""
+    try:
+        fd = os.open(paths.container(name), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def is_starting(paths: Paths, name: str) -> bool:
+    return (paths.container(name) / STARTING).exists()
+
+
+def has_launched(paths: Paths, name: str) -> bool:
+    """The launcher got as far as recording the launch (its PID or its error), or it has ended."""
+    cdir = paths.container(name)
+    return any((cdir / record).exists() for record in ("pid", "launch-error", "state.json"))
 
 
 def write_state(paths: Paths, name: str, state: dict[str, Any]) -> None:

@@ -53,6 +53,12 @@ SIGNATURES: dict[str, str] = {
 TypedProperty = tuple[str, str, object]
 
 
+def unit_cgroup(unit: str) -> str:
+    """The cgroup systemd gives a container's unit: slices nest by the dashes of their names
+    (systemd.slice(5)), so machine-sdc.slice is inside machine.slice."""
+    return f"/machine.slice/{SLICE}/{unit}"
+
+
 def service_name(container: str) -> str:
     return f"{PREFIX}{container}.service"
 

@@ -15,6 +15,7 @@ class FakeUnit:
     properties: dict[str, object]
     state: str = "active"
     ignores: set[int] = field(default_factory=set)  # signals PID 1 has no handler for
+    empty: bool = False  # a scope with no process left, which systemd has not noticed: kill does nothing
 
 
 class FakeSystemd:
@@ -38,6 +39,8 @@ class FakeSystemd:
     def kill_unit(self, name: str, who: str, signal_: int) -> None:
         self.calls.append(("kill", name, who, signal_))
         unit = self._get(name)
+        if unit.empty:
+            return
         if signal_ == signal.SIGKILL or signal_ not in unit.ignores:
             del self.units[name]  # exited, and collected
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sdcontainer import containers
+from sdcontainer import cgroups, containers
 from sdcontainer.api import Sdc
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict
@@ -18,13 +18,16 @@ from sdcontainer.spec import ContainerSpec
 from tests.fakes import FakeSystemd, FakeUnit
 
 
-def add_container(paths: Paths, name: str, *, detach: bool = True, stop_timeout: int = 10) -> Container:
-    spec = ContainerSpec(name=name, image="bb", command=("sleep", "1000"), detach=detach, stop_timeout=stop_timeout)
+def add_container(
+    paths: Paths, name: str, *, detach: bool = True, stop_timeout: int = 10, auto_remove: bool = False
+) -> Container:
+    spec = ContainerSpec(name=name, image="bb", command=("sleep", "1000"), detach=detach, stop_timeout=stop_timeout,
+                         auto_remove=auto_remove)  # fmt: skip
     c = Container(
         id=name * 8,
         spec=spec,
         image_id="sha256:0",
-        unit=f"sdc-{name}.service",
+        unit=f"sdc-{name}.service" if detach else f"sdc-{name}.scope",
         driver="vfs",
         rootfs=str(paths.root / "rootfs" / name),
         bundle=str(paths.container(name)),
@@ -134,3 +137,97 @@ def test_ps_says_how_long_up_and_since_when_exited(paths: Paths) -> None:
     containers.write_state(paths, "done", {"exit_code": 0, "finished": time.time() - 7200})
     texts = {s.container.name: render.status_text(s) for s in Sdc(paths, connector=lambda: fake).status()}
     assert texts == {"up": "Up 5 minutes", "done": "Exited (0) 2 hours ago", "new": "Created"}
+
+
+# --- what a killed `sdc run` leaves, settled by the next command (api.Sdc._settle) ----------------
+
+
+def sdc_over(paths: Paths, fake: FakeSystemd) -> Sdc:
+    return Sdc(paths, connector=lambda: fake, storage_driver="vfs")
+
+
+def names(sdc: Sdc) -> list[str]:
+    return sorted(s.container.name for s in sdc.status())
+
+
+def test_a_directory_without_a_record_is_removed_by_ps(paths: Paths) -> None:
+    (paths.containers / "half").mkdir(parents=True)  # killed between mkdir and the record
+    add_container(paths, "web")
+    assert names(sdc_over(paths, FakeSystemd())) == ["web"]
+    assert not (paths.containers / "half").exists()
+
+
+def test_a_run_killed_before_its_launch_is_rolled_back(paths: Paths) -> None:
+    add_container(paths, "early")
+    (paths.container("early") / containers.STARTING).touch()
+    assert names(sdc_over(paths, FakeSystemd())) == []
+    assert not paths.container("early").exists()
+
+
+def test_a_run_killed_after_its_launch_is_finished(paths: Paths) -> None:
+    fake = FakeSystemd()
+    add_container(paths, "late")
+    (paths.container("late") / containers.STARTING).touch()
+    (paths.container("late") / "pid").write_text("42\n")
+    fake.units["sdc-late.service"] = FakeUnit({})
+    [status] = sdc_over(paths, fake).status()
+    assert (status.container.name, status.state) == ("late", "running")
+    assert not (paths.container("late") / containers.STARTING).exists()
+
+
+def test_a_run_still_at_work_is_left_alone(paths: Paths) -> None:
+    add_container(paths, "busy")
+    (paths.container("busy") / containers.STARTING).touch()
+    held = containers.take_name_lock(paths, "busy")  # as the sdc that is creating it holds it
+    try:
+        assert names(sdc_over(paths, FakeSystemd())) == ["busy"]
+        assert (paths.container("busy") / containers.STARTING).exists()
+    finally:
+        assert held is not None
+        os.close(held)
+
+
+@pytest.fixture
+def cgroup_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cgroup v1 tree of systemd's (name=systemd) for scopes: where sdc looks for their processes."""
+    root = tmp_path / "cgroup"
+    (root / "systemd").mkdir(parents=True)
+    (root / "systemd" / "cgroup.procs").write_text("1\n")
+    monkeypatch.setattr(cgroups, "ROOT", str(root))
+    return root / "systemd" / "machine.slice" / "machine-sdc.slice"
+
+
+def scope_with(tree: Path, unit: str, pids: str) -> Path:
+    (tree / unit).mkdir(parents=True, exist_ok=True)
+    (tree / unit / "cgroup.procs").write_text(pids)
+    return tree / unit
+
+
+def test_an_rm_container_whose_sdc_died_is_removed_once_it_has_ended(paths: Paths, cgroup_tree: Path) -> None:
+    scope_with(cgroup_tree, "sdc-once.scope", "42\n")
+    fake = FakeSystemd()
+    add_container(paths, "once", detach=False, auto_remove=True)
+    (paths.container("once") / "pid").write_text("42\n")
+    fake.units["sdc-once.scope"] = FakeUnit({})
+    assert names(sdc_over(paths, fake)) == ["once"]  # still running: kept
+    del fake.units["sdc-once.scope"]
+    assert names(sdc_over(paths, fake)) == []
+
+
+def test_a_scope_with_no_process_left_is_not_running_and_rm_ends_it(paths: Paths, cgroup_tree: Path) -> None:
+    """systemd may keep a scope active with nothing in it: on cgroup v1 only a release agent tells it."""
+    scope = scope_with(cgroup_tree, "sdc-gone.scope", "")
+    fake = FakeSystemd()
+    add_container(paths, "gone", detach=False)
+    (paths.container("gone") / "pid").write_text("42\n")
+    fake.units["sdc-gone.scope"] = FakeUnit({}, empty=True)
+    sdc = sdc_over(paths, fake)
+    [status] = sdc.status()
+    assert status.state == "exited"
+    start = time.monotonic()
+    sdc.remove(["gone"], force=True)
+    assert time.monotonic() - start < 1
+    assert ("stop", "sdc-gone.scope") in fake.calls and fake.units["sdc-gone.scope"].state == "inactive"
+    assert not paths.container("gone").exists()
+    (scope / "cgroup.procs").write_text("123\n")  # and one with a process in it is running
+    assert cgroups.populated("/machine.slice/machine-sdc.slice/sdc-gone.scope")
