@@ -20,7 +20,7 @@ import typer
 from sdcontainer import __version__, log, render
 from sdcontainer.api import Sdc, require_root
 from sdcontainer.errors import SdcError
-from sdcontainer.paths import Paths, default_root
+from sdcontainer.paths import STORAGE_DRIVERS, Paths, default_root
 from sdcontainer.spec import build_run_spec, parse_size
 
 app = typer.Typer(
@@ -44,6 +44,24 @@ def _sdc(ctx: typer.Context) -> Sdc:
     return obj.sdc
 
 
+def _check_format(value: str) -> str:
+    if value not in ("table", "json"):
+        raise typer.BadParameter(f"{value!r} is not table or json")
+    return value
+
+
+def _check_root(value: str | None) -> str | None:
+    if value == "":
+        raise typer.BadParameter("give a directory")
+    return value
+
+
+def _check_driver(value: str | None) -> str | None:
+    if value not in (None, *STORAGE_DRIVERS):
+        raise typer.BadParameter(f"{value!r} is not {' or '.join(STORAGE_DRIVERS)}")
+    return value
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"sdc version {__version__}")
@@ -54,10 +72,12 @@ def _version(value: bool) -> None:
 def main_options(
     ctx: typer.Context,
     root: Annotated[
-        Optional[Path], typer.Option("--root", envvar="SDC_ROOT", help="Store directory [default: /var/lib/sdc]")
+        Optional[str],
+        typer.Option("--root", envvar="SDC_ROOT", help="Store directory [default: /var/lib/sdc]", callback=_check_root),
     ] = None,
     storage_driver: Annotated[
-        Optional[str], typer.Option("--storage-driver", envvar="SDC_STORAGE_DRIVER", help="btrfs or vfs")
+        Optional[str],
+        typer.Option("--storage-driver", envvar="SDC_STORAGE_DRIVER", help="btrfs or vfs", callback=_check_driver),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", "-D", envvar="SDC_DEBUG", help="Log what sdc does")] = False,
     version: Annotated[
@@ -66,7 +86,7 @@ def main_options(
 ) -> None:
     log.configure(debug=debug)
     state = State()
-    state.sdc = Sdc(Paths((root or default_root()).absolute()), storage_driver=storage_driver)
+    state.sdc = Sdc(Paths(Path(root).absolute() if root else default_root()), storage_driver=storage_driver)
     ctx.obj = state
     ctx.call_on_close(state.sdc.close)
 
@@ -107,7 +127,7 @@ def import_(
 def images_(
     ctx: typer.Context,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only image IDs")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table or json", callback=_check_format)] = "table",
 ) -> None:
     """List images."""
     rows: list[dict[str, Any]] = []
@@ -155,7 +175,12 @@ def run(
     ] = False,
     name: Annotated[Optional[str], typer.Option("--name", help="Container name (unit sdc-NAME.service/.scope)")] = None,
     rm: Annotated[bool, typer.Option("--rm", help="Remove the container when it exits")] = False,
-    env: Annotated[Optional[list[str]], typer.Option("--env", "-e", help="Set NAME=VALUE")] = None,
+    env: Annotated[
+        Optional[list[str]], typer.Option("--env", "-e", help="Set NAME=VALUE; NAME alone passes on yours")
+    ] = None,
+    env_file: Annotated[
+        Optional[list[str]], typer.Option("--env-file", help="Read NAME=VALUE lines (Docker's format) from a file")
+    ] = None,
     workdir: Annotated[str, typer.Option("--workdir", "-w", help="Working directory inside")] = "/",
     hostname: Annotated[Optional[str], typer.Option("--hostname", "-h", help="Hostname [default: the name]")] = None,
     user: Annotated[Optional[str], typer.Option("--user", "-u", help="UID[:GID]")] = None,
@@ -184,9 +209,7 @@ def run(
     ] = False,
     tty: Annotated[
         bool,
-        typer.Option(
-            "--tty", "-t", help="Accepted for Docker compatibility: the container shares the caller's terminal"
-        ),
+        typer.Option("--tty", "-t", help="TERM=xterm inside; the container shares the caller's terminal (no pty yet)"),
     ] = False,
 ) -> None:
     """Run a command in a new container, as a transient systemd unit."""
@@ -204,7 +227,7 @@ def ps(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Show stopped containers too")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only container IDs")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table or json", callback=_check_format)] = "table",
 ) -> None:
     """List containers."""
     typer.echo(render.format_ps(_sdc(ctx).status(), all_=all_, quiet=quiet, fmt=fmt), nl=False)
@@ -319,9 +342,6 @@ def main() -> None:
         code = invoked_app(sys.argv[1:])(prog_name="sdc", standalone_mode=False)
     except SdcError as exc:
         _fail(exc.message, exc.hint, exc.exit_code)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
-        sys.exit(2)
     except click.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx else "sdc"
         _fail(exc.format_message(), f"see `{cmd} --help`", 2)

@@ -34,6 +34,7 @@ RUN_OPTIONS: dict[str, tuple[str, type]] = {
     "--name": ("name", str),
     "--rm": ("rm", bool),
     "-e": ("env", list), "--env": ("env", list),
+    "--env-file": ("env_file", list),
     "-w": ("workdir", str), "--workdir": ("workdir", str),
     "-h": ("hostname", str), "--hostname": ("hostname", str),
     "-u": ("user", str), "--user": ("user", str),
@@ -69,6 +70,10 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, str | None], list[str]]:
             value, args = args[1], args[1:]
         opts[GLOBAL_OPTIONS[flag]] = value
         args = args[1:]
+    if opts["storage_driver"] not in (None, "btrfs", "vfs"):
+        raise _NotPlain  # typer says what is wrong with it
+    if opts["root"] == "":
+        raise _NotPlain
     return opts, args
 
 

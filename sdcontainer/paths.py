@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_ROOT = Path("/var/lib/sdc")
+STORAGE_DRIVERS = ("btrfs", "vfs")
 
 
 def default_root() -> Path:

@@ -16,14 +16,14 @@ from pathlib import Path
 from sdcontainer import linux
 from sdcontainer.errors import StorageError, UsageError
 from sdcontainer.log import get_logger
-from sdcontainer.paths import Paths
+from sdcontainer.paths import STORAGE_DRIVERS, Paths
 from sdcontainer.records import read_json, write_json
 from sdcontainer.storage.btrfs import BtrfsDriver, is_btrfs
 from sdcontainer.storage.driver import Driver
 
 log = get_logger(__name__)
 
-DRIVERS = ("btrfs", "vfs")
+DRIVERS = STORAGE_DRIVERS
 DEFAULT_POOL_SIZE = 64 << 30  # sparse: costs only what is written
 
 
