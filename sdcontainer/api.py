@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -187,7 +188,8 @@ class Sdc:
             (cdir / "resolv.conf").write_text(_host_resolv_conf())
             (cdir / "rootfs").symlink_to(rootfs)
             (cdir / bundle.SECCOMP_PROGRAM).write_bytes(seccomp.build_namespace_filter(os.uname().machine))
-            config = bundle.build_runtime_config(spec, image_config=image.config, container_dir=cdir)
+            home = _home_in(rootfs, spec.user[0])
+            config = bundle.build_runtime_config(spec, image_config=image.config, container_dir=cdir, home=home)
             records.write_json(cdir / "config.json", config)
         return container
 
@@ -617,22 +619,15 @@ def _iso_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
-def _launched(container: Container, timeout: float = 2.0) -> bool:
-    """After a failed start job of a service: did its PID 1 exec? The job fails as soon as
-    PID 1 ends, which a command that exits at once does before the launcher has recorded
-    the outcome (`pid` after the exec, `launch-error` if it failed): wait for that record."""
+def _launched(container: Container) -> bool:
+    """After a failed start job of a service: did its PID 1 exec (and its command end at once)?
+
+    The launcher records the PID before it lets PID 1 exec, and why it failed (launch-error)
+    before it lets PID 1 exit, which is what fails the job: the records are final by now."""
     if not container.unit.endswith(".service"):
         return False  # a scope that failed to start: the launcher was never let go
     bundle = Path(container.bundle)
-    deadline = time.monotonic() + timeout
-    while True:
-        if (bundle / "launch-error").exists():
-            return False
-        if (bundle / "pid").exists():
-            return True
-        if time.monotonic() > deadline or not bundle.exists():
-            return False
-        time.sleep(0.005)
+    return (bundle / "pid").exists() and not (bundle / "launch-error").exists()
 
 
 def _launch_error(container: Container) -> str:
@@ -641,6 +636,26 @@ def _launch_error(container: Container) -> str:
         return path.read_text().strip() or "the launcher failed"
     except FileNotFoundError:
         return "the launcher did not report ready"
+
+
+def _home_in(rootfs: Path, uid: int) -> str:
+    """uid's home directory in the container's /etc/passwd, read as the container would resolve it
+    (a symlink in the image leads nowhere outside it); / without one, as Docker's."""
+    from sdcontainer import bundle, linux
+
+    try:
+        root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = linux.open_in_root(root, "/etc/passwd", os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block us
+        finally:
+            os.close(root)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return "/"
+            text = f.read(1 << 20).decode("utf-8", "replace")
+    except OSError:
+        return "/"
+    return bundle.home_of(text, uid)
 
 
 def _host_resolv_conf() -> str:

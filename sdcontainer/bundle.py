@@ -13,7 +13,9 @@ from typing import Any
 from sdcontainer.spec import ContainerSpec
 
 OCI_VERSION = "1.0.2"
-DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# systemd's container interface: the manager names itself to the container's init in $container.
+CONTAINER_ENV = "sdc"
 
 # Docker's default capability set: what a root process in a container keeps.
 DEFAULT_CAPS = (
@@ -56,16 +58,27 @@ SECCOMP_KEY, SECCOMP_PROGRAM = "seccompProgram", "seccomp.bpf"
 DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
 
 
-def build_env(image_env: Sequence[str], extra: Sequence[str]) -> list[str]:
-    """Image environment overridden by -e; a default PATH when neither sets one."""
-    merged: dict[str, str] = {}
+def build_env(image_env: Sequence[str], extra: Sequence[str], *, hostname: str, home: str, tty: bool) -> list[str]:
+    """The container's environment as Docker builds it: PATH, HOSTNAME, HOME (the user's, from the
+    image's /etc/passwd), TERM=xterm with -t, and container=sdc; then the image's variables, then
+    -e's: a later value of a name replaces an earlier one, in its place."""
+    merged = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": home}
+    if tty:
+        merged["TERM"] = "xterm"
+    merged["container"] = CONTAINER_ENV
     for item in (*image_env, *extra):
         key, _, value = item.partition("=")
         merged[key] = value
-    env = [f"{k}={v}" for k, v in merged.items()]
-    if "PATH" not in merged:
-        env.insert(0, DEFAULT_PATH)
-    return env
+    return [f"{k}={v}" for k, v in merged.items()]
+
+
+def home_of(passwd: str, uid: int) -> str:
+    """The home directory of uid in an /etc/passwd; / when it has no entry (as runc's default user)."""
+    for line in passwd.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 7 and fields[2] == str(uid) and fields[5].startswith("/"):
+            return fields[5]
+    return "/"
 
 
 def _mounts(container_dir: Path) -> list[dict[str, object]]:
@@ -105,9 +118,12 @@ def build_runtime_config(
     *,
     image_config: Mapping[str, Any],
     container_dir: Path,
+    home: str = "/",
 ) -> dict[str, object]:
+    """home: the user's home directory, from the image's /etc/passwd (see home_of)."""
     image_env = [str(e) for e in image_config.get("Env") or []]
     uid, gid = spec.user
+    hostname = spec.hostname or spec.name
     caps = list(DEFAULT_CAPS) if uid == 0 else []
     return {
         "ociVersion": OCI_VERSION,
@@ -115,7 +131,7 @@ def build_runtime_config(
             "terminal": False,
             "user": {"uid": uid, "gid": gid, "additionalGids": []},
             "args": list(spec.command),
-            "env": build_env(image_env, spec.env),
+            "env": build_env(image_env, spec.env, hostname=hostname, home=home, tty=spec.tty),
             "cwd": spec.workdir,
             "capabilities": {
                 "bounding": list(DEFAULT_CAPS),
@@ -128,7 +144,7 @@ def build_runtime_config(
         },
         # Relative to the bundle, as runtime-spec suggests: bundle/rootfs links to the snapshot.
         "root": {"path": "rootfs", "readonly": False},
-        "hostname": spec.hostname or spec.name,
+        "hostname": hostname,
         "mounts": _mounts(container_dir),
         "linux": {
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
@@ -139,8 +155,16 @@ def build_runtime_config(
             "maskedPaths": list(MASKED_PATHS),
             "readonlyPaths": list(READONLY_PATHS),
             SECCOMP_KEY: SECCOMP_PROGRAM,
+            "resources": _resources(spec),
         },
     }
+
+
+def _resources(spec: ContainerSpec) -> dict[str, object]:
+    """What the launcher applies itself: systemd enforces the rest (units.py). The CPUs: a scope
+    takes no CPUAffinity=, which is a property of processes systemd starts."""
+    cpus = spec.limits.cpuset_cpus
+    return {"cpu": {"cpus": ",".join(str(c) for c in cpus)}} if cpus else {}
 
 
 def build_hosts(hostname: str) -> str:

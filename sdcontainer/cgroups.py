@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 ROOT = "/sys/fs/cgroup"
+GONE = (errno.ENOENT, errno.ENODEV)  # a cgroup being removed answers ENODEV to reads of its files
 
 
 def populated(cgroup: str) -> bool:
@@ -17,7 +19,9 @@ def populated(cgroup: str) -> bool:
         try:
             with open(f"{unified}{cgroup}/cgroup.events") as f:
                 return any(line.split() == ["populated", "1"] for line in f)
-        except FileNotFoundError:
+        except OSError as exc:
+            if exc.errno not in GONE:
+                raise
             if os.path.exists(f"{unified}/cgroup.controllers"):  # the hierarchy is there, the cgroup is not
                 return False
     legacy = f"{ROOT}/systemd"
@@ -28,6 +32,7 @@ def populated(cgroup: str) -> bool:
             with open(f"{directory}/cgroup.procs") as f:
                 if f.read(1):
                     return True
-        except FileNotFoundError:
-            continue
+        except OSError as exc:
+            if exc.errno not in GONE:
+                raise
     return False

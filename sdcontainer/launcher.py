@@ -49,6 +49,7 @@ import warnings  # noqa: F401 - os.execvpe imports it lazily, and after pivot_ro
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # _signal has no stubs of its own: signal's describe the same functions
     import signal
+    from typing import NoReturn
 else:
     import _signal as signal
 
@@ -124,9 +125,11 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
         make_readonly(path)
     socket.sethostname(config.get("hostname", ""))
     linux.bring_up_loopback()
+    set_cpu_affinity(config["linux"].get("resources", {}))
     process = config["process"]
-    drop_privileges(process)
     cwd = process.get("cwd", "/")
+    make_workdir(cwd)
+    drop_privileges(process)
     try:
         os.chdir(cwd)
     except OSError as exc:
@@ -216,6 +219,28 @@ def make_readonly(path: str) -> None:
         )
 
 
+def set_cpu_affinity(resources: dict) -> None:  # type: ignore[type-arg]
+    """The CPUs of --cpuset-cpus ("0-2,5"), for PID 1 and all it starts (sched_setaffinity(2)): a
+    scope cannot take CPUAffinity= from systemd, which sets it only on processes it starts."""
+    text = resources.get("cpu", {}).get("cpus", "")
+    if not text:
+        return
+    cpus: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    os.sched_setaffinity(0, cpus)
+
+
+def make_workdir(cwd: str) -> None:
+    """The working directory, made (root's, 0755) when the image lacks it, as Docker does. We are
+    in the container's root already: nothing here resolves outside it."""
+    try:
+        os.makedirs(cwd, mode=0o755, exist_ok=True)
+    except OSError as exc:
+        raise LaunchError(f"cannot make working directory {cwd}: {exc.strerror}") from exc
+
+
 def drop_privileges(process: dict) -> None:  # type: ignore[type-arg]
     """Bounding set first (needs CAP_SETPCAP), then ids, then the remaining sets (capabilities(7))."""
     caps = process.get("capabilities", {})
@@ -266,13 +291,14 @@ def child(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: in
     except BaseException as exc:  # noqa: BLE001 - anything at all must end the launch, closed
         message, code = f"{type(exc).__name__}: {exc}", EXIT_SETUP
     sync.send(f"E{code} {message}".encode())
+    sync.recv(1)  # exit only once the launcher has recorded why (see _fail): then the unit fails
     os._exit(code)
 
 
 # --- in the unit, outside the container ----------------------------------------
 
 
-def start(config: dict, *, detach: bool) -> int:  # type: ignore[type-arg]
+def start(config: dict, bundle: str, *, detach: bool) -> int:  # type: ignore[type-arg]
     """Fork the container's PID 1 into new namespaces and let it exec once systemd knows it.
 
     The child sets the container up and waits; then, for a service, systemd
@@ -292,15 +318,17 @@ def start(config: dict, *, detach: bool) -> int:  # type: ignore[type-arg]
         child(config, seccomp, theirs, flags & ~linux.CLONE_NEWPID)
     theirs.close()
     try:
-        _expect_ready(ours.recv(4096), pid, detach)
+        if (message := ours.recv(4096)) != READY_TO_EXEC:
+            _fail(ours, bundle, message, pid, detach)
         if detach:
             notify(f"MAINPID={pid}")
+        # Before the go: by the time the command can say anything, its PID is there for `sdc kill`.
+        _record(bundle, "pid", str(pid))
         ours.send(GO)
-        report = ours.recv(4096)  # EOF: the exec closed the child's end (SOCK_CLOEXEC)
+        if report := ours.recv(4096):  # EOF: the exec closed the child's end (SOCK_CLOEXEC)
+            _fail(ours, bundle, report, pid, detach)
     finally:
         ours.close()
-    if report:
-        _expect_ready(report, pid, detach)
     return pid
 
 
@@ -313,15 +341,23 @@ def read_seccomp_program(config: dict) -> bytes | None:  # type: ignore[type-arg
         return f.read()
 
 
-def _expect_ready(message: bytes, pid: int, detach: bool) -> None:
-    if message == READY_TO_EXEC:
-        return
+def _fail(sync: socket.socket, bundle: str, message: bytes, pid: int, detach: bool) -> NoReturn:
+    """PID 1 could not get as far as its command: record why, and only then let it exit (it waits
+    for our word). Its exit is what fails a service's start job: so once sdc sees the job failed,
+    the bundle's records are final (`launch-error`: it never ran; `pid` alone: it ran)."""
+    if message.startswith(b"E"):
+        code_text, _, text = message[1:].decode(errors="replace").partition(" ")
+        code = int(code_text)
+    else:
+        code, text = EXIT_SETUP, "the container's init died during set-up"
+    _record(bundle, "launch-error", text)
+    try:
+        sync.send(GO)
+    except OSError:
+        pass  # it is gone already
     if not detach:
         os.waitpid(pid, 0)
-    if message.startswith(b"E"):
-        code, _, text = message[1:].decode(errors="replace").partition(" ")
-        raise LaunchError(text, int(code))
-    raise LaunchError("the container's init died during set-up")
+    raise LaunchError(text, code)
 
 
 def notify(state: str) -> None:
@@ -372,15 +408,13 @@ def launch(bundle: str, *, detach: bool) -> int:
     try:
         os.chdir(bundle)
         config = read_config("config.json")
-        pid = start(config, detach=detach)
+        pid = start(config, bundle, detach=detach)
     except (LaunchError, OSError, ValueError, KeyError) as exc:
         code = exc.code if isinstance(exc, LaunchError) else EXIT_SETUP
         message = str(exc) if not isinstance(exc, KeyError) else f"config.json lacks {exc}"
         print(f"sdc: container failed to start: {message}", file=sys.stderr, flush=True)
         _record(bundle, "launch-error", message)
         return code
-    # The container runs: its PID for `sdc kill` (a scope has no main PID) and as proof it started.
-    _record(bundle, "pid", str(pid))
     if detach:
         notify("READY=1")
         return 0
@@ -558,10 +592,9 @@ def main(argv: list[str]) -> int:
 
 
 def _record(bundle: str, name: str, text: str) -> None:
-    """Leave a note in the bundle for sdc (a launch error is in the journal too)."""
+    """Leave a note in the bundle for sdc, whole or not at all (a launch error is in the journal too)."""
     try:
-        with open(os.path.join(bundle, name), "w") as f:
-            f.write(text + "\n")
+        write_atomically(os.path.join(bundle, name), (text + "\n").encode())
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             print(f"sdc: cannot record the error: {exc}", file=sys.stderr)

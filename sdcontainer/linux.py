@@ -54,6 +54,9 @@ _SYS_CLONE = {"x86_64": 56, "aarch64": 220}
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 _SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
+_SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437}
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
 
 
 def _check(ret: int, what: str) -> None:
@@ -127,6 +130,19 @@ def set_caps(caps: frozenset[int]) -> None:
     dbuf = ctypes.create_string_buffer(data, len(data))
     _check(_libc.syscall(_syscall_number(_SYS_CAPSET), hbuf, dbuf), "capset")
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def open_in_root(root_fd: int, path: str, flags: int) -> int:
+    """Open path as the container would, with root_fd as its /: openat2(2) RESOLVE_IN_ROOT resolves
+    every symlink and `..` inside it, so no path an image or a container made can lead out."""
+    how = _OpenHow(flags | os.O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    ret = _libc.syscall(_syscall_number(_SYS_OPENAT2), root_fd, path.encode(), ctypes.byref(how), ctypes.sizeof(how))
+    _check(ret, f"open {path} in the container's root")
+    return int(ret)
 
 
 class _SockFprog(ctypes.Structure):

@@ -7,8 +7,10 @@ input is refused before anything is created.
 from __future__ import annotations
 
 import math
+import os
 import re
 import signal
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +48,7 @@ class ContainerSpec:
     user: tuple[int, int] = (0, 0)
     detach: bool = False
     auto_remove: bool = False
+    tty: bool = False
     stop_timeout: int = 10
     stop_signal: str = "SIGTERM"
     limits: Limits = field(default_factory=Limits)
@@ -103,11 +106,55 @@ def parse_user(text: str) -> tuple[int, int]:
     return uid, int(m.group(2)) if m.group(2) is not None else uid
 
 
-def check_env(items: list[str]) -> tuple[str, ...]:
+def resolve_env(items: Sequence[str], environ: Mapping[str, str]) -> list[str]:
+    """-e values as Docker takes them: NAME=VALUE as given; NAME alone passes on the caller's value
+    of NAME, and nothing when the caller has none."""
+    resolved = []
     for item in items:
-        if not item or item.startswith("="):
-            raise UsageError(f"invalid --env {item!r}", hint="use NAME=VALUE")
-    return tuple(items)
+        name, eq, _ = item.partition("=")
+        if not name or "\0" in item:
+            raise UsageError(f"invalid --env {item!r}", hint="use NAME=VALUE, or NAME to pass on your own value")
+        if eq:
+            resolved.append(item)
+        elif name in environ:
+            resolved.append(f"{name}={environ[name]}")
+    return resolved
+
+
+def parse_env_file(text: str, *, path: str, environ: Mapping[str, str]) -> list[str]:
+    """Docker's --env-file format: a variable a line, NAME=VALUE (the value as it is: no quotes
+    removed, no spaces trimmed) or NAME alone (the caller's value, if any); blank lines and lines
+    starting with # are skipped; leading whitespace is ignored."""
+    entries = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        name, eq, value = line.partition("=")
+        if not name or any(c.isspace() for c in name) or "\0" in line:
+            raise UsageError(
+                f"--env-file {path}, line {number}: invalid variable {name!r}",
+                hint="write NAME=VALUE or NAME on each line, # for comments",
+            )
+        if eq:
+            entries.append(f"{name}={value}")
+        elif name in environ:
+            entries.append(f"{name}={environ[name]}")
+    return entries
+
+
+def read_env_files(paths: Sequence[str], environ: Mapping[str, str]) -> list[str]:
+    entries = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8-sig") as f:  # -sig: a byte order mark is not part of a name
+                text = f.read()
+        except OSError as exc:
+            raise UsageError(f"cannot read --env-file {path}: {exc.strerror}", hint="give a readable file") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"--env-file {path} is not UTF-8 text", hint="write NAME=VALUE lines") from None
+        entries += parse_env_file(text, path=path, environ=environ)
+    return entries
 
 
 def build_limits(
@@ -173,6 +220,7 @@ def build_run_spec(
     name: str | None = None,
     rm: bool = False,
     env: list[str] | None = None,
+    env_file: list[str] | None = None,
     workdir: str = "/",
     hostname: str | None = None,
     user: str | None = None,
@@ -180,12 +228,13 @@ def build_run_spec(
     stop_signal: str = "SIGTERM",
     interactive: bool = False,
     tty: bool = False,
+    environ: Mapping[str, str] = os.environ,
     **limit_flags: Any,
 ) -> ContainerSpec:
     """`sdc run`'s flag values (named as the flags are) → a checked spec; the limit flags
     (memory, cpus...) are build_limits's. Without --name the name is left empty: the store
-    picks a free one when it creates the container."""
-    del interactive, tty  # accepted for Docker's muscle memory; see the CLI's help
+    picks a free one when it creates the container. environ: the caller's, for -e NAME."""
+    del interactive  # accepted for Docker's muscle memory: the foreground container has our stdin
     limits = build_limits(**limit_flags)
     if stop_timeout < 0:
         raise UsageError(f"invalid --stop-timeout {stop_timeout}", hint="give a number of seconds >= 0")
@@ -193,12 +242,14 @@ def build_run_spec(
         name=check_name(name) if name is not None else "",
         image=image,
         command=tuple(command or ()),
-        env=check_env(env or []),
+        # Docker's order: the files first, then -e, a later value of a name overriding an earlier one.
+        env=tuple(read_env_files(env_file or [], environ) + resolve_env(env or [], environ)),
         workdir=workdir,
         hostname=hostname or "",
         user=parse_user(user) if user else (0, 0),
         detach=detach,
         auto_remove=rm,
+        tty=tty,
         stop_timeout=stop_timeout,
         stop_signal=signal.Signals(parse_signal(stop_signal)).name,
         limits=limits,

@@ -184,8 +184,25 @@ def build_service_properties(
     }
 
 
+# What a scope takes, of all sdc sets (org.freedesktop.systemd1(5)): the unit's settings, the
+# cgroup's (systemd.resource-control(5)) and the kill settings (systemd.kill(5)); not a service's
+# exec settings (systemd.exec(5): CPUAffinity=, ReadOnlyPaths=, Environment=...), which systemd
+# applies to processes it starts, nor the service's own (Type=, ExecStart=...). A test holds
+# build_scope_properties to it, and another this table to what a real scope accepts.
+SCOPE_TAKES = frozenset(
+    {
+        "Description", "Slice", "PIDs", "CollectMode", "TimeoutStopUSec",
+        "KillMode", "KillSignal", "SendSIGKILL",
+        "MemoryAccounting", "TasksAccounting", "CPUAccounting", "MemoryMax", "MemorySwapMax", "CPUWeight",
+        "CPUQuotaPerSecUSec", "AllowedCPUs", "TasksMax", "IOWeight", "DevicePolicy", "DeviceAllow",
+    }
+)  # fmt: skip
+
+
 def build_scope_properties(spec: ContainerSpec, *, pid: int) -> dict[str, object]:
-    """A foreground container: a scope around the launcher process."""
+    """A foreground container: a scope around the launcher process. Its CPU affinity is the
+    launcher's to set (see bundle._resources)."""
+    limits = {k: v for k, v in build_limit_properties(spec.limits).items() if k in SCOPE_TAKES}
     return {
         "Description": _description(spec),
         "Slice": SLICE,
@@ -193,7 +210,7 @@ def build_scope_properties(spec: ContainerSpec, *, pid: int) -> dict[str, object
         "KillSignal": int(signal.Signals[spec.stop_signal]),
         "TimeoutStopUSec": spec.stop_timeout * USEC,
         "CollectMode": "inactive-or-failed",
-        **build_limit_properties(spec.limits),
+        **limits,
         **build_device_properties(),
     }
 

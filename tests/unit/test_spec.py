@@ -1,4 +1,5 @@
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -9,9 +10,11 @@ from sdcontainer.spec import (
     build_run_spec,
     check_name,
     parse_cpuset,
+    parse_env_file,
     parse_signal,
     parse_size,
     parse_user,
+    resolve_env,
 )
 
 
@@ -96,3 +99,47 @@ def test_run_flags_become_a_checked_spec() -> None:
     for bad in ({"name": "-x"}, {"stop_timeout": -1}, {"stop_signal": "NOPE"}, {"env": ["=x"]}, {"user": "bob"}):
         with pytest.raises(UsageError):
             build_run_spec(image="bb", **bad)  # type: ignore[arg-type]
+
+
+def test_env_without_a_value_passes_on_the_callers() -> None:
+    caller = {"HOME": "/home/me", "EMPTY": ""}
+    assert resolve_env(["A=1", "HOME", "EMPTY", "UNSET", "B="], caller) == ["A=1", "HOME=/home/me", "EMPTY=", "B="]
+    for bad in ("", "=x", "A=\0"):
+        with pytest.raises(UsageError, match="invalid --env"):
+            resolve_env([bad], caller)
+
+
+def test_env_files_read_as_docker_reads_them() -> None:
+    text = (
+        "\ufeff# a comment\n"
+        "\n"
+        "   PLAIN=value with spaces  \n"
+        'QUOTED="kept as is"\n'
+        "EQUALS=a=b\n"
+        "  # indented comment\n"
+        "PASSED\n"
+        "NOT_SET\n"
+        "EMPTY=\n"
+    )
+    assert parse_env_file(text.removeprefix("\ufeff"), path="f", environ={"PASSED": "from caller"}) == [
+        "PLAIN=value with spaces  ",
+        'QUOTED="kept as is"',
+        "EQUALS=a=b",
+        "PASSED=from caller",
+        "EMPTY=",
+    ]
+    for bad in ("BAD NAME=1", "=nothing"):
+        with pytest.raises(UsageError, match="line 2"):
+            parse_env_file(f"OK=1\n{bad}\n", path="f", environ={})
+
+
+def test_env_file_then_env_a_later_value_winning(tmp_path: Path) -> None:
+    first = tmp_path / "first.env"
+    first.write_bytes("\ufeffA=from-file\nB=file\n".encode())
+    spec = build_run_spec(image="bb", env_file=[str(first)], env=["A=from-flag", "C"], environ={"C": "caller"})
+    assert spec.env == ("A=from-file", "B=file", "A=from-flag", "C=caller")
+    with pytest.raises(UsageError, match="cannot read --env-file"):
+        build_run_spec(image="bb", env_file=[str(tmp_path / "missing")])
+    (tmp_path / "latin1.env").write_bytes(b"A=\xe9\n")
+    with pytest.raises(UsageError, match="not UTF-8"):
+        build_run_spec(image="bb", env_file=[str(tmp_path / "latin1.env")])

@@ -115,3 +115,29 @@ def test_devices_are_closed_but_for_what_the_container_is_given() -> None:
     scope = units.build_scope_properties(spec(), pid=42)
     for props in (service, scope):
         assert {k: props[k] for k in expected} == expected
+
+
+def every_limit() -> list[ContainerSpec]:
+    """A spec for each limit flag alone, and one with all of them."""
+    flags: dict[str, object] = {"memory": "64m", "memory_swap": "96m", "cpu_shares": 512, "cpus": 1.5,
+                                "cpuset_cpus": "0", "pids_limit": 50, "blkio_weight": 300}  # fmt: skip
+    alone = [{k: v, **({"memory": "64m"} if k == "memory_swap" else {})} for k, v in flags.items()]
+    return [spec(limits=build_limits(**f)) for f in [*alone, flags]]  # type: ignore[arg-type]
+
+
+def test_scopes_get_only_what_a_scope_takes() -> None:
+    """CPUAffinity= is an exec setting: systemd refused it for a scope at run time (issue 10)."""
+    for s in every_limit():
+        assert set(units.build_scope_properties(s, pid=1)) <= units.SCOPE_TAKES
+    scope = units.build_scope_properties(spec(limits=build_limits(cpuset_cpus="1")), pid=1)
+    assert scope["AllowedCPUs"] == b"\x02" and "CPUAffinity" not in scope
+
+
+def test_every_limit_reaches_both_unit_types() -> None:
+    """Each limit flag's properties: all of them on a service, all but the exec ones on a scope."""
+    for s in every_limit():
+        limits = units.build_limit_properties(s.limits)
+        service = units.build_service_properties(s, launcher=["/l"], cleanup=["/c"], read_only=["/l"])
+        scope = units.build_scope_properties(s, pid=1)
+        assert limits.items() <= service.items()
+        assert {k: v for k, v in limits.items() if k != "CPUAffinity"}.items() <= scope.items()
