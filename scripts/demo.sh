@@ -22,6 +22,8 @@ step sdc import "$work/busybox.tar.gz" busybox
 step sdc images
 step sdc run --rm busybox echo "hello from a container"
 step sdc run --rm busybox sh -c 'echo "PID $$ on $(hostname), capabilities $(grep CapBnd /proc/self/status)"'
+step sdc run --rm -e GREETING=hi busybox env     # Docker's environment, and systemd's container=
+step sdc run --rm busybox sh -c 'grep Seccomp: /proc/self/status; unshare -U true || echo "no user namespace for a container"'
 step sdc run -d --name web -m 64m --pids-limit 50 -c 512 busybox \
     sh -c 'trap "echo stopping cleanly; exit 0" TERM; echo started; i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done'
 sleep 2
