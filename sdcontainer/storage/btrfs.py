@@ -6,6 +6,7 @@ the same for a 5 MB image and a 5 GB one.
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 from fcntl import ioctl
@@ -13,20 +14,31 @@ from pathlib import Path
 
 from sdcontainer import linux
 from sdcontainer.errors import StorageError
-from sdcontainer.storage.driver import Driver
+from sdcontainer.storage.driver import Driver, remove_tree
 
 
 def _iow(nr: int, size: int) -> int:
     return (1 << 30) | (size << 16) | (0x94 << 8) | nr
 
 
-_VOL_ARGS_SIZE = 4096  # struct btrfs_ioctl_vol_args{,_v2}
+def _iowr(nr: int, size: int) -> int:
+    return (3 << 30) | (size << 16) | (0x94 << 8) | nr
+
+
+_VOL_ARGS_SIZE = 4096  # struct btrfs_ioctl_vol_args{,_v2}, btrfs_ioctl_search_args, btrfs_ioctl_ino_lookup_args
 BTRFS_IOC_SUBVOL_CREATE = _iow(14, _VOL_ARGS_SIZE)
 BTRFS_IOC_SNAP_DESTROY = _iow(15, _VOL_ARGS_SIZE)
+BTRFS_IOC_TREE_SEARCH = _iowr(17, _VOL_ARGS_SIZE)
+BTRFS_IOC_INO_LOOKUP = _iowr(18, _VOL_ARGS_SIZE)
 BTRFS_IOC_SNAP_CREATE_V2 = _iow(23, _VOL_ARGS_SIZE)
 BTRFS_IOC_SUBVOL_SETFLAGS = _iow(26, 8)
+BTRFS_IOC_SNAP_DESTROY_V2 = _iow(63, _VOL_ARGS_SIZE)
 BTRFS_SUBVOL_RDONLY = 1 << 1
+BTRFS_SUBVOL_SPEC_BY_ID = 1 << 4
 BTRFS_FIRST_FREE_OBJECTID = 256  # the inode number of every subvolume's root
+BTRFS_ROOT_TREE_OBJECTID = 1
+BTRFS_ROOT_REF_KEY = 156  # in the root tree: (parent id, ROOT_REF, child id) for each nested subvolume
+_U64_MAX = 2**64 - 1
 
 
 def _vol_args(name: str) -> bytes:
@@ -62,7 +74,71 @@ def snapshot(source: Path, dest: Path, *, readonly: bool = False) -> None:
 
 
 def delete_subvolume(path: Path) -> None:
+    """Delete a subvolume, and first every subvolume nested in it, at any depth: a container can
+    make one in its own root (that needs no capability), which a plain delete refuses (ENOTEMPTY)."""
+    try:
+        _in_parent(path, "delete subvolume", BTRFS_IOC_SNAP_DESTROY, _vol_args(path.name))
+        return
+    except StorageError as exc:
+        if not isinstance(exc.__cause__, OSError) or exc.__cause__.errno != errno.ENOTEMPTY:
+            raise
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for nested in _nested_bottom_up(fd, _subvolume_id(fd)):
+            _destroy_by_id(fd, nested)
+    except OSError as exc:
+        raise StorageError(f"btrfs: cannot delete the subvolumes nested in {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
     _in_parent(path, "delete subvolume", BTRFS_IOC_SNAP_DESTROY, _vol_args(path.name))
+
+
+def _subvolume_id(fd: int) -> int:
+    """The id of the subvolume fd is in (BTRFS_IOC_INO_LOOKUP of its root, tree 0: fd's own)."""
+    args = bytearray(struct.pack("QQ4080x", 0, BTRFS_FIRST_FREE_OBJECTID))
+    ioctl(fd, BTRFS_IOC_INO_LOOKUP, args)
+    return int(struct.unpack_from("Q", args)[0])
+
+
+def _children(fd: int, parent: int) -> list[int]:
+    """The ids of the subvolumes right inside subvolume parent: its ROOT_REF items in the root tree
+    (BTRFS_IOC_TREE_SEARCH; struct btrfs_ioctl_search_key, then headers and items in the buffer)."""
+    found: list[int] = []
+    min_offset = 0
+    while True:
+        key = struct.pack(
+            "7Q4I4Q", BTRFS_ROOT_TREE_OBJECTID, parent, parent, min_offset, _U64_MAX, 0, _U64_MAX,
+            BTRFS_ROOT_REF_KEY, BTRFS_ROOT_REF_KEY, 4096, 0, 0, 0, 0, 0,
+        )  # fmt: skip
+        args = bytearray(key.ljust(_VOL_ARGS_SIZE, b"\0"))
+        ioctl(fd, BTRFS_IOC_TREE_SEARCH, args)
+        count = struct.unpack_from("I", args, 64)[0]  # nr_items, as the kernel filled it in
+        if count == 0:
+            return found
+        pos = len(key)
+        for _ in range(count):
+            _transid, objectid, offset, kind, length = struct.unpack_from("3Q2I", args, pos)
+            if objectid == parent and kind == BTRFS_ROOT_REF_KEY:
+                found.append(offset)
+            pos += 32 + length
+        if offset == _U64_MAX:
+            return found
+        min_offset = offset + 1
+
+
+def _nested_bottom_up(fd: int, top: int) -> list[int]:
+    """Every subvolume nested in top, each before the one it is in."""
+    order: list[int] = []
+    for child in _children(fd, top):
+        order += _nested_bottom_up(fd, child)
+        order.append(child)
+    return order
+
+
+def _destroy_by_id(fd: int, subvolume: int) -> None:
+    # struct btrfs_ioctl_vol_args_v2: fd, transid, flags, 32 bytes of union, then the id in name's place
+    args = struct.pack("qQQ32xQ", 0, 0, BTRFS_SUBVOL_SPEC_BY_ID, subvolume).ljust(_VOL_ARGS_SIZE, b"\0")
+    ioctl(fd, BTRFS_IOC_SNAP_DESTROY_V2, bytearray(args))
 
 
 def set_readonly(path: Path) -> None:
@@ -106,6 +182,4 @@ class BtrfsDriver(Driver):
         if path.stat().st_ino == BTRFS_FIRST_FREE_OBJECTID:
             delete_subvolume(path)
         else:  # a plain directory left by an interrupted run
-            import shutil
-
-            shutil.rmtree(path)
+            remove_tree(path)

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from sdcontainer.run import run
-from sdcontainer.storage.driver import Driver
+from sdcontainer.storage.driver import Driver, remove_tree
 
 
 class VfsDriver(Driver):
@@ -30,4 +30,4 @@ class VfsDriver(Driver):
         pass
 
     def _destroy(self, path: Path) -> None:
-        shutil.rmtree(path)
+        remove_tree(path)
