@@ -55,6 +55,7 @@ _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 _SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437}
+_SYS_CLOSE_RANGE = {"x86_64": 436, "aarch64": 436}
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_IN_ROOT = 0x10
 
@@ -130,6 +131,22 @@ def set_caps(caps: frozenset[int]) -> None:
     dbuf = ctypes.create_string_buffer(data, len(data))
     _check(_libc.syscall(_syscall_number(_SYS_CAPSET), hbuf, dbuf), "capset")
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+
+
+def close_from(first: int) -> None:
+    """Close every fd from first up, however high (close_range(2), Linux 5.9+; before it, each fd
+    /proc/self/fd lists)."""
+    ret = _libc.syscall(_syscall_number(_SYS_CLOSE_RANGE), ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF), 0)
+    if ret == 0:
+        return
+    if ctypes.get_errno() != 38:  # ENOSYS
+        _check(ret, "close_range")
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) >= first:
+            try:
+                os.close(int(name))
+            except OSError:
+                pass  # the fd of the listing itself, closed already
 
 
 class _OpenHow(ctypes.Structure):

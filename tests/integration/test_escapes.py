@@ -328,3 +328,27 @@ def test_a_container_cannot_lift_its_own_limits_through_a_user_namespace(
     assert memory.read_text().strip() == str(64 << 20)
     assert (cgroup / "pids/machine.slice/machine-sdc.slice" / unit / "pids.max").read_text().strip() == "50"
     assert unit_property(unit, "MemoryMax") == str(64 << 20)
+
+
+def test_no_fd_of_the_callers_reaches_the_command_however_high(sdc: Sdc, image: str) -> None:
+    """An inheritable fd sdc got from its caller goes to the launcher it starts: none may reach PID 1.
+    The launcher closed fds up to 65535 only; fd 70000 needs a hard limit root raises with
+    CAP_SYS_RESOURCE, which some machines (this project's VM) deny even to root: there the
+    highest fd the machine allows is used, and a warning says so."""
+    import resource
+    import warnings
+
+    high = 70000
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[0], high + 1))
+    except ValueError:
+        high = resource.getrlimit(resource.RLIMIT_NOFILE)[1] - 1
+        warnings.warn(f"no CAP_SYS_RESOURCE here: fd {high} is the highest this test can open", stacklevel=1)
+
+    def open_high_fd() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (high + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        os.dup2(os.open("/etc/hostname", os.O_RDONLY), high)  # dup2 makes it inheritable
+
+    proc = subprocess.run(sdc.argv("run", "--rm", image, "ls", "/proc/self/fd"), capture_output=True, text=True,
+                          env=sdc.env(), preexec_fn=open_high_fd)  # fmt: skip
+    assert (proc.returncode, proc.stdout.split()) == (0, ["0", "1", "2", "3"]), proc.stderr  # 3: ls's own
