@@ -18,7 +18,10 @@ import click
 import typer
 
 from sdcontainer import __version__, log, render
-from sdcontainer.api import Sdc, require_root
+from sdcontainer.api import Context, require_root
+from sdcontainer.api import containers as lifecycle
+from sdcontainer.api import images as image_cases
+from sdcontainer.api import run as run_cases
 from sdcontainer.errors import SdcError
 from sdcontainer.paths import STORAGE_DRIVERS, Paths, default_root
 from sdcontainer.spec import build_run_spec, parse_size
@@ -33,15 +36,15 @@ app = typer.Typer(
 
 
 class State:
-    sdc: Sdc
+    context: Context
 
 
-def _sdc(ctx: typer.Context) -> Sdc:
+def _sdc(ctx: typer.Context) -> Context:
     require_root()
     obj = ctx.find_object(State)
     if obj is None:  # pragma: no cover - the callback always sets it
         raise RuntimeError("no state")
-    return obj.sdc
+    return obj.context
 
 
 def _check_format(value: str) -> str:
@@ -86,9 +89,9 @@ def main_options(
 ) -> None:
     log.configure(debug=debug)
     state = State()
-    state.sdc = Sdc(Paths(Path(root).absolute() if root else default_root()), storage_driver=storage_driver)
+    state.context = Context(Paths(Path(root).absolute() if root else default_root()), storage_driver=storage_driver)
     ctx.obj = state
-    ctx.call_on_close(state.sdc.close)
+    ctx.call_on_close(state.context.close)
 
 
 # --- images --------------------------------------------------------------------
@@ -110,7 +113,7 @@ def import_(
     limit = parse_size(max_size, flag="--max-size") if max_size is not None else None
     sdc = _sdc(ctx)
     if file == "-":
-        image = sdc.import_image(sys.stdin.buffer, reference, max_size=limit)
+        image = image_cases.import_image(sdc, sys.stdin.buffer, reference, max_size=limit)
     else:
         try:
             stream = open(file, "rb")
@@ -119,7 +122,7 @@ def import_(
                 f"cannot read {file}: {exc.strerror}", hint="give the path of a tar archive, or - for stdin"
             ) from None
         with stream:
-            image = sdc.import_image(stream, reference, max_size=limit)
+            image = image_cases.import_image(sdc, stream, reference, max_size=limit)
     typer.echo(image.id)
 
 
@@ -131,7 +134,7 @@ def images_(
 ) -> None:
     """List images."""
     rows: list[dict[str, Any]] = []
-    for image, names in _sdc(ctx).list_images():
+    for image, names in image_cases.list_images(_sdc(ctx)):
         for name in names or ["<none>:<none>"]:
             repo, _, tag = name.rpartition(":")
             rows.append({"Repository": repo, "Tag": tag, "Id": image.id, "Created": image.created, "Size": image.size})
@@ -159,7 +162,7 @@ def rmi(
     """Remove images."""
     sdc = _sdc(ctx)
     for ref in images:
-        typer.echo(sdc.remove_image(ref, force=force))
+        typer.echo(image_cases.remove_image(sdc, ref, force=force))
 
 
 # --- containers ------------------------------------------------------------------
@@ -217,9 +220,9 @@ def run(
     spec = build_run_spec(**{k: v for k, v in locals().items() if k != "ctx"})
     sdc = _sdc(ctx)  # flags are checked before root is: a typo gets its own message
     if detach:
-        typer.echo(sdc.run_detached(spec).id)
+        typer.echo(run_cases.run_detached(sdc, spec).id)
         return
-    raise typer.Exit(sdc.run_foreground(spec))
+    raise typer.Exit(run_cases.run_foreground(sdc, spec))
 
 
 @app.command("ps")
@@ -230,7 +233,7 @@ def ps(
     fmt: Annotated[str, typer.Option("--format", help="table or json", callback=_check_format)] = "table",
 ) -> None:
     """List containers."""
-    typer.echo(render.format_ps(_sdc(ctx).status(), all_=all_, quiet=quiet, fmt=fmt), nl=False)
+    typer.echo(render.format_ps(lifecycle.status(_sdc(ctx)), all_=all_, quiet=quiet, fmt=fmt), nl=False)
 
 
 @app.command()
@@ -243,7 +246,7 @@ def stop(
     ] = None,
 ) -> None:
     """Stop running containers: stop signal, then SIGKILL after the timeout."""
-    _sdc(ctx).stop(containers, timeout=time_)
+    lifecycle.stop(_sdc(ctx), containers, timeout=time_)
     typer.echo("".join(ref + "\n" for ref in containers), nl=False)
 
 
@@ -256,7 +259,7 @@ def kill(
     """Send a signal to running containers."""
     sdc = _sdc(ctx)
     for ref in containers:
-        sdc.kill(ref, signal)
+        lifecycle.kill(sdc, ref, signal)
         typer.echo(ref)
 
 
@@ -267,7 +270,7 @@ def rm(
     force: Annotated[bool, typer.Option("--force", "-f", help="Kill and remove running containers")] = False,
 ) -> None:
     """Remove containers."""
-    _sdc(ctx).remove(containers, force=force)
+    lifecycle.remove(_sdc(ctx), containers, force=force)
     typer.echo("".join(ref + "\n" for ref in containers), nl=False)
 
 
@@ -282,7 +285,7 @@ def logs(
     tail: Annotated[Optional[int], typer.Option("--tail", "-n", help="Only the last N lines")] = None,
 ) -> None:
     """Show a container's output, from the journal."""
-    argv = _sdc(ctx).logs_argv(container, follow=follow, since=since, tail=tail)
+    argv = lifecycle.logs_argv(_sdc(ctx), container, follow=follow, since=since, tail=tail)
     sys.stdout.flush()
     os.execvp(argv[0], argv)
 
@@ -294,13 +297,13 @@ def inspect(
 ) -> None:
     """Show details of containers as JSON."""
     sdc = _sdc(ctx)
-    typer.echo(json.dumps([sdc.inspect(ref) for ref in containers], indent=2, default=str))
+    typer.echo(json.dumps([lifecycle.inspect(sdc, ref) for ref in containers], indent=2, default=str))
 
 
 @app.command("_cleanup", hidden=True)
 def cleanup(ctx: typer.Context, name: str) -> None:
     """Run by systemd as the ExecStopPost of a detached container."""
-    _sdc(ctx).cleanup(name, dict(os.environ))
+    lifecycle.cleanup(_sdc(ctx), name, dict(os.environ))
 
 
 # --- errors ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, NoReturn
 
-    from sdcontainer.api import Sdc
+    from sdcontainer.api import Context
 
 GLOBAL_OPTIONS = {"--root": "root", "--storage-driver": "storage_driver"}
 PS_OPTIONS: dict[str, tuple[str, type]] = {
@@ -160,22 +160,22 @@ def parse_run(argv: list[str]) -> dict[str, Any] | None:
     return {**opts, "flags": {"image": image, "command": command, **values}}
 
 
-def _with_sdc(opts: dict[str, Any], use: Callable[[Sdc], int]) -> int:
-    """Open the store as the typer CLI does, run use(sdc), turn SdcError into its one line."""
+def _with_context(opts: dict[str, Any], use: Callable[[Context], int]) -> int:
+    """Open the store as the typer CLI does, run use(context), turn SdcError into its one line."""
     from pathlib import Path
 
     from sdcontainer import render
-    from sdcontainer.api import Sdc
+    from sdcontainer.api import Context
     from sdcontainer.errors import SdcError
     from sdcontainer.paths import Paths, default_root
 
     try:
         root = Path(opts["root"]).absolute() if opts.get("root") else default_root()
-        sdc = Sdc(Paths(root), storage_driver=opts.get("storage_driver"))
+        context = Context(Paths(root), storage_driver=opts.get("storage_driver"))
         try:
-            return use(sdc)
+            return use(context)
         finally:
-            sdc.close()
+            context.close()
     except SdcError as exc:
         sys.stdout.flush()
         sys.stderr.write(render.error_line(exc.message, exc.hint))
@@ -184,40 +184,42 @@ def _with_sdc(opts: dict[str, Any], use: Callable[[Sdc], int]) -> int:
 
 def fast_ps(opts: dict[str, Any]) -> int:
     from sdcontainer import render
-    from sdcontainer.api import require_root
+    from sdcontainer.api import containers, require_root
 
-    def ps(sdc: Sdc) -> int:
+    def ps(context: Context) -> int:
         require_root()
-        sys.stdout.write(render.format_ps(sdc.status(), all_=opts["all_"], quiet=opts["quiet"], fmt=opts["fmt"]))
+        listed = containers.status(context)
+        sys.stdout.write(render.format_ps(listed, all_=opts["all_"], quiet=opts["quiet"], fmt=opts["fmt"]))
         return 0
 
-    return _with_sdc(opts, ps)
+    return _with_context(opts, ps)
 
 
 def fast_run(opts: dict[str, Any]) -> int:
-    from sdcontainer.api import require_root
+    from sdcontainer.api import require_root, run
     from sdcontainer.spec import build_run_spec
 
-    def run(sdc: Sdc) -> int:
+    def run_it(context: Context) -> int:
         spec = build_run_spec(**opts["flags"])
         require_root()  # flags are checked before root is, as in the typer CLI
         if spec.detach:
-            sys.stdout.write(sdc.run_detached(spec).id + "\n")
+            sys.stdout.write(run.run_detached(context, spec).id + "\n")
             return 0
-        return sdc.run_foreground(spec)
+        return run.run_foreground(context, spec)
 
-    return _with_sdc(opts, run)
+    return _with_context(opts, run_it)
 
 
 def fast_cleanup(root: str, name: str) -> int:
     """The ExecStopPost of a detached --rm container (the launcher records how the others
     ended): it holds the unit in "deactivating" until it is done, so `sdc stop` waits for it."""
+    from sdcontainer.api import containers
 
-    def cleanup(sdc: Sdc) -> int:
-        sdc.cleanup(name, dict(os.environ))
+    def cleanup(context: Context) -> int:
+        containers.cleanup(context, name, dict(os.environ))
         return 0
 
-    return _with_sdc({"root": root}, cleanup)
+    return _with_context({"root": root}, cleanup)
 
 
 def _exit(code: int) -> NoReturn:

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sdcontainer import api, units
+from sdcontainer.api import context as _context  # noqa: F401 - api.context, patched below
 from sdcontainer.cli import app
 from tests.fakes import FakeSystemd
 
@@ -19,7 +20,7 @@ from tests.fakes import FakeSystemd
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeSystemd:
     fake = FakeSystemd()
-    monkeypatch.setattr(api, "connect", lambda: fake)
+    monkeypatch.setattr(api.context, "connect", lambda: fake)
     return fake
 
 
@@ -34,7 +35,7 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
                                  "bb", "sh", "-c", "echo hi"])  # fmt: skip
     assert result.exit_code == 0, result.output
     bundle = str(tmp_path / "containers" / "web")
-    launcher = [sys.executable, "-I", "-S", str(Path(api.__file__).parent / "launcher.py"), "--notify", bundle]
+    launcher = [sys.executable, "-I", "-S", str(Path(api.__file__).parent.parent / "launcher.py"), "--notify", bundle]
     # Not --rm: the launcher records how it ended (a --rm container's cleanup is sdc's: the next test).
     cleanup = [*launcher[:4], "--exited", bundle, "--lock", str(tmp_path / "lock")]
     assert fake.calls == [
@@ -78,6 +79,6 @@ def test_a_detached_rm_container_is_cleaned_up_by_sdc(fake: FakeSystemd, tmp_pat
     result = runner.invoke(app, [*root, "run", "-d", "--rm", "--name", "tmp", "bb", "true"])
     assert result.exit_code == 0, result.output
     props = {name: value for name, _, value in fake.calls[0][2]}
-    cleanup = [sys.executable, "-I", str(Path(api.__file__).parent / "__main__.py"), "--root", str(tmp_path),
+    cleanup = [sys.executable, "-I", str(Path(api.__file__).parent.parent / "__main__.py"), "--root", str(tmp_path),
                "_cleanup", "tmp"]  # fmt: skip
     assert props["ExecStopPost"] == [(sys.executable, cleanup, True)]

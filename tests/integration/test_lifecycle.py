@@ -33,7 +33,8 @@ def test_stop_kills_a_pid1_that_ignores_sigterm_after_the_timeout(sdc: Sdc, imag
 def test_stop_t0_is_immediate_and_systemctl_stop_honours_the_timeout(sdc: Sdc, image: str, name: str) -> None:
     sdc.ok("run", "-d", "--name", name, "--stop-timeout", "2", image, "sleep", "1000")
     took = timed(lambda: systemctl("stop", f"sdc-{name}.service"))
-    assert took < 6, f"systemctl stop took {took:.1f}s, not the container's 2 s stop timeout"
+    # PID 1 (sleep) ignores SIGTERM: systemd waits the 2 s, then SIGKILL; not at once, nor 10 s.
+    assert 1.9 < took < 6, f"systemctl stop took {took:.1f}s, not the container's 2 s stop timeout"
     sdc.ok("rm", name)
     sdc.ok("run", "-d", "--name", name, image, "sleep", "1000")
     assert timed(sdc.ok, "stop", "-t", "0", name) < 3

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from sdcontainer import cgroups, containers
-from sdcontainer.api import Sdc
+from sdcontainer.api import Clock, Context
+from sdcontainer.api import containers as lifecycle
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict
 from sdcontainer.paths import Paths
@@ -43,11 +44,28 @@ def paths(tmp_path: Path) -> Paths:
     return Paths(tmp_path)
 
 
+class FakeClock:
+    """Time that passes only when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def clock(self) -> Clock:
+        return Clock(monotonic=lambda: self.now, sleep=self.sleep, time=lambda: self.now)
+
+
+def over(paths: Paths, fake: FakeSystemd, clock: FakeClock | None = None) -> Context:
+    return Context(paths, connector=lambda: fake, clock=(clock or FakeClock()).clock())
+
+
 def test_stop_sends_the_stop_signal_to_pid1_only(paths: Paths) -> None:
     fake = FakeSystemd()
     add_container(paths, "web")
     fake.units["sdc-web.service"] = FakeUnit({})
-    Sdc(paths, connector=lambda: fake).stop(["web"])
+    lifecycle.stop(over(paths, fake), ["web"])
     assert [c for c in fake.calls if c[0] == "kill"] == [("kill", "sdc-web.service", "main", signal.SIGTERM)]
 
 
@@ -55,28 +73,28 @@ def test_stop_kills_everything_once_the_timeout_has_passed(paths: Paths) -> None
     fake = FakeSystemd()
     add_container(paths, "web")
     fake.units["sdc-web.service"] = FakeUnit({}, ignores={signal.SIGTERM})
-    start = time.monotonic()
-    Sdc(paths, connector=lambda: fake).stop(["web"], timeout=1)
-    took = time.monotonic() - start
+    clock = FakeClock()
+    start = clock.now
+    lifecycle.stop(over(paths, fake, clock), ["web"], timeout=1)
     assert [c for c in fake.calls if c[0] == "kill"] == [
         ("kill", "sdc-web.service", "main", signal.SIGTERM),
         ("kill", "sdc-web.service", "all", signal.SIGKILL),
     ]
-    assert 0.9 < took < 3
+    assert 1.0 <= clock.now - start < 1.1  # the timeout, then SIGKILL at once
 
 
 def test_stop_t0_goes_straight_to_sigkill(paths: Paths) -> None:
     fake = FakeSystemd()
     add_container(paths, "web")
     fake.units["sdc-web.service"] = FakeUnit({}, ignores={signal.SIGTERM})
-    Sdc(paths, connector=lambda: fake).stop(["web"], timeout=0)
+    lifecycle.stop(over(paths, fake), ["web"], timeout=0)
     assert [c for c in fake.calls if c[0] == "kill"] == [("kill", "sdc-web.service", "all", signal.SIGKILL)]
 
 
 def test_stop_of_a_stopped_container_does_nothing(paths: Paths) -> None:
     fake = FakeSystemd()
     add_container(paths, "web")
-    Sdc(paths, connector=lambda: fake).stop(["web"])
+    lifecycle.stop(over(paths, fake), ["web"])
     assert [c for c in fake.calls if c[0] == "kill"] == []
 
 
@@ -87,7 +105,7 @@ def test_ps_asks_systemd_once_for_all_containers(paths: Paths) -> None:
         if i % 2:
             fake.units[f"sdc-c{i}.service"] = FakeUnit({})
     containers.write_state(paths, "c0", {"exit_code": 3})
-    statuses = {s.container.name: s for s in Sdc(paths, connector=lambda: fake).status()}
+    statuses = {s.container.name: s for s in lifecycle.status(over(paths, fake))}
     assert [c[0] for c in fake.calls] == ["list"]
     assert fake.calls[0] == ("list", ["sdc-*.service", "sdc-*.scope"])
     assert sum(s.state == "running" for s in statuses.values()) == 25
@@ -99,7 +117,7 @@ def test_ps_with_no_containers_does_not_connect(paths: Paths) -> None:
     def refuse() -> FakeSystemd:
         raise AssertionError("ps connected to systemd with nothing to ask")
 
-    assert Sdc(paths, connector=refuse).status() == []
+    assert lifecycle.status(Context(paths, connector=refuse)) == []
 
 
 def test_rm_refuses_a_running_container(paths: Paths) -> None:
@@ -107,7 +125,7 @@ def test_rm_refuses_a_running_container(paths: Paths) -> None:
     add_container(paths, "web")
     fake.units["sdc-web.service"] = FakeUnit({})
     with pytest.raises(Conflict, match="is running") as err:
-        Sdc(paths, connector=lambda: fake).remove(["web"])
+        lifecycle.remove(over(paths, fake), ["web"])
     assert err.value.hint is not None and "rm -f" in err.value.hint
     assert paths.container("web").exists()
 
@@ -117,9 +135,10 @@ def test_stopping_many_takes_as_long_as_the_slowest(paths: Paths) -> None:
     for name in ("a", "b", "c"):
         add_container(paths, name)
         fake.units[f"sdc-{name}.service"] = FakeUnit({}, ignores={signal.SIGTERM})
-    start = time.monotonic()
-    Sdc(paths, connector=lambda: fake).stop(["a", "b", "c"], timeout=1)
-    assert time.monotonic() - start < 2
+    clock = FakeClock()
+    start = clock.now
+    lifecycle.stop(over(paths, fake, clock), ["a", "b", "c"], timeout=1)
+    assert 1.0 <= clock.now - start < 1.1  # one timeout for all three, not three
     assert fake.units == {}
 
 
@@ -135,19 +154,19 @@ def test_ps_says_how_long_up_and_since_when_exited(paths: Paths) -> None:
     os.utime(paths.container("up") / "pid", (time.time() - 300, time.time() - 300))
     (paths.container("done") / "pid").write_text("1\n")
     containers.write_state(paths, "done", {"exit_code": 0, "finished": time.time() - 7200})
-    texts = {s.container.name: render.status_text(s) for s in Sdc(paths, connector=lambda: fake).status()}
+    texts = {s.container.name: render.status_text(s) for s in lifecycle.status(over(paths, fake))}
     assert texts == {"up": "Up 5 minutes", "done": "Exited (0) 2 hours ago", "new": "Created"}
 
 
-# --- what a killed `sdc run` leaves, settled by the next command (api.Sdc._settle) ----------------
+# --- what a killed `sdc run` leaves, settled by the next command (api.containers.settle) ----------------
 
 
-def sdc_over(paths: Paths, fake: FakeSystemd) -> Sdc:
-    return Sdc(paths, connector=lambda: fake, storage_driver="vfs")
+def sdc_over(paths: Paths, fake: FakeSystemd) -> Context:
+    return Context(paths, connector=lambda: fake, storage_driver="vfs")
 
 
-def names(sdc: Sdc) -> list[str]:
-    return sorted(s.container.name for s in sdc.status())
+def names(ctx: Context) -> list[str]:
+    return sorted(s.container.name for s in lifecycle.status(ctx))
 
 
 def test_a_directory_without_a_record_is_removed_by_ps(paths: Paths) -> None:
@@ -170,7 +189,7 @@ def test_a_run_killed_after_its_launch_is_finished(paths: Paths) -> None:
     (paths.container("late") / containers.STARTING).touch()
     (paths.container("late") / "pid").write_text("42\n")
     fake.units["sdc-late.service"] = FakeUnit({})
-    [status] = sdc_over(paths, fake).status()
+    [status] = lifecycle.status(sdc_over(paths, fake))
     assert (status.container.name, status.state) == ("late", "running")
     assert not (paths.container("late") / containers.STARTING).exists()
 
@@ -221,12 +240,13 @@ def test_a_scope_with_no_process_left_is_not_running_and_rm_ends_it(paths: Paths
     add_container(paths, "gone", detach=False)
     (paths.container("gone") / "pid").write_text("42\n")
     fake.units["sdc-gone.scope"] = FakeUnit({}, empty=True)
-    sdc = sdc_over(paths, fake)
-    [status] = sdc.status()
+    clock = FakeClock()
+    sdc = over(paths, fake, clock)
+    [status] = lifecycle.status(sdc)
     assert status.state == "exited"
-    start = time.monotonic()
-    sdc.remove(["gone"], force=True)
-    assert time.monotonic() - start < 1
+    start = clock.now
+    lifecycle.remove(sdc, ["gone"], force=True)
+    assert clock.now == start  # ended at once, not after waiting for a kill with nothing to kill
     assert ("stop", "sdc-gone.scope") in fake.calls and fake.units["sdc-gone.scope"].state == "inactive"
     assert not paths.container("gone").exists()
     (scope / "cgroup.procs").write_text("123\n")  # and one with a process in it is running

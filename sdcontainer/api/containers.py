@@ -1,0 +1,367 @@
+"""Containers once made: list, stop, kill, remove, inspect, logs; and settling what a killed
+`sdc run` left (see settle)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sdcontainer import cgroups, containers, records, units
+from sdcontainer.api.context import Context
+from sdcontainer.containers import Container
+from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
+from sdcontainer.log import get_logger
+from sdcontainer.spec import parse_signal
+from sdcontainer.systemd import SERVICE_IFACE
+
+log = get_logger(__name__)
+
+GONE = ("inactive", "failed", "gone")
+EMPTY = "empty"  # an active scope with no process left in it: see unit_states
+DOWN = ("inactive", "failed", "gone", EMPTY)
+KILL_WAIT = 10.0  # after SIGKILL, how long the kernel and systemd may take
+POLL = 0.02
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerStatus:
+    container: Container
+    state: str  # created, running, exited
+    exit_code: int | None
+    started: float | None = None  # when its PID 1 exec'ed
+    finished: float | None = None
+
+
+def find(ctx: Context, ref: str) -> Container:
+    return containers.find_container(ctx.paths, ref)
+
+
+# --- the units' states ----------------------------------------------------------------------
+
+
+def unit_states(ctx: Context) -> dict[str, str]:
+    """The ActiveState of each of sdc's loaded units, in one call for all containers.
+
+    A scope whose processes are all gone reads EMPTY: systemd learns that a scope emptied
+    from the kernel, which on cgroup v1 tells it only through a release agent (none in a
+    container, say); until then the scope stays active with nothing in it, and no
+    process is left to kill."""
+    states = {}
+    for u in ctx.systemd.list_units([f"{units.PREFIX}*.service", f"{units.PREFIX}*.scope"]):
+        state = u.active_state
+        if state == "active" and u.name.endswith(".scope") and not cgroups.populated(units.unit_cgroup(u.name)):
+            state = EMPTY
+        states[u.name] = state
+    return states
+
+
+def live_units(ctx: Context) -> set[str]:
+    """sdc's units that are up (active, activating, deactivating...)."""
+    return {name for name, state in unit_states(ctx).items() if state not in DOWN}
+
+
+def wait_gone(ctx: Context, unit: str, timeout: float) -> str:
+    """Wait for unit to stop (or be unloaded); end a scope found empty. The state reached."""
+    deadline = ctx.clock.monotonic() + timeout
+    while True:
+        try:
+            state = str(ctx.systemd.unit_properties(unit)["ActiveState"])
+        except NotFound:
+            return "gone"
+        if state in GONE:
+            return state
+        if unit.endswith(".scope") and not cgroups.populated(units.unit_cgroup(unit)):
+            end_empty_scope(ctx, unit)
+            return "gone"
+        if ctx.clock.monotonic() >= deadline:
+            return state
+        ctx.clock.sleep(POLL)
+
+
+def end_empty_scope(ctx: Context, unit: str) -> None:
+    # Stopping a scope runs nothing of sdc's (no ExecStopPost): safe with the store locked.
+    with contextlib.suppress(SdcError):
+        ctx.systemd.stop_unit(unit)
+    with contextlib.suppress(SdcError):
+        ctx.systemd.reset_failed_unit(unit)
+
+
+# --- what a killed `sdc run` left -------------------------------------------------------------
+
+
+def mark_started(container: Container) -> None:
+    """The start is settled: the unit runs, or has run, the container."""
+    (Path(container.bundle) / containers.STARTING).unlink(missing_ok=True)
+
+
+def settle(ctx: Context, name: str, states: dict[str, str]) -> bool:
+    """Finish or roll back what a killed `sdc run` left of container name; True if it is gone.
+
+    Call with the store locked. A container whose name lock another process holds is
+    left alone: its sdc is still at work. Otherwise: a directory without a record, and
+    a container still `starting` whose launcher never ran and whose unit is down, are
+    rolled back; one still `starting` that did run is finished (the mark goes); a --rm
+    container that has run and is down is removed, as its sdc would have done."""
+    fd = containers.take_name_lock(ctx.paths, name)
+    if fd is None:
+        return not ctx.paths.container(name).exists()
+    try:
+        if not containers.record_path(ctx.paths, name).exists():
+            containers.remove_container_dir(ctx.paths, name)  # killed before its record was written
+            return True
+        container = containers.find_container(ctx.paths, name)
+        state = states.get(container.unit, "gone")
+        launched = containers.has_launched(ctx.paths, name)
+        if containers.is_starting(ctx.paths, name):
+            if not launched and state in DOWN:
+                _discard(ctx, container, state)
+                return True
+            mark_started(container)
+        if container.spec.auto_remove and launched and state in DOWN:
+            _discard(ctx, container, state)
+            return True
+        return False
+    finally:
+        os.close(fd)
+
+
+def _discard(ctx: Context, container: Container, state: str) -> None:
+    """Remove a container that is not running, and the unit it left loaded; the store is locked."""
+    delete(ctx, container)
+    if state == EMPTY:
+        end_empty_scope(ctx, container.unit)
+    elif state != "gone":
+        with contextlib.suppress(SdcError):
+            ctx.systemd.reset_failed_unit(container.unit)
+
+
+def _settle_names(ctx: Context, names: Sequence[str]) -> dict[str, str]:
+    """Settle those of names that are containers' directories; the unit states."""
+    states = unit_states(ctx)
+    present = [n for n in names if "/" not in n and n not in (".", "..") and ctx.paths.container(n).exists()]
+    if present:
+        with records.locked(ctx.paths):
+            for name in present:
+                settle(ctx, name, states)
+    return states
+
+
+def _unsettled(ctx: Context, names: list[str], listed: list[Container], states: dict[str, str]) -> bool:
+    """Whether any of the containers may need settle: a few stat(2)s, no lock."""
+    recorded = {c.name: c for c in listed}
+    for name in names:
+        c = recorded.get(name)
+        if c is None or containers.is_starting(ctx.paths, name):
+            return True
+        if c.spec.auto_remove and states.get(c.unit, "gone") in DOWN and containers.has_launched(ctx.paths, name):
+            return True
+    return False
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+
+def status(ctx: Context) -> list[ContainerStatus]:
+    """Every container with its state: one ListUnitsByPatterns call for all of them.
+
+    What a killed `sdc run` left is settled first (see settle), so that every
+    container that holds a name is listed."""
+    names = containers.list_names(ctx.paths)
+    if not names:
+        return []
+    listed = containers.list_containers(ctx.paths)
+    states = unit_states(ctx)
+    if _unsettled(ctx, names, listed, states):
+        with records.locked(ctx.paths):
+            for name in names:
+                settle(ctx, name, states)
+        listed = containers.list_containers(ctx.paths)
+    live = {name for name, state in states.items() if state not in DOWN}
+    result = []
+    for c in listed:
+        started = containers.started_at(ctx.paths, c.name)
+        if c.unit in live:
+            result.append(ContainerStatus(container=c, state="running", exit_code=None, started=started))
+            continue
+        state = containers.read_state(ctx.paths, c.name)
+        # Started once but no end recorded: its unit went with a reboot, say, before ExecStopPost ran.
+        ended = bool(state) or started is not None
+        result.append(
+            ContainerStatus(container=c, state="exited" if ended else "created", exit_code=state.get("exit_code"),
+                            started=started, finished=state.get("finished"))
+        )  # fmt: skip
+    return result
+
+
+def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> list[Container]:
+    """The stop signal to each PID 1; SIGKILL to every process of those still up once
+    timeout seconds (default: each container's stop timeout) have passed.
+
+    All are signalled first and waited for together: stopping many takes as
+    long as the slowest, not the sum."""
+    if timeout is not None and timeout < 0:
+        raise UsageError(f"invalid stop timeout {timeout}", hint="give a number of seconds >= 0")
+    found = [find(ctx, ref) for ref in refs]
+    live = live_units(ctx)
+    running = [c for c in found if c.unit in live]
+    start = ctx.clock.monotonic()
+    for c in running:
+        if (c.spec.stop_timeout if timeout is None else timeout) > 0:
+            with contextlib.suppress(NotFound, Conflict):
+                _signal_pid1(ctx, c, int(signal.Signals[c.spec.stop_signal]))
+    stubborn = []
+    for c in running:
+        wait = (c.spec.stop_timeout if timeout is None else timeout) - (ctx.clock.monotonic() - start)
+        if wait <= 0 or wait_gone(ctx, c.unit, wait) not in GONE:
+            stubborn.append(c)
+    _kill_all(ctx, stubborn)
+    return found
+
+
+def _kill_all(ctx: Context, victims: Sequence[Container]) -> None:
+    for c in victims:
+        with contextlib.suppress(NotFound):
+            ctx.systemd.kill_unit(c.unit, "all", signal.SIGKILL)
+    deadline = ctx.clock.monotonic() + KILL_WAIT
+    for c in victims:
+        state = wait_gone(ctx, c.unit, max(0.0, deadline - ctx.clock.monotonic()))
+        if state not in GONE:
+            raise SdcError(f"container {c.name} did not stop (unit {state})", hint=f"see `systemctl status {c.unit}`")
+
+
+def kill(ctx: Context, ref: str, sig: str) -> Container:
+    container = find(ctx, ref)
+    signum = parse_signal(sig)
+    if container.unit not in live_units(ctx):
+        raise Conflict(f"container {container.name} is not running", hint="start a new one with `sdc run`")
+    _signal_pid1(ctx, container, signum)
+    return container
+
+
+def _signal_pid1(ctx: Context, container: Container, signum: int) -> None:
+    """Signal the container's PID 1: the service's main process, or in a scope the PID the launcher left."""
+    if container.unit.endswith(".service"):
+        ctx.systemd.kill_unit(container.unit, "main", signum)
+        return
+    try:
+        pid = int((Path(container.bundle) / "pid").read_text())
+        # The PID must still be in the container's scope, not a reused one.
+        if f"/{container.unit}\n" not in Path(f"/proc/{pid}/cgroup").read_text():
+            raise ProcessLookupError(pid)
+        os.kill(pid, signum)
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        raise Conflict(f"container {container.name} is not running", hint="`sdc ps -a` shows its state") from None
+
+
+def remove(ctx: Context, refs: Sequence[str], *, force: bool = False) -> list[Container]:
+    """Remove containers; running ones only with force (all killed first, then waited for).
+
+    A name a killed `sdc run` left is settled first (see settle): rm finds what ps shows."""
+    states = _settle_names(ctx, refs)
+    found = [find(ctx, ref) for ref in refs]
+    running = [c for c in found if states.get(c.unit, "gone") not in DOWN]
+    if running and not force:
+        name = running[0].name
+        raise Conflict(f"container {name} is running", hint=f"stop it first (`sdc stop {name}`), or use `sdc rm -f`")
+    _kill_all(ctx, running)
+    for c in found:
+        with records.locked(ctx.paths):
+            delete(ctx, c)
+        if states.get(c.unit) == EMPTY:
+            end_empty_scope(ctx, c.unit)
+        else:
+            with contextlib.suppress(SdcError):
+                ctx.systemd.reset_failed_unit(c.unit)
+    return found
+
+
+def delete(ctx: Context, container: Container) -> None:
+    """The container's filesystem, then its record: call with the store locked."""
+    ctx.driver().remove_container_fs(container.id)
+    containers.remove_container_dir(ctx.paths, container.name)
+
+
+def cleanup(ctx: Context, name: str, environ: dict[str, str]) -> None:
+    """ExecStopPost of a detached --rm container: record how it ended (as the launcher
+    does for the others, see run.cleanup_argv), then remove it."""
+    from sdcontainer.launcher import OOM_WARNING, exit_state
+
+    state = exit_state(environ)
+    if state["oom_killed"]:
+        log.warning(OOM_WARNING, name)
+    with records.locked(ctx.paths):
+        try:
+            container = containers.find_container(ctx.paths, name)
+        except NotFound:
+            return  # removed already, by `sdc rm -f` or a failed start
+        containers.write_state(ctx.paths, name, state)
+        if container.spec.auto_remove:
+            delete(ctx, container)
+
+
+def inspect(ctx: Context, ref: str) -> dict[str, Any]:
+    container = find(ctx, ref)
+    data: dict[str, Any] = {
+        "Id": container.id,
+        "Name": container.name,
+        "Created": _iso_time(container.created),
+        "Image": container.spec.image,
+        "ImageId": container.image_id,
+        "Command": list(container.spec.command),
+        "Unit": container.unit,
+        "Storage": {"Driver": container.driver, "RootFs": container.rootfs, "Bundle": container.bundle},
+        "Limits": dataclasses.asdict(container.spec.limits),
+        "Config": dataclasses.asdict(container.spec),
+        "State": {
+            "Status": "exited" if containers.read_state(ctx.paths, container.name) else "created",
+            **containers.read_state(ctx.paths, container.name),
+        },
+    }
+    iface = SERVICE_IFACE if container.unit.endswith(".service") else "org.freedesktop.systemd1.Scope"
+    with contextlib.suppress(NotFound):
+        unit = ctx.systemd.unit_properties(container.unit)
+        props = ctx.systemd.unit_properties(container.unit, iface)
+        data["State"] = {
+            "Status": "running" if unit["ActiveState"] == "active" else str(unit["ActiveState"]),
+            "ActiveState": unit["ActiveState"],
+            "SubState": unit["SubState"],
+            "MainPID": props.get("MainPID"),
+            "ControlGroup": props.get("ControlGroup"),
+        }
+        data["UnitProperties"] = {
+            k: _jsonable(props[k]) for k in units.SIGNATURES if k in props and k not in ("ExecStart", "ExecStopPost")
+        }
+    return data
+
+
+def logs_argv(
+    ctx: Context, ref: str, *, follow: bool = False, since: str | None = None, tail: int | None = None
+) -> list[str]:
+    container = find(ctx, ref)
+    # The container's own output only, not systemd's messages about its unit.
+    argv = ["journalctl", "--no-pager", "-o", "cat", f"_SYSTEMD_UNIT={container.unit}", "_TRANSPORT=stdout"]
+    if follow:
+        argv.append("-f")
+    if since:
+        argv += ["--since", since]
+    if tail is not None:
+        argv += ["-n", str(tail)]
+    return argv
+
+
+def _iso_time(timestamp: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, bytes):
+        return list(value)
+    return value

@@ -1,0 +1,261 @@
+"""Running a container: create its filesystem and bundle, then start it as a transient unit, a
+service when detached, a scope around the launcher in the foreground."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import stat
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sdcontainer import containers, records, seccomp, units
+from sdcontainer.api import containers as lifecycle
+from sdcontainer.api.context import Context
+from sdcontainer.containers import Container
+from sdcontainer.errors import Conflict, SdcError, UsageError
+from sdcontainer.spec import ContainerSpec, check_name
+from sdcontainer.systemd import wait_for_state
+
+if TYPE_CHECKING:
+    from sdcontainer.images import Image
+
+PACKAGE = Path(__file__).resolve().parent.parent  # sdcontainer/: the launcher and __main__ are run by path
+
+
+def check_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
+    """The checks a spec needs the image or the host for; the image's command when none is given."""
+    if spec.name:  # else the store picks one, under its lock
+        check_name(spec.name)
+    if not spec.command:
+        cmd = image.config.get("Cmd") or []
+        if not cmd:
+            raise UsageError("no command specified", hint=f"give one: sdc run {spec.image} COMMAND")
+        spec = dataclasses.replace(spec, command=tuple(cmd))
+    if spec.limits.cpuset_cpus and max(spec.limits.cpuset_cpus) >= (os.cpu_count() or 1):
+        raise UsageError(
+            f"--cpuset-cpus asks for CPU {max(spec.limits.cpuset_cpus)}, which this host does not have",
+            hint=f"this host has CPUs 0-{(os.cpu_count() or 1) - 1}",
+        )
+    if not spec.workdir.startswith("/"):
+        raise UsageError(f"--workdir {spec.workdir!r} is not absolute", hint="give an absolute path, like /srv")
+    return spec
+
+
+def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Container:
+    """Make the container's filesystem and bundle; undone by stack unless popped."""
+    from sdcontainer import bundle, images
+
+    image = images.find_image(ctx.paths, spec.image)
+    spec = check_spec(spec, image)
+    with records.locked(ctx.paths):
+        if not spec.name:
+            spec = dataclasses.replace(spec, name=containers.generate_name(ctx.paths))
+        if ctx.paths.container(spec.name).exists() and not lifecycle.settle(ctx, spec.name, lifecycle.unit_states(ctx)):
+            raise Conflict(
+                f"the container name {spec.name!r} is already in use",
+                hint=f"remove that container (`sdc rm {spec.name}`) or choose another --name",
+            )
+        driver = ctx.driver()
+        cid = containers.new_id()
+        cdir = ctx.paths.container(spec.name)
+        cdir.mkdir(mode=0o700, parents=True)
+        stack.callback(containers.remove_container_dir, ctx.paths, spec.name)
+        ctx.hold_name(spec.name)
+        unit = units.service_name(spec.name) if spec.detach else units.scope_name(spec.name)
+        container = Container(
+            id=cid,
+            spec=spec,
+            image_id=image.id,
+            unit=unit,
+            driver=driver.name,
+            rootfs=str(driver.container_path(cid)),
+            bundle=str(cdir),
+            created=ctx.clock.time(),
+        )
+        # The record first, marked starting: a run killed from here on leaves a container that
+        # `ps -a` shows and the next command that touches it finishes or rolls back (settle).
+        (cdir / containers.STARTING).touch()
+        containers.write_container(ctx.paths, container)
+        rootfs = driver.make_container_fs(cid, image.top_layer)
+        stack.callback(driver.remove_container_fs, cid)
+        hostname = spec.hostname or spec.name
+        (cdir / "hostname").write_text(hostname + "\n")
+        (cdir / "hosts").write_text(bundle.build_hosts(hostname))
+        (cdir / "resolv.conf").write_text(_host_resolv_conf())
+        (cdir / "rootfs").symlink_to(rootfs)
+        (cdir / bundle.SECCOMP_PROGRAM).write_bytes(seccomp.build_namespace_filter(os.uname().machine))
+        home = _home_in(rootfs, spec.user[0])
+        config = bundle.build_runtime_config(spec, image_config=image.config, container_dir=cdir, home=home)
+        records.write_json(cdir / "config.json", config)
+    return container
+
+
+def run_detached(ctx: Context, spec: ContainerSpec) -> Container:
+    """Start a container as a transient service; return once its PID 1 has exec'ed."""
+    spec = dataclasses.replace(spec, detach=True)
+    with contextlib.ExitStack() as stack:
+        container = create(ctx, spec, stack)
+        props = units.build_service_properties(
+            container.spec,
+            launcher=launcher_argv("--notify", container.bundle),
+            cleanup=cleanup_argv(ctx, container),
+            read_only=[os.path.realpath(sys.executable)],  # see launcher.spawn_foreground
+        )
+        start_unit(ctx, container, props, stack)
+        lifecycle.mark_started(container)
+        stack.pop_all()
+    return container
+
+
+def start_unit(ctx: Context, container: Container, props: dict[str, object], stack: contextlib.ExitStack) -> None:
+    stack.callback(forget_unit, ctx, container.unit)
+    typed = units.typed_properties(props)
+    try:
+        result = ctx.systemd.start_transient_unit(container.unit, typed)
+    except Conflict:
+        # The unit of an earlier container of this name may still be going away
+        # (a scope is collected just after its last process exits): wait a little, once.
+        if wait_for_state(ctx.systemd, container.unit, ("gone",), timeout=2.0) != "gone":
+            ctx.systemd.reset_failed_unit(container.unit)
+        result = ctx.systemd.start_transient_unit(container.unit, typed)
+    if result != "done" and _launched(container):
+        return  # it started, and its command has ended already: a run, not a failure
+    if result != "done":
+        raise SdcError(
+            f"container {container.name} failed to start: {_launch_error(container)}",
+            hint=f"see `journalctl -u {container.unit}`",
+        )
+
+
+def forget_unit(ctx: Context, unit: str) -> None:
+    with contextlib.suppress(SdcError):
+        ctx.systemd.stop_unit(unit)
+    with contextlib.suppress(SdcError):
+        ctx.systemd.reset_failed_unit(unit)
+
+
+def run_foreground(ctx: Context, spec: ContainerSpec) -> int:
+    """Run in a scope around the launcher, attached to our stdio; return the command's exit status.
+
+    The launcher is a fresh interpreter (see launcher.spawn_foreground), started
+    first so that its start-up overlaps the container's creation and the scope's."""
+    from sdcontainer import launcher
+
+    # The launcher's mount namespace is a copy of ours: the store's pool must be mounted first.
+    with records.locked(ctx.paths):
+        ctx.driver()
+    # Signals stay blocked from here on: sdc and the launcher read them with
+    # sigwaitinfo and relay what others send; the container unblocks them.
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {*launcher.RELAYED, signal.SIGCHLD})
+    try:
+        sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            pid = launcher.spawn_foreground(sync_r, str(ctx.paths.lock))
+        finally:
+            os.close(sync_r)
+        try:
+            return _attach(ctx, spec, pid, sync_w)
+        finally:
+            os.close(sync_w)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def _attach(ctx: Context, spec: ContainerSpec, pid: int, sync_w: int) -> int:
+    """Create the container, put the launcher in its scope, let it go and relay signals to it."""
+    from sdcontainer import launcher
+
+    with contextlib.ExitStack() as stack:
+        try:
+            container = create(ctx, spec, stack)
+            props = units.build_scope_properties(container.spec, pid=pid)
+            start_unit(ctx, container, props, stack)
+            os.write(sync_w, os.fsencode(container.bundle) + b"\n")  # in the scope, under its limits: go
+            lifecycle.mark_started(container)
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
+        code = launcher.relay_signals(pid)
+        if not containers.read_state(ctx.paths, container.name):  # the launcher died before recording it
+            with records.locked(ctx.paths):
+                containers.write_state(ctx.paths, container.name, {"exit_code": code, "finished": ctx.clock.time()})
+        if not spec.auto_remove:
+            stack.pop_all()
+    return code
+
+
+def cleanup_argv(ctx: Context, container: Container) -> list[str]:
+    """The ExecStopPost of a detached container. The launcher records how it ended, at a
+    fraction of sdc's start-up (stdlib C modules only), which `sdc stop` and `rm -f` wait
+    for; a --rm container needs sdc's storage layer to remove it: sdc's own cleanup."""
+    if container.spec.auto_remove:
+        return _self_argv(ctx, "_cleanup", container.name)
+    return launcher_argv("--exited", container.bundle, "--lock", str(ctx.paths.lock))
+
+
+def _self_argv(ctx: Context, *args: str) -> list[str]:
+    """sdc as a unit's command: by file path (the package need not be on the interpreter's
+    path, as in /usr/lib/sdc), isolated (-I), as it runs as root."""
+    # Without site (-S) when sdc itself runs so (the Debian package's /usr/bin/sdc): its
+    # dependencies are beside it, and site costs every container's cleanup a few ms.
+    flags = "-IS" if sys.flags.no_site else "-I"
+    return [sys.executable, flags, str(PACKAGE / "__main__.py"), "--root", str(ctx.paths.root), *args]
+
+
+def launcher_argv(*args: str) -> list[str]:
+    """The launcher as a unit's command: isolated (-I: no PYTHON* variables, no user site,
+    as it runs as root) and without site (-S: it needs no third-party package, and
+    site's .pth files cost start-up time on every container start)."""
+    # By path: importing the launcher here would cost `sdc run -d` its imports.
+    return [sys.executable, "-I", "-S", str(PACKAGE / "launcher.py"), *args]
+
+
+def _launched(container: Container) -> bool:
+    """After a failed start job of a service: did its PID 1 exec (and its command end at once)?
+
+    The launcher records the PID before it lets PID 1 exec, and why it failed (launch-error)
+    before it lets PID 1 exit, which is what fails the job: the records are final by now."""
+    if not container.unit.endswith(".service"):
+        return False  # a scope that failed to start: the launcher was never let go
+    bundle = Path(container.bundle)
+    return (bundle / "pid").exists() and not (bundle / "launch-error").exists()
+
+
+def _launch_error(container: Container) -> str:
+    path = Path(container.bundle) / "launch-error"
+    try:
+        return path.read_text().strip() or "the launcher failed"
+    except FileNotFoundError:
+        return "the launcher did not report ready"
+
+
+def _home_in(rootfs: Path, uid: int) -> str:
+    """uid's home directory in the container's /etc/passwd, read as the container would resolve it
+    (a symlink in the image leads nowhere outside it); / without one, as Docker's."""
+    from sdcontainer import bundle, linux
+
+    try:
+        root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = linux.open_in_root(root, "/etc/passwd", os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block us
+        finally:
+            os.close(root)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return "/"
+            text = f.read(1 << 20).decode("utf-8", "replace")
+    except OSError:
+        return "/"
+    return bundle.home_of(text, uid)
+
+
+def _host_resolv_conf() -> str:
+    try:
+        return Path("/etc/resolv.conf").read_text()
+    except OSError:
+        return ""
