@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sdcontainer import protocol
 from sdcontainer.spec import ContainerSpec
 
 OCI_VERSION = "1.0.2"
@@ -53,7 +54,7 @@ READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysr
 # sdc's own key in config.json's "linux" object: the file, in the bundle, holding the seccomp
 # filter sdc built for the container (a BPF program, see seccomp.py), which the launcher loads.
 # runtime-spec: readers ignore properties they do not know.
-SECCOMP_KEY, SECCOMP_PROGRAM = "seccompProgram", "seccomp.bpf"
+SECCOMP_KEY = "seccompProgram"
 
 DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
 
@@ -154,7 +155,7 @@ def build_runtime_config(
             ],
             "maskedPaths": list(MASKED_PATHS),
             "readonlyPaths": list(READONLY_PATHS),
-            SECCOMP_KEY: SECCOMP_PROGRAM,
+            SECCOMP_KEY: protocol.SECCOMP,
             "resources": _resources(spec),
         },
     }

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdcontainer import protocol
 from sdcontainer.errors import NotFound
 from sdcontainer.paths import Paths
 from sdcontainer.records import read_json, write_json
@@ -90,7 +91,7 @@ def generate_name(paths: Paths) -> str:
 
 
 def record_path(paths: Paths, name: str) -> Path:
-    return paths.container(name) / "container.json"
+    return paths.container(name) / protocol.RECORD
 
 
 def write_container(paths: Paths, container: Container) -> None:
@@ -123,19 +124,19 @@ def find_container(paths: Paths, ref: str) -> Container:
 
 
 def read_state(paths: Paths, name: str) -> dict[str, Any]:
-    path = paths.container(name) / "state.json"
+    path = paths.container(name) / protocol.STATE
     return dict(read_json(path)) if path.exists() else {}
 
 
 def started_at(paths: Paths, name: str) -> float | None:
     """When the container's PID 1 started: the launcher writes its PID once it has exec'ed."""
     try:
-        return (paths.container(name) / "pid").stat().st_mtime
+        return (paths.container(name) / protocol.PID).stat().st_mtime
     except FileNotFoundError:
         return None
 
 
-STARTING = "starting"
+STARTING = protocol.STARTING
 
 
 def take_name_lock(paths: Paths, name: str) -> int | None:
@@ -162,12 +163,7 @@ def is_starting(paths: Paths, name: str) -> bool:
 def has_launched(paths: Paths, name: str) -> bool:
     """The launcher got as far as recording the launch (its PID or its error), or it has ended."""
     cdir = paths.container(name)
-    return any((cdir / record).exists() for record in ("pid", "launch-error", "state.json"))
-
-
-def write_state(paths: Paths, name: str, state: dict[str, Any]) -> None:
-    if paths.container(name).exists():
-        write_json(paths.container(name) / "state.json", state)
+    return any((cdir / record).exists() for record in protocol.RUN_RECORDS)
 
 
 def remove_container_dir(paths: Paths, name: str) -> None:

@@ -57,7 +57,7 @@ if __name__ == "__main__" and not __package__:
     # Run as a file with -I -S: find our package beside this file, not through site.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sdcontainer import linux  # noqa: E402 - after the path set-up above
+from sdcontainer import linux, protocol  # noqa: E402 - after the path set-up above
 from sdcontainer.files import StoreLock, write_atomically  # noqa: E402
 
 CAPS = {
@@ -324,7 +324,7 @@ def start(config: dict, bundle: str, *, detach: bool) -> int:  # type: ignore[ty
         if detach:
             notify(f"MAINPID={pid}")
         # Before the go: by the time the command can say anything, its PID is there for `sdc kill`.
-        _record(bundle, "pid", str(pid))
+        _record(bundle, protocol.PID, str(pid))
         ours.send(GO)
         if report := ours.recv(4096):  # EOF: the exec closed the child's end (SOCK_CLOEXEC)
             _fail(ours, bundle, report, pid, detach)
@@ -351,7 +351,7 @@ def _fail(sync: socket.socket, bundle: str, message: bytes, pid: int, detach: bo
         code = int(code_text)
     else:
         code, text = EXIT_SETUP, "the container's init died during set-up"
-    _record(bundle, "launch-error", text)
+    _record(bundle, protocol.LAUNCH_ERROR, text)
     try:
         sync.send(GO)
     except OSError:
@@ -408,13 +408,13 @@ def launch(bundle: str, *, detach: bool) -> int:
     to PID 1 until it exits and return its status."""
     try:
         os.chdir(bundle)
-        config = read_config("config.json")
+        config = read_config(protocol.CONFIG)
         pid = start(config, bundle, detach=detach)
     except (LaunchError, OSError, ValueError, KeyError) as exc:
         code = exc.code if isinstance(exc, LaunchError) else EXIT_SETUP
         message = str(exc) if not isinstance(exc, KeyError) else f"config.json lacks {exc}"
         print(f"sdc: container failed to start: {message}", file=sys.stderr, flush=True)
-        _record(bundle, "launch-error", message)
+        _record(bundle, protocol.LAUNCH_ERROR, message)
         return code
     if detach:
         notify("READY=1")
@@ -437,7 +437,7 @@ def launch_foreground(sync_fd: int, lock: str) -> int:
     if oom:
         print("sdc: WARNING: " + OOM_WARNING % os.path.basename(os.path.normpath(bundle)), file=sys.stderr)
     result = "oom-kill" if oom else "success" if code == 0 else "exit-code"
-    write_state(bundle, lock, {"exit_code": code, "finished": time.time(), "result": result, "oom_killed": oom})
+    write_state(bundle, lock, protocol.state(exit_code=code, finished=time.time(), result=result, oom_killed=oom))
     return code
 
 
@@ -525,12 +525,12 @@ def exit_state(environ: dict[str, str]) -> dict[str, object]:
     """How a detached container ended, from what systemd tells its ExecStopPost."""
     # ExecStopPost runs in the container's cgroup: its OOM count is the container's
     # (systemd reports none on cgroup v1).
-    return {
-        "exit_code": exit_status_from_environment(environ),
-        "finished": time.time(),
-        "result": environ.get("SERVICE_RESULT", ""),
-        "oom_killed": environ.get("SERVICE_RESULT") == "oom-kill" or linux.own_cgroup_oom_kills() > 0,
-    }
+    return protocol.state(
+        exit_code=exit_status_from_environment(environ),
+        finished=time.time(),
+        result=environ.get("SERVICE_RESULT", ""),
+        oom_killed=environ.get("SERVICE_RESULT") == "oom-kill" or linux.own_cgroup_oom_kills() > 0,
+    )
 
 
 def record_exit(bundle: str, lock: str, environ: dict[str, str]) -> int:
@@ -545,8 +545,8 @@ def record_exit(bundle: str, lock: str, environ: dict[str, str]) -> int:
 def write_state(bundle: str, lock: str, state: dict[str, object]) -> None:
     """The bundle's state.json, under the store's lock, unless the container is gone already (sdc rm -f)."""
     with StoreLock(lock):
-        if os.path.exists(os.path.join(bundle, "container.json")):
-            write_atomically(os.path.join(bundle, "state.json"), _json_object(state).encode())
+        if os.path.exists(os.path.join(bundle, protocol.RECORD)):
+            write_atomically(os.path.join(bundle, protocol.STATE), _json_object(state).encode())
 
 
 def _json_object(fields: dict[str, object]) -> str:

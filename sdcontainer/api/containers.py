@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdcontainer import cgroups, containers, records, units
+from sdcontainer import cgroups, containers, protocol, records, units
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
@@ -26,6 +26,7 @@ GONE = ("inactive", "failed", "gone")
 EMPTY = "empty"  # an active scope with no process left in it: see unit_states
 DOWN = ("inactive", "failed", "gone", EMPTY)
 KILL_WAIT = 10.0  # after SIGKILL, how long the kernel and systemd may take
+SCOPE_GRACE = 2.0  # after SIGKILL to a scope's PID 1, how long until everything of the scope is killed
 POLL = 0.02
 
 
@@ -97,7 +98,7 @@ def end_empty_scope(ctx: Context, unit: str) -> None:
 
 def mark_started(container: Container) -> None:
     """The start is settled: the unit runs, or has run, the container."""
-    (Path(container.bundle) / containers.STARTING).unlink(missing_ok=True)
+    (Path(container.bundle) / protocol.STARTING).unlink(missing_ok=True)
 
 
 def settle(ctx: Context, name: str, states: dict[str, str]) -> bool:
@@ -225,7 +226,18 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
 
 
 def _kill_all(ctx: Context, victims: Sequence[Container]) -> None:
-    for c in victims:
+    """SIGKILL to every process of each container, and wait until their units are down.
+
+    A scope's PID 1 is killed first, alone: its PID namespace ends with it, and the launcher,
+    left alive, records how it ended (protocol.STATE has one writer). Only a scope still up
+    after SCOPE_GRACE, and a service, get SIGKILL for all their processes."""
+    scopes = [c for c in victims if c.unit.endswith(".scope")]
+    for c in scopes:
+        with contextlib.suppress(Conflict):
+            _signal_pid1(ctx, c, signal.SIGKILL)
+    deadline = ctx.clock.monotonic() + SCOPE_GRACE
+    lingering = [c for c in scopes if wait_gone(ctx, c.unit, max(0.0, deadline - ctx.clock.monotonic())) not in GONE]
+    for c in [*lingering, *(c for c in victims if c not in scopes)]:
         with contextlib.suppress(NotFound):
             ctx.systemd.kill_unit(c.unit, "all", signal.SIGKILL)
     deadline = ctx.clock.monotonic() + KILL_WAIT
@@ -250,7 +262,7 @@ def _signal_pid1(ctx: Context, container: Container, signum: int) -> None:
         ctx.systemd.kill_unit(container.unit, "main", signum)
         return
     try:
-        pid = int((Path(container.bundle) / "pid").read_text())
+        pid = int((Path(container.bundle) / protocol.PID).read_text())
         # The PID must still be in the container's scope, not a reused one.
         if f"/{container.unit}\n" not in Path(f"/proc/{pid}/cgroup").read_text():
             raise ProcessLookupError(pid)
@@ -288,19 +300,17 @@ def delete(ctx: Context, container: Container) -> None:
 
 
 def cleanup(ctx: Context, name: str, environ: dict[str, str]) -> None:
-    """ExecStopPost of a detached --rm container: record how it ended (as the launcher
-    does for the others, see run.cleanup_argv), then remove it."""
+    """ExecStopPost of a detached --rm container (the launcher records how the others ended,
+    see run.cleanup_argv): say if the OOM killer took a process, then remove it."""
     from sdcontainer.launcher import OOM_WARNING, exit_state
 
-    state = exit_state(environ)
-    if state["oom_killed"]:
+    if exit_state(environ)["oom_killed"]:
         log.warning(OOM_WARNING, name)
     with records.locked(ctx.paths):
         try:
             container = containers.find_container(ctx.paths, name)
         except NotFound:
             return  # removed already, by `sdc rm -f` or a failed start
-        containers.write_state(ctx.paths, name, state)
         if container.spec.auto_remove:
             delete(ctx, container)
 

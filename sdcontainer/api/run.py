@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdcontainer import containers, records, seccomp, units
+from sdcontainer import containers, protocol, records, seccomp, units
 from sdcontainer.api import containers as lifecycle
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
@@ -78,7 +78,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         )
         # The record first, marked starting: a run killed from here on leaves a container that
         # `ps -a` shows and the next command that touches it finishes or rolls back (settle).
-        (cdir / containers.STARTING).touch()
+        (cdir / protocol.STARTING).touch()
         containers.write_container(ctx.paths, container)
         rootfs = driver.make_container_fs(cid, image.top_layer)
         stack.callback(driver.remove_container_fs, cid)
@@ -87,10 +87,10 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         (cdir / "hosts").write_text(bundle.build_hosts(hostname))
         (cdir / "resolv.conf").write_text(_host_resolv_conf())
         (cdir / "rootfs").symlink_to(rootfs)
-        (cdir / bundle.SECCOMP_PROGRAM).write_bytes(seccomp.build_namespace_filter(os.uname().machine))
+        (cdir / protocol.SECCOMP).write_bytes(seccomp.build_namespace_filter(os.uname().machine))
         home = _home_in(rootfs, spec.user[0])
         config = bundle.build_runtime_config(spec, image_config=image.config, container_dir=cdir, home=home)
-        records.write_json(cdir / "config.json", config)
+        records.write_json(cdir / protocol.CONFIG, config)
     return container
 
 
@@ -112,6 +112,7 @@ def run_detached(ctx: Context, spec: ContainerSpec) -> Container:
 
 
 def start_unit(ctx: Context, container: Container, props: dict[str, object], stack: contextlib.ExitStack) -> None:
+    protocol.clear_run(container.bundle)  # a record of an earlier run would be taken for this one's
     stack.callback(forget_unit, ctx, container.unit)
     typed = units.typed_properties(props)
     try:
@@ -180,10 +181,7 @@ def _attach(ctx: Context, spec: ContainerSpec, pid: int, sync_w: int) -> int:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             raise
-        code = launcher.relay_signals(pid)
-        if not containers.read_state(ctx.paths, container.name):  # the launcher died before recording it
-            with records.locked(ctx.paths):
-                containers.write_state(ctx.paths, container.name, {"exit_code": code, "finished": ctx.clock.time()})
+        code = launcher.relay_signals(pid)  # the launcher records how PID 1 ended (protocol.STATE)
         if not spec.auto_remove:
             stack.pop_all()
     return code
@@ -223,11 +221,11 @@ def _launched(container: Container) -> bool:
     if not container.unit.endswith(".service"):
         return False  # a scope that failed to start: the launcher was never let go
     bundle = Path(container.bundle)
-    return (bundle / "pid").exists() and not (bundle / "launch-error").exists()
+    return (bundle / protocol.PID).exists() and not (bundle / protocol.LAUNCH_ERROR).exists()
 
 
 def _launch_error(container: Container) -> str:
-    path = Path(container.bundle) / "launch-error"
+    path = Path(container.bundle) / protocol.LAUNCH_ERROR
     try:
         return path.read_text().strip() or "the launcher failed"
     except FileNotFoundError:

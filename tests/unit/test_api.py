@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sdcontainer import cgroups, containers
+from sdcontainer import cgroups, containers, protocol
 from sdcontainer.api import Clock, Context
 from sdcontainer.api import containers as lifecycle
 from sdcontainer.containers import Container
@@ -39,6 +40,12 @@ def add_container(
     return c
 
 
+def write_state(paths: Paths, name: str, *, exit_code: int, finished: float) -> None:
+    """As the launcher records how a container ended (its only writer)."""
+    state = protocol.state(exit_code=exit_code, finished=finished, result="exit-code", oom_killed=False)
+    (paths.container(name) / protocol.STATE).write_text(json.dumps(state))
+
+
 @pytest.fixture
 def paths(tmp_path: Path) -> Paths:
     return Paths(tmp_path)
@@ -58,7 +65,8 @@ class FakeClock:
 
 
 def over(paths: Paths, fake: FakeSystemd, clock: FakeClock | None = None) -> Context:
-    return Context(paths, connector=lambda: fake, clock=(clock or FakeClock()).clock())
+    # vfs: a unit test never makes a btrfs pool (a loop device and a mount on the machine running it)
+    return Context(paths, connector=lambda: fake, storage_driver="vfs", clock=(clock or FakeClock()).clock())
 
 
 def test_stop_sends_the_stop_signal_to_pid1_only(paths: Paths) -> None:
@@ -104,7 +112,7 @@ def test_ps_asks_systemd_once_for_all_containers(paths: Paths) -> None:
         add_container(paths, f"c{i}")
         if i % 2:
             fake.units[f"sdc-c{i}.service"] = FakeUnit({})
-    containers.write_state(paths, "c0", {"exit_code": 3})
+    write_state(paths, "c0", exit_code=3, finished=0.0)
     statuses = {s.container.name: s for s in lifecycle.status(over(paths, fake))}
     assert [c[0] for c in fake.calls] == ["list"]
     assert fake.calls[0] == ("list", ["sdc-*.service", "sdc-*.scope"])
@@ -153,7 +161,7 @@ def test_ps_says_how_long_up_and_since_when_exited(paths: Paths) -> None:
     (paths.container("up") / "pid").write_text("1\n")
     os.utime(paths.container("up") / "pid", (time.time() - 300, time.time() - 300))
     (paths.container("done") / "pid").write_text("1\n")
-    containers.write_state(paths, "done", {"exit_code": 0, "finished": time.time() - 7200})
+    write_state(paths, "done", exit_code=0, finished=time.time() - 7200)
     texts = {s.container.name: render.status_text(s) for s in lifecycle.status(over(paths, fake))}
     assert texts == {"up": "Up 5 minutes", "done": "Exited (0) 2 hours ago", "new": "Created"}
 
@@ -162,7 +170,7 @@ def test_ps_says_how_long_up_and_since_when_exited(paths: Paths) -> None:
 
 
 def sdc_over(paths: Paths, fake: FakeSystemd) -> Context:
-    return Context(paths, connector=lambda: fake, storage_driver="vfs")
+    return over(paths, fake)
 
 
 def names(ctx: Context) -> list[str]:

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "sdcontainer"
 # Lower numbers are lower layers; a module may import only from strictly lower
 # layers, or from its own subpackage.
 LAYERS = {
-    "__init__": -1, "errors": 0, "log": 0, "files": 0,
+    "__init__": -1, "errors": 0, "log": 0, "files": 0, "protocol": 0,
     "paths": 1, "run": 1, "linux": 1, "spec": 1, "seccomp": 1, "cgroups": 1,
     "records": 2,
     "units": 3, "bundle": 3, "systemd": 3, "storage": 3, "layers": 3, "launcher": 3,
@@ -67,8 +67,8 @@ def test_nothing_imports_upward() -> None:
 
 
 def test_launcher_is_standard_library_only() -> None:
-    allowed = {"sdcontainer", "sdcontainer.linux", "sdcontainer.files"}
-    for mod in ("launcher", "linux", "files"):
+    allowed = {"sdcontainer", "sdcontainer.linux", "sdcontainer.files", "sdcontainer.protocol"}
+    for mod in ("launcher", "linux", "files", "protocol"):
         for imp in imports_of(PACKAGE / f"{mod}.py"):
             root = imp.split(".")[0]
             assert imp in allowed or root in sys.stdlib_module_names or root == "__future__", f"{mod} imports {imp}"

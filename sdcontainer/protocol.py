@@ -1,0 +1,48 @@
+"""The files of a container's bundle: their names, who writes each, and what the records hold.
+
+sdc and the launcher both import this module (os only: the launcher runs on every start).
+
+    config.json     sdc, when it creates the container: the OCI runtime config (bundle.py)
+    seccomp.bpf     sdc, then: the container's seccomp filter (seccomp.py)
+    container.json  sdc, first of all: what was asked (containers.py)
+    starting        sdc: there until the start is settled (api.containers.settle)
+    pid             the launcher, before it lets PID 1 exec: PID 1's PID, as the host sees it
+    launch-error    the launcher, when PID 1 cannot exec, before it lets PID 1 exit: why
+    state.json      the launcher, once PID 1 has ended (a service's ExecStopPost, or itself in
+                    the foreground): how it ended, as `state` makes it
+
+Each record has one writer and is written whole or not at all (files.write_atomically); those
+of a run are cleared before the next one starts (clear_run).
+"""
+
+from __future__ import annotations
+
+import os
+
+VERSION = 1  # of the records' shapes; in state.json as "version"
+
+CONFIG = "config.json"
+SECCOMP = "seccomp.bpf"
+RECORD = "container.json"
+STARTING = "starting"
+PID = "pid"
+LAUNCH_ERROR = "launch-error"
+STATE = "state.json"
+RUN_RECORDS = (PID, LAUNCH_ERROR, STATE)  # what one run leaves
+
+
+def state(*, exit_code: int | None, finished: float, result: str, oom_killed: bool) -> dict[str, object]:
+    """state.json: PID 1's exit status shell-style (128+N when killed by signal N; None when
+    unknown), when, systemd's result for it (or the launcher's: success, exit-code, oom-kill),
+    and whether the OOM killer took a process of the container."""
+    return {"version": VERSION, "exit_code": exit_code, "finished": finished, "result": result,
+            "oom_killed": oom_killed}  # fmt: skip
+
+
+def clear_run(bundle: str) -> None:
+    """Forget the records of the bundle's last run, before it starts again."""
+    for name in RUN_RECORDS:
+        try:
+            os.unlink(os.path.join(bundle, name))
+        except FileNotFoundError:
+            pass
