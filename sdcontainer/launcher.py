@@ -112,13 +112,13 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
     # The store is mounted nosuid,nodev on the host's side; in the container its files mean what
     # they say (a bind remount sets the mount's own flags only: mount(2)).
     linux.mount(root, root, None, linux.MS_BIND | linux.MS_REMOUNT)
-    for m in config.get("mounts", []):
-        mount_into(root, m)
-    make_devices(root, config["linux"].get("devices", []))
+    mount_all(root, config.get("mounts", []))
     os.chdir(root)
     linux.pivot_root(".", ".")  # stack the old root under the new one ...
     linux.umount(".", linux.MNT_DETACH)  # ... and drop it: the host's / is gone
     os.chdir("/")
+    # From here every path resolves inside the container's root: its symlinks lead nowhere else.
+    make_devices(config["linux"].get("devices", []))
     for path in config["linux"].get("maskedPaths", []):
         mask(path)
     for path in config["linux"].get("readonlyPaths", []):
@@ -144,9 +144,21 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
     exec_command(process["args"], process.get("env", []))
 
 
-def mount_into(root: str, m: dict) -> None:  # type: ignore[type-arg]
-    """One OCI mount entry, under root. Read-only binds need a second, remounting call (mount(2))."""
-    target = root + m["destination"]
+def mount_all(root: str, mounts: list) -> None:  # type: ignore[type-arg]
+    """The config's mounts, a parent's before its children's, each onto its destination as
+    resolved inside the root (linux.make_in_root): a symlink in the tree, an image's or one a
+    container left in its own layer, cannot aim a mount, or the making of its mount point, at
+    the host. Done before pivot_root, where the sources of bind mounts are still in reach."""
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for m in sorted(mounts, key=lambda m: (m["destination"].rstrip("/").count("/"), m["destination"])):
+            mount_into(root_fd, m)
+    finally:
+        os.close(root_fd)
+
+
+def mount_into(root_fd: int, m: dict) -> None:  # type: ignore[type-arg]
+    """One OCI mount entry, onto its mount point through /proc/self/fd: the fd's own place."""
     flags, data = 0, []
     for opt in m.get("options", []):
         if opt in MOUNT_FLAGS:
@@ -154,30 +166,38 @@ def mount_into(root: str, m: dict) -> None:  # type: ignore[type-arg]
         elif opt not in IGNORED_OPTIONS:
             data.append(opt)
     kind = m.get("type", "bind")
-    if kind == "bind":
-        flags |= linux.MS_BIND
-    if not os.path.lexists(target):
-        if kind == "bind" and not os.path.isdir(m["source"]):
-            open(target, "a").close()
-        else:
-            os.makedirs(target, mode=0o755)
-    if os.path.islink(target):
-        raise LaunchError(f"mount target {m['destination']} is a symlink")
     source = m.get("source", kind)
-    linux.mount(
-        source,
-        target,
-        None if kind == "bind" else kind,
-        flags & ~linux.MS_RDONLY if kind == "bind" else flags,
-        ",".join(data) or None,
-    )
-    if kind == "bind" and flags & linux.MS_RDONLY:
-        linux.mount(source, target, None, flags | linux.MS_REMOUNT)
+    try:
+        target = linux.make_in_root(root_fd, m["destination"], directory=kind != "bind" or os.path.isdir(source))
+    except OSError as exc:
+        raise LaunchError(f"cannot make mount point {m['destination']}: {exc.strerror}") from exc
+    try:
+        if kind == "bind":
+            linux.mount(source, f"/proc/self/fd/{target}", None, linux.MS_BIND | (flags & linux.MS_REC))
+        else:
+            linux.mount(source, f"/proc/self/fd/{target}", kind, flags, ",".join(data) or None)
+    finally:
+        os.close(target)
+    attrs = mount_attrs(flags)
+    if kind == "bind" and attrs:  # mount(2) takes no flags with MS_BIND: set them on the new mount
+        mounted = linux.open_in_root(root_fd, m["destination"], os.O_PATH)
+        try:
+            linux.mount_setattr(mounted, attrs, recursive=bool(flags & linux.MS_REC))
+        finally:
+            os.close(mounted)
 
 
-def make_devices(root: str, devices: list) -> None:  # type: ignore[type-arg]
+def mount_attrs(flags: int) -> int:
+    """MS_* flags as mount_setattr(2) spells them."""
+    pairs = ((linux.MS_RDONLY, linux.MOUNT_ATTR_RDONLY), (linux.MS_NOSUID, linux.MOUNT_ATTR_NOSUID),
+             (linux.MS_NODEV, linux.MOUNT_ATTR_NODEV), (linux.MS_NOEXEC, linux.MOUNT_ATTR_NOEXEC))  # fmt: skip
+    return sum(attr for flag, attr in pairs if flags & flag)
+
+
+def make_devices(devices: list) -> None:  # type: ignore[type-arg]
+    """The device nodes of the config, and /dev's usual links: in the container's root already."""
     for dev in devices:
-        path = root + dev["path"]
+        path = dev["path"]
         kind = 0o020000 if dev.get("type", "c") == "c" else 0o060000  # S_IFCHR / S_IFBLK
         os.mknod(path, kind | 0o600, os.makedev(dev["major"], dev["minor"]))
         os.chown(path, dev.get("uid", 0), dev.get("gid", 0))
@@ -190,8 +210,8 @@ def make_devices(root: str, devices: list) -> None:  # type: ignore[type-arg]
         ("ptmx", "pts/ptmx"),
         ("core", "/proc/kcore"),
     ):
-        if not os.path.lexists(f"{root}/dev/{link}"):
-            os.symlink(target, f"{root}/dev/{link}")
+        if not os.path.lexists(f"/dev/{link}"):
+            os.symlink(target, f"/dev/{link}")
 
 
 def mask(path: str) -> None:
@@ -203,20 +223,16 @@ def mask(path: str) -> None:
 
 
 def make_readonly(path: str) -> None:
+    """Read-only (and nosuid, nodev, noexec), with every mount below it: a remount reaches only
+    the one mount, mount_setattr(2) with AT_RECURSIVE all of them."""
     if os.path.exists(path):
         linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
-        linux.mount(
-            path,
-            path,
-            None,
-            linux.MS_BIND
-            | linux.MS_REC
-            | linux.MS_REMOUNT
-            | linux.MS_RDONLY
-            | linux.MS_NOSUID
-            | linux.MS_NODEV
-            | linux.MS_NOEXEC,
-        )
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        try:
+            attrs = linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV | linux.MOUNT_ATTR_NOEXEC
+            linux.mount_setattr(fd, attrs, recursive=True)
+        finally:
+            os.close(fd)
 
 
 def set_cpu_affinity(resources: dict) -> None:  # type: ignore[type-arg]

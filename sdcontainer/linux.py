@@ -56,6 +56,14 @@ _SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437}
 _SYS_CLOSE_RANGE = {"x86_64": 436, "aarch64": 436}
+_SYS_MOUNT_SETATTR = {"x86_64": 442, "aarch64": 442}
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+# mount_setattr(2): a mount's own flags
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_IN_ROOT = 0x10
 
@@ -160,6 +168,68 @@ def open_in_root(root_fd: int, path: str, flags: int) -> int:
     ret = _libc.syscall(_syscall_number(_SYS_OPENAT2), root_fd, path.encode(), ctypes.byref(how), ctypes.sizeof(how))
     _check(ret, f"open {path} in the container's root")
     return int(ret)
+
+
+MAX_SYMLINKS = 40  # as the kernel's path walk allows
+
+
+def make_in_root(root_fd: int, path: str, *, directory: bool) -> int:
+    """An O_PATH fd of path as the container will see it, with root_fd as its /, and what is
+    missing of it made on the way: directories (0755), its last component a directory or, when
+    not directory, an empty file (0644).
+
+    The walk is ours, a component at a time from fds, opening none through a symlink (O_NOFOLLOW):
+    a symlink's target is put in its place in the rest of the path, an absolute one restarting
+    from the root, and `..` stops at the root; what a dangling symlink names is made where it
+    points, inside the root (as runc does). No symlink of the tree's can lead the walk, or what
+    it makes, outside the root."""
+    rest = [p for p in path.split("/") if p not in ("", ".")]
+    stack = [os.dup(root_fd)]  # the fds of the path walked so far, the root's first
+    links = 0
+    try:
+        while rest:
+            name = rest.pop(0)
+            if name == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                continue
+            try:
+                st = os.stat(name, dir_fd=stack[-1], follow_symlinks=False)
+            except FileNotFoundError:
+                if rest or directory:
+                    os.mkdir(name, 0o755, dir_fd=stack[-1])
+                else:
+                    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+                    os.close(os.open(name, flags, 0o644, dir_fd=stack[-1]))
+                st = os.stat(name, dir_fd=stack[-1], follow_symlinks=False)
+            if (st.st_mode & 0o170000) == 0o120000:  # S_IFLNK
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise OSError(40, f"{path}: too many levels of symbolic links")  # ELOOP
+                target = os.readlink(name, dir_fd=stack[-1])
+                rest[:0] = [p for p in target.split("/") if p not in ("", ".")]
+                if target.startswith("/"):
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                continue
+            stack.append(os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1]))
+        return stack.pop()
+    finally:
+        for fd in stack:
+            os.close(fd)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in ("attr_set", "attr_clr", "propagation", "userns_fd")]
+
+
+def mount_setattr(fd: int, attr_set: int, *, recursive: bool) -> None:
+    """Set flags (MOUNT_ATTR_*) on the mount fd is at, and on every mount below it when recursive
+    (mount_setattr(2), Linux 5.12+): unlike a MS_REMOUNT, that reaches the mounts under it."""
+    attr = _MountAttr(attr_set, 0, 0, 0)
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    ret = _libc.syscall(_syscall_number(_SYS_MOUNT_SETATTR), fd, b"", flags, ctypes.byref(attr), ctypes.sizeof(attr))
+    _check(ret, "mount_setattr")
 
 
 class _SockFprog(ctypes.Structure):

@@ -352,3 +352,54 @@ def test_no_fd_of_the_callers_reaches_the_command_however_high(sdc: Sdc, image: 
     proc = subprocess.run(sdc.argv("run", "--rm", image, "ls", "/proc/self/fd"), capture_output=True, text=True,
                           env=sdc.env(), preexec_fn=open_high_fd)  # fmt: skip
     assert (proc.returncode, proc.stdout.split()) == (0, ["0", "1", "2", "3"]), proc.stderr  # 3: ls's own
+
+
+@pytest.mark.parametrize("linked", ["etc", "dev"])
+def test_a_symlink_above_a_mount_destination_leads_nowhere_outside_the_root(tmp_path: Path, linked: str) -> None:
+    """A container's own layer kept across starts (or an image) can hold /etc -> /host/path: the
+    launcher makes the mount points of /etc/hostname and /dev/... inside the root, and mounts there.
+    Run here on a hand-made bundle (sdc's import refuses such an image today)."""
+    from sdcontainer import bundle, protocol, seccomp
+    from sdcontainer.spec import ContainerSpec
+
+    outside = Path(f"/var/tmp/sdc-escape-{os.getpid()}")
+    outside.mkdir()  # there already: an old launcher made its hostname file, and mounted over it, here
+    dev_outside = Path(f"/var/tmp/sdc-escape-dev-{os.getpid()}")
+    try:
+        root = tmp_path / "rootfs"
+        make_busybox_rootfs(root)
+        for d in ("proc", "sys", "tmp", "dev"):
+            (root / d).mkdir()
+        if linked == "etc":  # /etc/hostname's parent, aimed at a host directory that exists
+            shutil.rmtree(root / "etc")
+            (root / "etc").symlink_to(outside)
+        else:  # a mount point under a symlinked directory, dangling: /dev/pts...
+            (root / "dev").rmdir()
+            (root / "dev").symlink_to(dev_outside)
+        work = tmp_path / "bundle"
+        work.mkdir()
+        (work / "rootfs").symlink_to(root)
+        for name, text in (("hostname", "inside\n"), ("hosts", ""), ("resolv.conf", "")):
+            (work / name).write_text(text)
+        spec = ContainerSpec(name="inside", image="x", command=("sh", "-c", "cat /etc/hostname; ls -d /dev/pts"))
+        config = bundle.build_runtime_config(spec, image_config={}, container_dir=work, home="/")
+        (work / protocol.CONFIG).write_text(json.dumps(config))
+        (work / protocol.SECCOMP).write_bytes(seccomp.build_namespace_filter(os.uname().machine))
+        read, write = os.pipe()
+        launcher = Path(bundle.__file__).with_name("launcher.py")
+        proc = subprocess.Popen([sys.executable, "-I", "-S", str(launcher), "--foreground", str(read), "--lock",
+                                 str(tmp_path / "lock")], pass_fds=[read], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        os.close(read)
+        os.write(write, f"{work}\n".encode())
+        os.close(write)
+        out, err = proc.communicate(timeout=30)
+        assert (proc.returncode, out) == (0, "inside\n/dev/pts\n"), err
+        assert list(outside.iterdir()) == [] and not dev_outside.exists()  # nothing made on the host ...
+        mounts = Path("/proc/self/mountinfo").read_text()
+        assert str(outside) not in mounts and str(dev_outside) not in mounts  # ... nor mounted over
+        made = outside / "hostname" if linked == "etc" else dev_outside  # /dev's: pts was in its tmpfs
+        assert (root / made.relative_to("/")).exists()  # the mount point, made inside the root
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+        shutil.rmtree(dev_outside, ignore_errors=True)
