@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import sys
+from inspect import Parameter, Signature
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
@@ -24,7 +25,7 @@ from sdcontainer.api import images as image_cases
 from sdcontainer.api import run as run_cases
 from sdcontainer.errors import SdcError
 from sdcontainer.paths import STORAGE_DRIVERS, Paths, default_root
-from sdcontainer.spec import build_run_spec, parse_size
+from sdcontainer.spec import RUN_FLAGS, RunFlag, build_run_spec, parse_size
 
 app = typer.Typer(
     add_completion=False,
@@ -168,61 +169,40 @@ def rmi(
 # --- containers ------------------------------------------------------------------
 
 
-@app.command(context_settings={"allow_interspersed_args": False})
-def run(
-    ctx: typer.Context,
-    image: Annotated[str, typer.Argument(metavar="IMAGE")],
-    command: Annotated[Optional[list[str]], typer.Argument(metavar="[COMMAND] [ARG...]")] = None,
-    detach: Annotated[
-        bool, typer.Option("--detach", "-d", help="Run as a service in the background; print its ID")
-    ] = False,
-    name: Annotated[Optional[str], typer.Option("--name", help="Container name (unit sdc-NAME.service/.scope)")] = None,
-    rm: Annotated[bool, typer.Option("--rm", help="Remove the container when it exits")] = False,
-    env: Annotated[
-        Optional[list[str]], typer.Option("--env", "-e", help="Set NAME=VALUE; NAME alone passes on yours")
-    ] = None,
-    env_file: Annotated[
-        Optional[list[str]], typer.Option("--env-file", help="Read NAME=VALUE lines (Docker's format) from a file")
-    ] = None,
-    workdir: Annotated[str, typer.Option("--workdir", "-w", help="Working directory inside")] = "/",
-    hostname: Annotated[Optional[str], typer.Option("--hostname", "-h", help="Hostname [default: the name]")] = None,
-    user: Annotated[Optional[str], typer.Option("--user", "-u", help="UID[:GID]")] = None,
-    memory: Annotated[Optional[str], typer.Option("--memory", "-m", help="Memory limit (MemoryMax), e.g. 64m")] = None,
-    memory_swap: Annotated[
-        Optional[str], typer.Option("--memory-swap", help="Memory + swap limit; -1 unlimited")
-    ] = None,
-    cpu_shares: Annotated[
-        Optional[int], typer.Option("--cpu-shares", "-c", help="Relative CPU weight (1024 = CPUWeight 100)")
-    ] = None,
-    cpus: Annotated[Optional[float], typer.Option("--cpus", help="CPU quota in CPUs (CPUQuota)")] = None,
-    cpuset_cpus: Annotated[Optional[str], typer.Option("--cpuset-cpus", help="CPUs allowed, e.g. 0-1,3")] = None,
-    pids_limit: Annotated[
-        Optional[int], typer.Option("--pids-limit", help="Tasks limit (TasksMax); -1 unlimited")
-    ] = None,
-    blkio_weight: Annotated[
-        Optional[int], typer.Option("--blkio-weight", help="Block IO weight 10-1000 (IOWeight)")
-    ] = None,
-    stop_timeout: Annotated[int, typer.Option("--stop-timeout", help="Seconds before SIGKILL on stop")] = 10,
-    stop_signal: Annotated[str, typer.Option("--stop-signal", help="Signal to stop the container")] = "SIGTERM",
-    interactive: Annotated[
-        bool,
-        typer.Option(
-            "--interactive", "-i", help="Accepted for Docker compatibility: stdin is always attached in the foreground"
-        ),
-    ] = False,
-    tty: Annotated[
-        bool,
-        typer.Option("--tty", "-t", help="TERM=xterm inside; the container shares the caller's terminal (no pty yet)"),
-    ] = False,
-) -> None:
+def run(ctx: typer.Context, image: str, command: Optional[list[str]] = None, **flags: Any) -> None:
     """Run a command in a new container, as a transient systemd unit."""
-    # Every parameter but ctx is a flag of build_run_spec's, by the same name.
-    spec = build_run_spec(**{k: v for k, v in locals().items() if k != "ctx"})
+    spec = build_run_spec(image=image, command=command, **flags)
     sdc = _sdc(ctx)  # flags are checked before root is: a typo gets its own message
-    if detach:
+    if spec.detach:
         typer.echo(run_cases.run_detached(sdc, spec).id)
         return
     raise typer.Exit(run_cases.run_foreground(sdc, spec))
+
+
+def _option(flag: RunFlag) -> Parameter:
+    """A RUN_FLAGS entry as the typer parameter it is."""
+    if flag.kind is bool:
+        kind: Any = bool
+    elif flag.kind is list:
+        kind = Optional[list[str]]
+    else:
+        kind = Optional[flag.kind] if flag.default is None else flag.kind
+    return Parameter(flag.param, Parameter.KEYWORD_ONLY, default=flag.default,
+                             annotation=Annotated[kind, typer.Option(*flag.names, help=flag.help)])  # fmt: skip
+
+
+# typer reads a command's options off its signature: run's is made from spec.RUN_FLAGS, where
+# each flag is declared once for typer and for entry.py's fast path alike.
+run.__signature__ = Signature(  # type: ignore[attr-defined]
+    [
+        Parameter("ctx", Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        Parameter("image", Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(metavar="IMAGE")]),
+        Parameter("command", Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                  annotation=Annotated[Optional[list[str]], typer.Argument(metavar="[COMMAND] [ARG...]")]),
+        *(_option(flag) for flag in RUN_FLAGS),
+    ]
+)  # fmt: skip
+app.command("run", context_settings={"allow_interspersed_args": False})(run)
 
 
 @app.command("ps")
@@ -310,7 +290,7 @@ def cleanup(ctx: typer.Context, name: str) -> None:
 
 
 def _fail(message: str, hint: str | None, code: int) -> NoReturn:
-    sys.stderr.write(render.error_line(message, hint))
+    code = render.report(message, hint, code)
     sys.exit(code)
 
 

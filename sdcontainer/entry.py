@@ -28,28 +28,6 @@ PS_OPTIONS: dict[str, tuple[str, type]] = {
     "-q": ("quiet", bool), "--quiet": ("quiet", bool),
     "--format": ("fmt", str),
 }  # fmt: skip
-# sdc run's options: flag -> (parameter of the typer command and of spec.build_run_spec, type).
-RUN_OPTIONS: dict[str, tuple[str, type]] = {
-    "-d": ("detach", bool), "--detach": ("detach", bool),
-    "--name": ("name", str),
-    "--rm": ("rm", bool),
-    "-e": ("env", list), "--env": ("env", list),
-    "--env-file": ("env_file", list),
-    "-w": ("workdir", str), "--workdir": ("workdir", str),
-    "-h": ("hostname", str), "--hostname": ("hostname", str),
-    "-u": ("user", str), "--user": ("user", str),
-    "-m": ("memory", str), "--memory": ("memory", str),
-    "--memory-swap": ("memory_swap", str),
-    "-c": ("cpu_shares", int), "--cpu-shares": ("cpu_shares", int),
-    "--cpus": ("cpus", float),
-    "--cpuset-cpus": ("cpuset_cpus", str),
-    "--pids-limit": ("pids_limit", int),
-    "--blkio-weight": ("blkio_weight", int),
-    "--stop-timeout": ("stop_timeout", int),
-    "--stop-signal": ("stop_signal", str),
-    "-i": ("interactive", bool), "--interactive": ("interactive", bool),
-    "-t": ("tty", bool), "--tty": ("tty", bool),
-}  # fmt: skip
 
 
 class _NotPlain(Exception):
@@ -151,9 +129,21 @@ def parse_ps(argv: list[str]) -> dict[str, Any] | None:
     return {**parsed[0], "all_": False, "quiet": False, "fmt": "table", **parsed[1]}
 
 
+def run_options() -> dict[str, tuple[str, type]]:
+    """sdc run's flags, as spec.RUN_FLAGS declares them: name -> (parameter, type)."""
+    from sdcontainer.spec import RUN_FLAGS  # for `sdc run` only: `--version` and `ps` pay nothing for it
+
+    return {name: (flag.param, flag.kind) for flag in RUN_FLAGS for name in flag.names}
+
+
 def parse_run(argv: list[str]) -> dict[str, Any] | None:
     """[globals] run [OPTIONS] IMAGE [COMMAND...], or None when typer must handle it."""
-    parsed = _parse_command(argv, "run", RUN_OPTIONS, interspersed=False)
+    try:
+        if _split_globals(argv)[1][:1] != ["run"]:
+            return None
+    except _NotPlain:
+        return None
+    parsed = _parse_command(argv, "run", run_options(), interspersed=False)
     if parsed is None or not parsed[2]:
         return None
     opts, values, (image, *command) = parsed
@@ -177,9 +167,7 @@ def _with_context(opts: dict[str, Any], use: Callable[[Context], int]) -> int:
         finally:
             context.close()
     except SdcError as exc:
-        sys.stdout.flush()
-        sys.stderr.write(render.error_line(exc.message, exc.hint))
-        return exc.exit_code
+        return render.report(exc.message, exc.hint, exc.exit_code)
 
 
 def fast_ps(opts: dict[str, Any]) -> int:

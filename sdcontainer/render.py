@@ -85,3 +85,13 @@ def format_table(rows: list[list[str]]) -> str:
 def error_line(message: str, hint: str | None) -> str:
     """The one line an error gets: what went wrong, and what to do about it."""
     return f"sdc: error: {message}" + (f" (hint: {hint})" if hint else "") + "\n"
+
+
+def report(message: str, hint: str | None, code: int) -> int:
+    """The error edge of both the typer CLI and entry.py's fast paths: the one line, after
+    whatever was written to stdout; the exit status to end with."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.write(error_line(message, hint))
+    return code

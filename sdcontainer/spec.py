@@ -24,6 +24,46 @@ _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)i?b?\s*$", re.IGNORECAS
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
+@dataclass(frozen=True)
+class RunFlag:
+    """One `sdc run` flag: its names, the parameter it fills (build_run_spec's keyword and the
+    typer command's), the type of its value (bool: a switch; list: repeatable), its default, and
+    its help. RUN_FLAGS declares each flag once; typer's command (cli.py), the fast path's parser
+    (entry.py), build_run_spec and ContainerSpec's defaults are all made from it."""
+
+    names: tuple[str, ...]
+    param: str
+    kind: type
+    default: object
+    help: str
+
+
+RUN_FLAGS = (
+    RunFlag(("-d", "--detach"), "detach", bool, False, "Run as a service in the background; print its ID"),
+    RunFlag(("--name",), "name", str, None, "Container name (unit sdc-NAME.service/.scope)"),
+    RunFlag(("--rm",), "rm", bool, False, "Remove the container when it exits"),
+    RunFlag(("-e", "--env"), "env", list, None, "Set NAME=VALUE; NAME alone passes on yours"),
+    RunFlag(("--env-file",), "env_file", list, None, "Read NAME=VALUE lines (Docker's format) from a file"),
+    RunFlag(("-w", "--workdir"), "workdir", str, "/", "Working directory inside (made when missing)"),
+    RunFlag(("-h", "--hostname"), "hostname", str, None, "Hostname [default: the name]"),
+    RunFlag(("-u", "--user"), "user", str, None, "UID[:GID]"),
+    RunFlag(("-m", "--memory"), "memory", str, None, "Memory limit (MemoryMax), e.g. 64m"),
+    RunFlag(("--memory-swap",), "memory_swap", str, None, "Memory + swap limit; -1 unlimited"),
+    RunFlag(("-c", "--cpu-shares"), "cpu_shares", int, None, "Relative CPU weight (1024 = CPUWeight 100)"),
+    RunFlag(("--cpus",), "cpus", float, None, "CPU quota in CPUs (CPUQuota)"),
+    RunFlag(("--cpuset-cpus",), "cpuset_cpus", str, None, "CPUs allowed, e.g. 0-1,3"),
+    RunFlag(("--pids-limit",), "pids_limit", int, None, "Tasks limit (TasksMax); -1 unlimited"),
+    RunFlag(("--blkio-weight",), "blkio_weight", int, None, "Block IO weight 10-1000 (IOWeight)"),
+    RunFlag(("--stop-timeout",), "stop_timeout", int, 10, "Seconds before SIGKILL on stop"),
+    RunFlag(("--stop-signal",), "stop_signal", str, "SIGTERM", "Signal to stop the container"),
+    RunFlag(("-i", "--interactive"), "interactive", bool, False,
+            "Accepted for Docker compatibility: stdin is always attached in the foreground"),
+    RunFlag(("-t", "--tty"), "tty", bool, False, "TERM=xterm inside; the container shares the caller's terminal"),
+)  # fmt: skip
+RUN_DEFAULTS: dict[str, Any] = {flag.param: flag.default for flag in RUN_FLAGS}
+LIMIT_FLAGS = ("memory", "memory_swap", "cpu_shares", "cpus", "cpuset_cpus", "pids_limit", "blkio_weight")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Limits:
     """Resource limits; None means 'not set', UNLIMITED means explicitly unlimited."""
@@ -43,14 +83,14 @@ class ContainerSpec:
     image: str
     command: tuple[str, ...]
     env: tuple[str, ...] = ()
-    workdir: str = "/"
+    workdir: str = RUN_DEFAULTS["workdir"]
     hostname: str = ""
     user: tuple[int, int] = (0, 0)
-    detach: bool = False
-    auto_remove: bool = False
-    tty: bool = False
-    stop_timeout: int = 10
-    stop_signal: str = "SIGTERM"
+    detach: bool = RUN_DEFAULTS["detach"]
+    auto_remove: bool = RUN_DEFAULTS["rm"]
+    tty: bool = RUN_DEFAULTS["tty"]
+    stop_timeout: int = RUN_DEFAULTS["stop_timeout"]
+    stop_signal: str = RUN_DEFAULTS["stop_signal"]
     limits: Limits = field(default_factory=Limits)
 
 
@@ -213,44 +253,32 @@ def parse_signal(sig: str) -> int:
 
 
 def build_run_spec(
-    *,
-    image: str,
-    command: list[str] | None = None,
-    detach: bool = False,
-    name: str | None = None,
-    rm: bool = False,
-    env: list[str] | None = None,
-    env_file: list[str] | None = None,
-    workdir: str = "/",
-    hostname: str | None = None,
-    user: str | None = None,
-    stop_timeout: int = 10,
-    stop_signal: str = "SIGTERM",
-    interactive: bool = False,
-    tty: bool = False,
-    environ: Mapping[str, str] = os.environ,
-    **limit_flags: Any,
+    *, image: str, command: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ, **flags: Any
 ) -> ContainerSpec:
-    """`sdc run`'s flag values (named as the flags are) → a checked spec; the limit flags
-    (memory, cpus...) are build_limits's. Without --name the name is left empty: the store
-    picks a free one when it creates the container. environ: the caller's, for -e NAME."""
-    del interactive  # accepted for Docker's muscle memory: the foreground container has our stdin
-    limits = build_limits(**limit_flags)
-    if stop_timeout < 0:
-        raise UsageError(f"invalid --stop-timeout {stop_timeout}", hint="give a number of seconds >= 0")
+    """`sdc run`'s flag values, by RUN_FLAGS' parameter names, the rest their defaults → a checked
+    spec. Without --name the name is left empty: the store picks a free one when it creates the
+    container. environ: the caller's, for -e NAME and --env-file's NAME."""
+    unknown = set(flags) - set(RUN_DEFAULTS)
+    if unknown:
+        raise TypeError(f"not flags of sdc run: {sorted(unknown)}")
+    f = {**RUN_DEFAULTS, **flags}
+    limits = build_limits(**{k: f[k] for k in LIMIT_FLAGS})
+    if f["stop_timeout"] < 0:
+        raise UsageError(f"invalid --stop-timeout {f['stop_timeout']}", hint="give a number of seconds >= 0")
+    # -i is accepted for Docker's muscle memory: the foreground container has our stdin.
     return ContainerSpec(
-        name=check_name(name) if name is not None else "",
+        name=check_name(f["name"]) if f["name"] is not None else "",
         image=image,
         command=tuple(command or ()),
         # Docker's order: the files first, then -e, a later value of a name overriding an earlier one.
-        env=tuple(read_env_files(env_file or [], environ) + resolve_env(env or [], environ)),
-        workdir=workdir,
-        hostname=hostname or "",
-        user=parse_user(user) if user else (0, 0),
-        detach=detach,
-        auto_remove=rm,
-        tty=tty,
-        stop_timeout=stop_timeout,
-        stop_signal=signal.Signals(parse_signal(stop_signal)).name,
+        env=tuple(read_env_files(f["env_file"] or [], environ) + resolve_env(f["env"] or [], environ)),
+        workdir=f["workdir"],
+        hostname=f["hostname"] or "",
+        user=parse_user(f["user"]) if f["user"] else (0, 0),
+        detach=f["detach"],
+        auto_remove=f["rm"],
+        tty=f["tty"],
+        stop_timeout=f["stop_timeout"],
+        stop_signal=signal.Signals(parse_signal(f["stop_signal"])).name,
         limits=limits,
     )
