@@ -17,8 +17,10 @@ SdcError; the caller discards the half-written layer.
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import errno
+import gzip
 import hashlib
 import lzma
 import os
@@ -27,8 +29,9 @@ import stat
 import tarfile
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Self
+from typing import Any, BinaryIO, Self
 
 from sdcontainer.errors import StoreFull, UsageError
 
@@ -65,6 +68,53 @@ class HashingReader:
         while self.read(_CHUNK):
             pass
         return "sha256:" + self.sha256.hexdigest()
+
+
+@dataclass(frozen=True)
+class Digests:
+    """What applying a layer tarball learned of it."""
+
+    blob: str  # sha256 of the bytes read, compressed or not: the blob's digest in a registry or archive
+    diff_id: str  # sha256 of the tar inside: the layer's DiffID (OCI image-spec, config.md)
+    size: int  # the apparent size of its files
+
+
+# The magic numbers of the compressions a layer may come in (gzip, bzip2, xz, zstd).
+GZIP, BZIP2, XZ, ZSTD = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"
+
+
+class _Peeked:
+    """A stream whose first bytes were read to see what it is, and are read again."""
+
+    def __init__(self, raw: HashingReader, head: bytes) -> None:
+        self.raw, self.head = raw, head
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            data, self.head = (self.head, b"") if size < 0 or size >= len(self.head) else (
+                self.head[:size], self.head[size:])  # fmt: skip
+            return data
+        return self.raw.read(size)
+
+
+def decompressed(raw: HashingReader) -> BinaryIO:
+    """The tar inside raw, whatever its compression (found by its magic number)."""
+    head = raw.read(6)
+    stream: Any = _Peeked(raw, head)
+    if head.startswith(GZIP):
+        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+    if head.startswith(BZIP2):
+        return bz2.BZ2File(stream, mode="rb")  # type: ignore[return-value]
+    if head.startswith(XZ):
+        return lzma.LZMAFile(stream, mode="rb")  # type: ignore[return-value]
+    if head.startswith(ZSTD):
+        try:
+            import zstandard  # type: ignore[import-not-found]
+        except ImportError:
+            raise UsageError("the layer is zstd-compressed, which needs the zstandard module",
+                             hint="install python3-zstandard (or pip install zstandard)") from None  # fmt: skip
+        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)  # type: ignore[no-any-return]
+    return stream  # type: ignore[no-any-return]
 
 
 def split_name(name: str) -> list[str]:
@@ -276,18 +326,18 @@ class _Archive(tarfile.TarFile):
 DEFAULT_MAX_SIZE = 64 << 30
 
 
-def extract_layer(stream: BinaryIO, dest: Path, *, max_size: int = DEFAULT_MAX_SIZE) -> tuple[str, int]:
-    """Apply a (possibly compressed) layer tarball to dest; return its sha256 digest and the
-    apparent size of its files.
+def extract_layer(stream: BinaryIO, dest: Path, *, max_size: int = DEFAULT_MAX_SIZE) -> Digests:
+    """Apply a (possibly compressed) layer tarball to dest, in one pass; its digests and size.
 
     Raises SdcError for an archive that is corrupt, unsafe, too big, or does not fit in the
     store; the caller discards dest then."""
-    reader = HashingReader(stream)
+    raw = HashingReader(stream)
     root_fd = os.open(dest, _DIR_FLAGS)
     member: tarfile.TarInfo | None = None
     try:
         os.fchmod(root_fd, 0o755)  # made by sdc, so root's; the archive's root entry is not applied
-        with _Archive.open(fileobj=reader, mode="r|*", tarinfo=_Ends) as archive:  # type: ignore[call-overload]
+        tar = HashingReader(decompressed(raw))
+        with _Archive.open(fileobj=tar, mode="r|", tarinfo=_Ends) as archive:  # type: ignore[call-overload]
             extractor = _Extractor(root_fd, archive, max_size)
             while (member := archive.next()) is not None:
                 extractor.apply(member)
@@ -296,7 +346,8 @@ def extract_layer(stream: BinaryIO, dest: Path, *, max_size: int = DEFAULT_MAX_S
                 raise UsageError("the archive is truncated or corrupt: it ends without tar's end-of-archive block",
                                  hint="download or copy it again")  # fmt: skip
             extractor.finish()
-        return reader.drain(), extractor.size
+        diff_id = tar.drain()  # the whole tar, end blocks and padding included
+        return Digests(blob=raw.drain(), diff_id=diff_id, size=extractor.size)
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
         raise UsageError(
             f"not a valid tar archive: {exc}", hint="give a tar file, optionally gzip, bzip2 or xz compressed"

@@ -16,10 +16,11 @@ if TYPE_CHECKING:
 def import_image(ctx: Context, stream: BinaryIO, ref: str, *, max_size: int | None = None) -> Image:
     """A rootfs tarball as image ref; max_size bounds the apparent size of its files."""
     from sdcontainer import images
+    from sdcontainer.images import archive
 
     images.normalize_reference(ref)  # refuse a bad name before reading anything
     with records.locked(ctx.paths):
-        return images.import_rootfs(ctx.paths, ctx.driver(), stream, ref, max_size=max_size)
+        return archive.import_rootfs(ctx.paths, ctx.driver(), stream, ref, max_size=max_size)
 
 
 def list_images(ctx: Context) -> list[tuple[Image, list[str]]]:

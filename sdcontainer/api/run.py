@@ -31,7 +31,7 @@ def check_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
     if spec.name:  # else the store picks one, under its lock
         check_name(spec.name)
     if not spec.command:
-        cmd = image.config.get("Cmd") or []
+        cmd = image.runtime.get("Cmd") or []
         if not cmd:
             raise UsageError("no command specified", hint=f"give one: sdc run {spec.image} COMMAND")
         spec = dataclasses.replace(spec, command=tuple(cmd))
@@ -89,7 +89,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         (cdir / "rootfs").symlink_to(rootfs)
         (cdir / protocol.SECCOMP).write_bytes(seccomp.build_namespace_filter(os.uname().machine))
         home = _home_in(rootfs, spec.user[0])
-        config = bundle.build_runtime_config(spec, image_config=image.config, container_dir=cdir, home=home)
+        config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, home=home)
         records.write_json(cdir / protocol.CONFIG, config)
     return container
 

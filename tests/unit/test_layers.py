@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import tarfile
@@ -40,9 +41,14 @@ D, F, S, H = tarfile.DIRTYPE, tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
 def test_files_dirs_links_and_digest(tmp_path: Path) -> None:
     archive = tar(("./", D, ""), ("./etc", D, ""), ("etc/motd", F, "hello"), ("etc/link", S, "motd"),
                   ("etc/hard", H, "etc/motd"), compress=True)  # fmt: skip
-    digest, size = extract_layer(archive, tmp_path)
-    assert digest.startswith("sha256:") and len(digest) == 71
-    assert size == len("hello")
+    digests = extract_layer(archive, tmp_path)
+    assert digests.blob.startswith("sha256:") and len(digests.blob) == 71
+    assert digests.size == len("hello")
+    # The diff ID is the digest of the tar inside, the blob's of the gzip around it.
+    archive.seek(0)
+    assert digests.blob == "sha256:" + hashlib.sha256(archive.read()).hexdigest()
+    archive.seek(0)
+    assert digests.diff_id == "sha256:" + hashlib.sha256(gzip.decompress(archive.read())).hexdigest()
     assert (tmp_path / "etc/motd").read_text() == "hello"
     assert os.readlink(tmp_path / "etc/link") == "motd"
     assert (tmp_path / "etc/hard").stat().st_ino == (tmp_path / "etc/motd").stat().st_ino
@@ -50,7 +56,7 @@ def test_files_dirs_links_and_digest(tmp_path: Path) -> None:
     other = tmp_path / "again"
     other.mkdir()
     assert extract_layer(tar(("./", D, ""), ("./etc", D, ""), ("etc/motd", F, "hello"), ("etc/link", S, "motd"),
-                             ("etc/hard", H, "etc/motd"), compress=True), other)[0] == digest  # fmt: skip
+                             ("etc/hard", H, "etc/motd"), compress=True), other) == digests  # fmt: skip
 
 
 def test_whiteouts_remove_from_lower_layers(tmp_path: Path) -> None:
@@ -197,7 +203,7 @@ def test_the_size_limit_counts_what_files_claim(tmp_path: Path) -> None:
 def test_zeros_are_written_as_holes(tmp_path: Path) -> None:
     size = 8 << 20
     data = raw_tar((entry("zeros"), b"\0" * size), (entry("tail"), b"\0" * (3 << 20) + b"end"))
-    digest, total = extract_layer(io.BytesIO(gzip.compress(data, mtime=0)), tmp_path)
+    total = extract_layer(io.BytesIO(gzip.compress(data, mtime=0)), tmp_path).size
     assert total == size + (3 << 20) + 3
     zeros = tmp_path / "zeros"
     assert zeros.stat().st_size == size and zeros.read_bytes() == b"\0" * size

@@ -1,7 +1,10 @@
-"""Images: content-addressed records of layers plus a config, and the names that point at them.
+"""Images: a config and a chain of layers, and the names that point at them.
 
-images/<hex>.json      {"id", "layers": [...], "config": {...}, "created", "size"}
+images/<hex>.json      the record: {"id", "layers": [chain IDs], "config": {...}, "created", "size", ...}
+images/<hex>.config    the config's bytes as they came: <hex> is their sha256, the image's ID
 repositories.json      {"name:tag": "sha256:<hex>"}
+
+store.py keeps the layers; archive.py makes images from tarballs and image archives.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from sdcontainer.errors import NotFound, UsageError
+from sdcontainer.files import write_atomically
 from sdcontainer.paths import Paths
 from sdcontainer.records import read_json, write_json
 
@@ -25,11 +29,12 @@ _REF_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9
 
 @dataclass(frozen=True, kw_only=True)
 class Image:
-    id: str
-    layers: tuple[str, ...]
-    config: dict[str, Any] = field(default_factory=dict)
+    id: str  # sha256 of its config's bytes, as Docker's image ID
+    layers: tuple[str, ...]  # chain IDs, the base first: the store's layer subvolumes (store.py)
+    config: dict[str, Any] = field(default_factory=dict)  # the OCI image config (image-spec config.md)
     created: float = 0.0
-    size: int = 0
+    size: int = 0  # the apparent size of the files of its layers
+    repo_digests: tuple[str, ...] = ()  # name@digest of its manifest, where it was pulled from
 
     @property
     def short_id(self) -> str:
@@ -39,6 +44,18 @@ class Image:
     def top_layer(self) -> str:
         return self.layers[-1]
 
+    @property
+    def runtime(self) -> dict[str, Any]:
+        """How it wants to be run: the config's `config` (Env, Entrypoint, Cmd, WorkingDir, User,
+        StopSignal...). Records of an sdc before OCI configs held just that, as their config."""
+        if "rootfs" not in self.config:
+            return self.config
+        return dict(self.config.get("config") or {})
+
+    @property
+    def diff_ids(self) -> tuple[str, ...]:
+        return tuple(self.config.get("rootfs", {}).get("diff_ids", ()))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -46,6 +63,7 @@ class Image:
             "config": self.config,
             "created": self.created,
             "size": self.size,
+            "repo_digests": list(self.repo_digests),
         }
 
     @classmethod
@@ -56,6 +74,7 @@ class Image:
             config=data.get("config", {}),
             created=data.get("created", 0.0),
             size=data.get("size", 0),
+            repo_digests=tuple(data.get("repo_digests", ())),
         )
 
 
@@ -103,45 +122,28 @@ def find_image(paths: Paths, ref: str) -> Image:
     return Image.from_json(read_json(_record_path(paths, image_id)))
 
 
-def import_rootfs(
-    paths: Paths,
-    driver: Driver,
-    stream: BinaryIO,
-    ref: str,
-    *,
-    config: dict[str, Any] | None = None,
-    max_size: int | None = None,
-) -> Image:
-    """A rootfs tarball becomes a one-layer image named ref (like `docker import`).
-
-    Call with the store locked. Nothing is left behind when the archive is bad, too big,
-    or does not fit: the layer is committed once every check has passed, and removed
-    again if anything after that fails."""
+def store_image(paths: Paths, config_bytes: bytes, *, layers: tuple[str, ...], size: int,
+                repo_digests: tuple[str, ...] = ()) -> Image:  # fmt: skip
+    """Record an image: its config's bytes as they came (their digest is its ID) and its layers.
+    Call with the store locked, once its layers are in the store."""
     import hashlib
 
-    from sdcontainer.layers import DEFAULT_MAX_SIZE, extract_layer  # tar and compression: only when importing
-    from sdcontainer.storage.driver import check_root_filesystem
-
-    ref = normalize_reference(ref)
-    with driver.make_layer(None) as work:
-        layer_id, size = extract_layer(stream, work, max_size=max_size or DEFAULT_MAX_SIZE)
-        check_root_filesystem(work)
-        new = not driver.has_layer(layer_id)
-        driver.commit_layer(work, layer_id)
+    image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
     try:
-        driver.make_init_layer(layer_id)
-        image_config = config or {"Env": [], "Cmd": None, "WorkingDir": ""}
-        body = {"layers": [layer_id], "config": image_config}
-        image_id = "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        image = Image(id=image_id, layers=(layer_id,), config=image_config, created=time.time(), size=size)
-        paths.images.mkdir(parents=True, exist_ok=True)
-        if not _record_path(paths, image_id).exists():
-            write_json(_record_path(paths, image_id), image.to_json())
-        tag_image(paths, image, ref)
-    except BaseException:
-        if new:
-            driver.remove_layer(layer_id)
-        raise
+        config = json.loads(config_bytes)
+    except ValueError as exc:
+        raise UsageError(f"the image's config is not JSON: {exc}", hint="the image is corrupt") from None
+    if not isinstance(config, dict):
+        raise UsageError("the image's config is not a JSON object", hint="the image is corrupt")
+    existing = _record_path(paths, image_id)
+    if existing.exists():
+        known = Image.from_json(read_json(existing))
+        repo_digests = tuple(dict.fromkeys((*known.repo_digests, *repo_digests)))
+    image = Image(id=image_id, layers=layers, config=config, created=time.time(), size=size,
+                  repo_digests=repo_digests)  # fmt: skip
+    paths.images.mkdir(parents=True, exist_ok=True)
+    write_atomically(str(paths.images / f"{image_id.removeprefix('sha256:')}.config"), config_bytes)
+    write_json(existing, image.to_json())
     return image
 
 
@@ -162,6 +164,7 @@ def delete_image(paths: Paths, driver: Driver, image: Image) -> None:
     repos = {ref: iid for ref, iid in read_repositories(paths).items() if iid != image.id}
     write_json(paths.repositories, repos)
     _record_path(paths, image.id).unlink(missing_ok=True)
+    (paths.images / f"{image.id.removeprefix('sha256:')}.config").unlink(missing_ok=True)
     in_use = {layer for other, _ in list_images(paths) for layer in other.layers}
     for layer in image.layers:
         if layer not in in_use:
