@@ -134,10 +134,13 @@ def images_(
     fmt: Annotated[str, typer.Option("--format", help="table or json", callback=_check_format)] = "table",
 ) -> None:
     """List images."""
+    from sdcontainer.images import familiar
+
     rows: list[dict[str, Any]] = []
     for image, names in image_cases.list_images(_sdc(ctx)):
-        for name in names or ["<none>:<none>"]:
-            repo, _, tag = name.rpartition(":")
+        shown: list[str | None] = [*names] or [None]
+        for name in shown:
+            repo, tag = familiar(name) if name else ("<none>", "<none>")
             rows.append({"Repository": repo, "Tag": tag, "Id": image.id, "Created": image.created, "Size": image.size})
     if quiet:
         for iid in dict.fromkeys(r["Id"].removeprefix("sha256:")[:12] for r in rows):

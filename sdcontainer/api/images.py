@@ -36,10 +36,10 @@ def remove_image(ctx: Context, ref: str, *, force: bool = False) -> str:
     with records.locked(ctx.paths):
         image = images.find_image(ctx.paths, ref)
         names = [r for r, iid in images.read_repositories(ctx.paths).items() if iid == image.id]
-        by_name = images._REF_RE.match(ref) and images.normalize_reference(ref) in names
-        if by_name and len(names) > 1:
+        name = images.as_reference(ref)
+        if name in names and len(names) > 1:
             images.untag_image(ctx.paths, ref)
-            return f"Untagged: {images.normalize_reference(ref)}"
+            return f"Untagged: {'{}:{}'.format(*images.familiar(name))}"
         users = [c.name for c in containers.list_containers(ctx.paths) if c.image_id == image.id]
         if users and not force:
             raise Conflict(

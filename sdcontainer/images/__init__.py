@@ -24,8 +24,6 @@ from sdcontainer.records import read_json, write_json
 if TYPE_CHECKING:
     from sdcontainer.storage.driver import Driver
 
-_REF_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?$")
-
 
 @dataclass(frozen=True, kw_only=True)
 class Image:
@@ -79,14 +77,26 @@ class Image:
 
 
 def normalize_reference(ref: str) -> str:
-    """NAME[:TAG] with Docker's default tag."""
-    if not _REF_RE.match(ref):
-        raise UsageError(
-            f"invalid image name {ref!r}",
-            hint="use lowercase letters, digits and . _ - /, with an optional :tag",
-        )
-    last = ref.rsplit("/", 1)[-1]
-    return ref if ":" in last else f"{ref}:latest"
+    """The full form of a reference (images/reference.py): alpine -> docker.io/library/alpine:latest."""
+    from sdcontainer.images import reference
+
+    return reference.normalize(ref)
+
+
+def as_reference(ref: str) -> str | None:
+    """ref's full form, or None when it is no reference (an image ID, say)."""
+    try:
+        return normalize_reference(ref)
+    except UsageError:
+        return None
+
+
+def familiar(name: str) -> tuple[str, str]:
+    """A stored name as Docker shows it: (repository, tag), e.g. ("alpine", "3.20")."""
+    from sdcontainer.images import reference
+
+    parsed = reference.parse(name)
+    return parsed.familiar_repository, parsed.tag or "<none>"
 
 
 def _record_path(paths: Paths, image_id: str) -> Path:
@@ -94,7 +104,10 @@ def _record_path(paths: Paths, image_id: str) -> Path:
 
 
 def read_repositories(paths: Paths) -> dict[str, str]:
-    return dict(read_json(paths.repositories)) if paths.repositories.exists() else {}
+    """Name -> image ID. Names are kept in full; an earlier sdc kept short ones (bb:latest)."""
+    if not paths.repositories.exists():
+        return {}
+    return {as_reference(name) or name: image_id for name, image_id in read_json(paths.repositories).items()}
 
 
 def list_images(paths: Paths) -> list[tuple[Image, list[str]]]:
@@ -109,7 +122,8 @@ def list_images(paths: Paths) -> list[tuple[Image, list[str]]]:
 
 def find_image(paths: Paths, ref: str) -> Image:
     """An image by name[:tag] first, then by full id or unique id prefix (as Docker resolves)."""
-    image_id = read_repositories(paths).get(normalize_reference(ref)) if _REF_RE.match(ref) else None
+    name = as_reference(ref)
+    image_id = read_repositories(paths).get(name) if name else None
     if image_id is None and (hexish := re.fullmatch(r"(?:sha256:)?([0-9a-f]{4,64})", ref)):
         matches = list(paths.images.glob(f"{hexish.group(1)}*.json")) if paths.images.exists() else []
         if len(matches) > 1:

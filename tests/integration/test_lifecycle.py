@@ -143,7 +143,7 @@ def test_bad_input_is_refused_and_leaves_nothing(
         half = busybox_tar.read_bytes()[: busybox_tar.stat().st_size // 2]
         one_line_error(sdc("import", "-", "truncated", input=half), "tar")
         one_line_error(sdc("import", str(tmp_path / "missing.tar"), "x"), "cannot read")
-        one_line_error(sdc("import", "-", "Bad:Name!", input=b""), "invalid image name")
+        one_line_error(sdc("import", "-", "Bad:Name!", input=b""), "invalid image reference")
         assert store_state(store) == before
     finally:
         sdc.ok("rm", "-f", "taken")
