@@ -127,6 +127,32 @@ def import_(
     typer.echo(image.id)
 
 
+@app.command("load")
+def load(
+    ctx: typer.Context,
+    input_: Annotated[Optional[str], typer.Option("--input", "-i", help="Read from a file, not stdin")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Say nothing")] = False,
+) -> None:
+    """Load images from a docker-archive (docker save's) or an oci-archive, plain or compressed."""
+    from sdcontainer.images import familiar
+
+    sdc = _sdc(ctx)
+    if input_ in (None, "-"):
+        loaded = image_cases.load_images(sdc, sys.stdin.buffer)
+    else:
+        try:
+            stream = open(input_, "rb")  # noqa: SIM115 - closed below, after the load
+        except OSError as exc:
+            raise SdcError(f"cannot read {input_}: {exc.strerror}", hint="give the path of an image archive") from None
+        with stream:
+            loaded = image_cases.load_images(sdc, stream)
+    for image, names in loaded if not quiet else ():
+        for name in names:
+            typer.echo("Loaded image: {}:{}".format(*familiar(name)))
+        if not names:
+            typer.echo(f"Loaded image ID: {image.id}")
+
+
 @app.command("images")
 def images_(
     ctx: typer.Context,

@@ -41,6 +41,11 @@ class Paths:
         return self.root / "images"
 
     @property
+    def layers(self) -> Path:
+        """Records of the layers in the store (images/store.py)."""
+        return self.root / "layers"
+
+    @property
     def repositories(self) -> Path:
         return self.root / "repositories.json"
 

@@ -154,6 +154,8 @@ def stage2(base: str, binds: list[str]) -> None:
         "console-getty.service",
         "systemd-networkd.service",
         "ssh.service",
+        # Debian enables it on install, listening on every interface; tests start their own, on 127.0.0.1.
+        "docker-registry.service",
     )
     for unit in masked:
         os.makedirs(f"{root}/etc/systemd/system", exist_ok=True)

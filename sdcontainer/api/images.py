@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 from typing import TYPE_CHECKING, BinaryIO
 
 from sdcontainer import containers, records
@@ -48,3 +51,51 @@ def remove_image(ctx: Context, ref: str, *, force: bool = False) -> str:
             )
         images.delete_image(ctx.paths, ctx.driver(), image)
         return f"Deleted: {image.id}"
+
+
+def load_images(ctx: Context, source: BinaryIO, *, max_size: int | None = None) -> list[tuple[Image, list[str]]]:
+    """The images of a docker-archive or an oci-archive, plain or compressed, from a file or a pipe,
+    with the names the archive gives them."""
+    import tarfile
+
+    from sdcontainer.errors import StoreFull, UsageError
+    from sdcontainer.images import archive
+    from sdcontainer.layers import DEFAULT_MAX_SIZE, HashingReader, decompressed
+
+    with records.locked(ctx.paths), contextlib.ExitStack() as stack:
+        driver = ctx.driver()
+        if _plain_file(source):
+            seekable = source
+        else:  # a pipe, or compressed: one pass into a file of the store's, which a kill leaves nothing of
+            seekable = stack.enter_context(driver.spool())
+            try:
+                reader = decompressed(HashingReader(source))
+                while chunk := reader.read(1 << 20):
+                    seekable.write(chunk)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise StoreFull("the store is full: the archive does not fit", hint="free space first") from exc
+                raise UsageError(f"cannot read the archive: {exc}", hint="give a docker or OCI image archive") from exc
+            except EOFError as exc:
+                raise UsageError("the archive is cut short", hint="save or copy it again") from exc
+            seekable.seek(0)
+        try:
+            tar = stack.enter_context(tarfile.open(fileobj=seekable, mode="r:"))
+        except tarfile.TarError as exc:
+            raise UsageError(f"not an image archive: {exc}", hint="give a docker-archive or an oci-archive") from exc
+        return archive.load(ctx.paths, driver, tar, max_size=max_size or DEFAULT_MAX_SIZE)
+
+
+def _plain_file(source: BinaryIO) -> bool:
+    """A regular file (it can be read in any order), not compressed: read where it is."""
+    import stat
+
+    from sdcontainer.layers import BZIP2, GZIP, XZ, ZSTD
+
+    try:
+        if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+            return False
+        head = os.pread(source.fileno(), 6, 0)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return not head.startswith((GZIP, BZIP2, XZ, ZSTD))

@@ -136,12 +136,15 @@ def find_image(paths: Paths, ref: str) -> Image:
     return Image.from_json(read_json(_record_path(paths, image_id)))
 
 
-def store_image(paths: Paths, config_bytes: bytes, *, layers: tuple[str, ...], size: int,
+def store_image(paths: Paths, config_bytes: bytes, *, layers: tuple[str, ...],
                 repo_digests: tuple[str, ...] = ()) -> Image:  # fmt: skip
     """Record an image: its config's bytes as they came (their digest is its ID) and its layers.
-    Call with the store locked, once its layers are in the store."""
+    Call with the store locked, once its layers are in the store, each recorded (store.record_layer)."""
     import hashlib
 
+    from sdcontainer.images.store import layer_size
+
+    size = sum(layer_size(paths, layer) for layer in layers)
     image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
     try:
         config = json.loads(config_bytes)
@@ -179,7 +182,10 @@ def delete_image(paths: Paths, driver: Driver, image: Image) -> None:
     write_json(paths.repositories, repos)
     _record_path(paths, image.id).unlink(missing_ok=True)
     (paths.images / f"{image.id.removeprefix('sha256:')}.config").unlink(missing_ok=True)
+    from sdcontainer.images.store import forget_layer
+
     in_use = {layer for other, _ in list_images(paths) for layer in other.layers}
     for layer in image.layers:
         if layer not in in_use:
             driver.remove_layer(layer)
+            forget_layer(paths, layer)

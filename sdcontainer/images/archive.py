@@ -1,14 +1,20 @@
-"""Images from tarballs: a root filesystem (`sdc import`)."""
+"""Images from tarballs: a root filesystem (`sdc import`), and image archives (`sdc load`):
+docker save's format and OCI image layouts in a tar (oci-archive)."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from sdcontainer.errors import UsageError
 from sdcontainer.images import Image, normalize_reference, store_image, tag_image
-from sdcontainer.images.store import add_layer
 from sdcontainer.paths import Paths
 
 if TYPE_CHECKING:
@@ -50,6 +56,7 @@ def import_rootfs(
     Call with the store locked. Nothing is left behind when the archive is bad, too big,
     or does not fit: the layer is committed once every check has passed, and removed
     again if anything after that fails."""
+    from sdcontainer.images import store
     from sdcontainer.layers import DEFAULT_MAX_SIZE
     from sdcontainer.storage.driver import check_root_filesystem
 
@@ -63,13 +70,217 @@ def import_rootfs(
             layer = digests.diff_id  # a base layer's chain ID (store.chain_id)
             if not driver.has_layer(layer):
                 undo.callback(driver.remove_layer, layer)
+                undo.callback(store.forget_layer, paths, layer)
             driver.commit_layer(work, layer)
         driver.make_init_layer(layer)
         config = rootfs_config(digests.diff_id, runtime or {"Env": [], "Cmd": None, "WorkingDir": ""})
-        image = store_image(paths, config_bytes(config), layers=(layer,), size=digests.size)
+        store.record_layer(paths, layer, diff_id=digests.diff_id, size=digests.size)
+        image = store_image(paths, config_bytes(config), layers=(layer,))
         tag_image(paths, image, ref)
         undo.pop_all()
     return image
 
 
-__all__ = ["add_layer", "config_bytes", "import_rootfs", "rootfs_config"]
+# --- image archives: docker save's and OCI image layouts in a tar (`sdc load`) ------------------
+
+JSON_MAX = 16 << 20  # a manifest, index or config larger than this is not one
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+LAYER_TYPES = (
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.diff.tar",
+)
+NAME_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
+
+
+@dataclass(frozen=True)
+class Found:
+    """One image an archive holds: its config's bytes, its layers' tarballs, the names it gives."""
+
+    config: bytes
+    layers: tuple[Callable[[], BinaryIO], ...]  # each opens one layer's (possibly compressed) tarball
+    blob_digests: tuple[str | None, ...]  # what each layer's bytes must hash to, where the archive says
+    names: tuple[str, ...]
+
+
+def load(paths: Paths, driver: Driver, archive: tarfile.TarFile, *, max_size: int) -> list[tuple[Image, list[str]]]:
+    """Every image of a docker-archive or an oci-archive, with the names it gives them.
+
+    Call with the store locked. A layer already in the store is not read again; what one
+    image of the archive added is removed again if it fails."""
+    found = _docker_archive(archive) if _member(archive, "manifest.json") else _oci_archive(archive)
+    return [_store(paths, driver, image, max_size=max_size) for image in found]
+
+
+def _store(paths: Paths, driver: Driver, found: Found, *, max_size: int) -> tuple[Image, list[str]]:
+    from sdcontainer.images import store
+    from sdcontainer.storage.driver import check_root_filesystem
+
+    config = _json(found.config, "the image's config")
+    diff_ids = config.get("rootfs", {}).get("diff_ids") if isinstance(config.get("rootfs"), dict) else None
+    if not isinstance(diff_ids, list) or len(diff_ids) != len(found.layers) or not found.layers:
+        raise UsageError("the image's config does not list its layers", hint="the archive is corrupt")
+    layers: list[str] = []
+    with contextlib.ExitStack() as undo:
+        parent: str | None = None
+        for opener, diff_id, blob in zip(found.layers, diff_ids, found.blob_digests, strict=True):
+            chain = store.chain_id(parent, str(diff_id))
+            if not driver.has_layer(chain):
+                with opener() as stream:
+                    chain, digests = store.add_layer(driver, parent, stream, max_size=max_size, diff_id=str(diff_id))
+                undo.callback(driver.remove_layer, chain)
+                if blob is not None and digests.blob != blob:
+                    raise UsageError(f"layer {len(layers) + 1}'s bytes are not those its manifest names",
+                                     hint="the archive is corrupt or was tampered with")  # fmt: skip
+                store.record_layer(paths, chain, diff_id=digests.diff_id, size=digests.size)
+                undo.callback(store.forget_layer, paths, chain)
+            layers.append(chain)
+            parent = chain
+        check_root_filesystem(driver.layer_path(layers[-1]))
+        driver.make_init_layer(layers[-1])
+        image = store_image(paths, found.config, layers=tuple(layers))
+        names = [n for n in (_name(candidate) for candidate in found.names) if n]
+        for name in names:
+            tag_image(paths, image, name)
+        undo.pop_all()
+    return image, names
+
+
+def _docker_archive(archive: tarfile.TarFile) -> list[Found]:
+    """docker save's format: manifest.json lists each image's config and layer tarballs."""
+    manifest = _json(_read(archive, "manifest.json"), "manifest.json")
+    if not isinstance(manifest, list):
+        raise UsageError("manifest.json is not a list of images", hint="the archive is corrupt")
+    found = []
+    for entry in manifest:
+        if not isinstance(entry, dict) or not isinstance(entry.get("Layers"), list):
+            raise UsageError("manifest.json holds an entry that is not an image", hint="the archive is corrupt")
+        layers = tuple(_opener(archive, str(name)) for name in entry["Layers"])
+        names = tuple(map(str, entry.get("RepoTags") or ()))
+        config = _read(archive, str(entry.get("Config")))
+        found.append(Found(config=config, layers=layers, blob_digests=(None,) * len(layers), names=names))
+    return found
+
+
+def _oci_archive(archive: tarfile.TarFile) -> list[Found]:
+    """An OCI image layout in a tar: index.json points at manifests, blobs/ holds everything."""
+    if not _member(archive, "oci-layout") or not _member(archive, "index.json"):
+        raise UsageError("not an image archive: no manifest.json, nor an OCI layout's index.json",
+                         hint="give a docker-archive (docker save) or an oci-archive")  # fmt: skip
+    index = _json(_read(archive, "index.json"), "index.json")
+    found = []
+    for descriptor in _manifests(archive, index):
+        manifest = _json(_blob(archive, descriptor), "a manifest")
+        config = manifest.get("config")
+        layer_list = manifest.get("layers")
+        if not isinstance(config, dict) or not isinstance(layer_list, list):
+            raise UsageError("an OCI manifest without a config or layers", hint="the archive is corrupt")
+        for layer in layer_list:
+            if not isinstance(layer, dict) or layer.get("mediaType") not in LAYER_TYPES:
+                kind = layer.get("mediaType") if isinstance(layer, dict) else layer
+                raise UsageError(f"a layer of an unknown kind: {kind}", hint="sdc reads tar, gzip and zstd layers")
+        annotations = descriptor.get("annotations") or {}
+        names = tuple(str(annotations[key]) for key in NAME_ANNOTATIONS if key in annotations)
+        found.append(Found(config=_blob(archive, config), layers=tuple(_blob_opener(archive, d) for d in layer_list),
+                           blob_digests=tuple(str(d.get("digest")) for d in layer_list), names=names[:1]))  # fmt: skip
+    return found
+
+
+def _manifests(archive: tarfile.TarFile, index: Any, depth: int = 0) -> list[dict[str, Any]]:
+    """The image manifests an index lists, an image index's for this machine's platform."""
+    if not isinstance(index, dict) or not isinstance(index.get("manifests"), list) or depth > 4:
+        raise UsageError("an OCI index without manifests", hint="the archive is corrupt")
+    machine = os.uname().machine
+    result = []
+    for descriptor in index["manifests"]:
+        kind = descriptor.get("mediaType") if isinstance(descriptor, dict) else None
+        if kind in (OCI_MANIFEST, DOCKER_MANIFEST):
+            platform = descriptor.get("platform") or {}
+            if not platform or platform.get("architecture") == ARCHITECTURES.get(machine, machine):
+                result.append(descriptor)
+        elif kind in (OCI_INDEX, DOCKER_LIST):
+            nested = _manifests(archive, _json(_blob(archive, descriptor), "an index"), depth + 1)
+            result += [{**d, "annotations": {**(descriptor.get("annotations") or {}), **(d.get("annotations") or {})}}
+                       for d in nested]  # fmt: skip
+    if not result:
+        raise UsageError(f"the archive holds no image for linux/{ARCHITECTURES.get(machine, machine)}",
+                         hint="save the image for this machine's platform")  # fmt: skip
+    return result
+
+
+def _blob_path(descriptor: Any) -> str:
+    digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
+    if not isinstance(digest, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        raise UsageError(f"a descriptor with a bad digest: {str(digest)[:80]}", hint="the archive is corrupt")
+    return "blobs/sha256/" + digest.removeprefix("sha256:")
+
+
+def _blob(archive: tarfile.TarFile, descriptor: dict[str, Any]) -> bytes:
+    """A small blob (manifest, index, config), checked against its descriptor's digest and size."""
+    data = _read(archive, _blob_path(descriptor))
+    if "sha256:" + hashlib.sha256(data).hexdigest() != descriptor["digest"] or len(data) != descriptor.get("size"):
+        raise UsageError(f"blob {descriptor['digest'][:19]}... is not what its descriptor says",
+                         hint="the archive is corrupt or was tampered with")  # fmt: skip
+    return data
+
+
+def _blob_opener(archive: tarfile.TarFile, descriptor: dict[str, Any]) -> Callable[[], BinaryIO]:
+    return _opener(archive, _blob_path(descriptor))
+
+
+def _opener(archive: tarfile.TarFile, name: str) -> Callable[[], BinaryIO]:
+    def open_member() -> BinaryIO:
+        member = _member(archive, name)
+        stream = archive.extractfile(member) if member is not None else None
+        if stream is None:
+            raise UsageError(f"the archive lacks {name[:100]!r}", hint="the archive is incomplete")
+        return stream  # type: ignore[return-value]  # an IO[bytes] that reads as a BinaryIO does
+
+    if _member(archive, name) is None:
+        raise UsageError(f"the archive lacks {name[:100]!r}", hint="the archive is incomplete")
+    return open_member
+
+
+def _member(archive: tarfile.TarFile, name: str) -> tarfile.TarInfo | None:
+    try:
+        return archive.getmember(name.removeprefix("./"))
+    except KeyError:
+        try:
+            return archive.getmember("./" + name.removeprefix("./"))
+        except KeyError:
+            return None
+
+
+def _read(archive: tarfile.TarFile, name: str) -> bytes:
+    member = _member(archive, name)
+    stream = archive.extractfile(member) if member is not None else None
+    if stream is None:
+        raise UsageError(f"the archive lacks {name[:100]!r}", hint="the archive is incomplete")
+    if (member.size if member.isfile() else 0) > JSON_MAX:  # type: ignore[union-attr]
+        raise UsageError(f"{name[:100]!r} is too big to be what it says", hint="the archive is corrupt")
+    with stream:
+        return stream.read(JSON_MAX + 1)[:JSON_MAX]
+
+
+def _json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise UsageError(f"{what} is not JSON", hint="the archive is corrupt") from None
+
+
+def _name(text: str) -> str | None:
+    """An archive's name for an image, in full; None for one that names no repository (a tag)."""
+    from sdcontainer.images import reference
+
+    if "/" not in text and ":" not in text and "@" not in text:
+        return None  # a bare ref.name of an OCI layout is a tag of nothing in particular
+    try:
+        return str(reference.parse(text))
+    except UsageError:
+        return None

@@ -10,9 +10,12 @@ sha256(parent's chain ID + " " + its diff ID).
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from sdcontainer.errors import UsageError
+from sdcontainer.paths import Paths
+from sdcontainer.records import read_json, write_json
 
 if TYPE_CHECKING:
     from sdcontainer.layers import Digests
@@ -43,3 +46,22 @@ def add_layer(
         chain = chain_id(parent, digests.diff_id)
         driver.commit_layer(work, chain)
     return chain, digests
+
+
+def _record(paths: Paths, chain: str) -> Path:
+    return paths.layers / f"{chain.removeprefix('sha256:')}.json"
+
+
+def record_layer(paths: Paths, chain: str, *, diff_id: str, size: int) -> None:
+    """What the store knows of a layer beside its subvolume: its diff ID and its files' size."""
+    paths.layers.mkdir(mode=0o700, exist_ok=True)
+    write_json(_record(paths, chain), {"diff_id": diff_id, "size": size})
+
+
+def layer_size(paths: Paths, chain: str) -> int:
+    record = _record(paths, chain)
+    return int(read_json(record).get("size", 0)) if record.exists() else 0
+
+
+def forget_layer(paths: Paths, chain: str) -> None:
+    _record(paths, chain).unlink(missing_ok=True)

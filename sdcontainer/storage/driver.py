@@ -15,6 +15,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from sdcontainer.errors import NotFound, StorageError, StoreFull, UsageError
 
@@ -181,7 +182,17 @@ class Driver(ABC):
         """Remove what an interrupted command left in tmp/. Call with the store locked: every
         command that writes there holds the lock until it has renamed or removed its work."""
         for entry in os.listdir(self.tmp):
-            self._destroy(self.tmp / entry)
+            path = self.tmp / entry
+            if path.is_dir() and not path.is_symlink():
+                self._destroy(path)
+            else:
+                path.unlink()  # a spooled archive (api.images.load_images)
+
+    def spool(self) -> BinaryIO:
+        """A temporary file in tmp/ (on the store's own file system), open for writing and reading,
+        gone from the directory at once: nothing is left of it when it is closed or sdc is killed."""
+        fd = os.open(self.tmp, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        return os.fdopen(fd, "w+b")
 
     # --- containers ---------------------------------------------------------
     def container_path(self, container_id: str) -> Path:
