@@ -7,10 +7,12 @@ config.md and config-linux.md) from a spec and an image's config.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sdcontainer import protocol
+from sdcontainer.errors import UsageError
 from sdcontainer.spec import ContainerSpec
 
 OCI_VERSION = "1.0.2"
@@ -73,13 +75,56 @@ def build_env(image_env: Sequence[str], extra: Sequence[str], *, hostname: str, 
     return [f"{k}={v}" for k, v in merged.items()]
 
 
-def home_of(passwd: str, uid: int) -> str:
-    """The home directory of uid in an /etc/passwd; / when it has no entry (as runc's default user)."""
-    for line in passwd.splitlines():
-        fields = line.split(":")
-        if len(fields) >= 7 and fields[2] == str(uid) and fields[5].startswith("/"):
-            return fields[5]
-    return "/"
+@dataclass(frozen=True)
+class Account:
+    """Who the container's command runs as, resolved in the image's own files."""
+
+    uid: int = 0
+    gid: int = 0
+    groups: tuple[int, ...] = ()  # supplementary: the groups of /etc/group that list the user
+    home: str = "/"
+
+
+def _entries(text: str, fields: int) -> list[list[str]]:
+    return [e for e in (line.split(":") for line in text.splitlines()) if len(e) >= fields]
+
+
+def resolve_account(user: str, passwd: str, group: str) -> Account:
+    """USER[:GROUP] (names or ids; "" for root) as runc resolves it in an image's /etc/passwd and
+    /etc/group (libcontainer/user): a name must be there; an id need not be, and then has group
+    0 and home /; without a GROUP, the primary group is the user's, and the groups listing the
+    user's name are supplementary ones."""
+    name, _, group_spec = user.partition(":")
+    users = _entries(passwd, 7)
+    if not name or name.isdigit():
+        uid = int(name or 0)
+        entry = next((e for e in users if e[2] == str(uid)), None)
+    else:
+        entry = next((e for e in users if e[0] == name), None)
+        if entry is None:
+            raise UsageError(f"no user {name!r} in the image's /etc/passwd", hint="give a user the image has, or a uid")
+        uid = _id(entry[2], f"user {name}'s uid")
+    gid = _id(entry[3], f"user {entry[0]}'s gid") if entry else 0
+    home = entry[5] if entry and entry[5].startswith("/") else "/"
+    groups = _entries(group, 4)
+    extra: tuple[int, ...]
+    if group_spec.isdigit():
+        gid, extra = int(group_spec), ()
+    elif group_spec:
+        found = next((g for g in groups if g[0] == group_spec), None)
+        if found is None:
+            raise UsageError(f"no group {group_spec!r} in the image's /etc/group", hint="give a group it has, or a gid")
+        gid, extra = _id(found[2], f"group {group_spec}'s gid"), ()
+    else:
+        member = entry[0] if entry else None
+        extra = tuple(sorted({_id(g[2], "a gid") for g in groups if member and member in g[3].split(",")} - {gid}))
+    return Account(uid=uid, gid=gid, groups=extra, home=home)
+
+
+def _id(text: str, what: str) -> int:
+    if not text.isdigit() or int(text) > 0xFFFFFFFE:
+        raise UsageError(f"{what} is not a number: {text[:20]!r}", hint="the image's account files are corrupt")
+    return int(text)
 
 
 def _mounts(container_dir: Path) -> list[dict[str, object]]:
@@ -119,21 +164,21 @@ def build_runtime_config(
     *,
     image_config: Mapping[str, Any],
     container_dir: Path,
-    home: str = "/",
+    account: Account = Account(),
 ) -> dict[str, object]:
-    """home: the user's home directory, from the image's /etc/passwd (see home_of)."""
+    """spec as resolved against its image (api.run.resolve_spec); account: its user's, looked up in
+    the container's files (resolve_account)."""
     image_env = [str(e) for e in image_config.get("Env") or []]
-    uid, gid = spec.user
     hostname = spec.hostname or spec.name
-    caps = list(DEFAULT_CAPS) if uid == 0 else []
+    caps = list(DEFAULT_CAPS) if account.uid == 0 else []
     return {
         "ociVersion": OCI_VERSION,
         "process": {
             "terminal": False,
-            "user": {"uid": uid, "gid": gid, "additionalGids": []},
-            "args": list(spec.command),
-            "env": build_env(image_env, spec.env, hostname=hostname, home=home, tty=spec.tty),
-            "cwd": spec.workdir,
+            "user": {"uid": account.uid, "gid": account.gid, "additionalGids": list(account.groups)},
+            "args": list(spec.argv),
+            "env": build_env(image_env, spec.env, hostname=hostname, home=account.home, tty=spec.tty),
+            "cwd": spec.workdir or "/",
             "capabilities": {
                 "bounding": list(DEFAULT_CAPS),
                 "effective": caps,

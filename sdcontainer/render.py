@@ -25,7 +25,7 @@ def format_ps(statuses: Sequence[ContainerStatus], *, all_: bool, quiet: bool, f
     table = [PS_HEADER]
     for s in rows:
         c = s.container
-        cmd = " ".join(c.spec.command)
+        cmd = " ".join(c.spec.argv)
         short = json.dumps(cmd[:20] + ("…" if len(cmd) > 20 else ""), ensure_ascii=False)
         table.append([c.short_id, c.spec.image, short, ago(c.created), status_text(s), c.name, c.unit])
     return format_table(table)
@@ -37,7 +37,7 @@ def status_json(s: ContainerStatus) -> dict[str, Any]:
         "Id": c.id,
         "Name": c.name,
         "Image": c.spec.image,
-        "Command": list(c.spec.command),
+        "Command": list(c.spec.argv),
         "Created": c.created,
         "State": s.state,
         "ExitCode": s.exit_code,

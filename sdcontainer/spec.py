@@ -44,9 +44,11 @@ RUN_FLAGS = (
     RunFlag(("--rm",), "rm", bool, False, "Remove the container when it exits"),
     RunFlag(("-e", "--env"), "env", list, None, "Set NAME=VALUE; NAME alone passes on yours"),
     RunFlag(("--env-file",), "env_file", list, None, "Read NAME=VALUE lines (Docker's format) from a file"),
-    RunFlag(("-w", "--workdir"), "workdir", str, "/", "Working directory inside (made when missing)"),
+    RunFlag(("-w", "--workdir"), "workdir", str, None,
+            "Working directory inside, made when missing [default: the image's, or /]"),
     RunFlag(("-h", "--hostname"), "hostname", str, None, "Hostname [default: the name]"),
-    RunFlag(("-u", "--user"), "user", str, None, "UID[:GID]"),
+    RunFlag(("-u", "--user"), "user", str, None, "USER[:GROUP], names or ids [default: the image's, or root]"),
+    RunFlag(("--entrypoint",), "entrypoint", str, None, "Run this program, not the image's entrypoint ('' for none)"),
     RunFlag(("-m", "--memory"), "memory", str, None, "Memory limit (MemoryMax), e.g. 64m"),
     RunFlag(("--memory-swap",), "memory_swap", str, None, "Memory + swap limit; -1 unlimited"),
     RunFlag(("-c", "--cpu-shares"), "cpu_shares", int, None, "Relative CPU weight (1024 = CPUWeight 100)"),
@@ -55,7 +57,8 @@ RUN_FLAGS = (
     RunFlag(("--pids-limit",), "pids_limit", int, None, "Tasks limit (TasksMax); -1 unlimited"),
     RunFlag(("--blkio-weight",), "blkio_weight", int, None, "Block IO weight 10-1000 (IOWeight)"),
     RunFlag(("--stop-timeout",), "stop_timeout", int, 10, "Seconds before SIGKILL on stop"),
-    RunFlag(("--stop-signal",), "stop_signal", str, "SIGTERM", "Signal to stop the container"),
+    RunFlag(("--stop-signal",), "stop_signal", str, None,
+            "Signal to stop the container [default: the image's, or SIGTERM]"),
     RunFlag(("-i", "--interactive"), "interactive", bool, False,
             "Accepted for Docker compatibility: stdin is always attached in the foreground"),
     RunFlag(("-t", "--tty"), "tty", bool, False, "TERM=xterm inside; the container shares the caller's terminal"),
@@ -83,15 +86,21 @@ class ContainerSpec:
     image: str
     command: tuple[str, ...]
     env: tuple[str, ...] = ()
-    workdir: str = RUN_DEFAULTS["workdir"]
+    workdir: str = ""  # "": the image's, or /
     hostname: str = ""
-    user: tuple[int, int] = (0, 0)
+    user: str = ""  # USER[:GROUP], names or ids; "": the image's, or root
+    entrypoint: tuple[str, ...] | None = None  # None: the image's (api.run.resolve_spec)
     detach: bool = RUN_DEFAULTS["detach"]
     auto_remove: bool = RUN_DEFAULTS["rm"]
     tty: bool = RUN_DEFAULTS["tty"]
     stop_timeout: int = RUN_DEFAULTS["stop_timeout"]
-    stop_signal: str = RUN_DEFAULTS["stop_signal"]
+    stop_signal: str = ""  # "": the image's, or SIGTERM
     limits: Limits = field(default_factory=Limits)
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """What PID 1 runs: the entrypoint, then the command (its arguments)."""
+        return (*(self.entrypoint or ()), *self.command)
 
 
 def check_name(name: str) -> str:
@@ -137,13 +146,14 @@ def parse_cpuset(text: str) -> tuple[int, ...]:
     return tuple(sorted(cpus))
 
 
-def parse_user(text: str) -> tuple[int, int]:
-    """UID[:GID]; names would need the image's /etc/passwd (not yet supported)."""
-    m = re.fullmatch(r"(\d+)(?::(\d+))?", text)
-    if not m:
-        raise UsageError(f"invalid --user {text!r}", hint="give a numeric UID[:GID], like 1000:1000")
-    uid = int(m.group(1))
-    return uid, int(m.group(2)) if m.group(2) is not None else uid
+_ACCOUNT = r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}"
+
+
+def check_user(text: str) -> str:
+    """USER[:GROUP], each a name or an id: looked up in the image's files when the container is made."""
+    if not re.fullmatch(rf"{_ACCOUNT}(?::{_ACCOUNT})?", text):
+        raise UsageError(f"invalid --user {text!r}", hint="give USER[:GROUP], names or ids, like app or 1000:1000")
+    return text
 
 
 def resolve_env(items: Sequence[str], environ: Mapping[str, str]) -> list[str]:
@@ -239,17 +249,31 @@ def build_limits(
 
 
 def parse_signal(sig: str) -> int:
-    """A signal by name (KILL, SIGKILL, kill) or number, as docker kill -s takes it."""
+    """A signal by name (KILL, SIGKILL, kill), number, or real-time offset (RTMIN+3: systemd's
+    halt, which images of systemd stop with), as docker kill -s and a StopSignal take it."""
     name = sig.upper()
+    realtime = re.fullmatch(r"(?:SIG)?RTM(IN|AX)([+-]\d+)?", name)
     if name.isdigit():
         number = int(name)
-        if number in {s.value for s in signal.Signals}:
+        if number in {s.value for s in signal.Signals} or signal.SIGRTMIN <= number <= signal.SIGRTMAX:
             return number
+    elif realtime:
+        number = (signal.SIGRTMIN if realtime.group(1) == "IN" else signal.SIGRTMAX) + int(realtime.group(2) or 0)
+        if signal.SIGRTMIN <= number <= signal.SIGRTMAX:
+            return int(number)
     else:
         name = name if name.startswith("SIG") else f"SIG{name}"
         if name in signal.Signals.__members__:
             return int(signal.Signals[name])
-    raise UsageError(f"invalid signal {sig!r}", hint="use a name like TERM, KILL, HUP or a number")
+    raise UsageError(f"invalid signal {sig!r}", hint="use a name like TERM, KILL, HUP, RTMIN+3 or a number")
+
+
+def signal_name(number: int) -> str:
+    """The name a signal is kept by: SIGTERM, or SIGRTMIN+3 for a real-time one."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"SIGRTMIN+{number - signal.SIGRTMIN}"
 
 
 def build_run_spec(
@@ -272,13 +296,14 @@ def build_run_spec(
         command=tuple(command or ()),
         # Docker's order: the files first, then -e, a later value of a name overriding an earlier one.
         env=tuple(read_env_files(f["env_file"] or [], environ) + resolve_env(f["env"] or [], environ)),
-        workdir=f["workdir"],
+        workdir=f["workdir"] or "",
         hostname=f["hostname"] or "",
-        user=parse_user(f["user"]) if f["user"] else (0, 0),
+        user=check_user(f["user"]) if f["user"] else "",
+        entrypoint=None if f["entrypoint"] is None else (f["entrypoint"],) if f["entrypoint"] else (),
         detach=f["detach"],
         auto_remove=f["rm"],
         tty=f["tty"],
         stop_timeout=f["stop_timeout"],
-        stop_signal=signal.Signals(parse_signal(f["stop_signal"])).name,
+        stop_signal=signal_name(parse_signal(f["stop_signal"])) if f["stop_signal"] else "",
         limits=limits,
     )

@@ -8,10 +8,9 @@ table of their own (pystemd's lacks CPUWeight, AllowedCPUs, IOWeight...).
 from __future__ import annotations
 
 import math
-import signal
 from collections.abc import Mapping, Sequence
 
-from sdcontainer.spec import UNLIMITED, ContainerSpec, Limits
+from sdcontainer.spec import UNLIMITED, ContainerSpec, Limits, parse_signal
 
 SLICE = "machine-sdc.slice"
 PREFIX = "sdc-"
@@ -173,7 +172,7 @@ def build_service_properties(
         "ExecStart": [(launcher[0], list(launcher), False)],
         "ExecStopPost": [(cleanup[0], list(cleanup), True)],
         "KillMode": "mixed",
-        "KillSignal": int(signal.Signals[spec.stop_signal]),
+        "KillSignal": parse_signal(spec.stop_signal or "SIGTERM"),
         "SendSIGKILL": True,
         "TimeoutStopUSec": spec.stop_timeout * USEC,
         "CollectMode": "inactive-or-failed",
@@ -207,7 +206,7 @@ def build_scope_properties(spec: ContainerSpec, *, pid: int) -> dict[str, object
         "Description": _description(spec),
         "Slice": SLICE,
         "PIDs": [pid],
-        "KillSignal": int(signal.Signals[spec.stop_signal]),
+        "KillSignal": parse_signal(spec.stop_signal or "SIGTERM"),
         "TimeoutStopUSec": spec.stop_timeout * USEC,
         "CollectMode": "inactive-or-failed",
         **limits,

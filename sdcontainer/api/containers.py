@@ -215,7 +215,7 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
     for c in running:
         if (c.spec.stop_timeout if timeout is None else timeout) > 0:
             with contextlib.suppress(NotFound, Conflict):
-                _signal_pid1(ctx, c, int(signal.Signals[c.spec.stop_signal]))
+                _signal_pid1(ctx, c, parse_signal(c.spec.stop_signal or "SIGTERM"))
     stubborn = []
     for c in running:
         wait = (c.spec.stop_timeout if timeout is None else timeout) - (ctx.clock.monotonic() - start)
@@ -323,7 +323,7 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
         "Created": _iso_time(container.created),
         "Image": container.spec.image,
         "ImageId": container.image_id,
-        "Command": list(container.spec.command),
+        "Command": list(container.spec.argv),
         "Unit": container.unit,
         "Storage": {"Driver": container.driver, "RootFs": container.rootfs, "Bundle": container.bundle},
         "Limits": dataclasses.asdict(container.spec.limits),

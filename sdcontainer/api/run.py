@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdcontainer import containers, protocol, records, seccomp, units
+from sdcontainer import bundle, containers, protocol, records, seccomp, units
 from sdcontainer.api import containers as lifecycle
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, SdcError, UsageError
-from sdcontainer.spec import ContainerSpec, check_name
+from sdcontainer.spec import ContainerSpec, check_name, check_user, parse_signal, signal_name
 from sdcontainer.systemd import wait_for_state
 
 if TYPE_CHECKING:
@@ -26,31 +26,38 @@ if TYPE_CHECKING:
 PACKAGE = Path(__file__).resolve().parent.parent  # sdcontainer/: the launcher and __main__ are run by path
 
 
-def check_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
-    """The checks a spec needs the image or the host for; the image's command when none is given."""
+def resolve_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
+    """The spec with what it leaves to the image (docker run's rules, the flags winning):
+    the image's Entrypoint unless --entrypoint; its Cmd unless a command is given, and not
+    with --entrypoint; its WorkingDir, User and StopSignal; and the checks that need the host."""
+    runtime = image.runtime
     if spec.name:  # else the store picks one, under its lock
         check_name(spec.name)
-    if not spec.command:
-        cmd = image.runtime.get("Cmd") or []
-        if not cmd:
-            raise UsageError("no command specified", hint=f"give one: sdc run {spec.image} COMMAND")
-        spec = dataclasses.replace(spec, command=tuple(cmd))
+    entrypoint = tuple(map(str, runtime.get("Entrypoint") or ())) if spec.entrypoint is None else spec.entrypoint
+    command = spec.command or (tuple(map(str, runtime.get("Cmd") or ())) if spec.entrypoint is None else ())
+    if not entrypoint and not command:
+        raise UsageError("no command specified", hint=f"give one: sdc run {spec.image} COMMAND")
+    workdir = spec.workdir or str(runtime.get("WorkingDir") or "") or "/"
+    if spec.workdir and not spec.workdir.startswith("/"):
+        raise UsageError(f"--workdir {spec.workdir!r} is not absolute", hint="give an absolute path, like /srv")
+    image_signal = str(runtime.get("StopSignal") or "")
+    stop_signal = spec.stop_signal or (signal_name(parse_signal(image_signal)) if image_signal else "SIGTERM")
+    user = spec.user or check_user(str(runtime.get("User") or "root"))
     if spec.limits.cpuset_cpus and max(spec.limits.cpuset_cpus) >= (os.cpu_count() or 1):
         raise UsageError(
             f"--cpuset-cpus asks for CPU {max(spec.limits.cpuset_cpus)}, which this host does not have",
             hint=f"this host has CPUs 0-{(os.cpu_count() or 1) - 1}",
         )
-    if not spec.workdir.startswith("/"):
-        raise UsageError(f"--workdir {spec.workdir!r} is not absolute", hint="give an absolute path, like /srv")
-    return spec
+    return dataclasses.replace(spec, entrypoint=entrypoint, command=command, stop_signal=stop_signal,
+                               workdir=workdir if workdir.startswith("/") else f"/{workdir}", user=user)  # fmt: skip
 
 
 def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Container:
     """Make the container's filesystem and bundle; undone by stack unless popped."""
-    from sdcontainer import bundle, images
+    from sdcontainer import images
 
     image = images.find_image(ctx.paths, spec.image)
-    spec = check_spec(spec, image)
+    spec = resolve_spec(spec, image)
     with records.locked(ctx.paths):
         if not spec.name:
             spec = dataclasses.replace(spec, name=containers.generate_name(ctx.paths))
@@ -88,8 +95,8 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         (cdir / "resolv.conf").write_text(_host_resolv_conf())
         (cdir / "rootfs").symlink_to(rootfs)
         (cdir / protocol.SECCOMP).write_bytes(seccomp.build_namespace_filter(os.uname().machine))
-        home = _home_in(rootfs, spec.user[0])
-        config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, home=home)
+        account = _account_in(rootfs, spec.user)
+        config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, account=account)
         records.write_json(cdir / protocol.CONFIG, config)
     return container
 
@@ -232,24 +239,29 @@ def _launch_error(container: Container) -> str:
         return "the launcher did not report ready"
 
 
-def _home_in(rootfs: Path, uid: int) -> str:
-    """uid's home directory in the container's /etc/passwd, read as the container would resolve it
-    (a symlink in the image leads nowhere outside it); / without one, as Docker's."""
-    from sdcontainer import bundle, linux
+def _account_in(rootfs: Path, user: str) -> bundle.Account:
+    """USER[:GROUP] looked up in the container's /etc/passwd and /etc/group (bundle.resolve_account)."""
+    return bundle.resolve_account("" if user == "root" else user, _read_in(rootfs, "/etc/passwd"),
+                                  _read_in(rootfs, "/etc/group"))  # fmt: skip
+
+
+def _read_in(rootfs: Path, path: str) -> str:
+    """A small text file of the container's, read as the container would resolve its path (a
+    symlink in the image leads nowhere outside it); "" when there is none, or it is no file."""
+    from sdcontainer import linux
 
     try:
         root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            fd = linux.open_in_root(root, "/etc/passwd", os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block us
+            fd = linux.open_in_root(root, path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block us
         finally:
             os.close(root)
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                return "/"
-            text = f.read(1 << 20).decode("utf-8", "replace")
+                return ""
+            return f.read(1 << 20).decode("utf-8", "replace")
     except OSError:
-        return "/"
-    return bundle.home_of(text, uid)
+        return ""
 
 
 def _host_resolv_conf() -> str:

@@ -382,7 +382,7 @@ def test_a_symlink_above_a_mount_destination_leads_nowhere_outside_the_root(tmp_
         for name, text in (("hostname", "inside\n"), ("hosts", ""), ("resolv.conf", "")):
             (work / name).write_text(text)
         spec = ContainerSpec(name="inside", image="x", command=("sh", "-c", "cat /etc/hostname; ls -d /dev/pts"))
-        config = bundle.build_runtime_config(spec, image_config={}, container_dir=work, home="/")
+        config = bundle.build_runtime_config(spec, image_config={}, container_dir=work)
         (work / protocol.CONFIG).write_text(json.dumps(config))
         (work / protocol.SECCOMP).write_bytes(seccomp.build_namespace_filter(os.uname().machine))
         read, write = os.pipe()

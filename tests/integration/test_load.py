@@ -6,13 +6,14 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import signal
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Sdc, store_state
+from tests.integration.conftest import Sdc, store_state, unit_property
 from tests.integration.imagetools import build_edge_image, run, tree
 
 # What sdc adds to a container's root that an image need not have (its init layer: storage/driver.py).
@@ -119,3 +120,44 @@ def test_hostile_archives_are_refused_and_leave_nothing(
         refused(sdc, store, archive, says)
     (tmp_path / "not-an-image.tar").write_bytes(edge["unpacked"].joinpath("etc", "keep").read_bytes())
     refused(sdc, store, tmp_path / "not-an-image.tar", "not an image archive")
+
+
+@pytest.fixture(scope="module")
+def configured(sdc: Sdc, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An image whose config (by umoci) says how to run it: entrypoint, command, directory, user, signal."""
+    from tests.integration.imagetools import make_busybox_rootfs_into
+
+    work = tmp_path_factory.mktemp("configured")
+    layout = work / "layout"
+    run("umoci", "init", "--layout", str(layout))
+    run("umoci", "new", "--image", f"{layout}:cfg")
+    run("umoci", "unpack", "--image", f"{layout}:cfg", str(work / "b"))
+    root = work / "b" / "rootfs"
+    make_busybox_rootfs_into(root)
+    with open(root / "etc" / "passwd", "a") as passwd:
+        passwd.write("app:x:1000:1000:App:/home/app:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\napp:x:1000:\nstaff:x:50:app\n")
+    run("umoci", "repack", "--image", f"{layout}:cfg", str(work / "b"))
+    run("umoci", "config", "--image", f"{layout}:cfg", "--config.entrypoint", "/bin/sh", "--config.entrypoint",
+        "-c", "--config.cmd", 'echo "$(id -u):$(id -g):$(id -G) $HOME $(pwd) $0"', "--config.workingdir",
+        "/srv/app", "--config.user", "app", "--config.stopsignal", "SIGRTMIN+3")  # fmt: skip
+    run("skopeo", "copy", "-q", f"oci:{layout}:cfg", f"docker-archive:{work}/cfg.tar:test/cfg:1")
+    sdc.ok("load", "-i", str(work / "cfg.tar"))
+    return "test/cfg:1"
+
+
+def test_run_follows_the_images_config_and_the_flags_win(sdc: Sdc, configured: str, name: str) -> None:
+    assert sdc.ok("run", "--rm", configured) == "1000:1000:1000 50 /home/app /srv/app /bin/sh\n"
+    # Arguments replace the Cmd, not the entrypoint: here the sh -c script, then its $0.
+    assert sdc.ok("run", "--rm", configured, "echo $(id -un) $0", "zero") == "app zero\n"
+    flags = ["-u", "0:0", "-w", "/tmp", "--entrypoint", "/bin/echo"]
+    assert sdc.ok("run", "--rm", *flags, configured, "plain") == "plain\n"  # --entrypoint drops the image's Cmd
+    # An explicit group, and no supplementary ones (busybox's id then prints no groups=).
+    assert sdc.ok("run", "--rm", "-u", "app:staff", "--entrypoint", "", configured, "id") == (
+        "uid=1000(app) gid=50(staff)\n")  # fmt: skip
+    proc = sdc("run", "--rm", "-u", "nobody-here", configured)
+    assert proc.returncode == 125 and "no user 'nobody-here'" in proc.stderr
+    sdc.ok("run", "-d", "--name", name, "--entrypoint", "/bin/sleep", configured, "1000")
+    assert unit_property(f"sdc-{name}.service", "KillSignal") == str(signal.SIGRTMIN + 3)
+    [info] = json.loads(sdc.ok("inspect", name))
+    assert info["Command"] == ["/bin/sleep", "1000"] and info["Config"]["stop_signal"] == "SIGRTMIN+3"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sdcontainer import bundle
+from sdcontainer.errors import UsageError
 from sdcontainer.spec import ContainerSpec, build_limits
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nbad:line\n"
@@ -22,16 +25,28 @@ def test_the_image_then_the_flags_override_a_name_in_its_place() -> None:
     assert env == ["PATH=/image/bin", "HOSTNAME=h", "HOME=/srv", "container=sdc", "LANG=C.UTF-8", "NEW=1"]
 
 
-def test_home_comes_from_the_images_passwd() -> None:
-    assert bundle.home_of(PASSWD, 0) == "/root"
-    assert bundle.home_of(PASSWD, 65534) == "/nonexistent"
-    assert bundle.home_of(PASSWD, 1000) == "/"  # no entry: runc's default user
-    assert bundle.home_of("x:x:5:5::relative:/bin/sh\n", 5) == "/"
+GROUP = "root:x:0:\nwheel:x:10:app,other\nstaff:x:50:app\nnogroup:x:65534:\n"
+PASSWD_APP = PASSWD + "app:x:1000:1000:App:/home/app:/bin/sh\n"
+
+
+def test_accounts_resolve_as_runc_resolves_them() -> None:
+    assert bundle.resolve_account("", PASSWD, GROUP) == bundle.Account(uid=0, gid=0, home="/root")
+    assert bundle.resolve_account("nobody", PASSWD, GROUP) == bundle.Account(65534, 65534, (), "/nonexistent")
+    assert bundle.resolve_account("app", PASSWD_APP, GROUP) == bundle.Account(1000, 1000, (10, 50), "/home/app")
+    assert bundle.resolve_account("app:staff", PASSWD_APP, GROUP) == bundle.Account(1000, 50, (), "/home/app")
+    # An id need not be in the files: group 0, home / (as Docker: -u 1000 on alpine is uid=1000 gid=0).
+    assert bundle.resolve_account("4321", PASSWD, GROUP) == bundle.Account(4321, 0, (), "/")
+    assert bundle.resolve_account("4321:7", "", "") == bundle.Account(4321, 7, (), "/")
+    for user, says in (("bob", "no user 'bob'"), ("app:nope", "no group 'nope'")):
+        with pytest.raises(UsageError, match=says):
+            bundle.resolve_account(user, PASSWD_APP, GROUP)
+    with pytest.raises(UsageError, match="not a number"):
+        bundle.resolve_account("x", "x:x:NaN:0::/:/bin/sh\n", "")
 
 
 def test_cpus_are_the_launchers_to_set() -> None:
     spec = ContainerSpec(name="web", image="bb", command=("true",), limits=build_limits(cpuset_cpus="0-1,3"))
-    config = bundle.build_runtime_config(spec, image_config={}, container_dir=Path("/b"), home="/root")
+    config = bundle.build_runtime_config(spec, image_config={}, container_dir=Path("/b"))
     assert config["linux"]["resources"] == {"cpu": {"cpus": "0,1,3"}}  # type: ignore[index]
     plain = ContainerSpec(name="web", image="bb", command=("true",))
     assert bundle.build_runtime_config(plain, image_config={}, container_dir=Path("/b"))["linux"]["resources"] == {}  # type: ignore[index]

@@ -9,12 +9,13 @@ from sdcontainer.spec import (
     build_limits,
     build_run_spec,
     check_name,
+    check_user,
     parse_cpuset,
     parse_env_file,
     parse_signal,
     parse_size,
-    parse_user,
     resolve_env,
+    signal_name,
 )
 
 
@@ -76,27 +77,36 @@ def test_names() -> None:
             check_name(bad)
 
 
-def test_users() -> None:
-    assert parse_user("1000") == (1000, 1000)
-    assert parse_user("1000:50") == (1000, 50)
-    with pytest.raises(UsageError):
-        parse_user("nobody")
+def test_users_are_names_or_ids_looked_up_later() -> None:
+    for good in ("1000", "1000:50", "nobody", "app:staff", "www-data", "_apt"):
+        assert check_user(good) == good
+    for bad in ("", ":", "a:b:c", "bob smith", "-x", "x" * 40, "ünï"):
+        with pytest.raises(UsageError, match="invalid --user"):
+            check_user(bad)
 
 
 def test_signal_names() -> None:
     assert parse_signal("KILL") == signal.SIGKILL
     assert parse_signal("sigterm") == signal.SIGTERM
     assert parse_signal("1") == signal.SIGHUP
-    with pytest.raises(UsageError):
-        parse_signal("NOPE")
+    assert parse_signal("SIGRTMIN+3") == parse_signal("rtmin+3") == signal.SIGRTMIN + 3  # systemd's halt
+    assert signal_name(signal.SIGRTMIN + 3) == "SIGRTMIN+3" and signal_name(15) == "SIGTERM"
+    for bad in ("NOPE", "RTMIN+99", "0", "999"):
+        with pytest.raises(UsageError):
+            parse_signal(bad)
 
 
 def test_run_flags_become_a_checked_spec() -> None:
     spec = build_run_spec(image="bb", command=["sh", "-c", "x"], rm=True, env=["A=1"], memory="64m", stop_signal="hup")
     assert (spec.name, spec.command, spec.auto_remove, spec.env) == ("", ("sh", "-c", "x"), True, ("A=1",))
-    assert (spec.limits.memory, spec.stop_signal, spec.user) == (64 << 20, "SIGHUP", (0, 0))
-    assert build_run_spec(image="bb", name="web", user="7").user == (7, 7)
-    for bad in ({"name": "-x"}, {"stop_timeout": -1}, {"stop_signal": "NOPE"}, {"env": ["=x"]}, {"user": "bob"}):
+    assert (spec.limits.memory, spec.stop_signal, spec.user) == (64 << 20, "SIGHUP", "")
+    assert build_run_spec(image="bb", name="web", user="bob:7").user == "bob:7"
+    # What the flags leave unset is the image's: resolved when the container is made (api.run).
+    unset = build_run_spec(image="bb")
+    assert (unset.workdir, unset.user, unset.stop_signal, unset.entrypoint) == ("", "", "", None)
+    assert build_run_spec(image="bb", entrypoint="").entrypoint == ()
+    assert build_run_spec(image="bb", entrypoint="/bin/sh -c").entrypoint == ("/bin/sh -c",)  # one program, as Docker
+    for bad in ({"name": "-x"}, {"stop_timeout": -1}, {"stop_signal": "NOPE"}, {"env": ["=x"]}, {"user": "a b"}):
         with pytest.raises(UsageError):
             build_run_spec(image="bb", **bad)  # type: ignore[arg-type]
 
