@@ -153,6 +153,74 @@ def load(
             typer.echo(f"Loaded image ID: {image.id}")
 
 
+@app.command("pull")
+def pull(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME[:TAG|@DIGEST]")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the image's name")] = False,
+    platform: Annotated[
+        Optional[str],
+        typer.Option("--platform", help="OS/ARCH[/VARIANT] of a multi-platform image [default: this machine's]"),
+    ] = None,
+    tls_verify: Annotated[
+        bool, typer.Option("--tls-verify/--no-tls-verify", help="Verify the registry's TLS certificate")
+    ] = True,
+) -> None:
+    """Pull an image from a registry."""
+    from sdcontainer.images import familiar, reference
+
+    reference.parse(name)  # a bad name is its one-line error, before anything is said
+    sdc = _sdc(ctx)
+    progress = render.PullProgress(quiet=quiet)
+    if not quiet:
+        sys.stderr.write(f"Pulling {name}\n")
+    image, digest, full = image_cases.pull_image(sdc, name, progress=progress, platform=platform,
+                                                 tls_verify=tls_verify)  # fmt: skip
+    if not quiet:
+        news = "Downloaded newer image for" if progress.pulled else "Image is up to date for"
+        shown = full if "@" in full else "{}:{}".format(*familiar(full))
+        sys.stderr.write(f"Digest: {digest}\nStatus: {news} {shown}\n")
+    del image
+    typer.echo(full)
+
+
+@app.command("login")
+def login(
+    ctx: typer.Context,
+    registry: Annotated[str, typer.Argument(metavar="REGISTRY", help="HOST[:PORT]; docker.io for Docker Hub")],
+    username: Annotated[Optional[str], typer.Option("--username", "-u", help="User name")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
+    tls_verify: Annotated[
+        bool, typer.Option("--tls-verify/--no-tls-verify", help="Verify the registry's TLS certificate")
+    ] = True,
+) -> None:
+    """Log in to a registry: the credentials are checked, then kept in sdc's store (root's only)."""
+    import getpass
+
+    if username is None:
+        raise SdcError("no user name", hint="give one with -u")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+    else:
+        raise SdcError("no password", hint="pipe it in with --password-stdin")
+    if not password:
+        raise SdcError("an empty password", hint="give the password on stdin")
+    image_cases.login(_sdc(ctx), registry, username, password, tls_verify=tls_verify)
+    typer.echo("Login Succeeded")
+
+
+@app.command("logout")
+def logout(
+    ctx: typer.Context,
+    registry: Annotated[str, typer.Argument(metavar="REGISTRY")],
+) -> None:
+    """Forget sdc's credentials for a registry."""
+    image_cases.logout(_sdc(ctx), registry)
+    typer.echo(f"Removed login credentials for {registry}")
+
+
 @app.command("images")
 def images_(
     ctx: typer.Context,

@@ -95,3 +95,33 @@ def report(message: str, hint: str | None, code: int) -> int:
     sys.stdout.flush()
     sys.stderr.write(error_line(message, hint))
     return code
+
+
+class PullProgress:
+    """A pull's progress on stderr, as Docker shows it: a line a layer, the current one's byte count
+    moving when stderr is a terminal; nothing with quiet."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        import sys
+
+        self.out = sys.stderr
+        self.quiet = quiet
+        self.tty = self.out.isatty()
+        self.current = ""
+        self.total = 0
+        self.pulled = 0  # layers fetched, not found in the store
+
+    def layer(self, digest: str, size: int) -> None:
+        self.current, self.total = digest.removeprefix("sha256:")[:12], size
+
+    def advance(self, done: int) -> None:
+        if self.tty and not self.quiet:
+            of = f"/{size(self.total)}" if self.total else ""
+            self.out.write(f"\r\033[K{self.current}: Downloading {size(done)}{of}")
+            self.out.flush()
+
+    def finished(self, digest: str, status: str) -> None:
+        self.pulled += status == "Pull complete"
+        if not self.quiet:
+            self.out.write(("\r\033[K" if self.tty else "") + f"{digest.removeprefix('sha256:')[:12]}: {status}\n")
+            self.out.flush()

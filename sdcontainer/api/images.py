@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 from typing import TYPE_CHECKING, BinaryIO
 
 from sdcontainer import containers, records
@@ -14,6 +15,7 @@ from sdcontainer.errors import Conflict
 # tar, hashing and the storage layer: only for the commands that need them
 if TYPE_CHECKING:
     from sdcontainer.images import Image
+    from sdcontainer.images.pull import Progress
 
 
 def import_image(ctx: Context, stream: BinaryIO, ref: str, *, max_size: int | None = None) -> Image:
@@ -99,3 +101,65 @@ def _plain_file(source: BinaryIO) -> bool:
     except (OSError, ValueError, AttributeError):
         return False
     return not head.startswith((GZIP, BZIP2, XZ, ZSTD))
+
+
+def pull_image(
+    ctx: Context,
+    name: str,
+    *,
+    progress: Progress,
+    platform: str | None = None,
+    tls_verify: bool = True,
+    max_size: int | None = None,
+) -> tuple[Image, str, str]:
+    """Pull an image into the store: the image, its manifest's digest, its full name."""
+    from sdcontainer.images import auth, pull, reference
+    from sdcontainer.images.registry import Registry
+    from sdcontainer.layers import DEFAULT_MAX_SIZE
+
+    ref = reference.parse(name)
+    registry = Registry(ref.domain, credentials=auth.lookup(ctx.paths, ref.domain), tls_verify=tls_verify)
+    try:
+        with records.locked(ctx.paths):
+            image, digest = pull.pull(ctx.paths, ctx.driver(), registry, ref, platform=platform,
+                                      max_size=max_size or DEFAULT_MAX_SIZE, progress=progress)  # fmt: skip
+    finally:
+        registry.close()
+    return image, digest, str(ref)
+
+
+def login(ctx: Context, domain: str, username: str, password: str, *, tls_verify: bool = True) -> None:
+    """Check the credentials with the registry, then keep them (images/auth.py)."""
+    from sdcontainer.images import auth
+    from sdcontainer.images.registry import Credentials, Registry
+
+    domain = _domain(domain)
+    credentials = Credentials(username, password)
+    registry = Registry(domain, credentials=credentials, tls_verify=tls_verify)
+    try:
+        registry.check_login()
+    finally:
+        registry.close()
+    with records.locked(ctx.paths):
+        auth.store(ctx.paths, domain, credentials)
+
+
+def logout(ctx: Context, domain: str) -> None:
+    from sdcontainer.images import auth
+
+    with records.locked(ctx.paths):
+        auth.store(ctx.paths, _domain(domain), None)
+
+
+def _domain(text: str) -> str:
+    """A registry as login takes it: HOST[:PORT], or a URL; Docker Hub by any of its names."""
+    from sdcontainer.errors import UsageError
+    from sdcontainer.images.auth import HUB_KEYS
+    from sdcontainer.images.registry import DOCKER_HUB
+
+    host = text.removeprefix("https://").removeprefix("http://").split("/")[0]
+    if text in HUB_KEYS or host in HUB_KEYS:
+        return DOCKER_HUB
+    if not host or not re.fullmatch(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9a-fA-F:]+\](:[0-9]{1,5})?", host):
+        raise UsageError(f"invalid registry {text!r}", hint="give HOST[:PORT], like 127.0.0.1:5000")
+    return host

@@ -124,6 +124,10 @@ def find_image(paths: Paths, ref: str) -> Image:
     """An image by name[:tag] first, then by full id or unique id prefix (as Docker resolves)."""
     name = as_reference(ref)
     image_id = read_repositories(paths).get(name) if name else None
+    if image_id is None and name and "@" in name:  # by digest: the image pulled by that manifest
+        repository, _, digest = name.partition("@")
+        wanted = f"{repository.rsplit(':', 1)[0] if ':' in repository.rsplit('/', 1)[-1] else repository}@{digest}"
+        image_id = next((i.id for i, _ in list_images(paths) if wanted in i.repo_digests), None)
     if image_id is None and (hexish := re.fullmatch(r"(?:sha256:)?([0-9a-f]{4,64})", ref)):
         matches = list(paths.images.glob(f"{hexish.group(1)}*.json")) if paths.images.exists() else []
         if len(matches) > 1:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sdcontainer.errors import UsageError
+from sdcontainer.errors import SdcError, UsageError
 from sdcontainer.images import Image, normalize_reference, store_image, tag_image
 from sdcontainer.paths import Paths
 
@@ -114,10 +114,26 @@ def load(paths: Paths, driver: Driver, archive: tarfile.TarFile, *, max_size: in
     Call with the store locked. A layer already in the store is not read again; what one
     image of the archive added is removed again if it fails."""
     found = _docker_archive(archive) if _member(archive, "manifest.json") else _oci_archive(archive)
-    return [_store(paths, driver, image, max_size=max_size) for image in found]
+    return [store_found(paths, driver, image, max_size=max_size) for image in found]
 
 
-def _store(paths: Paths, driver: Driver, found: Found, *, max_size: int) -> tuple[Image, list[str]]:
+class Retry(SdcError):
+    """A layer's stream broke off (the network): the layer may be tried again from its start."""
+
+
+def store_found(
+    paths: Paths,
+    driver: Driver,
+    found: Found,
+    *,
+    max_size: int,
+    repo_digests: tuple[str, ...] = (),
+    on_layer: Callable[[int, bool], None] | None = None,
+) -> tuple[Image, list[str]]:
+    """Put an image into the store: each layer the store lacks applied on its parent's and
+    checked (diff ID; bytes, where their digest is known), a layer whose stream broke off tried
+    twice more, the root filesystem checked, the record written, the names given. Call with
+    the store locked; what it added is removed again if anything fails."""
     from sdcontainer.images import store
     from sdcontainer.storage.driver import check_root_filesystem
 
@@ -128,22 +144,29 @@ def _store(paths: Paths, driver: Driver, found: Found, *, max_size: int) -> tupl
     layers: list[str] = []
     with contextlib.ExitStack() as undo:
         parent: str | None = None
-        for opener, diff_id, blob in zip(found.layers, diff_ids, found.blob_digests, strict=True):
+        for index, (opener, diff_id, blob) in enumerate(zip(found.layers, diff_ids, found.blob_digests, strict=True)):
             chain = store.chain_id(parent, str(diff_id))
-            if not driver.has_layer(chain):
-                with opener() as stream:
-                    chain, digests = store.add_layer(driver, parent, stream, max_size=max_size, diff_id=str(diff_id))
+            present = driver.has_layer(chain)
+            if not present:
+                for attempt in range(3):
+                    try:
+                        with opener() as stream:
+                            chain, digests = store.add_layer(driver, parent, stream, max_size=max_size,
+                                                             diff_id=str(diff_id), blob=blob)  # fmt: skip
+                        break
+                    except Retry:
+                        if attempt == 2:
+                            raise
                 undo.callback(driver.remove_layer, chain)
-                if blob is not None and digests.blob != blob:
-                    raise UsageError(f"layer {len(layers) + 1}'s bytes are not those its manifest names",
-                                     hint="the archive is corrupt or was tampered with")  # fmt: skip
                 store.record_layer(paths, chain, diff_id=digests.diff_id, size=digests.size)
                 undo.callback(store.forget_layer, paths, chain)
+            if on_layer is not None:
+                on_layer(index, present)
             layers.append(chain)
             parent = chain
         check_root_filesystem(driver.layer_path(layers[-1]))
         driver.make_init_layer(layers[-1])
-        image = store_image(paths, found.config, layers=tuple(layers))
+        image = store_image(paths, found.config, layers=tuple(layers), repo_digests=repo_digests)
         names = [n for n in (_name(candidate) for candidate in found.names) if n]
         for name in names:
             tag_image(paths, image, name)

@@ -29,14 +29,24 @@ def chain_id(parent: str | None, diff_id: str) -> str:
 
 
 def add_layer(
-    driver: Driver, parent: str | None, stream: BinaryIO, *, max_size: int, diff_id: str | None = None
+    driver: Driver,
+    parent: str | None,
+    stream: BinaryIO,
+    *,
+    max_size: int,
+    diff_id: str | None = None,
+    blob: str | None = None,
 ) -> tuple[str, Digests]:
     """Apply a layer tarball on a snapshot of parent's layer; its chain ID and digests. With the
-    diff ID it must have, a mismatch is an error and nothing is kept. Call with the store locked."""
+    diff ID it must have, and the digest its bytes must have, a mismatch is an error and nothing
+    is kept: the layer is committed only once both are checked. Call with the store locked."""
     from sdcontainer.layers import extract_layer
 
     with driver.make_layer(parent) as work:
         digests = extract_layer(stream, work, max_size=max_size)
+        if blob is not None and digests.blob != blob:
+            raise UsageError(f"a layer's bytes are not those its manifest names ({blob[:19]}...)",
+                             hint="the image is corrupt, or was tampered with on the way")  # fmt: skip
         if diff_id is not None and digests.diff_id != diff_id:
             raise UsageError(
                 f"a layer's content is not what its image says (diff ID {digests.diff_id[:19]}..., expected "

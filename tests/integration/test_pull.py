@@ -1,0 +1,133 @@
+"""`sdc pull` from a real registry on 127.0.0.1 holding images made by umoci and pushed by skopeo
+(issue 7): the container's root filesystem is what `umoci unpack` makes of the same image."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Sdc, store_state
+from tests.integration.imagetools import build_edge_image, run, tree
+from tests.integration.registry import blob_file, manifest_digest, push, serve
+from tests.integration.test_load import INIT
+
+
+@pytest.fixture(scope="module")
+def edge_layout(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    work = tmp_path_factory.mktemp("pulled")
+    layout = build_edge_image(work)
+    run("umoci", "unpack", "--image", f"{layout}:edge", str(work / "unpacked"))
+    return {"layout": layout, "unpacked": work / "unpacked" / "rootfs", "work": work}
+
+
+@pytest.fixture(scope="module")
+def registry(edge_layout: dict[str, Path]) -> Iterator[tuple[str, Path]]:
+    work = edge_layout["work"] / "registry"
+    with serve(work) as address:
+        push(f"oci:{edge_layout['layout']}:edge", address, "test/edge:1")
+        yield address, work
+
+
+def rootfs_of(sdc: Sdc, name: str) -> Path:
+    return Path(json.loads(sdc.ok("inspect", name))[0]["Storage"]["RootFs"])
+
+
+def test_a_pulled_image_is_what_umoci_unpacks(
+    sdc: Sdc, registry: tuple[str, Path], edge_layout: dict[str, Path], name: str
+) -> None:
+    address, _ = registry
+    proc = sdc("pull", f"{address}/test/edge:1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"{address}/test/edge:1\n"
+    assert proc.stderr.count("Pull complete") == 3 and "Downloaded newer image" in proc.stderr
+    sdc.ok("run", "-d", "--name", name, f"{address}/test/edge:1", "sleep", "1000")
+    mine, umoci = tree(rootfs_of(sdc, name)), tree(edge_layout["unpacked"])
+    assert {p: e for p, e in mine.items() if p not in INIT} == umoci
+    assert mine["xattr"][5] == (("user.note", b"kept"),) and mine["links/hard"][6] == ("links/hard", "links/target")
+    # Again: nothing fetched; by digest too.
+    again = sdc("pull", f"{address}/test/edge:1")
+    assert again.stderr.count("Already exists") == 3 and "Image is up to date" in again.stderr
+    digest = manifest_digest(address, "test/edge:1")
+    assert f"Digest: {digest}" in again.stderr
+    by_digest = sdc.ok("pull", "-q", f"{address}/test/edge@{digest}")
+    assert by_digest == f"{address}/test/edge@{digest}\n"
+    assert sdc.ok("run", "--rm", f"{address}/test/edge@{digest}", "cat", "/opaque/mine") == "this layer's\n"
+
+
+def build_multi_arch(work: Path) -> Path:
+    """An OCI layout with an image index of two platforms (skopeo pushes it whole: --all)."""
+    layout = build_edge_image(work)
+    index = json.loads((layout / "index.json").read_text())
+    [edge] = index["manifests"]
+    arm_work = work / "arm"
+    arm_layout = build_edge_image(arm_work)
+    run("umoci", "unpack", "--image", f"{arm_layout}:edge", str(arm_work / "b"))
+    (arm_work / "b" / "rootfs" / "arch").write_text("arm64\n")
+    run("umoci", "repack", "--image", f"{arm_layout}:edge", str(arm_work / "b"))
+    run("umoci", "config", "--image", f"{arm_layout}:edge", "--architecture", "arm64")
+    # the arm64 image's blobs into the first layout, and one index over both manifests
+    for blob in (arm_layout / "blobs" / "sha256").iterdir():
+        shutil.copy(blob, layout / "blobs" / "sha256" / blob.name)
+    [arm] = [m for m in json.loads((arm_layout / "index.json").read_text())["manifests"]
+             if m["annotations"]["org.opencontainers.image.ref.name"] == "edge"]  # fmt: skip
+    platforms = [{**edge, "platform": {"os": "linux", "architecture": "amd64"}},
+                 {**arm, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}]  # fmt: skip
+    for entry in platforms:
+        entry.pop("annotations", None)
+    body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": platforms}).encode()  # fmt: skip
+    import hashlib
+
+    digest = hashlib.sha256(body).hexdigest()
+    (layout / "blobs" / "sha256" / digest).write_bytes(body)
+    index["manifests"] = [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": f"sha256:{digest}",
+                           "size": len(body),
+                           "annotations": {"org.opencontainers.image.ref.name": "multi"}}]  # fmt: skip
+    (layout / "index.json").write_text(json.dumps(index))
+    return layout
+
+
+def test_a_multi_platform_image_gives_this_machines_or_the_one_asked_for(
+    sdc: Sdc, registry: tuple[str, Path], tmp_path: Path
+) -> None:
+    address, _ = registry
+    layout = build_multi_arch(tmp_path)
+    push(f"oci:{layout}:multi", address, "test/multi:1", "--all")
+    sdc.ok("pull", "-q", f"{address}/test/multi:1")
+    assert sdc("run", "--rm", f"{address}/test/multi:1", "cat", "/arch").returncode == 1  # amd64's has none
+    sdc.ok("pull", "-q", "--platform", "linux/arm64", f"{address}/test/multi:1")
+    assert sdc.ok("run", "--rm", f"{address}/test/multi:1", "cat", "/arch") == "arm64\n"
+    proc = sdc("pull", "--platform", "linux/s390x", f"{address}/test/multi:1")
+    assert proc.returncode == 125 and "has no image for linux/s390x" in proc.stderr and "linux/arm64/v8" in proc.stderr
+
+
+def test_a_tampered_or_missing_blob_leaves_nothing(
+    sdc: Sdc, image: str, store: Path, registry: tuple[str, Path], edge_layout: dict[str, Path], tmp_path: Path
+) -> None:
+    address, work = registry
+    layout = build_edge_image(tmp_path / "victim")
+    (tmp_path / "victim" / "extra").write_text("x")
+    push(f"oci:{layout}:edge", address, "test/victim:1")
+    manifest = json.loads(run("skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{address}/test/victim:1"))
+    biggest = max(manifest["layers"], key=lambda layer: layer["size"])["digest"]
+    before = store_state(store)
+    for name in ("test/victim:1",):
+        sdc("rmi", "-f", f"{address}/{name}")
+    data = blob_file(work, biggest)
+    original = data.read_bytes()
+    try:
+        data.write_bytes(original[:200] + bytes([original[200] ^ 1]) + original[201:])
+        proc = sdc("pull", f"{address}/test/victim:1")
+        assert proc.returncode == 125 and proc.stderr.count("sdc: error:") == 1, proc.stderr
+        assert store_state(store) == before
+        data.unlink()
+        proc = sdc("pull", f"{address}/test/victim:1")
+        assert proc.returncode == 125 and "sdc: error:" in proc.stderr, proc.stderr
+        assert store_state(store) == before
+    finally:
+        data.write_bytes(original)
+    sdc.ok("pull", "-q", f"{address}/test/victim:1")  # and whole again, it pulls
