@@ -62,8 +62,10 @@ def edge_layers(work: Path) -> tuple[Path, Path]:
     return second, third
 
 
-def build_edge_image(work: Path) -> Path:
-    """An OCI layout made by umoci: a busybox base, then the edge layers; its tag is `edge`."""
+def build_edge_image(work: Path, *, unique: bool = False) -> Path:
+    """An OCI layout made by umoci: a busybox base, then the edge layers; its tag is `edge`.
+    unique: a base layer no other build shares (umoci records mtimes to the second, so two
+    builds in one second are the same image)."""
     layout = work / "layout"
     run("umoci", "init", "--layout", str(layout))
     run("umoci", "new", "--image", f"{layout}:edge")
@@ -76,6 +78,8 @@ def build_edge_image(work: Path) -> Path:
     (root / "opaque").mkdir()
     (root / "opaque" / "hidden").write_text("hidden by layer 2\n")
     (root / "shape").write_text("a file\n")
+    if unique:
+        (root / "unique").write_bytes(os.urandom(16).hex().encode())
     run("umoci", "repack", "--image", f"{layout}:edge", str(bundle))
     for layer in edge_layers(work):
         run("umoci", "raw", "add-layer", "--image", f"{layout}:edge", str(layer))

@@ -109,8 +109,7 @@ def test_a_tampered_or_missing_blob_leaves_nothing(
     sdc: Sdc, image: str, store: Path, registry: tuple[str, Path], edge_layout: dict[str, Path], tmp_path: Path
 ) -> None:
     address, work = registry
-    layout = build_edge_image(tmp_path / "victim")
-    (tmp_path / "victim" / "extra").write_text("x")
+    layout = build_edge_image(tmp_path / "victim", unique=True)  # layers the store has none of
     push(f"oci:{layout}:edge", address, "test/victim:1")
     manifest = json.loads(run("skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{address}/test/victim:1"))
     biggest = max(manifest["layers"], key=lambda layer: layer["size"])["digest"]
