@@ -7,13 +7,15 @@ shows its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import sys
+from collections.abc import Iterator
 from inspect import Parameter, Signature
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, BinaryIO, NoReturn, Optional
 
 import click
 import typer
@@ -151,6 +153,41 @@ def load(
             typer.echo("Loaded image: {}:{}".format(*familiar(name)))
         if not names:
             typer.echo(f"Loaded image ID: {image.id}")
+
+
+@app.command("save")
+def save(
+    ctx: typer.Context,
+    images: Annotated[list[str], typer.Argument(metavar="IMAGE...")],
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to a file, not stdout")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="oci-archive or docker-archive")] = "oci-archive",
+) -> None:
+    """Save images to an archive that `sdc load`, `docker load`, podman and skopeo read."""
+    sdc = _sdc(ctx)
+    if output in (None, "-"):
+        if sys.stdout.isatty():
+            raise SdcError("refusing to write an archive to a terminal", hint="give -o FILE or redirect stdout")
+        image_cases.save_images(sdc, images, sys.stdout.buffer, fmt=fmt)
+        return
+    with _output_file(output) as stream:
+        image_cases.save_images(sdc, images, stream, fmt=fmt)
+
+
+@contextlib.contextmanager
+def _output_file(path: str) -> Iterator[BinaryIO]:
+    """A file written beside path and renamed over it once complete: a failure leaves nothing."""
+    tmp = f"{path}.{os.getpid()}.partial"
+    try:
+        stream = open(tmp, "xb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise SdcError(f"cannot write {path}: {exc.strerror}", hint="give a writable path with -o") from None
+    try:
+        with stream:
+            yield stream
+        os.rename(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 @app.command("pull")

@@ -26,6 +26,7 @@ import lzma
 import os
 import shutil
 import stat
+import struct
 import tarfile
 import zlib
 from collections.abc import Iterator
@@ -194,11 +195,110 @@ def _set_attrs(fd: int, member: tarfile.TarInfo) -> None:
         os.setxattr(fd, key, value)
 
 
+class TarSplit:
+    """Keeps every byte of a tar stream except the contents of the files it writes, so that the
+    tar can be made again byte for byte from those and the layer's files: its diff ID stays the
+    same through `save` and `push` (containers/storage keeps a "tar-split" for the same end).
+
+    It sits between the decompressed stream and tarfile, which reads ahead of the member it is at
+    by at most a record (10 KiB): bytes that far behind are never a payload still to come, and
+    are written out as they pile up. The record, gzip-compressed, is a sequence of
+        b"R" u32 length, bytes           bytes of the tar as they were (headers, padding, the end)
+        b"F" u64 size, u16 length, path  the contents of the layer's file at path
+    """
+
+    _FLUSH_AT, _MARGIN = 1 << 20, 1 << 16
+
+    def __init__(self, source: HashingReader, out: BinaryIO) -> None:
+        self.source = source
+        self.out = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0)
+        self.pos = 0  # bytes read from source
+        self.start = 0  # the offset in the stream of kept[0]
+        self.kept = bytearray()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        begin, self.pos = self.pos, self.pos + len(data)
+        if self.pos > self.start:
+            self.kept += memoryview(data)[max(0, self.start - begin) :]
+            if len(self.kept) > self._FLUSH_AT:
+                self._raw(len(self.kept) - self._MARGIN)
+        return data
+
+    def _raw(self, length: int) -> None:
+        if length > 0:
+            self.out.write(b"R" + struct.pack(">I", length))
+            self.out.write(self.kept[:length])
+            del self.kept[:length]
+            self.start += length
+
+    def payload(self, offset: int, size: int, parts: list[str]) -> None:
+        """The size bytes at offset are the contents of the file the layer has at parts: call
+        before they are read."""
+        self._raw(offset - self.start)
+        path = "/".join(parts).encode("utf-8", "surrogateescape")
+        self.out.write(b"F" + struct.pack(">QH", size, len(path)) + path)
+        del self.kept[:size]
+        self.start += size
+
+    def finish(self) -> str:
+        """Read the rest (tar's end blocks, padding) and close the record: the stream's sha256."""
+        while self.read(_CHUNK):
+            pass
+        self._raw(len(self.kept))
+        self.out.close()
+        return self.source.drain()
+
+
+def _split_records(split: BinaryIO) -> Iterator[tuple[bytes, int, bytes]]:
+    """The records of a tar-split: (b"R", 0, bytes) or (b"F", size, path)."""
+    with gzip.GzipFile(fileobj=split, mode="rb") as f:
+        while kind := f.read(1):
+            if kind == b"R":
+                (length,) = struct.unpack(">I", f.read(4))
+                yield kind, 0, f.read(length)
+            elif kind == b"F":
+                size, length = struct.unpack(">QH", f.read(10))
+                yield kind, size, f.read(length)
+            else:
+                raise UsageError("a layer's tar-split record is corrupt", hint="pull or load the image again")
+
+
+def tar_size(split: BinaryIO) -> int:
+    """The size of the tar a tar-split makes."""
+    return sum(len(data) if kind == b"R" else size for kind, size, data in _split_records(split))
+
+
+def rebuild_tar(split: BinaryIO, root: Path) -> Iterator[bytes]:
+    """The tar a layer was made from, again: its tar-split's bytes, and the contents of the files
+    it names read from the layer at root (never following a symlink)."""
+    root_fd = os.open(root, _DIR_FLAGS)
+    try:
+        for kind, size, data in _split_records(split):
+            if kind == b"R":
+                yield data
+                continue
+            *parent, name = data.decode("utf-8", "surrogateescape").split("/")
+            with _open_dir(root_fd, parent, create=False) as pfd:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+            with open(fd, "rb") as f:
+                left = size
+                while left and (chunk := f.read(min(left, _CHUNK))):
+                    left -= len(chunk)
+                    yield chunk
+            if left:
+                raise UsageError(f"the layer's file /{data.decode(errors='replace')} is shorter than it was",
+                                 hint="the layer cannot be made again: pull or load the image again")  # fmt: skip
+    finally:
+        os.close(root_fd)
+
+
 class _Extractor:
-    def __init__(self, root_fd: int, archive: tarfile.TarFile, max_size: int) -> None:
+    def __init__(self, root_fd: int, archive: tarfile.TarFile, max_size: int, split: TarSplit | None) -> None:
         self.root_fd = root_fd
         self.archive = archive
         self.max_size = max_size
+        self.split = split
         self.size = 0  # the apparent size of the files written so far
         self.written: set[tuple[str, ...]] = set()
         self.dir_times: list[tuple[list[str], float]] = []
@@ -221,6 +321,10 @@ class _Extractor:
             else:
                 self._entry(pfd, name, parts, member)
                 self.written.add(tuple(parts))
+
+    def _note_payload(self, member: tarfile.TarInfo) -> None:
+        if self.split is not None and member.size and not member.issparse():  # sparse data stays in the record
+            self.split.payload(member.offset_data, member.size, split_name(member.name))
 
     def _opaque(self, pfd: int, parent: list[str]) -> None:
         # Hide what lower layers put in this directory, not what this layer wrote.
@@ -274,6 +378,7 @@ class _Extractor:
                 hint="raise the limit with --max-size (or $SDC_MAX_IMAGE_SIZE) if the image is what you expect",
             )
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
+        self._note_payload(member)
         try:
             src = self.archive.extractfile(member)
             if src is not None:
@@ -326,8 +431,11 @@ class _Archive(tarfile.TarFile):
 DEFAULT_MAX_SIZE = 64 << 30
 
 
-def extract_layer(stream: BinaryIO, dest: Path, *, max_size: int = DEFAULT_MAX_SIZE) -> Digests:
+def extract_layer(
+    stream: BinaryIO, dest: Path, *, max_size: int = DEFAULT_MAX_SIZE, split: BinaryIO | None = None
+) -> Digests:
     """Apply a (possibly compressed) layer tarball to dest, in one pass; its digests and size.
+    With split, a file to write the layer's tar-split to (TarSplit).
 
     Raises SdcError for an archive that is corrupt, unsafe, too big, or does not fit in the
     store; the caller discards dest then."""
@@ -337,8 +445,9 @@ def extract_layer(stream: BinaryIO, dest: Path, *, max_size: int = DEFAULT_MAX_S
     try:
         os.fchmod(root_fd, 0o755)  # made by sdc, so root's; the archive's root entry is not applied
         tar = HashingReader(decompressed(raw))
-        with _Archive.open(fileobj=tar, mode="r|", tarinfo=_Ends) as archive:  # type: ignore[call-overload]
-            extractor = _Extractor(root_fd, archive, max_size)
+        recorder = TarSplit(tar, split) if split is not None else None
+        with _Archive.open(fileobj=recorder or tar, mode="r|", tarinfo=_Ends) as archive:  # type: ignore[call-overload]
+            extractor = _Extractor(root_fd, archive, max_size, recorder)
             while (member := archive.next()) is not None:
                 extractor.apply(member)
                 archive.members.clear()  # stream mode keeps every header otherwise: memory per entry
@@ -346,7 +455,7 @@ def extract_layer(stream: BinaryIO, dest: Path, *, max_size: int = DEFAULT_MAX_S
                 raise UsageError("the archive is truncated or corrupt: it ends without tar's end-of-archive block",
                                  hint="download or copy it again")  # fmt: skip
             extractor.finish()
-        diff_id = tar.drain()  # the whole tar, end blocks and padding included
+        diff_id = recorder.finish() if recorder else tar.drain()  # the whole tar, end blocks and padding included
         return Digests(blob=raw.drain(), diff_id=diff_id, size=extractor.size)
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
         raise UsageError(

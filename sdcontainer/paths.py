@@ -46,6 +46,11 @@ class Paths:
         return self.root / "layers"
 
     @property
+    def tmp(self) -> Path:
+        """Records being written (a layer's tar-split), renamed into place when complete."""
+        return self.root / "tmp"
+
+    @property
     def repositories(self) -> Path:
         return self.root / "repositories.json"
 

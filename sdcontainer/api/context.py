@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -67,6 +68,9 @@ class Context:
         if self._driver is None:
             self._driver = storage.open_driver(self.paths, self._storage_driver)
             self._driver.collect_garbage()
+            with contextlib.suppress(FileNotFoundError):
+                for entry in os.listdir(self.paths.tmp):  # a record an interrupted command was writing
+                    os.unlink(self.paths.tmp / entry)
         return self._driver
 
     def hold_name(self, name: str) -> None:

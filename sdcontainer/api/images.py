@@ -163,3 +163,27 @@ def _domain(text: str) -> str:
     if not host or not re.fullmatch(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9a-fA-F:]+\](:[0-9]{1,5})?", host):
         raise UsageError(f"invalid registry {text!r}", hint="give HOST[:PORT], like 127.0.0.1:5000")
     return host
+
+
+def save_images(ctx: Context, refs: list[str], out: BinaryIO, *, fmt: str = "oci-archive") -> None:
+    """Write images to out as one archive (images/save.py), each with the name it was asked by.
+    The store is not locked while it is written (a container's start would wait on it): an image
+    removed meanwhile fails the save, which leaves no archive."""
+    from sdcontainer import images
+    from sdcontainer.errors import UsageError
+    from sdcontainer.images import save
+
+    try:
+        form = save.Format(fmt)
+    except ValueError:
+        raise UsageError(f"unknown archive format {fmt!r}", hint="use oci-archive or docker-archive") from None
+    with records.locked(ctx.paths):
+        chosen = [(images.find_image(ctx.paths, ref), images.as_reference(ref) if _names(ref) else None)
+                  for ref in refs]  # fmt: skip
+        driver = ctx.driver()
+    save.save(ctx.paths, driver, chosen, out, form)
+
+
+def _names(ref: str) -> bool:
+    """ref names an image (alpine:3.20), rather than giving its ID or an ID's prefix."""
+    return not re.fullmatch(r"(?:sha256:)?[0-9a-f]{4,64}", ref)

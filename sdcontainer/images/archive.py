@@ -62,19 +62,13 @@ def import_rootfs(
 
     ref = normalize_reference(ref)
     with contextlib.ExitStack() as undo:
-        with driver.make_layer(None) as work:
-            from sdcontainer.layers import extract_layer
-
-            digests = extract_layer(stream, work, max_size=max_size or DEFAULT_MAX_SIZE)
-            check_root_filesystem(work)
-            layer = digests.diff_id  # a base layer's chain ID (store.chain_id)
-            if not driver.has_layer(layer):
-                undo.callback(driver.remove_layer, layer)
-                undo.callback(store.forget_layer, paths, layer)
-            driver.commit_layer(work, layer)
+        layer, digests, new = store.add_layer(paths, driver, None, stream, max_size=max_size or DEFAULT_MAX_SIZE,
+                                              check=check_root_filesystem)  # fmt: skip
+        if new:
+            undo.callback(driver.remove_layer, layer)
+            undo.callback(store.forget_layer, paths, layer)
         driver.make_init_layer(layer)
         config = rootfs_config(digests.diff_id, runtime or {"Env": [], "Cmd": None, "WorkingDir": ""})
-        store.record_layer(paths, layer, diff_id=digests.diff_id, size=digests.size)
         image = store_image(paths, config_bytes(config), layers=(layer,))
         tag_image(paths, image, ref)
         undo.pop_all()
@@ -106,6 +100,7 @@ class Found:
     layers: tuple[Callable[[], BinaryIO], ...]  # each opens one layer's (possibly compressed) tarball
     blob_digests: tuple[str | None, ...]  # what each layer's bytes must hash to, where the archive says
     names: tuple[str, ...]
+    media_types: tuple[str | None, ...] = ()  # each layer's, where a manifest says
 
 
 def load(paths: Paths, driver: Driver, archive: tarfile.TarFile, *, max_size: int) -> list[tuple[Image, list[str]]]:
@@ -144,21 +139,24 @@ def store_found(
     layers: list[str] = []
     with contextlib.ExitStack() as undo:
         parent: str | None = None
-        for index, (opener, diff_id, blob) in enumerate(zip(found.layers, diff_ids, found.blob_digests, strict=True)):
+        media_types = found.media_types or (None,) * len(found.layers)
+        for index, (opener, diff_id, blob, media_type) in enumerate(
+            zip(found.layers, diff_ids, found.blob_digests, media_types, strict=True)
+        ):
             chain = store.chain_id(parent, str(diff_id))
             present = driver.has_layer(chain)
             if not present:
                 for attempt in range(3):
                     try:
                         with opener() as stream:
-                            chain, digests = store.add_layer(driver, parent, stream, max_size=max_size,
-                                                             diff_id=str(diff_id), blob=blob)  # fmt: skip
+                            chain, _, _ = store.add_layer(paths, driver, parent, stream, max_size=max_size,
+                                                          diff_id=str(diff_id), blob=blob,
+                                                          media_type=media_type)  # fmt: skip
                         break
                     except Retry:
                         if attempt == 2:
                             raise
                 undo.callback(driver.remove_layer, chain)
-                store.record_layer(paths, chain, diff_id=digests.diff_id, size=digests.size)
                 undo.callback(store.forget_layer, paths, chain)
             if on_layer is not None:
                 on_layer(index, present)
@@ -210,7 +208,8 @@ def _oci_archive(archive: tarfile.TarFile) -> list[Found]:
         annotations = descriptor.get("annotations") or {}
         names = tuple(str(annotations[key]) for key in NAME_ANNOTATIONS if key in annotations)
         found.append(Found(config=_blob(archive, config), layers=tuple(_blob_opener(archive, d) for d in layer_list),
-                           blob_digests=tuple(str(d.get("digest")) for d in layer_list), names=names[:1]))  # fmt: skip
+                           blob_digests=tuple(str(d.get("digest")) for d in layer_list), names=names[:1],
+                           media_types=tuple(str(d["mediaType"]) for d in layer_list)))  # fmt: skip
     return found
 
 

@@ -71,6 +71,7 @@ def pull(
         layers=tuple(_opener(registry, ref.path, layer, progress) for layer in layers),
         blob_digests=tuple(str(layer["digest"]) for layer in layers),
         names=(str(ref),) if ref.tag and not ref.digest else (),
+        media_types=tuple(str(layer["mediaType"]) for layer in layers),
     )
 
     def finished(index: int, present: bool) -> None:

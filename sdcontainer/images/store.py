@@ -9,9 +9,13 @@ sha256(parent's chain ID + " " + its diff ID).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sdcontainer.errors import UsageError
 from sdcontainer.paths import Paths
@@ -29,6 +33,7 @@ def chain_id(parent: str | None, diff_id: str) -> str:
 
 
 def add_layer(
+    paths: Paths,
     driver: Driver,
     parent: str | None,
     stream: BinaryIO,
@@ -36,42 +41,115 @@ def add_layer(
     max_size: int,
     diff_id: str | None = None,
     blob: str | None = None,
-) -> tuple[str, Digests]:
-    """Apply a layer tarball on a snapshot of parent's layer; its chain ID and digests. With the
-    diff ID it must have, and the digest its bytes must have, a mismatch is an error and nothing
-    is kept: the layer is committed only once both are checked. Call with the store locked."""
+    media_type: str | None = None,
+    check: Callable[[Path], None] | None = None,
+) -> tuple[str, Digests, bool]:
+    """Apply a layer tarball on a snapshot of parent's layer and record it: its chain ID, its
+    digests, and whether the store lacked it. With the diff ID it must have, and the digest its
+    bytes must have, a mismatch is an error and nothing is kept: the layer is committed only once
+    both are checked, and check (given the layer's root) has passed. The layer's tar-split is kept
+    beside its record, so that `save` and `push` give the same tar again. Call with the store
+    locked; on a later failure the caller removes a new layer (driver.remove_layer, forget_layer)."""
     from sdcontainer.layers import extract_layer
 
-    with driver.make_layer(parent) as work:
-        digests = extract_layer(stream, work, max_size=max_size)
-        if blob is not None and digests.blob != blob:
-            raise UsageError(f"a layer's bytes are not those its manifest names ({blob[:19]}...)",
-                             hint="the image is corrupt, or was tampered with on the way")  # fmt: skip
-        if diff_id is not None and digests.diff_id != diff_id:
-            raise UsageError(
-                f"a layer's content is not what its image says (diff ID {digests.diff_id[:19]}..., expected "
-                f"{diff_id[:19]}...)",
-                hint="the image is corrupt or was tampered with",
-            )
-        chain = chain_id(parent, digests.diff_id)
-        driver.commit_layer(work, chain)
-    return chain, digests
+    paths.layers.mkdir(mode=0o700, exist_ok=True)
+    paths.tmp.mkdir(mode=0o700, exist_ok=True)
+    partial = paths.tmp / f"{os.urandom(8).hex()}.tar-split.gz"
+    with contextlib.ExitStack() as undo:
+        split = undo.enter_context(open(partial, "xb"))
+        undo.callback(partial.unlink, missing_ok=True)
+        with driver.make_layer(parent) as work:
+            digests = extract_layer(stream, work, max_size=max_size, split=split)
+            if blob is not None and digests.blob != blob:
+                raise UsageError(f"a layer's bytes are not those its manifest names ({blob[:19]}...)",
+                                 hint="the image is corrupt, or was tampered with on the way")  # fmt: skip
+            if diff_id is not None and digests.diff_id != diff_id:
+                raise UsageError(
+                    f"a layer's content is not what its image says (diff ID {digests.diff_id[:19]}..., expected "
+                    f"{diff_id[:19]}...)",
+                    hint="the image is corrupt or was tampered with",
+                )
+            if check is not None:
+                check(work)
+            chain = chain_id(parent, digests.diff_id)
+            new = not driver.has_layer(chain)
+            driver.commit_layer(work, chain)
+        split.flush()
+        os.fsync(split.fileno())
+        split.close()
+        if not split_path(paths, chain).exists():
+            os.rename(partial, split_path(paths, chain))
+    blobs = {digests.blob: media_type} if media_type and digests.blob != digests.diff_id else {}
+    record_layer(paths, chain, diff_id=digests.diff_id, size=digests.size, blobs=blobs)
+    return chain, digests, new
 
 
 def _record(paths: Paths, chain: str) -> Path:
     return paths.layers / f"{chain.removeprefix('sha256:')}.json"
 
 
-def record_layer(paths: Paths, chain: str, *, diff_id: str, size: int) -> None:
-    """What the store knows of a layer beside its subvolume: its diff ID and its files' size."""
+def split_path(paths: Paths, chain: str) -> Path:
+    """The layer's tar-split (layers.TarSplit), where it was made from a tarball."""
+    return paths.layers / f"{chain.removeprefix('sha256:')}.tar-split.gz"
+
+
+def record_layer(paths: Paths, chain: str, *, diff_id: str, size: int, blobs: dict[str, str] | None = None) -> None:
+    """What the store knows of a layer beside its subvolume: its diff ID, its files' size, and the
+    compressed blobs known to hold it (digest -> media type), which `push` need not upload again."""
     paths.layers.mkdir(mode=0o700, exist_ok=True)
-    write_json(_record(paths, chain), {"diff_id": diff_id, "size": size})
+    record = _record(paths, chain)
+    known = read_json(record).get("blobs", {}) if record.exists() else {}
+    write_json(record, {"diff_id": diff_id, "size": size, "blobs": {**known, **(blobs or {})}})
+
+
+def read_layer(paths: Paths, chain: str) -> dict[str, Any]:
+    record = _record(paths, chain)
+    return read_json(record) if record.exists() else {}
 
 
 def layer_size(paths: Paths, chain: str) -> int:
-    record = _record(paths, chain)
-    return int(read_json(record).get("size", 0)) if record.exists() else 0
+    return int(read_layer(paths, chain).get("size", 0))
 
 
 def forget_layer(paths: Paths, chain: str) -> None:
     _record(paths, chain).unlink(missing_ok=True)
+    split_path(paths, chain).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class LayerTar:
+    """A stored layer as the tarball it was made from."""
+
+    diff_id: str
+    size: int
+    chunks: Callable[[], Iterator[bytes]]  # its bytes, checked against diff_id as they end
+
+
+def layer_tar(paths: Paths, driver: Driver, chain: str, diff_id: str) -> LayerTar:
+    """The tarball of a layer again, byte for byte (its tar-split and its files): the same diff ID."""
+    from sdcontainer.layers import rebuild_tar, tar_size
+
+    path = split_path(paths, chain)
+    try:
+        with open(path, "rb") as f:
+            size = tar_size(f)
+    except FileNotFoundError:
+        raise UsageError(
+            f"the store has no record of the tarball of layer {diff_id[:19]}...",
+            hint="an older sdc stored it: remove the image and pull or load it again",
+        ) from None
+    root = driver.layer_path(chain)
+
+    def chunks() -> Iterator[bytes]:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in rebuild_tar(f, root):
+                digest.update(chunk)
+                yield chunk
+        if "sha256:" + digest.hexdigest() != diff_id:
+            raise UsageError(
+                f"layer {diff_id[:19]}... does not make the same tarball again",
+                hint="its archive wrote one path twice; the image cannot be saved or pushed as it came",
+            )
+
+    return LayerTar(diff_id=diff_id, size=size, chunks=chunks)

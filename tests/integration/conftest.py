@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
@@ -105,8 +106,8 @@ class Filler(io.RawIOBase):
         return n
 
 
-@pytest.fixture(scope="session")
-def store() -> Iterator[Path]:
+@contextlib.contextmanager
+def new_store() -> Iterator[Path]:
     root = Path(f"/var/lib/sdc-test-{secrets.token_hex(4)}")
     yield root
     sdc = Sdc(root)
@@ -116,6 +117,19 @@ def store() -> Iterator[Path]:
     if subprocess.run(["mountpoint", "-q", str(storage)]).returncode == 0:
         subprocess.run(["umount", str(storage)], check=True)
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def store() -> Iterator[Path]:
+    with new_store() as root:
+        yield root
+
+
+@pytest.fixture()
+def fresh_sdc() -> Iterator[Sdc]:
+    """sdc on a store of its own, empty, for round trips between stores."""
+    with new_store() as root:
+        yield Sdc(root)
 
 
 @pytest.fixture(scope="session")
@@ -169,6 +183,7 @@ def store_state(root: Path) -> dict[str, object]:
         "containers": listing(root / "containers"),
         "container_fs": listing(root / "storage" / "containers"),
         "tmp_layers": listing(root / "storage" / "tmp"),
+        "tmp_records": listing(root / "tmp"),
         "layers": listing(root / "storage" / "layers"),
         "images": listing(root / "images"),
         "units": sdc_units(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,3 +131,22 @@ def test_a_tampered_or_missing_blob_leaves_nothing(
     finally:
         data.write_bytes(original)
     sdc.ok("pull", "-q", f"{address}/test/victim:1")  # and whole again, it pulls
+
+
+def test_pull_save_load_into_a_fresh_store_is_the_same_image(
+    sdc: Sdc, fresh_sdc: Sdc, registry: tuple[str, Path], tmp_path: Path
+) -> None:
+    address, _ = registry
+    sdc.ok("pull", "-q", f"{address}/test/edge:1")
+    archive = tmp_path / "edge.tar"
+    sdc.ok("save", "-o", str(archive), f"{address}/test/edge:1")
+    assert fresh_sdc.ok("load", "-i", str(archive)) == f"Loaded image: {address}/test/edge:1\n"
+    ids = [{r["Id"] for r in json.loads(s.ok("images", "--format", "json"))} for s in (sdc, fresh_sdc)]
+    assert ids[1] <= ids[0] and len(ids[1]) == 1
+    # the diff IDs each layer was checked against on load are the pulled config's
+    with tarfile.open(archive) as tar:
+        [entry] = json.loads(tar.extractfile("index.json").read())["manifests"]  # type: ignore[union-attr]
+        manifest = json.loads(tar.extractfile(f"blobs/sha256/{entry['digest'][7:]}").read())  # type: ignore[union-attr]
+    pulled = json.loads(run("skopeo", "inspect", "--tls-verify=false", "--config", "--raw",
+                            f"docker://{address}/test/edge:1"))  # fmt: skip
+    assert [layer["digest"] for layer in manifest["layers"]] == pulled["rootfs"]["diff_ids"]

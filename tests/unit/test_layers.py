@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sdcontainer.errors import UsageError
-from sdcontainer.layers import UnsafeArchive, extract_layer
+from sdcontainer.layers import UnsafeArchive, extract_layer, rebuild_tar, tar_size
 
 
 def tar(*entries: tuple[str, bytes, str], compress: bool = False) -> io.BytesIO:
@@ -215,3 +215,61 @@ def test_only_harmless_xattrs_are_kept(tmp_path: Path) -> None:
     info = entry("f", pax_headers={"SCHILY.xattr.user.note": "kept", "SCHILY.xattr.trusted.overlay.opaque": "y"})
     extract_layer(io.BytesIO(raw_tar((info, b"x"))), tmp_path)
     assert os.listxattr(tmp_path / "f") == ["user.note"]
+
+
+def _round_trip(tmp_path: Path, data: bytes, compress: bool = False) -> bytes:
+    root = tmp_path / "layer"
+    root.mkdir()
+    split = io.BytesIO()
+    digests = extract_layer(io.BytesIO(gzip.compress(data) if compress else data), root, split=split)
+    assert digests.diff_id == "sha256:" + hashlib.sha256(data).hexdigest()
+    split.seek(0)
+    assert tar_size(split) == len(data)
+    split.seek(0)
+    return b"".join(rebuild_tar(split, root))
+
+
+def test_the_tar_split_makes_the_same_tar_again(tmp_path: Path) -> None:
+    """Headers (pax and GNU long names, the padding), file contents from the layer, links, a large
+    file that spans reads, the end blocks and a writer's padding after them."""
+    big = os.urandom(3 << 20)
+    long_name = "deep/" + "n" * 150 + "/ünïcödé-" + "x" * 120
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for info, payload in (
+            (entry("deep", D, mode=0o755), b""),
+            (entry("deep/" + "n" * 150, D, mode=0o755), b""),
+            (entry(long_name), b"long"),
+            (entry("big", mtime=1234567890.5), big),
+            (entry("hard", H, linkname="big"), b""),
+            (entry("sym", S, linkname="/etc/passwd"), b""),
+            (entry("empty"), b""),
+            (entry("odd"), b"x" * 513),
+        ):
+            info.size = len(payload)
+            t.addfile(info, io.BytesIO(payload))
+    data = buf.getvalue() + bytes(10240 * 2)  # a writer's record padding after the end blocks
+    assert _round_trip(tmp_path, data, compress=True) == data
+    gnu = io.BytesIO()
+    with tarfile.open(fileobj=gnu, mode="w", format=tarfile.GNU_FORMAT) as t:
+        info = entry("x" * 200)
+        info.size = 3
+        t.addfile(info, io.BytesIO(b"abc"))
+    (tmp_path / "gnu").mkdir()
+    assert _round_trip(tmp_path / "gnu", gnu.getvalue()) == gnu.getvalue()
+
+
+def test_a_tar_split_never_reads_through_a_symlink(tmp_path: Path) -> None:
+    """A layer whose file was replaced by a symlink to a host file: rebuilding must not read it."""
+    root = tmp_path / "layer"
+    root.mkdir()
+    split = io.BytesIO()
+    extract_layer(io.BytesIO(raw_tar((entry("d", D, mode=0o755), b""), (entry("d/f"), b"data"))), root, split=split)
+    (tmp_path / "secret").write_text("host")
+    os.unlink(root / "d/f")
+    os.rmdir(root / "d")
+    os.symlink(tmp_path, root / "d")
+    (tmp_path / "f").write_text("host")
+    split.seek(0)
+    with pytest.raises(UnsafeArchive, match="symlink"):
+        b"".join(rebuild_tar(split, root))
