@@ -389,6 +389,33 @@ def rm(
 
 
 @app.command()
+def diff(
+    ctx: typer.Context,
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+) -> None:
+    """Show what a container changed in its files: A added, C changed, D deleted."""
+    for kind, path in lifecycle.diff(_sdc(ctx), container):
+        typer.echo(f"{kind} {path}")
+
+
+@app.command()
+def commit(
+    ctx: typer.Context,
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    repository: Annotated[Optional[str], typer.Argument(metavar="[REPOSITORY[:TAG]]")] = None,
+    message: Annotated[str, typer.Option("--message", "-m", help="Commit message")] = "",
+    author: Annotated[str, typer.Option("--author", "-a", help='Author, e.g. "Name <mail>"')] = "",
+    change: Annotated[
+        Optional[list[str]], typer.Option("--change", "-c", help="A Dockerfile instruction: CMD, ENV, USER...")
+    ] = None,
+) -> None:
+    """Make an image of a container's changes: its image and one more layer."""
+    image = image_cases.commit(_sdc(ctx), container, repository, message=message, author=author,
+                               changes=change or [])  # fmt: skip
+    typer.echo(image.id)
+
+
+@app.command()
 def logs(
     ctx: typer.Context,
     container: Annotated[str, typer.Argument(metavar="CONTAINER")],

@@ -293,6 +293,82 @@ def rebuild_tar(split: BinaryIO, root: Path) -> Iterator[bytes]:
         os.close(root_fd)
 
 
+def write_changes(root: Path, changes: list[tuple[str, str]], out: BinaryIO) -> None:
+    """A layer tarball (the OCI changeset format) of changes read from root: for each (kind, path),
+    kind A or C: the entry as it is under root, D: a whiteout; and the directories above each entry,
+    so that the layer makes them as they are. Hardlinks within the layer stay links; sockets are
+    left out (a tar cannot hold one); only the xattrs extraction keeps are written. Never follows a
+    symlink out of root: a path through one is refused (UnsafeArchive)."""
+    root_fd = os.open(root, _DIR_FLAGS)
+    try:
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            writer = _ChangeWriter(root_fd, tar)
+            for kind, path in sorted(changes, key=lambda change: change[1]):
+                parts = split_name(path)
+                for depth in range(1, len(parts)):
+                    writer.add(parts[:depth])
+                if kind == "D":
+                    whiteout = tarfile.TarInfo("/".join([*parts[:-1], WHITEOUT + parts[-1]]))
+                    tar.addfile(whiteout)
+                else:
+                    writer.add(parts)
+    finally:
+        os.close(root_fd)
+
+
+class _ChangeWriter:
+    def __init__(self, root_fd: int, tar: tarfile.TarFile) -> None:
+        self.root_fd, self.tar = root_fd, tar
+        self.written: set[tuple[str, ...]] = set()
+        self.inodes: dict[tuple[int, int], str] = {}  # the first name of each hardlinked file written
+
+    def add(self, parts: list[str]) -> None:
+        if tuple(parts) in self.written:
+            return
+        self.written.add(tuple(parts))
+        *parent, name = parts
+        with _open_dir(self.root_fd, parent, create=False) as pfd:
+            st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+            info = tarfile.TarInfo("/".join(parts))
+            info.mode, info.uid, info.gid, info.mtime = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)
+            if stat.S_ISLNK(st.st_mode):
+                info.type, info.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=pfd)
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+                info.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else (
+                    tarfile.BLKTYPE if stat.S_ISBLK(st.st_mode) else tarfile.FIFOTYPE)  # fmt: skip
+                info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            elif stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+                self._add_with_contents(pfd, name, st, info)
+                return
+            else:  # a socket
+                return
+            self.tar.addfile(info)
+
+    def _add_with_contents(self, pfd: int, name: str, st: os.stat_result, info: tarfile.TarInfo) -> None:
+        flags = _DIR_FLAGS if stat.S_ISDIR(st.st_mode) else os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(name, flags, dir_fd=pfd)
+        try:
+            info.pax_headers = {
+                "SCHILY.xattr." + key: os.getxattr(fd, key).decode("utf-8", "surrogateescape")
+                for key in sorted(os.listxattr(fd))
+                if key.startswith(XATTR_PREFIXES)
+            }
+            inode = (st.st_dev, st.st_ino)
+            if stat.S_ISDIR(st.st_mode):
+                info.type = tarfile.DIRTYPE
+                self.tar.addfile(info)
+            elif st.st_nlink > 1 and inode in self.inodes:
+                info.type, info.linkname = tarfile.LNKTYPE, self.inodes[inode]
+                self.tar.addfile(info)
+            else:
+                self.inodes[inode] = info.name
+                info.size = st.st_size
+                with open(os.dup(fd), "rb") as f:
+                    self.tar.addfile(info, f)
+        finally:
+            os.close(fd)
+
+
 class _Extractor:
     def __init__(self, root_fd: int, archive: tarfile.TarFile, max_size: int, split: TarSplit | None) -> None:
         self.root_fd = root_fd

@@ -350,6 +350,17 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
     return data
 
 
+def diff(ctx: Context, ref: str) -> list[tuple[str, str]]:
+    """What the container changed in its root filesystem, as `docker diff` says it: (A|C|D, /path)."""
+    from sdcontainer import images
+
+    with records.locked(ctx.paths):  # the view lives in the driver's tmp/, which another command clears
+        container = find(ctx, ref)
+        image = images.find_image(ctx.paths, container.image_id)
+        with ctx.driver().container_changes(container.id, image.top_layer + "-init") as (_, found):
+            return [(kind.value, "/" + path) for kind, path in found]
+
+
 def logs_argv(
     ctx: Context, ref: str, *, follow: bool = False, since: str | None = None, tail: int | None = None
 ) -> list[str]:

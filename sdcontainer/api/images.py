@@ -6,7 +6,8 @@ import contextlib
 import errno
 import os
 import re
-from typing import TYPE_CHECKING, BinaryIO
+import shlex
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sdcontainer import containers, records
 from sdcontainer.api.context import Context
@@ -16,6 +17,7 @@ from sdcontainer.errors import Conflict
 if TYPE_CHECKING:
     from sdcontainer.images import Image
     from sdcontainer.images.pull import Progress
+    from sdcontainer.spec import ContainerSpec
 
 
 def import_image(ctx: Context, stream: BinaryIO, ref: str, *, max_size: int | None = None) -> Image:
@@ -187,3 +189,69 @@ def save_images(ctx: Context, refs: list[str], out: BinaryIO, *, fmt: str = "oci
 def _names(ref: str) -> bool:
     """ref names an image (alpine:3.20), rather than giving its ID or an ID's prefix."""
     return not re.fullmatch(r"(?:sha256:)?[0-9a-f]{4,64}", ref)
+
+
+def commit(
+    ctx: Context,
+    ref: str,
+    name: str | None = None,
+    *,
+    message: str = "",
+    author: str = "",
+    changes: list[str] | None = None,
+) -> Image:
+    """A new image: the container's image and one more layer, what the container changed (the
+    init layer's files left out), run as the container was, with changes applied (--change).
+
+    The layer is written from a view of the container's files that does not move while it is
+    read: on btrfs a read-only snapshot, taken at one instant, so a running container's files
+    are caught as a power cut would leave them (Docker pauses the container while it copies)."""
+    from sdcontainer import images
+    from sdcontainer.errors import UsageError
+    from sdcontainer.images import archive, store
+    from sdcontainer.images import config as image_config
+    from sdcontainer.layers import DEFAULT_MAX_SIZE, write_changes
+
+    if name is not None:
+        images.normalize_reference(name)
+    image_config.apply_changes({}, changes or [])  # a bad instruction fails before any work
+    with records.locked(ctx.paths), contextlib.ExitStack() as undo:
+        container = containers.find_container(ctx.paths, ref)
+        image = images.find_image(ctx.paths, container.image_id)
+        if len(image.diff_ids) != len(image.layers):
+            raise UsageError(f"the image of {container.name} has no OCI config to add a layer to",
+                             hint="an older sdc imported it: import or pull the image again")  # fmt: skip
+        driver = ctx.driver()
+        tar = undo.enter_context(driver.spool())
+        with driver.container_changes(container.id, image.top_layer + "-init") as (view, found):
+            write_changes(view, [(kind.value, path) for kind, path in found], tar)
+        tar.seek(0)
+        chain, digests, new = store.add_layer(ctx.paths, driver, image.top_layer, tar, max_size=DEFAULT_MAX_SIZE)
+        if new:
+            undo.callback(driver.remove_layer, chain)
+            undo.callback(store.forget_layer, ctx.paths, chain)
+        driver.make_init_layer(chain)
+        runtime = image_config.apply_changes(_runtime_of(image.runtime, container.spec), changes or [])
+        config = image_config.committed(
+            image.config, runtime, digests.diff_id, created=ctx.clock.time(), author=author, comment=message,
+            created_by=shlex.join(container.spec.argv),
+        )  # fmt: skip
+        committed = images.store_image(ctx.paths, archive.config_bytes(config), layers=(*image.layers, chain))
+        if name is not None:
+            images.tag_image(ctx.paths, committed, name)
+        undo.pop_all()
+    return committed
+
+
+def _runtime_of(image_runtime: dict[str, Any], spec: ContainerSpec) -> dict[str, Any]:
+    """How the container was run, as an image config says it (docker commit keeps it)."""
+    runtime = dict(image_runtime)
+    runtime["Entrypoint"] = list(spec.entrypoint) if spec.entrypoint else None
+    runtime["Cmd"] = list(spec.command) or None
+    env = dict(e.partition("=")[::2] for e in (*(runtime.get("Env") or ()), *spec.env))
+    runtime["Env"] = [f"{k}={v}" for k, v in env.items()]
+    if spec.workdir != (runtime.get("WorkingDir") or "/"):
+        runtime["WorkingDir"] = spec.workdir
+    if spec.user != (runtime.get("User") or "root"):
+        runtime["User"] = spec.user
+    return runtime

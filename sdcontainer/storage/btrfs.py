@@ -6,9 +6,11 @@ the same for a 5 MB image and a 5 GB one.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import struct
+from collections.abc import Iterator
 from fcntl import ioctl
 from pathlib import Path
 
@@ -33,6 +35,8 @@ BTRFS_IOC_INO_LOOKUP = _iowr(18, _VOL_ARGS_SIZE)
 BTRFS_IOC_SNAP_CREATE_V2 = _iow(23, _VOL_ARGS_SIZE)
 BTRFS_IOC_SUBVOL_SETFLAGS = _iow(26, 8)
 BTRFS_IOC_SNAP_DESTROY_V2 = _iow(63, _VOL_ARGS_SIZE)
+BTRFS_IOC_SEND = _iow(38, 72)  # struct btrfs_ioctl_send_args
+BTRFS_SEND_FLAG_NO_FILE_DATA = 1
 BTRFS_SUBVOL_RDONLY = 1 << 1
 BTRFS_SUBVOL_SPEC_BY_ID = 1 << 4
 BTRFS_FIRST_FREE_OBJECTID = 256  # the inode number of every subvolume's root
@@ -151,6 +155,54 @@ def set_readonly(path: Path) -> None:
         os.close(fd)
 
 
+# The send stream (fs/btrfs/send.h, version 1): a header, then commands of TLV attributes.
+_SEND_MAGIC = b"btrfs-stream\0"
+_C_SUBVOL, _C_SNAPSHOT, _C_END = 1, 2, 21
+_A_PATH, _A_PATH_TO = 15, 16
+
+
+def sent_paths(parent: Path, snapshot: Path, scratch: Path) -> set[str]:
+    """Every path the kernel names in a send stream from parent to snapshot (both read-only):
+    what was made, written, renamed, linked, removed, or had its owner, mode, times or xattrs
+    set, with no file data. btrfs compares the two trees and skips what they share, so this
+    costs what changed. Names are relative to the root; some are send's temporary names
+    (o<ino>-<gen>-<seq>), which are in neither tree. scratch: a directory on the same btrfs."""
+    parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    snap_fd = os.open(snapshot, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    out = os.open(scratch, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    try:
+        args = struct.pack("qQQQQI28x", out, 0, 0, _subvolume_id(parent_fd), BTRFS_SEND_FLAG_NO_FILE_DATA, 0)
+        ioctl(snap_fd, BTRFS_IOC_SEND, bytearray(args))
+        size = os.lseek(out, 0, os.SEEK_END)
+        stream = os.pread(out, size, 0)
+    except OSError as exc:
+        raise StorageError(f"btrfs: cannot compare {snapshot} with {parent}: {exc.strerror}") from exc
+    finally:
+        for fd in (parent_fd, snap_fd, out):
+            os.close(fd)
+    return _parse_send(stream)
+
+
+def _parse_send(stream: bytes) -> set[str]:
+    if not stream.startswith(_SEND_MAGIC):
+        raise StorageError("btrfs: the send stream has no header")
+    paths: set[str] = set()
+    pos = len(_SEND_MAGIC) + 4  # the magic, then the version (le32)
+    while pos + 10 <= len(stream):
+        length, command, _crc = struct.unpack_from("<IHI", stream, pos)
+        body = stream[pos + 10 : pos + 10 + length]
+        pos += 10 + length
+        if command in (_C_SUBVOL, _C_SNAPSHOT, _C_END):  # their PATH names the subvolume, not a file
+            continue
+        at = 0
+        while at + 4 <= len(body):
+            kind, size = struct.unpack_from("<HH", body, at)
+            if kind in (_A_PATH, _A_PATH_TO):
+                paths.add(body[at + 4 : at + 4 + size].decode("utf-8", "surrogateescape"))
+            at += 4 + size
+    return paths
+
+
 def is_btrfs(path: Path) -> bool:
     return linux.filesystem_type(str(path)) == linux.BTRFS_SUPER_MAGIC
 
@@ -177,6 +229,19 @@ class BtrfsDriver(Driver):
         # Commit first: the cleaner runs after a commit, which would otherwise come within 30 s.
         run(["btrfs", "filesystem", "sync", str(self.area)])
         run(["btrfs", "subvolume", "sync", str(self.area)])
+
+    @contextlib.contextmanager
+    def _frozen(self, container_id: str) -> Iterator[Path]:
+        """A read-only snapshot: the container's files at one instant, however it goes on writing."""
+        view = self.tmp / os.urandom(8).hex()
+        snapshot(self.container_path(container_id), view, readonly=True)
+        try:
+            yield view
+        finally:
+            self._destroy(view)
+
+    def _changed_paths(self, layer_id: str, view: Path) -> set[str] | None:
+        return sent_paths(self._existing(layer_id), view, self.tmp)
 
     def _destroy(self, path: Path) -> None:
         if path.stat().st_ino == BTRFS_FIRST_FREE_OBJECTID:

@@ -13,11 +13,14 @@ import contextlib
 import fcntl
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from sdcontainer.errors import NotFound, StorageError, StoreFull, UsageError
+
+if TYPE_CHECKING:
+    from sdcontainer.storage.changes import Change
 
 # <linux/fs.h>: inode flags that make unlink(2) fail even for root
 FS_IOC_GETFLAGS, FS_IOC_SETFLAGS = 0x80086601, 0x40086602
@@ -204,6 +207,27 @@ class Driver(ABC):
             raise StorageError(f"container filesystem {dest} exists already")
         self._clone(self.make_init_layer(layer_id), dest)
         return dest
+
+    @contextlib.contextmanager
+    def container_changes(self, container_id: str, layer_id: str) -> Iterator[tuple[Path, list[Change]]]:
+        """What the container changed against the layer it was made from (its image's init
+        layer): a view of its files to read them from, which stays as it is while in use, and
+        the changes (storage/changes.py), the init layer's own files left out."""
+        from sdcontainer.storage.changes import changes
+
+        with self._frozen(container_id) as view:
+            found = changes(self._existing(layer_id), view, self._changed_paths(layer_id, view))
+            yield view, [c for c in found if c[1] not in INIT_FILES]
+
+    @contextlib.contextmanager
+    def _frozen(self, container_id: str) -> Iterator[Path]:
+        """The container's files to compare and read: a driver without snapshots reads them live."""
+        yield self.container_path(container_id)
+
+    def _changed_paths(self, layer_id: str, view: Path) -> Iterable[str] | None:
+        """The paths that may have changed, where the driver can tell; None: compare everything."""
+        del layer_id, view
+        return None
 
     def remove_container_fs(self, container_id: str) -> None:
         path = self.container_path(container_id)

@@ -1,0 +1,106 @@
+"""Image configs that sdc writes: `commit`'s, and the Dockerfile instructions `--change` takes.
+
+A change is one instruction as `docker commit --change` and `docker import --change` take it:
+CMD, ENTRYPOINT (JSON form or shell form), ENV, LABEL, EXPOSE, USER, WORKDIR, STOPSIGNAL, VOLUME.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+import time
+from typing import Any
+
+from sdcontainer.errors import UsageError
+
+INSTRUCTIONS = ("CMD", "ENTRYPOINT", "ENV", "LABEL", "EXPOSE", "USER", "WORKDIR", "STOPSIGNAL", "VOLUME")
+
+
+def _command(text: str) -> list[str]:
+    """Exec form (a JSON array of strings) or shell form (run by /bin/sh -c)."""
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UsageError(f"{text!r} is not a JSON array of strings", hint='write ["executable", "arg"]')
+        return value
+    return ["/bin/sh", "-c", text]
+
+
+def _pairs(text: str, instruction: str) -> dict[str, str]:
+    """KEY=VALUE pairs (quoted as a shell would), or the old `KEY VALUE` form."""
+    words = shlex.split(text)
+    if words and "=" not in words[0]:
+        key, _, value = text.partition(" ")
+        return {key: value.strip()}
+    pairs = {}
+    for word in words:
+        key, eq, value = word.partition("=")
+        if not eq or not key:
+            raise UsageError(f"{instruction} {text!r} is not KEY=VALUE", hint=f"write {instruction} KEY=VALUE")
+        pairs[key] = value
+    return pairs
+
+
+def apply_changes(runtime: dict[str, Any], changes: list[str]) -> dict[str, Any]:
+    """runtime (an image config's `config`) with the instructions applied, in order."""
+    result = copy.deepcopy(runtime)
+    for change in changes:
+        instruction, _, text = change.strip().partition(" ")
+        instruction, text = instruction.upper(), text.strip()
+        if instruction not in INSTRUCTIONS:
+            raise UsageError(f"--change {change!r}: {instruction or 'nothing'} cannot be changed",
+                             hint=f"use one of {', '.join(INSTRUCTIONS)}")  # fmt: skip
+        if not text:
+            raise UsageError(f"--change {change!r} gives no value", hint=f"write {instruction} VALUE")
+        if instruction in ("CMD", "ENTRYPOINT"):
+            result[instruction.title()] = _command(text)
+            if instruction == "ENTRYPOINT":  # as a Dockerfile's: a new entrypoint drops the inherited CMD
+                result["Cmd"] = None
+        elif instruction == "ENV":
+            env = dict(e.partition("=")[::2] for e in result.get("Env") or [])
+            env.update(_pairs(text, "ENV"))
+            result["Env"] = [f"{k}={v}" for k, v in env.items()]
+        elif instruction == "LABEL":
+            result["Labels"] = {**(result.get("Labels") or {}), **_pairs(text, "LABEL")}
+        elif instruction in ("EXPOSE", "VOLUME"):
+            key = "ExposedPorts" if instruction == "EXPOSE" else "Volumes"
+            items = _command(text) if text.startswith("[") else text.split()
+            if instruction == "EXPOSE":
+                items = [p if "/" in p else f"{p}/tcp" for p in items]
+            result[key] = {**(result.get(key) or {}), **{item: {} for item in items}}
+        else:
+            result[{"USER": "User", "WORKDIR": "WorkingDir", "STOPSIGNAL": "StopSignal"}[instruction]] = text
+    return result
+
+
+def iso_time(timestamp: float) -> str:
+    """RFC 3339 in UTC, as image configs give times."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp % 1 * 1e9):09d}Z"
+
+
+def committed(
+    base: dict[str, Any],
+    runtime: dict[str, Any],
+    diff_id: str,
+    *,
+    created: float,
+    author: str = "",
+    comment: str = "",
+    created_by: str = "",
+) -> dict[str, Any]:
+    """The config of an image made of base's and one more layer (diff_id), run as runtime says."""
+    config = copy.deepcopy(base)
+    config["created"] = iso_time(created)
+    if author:
+        config["author"] = author
+    config["config"] = runtime
+    rootfs = config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+    rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), diff_id]
+    entry = {"created": config["created"], "created_by": created_by}
+    entry.update({k: v for k, v in (("author", author), ("comment", comment)) if v})
+    config["history"] = [*config.get("history", []), entry]
+    return config
