@@ -221,6 +221,29 @@ def pull(
     typer.echo(full)
 
 
+@app.command("push")
+def push(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(metavar="IMAGE")],
+    destination: Annotated[Optional[str], typer.Argument(metavar="[DESTINATION]")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Say nothing but errors")] = False,
+    tls_verify: Annotated[
+        bool, typer.Option("--tls-verify/--no-tls-verify", help="Verify the registry's TLS certificate")
+    ] = True,
+) -> None:
+    """Push an image to a registry: under its own name, or as DESTINATION (NAME[:TAG])."""
+    from sdcontainer.images import reference
+
+    target = reference.parse(destination or image)  # a bad name is its one-line error, before anything is said
+    if not quiet:
+        sys.stderr.write(f"The push refers to repository [{target.repository}]\n")
+    full, digest = image_cases.push_image(_sdc(ctx), image, destination, progress=render.PushProgress(quiet=quiet),
+                                          tls_verify=tls_verify)  # fmt: skip
+    if not quiet:
+        sys.stderr.write(f"{full.rsplit(':', 1)[1]}: digest: {digest}\n")
+    typer.echo(f"{full}@{digest}")
+
+
 @app.command("login")
 def login(
     ctx: typer.Context,
@@ -292,12 +315,76 @@ def images_(
 def rmi(
     ctx: typer.Context,
     images: Annotated[list[str], typer.Argument(metavar="IMAGE...")],
-    force: Annotated[bool, typer.Option("--force", "-f", help="Remove even if containers use it")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Untag even if containers use it")] = False,
 ) -> None:
     """Remove images."""
     sdc = _sdc(ctx)
     for ref in images:
-        typer.echo(image_cases.remove_image(sdc, ref, force=force))
+        for line in image_cases.remove_image(sdc, ref, force=force):
+            typer.echo(line)
+
+
+@app.command("tag")
+def tag(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(metavar="SOURCE_IMAGE[:TAG]")],
+    target: Annotated[str, typer.Argument(metavar="TARGET_IMAGE[:TAG]")],
+) -> None:
+    """Give an image another name."""
+    image_cases.tag_image(_sdc(ctx), source, target)
+
+
+@app.command("history")
+def history(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(metavar="IMAGE")],
+    fmt: Annotated[str, typer.Option("--format", help="table or json", callback=_check_format)] = "table",
+) -> None:
+    """Show how an image was made, a line per step, newest first."""
+    rows = image_cases.history(_sdc(ctx), image)
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
+    for r in rows:
+        iid = r["Id"] if r["Id"] == "<missing>" else r["Id"].removeprefix("sha256:")[:12]
+        table.append([iid, render.ago_iso(r["Created"]), render.truncate(r["CreatedBy"], 45), render.size(r["Size"]),
+                      r["Comment"]])  # fmt: skip
+    typer.echo(render.format_table(table), nl=False)
+
+
+image_app = typer.Typer(help="Manage images.", no_args_is_help=True)
+app.add_typer(image_app, name="image")
+
+
+@image_app.command("inspect")
+def image_inspect(
+    ctx: typer.Context,
+    images: Annotated[list[str], typer.Argument(metavar="IMAGE...")],
+) -> None:
+    """Show details of images as JSON."""
+    sdc = _sdc(ctx)
+    typer.echo(json.dumps([image_cases.inspect_image(sdc, ref) for ref in images], indent=2))
+
+
+@image_app.command("prune")
+def image_prune(
+    ctx: typer.Context,
+    every: Annotated[bool, typer.Option("--all", "-a", help="All images no container uses, not only unnamed")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask (sdc never asks)")] = False,
+) -> None:
+    """Remove unnamed images no container uses, and layers no image needs."""
+    del force
+    removed, freed = image_cases.prune_images(_sdc(ctx), every=every)
+    for iid in removed:
+        typer.echo(f"Deleted: {iid}")
+    typer.echo(f"Total reclaimed space: {render.size(freed)}")
+
+
+image_app.command("ls", help="List images.")(images_)
+image_app.command("rm", help="Remove images.")(rmi)
+image_app.command("tag", help="Give an image another name.")(tag)
+image_app.command("history", help="Show how an image was made.")(history)
 
 
 # --- containers ------------------------------------------------------------------
@@ -434,11 +521,24 @@ def logs(
 @app.command()
 def inspect(
     ctx: typer.Context,
-    containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")],
+    objects: Annotated[list[str], typer.Argument(metavar="CONTAINER|IMAGE...")],
 ) -> None:
-    """Show details of containers as JSON."""
+    """Show details of containers (or, where no container has the name, images) as JSON."""
+    from sdcontainer.errors import NotFound
+
     sdc = _sdc(ctx)
-    typer.echo(json.dumps([lifecycle.inspect(sdc, ref) for ref in containers], indent=2, default=str))
+    found = []
+    for ref in objects:
+        try:
+            found.append(lifecycle.inspect(sdc, ref))
+        except NotFound:
+            try:
+                found.append(image_cases.inspect_image(sdc, ref))
+            except NotFound:
+                raise SdcError(
+                    f"no such container or image: {ref}", hint="`sdc ps -a` and `sdc images` list them"
+                ) from None
+    typer.echo(json.dumps(found, indent=2, default=str))
 
 
 @app.command("_cleanup", hidden=True)

@@ -69,6 +69,23 @@ def ago(ts: float) -> str:
     return duration(time.time() - ts) + " ago"
 
 
+def ago_iso(text: str) -> str:
+    """An RFC 3339 time (an image config's) as "3 days ago"; unknown ones as N/A."""
+    import datetime
+
+    try:
+        when = datetime.datetime.fromisoformat(text)  # Python 3.11 reads RFC 3339, nanoseconds and Z too
+    except ValueError:
+        return "N/A"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return ago(when.timestamp())
+
+
+def truncate(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def size(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000:
@@ -124,4 +141,19 @@ class PullProgress:
         self.pulled += status == "Pull complete"
         if not self.quiet:
             self.out.write(("\r\033[K" if self.tty else "") + f"{digest.removeprefix('sha256:')[:12]}: {status}\n")
+            self.out.flush()
+
+
+class PushProgress:
+    """A push's progress on stderr, a line per layer and step, as Docker shows it; nothing with quiet."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        import sys
+
+        self.out = sys.stderr
+        self.quiet = quiet
+
+    def layer(self, digest: str, status: str) -> None:
+        if not self.quiet:
+            self.out.write(f"{digest.removeprefix('sha256:')[:12]}: {status}\n")
             self.out.flush()

@@ -17,6 +17,7 @@ from sdcontainer.errors import Conflict
 if TYPE_CHECKING:
     from sdcontainer.images import Image
     from sdcontainer.images.pull import Progress
+    from sdcontainer.images.push import Progress as PushProgress
     from sdcontainer.spec import ContainerSpec
 
 
@@ -36,25 +37,111 @@ def list_images(ctx: Context) -> list[tuple[Image, list[str]]]:
     return images.list_images(ctx.paths)
 
 
-def remove_image(ctx: Context, ref: str, *, force: bool = False) -> str:
-    """Untag ref; delete the image once no name and no container refers to it."""
+def remove_image(ctx: Context, ref: str, *, force: bool = False) -> list[str]:
+    """Untag ref; delete the image once no name refers to it. An image a container uses is
+    refused, or with force untagged and kept (dangling) while the container needs it, as Docker
+    does; `image prune` removes it once nothing does. What was done, as Docker says it."""
     from sdcontainer import images
 
     with records.locked(ctx.paths):
         image = images.find_image(ctx.paths, ref)
         names = [r for r, iid in images.read_repositories(ctx.paths).items() if iid == image.id]
-        name = images.as_reference(ref)
+        name = images.as_reference(ref) if _names(ref) else None
         if name in names and len(names) > 1:
             images.untag_image(ctx.paths, ref)
-            return f"Untagged: {'{}:{}'.format(*images.familiar(name))}"
+            return [f"Untagged: {'{}:{}'.format(*images.familiar(name))}"]
         users = [c.name for c in containers.list_containers(ctx.paths) if c.image_id == image.id]
         if users and not force:
             raise Conflict(
                 f"image {ref} is used by container {users[0]}",
                 hint=f"remove the container first (`sdc rm {users[0]}`), or use `sdc rmi -f`",
             )
-        images.delete_image(ctx.paths, ctx.driver(), image)
-        return f"Deleted: {image.id}"
+        done = [f"Untagged: {'{}:{}'.format(*images.familiar(n))}" for n in names]
+        for n in names:
+            images.untag_image(ctx.paths, n)
+        if not users:
+            images.delete_image(ctx.paths, ctx.driver(), image)
+            done.append(f"Deleted: {image.id}")
+        return done
+
+
+def tag_image(ctx: Context, source: str, target: str) -> None:
+    from sdcontainer import images
+
+    images.normalize_reference(target)
+    with records.locked(ctx.paths):
+        images.tag_image(ctx.paths, images.find_image(ctx.paths, source), target)
+
+
+def prune_images(ctx: Context, *, every: bool = False) -> tuple[list[str], int]:
+    """Remove the images no container uses that have no name (with every: all of them), and the
+    layers no image needs (left by an interrupted rmi, say): what was removed, and the apparent
+    size of the files freed."""
+    from sdcontainer import images
+    from sdcontainer.images import store
+
+    removed: list[str] = []
+    freed = 0
+    with records.locked(ctx.paths):
+        driver = ctx.driver()
+        used = {c.image_id for c in containers.list_containers(ctx.paths)}
+        for image, names in images.list_images(ctx.paths):
+            if image.id not in used and (every or not names):
+                for name in names:
+                    images.untag_image(ctx.paths, name)
+                freed += images.delete_image(ctx.paths, driver, image)
+                removed.append(image.id)
+        for layer in store.unreferenced_layers(ctx.paths, driver):
+            freed += store.layer_size(ctx.paths, layer)
+            driver.remove_layer(layer)
+            store.forget_layer(ctx.paths, layer)
+    return removed, freed
+
+
+def inspect_image(ctx: Context, ref: str) -> dict[str, Any]:
+    """An image as `docker image inspect` shows it."""
+    from sdcontainer import images
+    from sdcontainer.images.config import iso_time
+
+    image = images.find_image(ctx.paths, ref)
+    names = sorted(r for r, iid in images.read_repositories(ctx.paths).items() if iid == image.id)
+    config = image.config if "rootfs" in image.config else {}
+    return {
+        "Id": image.id,
+        "RepoTags": ["{}:{}".format(*images.familiar(n)) for n in names],
+        "RepoDigests": list(image.repo_digests),
+        "Created": config.get("created") or iso_time(image.created),
+        "Author": config.get("author", ""),
+        "Architecture": config.get("architecture", ""),
+        "Os": config.get("os", ""),
+        "Size": image.size,
+        "Config": image.runtime,
+        "RootFS": {"Type": "layers", "Layers": list(image.diff_ids)},
+        "Storage": {"Layers": list(image.layers)},
+    }
+
+
+def history(ctx: Context, ref: str) -> list[dict[str, Any]]:
+    """The image's history, newest first, with the size of each layer's files; an entry that made
+    no layer (ENV, CMD...) has size 0, as `docker history` shows."""
+    from sdcontainer import images
+    from sdcontainer.images import store
+
+    image = images.find_image(ctx.paths, ref)
+    entries = list(image.config.get("history") or [])
+    sizes = [store.layer_size(ctx.paths, layer) for layer in image.layers]
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        empty = bool(entry.get("empty_layer"))
+        size = 0 if empty or not sizes else sizes.pop(0)
+        rows.append({"CreatedBy": entry.get("created_by", ""), "Created": entry.get("created", ""),
+                     "Comment": entry.get("comment", ""), "Size": size})  # fmt: skip
+    rows.reverse()
+    for row in rows:
+        row["Id"] = "<missing>"
+    if rows:
+        rows[0]["Id"] = image.id
+    return rows
 
 
 def load_images(ctx: Context, source: BinaryIO, *, max_size: int | None = None) -> list[tuple[Image, list[str]]]:
@@ -255,3 +342,33 @@ def _runtime_of(image_runtime: dict[str, Any], spec: ContainerSpec) -> dict[str,
     if spec.user != (runtime.get("User") or "root"):
         runtime["User"] = spec.user
     return runtime
+
+
+def push_image(
+    ctx: Context, source: str, destination: str | None = None, *, progress: PushProgress, tls_verify: bool = True
+) -> tuple[str, str]:
+    """Push an image (source) as destination, or under its own name: (the full name, the manifest's digest).
+    The store is not locked while the layers go (a container's start would wait on it)."""
+    from sdcontainer import images
+    from sdcontainer.errors import UsageError
+    from sdcontainer.images import auth, push, reference
+    from sdcontainer.images.registry import Registry
+
+    ref = reference.parse(destination or source)
+    if ref.digest:
+        raise UsageError(f"cannot push to a digest ({ref})", hint="push to a tag: NAME[:TAG]")
+    if ref.tag is None:
+        ref = reference.parse(f"{ref}:latest")
+    with records.locked(ctx.paths):
+        image = images.find_image(ctx.paths, source)
+        if len(image.diff_ids) != len(image.layers):
+            raise UsageError(f"{source} has no OCI config to push", hint="an older sdc imported it: import it again")
+        driver = ctx.driver()
+    registry = Registry(ref.domain, credentials=auth.lookup(ctx.paths, ref.domain), tls_verify=tls_verify)
+    try:
+        digest = push.push(ctx.paths, driver, registry, image, ref, progress)
+    finally:
+        registry.close()
+    with records.locked(ctx.paths):
+        images.add_repo_digest(ctx.paths, image, f"{ref.repository}@{digest}")
+    return str(ref), digest

@@ -168,6 +168,15 @@ def store_image(paths: Paths, config_bytes: bytes, *, layers: tuple[str, ...],
     return image
 
 
+def add_repo_digest(paths: Paths, image: Image, repo_digest: str) -> None:
+    """Note that repository@digest names the image (pushed there), for `pull` and `run` by digest."""
+    record = _record_path(paths, image.id)
+    if record.exists():
+        data = read_json(record)
+        data["repo_digests"] = list(dict.fromkeys([*data.get("repo_digests", []), repo_digest]))
+        write_json(record, data)
+
+
 def tag_image(paths: Paths, image: Image, ref: str) -> None:
     repos = read_repositories(paths)
     repos[normalize_reference(ref)] = image.id
@@ -180,16 +189,21 @@ def untag_image(paths: Paths, ref: str) -> None:
     write_json(paths.repositories, repos)
 
 
-def delete_image(paths: Paths, driver: Driver, image: Image) -> None:
-    """Drop every name of the image, its record, and the layers no other image uses."""
+def delete_image(paths: Paths, driver: Driver, image: Image) -> int:
+    """Drop every name of the image, its record, and the layers no other image uses: the apparent
+    size of the files freed. The record goes before the layers: a kill between leaves layers no
+    image names, which `image prune` removes (store.unreferenced_layers)."""
+    from sdcontainer.images.store import forget_layer, layer_size
+
     repos = {ref: iid for ref, iid in read_repositories(paths).items() if iid != image.id}
     write_json(paths.repositories, repos)
     _record_path(paths, image.id).unlink(missing_ok=True)
     (paths.images / f"{image.id.removeprefix('sha256:')}.config").unlink(missing_ok=True)
-    from sdcontainer.images.store import forget_layer
-
     in_use = {layer for other, _ in list_images(paths) for layer in other.layers}
+    freed = 0
     for layer in image.layers:
         if layer not in in_use:
+            freed += layer_size(paths, layer)
             driver.remove_layer(layer)
             forget_layer(paths, layer)
+    return freed

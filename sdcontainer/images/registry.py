@@ -22,6 +22,7 @@ import socket
 import ssl
 import time
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -42,6 +43,9 @@ SMALL_MAX = 16 << 20  # a manifest, index or config larger than this is not one
 RETRIES = 3
 TIMEOUT = 60.0
 USER_AGENT = "sdc"
+
+
+Body = bytes | BinaryIO | Iterable[bytes] | None  # an iterable goes chunked (http.client)
 
 
 class RegistryError(SdcError):
@@ -119,7 +123,7 @@ class Registry:
     # --- requests -----------------------------------------------------------------------------
 
     def request(self, method: str, path: str, repository: str, *, headers: dict[str, str] | None = None,
-                body: bytes | BinaryIO | None = None, push: bool = False) -> http.client.HTTPResponse:  # fmt: skip
+                body: Body = None, push: bool = False) -> http.client.HTTPResponse:  # fmt: skip
         """A response with a 2xx status (others are errors), after authentication and redirects.
         A request with a streamed body is not retried: its caller does that."""
         scope = f"repository:{repository}:{'pull,push' if push else 'pull'}"
@@ -141,7 +145,7 @@ class Registry:
                 time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | BinaryIO | None,
+    def _send(self, method: str, url: str, headers: dict[str, str], body: Body,
               scope: str) -> http.client.HTTPResponse:  # fmt: skip
         """One request, following redirects (5 at most); credentials go to the registry's host only."""
         for _ in range(6):
@@ -206,7 +210,11 @@ class Registry:
         if not realm:
             raise RegistryError(f"{self.domain} asks for a token from nowhere: {challenge[:200]!r}",
                                 hint="the registry's auth is misconfigured")  # fmt: skip
-        query = {"service": params.get("service", ""), "scope": params.get("scope", scope)}
+        # Ours, not the challenge's, for our repository: a HEAD before a push is challenged for pull
+        # only, and a token for that would not do for the upload that follows.
+        asked = params.get("scope", scope)
+        same_repository = asked.rsplit(":", 1)[0] == scope.rsplit(":", 1)[0]
+        query = {"service": params.get("service", ""), "scope": scope if same_repository else asked}
         self._tokens[scope] = self._token(realm, query)
         return True
 
@@ -245,8 +253,11 @@ class Registry:
         return self.host
 
     def _url(self, path: str) -> str:
+        """The URL of a path of the registry's; an absolute URL (an upload's Location) as it is."""
         if self._scheme is None:
             self._scheme = self._probe_scheme()
+        if path.startswith(("https://", "http://")):
+            return path
         return f"{self._scheme}://{self.host}{path}"
 
     def _probe_scheme(self) -> str:

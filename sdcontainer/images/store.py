@@ -111,6 +111,22 @@ def layer_size(paths: Paths, chain: str) -> int:
     return int(read_layer(paths, chain).get("size", 0))
 
 
+def unreferenced_layers(paths: Paths, driver: Driver) -> list[str]:
+    """The layers in the store that no image lists. Call with the store locked: a pull or load
+    adds its layers before its image, under the lock."""
+    from sdcontainer.images import list_images
+
+    wanted = {layer for image, _ in list_images(paths) for layer in image.layers}
+    found = []
+    for entry in os.listdir(driver.layers):
+        if entry.endswith("-init"):
+            continue
+        chain = entry.replace("-", ":", 1)  # driver.layer_path's spelling of the chain ID
+        if chain not in wanted:
+            found.append(chain)
+    return found
+
+
 def forget_layer(paths: Paths, chain: str) -> None:
     _record(paths, chain).unlink(missing_ok=True)
     split_path(paths, chain).unlink(missing_ok=True)

@@ -70,3 +70,77 @@ def manifest_digest(address: str, name: str) -> str:
     import hashlib
 
     return "sha256:" + hashlib.sha256(out).hexdigest()
+
+
+def _b64url(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@contextlib.contextmanager
+def serve_with_tokens(work: Path, *, users: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """A registry that wants a Bearer token, and the token server it names (distribution's token
+    auth: a JWT signed by a key whose certificate the registry trusts), both on 127.0.0.1. The
+    server gives tokens to users (name -> password) only; yields the registry's address and the
+    scopes it was asked for."""
+    import base64
+    import http.server
+    import secrets
+    import threading
+    import urllib.parse
+
+    work.mkdir(parents=True, exist_ok=True)
+    key, cert = work / "token.key", work / "token.pem"
+    make_cert = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                 "-days", "1", "-subj", "/CN=sdc-test-token"]  # fmt: skip
+    subprocess.run(make_cert, check=True, capture_output=True)
+    der = subprocess.run(["openssl", "x509", "-in", str(cert), "-outform", "DER"], check=True,
+                         capture_output=True).stdout  # fmt: skip
+    scopes: list[str] = []
+
+    def token(user: str, service: str, scope: str) -> str:
+        access = []
+        if scope:
+            kind, name, actions = scope.split(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(der).decode()]}
+        claims = {"iss": "sdc-test-issuer", "sub": user, "aud": service, "exp": now + 300, "nbf": now - 10,
+                  "iat": now, "jti": secrets.token_hex(8), "access": access}  # fmt: skip
+        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(key)], input=signing_input.encode(),
+                                   check=True, capture_output=True).stdout  # fmt: skip
+        return f"{signing_input}.{_b64url(signature)}"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+            scopes.append(query.get("scope", ""))
+            given = self.headers.get("Authorization", "")
+            user, _, password = base64.b64decode(given.removeprefix("Basic ") or b"").decode().partition(":")
+            if not given.startswith("Basic ") or users.get(user) != password:
+                self.send_response(401)
+                self.end_headers()
+                return
+            body = json.dumps({"token": token(user, query.get("service", ""), query.get("scope", ""))}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    auth = {"token": {"realm": f"http://127.0.0.1:{server.server_address[1]}/token", "service": "sdc-test-registry",
+                      "issuer": "sdc-test-issuer", "rootcertbundle": str(cert)}}  # fmt: skip
+    try:
+        with serve(work / "registry", auth=auth) as address:
+            yield address, scopes
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -28,17 +28,47 @@ def test_import_names_list_and_remove(sdc: Sdc, busybox_tar: Path, store: Path, 
     record = json.loads((store / "images" / f"{image_id.removeprefix('sha256:')}.json").read_text())
     layer = store / "storage" / "layers" / record["layers"][0].replace(":", "-")
     sdc.ok("rm", "-f", name)
-    assert sdc.ok("rmi", "names-a") == f"Deleted: {image_id}\n"
+    assert sdc.ok("rmi", "names-a") == f"Untagged: names-a:latest\nDeleted: {image_id}\n"
     assert not layer.exists() and not Path(str(layer) + "-init").exists()
     proc = sdc("rmi", "names-a")
     assert proc.returncode != 0 and "no such image" in proc.stderr
 
 
-def test_a_container_outlives_its_image_when_forced(sdc: Sdc, busybox_tar: Path, name: str) -> None:
-    sdc.ok("import", "-", "doomed", input=busybox_tar.read_bytes() + b"\0" * 10240)  # other bytes: its own layer
+def test_a_container_keeps_its_image_when_forced_and_prune_frees_it(
+    sdc: Sdc, busybox_tar: Path, store: Path, name: str
+) -> None:
+    image_id = sdc.ok("import", "-", "doomed", input=busybox_tar.read_bytes() + b"\0" * 10240).strip()  # own layer
     sdc.ok("run", "-d", "--name", name, "doomed", "sleep", "1000")
-    assert sdc.ok("rmi", "-f", "doomed").startswith("Deleted: ")
-    # The container's snapshot stands on its own.
+    # Forced: the name goes, the image stays (dangling) while the container needs it, as Docker's.
+    assert sdc.ok("rmi", "-f", "doomed") == "Untagged: doomed:latest\n"
     [info] = json.loads(sdc.ok("inspect", name))
     assert (Path(info["Storage"]["RootFs"]) / "bin" / "busybox").exists()
     assert info["State"]["Status"] == "running"
+    assert f"Deleted: {image_id}" not in sdc.ok("image", "prune")  # still used
+    record = json.loads((store / "images" / f"{image_id.removeprefix('sha256:')}.json").read_text())
+    layer = store / "storage" / "layers" / record["layers"][0].replace(":", "-")
+    sdc.ok("rm", "-f", name)
+    out = sdc.ok("image", "prune")
+    assert f"Deleted: {image_id}" in out and "Total reclaimed space:" in out
+    assert not layer.exists()
+
+
+def test_tag_history_inspect(sdc: Sdc, image: str, name: str) -> None:
+    sdc.ok("tag", image, "example.org/team/bb:1.0")
+    assert ["example.org/team/bb", "1.0"] in [line.split()[:2] for line in sdc.ok("image", "ls").splitlines()]
+    sdc.ok("run", "-d", "--name", name, image, "sh", "-c", "echo x > /x; exec sleep 1000")
+    iid = sdc.ok("commit", "-m", "add x", "-a", "Ada", "-c", "ENV A=1", name, "hist:2").strip()
+    rows = json.loads(sdc.ok("history", "--format", "json", "hist:2"))
+    assert [r["Id"] for r in rows] == [iid, "<missing>"]
+    assert rows[0]["Comment"] == "add x" and rows[0]["CreatedBy"].startswith("sh -c") and rows[0]["Size"] == 2
+    assert rows[1]["CreatedBy"] == "sdc import" and rows[1]["Size"] > 1 << 20
+    table = sdc.ok("history", "hist:2").splitlines()
+    assert table[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"] and "add x" in table[1]
+    [info] = json.loads(sdc.ok("image", "inspect", "hist:2"))
+    assert info["Id"] == iid and info["RepoTags"] == ["hist:2"] and info["Author"] == "Ada"
+    assert len(info["RootFS"]["Layers"]) == 2 and "A=1" in info["Config"]["Env"]
+    assert json.loads(sdc.ok("inspect", "hist:2"))[0]["Id"] == iid  # plain inspect falls back to images
+    proc = sdc("tag", image, "Bad:Name:x")
+    assert proc.returncode == 125 and "invalid" in proc.stderr
+    proc = sdc("history", "no-such-image")
+    assert proc.returncode == 125 and "no such image" in proc.stderr
