@@ -99,21 +99,52 @@ def main_options(
 
 # --- images --------------------------------------------------------------------
 
+# The bound on an image's size, against decompression bombs: import, load and pull.
+MaxSize = Annotated[
+    Optional[str],
+    typer.Option("--max-size", envvar="SDC_MAX_IMAGE_SIZE",
+                 help="Refuse an image whose files add up to more [default: 64g]"),  # fmt: skip
+]
+
+
+TlsVerify = Annotated[
+    bool,
+    typer.Option("--tls-verify/--no-tls-verify",
+                 help="Verify the registry's TLS certificate; --tls-verify=false as Podman's works too"),  # fmt: skip
+]
+
+
+def _bool_flags(argv: list[str]) -> list[str]:
+    """Podman's and skopeo's --tls-verify=false, as click's --no-tls-verify (its boolean flags
+    take no value). Only pull, push and login have it: a container's command is never rewritten."""
+    takes_value = ("--root", "--storage-driver")
+    words = [a for i, a in enumerate(argv) if not a.startswith("-") and (i == 0 or argv[i - 1] not in takes_value)]
+    if not words or words[0] not in ("pull", "push", "login"):
+        return argv
+    out = []
+    for arg in argv:
+        flag, eq, value = arg.partition("=")
+        if eq and flag == "--tls-verify":
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise SdcError(f"invalid {arg}", hint="give --tls-verify=true or --tls-verify=false")
+            arg = flag if value.lower() in ("true", "1") else "--no-tls-verify"
+        out.append(arg)
+    return out
+
+
+def _limit(max_size: str | None) -> int | None:
+    return parse_size(max_size, flag="--max-size") if max_size is not None else None
+
 
 @app.command("import")
 def import_(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="A rootfs tarball (tar, tar.gz, tar.xz...) or - for stdin")],
     reference: Annotated[str, typer.Argument(metavar="NAME[:TAG]")],
-    max_size: Annotated[
-        Optional[str],
-        typer.Option(
-            "--max-size", envvar="SDC_MAX_IMAGE_SIZE", help="Refuse an image whose files add up to more [default: 64g]"
-        ),
-    ] = None,
+    max_size: MaxSize = None,
 ) -> None:
     """Import a rootfs tarball as an image (like docker import)."""
-    limit = parse_size(max_size, flag="--max-size") if max_size is not None else None
+    limit = _limit(max_size)
     sdc = _sdc(ctx)
     if file == "-":
         image = image_cases.import_image(sdc, sys.stdin.buffer, reference, max_size=limit)
@@ -134,20 +165,22 @@ def load(
     ctx: typer.Context,
     input_: Annotated[Optional[str], typer.Option("--input", "-i", help="Read from a file, not stdin")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Say nothing")] = False,
+    max_size: MaxSize = None,
 ) -> None:
     """Load images from a docker-archive (docker save's) or an oci-archive, plain or compressed."""
     from sdcontainer.images import familiar
 
+    limit = _limit(max_size)
     sdc = _sdc(ctx)
     if input_ in (None, "-"):
-        loaded = image_cases.load_images(sdc, sys.stdin.buffer)
+        loaded = image_cases.load_images(sdc, sys.stdin.buffer, max_size=limit)
     else:
         try:
             stream = open(input_, "rb")  # noqa: SIM115 - closed below, after the load
         except OSError as exc:
             raise SdcError(f"cannot read {input_}: {exc.strerror}", hint="give the path of an image archive") from None
         with stream:
-            loaded = image_cases.load_images(sdc, stream)
+            loaded = image_cases.load_images(sdc, stream, max_size=limit)
     for image, names in loaded if not quiet else ():
         for name in names:
             typer.echo("Loaded image: {}:{}".format(*familiar(name)))
@@ -199,20 +232,20 @@ def pull(
         Optional[str],
         typer.Option("--platform", help="OS/ARCH[/VARIANT] of a multi-platform image [default: this machine's]"),
     ] = None,
-    tls_verify: Annotated[
-        bool, typer.Option("--tls-verify/--no-tls-verify", help="Verify the registry's TLS certificate")
-    ] = True,
+    tls_verify: TlsVerify = True,
+    max_size: MaxSize = None,
 ) -> None:
     """Pull an image from a registry."""
     from sdcontainer.images import familiar, reference
 
+    limit = _limit(max_size)
     reference.parse(name)  # a bad name is its one-line error, before anything is said
     sdc = _sdc(ctx)
     progress = render.PullProgress(quiet=quiet)
     if not quiet:
         sys.stderr.write(f"Pulling {name}\n")
     image, digest, full = image_cases.pull_image(sdc, name, progress=progress, platform=platform,
-                                                 tls_verify=tls_verify)  # fmt: skip
+                                                 tls_verify=tls_verify, max_size=limit)  # fmt: skip
     if not quiet:
         news = "Downloaded newer image for" if progress.pulled else "Image is up to date for"
         shown = full if "@" in full else "{}:{}".format(*familiar(full))
@@ -227,9 +260,7 @@ def push(
     image: Annotated[str, typer.Argument(metavar="IMAGE")],
     destination: Annotated[Optional[str], typer.Argument(metavar="[DESTINATION]")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Say nothing but errors")] = False,
-    tls_verify: Annotated[
-        bool, typer.Option("--tls-verify/--no-tls-verify", help="Verify the registry's TLS certificate")
-    ] = True,
+    tls_verify: TlsVerify = True,
 ) -> None:
     """Push an image to a registry: under its own name, or as DESTINATION (NAME[:TAG])."""
     from sdcontainer.images import reference
@@ -250,9 +281,7 @@ def login(
     registry: Annotated[str, typer.Argument(metavar="REGISTRY", help="HOST[:PORT]; docker.io for Docker Hub")],
     username: Annotated[Optional[str], typer.Option("--username", "-u", help="User name")] = None,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
-    tls_verify: Annotated[
-        bool, typer.Option("--tls-verify/--no-tls-verify", help="Verify the registry's TLS certificate")
-    ] = True,
+    tls_verify: TlsVerify = True,
 ) -> None:
     """Log in to a registry: the credentials are checked, then kept in sdc's store (root's only)."""
     import getpass
@@ -583,7 +612,8 @@ def invoked_app(argv: list[str]) -> typer.Typer:
 
 def main() -> None:
     try:
-        code = invoked_app(sys.argv[1:])(prog_name="sdc", standalone_mode=False)
+        argv = _bool_flags(sys.argv[1:])
+        code = invoked_app(argv)(args=argv, prog_name="sdc", standalone_mode=False)
     except SdcError as exc:
         _fail(exc.message, exc.hint, exc.exit_code)
     except click.UsageError as exc:

@@ -110,11 +110,11 @@ def decompressed(raw: HashingReader) -> BinaryIO:
         return lzma.LZMAFile(stream, mode="rb")  # type: ignore[return-value]
     if head.startswith(ZSTD):
         try:
-            import zstandard  # type: ignore[import-not-found]
+            import zstandard
         except ImportError:
             raise UsageError("the layer is zstd-compressed, which needs the zstandard module",
                              hint="install python3-zstandard (or pip install zstandard)") from None  # fmt: skip
-        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)  # type: ignore[no-any-return]
+        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
     return stream  # type: ignore[no-any-return]
 
 
@@ -142,8 +142,9 @@ def whiteout_target(name: str) -> str:
 
 
 @contextlib.contextmanager
-def _open_dir(root_fd: int, parts: list[str], *, create: bool) -> Iterator[int]:
-    """An fd of root/parts, refusing symlinks on the way; missing dirs made when create."""
+def _open_dir(root_fd: int, parts: list[str], *, create: bool, member: str | None = None) -> Iterator[int]:
+    """An fd of root/parts, refusing symlinks on the way; missing dirs made when create. member
+    names the archive entry that needs it, for the error."""
     fd = os.dup(root_fd)
     try:
         for part in parts:
@@ -157,8 +158,9 @@ def _open_dir(root_fd: int, parts: list[str], *, create: bool) -> Iterator[int]:
             except OSError as exc:
                 if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
                     raise
+                what = f"archive member {member!r}" if member else f"archive path {'/'.join(parts)!r}"
                 raise UnsafeArchive(
-                    f"archive path {'/'.join(parts)!r} goes through a symlink or non-directory {part!r}",
+                    f"{what} goes through a symlink or non-directory {part!r}",
                     hint="the archive is unsafe to extract",
                 ) from exc
             os.close(fd)
@@ -389,7 +391,7 @@ class _Extractor:
             return
         if any(p.startswith(WHITEOUT) for p in parent):
             raise UnsafeArchive(f"archive member {member.name!r} is inside a whiteout", hint="the archive is corrupt")
-        with _open_dir(self.root_fd, parent, create=True) as pfd:
+        with _open_dir(self.root_fd, parent, create=True, member=member.name) as pfd:
             if name == OPAQUE:
                 self._opaque(pfd, parent)
             elif name.startswith(WHITEOUT):
@@ -431,7 +433,7 @@ class _Extractor:
         elif member.islnk():
             *tparent, tname = split_name(member.linkname) or [""]
             try:
-                with _open_dir(self.root_fd, tparent, create=False) as tfd:
+                with _open_dir(self.root_fd, tparent, create=False, member=member.name) as tfd:
                     os.link(tname, name, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
             except (FileNotFoundError, PermissionError) as exc:
                 raise UsageError(

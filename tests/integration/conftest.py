@@ -187,5 +187,5 @@ def store_state(root: Path) -> dict[str, object]:
         "layers": listing(root / "storage" / "layers"),
         "images": listing(root / "images"),
         "units": sdc_units(),
-        "mounts": sorted(m for m in mounts if m.startswith(str(root))),
+        "mounts": sorted(m for m in mounts if m.startswith(str(root)) and m != str(root / "storage")),  # not the pool
     }

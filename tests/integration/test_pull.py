@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import shutil
 import tarfile
@@ -13,7 +15,7 @@ import pytest
 
 from tests.integration.conftest import Sdc, store_state
 from tests.integration.imagetools import build_edge_image, run, tree
-from tests.integration.registry import blob_file, manifest_digest, push, serve
+from tests.integration.registry import blob_file, manifest_digest, push, serve, upload
 from tests.integration.test_load import INIT
 
 
@@ -90,6 +92,43 @@ def build_multi_arch(work: Path) -> Path:
                            "annotations": {"org.opencontainers.image.ref.name": "multi"}}]  # fmt: skip
     (layout / "index.json").write_text(json.dumps(index))
     return layout
+
+
+def upload_uncompressed(layout: Path, tag: str, address: str, repo: str) -> None:
+    """The image with every layer a plain tar, put into the registry through its API (skopeo
+    compresses what it pushes, and its --dest-decompress keeps the gzip)."""
+    blob = layout / "blobs" / "sha256"
+    index = json.loads((layout / "index.json").read_text())
+    entry = next(m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+    manifest = json.loads((blob / entry["digest"][7:]).read_bytes())
+    blobs = [(blob / manifest["config"]["digest"][7:]).read_bytes()]
+    for layer in manifest["layers"]:
+        data = gzip.decompress((blob / layer["digest"][7:]).read_bytes())
+        layer.update(mediaType="application/vnd.oci.image.layer.v1.tar", size=len(data),
+                     digest="sha256:" + hashlib.sha256(data).hexdigest())  # fmt: skip
+        blobs.append(data)
+    name, _, version = repo.partition(":")
+    upload(address, name, version, blobs, manifest)
+
+
+@pytest.mark.parametrize("kind", ["tar+zstd", "tar"])
+def test_zstd_and_uncompressed_layers_give_the_same_tree(
+    sdc: Sdc, registry: tuple[str, Path], edge_layout: dict[str, Path], name: str, kind: str, tmp_path: Path
+) -> None:
+    address, _ = registry
+    repo = f"test/edge-{kind.replace('+', '-')}:1"
+    if kind == "tar+zstd":  # into a layout first: to the registry, skopeo would reuse the gzip'd blobs there
+        run("skopeo", "copy", "-q", "--dest-compress-format", "zstd", "--dest-compress",
+            f"oci:{edge_layout['layout']}:edge", f"oci:{tmp_path / 'layout'}:edge")  # fmt: skip
+        push(f"oci:{tmp_path / 'layout'}:edge", address, repo)
+    else:
+        upload_uncompressed(edge_layout["layout"], "edge", address, repo)
+    manifest = json.loads(run("skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{address}/{repo}"))
+    assert {layer["mediaType"].rsplit(".", 1)[-1] for layer in manifest["layers"]} == {kind}
+    sdc.ok("pull", "-q", f"{address}/{repo}")
+    sdc.ok("run", "-d", "--name", name, f"{address}/{repo}", "sleep", "1000")
+    mine, umoci = tree(rootfs_of(sdc, name)), tree(edge_layout["unpacked"])
+    assert {p: e for p, e in mine.items() if p not in INIT} == umoci
 
 
 def test_a_multi_platform_image_gives_this_machines_or_the_one_asked_for(

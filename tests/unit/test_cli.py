@@ -11,7 +11,7 @@ import click
 import pytest
 import typer.main
 
-from sdcontainer.cli import app, invoked_app
+from sdcontainer.cli import _bool_flags, app, invoked_app
 from sdcontainer.entry import PS_OPTIONS, parse_ps, parse_run, run_options
 from sdcontainer.spec import RUN_DEFAULTS, RUN_FLAGS
 
@@ -189,3 +189,16 @@ def test_fast_ps_takes_only_its_plain_forms() -> None:
     assert parse_ps(["--root=/r", "--storage-driver", "vfs", "ps", "-q"])["storage_driver"] == "vfs"  # type: ignore[index]
     for other in (["ps", "--filter", "x"], ["ps", "--format", "{{.ID}}"], ["images"], ["ps", "-h"], ["ps", "x"]):
         assert parse_ps(other) is None
+
+
+def test_tls_verify_takes_podmans_value_form_for_registry_commands_only() -> None:
+    assert _bool_flags(["pull", "--tls-verify=false", "x"]) == ["pull", "--no-tls-verify", "x"]
+    pushed = ["--root", "/r", "push", "--tls-verify", "x"]
+    assert _bool_flags(["--root", "/r", "push", "--tls-verify=TRUE", "x"]) == pushed
+    assert _bool_flags(["login", "--tls-verify=0", "r"]) == ["login", "--no-tls-verify", "r"]
+    command = ["run", "img", "skopeo", "copy", "--tls-verify=false", "a", "b"]
+    assert _bool_flags(command) == command  # a container's command is its own
+    proc = sdc("pull", "--tls-verify=perhaps", "x")
+    assert proc.returncode == 125 and proc.stderr == (
+        "sdc: error: invalid --tls-verify=perhaps (hint: give --tls-verify=true or --tls-verify=false)\n"
+    )
