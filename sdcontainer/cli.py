@@ -315,9 +315,13 @@ def images_(
     ctx: typer.Context,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only image IDs")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table or json", callback=_check_format)] = "table",
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Show whole image IDs")] = False,
 ) -> None:
     """List images."""
     from sdcontainer.images import familiar
+
+    def shown_id(image_id: str) -> str:
+        return image_id if no_trunc else image_id.removeprefix("sha256:")[:12]
 
     rows: list[dict[str, Any]] = []
     for image, names in image_cases.list_images(_sdc(ctx)):
@@ -326,7 +330,7 @@ def images_(
             repo, tag = familiar(name) if name else ("<none>", "<none>")
             rows.append({"Repository": repo, "Tag": tag, "Id": image.id, "Created": image.created, "Size": image.size})
     if quiet:
-        for iid in dict.fromkeys(r["Id"].removeprefix("sha256:")[:12] for r in rows):
+        for iid in dict.fromkeys(shown_id(r["Id"]) for r in rows):
             typer.echo(iid)
     elif fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
@@ -334,7 +338,7 @@ def images_(
         table = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
         for r in rows:
             table.append(
-                [r["Repository"], r["Tag"], r["Id"].removeprefix("sha256:")[:12], render.ago(r["Created"]),
+                [r["Repository"], r["Tag"], shown_id(r["Id"]), render.ago(r["Created"]),
                  render.size(r["Size"])]
             )  # fmt: skip
         typer.echo(render.format_table(table), nl=False)

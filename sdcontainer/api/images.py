@@ -75,8 +75,8 @@ def tag_image(ctx: Context, source: str, target: str) -> None:
 
 def prune_images(ctx: Context, *, every: bool = False) -> tuple[list[str], int]:
     """Remove the images no container uses that have no name (with every: all of them), and the
-    layers no image needs (left by an interrupted rmi, say): what was removed, and the apparent
-    size of the files freed."""
+    layers no image needs and the records of none (left by an interrupted pull or rmi, say): what
+    was removed, and the apparent size of the files freed."""
     from sdcontainer import images
     from sdcontainer.images import store
 
@@ -95,6 +95,9 @@ def prune_images(ctx: Context, *, every: bool = False) -> tuple[list[str], int]:
             freed += store.layer_size(ctx.paths, layer)
             driver.remove_layer(layer)
             store.forget_layer(ctx.paths, layer)
+        for layer in store.stray_records(ctx.paths, driver):
+            store.forget_layer(ctx.paths, layer)
+        images.remove_stray_configs(ctx.paths)
     return removed, freed
 
 

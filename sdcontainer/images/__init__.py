@@ -168,6 +168,14 @@ def store_image(paths: Paths, config_bytes: bytes, *, layers: tuple[str, ...],
     return image
 
 
+def remove_stray_configs(paths: Paths) -> None:
+    """Configs with no record: a kill between writing one and its record (store_image), or
+    between removing them (delete_image). Call with the store locked."""
+    for config in paths.images.glob("*.config") if paths.images.exists() else []:
+        if not config.with_suffix(".json").exists():
+            config.unlink(missing_ok=True)
+
+
 def add_repo_digest(paths: Paths, image: Image, repo_digest: str) -> None:
     """Note that repository@digest names the image (pushed there), for `pull` and `run` by digest."""
     record = _record_path(paths, image.id)

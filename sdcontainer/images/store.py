@@ -73,14 +73,16 @@ def add_layer(
                 check(work)
             chain = chain_id(parent, digests.diff_id)
             new = not driver.has_layer(chain)
+            # The record and the tar-split first, the layer last: a layer the store shows always
+            # has both (a kill between leaves a record of no layer, which the next add rewrites).
+            split.flush()
+            os.fsync(split.fileno())
+            split.close()
+            if not split_path(paths, chain).exists():
+                os.rename(partial, split_path(paths, chain))
+            blobs = {digests.blob: media_type} if media_type and digests.blob != digests.diff_id else {}
+            record_layer(paths, chain, diff_id=digests.diff_id, size=digests.size, blobs=blobs)
             driver.commit_layer(work, chain)
-        split.flush()
-        os.fsync(split.fileno())
-        split.close()
-        if not split_path(paths, chain).exists():
-            os.rename(partial, split_path(paths, chain))
-    blobs = {digests.blob: media_type} if media_type and digests.blob != digests.diff_id else {}
-    record_layer(paths, chain, diff_id=digests.diff_id, size=digests.size, blobs=blobs)
     return chain, digests, new
 
 
@@ -125,6 +127,17 @@ def unreferenced_layers(paths: Paths, driver: Driver) -> list[str]:
         if chain not in wanted:
             found.append(chain)
     return found
+
+
+def stray_records(paths: Paths, driver: Driver) -> list[str]:
+    """The layers with a record or a tar-split and no layer: what a kill between writing them and
+    committing the layer leaves (add_layer)."""
+    chains = set()
+    for entry in os.listdir(paths.layers) if paths.layers.exists() else ():
+        hexa = entry.removesuffix(".json").removesuffix(".tar-split.gz")
+        if hexa != entry:
+            chains.add(f"sha256:{hexa}")
+    return sorted(chain for chain in chains if not driver.has_layer(chain))
 
 
 def forget_layer(paths: Paths, chain: str) -> None:

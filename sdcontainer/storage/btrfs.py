@@ -33,7 +33,6 @@ BTRFS_IOC_SNAP_DESTROY = _iow(15, _VOL_ARGS_SIZE)
 BTRFS_IOC_TREE_SEARCH = _iowr(17, _VOL_ARGS_SIZE)
 BTRFS_IOC_INO_LOOKUP = _iowr(18, _VOL_ARGS_SIZE)
 BTRFS_IOC_SNAP_CREATE_V2 = _iow(23, _VOL_ARGS_SIZE)
-BTRFS_IOC_SUBVOL_SETFLAGS = _iow(26, 8)
 BTRFS_IOC_SNAP_DESTROY_V2 = _iow(63, _VOL_ARGS_SIZE)
 BTRFS_IOC_SEND = _iow(38, 72)  # struct btrfs_ioctl_send_args
 BTRFS_SEND_FLAG_NO_FILE_DATA = 1
@@ -145,16 +144,6 @@ def _destroy_by_id(fd: int, subvolume: int) -> None:
     ioctl(fd, BTRFS_IOC_SNAP_DESTROY_V2, bytearray(args))
 
 
-def set_readonly(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        ioctl(fd, BTRFS_IOC_SUBVOL_SETFLAGS, struct.pack("Q", BTRFS_SUBVOL_RDONLY))
-    except OSError as exc:
-        raise StorageError(f"btrfs: cannot make {path} read-only: {exc.strerror}") from exc
-    finally:
-        os.close(fd)
-
-
 # The send stream (fs/btrfs/send.h, version 1): a header, then commands of TLV attributes.
 _SEND_MAGIC = b"btrfs-stream\0"
 _C_SUBVOL, _C_SNAPSHOT, _C_END = 1, 2, 21
@@ -218,8 +207,14 @@ class BtrfsDriver(Driver):
     def _clone(self, source: Path, dest: Path) -> None:
         snapshot(source, dest)
 
-    def _seal(self, path: Path) -> None:
-        set_readonly(path)
+    def _publish(self, work: Path, dest: Path) -> None:
+        # A read-only snapshot appears at dest sealed, in one ioctl (a read-only subvolume cannot
+        # be renamed: EROFS); the writable original goes.
+        snapshot(work, dest, readonly=True)
+        self._destroy(work)
+
+    def _withdraw(self, path: Path) -> None:
+        self._destroy(path)  # one ioctl: the subvolume is gone from its directory at once
 
     def reclaim_space(self) -> None:
         """btrfs frees a deleted subvolume's extents later, in its cleaner thread: a store just

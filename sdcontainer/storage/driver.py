@@ -99,11 +99,19 @@ class Driver(ABC):
         """A writable copy (or snapshot) of source at dest."""
 
     @abstractmethod
-    def _seal(self, path: Path) -> None:
-        """Make a finished layer read-only."""
+    def _publish(self, work: Path, dest: Path) -> None:
+        """Make the finished layer at work the sealed layer at dest, in one step: a kill leaves
+        dest whole or absent, never writable or half made."""
 
     @abstractmethod
     def _destroy(self, path: Path) -> None: ...
+
+    def _withdraw(self, path: Path) -> None:
+        """Remove a layer in one step as the store sees it: moved into tmp/ first, where a kill
+        leaves it to the next command's collect_garbage. Drivers whose removal is atomic override."""
+        aside = self.tmp / os.urandom(8).hex()
+        os.rename(path, aside)
+        self._destroy(aside)
 
     def reclaim_space(self) -> None:
         """Return the space of what was just destroyed before the next command needs it."""
@@ -141,19 +149,13 @@ class Driver(ABC):
         if dest.exists():  # the same content was stored before
             self._destroy(work)
             return dest
-        # Rename first: a read-only subvolume cannot be moved (its ".." would change).
-        os.rename(work, dest)
-        try:
-            self._seal(dest)
-        except BaseException:
-            self._destroy(dest)
-            raise
+        self._publish(work, dest)
         return dest
 
     def remove_layer(self, layer_id: str) -> None:
         for path in (self.layer_path(layer_id + "-init"), self.layer_path(layer_id)):
             if path.exists():
-                self._destroy(path)
+                self._withdraw(path)
 
     def _existing(self, layer_id: str) -> Path:
         path = self.layer_path(layer_id)

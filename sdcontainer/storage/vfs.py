@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -25,9 +26,9 @@ class VfsDriver(Driver):
             shutil.rmtree(dest, ignore_errors=True)
             raise
 
-    def _seal(self, path: Path) -> None:
+    def _publish(self, work: Path, dest: Path) -> None:
         # A plain directory cannot be frozen; layers are only ever read by cloning.
-        pass
+        os.rename(work, dest)
 
     def _destroy(self, path: Path) -> None:
         remove_tree(path)

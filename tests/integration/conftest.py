@@ -185,6 +185,7 @@ def store_state(root: Path) -> dict[str, object]:
         "tmp_layers": listing(root / "storage" / "tmp"),
         "tmp_records": listing(root / "tmp"),
         "layers": listing(root / "storage" / "layers"),
+        "layer_records": listing(root / "layers"),
         "images": listing(root / "images"),
         "units": sdc_units(),
         "mounts": sorted(m for m in mounts if m.startswith(str(root)) and m != str(root / "storage")),  # not the pool
