@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from inspect import Parameter, Signature
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NoReturn, Optional
 
 import click
 import typer
@@ -28,6 +28,9 @@ from sdcontainer.api import run as run_cases
 from sdcontainer.errors import SdcError
 from sdcontainer.paths import STORAGE_DRIVERS, Paths, default_root
 from sdcontainer.spec import RUN_FLAGS, RunFlag, build_run_spec, parse_size
+
+if TYPE_CHECKING:
+    from sdcontainer.images import Image
 
 app = typer.Typer(
     add_completion=False,
@@ -142,12 +145,20 @@ def import_(
     file: Annotated[str, typer.Argument(help="A rootfs tarball (tar, tar.gz, tar.xz...) or - for stdin")],
     reference: Annotated[str, typer.Argument(metavar="NAME[:TAG]")],
     max_size: MaxSize = None,
+    change: Annotated[
+        Optional[list[str]], typer.Option("--change", "-c", help="A Dockerfile instruction: CMD, ENV, USER...")
+    ] = None,
+    message: Annotated[str, typer.Option("--message", "-m", help="A comment for the image's history")] = "",
 ) -> None:
     """Import a rootfs tarball as an image (like docker import)."""
     limit = _limit(max_size)
     sdc = _sdc(ctx)
+
+    def import_from(stream: BinaryIO) -> Image:
+        return image_cases.import_image(sdc, stream, reference, max_size=limit, changes=change or [], message=message)
+
     if file == "-":
-        image = image_cases.import_image(sdc, sys.stdin.buffer, reference, max_size=limit)
+        image = import_from(sys.stdin.buffer)
     else:
         try:
             stream = open(file, "rb")
@@ -156,7 +167,7 @@ def import_(
                 f"cannot read {file}: {exc.strerror}", hint="give the path of a tar archive, or - for stdin"
             ) from None
         with stream:
-            image = image_cases.import_image(sdc, stream, reference, max_size=limit)
+            image = import_from(stream)
     typer.echo(image.id)
 
 

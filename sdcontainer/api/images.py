@@ -21,14 +21,26 @@ if TYPE_CHECKING:
     from sdcontainer.spec import ContainerSpec
 
 
-def import_image(ctx: Context, stream: BinaryIO, ref: str, *, max_size: int | None = None) -> Image:
-    """A rootfs tarball as image ref; max_size bounds the apparent size of its files."""
+def import_image(
+    ctx: Context,
+    stream: BinaryIO,
+    ref: str,
+    *,
+    max_size: int | None = None,
+    changes: list[str] | None = None,
+    message: str = "",
+) -> Image:
+    """A rootfs tarball as image ref, configured by changes (Dockerfile instructions, as
+    `docker import --change`); max_size bounds the apparent size of its files."""
     from sdcontainer import images
     from sdcontainer.images import archive
+    from sdcontainer.images.config import apply_changes
 
-    images.normalize_reference(ref)  # refuse a bad name before reading anything
+    images.normalize_reference(ref)  # refuse a bad name, or a bad change, before reading anything
+    runtime = apply_changes(archive.IMPORTED_RUNTIME, changes or [])
     with records.locked(ctx.paths):
-        return archive.import_rootfs(ctx.paths, ctx.driver(), stream, ref, max_size=max_size)
+        return archive.import_rootfs(ctx.paths, ctx.driver(), stream, ref, max_size=max_size, runtime=runtime,
+                                     comment=message)  # fmt: skip
 
 
 def list_images(ctx: Context) -> list[tuple[Image, list[str]]]:

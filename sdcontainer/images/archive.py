@@ -29,7 +29,7 @@ def config_bytes(config: dict[str, Any]) -> bytes:
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
 
 
-def rootfs_config(diff_id: str, runtime: dict[str, Any]) -> dict[str, Any]:
+def rootfs_config(diff_id: str, runtime: dict[str, Any], *, comment: str = "") -> dict[str, Any]:
     """The OCI image config of an imported root filesystem: no `created`, so that the same
     tarball imported twice is the same image."""
     machine = os.uname().machine
@@ -38,8 +38,11 @@ def rootfs_config(diff_id: str, runtime: dict[str, Any]) -> dict[str, Any]:
         "os": "linux",
         "config": runtime,
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created_by": "sdc import"}],
+        "history": [{"created_by": "sdc import", **({"comment": comment} if comment else {})}],
     }
+
+
+IMPORTED_RUNTIME: dict[str, Any] = {"Env": [], "Cmd": None, "WorkingDir": ""}
 
 
 def import_rootfs(
@@ -50,6 +53,7 @@ def import_rootfs(
     *,
     runtime: dict[str, Any] | None = None,
     max_size: int | None = None,
+    comment: str = "",
 ) -> Image:
     """A rootfs tarball becomes a one-layer image named ref (like `docker import`).
 
@@ -68,7 +72,7 @@ def import_rootfs(
             undo.callback(driver.remove_layer, layer)
             undo.callback(store.forget_layer, paths, layer)
         driver.make_init_layer(layer)
-        config = rootfs_config(digests.diff_id, runtime or {"Env": [], "Cmd": None, "WorkingDir": ""})
+        config = rootfs_config(digests.diff_id, runtime or IMPORTED_RUNTIME, comment=comment)
         image = store_image(paths, config_bytes(config), layers=(layer,))
         tag_image(paths, image, ref)
         undo.pop_all()

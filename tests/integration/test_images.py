@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.integration.conftest import Sdc
+from tests.integration.conftest import Sdc, store_state
 
 
 def test_import_names_list_and_remove(sdc: Sdc, busybox_tar: Path, store: Path, name: str) -> None:
@@ -72,3 +72,19 @@ def test_tag_history_inspect(sdc: Sdc, image: str, name: str) -> None:
     assert proc.returncode == 125 and "invalid" in proc.stderr
     proc = sdc("history", "no-such-image")
     assert proc.returncode == 125 and "no such image" in proc.stderr
+
+
+def test_import_changes_configure_the_image(sdc: Sdc, busybox_tar: Path, store: Path) -> None:
+    changes = ["--change", "ENV GREETING=hi", "-c", "WORKDIR /tmp", "-c", 'CMD ["sh", "-c", "echo $GREETING; pwd"]',
+               "-c", "LABEL team=core", "-c", "USER 65534"]  # fmt: skip
+    sdc.ok("import", *changes, "-m", "from a tarball", str(busybox_tar), "configured:1")
+    assert sdc.ok("run", "--rm", "configured:1") == "hi\n/tmp\n"
+    assert sdc.ok("run", "--rm", "configured:1", "id", "-u") == "65534\n"
+    config = json.loads(sdc.ok("image", "inspect", "configured:1"))[0]["Config"]
+    assert config["Labels"] == {"team": "core"} and config["User"] == "65534"
+    assert "from a tarball" in sdc.ok("history", "configured:1")
+    sdc.ok("rmi", "configured:1")
+    before = store_state(store)
+    proc = sdc("import", "-c", "RUN make", str(busybox_tar), "configured:2")
+    assert proc.returncode == 125 and proc.stderr.count("\n") == 1 and "RUN cannot be changed" in proc.stderr
+    assert store_state(store) == before
