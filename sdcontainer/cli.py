@@ -86,7 +86,8 @@ def main_options(
     ] = None,
     storage_driver: Annotated[
         Optional[str],
-        typer.Option("--storage-driver", envvar="SDC_STORAGE_DRIVER", help="btrfs or vfs", callback=_check_driver),
+        typer.Option("--storage-driver", envvar="SDC_STORAGE_DRIVER", help="btrfs, overlay or vfs",
+                     callback=_check_driver),  # fmt: skip
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", "-D", envvar="SDC_DEBUG", help="Log what sdc does")] = False,
     version: Annotated[

@@ -108,10 +108,7 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
     root = os.path.realpath(config["root"]["path"])  # relative to the bundle, our working directory
     linux.unshare(ns_flags)  # here, not in the launcher: it stays in the host's namespaces
     linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)  # nothing propagates to the host
-    linux.mount(root, root, None, linux.MS_BIND | linux.MS_REC)  # pivot_root(2) needs a mount point
-    # The store is mounted nosuid,nodev on the host's side; in the container its files mean what
-    # they say (a bind remount sets the mount's own flags only: mount(2)).
-    linux.mount(root, root, None, linux.MS_BIND | linux.MS_REMOUNT)
+    mount_root(root, config["root"].get("mount"))
     mount_all(root, config.get("mounts", []))
     os.chdir(root)
     linux.pivot_root(".", ".")  # stack the old root under the new one ...
@@ -142,6 +139,27 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
     if sync.recv(16) != GO:  # the launcher gave up
         raise LaunchError("the launcher went away before the exec")
     exec_command(process["args"], process.get("env", []))
+
+
+def mount_root(root: str, mount: dict | None) -> None:  # type: ignore[type-arg]
+    """The container's root, a mount point of its own (pivot_root(2) needs one): its directory
+    bound onto itself, or the overlay the driver described (storage/overlay.py), mounted here in
+    the container's namespace so that the host never holds it."""
+    if mount is None:
+        linux.mount(root, root, None, linux.MS_BIND | linux.MS_REC)
+        # The store is mounted nosuid,nodev on the host's side; in the container its files mean
+        # what they say (a bind remount sets the mount's own flags only: mount(2)).
+        linux.mount(root, root, None, linux.MS_BIND | linux.MS_REMOUNT)
+        return
+    here = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    try:
+        os.chdir(mount["cwd"])  # the lower directories are named relative to it, to fit one page
+        linux.mount(mount["type"], root, mount["type"], 0, mount["options"])
+    except OSError as exc:
+        raise LaunchError(f"cannot mount the container's root: {exc.strerror}") from exc
+    finally:
+        os.fchdir(here)
+        os.close(here)
 
 
 def mount_all(root: str, mounts: list) -> None:  # type: ignore[type-arg]

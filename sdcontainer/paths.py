@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_ROOT = Path("/var/lib/sdc")
-STORAGE_DRIVERS = ("btrfs", "vfs")
+STORAGE_DRIVERS = ("btrfs", "overlay", "vfs")
 
 
 def default_root() -> Path:

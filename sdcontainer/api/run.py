@@ -95,8 +95,15 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         (cdir / "resolv.conf").write_text(_host_resolv_conf())
         (cdir / "rootfs").symlink_to(rootfs)
         (cdir / protocol.SECCOMP).write_bytes(seccomp.build_namespace_filter(os.uname().machine))
-        account = _account_in(rootfs, spec.user)
+        mount = driver.root_mount(cid)
+        if mount is None:
+            account = _account_in(rootfs, spec.user)
+        else:  # the root is mounted by the launcher: the same files, seen through the image's layers
+            with driver.layer_view(image.top_layer + "-init") as tree:
+                account = _account_in(tree, spec.user)
         config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, account=account)
+        if mount is not None:
+            config["root"] = {**config["root"], "mount": mount}  # type: ignore[dict-item]
         records.write_json(cdir / protocol.CONFIG, config)
     return container
 

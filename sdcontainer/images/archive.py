@@ -166,7 +166,8 @@ def store_found(
                 on_layer(index, present)
             layers.append(chain)
             parent = chain
-        check_root_filesystem(driver.layer_path(layers[-1]))
+        with driver.layer_view(layers[-1]) as tree:
+            check_root_filesystem(tree)
         driver.make_init_layer(layers[-1])
         image = store_image(paths, found.config, layers=tuple(layers), repo_digests=repo_digests)
         names = [n for n in (_name(candidate) for candidate in found.names) if n]

@@ -167,7 +167,7 @@ def layer_tar(paths: Paths, driver: Driver, chain: str, diff_id: str) -> LayerTa
             f"the store has no record of the tarball of layer {diff_id[:19]}...",
             hint="an older sdc stored it: remove the image and pull or load it again",
         ) from None
-    root = driver.layer_path(chain)
+    root = driver.layer_files(chain)
 
     def chunks() -> Iterator[bytes]:
         digest = hashlib.sha256()

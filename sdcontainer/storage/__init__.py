@@ -38,10 +38,14 @@ def _choose(paths: Paths, requested: str | None) -> dict[str, object]:
     import shutil  # once per store, when it is first set up
 
     if requested is not None and requested not in DRIVERS:
-        raise UsageError(f"unknown storage driver {requested!r}", hint="use btrfs or vfs")
+        raise UsageError(f"unknown storage driver {requested!r}", hint="use btrfs, overlay or vfs")
     if requested == "vfs":
         return {"driver": "vfs", "pool": False}
     paths.root.mkdir(mode=PRIVATE, parents=True, exist_ok=True)
+    if requested == "overlay":
+        # overlayfs cannot take its upper directories on overlayfs: a btrfs pool there
+        on_overlay = linux.filesystem_type(str(paths.root)) == linux.OVERLAYFS_SUPER_MAGIC
+        return {"driver": "overlay", "pool": on_overlay and kernel_has_btrfs() and bool(shutil.which("mkfs.btrfs"))}
     if is_btrfs(paths.root):
         return {"driver": "btrfs", "pool": False}
     if kernel_has_btrfs() and shutil.which("mkfs.btrfs"):
@@ -67,6 +71,10 @@ def _driver(name: str, storage: Path) -> Driver:
         from sdcontainer.storage.vfs import VfsDriver  # copies with cp(1): the last resort, loaded as such
 
         return VfsDriver(storage)
+    if name == "overlay":
+        from sdcontainer.storage.overlay import OverlayDriver
+
+        return OverlayDriver(storage)
     return BtrfsDriver(storage)
 
 

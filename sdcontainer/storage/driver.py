@@ -152,6 +152,15 @@ class Driver(ABC):
         self._publish(work, dest)
         return dest
 
+    @contextlib.contextmanager
+    def layer_view(self, layer_id: str) -> Iterator[Path]:
+        """The whole tree of a layer (its files and every lower layer's), read-only, to look at."""
+        yield self._existing(layer_id)
+
+    def layer_files(self, layer_id: str) -> Path:
+        """Where the files the layer's own tarball wrote are found (layers.rebuild_tar)."""
+        return self._existing(layer_id)
+
     def remove_layer(self, layer_id: str) -> None:
         for path in (self.layer_path(layer_id + "-init"), self.layer_path(layer_id)):
             if path.exists():
@@ -209,6 +218,12 @@ class Driver(ABC):
             raise StorageError(f"container filesystem {dest} exists already")
         self._clone(self.make_init_layer(layer_id), dest)
         return dest
+
+    def root_mount(self, container_id: str) -> dict[str, str] | None:
+        """How the launcher mounts the container's root in its own mount namespace; None: the
+        container's directory is its root as it is (bind-mounted)."""
+        del container_id
+        return None
 
     @contextlib.contextmanager
     def container_changes(self, container_id: str, layer_id: str) -> Iterator[tuple[Path, list[Change]]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import secrets
 import shutil
@@ -190,3 +191,11 @@ def store_state(root: Path) -> dict[str, object]:
         "units": sdc_units(),
         "mounts": sorted(m for m in mounts if m.startswith(str(root)) and m != str(root / "storage")),  # not the pool
     }
+
+
+def rootfs_of(sdc: Sdc, name: str) -> Path:
+    """A running container's root filesystem as the host can read it."""
+    info = json.loads(sdc.ok("inspect", name))[0]
+    if info["Storage"]["Driver"] == "overlay":  # mounted in the container's namespace only
+        return Path(f"/proc/{info['State']['MainPID']}/root")
+    return Path(info["Storage"]["RootFs"])

@@ -101,6 +101,8 @@ def tree(root: Path, *, skip: frozenset[str] = frozenset()) -> dict[str, tuple[o
     inodes: dict[tuple[int, int], list[str]] = {}
     entries: dict[str, tuple[object, ...]] = {}
     for directory, dirs, files in os.walk(root):
+        # a skipped directory is not entered: a running container's /proc, say
+        dirs[:] = [d for d in dirs if str((Path(directory) / d).relative_to(root)) not in skip]
         for name in dirs + files:
             path = Path(directory) / name
             rel = str(path.relative_to(root))

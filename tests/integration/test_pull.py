@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Sdc, store_state
+from tests.integration.conftest import Sdc, rootfs_of, store_state
 from tests.integration.imagetools import build_edge_image, run, tree
 from tests.integration.registry import blob_file, manifest_digest, push, serve, upload
 from tests.integration.test_load import INIT
@@ -33,10 +33,6 @@ def registry(edge_layout: dict[str, Path]) -> Iterator[tuple[str, Path]]:
     with serve(work) as address:
         push(f"oci:{edge_layout['layout']}:edge", address, "test/edge:1")
         yield address, work
-
-
-def rootfs_of(sdc: Sdc, name: str) -> Path:
-    return Path(json.loads(sdc.ok("inspect", name))[0]["Storage"]["RootFs"])
 
 
 def test_a_pulled_image_is_what_umoci_unpacks(

@@ -1,0 +1,244 @@
+"""The overlay driver: the aufs of the study, as the kernel has it today.
+
+A layer is a directory of its own changes (`diff/`, in overlayfs' own form: a deleted entry is a
+whiteout, a 0/0 character device), with the short names of the layers under it (`lower`). A
+container's root is an overlay of its own `upper/` over its image's init layer and layers; the
+launcher mounts it inside the container's mount namespace, so the host never holds a mount of
+a container and nothing is left to unmount when it ends. Containers of one image read the same
+lower files, so they share one page cache of them (btrfs snapshots do not).
+
+A layer is applied through an overlay too: its parent's layers below, an empty upper above, the
+extraction writing into the merged tree (where every path check sees what a container would).
+What overlayfs leaves in the upper is the layer's diff, whiteouts and all. sdc mounts these
+short-lived views under tmp/ on the host; one a killed command left is unmounted with the rest
+of tmp/ by the next command (collect_garbage).
+
+Layout of the driver's area, beside the base driver's:
+    layers/<id>/diff        the layer's changes
+    layers/<id>/lower       the short names of the layers under it, top first
+    l/<short>               a symlink to layers/<id>/diff: overlayfs takes its lower directories
+                            in one page of mount options, and short names fit ~200 of them
+    containers/<id>/upper   the container's changes (work/ beside it, merged/ its mount point)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sdcontainer import linux
+from sdcontainer.errors import StorageError
+from sdcontainer.storage.driver import INIT_FILES, Driver, remove_tree
+
+if TYPE_CHECKING:
+    from sdcontainer.storage.changes import Change
+
+# The upper directory is read as a plain diff (commit, diff): no redirects, no metacopy, no index.
+OPTIONS = "redirect_dir=off,metacopy=off,index=off"
+PAGE = 4096  # mount(2) takes one page of options
+MAX_LAYERS = 125  # what fits in a page with short names: Docker's limit too
+
+
+def short_name(layer_id: str) -> str:
+    return hashlib.sha256(layer_id.encode()).hexdigest()[:26]
+
+
+class OverlayDriver(Driver):
+    name = "overlay"
+
+    def __init__(self, area: Path) -> None:
+        super().__init__(area)
+        self.links = area / "l"
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.links.mkdir(exist_ok=True)
+
+    # --- layers -------------------------------------------------------------
+    def lowers(self, layer_id: str) -> list[str]:
+        """The short names of layer_id and every layer under it, top first."""
+        below = (self._existing(layer_id) / "lower").read_text().split(":")
+        return [short_name(layer_id), *filter(None, below)]
+
+    def options(self, lowers: list[str], upper: Path | None = None, work: Path | None = None) -> str:
+        if len(lowers) > MAX_LAYERS:
+            raise StorageError(f"the image has {len(lowers)} layers, more than overlayfs can stack ({MAX_LAYERS})",
+                               hint="flatten the image, or use the btrfs driver")  # fmt: skip
+        text = f"lowerdir={':'.join(lowers)}"
+        if upper is not None and work is not None:
+            text += f",upperdir={upper},workdir={work}"
+        return f"{text},{OPTIONS}"
+
+    @contextlib.contextmanager
+    def _mounted(self, target: Path, options: str, *, readonly: bool = False) -> Iterator[Path]:
+        """An overlay at target, its lower directories named relative to l/, until the block ends."""
+        here = os.open(".", os.O_PATH | os.O_CLOEXEC)
+        try:
+            os.chdir(self.links)
+            linux.mount("overlay", str(target), "overlay", linux.MS_RDONLY if readonly else 0, options)
+        except OSError as exc:
+            raise StorageError(f"cannot mount an overlay at {target}: {exc.strerror}") from exc
+        finally:
+            os.fchdir(here)
+            os.close(here)
+        try:
+            yield target
+        finally:
+            if linux.is_mountpoint(str(target)):  # commit_layer may have unmounted and moved it
+                linux.umount(str(target), linux.MNT_DETACH)
+
+    @contextlib.contextmanager
+    def make_layer(self, parent: str | None) -> Iterator[Path]:
+        work = self.tmp / os.urandom(8).hex()
+        for d in ("diff", "work", "merged"):
+            (work / d).mkdir(parents=True, mode=0o755)
+        (work / "lower").write_text(":".join(self.lowers(parent)) if parent else "")
+        try:
+            if parent is None:  # nothing under it: the extraction writes the diff itself
+                yield work / "diff"
+            else:
+                with self._mounted(work / "merged", self.options(self.lowers(parent), work / "diff", work / "work")):
+                    yield work / "merged"
+        except BaseException:
+            self._destroy(work)
+            raise
+
+    def commit_layer(self, work: Path, layer_id: str) -> Path:
+        dest = self.layer_path(layer_id)
+        layer = work.parent
+        if linux.is_mountpoint(str(work)):
+            linux.umount(str(work))
+        if dest.exists():
+            self._destroy(layer)
+            return dest
+        for d in ("work", "merged"):
+            remove_tree(layer / d)
+        link = self.links / short_name(layer_id)
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()  # one a kill left, or of a layer removed before
+        link.symlink_to(Path("..") / "layers" / dest.name / "diff")
+        os.rename(layer, dest)  # the layer appears whole, in one step
+        return dest
+
+    def _withdraw(self, path: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.links / short_name(path.name.replace("-", ":", 1))).unlink()
+        super()._withdraw(path)
+
+    @contextlib.contextmanager
+    def layer_view(self, layer_id: str) -> Iterator[Path]:
+        lowers = self.lowers(layer_id)
+        if len(lowers) == 1:  # a bottom layer is its whole tree (and overlayfs wants two lowers)
+            yield self.layer_files(layer_id)
+            return
+        view = self.tmp / os.urandom(8).hex()
+        view.mkdir()
+        try:
+            with self._mounted(view, self.options(lowers), readonly=True):
+                yield view
+        finally:
+            view.rmdir()
+
+    def layer_files(self, layer_id: str) -> Path:
+        return self._existing(layer_id) / "diff"
+
+    # --- containers ---------------------------------------------------------
+    def container_path(self, container_id: str) -> Path:
+        return self.containers / container_id / "merged"
+
+    def make_container_fs(self, container_id: str, layer_id: str) -> Path:
+        home = self.containers / container_id
+        if home.exists():
+            raise StorageError(f"container filesystem {home} exists already")
+        init = layer_id + "-init"
+        self.make_init_layer(layer_id)
+        work = self.tmp / os.urandom(8).hex()
+        for d in ("upper", "work", "merged"):
+            (work / d).mkdir(parents=True, mode=0o755)
+        (work / "lower").write_text(":".join(self.lowers(init)))
+        os.rename(work, home)
+        return home / "merged"
+
+    def root_mount(self, container_id: str) -> dict[str, str] | None:
+        home = self.containers / container_id
+        lowers = (home / "lower").read_text().split(":")
+        return {
+            "type": "overlay",
+            "cwd": str(self.links),
+            "options": self.options(lowers, home / "upper", home / "work"),
+        }
+
+    @contextlib.contextmanager
+    def _frozen(self, container_id: str) -> Iterator[Path]:
+        """The container's files, read-only: its upper as the top lower directory."""
+        home = self.containers / container_id
+        view = self.tmp / os.urandom(8).hex()
+        view.mkdir()
+        lowers = [str(home / "upper"), *(home / "lower").read_text().split(":")]
+        try:
+            with self._mounted(view, self.options(lowers), readonly=True):
+                yield view
+        finally:
+            view.rmdir()
+
+    @contextlib.contextmanager
+    def container_changes(self, container_id: str, layer_id: str) -> Iterator[tuple[Path, list[Change]]]:
+        """What the container changed: the paths in its upper (what it wrote, copied up or whited
+        out), classified against its image's init layer as the other drivers' are."""
+        from sdcontainer.storage.changes import Tree, changes
+
+        upper = self.containers / container_id / "upper"
+        with self._frozen(container_id) as view, self.layer_view(layer_id) as base:
+            candidates, opaque = _upper_paths(upper)
+            old = Tree(base)
+            try:
+                for directory in opaque:  # what the image had under it is hidden now
+                    candidates.extend(old.walk(directory))
+            finally:
+                old.close()
+            found = changes(base, view, candidates)
+            yield view, [c for c in found if c[1] not in INIT_FILES]
+
+    def remove_container_fs(self, container_id: str) -> None:
+        home = self.containers / container_id
+        if home.exists():
+            super()._withdraw(home)
+
+    def collect_garbage(self) -> None:
+        for entry in os.listdir(self.tmp):  # views and layers a killed command left mounted
+            for mounted in (self.tmp / entry, self.tmp / entry / "merged"):
+                if linux.is_mountpoint(str(mounted)):
+                    linux.umount(str(mounted), linux.MNT_DETACH)
+        super().collect_garbage()
+
+    # --- the base driver's primitives ----------------------------------------
+    def _create_empty(self, path: Path) -> None:
+        path.mkdir(mode=0o755)
+
+    def _clone(self, source: Path, dest: Path) -> None:
+        raise AssertionError("the overlay driver stacks layers; it never copies one")
+
+    def _publish(self, work: Path, dest: Path) -> None:
+        os.rename(work, dest)
+
+    def _destroy(self, path: Path) -> None:
+        remove_tree(path)
+
+
+def _upper_paths(upper: Path) -> tuple[list[str], list[str]]:
+    """The paths in an upper directory, relative to the root, and those of its opaque directories."""
+    paths: list[str] = []
+    opaque: list[str] = []
+    for top, dirs, files in os.walk(upper):  # a symlink is listed, never followed
+        rel = os.path.relpath(top, upper)
+        prefix = "" if rel == "." else rel + "/"
+        paths.extend(prefix + name for name in (*dirs, *files))
+        if prefix:
+            with contextlib.suppress(OSError):
+                if os.getxattr(top, "trusted.overlay.opaque", follow_symlinks=False) == b"y":
+                    opaque.append(rel)
+    return paths, opaque
