@@ -380,6 +380,26 @@ class _Extractor:
         self.size = 0  # the apparent size of the files written so far
         self.written: set[tuple[str, ...]] = set()
         self.dir_times: list[tuple[list[str], float]] = []
+        # The previous entry's directory, kept open: a tar lists a directory's entries together,
+        # and opening every path component again for each was most of an extraction's time. Safe
+        # to reuse for the next entry of the same directory only: an entry changes nothing but
+        # children of its own directory, so that directory is still the one at that path.
+        self.parent: tuple[tuple[str, ...], int] | None = None
+
+    def _parent_fd(self, parent: list[str], member: str) -> int:
+        key = tuple(parent)
+        if self.parent is not None and self.parent[0] == key:
+            return self.parent[1]
+        with _open_dir(self.root_fd, parent, create=True, member=member) as fd:
+            kept = os.dup(fd)
+        self.close()
+        self.parent = (key, kept)
+        return kept
+
+    def close(self) -> None:
+        if self.parent is not None:
+            os.close(self.parent[1])
+            self.parent = None
 
     def apply(self, member: tarfile.TarInfo) -> None:
         parts = split_name(member.name)
@@ -391,14 +411,14 @@ class _Extractor:
             return
         if any(p.startswith(WHITEOUT) for p in parent):
             raise UnsafeArchive(f"archive member {member.name!r} is inside a whiteout", hint="the archive is corrupt")
-        with _open_dir(self.root_fd, parent, create=True, member=member.name) as pfd:
-            if name == OPAQUE:
-                self._opaque(pfd, parent)
-            elif name.startswith(WHITEOUT):
-                _remove(pfd, whiteout_target(name))
-            else:
-                self._entry(pfd, name, parts, member)
-                self.written.add(tuple(parts))
+        pfd = self._parent_fd(parent, member.name)
+        if name == OPAQUE:
+            self._opaque(pfd, parent)
+        elif name.startswith(WHITEOUT):
+            _remove(pfd, whiteout_target(name))
+        else:
+            self._entry(pfd, name, parts, member)
+            self.written.add(tuple(parts))
 
     def _note_payload(self, member: tarfile.TarInfo) -> None:
         if self.split is not None and member.size and not member.issparse():  # sparse data stays in the record
@@ -469,6 +489,7 @@ class _Extractor:
             os.close(fd)
 
     def finish(self) -> None:
+        self.close()
         # Directory mtimes last: adding entries changed them.
         for parts, mtime in reversed(self.dir_times):
             with contextlib.suppress(FileNotFoundError), _open_dir(self.root_fd, parts, create=False) as dfd:
@@ -526,13 +547,16 @@ def extract_layer(
         recorder = TarSplit(tar, split) if split is not None else None
         with _Archive.open(fileobj=recorder or tar, mode="r|", tarinfo=_Ends) as archive:  # type: ignore[call-overload]
             extractor = _Extractor(root_fd, archive, max_size, recorder)
-            while (member := archive.next()) is not None:
-                extractor.apply(member)
-                archive.members.clear()  # stream mode keeps every header otherwise: memory per entry
-            if not archive.ended:
-                raise UsageError("the archive is truncated or corrupt: it ends without tar's end-of-archive block",
-                                 hint="download or copy it again")  # fmt: skip
-            extractor.finish()
+            try:
+                while (member := archive.next()) is not None:
+                    extractor.apply(member)
+                    archive.members.clear()  # stream mode keeps every header otherwise: memory per entry
+                if not archive.ended:
+                    raise UsageError("the archive is truncated or corrupt: it ends without tar's end-of-archive "
+                                     "block", hint="download or copy it again")  # fmt: skip
+                extractor.finish()
+            finally:
+                extractor.close()
         diff_id = recorder.finish() if recorder else tar.drain()  # the whole tar, end blocks and padding included
         return Digests(blob=raw.drain(), diff_id=diff_id, size=extractor.size)
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
