@@ -267,6 +267,49 @@ class Bench:
             sh(self.sdc, "rmi", f"bench-{image}:committed", check=False)
             self.row(f"diff, one-file change ({image})", f"sdc diff ({image})", None, None, absolute=100)
             self.row(f"commit, one-file change ({image})", f"sdc commit ({image})", None, None, absolute=100)
+        self.pull()
+
+    def pull(self) -> None:
+        """Pull and unpack of a two-layer minbase image (~60 MB gzip'd) from a registry on 127.0.0.1,
+        against skopeo copy + umoci unpack of the same image, both into the same btrfs pool."""
+        import socket
+
+        work = ROOT / "storage" / "bench-pull"
+        work.mkdir(exist_ok=True)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        config = {"version": 0.1, "log": {"level": "error"}, "http": {"addr": f"127.0.0.1:{port}"},
+                  "storage": {"filesystem": {"rootdirectory": str(work / "registry")}}}  # fmt: skip
+        (work / "config.yml").write_text(json.dumps(config))  # JSON is YAML; never the package's all-interfaces one
+        registry = subprocess.Popen(["docker-registry", "serve", str(work / "config.yml")],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        ref = f"127.0.0.1:{port}/bench/minbase:2"
+        stores = work / "stores"
+        stores.mkdir()
+        try:
+            time.sleep(1)
+            sh(self.sdc, "run", "--name", "layer2", "bench-minbase", "sh", "-c", "cp -a /usr/share /opt/share")
+            sh(self.sdc, "commit", "layer2", "bench-minbase:2")
+            sh(self.sdc, "rm", "layer2")
+            sh(self.sdc, "push", "-q", "bench-minbase:2", ref)
+            self.hyperfine(
+                {
+                    "sdc pull (minbase, 2 layers)": f"sh -c '{self.sdc} --root $(mktemp -d -p {stores}) pull -q {ref}'",
+                    "skopeo copy + umoci unpack": f"sh -c 'd=$(mktemp -d -p {stores}) && skopeo copy -q "
+                    f"--src-tls-verify=false docker://{ref} oci:$d/layout:x && umoci unpack --image $d/layout:x $d/u'",
+                },
+                runs=3,
+            )
+            self.row("pull + unpack (minbase, 2 layers)", "sdc pull (minbase, 2 layers)", "skopeo copy + umoci unpack",
+                     0.7)  # fmt: skip
+        finally:
+            registry.terminate()
+            registry.wait()
+            for store in stores.iterdir():
+                sh(self.sdc, "--root", str(store), "rmi", "-f", ref, check=False)
+            sh(self.sdc, "rmi", "bench-minbase:2", check=False)
+            shutil.rmtree(work, ignore_errors=True)
 
     def density(self, n: int) -> None:
         names = [f"dens{i}" for i in range(n)]
