@@ -36,4 +36,23 @@ step sdc stop web    # SIGTERM to the container's PID 1, which handles it (a bar
 step sdc ps -a
 step sdc logs --tail 2 web
 step sdc rm web
-step sdc rmi busybox
+
+# Images: change a container, see and commit the change, push it to a registry and pull it into
+# another store. The registry is Debian's docker-registry on 127.0.0.1 only (its packaged config
+# listens on every interface: never used here).
+port=5555
+printf '{"version": 0.1, "log": {"level": "error"}, "http": {"addr": "127.0.0.1:%s"}, "storage": {"filesystem": {"rootdirectory": "%s"}}}\n' \
+    "$port" "$work/registry" > "$work/registry.yml"
+docker-registry serve "$work/registry.yml" >/dev/null 2>&1 &
+registry=$!
+trap 'kill $registry 2>/dev/null; umount "$work/other-store/storage" 2>/dev/null; rm -rf "$work"' EXIT
+step sdc run --name edit busybox sh -c 'echo "made in a container" > /etc/motd; rm /bin/vi'
+step sdc diff edit
+step sdc commit -m 'a motd, no vi' -c 'CMD ["cat", "/etc/motd"]' edit busybox:motd
+step sdc history busybox:motd
+step sdc push busybox:motd "127.0.0.1:$port/demo/busybox:motd"
+step sdc --root "$work/other-store" pull "127.0.0.1:$port/demo/busybox:motd"
+step sdc --root "$work/other-store" run --rm "127.0.0.1:$port/demo/busybox:motd"
+step sdc --root "$work/other-store" rmi "127.0.0.1:$port/demo/busybox:motd"
+step sdc rm edit
+step sdc rmi busybox:motd busybox

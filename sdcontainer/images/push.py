@@ -153,16 +153,16 @@ def _layer_descriptor(
                 source_path = source.removeprefix(f"{ref.domain}/")
                 if source_path != ref.path and _mount(registry, ref.path, digest, source_path):
                     size = _exists(registry, ref.path, digest)
-                    progress.layer(digest, f"Mounted from {source_path}")
+                    progress.layer(diff_id, f"Mounted from {source_path}")
                     break
         else:
-            progress.layer(digest, "Layer already exists")
+            progress.layer(diff_id, "Layer already exists")
         if size is not None:
             return {"mediaType": AS_OCI.get(media_type, media_type), "digest": digest, "size": size}
     progress.layer(diff_id, "Pushing")
     digest, size = upload_layer(registry, ref.path, store.layer_tar(paths, driver, chain, diff_id))
     store.record_layer(paths, chain, diff_id=diff_id, size=store.layer_size(paths, chain), blobs={digest: OCI_GZIP})
-    progress.layer(digest, "Pushed")
+    progress.layer(diff_id, "Pushed")  # one ID a layer, as Docker shows: its diff ID
     return {"mediaType": OCI_GZIP, "digest": digest, "size": size}
 
 

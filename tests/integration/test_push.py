@@ -42,6 +42,9 @@ def test_commit_push_pull_elsewhere_run(
     proc = sdc("push", "test/pushme:1", target)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count(": Pushed") == 2 and f"The push refers to repository [{registry}/team/app]" in proc.stderr
+    ids = {status: {line.split(":")[0] for line in proc.stderr.splitlines() if line.endswith(f": {status}")}
+           for status in ("Pushing", "Pushed")}  # fmt: skip
+    assert ids["Pushing"] == ids["Pushed"] and len(ids["Pushed"]) == 2, proc.stderr  # one ID a layer
     pushed, digest = proc.stdout.strip().split("@")
     assert pushed == target
     # In a fresh store: pulled by digest, run; the change is there, the deleted file stays deleted.
