@@ -325,7 +325,10 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
         "ImageId": container.image_id,
         "Command": list(container.spec.argv),
         "Unit": container.unit,
-        "Storage": {"Driver": container.driver, "RootFs": container.rootfs, "Bundle": container.bundle},
+        "Storage": {"Driver": container.driver, "RootFs": container.rootfs, "Bundle": container.bundle,
+                    # overlay: RootFs is mounted in the container's own namespace only; its changes are here
+                    **({"UpperDir": os.path.join(os.path.dirname(container.rootfs), "upper")}
+                       if container.driver == "overlay" else {})},  # fmt: skip
         "Limits": dataclasses.asdict(container.spec.limits),
         "Config": dataclasses.asdict(container.spec),
         "State": {

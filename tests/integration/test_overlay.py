@@ -45,6 +45,9 @@ def read_big(sdc: Sdc, name: str) -> int:
     while "A /done" not in sdc.ok("diff", name):
         assert time.monotonic() < deadline, f"{name} never read the file"
         time.sleep(0.1)
+    storage = json.loads(sdc.ok("inspect", name))[0]["Storage"]
+    if storage["Driver"] == "overlay":  # the changes, readable on the host
+        assert (Path(storage["UpperDir"]) / "done").exists(), storage
     return cache_of(sdc, name)
 
 
