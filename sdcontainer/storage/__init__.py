@@ -34,21 +34,28 @@ def kernel_has_btrfs() -> bool:
     return Path(f"/lib/modules/{os.uname().release}/kernel/fs/btrfs").exists()
 
 
-def _choose(paths: Paths, requested: str | None) -> dict[str, object]:
+def _pool_possible() -> bool:
     import shutil  # once per store, when it is first set up
 
+    return kernel_has_btrfs() and shutil.which("mkfs.btrfs") is not None
+
+
+def _choose(paths: Paths, requested: str | None) -> dict[str, object]:
     if requested is not None and requested not in DRIVERS:
         raise UsageError(f"unknown storage driver {requested!r}", hint="use btrfs, overlay or vfs")
     if requested == "vfs":
         return {"driver": "vfs", "pool": False}
     paths.root.mkdir(mode=PRIVATE, parents=True, exist_ok=True)
     if requested == "overlay":
-        # overlayfs cannot take its upper directories on overlayfs: a btrfs pool there
-        on_overlay = linux.filesystem_type(str(paths.root)) == linux.OVERLAYFS_SUPER_MAGIC
-        return {"driver": "overlay", "pool": on_overlay and kernel_has_btrfs() and bool(shutil.which("mkfs.btrfs"))}
+        if linux.filesystem_type(str(paths.root)) != linux.OVERLAYFS_SUPER_MAGIC:
+            return {"driver": "overlay", "pool": False}
+        if not _pool_possible():  # overlayfs cannot take its upper directories on overlayfs
+            raise StorageError(f"{paths.root} is on overlayfs, which cannot hold an overlay store, and no btrfs "
+                               "pool can be made here", hint="use another --root, or install btrfs-progs")  # fmt: skip
+        return {"driver": "overlay", "pool": True}
     if is_btrfs(paths.root):
         return {"driver": "btrfs", "pool": False}
-    if kernel_has_btrfs() and shutil.which("mkfs.btrfs"):
+    if _pool_possible():
         return {"driver": "btrfs", "pool": True}
     if requested == "btrfs":
         raise StorageError(
