@@ -48,7 +48,7 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, str | None], list[str]]:
             value, args = args[1], args[1:]
         opts[GLOBAL_OPTIONS[flag]] = value
         args = args[1:]
-    if opts["storage_driver"] not in (None, "btrfs", "vfs"):
+    if opts["storage_driver"] not in (None, "btrfs", "overlay", "vfs"):  # paths.STORAGE_DRIVERS
         raise _NotPlain  # typer says what is wrong with it
     if opts["root"] == "":
         raise _NotPlain

@@ -34,6 +34,7 @@ SIGNATURES: dict[str, str] = {
     "Environment": "as",
     "ReadOnlyPaths": "as",
     "SyslogIdentifier": "s",
+    "LogExtraFields": "aay",
     "MemoryMax": "t",
     "MemorySwapMax": "t",
     "CPUWeight": "t",
@@ -50,6 +51,7 @@ SIGNATURES: dict[str, str] = {
 }
 
 TypedProperty = tuple[str, str, object]
+LOG_FIELD = "SDC_CONTAINER_ID"  # a journal field on every line of a detached container's
 
 
 def unit_cgroup(unit: str) -> str:
@@ -156,7 +158,12 @@ def _description(spec: ContainerSpec) -> str:
 
 
 def build_service_properties(
-    spec: ContainerSpec, *, launcher: Sequence[str], cleanup: Sequence[str], read_only: Sequence[str]
+    spec: ContainerSpec,
+    *,
+    launcher: Sequence[str],
+    cleanup: Sequence[str],
+    read_only: Sequence[str],
+    container_id: str | None = None,
 ) -> dict[str, object]:
     """A detached container: a notify service whose main process becomes the container's PID 1.
 
@@ -177,6 +184,9 @@ def build_service_properties(
         "TimeoutStopUSec": spec.stop_timeout * USEC,
         "CollectMode": "inactive-or-failed",
         "SyslogIdentifier": spec.name,  # journal lines read "web[PID]: ...", not "python3[PID]"
+        # Each journal line names its container: `sdc logs` of a new container that took an old
+        # one's name (and so its unit's) shows the new one's output only.
+        **({"LogExtraFields": [f"{LOG_FIELD}={container_id}".encode()]} if container_id else {}),
         "ReadOnlyPaths": list(read_only),
         **build_limit_properties(spec.limits),
         **build_device_properties(),

@@ -368,8 +368,10 @@ def logs_argv(
     ctx: Context, ref: str, *, follow: bool = False, since: str | None = None, tail: int | None = None
 ) -> list[str]:
     container = find(ctx, ref)
-    # The container's own output only, not systemd's messages about its unit.
-    argv = ["journalctl", "--no-pager", "-o", "cat", f"_SYSTEMD_UNIT={container.unit}", "_TRANSPORT=stdout"]
+    # The container's own output only: not systemd's messages about its unit, nor what an earlier
+    # container of the same name (and so the same unit) wrote.
+    argv = ["journalctl", "--no-pager", "-o", "cat", f"_SYSTEMD_UNIT={container.unit}", "_TRANSPORT=stdout",
+            f"{units.LOG_FIELD}={container.id}"]  # fmt: skip
     if follow:
         argv.append("-f")
     if since:

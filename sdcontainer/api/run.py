@@ -118,6 +118,7 @@ def run_detached(ctx: Context, spec: ContainerSpec) -> Container:
             launcher=launcher_argv("--notify", container.bundle),
             cleanup=cleanup_argv(ctx, container),
             read_only=[os.path.realpath(sys.executable)],  # see launcher.spawn_foreground
+            container_id=container.id,
         )
         start_unit(ctx, container, props, stack)
         lifecycle.mark_started(container)

@@ -24,7 +24,6 @@ Layout of the driver's area, beside the base driver's:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +43,8 @@ MAX_LAYERS = 125  # what fits in a page with short names: Docker's limit too
 
 
 def short_name(layer_id: str) -> str:
+    import hashlib  # making a layer, not running a container: each layer keeps its own in `link`
+
     return hashlib.sha256(layer_id.encode()).hexdigest()[:26]
 
 
@@ -61,8 +62,13 @@ class OverlayDriver(Driver):
     # --- layers -------------------------------------------------------------
     def lowers(self, layer_id: str) -> list[str]:
         """The short names of layer_id and every layer under it, top first."""
-        below = (self._existing(layer_id) / "lower").read_text().split(":")
-        return [short_name(layer_id), *filter(None, below)]
+        home = self._existing(layer_id)
+        below = (home / "lower").read_text().split(":")
+        try:
+            own = (home / "link").read_text()
+        except FileNotFoundError:
+            own = short_name(layer_id)
+        return [own, *filter(None, below)]
 
     def options(self, lowers: list[str], upper: Path | None = None, work: Path | None = None) -> str:
         if len(lowers) > MAX_LAYERS:
@@ -117,7 +123,9 @@ class OverlayDriver(Driver):
             return dest
         for d in ("work", "merged"):
             remove_tree(layer / d)
-        link = self.links / short_name(layer_id)
+        name = short_name(layer_id)
+        (layer / "link").write_text(name)
+        link = self.links / name
         with contextlib.suppress(FileNotFoundError):
             link.unlink()  # one a kill left, or of a layer removed before
         link.symlink_to(Path("..") / "layers" / dest.name / "diff")

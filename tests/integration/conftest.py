@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 
 BUSYBOX = Path("/bin/busybox")
+# Every test of a store runs on each of these drivers (the store's, and fresh_sdc's);
+# @pytest.mark.drivers("btrfs") keeps a test that is about one driver to it.
+DRIVERS = ("btrfs", "overlay")
 
 
 def _environment_problem() -> str | None:
@@ -42,11 +45,12 @@ def _require_environment() -> None:
 class Sdc:
     """Drives the real CLI, as a user would, against one store."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path, driver: str | None = None) -> None:
+        self.root, self.driver = root, driver
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, "SDC_ROOT": str(self.root), **extra}
+        driver = {"SDC_STORAGE_DRIVER": self.driver} if self.driver else {}
+        return {**os.environ, "SDC_ROOT": str(self.root), **driver, **extra}
 
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "sdcontainer", *args]
@@ -120,22 +124,39 @@ def new_store() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session", params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked drivers(...) runs on those only."""
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("drivers")
+        param = getattr(item, "callspec", None) and item.callspec.params.get("driver")  # type: ignore[attr-defined]
+        (drop if marker and param and param not in marker.args else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
-def store() -> Iterator[Path]:
+def store(driver: str) -> Iterator[Path]:
     with new_store() as root:
         yield root
 
 
 @pytest.fixture()
-def fresh_sdc() -> Iterator[Sdc]:
-    """sdc on a store of its own, empty, for round trips between stores."""
+def fresh_sdc(driver: str) -> Iterator[Sdc]:
+    """sdc on a store of its own, empty, of the session's driver, for round trips between stores."""
     with new_store() as root:
-        yield Sdc(root)
+        yield Sdc(root, driver)
 
 
 @pytest.fixture(scope="session")
-def sdc(store: Path) -> Sdc:
-    return Sdc(store)
+def sdc(store: Path, driver: str) -> Sdc:
+    return Sdc(store, driver)
 
 
 @pytest.fixture(scope="session")
@@ -191,6 +212,18 @@ def store_state(root: Path) -> dict[str, object]:
         "units": sdc_units(),
         "mounts": sorted(m for m in mounts if m.startswith(str(root)) and m != str(root / "storage")),  # not the pool
     }
+
+
+def layer_files(sdc: Sdc, layer_id: str) -> Path:
+    """A layer's own files (overlay: its diff; btrfs and vfs: its whole tree)."""
+    path = sdc.root / "storage" / "layers" / layer_id.replace(":", "-")
+    return path / "diff" if (path / "diff").is_dir() and (path / "lower").exists() else path
+
+
+def host_path(sdc: Sdc, name: str, rel: str) -> Path:
+    """Where a file a running container made is on the host's side (overlay: its upper directory)."""
+    storage = json.loads(sdc.ok("inspect", name))[0]["Storage"]
+    return Path(storage.get("UpperDir") or storage["RootFs"]) / rel
 
 
 def rootfs_of(sdc: Sdc, name: str) -> Path:

@@ -100,9 +100,11 @@ def tree(root: Path, *, skip: frozenset[str] = frozenset()) -> dict[str, tuple[o
     user xattrs and hardlink group of each path under root (mtimes aside)."""
     inodes: dict[tuple[int, int], list[str]] = {}
     entries: dict[str, tuple[object, ...]] = {}
+    device = os.stat(root).st_dev
     for directory, dirs, files in os.walk(root):
-        # a skipped directory is not entered: a running container's /proc, say
-        dirs[:] = [d for d in dirs if str((Path(directory) / d).relative_to(root)) not in skip]
+        # a skipped directory is not entered, nor one of another filesystem: a running container's /proc, say
+        dirs[:] = [d for d in dirs if str((Path(directory) / d).relative_to(root)) not in skip
+                   and os.lstat(Path(directory) / d).st_dev == device]  # fmt: skip
         for name in dirs + files:
             path = Path(directory) / name
             rel = str(path.relative_to(root))

@@ -38,6 +38,7 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
     launcher = [sys.executable, "-I", "-S", str(Path(api.__file__).parent.parent / "launcher.py"), "--notify", bundle]
     # Not --rm: the launcher records how it ended (a --rm container's cleanup is sdc's: the next test).
     cleanup = [*launcher[:4], "--exited", bundle, "--lock", str(tmp_path / "lock")]
+    record = json.loads((tmp_path / "containers" / "web" / "container.json").read_text())
     assert fake.calls == [
         ("start", "sdc-web.service", [
             ("Description", "s", "sdc container web (bb)"),
@@ -52,6 +53,7 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
             ("TimeoutStopUSec", "t", 4_000_000),
             ("CollectMode", "s", "inactive-or-failed"),
             ("SyslogIdentifier", "s", "web"),
+            ("LogExtraFields", "aay", [f"SDC_CONTAINER_ID={record['id']}".encode()]),
             ("ReadOnlyPaths", "as", [os.path.realpath(sys.executable)]),
             ("MemoryAccounting", "b", True),
             ("TasksAccounting", "b", True),
@@ -68,7 +70,6 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
             ("DeviceAllow", "a(ss)", list(units.DEVICE_ALLOW)),
         ]),
     ]  # fmt: skip
-    record = json.loads((tmp_path / "containers" / "web" / "container.json").read_text())
     assert result.output == record["id"] + "\n"
 
 

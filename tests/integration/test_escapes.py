@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Sdc, make_busybox_rootfs, unit_property
+from tests.integration.conftest import Sdc, host_path, make_busybox_rootfs, unit_property
 
 # The attack of CVE-2019-5736 on a Python launcher: the kernel runs the binary of the process
 # that exec'ed the command as the script's interpreter; it keeps /proc/self/exe open, execs a
@@ -166,8 +166,7 @@ def test_host_users_cannot_reach_the_store_nor_run_its_setuid_files(
     assert "planted 4755:0" in logs
     root_mount = next(line for line in logs.splitlines() if line.startswith("root mount")).split()[2]
     assert "nosuid" not in root_mount.split(","), root_mount
-    [info] = json.loads(sdc.ok("inspect", name))
-    planted = Path(info["Storage"]["RootFs"]) / "tmp" / ".suid"
+    planted = host_path(sdc, name, "tmp/.suid")
     assert planted.stat().st_mode & 0o7777 == 0o4755 and planted.stat().st_uid == 0
 
     # A host user can neither list nor traverse the store.

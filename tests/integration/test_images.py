@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.integration.conftest import Sdc, store_state
+from tests.integration.conftest import Sdc, rootfs_of, store_state
 
 
 def test_import_names_list_and_remove(sdc: Sdc, busybox_tar: Path, store: Path, name: str) -> None:
@@ -42,7 +42,7 @@ def test_a_container_keeps_its_image_when_forced_and_prune_frees_it(
     # Forced: the name goes, the image stays (dangling) while the container needs it, as Docker's.
     assert sdc.ok("rmi", "-f", "doomed") == "Untagged: doomed:latest\n"
     [info] = json.loads(sdc.ok("inspect", name))
-    assert (Path(info["Storage"]["RootFs"]) / "bin" / "busybox").exists()
+    assert (rootfs_of(sdc, name) / "bin" / "busybox").exists()
     assert info["State"]["Status"] == "running"
     assert f"Deleted: {image_id}" not in sdc.ok("image", "prune")  # still used
     record = json.loads((store / "images" / f"{image_id.removeprefix('sha256:')}.json").read_text())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Sdc, store_state, unit_property
+from tests.integration.conftest import Sdc, rootfs_of, store_state, unit_property
 from tests.integration.imagetools import build_edge_image, run, tree
 
 # What sdc adds to a container's root that an image need not have (its init layer: storage/driver.py).
@@ -45,8 +45,7 @@ def test_a_loaded_image_is_what_umoci_unpacks(sdc: Sdc, edge: dict[str, Path], n
     [row] = [r for r in json.loads(sdc.ok("images", "--format", "json")) if r["Repository"] == "test/edge"]
     assert row["Id"] == config_digest(edge["layout"])
     sdc.ok("run", "-d", "--name", name, "test/edge:1", "sleep", "1000")
-    rootfs = Path(json.loads(sdc.ok("inspect", name))[0]["Storage"]["RootFs"])
-    mine, umoci = tree(rootfs), tree(edge["unpacked"])
+    mine, umoci = tree(rootfs_of(sdc, name)), tree(edge["unpacked"])
     assert set(mine) - set(umoci) <= INIT
     assert {p: e for p, e in mine.items() if p not in INIT} == umoci
     # ... and the tree holds what the layers were made to hold: (type, mode, uid, gid, what, xattrs, group)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Sdc
+from tests.integration.conftest import Sdc, rootfs_of
 from tests.integration.imagetools import run, tree
 from tests.integration.registry import serve, serve_with_tokens
 
@@ -57,7 +57,7 @@ def test_commit_push_pull_elsewhere_run(
     # skopeo reads what sdc pushed; umoci unpacks the container's tree from it.
     run("skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{target}", f"oci:{tmp_path}/layout:app")
     run("umoci", "unpack", "--image", f"{tmp_path}/layout:app", str(tmp_path / "unpacked"))
-    rootfs = Path(json.loads(sdc.ok("inspect", name))[0]["Storage"]["RootFs"])
+    rootfs = rootfs_of(sdc, name)
     init = {"proc", "sys", "dev", "run", "tmp", "etc/hostname", "etc/hosts", "etc/resolv.conf", "ready"}
     mine = {p: e for p, e in tree(rootfs).items() if p not in init}
     theirs = {p: e for p, e in tree(tmp_path / "unpacked" / "rootfs").items() if p not in init}

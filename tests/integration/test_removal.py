@@ -58,6 +58,7 @@ def assert_all_gone(sdc: Sdc, store: Path, name: str, before: dict[str, object])
     assert not any("containers/" in s for s in subvolumes_under(store / "storage"))
 
 
+@pytest.mark.drivers("btrfs")  # a subvolume is btrfs's: on overlay, a container's root is not one
 def test_subvolumes_nested_in_a_running_container_do_not_block_rm(sdc: Sdc, image: str, store: Path, name: str) -> None:
     before = store_state(store)
     sdc.ok("run", "-d", "--name", name, image, "sleep", "1000")
@@ -86,6 +87,7 @@ def subvol_image(sdc: Sdc, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     sdc("rmi", "-f", "subvol")
 
 
+@pytest.mark.drivers("btrfs")
 @pytest.mark.parametrize("mode", ["foreground", "detached"])
 def test_subvolumes_a_container_makes_itself_do_not_block_rm(
     sdc: Sdc, subvol_image: str, store: Path, name: str, mode: str

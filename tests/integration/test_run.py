@@ -94,6 +94,18 @@ def test_detached_service_status_journal_ps_logs_inspect_stop_rm(sdc: Sdc, image
     assert "sdc-web.service" not in sdc_units()
 
 
+def test_logs_of_a_name_used_again_are_the_new_containers_only(sdc: Sdc, image: str, name: str) -> None:
+    # The unit's name is the container's: the journal holds both containers' lines under it.
+    for word in ("first", "second"):
+        sdc("rm", "-f", name)
+        sdc.ok("run", "-d", "--name", name, image, "sh", "-c", f"echo {word}; exec sleep 1000")
+        deadline = time.monotonic() + 10
+        while word not in (logs := sdc.ok("logs", name)):
+            assert time.monotonic() < deadline, logs
+            time.sleep(0.1)
+    assert sdc.ok("logs", name) == "second\n"
+
+
 def test_logs_follow_streams_new_output(sdc: Sdc, image: str, name: str) -> None:
     sdc.ok("run", "-d", "--name", name, image, "sh", "-c", "echo one; sleep 1; echo two; sleep 1000")
     follower = subprocess.Popen(sdc.argv("logs", "-f", name), stdout=subprocess.PIPE, text=True, env=sdc.env())

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Sdc, make_busybox_rootfs, tar_directory
+from tests.integration.conftest import Sdc, layer_files, make_busybox_rootfs, rootfs_of, tar_directory
 
 
 def btrfs_used(mountpoint: Path) -> int:
@@ -39,8 +39,7 @@ def test_twenty_containers_of_a_300mb_image_cost_under_5mb(sdc: Sdc, store: Path
         after = btrfs_used(store / "storage")
         grown = after - before
         assert grown < 5 << 20, f"20 containers grew the store by {grown / (1 << 20):.1f} MB"
-        info = json.loads(sdc.ok("inspect", names[0]))[0]
-        assert os.path.getsize(Path(info["Storage"]["RootFs"]) / "data" / "blob0") == 100 << 20
+        assert os.path.getsize(rootfs_of(sdc, names[0]) / "data" / "blob0") == 100 << 20
     finally:
         sdc("rm", "-f", *names)
         sdc.ok("rmi", "big")
@@ -133,7 +132,7 @@ def test_extraction_keeps_owners_modes_links_devices_and_xattrs(sdc: Sdc, store:
     image_id = sdc.ok("import", "-", "attrs", input=buf.getvalue()).strip()
     try:
         record = json.loads((store / "images" / f"{image_id.removeprefix('sha256:')}.json").read_text())
-        layer = store / "storage" / "layers" / record["layers"][0].replace(":", "-")
+        layer = layer_files(sdc, record["layers"][0])
         su = (layer / "bin/su").stat()
         assert stat.S_IMODE(su.st_mode) == 0o4755  # setuid survives the chown
         alice = (layer / "home/alice").stat()
@@ -146,8 +145,9 @@ def test_extraction_keeps_owners_modes_links_devices_and_xattrs(sdc: Sdc, store:
         assert (layer / "home/alice/hard").stat().st_ino == notes.st_ino
         null = (layer / "dev/null").stat()
         assert stat.S_ISCHR(null.st_mode) and os.major(null.st_rdev) == 1 and os.minor(null.st_rdev) == 3
-        with pytest.raises(OSError):  # layers are read-only subvolumes
-            (layer / "new-file").write_text("x")
+        if sdc.driver == "btrfs":
+            with pytest.raises(OSError):  # layers are read-only subvolumes
+                (layer / "new-file").write_text("x")
     finally:
         sdc.ok("rmi", "attrs")
 

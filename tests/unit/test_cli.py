@@ -13,6 +13,7 @@ import typer.main
 
 from sdcontainer.cli import _bool_flags, app, invoked_app
 from sdcontainer.entry import PS_OPTIONS, parse_ps, parse_run, run_options
+from sdcontainer.paths import STORAGE_DRIVERS
 from sdcontainer.spec import RUN_DEFAULTS, RUN_FLAGS
 
 
@@ -186,7 +187,9 @@ def test_fast_ps_takes_only_its_plain_forms() -> None:
     }
     assert parse_ps(["ps", "--format", "json"])["fmt"] == "json"  # type: ignore[index]
     assert parse_ps(["--root", "/r", "ps"])["root"] == "/r"  # type: ignore[index]
-    assert parse_ps(["--root=/r", "--storage-driver", "vfs", "ps", "-q"])["storage_driver"] == "vfs"  # type: ignore[index]
+    for driver in STORAGE_DRIVERS:  # each driver the fast path knows, none it does not
+        assert parse_ps(["--root=/r", "--storage-driver", driver, "ps", "-q"])["storage_driver"] == driver  # type: ignore[index]
+    assert parse_ps(["--storage-driver", "zfs", "ps"]) is None
     for other in (["ps", "--filter", "x"], ["ps", "--format", "{{.ID}}"], ["images"], ["ps", "-h"], ["ps", "x"]):
         assert parse_ps(other) is None
 
