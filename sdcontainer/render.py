@@ -115,33 +115,69 @@ def report(message: str, hint: str | None, code: int) -> int:
 
 
 class PullProgress:
-    """A pull's progress on stderr, as Docker shows it: a line a layer, the current one's byte count
-    moving when stderr is a terminal; nothing with quiet."""
+    """A pull's progress on stderr, as Docker shows it; nothing with quiet. On a terminal, a line
+    a layer, redrawn in place as the layers download side by side and are extracted one after
+    another; elsewhere, a line a layer when it is done. Called from the downloads' threads too."""
+
+    BAR = 30
 
     def __init__(self, *, quiet: bool) -> None:
         import sys
+        import threading
 
         self.out = sys.stderr
         self.quiet = quiet
-        self.tty = self.out.isatty()
-        self.current = ""
-        self.total = 0
+        self.tty = not quiet and self.out.isatty()
+        self.lock = threading.Lock()
+        self.lines: dict[str, str] = {}  # each layer's status, in the image's order
+        self.sizes: dict[str, int] = {}
+        self.drawn = 0  # the lines on the screen a redraw writes over
+        self.last = 0.0
         self.pulled = 0  # layers fetched, not found in the store
 
     def layer(self, digest: str, size: int) -> None:
-        self.current, self.total = digest.removeprefix("sha256:")[:12], size
+        with self.lock:
+            key = _short(digest)
+            self.sizes[key], self.lines[key] = size, "Pulling fs layer"
+            self._draw(now=True)
 
-    def advance(self, done: int) -> None:
-        if self.tty and not self.quiet:
-            of = f"/{size(self.total)}" if self.total else ""
-            self.out.write(f"\r\033[K{self.current}: Downloading {size(done)}{of}")
-            self.out.flush()
+    def advance(self, digest: str, status: str, done: int) -> None:
+        if not self.tty:
+            return
+        with self.lock:
+            key = _short(digest)
+            total = self.sizes.get(key, 0)
+            if total:
+                filled = min(self.BAR, done * self.BAR // total)
+                bar = "=" * filled + (">" if filled < self.BAR else "") + " " * (self.BAR - filled - 1)
+                self.lines[key] = f"{status:<11} [{bar}] {size(done)}/{size(total)}"
+            else:
+                self.lines[key] = f"{status:<11} {size(done)}"
+            self._draw()
 
     def finished(self, digest: str, status: str) -> None:
-        self.pulled += status == "Pull complete"
-        if not self.quiet:
-            self.out.write(("\r\033[K" if self.tty else "") + f"{digest.removeprefix('sha256:')[:12]}: {status}\n")
-            self.out.flush()
+        with self.lock:
+            self.pulled += status == "Pull complete"
+            if self.tty:
+                self.lines[_short(digest)] = status
+                self._draw(now=True)
+            elif not self.quiet and status != "Download complete":
+                self.out.write(f"{_short(digest)}: {status}\n")
+                self.out.flush()
+
+    def _draw(self, *, now: bool = False) -> None:
+        """Every layer's line again, over the last drawing; ten times a second at most."""
+        if not self.tty or (not now and time.monotonic() - self.last < 0.1):
+            return
+        self.last = time.monotonic()
+        up = f"\033[{self.drawn}A" if self.drawn else ""
+        self.out.write(up + "".join(f"\r\033[K{key}: {line}\n" for key, line in self.lines.items()))
+        self.out.flush()
+        self.drawn = len(self.lines)
+
+
+def _short(digest: str) -> str:
+    return digest.removeprefix("sha256:")[:12]
 
 
 class PushProgress:

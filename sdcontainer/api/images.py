@@ -16,7 +16,7 @@ from sdcontainer.errors import Conflict
 # tar, hashing and the storage layer: only for the commands that need them
 if TYPE_CHECKING:
     from sdcontainer.images import Image
-    from sdcontainer.images.pull import Progress
+    from sdcontainer.images.fetch import Progress
     from sdcontainer.images.push import Progress as PushProgress
     from sdcontainer.spec import ContainerSpec
 

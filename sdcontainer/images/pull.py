@@ -1,23 +1,22 @@
 """Pulling an image from a registry: manifest (an index resolved to a platform), config, layers.
 
 Each layer streams from the network through decompression and both digests into a snapshot of
-its parent, in one pass, with no copy of the blob anywhere: a layer's subvolume needs its
-parent's, so layers are applied in order, one at a time. A layer the store has is not fetched.
-Nothing is used before it is checked: the manifest against the digest it was asked by, the
-config against its descriptor, each layer's bytes and content before it is committed.
+its parent, in one pass: a layer's subvolume needs its parent's, so layers are applied in order,
+one at a time, while the next ones download side by side (images/fetch.py). A layer the store
+has is not fetched. Nothing is used before it is checked: the manifest against the digest it was
+asked by, the config against its descriptor, each layer's bytes and content before it is committed.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sdcontainer.errors import UsageError
-from sdcontainer.images import Image, reference
-from sdcontainer.images.archive import ARCHITECTURES, LAYER_TYPES, Found, Retry, store_found
+from sdcontainer.images import Image, reference, store
+from sdcontainer.images.archive import ARCHITECTURES, LAYER_TYPES, Found, store_found
+from sdcontainer.images.fetch import Fetcher, Progress
 from sdcontainer.images.registry import Registry, RegistryError
 from sdcontainer.paths import Paths
 
@@ -25,16 +24,6 @@ if TYPE_CHECKING:
     from sdcontainer.storage.driver import Driver
 
 INDEXES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
-
-
-class Progress(Protocol):
-    """What a pull tells its caller as it goes."""
-
-    def layer(self, digest: str, size: int) -> None: ...  # starts fetching a layer of size bytes
-
-    def advance(self, done: int) -> None: ...  # bytes of it read so far
-
-    def finished(self, digest: str, status: str) -> None: ...  # "Pull complete", "Already exists"
 
 
 def host_platform() -> str:
@@ -66,20 +55,41 @@ def pull(
                                 hint="the registry, or something on the way, changed it")  # fmt: skip
         manifest = _json(body, "the platform's manifest")
     config, layers = _parts(manifest)
-    found = Found(
-        config=registry.small_blob(ref.path, config),
-        layers=tuple(_opener(registry, ref.path, layer, progress) for layer in layers),
-        blob_digests=tuple(str(layer["digest"]) for layer in layers),
-        names=(str(ref),) if ref.tag and not ref.digest else (),
-        media_types=tuple(str(layer["mediaType"]) for layer in layers),
-    )
+    config_bytes = registry.small_blob(ref.path, config)
+    for layer in layers:
+        progress.layer(str(layer["digest"]), int(layer.get("size") or 0))
 
     def finished(index: int, present: bool) -> None:
         progress.finished(str(layers[index]["digest"]), "Already exists" if present else "Pull complete")
 
-    repo_digests = (f"{ref.repository}@{digest}",)
-    image, _ = store_found(paths, driver, found, max_size=max_size, repo_digests=repo_digests, on_layer=finished)
+    paths.tmp.mkdir(parents=True, exist_ok=True)
+    with Fetcher(registry, ref.path, layers, paths.tmp, progress) as fetcher:
+        fetcher.start(_missing(driver, config_bytes, len(layers)))
+        found = Found(
+            config=config_bytes,
+            layers=tuple(fetcher.opener(index) for index in range(len(layers))),
+            blob_digests=tuple(str(layer["digest"]) for layer in layers),
+            names=(str(ref),) if ref.tag and not ref.digest else (),
+            media_types=tuple(str(layer["mediaType"]) for layer in layers),
+        )
+        repo_digests = (f"{ref.repository}@{digest}",)
+        image, _ = store_found(paths, driver, found, max_size=max_size, repo_digests=repo_digests, on_layer=finished)
     return image, digest
+
+
+def _missing(driver: Driver, config: bytes, count: int) -> list[int]:
+    """The layers (by index) the store lacks; none where the config does not list them (store_found
+    then says what is wrong with it)."""
+    try:
+        diff_ids = json.loads(config)["rootfs"]["diff_ids"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    missing, chain = [], None
+    for index, diff_id in enumerate(diff_ids if isinstance(diff_ids, list) and len(diff_ids) == count else ()):
+        chain = store.chain_id(chain, str(diff_id))
+        if not driver.has_layer(chain):
+            missing.append(index)
+    return missing
 
 
 def choose(index: dict[str, Any], platform: str, ref: reference.Reference) -> str:
@@ -113,37 +123,6 @@ def _parts(manifest: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any
             kind = layer.get("mediaType") if isinstance(layer, dict) else layer
             raise UsageError(f"a layer of a kind sdc does not read: {kind}", hint="sdc reads tar, gzip and zstd")
     return config, layers
-
-
-def _opener(registry: Registry, repository: str, layer: dict[str, Any], progress: Progress) -> Callable[[], BinaryIO]:
-    def open_blob() -> BinaryIO:
-        progress.layer(str(layer["digest"]), int(layer.get("size") or 0))
-        return _Streamed(registry.blob(repository, str(layer["digest"])), progress)  # type: ignore[return-value]
-
-    return open_blob
-
-
-class _Streamed:
-    """A blob's response, read by the layer's extraction: a break in it may be retried, and each
-    read reports progress."""
-
-    def __init__(self, response: http.client.HTTPResponse, progress: Progress) -> None:
-        self.response, self.progress, self.done = response, progress, 0
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            data = self.response.read(size)
-        except (OSError, http.client.HTTPException) as exc:
-            raise Retry(f"the download broke off: {exc}", hint="try again") from exc
-        self.done += len(data)
-        self.progress.advance(self.done)
-        return data
-
-    def __enter__(self) -> _Streamed:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.response.close()
 
 
 def _json(body: bytes, what: str) -> dict[str, Any]:

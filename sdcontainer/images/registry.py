@@ -299,6 +299,12 @@ class Registry:
     def close(self) -> None:
         self._forget_connections()
 
+    def fork(self) -> Registry:
+        """The same registry, credentials and tokens, on connections of its own: for another thread
+        (an http.client connection carries one request at a time)."""
+        return Registry(self.domain, self.credentials, self.tls_verify, _scheme=self._scheme, _tokens=self._tokens,
+                        _basic=self._basic)  # fmt: skip
+
     def _unreachable(self, exc: BaseException) -> RegistryError:
         if isinstance(exc, ssl.SSLCertVerificationError):
             return RegistryError(f"{self.domain}: its TLS certificate does not verify: {exc.verify_message}",

@@ -179,3 +179,96 @@ def upload(address: str, repository: str, tag: str, blobs: list[bytes], manifest
         assert response.status == 201, (response.status, detail)
     finally:
         conn.close()
+
+
+class Proxy:
+    """What a flaky, slow network does to a registry's blobs, and a record of what was asked.
+
+    A plain-HTTP proxy on 127.0.0.1 in front of a registry: each blob's body is held back for
+    `delay` seconds (so downloads that overlap are seen to), faults[digest] lists what the next
+    GETs of that blob meet ("503": Service Unavailable; "cut": half the body, then the connection
+    closes), gets counts the GETs of each blob, and most is the most blob GETs at once."""
+
+    def __init__(self, upstream: str, *, delay: float = 0.0) -> None:
+        self.upstream, self.delay = upstream, delay
+        self.faults: dict[str, list[str]] = {}
+        self.gets: dict[str, int] = {}
+        self.most = 0
+        self._now = 0
+
+    def _blob(self, path: str) -> str | None:
+        head, _, digest = path.partition("/blobs/")
+        return digest if head.startswith("/v2/") and digest.startswith("sha256:") else None
+
+    @contextlib.contextmanager
+    def serve(self) -> Iterator[str]:
+        import http.client
+        import http.server
+        import threading
+
+        proxy, lock = self, threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
+                self.forward()
+
+            def do_GET(self) -> None:  # noqa: N802
+                digest = proxy._blob(self.path)
+                if digest is None:
+                    self.forward()
+                    return
+                with lock:
+                    proxy.gets[digest] = proxy.gets.get(digest, 0) + 1
+                    fault = proxy.faults.get(digest, [None]).pop(0) if proxy.faults.get(digest) else None
+                    proxy._now += 1
+                    proxy.most = max(proxy.most, proxy._now)
+                try:
+                    if fault == "503":
+                        self.send_response(503)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    time.sleep(proxy.delay)
+                    self.forward(cut=fault == "cut")
+                finally:
+                    with lock:
+                        proxy._now -= 1
+
+            def forward(self, *, cut: bool = False) -> None:
+                upstream = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                try:
+                    upstream.request(self.command, self.path, headers=dict(self.headers.items()))
+                    response = upstream.getresponse()
+                    body = response.read()
+                finally:
+                    upstream.close()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(key, value)
+                length = int(response.getheader("Content-Length") or len(body)) if self.command == "HEAD" else len(body)
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
+                if self.command == "HEAD":
+                    return
+                if cut:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            server.server_close()

@@ -15,7 +15,7 @@ import pytest
 
 from tests.integration.conftest import Sdc, rootfs_of, store_state
 from tests.integration.imagetools import build_edge_image, run, tree
-from tests.integration.registry import blob_file, manifest_digest, push, serve, upload
+from tests.integration.registry import Proxy, blob_file, manifest_digest, push, serve, upload
 from tests.integration.test_load import INIT
 
 
@@ -185,3 +185,30 @@ def test_pull_save_load_into_a_fresh_store_is_the_same_image(
     pulled = json.loads(run("skopeo", "inspect", "--tls-verify=false", "--config", "--raw",
                             f"docker://{address}/test/edge:1"))  # fmt: skip
     assert [layer["digest"] for layer in manifest["layers"]] == pulled["rootfs"]["diff_ids"]
+
+
+def test_layers_download_side_by_side_and_a_flaky_network_is_retried(
+    sdc: Sdc, store: Path, registry: tuple[str, Path], tmp_path: Path, name: str
+) -> None:
+    address, _ = registry
+    layout = build_edge_image(tmp_path / "flaky", unique=True)  # layers the store has none of
+    push(f"oci:{layout}:edge", address, "test/flaky:1")
+    manifest = json.loads(run("skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{address}/test/flaky:1"))
+    layers = [layer["digest"] for layer in manifest["layers"]]
+    assert len(layers) == 3
+    proxy = Proxy(address, delay=0.5)
+    # The first fails at once, the second breaks off half-way, the third both, one after the other.
+    proxy.faults = {layers[0]: ["503"], layers[1]: ["cut"], layers[2]: ["cut", "503"]}
+    before = store_state(store)
+    with proxy.serve() as via:
+        proc = sdc("pull", f"{via}/test/flaky:1")
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.count("Pull complete") == 3, proc.stderr
+        assert proxy.most == 3  # all three at once: one applied as it streams, two ahead of it
+        assert [proxy.gets[layer] for layer in layers] == [2, 2, 3]  # each fault cost one GET more
+        again = sdc("pull", f"{via}/test/flaky:1")
+        assert again.returncode == 0 and again.stderr.count("Already exists") == 3, again.stderr
+        assert [proxy.gets[layer] for layer in layers] == [2, 2, 3]  # a stored layer is not fetched again
+    assert sdc.ok("run", "--rm", f"{via}/test/flaky:1", "cat", "/opaque/mine") == "this layer's\n"
+    sdc.ok("rmi", f"{via}/test/flaky:1")
+    assert store_state(store) == before  # nothing downloaded ahead stays behind
