@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import time
+from collections.abc import Iterator
+
+from sdcontainer.errors import SdcError
 
 ROOT = "/sys/fs/cgroup"
 GONE = (errno.ENOENT, errno.ENODEV)  # a cgroup being removed answers ENODEV to reads of its files
@@ -36,3 +41,56 @@ def populated(cgroup: str) -> bool:
             if exc.errno not in GONE:
                 raise
     return False
+
+
+def unified(cgroup: str) -> str | None:
+    """cgroup's directory in the cgroup v2 hierarchy: the host's whole tree, or a hybrid host's
+    unified one (where systemd keeps every unit's cgroup too); None on a v1-only host."""
+    for root in (ROOT, f"{ROOT}/unified"):
+        if os.path.exists(f"{root}/cgroup.controllers"):
+            return f"{root}{cgroup}"
+    return None
+
+
+@contextlib.contextmanager
+def frozen(cgroup: str, *, timeout: float = 10.0) -> Iterator[None]:
+    """Every process of cgroup stopped while the block runs, and let go after whatever happens:
+    cgroup v2's freezer (cgroup.freeze), which a hybrid host's unified hierarchy has as well. A
+    cgroup that is gone (its container ended meanwhile) has nothing to stop."""
+    import select
+
+    path = unified(cgroup)
+    if path is None or (os.path.isdir(path) and not os.path.exists(f"{path}/cgroup.freeze")):
+        raise SdcError("pausing a container needs the cgroup v2 freezer (Linux 5.2, a unified or hybrid hierarchy)",
+                       hint="commit with --pause=false")  # fmt: skip
+    try:
+        _write(f"{path}/cgroup.freeze", "1")
+    except OSError as exc:
+        if exc.errno not in GONE:
+            raise
+        yield
+        return
+    try:
+        # cgroup.events says "frozen 1" once every process has stopped; a change to it wakes poll()
+        with open(f"{path}/cgroup.events", "rb", buffering=0) as events:
+            poller = select.poll()
+            poller.register(events, select.POLLPRI)
+            deadline = time.monotonic() + timeout
+            while b"frozen 1" not in (os.pread(events.fileno(), 4096, 0)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SdcError(f"the processes of {cgroup} did not stop within {timeout:g} s",
+                                   hint="one may be stuck in the kernel: commit with --pause=false")  # fmt: skip
+                poller.poll(left * 1000)
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            _write(f"{path}/cgroup.freeze", "0")
+
+
+def _write(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)

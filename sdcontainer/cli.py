@@ -118,20 +118,26 @@ TlsVerify = Annotated[
 ]
 
 
+# Boolean flags that Docker and Podman users give a value (--pause=false), by command.
+VALUED_BOOLS = {"pull": "--tls-verify", "push": "--tls-verify", "login": "--tls-verify", "commit": "--pause"}
+
+
 def _bool_flags(argv: list[str]) -> list[str]:
-    """Podman's and skopeo's --tls-verify=false, as click's --no-tls-verify (its boolean flags
-    take no value). Only pull, push and login have it: a container's command is never rewritten."""
+    """Docker's --pause=false and Podman's --tls-verify=false, as click's --no-pause and
+    --no-tls-verify (its boolean flags take no value), for the commands that have them only: a
+    container's command is never rewritten."""
     takes_value = ("--root", "--storage-driver")
     words = [a for i, a in enumerate(argv) if not a.startswith("-") and (i == 0 or argv[i - 1] not in takes_value)]
-    if not words or words[0] not in ("pull", "push", "login"):
+    if not words or words[0] not in VALUED_BOOLS:
         return argv
+    name = VALUED_BOOLS[words[0]]
     out = []
     for arg in argv:
         flag, eq, value = arg.partition("=")
-        if eq and flag == "--tls-verify":
+        if eq and flag == name:
             if value.lower() not in ("true", "false", "1", "0"):
-                raise SdcError(f"invalid {arg}", hint="give --tls-verify=true or --tls-verify=false")
-            arg = flag if value.lower() in ("true", "1") else "--no-tls-verify"
+                raise SdcError(f"invalid {arg}", hint=f"give {name}=true or {name}=false")
+            arg = flag if value.lower() in ("true", "1") else f"--no-{name[2:]}"
         out.append(arg)
     return out
 
@@ -540,10 +546,13 @@ def commit(
     change: Annotated[
         Optional[list[str]], typer.Option("--change", "-c", help="A Dockerfile instruction: CMD, ENV, USER...")
     ] = None,
+    pause: Annotated[
+        bool, typer.Option("--pause/--no-pause", "-p", help="Freeze a running container while its changes are read")
+    ] = True,
 ) -> None:
     """Make an image of a container's changes: its image and one more layer."""
     image = image_cases.commit(_sdc(ctx), container, repository, message=message, author=author,
-                               changes=change or [])  # fmt: skip
+                               changes=change or [], pause=pause)  # fmt: skip
     typer.echo(image.id)
 
 

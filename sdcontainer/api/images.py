@@ -9,7 +9,7 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sdcontainer import containers, records
+from sdcontainer import cgroups, containers, records, units
 from sdcontainer.api.context import Context
 from sdcontainer.errors import Conflict
 
@@ -301,13 +301,15 @@ def commit(
     message: str = "",
     author: str = "",
     changes: list[str] | None = None,
+    pause: bool = True,
 ) -> Image:
     """A new image: the container's image and one more layer, what the container changed (the
     init layer's files left out), run as the container was, with changes applied (--change).
 
-    The layer is written from a view of the container's files that does not move while it is
-    read: on btrfs a read-only snapshot, taken at one instant, so a running container's files
-    are caught as a power cut would leave them (Docker pauses the container while it copies)."""
+    A running container is paused while its changes are read, as Docker's commit does (its
+    processes frozen: cgroups.frozen), so no file is caught half-written; with pause=False,
+    btrfs still reads a read-only snapshot taken at one instant (the files as a power cut would
+    leave them), while overlay and vfs read the files as they change."""
     from sdcontainer import images
     from sdcontainer.errors import UsageError
     from sdcontainer.images import archive, store
@@ -325,8 +327,12 @@ def commit(
                              hint="an older sdc imported it: import or pull the image again")  # fmt: skip
         driver = ctx.driver()
         tar = undo.enter_context(driver.spool())
-        with driver.container_changes(container.id, image.top_layer + "-init") as (view, found):
-            write_changes(view, [(kind.value, path) for kind, path in found], tar)
+        with contextlib.ExitStack() as paused:
+            cgroup = units.unit_cgroup(container.unit)
+            if pause and cgroups.populated(cgroup):  # running
+                paused.enter_context(cgroups.frozen(cgroup))
+            with driver.container_changes(container.id, image.top_layer + "-init") as (view, found):
+                write_changes(view, [(kind.value, path) for kind, path in found], tar)
         tar.seek(0)
         chain, digests, new = store.add_layer(ctx.paths, driver, image.top_layer, tar, max_size=DEFAULT_MAX_SIZE)
         if new:

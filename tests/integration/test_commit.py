@@ -5,6 +5,7 @@ umoci read as the container's tree; both drivers."""
 from __future__ import annotations
 
 import json
+import select
 import time
 from pathlib import Path
 
@@ -109,3 +110,26 @@ def test_bad_commits_leave_nothing(sdc: Sdc, store: Path, image: str, name: str)
     proc = sdc("diff", "no-such-container")
     assert proc.returncode == 125 and "no such container" in proc.stderr
 
+
+def test_commit_pauses_a_running_container_unless_told_not_to(sdc: Sdc, image: str, name: str) -> None:
+    sdc.ok("run", "-d", "--name", name, image, "sh", "-c", "echo ready > /tmp/ready; exec sleep 1000")
+    wait_ready(sdc, name)
+    cgroup = json.loads(sdc.ok("inspect", name))[0]["State"]["ControlGroup"]
+    [events] = [p for p in (Path(f"/sys/fs/cgroup{cgroup}/cgroup.events"),
+                            Path(f"/sys/fs/cgroup/unified{cgroup}/cgroup.events")) if p.exists()]  # fmt: skip
+
+    def froze(*flags: str) -> bool:
+        """Whether the container's cgroup went frozen (and back) while the commit ran: a change to
+        cgroup.events since it was last read wakes poll() (cgroups(7))."""
+        with open(events, "rb", buffering=0) as f:
+            f.read()
+            poller = select.poll()
+            poller.register(f, select.POLLPRI)
+            sdc.ok("commit", *flags, name)
+            return bool(poller.poll(0))
+
+    assert not froze("--pause=false")
+    assert froze()  # Docker's default
+    assert froze("--pause=true") and froze("-p")
+    assert "frozen 0" in events.read_text()  # and running again
+    assert json.loads(sdc.ok("inspect", name))[0]["State"]["Status"] == "running"

@@ -199,6 +199,8 @@ def test_tls_verify_takes_podmans_value_form_for_registry_commands_only() -> Non
     pushed = ["--root", "/r", "push", "--tls-verify", "x"]
     assert _bool_flags(["--root", "/r", "push", "--tls-verify=TRUE", "x"]) == pushed
     assert _bool_flags(["login", "--tls-verify=0", "r"]) == ["login", "--no-tls-verify", "r"]
+    assert _bool_flags(["commit", "--pause=false", "web"]) == ["commit", "--no-pause", "web"]
+    assert _bool_flags(["commit", "--tls-verify=false", "web"]) == ["commit", "--tls-verify=false", "web"]
     command = ["run", "img", "skopeo", "copy", "--tls-verify=false", "a", "b"]
     assert _bool_flags(command) == command  # a container's command is its own
     proc = sdc("pull", "--tls-verify=perhaps", "x")
