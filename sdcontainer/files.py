@@ -35,6 +35,29 @@ def write_atomically(path: str, data: bytes) -> None:
         os.close(fd)
 
 
+def remove_partial_writes(directory: str, of: str | None = None) -> None:
+    """The temp files of write_atomically that a kill left in directory (never renamed), of
+    every file or of the one named `of`. Call with their writers excluded (the store's lock,
+    for the store's records)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        stem, dot, suffix = name.rpartition(".")
+        if not (name.startswith(".") and dot and len(suffix) == 12 and _is_hex(suffix) and len(stem) > 1):
+            continue
+        if of is None or stem == f".{of}":
+            try:
+                os.unlink(os.path.join(directory, name))
+            except FileNotFoundError:
+                pass
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
 class StoreLock:
     """Serialises changes to the store between sdc commands and the launcher (flock(2))."""
 

@@ -9,7 +9,7 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sdcontainer import cgroups, containers, records, units
+from sdcontainer import cgroups, containers, files, records, units
 from sdcontainer.api.context import Context
 from sdcontainer.errors import Conflict
 
@@ -110,6 +110,10 @@ def prune_images(ctx: Context, *, every: bool = False) -> tuple[list[str], int]:
         for layer in store.stray_records(ctx.paths, driver):
             store.forget_layer(ctx.paths, layer)
         images.remove_stray_configs(ctx.paths)
+        # what a kill left of a record being written (each written under the store's lock)
+        files.remove_partial_writes(str(ctx.paths.layers))
+        files.remove_partial_writes(str(ctx.paths.images))
+        files.remove_partial_writes(str(ctx.paths.root), of=ctx.paths.repositories.name)
     return removed, freed
 
 

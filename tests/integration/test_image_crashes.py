@@ -172,3 +172,20 @@ def test_rmi_killed_anywhere(sdc: Sdc, registry: str) -> None:
         clean(sdc, when)
 
     sweep(sdc, ["rmi", registry], before=before, after=after)
+
+
+def test_prune_clears_records_a_kill_left_half_written(sdc: Sdc, registry: str) -> None:
+    # What a kill between write_atomically's write and its rename leaves, in each directory of
+    # records written under the store's lock; and what must stay (another file's, sdc login's).
+    sdc.ok("pull", "-q", registry)
+    root = sdc.root
+    partial = [root / "layers" / ".0123.json.0a1b2c3d4e5f", root / "images" / ".4567.config.00112233aabb",
+               root / ".repositories.json.ffeeddccbbaa"]  # fmt: skip
+    kept = [root / ".auth.json.0a1b2c3d4e5f", root / "images" / ".not-ours"]
+    for path in partial + kept:
+        path.write_text("{")
+    sdc.ok("image", "prune", "-f")
+    assert [p.exists() for p in partial + kept] == [False] * len(partial) + [True] * len(kept)
+    for path in kept:
+        path.unlink()
+    clean(sdc, "after planting")
