@@ -200,7 +200,8 @@ def build_runtime_config(
             ],
             "maskedPaths": list(MASKED_PATHS),
             "readonlyPaths": list(READONLY_PATHS),
-            SECCOMP_KEY: protocol.SECCOMP,
+            # no program for an unconfined container
+            **({} if spec.seccomp == "unconfined" else {SECCOMP_KEY: protocol.SECCOMP}),
             "resources": _resources(spec),
         },
     }

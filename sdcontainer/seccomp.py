@@ -1,129 +1,255 @@
-"""seccomp filters as classic BPF programs (seccomp(2), <linux/filter.h>), built without libseccomp.
+"""seccomp profiles in Docker's JSON format, compiled to a BPF program by libseccomp.
 
-Pure: `build_namespace_filter` returns the program's bytes; sdc writes them into the
-container's bundle and the launcher loads them as the last step before the exec.
+A container's profile is sdc's default (seccomp-default.json: Docker's own default profile),
+a file given with --security-opt seccomp=FILE, or none (seccomp=unconfined). It is compiled
+when the container is created, for this machine's system call ABIs (the profile's archMap) and
+the container's capabilities (a rule may need or exclude some), and the program is kept in the
+bundle, where the launcher, which stays standard-library only, loads it as its last step
+before the exec. The default profile's program is cached in the store, so `sdc run` compiles
+nothing on the way.
 
-The filter refuses what a container's root needs no capability for and must not have:
-new namespaces. A user namespace gives its creator every capability inside it, and
-with them a mount of the cgroup v1 hierarchies, where the container could write its
-own memory and pids limits. Namespace flags to unshare(2) and clone(2) get EPERM,
-setns(2) too (Docker's default profile refuses all three without CAP_SYS_ADMIN);
-clone3(2) passes its flags in memory a filter cannot read, so it gets ENOSYS, on
-which the C libraries fall back to clone(2).
+libseccomp through ctypes, not a Python binding: libseccomp2 is on every systemd host (systemd
+links it), while its Python module exists for the distribution's Python only. The profile's
+semantics are Docker's (moby's seccomp.setupSeccomp): a rule's `includes` must all hold and none
+of its `excludes` (capabilities, architectures by Go's names, minimum kernel); a system call this
+libseccomp does not know is left out; the comparisons of one rule are ANDed when they test
+different arguments, and become a rule each when two test the same one.
 """
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sdcontainer.errors import SdcError
+from sdcontainer.errors import SdcError, UsageError
 
-# <linux/bpf_common.h>: the few instructions the filter uses
-_LD_W_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS: A = the 32-bit word at offset k of struct seccomp_data
-_ALU_AND_K = 0x54  # BPF_ALU | BPF_AND | BPF_K: A &= k
-_JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K: A == k ? jt : jf
-_JSET_K = 0x45  # BPF_JMP | BPF_JSET | BPF_K: A & k ? jt : jf
-_RET_K = 0x06  # BPF_RET | BPF_K: return k
+if TYPE_CHECKING:
+    import ctypes
 
-# <linux/seccomp.h>
-RET_KILL_PROCESS = 0x80000000
-RET_ERRNO = 0x00050000
-RET_ALLOW = 0x7FFF0000
-EPERM, ENOSYS = 1, 38
+DEFAULT_PROFILE = Path(__file__).with_name("seccomp-default.json")
+UNCONFINED = "unconfined"
+_ArgCmp: Any = None  # struct scmp_arg_cmp, defined with libseccomp's functions
 
-# struct seccomp_data { int nr; __u32 arch; __u64 instruction_pointer; __u64 args[6]; }
-_NR, _ARCH, _ARG0_LOW = 0, 4, 16  # args[0]'s low word: little-endian ABIs only (both below)
-
-# <linux/sched.h>: NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET; the kernel reads
-# only the low 32 bits of clone's flags. CLONE_NEWTIME (0x80) is unshare's alone: in clone's
-# flags those bits are the exit signal.
-CLONE_NAMESPACES = 0x7E020000
-UNSHARE_NAMESPACES = CLONE_NAMESPACES | 0x80
-X32_SYSCALL_BIT = 0x40000000
-
-
-@dataclass(frozen=True, kw_only=True)
-class Abi:
-    """One system call ABI a process on this machine can use: its audit arch and numbers."""
-
-    arch: int
-    unshare: int
-    clone: int
-    clone3: int
-    setns: int
-    x32: bool = False  # x86_64's: x32 calls are the same numbers with X32_SYSCALL_BIT set
-
-
-# The native ABI and the compat one of each supported machine (<asm/unistd*.h>, <linux/audit.h>).
-ABIS: dict[str, tuple[Abi, ...]] = {
-    "x86_64": (
-        Abi(arch=0xC000003E, unshare=272, clone=56, clone3=435, setns=308, x32=True),
-        Abi(arch=0x40000003, unshare=310, clone=120, clone3=435, setns=346),  # i386
-    ),
-    "aarch64": (
-        Abi(arch=0xC00000B7, unshare=97, clone=220, clone3=435, setns=268),
-        Abi(arch=0x40000028, unshare=337, clone=120, clone3=435, setns=375),  # arm
-    ),
+ACTIONS = {
+    "SCMP_ACT_KILL": 0x00000000,  # the thread
+    "SCMP_ACT_KILL_THREAD": 0x00000000,
+    "SCMP_ACT_KILL_PROCESS": 0x80000000,
+    "SCMP_ACT_TRAP": 0x00030000,
+    "SCMP_ACT_ERRNO": 0x00050000,  # | the errno
+    "SCMP_ACT_TRACE": 0x7FF00000,  # | the tracer's message
+    "SCMP_ACT_LOG": 0x7FFC0000,
+    "SCMP_ACT_ALLOW": 0x7FFF0000,
 }
-
-# An instruction before assembly: (code, k, jump-if-true label, jump-if-false label); a
-# label of None is the next instruction. A str alone marks where a label is.
-_Insn = tuple[int, int, str | None, str | None]
-
-
-def _abi_block(abi: Abi, n: int) -> list[_Insn | str]:
-    denied, unsupported, allowed = f"deny{n}", f"nosys{n}", f"allow{n}"
-    block: list[_Insn | str] = [f"abi{n}", (_LD_W_ABS, _NR, None, None)]
-    if abi.x32:
-        block.append((_ALU_AND_K, ~X32_SYSCALL_BIT & 0xFFFFFFFF, None, None))
-    block += [
-        (_JEQ_K, abi.unshare, f"unshare{n}", None),
-        (_JEQ_K, abi.clone, f"clone{n}", None),
-        (_JEQ_K, abi.clone3, unsupported, None),
-        (_JEQ_K, abi.setns, denied, allowed),
-        f"unshare{n}",
-        (_LD_W_ABS, _ARG0_LOW, None, None),
-        (_JSET_K, UNSHARE_NAMESPACES, denied, allowed),
-        f"clone{n}",
-        (_LD_W_ABS, _ARG0_LOW, None, None),
-        (_JSET_K, CLONE_NAMESPACES, denied, allowed),
-        denied,
-        (_RET_K, RET_ERRNO | EPERM, None, None),
-        unsupported,
-        (_RET_K, RET_ERRNO | ENOSYS, None, None),
-        allowed,
-        (_RET_K, RET_ALLOW, None, None),
-    ]
-    return block
+_WITH_VALUE = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
+OPS = {
+    "SCMP_CMP_NE": 1,
+    "SCMP_CMP_LT": 2,
+    "SCMP_CMP_LE": 3,
+    "SCMP_CMP_EQ": 4,
+    "SCMP_CMP_GE": 5,
+    "SCMP_CMP_GT": 6,
+    "SCMP_CMP_MASKED_EQ": 7,
+}
+EPERM = 1
+# Go's names for the machine (what a profile's "arches" say), by os.uname().machine
+GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
+          "s390x": "s390x", "riscv64": "riscv64", "mips64": "mips64", "mips64el": "mips64le"}  # fmt: skip
+_NR_SCMP_ERROR = -1
+_FLTATR_CTL_OPTIMIZE = 8  # libseccomp >= 2.5: 2 sorts the rules into a binary tree
 
 
-def _assemble(source: list[_Insn | str]) -> bytes:
-    """struct sock_filter[] (u16 code, u8 jt, u8 jf, u32 k) with the labels resolved."""
-    labels: dict[str, int] = {}
-    program: list[_Insn] = []
-    for item in source:
-        if isinstance(item, str):
-            labels[item] = len(program)
-        else:
-            program.append(item)
-    out = bytearray()
-    for index, (code, k, jt, jf) in enumerate(program):
-        offsets = [0 if label is None else labels[label] - index - 1 for label in (jt, jf)]
-        if not all(0 <= offset <= 255 for offset in offsets):  # BPF jumps only forward, by a byte
-            raise ValueError(f"jump out of range at instruction {index}")
-        out += struct.pack("=HBBI", code, offsets[0], offsets[1], k)
-    return bytes(out)
+def _libseccomp() -> ctypes.CDLL:
+    """libseccomp, typed; ctypes and its search for the library are paid by a compile only (the
+    default profile's program is read from the store's cache)."""
+    import ctypes
+    import ctypes.util
+
+    global _ArgCmp
+
+    class _ArgCmp(ctypes.Structure):  # struct scmp_arg_cmp
+        _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64),
+                    ("datum_b", ctypes.c_uint64)]  # fmt: skip
+
+    name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
+    try:
+        lib = ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        raise SdcError("libseccomp is not installed: sdc cannot build the container's seccomp filter",
+                       hint="install libseccomp2, or run with --security-opt seccomp=unconfined") from None  # fmt: skip
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    lib.seccomp_arch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    lib.seccomp_arch_resolve_name.restype = ctypes.c_uint32
+    lib.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_arch_native.restype = ctypes.c_uint32
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
+                                           ctypes.POINTER(_ArgCmp)]  # fmt: skip
+    lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
+    lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    return lib
 
 
-def build_namespace_filter(machine: str) -> bytes:
-    """The filter for a machine (os.uname().machine); a system call of any other ABI kills."""
-    abis = ABIS.get(machine)
-    if abis is None:
-        raise SdcError(f"sdc has no seccomp filter for {machine}", hint=f"sdc runs on {', '.join(ABIS)}")
-    source: list[_Insn | str] = [(_LD_W_ABS, _ARCH, None, None)]
-    source += [(_JEQ_K, abi.arch, f"abi{n}", None) for n, abi in enumerate(abis)]
-    source.append((_RET_K, RET_KILL_PROCESS, None, None))
-    for n, abi in enumerate(abis):
-        source += _abi_block(abi, n)
-    return _assemble(source)
+def load_profile(source: str | Path) -> dict[str, Any]:
+    """A profile file in Docker's JSON format, checked enough to compile."""
+    try:
+        profile = json.loads(Path(source).read_bytes())
+    except FileNotFoundError:
+        raise UsageError(f"no seccomp profile {source}", hint="give a file in Docker's JSON format") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the seccomp profile {source}: {exc}",
+                         hint="give a file in Docker's JSON format") from None  # fmt: skip
+    if not isinstance(profile, dict) or profile.get("defaultAction") not in ACTIONS:
+        raise UsageError(f"{source} is not a seccomp profile: no known defaultAction",
+                         hint="give a file in Docker's JSON format") from None  # fmt: skip
+    return profile
+
+
+def _action(name: object, errno: object, where: str) -> int:
+    if name not in ACTIONS:
+        raise UsageError(f"seccomp profile: unknown action {name!r} in {where}",
+                         hint=f"use one of {', '.join(ACTIONS)}")  # fmt: skip
+    value = ACTIONS[str(name)]
+    if name in _WITH_VALUE:
+        value |= int(errno if isinstance(errno, int) else EPERM) & 0xFFFF
+    return value
+
+
+def _kernel_at_least(release: str, wanted: str) -> bool:
+    def version(text: str) -> tuple[int, ...]:
+        return tuple(int("".join(c for c in part if c.isdigit()) or 0) for part in text.split("-")[0].split(".")[:2])
+
+    return version(release) >= version(wanted)
+
+
+def _applies(rule: dict[str, Any], *, caps: Iterable[str], machine: str, kernel: str) -> bool:
+    """Docker's includes and excludes: by capability, architecture (Go's names) and kernel."""
+    caps, arch = set(caps), GOARCH.get(machine, machine)
+    includes, excludes = rule.get("includes") or {}, rule.get("excludes") or {}
+    if not set(includes.get("caps") or ()) <= caps or set(excludes.get("caps") or ()) & caps:
+        return False
+    if includes.get("arches") and arch not in includes["arches"]:
+        return False
+    if arch in (excludes.get("arches") or ()):
+        return False
+    return not (includes.get("minKernel") and not _kernel_at_least(kernel, str(includes["minKernel"])))
+
+
+def _comparisons(args: list[dict[str, Any]], where: str) -> list[list[Any]]:
+    """The comparisons of a rule, as the rules libseccomp gets: one rule ANDing them all, or
+    (where two test the same argument, which libseccomp refuses in one rule) one each."""
+    cmps = []
+    for arg in args:
+        if arg.get("op") not in OPS or not isinstance(arg.get("index"), int) or not 0 <= arg["index"] < 6:
+            raise UsageError(f"seccomp profile: a bad argument comparison in {where}: {arg}",
+                             hint=f"index 0-5, op one of {', '.join(OPS)}")  # fmt: skip
+        cmps.append(_ArgCmp(arg["index"], OPS[arg["op"]], int(arg.get("value") or 0) & (2**64 - 1),
+                            int(arg.get("valueTwo") or 0) & (2**64 - 1)))  # fmt: skip
+    if len({c.arg for c in cmps}) == len(cmps):
+        return [cmps]
+    return [[c] for c in cmps]
+
+
+def compile_profile(profile: dict[str, Any], *, caps: Iterable[str], machine: str, kernel: str) -> bytes:
+    """The BPF program (struct sock_filter[]) of a profile, for a process with caps on this machine."""
+    caps = tuple(caps)
+    lib = _libseccomp()
+    default = _action(profile["defaultAction"], profile.get("defaultErrnoRet"), "defaultAction")
+    ctx = lib.seccomp_init(default)
+    if not ctx:
+        raise SdcError("libseccomp could not start a filter", hint="is libseccomp2 too old?")
+    try:
+        lib.seccomp_attr_set(ctx, _FLTATR_CTL_OPTIMIZE, 2)  # an older libseccomp keeps its linear order
+        _add_architectures(lib, ctx, profile)
+        for n, rule in enumerate(profile.get("syscalls") or ()):
+            if not isinstance(rule, dict) or not _applies(rule, caps=caps, machine=machine, kernel=kernel):
+                continue
+            names = rule.get("names") or ([rule["name"]] if rule.get("name") else [])
+            where = f"syscalls[{n}] ({', '.join(map(str, names[:3]))}{'...' if len(names) > 3 else ''})"
+            action = _action(rule.get("action"), rule.get("errnoRet"), where)
+            groups = _comparisons(list(rule.get("args") or ()), where)
+            if action == default:
+                continue  # what happens anyway (libseccomp refuses such a rule)
+            for name in names:
+                nr = lib.seccomp_syscall_resolve_name(str(name).encode())
+                if nr == _NR_SCMP_ERROR:
+                    continue  # not a system call this machine or this libseccomp knows
+                for cmps in groups:
+                    array = (_ArgCmp * len(cmps))(*cmps) if cmps else None
+                    ret = lib.seccomp_rule_add_array(ctx, action, nr, len(cmps), array)
+                    if ret < 0:
+                        raise UsageError(f"seccomp profile: libseccomp refused the rule for {name} in {where}: "
+                                         f"{os.strerror(-ret)}",
+                                         hint="check the rule's action and arguments")  # fmt: skip
+        return _export(lib, ctx)
+    finally:
+        lib.seccomp_release(ctx)
+
+
+def _add_architectures(lib: ctypes.CDLL, ctx: int, profile: dict[str, Any]) -> None:
+    """The native ABI is the filter's own; the archMap's entry for it adds its others (x86_64:
+    i386 and x32), as Docker does; an older profile's "architectures" are added as they are."""
+    native = lib.seccomp_arch_native()
+    wanted: list[str] = []
+    for entry in profile.get("archMap") or ():
+        if isinstance(entry, dict) and _arch_token(lib, entry.get("architecture")) == native:
+            wanted += [str(a) for a in entry.get("subArchitectures") or ()]
+    wanted += [str(a) for a in profile.get("architectures") or ()]
+    for name in wanted:
+        token = _arch_token(lib, name)
+        if token == 0:
+            raise UsageError(f"seccomp profile: unknown architecture {name}", hint="use SCMP_ARCH_... names")
+        ret = lib.seccomp_arch_add(ctx, token)
+        if ret < 0 and -ret != 17:  # EEXIST: the native one, or named twice
+            raise UsageError(f"seccomp profile: libseccomp cannot add {name}: {os.strerror(-ret)}",
+                             hint="remove it from the profile")  # fmt: skip
+
+
+def _arch_token(lib: ctypes.CDLL, name: object) -> int:
+    text = str(name or "").removeprefix("SCMP_ARCH_").lower()
+    return int(lib.seccomp_arch_resolve_name(text.encode())) if text else 0
+
+
+def _export(lib: ctypes.CDLL, ctx: int) -> bytes:
+    fd = os.memfd_create("sdc-seccomp", os.MFD_CLOEXEC)
+    try:
+        ret = lib.seccomp_export_bpf(ctx, fd)
+        if ret < 0:
+            raise SdcError(f"libseccomp could not write the filter: {os.strerror(-ret)}", hint="a bug: report it")
+        size = os.lseek(fd, 0, os.SEEK_END)
+        return os.pread(fd, size, 0)
+    finally:
+        os.close(fd)
+
+
+def program_for(store_root: Path, option: str | None, *, caps: Iterable[str]) -> bytes | None:
+    """The program a container gets for --security-opt seccomp=OPTION (None: the default), or
+    None for unconfined. The default profile's is compiled once per machine, kernel and set of
+    capabilities, and kept in the store (a file's stat, not its hash: nothing to import)."""
+    if option == UNCONFINED:
+        return None
+    machine, kernel = os.uname().machine, os.uname().release
+    caps = sorted(caps)
+    if option is not None:
+        return compile_profile(load_profile(option), caps=caps, machine=machine, kernel=kernel)
+    st = os.stat(DEFAULT_PROFILE)
+    key = f"default-{machine}-{kernel}-{st.st_size}-{st.st_mtime_ns}-{_caps_key(caps)}.bpf"
+    cached = store_root / "seccomp" / key
+    try:
+        return cached.read_bytes()
+    except FileNotFoundError:
+        pass
+    program = compile_profile(load_profile(DEFAULT_PROFILE), caps=caps, machine=machine, kernel=kernel)
+    from sdcontainer.files import write_atomically
+
+    cached.parent.mkdir(mode=0o700, exist_ok=True)
+    write_atomically(str(cached), program)
+    return program
+
+
+def _caps_key(caps: list[str]) -> str:
+    return "+".join(c.removeprefix("CAP_").lower() for c in caps)

@@ -61,6 +61,8 @@ RUN_FLAGS = (
             "Signal to stop the container [default: the image's, or SIGTERM]"),
     RunFlag(("-i", "--interactive"), "interactive", bool, False,
             "Accepted for Docker compatibility: stdin is always attached in the foreground"),
+    RunFlag(("--security-opt",), "security_opt", list, None,
+            "seccomp=PROFILE.json (Docker's format) or seccomp=unconfined; no-new-privileges (always on)"),
     RunFlag(("-t", "--tty"), "tty", bool, False, "TERM=xterm inside; the container shares the caller's terminal"),
 )  # fmt: skip
 RUN_DEFAULTS: dict[str, Any] = {flag.param: flag.default for flag in RUN_FLAGS}
@@ -95,6 +97,7 @@ class ContainerSpec:
     tty: bool = RUN_DEFAULTS["tty"]
     stop_timeout: int = RUN_DEFAULTS["stop_timeout"]
     stop_signal: str = ""  # "": the image's, or SIGTERM
+    seccomp: str = ""  # "": sdc's default profile (Docker's); "unconfined"; or a profile's absolute path
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -305,5 +308,26 @@ def build_run_spec(
         tty=f["tty"],
         stop_timeout=f["stop_timeout"],
         stop_signal=signal_name(parse_signal(f["stop_signal"])) if f["stop_signal"] else "",
+        seccomp=parse_security_opts(f["security_opt"] or []),
         limits=limits,
     )
+
+
+def parse_security_opts(options: Sequence[str]) -> str:
+    """--security-opt as Docker takes it (KEY=VALUE or KEY:VALUE): the seccomp profile asked for
+    ("", "unconfined" or an absolute path). no_new_privs is always set (a setuid file raises no
+    privilege in a container), so no-new-privileges is accepted and its false refused."""
+    chosen = ""
+    for option in options:
+        key, _, value = option.partition("=" if "=" in option else ":")  # Docker's older form: KEY:VALUE
+        if key == "seccomp" and value:
+            chosen = value if value == "unconfined" else os.path.abspath(value)
+        elif key == "no-new-privileges" and value.lower() in ("", "true"):
+            continue
+        elif key == "no-new-privileges":
+            raise UsageError(f"--security-opt {option}: sdc always sets no-new-privileges",
+                             hint="a container never gains privileges through setuid files")  # fmt: skip
+        else:
+            raise UsageError(f"unsupported --security-opt {option!r}",
+                             hint="sdc takes seccomp=PROFILE.json, seccomp=unconfined, no-new-privileges")  # fmt: skip
+    return chosen

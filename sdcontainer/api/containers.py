@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdcontainer import cgroups, containers, protocol, records, units
+from sdcontainer import bundle, cgroups, containers, protocol, records, units
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
@@ -330,6 +330,11 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
                     **({"UpperDir": os.path.join(os.path.dirname(container.rootfs), "upper")}
                        if container.driver == "overlay" else {})},  # fmt: skip
         "Limits": dataclasses.asdict(container.spec.limits),
+        "Security": {  # what confines the container, stated: seccomp, capabilities, no_new_privs
+            "Seccomp": container.spec.seccomp or "default",
+            "Capabilities": list(bundle.DEFAULT_CAPS),
+            "NoNewPrivileges": True,
+        },
         "Config": dataclasses.asdict(container.spec),
         "State": {
             "Status": "exited" if containers.read_state(ctx.paths, container.name) else "created",

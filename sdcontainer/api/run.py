@@ -58,6 +58,8 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
 
     image = images.find_image(ctx.paths, spec.image)
     spec = resolve_spec(spec, image)
+    # before anything is made: a profile that does not compile leaves nothing to undo
+    program = seccomp.program_for(ctx.paths.root, spec.seccomp or None, caps=bundle.DEFAULT_CAPS)
     with records.locked(ctx.paths):
         if not spec.name:
             spec = dataclasses.replace(spec, name=containers.generate_name(ctx.paths))
@@ -94,7 +96,8 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         (cdir / "hosts").write_text(bundle.build_hosts(hostname))
         (cdir / "resolv.conf").write_text(_host_resolv_conf())
         (cdir / "rootfs").symlink_to(rootfs)
-        (cdir / protocol.SECCOMP).write_bytes(seccomp.build_namespace_filter(os.uname().machine))
+        if program is not None:
+            (cdir / protocol.SECCOMP).write_bytes(program)
         mount = driver.root_mount(cid)
         if mount is None:
             account = _account_in(rootfs, spec.user)
