@@ -13,30 +13,12 @@ from typing import Any
 
 from sdcontainer import protocol
 from sdcontainer.errors import UsageError
-from sdcontainer.spec import ContainerSpec
+from sdcontainer.spec import ContainerSpec, capabilities, seccomp_profile
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # systemd's container interface: the manager names itself to the container's init in $container.
 CONTAINER_ENV = "sdc"
-
-# Docker's default capability set: what a root process in a container keeps.
-DEFAULT_CAPS = (
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-)
 
 MASKED_PATHS = (
     "/proc/acpi",
@@ -127,7 +109,7 @@ def _id(text: str, what: str) -> int:
     return int(text)
 
 
-def _mounts(container_dir: Path) -> list[dict[str, object]]:
+def _mounts(container_dir: Path, *, sys_writable: bool = False) -> list[dict[str, object]]:
     ns = ["nosuid", "noexec", "nodev"]
     mounts: list[dict[str, object]] = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ns},
@@ -145,7 +127,7 @@ def _mounts(container_dir: Path) -> list[dict[str, object]]:
         },
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": [*ns, "mode=1777", "size=65536k"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ns},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*ns, "ro"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*ns, "rw" if sys_writable else "ro"]},
     ]
     for name in ("hostname", "hosts", "resolv.conf"):
         mounts.append(
@@ -165,12 +147,16 @@ def build_runtime_config(
     image_config: Mapping[str, Any],
     container_dir: Path,
     account: Account = Account(),
+    caps: Sequence[str] | None = None,
+    host_devices: Sequence[dict[str, object]] = (),
 ) -> dict[str, object]:
     """spec as resolved against its image (api.run.resolve_spec); account: its user's, looked up in
-    the container's files (resolve_account)."""
+    the container's files (resolve_account); caps: spec's capabilities as the kernel knows them
+    (spec.capabilities); host_devices: the host's nodes, for --privileged (host_devices())."""
     image_env = [str(e) for e in image_config.get("Env") or []]
     hostname = spec.hostname or spec.name
-    caps = list(DEFAULT_CAPS) if account.uid == 0 else []
+    bounding = list(capabilities(spec) if caps is None else caps)
+    held = bounding if account.uid == 0 else []  # another user's are cleared by the kernel at setuid
     return {
         "ociVersion": OCI_VERSION,
         "process": {
@@ -180,28 +166,29 @@ def build_runtime_config(
             "env": build_env(image_env, spec.env, hostname=hostname, home=account.home, tty=spec.tty),
             "cwd": spec.workdir or "/",
             "capabilities": {
-                "bounding": list(DEFAULT_CAPS),
-                "effective": caps,
-                "permitted": caps,
-                "inheritable": caps,
+                "bounding": bounding,
+                "effective": held,
+                "permitted": held,
+                "inheritable": held,
                 "ambient": [],
             },
-            "noNewPrivileges": True,
+            "noNewPrivileges": not spec.privileged,
         },
         # Relative to the bundle, as runtime-spec suggests: bundle/rootfs links to the snapshot.
         "root": {"path": "rootfs", "readonly": False},
         "hostname": hostname,
-        "mounts": _mounts(container_dir),
+        "mounts": _mounts(container_dir, sys_writable=spec.privileged),
         "linux": {
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
             "devices": [
                 {"path": f"/dev/{n}", "type": "c", "major": ma, "minor": mi, "fileMode": 0o666, "uid": 0, "gid": 0}
                 for n, ma, mi in DEVICES
-            ],
-            "maskedPaths": list(MASKED_PATHS),
-            "readonlyPaths": list(READONLY_PATHS),
+            ] + [d for d in host_devices if d["path"] not in {f"/dev/{n}" for n, _, _ in DEVICES}],
+            # --privileged: the host's /proc and /sys as they are
+            "maskedPaths": [] if spec.privileged else list(MASKED_PATHS),
+            "readonlyPaths": [] if spec.privileged else list(READONLY_PATHS),
             # no program for an unconfined container
-            **({} if spec.seccomp == "unconfined" else {SECCOMP_KEY: protocol.SECCOMP}),
+            **({} if seccomp_profile(spec) == "unconfined" else {SECCOMP_KEY: protocol.SECCOMP}),
             "resources": _resources(spec),
         },
     }
@@ -212,6 +199,34 @@ def _resources(spec: ContainerSpec) -> dict[str, object]:
     takes no CPUAffinity=, which is a property of processes systemd starts."""
     cpus = spec.limits.cpuset_cpus
     return {"cpu": {"cpus": ",".join(str(c) for c in cpus)}} if cpus else {}
+
+
+# /dev's entries runc leaves out of a privileged container's: sdc's own mounts, and what is
+# not a device of the host's
+_NOT_HOST_DEVICES = frozenset({"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev", "console", "ptmx"})
+
+
+def host_devices(root: str = "/dev") -> list[dict[str, object]]:
+    """The host's device nodes as config.json lists devices, for --privileged (as runc does)."""
+    import os
+    import stat
+
+    found: list[dict[str, object]] = []
+    for directory, dirs, files in os.walk(root):
+        if directory == root:
+            dirs[:] = [d for d in dirs if d not in _NOT_HOST_DEVICES]
+            files = [f for f in files if f not in _NOT_HOST_DEVICES]
+        for name in sorted(files):
+            path = os.path.join(directory, name)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue  # gone meanwhile
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                found.append({"path": path, "type": "c" if stat.S_ISCHR(st.st_mode) else "b",
+                              "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+                              "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})  # fmt: skip
+    return found
 
 
 def build_hosts(hostname: str) -> str:

@@ -60,17 +60,6 @@ if __name__ == "__main__" and not __package__:
 from sdcontainer import linux, protocol  # noqa: E402 - after the path set-up above
 from sdcontainer.files import StoreLock, write_atomically  # noqa: E402
 
-CAPS = {
-    "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3, "CAP_FSETID": 4,
-    "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_LINUX_IMMUTABLE": 9,
-    "CAP_NET_BIND_SERVICE": 10, "CAP_NET_BROADCAST": 11, "CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13,
-    "CAP_IPC_LOCK": 14, "CAP_IPC_OWNER": 15, "CAP_SYS_MODULE": 16, "CAP_SYS_RAWIO": 17, "CAP_SYS_CHROOT": 18,
-    "CAP_SYS_PTRACE": 19, "CAP_SYS_PACCT": 20, "CAP_SYS_ADMIN": 21, "CAP_SYS_BOOT": 22, "CAP_SYS_NICE": 23,
-    "CAP_SYS_RESOURCE": 24, "CAP_SYS_TIME": 25, "CAP_SYS_TTY_CONFIG": 26, "CAP_MKNOD": 27, "CAP_LEASE": 28,
-    "CAP_AUDIT_WRITE": 29, "CAP_AUDIT_CONTROL": 30, "CAP_SETFCAP": 31, "CAP_MAC_OVERRIDE": 32,
-    "CAP_MAC_ADMIN": 33, "CAP_SYSLOG": 34, "CAP_WAKE_ALARM": 35, "CAP_BLOCK_SUSPEND": 36,
-    "CAP_AUDIT_READ": 37, "CAP_PERFMON": 38, "CAP_BPF": 39, "CAP_CHECKPOINT_RESTORE": 40,
-}  # fmt: skip
 NAMESPACES = {
     "mount": linux.CLONE_NEWNS, "uts": linux.CLONE_NEWUTS, "ipc": linux.CLONE_NEWIPC,
     "network": linux.CLONE_NEWNET, "cgroup": linux.CLONE_NEWCGROUP, "pid": linux.CLONE_NEWPID,
@@ -216,6 +205,9 @@ def make_devices(devices: list) -> None:  # type: ignore[type-arg]
     """The device nodes of the config, and /dev's usual links: in the container's root already."""
     for dev in devices:
         path = dev["path"]
+        if not path.startswith("/dev/") or "/../" in path or path.endswith("/.."):
+            raise LaunchError(f"a device outside /dev: {path}")
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)  # /dev/net/tun, --privileged's
         kind = 0o020000 if dev.get("type", "c") == "c" else 0o060000  # S_IFCHR / S_IFBLK
         os.mknod(path, kind | 0o600, os.makedev(dev["major"], dev["minor"]))
         os.chown(path, dev.get("uid", 0), dev.get("gid", 0))
@@ -279,8 +271,8 @@ def drop_privileges(process: dict) -> None:  # type: ignore[type-arg]
     """Bounding set first (needs CAP_SETPCAP), then ids, then the remaining sets (capabilities(7))."""
     caps = process.get("capabilities", {})
     try:
-        keep = frozenset(CAPS[c] for c in caps.get("bounding", []))
-        effective = frozenset(CAPS[c] for c in caps.get("effective", []))
+        keep = frozenset(protocol.CAPABILITIES[c] for c in caps.get("bounding", []))
+        effective = frozenset(protocol.CAPABILITIES[c] for c in caps.get("effective", []))
     except KeyError as exc:
         raise LaunchError(f"unknown capability {exc.args[0]}") from exc
     linux.drop_bounding_caps(keep)

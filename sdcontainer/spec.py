@@ -15,6 +15,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sdcontainer.errors import UsageError
+from sdcontainer.protocol import CAPABILITIES
+
+# Docker's default capability set: what a root process in a container keeps.
+DEFAULT_CAPS = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+)
 
 UNLIMITED = -1
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
@@ -61,6 +80,10 @@ RUN_FLAGS = (
             "Signal to stop the container [default: the image's, or SIGTERM]"),
     RunFlag(("-i", "--interactive"), "interactive", bool, False,
             "Accepted for Docker compatibility: stdin is always attached in the foreground"),
+    RunFlag(("--cap-add",), "cap_add", list, None, "Add a capability (NET_ADMIN, CAP_SYS_PTRACE..., or ALL)"),
+    RunFlag(("--cap-drop",), "cap_drop", list, None, "Drop a capability (or ALL)"),
+    RunFlag(("--privileged",), "privileged", bool, False,
+            "Every capability and device, no seccomp, /sys and /proc/sys writable: the host's root"),
     RunFlag(("--security-opt",), "security_opt", list, None,
             "seccomp=PROFILE.json (Docker's format) or seccomp=unconfined; no-new-privileges (always on)"),
     RunFlag(("-t", "--tty"), "tty", bool, False, "TERM=xterm inside; the container shares the caller's terminal"),
@@ -98,6 +121,9 @@ class ContainerSpec:
     stop_timeout: int = RUN_DEFAULTS["stop_timeout"]
     stop_signal: str = ""  # "": the image's, or SIGTERM
     seccomp: str = ""  # "": sdc's default profile (Docker's); "unconfined"; or a profile's absolute path
+    cap_add: tuple[str, ...] = ()  # CAP_ names, or ALL
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = RUN_DEFAULTS["privileged"]
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -309,8 +335,52 @@ def build_run_spec(
         stop_timeout=f["stop_timeout"],
         stop_signal=signal_name(parse_signal(f["stop_signal"])) if f["stop_signal"] else "",
         seccomp=parse_security_opts(f["security_opt"] or []),
+        cap_add=tuple(capability_name(c, flag="--cap-add") for c in f["cap_add"] or ()),
+        cap_drop=tuple(capability_name(c, flag="--cap-drop") for c in f["cap_drop"] or ()),
+        privileged=f["privileged"],
         limits=limits,
     )
+
+
+def capability_name(text: str, *, flag: str) -> str:
+    """Docker's forms (NET_ADMIN, net_admin, CAP_NET_ADMIN, ALL) as config.json names them."""
+    name = text.strip().upper()
+    if name == "ALL":
+        return name
+    name = name if name.startswith("CAP_") else f"CAP_{name}"
+    if name not in CAPABILITIES:
+        raise UsageError(f"unknown capability {text!r} for {flag}",
+                         hint="see capabilities(7): NET_ADMIN, SYS_PTRACE...")  # fmt: skip
+    return name
+
+
+def seccomp_profile(spec: ContainerSpec) -> str | None:
+    """The profile the container runs under: None for sdc's default, "unconfined", or a path.
+    --privileged is unconfined unless a profile is named."""
+    if spec.seccomp:
+        return spec.seccomp
+    return "unconfined" if spec.privileged else None
+
+
+def capabilities(spec: ContainerSpec, *, available: frozenset[str] | None = None) -> tuple[str, ...]:
+    """The capabilities a container's root has, as Docker works them out: every one with ALL
+    added (or --privileged), but those dropped; only those added with ALL dropped; otherwise
+    Docker's default set, with those added and without those dropped (added wins).
+    available: those the host can grant (the bounding sets of the caller and of systemd); ALL
+    and the defaults mean those of them, and a --cap-add of one it cannot grant is refused."""
+    every = [c for c in CAPABILITIES if available is None or c in available]
+    adds, drops = set(spec.cap_add), set(spec.cap_drop)
+    missing = sorted(adds - {"ALL"} - set(every))
+    if missing:
+        raise UsageError(f"--cap-add {missing[0]}: this host cannot grant it (not in its bounding set)",
+                         hint="see CapBnd in /proc/1/status and /proc/self/status")  # fmt: skip
+    if spec.privileged or "ALL" in adds:
+        chosen = set(every) - drops
+    elif "ALL" in drops:
+        chosen = adds
+    else:
+        chosen = (set(DEFAULT_CAPS) | adds) - (drops - adds)
+    return tuple(c for c in every if c in chosen)
 
 
 def parse_security_opts(options: Sequence[str]) -> str:

@@ -153,6 +153,11 @@ def build_device_properties() -> dict[str, object]:
     return {"DevicePolicy": "closed", "DeviceAllow": list(DEVICE_ALLOW)}
 
 
+def device_properties(spec: ContainerSpec) -> dict[str, object]:
+    """--privileged: every device (DevicePolicy=auto and no DeviceAllow= is no restriction)."""
+    return {"DevicePolicy": "auto"} if spec.privileged else build_device_properties()
+
+
 def _description(spec: ContainerSpec) -> str:
     return f"sdc container {spec.name} ({spec.image})"
 
@@ -189,7 +194,7 @@ def build_service_properties(
         **({"LogExtraFields": [f"{LOG_FIELD}={container_id}".encode()]} if container_id else {}),
         "ReadOnlyPaths": list(read_only),
         **build_limit_properties(spec.limits),
-        **build_device_properties(),
+        **device_properties(spec),
     }
 
 
@@ -220,7 +225,7 @@ def build_scope_properties(spec: ContainerSpec, *, pid: int) -> dict[str, object
         "TimeoutStopUSec": spec.stop_timeout * USEC,
         "CollectMode": "inactive-or-failed",
         **limits,
-        **build_device_properties(),
+        **device_properties(spec),
     }
 
 

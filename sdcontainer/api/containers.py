@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdcontainer import bundle, cgroups, containers, protocol, records, units
+from sdcontainer import cgroups, containers, protocol, records, units
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
@@ -330,11 +330,7 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
                     **({"UpperDir": os.path.join(os.path.dirname(container.rootfs), "upper")}
                        if container.driver == "overlay" else {})},  # fmt: skip
         "Limits": dataclasses.asdict(container.spec.limits),
-        "Security": {  # what confines the container, stated: seccomp, capabilities, no_new_privs
-            "Seccomp": container.spec.seccomp or "default",
-            "Capabilities": list(bundle.DEFAULT_CAPS),
-            "NoNewPrivileges": True,
-        },
+        "Security": _security(ctx, container),
         "Config": dataclasses.asdict(container.spec),
         "State": {
             "Status": "exited" if containers.read_state(ctx.paths, container.name) else "created",
@@ -384,6 +380,25 @@ def logs_argv(
     if tail is not None:
         argv += ["-n", str(tail)]
     return argv
+
+
+def _security(ctx: Context, container: Container) -> dict[str, Any]:
+    """What confines the container, stated: privileged or not, seccomp, capabilities, no_new_privs,
+    devices; from its config, as the launcher applies it."""
+    from sdcontainer.spec import seccomp_profile
+
+    try:
+        config = records.read_json(Path(container.bundle) / protocol.CONFIG)
+    except FileNotFoundError:
+        config = {}
+    process = config.get("process", {})
+    return {
+        "Privileged": container.spec.privileged,
+        "Seccomp": seccomp_profile(container.spec) or "default",
+        "Capabilities": process.get("capabilities", {}).get("bounding", []),
+        "NoNewPrivileges": process.get("noNewPrivileges", True),
+        "Devices": "all" if container.spec.privileged else "sdc's (DevicePolicy=closed)",
+    }
 
 
 def _iso_time(timestamp: float) -> str:

@@ -17,7 +17,15 @@ from sdcontainer.api import containers as lifecycle
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, SdcError, UsageError
-from sdcontainer.spec import ContainerSpec, check_name, check_user, parse_signal, signal_name
+from sdcontainer.spec import (
+    ContainerSpec,
+    capabilities,
+    check_name,
+    check_user,
+    parse_signal,
+    seccomp_profile,
+    signal_name,
+)
 from sdcontainer.systemd import wait_for_state
 
 if TYPE_CHECKING:
@@ -58,8 +66,9 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
 
     image = images.find_image(ctx.paths, spec.image)
     spec = resolve_spec(spec, image)
+    caps = capabilities(spec, available=_grantable_caps())
     # before anything is made: a profile that does not compile leaves nothing to undo
-    program = seccomp.program_for(ctx.paths.root, spec.seccomp or None, caps=bundle.DEFAULT_CAPS)
+    program = seccomp.program_for(ctx.paths.root, seccomp_profile(spec), caps=caps)
     with records.locked(ctx.paths):
         if not spec.name:
             spec = dataclasses.replace(spec, name=containers.generate_name(ctx.paths))
@@ -104,11 +113,29 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         else:  # the root is mounted by the launcher: the same files, seen through the image's layers
             with driver.layer_view(image.top_layer + "-init") as tree:
                 account = _account_in(tree, spec.user)
-        config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, account=account)
+        config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, account=account,
+                                             caps=caps, host_devices=bundle.host_devices() if spec.privileged else ())
         if mount is not None:
             config["root"] = {**config["root"], "mount": mount}  # type: ignore[dict-item]
         records.write_json(cdir / protocol.CONFIG, config)
     return container
+
+
+def _grantable_caps() -> frozenset[str] | None:
+    """The capabilities a container may get here: those in the bounding sets of this process
+    (the foreground launcher's parent) and of PID 1 (systemd, which starts a detached one).
+    None where /proc does not say."""
+    from sdcontainer.protocol import CAPABILITIES
+
+    mask = (1 << 64) - 1
+    try:
+        for status in ("/proc/self/status", "/proc/1/status"):
+            with open(status) as f:
+                line = next(line for line in f if line.startswith("CapBnd:"))
+            mask &= int(line.split()[1], 16)
+    except (OSError, StopIteration, ValueError):
+        return None
+    return frozenset(name for name, number in CAPABILITIES.items() if mask >> number & 1)
 
 
 def run_detached(ctx: Context, spec: ContainerSpec) -> Container:

@@ -359,7 +359,7 @@ def test_a_symlink_above_a_mount_destination_leads_nowhere_outside_the_root(tmp_
     launcher makes the mount points of /etc/hostname and /dev/... inside the root, and mounts there.
     Run here on a hand-made bundle (sdc's import refuses such an image today)."""
     from sdcontainer import bundle, protocol, seccomp
-    from sdcontainer.spec import ContainerSpec
+    from sdcontainer.spec import DEFAULT_CAPS, ContainerSpec
 
     outside = Path(f"/var/tmp/sdc-escape-{os.getpid()}")
     outside.mkdir()  # there already: an old launcher made its hostname file, and mounted over it, here
@@ -383,7 +383,7 @@ def test_a_symlink_above_a_mount_destination_leads_nowhere_outside_the_root(tmp_
         spec = ContainerSpec(name="inside", image="x", command=("sh", "-c", "cat /etc/hostname; ls -d /dev/pts"))
         config = bundle.build_runtime_config(spec, image_config={}, container_dir=work)
         (work / protocol.CONFIG).write_text(json.dumps(config))
-        (work / protocol.SECCOMP).write_bytes(seccomp.program_for(tmp_path, None, caps=bundle.DEFAULT_CAPS) or b"")
+        (work / protocol.SECCOMP).write_bytes(seccomp.program_for(tmp_path, None, caps=DEFAULT_CAPS) or b"")
         read, write = os.pipe()
         launcher = Path(bundle.__file__).with_name("launcher.py")
         proc = subprocess.Popen([sys.executable, "-I", "-S", str(launcher), "--foreground", str(read), "--lock",

@@ -50,3 +50,28 @@ def test_cpus_are_the_launchers_to_set() -> None:
     assert config["linux"]["resources"] == {"cpu": {"cpus": "0,1,3"}}  # type: ignore[index]
     plain = ContainerSpec(name="web", image="bb", command=("true",))
     assert bundle.build_runtime_config(plain, image_config={}, container_dir=Path("/b"))["linux"]["resources"] == {}  # type: ignore[index]
+
+
+def test_privileged_is_the_hosts_root_and_says_so(tmp_path: Path) -> None:
+    from sdcontainer.protocol import CAPABILITIES
+    from sdcontainer.spec import build_run_spec, capabilities
+
+    plain = build_run_spec(image="bb", name="c")
+    privileged = build_run_spec(image="bb", name="c", privileged=True)
+    devices = bundle.host_devices()
+    configs = [bundle.build_runtime_config(s, image_config={}, container_dir=tmp_path, caps=capabilities(s),
+                                           host_devices=devices if s.privileged else ())  # fmt: skip
+               for s in (plain, privileged)]  # fmt: skip
+    for config, is_privileged in zip(configs, (False, True), strict=True):
+        process, linux = config["process"], config["linux"]
+        assert process["noNewPrivileges"] is not is_privileged  # type: ignore[index]
+        assert (set(process["capabilities"]["bounding"]) == set(CAPABILITIES)) is is_privileged  # type: ignore[index]
+        assert (linux["maskedPaths"] == linux["readonlyPaths"] == []) is is_privileged  # type: ignore[index]
+        assert ("seccompProgram" in linux) is not is_privileged  # type: ignore[operator]
+        sys_mount = next(m for m in config["mounts"] if m["destination"] == "/sys")  # type: ignore[attr-defined]
+        assert ("rw" in sys_mount["options"]) is is_privileged
+    paths = [d["path"] for d in configs[1]["linux"]["devices"]]  # type: ignore[index]
+    assert len(paths) == len(set(paths))  # /dev/null and the like once
+    assert not any(p.startswith(("/dev/pts/", "/dev/shm/")) or p == "/dev/console" for p in paths)
+    null = next(d for d in devices if d["path"] == "/dev/null")
+    assert (null["type"], null["major"], null["minor"]) == ("c", 1, 3)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from sdcontainer import linux, seccomp
-from sdcontainer.bundle import DEFAULT_CAPS
 from sdcontainer.errors import UsageError
+from sdcontainer.spec import DEFAULT_CAPS
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long

@@ -153,3 +153,47 @@ def test_env_file_then_env_a_later_value_winning(tmp_path: Path) -> None:
     (tmp_path / "latin1.env").write_bytes(b"A=\xe9\n")
     with pytest.raises(UsageError, match="not UTF-8"):
         build_run_spec(image="bb", env_file=[str(tmp_path / "latin1.env")])
+
+
+def caps_of(**flags: object) -> set[str]:
+    from sdcontainer.spec import capabilities
+
+    return set(capabilities(build_run_spec(image="bb", **flags)))
+
+
+def test_capabilities_follow_dockers_rules() -> None:
+    from sdcontainer.protocol import CAPABILITIES
+    from sdcontainer.spec import DEFAULT_CAPS
+
+    assert caps_of() == set(DEFAULT_CAPS)
+    assert caps_of(cap_drop=["ALL"], cap_add=["net_bind_service"]) == {"CAP_NET_BIND_SERVICE"}
+    assert caps_of(cap_add=["SYS_PTRACE"], cap_drop=["CAP_MKNOD"]) == set(DEFAULT_CAPS) - {"CAP_MKNOD"} | {
+        "CAP_SYS_PTRACE"}  # fmt: skip
+    assert caps_of(cap_add=["ALL"], cap_drop=["SYS_ADMIN"]) == set(CAPABILITIES) - {"CAP_SYS_ADMIN"}
+    assert caps_of(cap_add=["NET_ADMIN"], cap_drop=["NET_ADMIN"]) >= {"CAP_NET_ADMIN"}  # added wins, as Docker's
+    assert caps_of(privileged=True) == set(CAPABILITIES)
+    from sdcontainer.spec import capabilities
+
+    host = frozenset(CAPABILITIES) - {"CAP_BPF", "CAP_SYS_RESOURCE"}  # an older kernel, a narrowed bounding set
+    privileged = capabilities(build_run_spec(image="bb", privileged=True), available=host)
+    assert set(privileged) == host
+    with pytest.raises(UsageError, match="--cap-add CAP_SYS_RESOURCE: this host cannot grant it"):
+        capabilities(build_run_spec(image="bb", cap_add=["sys_resource"]), available=host)
+
+
+def test_unknown_capabilities_and_security_opts_are_refused() -> None:
+    with pytest.raises(UsageError, match="unknown capability 'NET_FLY' for --cap-add"):
+        build_run_spec(image="bb", cap_add=["NET_FLY"])
+    with pytest.raises(UsageError, match="unsupported --security-opt 'label=disable'"):
+        build_run_spec(image="bb", security_opt=["label=disable"])
+    spec = build_run_spec(image="bb", security_opt=["seccomp:relative.json", "no-new-privileges:true"])
+    assert spec.seccomp == str(Path("relative.json").absolute())
+
+
+def test_privileged_is_unconfined_unless_a_profile_is_named() -> None:
+    from sdcontainer.spec import seccomp_profile
+
+    assert seccomp_profile(build_run_spec(image="bb")) is None
+    assert seccomp_profile(build_run_spec(image="bb", privileged=True)) == "unconfined"
+    named = build_run_spec(image="bb", privileged=True, security_opt=["seccomp=/p.json"])
+    assert seccomp_profile(named) == "/p.json"
