@@ -35,7 +35,7 @@ HOSTNAME = "sdc-testhost"
 BOOT_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
 # Environment that reaches the command inside the test host.
-PASS_ENV = ("PATH", "TERM", "CI", "LANG", "PYTEST_ADDOPTS", "SDC_DEBUG", "SDC_DEB")
+PASS_ENV = ("PATH", "TERM", "CI", "LANG", "PYTEST_ADDOPTS", "SDC_DEBUG", "SDC_DEB", "SDC_START_ERROR_ROUNDS")
 
 MS_RDONLY = 0x1
 MS_BIND = 0x1000

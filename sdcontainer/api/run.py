@@ -274,7 +274,7 @@ def _launch_error(container: Container) -> str:
     try:
         return path.read_text().strip() or "the launcher failed"
     except FileNotFoundError:
-        return "the launcher did not report ready"
+        return "its launcher ended without a word (killed, or it could not start)"
 
 
 def _account_in(rootfs: Path, user: str) -> bundle.Account:

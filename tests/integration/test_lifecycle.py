@@ -157,14 +157,6 @@ def test_a_command_that_is_not_there_exits_127_in_the_foreground(sdc: Sdc, image
     assert store_state(store) == before
 
 
-def test_a_command_that_is_not_there_fails_a_detached_start(sdc: Sdc, image: str, store: Path) -> None:
-    before = store_state(store)
-    proc = sdc("run", "-d", image, "no-such-command")
-    assert proc.returncode == 125 and proc.stdout == ""
-    assert "no-such-command: executable file not found" in proc.stderr
-    assert store_state(store) == before
-
-
 @pytest.mark.parametrize("bus", ["dbus-next", "pystemd"])
 def test_no_systemd_on_the_bus(sdc: Sdc, image: str, store: Path, bus: str) -> None:
     before = store_state(store)
