@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdcontainer import protocol
+from sdcontainer import devices, protocol
 from sdcontainer.errors import UsageError
 from sdcontainer.spec import ContainerSpec, capabilities, seccomp_profile
 
@@ -39,9 +39,6 @@ READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysr
 # filter sdc built for the container (a BPF program, see seccomp.py), which the launcher loads.
 # runtime-spec: readers ignore properties they do not know.
 SECCOMP_KEY = "seccompProgram"
-
-DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
-
 
 def build_env(image_env: Sequence[str], extra: Sequence[str], *, hostname: str, home: str, tty: bool) -> list[str]:
     """The container's environment as Docker builds it: PATH, HOSTNAME, HOME (the user's, from the
@@ -148,11 +145,10 @@ def build_runtime_config(
     container_dir: Path,
     account: Account = Account(),
     caps: Sequence[str] | None = None,
-    host_devices: Sequence[dict[str, object]] = (),
 ) -> dict[str, object]:
     """spec as resolved against its image (api.run.resolve_spec); account: its user's, looked up in
     the container's files (resolve_account); caps: spec's capabilities as the kernel knows them
-    (spec.capabilities); host_devices: the host's nodes, for --privileged (host_devices())."""
+    (spec.capabilities)."""
     image_env = [str(e) for e in image_config.get("Env") or []]
     hostname = spec.hostname or spec.name
     bounding = list(capabilities(spec) if caps is None else caps)
@@ -180,10 +176,7 @@ def build_runtime_config(
         "mounts": _mounts(container_dir, sys_writable=spec.privileged),
         "linux": {
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
-            "devices": [
-                {"path": f"/dev/{n}", "type": "c", "major": ma, "minor": mi, "fileMode": 0o666, "uid": 0, "gid": 0}
-                for n, ma, mi in DEVICES
-            ] + [d for d in host_devices if d["path"] not in {f"/dev/{n}" for n, _, _ in DEVICES}],
+            "devices": devices.config_devices(spec.devices, privileged=spec.privileged),
             # --privileged: the host's /proc and /sys as they are
             "maskedPaths": [] if spec.privileged else list(MASKED_PATHS),
             "readonlyPaths": [] if spec.privileged else list(READONLY_PATHS),
@@ -199,34 +192,6 @@ def _resources(spec: ContainerSpec) -> dict[str, object]:
     takes no CPUAffinity=, which is a property of processes systemd starts."""
     cpus = spec.limits.cpuset_cpus
     return {"cpu": {"cpus": ",".join(str(c) for c in cpus)}} if cpus else {}
-
-
-# /dev's entries runc leaves out of a privileged container's: sdc's own mounts, and what is
-# not a device of the host's
-_NOT_HOST_DEVICES = frozenset({"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev", "console", "ptmx"})
-
-
-def host_devices(root: str = "/dev") -> list[dict[str, object]]:
-    """The host's device nodes as config.json lists devices, for --privileged (as runc does)."""
-    import os
-    import stat
-
-    found: list[dict[str, object]] = []
-    for directory, dirs, files in os.walk(root):
-        if directory == root:
-            dirs[:] = [d for d in dirs if d not in _NOT_HOST_DEVICES]
-            files = [f for f in files if f not in _NOT_HOST_DEVICES]
-        for name in sorted(files):
-            path = os.path.join(directory, name)
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                continue  # gone meanwhile
-            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-                found.append({"path": path, "type": "c" if stat.S_ISCHR(st.st_mode) else "b",
-                              "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
-                              "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})  # fmt: skip
-    return found
 
 
 def build_hosts(hostname: str) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sdcontainer import devices
 from sdcontainer.errors import UsageError
 from sdcontainer.protocol import CAPABILITIES
 
@@ -84,6 +85,10 @@ RUN_FLAGS = (
     RunFlag(("--cap-drop",), "cap_drop", list, None, "Drop a capability (or ALL)"),
     RunFlag(("--privileged",), "privileged", bool, False,
             "Every capability and device, no seccomp, /sys and /proc/sys writable: the host's root"),
+    RunFlag(("--device",), "device", list, None,
+            "Add a host device: HOST[:CONTAINER][:PERMS], PERMS of r, w, m (e.g. /dev/fuse)"),
+    RunFlag(("--device-cgroup-rule",), "device_cgroup_rule", list, None,
+            "Allow devices by number, as Docker's: 'c 10:200 rwm', 'b 7:* r'"),
     RunFlag(("--security-opt",), "security_opt", list, None,
             "seccomp=PROFILE.json (Docker's format) or seccomp=unconfined; no-new-privileges (always on)"),
     RunFlag(("-t", "--tty"), "tty", bool, False, "TERM=xterm inside; the container shares the caller's terminal"),
@@ -124,6 +129,8 @@ class ContainerSpec:
     cap_add: tuple[str, ...] = ()  # CAP_ names, or ALL
     cap_drop: tuple[str, ...] = ()
     privileged: bool = RUN_DEFAULTS["privileged"]
+    devices: tuple[str, ...] = ()  # HOST:CONTAINER:PERMS, checked (devices.parse_device)
+    device_rules: tuple[str, ...] = ()  # 'c 10:200 rwm', checked (devices.parse_rule)
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -338,6 +345,8 @@ def build_run_spec(
         cap_add=tuple(capability_name(c, flag="--cap-add") for c in f["cap_add"] or ()),
         cap_drop=tuple(capability_name(c, flag="--cap-drop") for c in f["cap_drop"] or ()),
         privileged=f["privileged"],
+        devices=tuple(devices.parse_device(d) for d in f["device"] or ()),
+        device_rules=tuple(devices.parse_rule(r) for r in f["device_cgroup_rule"] or ()),
         limits=limits,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from sdcontainer import devices
 from sdcontainer.spec import UNLIMITED, ContainerSpec, Limits, parse_signal
 
 SLICE = "machine-sdc.slice"
@@ -128,34 +129,14 @@ def build_limit_properties(limits: Limits) -> dict[str, object]:
     return props
 
 
-# The device nodes a container may open: the ones the launcher makes in its /dev and its own
-# ptys (devpts' major), as Docker's default. Any node may be made ("m": mknod, as Docker allows
-# it); a node made, or carried by an image, for anything else cannot be opened (EPERM).
-DEVICE_ALLOW = (
-    ("/dev/null", "rwm"),
-    ("/dev/zero", "rwm"),
-    ("/dev/full", "rwm"),
-    ("/dev/random", "rwm"),
-    ("/dev/urandom", "rwm"),
-    ("/dev/tty", "rwm"),
-    ("/dev/ptmx", "rwm"),
-    ("char-pts", "rwm"),
-    ("char-*", "m"),
-    ("block-*", "m"),
-)
-
-
-def build_device_properties() -> dict[str, object]:
-    """The unit's device cgroup (systemd.resource-control(5)): closed, but for DEVICE_ALLOW.
-
-    cgroup v1: the devices controller's allow-list; v2: systemd's BPF program. Either way
-    the kernel checks it on open and mknod, whatever the process's capabilities."""
-    return {"DevicePolicy": "closed", "DeviceAllow": list(DEVICE_ALLOW)}
-
-
 def device_properties(spec: ContainerSpec) -> dict[str, object]:
-    """--privileged: every device (DevicePolicy=auto and no DeviceAllow= is no restriction)."""
-    return {"DevicePolicy": "auto"} if spec.privileged else build_device_properties()
+    """The unit's device cgroup (systemd.resource-control(5)), see devices.py: closed, but for
+    what devices.device_allow lists; --privileged: every device (DevicePolicy=auto, no DeviceAllow).
+    cgroup v1: the devices controller's allow-list; v2: systemd's BPF program. Either way the
+    kernel checks it on open and mknod, whatever the process's capabilities."""
+    if spec.privileged:
+        return {"DevicePolicy": "auto"}
+    return {"DevicePolicy": "closed", "DeviceAllow": devices.device_allow(spec.devices, spec.device_rules)}
 
 
 def _description(spec: ContainerSpec) -> str:

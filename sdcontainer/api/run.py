@@ -114,7 +114,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
             with driver.layer_view(image.top_layer + "-init") as tree:
                 account = _account_in(tree, spec.user)
         config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, account=account,
-                                             caps=caps, host_devices=bundle.host_devices() if spec.privileged else ())
+                                             caps=caps)
         if mount is not None:
             config["root"] = {**config["root"], "mount": mount}  # type: ignore[dict-item]
         records.write_json(cdir / protocol.CONFIG, config)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sdcontainer import api, units
+from sdcontainer import api, devices
 from sdcontainer.api import context as _context  # noqa: F401 - api.context, patched below
 from sdcontainer.cli import app
 from tests.fakes import FakeSystemd
@@ -67,7 +67,7 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
             ("TasksMax", "t", 7),
             ("IOWeight", "t", 200),
             ("DevicePolicy", "s", "closed"),
-            ("DeviceAllow", "a(ss)", list(units.DEVICE_ALLOW)),
+            ("DeviceAllow", "a(ss)", list(devices.DEFAULT_ALLOW)),
         ]),
     ]  # fmt: skip
     assert result.output == record["id"] + "\n"

@@ -58,9 +58,7 @@ def test_privileged_is_the_hosts_root_and_says_so(tmp_path: Path) -> None:
 
     plain = build_run_spec(image="bb", name="c")
     privileged = build_run_spec(image="bb", name="c", privileged=True)
-    devices = bundle.host_devices()
-    configs = [bundle.build_runtime_config(s, image_config={}, container_dir=tmp_path, caps=capabilities(s),
-                                           host_devices=devices if s.privileged else ())  # fmt: skip
+    configs = [bundle.build_runtime_config(s, image_config={}, container_dir=tmp_path, caps=capabilities(s))
                for s in (plain, privileged)]  # fmt: skip
     for config, is_privileged in zip(configs, (False, True), strict=True):
         process, linux = config["process"], config["linux"]
@@ -73,5 +71,5 @@ def test_privileged_is_the_hosts_root_and_says_so(tmp_path: Path) -> None:
     paths = [d["path"] for d in configs[1]["linux"]["devices"]]  # type: ignore[index]
     assert len(paths) == len(set(paths))  # /dev/null and the like once
     assert not any(p.startswith(("/dev/pts/", "/dev/shm/")) or p == "/dev/console" for p in paths)
-    null = next(d for d in devices if d["path"] == "/dev/null")
+    null = next(d for d in configs[1]["linux"]["devices"] if d["path"] == "/dev/null")  # type: ignore[index]
     assert (null["type"], null["major"], null["minor"]) == ("c", 1, 3)

@@ -1,6 +1,6 @@
 import signal
 
-from sdcontainer import units
+from sdcontainer import devices, units
 from sdcontainer.spec import ContainerSpec, build_limits
 
 
@@ -65,7 +65,8 @@ def test_service_properties_for_every_limit_flag() -> None:
         "CPUAffinity": b"\x05",
         "TasksMax": 50,
         "IOWeight": 60,
-        **units.build_device_properties(),
+        "DevicePolicy": "closed",
+        "DeviceAllow": list(devices.DEFAULT_ALLOW),
     }
 
 
