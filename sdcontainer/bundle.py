@@ -145,10 +145,12 @@ def build_runtime_config(
     container_dir: Path,
     account: Account = Account(),
     caps: Sequence[str] | None = None,
+    idmap: tuple[int, int] | None = None,
 ) -> dict[str, object]:
     """spec as resolved against its image (api.run.resolve_spec); account: its user's, looked up in
     the container's files (resolve_account); caps: spec's capabilities as the kernel knows them
-    (spec.capabilities)."""
+    (spec.capabilities); idmap: the first host uid and gid of its range, for --userns=auto
+    (userns.allocate)."""
     image_env = [str(e) for e in image_config.get("Env") or []]
     hostname = spec.hostname or spec.name
     bounding = list(capabilities(spec) if caps is None else caps)
@@ -175,7 +177,9 @@ def build_runtime_config(
         "hostname": hostname,
         "mounts": _mounts(container_dir, sys_writable=spec.privileged),
         "linux": {
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")]
+            + ([{"type": "user"}] if idmap else []),
+            **(_id_mappings(*idmap) if idmap else {}),
             "devices": devices.config_devices(spec.devices, privileged=spec.privileged),
             # --privileged: the host's /proc and /sys as they are
             "maskedPaths": [] if spec.privileged else list(MASKED_PATHS),
@@ -185,6 +189,13 @@ def build_runtime_config(
             "resources": _resources(spec),
         },
     }
+
+
+def _id_mappings(uid: int, gid: int) -> dict[str, object]:
+    from sdcontainer.userns import SIZE
+
+    return {"uidMappings": [{"containerID": 0, "hostID": uid, "size": SIZE}],
+            "gidMappings": [{"containerID": 0, "hostID": gid, "size": SIZE}]}  # fmt: skip
 
 
 def _resources(spec: ContainerSpec) -> dict[str, object]:

@@ -29,6 +29,10 @@ DEFAULT_ALLOW = (
     ("block-*", "m"),
 )
 
+# sdc's own key in a config.json device: the host's node, which a container in a user namespace
+# (where mknod is not allowed) gets as a bind mount (runtime-spec: readers ignore unknown keys)
+HOST_PATH = "hostPath"
+
 _PERMS = re.compile(r"(?!.*(.).*\1)[rwm]{1,3}")  # each of r, w, m at most once
 _RULE = re.compile(r"([abc]) (\*|\d+):(\*|\d+) ((?!.*(.).*\5)[rwm]{1,3})")
 
@@ -118,15 +122,15 @@ def _node(st: os.stat_result) -> dict[str, object]:
 def config_devices(added: Sequence[str], *, privileged: bool) -> list[dict[str, object]]:
     """config.json's linux.devices: the default nodes, those --device adds (which win over a
     default of the same path), and with --privileged the host's."""
-    nodes = {f"/dev/{name}": {"type": "c", "major": major, "minor": minor, "fileMode": 0o666, "uid": 0, "gid": 0}
-             for name, major, minor in DEFAULT_NODES}  # fmt: skip
+    nodes = {f"/dev/{name}": {"type": "c", "major": major, "minor": minor, "fileMode": 0o666, "uid": 0, "gid": 0,
+                              HOST_PATH: f"/dev/{name}"} for name, major, minor in DEFAULT_NODES}  # fmt: skip
     if privileged:
         for node in host_devices():
-            nodes.setdefault(str(node.pop("path")), node)
+            nodes.setdefault(str(node["path"]), {**node, HOST_PATH: node["path"]})
     for entry in added:
         host, inside, _ = entry.split(":")
-        nodes[inside] = _node(os.stat(host))
-    return [{"path": path, **node} for path, node in nodes.items()]
+        nodes[inside] = {**_node(os.stat(host)), HOST_PATH: host}
+    return [{**node, "path": path} for path, node in nodes.items()]
 
 
 def device_allow(added: Sequence[str], rules: Sequence[str]) -> list[tuple[str, str]]:

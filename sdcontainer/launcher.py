@@ -63,7 +63,10 @@ from sdcontainer.files import StoreLock, write_atomically  # noqa: E402
 NAMESPACES = {
     "mount": linux.CLONE_NEWNS, "uts": linux.CLONE_NEWUTS, "ipc": linux.CLONE_NEWIPC,
     "network": linux.CLONE_NEWNET, "cgroup": linux.CLONE_NEWCGROUP, "pid": linux.CLONE_NEWPID,
+    "user": linux.CLONE_NEWUSER,
 }  # fmt: skip
+# Made by clone itself, so that the user namespace owns the pid namespace (mounting /proc needs it)
+CLONED = linux.CLONE_NEWPID | linux.CLONE_NEWUSER
 MOUNT_FLAGS = {
     "ro": linux.MS_RDONLY, "nosuid": linux.MS_NOSUID, "nodev": linux.MS_NODEV, "noexec": linux.MS_NOEXEC,
     "bind": linux.MS_BIND, "rbind": linux.MS_BIND | linux.MS_REC,
@@ -93,18 +96,29 @@ class LaunchError(Exception):
 # --- in the container: PID 1 of the new namespaces, before exec ---------------
 
 
-def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: int) -> None:  # type: ignore[type-arg]
+def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: int, userns: bool) -> None:  # type: ignore[type-arg]
     root = os.path.realpath(config["root"]["path"])  # relative to the bundle, our working directory
+    tree = receive_fd(sync) if userns else None  # the launcher maps our ids, then sends our root
     linux.unshare(ns_flags)  # here, not in the launcher: it stays in the host's namespaces
     linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)  # nothing propagates to the host
-    mount_root(root, config["root"].get("mount"))
-    mount_all(root, config.get("mounts", []))
+    mounts = config.get("mounts", [])
+    if tree is not None:
+        linux.move_mount(tree, root)  # the root, idmapped: the image's root-owned files are our root's
+        os.close(tree)
+        # a clone joins its source's peer group: shared, which pivot_root refuses
+        linux.mount("none", root, None, linux.MS_REC | linux.MS_PRIVATE)
+        root, mounts = enter_userns(root, mounts)
+    else:
+        mount_root(root, config["root"].get("mount"))
+    mount_all(root, mounts)
+    if userns:  # no mknod in a user namespace: the host's nodes, bound in while they are in reach
+        bind_devices(root, config["linux"].get("devices", []))
     os.chdir(root)
     linux.pivot_root(".", ".")  # stack the old root under the new one ...
     linux.umount(".", linux.MNT_DETACH)  # ... and drop it: the host's / is gone
     os.chdir("/")
     # From here every path resolves inside the container's root: its symlinks lead nowhere else.
-    make_devices(config["linux"].get("devices", []))
+    make_devices([] if userns else config["linux"].get("devices", []))
     for path in config["linux"].get("maskedPaths", []):
         mask(path)
     for path in config["linux"].get("readonlyPaths", []):
@@ -128,6 +142,26 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
     if sync.recv(16) != GO:  # the launcher gave up
         raise LaunchError("the launcher went away before the exec")
     exec_command(process["args"], process.get("env", []))
+
+
+def enter_userns(root: str, mounts: list) -> tuple[str, list]:  # type: ignore[type-arg]
+    """Become the user namespace's root, keeping our way to the host's paths we still need.
+
+    Until now we are the host's root, which the namespace does not map: we could reach the
+    store's root-only directories as their owner, but nothing we made in the namespace's own
+    file systems could have an owner (EOVERFLOW). As its root we can make them, and the store
+    is out of reach: so the root and the sources of bind mounts are opened first, and used
+    through /proc/self/fd from here on."""
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    opened = []
+    for m in mounts:
+        if m.get("type", "bind") == "bind":
+            source = os.open(m["source"], os.O_PATH | os.O_CLOEXEC)
+            m = {**m, "source": f"/proc/self/fd/{source}"}
+        opened.append(m)
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+    return f"/proc/self/fd/{root_fd}", opened
 
 
 def mount_root(root: str, mount: dict | None) -> None:  # type: ignore[type-arg]
@@ -199,6 +233,24 @@ def mount_attrs(flags: int) -> int:
     pairs = ((linux.MS_RDONLY, linux.MOUNT_ATTR_RDONLY), (linux.MS_NOSUID, linux.MOUNT_ATTR_NOSUID),
              (linux.MS_NODEV, linux.MOUNT_ATTR_NODEV), (linux.MS_NOEXEC, linux.MOUNT_ATTR_NOEXEC))  # fmt: skip
     return sum(attr for flag, attr in pairs if flags & flag)
+
+
+def bind_devices(root: str, devices: list) -> None:  # type: ignore[type-arg]
+    """The config's device nodes as bind mounts of the host's (hostPath, sdc's own key), each
+    onto a file made inside the root (linux.make_in_root: no symlink leads it out)."""
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for dev in devices:
+            path = dev["path"]
+            if not path.startswith("/dev/") or "/../" in path or path.endswith("/.."):
+                raise LaunchError(f"a device outside /dev: {path}")
+            target = linux.make_in_root(root_fd, path, directory=False)
+            try:
+                linux.mount(dev.get("hostPath", path), f"/proc/self/fd/{target}", None, linux.MS_BIND)
+            finally:
+                os.close(target)
+    finally:
+        os.close(root_fd)
 
 
 def make_devices(devices: list) -> None:  # type: ignore[type-arg]
@@ -306,10 +358,10 @@ def exec_command(args: list[str], env: list[str]) -> None:
         raise LaunchError(f"{args[0]}: {exc.strerror}", EXIT_NOEXEC) from None
 
 
-def child(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: int) -> None:  # type: ignore[type-arg]
+def child(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: int, userns: bool) -> None:  # type: ignore[type-arg]
     """Never returns: exec the command, or report why not on sync and exit."""
     try:
-        contain(config, seccomp, sync, ns_flags)
+        contain(config, seccomp, sync, ns_flags, userns)
         raise LaunchError("exec returned")
     except LaunchError as exc:
         message, code = str(exc), exc.code
@@ -317,9 +369,11 @@ def child(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: in
         message, code = str(exc), EXIT_SETUP
     except BaseException as exc:  # noqa: BLE001 - anything at all must end the launch, closed
         message, code = f"{type(exc).__name__}: {exc}", EXIT_SETUP
-    sync.send(f"E{code} {message}".encode())
-    sync.recv(1)  # exit only once the launcher has recorded why (see _fail): then the unit fails
-    os._exit(code)
+    try:
+        sync.send(f"E{code} {message}".encode())
+        sync.recv(1)  # exit only once the launcher has recorded why (see _fail): then the unit fails
+    finally:
+        os._exit(code)  # the launcher gone already (it failed first, and said why): just go
 
 
 # --- in the unit, outside the container ----------------------------------------
@@ -339,12 +393,15 @@ def start(config: dict, bundle: str, *, detach: bool) -> int:  # type: ignore[ty
         flags |= NAMESPACES[ns["type"]]
     seccomp = read_seccomp_program(config)  # here: the bundle is out of reach once in the container
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    pid = linux.clone((flags & linux.CLONE_NEWPID) | (linux.CLONE_PARENT if detach else 0))
+    userns = bool(flags & linux.CLONE_NEWUSER)
+    pid = linux.clone((flags & CLONED) | (linux.CLONE_PARENT if detach else 0))
     if pid == 0:
         ours.close()
-        child(config, seccomp, theirs, flags & ~linux.CLONE_NEWPID)
+        child(config, seccomp, theirs, flags & ~CLONED, userns)
     theirs.close()
     try:
+        if userns:
+            send_root(ours, pid, config)
         if (message := ours.recv(4096)) != READY_TO_EXEC:
             _fail(ours, bundle, message, pid, detach)
         if detach:
@@ -357,6 +414,44 @@ def start(config: dict, bundle: str, *, detach: bool) -> int:  # type: ignore[ty
     finally:
         ours.close()
     return pid
+
+
+def send_root(sync: socket.socket, pid: int, config: dict) -> None:  # type: ignore[type-arg]
+    """PID 1 is in its own user namespace: map its ids (config's uidMappings and gidMappings, a
+    range of the host's), and hand it its root as an idmapped copy through those maps, so that
+    the image's files, owned by the host's root on disk, are its root's (and what it writes is
+    the host's root's on disk: the layers stay as every other container sees them)."""
+    for name, key in (("uid_map", "uidMappings"), ("gid_map", "gidMappings")):
+        text = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in config["linux"][key])
+        fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+    userns = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    tree = linux.clone_tree(os.path.realpath(config["root"]["path"]))
+    try:
+        # The store's nosuid,nodev is the host's side: in the container its files mean what they say.
+        linux.mount_setattr(tree, linux.MOUNT_ATTR_IDMAP, recursive=True, userns_fd=userns,
+                            attr_clr=linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV)  # fmt: skip
+    except OSError as exc:
+        raise LaunchError(f"cannot idmap the container's root: {exc.strerror} (idmapped mounts need "
+                          "Linux 5.12+ and a filesystem that has them: btrfs, ext4, xfs)") from exc  # fmt: skip
+    finally:
+        os.close(userns)
+    try:
+        sync.sendmsg([b"T"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", tree))])
+    finally:
+        os.close(tree)
+
+
+def receive_fd(sync: socket.socket) -> int:
+    """The fd send_root sends."""
+    _, ancillary, _, _ = sync.recvmsg(1, socket.CMSG_SPACE(4))
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS and len(data) >= 4:
+            return int(struct.unpack("i", data[:4])[0])
+    raise LaunchError("the launcher went away before it sent the container's root")
 
 
 def read_seccomp_program(config: dict) -> bytes | None:  # type: ignore[type-arg]

@@ -26,6 +26,7 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
 
 # mount(2) flags
 MS_RDONLY = 0x1
@@ -58,6 +59,12 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437}
 _SYS_CLOSE_RANGE = {"x86_64": 436, "aarch64": 436}
 _SYS_MOUNT_SETATTR = {"x86_64": 442, "aarch64": 442}
+_SYS_OPEN_TREE = {"x86_64": 428, "aarch64": 428}
+_SYS_MOVE_MOUNT = {"x86_64": 429, "aarch64": 429}
+OPEN_TREE_CLONE = 0x1
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOUNT_ATTR_IDMAP = 0x100000
+AT_FDCWD = -100
 AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
 # mount_setattr(2): a mount's own flags
@@ -224,13 +231,30 @@ class _MountAttr(ctypes.Structure):
     _fields_ = [(name, ctypes.c_uint64) for name in ("attr_set", "attr_clr", "propagation", "userns_fd")]
 
 
-def mount_setattr(fd: int, attr_set: int, *, recursive: bool) -> None:
+def mount_setattr(fd: int, attr_set: int, *, recursive: bool, userns_fd: int = 0, attr_clr: int = 0) -> None:
     """Set flags (MOUNT_ATTR_*) on the mount fd is at, and on every mount below it when recursive
-    (mount_setattr(2), Linux 5.12+): unlike a MS_REMOUNT, that reaches the mounts under it."""
-    attr = _MountAttr(attr_set, 0, 0, 0)
+    (mount_setattr(2), Linux 5.12+): unlike a MS_REMOUNT, that reaches the mounts under it.
+    MOUNT_ATTR_IDMAP: the mount shows its files' owners through userns_fd's maps."""
+    attr = _MountAttr(attr_set, attr_clr, 0, userns_fd)
     flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
     ret = _libc.syscall(_syscall_number(_SYS_MOUNT_SETATTR), fd, b"", flags, ctypes.byref(attr), ctypes.sizeof(attr))
     _check(ret, "mount_setattr")
+
+
+def clone_tree(path: str) -> int:
+    """A detached copy of the mounts at path and below (open_tree(2), OPEN_TREE_CLONE): an fd
+    that move_mount attaches elsewhere, in another mount namespace too."""
+    flags = OPEN_TREE_CLONE | os.O_CLOEXEC | AT_RECURSIVE
+    ret = _libc.syscall(_syscall_number(_SYS_OPEN_TREE), AT_FDCWD, path.encode(), ctypes.c_uint(flags))
+    _check(ret, f"open_tree {path}")
+    return int(ret)
+
+
+def move_mount(fd: int, target: str) -> None:
+    """Attach the detached tree fd is at onto target (move_mount(2))."""
+    ret = _libc.syscall(_syscall_number(_SYS_MOVE_MOUNT), fd, b"", AT_FDCWD, target.encode(),
+                        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))  # fmt: skip
+    _check(ret, f"move_mount onto {target}")
 
 
 class _SockFprog(ctypes.Structure):

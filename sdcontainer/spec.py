@@ -89,6 +89,8 @@ RUN_FLAGS = (
             "Add a host device: HOST[:CONTAINER][:PERMS], PERMS of r, w, m (e.g. /dev/fuse)"),
     RunFlag(("--device-cgroup-rule",), "device_cgroup_rule", list, None,
             "Allow devices by number, as Docker's: 'c 10:200 rwm', 'b 7:* r'"),
+    RunFlag(("--userns",), "userns", str, None,
+            "auto: the container's ids are a range of the host's of its own (/etc/subuid's sdc); host: the host's"),
     RunFlag(("--security-opt",), "security_opt", list, None,
             "seccomp=PROFILE.json (Docker's format) or seccomp=unconfined; no-new-privileges (always on)"),
     RunFlag(("-t", "--tty"), "tty", bool, False, "TERM=xterm inside; the container shares the caller's terminal"),
@@ -129,6 +131,7 @@ class ContainerSpec:
     cap_add: tuple[str, ...] = ()  # CAP_ names, or ALL
     cap_drop: tuple[str, ...] = ()
     privileged: bool = RUN_DEFAULTS["privileged"]
+    userns: str = ""  # "auto": a user namespace, a range of the host's ids; "" or "host": none
     devices: tuple[str, ...] = ()  # HOST:CONTAINER:PERMS, checked (devices.parse_device)
     device_rules: tuple[str, ...] = ()  # 'c 10:200 rwm', checked (devices.parse_rule)
     limits: Limits = field(default_factory=Limits)
@@ -345,10 +348,20 @@ def build_run_spec(
         cap_add=tuple(capability_name(c, flag="--cap-add") for c in f["cap_add"] or ()),
         cap_drop=tuple(capability_name(c, flag="--cap-drop") for c in f["cap_drop"] or ()),
         privileged=f["privileged"],
+        userns=check_userns(f["userns"] or "", privileged=f["privileged"]),
         devices=tuple(devices.parse_device(d) for d in f["device"] or ()),
         device_rules=tuple(devices.parse_rule(r) for r in f["device_cgroup_rule"] or ()),
         limits=limits,
     )
+
+
+def check_userns(mode: str, *, privileged: bool) -> str:
+    """--userns: auto or host, as Podman's; --privileged is the host's root, so not with auto."""
+    if mode not in ("", "auto", "host"):
+        raise UsageError(f"invalid --userns {mode!r}", hint="use auto (a range of ids of its own) or host")
+    if mode == "auto" and privileged:
+        raise UsageError("--privileged is the host's root: it takes no --userns=auto", hint="drop one of them")
+    return mode
 
 
 def capability_name(text: str, *, flag: str) -> str:

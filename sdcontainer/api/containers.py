@@ -398,6 +398,9 @@ def _security(ctx: Context, container: Container) -> dict[str, Any]:
         "Capabilities": process.get("capabilities", {}).get("bounding", []),
         "NoNewPrivileges": process.get("noNewPrivileges", True),
         "Devices": "all" if container.spec.privileged else "sdc's (DevicePolicy=closed)",
+        "UsernsMode": container.spec.userns or "host",
+        "UidMap": [[m["containerID"], m["hostID"], m["size"]] for m in config.get("linux", {}).get("uidMappings", [])],
+        "GidMap": [[m["containerID"], m["hostID"], m["size"]] for m in config.get("linux", {}).get("gidMappings", [])],
     }
 
 

@@ -78,6 +78,14 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
                 hint=f"remove that container (`sdc rm {spec.name}`) or choose another --name",
             )
         driver = ctx.driver()
+        idmap = None
+        if spec.userns == "auto":
+            if driver.name == "overlay":
+                raise UsageError("--userns=auto needs the btrfs or vfs driver for now",
+                                 hint="this store uses overlay; pass --userns=host")  # fmt: skip
+            from sdcontainer import userns
+
+            idmap = userns.allocate(ctx.paths)  # ours once config.json is written, under this lock
         cid = containers.new_id()
         cdir = ctx.paths.container(spec.name)
         cdir.mkdir(mode=0o700, parents=True)
@@ -104,6 +112,9 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         (cdir / "hostname").write_text(hostname + "\n")
         (cdir / "hosts").write_text(bundle.build_hosts(hostname))
         (cdir / "resolv.conf").write_text(_host_resolv_conf())
+        if idmap is not None:  # its root's to change, as Docker's are: the files are its alone
+            for name in ("hostname", "hosts", "resolv.conf"):
+                os.chown(cdir / name, *idmap)
         (cdir / "rootfs").symlink_to(rootfs)
         if program is not None:
             (cdir / protocol.SECCOMP).write_bytes(program)
@@ -114,7 +125,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
             with driver.layer_view(image.top_layer + "-init") as tree:
                 account = _account_in(tree, spec.user)
         config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, account=account,
-                                             caps=caps)
+                                             caps=caps, idmap=idmap)
         if mount is not None:
             config["root"] = {**config["root"], "mount": mount}  # type: ignore[dict-item]
         records.write_json(cdir / protocol.CONFIG, config)
