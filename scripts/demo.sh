@@ -24,6 +24,10 @@ step sdc run --rm busybox echo "hello from a container"
 step sdc run --rm busybox sh -c 'echo "PID $$ on $(hostname), capabilities $(grep CapBnd /proc/self/status)"'
 step sdc run --rm -e GREETING=hi busybox env     # Docker's environment, and systemd's container=
 step sdc run --rm busybox sh -c 'grep Seccomp: /proc/self/status; unshare -U true || echo "no user namespace for a container"'
+# --userns=auto takes ids from sdc's lines in /etc/subuid and /etc/subgid (the test host's own copy here)
+for f in /etc/subuid /etc/subgid; do grep -qs '^sdc:' "$f" || echo 'sdc:2147483648:2147483648' >> "$f"; done
+step sdc run --rm --userns=auto busybox \
+    sh -c 'echo "root inside (uid $(id -u)) is uid $(awk "{print \$2}" /proc/self/uid_map) outside"'
 step sdc run -d --name web -m 64m --pids-limit 50 -c 512 busybox \
     sh -c 'trap "echo stopping cleanly; exit 0" TERM; echo started; i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done'
 sleep 2

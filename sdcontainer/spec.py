@@ -348,7 +348,8 @@ def build_run_spec(
         cap_add=tuple(capability_name(c, flag="--cap-add") for c in f["cap_add"] or ()),
         cap_drop=tuple(capability_name(c, flag="--cap-drop") for c in f["cap_drop"] or ()),
         privileged=f["privileged"],
-        userns=check_userns(f["userns"] or "", privileged=f["privileged"]),
+        # the store-wide default: $SDC_USERNS (e.g. in the environment of every sdc command)
+        userns=check_userns(f["userns"] or environ.get("SDC_USERNS", ""), privileged=f["privileged"]),
         devices=tuple(devices.parse_device(d) for d in f["device"] or ()),
         device_rules=tuple(devices.parse_rule(r) for r in f["device_cgroup_rule"] or ()),
         limits=limits,
@@ -360,7 +361,8 @@ def check_userns(mode: str, *, privileged: bool) -> str:
     if mode not in ("", "auto", "host"):
         raise UsageError(f"invalid --userns {mode!r}", hint="use auto (a range of ids of its own) or host")
     if mode == "auto" and privileged:
-        raise UsageError("--privileged is the host's root: it takes no --userns=auto", hint="drop one of them")
+        raise UsageError("--privileged is the host's root: it takes no --userns=auto",
+                         hint="add --userns=host (the default is $SDC_USERNS), or drop --privileged")  # fmt: skip
     return mode
 
 

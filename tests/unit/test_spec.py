@@ -197,3 +197,16 @@ def test_privileged_is_unconfined_unless_a_profile_is_named() -> None:
     assert seccomp_profile(build_run_spec(image="bb", privileged=True)) == "unconfined"
     named = build_run_spec(image="bb", privileged=True, security_opt=["seccomp=/p.json"])
     assert seccomp_profile(named) == "/p.json"
+
+
+def test_userns_flag_and_its_default() -> None:
+    assert build_run_spec(image="bb", userns="auto", environ={}).userns == "auto"
+    assert build_run_spec(image="bb", environ={"SDC_USERNS": "auto"}).userns == "auto"  # the default
+    assert build_run_spec(image="bb", userns="host", environ={"SDC_USERNS": "auto"}).userns == "host"
+    with pytest.raises(UsageError, match="invalid --userns 'keep-id'"):
+        build_run_spec(image="bb", userns="keep-id", environ={})
+    with pytest.raises(UsageError, match="--privileged is the host's root"):
+        build_run_spec(image="bb", userns="auto", privileged=True, environ={})
+    with pytest.raises(UsageError, match="--privileged is the host's root"):  # as Docker's userns-remap
+        build_run_spec(image="bb", privileged=True, environ={"SDC_USERNS": "auto"})
+    assert build_run_spec(image="bb", privileged=True, userns="host", environ={"SDC_USERNS": "auto"}).privileged
