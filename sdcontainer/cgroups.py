@@ -94,3 +94,32 @@ def _write(path: str, value: str) -> None:
         os.write(fd, value.encode())
     finally:
         os.close(fd)
+
+
+def join(source: int, pid: int) -> None:
+    """Move pid into every cgroup process source is in (as runc joins an exec to a container's):
+    systemd counts a unit's processes by its cgroup, so pid is then the unit's. systemd's own
+    AttachProcessesToUnit takes only units with Delegate=yes (252: "Process migration not
+    available on non-delegated units"), which a container's unit is not."""
+    mounts: list[tuple[set[str], str, str]] = []  # (what the hierarchy is, its mount point, its root)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            dash = fields.index("-")
+            kind, options = fields[dash + 1], fields[dash + 3]
+            if kind in ("cgroup", "cgroup2"):
+                what = {"cgroup2"} if kind == "cgroup2" else set(options.split(",")) - {"rw", "ro"}
+                mounts.append((what, _unescape(fields[4]), _unescape(fields[3])))
+    with open(f"/proc/{source}/cgroup") as f:
+        memberships = [line.rstrip("\n").split(":", 2) for line in f]
+    for hierarchy, controllers, path in memberships:
+        wanted = {"cgroup2"} if hierarchy == "0" else set(controllers.split(","))
+        for what, point, root in mounts:
+            if wanted <= what and (path + "/").startswith(root.rstrip("/") + "/"):
+                _write(f"{point}{path[len(root.rstrip('/')):]}/cgroup.procs", str(pid))
+                break
+
+
+def _unescape(text: str) -> str:
+    """A path as /proc/self/mountinfo writes it (octal escapes for space, tab, newline, backslash)."""
+    return text.encode().decode("unicode_escape") if "\\" in text else text

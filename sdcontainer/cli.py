@@ -515,6 +515,28 @@ def kill(
         typer.echo(ref)
 
 
+@app.command("exec", context_settings={"allow_interspersed_args": False})
+def exec_(
+    ctx: typer.Context,
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    command: Annotated[list[str], typer.Argument(metavar="COMMAND [ARG...]")],
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Run it in the background")] = False,
+    env: Annotated[Optional[list[str]],
+                   typer.Option("--env", "-e", help="Set NAME=VALUE; NAME alone passes on yours")] = None,
+    workdir: Annotated[Optional[str],
+                       typer.Option("--workdir", "-w", help="Working directory [default: the container's]")] = None,
+    user: Annotated[Optional[str],
+                    typer.Option("--user", "-u", help="USER[:GROUP], names or ids [default: the container's]")] = None,
+    interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Accepted: stdin is attached")] = False,
+) -> None:
+    """Run a command in a running container; its exit status is sdc's."""
+    from sdcontainer.api import enter
+
+    code = enter.exec_in(_sdc(ctx), container, command, env=env or [], workdir=workdir or "", user=user or "",
+                         detach=detach)  # fmt: skip
+    raise typer.Exit(code)
+
+
 @app.command()
 def rm(
     ctx: typer.Context,

@@ -574,6 +574,11 @@ def receive_bundle(fd: int) -> str:
     return data[:-1].decode()
 
 
+def spawn_exec(sync_fd: int) -> int:
+    """A fresh launcher for `sdc exec` (`--exec FD`), its interpreter read-only as spawn_foreground's."""
+    return _spawn(["--exec", str(sync_fd)], sync_fd)
+
+
 def spawn_foreground(sync_fd: int, lock: str) -> int:
     """Fork a fresh launcher (`--foreground`) whose interpreter is read-only where it runs; its PID.
 
@@ -586,8 +591,12 @@ def spawn_foreground(sync_fd: int, lock: str) -> int:
     launcher's own, turns that open into EROFS (open(2)). Forked from sdc, the
     launcher would run sdc's own, writable, interpreter: hence a fresh one. For a
     service, systemd makes the same mount before the exec (ReadOnlyPaths=)."""
+    return _spawn(["--foreground", str(sync_fd), "--lock", lock], sync_fd)
+
+
+def _spawn(args: list[str], sync_fd: int) -> int:
     exe = os.path.realpath(sys.executable)
-    argv = [exe, "-I", "-S", os.path.abspath(__file__), "--foreground", str(sync_fd), "--lock", lock]
+    argv = [exe, "-I", "-S", os.path.abspath(__file__), *args]
     pid = os.fork()
     if pid:
         return pid
@@ -617,14 +626,104 @@ class _StrictJson:
 def read_config(path: str) -> dict:  # type: ignore[type-arg]
     """A JSON object from path, as json.load reads it, without importing json (see the imports)."""
     with open(path, encoding="utf-8") as f:
-        text = f.read().strip()
+        return parse_json_object(f.read(), what=path)
+
+
+def parse_json_object(text: str, *, what: str) -> dict:  # type: ignore[type-arg]
+    text = text.strip()
     try:
         value, end = _json.make_scanner(_StrictJson())(text, 0)  # type: ignore[arg-type]
     except StopIteration:
-        raise ValueError(f"{path} is not JSON") from None
+        raise ValueError(f"{what} is not JSON") from None
     if end != len(text) or not isinstance(value, dict):
-        raise ValueError(f"{path} is not one JSON object")
+        raise ValueError(f"{what} is not one JSON object")
     return value
+
+
+# --- sdc exec: a command in a running container --------------------------------------
+
+ATTACH, ENTERED = b"A", b"P"
+
+
+def exec_in(sync_fd: int) -> int:
+    """--exec FD: run a command in a running container, as `sdc exec` asks on FD (a SEQPACKET
+    socket): {"bundle", "pidfd" (of its PID 1, inherited), "process" (args, env, cwd, user), "detach"}.
+
+    The protocol: we say ATTACH once we hold the request, and sdc moves us into the container's
+    unit (its cgroups: cgroups.join) and says GO; we enter PID 1's namespaces through its
+    pidfd, all at once, and fork into its pid namespace; the child says ENTERED with its PID
+    there and waits for GO, then takes the container's user, capabilities, no_new_privs and
+    seccomp filter and execs. CVE-2019-5736: until its exec the child is the host's Python, in
+    reach of the container's processes; it is not dumpable (set first, before we read anything,
+    and kept through the setuid), so none of them can open its /proc/PID/exe, and its
+    interpreter is a read-only mount besides (spawn); it holds no fd of the host's but sync."""
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    sync = socket.socket(fileno=sync_fd)
+    try:
+        request = parse_json_object(sync.recv(1 << 20).decode(), what="the exec request")
+        os.chdir(request["bundle"])
+        config = read_config(protocol.CONFIG)
+        seccomp = read_seccomp_program(config)
+        process = {**config["process"], **request["process"]}
+        flags = 0
+        for ns in config["linux"].get("namespaces", []):
+            flags |= NAMESPACES[ns["type"]]
+        pidfd = int(request["pidfd"])  # sdc's, of PID 1, checked to be in the container's unit
+        sync.send(ATTACH)
+        if sync.recv(16) != GO:
+            raise LaunchError("sdc went away before the command could start")
+        linux.setns(pidfd, flags)  # the user namespace first, the pid namespace for our children
+        os.close(pidfd)
+        if flags & linux.CLONE_NEWUSER:
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+    except (LaunchError, OSError, ValueError, KeyError) as exc:
+        message = str(exc) if not isinstance(exc, KeyError) else f"the exec request lacks {exc}"
+        print(f"sdc: cannot exec in the container: {message}", file=sys.stderr, flush=True)
+        return EXIT_SETUP
+    pid = os.fork()
+    if pid == 0:
+        if request.get("detach"):  # as Docker's exec -d: nothing of it reaches our caller's stdio
+            null = os.open("/dev/null", os.O_RDWR)  # the container's
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.close(null)
+        _exec_child(sync, process, seccomp)
+    if request.get("detach"):
+        return 0
+    sync.close()
+    return relay_signals(pid)
+
+
+def _exec_child(sync: socket.socket, process: dict, seccomp: bytes | None) -> NoReturn:  # type: ignore[type-arg]
+    """In the container's namespaces and cgroup: become its process and exec; never returns."""
+    code = EXIT_SETUP
+    try:
+        cwd = process.get("cwd", "/")
+        drop_privileges(process)
+        try:
+            os.chdir(cwd)
+        except OSError as exc:
+            raise LaunchError(f"cannot change to working directory {cwd}: {exc.strerror}") from exc
+        # Here, as little as the container's own processes, it is still the host's Python: the
+        # moment CVE-2019-5736 needs (a test holds it here).
+        sync.send(ENTERED + str(os.getpid()).encode())
+        if sync.recv(16) != GO:
+            raise LaunchError("sdc went away before the command could start")
+        sync.close()
+        close_fds(keep=2)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        if seccomp is not None:
+            linux.load_seccomp_filter(seccomp)
+        exec_command(process["args"], process.get("env", []))
+    except LaunchError as exc:
+        message, code = str(exc), exc.code
+    except BaseException as exc:  # noqa: BLE001 - the child ends here, whatever happened
+        message = f"{type(exc).__name__}: {exc}"
+    try:
+        print(f"sdc: cannot exec in the container: {message}", file=sys.stderr, flush=True)
+    finally:
+        os._exit(code)
 
 
 # --- after the container: its unit's ExecStopPost ---------------------------------
@@ -684,7 +783,7 @@ def _json_object(fields: dict[str, object]) -> str:
     return "{" + ", ".join(parts) + "}\n"
 
 
-USAGE = "usage: launcher.py --notify BUNDLE | (--foreground FD | --exited BUNDLE) --lock STORE_LOCK"
+USAGE = "usage: launcher.py --notify BUNDLE | (--foreground FD | --exited BUNDLE) --lock STORE_LOCK | --exec FD"
 
 
 def main(argv: list[str]) -> int:
@@ -694,8 +793,8 @@ def main(argv: list[str]) -> int:
         for arg in args:
             if arg in ("--notify", "--exited"):
                 mode = arg[2:]
-            elif arg == "--foreground":
-                mode, sync_fd = "foreground", int(next(args))
+            elif arg in ("--foreground", "--exec"):
+                mode, sync_fd = arg[2:], int(next(args))
             elif arg == "--lock":
                 lock = next(args)
             else:
@@ -710,6 +809,8 @@ def main(argv: list[str]) -> int:
         return record_exit(str(bundle), str(lock), dict(os.environ))
     if mode == "foreground":
         return launch_foreground(sync_fd, str(lock))
+    if mode == "exec":
+        return exec_in(sync_fd)
     return launch(str(bundle), detach=True)
 
 

@@ -46,6 +46,7 @@ PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_DUMPABLE = 4
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
@@ -61,6 +62,7 @@ _SYS_CLOSE_RANGE = {"x86_64": 436, "aarch64": 436}
 _SYS_MOUNT_SETATTR = {"x86_64": 442, "aarch64": 442}
 _SYS_OPEN_TREE = {"x86_64": 428, "aarch64": 428}
 _SYS_MOVE_MOUNT = {"x86_64": 429, "aarch64": 429}
+_SYS_PIDFD_OPEN = {"x86_64": 434, "aarch64": 434}
 OPEN_TREE_CLONE = 0x1
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOUNT_ATTR_IDMAP = 0x100000
@@ -102,6 +104,18 @@ def umount(target: str, flags: int = 0) -> None:
 
 def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "unshare")
+
+
+def pidfd_open(pid: int) -> int:
+    """An fd of process pid (pidfd_open(2)): it names that process, never one that reuses its PID."""
+    ret = _libc.syscall(_syscall_number(_SYS_PIDFD_OPEN), pid, 0)
+    _check(ret, f"pidfd_open {pid}")
+    return int(ret)
+
+
+def setns(fd: int, flags: int) -> None:
+    """Enter the namespaces flags names of the process pidfd fd is of, all at once (setns(2), 5.8+)."""
+    _check(_libc.setns(fd, flags), "setns")
 
 
 def clone(flags: int) -> int:

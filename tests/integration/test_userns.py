@@ -63,6 +63,9 @@ def test_root_inside_is_a_range_of_its_own_outside(sdc: Sdc, image: str, name: s
         through = Path(f"/proc/{unit_property(f'sdc-{name}.service', 'MainPID')}/root/new")
         assert through.stat().st_uid == first_ids[0]  # what it wrote, through its idmapped root: its range's
         assert (rootfs_of(sdc, name) / "new").stat().st_uid == 0  # on disk: as the image's files are
+        # sdc exec enters its user namespace too: root there, its range outside
+        assert sdc.ok("exec", name, "sh", "-c", "id -u; cat /proc/self/uid_map | tr -s ' '") == (
+            f"0\n 0 {first_ids[0]} 65536\n")
         sdc.ok("commit", name, f"{name}-image")  # its changes are a layer like any other's
         assert sdc.ok("run", "--rm", f"{name}-image", "stat", "-c", "%u:%g", "/new") == "0:0\n"
         sdc.ok("rmi", f"{name}-image")
