@@ -35,6 +35,7 @@ step sdc ps
 step systemctl status sdc-web.service --no-pager
 step journalctl -u sdc-web.service --no-pager
 step systemctl show sdc-web.service -p MemoryMax -p TasksMax -p CPUWeight
+step sdc exec -e WHO=exec -u 65534 web sh -c 'echo "$WHO as uid $(id -u) beside PID 1: $(tr "\0" " " < /proc/1/cmdline | cut -c1-40)"; exit 3' || echo "exit status $?"
 step sdc logs --tail 3 web
 step sdc stop web    # SIGTERM to the container's PID 1, which handles it (a bare PID 1 would get SIGKILL after 10 s)
 step sdc ps -a
