@@ -183,7 +183,9 @@ class Bench:
             self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"floor-systemd-run-{image}", None)
 
     def startup(self) -> None:
-        launcher = sh(self.python, "-c", "import sdcontainer.launcher as l; print(l.__file__)").stdout.strip()
+        # the file units run (launcher_entry.py), which imports the launcher from its bytecode
+        where = "import os, sdcontainer.launcher as l; print(os.path.dirname(l.__file__) + '/' + l.ENTRY)"
+        launcher = sh(self.python, "-c", where).stdout.strip()
         self.hyperfine(
             {
                 "sdc --version": f"{self.sdc} --version",

@@ -84,6 +84,7 @@ RELAYED = (
 )
 EXIT_SETUP, EXIT_NOEXEC, EXIT_NOTFOUND = 125, 126, 127
 READY_TO_EXEC, GO = b"R", b"G"
+ENTRY = "launcher_entry.py"  # the file units run: it imports us, from our cached bytecode
 OOM_WARNING = "container %s: the kernel's OOM killer killed a process (memory limit reached)"
 
 
@@ -596,7 +597,7 @@ def spawn_foreground(sync_fd: int, lock: str) -> int:
 
 def _spawn(args: list[str], sync_fd: int) -> int:
     exe = os.path.realpath(sys.executable)
-    argv = [exe, "-I", "-S", os.path.abspath(__file__), *args]
+    argv = [exe, "-I", "-S", os.path.join(os.path.dirname(os.path.abspath(__file__)), ENTRY), *args]
     pid = os.fork()
     if pid:
         return pid

@@ -30,7 +30,7 @@ def exec_in(
 ) -> int:
     """Run command in container ref; its exit status (0 at once with detach)."""
     from sdcontainer import linux
-    from sdcontainer.api.run import _account_in
+    from sdcontainer.api.run import account_in
 
     if not command:
         raise UsageError("no command given", hint=f"sdc exec {ref} COMMAND [ARG...]")
@@ -55,7 +55,7 @@ def exec_in(
         if workdir:
             process["cwd"] = workdir
         if user:
-            account = _account_in(Path(f"/proc/{pid}/root"), check_user(user))
+            account = account_in(Path(f"/proc/{pid}/root"), check_user(user))
             process["user"] = {"uid": account.uid, "gid": account.gid, "additionalGids": list(account.groups)}
         request = {"bundle": str(bundle), "pid": pid, "pidfd": pidfd, "process": process, "detach": detach}
         return _run_helper(request, pidfd)

@@ -120,10 +120,10 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
             (cdir / protocol.SECCOMP).write_bytes(program)
         mount = driver.root_mount(cid)
         if mount is None:
-            account = _account_in(rootfs, spec.user)
+            account = account_in(rootfs, spec.user)
         else:  # the root is mounted by the launcher: the same files, seen through the image's layers
             with driver.layer_view(image.top_layer + "-init") as tree:
-                account = _account_in(tree, spec.user)
+                account = account_in(tree, spec.user)
         config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, account=account,
                                              caps=caps, idmap=idmap)
         if mount is not None:
@@ -266,7 +266,7 @@ def launcher_argv(*args: str) -> list[str]:
     as it runs as root) and without site (-S: it needs no third-party package, and
     site's .pth files cost start-up time on every container start)."""
     # By path: importing the launcher here would cost `sdc run -d` its imports.
-    return [sys.executable, "-I", "-S", str(PACKAGE / "launcher.py"), *args]
+    return [sys.executable, "-I", "-S", str(PACKAGE / "launcher_entry.py"), *args]
 
 
 def _launched(container: Container) -> bool:
@@ -288,7 +288,7 @@ def _launch_error(container: Container) -> str:
         return "its launcher ended without a word (killed, or it could not start)"
 
 
-def _account_in(rootfs: Path, user: str) -> bundle.Account:
+def account_in(rootfs: Path, user: str) -> bundle.Account:
     """USER[:GROUP] looked up in the container's /etc/passwd and /etc/group (bundle.resolve_account)."""
     return bundle.resolve_account("" if user == "root" else user, _read_in(rootfs, "/etc/passwd"),
                                   _read_in(rootfs, "/etc/group"))  # fmt: skip

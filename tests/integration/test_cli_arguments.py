@@ -35,7 +35,8 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
                                  "bb", "sh", "-c", "echo hi"])  # fmt: skip
     assert result.exit_code == 0, result.output
     bundle = str(tmp_path / "containers" / "web")
-    launcher = [sys.executable, "-I", "-S", str(Path(api.__file__).parent.parent / "launcher.py"), "--notify", bundle]
+    entry = str(Path(api.__file__).parent.parent / "launcher_entry.py")
+    launcher = [sys.executable, "-I", "-S", entry, "--notify", bundle]
     # Not --rm: the launcher records how it ended (a --rm container's cleanup is sdc's: the next test).
     cleanup = [*launcher[:4], "--exited", bundle, "--lock", str(tmp_path / "lock")]
     record = json.loads((tmp_path / "containers" / "web" / "container.json").read_text())

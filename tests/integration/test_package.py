@@ -47,8 +47,8 @@ def test_the_package_installs_runs_containers_and_removes(deb: Path, busybox_tar
         proc = run("/usr/bin/sdc", "run", "-d", "--name", "pkg", "bb", "sh", "-c", "sleep 2; exit 4", env=env)
         assert proc.returncode == 0, proc.stderr
         show = run("systemctl", "show", "-p", "ExecStart", "-p", "ExecStopPost", "sdc-pkg.service").stdout
-        assert "argv[]=/usr/bin/python3 -I -S /usr/lib/sdc/sdcontainer/launcher.py" in show, show
-        assert "argv[]=/usr/bin/python3 -I -S /usr/lib/sdc/sdcontainer/launcher.py --exited" in show, show
+        assert "argv[]=/usr/bin/python3 -I -S /usr/lib/sdc/sdcontainer/launcher_entry.py" in show, show
+        assert "argv[]=/usr/bin/python3 -I -S /usr/lib/sdc/sdcontainer/launcher_entry.py --exited" in show, show
         # A --rm one: its ExecStopPost is sdc's cleanup, started as /usr/bin/sdc runs (-IS).
         proc = run("/usr/bin/sdc", "run", "-d", "--rm", "--name", "pkgrm", "bb", "sleep", "2", env=env)
         assert proc.returncode == 0, proc.stderr
