@@ -236,15 +236,21 @@ def mount_attrs(flags: int) -> int:
     return sum(attr for flag, attr in pairs if flags & flag)
 
 
+def _device_path(dev: dict) -> str:  # type: ignore[type-arg]
+    """A device's path in the container, which must be under its /dev."""
+    path = str(dev["path"])
+    if not path.startswith("/dev/") or "/../" in path or path.endswith("/.."):
+        raise LaunchError(f"a device outside /dev: {path}")
+    return path
+
+
 def bind_devices(root: str, devices: list) -> None:  # type: ignore[type-arg]
     """The config's device nodes as bind mounts of the host's (hostPath, sdc's own key), each
     onto a file made inside the root (linux.make_in_root: no symlink leads it out)."""
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for dev in devices:
-            path = dev["path"]
-            if not path.startswith("/dev/") or "/../" in path or path.endswith("/.."):
-                raise LaunchError(f"a device outside /dev: {path}")
+            path = _device_path(dev)
             target = linux.make_in_root(root_fd, path, directory=False)
             try:
                 linux.mount(dev.get("hostPath", path), f"/proc/self/fd/{target}", None, linux.MS_BIND)
@@ -257,9 +263,7 @@ def bind_devices(root: str, devices: list) -> None:  # type: ignore[type-arg]
 def make_devices(devices: list) -> None:  # type: ignore[type-arg]
     """The device nodes of the config, and /dev's usual links: in the container's root already."""
     for dev in devices:
-        path = dev["path"]
-        if not path.startswith("/dev/") or "/../" in path or path.endswith("/.."):
-            raise LaunchError(f"a device outside /dev: {path}")
+        path = _device_path(dev)
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)  # /dev/net/tun, --privileged's
         kind = 0o020000 if dev.get("type", "c") == "c" else 0o060000  # S_IFCHR / S_IFBLK
         os.mknod(path, kind | 0o600, os.makedev(dev["major"], dev["minor"]))

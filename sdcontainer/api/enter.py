@@ -57,8 +57,8 @@ def exec_in(
         if user:
             account = account_in(Path(f"/proc/{pid}/root"), check_user(user))
             process["user"] = {"uid": account.uid, "gid": account.gid, "additionalGids": list(account.groups)}
-        request = {"bundle": str(bundle), "pid": pid, "pidfd": pidfd, "process": process, "detach": detach}
-        return _run_helper(request, pidfd)
+        request = {"bundle": str(bundle), "pidfd": pidfd, "process": process, "detach": detach}
+        return _run_helper(request, pid, pidfd)
     finally:
         os.close(pidfd)
 
@@ -71,7 +71,7 @@ def _merged_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
     return list(merged.values())
 
 
-def _run_helper(request: dict[str, object], pidfd: int) -> int:
+def _run_helper(request: dict[str, object], pid: int, pidfd: int) -> int:
     """Spawn the launcher's exec helper, lead it through the protocol (launcher.exec_in), and
     relay signals to it until the command ends."""
     from sdcontainer import launcher as _launcher
@@ -89,7 +89,7 @@ def _run_helper(request: dict[str, object], pidfd: int) -> int:
             ours.send(json.dumps(request).encode())
             if ours.recv(16) != _launcher.ATTACH:
                 return _helper_status(helper)  # it said why on stderr
-            cgroups.join(int(str(request["pid"])), helper)  # the container's unit's, not our session's
+            cgroups.join(pid, helper)  # the container's unit's, not our session's
             ours.send(_launcher.GO)
             entered = ours.recv(64)
             if not entered.startswith(_launcher.ENTERED):
