@@ -175,10 +175,11 @@ def mount_root(root: str, mount: dict | None) -> None:  # type: ignore[type-arg]
         # what they say (a bind remount sets the mount's own flags only: mount(2)).
         linux.mount(root, root, None, linux.MS_BIND | linux.MS_REMOUNT)
         return
+    options = f"lowerdir={':'.join(mount['lowerdir'])},upperdir={mount['upperdir']},workdir={mount['workdir']}"
     here = os.open(".", os.O_PATH | os.O_CLOEXEC)
     try:
         os.chdir(mount["cwd"])  # the lower directories are named relative to it, to fit one page
-        linux.mount(mount["type"], root, mount["type"], 0, mount["options"])
+        linux.mount(mount["type"], root, mount["type"], 0, ",".join([options, *mount["options"]]))
     except OSError as exc:
         raise LaunchError(f"cannot mount the container's root: {exc.strerror}") from exc
     finally:
@@ -434,20 +435,62 @@ def send_root(sync: socket.socket, pid: int, config: dict) -> None:  # type: ign
         finally:
             os.close(fd)
     userns = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
-    tree = linux.clone_tree(os.path.realpath(config["root"]["path"]))
     try:
-        # The store's nosuid,nodev is the host's side: in the container its files mean what they say.
-        linux.mount_setattr(tree, linux.MOUNT_ATTR_IDMAP, recursive=True, userns_fd=userns,
-                            attr_clr=linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV)  # fmt: skip
-    except OSError as exc:
-        raise LaunchError(f"cannot idmap the container's root: {exc.strerror} (idmapped mounts need "
-                          "Linux 5.12+ and a filesystem that has them: btrfs, ext4, xfs)") from exc  # fmt: skip
+        mount = config["root"].get("mount")
+        tree = overlay_tree(mount, userns) if mount else idmapped_tree(os.path.realpath(config["root"]["path"]), userns)
     finally:
         os.close(userns)
     try:
         sync.sendmsg([b"T"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", tree))])
     finally:
         os.close(tree)
+
+
+def idmapped_tree(path: str, userns: int) -> int:
+    """A detached copy of the mounts at path, its files' owners seen through userns's maps."""
+    tree = linux.clone_tree(path)
+    try:
+        # The store's nosuid,nodev is the host's side: in the container its files mean what they say.
+        linux.mount_setattr(tree, linux.MOUNT_ATTR_IDMAP, recursive=True, userns_fd=userns,
+                            attr_clr=linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV)  # fmt: skip
+    except OSError as exc:
+        os.close(tree)
+        raise LaunchError(f"cannot idmap the container's root: {exc.strerror} (idmapped mounts need "
+                          "Linux 5.12+ and a filesystem that has them: btrfs, ext4, xfs)") from exc  # fmt: skip
+    return tree
+
+
+def overlay_tree(mount: dict, userns: int) -> int:  # type: ignore[type-arg]
+    """The container's overlay root for a container in a user namespace, mounted detached here.
+
+    overlayfs has no idmapped mounts of its own, and an idmapped upper directory would need the
+    mounter's ids inside the map: so its lower directories (the image's layers, shared with every
+    container) are idmapped, and its upper directory is plain, holding what the container writes
+    under the host's ids of its range (as Podman's overlay does). sdc reads the upper through the
+    reverse map (storage/overlay.py, _frozen), which turns them back into the container's own."""
+    lowers: list[int] = []
+    here = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    try:
+        for name in mount["lowerdir"]:
+            lowers.append(idmapped_tree(os.path.join(mount["cwd"], name), userns))
+        # Named relative to /proc/self/fd ("7:8:9"), they fit fsconfig's 256 bytes for ~60 layers;
+        # a taller image takes one at a time (lowerdir+, Linux 6.8+).
+        joined = ":".join(map(str, lowers))
+        layers = [("lowerdir", joined)] if len(joined) < 256 else [("lowerdir+", str(fd)) for fd in lowers]
+        params: list[tuple[str, str | None]] = [*layers, ("upperdir", mount["upperdir"]), ("workdir", mount["workdir"])]
+        for option in mount["options"]:  # key=value, or a flag
+            key, sep, value = option.partition("=")
+            params.append((key, value if sep else None))
+        os.chdir("/proc/self/fd")
+        return linux.new_mount("overlay", params)
+    except OSError as exc:
+        raise LaunchError(f"cannot mount the container's root: {exc.strerror} (overlayfs takes idmapped "
+                          "lower directories from Linux 5.19)") from exc  # fmt: skip
+    finally:
+        os.fchdir(here)
+        os.close(here)
+        for fd in lowers:
+            os.close(fd)
 
 
 def receive_fd(sync: socket.socket) -> int:

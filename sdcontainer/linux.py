@@ -63,6 +63,13 @@ _SYS_MOUNT_SETATTR = {"x86_64": 442, "aarch64": 442}
 _SYS_OPEN_TREE = {"x86_64": 428, "aarch64": 428}
 _SYS_MOVE_MOUNT = {"x86_64": 429, "aarch64": 429}
 _SYS_PIDFD_OPEN = {"x86_64": 434, "aarch64": 434}
+_SYS_FSOPEN = {"x86_64": 430, "aarch64": 430}
+_SYS_FSCONFIG = {"x86_64": 431, "aarch64": 431}
+_SYS_FSMOUNT = {"x86_64": 432, "aarch64": 432}
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+FS_CLOEXEC = 0x1  # FSOPEN_CLOEXEC, FSMOUNT_CLOEXEC
 OPEN_TREE_CLONE = 0x1
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOUNT_ATTR_IDMAP = 0x100000
@@ -269,6 +276,57 @@ def move_mount(fd: int, target: str) -> None:
     ret = _libc.syscall(_syscall_number(_SYS_MOVE_MOUNT), fd, b"", AT_FDCWD, target.encode(),
                         ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))  # fmt: skip
     _check(ret, f"move_mount onto {target}")
+
+
+def new_mount(fstype: str, params: list[tuple[str, str | None]]) -> int:
+    """A new file system, attached nowhere (fsopen, fsconfig, fsmount: Linux 5.2+): the fd of its
+    mount, for move_mount. params: (key, value), or (flag, None). Each value is at most 256 bytes
+    (fsconfig(2)); paths in them resolve against the working directory until it returns."""
+    context = _libc.syscall(_syscall_number(_SYS_FSOPEN), fstype.encode(), FS_CLOEXEC)
+    _check(context, f"fsopen {fstype}")
+    try:
+        for key, value in params:
+            kind = FSCONFIG_SET_FLAG if value is None else FSCONFIG_SET_STRING
+            ret = _libc.syscall(_syscall_number(_SYS_FSCONFIG), context, kind, key.encode(),
+                                None if value is None else value.encode(), 0)  # fmt: skip
+            _check(ret, f"{fstype} option {key}")
+        _check(_libc.syscall(_syscall_number(_SYS_FSCONFIG), context, FSCONFIG_CMD_CREATE, None, None, 0),
+               f"mount {fstype}")  # fmt: skip
+        ret = _libc.syscall(_syscall_number(_SYS_FSMOUNT), context, FS_CLOEXEC, 0)
+        _check(ret, f"fsmount {fstype}")
+        return int(ret)
+    finally:
+        os.close(context)
+
+
+def make_userns(uid_map: str, gid_map: str) -> int:
+    """An fd of a new user namespace with these maps (uid_map(5) lines), held by nothing else: for
+    idmapped mounts (mount_setattr). Made by a child that unshares and waits for its maps."""
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            unshare(CLONE_NEWUSER)
+            os.write(ready_w, b"u")
+            os.read(done_r, 1)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        if os.read(ready_r, 1) != b"u":
+            raise OSError(1, "a user namespace: the child could not make one")
+        for name, text in (("uid_map", uid_map), ("gid_map", gid_map)):
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(text)
+        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(ready_r)
+        os.close(done_w)
+        os.waitpid(pid, 0)
 
 
 class _SockFprog(ctypes.Structure):

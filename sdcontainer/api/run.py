@@ -80,9 +80,6 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         driver = ctx.driver()
         idmap = None
         if spec.userns == "auto":
-            if driver.name == "overlay":
-                raise UsageError("--userns=auto needs the btrfs or vfs driver for now",
-                                 hint="this store uses overlay; pass --userns=host")  # fmt: skip
             from sdcontainer import userns
 
             idmap = userns.allocate(ctx.paths)  # ours once config.json is written, under this lock
@@ -106,7 +103,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         # `ps -a` shows and the next command that touches it finishes or rolls back (settle).
         (cdir / protocol.STARTING).touch()
         containers.write_container(ctx.paths, container)
-        rootfs = driver.make_container_fs(cid, image.top_layer)
+        rootfs = driver.make_container_fs(cid, image.top_layer, owner=idmap)
         stack.callback(driver.remove_container_fs, cid)
         hostname = spec.hostname or spec.name
         (cdir / "hostname").write_text(hostname + "\n")

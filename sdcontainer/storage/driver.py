@@ -212,14 +212,18 @@ class Driver(ABC):
     def container_path(self, container_id: str) -> Path:
         return self.containers / container_id
 
-    def make_container_fs(self, container_id: str, layer_id: str) -> Path:
+    def make_container_fs(self, container_id: str, layer_id: str, owner: tuple[int, int] | None = None) -> Path:
+        """The container's writable files over layer_id's init layer. owner: the host's ids of its
+        root, when it has a user namespace (this driver's files keep the image's ids: the launcher
+        idmaps the whole root)."""
+        del owner
         dest = self.container_path(container_id)
         if dest.exists():
             raise StorageError(f"container filesystem {dest} exists already")
         self._clone(self.make_init_layer(layer_id), dest)
         return dest
 
-    def root_mount(self, container_id: str) -> dict[str, str] | None:
+    def root_mount(self, container_id: str) -> dict[str, object] | None:
         """How the launcher mounts the container's root in its own mount namespace; None: the
         container's directory is its root as it is (bind-mounted)."""
         del container_id

@@ -71,13 +71,8 @@ class OverlayDriver(Driver):
         return [own, *filter(None, below)]
 
     def options(self, lowers: list[str], upper: Path | None = None, work: Path | None = None) -> str:
-        if len(lowers) > MAX_LAYERS:
-            raise StorageError(f"the image has {len(lowers)} layers, more than overlayfs can stack ({MAX_LAYERS})",
-                               hint="flatten the image, or use the btrfs driver")  # fmt: skip
-        text = f"lowerdir={':'.join(lowers)}"
-        if upper is not None and work is not None:
-            text += f",upperdir={upper},workdir={work}"
-        return f"{text},{OPTIONS}"
+        paths = (None, None) if upper is None or work is None else (str(upper), str(work))
+        return mount_options(_checked(lowers), *paths)
 
     @contextlib.contextmanager
     def _mounted(self, target: Path, options: str, *, readonly: bool = False) -> Iterator[Path]:
@@ -158,7 +153,7 @@ class OverlayDriver(Driver):
     def container_path(self, container_id: str) -> Path:
         return self.containers / container_id / "merged"
 
-    def make_container_fs(self, container_id: str, layer_id: str) -> Path:
+    def make_container_fs(self, container_id: str, layer_id: str, owner: tuple[int, int] | None = None) -> Path:
         home = self.containers / container_id
         if home.exists():
             raise StorageError(f"container filesystem {home} exists already")
@@ -167,31 +162,54 @@ class OverlayDriver(Driver):
         work = self.tmp / os.urandom(8).hex()
         for d in ("upper", "work", "merged"):
             (work / d).mkdir(parents=True, mode=0o755)
+        if owner is not None:  # the root directory of the merged tree is the upper's: its root's
+            os.chown(work / "upper", *owner)
         (work / "lower").write_text(":".join(self.lowers(init)))
         os.rename(work, home)
         return home / "merged"
 
-    def root_mount(self, container_id: str) -> dict[str, str] | None:
+    def root_mount(self, container_id: str) -> dict[str, object] | None:
         home = self.containers / container_id
-        lowers = (home / "lower").read_text().split(":")
         return {
             "type": "overlay",
             "cwd": str(self.links),
-            "options": self.options(lowers, home / "upper", home / "work"),
+            "lowerdir": _checked((home / "lower").read_text().split(":")),
+            "upperdir": str(home / "upper"),
+            "workdir": str(home / "work"),
+            "options": OPTIONS.split(","),
         }
 
     @contextlib.contextmanager
     def _frozen(self, container_id: str) -> Iterator[Path]:
-        """The container's files, read-only: its upper as the top lower directory."""
+        """The container's files, read-only: its upper as the top lower directory.
+
+        The upper of a container in a user namespace holds its files under the host's ids of its
+        range (the launcher's overlay, launcher.overlay_tree, writes them as the host sees them):
+        read through the reverse of its map, they are the container's own ids again, the ones its
+        image's layers and a commit of it have."""
         home = self.containers / container_id
         view = self.tmp / os.urandom(8).hex()
         view.mkdir()
-        lowers = [str(home / "upper"), *(home / "lower").read_text().split(":")]
-        try:
-            with self._mounted(view, self.options(lowers), readonly=True):
-                yield view
-        finally:
-            view.rmdir()
+        upper = home / "upper"
+        with contextlib.ExitStack() as stack:
+            st = upper.stat()
+            if st.st_uid or st.st_gid:  # owned by its root: the base of its range
+                shifted = linux.clone_tree(str(upper))
+                stack.callback(os.close, shifted)
+                from sdcontainer.userns import SIZE
+
+                reverse = linux.make_userns(f"{st.st_uid} 0 {SIZE}\n", f"{st.st_gid} 0 {SIZE}\n")
+                try:
+                    linux.mount_setattr(shifted, linux.MOUNT_ATTR_IDMAP, recursive=False, userns_fd=reverse)
+                finally:
+                    os.close(reverse)
+                upper = Path(f"/proc/self/fd/{shifted}")
+            lowers = [str(upper), *(home / "lower").read_text().split(":")]
+            try:
+                with self._mounted(view, self.options(lowers), readonly=True):
+                    yield view
+            finally:
+                view.rmdir()
 
     @contextlib.contextmanager
     def container_changes(self, container_id: str, layer_id: str) -> Iterator[tuple[Path, list[Change]]]:
@@ -235,6 +253,21 @@ class OverlayDriver(Driver):
 
     def _destroy(self, path: Path) -> None:
         remove_tree(path)
+
+
+def _checked(lowers: list[str]) -> list[str]:
+    if len(lowers) > MAX_LAYERS:
+        raise StorageError(f"the image has {len(lowers)} layers, more than overlayfs can stack ({MAX_LAYERS})",
+                           hint="flatten the image, or use the btrfs driver")  # fmt: skip
+    return lowers
+
+
+def mount_options(lowers: list[str], upper: str | None = None, work: str | None = None) -> str:
+    """An overlay's mount(2) options (one page at most: name the lower directories short)."""
+    text = f"lowerdir={':'.join(lowers)}"
+    if upper is not None and work is not None:
+        text += f",upperdir={upper},workdir={work}"
+    return f"{text},{OPTIONS}"
 
 
 def _upper_paths(upper: Path) -> tuple[list[str], list[str]]:

@@ -5,6 +5,7 @@ freed on rm; without sdc's lines in /etc/subuid it is a one-line error that leav
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,8 +43,7 @@ SCRIPT = ("id -u; id -g; stat -c %u:%g /bin/busybox; cat /proc/self/uid_map | tr
           "stat -c %u:%g /etc/hosts; exec sleep 1000")  # fmt: skip
 
 
-@pytest.mark.drivers("btrfs")
-def test_root_inside_is_a_range_of_its_own_outside(sdc: Sdc, image: str, name: str, subids: None) -> None:
+def test_root_inside_is_a_range_of_its_own_outside(sdc: Sdc, image: str, name: str, subids: None, driver: str) -> None:
     sdc.ok("run", "-d", "--userns=auto", "--name", name, image, "sh", "-c", SCRIPT)
     second = f"{name}-2"
     try:
@@ -62,12 +62,21 @@ def test_root_inside_is_a_range_of_its_own_outside(sdc: Sdc, image: str, name: s
         assert info["Security"]["GidMap"] == [[0, first_ids[1], 65536]]
         through = Path(f"/proc/{unit_property(f'sdc-{name}.service', 'MainPID')}/root/new")
         assert through.stat().st_uid == first_ids[0]  # what it wrote, through its idmapped root: its range's
-        assert (rootfs_of(sdc, name) / "new").stat().st_uid == 0  # on disk: as the image's files are
+        if driver == "overlay":  # its upper holds what it writes as the host sees it ...
+            upper = Path(json.loads(sdc.ok("inspect", name))[0]["Storage"]["UpperDir"])
+            assert (upper / "new").stat().st_uid == first_ids[0]
+        else:  # ... the others keep it on disk as the image's files are
+            assert (rootfs_of(sdc, name) / "new").stat().st_uid == 0
         # sdc exec enters its user namespace too: root there, its range outside
         assert sdc.ok("exec", name, "sh", "-c", "id -u; cat /proc/self/uid_map | tr -s ' '") == (
             f"0\n 0 {first_ids[0]} 65536\n")
-        sdc.ok("commit", name, f"{name}-image")  # its changes are a layer like any other's
-        assert sdc.ok("run", "--rm", f"{name}-image", "stat", "-c", "%u:%g", "/new") == "0:0\n"
+        sdc.ok("exec", name, "sh", "-c", "mkdir /data && chown 5:6 /data")
+        sdc.ok("exec", "-u", "5:6", name, "sh", "-c", "echo x > /data/by5")
+        changed = sdc.ok("diff", name).splitlines()  # in its own ids: nothing else looks changed
+        assert sorted(changed) == ["A /data", "A /data/by5", "A /new"], changed
+        sdc.ok("commit", name, f"{name}-image")  # its changes are a layer like any other's, in its own ids
+        assert sdc.ok("run", "--rm", f"{name}-image", "stat", "-c", "%u:%g", "/new", "/data/by5") == (
+            "0:0\n5:6\n")
         sdc.ok("rmi", f"{name}-image")
         freed = host_ids(name)[0]
         sdc.ok("rm", "-f", name)
@@ -79,19 +88,44 @@ def test_root_inside_is_a_range_of_its_own_outside(sdc: Sdc, image: str, name: s
         sdc("rm", "-f", second)
 
 
-@pytest.mark.drivers("btrfs")
 def test_a_foreground_container_too(sdc: Sdc, image: str, subids: None) -> None:
     proc = sdc("run", "--rm", "--userns=auto", image, "sh", "-c", "id -u; cat /proc/self/uid_map | tr -s ' '")
     assert proc.returncode == 0 and proc.stdout.splitlines()[0] == "0", proc.stderr
     assert int(proc.stdout.split()[2]) >= BASE
 
 
-def test_without_sdcs_ids_or_on_overlay_it_is_one_line_and_leaves_nothing(
-    sdc: Sdc, image: str, store: Path, driver: str
-) -> None:
+def test_without_sdcs_ids_it_is_one_line_and_leaves_nothing(sdc: Sdc, image: str, store: Path) -> None:
     before = store_state(store)
     proc = sdc("run", "-d", "--userns=auto", image, "true")
-    expected = "needs the btrfs or vfs driver" if driver == "overlay" else "--userns=auto: no ids for sdc"
-    assert proc.returncode == 125 and expected in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.returncode == 125 and "--userns=auto: no ids for sdc" in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1
     assert sdc("run", "--rm", "--userns=auto", "--privileged", image, "true").stderr.count("\n") == 1
     assert store_state(store) == before
+
+
+@pytest.mark.drivers("btrfs")  # a store of its own: once is enough
+def test_vfs_on_a_file_system_with_idmapped_mounts_and_without(
+    fresh_sdc: Sdc, busybox_tar: Path, subids: None, tmp_path: Path
+) -> None:
+    """vfs keeps each container's root as a plain directory on the store's file system: idmapped
+    where that file system can be (tmpfs here, Linux 6.3+), a one-line error where it cannot (the
+    test host's overlayfs /var/lib), never the host's root."""
+    refused = Sdc(fresh_sdc.root, "vfs")
+    refused.ok("import", str(busybox_tar), "bb")
+    before = store_state(refused.root)
+    proc = refused("run", "--rm", "--userns=auto", "bb", "true")
+    assert proc.returncode == 125 and "idmapped mounts need" in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and store_state(refused.root) == before
+    root = tmp_path / "store"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "sdc-vfs", str(root)], check=True)
+    try:
+        vfs = Sdc(root, "vfs")
+        vfs.ok("import", str(busybox_tar), "bb")
+        out = vfs.ok("run", "--rm", "--userns=auto", "bb", "sh", "-c",
+                     "id -u; stat -c %u:%g /bin/busybox; cat /proc/self/uid_map | tr -s ' '; touch /new")  # fmt: skip
+        lines = out.splitlines()
+        assert lines[:2] == ["0", "0:0"] and int(lines[2].split()[1]) >= BASE, out
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=True)
+
