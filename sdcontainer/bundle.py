@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdcontainer import devices, protocol
+from sdcontainer import devices, protocol, volumes
 from sdcontainer.errors import UsageError
 from sdcontainer.spec import ContainerSpec, capabilities, seccomp_profile
 
@@ -175,7 +175,7 @@ def build_runtime_config(
         # Relative to the bundle, as runtime-spec suggests: bundle/rootfs links to the snapshot.
         "root": {"path": "rootfs", "readonly": False},
         "hostname": hostname,
-        "mounts": _mounts(container_dir, sys_writable=spec.privileged),
+        "mounts": _mounts(container_dir, sys_writable=spec.privileged) + volumes.config_mounts(spec.volumes),
         "linux": {
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")]
             + ([{"type": "user"}] if idmap else []),

@@ -99,16 +99,17 @@ class LaunchError(Exception):
 
 def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: int, userns: bool) -> None:  # type: ignore[type-arg]
     root = os.path.realpath(config["root"]["path"])  # relative to the bundle, our working directory
-    tree = receive_fd(sync) if userns else None  # the launcher maps our ids, then sends our root
+    mounts = config.get("mounts", [])
+    # the launcher maps our ids, then sends our root and idmapped volumes (send_root)
+    trees = receive_fds(sync, 1 + len(idmapped(mounts))) if userns else []
     linux.unshare(ns_flags)  # here, not in the launcher: it stays in the host's namespaces
     linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)  # nothing propagates to the host
-    mounts = config.get("mounts", [])
-    if tree is not None:
-        linux.move_mount(tree, root)  # the root, idmapped: the image's root-owned files are our root's
-        os.close(tree)
+    if trees:
+        linux.move_mount(trees[0], root)  # the root, idmapped: the image's root-owned files are our root's
+        os.close(trees[0])
         # a clone joins its source's peer group: shared, which pivot_root refuses
         linux.mount("none", root, None, linux.MS_REC | linux.MS_PRIVATE)
-        root, mounts = enter_userns(root, mounts)
+        root, mounts = enter_userns(root, mounts, trees[1:])
     else:
         mount_root(root, config["root"].get("mount"))
     mount_all(root, mounts)
@@ -145,18 +146,31 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
     exec_command(process["args"], process.get("env", []))
 
 
-def enter_userns(root: str, mounts: list) -> tuple[str, list]:  # type: ignore[type-arg]
+def is_idmapped(m: dict) -> bool:  # type: ignore[type-arg]
+    """A bind mount seen through the container's map (`-v ...:idmap`)."""
+    return m.get("type", "bind") == "bind" and "idmap" in m.get("options", [])
+
+
+def idmapped(mounts: list) -> list:  # type: ignore[type-arg]
+    return [m for m in mounts if is_idmapped(m)]
+
+
+def enter_userns(root: str, mounts: list, trees: list[int]) -> tuple[str, list]:  # type: ignore[type-arg]
     """Become the user namespace's root, keeping our way to the host's paths we still need.
 
     Until now we are the host's root, which the namespace does not map: we could reach the
     store's root-only directories as their owner, but nothing we made in the namespace's own
     file systems could have an owner (EOVERFLOW). As its root we can make them, and the store
     is out of reach: so the root and the sources of bind mounts are opened first, and used
-    through /proc/self/fd from here on."""
+    through /proc/self/fd from here on; an idmapped volume is the launcher's tree, moved in."""
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     opened = []
+    sent = iter(trees)  # one for each idmapped volume, in config order
     for m in mounts:
-        if m.get("type", "bind") == "bind":
+        if is_idmapped(m):
+            tree = next(sent)
+            m = {**m, "tree": tree, "source": f"/proc/self/fd/{tree}"}
+        elif m.get("type", "bind") == "bind":
             source = os.open(m["source"], os.O_PATH | os.O_CLOEXEC)
             m = {**m, "source": f"/proc/self/fd/{source}"}
         opened.append(m)
@@ -215,7 +229,15 @@ def mount_into(root_fd: int, m: dict) -> None:  # type: ignore[type-arg]
     except OSError as exc:
         raise LaunchError(f"cannot make mount point {m['destination']}: {exc.strerror}") from exc
     try:
-        if kind == "bind":
+        if "tree" in m:  # an idmapped volume: the launcher's clone, private (as every mount here)
+            linux.move_mount(m["tree"], target)
+            os.close(m["tree"])
+            mounted = linux.open_in_root(root_fd, m["destination"], os.O_PATH)
+            try:
+                linux.mount("none", f"/proc/self/fd/{mounted}", None, linux.MS_REC | linux.MS_PRIVATE)
+            finally:
+                os.close(mounted)
+        elif kind == "bind":
             linux.mount(source, f"/proc/self/fd/{target}", None, linux.MS_BIND | (flags & linux.MS_REC))
         else:
             linux.mount(source, f"/proc/self/fd/{target}", kind, flags, ",".join(data) or None)
@@ -435,28 +457,32 @@ def send_root(sync: socket.socket, pid: int, config: dict) -> None:  # type: ign
         finally:
             os.close(fd)
     userns = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    trees: list[int] = []
     try:
         mount = config["root"].get("mount")
-        tree = overlay_tree(mount, userns) if mount else idmapped_tree(os.path.realpath(config["root"]["path"]), userns)
+        # The store's nosuid,nodev is the host's side: in the container its files mean what they say.
+        store = linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV
+        root = os.path.realpath(config["root"]["path"])
+        trees.append(overlay_tree(mount, userns) if mount else idmapped_tree(root, userns, clear=store))
+        for m in idmapped(config.get("mounts", [])):  # a volume keeps its own flags
+            trees.append(idmapped_tree(m["source"], userns, what=f"the volume {m['source']}"))
+        sync.sendmsg([b"T"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(trees)}i", *trees))])
     finally:
         os.close(userns)
-    try:
-        sync.sendmsg([b"T"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", tree))])
-    finally:
-        os.close(tree)
+        for tree in trees:
+            os.close(tree)
 
 
-def idmapped_tree(path: str, userns: int) -> int:
-    """A detached copy of the mounts at path, its files' owners seen through userns's maps."""
+def idmapped_tree(path: str, userns: int, *, clear: int = 0, what: str = "the container's root") -> int:
+    """A detached copy of the mounts at path, its files' owners seen through userns's maps, the
+    mount flags clear cleared."""
     tree = linux.clone_tree(path)
     try:
-        # The store's nosuid,nodev is the host's side: in the container its files mean what they say.
-        linux.mount_setattr(tree, linux.MOUNT_ATTR_IDMAP, recursive=True, userns_fd=userns,
-                            attr_clr=linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV)  # fmt: skip
+        linux.mount_setattr(tree, linux.MOUNT_ATTR_IDMAP, recursive=True, userns_fd=userns, attr_clr=clear)
     except OSError as exc:
         os.close(tree)
-        raise LaunchError(f"cannot idmap the container's root: {exc.strerror} (idmapped mounts need "
-                          "Linux 5.12+ and a filesystem that has them: btrfs, ext4, xfs)") from exc  # fmt: skip
+        raise LaunchError(f"cannot idmap {what}: {exc.strerror} (idmapped mounts need Linux 5.12+ "
+                          "and a filesystem that has them: btrfs, ext4, xfs, tmpfs)") from exc  # fmt: skip
     return tree
 
 
@@ -493,12 +519,12 @@ def overlay_tree(mount: dict, userns: int) -> int:  # type: ignore[type-arg]
             os.close(fd)
 
 
-def receive_fd(sync: socket.socket) -> int:
-    """The fd send_root sends."""
-    _, ancillary, _, _ = sync.recvmsg(1, socket.CMSG_SPACE(4))
+def receive_fds(sync: socket.socket, count: int) -> list[int]:
+    """The fds send_root sends."""
+    _, ancillary, _, _ = sync.recvmsg(1, socket.CMSG_SPACE(4 * count))
     for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS and len(data) >= 4:
-            return int(struct.unpack("i", data[:4])[0])
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS and len(data) >= 4 * count:
+            return list(struct.unpack(f"{count}i", data[: 4 * count]))
     raise LaunchError("the launcher went away before it sent the container's root")
 
 

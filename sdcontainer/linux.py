@@ -72,6 +72,7 @@ FSCONFIG_CMD_CREATE = 6
 FS_CLOEXEC = 0x1  # FSOPEN_CLOEXEC, FSMOUNT_CLOEXEC
 OPEN_TREE_CLONE = 0x1
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
 MOUNT_ATTR_IDMAP = 0x100000
 AT_FDCWD = -100
 AT_EMPTY_PATH = 0x1000
@@ -271,10 +272,13 @@ def clone_tree(path: str) -> int:
     return int(ret)
 
 
-def move_mount(fd: int, target: str) -> None:
-    """Attach the detached tree fd is at onto target (move_mount(2))."""
-    ret = _libc.syscall(_syscall_number(_SYS_MOVE_MOUNT), fd, b"", AT_FDCWD, target.encode(),
-                        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))  # fmt: skip
+def move_mount(fd: int, target: str | int) -> None:
+    """Attach the detached tree fd is at onto target, a path or an fd of the place (move_mount(2))."""
+    if isinstance(target, int):
+        to, path, flags = target, b"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH
+    else:
+        to, path, flags = AT_FDCWD, target.encode(), MOVE_MOUNT_F_EMPTY_PATH
+    ret = _libc.syscall(_syscall_number(_SYS_MOVE_MOUNT), fd, b"", to, path, ctypes.c_uint(flags))
     _check(ret, f"move_mount onto {target}")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sdcontainer import devices
 from sdcontainer.errors import UsageError
 from sdcontainer.protocol import CAPABILITIES
+from sdcontainer.volumes import check_volumes, parse_volume
 
 # Docker's default capability set: what a root process in a container keeps.
 DEFAULT_CAPS = (
@@ -89,6 +90,8 @@ RUN_FLAGS = (
             "Add a host device: HOST[:CONTAINER][:PERMS], PERMS of r, w, m (e.g. /dev/fuse)"),
     RunFlag(("--device-cgroup-rule",), "device_cgroup_rule", list, None,
             "Allow devices by number, as Docker's: 'c 10:200 rwm', 'b 7:* r'"),
+    RunFlag(("-v", "--volume"), "volume", list, None,
+            "Bind mount a host path: HOST:CONTAINER[:ro|rw][,idmap]"),
     RunFlag(("--userns",), "userns", str, None,
             "auto: the container's ids are a range of the host's of its own (/etc/subuid's sdc); host: the host's"),
     RunFlag(("--security-opt",), "security_opt", list, None,
@@ -134,6 +137,7 @@ class ContainerSpec:
     userns: str = ""  # "auto": a user namespace, a range of the host's ids; "" or "host": none
     devices: tuple[str, ...] = ()  # HOST:CONTAINER:PERMS, checked (devices.parse_device)
     device_rules: tuple[str, ...] = ()  # 'c 10:200 rwm', checked (devices.parse_rule)
+    volumes: tuple[str, ...] = ()  # HOST:CONTAINER:OPTIONS, checked (volumes.parse_volume)
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -326,6 +330,9 @@ def build_run_spec(
         raise TypeError(f"not flags of sdc run: {sorted(unknown)}")
     f = {**RUN_DEFAULTS, **flags}
     limits = build_limits(**{k: f[k] for k in LIMIT_FLAGS})
+    userns = check_userns(f["userns"] or environ.get("SDC_USERNS", ""), privileged=f["privileged"])
+    volumes = tuple(parse_volume(v) for v in f["volume"] or ())
+    check_volumes(volumes, userns=userns == "auto")
     if f["stop_timeout"] < 0:
         raise UsageError(f"invalid --stop-timeout {f['stop_timeout']}", hint="give a number of seconds >= 0")
     # -i is accepted for Docker's muscle memory: the foreground container has our stdin.
@@ -349,9 +356,10 @@ def build_run_spec(
         cap_drop=tuple(capability_name(c, flag="--cap-drop") for c in f["cap_drop"] or ()),
         privileged=f["privileged"],
         # the store-wide default: $SDC_USERNS (e.g. in the environment of every sdc command)
-        userns=check_userns(f["userns"] or environ.get("SDC_USERNS", ""), privileged=f["privileged"]),
+        userns=userns,
         devices=tuple(devices.parse_device(d) for d in f["device"] or ()),
         device_rules=tuple(devices.parse_rule(r) for r in f["device_cgroup_rule"] or ()),
+        volumes=volumes,
         limits=limits,
     )
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdcontainer import cgroups, containers, protocol, records, units
+from sdcontainer import cgroups, containers, protocol, records, units, volumes
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
@@ -330,6 +330,7 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
                     **({"UpperDir": os.path.join(os.path.dirname(container.rootfs), "upper")}
                        if container.driver == "overlay" else {})},  # fmt: skip
         "Limits": dataclasses.asdict(container.spec.limits),
+        "Mounts": volumes.inspect_mounts(container.spec.volumes),
         "Security": _security(ctx, container),
         "Config": dataclasses.asdict(container.spec),
         "State": {

@@ -5,6 +5,7 @@ freed on rm; without sdc's lines in /etc/subuid it is a one-line error that leav
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +130,23 @@ def test_vfs_on_a_file_system_with_idmapped_mounts_and_without(
     finally:
         subprocess.run(["umount", "-l", str(root)], check=True)
 
+
+def test_volumes_plain_and_idmapped(sdc: Sdc, image: str, subids: None, tmp_path: Path) -> None:
+    """A plain volume shows the container's ids inside and its range's on the host (Docker's
+    userns-remap); an idmapped one (`:idmap`) the host's own ids on both sides."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    plain.chmod(0o777)
+    mapped = tmp_path / "mapped"
+    mapped.mkdir()
+    (mapped / "theirs").write_text("x\n")
+    os.chown(mapped / "theirs", 1000, 1000)
+    script = ("echo a > /plain/f; stat -c %u:%g /plain/f /mapped /mapped/theirs; echo b > /mapped/g; "
+              "chown 5:6 /mapped/g; stat -c %u:%g /mapped/g; cat /proc/self/uid_map | tr -s ' '")  # fmt: skip
+    out = sdc.ok("run", "--rm", "--userns=auto", "-v", f"{plain}:/plain", "-v", f"{mapped}:/mapped:idmap",
+                 image, "sh", "-c", script)  # fmt: skip
+    *lines, uid_map = out.splitlines()
+    base = int(uid_map.split()[1])
+    assert lines == ["0:0", "0:0", "1000:1000", "5:6"] and base >= BASE
+    assert (plain / "f").stat().st_uid == base
+    assert ((mapped / "g").stat().st_uid, (mapped / "g").stat().st_gid) == (5, 6)
