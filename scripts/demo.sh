@@ -36,11 +36,22 @@ step systemctl status sdc-web.service --no-pager
 step journalctl -u sdc-web.service --no-pager
 step systemctl show sdc-web.service -p MemoryMax -p TasksMax -p CPUWeight
 step sdc exec -e WHO=exec -u 65534 web sh -c 'echo "$WHO as uid $(id -u) beside PID 1: $(tr "\0" " " < /proc/1/cmdline | cut -c1-40)"; exit 3' || echo "exit status $?"
+step sdc exec web sh -c 'echo "written before the stop" > /kept'
 step sdc logs --tail 3 web
+step sdc pause web
+step sdc ps
+step sdc unpause web
 step sdc stop web    # SIGTERM to the container's PID 1, which handles it (a bare PID 1 would get SIGKILL after 10 s)
 step sdc ps -a
 step sdc logs --tail 2 web
+step sdc start web   # a fresh unit over the same files
+step sdc exec web cat /kept
+step sdc stop -t 1 web
 step sdc rm web
+step sdc create --name job busybox sh -c 'date >> /log; wc -l < /log'
+step sdc start -a job
+step sdc start -a job   # the second run sees the first one's line
+step sdc rm job
 
 # Images: change a container, see and commit the change, push it to a registry and pull it into
 # another store. The registry is Debian's docker-registry on 127.0.0.1 only (its packaged config

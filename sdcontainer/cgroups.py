@@ -54,21 +54,27 @@ def unified(cgroup: str) -> str | None:
 
 @contextlib.contextmanager
 def frozen(cgroup: str, *, timeout: float = 10.0) -> Iterator[None]:
-    """Every process of cgroup stopped while the block runs, and let go after whatever happens:
-    cgroup v2's freezer (cgroup.freeze), which a hybrid host's unified hierarchy has as well. A
-    cgroup that is gone (its container ended meanwhile) has nothing to stop."""
+    """Every process of cgroup stopped while the block runs, and let go after whatever happens.
+    A cgroup that is gone (its container ended meanwhile) has nothing to stop."""
+    freeze(cgroup, timeout=timeout, hint="commit with --pause=false")
+    try:
+        yield
+    finally:
+        thaw(cgroup)
+
+
+def freeze(cgroup: str, *, timeout: float = 10.0, hint: str | None = None) -> None:
+    """Stop every process of cgroup until thaw, and wait until they have all stopped: cgroup v2's
+    freezer (cgroup.freeze), which a hybrid host's unified hierarchy has as well. A cgroup that is
+    gone has nothing to stop."""
     import select
 
-    path = unified(cgroup)
-    if path is None or (os.path.isdir(path) and not os.path.exists(f"{path}/cgroup.freeze")):
-        raise SdcError("pausing a container needs the cgroup v2 freezer (Linux 5.2, a unified or hybrid hierarchy)",
-                       hint="commit with --pause=false")  # fmt: skip
+    path = _freezer(cgroup, hint)
     try:
         _write(f"{path}/cgroup.freeze", "1")
     except OSError as exc:
         if exc.errno not in GONE:
             raise
-        yield
         return
     try:
         # cgroup.events says "frozen 1" once every process has stopped; a change to it wakes poll()
@@ -80,12 +86,41 @@ def frozen(cgroup: str, *, timeout: float = 10.0) -> Iterator[None]:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise SdcError(f"the processes of {cgroup} did not stop within {timeout:g} s",
-                                   hint="one may be stuck in the kernel: commit with --pause=false")  # fmt: skip
+                                   hint=hint or "one may be stuck in the kernel")  # fmt: skip
                 poller.poll(left * 1000)
-        yield
-    finally:
+    except FileNotFoundError:
+        return  # gone meanwhile
+    except BaseException:
+        thaw(cgroup)
+        raise
+
+
+def thaw(cgroup: str) -> None:
+    """Let the processes of a frozen cgroup go on (nothing to do for one that is gone)."""
+    path = unified(cgroup)
+    if path is not None:
         with contextlib.suppress(FileNotFoundError):
             _write(f"{path}/cgroup.freeze", "0")
+
+
+def is_frozen(cgroup: str) -> bool:
+    """Whether cgroup is asked to be frozen (cgroup.freeze): a paused container's."""
+    path = unified(cgroup)
+    if path is None:
+        return False
+    try:
+        with open(f"{path}/cgroup.freeze", "rb") as f:
+            return f.read(1) == b"1"
+    except OSError:
+        return False
+
+
+def _freezer(cgroup: str, hint: str | None) -> str:
+    path = unified(cgroup)
+    if path is None or (os.path.isdir(path) and not os.path.exists(f"{path}/cgroup.freeze")):
+        raise SdcError("pausing a container needs the cgroup v2 freezer (Linux 5.2, a unified or hybrid hierarchy)",
+                       hint=hint or "this host has cgroup v1 alone")  # fmt: skip
+    return path
 
 
 def _write(path: str, value: str) -> None:

@@ -451,6 +451,12 @@ def run(ctx: typer.Context, image: str, command: Optional[list[str]] = None, **f
     raise typer.Exit(run_cases.run_foreground(sdc, spec))
 
 
+def create(ctx: typer.Context, image: str, command: Optional[list[str]] = None, **flags: Any) -> None:
+    """Create a container, and run nothing: `sdc start` runs it. Prints its ID."""
+    spec = build_run_spec(image=image, command=command, **flags)
+    typer.echo(run_cases.create_only(_sdc(ctx), spec).id)
+
+
 def _option(flag: RunFlag) -> Parameter:
     """A RUN_FLAGS entry as the typer parameter it is."""
     if flag.kind is bool:
@@ -463,9 +469,9 @@ def _option(flag: RunFlag) -> Parameter:
                              annotation=Annotated[kind, typer.Option(*flag.names, help=flag.help)])  # fmt: skip
 
 
-# typer reads a command's options off its signature: run's is made from spec.RUN_FLAGS, where
-# each flag is declared once for typer and for entry.py's fast path alike.
-run.__signature__ = Signature(  # type: ignore[attr-defined]
+# typer reads a command's options off its signature: run's and create's are made from
+# spec.RUN_FLAGS, where each flag is declared once for typer and for entry.py's fast path alike.
+run.__signature__ = create.__signature__ = Signature(  # type: ignore[attr-defined]
     [
         Parameter("ctx", Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
         Parameter("image", Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(metavar="IMAGE")]),
@@ -475,6 +481,68 @@ run.__signature__ = Signature(  # type: ignore[attr-defined]
     ]
 )  # fmt: skip
 app.command("run", context_settings={"allow_interspersed_args": False})(run)
+app.command("create", context_settings={"allow_interspersed_args": False})(create)
+
+
+@app.command()
+def start(
+    ctx: typer.Context,
+    containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")],
+    attach: Annotated[bool, typer.Option("--attach", "-a", help="Run it in the foreground; its exit status is sdc's")]
+    = False,
+    interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Accepted: stdin is attached with -a")]
+    = False,
+) -> None:
+    """Start containers again, over the files they kept: each in a fresh transient unit."""
+    del interactive
+    sdc = _sdc(ctx)
+    if attach:
+        if len(containers) != 1:
+            _fail("start --attach takes one container", "start the others without -a", 125)
+        raise typer.Exit(run_cases.start(sdc, containers[0], attach=True))
+    for ref in containers:
+        run_cases.start(sdc, ref)
+        typer.echo(ref)
+
+
+@app.command()
+def restart(
+    ctx: typer.Context,
+    containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")],
+    time_: Annotated[Optional[int], typer.Option("--time", "-t", help="Seconds to wait before SIGKILL")] = None,
+) -> None:
+    """Stop containers (as stop does) and start them again, detached."""
+    sdc = _sdc(ctx)
+    lifecycle.stop(sdc, containers, timeout=time_)
+    for ref in containers:
+        run_cases.start(sdc, ref)
+        typer.echo(ref)
+
+
+@app.command()
+def wait(ctx: typer.Context, containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")]) -> None:
+    """Block until containers stop; print each one's exit code."""
+    sdc = _sdc(ctx)
+    for ref in containers:
+        typer.echo(lifecycle.wait(sdc, ref))
+
+
+@app.command()
+def pause(ctx: typer.Context, containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")]) -> None:
+    """Freeze every process of running containers."""
+    sdc = _sdc(ctx)
+    for ref in containers:
+        lifecycle.pause(sdc, ref)
+        typer.echo(ref)
+
+
+@app.command()
+def unpause(ctx: typer.Context, containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")]) -> None:
+    """Let the processes of paused containers go on."""
+    sdc = _sdc(ctx)
+    for ref in containers:
+        lifecycle.unpause(sdc, ref)
+        typer.echo(ref)
 
 
 @app.command("ps")

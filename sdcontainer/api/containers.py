@@ -33,7 +33,7 @@ POLL = 0.02
 @dataclass(frozen=True, kw_only=True)
 class ContainerStatus:
     container: Container
-    state: str  # created, running, exited
+    state: str  # created, running, paused, exited
     exit_code: int | None
     started: float | None = None  # when its PID 1 exec'ed
     finished: float | None = None
@@ -188,7 +188,8 @@ def status(ctx: Context) -> list[ContainerStatus]:
     for c in listed:
         started = containers.started_at(ctx.paths, c.name)
         if c.unit in live:
-            result.append(ContainerStatus(container=c, state="running", exit_code=None, started=started))
+            up = "paused" if cgroups.is_frozen(units.unit_cgroup(c.unit)) else "running"
+            result.append(ContainerStatus(container=c, state=up, exit_code=None, started=started))
             continue
         state = containers.read_state(ctx.paths, c.name)
         # Started once but no end recorded: its unit went with a reboot, say, before ExecStopPost ran.
@@ -213,6 +214,7 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
     running = [c for c in found if c.unit in live]
     start = ctx.clock.monotonic()
     for c in running:
+        cgroups.thaw(units.unit_cgroup(c.unit))  # a paused one: its processes must see the signal
         if (c.spec.stop_timeout if timeout is None else timeout) > 0:
             with contextlib.suppress(NotFound, Conflict):
                 _signal_pid1(ctx, c, parse_signal(c.spec.stop_signal or "SIGTERM"))
@@ -223,6 +225,42 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
             stubborn.append(c)
     _kill_all(ctx, stubborn)
     return found
+
+
+def wait(ctx: Context, ref: str) -> int:
+    """Block until the container is not running; its PID 1's exit status (0 if it never ran)."""
+    container = find(ctx, ref)
+    while wait_gone(ctx, container.unit, 3600.0) not in GONE:
+        pass
+    code = containers.read_state(ctx.paths, container.name).get("exit_code")
+    return int(code) if code is not None else 0
+
+
+def pause(ctx: Context, ref: str) -> Container:
+    """Freeze every process of a running container (cgroup v2's freezer: see cgroups.freeze)."""
+    container = _running(ctx, ref)
+    cgroup = units.unit_cgroup(container.unit)
+    if cgroups.is_frozen(cgroup):
+        raise Conflict(f"container {container.name} is paused already", hint=f"`sdc unpause {container.name}`")
+    cgroups.freeze(cgroup)
+    return container
+
+
+def unpause(ctx: Context, ref: str) -> Container:
+    container = _running(ctx, ref)
+    cgroup = units.unit_cgroup(container.unit)
+    if not cgroups.is_frozen(cgroup):
+        raise Conflict(f"container {container.name} is not paused", hint="`sdc ps` shows (Paused) on those that are")
+    cgroups.thaw(cgroup)
+    return container
+
+
+def _running(ctx: Context, ref: str) -> Container:
+    container = find(ctx, ref)
+    if container.unit not in live_units(ctx):
+        raise Conflict(f"container {container.name} is not running",
+                       hint=f"`sdc start {container.name}` starts it again")  # fmt: skip
+    return container
 
 
 def _kill_all(ctx: Context, victims: Sequence[Container]) -> None:
@@ -248,10 +286,8 @@ def _kill_all(ctx: Context, victims: Sequence[Container]) -> None:
 
 
 def kill(ctx: Context, ref: str, sig: str) -> Container:
-    container = find(ctx, ref)
     signum = parse_signal(sig)
-    if container.unit not in live_units(ctx):
-        raise Conflict(f"container {container.name} is not running", hint="start a new one with `sdc run`")
+    container = _running(ctx, ref)
     _signal_pid1(ctx, container, signum)
     return container
 
@@ -342,8 +378,11 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
     with contextlib.suppress(NotFound):
         unit = ctx.systemd.unit_properties(container.unit)
         props = ctx.systemd.unit_properties(container.unit, iface)
+        paused = cgroups.is_frozen(units.unit_cgroup(container.unit))
+        up = "paused" if paused else "running"
         data["State"] = {
-            "Status": "running" if unit["ActiveState"] == "active" else str(unit["ActiveState"]),
+            "Status": up if unit["ActiveState"] == "active" else str(unit["ActiveState"]),
+            "Paused": paused,
             "ActiveState": unit["ActiveState"],
             "SubState": unit["SubState"],
             "MainPID": props.get("MainPID"),

@@ -9,6 +9,7 @@ import os
 import signal
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -151,17 +152,67 @@ def run_detached(ctx: Context, spec: ContainerSpec) -> Container:
     spec = dataclasses.replace(spec, detach=True)
     with contextlib.ExitStack() as stack:
         container = create(ctx, spec, stack)
-        props = units.build_service_properties(
-            container.spec,
-            launcher=launcher_argv("--notify", container.bundle),
-            cleanup=cleanup_argv(ctx, container),
-            read_only=[os.path.realpath(sys.executable)],  # see launcher.spawn_foreground
-            container_id=container.id,
-        )
-        start_unit(ctx, container, props, stack)
+        start_service(ctx, container, stack)
         lifecycle.mark_started(container)
         stack.pop_all()
     return container
+
+
+def create_only(ctx: Context, spec: ContainerSpec) -> Container:
+    """`sdc create`: the container's filesystem and bundle, and nothing run until `start`."""
+    with contextlib.ExitStack() as stack:
+        container = create(ctx, dataclasses.replace(spec, detach=True), stack)
+        lifecycle.mark_started(container)  # whole: nothing for settle to roll back
+        stack.pop_all()
+    return container
+
+
+def start(ctx: Context, ref: str, *, attach: bool = False) -> int:
+    """Run a container again (or for the first time): a fresh transient unit, with a fresh
+    launcher set-up, over the bundle and writable layer it has kept. Detached, return once its
+    PID 1 has exec'ed (0); attached, its exit status. A running one is left as it is."""
+    container = lifecycle.find(ctx, ref)
+    states = lifecycle.unit_states(ctx)
+    if states.get(container.unit, "gone") not in lifecycle.DOWN:
+        if attach:
+            raise Conflict(f"container {container.name} is running already",
+                           hint=f"`sdc logs -f {container.name}` follows it, `sdc exec` enters it")  # fmt: skip
+        return 0
+    ctx.hold_name(container.name)  # one start at a time, and settle leaves it alone meanwhile
+    if states.get(container.unit) == lifecycle.EMPTY:  # the scope of its last run, not yet collected
+        lifecycle.end_empty_scope(ctx, container.unit)
+    unit = units.scope_name(container.name) if attach else units.service_name(container.name)
+    container = dataclasses.replace(container, unit=unit, spec=dataclasses.replace(container.spec, detach=not attach))
+    containers.write_container(ctx.paths, container)
+    if attach:
+        return _foreground(ctx, lambda stack: _restarting(ctx, container, stack), container.spec.auto_remove)
+    with contextlib.ExitStack() as stack:
+        start_service(ctx, container, stack)
+        stack.pop_all()
+    return 0
+
+
+def _restarting(ctx: Context, container: Container, stack: contextlib.ExitStack) -> Container:
+    """For _attach: the container as it is; with --rm it goes once this run ends."""
+    if container.spec.auto_remove:
+        stack.callback(_delete, ctx, container)
+    return container
+
+
+def _delete(ctx: Context, container: Container) -> None:
+    with records.locked(ctx.paths):
+        lifecycle.delete(ctx, container)
+
+
+def start_service(ctx: Context, container: Container, stack: contextlib.ExitStack) -> None:
+    props = units.build_service_properties(
+        container.spec,
+        launcher=launcher_argv("--notify", container.bundle),
+        cleanup=cleanup_argv(ctx, container),
+        read_only=[os.path.realpath(sys.executable)],  # see launcher.spawn_foreground
+        container_id=container.id,
+    )
+    start_unit(ctx, container, props, stack)
 
 
 def start_unit(ctx: Context, container: Container, props: dict[str, object], stack: contextlib.ExitStack) -> None:
@@ -193,7 +244,12 @@ def forget_unit(ctx: Context, unit: str) -> None:
 
 
 def run_foreground(ctx: Context, spec: ContainerSpec) -> int:
-    """Run in a scope around the launcher, attached to our stdio; return the command's exit status.
+    """Run in a scope around the launcher, attached to our stdio; return the command's exit status."""
+    return _foreground(ctx, lambda stack: create(ctx, spec, stack), spec.auto_remove)
+
+
+def _foreground(ctx: Context, make: Callable[[contextlib.ExitStack], Container], auto_remove: bool) -> int:
+    """The container make returns (its undo on the stack), run in a scope around the launcher.
 
     The launcher is a fresh interpreter (see launcher.spawn_foreground), started
     first so that its start-up overlaps the container's creation and the scope's."""
@@ -212,20 +268,21 @@ def run_foreground(ctx: Context, spec: ContainerSpec) -> int:
         finally:
             os.close(sync_r)
         try:
-            return _attach(ctx, spec, pid, sync_w)
+            return _attach(ctx, make, auto_remove, pid, sync_w)
         finally:
             os.close(sync_w)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
-def _attach(ctx: Context, spec: ContainerSpec, pid: int, sync_w: int) -> int:
-    """Create the container, put the launcher in its scope, let it go and relay signals to it."""
+def _attach(ctx: Context, make: Callable[[contextlib.ExitStack], Container], auto_remove: bool, pid: int,
+            sync_w: int) -> int:  # fmt: skip
+    """Make the container, put the launcher in its scope, let it go and relay signals to it."""
     from sdcontainer import launcher
 
     with contextlib.ExitStack() as stack:
         try:
-            container = create(ctx, spec, stack)
+            container = make(stack)
             props = units.build_scope_properties(container.spec, pid=pid)
             start_unit(ctx, container, props, stack)
             os.write(sync_w, os.fsencode(container.bundle) + b"\n")  # in the scope, under its limits: go
@@ -235,7 +292,7 @@ def _attach(ctx: Context, spec: ContainerSpec, pid: int, sync_w: int) -> int:
             os.waitpid(pid, 0)
             raise
         code = launcher.relay_signals(pid)  # the launcher records how PID 1 ended (protocol.STATE)
-        if not spec.auto_remove:
+        if not auto_remove:
             stack.pop_all()
     return code
 
