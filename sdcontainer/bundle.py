@@ -6,6 +6,7 @@ config.md and config-linux.md) from a spec and an image's config.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,21 @@ def _mounts(container_dir: Path, *, sys_writable: bool = False) -> list[dict[str
     return mounts
 
 
+# --init's PID 1: a static binary (the container may have no libc), bound read-only at INIT_PATH,
+# on the container's own /dev tmpfs so that nothing of it lands in the container's layer.
+INIT_BINARIES = ("/usr/bin/catatonit", "/usr/libexec/podman/catatonit", "/usr/bin/tini-static")
+INIT_PATH = "/dev/init"
+
+
+def init_binary() -> str:
+    """The host's init for --init: catatonit (Podman's) or tini-static (Docker's docker-init)."""
+    for path in INIT_BINARIES:
+        if os.access(path, os.X_OK):
+            return path
+    raise UsageError("--init needs catatonit or tini-static on this host",
+                     hint="apt install catatonit (or tini)")  # fmt: skip
+
+
 def build_runtime_config(
     spec: ContainerSpec,
     *,
@@ -160,7 +176,7 @@ def build_runtime_config(
         "process": {
             "terminal": False,
             "user": {"uid": account.uid, "gid": account.gid, "additionalGids": list(account.groups)},
-            "args": list(spec.argv),
+            "args": [INIT_PATH, "--", *spec.argv] if spec.init else list(spec.argv),
             "env": build_env(image_env, spec.env, hostname=hostname, home=account.home, tty=spec.tty),
             "cwd": spec.workdir or "/",
             "capabilities": {
@@ -175,7 +191,9 @@ def build_runtime_config(
         # Relative to the bundle, as runtime-spec suggests: bundle/rootfs links to the snapshot.
         "root": {"path": "rootfs", "readonly": False},
         "hostname": hostname,
-        "mounts": _mounts(container_dir, sys_writable=spec.privileged) + volumes.config_mounts(spec.volumes),
+        "mounts": [*_mounts(container_dir, sys_writable=spec.privileged), *volumes.config_mounts(spec.volumes),
+                   *([{"destination": INIT_PATH, "type": "bind", "source": init_binary(), "options": ["bind", "ro"]}]
+                     if spec.init else [])],  # fmt: skip
         "linux": {
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")]
             + ([{"type": "user"}] if idmap else []),

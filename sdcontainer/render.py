@@ -17,7 +17,7 @@ PS_HEADER = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES", "
 
 
 def format_ps(statuses: Sequence[ContainerStatus], *, all_: bool, quiet: bool, fmt: str) -> str:
-    rows = [s for s in statuses if all_ or s.state in ("running", "paused")]
+    rows = [s for s in statuses if all_ or s.state in ("running", "paused", "restarting")]
     if quiet:
         return "".join(s.container.short_id + "\n" for s in rows)
     if fmt == "json":
@@ -47,13 +47,13 @@ def status_json(s: ContainerStatus) -> dict[str, Any]:
 
 
 def status_text(s: ContainerStatus) -> str:
-    """Docker's wording: "Up 5 minutes", "Exited (0) 2 hours ago", "Created"."""
+    """Docker's wording: "Up 5 minutes", "Exited (0) 2 hours ago", "Restarting (1) 1 second ago", "Created"."""
     if s.state in ("running", "paused"):
         up = "Up " + duration(time.time() - s.started) if s.started else "Up"
         return up + " (Paused)" if s.state == "paused" else up
-    if s.state == "exited":
+    if s.state in ("exited", "restarting"):
         code = s.exit_code if s.exit_code is not None else "?"
-        return f"Exited ({code})" + (f" {ago(s.finished)}" if s.finished else "")
+        return f"{s.state.capitalize()} ({code})" + (f" {ago(s.finished)}" if s.finished else "")
     return "Created"
 
 

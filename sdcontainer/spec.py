@@ -97,6 +97,9 @@ RUN_FLAGS = (
     RunFlag(("--security-opt",), "security_opt", list, None,
             "seccomp=PROFILE.json (Docker's format) or seccomp=unconfined; no-new-privileges (always on)"),
     RunFlag(("-t", "--tty"), "tty", bool, False, "TERM=xterm inside; the container shares the caller's terminal"),
+    RunFlag(("--restart",), "restart", str, None,
+            "no, on-failure[:MAX], always or unless-stopped: systemd restarts the container (-d)"),
+    RunFlag(("--init",), "init", bool, False, "A small PID 1 (catatonit or tini) that reaps and forwards signals"),
 )  # fmt: skip
 RUN_DEFAULTS: dict[str, Any] = {flag.param: flag.default for flag in RUN_FLAGS}
 LIMIT_FLAGS = ("memory", "memory_swap", "cpu_shares", "cpus", "cpuset_cpus", "pids_limit", "blkio_weight")
@@ -138,6 +141,8 @@ class ContainerSpec:
     devices: tuple[str, ...] = ()  # HOST:CONTAINER:PERMS, checked (devices.parse_device)
     device_rules: tuple[str, ...] = ()  # 'c 10:200 rwm', checked (devices.parse_rule)
     volumes: tuple[str, ...] = ()  # HOST:CONTAINER:OPTIONS, checked (volumes.parse_volume)
+    restart: str = ""  # "" (no), on-failure, on-failure:MAX, always, unless-stopped (parse_restart)
+    init: bool = RUN_DEFAULTS["init"]
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -360,8 +365,27 @@ def build_run_spec(
         devices=tuple(devices.parse_device(d) for d in f["device"] or ()),
         device_rules=tuple(devices.parse_rule(r) for r in f["device_cgroup_rule"] or ()),
         volumes=volumes,
+        restart=parse_restart(f["restart"] or "", auto_remove=f["rm"]),
+        init=f["init"],
         limits=limits,
     )
+
+
+RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+
+
+def parse_restart(text: str, *, auto_remove: bool) -> str:
+    """--restart as Docker takes it: no, on-failure[:MAX] (MAX > 0 restarts), always,
+    unless-stopped; "" for no. Not with --rm, as Docker's."""
+    policy, _, count = text.partition(":")
+    if policy not in ("", *RESTART_POLICIES) or (count and (policy != "on-failure" or not count.isdigit()
+                                                           or int(count) < 1)):  # fmt: skip
+        raise UsageError(f"invalid --restart {text!r}", hint="use no, on-failure[:MAX], always or unless-stopped")
+    if policy in ("", "no"):
+        return ""
+    if auto_remove:
+        raise UsageError("--restart and --rm conflict", hint="a container that restarts is not removed when it ends")
+    return text
 
 
 def check_userns(mode: str, *, privileged: bool) -> str:

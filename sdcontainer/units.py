@@ -49,6 +49,10 @@ SIGNATURES: dict[str, str] = {
     "CPUAccounting": "b",
     "DevicePolicy": "s",
     "DeviceAllow": "a(ss)",
+    "Restart": "s",
+    "RestartUSec": "t",
+    "StartLimitBurst": "u",
+    "StartLimitIntervalUSec": "t",
 }
 
 TypedProperty = tuple[str, str, object]
@@ -176,7 +180,34 @@ def build_service_properties(
         "ReadOnlyPaths": list(read_only),
         **build_limit_properties(spec.limits),
         **device_properties(spec),
+        **restart_properties(spec.restart),
     }
+
+
+RESTART_DELAY = 1_000_000  # µs: systemd 252 has no back-off (RestartSteps= is 254's), so one pace
+INFINITY = 2**64 - 1
+
+
+def restart_properties(policy: str) -> dict[str, object]:
+    """--restart as systemd's Restart=: on-failure:MAX lets systemd start the unit MAX + 1 times
+    in all (StartLimitBurst, over an endless interval), as Docker runs it, so the restart after
+    the last is refused and the unit stays failed for `systemctl status` and `sdc ps` to show
+    (its NRestarts counts the refused one too: MAX + 1; inspect's RestartCount, MAX);
+    always and unless-stopped are Restart=always, without a start limit. A unit with a policy is
+    collected when inactive only, not when failed."""
+    if not policy:
+        return {}
+    name, _, count = policy.partition(":")
+    props: dict[str, object] = {
+        "Restart": "on-failure" if name == "on-failure" else "always",
+        "RestartUSec": RESTART_DELAY,
+        "CollectMode": "inactive",
+    }
+    if count:
+        props.update(StartLimitBurst=int(count) + 1, StartLimitIntervalUSec=INFINITY)
+    else:
+        props["StartLimitIntervalUSec"] = 0  # no limit
+    return props
 
 
 # What a scope takes, of all sdc sets (org.freedesktop.systemd1(5)): the unit's settings, the

@@ -31,7 +31,7 @@ class FakeSystemd:
         self.units[name] = FakeUnit({key: value for key, _, value in properties})
         return self.start_result
 
-    def stop_unit(self, name: str) -> str:
+    def stop_unit(self, name: str, *, wait: bool = True) -> str:
         self.calls.append(("stop", name))
         self._get(name).state = "inactive"
         return "done"

@@ -25,6 +25,7 @@ log = get_logger(__name__)
 GONE = ("inactive", "failed", "gone")
 EMPTY = "empty"  # an active scope with no process left in it: see unit_states
 DOWN = ("inactive", "failed", "gone", EMPTY)
+RESTARTING = "restarting"  # between two runs of a restart policy: see unit_states
 KILL_WAIT = 10.0  # after SIGKILL, how long the kernel and systemd may take
 SCOPE_GRACE = 2.0  # after SIGKILL to a scope's PID 1, how long until everything of the scope is killed
 POLL = 0.02
@@ -52,12 +53,15 @@ def unit_states(ctx: Context) -> dict[str, str]:
     A scope whose processes are all gone reads EMPTY: systemd learns that a scope emptied
     from the kernel, which on cgroup v1 tells it only through a release agent (none in a
     container, say); until then the scope stays active with nothing in it, and no
-    process is left to kill."""
+    process is left to kill. A service waiting to be started again by its restart policy
+    reads RESTARTING."""
     states = {}
     for u in ctx.systemd.list_units([f"{units.PREFIX}*.service", f"{units.PREFIX}*.scope"]):
         state = u.active_state
         if state == "active" and u.name.endswith(".scope") and not cgroups.populated(units.unit_cgroup(u.name)):
             state = EMPTY
+        elif u.sub_state == "auto-restart":
+            state = RESTARTING
         states[u.name] = state
     return states
 
@@ -187,11 +191,15 @@ def status(ctx: Context) -> list[ContainerStatus]:
     result = []
     for c in listed:
         started = containers.started_at(ctx.paths, c.name)
+        state = containers.read_state(ctx.paths, c.name)
+        if states.get(c.unit) == RESTARTING:
+            result.append(ContainerStatus(container=c, state=RESTARTING, exit_code=state.get("exit_code"),
+                                          started=started, finished=state.get("finished")))  # fmt: skip
+            continue
         if c.unit in live:
             up = "paused" if cgroups.is_frozen(units.unit_cgroup(c.unit)) else "running"
             result.append(ContainerStatus(container=c, state=up, exit_code=None, started=started))
             continue
-        state = containers.read_state(ctx.paths, c.name)
         # Started once but no end recorded: its unit went with a reboot, say, before ExecStopPost ran.
         ended = bool(state) or started is not None
         result.append(
@@ -215,7 +223,11 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
     start = ctx.clock.monotonic()
     for c in running:
         cgroups.thaw(units.unit_cgroup(c.unit))  # a paused one: its processes must see the signal
-        if (c.spec.stop_timeout if timeout is None else timeout) > 0:
+        if c.spec.restart and c.unit.endswith(".service"):
+            # A stop job, which systemd's restart policy respects (a signal would be restarted
+            # from): KillMode=mixed sends the stop signal to PID 1; the timeout is ours, below.
+            _stop_job(ctx, c.unit)
+        elif (c.spec.stop_timeout if timeout is None else timeout) > 0:
             with contextlib.suppress(NotFound, Conflict):
                 _signal_pid1(ctx, c, parse_signal(c.spec.stop_signal or "SIGTERM"))
     stubborn = []
@@ -225,6 +237,12 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
             stubborn.append(c)
     _kill_all(ctx, stubborn)
     return found
+
+
+def _stop_job(ctx: Context, unit: str) -> None:
+    """Queue a stop job for unit; stop waits for the unit to go down, as for the others."""
+    with contextlib.suppress(NotFound, Conflict):
+        ctx.systemd.stop_unit(unit, wait=False)
 
 
 def wait(ctx: Context, ref: str) -> int:
@@ -276,6 +294,8 @@ def _kill_all(ctx: Context, victims: Sequence[Container]) -> None:
     deadline = ctx.clock.monotonic() + SCOPE_GRACE
     lingering = [c for c in scopes if wait_gone(ctx, c.unit, max(0.0, deadline - ctx.clock.monotonic())) not in GONE]
     for c in [*lingering, *(c for c in victims if c not in scopes)]:
+        if c.spec.restart:
+            _stop_job(ctx, c.unit)  # or systemd starts it again
         with contextlib.suppress(NotFound):
             ctx.systemd.kill_unit(c.unit, "all", signal.SIGKILL)
     deadline = ctx.clock.monotonic() + KILL_WAIT
@@ -367,31 +387,39 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
                        if container.driver == "overlay" else {})},  # fmt: skip
         "Limits": dataclasses.asdict(container.spec.limits),
         "Mounts": volumes.inspect_mounts(container.spec.volumes),
+        "HostConfig": {"RestartPolicy": _restart_policy(container.spec.restart), "Init": container.spec.init},
+        "RestartCount": 0,
         "Security": _security(ctx, container),
         "Config": dataclasses.asdict(container.spec),
-        "State": {
-            "Status": "exited" if containers.read_state(ctx.paths, container.name) else "created",
-            **containers.read_state(ctx.paths, container.name),
-        },
     }
+    ended = containers.read_state(ctx.paths, container.name)
+    state: dict[str, Any] = {"Status": "exited" if ended else "created", "Paused": False, "Restarting": False,
+                             "ExitCode": ended.get("exit_code"), **ended}  # fmt: skip
+    data["State"] = state
     iface = SERVICE_IFACE if container.unit.endswith(".service") else "org.freedesktop.systemd1.Scope"
     with contextlib.suppress(NotFound):
         unit = ctx.systemd.unit_properties(container.unit)
         props = ctx.systemd.unit_properties(container.unit, iface)
-        paused = cgroups.is_frozen(units.unit_cgroup(container.unit))
-        up = "paused" if paused else "running"
-        data["State"] = {
-            "Status": up if unit["ActiveState"] == "active" else str(unit["ActiveState"]),
-            "Paused": paused,
-            "ActiveState": unit["ActiveState"],
-            "SubState": unit["SubState"],
-            "MainPID": props.get("MainPID"),
-            "ControlGroup": props.get("ControlGroup"),
-        }
+        active, sub = str(unit["ActiveState"]), str(unit["SubState"])
+        if sub == "auto-restart":
+            state.update(Status=RESTARTING, Restarting=True)
+        elif active not in GONE:
+            paused = cgroups.is_frozen(units.unit_cgroup(container.unit))
+            state.update(Status="paused" if paused else "running" if active == "active" else active, Paused=paused)
+        state.update(ActiveState=active, SubState=sub, MainPID=props.get("MainPID"),
+                     ControlGroup=props.get("ControlGroup"))  # fmt: skip
+        if "NRestarts" in props:  # systemd counts the restart its start limit refused, too
+            count, most = int(str(props["NRestarts"])), _restart_policy(container.spec.restart)["MaximumRetryCount"]
+            data["RestartCount"] = min(count, most) if most else count
         data["UnitProperties"] = {
             k: _jsonable(props[k]) for k in units.SIGNATURES if k in props and k not in ("ExecStart", "ExecStopPost")
         }
     return data
+
+
+def _restart_policy(policy: str) -> dict[str, Any]:
+    name, _, count = policy.partition(":")
+    return {"Name": name or "no", "MaximumRetryCount": int(count or 0)}
 
 
 def diff(ctx: Context, ref: str) -> list[tuple[str, str]]:

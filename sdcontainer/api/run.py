@@ -52,6 +52,8 @@ def resolve_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
     image_signal = str(runtime.get("StopSignal") or "")
     stop_signal = spec.stop_signal or (signal_name(parse_signal(image_signal)) if image_signal else "SIGTERM")
     user = spec.user or check_user(str(runtime.get("User") or "root"))
+    if spec.init:
+        bundle.init_binary()  # there, or a one-line error before anything is made
     if spec.limits.cpuset_cpus and max(spec.limits.cpuset_cpus) >= (os.cpu_count() or 1):
         raise UsageError(
             f"--cpuset-cpus asks for CPU {max(spec.limits.cpuset_cpus)}, which this host does not have",
@@ -181,6 +183,8 @@ def start(ctx: Context, ref: str, *, attach: bool = False) -> int:
     ctx.hold_name(container.name)  # one start at a time, and settle leaves it alone meanwhile
     if states.get(container.unit) == lifecycle.EMPTY:  # the scope of its last run, not yet collected
         lifecycle.end_empty_scope(ctx, container.unit)
+    elif states.get(container.unit) == "failed":  # kept for systemctl status (units.restart_properties)
+        ctx.systemd.reset_failed_unit(container.unit)
     unit = units.scope_name(container.name) if attach else units.service_name(container.name)
     container = dataclasses.replace(container, unit=unit, spec=dataclasses.replace(container.spec, detach=not attach))
     containers.write_container(ctx.paths, container)
@@ -245,6 +249,9 @@ def forget_unit(ctx: Context, unit: str) -> None:
 
 def run_foreground(ctx: Context, spec: ContainerSpec) -> int:
     """Run in a scope around the launcher, attached to our stdio; return the command's exit status."""
+    if spec.restart:
+        raise UsageError("--restart needs -d: systemd restarts services, and a foreground container is a scope",
+                         hint="add -d (sdc logs -f follows it)")  # fmt: skip
     return _foreground(ctx, lambda stack: create(ctx, spec, stack), spec.auto_remove)
 
 

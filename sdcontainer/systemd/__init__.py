@@ -43,8 +43,8 @@ class SystemdClient(Protocol):
         """Create and start a transient unit; wait for its start job and return the result ('done', 'failed'...)."""
         ...
 
-    def stop_unit(self, name: str) -> str:
-        """Stop a unit and wait for the stop job; return its result."""
+    def stop_unit(self, name: str, *, wait: bool = True) -> str:
+        """Stop a unit and wait for the stop job; return its result (without wait: the job's path)."""
         ...
 
     def kill_unit(self, name: str, who: str, signal: int) -> None:

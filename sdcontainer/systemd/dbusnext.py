@@ -111,9 +111,9 @@ class DbusNextClient:
         (job,) = self._manager("StartTransientUnit", START_SIGNATURE, [name, "fail", props, []])
         return self._wait_job(job)
 
-    def stop_unit(self, name: str) -> str:
+    def stop_unit(self, name: str, *, wait: bool = True) -> str:
         (job,) = self._manager("StopUnit", "ss", [name, "replace"])
-        return self._wait_job(job)
+        return self._wait_job(job) if wait else str(job)
 
     def kill_unit(self, name: str, who: str, signal: int) -> None:
         self._manager("KillUnit", "ssi", [name, who, signal])

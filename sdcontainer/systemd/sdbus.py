@@ -152,9 +152,9 @@ class PystemdClient:
         args += apply_signature(b"a(sa(sv))", [[]])
         return self._wait_job(str(_text(self._manager("StartTransientUnit", args))))
 
-    def stop_unit(self, name: str) -> str:
+    def stop_unit(self, name: str, *, wait: bool = True) -> str:
         job = self._manager("StopUnit", apply_signature(b"ss", [name.encode(), b"replace"]))
-        return self._wait_job(str(_text(job)))
+        return self._wait_job(str(_text(job))) if wait else str(_text(job))
 
     def kill_unit(self, name: str, who: str, signal: int) -> None:
         self._manager("KillUnit", apply_signature(b"ssi", [name.encode(), who.encode(), signal]))
