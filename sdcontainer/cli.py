@@ -596,12 +596,13 @@ def exec_(
     user: Annotated[Optional[str],
                     typer.Option("--user", "-u", help="USER[:GROUP], names or ids [default: the container's]")] = None,
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Accepted: stdin is attached")] = False,
+    tty: Annotated[bool, typer.Option("--tty", "-t", help="A terminal of its own, relayed to yours")] = False,
 ) -> None:
     """Run a command in a running container; its exit status is sdc's."""
     from sdcontainer.api import enter
 
     code = enter.exec_in(_sdc(ctx), container, command, env=env or [], workdir=workdir or "", user=user or "",
-                         detach=detach)  # fmt: skip
+                         detach=detach, tty=tty)  # fmt: skip
     raise typer.Exit(code)
 
 

@@ -45,6 +45,7 @@ import struct
 import sys
 import time
 import warnings  # noqa: F401 - os.execvpe imports it lazily, and after pivot_root the stdlib is out of reach
+from fcntl import ioctl
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # _signal has no stubs of its own: signal's describe the same functions
@@ -137,10 +138,17 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
     except OSError as exc:
         raise LaunchError(f"cannot change to working directory {cwd}: {exc.strerror}") from exc
     close_fds(keep=sync.fileno())
+    # A terminal of its own (-t): opened as its user, whose the slave is then; the master goes to
+    # the launcher, which relays it to the caller's terminal (relay_console).
+    console = open_console() if process.get("terminal") else None
     signal.pthread_sigmask(signal.SIG_SETMASK, [])  # the command starts with no signal blocked
     if seccomp is not None:  # last: after no_new_privs, which lets an unprivileged process load it
         linux.load_seccomp_filter(seccomp)
-    sync.send(READY_TO_EXEC)
+    if console is None:
+        sync.send(READY_TO_EXEC)
+    else:
+        sync.sendmsg([READY_TO_EXEC], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", console))])
+        os.close(console)
     if sync.recv(16) != GO:  # the launcher gave up
         raise LaunchError("the launcher went away before the exec")
     exec_command(process["args"], process.get("env", []))
@@ -153,6 +161,19 @@ def is_idmapped(m: dict) -> bool:  # type: ignore[type-arg]
 
 def idmapped(mounts: list) -> list:  # type: ignore[type-arg]
     return [m for m in mounts if is_idmapped(m)]
+
+
+def open_console() -> int:
+    """A pseudo-terminal of the container's own devpts: the slave our controlling terminal and
+    stdio, in a session of its own; the master returned."""
+    master, slave = linux.open_pty("/dev/pts/ptmx")
+    os.setsid()
+    ioctl(slave, linux.TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
+    return master
 
 
 def enter_userns(root: str, mounts: list, trees: list[int]) -> tuple[str, list]:  # type: ignore[type-arg]
@@ -407,7 +428,7 @@ def child(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: in
 # --- in the unit, outside the container ----------------------------------------
 
 
-def start(config: dict, bundle: str, *, detach: bool) -> int:  # type: ignore[type-arg]
+def start(config: dict, bundle: str, *, detach: bool) -> tuple[int, int | None]:  # type: ignore[type-arg]
     """Fork the container's PID 1 into new namespaces and let it exec once systemd knows it.
 
     The child sets the container up and waits; then, for a service, systemd
@@ -420,6 +441,8 @@ def start(config: dict, bundle: str, *, detach: bool) -> int:  # type: ignore[ty
     for ns in config["linux"].get("namespaces", []):
         flags |= NAMESPACES[ns["type"]]
     seccomp = read_seccomp_program(config)  # here: the bundle is out of reach once in the container
+    # A terminal (-t) in the foreground only: a service's launcher exits, and nothing would hold it.
+    config["process"]["terminal"] = bool(config["process"].get("terminal")) and not detach
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     userns = bool(flags & linux.CLONE_NEWUSER)
     pid = linux.clone((flags & CLONED) | (linux.CLONE_PARENT if detach else 0))
@@ -427,10 +450,12 @@ def start(config: dict, bundle: str, *, detach: bool) -> int:  # type: ignore[ty
         ours.close()
         child(config, seccomp, theirs, flags & ~CLONED, userns)
     theirs.close()
+    console = None
     try:
         if userns:
             send_root(ours, pid, config)
-        if (message := ours.recv(4096)) != READY_TO_EXEC:
+        message, console = receive_ready(ours)
+        if message != READY_TO_EXEC:
             _fail(ours, bundle, message, pid, detach)
         if detach:
             notify(f"MAINPID={pid}")
@@ -439,9 +464,22 @@ def start(config: dict, bundle: str, *, detach: bool) -> int:  # type: ignore[ty
         ours.send(GO)
         if report := ours.recv(4096):  # EOF: the exec closed the child's end (SOCK_CLOEXEC)
             _fail(ours, bundle, report, pid, detach)
+    except BaseException:
+        if console is not None:
+            os.close(console)
+        raise
     finally:
         ours.close()
-    return pid
+    return pid, console
+
+
+def receive_ready(sync: socket.socket) -> tuple[bytes, int | None]:
+    """PID 1's word (READY_TO_EXEC, or why it failed), with its terminal's master when it has one."""
+    message, ancillary, _, _ = sync.recvmsg(4096, socket.CMSG_SPACE(4))
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS and len(data) >= 4:
+            return message, int(struct.unpack("i", data[:4])[0])
+    return message, None
 
 
 def send_root(sync: socket.socket, pid: int, config: dict) -> None:  # type: ignore[type-arg]
@@ -596,6 +634,77 @@ def relay_signals(pid: int) -> int:
                 pass
 
 
+def relay_console(pid: int, master: int) -> int:
+    """relay_signals for a container with a terminal of its own: the bytes between the caller's
+    terminal and the container's, both ways, the caller's in raw mode (its ^C is a byte, which the
+    container's terminal makes a SIGINT there) and its size passed on as it changes (SIGWINCH).
+    The caller's mode is restored here, and by sdc too should we be killed (api.run._foreground).
+    Without a terminal on our stdin (-t with input from a pipe) the input is not relayed."""
+    import termios
+    import tty
+
+    watched = {*RELAYED, signal.SIGCHLD, signal.SIGWINCH}
+    signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+    signals = linux.signalfd(watched)
+    terminal = os.isatty(0)
+    saved = termios.tcgetattr(0) if terminal else None
+    try:
+        if terminal:
+            linux.copy_window_size(0, master)
+            tty.setraw(0)
+        return _pump(pid, master, signals, relay_input=terminal)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        os.close(signals)
+        os.close(master)
+
+
+def _pump(pid: int, master: int, signals: int, *, relay_input: bool) -> int:
+    readers = [master, signals, *([0] if relay_input else [])]
+    status: int | None = None
+    while True:
+        # Once PID 1 has ended (its namespace with it), what is left on the terminal is read out.
+        ready, _, _ = select.select(readers, [], [], None if status is None else 0.2)
+        if status is not None and not ready:
+            return status
+        if master in ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: no slave is open any more
+                data = b""
+            if data:
+                _write_all(1, data)
+            else:
+                readers.remove(master)
+        if 0 in ready:
+            data = os.read(0, 65536)
+            if data:
+                _write_all(master, data)
+            else:
+                readers.remove(0)
+        if signals in ready:
+            for signo, code, sender in linux.read_signals(signals):
+                if signo == signal.SIGWINCH:
+                    linux.copy_window_size(0, master)
+                elif signo != signal.SIGCHLD and code <= 0 and sender != 1:  # as relay_signals
+                    try:
+                        os.kill(pid, signo)
+                    except ProcessLookupError:
+                        pass
+        if status is None:
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = os.waitstatus_to_exitcode(raw) if os.WIFEXITED(raw) else 128 + os.WTERMSIG(raw)
+        if status is not None and master not in readers:
+            return status
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
 def launch(bundle: str, *, detach: bool) -> int:
     """Start the container of bundle; return the launcher's exit status.
 
@@ -604,7 +713,7 @@ def launch(bundle: str, *, detach: bool) -> int:
     try:
         os.chdir(bundle)
         config = read_config(protocol.CONFIG)
-        pid = start(config, bundle, detach=detach)
+        pid, console = start(config, bundle, detach=detach)
     except (LaunchError, OSError, ValueError, KeyError) as exc:
         code = exc.code if isinstance(exc, LaunchError) else EXIT_SETUP
         message = str(exc) if not isinstance(exc, KeyError) else f"config.json lacks {exc}"
@@ -614,7 +723,7 @@ def launch(bundle: str, *, detach: bool) -> int:
     if detach:
         notify("READY=1")
         return 0
-    return relay_signals(pid)
+    return relay_signals(pid) if console is None else relay_console(pid, console)
 
 
 def launch_foreground(sync_fd: int, lock: str) -> int:
@@ -743,6 +852,10 @@ def exec_in(sync_fd: int) -> int:
         for ns in config["linux"].get("namespaces", []):
             flags |= NAMESPACES[ns["type"]]
         pidfd = int(request["pidfd"])  # sdc's, of PID 1, checked to be in the container's unit
+        terminal = bool(process.get("terminal")) and not request.get("detach")
+        if terminal:  # now: once in the container's mount namespace, the stdlib is out of reach
+            import termios  # noqa: F401
+            import tty  # noqa: F401
         sync.send(ATTACH)
         if sync.recv(16) != GO:
             raise LaunchError("sdc went away before the command could start")
@@ -755,22 +868,31 @@ def exec_in(sync_fd: int) -> int:
         message = str(exc) if not isinstance(exc, KeyError) else f"the exec request lacks {exc}"
         print(f"sdc: cannot exec in the container: {message}", file=sys.stderr, flush=True)
         return EXIT_SETUP
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     pid = os.fork()
     if pid == 0:
+        ours.close()
         if request.get("detach"):  # as Docker's exec -d: nothing of it reaches our caller's stdio
             null = os.open("/dev/null", os.O_RDWR)  # the container's
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
             os.close(null)
-        _exec_child(sync, process, seccomp)
+        _exec_child(sync, process, seccomp, console=theirs if terminal else None)
+    theirs.close()
     if request.get("detach"):
         return 0
     sync.close()
-    return relay_signals(pid)
+    try:
+        _, master = receive_ready(ours) if terminal else (b"", None)  # none if the child failed first
+    finally:
+        ours.close()
+    return relay_signals(pid) if master is None else relay_console(pid, master)
 
 
-def _exec_child(sync: socket.socket, process: dict, seccomp: bytes | None) -> NoReturn:  # type: ignore[type-arg]
-    """In the container's namespaces and cgroup: become its process and exec; never returns."""
+def _exec_child(sync: socket.socket, process: dict, seccomp: bytes | None, *,  # type: ignore[type-arg]
+                console: socket.socket | None) -> NoReturn:  # fmt: skip
+    """In the container's namespaces and cgroup: become its process and exec; never returns.
+    console: where to send the master of a terminal of its own (exec -t), made here."""
     code = EXIT_SETUP
     try:
         cwd = process.get("cwd", "/")
@@ -779,6 +901,11 @@ def _exec_child(sync: socket.socket, process: dict, seccomp: bytes | None) -> No
             os.chdir(cwd)
         except OSError as exc:
             raise LaunchError(f"cannot change to working directory {cwd}: {exc.strerror}") from exc
+        if console is not None:  # in the container's devpts, as its user (open_console)
+            master = open_console()
+            console.sendmsg([READY_TO_EXEC], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", master))])
+            os.close(master)
+            console.close()
         # Here, as little as the container's own processes, it is still the host's Python: the
         # moment CVE-2019-5736 needs (a test holds it here).
         sync.send(ENTERED + str(os.getpid()).encode())

@@ -12,11 +12,16 @@ import os
 import struct
 from fcntl import ioctl
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # collections.abc costs the launcher's start-up a few ms
+    from collections.abc import Iterable
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
+_libc.signalfd.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 # clone(2) flags
@@ -331,6 +336,55 @@ def make_userns(uid_map: str, gid_map: str) -> int:
         os.close(ready_r)
         os.close(done_w)
         os.waitpid(pid, 0)
+
+
+TIOCSPTLCK = 0x40045431
+TIOCGPTPEER = 0x5441
+TIOCSCTTY = 0x540E
+TIOCGWINSZ = 0x5413
+TIOCSWINSZ = 0x5414
+
+
+def open_pty(ptmx: str) -> tuple[int, int]:
+    """A pseudo-terminal of the devpts ptmx belongs to: (master, slave), neither our controlling
+    terminal. The slave is opened from the master (TIOCGPTPEER, Linux 4.13+), never by a path a
+    container could have put something else at."""
+    master = os.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        ioctl(master, TIOCSPTLCK, struct.pack("i", 0))  # unlockpt(3)
+        slave = ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
+        if slave < 0:
+            raise OSError(ctypes.get_errno(), "TIOCGPTPEER")
+        return master, slave
+    except BaseException:
+        os.close(master)
+        raise
+
+
+def copy_window_size(source: int, dest: int) -> None:
+    """The terminal size of source, given to the terminal dest (its foreground group gets SIGWINCH)."""
+    ioctl(dest, TIOCSWINSZ, ioctl(source, TIOCGWINSZ, b"\0" * 8))
+
+
+def signalfd(signals: Iterable[int]) -> int:
+    """An fd to read the given (blocked) signals from, each as a signalfd_siginfo (signalfd(2))."""
+    mask = ctypes.c_uint64(sum(1 << (s - 1) for s in signals))
+    ret = _libc.signalfd(-1, ctypes.byref(mask), os.O_CLOEXEC | os.O_NONBLOCK)  # glibc passes the kernel 8 bytes
+    _check(ret, "signalfd")
+    return int(ret)
+
+
+def read_signals(fd: int) -> list[tuple[int, int, int]]:
+    """(signal, si_code, si_pid) of each signal waiting on a signalfd."""
+    try:
+        data = os.read(fd, 128 * 16)
+    except BlockingIOError:
+        return []
+    found = []
+    for offset in range(0, len(data), 128):
+        signo, _, code, pid = struct.unpack_from("IiiI", data, offset)
+        found.append((signo, code, pid))
+    return found
 
 
 class _SockFprog(ctypes.Structure):

@@ -96,7 +96,7 @@ RUN_FLAGS = (
             "auto: the container's ids are a range of the host's of its own (/etc/subuid's sdc); host: the host's"),
     RunFlag(("--security-opt",), "security_opt", list, None,
             "seccomp=PROFILE.json (Docker's format) or seccomp=unconfined; no-new-privileges (always on)"),
-    RunFlag(("-t", "--tty"), "tty", bool, False, "TERM=xterm inside; the container shares the caller's terminal"),
+    RunFlag(("-t", "--tty"), "tty", bool, False, "A terminal of its own in the foreground (TERM=xterm)"),
     RunFlag(("--restart",), "restart", str, None,
             "no, on-failure[:MAX], always or unless-stopped: systemd restarts the container (-d)"),
     RunFlag(("--init",), "init", bool, False, "A small PID 1 (catatonit or tini) that reaps and forwards signals"),

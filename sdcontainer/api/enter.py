@@ -4,6 +4,7 @@ through a pidfd, and becomes the container's process (user, capabilities, no_new
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -27,8 +28,10 @@ def exec_in(
     workdir: str = "",
     user: str = "",
     detach: bool = False,
+    tty: bool = False,
 ) -> int:
-    """Run command in container ref; its exit status (0 at once with detach)."""
+    """Run command in container ref; its exit status (0 at once with detach). tty: on a terminal of
+    its own, relayed to ours (not with detach)."""
     from sdcontainer import linux
     from sdcontainer.api.run import account_in
 
@@ -54,11 +57,19 @@ def exec_in(
         process: dict[str, object] = {"args": list(command), "env": _merged_env(config["process"]["env"], env)}
         if workdir:
             process["cwd"] = workdir
+        if tty and not detach:
+            process["terminal"] = True
+            process["env"] = _merged_env(process["env"], ["TERM=xterm"])  # type: ignore[arg-type]
         if user:
             account = account_in(Path(f"/proc/{pid}/root"), check_user(user))
             process["user"] = {"uid": account.uid, "gid": account.gid, "additionalGids": list(account.groups)}
         request = {"bundle": str(bundle), "pidfd": pidfd, "process": process, "detach": detach}
-        return _run_helper(request, pid, pidfd)
+        with contextlib.ExitStack() as restore:
+            if process.get("terminal") and os.isatty(0):  # the helper sets it raw: as it was after
+                import termios
+
+                restore.callback(termios.tcsetattr, 0, termios.TCSADRAIN, termios.tcgetattr(0))
+            return _run_helper(request, pid, pidfd)
     finally:
         os.close(pidfd)
 

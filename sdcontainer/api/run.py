@@ -189,7 +189,8 @@ def start(ctx: Context, ref: str, *, attach: bool = False) -> int:
     container = dataclasses.replace(container, unit=unit, spec=dataclasses.replace(container.spec, detach=not attach))
     containers.write_container(ctx.paths, container)
     if attach:
-        return _foreground(ctx, lambda stack: _restarting(ctx, container, stack), container.spec.auto_remove)
+        return _foreground(ctx, lambda stack: _restarting(ctx, container, stack), container.spec.auto_remove,
+                           tty=container.spec.tty)  # fmt: skip
     with contextlib.ExitStack() as stack:
         start_service(ctx, container, stack)
         stack.pop_all()
@@ -252,14 +253,27 @@ def run_foreground(ctx: Context, spec: ContainerSpec) -> int:
     if spec.restart:
         raise UsageError("--restart needs -d: systemd restarts services, and a foreground container is a scope",
                          hint="add -d (sdc logs -f follows it)")  # fmt: skip
-    return _foreground(ctx, lambda stack: create(ctx, spec, stack), spec.auto_remove)
+    return _foreground(ctx, lambda stack: create(ctx, spec, stack), spec.auto_remove, tty=spec.tty)
 
 
-def _foreground(ctx: Context, make: Callable[[contextlib.ExitStack], Container], auto_remove: bool) -> int:
+def _foreground(ctx: Context, make: Callable[[contextlib.ExitStack], Container], auto_remove: bool, *,
+                tty: bool = False) -> int:  # fmt: skip
     """The container make returns (its undo on the stack), run in a scope around the launcher.
 
     The launcher is a fresh interpreter (see launcher.spawn_foreground), started
-    first so that its start-up overlaps the container's creation and the scope's."""
+    first so that its start-up overlaps the container's creation and the scope's.
+    With a terminal (tty) the launcher puts ours in raw mode: we restore it however the
+    launcher ends (killed with the container's scope, too)."""
+
+    with contextlib.ExitStack() as restore:
+        if tty and os.isatty(0):
+            import termios
+
+            restore.callback(termios.tcsetattr, 0, termios.TCSADRAIN, termios.tcgetattr(0))
+        return _launch_foreground(ctx, make, auto_remove)
+
+
+def _launch_foreground(ctx: Context, make: Callable[[contextlib.ExitStack], Container], auto_remove: bool) -> int:
     from sdcontainer import launcher
 
     # The launcher's mount namespace is a copy of ours: the store's pool must be mounted first.

@@ -128,7 +128,7 @@ def test_the_environment_a_container_gets(sdc: Sdc, image: str, tmp_path: Path) 
     env = dict(line.split("=", 1) for line in sdc.ok("run", "--rm", "-h", "box", image, "env").splitlines())
     assert env == {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME": "box",
                    "HOME": "/root", "container": "sdc"}  # fmt: skip
-    assert "TERM=xterm\n" in sdc.ok("run", "--rm", "-t", image, "env")
+    assert "TERM=xterm\r\n" in sdc.ok("run", "--rm", "-t", image, "env")  # through a terminal: CRLF, as Docker's
     # The user's home from the image's /etc/passwd: `cd ~` works for nobody (whose home is /).
     assert sdc.ok("run", "--rm", "-u", "65534", image, "sh", "-c", 'cd ~ && echo "$HOME $(pwd)"') == "/ /\n"
 
