@@ -32,6 +32,7 @@ step sdc run -d --name web -m 64m --pids-limit 50 -c 512 busybox \
     sh -c 'trap "echo stopping cleanly; exit 0" TERM; echo started; i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done'
 sleep 2
 step sdc ps
+step machinectl list --no-pager   # every running container is a machine: machinectl status, login, terminate
 step systemctl status sdc-web.service --no-pager
 step journalctl -u sdc-web.service --no-pager
 step systemctl show sdc-web.service -p MemoryMax -p TasksMax -p CPUWeight

@@ -191,6 +191,7 @@ def build_runtime_config(
         # Relative to the bundle, as runtime-spec suggests: bundle/rootfs links to the snapshot.
         "root": {"path": "rootfs", "readonly": False},
         "hostname": hostname,
+        **({"annotations": {protocol.SDNOTIFY: spec.sdnotify}} if spec.sdnotify else {}),
         "mounts": [*_mounts(container_dir, sys_writable=spec.privileged), *volumes.config_mounts(spec.volumes),
                    *([{"destination": INIT_PATH, "type": "bind", "source": init_binary(), "options": ["bind", "ro"]}]
                      if spec.init else [])],  # fmt: skip

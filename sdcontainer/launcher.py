@@ -443,6 +443,8 @@ def start(config: dict, bundle: str, *, detach: bool) -> tuple[int, int | None]:
     seccomp = read_seccomp_program(config)  # here: the bundle is out of reach once in the container
     # A terminal (-t) in the foreground only: a service's launcher exits, and nothing would hold it.
     config["process"]["terminal"] = bool(config["process"].get("terminal")) and not detach
+    if detach and payload_notifies(config):
+        pass_notify_socket(config)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     userns = bool(flags & linux.CLONE_NEWUSER)
     pid = linux.clone((flags & CLONED) | (linux.CLONE_PARENT if detach else 0))
@@ -459,6 +461,10 @@ def start(config: dict, bundle: str, *, detach: bool) -> tuple[int, int | None]:
             _fail(ours, bundle, message, pid, detach)
         if detach:
             notify(f"MAINPID={pid}")
+        # Before the go, so that READY=1 follows the exec at once (a command that ends at once
+        # must not end before it: systemd would call that a protocol error), and a machine once
+        # `sdc run -d` returns.
+        register_machine(bundle, config, pid)
         # Before the go: by the time the command can say anything, its PID is there for `sdc kill`.
         _record(bundle, protocol.PID, str(pid))
         ours.send(GO)
@@ -471,6 +477,22 @@ def start(config: dict, bundle: str, *, detach: bool) -> tuple[int, int | None]:
     finally:
         ours.close()
     return pid, console
+
+
+def payload_notifies(config: dict) -> bool:  # type: ignore[type-arg]
+    """--sdnotify=container: the payload says READY=1 itself, on the unit's notify socket."""
+    return bool(config.get("annotations", {}).get(protocol.SDNOTIFY) == "container")
+
+
+def pass_notify_socket(config: dict) -> None:  # type: ignore[type-arg]
+    """Bind the unit's notify socket into the container at NOTIFY_PATH, named by NOTIFY_SOCKET
+    in its environment (systemd takes a notification from any process of the unit: NotifyAccess=all)."""
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if not address.startswith("/"):  # an abstract one is the host's network namespace's
+        raise LaunchError(f"--sdnotify=container needs the unit's notify socket on a path, not {address!r}")
+    socket_mount = {"destination": protocol.NOTIFY_PATH, "type": "bind", "source": address, "options": ["bind"]}
+    config["mounts"] = [*config.get("mounts", []), socket_mount]
+    config["process"]["env"] = [*config["process"].get("env", []), f"NOTIFY_SOCKET={protocol.NOTIFY_PATH}"]
 
 
 def receive_ready(sync: socket.socket) -> tuple[bytes, int | None]:
@@ -721,9 +743,26 @@ def launch(bundle: str, *, detach: bool) -> int:
         _record(bundle, protocol.LAUNCH_ERROR, message)
         return code
     if detach:
-        notify("READY=1")
+        if not payload_notifies(config):  # else the payload says it (pass_notify_socket)
+            notify("READY=1")
         return 0
     return relay_signals(pid) if console is None else relay_console(pid, console)
+
+
+def register_machine(bundle: str, config: dict, pid: int) -> None:  # type: ignore[type-arg]
+    """This run, as systemd-machined's machine (machined.py), PID 1 its leader, its unit the one we
+    run in; a refusal is said, never fatal: the container runs all the same."""
+    from sdcontainer import machined
+
+    name = os.path.basename(os.path.normpath(bundle))
+    try:
+        with open(protocol.RECORD, "rb") as f:
+            machine_id = bytes.fromhex(str(parse_json_object(f.read().decode(), what=protocol.RECORD)["id"])[:32])
+    except (OSError, ValueError, KeyError, LaunchError):
+        machine_id = bytes(16)  # machined makes one up
+    why = machined.register(machined.machine_name(name), machine_id, pid, os.path.realpath(config["root"]["path"]))
+    if why:
+        print(f"sdc: container {name} is not a machine for machinectl: {why}", file=sys.stderr, flush=True)
 
 
 def launch_foreground(sync_fd: int, lock: str) -> int:

@@ -29,6 +29,10 @@ PID = "pid"
 LAUNCH_ERROR = "launch-error"
 STATE = "state.json"
 RUN_RECORDS = (PID, LAUNCH_ERROR, STATE)  # what one run leaves
+# config.json's annotation for --sdnotify=container: the launcher of a service passes the unit's
+# notify socket to the payload at NOTIFY_PATH and leaves READY=1 to it
+SDNOTIFY = "org.sdc.sdnotify"
+NOTIFY_PATH = "/run/notify/notify.sock"
 
 # The capabilities config.json names (capabilities(7), <linux/capability.h>), by number.
 CAPABILITIES = {

@@ -99,6 +99,8 @@ RUN_FLAGS = (
     RunFlag(("-t", "--tty"), "tty", bool, False, "A terminal of its own in the foreground (TERM=xterm)"),
     RunFlag(("--restart",), "restart", str, None,
             "no, on-failure[:MAX], always or unless-stopped: systemd restarts the container (-d)"),
+    RunFlag(("--sdnotify",), "sdnotify", str, None,
+            "exec (the unit is active once PID 1 has exec'ed) or container (when the payload sends READY=1)"),
     RunFlag(("--init",), "init", bool, False, "A small PID 1 (catatonit or tini) that reaps and forwards signals"),
 )  # fmt: skip
 RUN_DEFAULTS: dict[str, Any] = {flag.param: flag.default for flag in RUN_FLAGS}
@@ -143,6 +145,7 @@ class ContainerSpec:
     volumes: tuple[str, ...] = ()  # HOST:CONTAINER:OPTIONS, checked (volumes.parse_volume)
     restart: str = ""  # "" (no), on-failure, on-failure:MAX, always, unless-stopped (parse_restart)
     init: bool = RUN_DEFAULTS["init"]
+    sdnotify: str = ""  # "": the launcher says READY=1 after the exec; "container": the payload does
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -367,8 +370,17 @@ def build_run_spec(
         volumes=volumes,
         restart=parse_restart(f["restart"] or "", auto_remove=f["rm"]),
         init=f["init"],
+        sdnotify=parse_sdnotify(f["sdnotify"] or ""),
         limits=limits,
     )
+
+
+def parse_sdnotify(text: str) -> str:
+    """--sdnotify as Podman's, less conmon's: exec (the default) or container."""
+    if text not in ("", "exec", "container"):
+        raise UsageError(f"invalid --sdnotify {text!r}",
+                         hint="use container (the payload sends READY=1) or exec (the default)")  # fmt: skip
+    return "" if text == "exec" else text
 
 
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")

@@ -253,6 +253,9 @@ def run_foreground(ctx: Context, spec: ContainerSpec) -> int:
     if spec.restart:
         raise UsageError("--restart needs -d: systemd restarts services, and a foreground container is a scope",
                          hint="add -d (sdc logs -f follows it)")  # fmt: skip
+    if spec.sdnotify:
+        raise UsageError("--sdnotify=container needs -d: a foreground container's unit is a scope, never notified",
+                         hint="add -d")  # fmt: skip
     return _foreground(ctx, lambda stack: create(ctx, spec, stack), spec.auto_remove, tty=spec.tty)
 
 
