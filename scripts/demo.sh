@@ -49,6 +49,10 @@ step sdc start web   # a fresh unit over the same files
 step sdc exec web cat /kept
 step sdc stop -t 1 web
 step sdc rm web
+step sdc run -d --name db --restart always --enable busybox sleep 1d   # back after a reboot
+step systemctl is-enabled sdc@db.service
+step systemctl cat sdc@db.service --no-pager | head -20
+step sdc rm -f db
 step sdc create --name job busybox sh -c 'date >> /log; wc -l < /log'
 step sdc start -a job
 step sdc start -a job   # the second run sees the first one's line

@@ -520,6 +520,24 @@ def restart(
 
 
 @app.command()
+def enable(ctx: typer.Context, containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")]) -> None:
+    """Make containers come back after a reboot: enabled sdc@NAME.service units (units/sdc@.service)."""
+    sdc = _sdc(ctx)
+    for ref in containers:
+        run_cases.enable(sdc, lifecycle.find(sdc, ref))
+        typer.echo(ref)
+
+
+@app.command()
+def disable(ctx: typer.Context, containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")]) -> None:
+    """Containers no longer start at boot (they keep running, and `sdc start` starts them)."""
+    sdc = _sdc(ctx)
+    for ref in containers:
+        run_cases.disable(sdc, lifecycle.find(sdc, ref))
+        typer.echo(ref)
+
+
+@app.command()
 def wait(ctx: typer.Context, containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")]) -> None:
     """Block until containers stop; print each one's exit code."""
     sdc = _sdc(ctx)

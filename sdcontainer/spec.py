@@ -101,6 +101,8 @@ RUN_FLAGS = (
             "no, on-failure[:MAX], always or unless-stopped: systemd restarts the container (-d)"),
     RunFlag(("--sdnotify",), "sdnotify", str, None,
             "exec (the unit is active once PID 1 has exec'ed) or container (when the payload sends READY=1)"),
+    RunFlag(("--enable",), "enable", bool, False,
+            "Start it at boot too: an enabled sdc@NAME.service (units/sdc@.service), not a transient unit"),
     RunFlag(("--init",), "init", bool, False, "A small PID 1 (catatonit or tini) that reaps and forwards signals"),
 )  # fmt: skip
 RUN_DEFAULTS: dict[str, Any] = {flag.param: flag.default for flag in RUN_FLAGS}
@@ -146,6 +148,7 @@ class ContainerSpec:
     restart: str = ""  # "" (no), on-failure, on-failure:MAX, always, unless-stopped (parse_restart)
     init: bool = RUN_DEFAULTS["init"]
     sdnotify: str = ""  # "": the launcher says READY=1 after the exec; "container": the payload does
+    enable: bool = RUN_DEFAULTS["enable"]  # runs as sdc@NAME.service (persist.py)
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -371,8 +374,15 @@ def build_run_spec(
         restart=parse_restart(f["restart"] or "", auto_remove=f["rm"]),
         init=f["init"],
         sdnotify=parse_sdnotify(f["sdnotify"] or ""),
+        enable=check_enable(f["enable"], auto_remove=f["rm"]),
         limits=limits,
     )
+
+
+def check_enable(enable: bool, *, auto_remove: bool) -> bool:
+    if enable and auto_remove:
+        raise UsageError("--enable and --rm conflict", hint="a container that comes back after a reboot is kept")
+    return enable
 
 
 def parse_sdnotify(text: str) -> str:

@@ -31,6 +31,14 @@ class FakeSystemd:
         self.units[name] = FakeUnit({key: value for key, _, value in properties})
         return self.start_result
 
+    def start_unit(self, name: str) -> str:
+        self.calls.append(("start-unit", name))
+        self.units.setdefault(name, FakeUnit({})).state = "active"
+        return self.start_result
+
+    def reload(self) -> None:
+        self.calls.append(("reload",))
+
     def stop_unit(self, name: str, *, wait: bool = True) -> str:
         self.calls.append(("stop", name))
         self._get(name).state = "inactive"

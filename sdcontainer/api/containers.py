@@ -56,7 +56,7 @@ def unit_states(ctx: Context) -> dict[str, str]:
     process is left to kill. A service waiting to be started again by its restart policy
     reads RESTARTING."""
     states = {}
-    for u in ctx.systemd.list_units([f"{units.PREFIX}*.service", f"{units.PREFIX}*.scope"]):
+    for u in ctx.systemd.list_units([f"{units.PREFIX}*.service", f"{units.PREFIX}*.scope", "sdc@*.service"]):
         state = u.active_state
         if state == "active" and u.name.endswith(".scope") and not cgroups.populated(units.unit_cgroup(u.name)):
             state = EMPTY
@@ -350,7 +350,14 @@ def remove(ctx: Context, refs: Sequence[str], *, force: bool = False) -> list[Co
 
 
 def delete(ctx: Context, container: Container) -> None:
-    """The container's filesystem, then its record: call with the store locked."""
+    """The container's filesystem, then its record: call with the store locked. An enabled
+    container's unit files go first (persist.py)."""
+    if container.spec.enable:
+        from sdcontainer import persist
+
+        persist.uninstall(container.name)
+        with contextlib.suppress(SdcError):
+            ctx.systemd.reload()
     ctx.driver().remove_container_fs(container.id)
     containers.remove_container_dir(ctx.paths, container.name)
 
@@ -387,7 +394,8 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
                        if container.driver == "overlay" else {})},  # fmt: skip
         "Limits": dataclasses.asdict(container.spec.limits),
         "Mounts": volumes.inspect_mounts(container.spec.volumes),
-        "HostConfig": {"RestartPolicy": _restart_policy(container.spec.restart), "Init": container.spec.init},
+        "HostConfig": {"RestartPolicy": _restart_policy(container.spec.restart), "Init": container.spec.init,
+                       "Enabled": container.spec.enable and _enabled(container.name)},
         "RestartCount": 0,
         "Security": _security(ctx, container),
         "Config": dataclasses.asdict(container.spec),
@@ -415,6 +423,12 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
             k: _jsonable(props[k]) for k in units.SIGNATURES if k in props and k not in ("ExecStart", "ExecStopPost")
         }
     return data
+
+
+def _enabled(name: str) -> bool:
+    from sdcontainer import persist
+
+    return persist.is_enabled(name)
 
 
 def _restart_policy(policy: str) -> dict[str, Any]:

@@ -91,7 +91,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         cdir.mkdir(mode=0o700, parents=True)
         stack.callback(containers.remove_container_dir, ctx.paths, spec.name)
         ctx.hold_name(spec.name)
-        unit = units.service_name(spec.name) if spec.detach else units.scope_name(spec.name)
+        unit = run_unit(spec.name, attach=not spec.detach, enabled=spec.enable)
         container = Container(
             id=cid,
             spec=spec,
@@ -154,16 +154,49 @@ def run_detached(ctx: Context, spec: ContainerSpec) -> Container:
     spec = dataclasses.replace(spec, detach=True)
     with contextlib.ExitStack() as stack:
         container = create(ctx, spec, stack)
+        if spec.enable:  # linked first: the start's own daemon-reload takes the link in
+            from sdcontainer import persist
+
+            persist.enable(container.name)
+            stack.callback(persist.uninstall, container.name)
         start_service(ctx, container, stack)
         lifecycle.mark_started(container)
         stack.pop_all()
     return container
 
 
+def enable(ctx: Context, container: Container) -> Container:
+    """Make the container come back after a reboot: sdc@NAME.service, linked into
+    multi-user.target's wants (persist.py). A container running as a transient unit now goes on;
+    its next start is the enabled unit."""
+    from sdcontainer import persist
+
+    spec = dataclasses.replace(container.spec, enable=True)
+    running = container.unit in lifecycle.live_units(ctx)
+    unit = container.unit if running else run_unit(container.name, attach=False, enabled=True)
+    container = dataclasses.replace(container, spec=spec, unit=unit)
+    props = service_properties(ctx, dataclasses.replace(container, spec=dataclasses.replace(spec, detach=True)))
+    persist.install(ctx.paths, container.name, props)
+    persist.enable(container.name)
+    ctx.systemd.reload()
+    containers.write_container(ctx.paths, container)
+    return container
+
+
+def disable(ctx: Context, container: Container) -> None:
+    """Not at boot any more (the wants link goes); `sdc start` still runs it as sdc@NAME.service."""
+    from sdcontainer import persist
+
+    persist.disable(container.name)
+    ctx.systemd.reload()
+
+
 def create_only(ctx: Context, spec: ContainerSpec) -> Container:
     """`sdc create`: the container's filesystem and bundle, and nothing run until `start`."""
     with contextlib.ExitStack() as stack:
         container = create(ctx, dataclasses.replace(spec, detach=True), stack)
+        if spec.enable:
+            enable(ctx, container)
         lifecycle.mark_started(container)  # whole: nothing for settle to roll back
         stack.pop_all()
     return container
@@ -185,7 +218,7 @@ def start(ctx: Context, ref: str, *, attach: bool = False) -> int:
         lifecycle.end_empty_scope(ctx, container.unit)
     elif states.get(container.unit) == "failed":  # kept for systemctl status (units.restart_properties)
         ctx.systemd.reset_failed_unit(container.unit)
-    unit = units.scope_name(container.name) if attach else units.service_name(container.name)
+    unit = run_unit(container.name, attach=attach, enabled=container.spec.enable)
     container = dataclasses.replace(container, unit=unit, spec=dataclasses.replace(container.spec, detach=not attach))
     containers.write_container(ctx.paths, container)
     if attach:
@@ -210,28 +243,47 @@ def _delete(ctx: Context, container: Container) -> None:
 
 
 def start_service(ctx: Context, container: Container, stack: contextlib.ExitStack) -> None:
-    props = units.build_service_properties(
+    start_unit(ctx, container, service_properties(ctx, container), stack)
+
+
+def service_properties(ctx: Context, container: Container) -> dict[str, object]:
+    """The container's service, transient or enabled (its drop-in), from one declaration."""
+    return units.build_service_properties(
         container.spec,
         launcher=launcher_argv("--notify", container.bundle),
         cleanup=cleanup_argv(ctx, container),
         read_only=[os.path.realpath(sys.executable)],  # see launcher.spawn_foreground
         container_id=container.id,
     )
-    start_unit(ctx, container, props, stack)
+
+
+def run_unit(name: str, *, attach: bool, enabled: bool) -> str:
+    """The unit a run of container name is: a scope in the foreground, else a service, transient
+    or, for a container enabled to come back after a reboot, sdc@NAME.service (persist.py)."""
+    if attach:
+        return units.scope_name(name)
+    if enabled:
+        from sdcontainer import persist
+
+        return persist.unit_name(name)
+    return units.service_name(name)
 
 
 def start_unit(ctx: Context, container: Container, props: dict[str, object], stack: contextlib.ExitStack) -> None:
     protocol.clear_run(container.bundle)  # a record of an earlier run would be taken for this one's
     stack.callback(forget_unit, ctx, container.unit)
-    typed = units.typed_properties(props)
-    try:
-        result = ctx.systemd.start_transient_unit(container.unit, typed)
-    except Conflict:
-        # The unit of an earlier container of this name may still be going away
-        # (a scope is collected just after its last process exits): wait a little, once.
-        if wait_for_state(ctx.systemd, container.unit, ("gone",), timeout=2.0) != "gone":
-            ctx.systemd.reset_failed_unit(container.unit)
-        result = ctx.systemd.start_transient_unit(container.unit, typed)
+    if container.unit.startswith("sdc@"):
+        result = _start_persistent(ctx, container, props)
+    else:
+        typed = units.typed_properties(props)
+        try:
+            result = ctx.systemd.start_transient_unit(container.unit, typed)
+        except Conflict:
+            # The unit of an earlier container of this name may still be going away
+            # (a scope is collected just after its last process exits): wait a little, once.
+            if wait_for_state(ctx.systemd, container.unit, ("gone",), timeout=2.0) != "gone":
+                ctx.systemd.reset_failed_unit(container.unit)
+            result = ctx.systemd.start_transient_unit(container.unit, typed)
     if result != "done" and _launched(container):
         return  # it started, and its command has ended already: a run, not a failure
     if result != "done":
@@ -239,6 +291,17 @@ def start_unit(ctx: Context, container: Container, props: dict[str, object], sta
             f"container {container.name} failed to start: {_launch_error(container)}",
             hint=f"see `journalctl -u {container.unit}`",
         )
+
+
+def _start_persistent(ctx: Context, container: Container, props: dict[str, object]) -> str:
+    """Start sdc@NAME.service with the container's settings as they are now (its drop-in)."""
+    from sdcontainer import persist
+
+    persist.install(ctx.paths, container.name, props)
+    ctx.systemd.reload()
+    with contextlib.suppress(SdcError):
+        ctx.systemd.reset_failed_unit(container.unit)  # a failed run before, kept for systemctl status
+    return ctx.systemd.start_unit(container.unit)
 
 
 def forget_unit(ctx: Context, unit: str) -> None:

@@ -43,6 +43,14 @@ class SystemdClient(Protocol):
         """Create and start a transient unit; wait for its start job and return the result ('done', 'failed'...)."""
         ...
 
+    def start_unit(self, name: str) -> str:
+        """Start a unit of a unit file and wait for the start job; return its result."""
+        ...
+
+    def reload(self) -> None:
+        """Reload the unit files (daemon-reload), waiting until systemd has."""
+        ...
+
     def stop_unit(self, name: str, *, wait: bool = True) -> str:
         """Stop a unit and wait for the stop job; return its result (without wait: the job's path)."""
         ...

@@ -111,6 +111,13 @@ class DbusNextClient:
         (job,) = self._manager("StartTransientUnit", START_SIGNATURE, [name, "fail", props, []])
         return self._wait_job(job)
 
+    def start_unit(self, name: str) -> str:
+        (job,) = self._manager("StartUnit", "ss", [name, "replace"])
+        return self._wait_job(job)
+
+    def reload(self) -> None:
+        self._manager("Reload", "", [])
+
     def stop_unit(self, name: str, *, wait: bool = True) -> str:
         (job,) = self._manager("StopUnit", "ss", [name, "replace"])
         return self._wait_job(job) if wait else str(job)

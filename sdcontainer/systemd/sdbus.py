@@ -152,6 +152,13 @@ class PystemdClient:
         args += apply_signature(b"a(sa(sv))", [[]])
         return self._wait_job(str(_text(self._manager("StartTransientUnit", args))))
 
+    def start_unit(self, name: str) -> str:
+        job = self._manager("StartUnit", apply_signature(b"ss", [name.encode(), b"replace"]))
+        return self._wait_job(str(_text(job)))
+
+    def reload(self) -> None:
+        self._manager("Reload", [])
+
     def stop_unit(self, name: str, *, wait: bool = True) -> str:
         job = self._manager("StopUnit", apply_signature(b"ss", [name.encode(), b"replace"]))
         return self._wait_job(str(_text(job))) if wait else str(_text(job))

@@ -115,7 +115,7 @@ def test_ps_asks_systemd_once_for_all_containers(paths: Paths) -> None:
     write_state(paths, "c0", exit_code=3, finished=0.0)
     statuses = {s.container.name: s for s in lifecycle.status(over(paths, fake))}
     assert [c[0] for c in fake.calls] == ["list"]
-    assert fake.calls[0] == ("list", ["sdc-*.service", "sdc-*.scope"])
+    assert fake.calls[0] == ("list", ["sdc-*.service", "sdc-*.scope", "sdc@*.service"])
     assert sum(s.state == "running" for s in statuses.values()) == 25
     assert (statuses["c0"].state, statuses["c0"].exit_code) == ("exited", 3)
     assert statuses["c2"].state == "created"

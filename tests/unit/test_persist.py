@@ -1,0 +1,35 @@
+"""An enabled container's drop-in says what its transient unit would have been told (persist.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sdcontainer import persist, units
+from sdcontainer.spec import build_run_spec
+
+
+def test_the_drop_in_is_the_transient_units_settings() -> None:
+    spec = build_run_spec(image="bb", command=["true"], name="db", detach=True, memory="64m", cpus=0.5,
+                          cpuset_cpus="1", restart="on-failure:3", stop_signal="RTMIN+3")  # fmt: skip
+    props = units.build_service_properties(spec, launcher=["/usr/bin/python3", "-I", "/l.py", "--notify", "/s/c/db"],
+                                           cleanup=["/usr/bin/python3", "x%y$z"], read_only=["/usr/bin/python3"],
+                                           container_id="abc")  # fmt: skip
+    text = persist.render(props, requires=["var-lib-sdc-storage.mount"], store=Path("/var/lib/sdc"))
+    unit, service = text.split("[Service]\n")
+    assert "RequiresMountsFor=/var/lib/sdc\n" in unit and "Requires=var-lib-sdc-storage.mount\n" in unit
+    assert "StartLimitBurst=4\n" in unit and "StartLimitIntervalSec=infinity\n" in unit
+    lines = service.splitlines()
+    assert lines[lines.index("ExecStart=") + 1] == "ExecStart=/usr/bin/python3 -I /l.py --notify /s/c/db"
+    assert "ExecStopPost=-/usr/bin/python3 'x%%y$$z'" in lines  # no specifier, no variable of systemd's
+    for line in ("MemoryMax=67108864", "CPUQuota=50%", "AllowedCPUs=1", "CPUAffinity=1", "Restart=on-failure",
+                 "RestartSec=1000000us", "KillSignal=SIGRTMIN+3", "TimeoutStopSec=10000000us", "SendSIGKILL=yes",
+                 "DevicePolicy=closed", "DeviceAllow=", "DeviceAllow=/dev/null rwm",
+                 "LogExtraFields=SDC_CONTAINER_ID=abc"):  # fmt: skip
+        assert line in lines, line
+    assert not [line for line in lines if line.startswith("CollectMode")]
+
+
+def test_mount_unit_names_are_systemd_escape_path() -> None:
+    assert persist.mount_unit_name(Path("/var/lib/sdc/storage")) == "var-lib-sdc-storage.mount"
+    assert persist.mount_unit_name(Path("/var/lib/sdc-test-1/storage")) == "var-lib-sdc\\x2dtest\\x2d1-storage.mount"
+    assert persist.mount_unit_name(Path("/srv/.hidden/a b")) == "srv-\\x2ehidden-a\\x20b.mount"
