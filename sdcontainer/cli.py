@@ -12,7 +12,7 @@ import copy
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from inspect import Parameter, Signature
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NoReturn, Optional
@@ -31,6 +31,8 @@ from sdcontainer.spec import RUN_FLAGS, RunFlag, build_run_spec, parse_size
 
 if TYPE_CHECKING:
     from sdcontainer.images import Image
+
+Containers = Annotated[list[str], typer.Argument(metavar="CONTAINER...")]  # the commands' arguments
 
 app = typer.Typer(
     add_completion=False,
@@ -487,7 +489,7 @@ app.command("create", context_settings={"allow_interspersed_args": False})(creat
 @app.command()
 def start(
     ctx: typer.Context,
-    containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")],
+    containers: Containers,
     attach: Annotated[bool, typer.Option("--attach", "-a", help="Run it in the foreground; its exit status is sdc's")]
     = False,
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Accepted: stdin is attached with -a")]
@@ -500,45 +502,42 @@ def start(
         if len(containers) != 1:
             _fail("start --attach takes one container", "start the others without -a", 125)
         raise typer.Exit(run_cases.start(sdc, containers[0], attach=True))
-    for ref in containers:
-        run_cases.start(sdc, ref)
-        typer.echo(ref)
+    _each(ctx, containers, run_cases.start)
 
 
 @app.command()
 def restart(
     ctx: typer.Context,
-    containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")],
+    containers: Containers,
     time_: Annotated[Optional[int], typer.Option("--time", "-t", help="Seconds to wait before SIGKILL")] = None,
 ) -> None:
     """Stop containers (as stop does) and start them again, detached."""
+    lifecycle.stop(_sdc(ctx), containers, timeout=time_)
+    _each(ctx, containers, run_cases.start)
+
+
+def _each(ctx: typer.Context, refs: list[str], action: Callable[[Context, str], object]) -> None:
+    """action on each container in turn, its name echoed once done (as Docker's commands say)."""
     sdc = _sdc(ctx)
-    lifecycle.stop(sdc, containers, timeout=time_)
-    for ref in containers:
-        run_cases.start(sdc, ref)
+    for ref in refs:
+        action(sdc, ref)
         typer.echo(ref)
 
 
 @app.command()
-def enable(ctx: typer.Context, containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")]) -> None:
+def enable(ctx: typer.Context, containers: Containers) -> None:
     """Make containers come back after a reboot: enabled sdc@NAME.service units (units/sdc@.service)."""
-    sdc = _sdc(ctx)
-    for ref in containers:
-        run_cases.enable(sdc, lifecycle.find(sdc, ref))
-        typer.echo(ref)
+    _each(ctx, containers, lambda sdc, ref: run_cases.enable(sdc, lifecycle.find(sdc, ref)))
 
 
 @app.command()
-def disable(ctx: typer.Context, containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")]) -> None:
+def disable(ctx: typer.Context, containers: Containers) -> None:
     """Containers no longer start at boot (they keep running, and `sdc start` starts them)."""
-    sdc = _sdc(ctx)
-    for ref in containers:
-        run_cases.disable(sdc, lifecycle.find(sdc, ref))
-        typer.echo(ref)
+    _each(ctx, containers, lambda sdc, ref: run_cases.disable(sdc, lifecycle.find(sdc, ref)))
 
 
 @app.command()
-def wait(ctx: typer.Context, containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")]) -> None:
+def wait(ctx: typer.Context, containers: Containers) -> None:
     """Block until containers stop; print each one's exit code."""
     sdc = _sdc(ctx)
     for ref in containers:
@@ -546,21 +545,15 @@ def wait(ctx: typer.Context, containers: Annotated[list[str], typer.Argument(met
 
 
 @app.command()
-def pause(ctx: typer.Context, containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")]) -> None:
+def pause(ctx: typer.Context, containers: Containers) -> None:
     """Freeze every process of running containers."""
-    sdc = _sdc(ctx)
-    for ref in containers:
-        lifecycle.pause(sdc, ref)
-        typer.echo(ref)
+    _each(ctx, containers, lifecycle.pause)
 
 
 @app.command()
-def unpause(ctx: typer.Context, containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")]) -> None:
+def unpause(ctx: typer.Context, containers: Containers) -> None:
     """Let the processes of paused containers go on."""
-    sdc = _sdc(ctx)
-    for ref in containers:
-        lifecycle.unpause(sdc, ref)
-        typer.echo(ref)
+    _each(ctx, containers, lifecycle.unpause)
 
 
 @app.command("ps")
@@ -577,7 +570,7 @@ def ps(
 @app.command()
 def stop(
     ctx: typer.Context,
-    containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")],
+    containers: Containers,
     time_: Annotated[
         Optional[int],
         typer.Option("--time", "-t", help="Seconds to wait before SIGKILL [default: the container's stop timeout, 10]"),
@@ -591,14 +584,11 @@ def stop(
 @app.command()
 def kill(
     ctx: typer.Context,
-    containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")],
+    containers: Containers,
     signal: Annotated[str, typer.Option("--signal", "-s", help="Signal to send")] = "KILL",
 ) -> None:
     """Send a signal to running containers."""
-    sdc = _sdc(ctx)
-    for ref in containers:
-        lifecycle.kill(sdc, ref, signal)
-        typer.echo(ref)
+    _each(ctx, containers, lambda sdc, ref: lifecycle.kill(sdc, ref, signal))
 
 
 @app.command("exec", context_settings={"allow_interspersed_args": False})
@@ -627,7 +617,7 @@ def exec_(
 @app.command()
 def rm(
     ctx: typer.Context,
-    containers: Annotated[list[str], typer.Argument(metavar="CONTAINER...")],
+    containers: Containers,
     force: Annotated[bool, typer.Option("--force", "-f", help="Kill and remove running containers")] = False,
 ) -> None:
     """Remove containers."""
