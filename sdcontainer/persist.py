@@ -11,6 +11,7 @@ sdc@NAME.service) runs a container of the default store with the launcher's defa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ UNIT_PATHS = (SYSTEM, Path("/usr/lib/systemd/system"), Path("/lib/systemd/system
 SHIPPED = Path(__file__).resolve().parent.parent / "units" / TEMPLATE  # a source tree's
 WANTS = "multi-user.target.wants"
 INFINITY = 2**64 - 1
+MOUNT_HEADER = "# Written by sdc:"
 
 
 def unit_name(name: str) -> str:
@@ -60,15 +62,20 @@ def _write(path: Path, data: bytes) -> None:
     os.chmod(path, 0o644)
 
 
-def uninstall(name: str) -> None:
-    """The drop-in and the wants link (the pool's mount unit stays: other containers may need it)."""
+def uninstall(paths: Paths, name: str) -> None:
+    """The drop-in and the wants link; the pool's mount unit with the last drop-in that requires it."""
     disable(name)
     path = dropin_path(name)
     path.unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):
         path.parent.rmdir()
-    except OSError:
-        pass
+    mount = SYSTEM / mount_unit_name(paths.storage)
+    requires = f"\nRequires={mount.name}\n"
+    if any(requires in dropin.read_text() for dropin in SYSTEM.glob(f"{unit_name('*')}.d/50-sdc.conf")):
+        return
+    with contextlib.suppress(OSError):
+        if mount.read_text().startswith(MOUNT_HEADER):  # ours, not one an administrator wrote
+            mount.unlink()
 
 
 def enable(name: str) -> None:
@@ -100,7 +107,7 @@ def mount_unit_name(where: Path) -> str:
 def pool_mount_unit(paths: Paths) -> str:
     from sdcontainer.storage import POOL_OPTIONS
 
-    return (f"# Written by sdc: its loopback btrfs pool, mounted before its enabled containers start.\n"
+    return (f"{MOUNT_HEADER} its loopback btrfs pool, mounted before its enabled containers start.\n"
             f"[Unit]\nDescription=sdc's storage pool at {paths.storage}\n\n[Mount]\nWhat={paths.pool_image}\n"
             f"Where={paths.storage}\nType=btrfs\nOptions={POOL_OPTIONS}\n")  # fmt: skip
 

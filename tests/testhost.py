@@ -4,7 +4,7 @@
 Used where PID 1 is not systemd (developer VMs, CI): sdc's integration tests
 need a real systemd (transient units over D-Bus, journald, cgroup limits).
 
-    python3 tests/testhost.py [--bind DIR]... -- COMMAND [ARG...]
+    python3 tests/testhost.py [--bind DIR]... [--state DIR] [--target UNIT] -- COMMAND [ARG...]
 
 Stage 1 (this process, on the host) makes child cgroups, then runs stage 2
 under `unshare --cgroup --pid --mount --uts --ipc --net --fork`.  Stage 2 is
@@ -15,6 +15,12 @@ Stage 1 then runs COMMAND as a transient service inside the test host
 (`systemd-run --wait --pipe`), powers it off and removes every cgroup
 directory it made.  Mounts live only in the private mount namespace, so
 nothing is left on the host when it dies.
+
+--state DIR keeps the overlay's upper layer (every file the test host
+changes) in DIR instead of a tmpfs: a second test host booted with the same
+DIR finds its disk as the first one left it, as a machine after a reboot
+does.  --target is the unit it boots to (basic.target: no more than the
+tests need; multi-user.target boots what is enabled for the next boot).
 
 Standard library only: it runs before the project's venv exists.
 """
@@ -132,12 +138,14 @@ def join_cgroups(cgroups: list[Path]) -> None:
 # --- stage 2: PID 1 of the new namespaces -----------------------------------
 
 
-def stage2(base: str, binds: list[str]) -> None:
+def stage2(base: str, binds: list[str], state: str | None, boot_unit: str) -> None:
     mount("none", "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", base, "tmpfs", 0, "mode=0755")
-    upper, work, root = (os.path.join(base, d) for d in ("upper", "work", "root"))
-    for d in (upper, work, root):
-        os.mkdir(d)
+    root = os.path.join(base, "root")
+    os.mkdir(root)
+    upper, work = (os.path.join(state or base, d) for d in ("upper", "work"))
+    for d in (upper, work):
+        os.makedirs(d, exist_ok=True)
     mount("overlay", root, "overlay", 0, f"lowerdir=/,upperdir={upper},workdir={work}")
 
     # systemd-tmpfiles' "D /tmp" would empty /tmp, and through a bind mount
@@ -188,7 +196,7 @@ def stage2(base: str, binds: list[str]) -> None:
     os.chdir("/")
     env = {"container": HOSTNAME, "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
     systemd = "/lib/systemd/systemd"
-    os.execve(systemd, [systemd, "systemd.unit=basic.target", "systemd.firstboot=off"], env)
+    os.execve(systemd, [systemd, f"systemd.unit={boot_unit}", "systemd.firstboot=off"], env)
 
 
 # --- stage 1: on the host -----------------------------------------------------
@@ -215,18 +223,22 @@ def nsenter(pid: int, *argv: str) -> list[str]:
 def wait_booted(pid: int) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT
     while time.monotonic() < deadline:
-        if Path(f"/proc/{pid}/root/run/dbus/system_bus_socket").exists():
+        # Until stage 2 has exec'ed systemd, /proc/PID/root is still the host's root, which may have
+        # a bus of its own (a test host booted inside a test host).
+        booting = Path(f"/proc/{pid}/comm").read_text().strip() == "systemd"
+        if booting and Path(f"/proc/{pid}/root/run/dbus/system_bus_socket").exists():
             break
         time.sleep(0.05)
     else:
         raise RuntimeError("testhost: no D-Bus system bus came up")
-    state = subprocess.run(
+    waited = subprocess.run(
         nsenter(pid, "timeout", str(int(BOOT_TIMEOUT)), "systemctl", "is-system-running", "--wait"),
         capture_output=True,
         text=True,
-    ).stdout.strip()
+    )
+    state = waited.stdout.strip()
     if state not in ("running", "degraded"):
-        raise RuntimeError(f"testhost: systemd did not finish booting (state {state!r})")
+        raise RuntimeError(f"testhost: systemd did not finish booting (state {state!r}) {waited.stderr.strip()}")
     if state == "degraded":
         failed = subprocess.run(nsenter(pid, "systemctl", "--failed", "--no-legend"), capture_output=True, text=True)
         print(f"testhost: booted degraded:\n{failed.stdout}", file=sys.stderr)
@@ -280,11 +292,13 @@ def detach_leftover_loops(base: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bind", action="append", default=[], help="directory to share with the test host")
+    parser.add_argument("--state", metavar="DIR", help="keep what the test host writes in DIR, for the next boot")
+    parser.add_argument("--target", default="basic.target", help="the unit to boot to (default: %(default)s)")
     parser.add_argument("--stage2", metavar="BASE", help=argparse.SUPPRESS)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     if args.stage2:
-        stage2(args.stage2, args.bind)
+        stage2(args.stage2, args.bind, args.state, args.target)
         return 1
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
@@ -316,6 +330,8 @@ def main() -> int:
                 "--stage2",
                 base,
                 *[f"--bind={b}" for b in binds],
+                *([f"--state={Path(args.state).resolve()}"] if args.state else []),
+                f"--target={args.target}",
             ],
             preexec_fn=lambda: join_cgroups(cgroups),
         )

@@ -355,7 +355,7 @@ def delete(ctx: Context, container: Container) -> None:
     if container.spec.enable:
         from sdcontainer import persist
 
-        persist.uninstall(container.name)
+        persist.uninstall(ctx.paths, container.name)
         with contextlib.suppress(SdcError):
             ctx.systemd.reload()
     ctx.driver().remove_container_fs(container.id)

@@ -158,7 +158,7 @@ def run_detached(ctx: Context, spec: ContainerSpec) -> Container:
             from sdcontainer import persist
 
             persist.enable(container.name)
-            stack.callback(persist.uninstall, container.name)
+            stack.callback(persist.uninstall, ctx.paths, container.name)
         start_service(ctx, container, stack)
         lifecycle.mark_started(container)
         stack.pop_all()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sdcontainer import persist, units
+from sdcontainer.paths import Paths
 from sdcontainer.spec import build_run_spec
 
 
@@ -33,3 +36,27 @@ def test_mount_unit_names_are_systemd_escape_path() -> None:
     assert persist.mount_unit_name(Path("/var/lib/sdc/storage")) == "var-lib-sdc-storage.mount"
     assert persist.mount_unit_name(Path("/var/lib/sdc-test-1/storage")) == "var-lib-sdc\\x2dtest\\x2d1-storage.mount"
     assert persist.mount_unit_name(Path("/srv/.hidden/a b")) == "srv-\\x2ehidden-a\\x20b.mount"
+
+
+def test_the_pools_mount_unit_goes_with_the_last_container_needing_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    system = tmp_path / "system"
+    system.mkdir()
+    monkeypatch.setattr(persist, "SYSTEM", system)
+    paths = Paths(tmp_path / "store")
+    paths.root.mkdir()
+    paths.pool_image.write_bytes(b"")
+    props = {"Description": "sdc container", "Type": "notify"}
+    for name in ("a", "b"):
+        persist.install(paths, name, props)
+        persist.enable(name)
+    mount = system / persist.mount_unit_name(paths.storage)
+    assert mount.read_text().startswith(persist.MOUNT_HEADER)
+    persist.uninstall(paths, "a")
+    assert mount.exists() and not (system / "sdc@a.service.d").exists()
+    assert not (system / persist.WANTS / "sdc@a.service").is_symlink()
+    persist.uninstall(paths, "b")
+    assert not mount.exists() and not (system / "sdc@b.service.d").exists()
+    mount.write_text("[Mount]\nWhat=/dev/sdb\n")  # an administrator's, for the same place: never ours to remove
+    persist.uninstall(paths, "b")
+    assert mount.exists()
