@@ -174,7 +174,7 @@ def build_runtime_config(
     return {
         "ociVersion": OCI_VERSION,
         "process": {
-            "terminal": spec.tty,  # in the foreground: a service's has none (launcher.start)
+            "terminal": spec.tty,  # relayed in the foreground, kept for the journal with -d (launcher)
             "user": {"uid": account.uid, "gid": account.gid, "additionalGids": list(account.groups)},
             "args": [INIT_PATH, "--", *spec.argv] if spec.init else list(spec.argv),
             "env": build_env(image_env, spec.env, hostname=hostname, home=account.home, tty=spec.tty),

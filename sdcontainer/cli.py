@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import os
 import sys
@@ -591,27 +592,36 @@ def kill(
     _each(ctx, containers, lambda sdc, ref: lifecycle.kill(sdc, ref, signal))
 
 
-@app.command("exec", context_settings={"allow_interspersed_args": False})
-def exec_(
-    ctx: typer.Context,
-    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
-    command: Annotated[list[str], typer.Argument(metavar="COMMAND [ARG...]")],
-    detach: Annotated[bool, typer.Option("--detach", "-d", help="Run it in the background")] = False,
-    env: Annotated[Optional[list[str]],
-                   typer.Option("--env", "-e", help="Set NAME=VALUE; NAME alone passes on yours")] = None,
-    workdir: Annotated[Optional[str],
-                       typer.Option("--workdir", "-w", help="Working directory [default: the container's]")] = None,
-    user: Annotated[Optional[str],
-                    typer.Option("--user", "-u", help="USER[:GROUP], names or ids [default: the container's]")] = None,
-    interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Accepted: stdin is attached")] = False,
-    tty: Annotated[bool, typer.Option("--tty", "-t", help="A terminal of its own, relayed to yours")] = False,
-) -> None:
+def exec_(ctx: typer.Context, container: str, command: list[str], **flags: Any) -> None:
     """Run a command in a running container; its exit status is sdc's."""
     from sdcontainer.api import enter
 
-    code = enter.exec_in(_sdc(ctx), container, command, env=env or [], workdir=workdir or "", user=user or "",
-                         detach=detach, tty=tty)  # fmt: skip
+    code = enter.exec_in(_sdc(ctx), container, command, env=flags["env"] or [], workdir=flags["workdir"] or "",
+                         user=flags["user"] or "", detach=flags["detach"], tty=flags["tty"])  # fmt: skip
     raise typer.Exit(code)
+
+
+# exec's flags are run's (RUN_FLAGS: one declaration of each name and type), told for exec.
+EXEC_HELP = {
+    "detach": "Run it in the background",
+    "env": "Set NAME=VALUE; NAME alone passes on yours",
+    "workdir": "Working directory [default: the container's]",
+    "user": "USER[:GROUP], names or ids [default: the container's]",
+    "interactive": "Accepted: stdin is attached",
+    "tty": "A terminal of its own, relayed to yours",
+}
+exec_.__signature__ = Signature(  # type: ignore[attr-defined]
+    [
+        Parameter("ctx", Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        Parameter("container", Parameter.POSITIONAL_OR_KEYWORD,
+                  annotation=Annotated[str, typer.Argument(metavar="CONTAINER")]),
+        Parameter("command", Parameter.POSITIONAL_OR_KEYWORD,
+                  annotation=Annotated[list[str], typer.Argument(metavar="COMMAND [ARG...]")]),
+        *(_option(dataclasses.replace(flag, help=EXEC_HELP[flag.param])) for flag in RUN_FLAGS
+          if flag.param in EXEC_HELP),
+    ]
+)  # fmt: skip
+app.command("exec", context_settings={"allow_interspersed_args": False})(exec_)
 
 
 @app.command()

@@ -441,8 +441,6 @@ def start(config: dict, bundle: str, *, detach: bool) -> tuple[int, int | None]:
     for ns in config["linux"].get("namespaces", []):
         flags |= NAMESPACES[ns["type"]]
     seccomp = read_seccomp_program(config)  # here: the bundle is out of reach once in the container
-    # A terminal (-t) in the foreground only: a service's launcher exits, and nothing would hold it.
-    config["process"]["terminal"] = bool(config["process"].get("terminal")) and not detach
     if detach and payload_notifies(config):
         pass_notify_socket(config)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
@@ -743,10 +741,51 @@ def launch(bundle: str, *, detach: bool) -> int:
         _record(bundle, protocol.LAUNCH_ERROR, message)
         return code
     if detach:
+        if console is not None:
+            keep_console(console)
         if not payload_notifies(config):  # else the payload says it (pass_notify_socket)
             notify("READY=1")
         return 0
     return relay_signals(pid) if console is None else relay_console(pid, console)
+
+
+def keep_console(master: int) -> None:
+    """-d -t: a process of the unit's holds the container's terminal and copies what is written
+    on it to our stdout, the unit's journal stream. It is the one process a detached container
+    keeps besides its own, and only with -t: as under `docker run -dit`, the container's shell
+    then waits on a terminal nobody types on instead of reading the end of /dev/null. It runs
+    with no capability, ignores the unit's SIGTERM (stopping is PID 1's to do) and ends when
+    no process of the container has the terminal open any more (EIO), its output read out."""
+    import termios
+
+    linux.set_window_size(master, 24, 80)
+    attrs = termios.tcgetattr(master)
+    attrs[1] &= ~termios.ONLCR  # the journal's lines end in \n, not \r\n
+    termios.tcsetattr(master, termios.TCSANOW, attrs)
+    if os.fork() != 0:
+        os.close(master)
+        return
+    try:
+        os.setsid()
+        for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(signo, signal.SIG_IGN)
+        os.chdir("/")
+        os.dup2(master, 3, inheritable=False)
+        linux.close_from(4)
+        with open("/proc/self/comm", "w") as comm:  # as ps and systemctl status show it
+            comm.write("sdc-console")
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+        linux.set_caps(frozenset())
+        while True:
+            try:
+                data = os.read(3, 65536)
+            except OSError:  # EIO: no slave is open any more
+                break
+            if not data:
+                break
+            _write_all(1, data)
+    finally:
+        os._exit(0)
 
 
 def register_machine(bundle: str, config: dict, pid: int) -> None:  # type: ignore[type-arg]

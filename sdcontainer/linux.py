@@ -361,6 +361,10 @@ def open_pty(ptmx: str) -> tuple[int, int]:
         raise
 
 
+def set_window_size(fd: int, rows: int, columns: int) -> None:
+    ioctl(fd, TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
 def copy_window_size(source: int, dest: int) -> None:
     """The terminal size of source, given to the terminal dest (its foreground group gets SIGWINCH)."""
     ioctl(dest, TIOCSWINSZ, ioctl(source, TIOCGWINSZ, b"\0" * 8))

@@ -6,6 +6,7 @@ exit and after the container is killed."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import select
 import struct
@@ -136,3 +137,34 @@ def test_exec_a_shell_on_a_terminal_of_its_own(sdc: Sdc, image: str, name: str) 
         assert session.mode() == session.before
     finally:
         session.close()
+
+
+def test_a_detached_terminal_waits_and_reaches_the_journal(sdc: Sdc, image: str, name: str) -> None:
+    """-d -t (`docker run -dit`): the shell waits on a terminal instead of reading /dev/null's end,
+    what it writes there reaches `sdc logs`, and the one process that holds the terminal has no
+    capability and ends with the container."""
+    sdc.ok("run", "-dit", "--name", name, image, "sh", "-c",
+           "tty; stty size; test -t 0 && echo on-a-terminal; read line; echo never")  # fmt: skip
+    deadline = time.monotonic() + 10
+    while "on-a-terminal" not in (logs := sdc.ok("logs", name)):
+        assert time.monotonic() < deadline, logs
+        time.sleep(0.1)
+    assert logs == "/dev/pts/0\n24 80\non-a-terminal\n"
+    sdc.ok("exec", name, "sh", "-c", "echo from-exec > /dev/pts/0")  # the terminal's output, not a pipe's
+    deadline = time.monotonic() + 10
+    while "from-exec" not in sdc.ok("logs", name):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    cgroup = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", f"sdc-{name}.service"],
+                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    pids = [int(p) for p in open(f"/sys/fs/cgroup/systemd{cgroup}/cgroup.procs").read().split()]
+    [keeper] = [p for p in pids if open(f"/proc/{p}/comm").read().strip() == "sdc-console"]
+    status = dict(line.split(":\t", 1) for line in open(f"/proc/{keeper}/status").read().splitlines())
+    assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0 and status["NoNewPrivs"] == "1"
+    assert [r["Status"] for r in json.loads(sdc.ok("ps", "--format", "json")) if r["Name"] == name][0].startswith("Up")
+    sdc.ok("stop", "-t", "1", name)
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{keeper}"):
+        assert time.monotonic() < deadline, "sdc-console outlived its container"
+        time.sleep(0.05)
+    assert "never" not in sdc.ok("logs", name)
