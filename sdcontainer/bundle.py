@@ -126,6 +126,10 @@ def _mounts(container_dir: Path, *, sys_writable: bool = False) -> list[dict[str
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": [*ns, "mode=1777", "size=65536k"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ns},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*ns, "rw" if sys_writable else "ro"]},
+        # Its own cgroup, in each hierarchy it has one in (launcher.own_cgroup_hierarchies): where
+        # runtimes read their limits. Read-only, as Docker's, unless --privileged.
+        {"destination": CGROUP_ROOT, "type": "cgroup", "source": "cgroup",
+         "options": [*ns, "rw" if sys_writable else "ro"]},
     ]
     for name in ("hostname", "hosts", "resolv.conf"):
         mounts.append(
@@ -138,6 +142,8 @@ def _mounts(container_dir: Path, *, sys_writable: bool = False) -> list[dict[str
         )
     return mounts
 
+
+CGROUP_ROOT = "/sys/fs/cgroup"
 
 # --init's PID 1: a static binary (the container may have no libc), bound read-only at INIT_PATH,
 # on the container's own /dev tmpfs so that nothing of it lands in the container's layer.

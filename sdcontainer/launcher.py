@@ -61,6 +61,7 @@ if __name__ == "__main__" and not __package__:
 from sdcontainer import linux, protocol  # noqa: E402 - after the path set-up above
 from sdcontainer.files import StoreLock, write_atomically  # noqa: E402
 
+CGROUP_ROOT = "/sys/fs/cgroup"
 NAMESPACES = {
     "mount": linux.CLONE_NEWNS, "uts": linux.CLONE_NEWUTS, "ipc": linux.CLONE_NEWIPC,
     "network": linux.CLONE_NEWNET, "cgroup": linux.CLONE_NEWCGROUP, "pid": linux.CLONE_NEWPID,
@@ -260,6 +261,8 @@ def mount_into(root_fd: int, m: dict) -> None:  # type: ignore[type-arg]
                 os.close(mounted)
         elif kind == "bind":
             linux.mount(source, f"/proc/self/fd/{target}", None, linux.MS_BIND | (flags & linux.MS_REC))
+        elif kind == "cgroup":
+            mount_cgroups(root_fd, m, target, flags)
         else:
             linux.mount(source, f"/proc/self/fd/{target}", kind, flags, ",".join(data) or None)
     finally:
@@ -271,6 +274,61 @@ def mount_into(root_fd: int, m: dict) -> None:  # type: ignore[type-arg]
             linux.mount_setattr(mounted, attrs, recursive=bool(flags & linux.MS_REC))
         finally:
             os.close(mounted)
+
+
+def mount_cgroups(root_fd: int, m: dict, target: int, flags: int) -> None:  # type: ignore[type-arg]
+    """OCI's "cgroup" mount: the hierarchies the launcher found the container to have a cgroup of
+    its own in (own_cgroup_hierarchies), mounted in its cgroup namespace, each showing that cgroup
+    as its root; on a v1 or hybrid host on a tmpfs, as the host has them, read-only too."""
+    hierarchies = m.get("hierarchies", [])
+    if [h[0] for h in hierarchies] == [""]:  # cgroup v2 alone, at the top
+        _, fstype, data = hierarchies[0]
+        linux.mount("cgroup", f"/proc/self/fd/{target}", fstype, flags, data or None)
+        return
+    linux.mount("tmpfs", f"/proc/self/fd/{target}", "tmpfs", flags & ~linux.MS_RDONLY, "mode=755")
+    top = linux.open_in_root(root_fd, m["destination"], os.O_PATH | os.O_DIRECTORY)
+    try:
+        for name, fstype, data in hierarchies:
+            if fstype == "symlink":  # cpu -> cpu,cpuacct
+                os.symlink(data, name, dir_fd=top)
+                continue
+            os.mkdir(name, 0o755, dir_fd=top)
+            linux.mount("cgroup", f"/proc/self/fd/{top}/{name}", fstype, flags, data or None)
+        if flags & linux.MS_RDONLY:
+            linux.mount_setattr(top, linux.MOUNT_ATTR_RDONLY, recursive=False)
+    finally:
+        os.close(top)
+
+
+def own_cgroup_hierarchies() -> list[list[str]]:
+    """The host's cgroup hierarchies, as [name under /sys/fs/cgroup, type, mount options], in which
+    we, in the container's unit, have the unit's cgroup, and the links between them (cpu ->
+    cpu,cpuacct) as [name, "symlink", target]. The container's cgroup namespace is rooted where
+    we are: in a v1 controller systemd gives the unit no cgroup of (it uses no such setting), its
+    root would be the host's, with every other unit's cgroup under it; such a hierarchy is left out."""
+    with open("/proc/self/cgroup") as f:
+        paths = {frozenset(filter(None, line.split(":", 2)[1].split(","))): line.rstrip("\n").split(":", 2)[2]
+                 for line in f}  # fmt: skip
+    ours = paths.get(frozenset({"name=systemd"}), paths.get(frozenset()))
+    found: list[list[str]] = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields, _, sb = line.partition(" - ")
+            fstype, _source, options = sb.split()[:3]
+            point = fields.split()[4]
+            name = point[len(CGROUP_ROOT) + 1:] if point.startswith(CGROUP_ROOT + "/") else None
+            if fstype not in ("cgroup", "cgroup2") or (point != CGROUP_ROOT and (not name or "/" in name)):
+                continue
+            opts = [o for o in options.split(",") if o not in ("rw", "ro") and not o.startswith("release_agent=")]
+            key = frozenset() if fstype == "cgroup2" else next((k for k in paths if k and k <= set(opts)), None)
+            if key is not None and paths.get(key) == ours and name not in {h[0] for h in found}:
+                found.append([name or "", fstype, ",".join(opts)])
+    mounted = {h[0] for h in found}
+    if "" not in mounted:
+        for entry in os.scandir(CGROUP_ROOT):
+            if entry.is_symlink() and (link := os.readlink(entry.path)) in mounted:
+                found.append([entry.name, "symlink", link])
+    return found
 
 
 def mount_attrs(flags: int) -> int:
@@ -441,6 +499,9 @@ def start(config: dict, bundle: str, *, detach: bool) -> tuple[int, int | None]:
     for ns in config["linux"].get("namespaces", []):
         flags |= NAMESPACES[ns["type"]]
     seccomp = read_seccomp_program(config)  # here: the bundle is out of reach once in the container
+    for m in config.get("mounts", []):
+        if m.get("type") == "cgroup":  # here, in the host's cgroup namespace (the child has its own)
+            m["hierarchies"] = own_cgroup_hierarchies()
     if detach and payload_notifies(config):
         pass_notify_socket(config)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)

@@ -150,3 +150,12 @@ def test_volumes_plain_and_idmapped(sdc: Sdc, image: str, subids: None, tmp_path
     assert lines == ["0:0", "0:0", "1000:1000", "5:6"] and base >= BASE
     assert (plain / "f").stat().st_uid == base
     assert ((mapped / "g").stat().st_uid, (mapped / "g").stat().st_gid) == (5, 6)
+
+
+def test_its_own_cgroup_is_there_in_a_user_namespace_too(sdc: Sdc, image: str, subids: None) -> None:
+    from tests.integration.test_cgroup_inside import limit_file
+
+    target = limit_file("memory")
+    proc = sdc("run", "--rm", "--userns=auto", "-m", "32m", image, "sh", "-c",
+               f"cat {target}; echo 1 > {target} || echo refused")  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout.split() == [str(32 << 20), "refused"], proc.stderr
