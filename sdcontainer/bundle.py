@@ -6,6 +6,7 @@ config.md and config-linux.md) from a spec and an image's config.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -107,7 +108,41 @@ def _id(text: str, what: str) -> int:
     return int(text)
 
 
-def _mounts(container_dir: Path, *, sys_writable: bool = False) -> list[dict[str, object]]:
+def write_systemd_files(container_dir: Path, container_id: str) -> list[str]:
+    """/run/host's os-release and container-manager (systemd's container interface), made in
+    the container's directory for systemd_mounts to bind; their names, for the caller to give a
+    user namespace's root. (Its machine ID the launcher writes into its layer: a bound
+    /etc/machine-id is a mount point, which systemd-machine-id-commit.service fails on.)"""
+    host = container_dir / "run-host"
+    host.mkdir(mode=0o755, exist_ok=True)
+    for source in ("/etc/os-release", "/usr/lib/os-release"):
+        with contextlib.suppress(OSError):
+            (host / "os-release").write_bytes(Path(source).read_bytes())
+            break
+    (host / "container-manager").write_text("sdc\n")
+    return ["run-host", "run-host/os-release", "run-host/container-manager"]
+
+
+def container_uuid(container_id: str) -> str:
+    hexid = container_id[:32]
+    return f"{hexid[:8]}-{hexid[8:12]}-{hexid[12:16]}-{hexid[16:20]}-{hexid[20:32]}"
+
+
+def systemd_mounts(container_dir: Path) -> list[dict[str, object]]:
+    """What systemd as PID 1 expects of its container manager (systemd's CONTAINER_INTERFACE.md):
+    tmpfs on /run, /run/lock and /tmp, and /run/host."""
+    fs = ["nosuid", "nodev"]
+    return [
+        {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": [*fs, "mode=755", "size=20%"]},
+        {"destination": "/run/lock", "type": "tmpfs", "source": "tmpfs",
+         "options": [*fs, "noexec", "mode=1777", "size=5m"]},
+        {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": [*fs, "mode=1777", "size=20%"]},
+        {"destination": "/run/host", "type": "bind", "source": str(container_dir / "run-host"),
+         "options": ["bind", "ro"]},
+    ]  # fmt: skip
+
+
+def _mounts(container_dir: Path, *, sys_writable: bool = False, systemd: bool = False) -> list[dict[str, object]]:
     ns = ["nosuid", "noexec", "nodev"]
     mounts: list[dict[str, object]] = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ns},
@@ -127,9 +162,12 @@ def _mounts(container_dir: Path, *, sys_writable: bool = False) -> list[dict[str
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ns},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*ns, "rw" if sys_writable else "ro"]},
         # Its own cgroup, in each hierarchy it has one in (launcher.own_cgroup_hierarchies): where
-        # runtimes read their limits. Read-only, as Docker's, unless --privileged.
+        # runtimes read their limits.
+        # Read-only, as Docker's, unless --privileged or systemd runs there: its unit has
+        # Delegate=yes, so the subtree is the container's to manage, and only it is mounted.
         {"destination": CGROUP_ROOT, "type": "cgroup", "source": "cgroup",
-         "options": [*ns, "rw" if sys_writable else "ro"]},
+         "options": [*ns, "rw" if sys_writable or systemd else "ro"]},
+        *(systemd_mounts(container_dir) if systemd else []),
     ]
     for name in ("hostname", "hosts", "resolv.conf"):
         mounts.append(
@@ -168,11 +206,12 @@ def build_runtime_config(
     account: Account = Account(),
     caps: Sequence[str] | None = None,
     idmap: tuple[int, int] | None = None,
+    container_id: str = "",
 ) -> dict[str, object]:
     """spec as resolved against its image (api.run.resolve_spec); account: its user's, looked up in
     the container's files (resolve_account); caps: spec's capabilities as the kernel knows them
     (spec.capabilities); idmap: the first host uid and gid of its range, for --userns=auto
-    (userns.allocate)."""
+    (userns.allocate); container_id: for systemd's container_uuid."""
     image_env = [str(e) for e in image_config.get("Env") or []]
     hostname = spec.hostname or spec.name
     bounding = list(capabilities(spec) if caps is None else caps)
@@ -180,10 +219,12 @@ def build_runtime_config(
     return {
         "ociVersion": OCI_VERSION,
         "process": {
-            "terminal": spec.tty,  # relayed in the foreground, kept for the journal with -d (launcher)
+            # relayed in the foreground, kept for the journal with -d (launcher); systemd's console
+            "terminal": spec.tty or spec.runs_systemd,
             "user": {"uid": account.uid, "gid": account.gid, "additionalGids": list(account.groups)},
             "args": [INIT_PATH, "--", *spec.argv] if spec.init else list(spec.argv),
-            "env": build_env(image_env, spec.env, hostname=hostname, home=account.home, tty=spec.tty),
+            "env": build_env(image_env, spec.env, hostname=hostname, home=account.home, tty=spec.tty)
+            + ([f"container_uuid={container_uuid(container_id)}"] if spec.runs_systemd and container_id else []),
             "cwd": spec.workdir or "/",
             "capabilities": {
                 "bounding": bounding,
@@ -197,8 +238,9 @@ def build_runtime_config(
         # Relative to the bundle, as runtime-spec suggests: bundle/rootfs links to the snapshot.
         "root": {"path": "rootfs", "readonly": False},
         "hostname": hostname,
-        **({"annotations": {protocol.SDNOTIFY: spec.sdnotify}} if spec.sdnotify else {}),
-        "mounts": [*_mounts(container_dir, sys_writable=spec.privileged), *volumes.config_mounts(spec.volumes),
+        **({"annotations": annotations} if (annotations := _annotations(spec, container_id)) else {}),
+        "mounts": [*_mounts(container_dir, sys_writable=spec.privileged, systemd=spec.runs_systemd),
+                   *volumes.config_mounts(spec.volumes),
                    *([{"destination": INIT_PATH, "type": "bind", "source": init_binary(), "options": ["bind", "ro"]}]
                      if spec.init else [])],  # fmt: skip
         "linux": {
@@ -214,6 +256,16 @@ def build_runtime_config(
             "resources": _resources(spec),
         },
     }
+
+
+def _annotations(spec: ContainerSpec, container_id: str) -> dict[str, str]:
+    found = {protocol.SDNOTIFY: spec.sdnotify} if spec.sdnotify else {}
+    if spec.runs_systemd and container_id:
+        found[protocol.MACHINE_ID] = container_id[:32]
+        # systemd says READY=1 to its container manager once booted: a detached container's unit
+        # is active, and `sdc run -d` returns, then (as nspawn's --notify-ready=yes)
+        found[protocol.SDNOTIFY] = "container"
+    return found
 
 
 def _id_mappings(uid: int, gid: int) -> dict[str, object]:

@@ -128,20 +128,28 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
     for path in config["linux"].get("readonlyPaths", []):
         make_readonly(path)
     socket.sethostname(config.get("hostname", ""))
+    if machine_id := config.get("annotations", {}).get(protocol.MACHINE_ID):
+        set_machine_id(machine_id)
     linux.bring_up_loopback()
     set_cpu_affinity(config["linux"].get("resources", {}))
     process = config["process"]
     cwd = process.get("cwd", "/")
     make_workdir(cwd)
+    # A terminal of its own (-t, and systemd's console): opened as its user, whose the slave is
+    # then; the master goes to the launcher, which relays it to the caller's terminal
+    # (relay_console) or the journal (keep_console). root's is its /dev/console too, as runc's
+    # and nspawn's are: where systemd, and a container's init, write what the console shows.
+    console = None
+    if process.get("terminal") and process.get("user", {}).get("uid", 0) == 0:
+        console = open_console(as_dev_console=True)
     drop_privileges(process)
     try:
         os.chdir(cwd)
     except OSError as exc:
         raise LaunchError(f"cannot change to working directory {cwd}: {exc.strerror}") from exc
-    close_fds(keep=sync.fileno())
-    # A terminal of its own (-t): opened as its user, whose the slave is then; the master goes to
-    # the launcher, which relays it to the caller's terminal (relay_console).
-    console = open_console() if process.get("terminal") else None
+    close_fds(sync.fileno(), *([console] if console is not None else []))
+    if process.get("terminal") and console is None:
+        console = open_console()
     signal.pthread_sigmask(signal.SIG_SETMASK, [])  # the command starts with no signal blocked
     if seccomp is not None:  # last: after no_new_privs, which lets an unprivileged process load it
         linux.load_seccomp_filter(seccomp)
@@ -164,10 +172,36 @@ def idmapped(mounts: list) -> list:  # type: ignore[type-arg]
     return [m for m in mounts if is_idmapped(m)]
 
 
-def open_console() -> int:
+def set_machine_id(machine_id: str) -> None:
+    """A container that runs systemd: its machine ID (from its own ID, as container_uuid) in its
+    /etc/machine-id, where the image has none, once: systemd then boots the machine it was, not
+    a first boot (whose transient ID needs a mount it may not make, and whose wizard would
+    wait on the console). In the container's root already: no symlink leads the write out."""
+    try:
+        with open("/etc/machine-id", "rb") as f:
+            if f.read(64).strip() not in (b"", b"uninitialized"):
+                return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    try:
+        fd = os.open("/etc/machine-id", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o444)
+    except OSError:
+        return  # a read-only root: systemd makes a transient one
+    try:
+        os.write(fd, machine_id.encode() + b"\n")
+    finally:
+        os.close(fd)
+
+
+def open_console(*, as_dev_console: bool = False) -> int:
     """A pseudo-terminal of the container's own devpts: the slave our controlling terminal and
-    stdio, in a session of its own; the master returned."""
+    stdio, in a session of its own, and bound on /dev/console if asked; the master returned."""
     master, slave = linux.open_pty("/dev/pts/ptmx")
+    if as_dev_console:
+        os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        linux.mount(f"/proc/self/fd/{slave}", "/dev/console", None, linux.MS_BIND)
     os.setsid()
     ioctl(slave, linux.TIOCSCTTY, 0)
     for fd in (0, 1, 2):
@@ -279,7 +313,7 @@ def mount_into(root_fd: int, m: dict) -> None:  # type: ignore[type-arg]
 def mount_cgroups(root_fd: int, m: dict, target: int, flags: int) -> None:  # type: ignore[type-arg]
     """OCI's "cgroup" mount: the hierarchies the launcher found the container to have a cgroup of
     its own in (own_cgroup_hierarchies), mounted in its cgroup namespace, each showing that cgroup
-    as its root; on a v1 or hybrid host on a tmpfs, as the host has them, read-only too."""
+    as its root; on a v1 or hybrid host on a read-only tmpfs, as the host has them."""
     hierarchies = m.get("hierarchies", [])
     if [h[0] for h in hierarchies] == [""]:  # cgroup v2 alone, at the top
         _, fstype, data = hierarchies[0]
@@ -294,8 +328,7 @@ def mount_cgroups(root_fd: int, m: dict, target: int, flags: int) -> None:  # ty
                 continue
             os.mkdir(name, 0o755, dir_fd=top)
             linux.mount("cgroup", f"/proc/self/fd/{top}/{name}", fstype, flags, data or None)
-        if flags & linux.MS_RDONLY:
-            linux.mount_setattr(top, linux.MOUNT_ATTR_RDONLY, recursive=False)
+        linux.mount_setattr(top, linux.MOUNT_ATTR_RDONLY, recursive=False)  # the hierarchies' places: fixed
     finally:
         os.close(top)
 
@@ -445,10 +478,13 @@ def drop_privileges(process: dict) -> None:  # type: ignore[type-arg]
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
 
 
-def close_fds(keep: int) -> None:
-    """Every fd but stdio and keep: nothing of the host's reaches the command, however high."""
-    os.closerange(3, keep)
-    linux.close_from(keep + 1)
+def close_fds(*keep: int) -> None:
+    """Every fd but stdio and those kept: nothing of the host's reaches the command, however high."""
+    low = 3
+    for fd in sorted(k for k in keep if k >= low):
+        os.closerange(low, fd)
+        low = fd + 1
+    linux.close_from(low)
 
 
 def exec_command(args: list[str], env: list[str]) -> None:
@@ -803,50 +839,72 @@ def launch(bundle: str, *, detach: bool) -> int:
         return code
     if detach:
         if console is not None:
-            keep_console(console)
+            keep_console(console, pid)
         if not payload_notifies(config):  # else the payload says it (pass_notify_socket)
             notify("READY=1")
         return 0
     return relay_signals(pid) if console is None else relay_console(pid, console)
 
 
-def keep_console(master: int) -> None:
-    """-d -t: a process of the unit's holds the container's terminal and copies what is written
-    on it to our stdout, the unit's journal stream. It is the one process a detached container
-    keeps besides its own, and only with -t: as under `docker run -dit`, the container's shell
-    then waits on a terminal nobody types on instead of reading the end of /dev/null. It runs
-    with no capability, ignores the unit's SIGTERM (stopping is PID 1's to do) and ends when
-    no process of the container has the terminal open any more (EIO), its output read out."""
+def keep_console(master: int, pid: int) -> None:
+    """-d -t, and systemd's console: a process of the unit's holds the container's terminal and
+    copies what is written on it to our stdout, the unit's journal stream. It is the one process
+    a detached container keeps besides its own, and only with a terminal: as under `docker run
+    -dit`, the container's shell then waits on a terminal nobody types on instead of reading the
+    end of /dev/null. It runs with no capability, ignores the unit's SIGTERM (stopping is PID 1's
+    to do) and ends once PID 1 has (its pidfd), what is left on the terminal read out."""
     import termios
 
     linux.set_window_size(master, 24, 80)
     attrs = termios.tcgetattr(master)
     attrs[1] &= ~termios.ONLCR  # the journal's lines end in \n, not \r\n
     termios.tcsetattr(master, termios.TCSANOW, attrs)
+    pidfd = linux.pidfd_open(pid)
     if os.fork() != 0:
         os.close(master)
+        os.close(pidfd)
         return
     try:
         os.setsid()
         for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(signo, signal.SIG_IGN)
         os.chdir("/")
-        os.dup2(master, 3, inheritable=False)
-        linux.close_from(4)
+        close_fds(master, pidfd)
         with open("/proc/self/comm", "w") as comm:  # as ps and systemctl status show it
             comm.write("sdc-console")
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
         linux.set_caps(frozenset())
-        while True:
-            try:
-                data = os.read(3, 65536)
-            except OSError:  # EIO: no slave is open any more
-                break
-            if not data:
-                break
-            _write_all(1, data)
+        _copy_terminal(master, pidfd, 1)
     finally:
         os._exit(0)
+
+
+def _copy_terminal(master: int, pidfd: int, out: int) -> None:
+    """What is written on master's terminal, to out, until the process of pidfd has ended. A read
+    fails (EIO) while no process has the terminal open, which is not the end: a getty hangs it up
+    (vhangup) and opens it again; the master is tried again a little later."""
+    hung_up = False
+    while True:
+        ready, _, _ = select.select([pidfd] if hung_up else [master, pidfd], [], [], 0.1 if hung_up else None)
+        ended = pidfd in ready
+        if ended or hung_up or master in ready:
+            hung_up = not _read_out(master, out, to_the_end=ended)
+        if ended:
+            return
+
+
+def _read_out(master: int, out: int, *, to_the_end: bool) -> bool:
+    """One read of master to out, or all of it; False if no slave is open (EIO)."""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            return False
+        if not data:
+            return False
+        _write_all(out, data)
+        if not to_the_end:
+            return True
 
 
 def register_machine(bundle: str, config: dict, pid: int) -> None:  # type: ignore[type-arg]
@@ -986,7 +1044,8 @@ def exec_in(sync_fd: int) -> int:
         os.chdir(request["bundle"])
         config = read_config(protocol.CONFIG)
         seccomp = read_seccomp_program(config)
-        process = {**config["process"], **request["process"]}
+        # PID 1's user, capabilities and the rest; a terminal only if exec asks for one (-t)
+        process = {**config["process"], "terminal": False, **request["process"]}
         flags = 0
         for ns in config["linux"].get("namespaces", []):
             flags |= NAMESPACES[ns["type"]]
@@ -1051,7 +1110,7 @@ def _exec_child(sync: socket.socket, process: dict, seccomp: bytes | None, *,  #
         if sync.recv(16) != GO:
             raise LaunchError("sdc went away before the command could start")
         sync.close()
-        close_fds(keep=2)
+        close_fds()
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         if seccomp is not None:
             linux.load_seccomp_filter(seccomp)

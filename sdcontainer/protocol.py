@@ -33,6 +33,9 @@ RUN_RECORDS = (PID, LAUNCH_ERROR, STATE)  # what one run leaves
 # notify socket to the payload at NOTIFY_PATH and leaves READY=1 to it
 SDNOTIFY = "org.sdc.sdnotify"
 NOTIFY_PATH = "/run/notify/notify.sock"
+# a container that runs systemd: its machine ID, which the launcher writes to its /etc/machine-id
+# where the image has none (launcher.set_machine_id)
+MACHINE_ID = "org.sdc.machine-id"
 
 # The capabilities config.json names (capabilities(7), <linux/capability.h>), by number.
 CAPABILITIES = {

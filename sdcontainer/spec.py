@@ -100,6 +100,8 @@ RUN_FLAGS = (
             "A terminal of its own (TERM=xterm); with -d its output goes to the journal"),
     RunFlag(("--restart",), "restart", str, None,
             "no, on-failure[:MAX], always or unless-stopped: systemd restarts the container (-d)"),
+    RunFlag(("--systemd",), "systemd", str, None,
+            "true: systemd's container interface when the command is systemd or init [default]; always; false"),
     RunFlag(("--sdnotify",), "sdnotify", str, None,
             "exec (the unit is active once PID 1 has exec'ed) or container (when the payload sends READY=1)"),
     RunFlag(("--enable",), "enable", bool, False,
@@ -149,6 +151,7 @@ class ContainerSpec:
     restart: str = ""  # "" (no), on-failure, on-failure:MAX, always, unless-stopped (parse_restart)
     init: bool = RUN_DEFAULTS["init"]
     sdnotify: str = ""  # "": the launcher says READY=1 after the exec; "container": the payload does
+    systemd: str = "true"  # true (when the command is systemd's: runs_systemd), always, false
     enable: bool = RUN_DEFAULTS["enable"]  # runs as sdc@NAME.service (persist.py)
     limits: Limits = field(default_factory=Limits)
 
@@ -156,6 +159,17 @@ class ContainerSpec:
     def argv(self) -> tuple[str, ...]:
         """What PID 1 runs: the entrypoint, then the command (its arguments)."""
         return (*(self.entrypoint or ()), *self.command)
+
+    @property
+    def runs_systemd(self) -> bool:
+        """PID 1 is systemd (--systemd, as Podman's): it gets systemd's container interface."""
+        return self.systemd == "always" or (self.systemd == "true" and self.argv[:1] in SYSTEMD_ARGV0)
+
+
+# The commands --systemd=true takes for systemd's (Podman's list, and Debian's own path).
+SYSTEMD_COMMANDS = ("/sbin/init", "/usr/sbin/init", "/usr/local/sbin/init", "/lib/systemd/systemd",
+                    "/usr/lib/systemd/systemd")  # fmt: skip
+SYSTEMD_ARGV0 = tuple((command,) for command in SYSTEMD_COMMANDS)
 
 
 def check_name(name: str) -> str:
@@ -375,6 +389,7 @@ def build_run_spec(
         restart=parse_restart(f["restart"] or "", auto_remove=f["rm"]),
         init=f["init"],
         sdnotify=parse_sdnotify(f["sdnotify"] or ""),
+        systemd=parse_systemd(f["systemd"] or "true"),
         enable=check_enable(f["enable"], auto_remove=f["rm"]),
         limits=limits,
     )
@@ -384,6 +399,13 @@ def check_enable(enable: bool, *, auto_remove: bool) -> bool:
     if enable and auto_remove:
         raise UsageError("--enable and --rm conflict", hint="a container that comes back after a reboot is kept")
     return enable
+
+
+def parse_systemd(text: str) -> str:
+    if text not in ("true", "false", "always"):
+        raise UsageError(f"invalid --systemd {text!r}",
+                         hint="use true (when the command is systemd's), always or false")  # fmt: skip
+    return text
 
 
 def parse_sdnotify(text: str) -> str:

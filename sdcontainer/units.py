@@ -53,6 +53,7 @@ SIGNATURES: dict[str, str] = {
     "RestartUSec": "t",
     "StartLimitBurst": "u",
     "StartLimitIntervalUSec": "t",
+    "Delegate": "b",
 }
 
 TypedProperty = tuple[str, str, object]
@@ -181,6 +182,7 @@ def build_service_properties(
         **build_limit_properties(spec.limits),
         **device_properties(spec),
         **restart_properties(spec.restart),
+        **({"Delegate": True} if spec.runs_systemd else {}),
     }
 
 
@@ -220,7 +222,7 @@ SCOPE_TAKES = frozenset(
         "Description", "Slice", "PIDs", "CollectMode", "TimeoutStopUSec",
         "KillMode", "KillSignal", "SendSIGKILL",
         "MemoryAccounting", "TasksAccounting", "CPUAccounting", "MemoryMax", "MemorySwapMax", "CPUWeight",
-        "CPUQuotaPerSecUSec", "AllowedCPUs", "TasksMax", "IOWeight", "DevicePolicy", "DeviceAllow",
+        "CPUQuotaPerSecUSec", "AllowedCPUs", "TasksMax", "IOWeight", "DevicePolicy", "DeviceAllow", "Delegate",
     }
 )  # fmt: skip
 
@@ -238,6 +240,7 @@ def build_scope_properties(spec: ContainerSpec, *, pid: int) -> dict[str, object
         "CollectMode": "inactive-or-failed",
         **limits,
         **device_properties(spec),
+        **({"Delegate": True} if spec.runs_systemd else {}),
     }
 
 

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 PACKAGE = Path(__file__).resolve().parent.parent  # sdcontainer/: the launcher and __main__ are run by path
 
 
+HALT = "SIGRTMIN+3"
+
+
 def resolve_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
     """The spec with what it leaves to the image (docker run's rules, the flags winning):
     the image's Entrypoint unless --entrypoint; its Cmd unless a command is given, and not
@@ -51,6 +54,8 @@ def resolve_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
         raise UsageError(f"--workdir {spec.workdir!r} is not absolute", hint="give an absolute path, like /srv")
     image_signal = str(runtime.get("StopSignal") or "")
     stop_signal = spec.stop_signal or (signal_name(parse_signal(image_signal)) if image_signal else "SIGTERM")
+    if not spec.stop_signal and dataclasses.replace(spec, entrypoint=entrypoint, command=command).runs_systemd:
+        stop_signal = HALT  # systemd's: it stops its units and exits
     user = spec.user or check_user(str(runtime.get("User") or "root"))
     if spec.init:
         bundle.init_binary()  # there, or a one-line error before anything is made
@@ -112,8 +117,11 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         (cdir / "hostname").write_text(hostname + "\n")
         (cdir / "hosts").write_text(bundle.build_hosts(hostname))
         (cdir / "resolv.conf").write_text(_host_resolv_conf())
+        own = ["hostname", "hosts", "resolv.conf"]
+        if spec.runs_systemd:
+            own += bundle.write_systemd_files(cdir, cid)
         if idmap is not None:  # its root's to change, as Docker's are: the files are its alone
-            for name in ("hostname", "hosts", "resolv.conf"):
+            for name in own:
                 os.chown(cdir / name, *idmap)
         (cdir / "rootfs").symlink_to(rootfs)
         if program is not None:
@@ -125,7 +133,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
             with driver.layer_view(image.top_layer + "-init") as tree:
                 account = account_in(tree, spec.user)
         config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, account=account,
-                                             caps=caps, idmap=idmap)
+                                             caps=caps, idmap=idmap, container_id=cid)
         if mount is not None:
             config["root"] = {**config["root"], "mount": mount}  # type: ignore[dict-item]
         records.write_json(cdir / protocol.CONFIG, config)

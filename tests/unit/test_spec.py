@@ -210,3 +210,17 @@ def test_userns_flag_and_its_default() -> None:
     with pytest.raises(UsageError, match="--privileged is the host's root"):  # as Docker's userns-remap
         build_run_spec(image="bb", privileged=True, environ={"SDC_USERNS": "auto"})
     assert build_run_spec(image="bb", privileged=True, userns="host", environ={"SDC_USERNS": "auto"}).privileged
+
+
+def test_systemd_mode_follows_the_command_or_the_flag() -> None:
+    from sdcontainer.spec import build_run_spec
+
+    def mode(command: list[str], flag: str | None = None) -> bool:
+        return build_run_spec(image="i", command=command, systemd=flag).runs_systemd
+
+    assert mode(["/sbin/init"]) and mode(["/lib/systemd/systemd", "--log-level=debug"])
+    assert mode(["/usr/lib/systemd/systemd"]) and mode(["/usr/sbin/init"])
+    assert not mode(["init"]) and not mode(["/bin/sh", "-c", "exec /sbin/init"])
+    assert mode(["/bin/sh", "-c", "exec /sbin/init"], "always") and not mode(["/sbin/init"], "false")
+    with pytest.raises(UsageError, match="invalid --systemd 'yes'"):
+        mode(["/sbin/init"], "yes")
