@@ -164,9 +164,11 @@ def _mounts(container_dir: Path, *, sys_writable: bool = False, systemd: bool = 
         # Its own cgroup, in each hierarchy it has one in (launcher.own_cgroup_hierarchies): where
         # runtimes read their limits.
         # Read-only, as Docker's, unless --privileged or systemd runs there: its unit has
-        # Delegate=yes, so the subtree is the container's to manage, and only it is mounted.
+        # Delegate=yes, so the subtree is the container's to manage, and only it is mounted (and
+        # of v1's hierarchies only systemd's own: the controllers' stay read-only).
         {"destination": CGROUP_ROOT, "type": "cgroup", "source": "cgroup",
-         "options": [*ns, "rw" if sys_writable or systemd else "ro"]},
+         "options": [*ns, "rw" if sys_writable or systemd else "ro",
+                     *([protocol.CGROUP_CONTROLLERS_READ_ONLY] if systemd and not sys_writable else [])]},
         *(systemd_mounts(container_dir) if systemd else []),
     ]
     for name in ("hostname", "hosts", "resolv.conf"):

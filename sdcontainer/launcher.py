@@ -62,6 +62,7 @@ from sdcontainer import linux, protocol  # noqa: E402 - after the path set-up ab
 from sdcontainer.files import StoreLock, write_atomically  # noqa: E402
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+CONTROLLERS_READ_ONLY = protocol.CGROUP_CONTROLLERS_READ_ONLY
 NAMESPACES = {
     "mount": linux.CLONE_NEWNS, "uts": linux.CLONE_NEWUTS, "ipc": linux.CLONE_NEWIPC,
     "network": linux.CLONE_NEWNET, "cgroup": linux.CLONE_NEWCGROUP, "pid": linux.CLONE_NEWPID,
@@ -327,10 +328,18 @@ def mount_cgroups(root_fd: int, m: dict, target: int, flags: int) -> None:  # ty
                 os.symlink(data, name, dir_fd=top)
                 continue
             os.mkdir(name, 0o755, dir_fd=top)
-            linux.mount("cgroup", f"/proc/self/fd/{top}/{name}", fstype, flags, data or None)
+            # systemd's: its own hierarchy writable, v1's controllers not (its container interface)
+            fixed = CONTROLLERS_READ_ONLY in m.get("options", ()) and _is_controller(fstype, data)
+            linux.mount("cgroup", f"/proc/self/fd/{top}/{name}", fstype, flags | (linux.MS_RDONLY if fixed else 0),
+                        data or None)  # fmt: skip
         linux.mount_setattr(top, linux.MOUNT_ATTR_RDONLY, recursive=False)  # the hierarchies' places: fixed
     finally:
         os.close(top)
+
+
+def _is_controller(fstype: str, options: str) -> bool:
+    """A cgroup v1 hierarchy of controllers, not systemd's own (name=systemd) nor v2's."""
+    return fstype == "cgroup" and not any(o.startswith("name=") for o in options.split(","))
 
 
 def own_cgroup_hierarchies() -> list[list[str]]:
@@ -880,31 +889,35 @@ def keep_console(master: int, pid: int) -> None:
 
 
 def _copy_terminal(master: int, pidfd: int, out: int) -> None:
-    """What is written on master's terminal, to out, until the process of pidfd has ended. A read
-    fails (EIO) while no process has the terminal open, which is not the end: a getty hangs it up
-    (vhangup) and opens it again; the master is tried again a little later."""
-    hung_up = False
+    """What is written on master's terminal, to out, until the process of pidfd has ended. We
+    hold a slave of our own: while no process of the container has the terminal open (systemd
+    opens its console only to print) the master's reads wait instead of failing. A hangup (a
+    getty's vhangup) ends ours too: another is opened at once, as a hangup drops what the master
+    has not read yet."""
+    os.set_blocking(master, False)
+    peer = linux.open_peer(master)
     while True:
-        ready, _, _ = select.select([pidfd] if hung_up else [master, pidfd], [], [], 0.1 if hung_up else None)
-        ended = pidfd in ready
-        if ended or hung_up or master in ready:
-            hung_up = not _read_out(master, out, to_the_end=ended)
-        if ended:
+        ready, _, _ = select.select([master, pidfd], [], [])
+        if master in ready and not _read_out(master, out):  # hung up
+            os.close(peer)
+            peer = linux.open_peer(master)
+        if pidfd in ready:
+            _read_out(master, out)  # what is left
             return
 
 
-def _read_out(master: int, out: int, *, to_the_end: bool) -> bool:
-    """One read of master to out, or all of it; False if no slave is open (EIO)."""
+def _read_out(master: int, out: int) -> bool:
+    """What master has to read, to out; False if the terminal was hung up (EIO)."""
     while True:
         try:
             data = os.read(master, 65536)
+        except BlockingIOError:
+            return True
         except OSError:
             return False
         if not data:
             return False
         _write_all(out, data)
-        if not to_the_end:
-            return True
 
 
 def register_machine(bundle: str, config: dict, pid: int) -> None:  # type: ignore[type-arg]

@@ -361,6 +361,14 @@ def open_pty(ptmx: str) -> tuple[int, int]:
         raise
 
 
+def open_peer(master: int) -> int:
+    """Another fd of master's slave (TIOCGPTPEER), not made a controlling terminal."""
+    fd = ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "TIOCGPTPEER")
+    return int(fd)
+
+
 def set_window_size(fd: int, rows: int, columns: int) -> None:
     ioctl(fd, TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
 
