@@ -337,6 +337,68 @@ def mount_cgroups(root_fd: int, m: dict, target: int, flags: int) -> None:  # ty
         os.close(top)
 
 
+CPUSET_V1 = f"{CGROUP_ROOT}/cpuset"
+
+
+def join_cpuset_v1(cpus: str) -> bool:
+    """--cpuset-cpus on a v1 or hybrid host, whose cpuset hierarchy systemd leaves alone
+    (AllowedCPUs= is cgroup v2's): a cpuset cgroup at the unit's own path, with those CPUs, joined
+    before the container's PID 1 is cloned, so that the kernel holds the container to them (an
+    affinity alone, a process may widen) and it reads them in its own cpuset.cpus. A directory
+    missing above it is made with its parent's CPUs and memory nodes, as the kernel requires;
+    nothing of systemd's is changed. Removed when the run ends (leave_cpuset_v1)."""
+    unit, ours = _cpuset_v1_paths() if cpus else (None, None)
+    if unit is None or ours == unit:
+        return False
+    made = CPUSET_V1
+    for part in unit.strip("/").split("/"):
+        parent, made = made, f"{made}/{part}"
+        try:
+            os.mkdir(made, 0o755)
+        except FileExistsError:
+            continue
+        for knob in ("cpuset.cpus", "cpuset.mems"):
+            _write_text(f"{made}/{knob}", _read_text(f"{parent}/{knob}"))
+    _write_text(f"{made}/cpuset.cpus", cpus)
+    _write_text(f"{made}/cgroup.procs", "0")
+    return True
+
+
+def leave_cpuset_v1() -> None:
+    """The run's cpuset cgroup (join_cpuset_v1), once its processes are gone; its parents stay."""
+    unit, ours = _cpuset_v1_paths()
+    if unit is None:
+        return
+    try:
+        if ours == unit:  # a run that failed before PID 1 took our place there
+            _write_text(f"{CPUSET_V1}/cgroup.procs", "0")
+        os.rmdir(CPUSET_V1 + unit)
+    except OSError:
+        pass  # none was made (no --cpuset-cpus), or an exec'ed process is still ending
+
+
+def _cpuset_v1_paths() -> tuple[str | None, str | None]:
+    """The unit's path (in systemd's own hierarchy) and our cpuset cgroup's, on a host with a v1
+    cpuset hierarchy; (None, None) elsewhere."""
+    if not os.path.exists(f"{CPUSET_V1}/cpuset.cpus"):
+        return None, None
+    paths = dict(line.split(":", 2)[1:] for line in _read_text("/proc/self/cgroup").splitlines())
+    unit = paths.get("name=systemd")
+    if not unit or unit == "/" or ".." in unit.split("/"):
+        return None, None
+    return unit, paths.get("cpuset")
+
+
+def _read_text(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def _is_controller(fstype: str, options: str) -> bool:
     """A cgroup v1 hierarchy of controllers, not systemd's own (name=systemd) nor v2's."""
     return fstype == "cgroup" and not any(o.startswith("name=") for o in options.split(","))
@@ -544,6 +606,7 @@ def start(config: dict, bundle: str, *, detach: bool) -> tuple[int, int | None]:
     for ns in config["linux"].get("namespaces", []):
         flags |= NAMESPACES[ns["type"]]
     seccomp = read_seccomp_program(config)  # here: the bundle is out of reach once in the container
+    cpuset = join_cpuset_v1(config["linux"].get("resources", {}).get("cpu", {}).get("cpus", ""))
     for m in config.get("mounts", []):
         if m.get("type") == "cgroup":  # here, in the host's cgroup namespace (the child has its own)
             m["hierarchies"] = own_cgroup_hierarchies()
@@ -561,6 +624,8 @@ def start(config: dict, bundle: str, *, detach: bool) -> tuple[int, int | None]:
         if userns:
             send_root(ours, pid, config)
         message, console = receive_ready(ours)
+        if cpuset:  # PID 1 is in it, and its cgroup namespace rooted there: we need not be
+            _write_text(f"{CPUSET_V1}/cgroup.procs", "0")
         if message != READY_TO_EXEC:
             _fail(ours, bundle, message, pid, detach)
         if detach:
@@ -947,6 +1012,7 @@ def launch_foreground(sync_fd: int, lock: str) -> int:
         print(f"sdc: container failed to start: {exc}", file=sys.stderr, flush=True)
         return EXIT_SETUP
     code = launch(bundle, detach=False)
+    leave_cpuset_v1()
     oom = linux.own_cgroup_oom_kills() > 0  # we are in the container's scope: its count
     if oom:
         print("sdc: WARNING: " + OOM_WARNING % os.path.basename(os.path.normpath(bundle)), file=sys.stderr)
@@ -1167,6 +1233,7 @@ def exit_state(environ: dict[str, str]) -> dict[str, object]:
 
 def record_exit(bundle: str, lock: str, environ: dict[str, str]) -> int:
     """Record how a detached container ended, from what systemd tells its ExecStopPost."""
+    leave_cpuset_v1()
     state = exit_state(environ)
     if state["oom_killed"]:
         print("sdc: WARNING: " + OOM_WARNING % os.path.basename(os.path.normpath(bundle)), file=sys.stderr)

@@ -3,6 +3,7 @@ back where language runtimes look for them, nothing of the host's tree, and no w
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ LIMITS = {
     "memory": ("memory.max", "memory/memory.limit_in_bytes"),
     "cpu quota": ("cpu.max", "cpu/cpu.cfs_quota_us"),
     "pids": ("pids.max", "pids/pids.max"),
+    "cpuset": ("cpuset.cpus.effective", "cpuset/cpuset.cpus"),
 }
 
 
@@ -32,19 +34,32 @@ def read_inside(sdc: Sdc, image: str, *flags: str, script: str) -> str:
 def test_the_limits_read_back_inside(sdc: Sdc, image: str, name: str, detach: bool) -> None:
     files = [limit_file(k) for k in LIMITS]
     script = "; ".join(f"cat {f}" for f in files)
-    flags = ["-m", "64m", "--cpus", "0.5", "--pids-limit", "30"]
+    flags = ["-m", "64m", "--cpus", "0.5", "--pids-limit", "30", "--cpuset-cpus", "1"]
     if detach:
         sdc.ok("run", "-d", "--name", name, *flags, image, "sh", "-c", f"{script}; sleep 1000")
         out = ""
         for _ in range(50):
-            if len((out := sdc.ok("logs", name)).splitlines()) >= 3:
+            if len((out := sdc.ok("logs", name)).splitlines()) >= 4:
                 break
+            time.sleep(0.1)
     else:
         out = read_inside(sdc, image, *flags, script=script)
-    memory, cpu, pids = out.splitlines()[:3]
+    memory, cpu, pids, cpuset = out.splitlines()[:4]
     assert int(memory) == 64 << 20
     assert cpu == "50000 100000" if UNIFIED else cpu == "50000"
     assert pids == "30"
+    assert cpuset == "1"
+
+
+def test_cpuset_holds_the_container_and_goes_with_it(sdc: Sdc, image: str, name: str) -> None:
+    """On a v1 or hybrid host sdc makes the cpuset cgroup systemd does not: the container cannot
+    widen its CPUs, and nothing is left of it after the run."""
+    # sched_setaffinity(2) takes a wider mask, and the kernel keeps what the cpuset allows
+    out = read_inside(sdc, image, "--name", name, "--cpuset-cpus", "1", script="taskset -p 3 $$ >/dev/null; "
+                      "taskset -p $$")  # fmt: skip
+    assert out.split()[-1] == "2", out  # the mask of CPU 1 alone
+    leftovers = list(Path("/sys/fs/cgroup/cpuset").glob(f"**/sdc-{name}.*")) if not UNIFIED else []
+    assert leftovers == []
 
 
 def test_only_its_own_cgroup_is_there(sdc: Sdc, image: str) -> None:
