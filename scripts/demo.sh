@@ -36,6 +36,8 @@ step machinectl list --no-pager   # every running container is a machine: machin
 step systemctl status sdc-web.service --no-pager
 step journalctl -u sdc-web.service --no-pager
 step systemctl show sdc-web.service -p MemoryMax -p TasksMax -p CPUWeight
+# its own cgroup, read-only, where runtimes read the limits they size themselves by
+step sdc exec web sh -c 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes'
 step sdc exec -e WHO=exec -u 65534 web sh -c 'echo "$WHO as uid $(id -u) beside PID 1: $(tr "\0" " " < /proc/1/cmdline | cut -c1-40)"; exit 3' || echo "exit status $?"
 step sdc exec web sh -c 'echo "written before the stop" > /kept'
 step sdc logs --tail 3 web
@@ -53,6 +55,19 @@ step sdc run -d --name db --restart always --enable busybox sleep 1d   # back af
 step systemctl is-enabled sdc@db.service
 step systemctl cat sdc@db.service --no-pager | head -20
 step sdc rm -f db
+# A distribution booting its own systemd: a Debian made from this host's installed packages (no mirror)
+"$here/../.venv/bin/python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path
+from tests.integration import debian; debian.minbase_tar(Path(sys.argv[2]), extra=("systemd", "systemd-sysv", "dbus"))' \
+    "$here/.." "$work/debian-systemd.tar"
+sdc rm -f deb >/dev/null 2>&1 || true
+step sdc import "$work/debian-systemd.tar" debian-systemd
+step sdc run -d --name deb debian-systemd /sbin/init   # returns once its systemd says READY=1
+step sdc exec deb systemctl is-system-running
+step systemd-cgls --no-pager -u sdc-deb.service       # its units, in its own subtree of the container's unit
+step sdc stop deb                                      # SIGRTMIN+3: it stops its units and halts
+step sdc ps -a
+step sdc rm deb
+step sdc rmi debian-systemd
 step sdc create --name job busybox sh -c 'date >> /log; wc -l < /log'
 step sdc start -a job
 step sdc start -a job   # the second run sees the first one's line

@@ -19,6 +19,10 @@ DIRS = ("dev", "proc", "sys", "run", "tmp", "root", "home", "var/tmp", "var/lib/
         "var/cache/apt/archives/partial", "var/log/apt", "var/lib/dpkg/updates", "var/lib/dpkg/triggers",
         "etc/apt/sources.list.d", "etc/apt/apt.conf.d", "etc/apt/preferences.d")  # fmt: skip
 ACCOUNTS = ("etc/passwd", "etc/group", "etc/shadow", "etc/gshadow")
+# Files postinst scripts make, which no package lists: PAM's common stacks (pam-auth-update), which
+# login and su need (machinectl shell).
+GENERATED = ("etc/pam.d/common-auth", "etc/pam.d/common-account", "etc/pam.d/common-password",
+             "etc/pam.d/common-session", "etc/pam.d/common-session-noninteractive")  # fmt: skip
 
 
 def installed() -> dict[str, str]:
@@ -81,7 +85,7 @@ def minbase_tar(dest: Path, *, extra: tuple[str, ...] = ("python3",),
             tar.addfile(entry)
         for path in sorted(paths | alternatives(paths)):
             tar.add(path, arcname=path.lstrip("/"), recursive=False)
-        for path in [*info, *(Path("/") / a for a in ACCOUNTS if os.path.exists(f"/{a}"))]:
+        for path in [*info, *(Path("/") / a for a in (*ACCOUNTS, *GENERATED) if os.path.exists(f"/{a}"))]:
             tar.add(path, arcname=str(path).lstrip("/"), recursive=False)
         _add(tar, "var/lib/dpkg/status", "\n".join(stanzas[p] for p in packages).encode())
         _add(tar, "var/lib/dpkg/available", b"")

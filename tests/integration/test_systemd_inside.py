@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.integration import debian
-from tests.integration.conftest import Sdc, unit_property
+from tests.integration.conftest import Sdc, host_path, unit_property
 
 # The v2 hierarchy as a container sees it: on its own, or a hybrid host's beside v1's.
 V2 = "/sys/fs/cgroup/unified" if Path("/sys/fs/cgroup/unified").is_dir() else "/sys/fs/cgroup"
-HELLO = b"[Unit]\nDescription=hello\n[Service]\nExecStart=/bin/sh -c 'echo hello-service; exec sleep infinity'\n"
+HELLO = (b"[Unit]\nDescription=hello\n[Service]\nExecStart=/bin/sh -c 'echo hello-service; exec sleep infinity'\n"
+         b"ExecStopPost=/bin/sh -c 'echo $SERVICE_RESULT > /var/lib/hello-stopped'\n")
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +28,8 @@ def systemd_image(sdc: Sdc, tmp_path_factory: pytest.TempPathFactory) -> str:
     work = tmp_path_factory.mktemp("systemd-image")
     files = {"etc/systemd/system/hello.service": HELLO,
              "etc/systemd/system/multi-user.target.d/hello.conf": b"[Unit]\nWants=hello.service\n"}  # fmt: skip
-    tar = debian.minbase_tar(work / "debian-systemd.tar", extra=("systemd", "systemd-sysv", "dbus"), files=files)
+    tar = debian.minbase_tar(work / "debian-systemd.tar", extra=("systemd", "systemd-sysv", "dbus", "libpam-systemd"),
+                              files=files)  # fmt: skip
     sdc.ok("import", str(tar), "debian-systemd")
     return "debian-systemd"
 
@@ -74,13 +76,16 @@ def test_a_debian_boots_runs_its_services_and_halts(sdc: Sdc, systemd_image: str
     assert time.monotonic() - started < 10
     [row] = [r for r in json.loads(sdc.ok("ps", "-a", "--format", "json")) if r["Name"] == name]
     assert row["Status"].startswith("Exited (0)"), row
-    # Its units stopped, then itself, as its console said: journald takes a stream's last lines in
-    # its own time (they were written before the unit ended), so `sdc logs` may lag a moment.
+    # Its units stopped (hello's ExecStopPost wrote in its layer), then itself, as its console said.
+    # journald takes a stream's last lines in its own time, so `sdc logs` may lag a moment. (Lines
+    # just before the console getty's end are not asserted: its TTYVHangup= hangs the console up,
+    # and the kernel drops what a pty's master has not read yet.)
+    assert host_path(sdc, name, "var/lib/hello-stopped").read_text() == "success\n"
     deadline = time.monotonic() + 5
-    while "System Halt" not in (console := re.sub(r"\x1b\[[0-9;]*m", "", sdc.ok("logs", name))):  # its colours
+    while "Exiting container" not in (console := re.sub(r"\x1b\[[0-9;]*m", "", sdc.ok("logs", name))):
         assert time.monotonic() < deadline, console[-2000:]
         time.sleep(0.1)
-    assert "Stopped hello.service" in console
+    assert "Halting system" in console
     sdc.ok("start", name)
     assert sdc("exec", name, "systemctl", "is-system-running", "--wait", timeout=60).stdout.strip() == "running"
     assert sdc.ok("exec", name, "cat", "/etc/machine-id").strip() == cid[:32]  # the same machine
@@ -120,3 +125,19 @@ def test_the_mode_follows_the_command_or_the_flag(sdc: Sdc, systemd_image: str, 
     sdc.ok("rm", "-f", name)
     bad = sdc("run", "--systemd=maybe", image, "true")
     assert bad.returncode == 125 and "invalid --systemd 'maybe'" in bad.stderr
+
+
+def test_machinectl_shell_and_the_hosts_tools_reach_it(sdc: Sdc, systemd_image: str, name: str) -> None:
+    """A registered machine running systemd: machinectl shell (a pty machined opens in the
+    container's devpts, a login session of its systemd's), systemctl -M, systemd-run -M."""
+    sdc.ok("run", "-d", "--name", name, systemd_image, "/sbin/init")
+    machine = name.replace("_", "-")
+    # The sleep: the shell's end hangs its pty up, and the kernel drops what machinectl has not read.
+    shell = subprocess.run(["machinectl", "shell", machine, "/bin/sh", "-c", 'echo "$(hostname) as $(id -u)"; sleep 1'],
+                           capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert shell.returncode == 0 and f"{name} as 0" in shell.stdout, (shell.stdout, shell.stderr)
+    state = subprocess.run(["systemctl", "-M", machine, "is-system-running"], capture_output=True, text=True)
+    assert state.stdout.strip() == "running", state.stderr
+    ran = subprocess.run(["systemd-run", "-M", machine, "--wait", "--pipe", "-q", "cat", "/etc/machine-id"],
+                         capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert ran.returncode == 0 and ran.stdout.strip() == json.loads(sdc.ok("inspect", name))[0]["Id"][:32]
