@@ -913,20 +913,23 @@ def launch(bundle: str, *, detach: bool) -> int:
         return code
     if detach:
         if console is not None:
-            keep_console(console, pid)
+            keep_console(console, pid, aside=bool(config.get("annotations", {}).get(protocol.MACHINE_ID)))
         if not payload_notifies(config):  # else the payload says it (pass_notify_socket)
             notify("READY=1")
         return 0
     return relay_signals(pid) if console is None else relay_console(pid, console)
 
 
-def keep_console(master: int, pid: int) -> None:
+def keep_console(master: int, pid: int, *, aside: bool = False) -> None:
     """-d -t, and systemd's console: a process of the unit's holds the container's terminal and
     copies what is written on it to our stdout, the unit's journal stream. It is the one process
     a detached container keeps besides its own, and only with a terminal: as under `docker run
     -dit`, the container's shell then waits on a terminal nobody types on instead of reading the
     end of /dev/null. It runs with no capability, ignores the unit's SIGTERM (stopping is PID 1's
-    to do) and ends once PID 1 has (its pidfd), what is left on the terminal read out."""
+    to do) and ends once PID 1 has (its pidfd), what is left on the terminal read out. aside: for
+    a container that runs systemd, in a cgroup of its own below the unit's (cgroup v2's), so that
+    the root of the container's delegated subtree holds no process of ours: cgroup v2 lets its
+    systemd give controllers to its units only from a cgroup without processes of its own."""
     import termios
 
     linux.set_window_size(master, 24, 80)
@@ -940,6 +943,8 @@ def keep_console(master: int, pid: int) -> None:
         return
     try:
         os.setsid()
+        if aside:
+            _move_aside("sdc-console")
         for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(signo, signal.SIG_IGN)
         os.chdir("/")
@@ -951,6 +956,21 @@ def keep_console(master: int, pid: int) -> None:
         _copy_terminal(master, pidfd, 1)
     finally:
         os._exit(0)
+
+
+def _move_aside(name: str) -> None:
+    """Into the child cgroup name of ours in cgroup v2's hierarchy (on a hybrid host, its unified
+    one): made here, removed with the unit's cgroup tree by systemd."""
+    ours = next((line[3:] for line in _read_text("/proc/self/cgroup").splitlines() if line.startswith("0::")), "")
+    for top in (CGROUP_ROOT, f"{CGROUP_ROOT}/unified"):
+        if os.path.exists(f"{top}/cgroup.controllers") and ours.startswith("/") and ".." not in ours.split("/"):
+            path = f"{top}{ours.rstrip('/')}/{name}"
+            try:
+                os.makedirs(path, exist_ok=True)
+                _write_text(f"{path}/cgroup.procs", "0")
+            except OSError as exc:
+                print(f"sdc: the console stays in the container's cgroup: {exc}", file=sys.stderr, flush=True)
+            return
 
 
 def _copy_terminal(master: int, pidfd: int, out: int) -> None:

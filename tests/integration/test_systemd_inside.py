@@ -63,6 +63,12 @@ def test_a_debian_boots_runs_its_services_and_halts(sdc: Sdc, systemd_image: str
     assert (cgroup / "init.scope").is_dir()
     hello = (cgroup / "system.slice" / "hello.service" / "cgroup.procs").read_text().split()
     assert hello and all(Path(f"/proc/{pid}/comm").read_text().strip() == "sleep" for pid in hello)
+    # Beside it, sdc-console, in a cgroup v2 child of its own: none of ours in the subtree's root.
+    v2 = Path("/sys/fs/cgroup/unified" if Path("/sys/fs/cgroup/unified").is_dir() else "/sys/fs/cgroup")
+    v2_root = v2 / unit_property(unit, "ControlGroup").lstrip("/")
+    [keeper] = (v2_root / "sdc-console" / "cgroup.procs").read_text().split()
+    assert Path(f"/proc/{keeper}/comm").read_text() == "sdc-console\n"
+    assert (v2_root / "cgroup.procs").read_text() == ""
     tree = subprocess.run(["systemd-cgls", "--no-pager", "-u", unit], capture_output=True, text=True).stdout
     assert "hello.service" in tree and "init.scope" in tree, tree
     # The console reaches `sdc logs`; the container's own journal, journalctl -M.
