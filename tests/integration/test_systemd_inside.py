@@ -5,6 +5,7 @@ reads, and halts on `sdc stop` with status 0."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -147,3 +148,17 @@ def test_machinectl_shell_and_the_hosts_tools_reach_it(sdc: Sdc, systemd_image: 
     ran = subprocess.run(["systemd-run", "-M", machine, "--wait", "--pipe", "-q", "cat", "/etc/machine-id"],
                          capture_output=True, text=True, timeout=30)  # fmt: skip
     assert ran.returncode == 0 and ran.stdout.strip() == json.loads(sdc.ok("inspect", name))[0]["Id"][:32]
+
+
+def test_machinectl_login_gives_a_getty(sdc: Sdc, systemd_image: str, name: str) -> None:
+    """machinectl login: machined opens a pty in the container and its systemd runs a getty there."""
+    from tests.integration.test_terminal import Session
+
+    sdc.ok("run", "-d", "--name", name, systemd_image, "/sbin/init")
+    session = Session(["machinectl", "login", name.replace("_", "-")], dict(os.environ))
+    try:
+        session.expect("login:", timeout=20)
+    finally:
+        session.send("\x1d\x1d\x1d")  # ^] three times: machinectl's way out
+        session.wait()
+        session.close()
