@@ -166,7 +166,7 @@ def _mounts(container_dir: Path, *, sys_writable: bool = False, systemd: bool = 
         # Read-only, as Docker's, unless --privileged or systemd runs there: its unit has
         # Delegate=yes, so the subtree is the container's to manage, and only it is mounted (and
         # of v1's hierarchies only systemd's own: the controllers' stay read-only).
-        {"destination": CGROUP_ROOT, "type": "cgroup", "source": "cgroup",
+        {"destination": protocol.CGROUP_ROOT, "type": "cgroup", "source": "cgroup",
          "options": [*ns, "rw" if sys_writable or systemd else "ro",
                      *([protocol.CGROUP_CONTROLLERS_READ_ONLY] if systemd and not sys_writable else [])]},
         *(systemd_mounts(container_dir) if systemd else []),
@@ -182,8 +182,6 @@ def _mounts(container_dir: Path, *, sys_writable: bool = False, systemd: bool = 
         )
     return mounts
 
-
-CGROUP_ROOT = "/sys/fs/cgroup"
 
 # --init's PID 1: a static binary (the container may have no libc), bound read-only at INIT_PATH,
 # on the container's own /dev tmpfs so that nothing of it lands in the container's layer.

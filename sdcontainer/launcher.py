@@ -61,7 +61,7 @@ if __name__ == "__main__" and not __package__:
 from sdcontainer import linux, protocol  # noqa: E402 - after the path set-up above
 from sdcontainer.files import StoreLock, write_atomically  # noqa: E402
 
-CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP_ROOT = protocol.CGROUP_ROOT
 CONTROLLERS_READ_ONLY = protocol.CGROUP_CONTROLLERS_READ_ONLY
 NAMESPACES = {
     "mount": linux.CLONE_NEWNS, "uts": linux.CLONE_NEWUTS, "ipc": linux.CLONE_NEWIPC,
@@ -382,11 +382,25 @@ def _cpuset_v1_paths() -> tuple[str | None, str | None]:
     cpuset hierarchy; (None, None) elsewhere."""
     if not os.path.exists(f"{CPUSET_V1}/cpuset.cpus"):
         return None, None
-    paths = dict(line.split(":", 2)[1:] for line in _read_text("/proc/self/cgroup").splitlines())
-    unit = paths.get("name=systemd")
+    paths = own_cgroups()
+    unit = paths.get(SYSTEMDS)
     if not unit or unit == "/" or ".." in unit.split("/"):
         return None, None
-    return unit, paths.get("cpuset")
+    return unit, next((path for key, path in paths.items() if "cpuset" in key), None)
+
+
+SYSTEMDS = frozenset({"name=systemd"})  # systemd's own v1 hierarchy
+UNIFIED: frozenset[str] = frozenset()  # cgroup v2's
+
+
+def own_cgroups() -> dict[frozenset[str], str]:
+    """Our cgroup in each hierarchy (/proc/self/cgroup), by what the hierarchy has: its controllers,
+    or name=systemd; cgroup v2's has nothing (UNIFIED)."""
+    paths = {}
+    for line in _read_text("/proc/self/cgroup").splitlines():
+        _, controllers, path = line.split(":", 2)
+        paths[frozenset(filter(None, controllers.split(",")))] = path
+    return paths
 
 
 def _read_text(path: str) -> str:
@@ -410,10 +424,8 @@ def own_cgroup_hierarchies() -> list[list[str]]:
     cpu,cpuacct) as [name, "symlink", target]. The container's cgroup namespace is rooted where
     we are: in a v1 controller systemd gives the unit no cgroup of (it uses no such setting), its
     root would be the host's, with every other unit's cgroup under it; such a hierarchy is left out."""
-    with open("/proc/self/cgroup") as f:
-        paths = {frozenset(filter(None, line.split(":", 2)[1].split(","))): line.rstrip("\n").split(":", 2)[2]
-                 for line in f}  # fmt: skip
-    ours = paths.get(frozenset({"name=systemd"}), paths.get(frozenset()))
+    paths = own_cgroups()
+    ours = paths.get(SYSTEMDS, paths.get(UNIFIED))
     found: list[list[str]] = []
     with open("/proc/self/mountinfo") as f:
         for line in f:
@@ -961,7 +973,7 @@ def keep_console(master: int, pid: int, *, aside: bool = False) -> None:
 def _move_aside(name: str) -> None:
     """Into the child cgroup name of ours in cgroup v2's hierarchy (on a hybrid host, its unified
     one): made here, removed with the unit's cgroup tree by systemd."""
-    ours = next((line[3:] for line in _read_text("/proc/self/cgroup").splitlines() if line.startswith("0::")), "")
+    ours = own_cgroups().get(UNIFIED, "")
     for top in (CGROUP_ROOT, f"{CGROUP_ROOT}/unified"):
         if os.path.exists(f"{top}/cgroup.controllers") and ours.startswith("/") and ".." not in ours.split("/"):
             path = f"{top}{ours.rstrip('/')}/{name}"

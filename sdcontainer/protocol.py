@@ -36,6 +36,8 @@ NOTIFY_PATH = "/run/notify/notify.sock"
 # a container that runs systemd: its machine ID, which the launcher writes to its /etc/machine-id
 # where the image has none (launcher.set_machine_id)
 MACHINE_ID = "org.sdc.machine-id"
+# where a container's cgroup hierarchies are mounted (OCI's "cgroup" mount, the launcher's)
+CGROUP_ROOT = "/sys/fs/cgroup"
 # an option of the cgroup mount: its v1 controllers' hierarchies read-only, the rest as the mount
 CGROUP_CONTROLLERS_READ_ONLY = "x-sdc.controllers-ro"
 
