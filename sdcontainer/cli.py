@@ -493,16 +493,15 @@ def start(
     containers: Containers,
     attach: Annotated[bool, typer.Option("--attach", "-a", help="Run it in the foreground; its exit status is sdc's")]
     = False,
-    interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Accepted: stdin is attached with -a")]
+    interactive: Annotated[bool, typer.Option("--interactive", "-i", help="With -a: your stdin is its stdin")]
     = False,
 ) -> None:
     """Start containers again, over the files they kept: each in a fresh transient unit."""
-    del interactive
     sdc = _sdc(ctx)
     if attach:
         if len(containers) != 1:
             _fail("start --attach takes one container", "start the others without -a", 125)
-        raise typer.Exit(run_cases.start(sdc, containers[0], attach=True))
+        raise typer.Exit(run_cases.start(sdc, containers[0], attach=True, interactive=interactive))
     _each(ctx, containers, run_cases.start)
 
 
@@ -597,7 +596,8 @@ def exec_(ctx: typer.Context, container: str, command: list[str], **flags: Any) 
     from sdcontainer.api import enter
 
     code = enter.exec_in(_sdc(ctx), container, command, env=flags["env"] or [], workdir=flags["workdir"] or "",
-                         user=flags["user"] or "", detach=flags["detach"], tty=flags["tty"])  # fmt: skip
+                         user=flags["user"] or "", detach=flags["detach"], tty=flags["tty"],
+                         interactive=flags["interactive"])  # fmt: skip
     raise typer.Exit(code)
 
 
@@ -607,7 +607,7 @@ EXEC_HELP = {
     "env": "Set NAME=VALUE; NAME alone passes on yours",
     "workdir": "Working directory [default: the container's]",
     "user": "USER[:GROUP], names or ids [default: the container's]",
-    "interactive": "Accepted: stdin is attached",
+    "interactive": "Keep stdin open: yours is its (without it, its stdin is /dev/null)",
     "tty": "A terminal of its own, relayed to yours",
 }
 exec_.__signature__ = Signature(  # type: ignore[attr-defined]

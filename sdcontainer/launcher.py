@@ -6,7 +6,7 @@ It fails closed: any error before the exec ends the launch with a message,
 never running the command unconfined.
 
     python -I -S .../launcher.py --notify BUNDLE                     # a detached container's service
-    python -I -S .../launcher.py --foreground FD --lock STORE_LOCK   # started by sdc: spawn_foreground
+    python -I -S .../launcher.py --foreground FD --lock STORE_LOCK [--interactive]  # by sdc: spawn_foreground
     python -I -S .../launcher.py --exited BUNDLE --lock STORE_LOCK   # a detached container's ExecStopPost
 
 The interpreter running the launcher is never writable through the mount it
@@ -16,14 +16,16 @@ spawn_foreground does.
 
 --notify: PID 1 is cloned as systemd's own child; systemd is told it is the
 unit's main process (sd_notify MAINPID=) before it execs and READY=1 after,
-and the launcher exits: no launcher stays resident.
+and the launcher exits: no launcher stays resident (but for a terminal's
+keeper, or the relay of a container's own notifications: keep_relays).
 
 --foreground: sdc starts the launcher early, so that the interpreter's
 start-up overlaps sdc's own work, and writes the bundle's path and a newline
 on FD once the launcher is in the container's scope (so the limits hold
-before anything runs). The launcher stays as PID 1's parent, forwards
-signals, records how PID 1 ended in the bundle's state.json and exits with
-its status.
+before anything runs). The launcher stays as PID 1's parent, relays its
+stdio (pipes, or its terminal with -t: never the caller's own, see
+leave_session) and signals, records how PID 1 ended in the bundle's
+state.json and exits with its status.
 
 --exited: after a detached container's PID 1 is gone, systemd runs the
 launcher again (ExecStopPost) to record how it ended in the bundle's
@@ -45,7 +47,7 @@ import struct
 import sys
 import time
 import warnings  # noqa: F401 - os.execvpe imports it lazily, and after pivot_root the stdlib is out of reach
-from fcntl import ioctl
+from fcntl import F_DUPFD_CLOEXEC, fcntl, ioctl
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # _signal has no stubs of its own: signal's describe the same functions
@@ -100,7 +102,8 @@ class LaunchError(Exception):
 # --- in the container: PID 1 of the new namespaces, before exec ---------------
 
 
-def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: int, userns: bool) -> None:  # type: ignore[type-arg]
+def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: int, userns: bool,  # type: ignore[type-arg]
+            stdio: list[int] | None) -> None:  # fmt: skip
     root = os.path.realpath(config["root"]["path"])  # relative to the bundle, our working directory
     mounts = config.get("mounts", [])
     # the launcher maps our ids, then sends our root and idmapped volumes (send_root)
@@ -138,11 +141,14 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
     make_workdir(cwd)
     # A terminal of its own (-t, and systemd's console): opened as its user, whose the slave is
     # then; the master goes to the launcher, which relays it to the caller's terminal
-    # (relay_console) or the journal (keep_console). root's is its /dev/console too, as runc's
+    # (relay_console) or the journal (keep_relays). root's is its /dev/console too, as runc's
     # and nspawn's are: where systemd, and a container's init, write what the console shows.
     console = None
     if process.get("terminal") and process.get("user", {}).get("uid", 0) == 0:
         console = open_console(as_dev_console=True)
+    elif not process.get("terminal"):
+        leave_session(stdio)
+    linux.join_session_keyring()  # the caller's (its keys) stays behind, as runc's does
     drop_privileges(process)
     try:
         os.chdir(cwd)
@@ -234,6 +240,24 @@ def enter_userns(root: str, mounts: list, trees: list[int]) -> tuple[str, list]:
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
     return f"/proc/self/fd/{root_fd}", opened
+
+
+def leave_session(stdio: list[int] | None) -> None:
+    """A session of our own, without a controlling terminal: nothing of the caller's terminal
+    reaches the container's processes (no /dev/tty to open, no TIOCSTI to type into the caller's
+    shell with), and its stdio the pipes the launcher relays (stdio: [stdin, stdout, stderr], -1
+    for the container's /dev/null, as stdin is without -i). None: a detached container's, which
+    systemd gave it (/dev/null, the journal's stream)."""
+    if stdio is not None:
+        null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC) if -1 in stdio else -1
+        # Above 2 first: should our own stdio have been closed, a pipe may be one of 0-2.
+        high = [fcntl(fd if fd >= 0 else null, F_DUPFD_CLOEXEC, 3) for fd in stdio]
+        for target, fd in enumerate(high):
+            os.dup2(fd, target)  # without O_CLOEXEC: the command's
+            os.close(fd)
+        if null >= 0:
+            os.close(null)
+    os.setsid()
 
 
 def mount_root(root: str, mount: dict | None) -> None:  # type: ignore[type-arg]
@@ -574,6 +598,10 @@ def exec_command(args: list[str], env: list[str]) -> None:
     if not args:
         raise LaunchError("no command given", EXIT_NOTFOUND)
     environ = {key: value for key, _, value in (e.partition("=") for e in env)}
+    # Python ignores these two, and exec keeps what is ignored: the command gets the defaults
+    # (a writer to a closed pipe ends, as under a shell), not ours.
+    for signo in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(signo, signal.SIG_DFL)
     try:
         os.execvpe(args[0], args, environ)
     except FileNotFoundError:
@@ -584,10 +612,11 @@ def exec_command(args: list[str], env: list[str]) -> None:
         raise LaunchError(f"{args[0]}: {exc.strerror}", EXIT_NOEXEC) from None
 
 
-def child(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: int, userns: bool) -> None:  # type: ignore[type-arg]
+def child(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: int, userns: bool,  # type: ignore[type-arg]
+          stdio: list[int] | None) -> None:  # fmt: skip
     """Never returns: exec the command, or report why not on sync and exit."""
     try:
-        contain(config, seccomp, sync, ns_flags, userns)
+        contain(config, seccomp, sync, ns_flags, userns, stdio)
         raise LaunchError("exec returned")
     except LaunchError as exc:
         message, code = str(exc), exc.code
@@ -605,7 +634,8 @@ def child(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: in
 # --- in the unit, outside the container ----------------------------------------
 
 
-def start(config: dict, bundle: str, *, detach: bool) -> tuple[int, int | None]:  # type: ignore[type-arg]
+def start(config: dict, bundle: str, *, detach: bool,  # type: ignore[type-arg]
+          interactive: bool = False) -> tuple[int, int | None, list[int] | None]:  # fmt: skip
     """Fork the container's PID 1 into new namespaces and let it exec once systemd knows it.
 
     The child sets the container up and waits; then, for a service, systemd
@@ -613,7 +643,8 @@ def start(config: dict, bundle: str, *, detach: bool) -> tuple[int, int | None]:
     unit's even if the command ends at once; then it may exec. CLONE_PARENT
     makes it systemd's own child, as any service's main process is, so
     systemd reaps it and the launcher can exit. In the foreground it stays
-    our child, for `relay_signals`."""
+    our child, for `relay_stdio` (or relay_console); returned: its PID, its terminal's master
+    if it has one, and else our ends of its stdio's pipes (stdio_pipes)."""
     flags = 0
     for ns in config["linux"].get("namespaces", []):
         flags |= NAMESPACES[ns["type"]]
@@ -622,15 +653,16 @@ def start(config: dict, bundle: str, *, detach: bool) -> tuple[int, int | None]:
     for m in config.get("mounts", []):
         if m.get("type") == "cgroup":  # here, in the host's cgroup namespace (the child has its own)
             m["hierarchies"] = own_cgroup_hierarchies()
-    if detach and payload_notifies(config):
-        pass_notify_socket(config)
+    relayed = not detach and not config["process"].get("terminal")
+    their_stdio, our_stdio = stdio_pipes(interactive=interactive) if relayed else (None, None)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     userns = bool(flags & linux.CLONE_NEWUSER)
     pid = linux.clone((flags & CLONED) | (linux.CLONE_PARENT if detach else 0))
     if pid == 0:
         ours.close()
-        child(config, seccomp, theirs, flags & ~CLONED, userns)
+        child(config, seccomp, theirs, flags & ~CLONED, userns, their_stdio)
     theirs.close()
+    close_all(their_stdio)
     console = None
     try:
         if userns:
@@ -654,10 +686,31 @@ def start(config: dict, bundle: str, *, detach: bool) -> tuple[int, int | None]:
     except BaseException:
         if console is not None:
             os.close(console)
+        close_all(our_stdio)
         raise
     finally:
         ours.close()
-    return pid, console
+    return pid, console, our_stdio
+
+
+def stdio_pipes(*, interactive: bool) -> tuple[list[int], list[int]]:
+    """The pipes of a foreground container's stdio without a terminal, as Docker's and Podman's
+    are: (the container's ends, ours), each [stdin, stdout, stderr]; stdin -1 without -i (the
+    container's /dev/null). Never our own stdio: those are the caller's files and terminal."""
+    theirs, ours = [-1], [-1]
+    if interactive:
+        theirs[0], ours[0] = os.pipe2(os.O_CLOEXEC)
+    for _ in ("stdout", "stderr"):
+        r, w = os.pipe2(os.O_CLOEXEC)
+        theirs.append(w)
+        ours.append(r)
+    return theirs, ours
+
+
+def close_all(fds: list[int] | None) -> None:
+    for fd in fds or ():
+        if fd >= 0:
+            os.close(fd)
 
 
 def payload_notifies(config: dict) -> bool:  # type: ignore[type-arg]
@@ -665,15 +718,78 @@ def payload_notifies(config: dict) -> bool:  # type: ignore[type-arg]
     return bool(config.get("annotations", {}).get(protocol.SDNOTIFY) == "container")
 
 
-def pass_notify_socket(config: dict) -> None:  # type: ignore[type-arg]
-    """Bind the unit's notify socket into the container at NOTIFY_PATH, named by NOTIFY_SOCKET
-    in its environment (systemd takes a notification from any process of the unit: NotifyAccess=all)."""
+NOTIFY_RELAY = "notify.sock"  # in the bundle: the socket the container's notify socket is
+# What a container may tell systemd (sd_notify(3)); everything else, MAINPID= first, is dropped.
+NOTIFY_PASSED = ("READY=1", "STOPPING=1", "RELOADING=1", "WATCHDOG=1", "WATCHDOG=trigger", "STATUS=", "ERRNO=",
+                 "EXTEND_TIMEOUT_USEC=", "MONOTONIC_USEC=")  # fmt: skip
+
+
+def make_notify_socket(config: dict) -> socket.socket:  # type: ignore[type-arg]
+    """--sdnotify=container (and a detached systemd): a socket of our own, bound into the container
+    at NOTIFY_PATH and named by NOTIFY_SOCKET in its environment, whose messages relay_notify
+    passes on to the unit's. Never the unit's own socket: systemd takes MAINPID= from any process
+    of a NotifyAccess=all unit, and a container's root that named a host process its main PID
+    would have systemd kill that process on stop. Called in the bundle, our working directory."""
     address = os.environ.get("NOTIFY_SOCKET", "")
-    if not address.startswith("/"):  # an abstract one is the host's network namespace's
-        raise LaunchError(f"--sdnotify=container needs the unit's notify socket on a path, not {address!r}")
-    socket_mount = {"destination": protocol.NOTIFY_PATH, "type": "bind", "source": address, "options": ["bind"]}
+    if not address:
+        raise LaunchError("--sdnotify=container needs the unit's notify socket: NOTIFY_SOCKET is not set")
+    with contextlib_suppress(FileNotFoundError):
+        os.unlink(NOTIFY_RELAY)  # an earlier run's
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.bind(NOTIFY_RELAY)  # relative: a bundle's path may not fit sun_path's 108 bytes
+        os.chmod(NOTIFY_RELAY, 0o666)  # any of the container's users may notify (its root: another uid)
+    except OSError:
+        sock.close()
+        raise
+    source = os.path.join(os.getcwd(), NOTIFY_RELAY)
+    socket_mount = {"destination": protocol.NOTIFY_PATH, "type": "bind", "source": source, "options": ["bind"]}
     config["mounts"] = [*config.get("mounts", []), socket_mount]
     config["process"]["env"] = [*config["process"].get("env", []), f"NOTIFY_SOCKET={protocol.NOTIFY_PATH}"]
+    return sock
+
+
+class contextlib_suppress:  # noqa: N801 - contextlib.suppress, without importing contextlib
+    def __init__(self, *kinds: type[BaseException]) -> None:
+        self.kinds = kinds
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
+        return kind is not None and issubclass(kind, self.kinds)
+
+
+def filter_notification(text: bytes) -> str:
+    """The lines of a container's sd_notify message that systemd may hear (NOTIFY_PASSED)."""
+    # systemd splits a message at \r as well as \n (strv_split_newlines): so do we, or a line
+    # "STATUS=x\rMAINPID=1" would pass here whole and reach it as two.
+    lines = text.decode("utf-8", "replace").replace("\r", "\n").split("\n")
+    return "\n".join(line for line in lines if line.startswith(NOTIFY_PASSED) and "\0" not in line)
+
+
+def relay_notification(sock: socket.socket) -> None:
+    """One datagram from the container's notify socket, filtered, to the unit's. A barrier
+    (BARRIER=1 with an fd, sd_notify_barrier(3)) is kept: the fd is closed once systemd has read
+    what came before it; any other fd passed is closed at once, never forwarded."""
+    try:
+        data, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(4 * 16), socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return
+    fds: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4])
+    try:
+        passed = filter_notification(data)
+        barrier = bool(fds) and "BARRIER=1" in data.decode("utf-8", "replace").replace("\r", "\n").split("\n")
+        if passed or barrier:
+            try:
+                notify(passed)  # with a barrier of ours: systemd has read it once this returns
+            except (LaunchError, OSError) as exc:
+                print(f"sdc: cannot pass a notification on to systemd: {exc}", file=sys.stderr, flush=True)
+    finally:
+        close_all(fds)
 
 
 def receive_ready(sync: socket.socket) -> tuple[bytes, int | None]:
@@ -798,7 +914,7 @@ def _fail(sync: socket.socket, bundle: str, message: bytes, pid: int, detach: bo
 
 
 def notify(state: str) -> None:
-    """sd_notify(3), then a barrier so systemd has read it before we exit (sd_notify_barrier)."""
+    """sd_notify(3), then a barrier so systemd has read it before we go on (sd_notify_barrier)."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         raise LaunchError("--notify given but NOTIFY_SOCKET is not set: not run by systemd with Type=notify")
@@ -807,7 +923,8 @@ def notify(state: str) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
     try:
         sock.connect(address)
-        sock.sendall(state.encode())
+        if state:
+            sock.sendall(state.encode())
         r, w = os.pipe2(os.O_CLOEXEC)
         sock.sendmsg([b"BARRIER=1"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", w))])
         os.close(w)
@@ -835,6 +952,121 @@ def relay_signals(pid: int) -> int:
                 os.kill(pid, info.si_signo)
             except ProcessLookupError:
                 pass
+
+
+DRAIN_QUIET, DRAIN_MAX = 0.1, 2.0  # seconds: what is left to read once the command has ended
+
+
+def relay_stdio(pid: int, pipes: list[int]) -> int:
+    """relay_signals for a command without a terminal, run with its stdio on pipes (stdio_pipes:
+    pipes are our ends, stdin's -1 without -i): our stdin into its, its stdout and stderr onto
+    ours, and every signal we get on to it, the terminal's ^C included (it is in a session of its
+    own now: the terminal signals us alone); not those from systemd (PID 1), which signals the
+    whole unit itself. Returns its shell-style status once it has ended and its output is read:
+    until its pipes close, or, where a process it left keeps them open, a pause in the output
+    (DRAIN_QUIET), for DRAIN_MAX at most; that process writes to a closed pipe afterwards."""
+    watched = {*RELAYED, signal.SIGCHLD}
+    signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+    signals = linux.signalfd(watched)
+    stdin, outputs = pipes[0], {pipes[1]: 1, pipes[2]: 2}
+    outputs.pop(-1, None)
+    if stdin >= 0:
+        os.set_blocking(stdin, False)
+    pending, reading = b"", stdin >= 0 and _readable(0)
+    status: int | None = None
+    ended = 0.0
+    try:
+        while status is None or outputs:
+            readers = [signals, *outputs, *([0] if reading and not pending else [])]
+            timeout = None if status is None else min(DRAIN_QUIET, ended + DRAIN_MAX - time.monotonic())
+            ready, writable, _ = select.select(readers, [stdin] if pending else [], [], timeout and max(timeout, 0))
+            if status is not None and (not ready or time.monotonic() > ended + DRAIN_MAX):
+                break
+            for fd in ready:
+                if fd in outputs and not _copy_out(fd, outputs[fd]):
+                    os.close(fd)
+                    del outputs[fd]
+            if 0 in ready:
+                pending = _read_input()
+                reading = bool(pending)
+                if not pending:  # EOF: the container's stdin ends too
+                    stdin = _close(stdin)
+            if writable:
+                left = _write_input(stdin, pending)
+                if left is None:
+                    left, reading, stdin = b"", False, _close(stdin)
+                pending = left
+            if signals in ready:
+                _pass_signals(pid, linux.read_signals(signals))
+            if status is None:
+                status = _reaped(pid)
+                if status is not None:
+                    ended, pending, reading, stdin = time.monotonic(), b"", False, _close(stdin)
+        return status
+    finally:
+        os.close(signals)
+        close_all([stdin, *outputs])
+
+
+def _readable(fd: int) -> bool:
+    """fd is open for reading (a caller may start us with stdin closed)."""
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _close(fd: int) -> int:
+    if fd >= 0:
+        os.close(fd)
+    return -1
+
+
+def _read_input() -> bytes:
+    try:
+        return os.read(0, 65536)
+    except OSError:  # EIO: our terminal hung up; whatever else, it ends the input as EOF would
+        return b""
+
+
+def _write_input(fd: int, data: bytes) -> bytes | None:
+    """What of data the container's stdin (non-blocking) took not; None once it closed its end."""
+    try:
+        return data[os.write(fd, data):]
+    except BlockingIOError:
+        return data
+    except OSError:  # EPIPE: it reads no more
+        return None
+
+
+def _copy_out(fd: int, out: int) -> bool:
+    """One read of fd's pipe, written to out; False at its end, or once out takes no more (a
+    reader gone: the container's next write fails as under a shell, EPIPE or SIGPIPE)."""
+    data = os.read(fd, 65536)
+    if not data:
+        return False
+    try:
+        _write_all(out, data)
+    except OSError:
+        return False
+    return True
+
+
+def _pass_signals(pid: int, signals: list[tuple[int, int, int]]) -> None:
+    for signo, _code, sender in signals:
+        if signo != signal.SIGCHLD and sender != 1:
+            try:
+                os.kill(pid, signo)
+            except ProcessLookupError:
+                pass
+
+
+def _reaped(pid: int) -> int | None:
+    done, raw = os.waitpid(pid, os.WNOHANG)
+    if not done:
+        return None
+    return os.waitstatus_to_exitcode(raw) if os.WIFEXITED(raw) else 128 + os.WTERMSIG(raw)
 
 
 def relay_console(pid: int, master: int) -> int:
@@ -905,67 +1137,83 @@ def _pump(pid: int, master: int, signals: int, *, relay_input: bool) -> int:
 
 def _write_all(fd: int, data: bytes) -> None:
     while data:
-        data = data[os.write(fd, data):]
+        try:
+            data = data[os.write(fd, data):]
+        except BlockingIOError:  # a caller's non-blocking file: wait until it takes more
+            select.select([], [fd], [])
 
 
-def launch(bundle: str, *, detach: bool) -> int:
+def launch(bundle: str, *, detach: bool, interactive: bool = False) -> int:
     """Start the container of bundle; return the launcher's exit status.
 
-    detach: hand PID 1 to systemd and return at once. Otherwise relay signals
-    to PID 1 until it exits and return its status."""
+    detach: hand PID 1 to systemd and return at once. Otherwise relay its stdio
+    (our stdin only if interactive) and signals until PID 1 exits and return its status."""
+    relay = None
     try:
         os.chdir(bundle)
         config = read_config(protocol.CONFIG)
-        pid, console = start(config, bundle, detach=detach)
+        relay = make_notify_socket(config) if detach and payload_notifies(config) else None
+        pid, console, stdio = start(config, bundle, detach=detach, interactive=interactive)
     except (LaunchError, OSError, ValueError, KeyError) as exc:
+        if relay is not None:
+            relay.close()
         code = exc.code if isinstance(exc, LaunchError) else EXIT_SETUP
         message = str(exc) if not isinstance(exc, KeyError) else f"config.json lacks {exc}"
         print(f"sdc: container failed to start: {message}", file=sys.stderr, flush=True)
         _record(bundle, protocol.LAUNCH_ERROR, message)
         return code
     if detach:
-        if console is not None:
-            keep_console(console, pid, aside=bool(config.get("annotations", {}).get(protocol.MACHINE_ID)))
-        if not payload_notifies(config):  # else the payload says it (pass_notify_socket)
+        if console is not None or relay is not None:
+            aside = bool(config.get("annotations", {}).get(protocol.MACHINE_ID))
+            keep_relays(pid, console=console, notify=relay, aside=aside)
+        if relay is None:  # else the payload says it, through the relay
             notify("READY=1")
         return 0
-    return relay_signals(pid) if console is None else relay_console(pid, console)
+    if console is not None:
+        return relay_console(pid, console)
+    return relay_stdio(pid, stdio or [-1, -1, -1])
 
 
-def keep_console(master: int, pid: int, *, aside: bool = False) -> None:
-    """-d -t, and systemd's console: a process of the unit's holds the container's terminal and
-    copies what is written on it to our stdout, the unit's journal stream. It is the one process
-    a detached container keeps besides its own, and only with a terminal: as under `docker run
-    -dit`, the container's shell then waits on a terminal nobody types on instead of reading the
-    end of /dev/null. It runs with no capability, ignores the unit's SIGTERM (stopping is PID 1's
-    to do) and ends once PID 1 has (its pidfd), what is left on the terminal read out. aside: for
-    a container that runs systemd, in a cgroup of its own below the unit's (cgroup v2's), so that
-    the root of the container's delegated subtree holds no process of ours: cgroup v2 lets its
-    systemd give controllers to its units only from a cgroup without processes of its own."""
-    import termios
+def keep_relays(pid: int, *, console: int | None, notify: socket.socket | None, aside: bool = False) -> None:
+    """The one process a detached container may keep, in its unit, and only when it needs one:
+    `sdc-console` holds its terminal (-d -t, and systemd's console) and copies what is written
+    there to our stdout, the unit's journal stream; `sdc-notify` (or the console's holder) passes
+    what the container says on its notify socket on to systemd, filtered (make_notify_socket).
 
-    linux.set_window_size(master, 24, 80)
-    attrs = termios.tcgetattr(master)
-    attrs[1] &= ~termios.ONLCR  # the journal's lines end in \n, not \r\n
-    termios.tcsetattr(master, termios.TCSANOW, attrs)
+    A terminal held: as under `docker run -dit`, the container's shell then waits on a terminal
+    nobody types on instead of reading the end of /dev/null. The process runs with no
+    capability, ignores the unit's SIGTERM (stopping is PID 1's to do) and ends once PID 1 has
+    (its pidfd), what is left on the terminal read out. aside: for a container that runs
+    systemd, in a cgroup of its own below the unit's (cgroup v2's), so that the root of the
+    container's delegated subtree holds no process of ours: cgroup v2 lets its systemd give
+    controllers to its units only from a cgroup without processes of its own."""
+    if console is not None:
+        import termios
+
+        linux.set_window_size(console, 24, 80)
+        attrs = termios.tcgetattr(console)
+        attrs[1] &= ~termios.ONLCR  # the journal's lines end in \n, not \r\n
+        termios.tcsetattr(console, termios.TCSANOW, attrs)
     pidfd = linux.pidfd_open(pid)
     if os.fork() != 0:
-        os.close(master)
-        os.close(pidfd)
+        close_all([pidfd, *([console] if console is not None else [])])
+        if notify is not None:
+            notify.close()
         return
     try:
         os.setsid()
+        name = "sdc-console" if console is not None else "sdc-notify"
         if aside:
-            _move_aside("sdc-console")
+            _move_aside(name)
         for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(signo, signal.SIG_IGN)
         os.chdir("/")
-        close_fds(master, pidfd)
+        close_fds(pidfd, *([console] if console is not None else []), *([notify.fileno()] if notify else []))
         with open("/proc/self/comm", "w") as comm:  # as ps and systemctl status show it
-            comm.write("sdc-console")
+            comm.write(name)
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
         linux.set_caps(frozenset())
-        _copy_terminal(master, pidfd, 1)
+        _relay_until_gone(pidfd, console, notify, 1)
     finally:
         os._exit(0)
 
@@ -985,21 +1233,27 @@ def _move_aside(name: str) -> None:
             return
 
 
-def _copy_terminal(master: int, pidfd: int, out: int) -> None:
-    """What is written on master's terminal, to out, until the process of pidfd has ended. We
-    hold a slave of our own: while no process of the container has the terminal open (systemd
-    opens its console only to print) the master's reads wait instead of failing. A hangup (a
-    getty's vhangup) ends ours too: another is opened at once, as a hangup drops what the master
-    has not read yet."""
-    os.set_blocking(master, False)
-    peer = linux.open_peer(master)
+def _relay_until_gone(pidfd: int, console: int | None, notify: socket.socket | None, out: int) -> None:
+    """What is written on the console's terminal, to out, and the container's notifications, to
+    systemd, until the process of pidfd has ended. We hold a slave of the terminal of our own:
+    while no process of the container has it open (systemd opens its console only to print)
+    the master's reads wait instead of failing. A hangup (a getty's vhangup) ends ours too:
+    another is opened at once, as a hangup drops what the master has not read yet."""
+    readers = [pidfd, *([console] if console is not None else []), *([notify.fileno()] if notify else [])]
+    peer = -1
+    if console is not None:
+        os.set_blocking(console, False)
+        peer = linux.open_peer(console)
     while True:
-        ready, _, _ = select.select([master, pidfd], [], [])
-        if master in ready and not _read_out(master, out):  # hung up
+        ready, _, _ = select.select(readers, [], [])
+        if console in ready and not _read_out(console, out):  # hung up
             os.close(peer)
-            peer = linux.open_peer(master)
+            peer = linux.open_peer(console)
+        if notify is not None and notify.fileno() in ready:
+            relay_notification(notify)
         if pidfd in ready:
-            _read_out(master, out)  # what is left
+            if console is not None:
+                _read_out(console, out)  # what is left
             return
 
 
@@ -1033,7 +1287,7 @@ def register_machine(bundle: str, config: dict, pid: int) -> None:  # type: igno
         print(f"sdc: container {name} is not a machine for machinectl: {why}", file=sys.stderr, flush=True)
 
 
-def launch_foreground(sync_fd: int, lock: str) -> int:
+def launch_foreground(sync_fd: int, lock: str, *, interactive: bool = False) -> int:
     """The foreground launcher: wait in sdc's scope for the bundle, launch it, record its end."""
     # relay_signals reads them with sigwaitinfo: none may be lost before (sdc spawned us with
     # them blocked, and exec keeps the mask, so none was lost since).
@@ -1043,7 +1297,7 @@ def launch_foreground(sync_fd: int, lock: str) -> int:
     except (LaunchError, OSError) as exc:
         print(f"sdc: container failed to start: {exc}", file=sys.stderr, flush=True)
         return EXIT_SETUP
-    code = launch(bundle, detach=False)
+    code = launch(bundle, detach=False, interactive=interactive)
     leave_cpuset_v1()
     oom = linux.own_cgroup_oom_kills() > 0  # we are in the container's scope: its count
     if oom:
@@ -1070,7 +1324,7 @@ def spawn_exec(sync_fd: int) -> int:
     return _spawn(["--exec", str(sync_fd)], sync_fd)
 
 
-def spawn_foreground(sync_fd: int, lock: str) -> int:
+def spawn_foreground(sync_fd: int, lock: str, *, interactive: bool = False) -> int:
     """Fork a fresh launcher (`--foreground`) whose interpreter is read-only where it runs; its PID.
 
     CVE-2019-5736: a container whose command is a script starting
@@ -1082,7 +1336,7 @@ def spawn_foreground(sync_fd: int, lock: str) -> int:
     launcher's own, turns that open into EROFS (open(2)). Forked from sdc, the
     launcher would run sdc's own, writable, interpreter: hence a fresh one. For a
     service, systemd makes the same mount before the exec (ReadOnlyPaths=)."""
-    return _spawn(["--foreground", str(sync_fd), "--lock", lock], sync_fd)
+    return _spawn(["--foreground", str(sync_fd), "--lock", lock, *(["--interactive"] if interactive else [])], sync_fd)
 
 
 def _spawn(args: list[str], sync_fd: int) -> int:
@@ -1178,33 +1432,42 @@ def exec_in(sync_fd: int) -> int:
         print(f"sdc: cannot exec in the container: {message}", file=sys.stderr, flush=True)
         return EXIT_SETUP
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    detach = bool(request.get("detach"))
+    # Without a terminal: pipes we relay (exec -d: the container's /dev/null, as Docker's)
+    their_stdio, our_stdio = (None, None) if terminal else stdio_pipes(interactive=bool(request.get("interactive")))
+    if detach:
+        close_all(our_stdio)
+        their_stdio = our_stdio = None
     pid = os.fork()
     if pid == 0:
         ours.close()
-        if request.get("detach"):  # as Docker's exec -d: nothing of it reaches our caller's stdio
-            null = os.open("/dev/null", os.O_RDWR)  # the container's
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.close(null)
-        _exec_child(sync, process, seccomp, console=theirs if terminal else None)
+        close_all(our_stdio)
+        _exec_child(sync, process, seccomp, console=theirs if terminal else None, stdio=their_stdio)
     theirs.close()
-    if request.get("detach"):
+    close_all(their_stdio)
+    if detach:
         return 0
     sync.close()
     try:
         _, master = receive_ready(ours) if terminal else (b"", None)  # none if the child failed first
     finally:
         ours.close()
-    return relay_signals(pid) if master is None else relay_console(pid, master)
+    if master is not None:
+        return relay_console(pid, master)
+    return relay_stdio(pid, our_stdio or [-1, -1, -1])
 
 
 def _exec_child(sync: socket.socket, process: dict, seccomp: bytes | None, *,  # type: ignore[type-arg]
-                console: socket.socket | None) -> NoReturn:  # fmt: skip
+                console: socket.socket | None, stdio: list[int] | None) -> NoReturn:  # fmt: skip
     """In the container's namespaces and cgroup: become its process and exec; never returns.
-    console: where to send the master of a terminal of its own (exec -t), made here."""
+    console: where to send the master of a terminal of its own (exec -t), made here; else the
+    process leaves our session (leave_session), its stdio the pipes of stdio, or /dev/null."""
     code = EXIT_SETUP
     try:
         cwd = process.get("cwd", "/")
+        if console is None:
+            leave_session(stdio if stdio is not None else [-1, -1, -1])
+        linux.join_session_keyring()
         drop_privileges(process)
         try:
             os.chdir(cwd)
@@ -1294,15 +1557,18 @@ def _json_object(fields: dict[str, object]) -> str:
     return "{" + ", ".join(parts) + "}\n"
 
 
-USAGE = "usage: launcher.py --notify BUNDLE | (--foreground FD | --exited BUNDLE) --lock STORE_LOCK | --exec FD"
+USAGE = ("usage: launcher.py --notify BUNDLE | --foreground FD --lock STORE_LOCK [--interactive]"
+         " | --exited BUNDLE --lock STORE_LOCK | --exec FD")
 
 
 def main(argv: list[str]) -> int:
-    mode, bundle, sync_fd, lock = None, None, -1, None
+    mode, bundle, sync_fd, lock, interactive = None, None, -1, None, False
     args = iter(argv)
     try:
         for arg in args:
-            if arg in ("--notify", "--exited"):
+            if arg == "--interactive":
+                interactive = True
+            elif arg in ("--notify", "--exited"):
                 mode = arg[2:]
             elif arg in ("--foreground", "--exec"):
                 mode, sync_fd = arg[2:], int(next(args))
@@ -1313,13 +1579,14 @@ def main(argv: list[str]) -> int:
     except (StopIteration, ValueError):
         mode = None
     needs_bundle, needs_lock = mode in ("notify", "exited"), mode in ("foreground", "exited")
-    if mode is None or (bundle is not None) != needs_bundle or (lock is not None) != needs_lock:
+    if (mode is None or (bundle is not None) != needs_bundle or (lock is not None) != needs_lock
+            or (interactive and mode != "foreground")):  # fmt: skip
         print(USAGE, file=sys.stderr)
         return 2
     if mode == "exited":
         return record_exit(str(bundle), str(lock), dict(os.environ))
     if mode == "foreground":
-        return launch_foreground(sync_fd, str(lock))
+        return launch_foreground(sync_fd, str(lock), interactive=interactive)
     if mode == "exec":
         return exec_in(sync_fd)
     return launch(str(bundle), detach=True)

@@ -68,6 +68,8 @@ _SYS_MOUNT_SETATTR = {"x86_64": 442, "aarch64": 442}
 _SYS_OPEN_TREE = {"x86_64": 428, "aarch64": 428}
 _SYS_MOVE_MOUNT = {"x86_64": 429, "aarch64": 429}
 _SYS_PIDFD_OPEN = {"x86_64": 434, "aarch64": 434}
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
+KEYCTL_JOIN_SESSION_KEYRING = 1
 _SYS_FSOPEN = {"x86_64": 430, "aarch64": 430}
 _SYS_FSCONFIG = {"x86_64": 431, "aarch64": 431}
 _SYS_FSMOUNT = {"x86_64": 432, "aarch64": 432}
@@ -150,6 +152,15 @@ def pivot_root(new_root: str, put_old: str) -> None:
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> None:
     _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+
+def join_session_keyring() -> None:
+    """A new anonymous session keyring (keyctl(2) KEYCTL_JOIN_SESSION_KEYRING with no name), so
+    that the caller's, and its keys, are not ours; where keyrings are not built into the kernel,
+    there is none to leave."""
+    ret = _libc.syscall(_syscall_number(_SYS_KEYCTL), KEYCTL_JOIN_SESSION_KEYRING, None, 0, 0, 0)
+    if ret < 0 and ctypes.get_errno() not in (38,):  # ENOSYS: no keyrings at all
+        _check(ret, "keyctl(JOIN_SESSION_KEYRING)")
 
 
 def last_cap() -> int:

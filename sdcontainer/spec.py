@@ -81,7 +81,7 @@ RUN_FLAGS = (
     RunFlag(("--stop-signal",), "stop_signal", str, None,
             "Signal to stop the container [default: the image's, or SIGTERM]"),
     RunFlag(("-i", "--interactive"), "interactive", bool, False,
-            "Accepted for Docker compatibility: stdin is always attached in the foreground"),
+            "Keep stdin open: yours, relayed to the container's (without it, its stdin is /dev/null)"),
     RunFlag(("--cap-add",), "cap_add", list, None, "Add a capability (NET_ADMIN, CAP_SYS_PTRACE..., or ALL)"),
     RunFlag(("--cap-drop",), "cap_drop", list, None, "Drop a capability (or ALL)"),
     RunFlag(("--privileged",), "privileged", bool, False,
@@ -138,6 +138,7 @@ class ContainerSpec:
     detach: bool = RUN_DEFAULTS["detach"]
     auto_remove: bool = RUN_DEFAULTS["rm"]
     tty: bool = RUN_DEFAULTS["tty"]
+    interactive: bool = RUN_DEFAULTS["interactive"]  # the caller's stdin relayed (else /dev/null)
     stop_timeout: int = RUN_DEFAULTS["stop_timeout"]
     stop_signal: str = ""  # "": the image's, or SIGTERM
     seccomp: str = ""  # "": sdc's default profile (Docker's); "unconfined"; or a profile's absolute path
@@ -361,7 +362,6 @@ def build_run_spec(
     check_volumes(volumes, userns=userns == "auto")
     if f["stop_timeout"] < 0:
         raise UsageError(f"invalid --stop-timeout {f['stop_timeout']}", hint="give a number of seconds >= 0")
-    # -i is accepted for Docker's muscle memory: the foreground container has our stdin.
     return ContainerSpec(
         name=check_name(f["name"]) if f["name"] is not None else "",
         image=image,
@@ -375,6 +375,7 @@ def build_run_spec(
         detach=f["detach"],
         auto_remove=f["rm"],
         tty=f["tty"],
+        interactive=f["interactive"],
         stop_timeout=f["stop_timeout"],
         stop_signal=signal_name(parse_signal(f["stop_signal"])) if f["stop_signal"] else "",
         seccomp=parse_security_opts(f["security_opt"] or []),

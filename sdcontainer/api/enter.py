@@ -29,9 +29,11 @@ def exec_in(
     user: str = "",
     detach: bool = False,
     tty: bool = False,
+    interactive: bool = False,
 ) -> int:
     """Run command in container ref; its exit status (0 at once with detach). tty: on a terminal of
-    its own, relayed to ours (not with detach)."""
+    its own, relayed to ours (not with detach); else its stdio are pipes the helper relays, its
+    stdin ours if interactive, else /dev/null."""
     from sdcontainer import linux
     from sdcontainer.api.run import account_in
 
@@ -63,7 +65,8 @@ def exec_in(
         if user:
             account = account_in(Path(f"/proc/{pid}/root"), check_user(user))
             process["user"] = {"uid": account.uid, "gid": account.gid, "additionalGids": list(account.groups)}
-        request = {"bundle": str(bundle), "pidfd": pidfd, "process": process, "detach": detach}
+        request = {"bundle": str(bundle), "pidfd": pidfd, "process": process, "detach": detach,
+                   "interactive": interactive}  # fmt: skip
         with contextlib.ExitStack() as restore:
             if process.get("terminal") and os.isatty(0):  # the helper sets it raw: as it was after
                 import termios

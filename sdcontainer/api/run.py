@@ -210,10 +210,11 @@ def create_only(ctx: Context, spec: ContainerSpec) -> Container:
     return container
 
 
-def start(ctx: Context, ref: str, *, attach: bool = False) -> int:
+def start(ctx: Context, ref: str, *, attach: bool = False, interactive: bool = False) -> int:
     """Run a container again (or for the first time): a fresh transient unit, with a fresh
     launcher set-up, over the bundle and writable layer it has kept. Detached, return once its
-    PID 1 has exec'ed (0); attached, its exit status. A running one is left as it is."""
+    PID 1 has exec'ed (0); attached, its exit status, our stdin its own if interactive (or
+    created with -i). A running one is left as it is."""
     container = lifecycle.find(ctx, ref)
     states = lifecycle.unit_states(ctx)
     if states.get(container.unit, "gone") not in lifecycle.DOWN:
@@ -231,7 +232,7 @@ def start(ctx: Context, ref: str, *, attach: bool = False) -> int:
     containers.write_container(ctx.paths, container)
     if attach:
         return _foreground(ctx, lambda stack: _restarting(ctx, container, stack), container.spec.auto_remove,
-                           tty=container.spec.tty)  # fmt: skip
+                           tty=container.spec.tty, interactive=interactive or container.spec.interactive)  # fmt: skip
     with contextlib.ExitStack() as stack:
         start_service(ctx, container, stack)
         stack.pop_all()
@@ -327,11 +328,12 @@ def run_foreground(ctx: Context, spec: ContainerSpec) -> int:
     if spec.sdnotify:
         raise UsageError("--sdnotify=container needs -d: a foreground container's unit is a scope, never notified",
                          hint="add -d")  # fmt: skip
-    return _foreground(ctx, lambda stack: create(ctx, spec, stack), spec.auto_remove, tty=spec.tty)
+    return _foreground(ctx, lambda stack: create(ctx, spec, stack), spec.auto_remove, tty=spec.tty,
+                       interactive=spec.interactive)  # fmt: skip
 
 
 def _foreground(ctx: Context, make: Callable[[contextlib.ExitStack], Container], auto_remove: bool, *,
-                tty: bool = False) -> int:  # fmt: skip
+                tty: bool = False, interactive: bool = False) -> int:  # fmt: skip
     """The container make returns (its undo on the stack), run in a scope around the launcher.
 
     The launcher is a fresh interpreter (see launcher.spawn_foreground), started
@@ -344,10 +346,11 @@ def _foreground(ctx: Context, make: Callable[[contextlib.ExitStack], Container],
             import termios
 
             restore.callback(termios.tcsetattr, 0, termios.TCSADRAIN, termios.tcgetattr(0))
-        return _launch_foreground(ctx, make, auto_remove)
+        return _launch_foreground(ctx, make, auto_remove, interactive=interactive)
 
 
-def _launch_foreground(ctx: Context, make: Callable[[contextlib.ExitStack], Container], auto_remove: bool) -> int:
+def _launch_foreground(ctx: Context, make: Callable[[contextlib.ExitStack], Container], auto_remove: bool, *,
+                       interactive: bool) -> int:  # fmt: skip
     from sdcontainer import launcher
 
     # The launcher's mount namespace is a copy of ours: the store's pool must be mounted first.
@@ -359,7 +362,7 @@ def _launch_foreground(ctx: Context, make: Callable[[contextlib.ExitStack], Cont
     try:
         sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
         try:
-            pid = launcher.spawn_foreground(sync_r, str(ctx.paths.lock))
+            pid = launcher.spawn_foreground(sync_r, str(ctx.paths.lock), interactive=interactive)
         finally:
             os.close(sync_r)
         try:

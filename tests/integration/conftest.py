@@ -181,6 +181,24 @@ def name(sdc: Sdc, request: pytest.FixtureRequest) -> Iterator[str]:
     sdc("rm", "-f", cname)
 
 
+BASE, COUNT = 1_000_000, 3 * 65536
+SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
+
+
+@pytest.fixture
+def subids() -> Iterator[None]:
+    """sdc's lines in the test host's /etc/subuid and /etc/subgid (its own overlay of the VM's)."""
+    before = {path: path.read_text() if path.exists() else None for path in SUBID_FILES}
+    for path in SUBID_FILES:
+        path.write_text((before[path] or "") + f"sdc:{BASE}:{COUNT}\n")
+    yield
+    for path, text in before.items():
+        if text is None:
+            path.unlink()
+        else:
+            path.write_text(text)
+
+
 def systemctl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["systemctl", *args], capture_output=True, text=True)
 

@@ -85,3 +85,49 @@ def test_bad_sdnotify_is_one_line_and_leaves_nothing(sdc: Sdc, image: str, store
         proc = sdc("run", *args, image, "true")
         assert proc.returncode == 125 and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
     assert store_state(store) == before
+
+
+@pytest.mark.parametrize("stop", ["stop", "rm"])
+def test_a_container_cannot_make_systemd_kill_a_host_process(
+    sdc: Sdc, image: str, name: str, notify_tool: Path, stop: str
+) -> None:
+    """Issue 21, item 3: systemd takes MAINPID= from any process of a NotifyAccess=all unit, and
+    kills that process when the unit stops. The container's notify socket is sdc's relay, which
+    drops MAINPID= (and a MAINPID= behind a \\r, where systemd splits lines too); what it passes,
+    STATUS= and READY=1, still works."""
+    victim = subprocess.Popen(["sleep", "1000"])  # a process of the host's, in no container
+    try:
+        script = (f'notify MAINPID={victim.pid}; notify "$(printf "STATUS=x\\rMAINPID={victim.pid}")"; '
+                  f'notify "MAINPID={victim.pid}\nFDSTORE=1"; notify "STATUS=relayed"; notify READY=1; '
+                  "exec sleep 1000")  # fmt: skip
+        sdc.ok("run", "-d", "--sdnotify=container", "--name", name, "-v", f"{notify_tool}:/usr/bin/notify:ro",
+               image, "sh", "-c", script)  # fmt: skip
+        unit = f"sdc-{name}.service"
+        assert unit_property(unit, "ActiveState") == "active" and unit_property(unit, "StatusText") == "relayed"
+        main_pid = unit_property(unit, "MainPID")
+        assert main_pid != str(victim.pid) and Path(f"/proc/{main_pid}/cmdline").read_bytes() == b"sleep\x001000\x00"
+        sdc.ok(*(["stop", "-t", "2"] if stop == "stop" else ["rm", "-f"]), name)
+        time.sleep(0.5)
+        assert victim.poll() is None, "systemd killed a host process the container named"
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_the_relay_is_the_one_process_of_ours_and_goes_with_the_container(
+    sdc: Sdc, image: str, name: str, notify_tool: Path
+) -> None:
+    sdc.ok("run", "-d", "--sdnotify=container", "--name", name, "-v", f"{notify_tool}:/usr/bin/notify:ro",
+           image, "sh", "-c", "notify READY=1; exec sleep 1000")  # fmt: skip
+    cgroup = unit_property(f"sdc-{name}.service", "ControlGroup")
+    pids = [int(p) for p in Path(f"/sys/fs/cgroup/systemd{cgroup}/cgroup.procs").read_text().split()]
+    names = sorted(Path(f"/proc/{p}/comm").read_text().strip() for p in pids)
+    assert names == ["sdc-notify", "sleep"], names
+    [relay] = [p for p in pids if Path(f"/proc/{p}/comm").read_text().strip() == "sdc-notify"]
+    status = dict(line.split(":\t", 1) for line in Path(f"/proc/{relay}/status").read_text().splitlines())
+    assert int(status["CapEff"], 16) == 0 and status["NoNewPrivs"] == "1"
+    sdc.ok("stop", "-t", "1", name)
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{relay}").exists():
+        assert time.monotonic() < deadline, "sdc-notify outlived its container"
+        time.sleep(0.05)

@@ -7,29 +7,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Sdc, rootfs_of, store_state, unit_property
-
-BASE, COUNT = 1_000_000, 3 * 65536
-SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
-
-
-@pytest.fixture
-def subids() -> Iterator[None]:
-    """sdc's lines in the test host's /etc/subuid and /etc/subgid (its own overlay of the VM's)."""
-    before = {path: path.read_text() if path.exists() else None for path in SUBID_FILES}
-    for path in SUBID_FILES:
-        path.write_text((before[path] or "") + f"sdc:{BASE}:{COUNT}\n")
-    yield
-    for path, text in before.items():
-        if text is None:
-            path.unlink()
-        else:
-            path.write_text(text)
+from tests.integration.conftest import BASE, Sdc, rootfs_of, store_state, unit_property
 
 
 def host_ids(name: str) -> tuple[int, int]:
