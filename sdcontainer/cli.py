@@ -349,7 +349,8 @@ def images_(
         shown: list[str | None] = [*names] or [None]
         for name in shown:
             repo, tag = familiar(name) if name else ("<none>", "<none>")
-            rows.append({"Repository": repo, "Tag": tag, "Id": image.id, "Created": image.created, "Size": image.size})
+            rows.append({"Repository": repo, "Tag": tag, "Id": str(image.id), "Created": image.created,
+                         "Size": image.size})  # fmt: skip
     if quiet:
         for iid in dict.fromkeys(shown_id(r["Id"]) for r in rows):
             typer.echo(iid)

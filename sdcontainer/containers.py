@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from sdcontainer import protocol
-from sdcontainer.errors import NotFound
+from sdcontainer.errors import NotFound, StorageError
 from sdcontainer.paths import Paths
 from sdcontainer.records import read_json, write_json
-from sdcontainer.spec import ContainerSpec, Limits
+from sdcontainer.spec import ContainerSpec, Limits, check_name
+
+_HEX = "0123456789abcdef"
 
 _ADJECTIVES = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nimble", "quiet", "swift", "witty", "bold")
 _NOUNS = (
@@ -64,7 +66,12 @@ class Container:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Container:
+        """A record read back, its ID and name checked: each names a path of the store."""
+        if not isinstance(data.get("id"), str) or len(data["id"]) != 64 or not set(data["id"]) <= set(_HEX):
+            raise StorageError(f"a container record with a bad ID: {str(data.get('id'))[:80]!r}",
+                               hint="the store's records are corrupt")  # fmt: skip
         spec = dict(data["spec"])
+        check_name(str(spec.get("name")))
         limits = dict(spec.pop("limits"))
         limits["cpuset_cpus"] = tuple(limits.get("cpuset_cpus", ()))
         spec = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Self
 
+from sdcontainer.digests import Digest
 from sdcontainer.errors import StoreFull, UsageError
 
 WHITEOUT = ".wh."
@@ -65,18 +66,18 @@ class HashingReader:
         self.sha256.update(data)
         return data
 
-    def drain(self) -> str:
+    def drain(self) -> Digest:
         while self.read(_CHUNK):
             pass
-        return "sha256:" + self.sha256.hexdigest()
+        return Digest("sha256", self.sha256.hexdigest())
 
 
 @dataclass(frozen=True)
 class Digests:
     """What applying a layer tarball learned of it."""
 
-    blob: str  # sha256 of the bytes read, compressed or not: the blob's digest in a registry or archive
-    diff_id: str  # sha256 of the tar inside: the layer's DiffID (OCI image-spec, config.md)
+    blob: Digest  # sha256 of the bytes read, compressed or not: the blob's digest in a registry or archive
+    diff_id: Digest  # sha256 of the tar inside: the layer's DiffID (OCI image-spec, config.md)
     size: int  # the apparent size of its files
 
 
@@ -243,7 +244,7 @@ class TarSplit:
         del self.kept[:size]
         self.start += size
 
-    def finish(self) -> str:
+    def finish(self) -> Digest:
         """Read the rest (tar's end blocks, padding) and close the record: the stream's sha256."""
         while self.read(_CHUNK):
             pass

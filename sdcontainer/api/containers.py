@@ -443,7 +443,7 @@ def diff(ctx: Context, ref: str) -> list[tuple[str, str]]:
     with records.locked(ctx.paths):  # the view lives in the driver's tmp/, which another command clears
         container = find(ctx, ref)
         image = images.find_image(ctx.paths, container.image_id)
-        with ctx.driver().container_changes(container.id, image.top_layer + "-init") as (_, found):
+        with ctx.driver().container_changes(container.id, image.top_layer) as (_, found):
             return [(kind.value, "/" + path) for kind, path in found]
 
 

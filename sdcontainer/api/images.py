@@ -62,7 +62,7 @@ def remove_image(ctx: Context, ref: str, *, force: bool = False) -> list[str]:
         if name in names and len(names) > 1:
             images.untag_image(ctx.paths, ref)
             return [f"Untagged: {'{}:{}'.format(*images.familiar(name))}"]
-        users = [c.name for c in containers.list_containers(ctx.paths) if c.image_id == image.id]
+        users = [c.name for c in containers.list_containers(ctx.paths) if c.image_id == str(image.id)]
         if users and not force:
             raise Conflict(
                 f"image {ref} is used by container {users[0]}",
@@ -73,7 +73,7 @@ def remove_image(ctx: Context, ref: str, *, force: bool = False) -> list[str]:
             images.untag_image(ctx.paths, n)
         if not users:
             images.delete_image(ctx.paths, ctx.driver(), image)
-            done.append(f"Deleted: {image.id}")
+            done.append(f"Deleted: {image.id}")  # its str(): sha256:HEX
         return done
 
 
@@ -98,11 +98,11 @@ def prune_images(ctx: Context, *, every: bool = False) -> tuple[list[str], int]:
         driver = ctx.driver()
         used = {c.image_id for c in containers.list_containers(ctx.paths)}
         for image, names in images.list_images(ctx.paths):
-            if image.id not in used and (every or not names):
+            if str(image.id) not in used and (every or not names):
                 for name in names:
                     images.untag_image(ctx.paths, name)
                 freed += images.delete_image(ctx.paths, driver, image)
-                removed.append(image.id)
+                removed.append(str(image.id))
         for layer in store.unreferenced_layers(ctx.paths, driver):
             freed += store.layer_size(ctx.paths, layer)
             driver.remove_layer(layer)
@@ -126,7 +126,7 @@ def inspect_image(ctx: Context, ref: str) -> dict[str, Any]:
     names = sorted(r for r, iid in images.read_repositories(ctx.paths).items() if iid == image.id)
     config = image.config if "rootfs" in image.config else {}
     return {
-        "Id": image.id,
+        "Id": str(image.id),
         "RepoTags": ["{}:{}".format(*images.familiar(n)) for n in names],
         "RepoDigests": list(image.repo_digests),
         "Created": config.get("created") or iso_time(image.created),
@@ -135,8 +135,8 @@ def inspect_image(ctx: Context, ref: str) -> dict[str, Any]:
         "Os": config.get("os", ""),
         "Size": image.size,
         "Config": image.runtime,
-        "RootFS": {"Type": "layers", "Layers": list(image.diff_ids)},
-        "Storage": {"Layers": list(image.layers)},
+        "RootFS": {"Type": "layers", "Layers": [str(d) for d in image.diff_ids]},
+        "Storage": {"Layers": [str(layer) for layer in image.layers]},
     }
 
 
@@ -159,7 +159,7 @@ def history(ctx: Context, ref: str) -> list[dict[str, Any]]:
     for row in rows:
         row["Id"] = "<missing>"
     if rows:
-        rows[0]["Id"] = image.id
+        rows[0]["Id"] = str(image.id)
     return rows
 
 
@@ -233,7 +233,7 @@ def pull_image(
                                       max_size=max_size or DEFAULT_MAX_SIZE, progress=progress)  # fmt: skip
     finally:
         registry.close()
-    return image, digest, str(ref)
+    return image, str(digest), str(ref)
 
 
 def login(ctx: Context, domain: str, username: str, password: str, *, tls_verify: bool = True) -> None:
@@ -335,7 +335,7 @@ def commit(
             cgroup = units.unit_cgroup(container.unit)
             if pause and cgroups.populated(cgroup):  # running
                 paused.enter_context(cgroups.frozen(cgroup))
-            with driver.container_changes(container.id, image.top_layer + "-init") as (view, found):
+            with driver.container_changes(container.id, image.top_layer) as (view, found):
                 write_changes(view, [(kind.value, path) for kind, path in found], tar)
         tar.seek(0)
         chain, digests, new = store.add_layer(ctx.paths, driver, image.top_layer, tar, max_size=DEFAULT_MAX_SIZE)
@@ -345,7 +345,7 @@ def commit(
         driver.make_init_layer(chain)
         runtime = image_config.apply_changes(_runtime_of(image.runtime, container.spec), changes or [])
         config = image_config.committed(
-            image.config, runtime, digests.diff_id, created=ctx.clock.time(), author=author, comment=message,
+            image.config, runtime, str(digests.diff_id), created=ctx.clock.time(), author=author, comment=message,
             created_by=shlex.join(container.spec.argv),
         )  # fmt: skip
         committed = images.store_image(ctx.paths, archive.config_bytes(config), layers=(*image.layers, chain))

@@ -100,7 +100,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         container = Container(
             id=cid,
             spec=spec,
-            image_id=image.id,
+            image_id=str(image.id),
             unit=unit,
             driver=driver.name,
             rootfs=str(driver.container_path(cid)),
@@ -130,7 +130,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         if mount is None:
             account = account_in(rootfs, spec.user)
         else:  # the root is mounted by the launcher: the same files, seen through the image's layers
-            with driver.layer_view(image.top_layer + "-init") as tree:
+            with driver.layer_view(image.top_layer, init=True) as tree:
                 account = account_in(tree, spec.user)
         config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, account=account,
                                              caps=caps, idmap=idmap, container_id=cid)

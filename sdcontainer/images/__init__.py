@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdcontainer.digests import Digest, InvalidDigest, parse_list
 from sdcontainer.errors import NotFound, UsageError
 from sdcontainer.files import write_atomically
 from sdcontainer.paths import Paths
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, kw_only=True)
 class Image:
-    id: str  # sha256 of its config's bytes, as Docker's image ID
-    layers: tuple[str, ...]  # chain IDs, the base first: the store's layer subvolumes (store.py)
+    id: Digest  # sha256 of its config's bytes, as Docker's image ID
+    layers: tuple[Digest, ...]  # chain IDs, the base first: the store's layer subvolumes (store.py)
     config: dict[str, Any] = field(default_factory=dict)  # the OCI image config (image-spec config.md)
     created: float = 0.0
     size: int = 0  # the apparent size of the files of its layers
@@ -36,10 +37,10 @@ class Image:
 
     @property
     def short_id(self) -> str:
-        return self.id.removeprefix("sha256:")[:12]
+        return self.id.short
 
     @property
-    def top_layer(self) -> str:
+    def top_layer(self) -> Digest:
         return self.layers[-1]
 
     @property
@@ -51,13 +52,15 @@ class Image:
         return dict(self.config.get("config") or {})
 
     @property
-    def diff_ids(self) -> tuple[str, ...]:
-        return tuple(self.config.get("rootfs", {}).get("diff_ids", ()))
+    def diff_ids(self) -> tuple[Digest, ...]:
+        """Its config's, each parsed (a config stored by an sdc before digests were checked)."""
+        rootfs = self.config.get("rootfs")
+        return parse_list(rootfs.get("diff_ids", []) if isinstance(rootfs, dict) else [], what="the config's diff ID")
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "layers": list(self.layers),
+            "id": str(self.id),
+            "layers": [str(layer) for layer in self.layers],
             "config": self.config,
             "created": self.created,
             "size": self.size,
@@ -66,9 +69,11 @@ class Image:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Image:
+        """A record read back: its IDs parsed, as anything from outside (a record edited on disk
+        could name /etc as a layer)."""
         return cls(
-            id=data["id"],
-            layers=tuple(data["layers"]),
+            id=Digest.parse(data["id"], what="an image record's ID"),
+            layers=parse_list(data["layers"], what="an image record's layer"),
             config=data.get("config", {}),
             created=data.get("created", 0.0),
             size=data.get("size", 0),
@@ -99,15 +104,31 @@ def familiar(name: str) -> tuple[str, str]:
     return parsed.familiar_repository, parsed.tag or "<none>"
 
 
-def _record_path(paths: Paths, image_id: str) -> Path:
-    return paths.images / f"{image_id.removeprefix('sha256:')}.json"
+def _record_path(paths: Paths, image_id: Digest) -> Path:
+    return paths.images / f"{image_id.hex}.json"
 
 
-def read_repositories(paths: Paths) -> dict[str, str]:
-    """Name -> image ID. Names are kept in full; an earlier sdc kept short ones (bb:latest)."""
+def config_path(paths: Paths, image_id: Digest) -> Path:
+    """The image's config, its bytes as they came (their sha256 is its ID)."""
+    return paths.images / f"{image_id.hex}.config"
+
+
+def read_repositories(paths: Paths) -> dict[str, Digest]:
+    """Name -> image ID. Names are kept in full; an earlier sdc kept short ones (bb:latest). A
+    name whose ID is not a digest (the file edited on disk) is left out."""
     if not paths.repositories.exists():
         return {}
-    return {as_reference(name) or name: image_id for name, image_id in read_json(paths.repositories).items()}
+    found = {}
+    for name, image_id in read_json(paths.repositories).items():
+        try:
+            found[as_reference(name) or name] = Digest.parse(image_id, what=f"the image ID of {name}")
+        except InvalidDigest:
+            continue
+    return found
+
+
+def write_repositories(paths: Paths, repos: dict[str, Digest]) -> None:
+    write_json(paths.repositories, {name: str(image_id) for name, image_id in repos.items()})
 
 
 def list_images(paths: Paths) -> list[tuple[Image, list[str]]]:
@@ -121,7 +142,15 @@ def list_images(paths: Paths) -> list[tuple[Image, list[str]]]:
 
 
 def find_image(paths: Paths, ref: str) -> Image:
-    """An image by name[:tag] first, then by full id or unique id prefix (as Docker resolves)."""
+    """An image by its full ID (sha256:HEX) first, then by name[:tag], then by a unique prefix of
+    its ID, as Docker resolves: a full ID is never taken for a name (an archive may tag an image
+    `sha256:<another image's ID>`, which is a name as references go)."""
+    try:
+        full: Digest | None = Digest.parse(ref)
+    except InvalidDigest:
+        full = None
+    if full is not None and _record_path(paths, full).exists():
+        return Image.from_json(read_json(_record_path(paths, full)))
     name = as_reference(ref)
     image_id = read_repositories(paths).get(name) if name else None
     if image_id is None and name and "@" in name:  # by digest: the image pulled by that manifest
@@ -132,7 +161,7 @@ def find_image(paths: Paths, ref: str) -> Image:
         matches = list(paths.images.glob(f"{hexish.group(1)}*.json")) if paths.images.exists() else []
         if len(matches) > 1:
             raise UsageError(f"image id prefix {ref!r} is ambiguous", hint="give more of the id")
-        image_id = "sha256:" + matches[0].stem if matches else None
+        image_id = Digest.from_hex(matches[0].stem) if matches else None
     if image_id is None or not _record_path(paths, image_id).exists():
         raise NotFound(
             f"no such image: {ref}", hint="`sdc images` lists the images here; `sdc import FILE NAME` adds one"
@@ -140,16 +169,14 @@ def find_image(paths: Paths, ref: str) -> Image:
     return Image.from_json(read_json(_record_path(paths, image_id)))
 
 
-def store_image(paths: Paths, config_bytes: bytes, *, layers: tuple[str, ...],
+def store_image(paths: Paths, config_bytes: bytes, *, layers: tuple[Digest, ...],
                 repo_digests: tuple[str, ...] = ()) -> Image:  # fmt: skip
     """Record an image: its config's bytes as they came (their digest is its ID) and its layers.
     Call with the store locked, once its layers are in the store, each recorded (store.record_layer)."""
-    import hashlib
-
     from sdcontainer.images.store import layer_size
 
     size = sum(layer_size(paths, layer) for layer in layers)
-    image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+    image_id = Digest.of(config_bytes)
     try:
         config = json.loads(config_bytes)
     except ValueError as exc:
@@ -163,7 +190,7 @@ def store_image(paths: Paths, config_bytes: bytes, *, layers: tuple[str, ...],
     image = Image(id=image_id, layers=layers, config=config, created=time.time(), size=size,
                   repo_digests=repo_digests)  # fmt: skip
     paths.images.mkdir(parents=True, exist_ok=True)
-    write_atomically(str(paths.images / f"{image_id.removeprefix('sha256:')}.config"), config_bytes)
+    write_atomically(str(config_path(paths, image_id)), config_bytes)
     write_json(existing, image.to_json())
     return image
 
@@ -188,13 +215,13 @@ def add_repo_digest(paths: Paths, image: Image, repo_digest: str) -> None:
 def tag_image(paths: Paths, image: Image, ref: str) -> None:
     repos = read_repositories(paths)
     repos[normalize_reference(ref)] = image.id
-    write_json(paths.repositories, repos)
+    write_repositories(paths, repos)
 
 
 def untag_image(paths: Paths, ref: str) -> None:
     repos = read_repositories(paths)
     repos.pop(normalize_reference(ref), None)
-    write_json(paths.repositories, repos)
+    write_repositories(paths, repos)
 
 
 def delete_image(paths: Paths, driver: Driver, image: Image) -> int:
@@ -204,9 +231,9 @@ def delete_image(paths: Paths, driver: Driver, image: Image) -> int:
     from sdcontainer.images.store import forget_layer, layer_size
 
     repos = {ref: iid for ref, iid in read_repositories(paths).items() if iid != image.id}
-    write_json(paths.repositories, repos)
+    write_repositories(paths, repos)
     _record_path(paths, image.id).unlink(missing_ok=True)
-    (paths.images / f"{image.id.removeprefix('sha256:')}.config").unlink(missing_ok=True)
+    config_path(paths, image.id).unlink(missing_ok=True)
     in_use = {layer for other, _ in list_images(paths) for layer in other.layers}
     freed = 0
     for layer in image.layers:

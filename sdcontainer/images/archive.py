@@ -4,15 +4,14 @@ docker save's format and OCI image layouts in a tar (oci-archive)."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import re
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from sdcontainer.digests import Digest, parse_list
 from sdcontainer.errors import SdcError, UsageError
 from sdcontainer.images import Image, normalize_reference, store_image, tag_image
 from sdcontainer.paths import Paths
@@ -29,7 +28,7 @@ def config_bytes(config: dict[str, Any]) -> bytes:
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
 
 
-def rootfs_config(diff_id: str, runtime: dict[str, Any], *, comment: str = "") -> dict[str, Any]:
+def rootfs_config(diff_id: Digest, runtime: dict[str, Any], *, comment: str = "") -> dict[str, Any]:
     """The OCI image config of an imported root filesystem: no `created`, so that the same
     tarball imported twice is the same image."""
     machine = os.uname().machine
@@ -37,7 +36,7 @@ def rootfs_config(diff_id: str, runtime: dict[str, Any], *, comment: str = "") -
         "architecture": ARCHITECTURES.get(machine, machine),
         "os": "linux",
         "config": runtime,
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "rootfs": {"type": "layers", "diff_ids": [str(diff_id)]},
         "history": [{"created_by": "sdc import", **({"comment": comment} if comment else {})}],
     }
 
@@ -102,7 +101,7 @@ class Found:
 
     config: bytes
     layers: tuple[Callable[[], BinaryIO], ...]  # each opens one layer's (possibly compressed) tarball
-    blob_digests: tuple[str | None, ...]  # what each layer's bytes must hash to, where the archive says
+    blob_digests: tuple[Digest | None, ...]  # what each layer's bytes must hash to, where the archive says
     names: tuple[str, ...]
     media_types: tuple[str | None, ...] = ()  # each layer's, where a manifest says
 
@@ -136,25 +135,24 @@ def store_found(
     from sdcontainer.images import store
     from sdcontainer.storage.driver import check_root_filesystem
 
-    config = _json(found.config, "the image's config")
-    diff_ids = config.get("rootfs", {}).get("diff_ids") if isinstance(config.get("rootfs"), dict) else None
-    if not isinstance(diff_ids, list) or len(diff_ids) != len(found.layers) or not found.layers:
+    diff_ids = config_diff_ids(found.config)
+    if len(diff_ids) != len(found.layers) or not found.layers:
         raise UsageError("the image's config does not list its layers", hint="the archive is corrupt")
-    layers: list[str] = []
+    layers: list[Digest] = []
     with contextlib.ExitStack() as undo:
-        parent: str | None = None
+        parent: Digest | None = None
         media_types = found.media_types or (None,) * len(found.layers)
         for index, (opener, diff_id, blob, media_type) in enumerate(
             zip(found.layers, diff_ids, found.blob_digests, media_types, strict=True)
         ):
-            chain = store.chain_id(parent, str(diff_id))
+            chain = store.chain_id(parent, diff_id)
             present = driver.has_layer(chain)
             if not present:
                 for attempt in range(3):
                     try:
                         with opener() as stream:
                             chain, _, _ = store.add_layer(paths, driver, parent, stream, max_size=max_size,
-                                                          diff_id=str(diff_id), blob=blob,
+                                                          diff_id=diff_id, blob=blob,
                                                           media_type=media_type)  # fmt: skip
                         break
                     except Retry:
@@ -175,6 +173,16 @@ def store_found(
             tag_image(paths, image, name)
         undo.pop_all()
     return image, names
+
+
+def config_diff_ids(config: bytes) -> tuple[Digest, ...]:
+    """The diff IDs an image's config lists (rootfs.diff_ids), each parsed: a config is outside
+    input, and a diff ID names the store's layer for a base layer (store.chain_id)."""
+    parsed = _json(config, "the image's config")
+    rootfs = parsed.get("rootfs") if isinstance(parsed, dict) else None
+    if not isinstance(rootfs, dict) or not isinstance(rootfs.get("diff_ids"), list):
+        raise UsageError("the image's config does not list its layers", hint="the archive is corrupt")
+    return parse_list(rootfs["diff_ids"], what="the config's diff ID")
 
 
 def _docker_archive(archive: tarfile.TarFile) -> list[Found]:
@@ -213,7 +221,7 @@ def _oci_archive(archive: tarfile.TarFile) -> list[Found]:
         annotations = descriptor.get("annotations") or {}
         names = tuple(str(annotations[key]) for key in NAME_ANNOTATIONS if key in annotations)
         found.append(Found(config=_blob(archive, config), layers=tuple(_blob_opener(archive, d) for d in layer_list),
-                           blob_digests=tuple(str(d.get("digest")) for d in layer_list), names=names[:1],
+                           blob_digests=tuple(_digest(d) for d in layer_list), names=names[:1],
                            media_types=tuple(str(d["mediaType"]) for d in layer_list)))  # fmt: skip
     return found
 
@@ -240,18 +248,22 @@ def _manifests(archive: tarfile.TarFile, index: Any, depth: int = 0) -> list[dic
     return result
 
 
+def _digest(descriptor: Any) -> Digest:
+    return Digest.parse(descriptor.get("digest") if isinstance(descriptor, dict) else None,
+                        what="a descriptor's digest")  # fmt: skip
+
+
 def _blob_path(descriptor: Any) -> str:
-    digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
-    if not isinstance(digest, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
-        raise UsageError(f"a descriptor with a bad digest: {str(digest)[:80]}", hint="the archive is corrupt")
-    return "blobs/sha256/" + digest.removeprefix("sha256:")
+    digest = _digest(descriptor)
+    return f"blobs/{digest.algorithm}/{digest.hex}"
 
 
 def _blob(archive: tarfile.TarFile, descriptor: dict[str, Any]) -> bytes:
     """A small blob (manifest, index, config), checked against its descriptor's digest and size."""
+    digest = _digest(descriptor)
     data = _read(archive, _blob_path(descriptor))
-    if "sha256:" + hashlib.sha256(data).hexdigest() != descriptor["digest"] or len(data) != descriptor.get("size"):
-        raise UsageError(f"blob {descriptor['digest'][:19]}... is not what its descriptor says",
+    if not digest.matches(data) or len(data) != descriptor.get("size"):
+        raise UsageError(f"blob {digest.short}... is not what its descriptor says",
                          hint="the archive is corrupt or was tampered with")  # fmt: skip
     return data
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from sdcontainer.digests import Digest
 from sdcontainer.errors import SdcError
 from sdcontainer.images.archive import Retry
 from sdcontainer.log import get_logger
@@ -90,7 +91,7 @@ class Fetcher:
 
     def opener(self, index: int) -> Callable[[], BinaryIO]:
         layer = self.layers[index]
-        digest, size = str(layer["digest"]), int(layer.get("size") or 0)
+        digest, size = Digest.parse(layer["digest"]), int(layer["size"])  # checked (pull._parts)
 
         def open_layer() -> BinaryIO:
             with self._lock:
@@ -101,9 +102,9 @@ class Fetcher:
                 return _Following(download, self.progress)  # type: ignore[return-value]
             if download is not None:
                 download.close()
-            self.progress.advance(digest, "Downloading", 0)
+            self.progress.advance(str(digest), "Downloading", 0)
             response = self.registry.blob(self.repository, digest)
-            return _Streamed(response, digest, size, self.progress)  # type: ignore[return-value]
+            return _Streamed(response, str(digest), size, self.progress)  # type: ignore[return-value]
 
         return open_layer
 
@@ -126,7 +127,7 @@ class _Download:
     """One layer's blob, downloading into an unnamed file in the store."""
 
     def __init__(self, layer: dict[str, Any], spool: Path) -> None:
-        self.digest, self.size = str(layer["digest"]), int(layer.get("size") or 0)
+        self.digest, self.size = str(layer["digest"]), int(layer["size"])  # checked (pull._parts)
         self.fd = _unnamed_file(spool)
         self.written = 0
         self.done = False
@@ -138,7 +139,7 @@ class _Download:
     def run(self, registry: Registry, repository: str, progress: Progress) -> None:
         try:
             progress.advance(self.digest, "Downloading", 0)
-            self._response = registry.blob(repository, self.digest)
+            self._response = registry.blob(repository, Digest.parse(self.digest))
             with self._response:
                 while not self._interrupted:
                     data = self._response.read(CHUNK)

@@ -13,9 +13,10 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from sdcontainer.digests import Digest
 from sdcontainer.errors import UsageError
 from sdcontainer.images import Image, reference, store
-from sdcontainer.images.archive import ARCHITECTURES, LAYER_TYPES, Found, store_found
+from sdcontainer.images.archive import ARCHITECTURES, LAYER_TYPES, Found, config_diff_ids, store_found
 from sdcontainer.images.fetch import Fetcher, Progress
 from sdcontainer.images.registry import Registry, RegistryError
 from sdcontainer.paths import Paths
@@ -40,24 +41,25 @@ def pull(
     platform: str | None,
     max_size: int,
     progress: Progress,
-) -> tuple[Image, str]:
+) -> tuple[Image, Digest]:
     """The image ref names, in the store; and the digest of the manifest (or index) pulled."""
-    media, body, digest = registry.manifest(ref.path, ref.digest or ref.tag or "latest")
-    if ref.digest and digest != ref.digest:
-        raise RegistryError(f"{ref.domain} served a manifest whose digest is not {ref.digest[:19]}...",
+    wanted = Digest.parse(ref.digest, what="the reference's digest") if ref.digest else None
+    media, body, digest = registry.manifest(ref.path, wanted or ref.tag or "latest")
+    if wanted is not None and digest != wanted:
+        raise RegistryError(f"{ref.domain} served a manifest whose digest is not {wanted.short}...",
                             hint="the registry, or something on the way, changed it")  # fmt: skip
     manifest = _json(body, "the manifest")
     if media in INDEXES or "manifests" in manifest:
         chosen = choose(manifest, platform or host_platform(), ref)
         media, body, chosen_digest = registry.manifest(ref.path, chosen)
         if chosen_digest != chosen:
-            raise RegistryError(f"{ref.domain} served a manifest whose digest is not {chosen[:19]}...",
+            raise RegistryError(f"{ref.domain} served a manifest whose digest is not {chosen.short}...",
                                 hint="the registry, or something on the way, changed it")  # fmt: skip
         manifest = _json(body, "the platform's manifest")
     config, layers = _parts(manifest)
     config_bytes = registry.small_blob(ref.path, config)
     for layer in layers:
-        progress.layer(str(layer["digest"]), int(layer.get("size") or 0))
+        progress.layer(str(layer["digest"]), int(layer["size"]))
 
     def finished(index: int, present: bool) -> None:
         progress.finished(str(layers[index]["digest"]), "Already exists" if present else "Pull complete")
@@ -68,7 +70,7 @@ def pull(
         found = Found(
             config=config_bytes,
             layers=tuple(fetcher.opener(index) for index in range(len(layers))),
-            blob_digests=tuple(str(layer["digest"]) for layer in layers),
+            blob_digests=tuple(Digest.parse(layer["digest"]) for layer in layers),  # checked by _parts
             names=(str(ref),) if ref.tag and not ref.digest else (),
             media_types=tuple(str(layer["mediaType"]) for layer in layers),
         )
@@ -81,18 +83,18 @@ def _missing(driver: Driver, config: bytes, count: int) -> list[int]:
     """The layers (by index) the store lacks; none where the config does not list them (store_found
     then says what is wrong with it)."""
     try:
-        diff_ids = json.loads(config)["rootfs"]["diff_ids"]
-    except (ValueError, KeyError, TypeError):
+        diff_ids = config_diff_ids(config)
+    except UsageError:
         return []
     missing, chain = [], None
-    for index, diff_id in enumerate(diff_ids if isinstance(diff_ids, list) and len(diff_ids) == count else ()):
-        chain = store.chain_id(chain, str(diff_id))
+    for index, diff_id in enumerate(diff_ids if len(diff_ids) == count else ()):
+        chain = store.chain_id(chain, diff_id)
         if not driver.has_layer(chain):
             missing.append(index)
     return missing
 
 
-def choose(index: dict[str, Any], platform: str, ref: reference.Reference) -> str:
+def choose(index: dict[str, Any], platform: str, ref: reference.Reference) -> Digest:
     """The digest of the manifest of an index for platform (OS/ARCH[/VARIANT])."""
     want = platform.split("/")
     if len(want) not in (2, 3):
@@ -106,8 +108,8 @@ def choose(index: dict[str, Any], platform: str, ref: reference.Reference) -> st
             continue
         if len(want) == 3 and p.get("variant") != want[2]:
             continue
-        if isinstance(entry.get("digest"), str):
-            return str(entry["digest"])
+        if "digest" in entry:
+            return Digest.parse(entry["digest"], what="a manifest's digest in the index")
     offered = sorted({"/".join(filter(None, (e.get("platform", {}).get(k) for k in ("os", "architecture", "variant"))))
                       for e in manifests if isinstance(e, dict)})  # fmt: skip
     raise UsageError(f"{ref.familiar} has no image for {platform}", hint=f"it has: {', '.join(offered) or 'none'}")
@@ -121,7 +123,14 @@ def _parts(manifest: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any
     for layer in layers:
         if not isinstance(layer, dict) or layer.get("mediaType") not in LAYER_TYPES:
             kind = layer.get("mediaType") if isinstance(layer, dict) else layer
-            raise UsageError(f"a layer of a kind sdc does not read: {kind}", hint="sdc reads tar, gzip and zstd")
+            raise UsageError(f"a layer of a kind sdc does not read: {str(kind)[:80]}",
+                             hint="sdc reads tar, gzip and zstd")  # fmt: skip
+    for descriptor in (config, *layers):  # parsed here: each names a URL, then a file of the store
+        Digest.parse(descriptor.get("digest"), what="a digest in the manifest")
+        size = descriptor.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise UsageError(f"a descriptor in the manifest with a bad size: {str(size)[:40]}",
+                             hint="the registry served a corrupt manifest")  # fmt: skip
     return config, layers
 
 

@@ -18,8 +18,9 @@ import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sdcontainer.digests import Digest
 from sdcontainer.errors import NotFound
-from sdcontainer.images import Image, store
+from sdcontainer.images import Image, config_path, store
 from sdcontainer.images.reference import Reference
 from sdcontainer.images.registry import Registry, RegistryError
 from sdcontainer.paths import Paths
@@ -141,28 +142,28 @@ def upload_layer(registry: Registry, repository: str, layer: store.LayerTar) -> 
 
 
 def _layer_descriptor(
-    paths: Paths, driver: Driver, registry: Registry, ref: Reference, image: Image, chain: str, diff_id: str,
+    paths: Paths, driver: Driver, registry: Registry, ref: Reference, image: Image, chain: Digest, diff_id: Digest,
     progress: Progress,
 ) -> dict[str, Any]:  # fmt: skip
-    known: dict[str, str] = store.read_layer(paths, chain).get("blobs", {})
     sources = [d.split("@")[0] for d in image.repo_digests if d.startswith(f"{ref.domain}/")]
-    for digest, media_type in known.items():
+    for known, media_type in store.known_blobs(paths, chain).items():
+        digest = str(known)
         size = _exists(registry, ref.path, digest)
         if size is None:
             for source in sources:
                 source_path = source.removeprefix(f"{ref.domain}/")
                 if source_path != ref.path and _mount(registry, ref.path, digest, source_path):
                     size = _exists(registry, ref.path, digest)
-                    progress.layer(diff_id, f"Mounted from {source_path}")
+                    progress.layer(str(diff_id), f"Mounted from {source_path}")
                     break
         else:
-            progress.layer(diff_id, "Layer already exists")
+            progress.layer(str(diff_id), "Layer already exists")
         if size is not None:
             return {"mediaType": AS_OCI.get(media_type, media_type), "digest": digest, "size": size}
-    progress.layer(diff_id, "Pushing")
+    progress.layer(str(diff_id), "Pushing")
     digest, size = upload_layer(registry, ref.path, store.layer_tar(paths, driver, chain, diff_id))
     store.record_layer(paths, chain, diff_id=diff_id, size=store.layer_size(paths, chain), blobs={digest: OCI_GZIP})
-    progress.layer(diff_id, "Pushed")  # one ID a layer, as Docker shows: its diff ID
+    progress.layer(str(diff_id), "Pushed")  # one ID a layer, as Docker shows: its diff ID
     return {"mediaType": OCI_GZIP, "digest": digest, "size": size}
 
 
@@ -170,12 +171,12 @@ def push(paths: Paths, driver: Driver, registry: Registry, image: Image, ref: Re
     """Push image as ref (a tag); the digest of the manifest the registry now holds."""
     layers = [_layer_descriptor(paths, driver, registry, ref, image, chain, diff_id, progress)
               for chain, diff_id in zip(image.layers, image.diff_ids, strict=True)]  # fmt: skip
-    config = (paths.images / f"{image.id.removeprefix('sha256:')}.config").read_bytes()
+    config = config_path(paths, image.id).read_bytes()
     upload_bytes(registry, ref.path, config)
     manifest = json.dumps({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": image.id, "size": len(config)},
+        "config": {"mediaType": OCI_CONFIG, "digest": str(image.id), "size": len(config)},
         "layers": layers,
     }, separators=(",", ":")).encode()  # fmt: skip
     response = registry.request("PUT", f"/v2/{ref.path}/manifests/{ref.tag or 'latest'}", ref.path, push=True,

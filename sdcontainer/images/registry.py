@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from sdcontainer.digests import Digest
 from sdcontainer.errors import NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
 
@@ -76,24 +77,26 @@ class Registry:
 
     # --- the API ------------------------------------------------------------------------------
 
-    def manifest(self, repository: str, reference: str) -> tuple[str, bytes, str]:
-        """(media type, bytes, digest) of a manifest or index, by tag or digest."""
+    def manifest(self, repository: str, reference: str | Digest) -> tuple[str, bytes, Digest]:
+        """(media type, bytes, digest) of a manifest or index, by tag (checked by reference.py)
+        or digest."""
         response = self.request("GET", f"/v2/{repository}/manifests/{reference}", repository,
                                 headers={"Accept": ", ".join(MANIFEST_TYPES)})  # fmt: skip
         body = _read_small(response, f"the manifest of {repository}:{reference}")
         media = response.getheader("Content-Type", "").split(";")[0].strip()
-        return media, body, "sha256:" + _sha256(body)
+        return media, body, Digest.of(body)
 
-    def blob(self, repository: str, digest: str) -> http.client.HTTPResponse:
+    def blob(self, repository: str, digest: Digest) -> http.client.HTTPResponse:
         """A blob, streaming: the caller reads it (and checks its digest) and closes it."""
         return self.request("GET", f"/v2/{repository}/blobs/{digest}", repository)
 
     def small_blob(self, repository: str, descriptor: dict[str, Any]) -> bytes:
         """A config (or another small blob), checked against its descriptor's digest and size."""
-        with self.blob(repository, str(descriptor["digest"])) as response:
-            data = _read_small(response, f"blob {str(descriptor['digest'])[:19]}...")
-        if "sha256:" + _sha256(data) != descriptor["digest"] or len(data) != descriptor.get("size"):
-            raise RegistryError(f"blob {str(descriptor['digest'])[:19]}... is not what its descriptor says",
+        digest = Digest.parse(descriptor.get("digest"), what="a descriptor's digest in the manifest")
+        with self.blob(repository, digest) as response:
+            data = _read_small(response, f"blob {digest.short}...")
+        if not digest.matches(data) or len(data) != descriptor.get("size"):
+            raise RegistryError(f"blob {digest.short}... is not what its descriptor says",
                                 hint="the registry served other bytes than its manifest names")  # fmt: skip
         return data
 

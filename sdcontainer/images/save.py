@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sdcontainer.images import Image, familiar, store
+from sdcontainer.digests import Digest
+from sdcontainer.images import Image, config_path, familiar, store
 from sdcontainer.images.archive import OCI_INDEX, OCI_MANIFEST
 from sdcontainer.paths import Paths
 
@@ -76,7 +77,7 @@ def _layers(paths: Paths, driver: Driver, image: Image) -> list[store.LayerTar]:
 
 
 def _config(paths: Paths, image: Image) -> bytes:
-    return (paths.images / f"{image.id.removeprefix('sha256:')}.config").read_bytes()
+    return config_path(paths, image.id).read_bytes()
 
 
 def save(paths: Paths, driver: Driver, images: list[tuple[Image, str | None]], out: BinaryIO, fmt: Format) -> None:
@@ -92,11 +93,11 @@ def save(paths: Paths, driver: Driver, images: list[tuple[Image, str | None]], o
 def _docker_archive(paths: Paths, driver: Driver, images: list[tuple[Image, str | None]], writer: _Writer) -> None:
     manifest = []
     for image, name in images:
-        config_name = image.id.removeprefix("sha256:") + ".json"
+        config_name = image.id.hex + ".json"
         writer.add_bytes(config_name, _config(paths, image))
         layer_names = []
         for layer in _layers(paths, driver, image):
-            layer_names.append(f"{layer.diff_id.removeprefix('sha256:')}/layer.tar")
+            layer_names.append(f"{layer.diff_id.hex}/layer.tar")
             writer.add_layer(layer_names[-1], layer)
         tags = ["{}:{}".format(*familiar(name))] if name and "@" not in name else None
         manifest.append({"Config": config_name, "RepoTags": tags, "Layers": layer_names})
@@ -107,8 +108,8 @@ def _descriptor(media_type: str, data: bytes) -> dict[str, Any]:
     return {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-def _blob_name(digest: str) -> str:
-    return "blobs/sha256/" + digest.removeprefix("sha256:")
+def _blob_name(digest: Digest) -> str:
+    return f"blobs/{digest.algorithm}/{digest.hex}"
 
 
 def _oci_archive(paths: Paths, driver: Driver, images: list[tuple[Image, str | None]], writer: _Writer) -> None:
@@ -123,11 +124,11 @@ def _oci_archive(paths: Paths, driver: Driver, images: list[tuple[Image, str | N
         manifest = json.dumps({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
-            "config": {**_descriptor(OCI_CONFIG, config), "digest": image.id},
-            "layers": [{"mediaType": OCI_LAYER, "digest": layer.diff_id, "size": layer.size} for layer in layers],
+            "config": {**_descriptor(OCI_CONFIG, config), "digest": str(image.id)},
+            "layers": [{"mediaType": OCI_LAYER, "digest": str(layer.diff_id), "size": layer.size} for layer in layers],
         }).encode()  # fmt: skip
         descriptor = _descriptor(OCI_MANIFEST, manifest)
-        writer.add_bytes(_blob_name(descriptor["digest"]), manifest)
+        writer.add_bytes(_blob_name(Digest.of(manifest)), manifest)
         if name and "@" not in name:
             # containerd's annotation for the full name, the OCI one for the tag (as podman and skopeo write them)
             descriptor["annotations"] = {"io.containerd.image.name": name,

@@ -15,6 +15,7 @@ from fcntl import ioctl
 from pathlib import Path
 
 from sdcontainer import linux
+from sdcontainer.digests import Digest
 from sdcontainer.errors import StorageError
 from sdcontainer.storage.driver import Driver, remove_tree
 
@@ -235,8 +236,8 @@ class BtrfsDriver(Driver):
         finally:
             self._destroy(view)
 
-    def _changed_paths(self, layer_id: str, view: Path) -> set[str] | None:
-        return sent_paths(self._existing(layer_id), view, self.tmp)
+    def _changed_paths(self, layer_id: Digest, view: Path) -> set[str] | None:
+        return sent_paths(self._existing(layer_id, init=True), view, self.tmp)
 
     def _destroy(self, path: Path) -> None:
         if path.stat().st_ino == BTRFS_FIRST_FREE_OBJECTID:

@@ -1,8 +1,8 @@
 """What every storage driver does, on top of four primitives it implements.
 
 Layout of the driver's area:
-    layers/<id>        a read-only layer: its parent plus the layer's changes
-    layers/<id>-init   the layer plus the init layer's placeholders (made once)
+    layers/sha256-<hex>        a read-only layer (by its chain ID): its parent plus the layer's changes
+    layers/sha256-<hex>-init   the layer plus the init layer's placeholders (made once)
     containers/<id>    a container's writable root filesystem
     tmp/               layers being written; renamed into place when complete
 """
@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from sdcontainer.digests import Digest, InvalidDigest
 from sdcontainer.errors import NotFound, StorageError, StoreFull, UsageError
 
 if TYPE_CHECKING:
@@ -118,14 +119,26 @@ class Driver(ABC):
         return  # a plain directory's space is free once it is removed: drivers that defer it override
 
     # --- layers -----------------------------------------------------------
-    def layer_path(self, layer_id: str) -> Path:
-        return self.layers / layer_id.replace(":", "-")
+    def layer_path(self, layer_id: Digest, *, init: bool = False) -> Path:
+        """Where a layer is: named by a Digest alone (digests.py), never by a string from outside.
+        init: the image's init layer made on it (make_init_layer)."""
+        return self.layers / f"{layer_id.algorithm}-{layer_id.hex}{'-init' if init else ''}"
 
-    def has_layer(self, layer_id: str) -> bool:
+    @staticmethod
+    def layer_of(name: str) -> Digest | None:
+        """The layer a directory of layers/ is (layer_path's name), None for an init layer or a
+        name the store does not give."""
+        algorithm, _, encoded = name.partition("-")
+        try:
+            return Digest(algorithm, encoded)
+        except InvalidDigest:
+            return None
+
+    def has_layer(self, layer_id: Digest) -> bool:
         return self.layer_path(layer_id).exists()
 
     @contextlib.contextmanager
-    def make_layer(self, parent: str | None) -> Iterator[Path]:
+    def make_layer(self, parent: Digest | None) -> Iterator[Path]:
         """A writable directory for a new layer (parent's contents included).
 
         The caller writes the layer's changes, then calls `commit_layer`; on any
@@ -143,9 +156,9 @@ class Driver(ABC):
                 self.reclaim_space()
             raise
 
-    def commit_layer(self, work: Path, layer_id: str) -> Path:
+    def commit_layer(self, work: Path, layer_id: Digest, *, init: bool = False) -> Path:
         """Seal a layer made by make_layer and give it its content address."""
-        dest = self.layer_path(layer_id)
+        dest = self.layer_path(layer_id, init=init)
         if dest.exists():  # the same content was stored before
             self._destroy(work)
             return dest
@@ -153,28 +166,29 @@ class Driver(ABC):
         return dest
 
     @contextlib.contextmanager
-    def layer_view(self, layer_id: str) -> Iterator[Path]:
+    def layer_view(self, layer_id: Digest, *, init: bool = False) -> Iterator[Path]:
         """The whole tree of a layer (its files and every lower layer's), read-only, to look at."""
-        yield self._existing(layer_id)
+        yield self._existing(layer_id, init=init)
 
-    def layer_files(self, layer_id: str) -> Path:
+    def layer_files(self, layer_id: Digest) -> Path:
         """Where the files the layer's own tarball wrote are found (layers.rebuild_tar)."""
         return self._existing(layer_id)
 
-    def remove_layer(self, layer_id: str) -> None:
-        for path in (self.layer_path(layer_id + "-init"), self.layer_path(layer_id)):
+    def remove_layer(self, layer_id: Digest) -> None:
+        for path in (self.layer_path(layer_id, init=True), self.layer_path(layer_id)):
             if path.exists():
                 self._withdraw(path)
 
-    def _existing(self, layer_id: str) -> Path:
-        path = self.layer_path(layer_id)
+    def _existing(self, layer_id: Digest, *, init: bool = False) -> Path:
+        path = self.layer_path(layer_id, init=init)
         if not path.exists():
-            raise NotFound(f"layer {layer_id} is missing from the store", hint="pull or import the image again")
+            raise NotFound(f"layer {layer_id}{'-init' if init else ''} is missing from the store",
+                           hint="pull or import the image again")  # fmt: skip
         return path
 
-    def make_init_layer(self, layer_id: str) -> Path:
+    def make_init_layer(self, layer_id: Digest) -> Path:
         """The image's top layer plus the init placeholders; made once per image, at import."""
-        init = self.layer_path(layer_id + "-init")
+        init = self.layer_path(layer_id, init=True)
         if init.exists():
             return init
         with self.make_layer(layer_id) as work:
@@ -190,7 +204,7 @@ class Driver(ABC):
                     target.touch(mode=0o644)
             except OSError as exc:
                 raise StorageError(f"cannot make the image's init layer: {exc.strerror}") from exc
-            return self.commit_layer(work, layer_id + "-init")
+            return self.commit_layer(work, layer_id, init=True)
 
     def collect_garbage(self) -> None:
         """Remove what an interrupted command left in tmp/. Call with the store locked: every
@@ -212,7 +226,7 @@ class Driver(ABC):
     def container_path(self, container_id: str) -> Path:
         return self.containers / container_id
 
-    def make_container_fs(self, container_id: str, layer_id: str, owner: tuple[int, int] | None = None) -> Path:
+    def make_container_fs(self, container_id: str, layer_id: Digest, owner: tuple[int, int] | None = None) -> Path:
         """The container's writable files over layer_id's init layer. owner: the host's ids of its
         root, when it has a user namespace (this driver's files keep the image's ids: the launcher
         idmaps the whole root)."""
@@ -230,14 +244,14 @@ class Driver(ABC):
         return None
 
     @contextlib.contextmanager
-    def container_changes(self, container_id: str, layer_id: str) -> Iterator[tuple[Path, list[Change]]]:
-        """What the container changed against the layer it was made from (its image's init
-        layer): a view of its files to read them from, which stays as it is while in use, and
-        the changes (storage/changes.py), the init layer's own files left out."""
+    def container_changes(self, container_id: str, layer_id: Digest) -> Iterator[tuple[Path, list[Change]]]:
+        """What the container changed against the layer it was made from (the init layer of its
+        image's top layer, layer_id): a view of its files to read them from, which stays as it
+        is while in use, and the changes (storage/changes.py), the init layer's own files left out."""
         from sdcontainer.storage.changes import changes
 
         with self._frozen(container_id) as view:
-            found = changes(self._existing(layer_id), view, self._changed_paths(layer_id, view))
+            found = changes(self._existing(layer_id, init=True), view, self._changed_paths(layer_id, view))
             yield view, [c for c in found if c[1] not in INIT_FILES]
 
     @contextlib.contextmanager
@@ -245,8 +259,9 @@ class Driver(ABC):
         """The container's files to compare and read: a driver without snapshots reads them live."""
         yield self.container_path(container_id)
 
-    def _changed_paths(self, layer_id: str, view: Path) -> Iterable[str] | None:
-        """The paths that may have changed, where the driver can tell; None: compare everything."""
+    def _changed_paths(self, layer_id: Digest, view: Path) -> Iterable[str] | None:
+        """The paths that may have changed against layer_id's init layer, where the driver can
+        tell; None: compare everything."""
         del layer_id, view
         return None
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdcontainer import linux
+from sdcontainer.digests import Digest
 from sdcontainer.errors import StorageError
 from sdcontainer.storage.driver import INIT_FILES, Driver, remove_tree
 
@@ -42,10 +43,14 @@ PAGE = 4096  # mount(2) takes one page of options
 MAX_LAYERS = 125  # what fits in a page with short names: Docker's limit too
 
 
-def short_name(layer_id: str) -> str:
+SHORT = 26  # hex digits of a short name
+
+
+def short_name(layer_id: Digest, *, init: bool = False) -> str:
+    """A layer's name in l/ (a link to its diff/), short for mount(2)'s one page of options."""
     import hashlib  # making a layer, not running a container: each layer keeps its own in `link`
 
-    return hashlib.sha256(layer_id.encode()).hexdigest()[:26]
+    return hashlib.sha256(f"{layer_id}{'-init' if init else ''}".encode()).hexdigest()[:SHORT]
 
 
 class OverlayDriver(Driver):
@@ -60,15 +65,15 @@ class OverlayDriver(Driver):
         self.links.mkdir(exist_ok=True)
 
     # --- layers -------------------------------------------------------------
-    def lowers(self, layer_id: str) -> list[str]:
+    def lowers(self, layer_id: Digest, *, init: bool = False) -> list[str]:
         """The short names of layer_id and every layer under it, top first."""
-        home = self._existing(layer_id)
-        below = (home / "lower").read_text().split(":")
+        home = self._existing(layer_id, init=init)
+        below = _short_names(home / "lower")
         try:
-            own = (home / "link").read_text()
+            own = _short_names(home / "link")
         except FileNotFoundError:
-            own = short_name(layer_id)
-        return [own, *filter(None, below)]
+            own = [short_name(layer_id, init=init)]
+        return [*own, *below]
 
     def options(self, lowers: list[str], upper: Path | None = None, work: Path | None = None) -> str:
         paths = (None, None) if upper is None or work is None else (str(upper), str(work))
@@ -93,7 +98,7 @@ class OverlayDriver(Driver):
                 linux.umount(str(target), linux.MNT_DETACH)
 
     @contextlib.contextmanager
-    def make_layer(self, parent: str | None) -> Iterator[Path]:
+    def make_layer(self, parent: Digest | None) -> Iterator[Path]:
         work = self.tmp / os.urandom(8).hex()
         for d in ("diff", "work", "merged"):
             (work / d).mkdir(parents=True, mode=0o755)
@@ -108,8 +113,8 @@ class OverlayDriver(Driver):
             self._destroy(work)
             raise
 
-    def commit_layer(self, work: Path, layer_id: str) -> Path:
-        dest = self.layer_path(layer_id)
+    def commit_layer(self, work: Path, layer_id: Digest, *, init: bool = False) -> Path:
+        dest = self.layer_path(layer_id, init=init)
         layer = work.parent
         if linux.is_mountpoint(str(work)):
             linux.umount(str(work))
@@ -118,7 +123,7 @@ class OverlayDriver(Driver):
             return dest
         for d in ("work", "merged"):
             remove_tree(layer / d)
-        name = short_name(layer_id)
+        name = short_name(layer_id, init=init)
         (layer / "link").write_text(name)
         link = self.links / name
         with contextlib.suppress(FileNotFoundError):
@@ -128,15 +133,17 @@ class OverlayDriver(Driver):
         return dest
 
     def _withdraw(self, path: Path) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            (self.links / short_name(path.name.replace("-", ":", 1))).unlink()
+        layer = self.layer_of(path.name.removesuffix("-init"))
+        if layer is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (self.links / short_name(layer, init=path.name.endswith("-init"))).unlink()
         super()._withdraw(path)
 
     @contextlib.contextmanager
-    def layer_view(self, layer_id: str) -> Iterator[Path]:
-        lowers = self.lowers(layer_id)
+    def layer_view(self, layer_id: Digest, *, init: bool = False) -> Iterator[Path]:
+        lowers = self.lowers(layer_id, init=init)
         if len(lowers) == 1:  # a bottom layer is its whole tree (and overlayfs wants two lowers)
-            yield self.layer_files(layer_id)
+            yield self._existing(layer_id, init=init) / "diff"
             return
         view = self.tmp / os.urandom(8).hex()
         view.mkdir()
@@ -146,25 +153,24 @@ class OverlayDriver(Driver):
         finally:
             view.rmdir()
 
-    def layer_files(self, layer_id: str) -> Path:
+    def layer_files(self, layer_id: Digest) -> Path:
         return self._existing(layer_id) / "diff"
 
     # --- containers ---------------------------------------------------------
     def container_path(self, container_id: str) -> Path:
         return self.containers / container_id / "merged"
 
-    def make_container_fs(self, container_id: str, layer_id: str, owner: tuple[int, int] | None = None) -> Path:
+    def make_container_fs(self, container_id: str, layer_id: Digest, owner: tuple[int, int] | None = None) -> Path:
         home = self.containers / container_id
         if home.exists():
             raise StorageError(f"container filesystem {home} exists already")
-        init = layer_id + "-init"
         self.make_init_layer(layer_id)
         work = self.tmp / os.urandom(8).hex()
         for d in ("upper", "work", "merged"):
             (work / d).mkdir(parents=True, mode=0o755)
         if owner is not None:  # the root directory of the merged tree is the upper's: its root's
             os.chown(work / "upper", *owner)
-        (work / "lower").write_text(":".join(self.lowers(init)))
+        (work / "lower").write_text(":".join(self.lowers(layer_id, init=True)))
         os.rename(work, home)
         return home / "merged"
 
@@ -173,7 +179,7 @@ class OverlayDriver(Driver):
         return {
             "type": "overlay",
             "cwd": str(self.links),
-            "lowerdir": _checked((home / "lower").read_text().split(":")),
+            "lowerdir": _checked(_short_names(home / "lower")),
             "upperdir": str(home / "upper"),
             "workdir": str(home / "work"),
             "options": OPTIONS.split(","),
@@ -204,7 +210,7 @@ class OverlayDriver(Driver):
                 finally:
                     os.close(reverse)
                 upper = Path(f"/proc/self/fd/{shifted}")
-            lowers = [str(upper), *(home / "lower").read_text().split(":")]
+            lowers = [str(upper), *_short_names(home / "lower")]
             try:
                 with self._mounted(view, self.options(lowers), readonly=True):
                     yield view
@@ -212,13 +218,13 @@ class OverlayDriver(Driver):
                 view.rmdir()
 
     @contextlib.contextmanager
-    def container_changes(self, container_id: str, layer_id: str) -> Iterator[tuple[Path, list[Change]]]:
+    def container_changes(self, container_id: str, layer_id: Digest) -> Iterator[tuple[Path, list[Change]]]:
         """What the container changed: the paths in its upper (what it wrote, copied up or whited
         out), classified against its image's init layer as the other drivers' are."""
         from sdcontainer.storage.changes import Tree, changes
 
         upper = self.containers / container_id / "upper"
-        with self._frozen(container_id) as view, self.layer_view(layer_id) as base:
+        with self._frozen(container_id) as view, self.layer_view(layer_id, init=True) as base:
             candidates, opaque = _upper_paths(upper)
             old = Tree(base)
             try:
@@ -253,6 +259,17 @@ class OverlayDriver(Driver):
 
     def _destroy(self, path: Path) -> None:
         remove_tree(path)
+
+
+def _short_names(record: Path) -> list[str]:
+    """The short names a `lower` (or `link`) file lists, each as the store gives them: one edited
+    on disk could add mount options with a ',' or name another directory with a '/'."""
+    names = [name for name in record.read_text().split(":") if name]
+    for name in names:
+        if len(name) != SHORT or not set(name) <= set("0123456789abcdef"):
+            raise StorageError(f"a layer's lower directories are not the store's: {name[:40]!r}",
+                               hint="the store's records are corrupt: remove the image and pull it again")  # fmt: skip
+    return names
 
 
 def _checked(lowers: list[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ def add_container(
     spec = ContainerSpec(name=name, image="bb", command=("sleep", "1000"), detach=detach, stop_timeout=stop_timeout,
                          auto_remove=auto_remove)  # fmt: skip
     c = Container(
-        id=name * 8,
+        id=hashlib.sha256(name.encode()).hexdigest(),
         spec=spec,
         image_id="sha256:0",
         unit=f"sdc-{name}.service" if detach else f"sdc-{name}.scope",

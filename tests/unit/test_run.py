@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from sdcontainer.api.run import resolve_spec
+from sdcontainer.digests import Digest
 from sdcontainer.errors import UsageError
 from sdcontainer.images import Image
 from sdcontainer.spec import build_run_spec
 
-IMAGE = Image(id="sha256:0", layers=("sha256:1",), config={
-    "rootfs": {"type": "layers", "diff_ids": ["sha256:1"]},
+ZERO, ONE = Digest.from_hex("0" * 64), Digest.from_hex("1" * 64)
+IMAGE = Image(id=ZERO, layers=(ONE,), config={
+    "rootfs": {"type": "layers", "diff_ids": [str(ONE)]},
     "config": {"Entrypoint": ["/entry"], "Cmd": ["default", "args"], "WorkingDir": "/srv", "User": "app",
                "StopSignal": "SIGRTMIN+3"},
 })  # fmt: skip
@@ -37,6 +39,6 @@ def test_flags_win() -> None:
 def test_nothing_to_run_is_an_error() -> None:
     with pytest.raises(UsageError, match="no command"):
         resolved(entrypoint="")
-    bare = Image(id="sha256:0", layers=("sha256:1",), config={"Env": []})  # an earlier sdc's record
+    bare = Image(id=ZERO, layers=(ONE,), config={"Env": []})  # an earlier sdc's record
     spec = resolve_spec(build_run_spec(image="x", command=["true"]), bare)
     assert (spec.argv, spec.workdir, spec.user, spec.stop_signal) == (("true",), "/", "root", "SIGTERM")
