@@ -245,18 +245,16 @@ def enter_userns(root: str, mounts: list, trees: list[int]) -> tuple[str, list]:
 def leave_session(stdio: list[int] | None) -> None:
     """A session of our own, without a controlling terminal: nothing of the caller's terminal
     reaches the container's processes (no /dev/tty to open, no TIOCSTI to type into the caller's
-    shell with), and its stdio the pipes the launcher relays (stdio: [stdin, stdout, stderr], -1
-    for the container's /dev/null, as stdin is without -i). None: a detached container's, which
-    systemd gave it (/dev/null, the journal's stream)."""
+    shell with), and its stdio the fds of stdio ([stdin, stdout, stderr]: the pipes the launcher
+    relays, or the host's /dev/null, opened before we entered the container, where a path of the
+    container's could lead anywhere, the caller's own fds through /proc/self/fd included). None:
+    a detached container's, which systemd gave it (/dev/null, the journal's stream)."""
     if stdio is not None:
-        null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC) if -1 in stdio else -1
-        # Above 2 first: should our own stdio have been closed, a pipe may be one of 0-2.
-        high = [fcntl(fd if fd >= 0 else null, F_DUPFD_CLOEXEC, 3) for fd in stdio]
+        # Above 2 first: should our own stdio have been closed, one of these may be one of 0-2.
+        high = [fcntl(fd, F_DUPFD_CLOEXEC, 3) for fd in stdio]
         for target, fd in enumerate(high):
             os.dup2(fd, target)  # without O_CLOEXEC: the command's
             os.close(fd)
-        if null >= 0:
-            os.close(null)
     os.setsid()
 
 
@@ -635,7 +633,7 @@ def child(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: in
 
 
 def start(config: dict, bundle: str, *, detach: bool,  # type: ignore[type-arg]
-          interactive: bool = False) -> tuple[int, int | None, list[int] | None]:  # fmt: skip
+          interactive: bool = False) -> tuple[int, int | None, list[int] | None, int]:  # fmt: skip
     """Fork the container's PID 1 into new namespaces and let it exec once systemd knows it.
 
     The child sets the container up and waits; then, for a service, systemd
@@ -644,7 +642,8 @@ def start(config: dict, bundle: str, *, detach: bool,  # type: ignore[type-arg]
     makes it systemd's own child, as any service's main process is, so
     systemd reaps it and the launcher can exit. In the foreground it stays
     our child, for `relay_stdio` (or relay_console); returned: its PID, its terminal's master
-    if it has one, and else our ends of its stdio's pipes (stdio_pipes)."""
+    if it has one, and else our ends of its stdio's pipes (stdio_pipes), and detached, a pidfd
+    of it (opened before it may exec, and so end and be reaped by systemd, and its PID reused)."""
     flags = 0
     for ns in config["linux"].get("namespaces", []):
         flags |= NAMESPACES[ns["type"]]
@@ -663,7 +662,7 @@ def start(config: dict, bundle: str, *, detach: bool,  # type: ignore[type-arg]
         child(config, seccomp, theirs, flags & ~CLONED, userns, their_stdio)
     theirs.close()
     close_all(their_stdio)
-    console = None
+    console, pidfd = None, -1
     try:
         if userns:
             send_root(ours, pid, config)
@@ -680,26 +679,28 @@ def start(config: dict, bundle: str, *, detach: bool,  # type: ignore[type-arg]
         register_machine(bundle, config, pid)
         # Before the go: by the time the command can say anything, its PID is there for `sdc kill`.
         _record(bundle, protocol.PID, str(pid))
+        pidfd = linux.pidfd_open(pid) if detach else -1
         ours.send(GO)
         if report := ours.recv(4096):  # EOF: the exec closed the child's end (SOCK_CLOEXEC)
             _fail(ours, bundle, report, pid, detach)
     except BaseException:
-        if console is not None:
-            os.close(console)
-        close_all(our_stdio)
+        close_all([*([console] if console is not None else []), *(our_stdio or []), pidfd])
         raise
     finally:
         ours.close()
-    return pid, console, our_stdio
+    return pid, console, our_stdio, pidfd
 
 
 def stdio_pipes(*, interactive: bool) -> tuple[list[int], list[int]]:
-    """The pipes of a foreground container's stdio without a terminal, as Docker's and Podman's
-    are: (the container's ends, ours), each [stdin, stdout, stderr]; stdin -1 without -i (the
-    container's /dev/null). Never our own stdio: those are the caller's files and terminal."""
+    """The stdio of a foreground container without a terminal, as Docker's and Podman's are:
+    (the container's, ours), each [stdin, stdout, stderr], pipes that we relay; without -i its
+    stdin is the host's /dev/null, and ours -1. Never our own stdio: those are the caller's files
+    and terminal."""
     theirs, ours = [-1], [-1]
     if interactive:
         theirs[0], ours[0] = os.pipe2(os.O_CLOEXEC)
+    else:
+        theirs[0] = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     for _ in ("stdout", "stderr"):
         r, w = os.pipe2(os.O_CLOEXEC)
         theirs.append(w)
@@ -708,7 +709,7 @@ def stdio_pipes(*, interactive: bool) -> tuple[list[int], list[int]]:
 
 
 def close_all(fds: list[int] | None) -> None:
-    for fd in fds or ():
+    for fd in set(fds or ()):
         if fd >= 0:
             os.close(fd)
 
@@ -719,14 +720,16 @@ def payload_notifies(config: dict) -> bool:  # type: ignore[type-arg]
 
 
 NOTIFY_RELAY = "notify.sock"  # in the bundle: the socket the container's notify socket is
-# What a container may tell systemd (sd_notify(3)); everything else, MAINPID= first, is dropped.
-NOTIFY_PASSED = ("READY=1", "STOPPING=1", "RELOADING=1", "WATCHDOG=1", "WATCHDOG=trigger", "STATUS=", "ERRNO=",
-                 "EXTEND_TIMEOUT_USEC=", "MONOTONIC_USEC=")  # fmt: skip
+# What a container may tell systemd (sd_notify(3)), each line whole, or by its name and a value of
+# digits; STATUS= any text. Everything else (MAINPID= first, FDSTORE=, NOTIFYACCESS=...) is dropped.
+NOTIFY_LINES = frozenset({b"READY=1", b"STOPPING=1", b"RELOADING=1", b"WATCHDOG=1", b"WATCHDOG=trigger"})
+NOTIFY_NUMBERS = (b"ERRNO=", b"MONOTONIC_USEC=", b"EXTEND_TIMEOUT_USEC=")
+NOTIFY_MAX = 4096  # systemd reads no more of a message (NOTIFY_BUFFER_MAX is larger; this is plenty)
 
 
 def make_notify_socket(config: dict) -> socket.socket:  # type: ignore[type-arg]
     """--sdnotify=container (and a detached systemd): a socket of our own, bound into the container
-    at NOTIFY_PATH and named by NOTIFY_SOCKET in its environment, whose messages relay_notify
+    at NOTIFY_PATH and named by NOTIFY_SOCKET in its environment, whose messages NotifyRelay
     passes on to the unit's. Never the unit's own socket: systemd takes MAINPID= from any process
     of a NotifyAccess=all unit, and a container's root that named a host process its main PID
     would have systemd kill that process on stop. Called in the bundle, our working directory."""
@@ -760,36 +763,78 @@ class contextlib_suppress:  # noqa: N801 - contextlib.suppress, without importin
         return kind is not None and issubclass(kind, self.kinds)
 
 
-def filter_notification(text: bytes) -> str:
-    """The lines of a container's sd_notify message that systemd may hear (NOTIFY_PASSED)."""
+def filter_notification(data: bytes, *, ready: bool = False) -> bytes:
+    """The lines of a container's sd_notify message that systemd may hear (NOTIFY_LINES, and
+    NOTIFY_NUMBERS with digits; EXTEND_TIMEOUT_USEC= only until READY=1 has passed (ready): in
+    a later state it would put off, for ever, the SIGKILL that a stop by systemd ends with)."""
     # systemd splits a message at \r as well as \n (strv_split_newlines): so do we, or a line
     # "STATUS=x\rMAINPID=1" would pass here whole and reach it as two.
-    lines = text.decode("utf-8", "replace").replace("\r", "\n").split("\n")
-    return "\n".join(line for line in lines if line.startswith(NOTIFY_PASSED) and "\0" not in line)
+    kept = []
+    for line in data.replace(b"\r", b"\n").split(b"\n"):
+        name, sep, value = line.partition(b"=")
+        if b"\0" in line:
+            continue
+        if line in NOTIFY_LINES or (name == b"STATUS" and sep):
+            kept.append(line)
+        elif line.startswith(NOTIFY_NUMBERS) and value.isdigit() and len(value) < 20:
+            if not (ready and name == b"EXTEND_TIMEOUT_USEC"):
+                kept.append(line)
+    return b"\n".join(kept)
 
 
-def relay_notification(sock: socket.socket) -> None:
-    """One datagram from the container's notify socket, filtered, to the unit's. A barrier
-    (BARRIER=1 with an fd, sd_notify_barrier(3)) is kept: the fd is closed once systemd has read
-    what came before it; any other fd passed is closed at once, never forwarded."""
-    try:
-        data, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(4 * 16), socket.MSG_DONTWAIT)
-    except (BlockingIOError, InterruptedError):
-        return
-    fds: list[int] = []
-    for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds += struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4])
-    try:
-        passed = filter_notification(data)
-        barrier = bool(fds) and "BARRIER=1" in data.decode("utf-8", "replace").replace("\r", "\n").split("\n")
-        if passed or barrier:
-            try:
-                notify(passed)  # with a barrier of ours: systemd has read it once this returns
-            except (LaunchError, OSError) as exc:
-                print(f"sdc: cannot pass a notification on to systemd: {exc}", file=sys.stderr, flush=True)
-    finally:
-        close_all(fds)
+class NotifyRelay:
+    """The container's notifications (make_notify_socket), passed on to the unit's socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.ready = sock, False
+
+    def relay_one(self) -> None:
+        """One datagram, filtered, to systemd. A barrier (BARRIER=1 with an fd,
+        sd_notify_barrier(3)) is kept: the fd is closed once systemd has read what came before
+        it; any other fd passed is closed at once, never forwarded. A datagram cut short (larger
+        than NOTIFY_MAX) is dropped whole, as systemd drops it."""
+        try:
+            data, ancillary, flags, _ = self.sock.recvmsg(NOTIFY_MAX, socket.CMSG_SPACE(4 * 16), socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        fds: list[int] = []
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds += struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4])
+        try:
+            if flags & socket.MSG_TRUNC:
+                return
+            passed = filter_notification(data, ready=self.ready)
+            barrier = bool(fds) and b"BARRIER=1" in data.replace(b"\r", b"\n").split(b"\n")
+            if passed or barrier:
+                try:
+                    notify(passed)  # with a barrier of ours: systemd has read it once this returns
+                except (LaunchError, OSError) as exc:
+                    print(f"sdc: cannot pass a notification on to systemd: {exc}", file=sys.stderr, flush=True)
+            self.ready = self.ready or b"READY=1" in passed.split(b"\n")
+        finally:
+            _close_passed(fds)
+
+
+def _close_passed(fds: list[int]) -> None:
+    """Close fds a container passed: a socket's SO_LINGER reset first, or its close could wait
+    for as long as the container likes (a TCP socket with unsent data, lingering)."""
+    for fd in fds:
+        try:
+            if (os.fstat(fd).st_mode & 0o170000) == 0o140000:  # S_IFSOCK
+                sock = socket.socket(fileno=fd)
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 0, 0))
+                except OSError:
+                    pass
+                sock.close()
+                continue
+        except OSError:
+            pass
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def receive_ready(sync: socket.socket) -> tuple[bytes, int | None]:
@@ -913,7 +958,7 @@ def _fail(sync: socket.socket, bundle: str, message: bytes, pid: int, detach: bo
     raise LaunchError(text, code)
 
 
-def notify(state: str) -> None:
+def notify(state: str | bytes) -> None:
     """sd_notify(3), then a barrier so systemd has read it before we go on (sd_notify_barrier)."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
@@ -924,7 +969,7 @@ def notify(state: str) -> None:
     try:
         sock.connect(address)
         if state:
-            sock.sendall(state.encode())
+            sock.sendall(state.encode() if isinstance(state, str) else state)
         r, w = os.pipe2(os.O_CLOEXEC)
         sock.sendmsg([b"BARRIER=1"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", w))])
         os.close(w)
@@ -973,6 +1018,8 @@ def relay_stdio(pid: int, pipes: list[int]) -> int:
     if stdin >= 0:
         os.set_blocking(stdin, False)
     pending, reading = b"", stdin >= 0 and _readable(0)
+    if not reading:  # -i with our stdin closed: the container's ends at once
+        stdin = _close(stdin)
     status: int | None = None
     ended = 0.0
     try:
@@ -997,7 +1044,9 @@ def relay_stdio(pid: int, pipes: list[int]) -> int:
                     left, reading, stdin = b"", False, _close(stdin)
                 pending = left
             if signals in ready:
-                _pass_signals(pid, linux.read_signals(signals))
+                received = linux.read_signals(signals)
+                if status is None:  # once reaped, its PID may be another process's
+                    _pass_signals(pid, received)
             if status is None:
                 status = _reaped(pid)
                 if status is not None:
@@ -1122,7 +1171,7 @@ def _pump(pid: int, master: int, signals: int, *, relay_input: bool) -> int:
             for signo, code, sender in linux.read_signals(signals):
                 if signo == signal.SIGWINCH:
                     linux.copy_window_size(0, master)
-                elif signo != signal.SIGCHLD and code <= 0 and sender != 1:  # as relay_signals
+                elif status is None and signo != signal.SIGCHLD and code <= 0 and sender != 1:  # as relay_signals
                     try:
                         os.kill(pid, signo)
                     except ProcessLookupError:
@@ -1153,7 +1202,7 @@ def launch(bundle: str, *, detach: bool, interactive: bool = False) -> int:
         os.chdir(bundle)
         config = read_config(protocol.CONFIG)
         relay = make_notify_socket(config) if detach and payload_notifies(config) else None
-        pid, console, stdio = start(config, bundle, detach=detach, interactive=interactive)
+        pid, console, stdio, pidfd = start(config, bundle, detach=detach, interactive=interactive)
     except (LaunchError, OSError, ValueError, KeyError) as exc:
         if relay is not None:
             relay.close()
@@ -1165,7 +1214,9 @@ def launch(bundle: str, *, detach: bool, interactive: bool = False) -> int:
     if detach:
         if console is not None or relay is not None:
             aside = bool(config.get("annotations", {}).get(protocol.MACHINE_ID))
-            keep_relays(pid, console=console, notify=relay, aside=aside)
+            keep_relays(pidfd, console=console, notify=relay, aside=aside)
+        else:
+            os.close(pidfd)
         if relay is None:  # else the payload says it, through the relay
             notify("READY=1")
         return 0
@@ -1174,7 +1225,7 @@ def launch(bundle: str, *, detach: bool, interactive: bool = False) -> int:
     return relay_stdio(pid, stdio or [-1, -1, -1])
 
 
-def keep_relays(pid: int, *, console: int | None, notify: socket.socket | None, aside: bool = False) -> None:
+def keep_relays(pidfd: int, *, console: int | None, notify: socket.socket | None, aside: bool = False) -> None:
     """The one process a detached container may keep, in its unit, and only when it needs one:
     `sdc-console` holds its terminal (-d -t, and systemd's console) and copies what is written
     there to our stdout, the unit's journal stream; `sdc-notify` (or the console's holder) passes
@@ -1183,7 +1234,7 @@ def keep_relays(pid: int, *, console: int | None, notify: socket.socket | None, 
     A terminal held: as under `docker run -dit`, the container's shell then waits on a terminal
     nobody types on instead of reading the end of /dev/null. The process runs with no
     capability, ignores the unit's SIGTERM (stopping is PID 1's to do) and ends once PID 1 has
-    (its pidfd), what is left on the terminal read out. aside: for a container that runs
+    (pidfd), what is left on the terminal read out. aside: for a container that runs
     systemd, in a cgroup of its own below the unit's (cgroup v2's), so that the root of the
     container's delegated subtree holds no process of ours: cgroup v2 lets its systemd give
     controllers to its units only from a cgroup without processes of its own."""
@@ -1194,7 +1245,6 @@ def keep_relays(pid: int, *, console: int | None, notify: socket.socket | None, 
         attrs = termios.tcgetattr(console)
         attrs[1] &= ~termios.ONLCR  # the journal's lines end in \n, not \r\n
         termios.tcsetattr(console, termios.TCSANOW, attrs)
-    pidfd = linux.pidfd_open(pid)
     if os.fork() != 0:
         close_all([pidfd, *([console] if console is not None else [])])
         if notify is not None:
@@ -1240,6 +1290,7 @@ def _relay_until_gone(pidfd: int, console: int | None, notify: socket.socket | N
     the master's reads wait instead of failing. A hangup (a getty's vhangup) ends ours too:
     another is opened at once, as a hangup drops what the master has not read yet."""
     readers = [pidfd, *([console] if console is not None else []), *([notify.fileno()] if notify else [])]
+    relay = NotifyRelay(notify) if notify is not None else None
     peer = -1
     if console is not None:
         os.set_blocking(console, False)
@@ -1249,8 +1300,8 @@ def _relay_until_gone(pidfd: int, console: int | None, notify: socket.socket | N
         if console in ready and not _read_out(console, out):  # hung up
             os.close(peer)
             peer = linux.open_peer(console)
-        if notify is not None and notify.fileno() in ready:
-            relay_notification(notify)
+        if relay is not None and notify is not None and notify.fileno() in ready:
+            relay.relay_one()
         if pidfd in ready:
             if console is not None:
                 _read_out(console, out)  # what is left
@@ -1416,6 +1467,15 @@ def exec_in(sync_fd: int) -> int:
             flags |= NAMESPACES[ns["type"]]
         pidfd = int(request["pidfd"])  # sdc's, of PID 1, checked to be in the container's unit
         terminal = bool(process.get("terminal")) and not request.get("detach")
+        # Without a terminal, pipes we relay, or (exec -d, as Docker's) nothing but /dev/null: the
+        # host's, opened here, before we are in the container, whose /dev/null may be a symlink
+        # to /proc/self/fd/2, our caller's terminal, until the exec'ed command's stdio are set.
+        interactive = bool(request.get("interactive"))
+        their_stdio, our_stdio = (None, None) if terminal else stdio_pipes(interactive=interactive)
+        if request.get("detach"):
+            close_all([*(their_stdio or []), *(our_stdio or [])])
+            null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+            their_stdio, our_stdio = [null, null, null], None
         if terminal:  # now: once in the container's mount namespace, the stdlib is out of reach
             import termios  # noqa: F401
             import tty  # noqa: F401
@@ -1433,11 +1493,6 @@ def exec_in(sync_fd: int) -> int:
         return EXIT_SETUP
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     detach = bool(request.get("detach"))
-    # Without a terminal: pipes we relay (exec -d: the container's /dev/null, as Docker's)
-    their_stdio, our_stdio = (None, None) if terminal else stdio_pipes(interactive=bool(request.get("interactive")))
-    if detach:
-        close_all(our_stdio)
-        their_stdio = our_stdio = None
     pid = os.fork()
     if pid == 0:
         ours.close()
@@ -1466,7 +1521,7 @@ def _exec_child(sync: socket.socket, process: dict, seccomp: bytes | None, *,  #
     try:
         cwd = process.get("cwd", "/")
         if console is None:
-            leave_session(stdio if stdio is not None else [-1, -1, -1])
+            leave_session(stdio)
         linux.join_session_keyring()
         drop_privileges(process)
         try:

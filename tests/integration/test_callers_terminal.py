@@ -203,3 +203,19 @@ def test_a_containers_session_keyring_is_its_own(
     assert described(*sdc.argv("run", "--rm", *tool, image, "keyring")).endswith(";_ses")  # a new, anonymous one
     sdc.ok("run", "-d", "--name", name, *tool, image, "sleep", "1000")
     assert described(*sdc.argv("exec", name, "keyring")).endswith(";_ses")
+
+
+def test_exec_never_opens_the_containers_dev_null(sdc: Sdc, image: str, name: str) -> None:
+    """The container's root may make its /dev/null a link to /proc/self/fd/2: opened by exec's
+    helper, as root, before the command's stdio are set, that is the caller's stderr (its terminal,
+    its file) again. The helper's /dev/null is the host's, opened before it enters the container."""
+    sdc.ok("run", "-d", "--name", name, image, "sh", "-c", "rm /dev/null; ln -s /proc/self/fd/2 /dev/null; sleep 1000")
+    # the shell's own fds, read in a subshell ($$ is still the shell's): busybox runs stat in-process
+    probe = "x=$(stat -L -c '%F %t:%T' /proc/$$/fd/0 /proc/$$/fd/1 /proc/$$/fd/2); echo \"$x\" > /probe"
+    sdc.ok("exec", name, "sh", "-c", probe)
+    assert sdc.ok("exec", name, "cat", "/probe") == "character special file 1:3\n" + "fifo 0:0\n" * 2
+    sdc.ok("exec", "-d", name, "sh", "-c", probe)
+    deadline = time.monotonic() + 10
+    while (out := sdc.ok("exec", name, "cat", "/probe")).count("1:3") != 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert out == "character special file 1:3\n" * 3, out

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sdcontainer.launcher import _json_object, exit_status_from_environment, read_config
 
@@ -45,3 +47,48 @@ def test_the_state_it_writes_is_what_json_reads() -> None:
     state = {"exit_code": 3, "finished": 1795000000.123456, "result": "exit-code \"é\"\n", "oom_killed": False,
              "none": None, "yes": True}  # fmt: skip
     assert json.loads(_json_object(state)) == state
+
+
+# --- the notify relay's filter (issue 21, item 3) ------------------------------------------------
+
+
+def test_the_relay_passes_what_a_payload_says_of_itself() -> None:
+    from sdcontainer.launcher import filter_notification
+
+    message = b"READY=1\nSTATUS=warmed up\nWATCHDOG=1\nSTOPPING=1\nERRNO=5\nEXTEND_TIMEOUT_USEC=5000000"
+    assert filter_notification(message) == message
+
+
+@pytest.mark.parametrize(
+    "message",
+    [b"MAINPID=1", b"STATUS=x\rMAINPID=1", b"FDSTORE=1\nFDNAME=x", b"NOTIFYACCESS=all", b"BARRIER=1",
+     b"WATCHDOG_USEC=1", b"READY=1x", b"READY=2", b" READY=1", b"ERRNO=junk", b"EXTEND_TIMEOUT_USEC=-1",
+     b"EXTEND_TIMEOUT_USEC=99999999999999999999999", b"MAINPID=1\0READY=1", b"STATUS", b"X_SYSTEMD_UNIT_ACTIVE=x"],
+)  # fmt: skip
+def test_the_relay_drops_what_would_reach_beyond_the_container(message: bytes) -> None:
+    from sdcontainer.launcher import filter_notification
+
+    assert b"MAINPID" not in filter_notification(message)
+    assert filter_notification(message).replace(b"STATUS=x", b"") == b""
+
+
+def test_a_timeout_is_extended_only_while_starting() -> None:
+    """After READY=1, EXTEND_TIMEOUT_USEC= would put off a stop's SIGKILL for as long as it came."""
+    from sdcontainer.launcher import filter_notification
+
+    assert filter_notification(b"EXTEND_TIMEOUT_USEC=60000000") == b"EXTEND_TIMEOUT_USEC=60000000"
+    assert filter_notification(b"EXTEND_TIMEOUT_USEC=60000000\nSTATUS=s", ready=True) == b"STATUS=s"
+
+
+@given(st.lists(st.binary(max_size=40) | st.sampled_from([b"READY=1", b"MAINPID=7", b"STATUS=", b"\r", b"\n"]),
+                max_size=12).map(b"".join))  # fmt: skip
+def test_whatever_a_container_sends_only_allowed_lines_reach_systemd(data: bytes) -> None:
+    """As systemd reads a message (lines split at \\n and \\r), each line the relay passes is allowed."""
+    from sdcontainer.launcher import NOTIFY_LINES, NOTIFY_NUMBERS, filter_notification
+
+    for line in filter_notification(data).replace(b"\r", b"\n").split(b"\n"):
+        if not line:
+            continue
+        assert b"\0" not in line
+        name, _, value = line.partition(b"=")
+        assert line in NOTIFY_LINES or name == b"STATUS" or (line.startswith(NOTIFY_NUMBERS) and value.isdigit())
