@@ -76,3 +76,17 @@ class StoreLock:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         os.close(self.fd)
+
+
+def only_root_may_enter(path: str) -> bool:
+    """Whether no host user but root reaches what is under path: a directory on the way to it
+    (path itself included, its symlinks resolved) is root's and lets neither its group nor
+    others search it. (With an ACL, the group bits are its mask: no named entry searches either.)"""
+    current = os.path.realpath(path)
+    while True:
+        st = os.stat(current)
+        if (st.st_mode & 0o170000) == 0o040000 and st.st_uid == 0 and not st.st_mode & 0o011:
+            return True
+        if current == "/":
+            return False
+        current = os.path.dirname(current)

@@ -61,7 +61,7 @@ if __name__ == "__main__" and not __package__:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sdcontainer import linux, protocol  # noqa: E402 - after the path set-up above
-from sdcontainer.files import StoreLock, write_atomically  # noqa: E402
+from sdcontainer.files import StoreLock, only_root_may_enter, write_atomically  # noqa: E402
 
 CGROUP_ROOT = protocol.CGROUP_ROOT
 CONTROLLERS_READ_ONLY = protocol.CGROUP_CONTROLLERS_READ_ONLY
@@ -867,7 +867,12 @@ def send_root(sync: socket.socket, pid: int, config: dict) -> None:  # type: ign
         root = os.path.realpath(config["root"]["path"])
         trees.append(overlay_tree(mount, userns) if mount else idmapped_tree(root, userns, clear=store))
         for m in idmapped(config.get("mounts", [])):  # a volume keeps its own flags
-            trees.append(idmapped_tree(m["source"], userns, what=f"the volume {m['source']}"))
+            # Its root writes there as the host's root: only root may reach it (volumes.py), now too.
+            source = m["source"]
+            if not only_root_may_enter(source if os.path.isdir(source) else os.path.dirname(source)):
+                raise LaunchError(f"other host users can reach the idmapped volume {source}: chmod 700 it, "
+                                  "or a directory above it")  # fmt: skip
+            trees.append(idmapped_tree(source, userns, what=f"the volume {source}"))
         sync.sendmsg([b"T"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(trees)}i", *trees))])
     finally:
         os.close(userns)

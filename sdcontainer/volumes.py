@@ -2,11 +2,16 @@
 
 A host path is the caller's to choose (sdc's user is the host's root); the container's path is
 resolved inside the container's root by the launcher (linux.make_in_root), so a symlink of the
-image's cannot aim the mount at the host. OPTIONS, comma-separated: `ro` or `rw` (the default),
-and `idmap` (Podman's) for a container with --userns=auto: the host's files are seen through the
-container's map, so the host's root-owned files are its root's and what it writes keeps its own
-ids on the host. Without `idmap` a user-namespaced container writes as its range's host ids, as
-Docker's userns-remap does. Named volumes are not made yet: the host path must exist.
+image's cannot aim the mount at the host. OPTIONS, comma-separated: `ro` or `rw` (the default);
+`nosuid` and `nodev` unless `suid` or `dev` is given, and `exec` or `noexec` (Podman's); and `idmap`
+(Podman's) for a container with --userns=auto: the host's files are seen through the container's
+map, so the host's root-owned files are its root's and what it writes keeps its own ids on the
+host. That makes its root the host's root in the volume, so an idmapped volume must be out of
+reach of every other host user (a setuid-root file the container left there would be theirs to
+run): a directory on its path only root may enter (linux.only_root_may_enter), checked here and
+again by the launcher at every start. Without `idmap` a user-namespaced container writes as its
+range's host ids, as Docker's userns-remap does. Named volumes are not made yet: the host path
+must exist.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from collections.abc import Sequence
 
 from sdcontainer.errors import UsageError
 
-OPTIONS = ("ro", "rw", "idmap")
-HINT = "give HOST:CONTAINER[:ro|rw][,idmap], both absolute paths: -v /srv/data:/data:ro"
+OPTIONS = ("ro", "rw", "idmap", "suid", "nosuid", "dev", "nodev", "exec", "noexec")
+OPPOSITES = ({"ro", "rw"}, {"suid", "nosuid"}, {"dev", "nodev"}, {"exec", "noexec"})
+HINT = "give HOST:CONTAINER[:ro|rw][,idmap][,suid][,dev][,noexec], both absolute paths: -v /srv/data:/data:ro"
 
 
 def parse_volume(text: str) -> str:
@@ -35,7 +41,7 @@ def parse_volume(text: str) -> str:
         raise UsageError(f"--volume {text}: the container's path must be absolute, not / and without '..'",
                          hint=HINT)  # fmt: skip
     unknown = [o for o in options if o not in OPTIONS]
-    if unknown or {"ro", "rw"} <= set(options):
+    if unknown or any(pair <= set(options) for pair in OPPOSITES):
         raise UsageError(f"--volume {text}: invalid options {parts[2]!r}", hint=HINT)
     try:
         os.stat(host)
@@ -45,7 +51,21 @@ def parse_volume(text: str) -> str:
     real = os.path.realpath(host)
     if ":" in real:
         raise UsageError(f"--volume {text}: {real} has a ':', which -v cannot say", hint="bind a path without one")
-    return f"{real}:{os.path.normpath(container)}:{','.join(o for o in options if o != 'rw')}"
+    if "idmap" in options:
+        check_idmapped_source(real, text)
+    kept = [o for o in options if o not in ("rw", "nosuid", "nodev")]  # the defaults go unsaid
+    return f"{real}:{os.path.normpath(container)}:{','.join(kept)}"
+
+
+def check_idmapped_source(path: str, text: str) -> None:
+    """An idmapped volume's source, out of reach of every host user but root (see above)."""
+    from sdcontainer.files import only_root_may_enter
+
+    if not only_root_may_enter(path if os.path.isdir(path) else os.path.dirname(path)):
+        raise UsageError(f"--volume {text}: other host users can reach {path}, where the container's root writes "
+                         "as the host's root (a setuid-root file it left would be theirs to run)",
+                         hint=f"chmod 700 {path} (or a directory above it), or drop idmap: the container then "
+                              "writes as its own range's ids")  # fmt: skip
 
 
 def check_volumes(volumes: Sequence[str], *, userns: bool) -> None:
@@ -63,12 +83,15 @@ def check_volumes(volumes: Sequence[str], *, userns: bool) -> None:
 
 
 def config_mounts(volumes: Sequence[str]) -> list[dict[str, object]]:
-    """The volumes as config.json mount entries, after sdc's own (a user's /etc/hosts wins)."""
+    """The volumes as config.json mount entries, after sdc's own (a user's /etc/hosts wins):
+    nosuid and nodev unless suid or dev was asked for, as Podman's."""
     mounts: list[dict[str, object]] = []
     for volume in volumes:
         host, container, options = volume.split(":")
         flags = [o for o in options.split(",") if o]
-        options_ = ["rbind", "ro" if "ro" in flags else "rw", *(["idmap"] if "idmap" in flags else [])]
+        options_ = ["rbind", "ro" if "ro" in flags else "rw", *(["nosuid"] if "suid" not in flags else []),
+                    *(["nodev"] if "dev" not in flags else []), *(["noexec"] if "noexec" in flags else []),
+                    *(["idmap"] if "idmap" in flags else [])]  # fmt: skip
         mounts.append({"destination": container, "type": "bind", "source": host, "options": options_})
     return mounts
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,51 @@ def test_its_own_cgroup_is_there_in_a_user_namespace_too(sdc: Sdc, image: str, s
     proc = sdc("run", "--rm", "--userns=auto", "-m", "32m", image, "sh", "-c",
                f"cat {target}; echo 1 > {target} || echo refused")  # fmt: skip
     assert proc.returncode == 0 and proc.stdout.split() == [str(32 << 20), "refused"], proc.stderr
+
+
+def test_an_idmapped_volume_plants_no_setuid_file_a_host_user_can_run(
+    sdc: Sdc, image: str, subids: None, store: Path
+) -> None:
+    """Issue 21, item 2: through `-v SRC:DST:idmap` the container's root writes as the host's root,
+    so `chmod 4755` there made a setuid-root file on the host. An idmapped volume must be out of
+    every other host user's reach (refused, one line, nothing left, where it is not), and then a
+    planted file is nobody's to run but root's; volumes are nosuid,nodev inside."""
+    public = Path(tempfile.mkdtemp(dir="/var/lib"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "sdc-public", str(public)], check=True)  # idmappable
+    try:
+        (public / "vol").mkdir(mode=0o755)
+        before = store_state(store)
+        proc = sdc("run", "--rm", "--userns=auto", "-v", f"{public}/vol:/v:idmap", image, "true")
+        assert proc.returncode == 125 and "other host users can reach" in proc.stderr, proc.stderr
+        assert proc.stderr.count("\n") == 1 and store_state(store) == before
+        public.chmod(0o700)  # now only root enters it
+        plant = "cp /bin/busybox /v/rootsh && chmod 4755 /v/rootsh && grep ' /v ' /proc/self/mountinfo"
+        out = sdc.ok("run", "--rm", "--userns=auto", "-v", f"{public}/vol:/v:idmap", image, "sh", "-c", plant)
+        assert "nosuid" in out.split(" - ")[0] and "nodev" in out.split(" - ")[0], out
+        planted = public / "vol" / "rootsh"
+        assert planted.stat().st_uid == 0 and planted.stat().st_mode & 0o4000  # the host's root's, setuid
+        from tests.integration.test_escapes import as_nobody
+
+        run = as_nobody(str(planted), "id", "-u")
+        assert run.returncode != 0 and "Permission denied" in run.stderr, run
+        # The launcher checks again at every start: a volume opened up after `create` is refused then.
+        name = f"idmapped-{os.getpid()}"
+        sdc.ok("create", "--name", name, "--userns=auto", "-v", f"{public}/vol:/v:idmap", image, "true")
+        try:
+            public.chmod(0o755)
+            proc = sdc("start", "-a", name)
+            assert proc.returncode == 125 and "other host users can reach" in proc.stderr, proc.stderr
+        finally:
+            sdc("rm", "-f", name)
+    finally:
+        subprocess.run(["umount", str(public)], check=True)
+        public.rmdir()
+
+
+def test_volumes_are_nosuid_and_nodev_unless_asked(sdc: Sdc, image: str, tmp_path: Path) -> None:
+    script = "grep -E ' /(plain|suid) ' /proc/self/mountinfo | cut -d' ' -f5,6"
+    out = sdc.ok("run", "--rm", "-v", f"{tmp_path}:/plain", "-v", f"{tmp_path}:/suid:suid,dev,noexec", image,
+                 "sh", "-c", script)  # fmt: skip
+    mounts = dict(line.split(" ", 1) for line in out.splitlines())
+    assert {"nosuid", "nodev"} <= set(mounts["/plain"].split(",")), mounts
+    assert "nosuid" not in mounts["/suid"] and "nodev" not in mounts["/suid"] and "noexec" in mounts["/suid"], mounts
