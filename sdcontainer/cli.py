@@ -110,7 +110,7 @@ def main_options(
 MaxSize = Annotated[
     Optional[str],
     typer.Option("--max-size", envvar="SDC_MAX_IMAGE_SIZE",
-                 help="Refuse an image whose files add up to more [default: 64g]"),  # fmt: skip
+                 help="Refuse an image whose files add up to more, each entry 1 KiB [default: 64g]"),  # fmt: skip
 ]
 
 

@@ -9,8 +9,10 @@ are kept; OCI whiteouts (.wh.NAME, .wh..wh..opq) delete from the lower layers.
 The archive is hostile until checked: it must end with tar's end-of-archive
 block (a cut or garbled archive is not a shorter image), its paths are bounded
 in depth and length, whiteouts name one entry of their own directory, the
-apparent size of its files is counted against a limit before a byte is written
-(sparse or zero-filled files cost nothing on disk: zero runs become holes), and
+apparent size of its files and ENTRY_COST for each entry (its metadata: 300,000
+empty files are 200 MiB of btrfs metadata, and memory here) are counted against
+the image's limit before a byte is written (sparse or zero-filled files cost
+nothing on disk: zero runs become holes), and
 only user, ACL and file-capability xattrs are kept. Every failure is one
 SdcError; the caller discards the half-written layer.
 """
@@ -79,6 +81,7 @@ class Digests:
     blob: Digest  # sha256 of the bytes read, compressed or not: the blob's digest in a registry or archive
     diff_id: Digest  # sha256 of the tar inside: the layer's DiffID (OCI image-spec, config.md)
     size: int  # the apparent size of its files
+    cost: int = 0  # what the image's limit was charged, this layer and those before it (extract_layer)
 
 
 # The magic numbers of the compressions a layer may come in (gzip, bzip2, xz, zstd).
@@ -372,14 +375,21 @@ class _ChangeWriter:
             os.close(fd)
 
 
+ENTRY_COST = 1024  # charged for each entry of a layer, whatever its size: its inode, its name, our memory
+
+
 class _Extractor:
-    def __init__(self, root_fd: int, archive: tarfile.TarFile, max_size: int, split: TarSplit | None) -> None:
+    def __init__(self, root_fd: int, archive: tarfile.TarFile, max_size: int, split: TarSplit | None,
+                 spent: int = 0) -> None:  # fmt: skip
         self.root_fd = root_fd
         self.archive = archive
         self.max_size = max_size
         self.split = split
         self.size = 0  # the apparent size of the files written so far
-        self.written: set[tuple[str, ...]] = set()
+        self.cost = spent  # charged against max_size: this image's earlier layers', then this one's
+        # hash() of each path written, for an opaque directory later in the layer: a small int an
+        # entry (SipHash, keyed per process: no archive can aim at a collision)
+        self.written: set[int] = set()
         self.dir_times: list[tuple[list[str], float]] = []
         # The previous entry's directory, kept open: a tar lists a directory's entries together,
         # and opening every path component again for each was most of an extraction's time. Safe
@@ -402,7 +412,17 @@ class _Extractor:
             os.close(self.parent[1])
             self.parent = None
 
+    def _charge(self, amount: int, member: tarfile.TarInfo) -> None:
+        self.cost += amount
+        if self.cost > self.max_size:
+            raise UsageError(
+                f"the image is larger than the limit of {self.max_size >> 20} MiB (at {member.name[:100]!r}); "
+                f"each entry counts {ENTRY_COST >> 10} KiB",
+                hint="raise the limit with --max-size (or $SDC_MAX_IMAGE_SIZE) if the image is what you expect",
+            )
+
     def apply(self, member: tarfile.TarInfo) -> None:
+        self._charge(ENTRY_COST, member)
         parts = split_name(member.name)
         if not parts:  # the root itself stays root's own, 0755, whatever the archive says
             self.dir_times.append(([], member.mtime))
@@ -419,7 +439,7 @@ class _Extractor:
             _remove(pfd, whiteout_target(name))
         else:
             self._entry(pfd, name, parts, member)
-            self.written.add(tuple(parts))
+            self.written.add(hash(tuple(parts)))
 
     def _note_payload(self, member: tarfile.TarInfo) -> None:
         if self.split is not None and member.size and not member.issparse():  # sparse data stays in the record
@@ -428,7 +448,7 @@ class _Extractor:
     def _opaque(self, pfd: int, parent: list[str]) -> None:
         # Hide what lower layers put in this directory, not what this layer wrote.
         for entry in os.listdir(pfd):
-            if (*parent, entry) not in self.written:
+            if hash((*parent, entry)) not in self.written:
                 _remove(pfd, entry)
 
     def _entry(self, pfd: int, name: str, parts: list[str], member: tarfile.TarInfo) -> None:
@@ -471,11 +491,7 @@ class _Extractor:
 
     def _file(self, pfd: int, name: str, member: tarfile.TarInfo) -> None:
         self.size += member.size  # apparent: a sparse member counts what it claims to hold
-        if self.size > self.max_size:
-            raise UsageError(
-                f"the image is larger than the limit of {self.max_size >> 20} MiB (at {member.name!r})",
-                hint="raise the limit with --max-size (or $SDC_MAX_IMAGE_SIZE) if the image is what you expect",
-            )
+        self._charge(member.size, member)
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
         self._note_payload(member)
         try:
@@ -532,10 +548,11 @@ DEFAULT_MAX_SIZE = 64 << 30
 
 
 def extract_layer(
-    stream: BinaryIO, dest: Path, *, max_size: int = DEFAULT_MAX_SIZE, split: BinaryIO | None = None
+    stream: BinaryIO, dest: Path, *, max_size: int = DEFAULT_MAX_SIZE, split: BinaryIO | None = None, spent: int = 0
 ) -> Digests:
     """Apply a (possibly compressed) layer tarball to dest, in one pass; its digests and size.
-    With split, a file to write the layer's tar-split to (TarSplit).
+    With split, a file to write the layer's tar-split to (TarSplit). max_size is the image's
+    limit, of which its earlier layers spent spent (Digests.cost: one budget an image).
 
     Raises SdcError for an archive that is corrupt, unsafe, too big, or does not fit in the
     store; the caller discards dest then."""
@@ -547,7 +564,7 @@ def extract_layer(
         tar = HashingReader(decompressed(raw))
         recorder = TarSplit(tar, split) if split is not None else None
         with _Archive.open(fileobj=recorder or tar, mode="r|", tarinfo=_Ends) as archive:  # type: ignore[call-overload]
-            extractor = _Extractor(root_fd, archive, max_size, recorder)
+            extractor = _Extractor(root_fd, archive, max_size, recorder, spent)
             try:
                 while (member := archive.next()) is not None:
                     extractor.apply(member)
@@ -559,7 +576,7 @@ def extract_layer(
             finally:
                 extractor.close()
         diff_id = recorder.finish() if recorder else tar.drain()  # the whole tar, end blocks and padding included
-        return Digests(blob=raw.drain(), diff_id=diff_id, size=extractor.size)
+        return Digests(blob=raw.drain(), diff_id=diff_id, size=extractor.size, cost=extractor.cost)
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
         raise UsageError(
             f"not a valid tar archive: {exc}", hint="give a tar file, optionally gzip, bzip2 or xz compressed"

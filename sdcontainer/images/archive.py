@@ -139,6 +139,7 @@ def store_found(
     if len(diff_ids) != len(found.layers) or not found.layers:
         raise UsageError("the image's config does not list its layers", hint="the archive is corrupt")
     layers: list[Digest] = []
+    spent = 0  # of max_size, one budget for the image's layers (layers.extract_layer)
     with contextlib.ExitStack() as undo:
         parent: Digest | None = None
         media_types = found.media_types or (None,) * len(found.layers)
@@ -151,9 +152,10 @@ def store_found(
                 for attempt in range(3):
                     try:
                         with opener() as stream:
-                            chain, _, _ = store.add_layer(paths, driver, parent, stream, max_size=max_size,
-                                                          diff_id=diff_id, blob=blob,
-                                                          media_type=media_type)  # fmt: skip
+                            chain, digests, _ = store.add_layer(paths, driver, parent, stream, max_size=max_size,
+                                                                diff_id=diff_id, blob=blob, media_type=media_type,
+                                                                spent=spent)  # fmt: skip
+                        spent = digests.cost
                         break
                     except Retry:
                         if attempt == 2:

@@ -49,7 +49,7 @@ def _exists(registry: Registry, repository: str, digest: str) -> int | None:
         response = registry.request("HEAD", f"/v2/{repository}/blobs/{digest}", repository, push=True)
     except NotFound:
         return None
-    response.read()
+    registry.discard(response)
     length = response.getheader("Content-Length")
     return int(length) if length and length.isdigit() else None
 
@@ -62,7 +62,7 @@ def _mount(registry: Registry, repository: str, digest: str, source: str) -> boo
                                     headers={"Content-Length": "0"}, body=b"")  # fmt: skip
     except (NotFound, RegistryError):
         return False
-    response.read()
+    registry.discard(response)
     if response.status == 201:
         return True
     _cancel(registry, repository, response.getheader("Location"))  # 202: an upload was opened instead
@@ -72,7 +72,7 @@ def _mount(registry: Registry, repository: str, digest: str, source: str) -> boo
 def _cancel(registry: Registry, repository: str, location: str | None) -> None:
     if location:
         try:
-            registry.request("DELETE", location, repository, push=True).read()
+            registry.discard(registry.request("DELETE", location, repository, push=True))
         except (NotFound, RegistryError):
             pass
 
@@ -80,7 +80,7 @@ def _cancel(registry: Registry, repository: str, location: str | None) -> None:
 def _start_upload(registry: Registry, repository: str) -> str:
     response = registry.request("POST", f"/v2/{repository}/blobs/uploads/", repository, push=True,
                                 headers={"Content-Length": "0"}, body=b"")  # fmt: skip
-    response.read()
+    registry.discard(response)
     location = response.getheader("Location")
     if not location:
         raise RegistryError(f"{registry.domain} opened an upload without a Location", hint="is it a registry?")
@@ -93,7 +93,7 @@ def _finish_upload(registry: Registry, repository: str, location: str, digest: s
     response = registry.request("PUT", url, repository, push=True, body=last,
                                 headers={"Content-Type": "application/octet-stream",
                                          "Content-Length": str(len(last))})  # fmt: skip
-    response.read()
+    registry.discard(response)
 
 
 def upload_bytes(registry: Registry, repository: str, data: bytes) -> str:
@@ -135,7 +135,7 @@ def upload_layer(registry: Registry, repository: str, layer: store.LayerTar) -> 
     except BaseException:
         _cancel(registry, repository, location)
         raise
-    response.read()
+    registry.discard(response)
     digest = "sha256:" + body.sha256.hexdigest()
     _finish_upload(registry, repository, response.getheader("Location") or location, digest)
     return digest, body.size
@@ -181,5 +181,5 @@ def push(paths: Paths, driver: Driver, registry: Registry, image: Image, ref: Re
     }, separators=(",", ":")).encode()  # fmt: skip
     response = registry.request("PUT", f"/v2/{ref.path}/manifests/{ref.tag or 'latest'}", ref.path, push=True,
                                 body=manifest, headers={"Content-Type": OCI_MANIFEST})  # fmt: skip
-    response.read()
+    registry.discard(response)
     return "sha256:" + hashlib.sha256(manifest).hexdigest()

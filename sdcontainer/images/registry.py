@@ -40,7 +40,12 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 )
-SMALL_MAX = 16 << 20  # a manifest, index or config larger than this is not one
+# What a reply may hold (containers/image's limits): a manifest, index or config larger than
+# SMALL_MAX is not one; a token, TOKEN_MAX; an error's text, or a reply sdc does not use (a
+# redirect's, a retry's, a 2xx's), DISCARD_MAX is read, and a connection with more is closed.
+SMALL_MAX = 4 << 20
+TOKEN_MAX = 1 << 20
+DISCARD_MAX = 64 << 10
 RETRIES = 3
 TIMEOUT = 60.0
 USER_AGENT = "sdc"
@@ -106,7 +111,7 @@ class Registry:
             response = self._send("GET", self._url("/v2/"), {}, None, "")
             if response.status == 401:
                 challenge = response.getheader("WWW-Authenticate", "")
-                response.read()
+                self.discard(response)
                 kind, _, rest = challenge.partition(" ")
                 if kind.lower() == "bearer":
                     params = dict(re.findall(r'(\w+)="([^"]*)"', rest))
@@ -116,7 +121,7 @@ class Registry:
                 response = self._send("GET", self._url("/v2/"), {}, None, "")
         except (OSError, http.client.HTTPException) as exc:
             raise self._unreachable(exc) from exc
-        response.read()
+        self.discard(response)
         if response.status == 401:
             raise RegistryError(f"{self.domain} refused the credentials", hint="check the user name and password")
         if not 200 <= response.status < 300:
@@ -136,7 +141,7 @@ class Registry:
                 if response.status == 401 and self._authenticate(response, scope):
                     response = self._send(method, self._url(path), headers or {}, body, scope)
                 if response.status in (429, 502, 503, 504) and attempt < RETRIES - 1 and not _streamed(body):
-                    response.read()
+                    self.discard(response)
                     time.sleep(0.5 * 2**attempt)
                     continue
                 return self._checked(response, method, path)
@@ -166,7 +171,7 @@ class Registry:
                 self._forget_connections()
                 raise
             if response.status in (301, 302, 303, 307, 308) and (location := response.getheader("Location")):
-                response.read()
+                self.discard(response)
                 url = urllib.parse.urljoin(url, location)
                 if response.status == 303:
                     method, body = "GET", None
@@ -177,7 +182,7 @@ class Registry:
     def _checked(self, response: http.client.HTTPResponse, method: str, path: str) -> http.client.HTTPResponse:
         if 200 <= response.status < 300:
             return response
-        text = response.read(64 << 10).decode(errors="replace")
+        text = self.discard(response).decode(errors="replace")
         message = _error_message(text) or f"HTTP {response.status} {response.reason}"
         if response.status == 404:
             raise NotFound(f"{self.domain}: {message}", hint="check the image's name and tag, and the registry")
@@ -199,7 +204,7 @@ class Registry:
     def _authenticate(self, response: http.client.HTTPResponse, scope: str) -> bool:
         """Answer a 401's challenge; True when the request is worth sending again."""
         challenge = response.getheader("WWW-Authenticate", "")
-        response.read()
+        self.discard(response)
         kind, _, rest = challenge.partition(" ")
         if kind.lower() == "basic":
             if self.credentials is None or self._basic:
@@ -236,7 +241,7 @@ class Registry:
         try:
             connection.request("GET", parsed.path + f"?{parsed.query}", headers=headers)
             response = connection.getresponse()
-            body = _read_small(response, "the token")
+            body = _read_small(response, "the token", limit=TOKEN_MAX)
         except (OSError, http.client.HTTPException) as exc:
             self._forget_connections()
             raise self._unreachable(exc) from exc
@@ -271,7 +276,7 @@ class Registry:
         try:
             connection = self._connection("https", self.host)
             connection.request("GET", "/v2/", headers={"User-Agent": USER_AGENT})
-            connection.getresponse().read()
+            self.discard(connection.getresponse())
             return "https"
         except (ssl.SSLError, http.client.HTTPException, ConnectionResetError):
             self._forget_connections()
@@ -301,6 +306,16 @@ class Registry:
 
     def close(self) -> None:
         self._forget_connections()
+
+    def discard(self, response: http.client.HTTPResponse) -> bytes:
+        """Read a reply sdc does not use, DISCARD_MAX at most: what it read. A reply that holds
+        more is cut off, its connection closed (a registry that sends a GiB with a 401 costs
+        us 64 KiB), and the next request opens another."""
+        data = response.read(DISCARD_MAX)
+        if not response.isclosed():
+            response.close()
+            self._forget_connections()
+        return data
 
     def fork(self) -> Registry:
         """The same registry, credentials and tokens, on connections of its own: for another thread
@@ -338,9 +353,13 @@ def _basic(credentials: Credentials) -> str:
     return base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
 
 
-def _read_small(response: http.client.HTTPResponse, what: str) -> bytes:
-    data = response.read(SMALL_MAX + 1)
-    if len(data) > SMALL_MAX:
+def _read_small(response: http.client.HTTPResponse, what: str, *, limit: int = SMALL_MAX) -> bytes:
+    length = response.getheader("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        raise UsageError(f"{what} is too big to be what it says ({int(length)} bytes)",
+                         hint="the registry served something else")  # fmt: skip
+    data = response.read(limit + 1)
+    if len(data) > limit:
         raise UsageError(f"{what} is too big to be what it says", hint="the registry served something else")
     return data
 

@@ -45,6 +45,7 @@ def add_layer(
     blob: Digest | None = None,
     media_type: str | None = None,
     check: Callable[[Path], None] | None = None,
+    spent: int = 0,
 ) -> tuple[Digest, Digests, bool]:
     """Apply a layer tarball on a snapshot of parent's layer and record it: its chain ID, its
     digests, and whether the store lacked it. With the diff ID it must have, and the digest its
@@ -61,7 +62,7 @@ def add_layer(
         split = undo.enter_context(open(partial, "xb"))
         undo.callback(partial.unlink, missing_ok=True)
         with driver.make_layer(parent) as work:
-            digests = extract_layer(stream, work, max_size=max_size, split=split)
+            digests = extract_layer(stream, work, max_size=max_size, split=split, spent=spent)
             if blob is not None and digests.blob != blob:
                 raise UsageError(f"a layer's bytes are not those its manifest names ({blob.short}...)",
                                  hint="the image is corrupt, or was tampered with on the way")  # fmt: skip
