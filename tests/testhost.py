@@ -41,7 +41,11 @@ HOSTNAME = "sdc-testhost"
 BOOT_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
 # Environment that reaches the command inside the test host.
-PASS_ENV = ("PATH", "TERM", "CI", "LANG", "PYTEST_ADDOPTS", "SDC_DEBUG", "SDC_DEB", "SDC_START_ERROR_ROUNDS")
+PASS_ENV = ("PATH", "TERM", "CI", "LANG", "PYTEST_ADDOPTS", "SDC_DEBUG", "SDC_DEB", "SDC_START_ERROR_ROUNDS",
+            "SDC_POOL_SIZE")
+# The test host's / is an overlay whose upper layer is a tmpfs: a btrfs pool's reserved blocks
+# (storage/pool.py) are memory here. Its stores start small, and grow as they fill.
+POOL_SIZE = "1g"
 
 MS_RDONLY = 0x1
 MS_BIND = 0x1000
@@ -246,6 +250,7 @@ def wait_booted(pid: int) -> None:
 
 def run_inside(pid: int, argv: list[str]) -> int:
     env = [f"--setenv={k}={os.environ[k]}" for k in PASS_ENV if k in os.environ]
+    env += [] if "SDC_POOL_SIZE" in os.environ else [f"--setenv=SDC_POOL_SIZE={POOL_SIZE}"]
     cmd = nsenter(
         pid,
         "systemd-run",

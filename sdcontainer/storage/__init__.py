@@ -1,15 +1,15 @@
 """Choosing and opening the storage driver.
 
 btrfs when the root is on btrfs; otherwise, when the kernel has btrfs, a
-sparse loopback btrfs pool of sdc's own (as systemd-machined does for
-/var/lib/machines), created and mounted on first use and mounted again after
-a reboot; the copying `vfs` driver as the last resort. The choice is recorded
+loopback btrfs pool of sdc's own (as systemd-machined does for
+/var/lib/machines), its space reserved, created and mounted on first use,
+mounted again after a reboot and grown as it fills (storage/pool.py); the
+copying `vfs` driver as the last resort. The choice is recorded
 in storage.json so that a store never changes driver under its layers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -18,13 +18,16 @@ from sdcontainer.errors import StorageError, UsageError
 from sdcontainer.log import get_logger
 from sdcontainer.paths import STORAGE_DRIVERS, Paths
 from sdcontainer.records import read_json, write_json
+from sdcontainer.storage import pool
 from sdcontainer.storage.btrfs import BtrfsDriver, is_btrfs
 from sdcontainer.storage.driver import Driver
+from sdcontainer.storage.pool import POOL_OPTIONS, mount_pool, seal_pool_mount
+
+__all__ = ["POOL_OPTIONS", "open_driver"]
 
 log = get_logger(__name__)
 
 DRIVERS = STORAGE_DRIVERS
-DEFAULT_POOL_SIZE = 64 << 30  # sparse: costs only what is written
 
 
 def kernel_has_btrfs() -> bool:
@@ -66,13 +69,6 @@ def _choose(paths: Paths, requested: str | None) -> dict[str, object]:
     return {"driver": "vfs", "pool": False}
 
 
-def _run(argv: list[str]) -> None:
-    # subprocess only when a pool is made or mounted, not on every command that opens the store
-    from sdcontainer.run import run
-
-    run(argv)
-
-
 def _driver(name: str, storage: Path) -> Driver:
     if name == "vfs":
         from sdcontainer.storage.vfs import VfsDriver  # copies with cp(1): the last resort, loaded as such
@@ -85,41 +81,7 @@ def _driver(name: str, storage: Path) -> Driver:
     return BtrfsDriver(storage)
 
 
-def make_pool(paths: Paths, size: int) -> None:
-    """Create a sparse file, format it btrfs and mount it; undo all of it on failure."""
-    log.info("creating a %d GiB sparse btrfs pool at %s", size >> 30, paths.pool_image)
-    paths.storage.mkdir(parents=True, exist_ok=True)
-    try:
-        with open(paths.pool_image, "xb") as f:
-            f.truncate(size)
-        _run(["mkfs.btrfs", "-q", "-L", "sdc", str(paths.pool_image)])
-        mount_pool(paths)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            if linux.is_mountpoint(str(paths.storage)):
-                linux.umount(str(paths.storage))
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(paths.pool_image)
-        raise
-
-
-# nosuid, nodev: a setuid file or a device node of an image or a container is nothing on the
-# host's side (the launcher lifts both on a container's own root mount, where they keep their meaning).
-POOL_OPTIONS = "loop,discard,noatime,nosuid,nodev"
 PRIVATE = 0o700  # the store: root's only, as Docker's (no host user may reach a layer or a container)
-
-
-def mount_pool(paths: Paths) -> None:
-    # mount(8) sets up the loop device with autoclear, so unmounting frees it.
-    paths.storage.mkdir(mode=PRIVATE, parents=True, exist_ok=True)
-    _run(["mount", "-o", POOL_OPTIONS, str(paths.pool_image), str(paths.storage)])
-
-
-def seal_pool_mount(paths: Paths) -> None:
-    """A pool an older sdc mounted without nosuid and nodev: set them on the mount (mount(2): a
-    bind remount changes only the mount's own flags)."""
-    flags = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOATIME
-    linux.mount("none", str(paths.storage), None, flags)
 
 
 def make_private(paths: Paths) -> None:
@@ -128,6 +90,16 @@ def make_private(paths: Paths) -> None:
     for path in (paths.root, paths.storage):
         if os.stat(path).st_mode & 0o7777 != PRIVATE:
             os.chmod(path, PRIVATE)
+
+
+def _pool_size() -> int | None:
+    """SDC_POOL_SIZE: a new pool's size (64g, 512m...), else pool.first_size's choice."""
+    text = os.environ.get("SDC_POOL_SIZE")
+    if not text:
+        return None
+    from sdcontainer.spec import parse_size
+
+    return parse_size(text, flag="SDC_POOL_SIZE")
 
 
 def open_driver(paths: Paths, requested: str | None = None, *, create: bool = True) -> Driver:
@@ -140,7 +112,9 @@ def open_driver(paths: Paths, requested: str | None = None, *, create: bool = Tr
             return _driver(requested or "btrfs", paths.storage)
         config = _choose(paths, requested)
         if config["pool"]:
-            make_pool(paths, int(os.environ.get("SDC_POOL_SIZE") or DEFAULT_POOL_SIZE))
+            from sdcontainer.storage.pool import first_size, make_pool
+
+            make_pool(paths, first_size(paths.root, _pool_size()))
         write_json(paths.storage_config, config)
     elif requested is not None and requested != config["driver"]:
         raise UsageError(
@@ -161,4 +135,8 @@ def open_driver(paths: Paths, requested: str | None = None, *, create: bool = Tr
     driver = _driver(str(config["driver"]), paths.storage)
     driver.prepare()
     make_private(paths)
+    if config["pool"] and pool.short(paths):
+        driver.reclaim_space()  # what a last command deleted may not be free yet (btrfs' cleaner)
+        if pool.short(paths):
+            pool.grow(paths)
     return driver

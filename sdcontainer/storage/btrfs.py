@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sdcontainer import linux
 from sdcontainer.digests import Digest
-from sdcontainer.errors import StorageError
+from sdcontainer.errors import StorageError, StoreFull
 from sdcontainer.storage.driver import Driver, remove_tree
 
 
@@ -59,6 +59,9 @@ def _in_parent(path: Path, what: str, request: int, args: bytes) -> None:
     try:
         ioctl(fd, request, bytearray(args))  # a mutable buffer: fcntl caps immutable ones at 1 KiB
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreFull(f"the store is full: btrfs cannot {what} {path.name}",
+                            hint="free space with `sdc rm`, `sdc rmi` and `sdc image prune`") from exc  # fmt: skip
         raise StorageError(f"btrfs: cannot {what} {path}: {exc.strerror}") from exc
     finally:
         os.close(fd)
