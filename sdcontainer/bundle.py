@@ -171,16 +171,13 @@ def _mounts(container_dir: Path, *, sys_writable: bool = False, systemd: bool = 
                      *([protocol.CGROUP_CONTROLLERS_READ_ONLY] if systemd and not sys_writable else [])]},
         *(systemd_mounts(container_dir) if systemd else []),
     ]
-    for name in ("hostname", "hosts", "resolv.conf"):
-        mounts.append(
-            {
-                "destination": f"/etc/{name}",
-                "type": "bind",
-                "source": str(container_dir / name),
-                "options": ["bind", "rw"],
-            }
-        )
     return mounts
+
+
+# The files sdc writes for a container (api.run.create) and the launcher writes into its layer at
+# each start: no bind mount of the bundle's, whose file on the host's /var the container could grow
+# without bound; in its own layer, what it writes there costs its own storage, as any file does.
+OWN_FILES = [["/etc/hostname", "hostname"], ["/etc/hosts", "hosts"], ["/etc/resolv.conf", "resolv.conf"]]
 
 
 # --init's PID 1: a static binary (the container may have no libc), bound read-only at INIT_PATH,
@@ -238,6 +235,7 @@ def build_runtime_config(
         # Relative to the bundle, as runtime-spec suggests: bundle/rootfs links to the snapshot.
         "root": {"path": "rootfs", "readonly": False},
         "hostname": hostname,
+        protocol.OWN_FILES: OWN_FILES,
         **({"annotations": annotations} if (annotations := _annotations(spec, container_id)) else {}),
         "mounts": [*_mounts(container_dir, sys_writable=spec.privileged, systemd=spec.runs_systemd),
                    *volumes.config_mounts(spec.volumes),

@@ -118,6 +118,7 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
         root, mounts = enter_userns(root, mounts, trees[1:])
     else:
         mount_root(root, config["root"].get("mount"))
+    write_own_files(root, config.get(protocol.OWN_FILES, []))  # read by start(), in the bundle
     mount_all(root, mounts)
     if userns:  # no mknod in a user namespace: the host's nodes, bound in while they are in reach
         bind_devices(root, config["linux"].get("devices", []))
@@ -258,6 +259,59 @@ def leave_session(stdio: list[int] | None) -> None:
     os.setsid()
 
 
+def read_own_files(config: dict) -> None:  # type: ignore[type-arg]
+    """The bundle's files of OWN_FILES, read while the bundle is our working directory: their
+    contents replace their names in config (the child is a copy of us: it has them)."""
+    files = []
+    for path, name in config.get(protocol.OWN_FILES, []):
+        with open(name, "rb") as f:
+            files.append([path, f.read(protocol.OWN_FILES_MAX)])
+    config[protocol.OWN_FILES] = files
+
+
+def write_own_files(root: str, files: list) -> None:  # type: ignore[type-arg]
+    """/etc/hostname, hosts and resolv.conf (read_own_files), written into the container's own
+    layer at each start, as the container resolves their paths (a link of its own leads nowhere
+    outside): its own file is replaced, and what is not a file there (a link, a FIFO, a device
+    node the container made) is removed first; nothing of ours is mounted over them."""
+    if not files:
+        return
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for path, data in files:
+            directory, _, name = path.rpartition("/")
+            try:
+                parent = linux.open_in_root(root_fd, directory or "/", os.O_PATH | os.O_DIRECTORY)
+            except OSError as exc:
+                raise LaunchError(f"cannot write {path}: {exc.strerror}") from exc
+            try:
+                _write_in(parent, name, data, path)
+            finally:
+                os.close(parent)
+    finally:
+        os.close(root_fd)
+
+
+def _write_in(parent: int, name: str, data: bytes, path: str) -> None:
+    try:
+        kind = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode & 0o170000
+        if kind == 0o040000:
+            raise LaunchError(f"cannot write {path}: the container made it a directory")
+        if kind != 0o100000:
+            os.unlink(name, dir_fd=parent)
+    except FileNotFoundError:
+        pass
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     0o644, dir_fd=parent)  # fmt: skip
+    except OSError as exc:
+        raise LaunchError(f"cannot write {path}: {exc.strerror}") from exc
+    try:
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
 def mount_root(root: str, mount: dict | None) -> None:  # type: ignore[type-arg]
     """The container's root, a mount point of its own (pivot_root(2) needs one): its directory
     bound onto itself, or the overlay the driver described (storage/overlay.py), mounted here in
@@ -341,6 +395,7 @@ def mount_cgroups(root_fd: int, m: dict, target: int, flags: int) -> None:  # ty
     if [h[0] for h in hierarchies] == [""]:  # cgroup v2 alone, at the top
         _, fstype, data = hierarchies[0]
         linux.mount("cgroup", f"/proc/self/fd/{target}", fstype, flags, data or None)
+        pin_tree_bounds(f"/proc/self/fd/{target}", flags)
         return
     linux.mount("tmpfs", f"/proc/self/fd/{target}", "tmpfs", flags & ~linux.MS_RDONLY, "mode=755")
     top = linux.open_in_root(root_fd, m["destination"], os.O_PATH | os.O_DIRECTORY)
@@ -354,6 +409,8 @@ def mount_cgroups(root_fd: int, m: dict, target: int, flags: int) -> None:  # ty
             fixed = CONTROLLERS_READ_ONLY in m.get("options", ()) and _is_controller(fstype, data)
             linux.mount("cgroup", f"/proc/self/fd/{top}/{name}", fstype, flags | (linux.MS_RDONLY if fixed else 0),
                         data or None)  # fmt: skip
+            if fstype == "cgroup2":
+                pin_tree_bounds(f"/proc/self/fd/{top}/{name}", flags)
         linux.mount_setattr(top, linux.MOUNT_ATTR_RDONLY, recursive=False)  # the hierarchies' places: fixed
     finally:
         os.close(top)
@@ -433,6 +490,19 @@ def _read_text(path: str) -> str:
 def _write_text(path: str, text: str) -> None:
     with open(path, "w") as f:
         f.write(text)
+
+
+def pin_tree_bounds(hierarchy: str, flags: int) -> None:
+    """A writable cgroup v2 hierarchy (a container that runs systemd): the bounds of its subtree
+    (bound_cgroup_tree) read-only on its root, as binds of themselves. The kernel refuses the
+    container's writes there where the hierarchy is mounted nsdelegate (systemd's way); this
+    holds where it is not, too."""
+    if flags & linux.MS_RDONLY:
+        return
+    for name in ("cgroup.max.depth", "cgroup.max.descendants"):
+        path = f"{hierarchy}/{name}"
+        linux.mount(path, path, None, linux.MS_BIND)
+        linux.mount(path, path, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
 
 
 def _is_controller(fstype: str, options: str) -> bool:
@@ -648,6 +718,9 @@ def start(config: dict, bundle: str, *, detach: bool,  # type: ignore[type-arg]
     for ns in config["linux"].get("namespaces", []):
         flags |= NAMESPACES[ns["type"]]
     seccomp = read_seccomp_program(config)  # here: the bundle is out of reach once in the container
+    read_own_files(config)
+    if config.get("annotations", {}).get(protocol.MACHINE_ID):  # systemd runs it: its cgroup is its to manage
+        bound_cgroup_tree()
     cpuset = join_cpuset_v1(config["linux"].get("resources", {}).get("cpu", {}).get("cpus", ""))
     for m in config.get("mounts", []):
         if m.get("type") == "cgroup":  # here, in the host's cgroup namespace (the child has its own)
@@ -1271,6 +1344,26 @@ def keep_relays(pidfd: int, *, console: int | None, notify: socket.socket | None
         _relay_until_gone(pidfd, console, notify, 1)
     finally:
         os._exit(0)
+
+
+CGROUP_MAX_DEPTH, CGROUP_MAX_DESCENDANTS = 16, 1024  # a booted Debian makes ~60, 5 deep
+
+
+def bound_cgroup_tree() -> None:
+    """A container that runs systemd manages its unit's cgroup subtree (Delegate=yes): cgroup v2's
+    cgroup.max.depth and cgroup.max.descendants of our cgroup bound what it makes there; it
+    cannot raise them, as files of its cgroup namespace's root (nsdelegate: cgroups(7)). cgroup
+    v1's hierarchies have no such bound: on a v1 or hybrid host the name=systemd one has none."""
+    ours = own_cgroups().get(UNIFIED, "")
+    for top in (CGROUP_ROOT, f"{CGROUP_ROOT}/unified"):
+        if os.path.exists(f"{top}/cgroup.controllers") and ours.startswith("/") and ".." not in ours.split("/"):
+            path = f"{top}{ours.rstrip('/')}"
+            try:
+                _write_text(f"{path}/cgroup.max.depth", str(CGROUP_MAX_DEPTH))
+                _write_text(f"{path}/cgroup.max.descendants", str(CGROUP_MAX_DESCENDANTS))
+            except OSError as exc:
+                raise LaunchError(f"cannot bound the container's cgroup tree: {exc.strerror}") from exc
+            return
 
 
 def _move_aside(name: str) -> None:

@@ -40,6 +40,11 @@ MACHINE_ID = "org.sdc.machine-id"
 CGROUP_ROOT = "/sys/fs/cgroup"
 # an option of the cgroup mount: its v1 controllers' hierarchies read-only, the rest as the mount
 CGROUP_CONTROLLERS_READ_ONLY = "x-sdc.controllers-ro"
+# config.json's key (sdc's own: runtime-spec readers ignore what they do not know): the files sdc
+# writes for each run of the container, [path in the container, file of the bundle], which the
+# launcher writes into the container's own layer before anything else is mounted
+OWN_FILES = "sdcOwnFiles"
+OWN_FILES_MAX = 1 << 20  # bytes of each
 
 # The capabilities config.json names (capabilities(7), <linux/capability.h>), by number.
 CAPABILITIES = {

@@ -216,6 +216,21 @@ def parse_cpuset(text: str) -> tuple[int, ...]:
     return tuple(sorted(cpus))
 
 
+# A host name (hostname(7)): dot-separated labels of letters, digits, '-' (not first or last)
+# and '_' (container names have it, and a container's host name is its name by default), 64
+# bytes at most (HOST_NAME_MAX), checked here: sethostname(2) refuses more only at the launch.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+HOSTNAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+HOST_NAME_MAX = 64
+
+
+def check_hostname(text: str) -> str:
+    if len(text) > HOST_NAME_MAX or not HOSTNAME_RE.fullmatch(text):
+        raise UsageError(f"invalid --hostname {text[:80]!r}",
+                         hint="use at most 64 letters, digits, '-', '_', in labels separated by dots")  # fmt: skip
+    return text
+
+
 _ACCOUNT = r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}"
 
 
@@ -369,7 +384,7 @@ def build_run_spec(
         # Docker's order: the files first, then -e, a later value of a name overriding an earlier one.
         env=tuple(read_env_files(f["env_file"] or [], environ) + resolve_env(f["env"] or [], environ)),
         workdir=f["workdir"] or "",
-        hostname=f["hostname"] or "",
+        hostname=check_hostname(f["hostname"]) if f["hostname"] else "",
         user=check_user(f["user"]) if f["user"] else "",
         entrypoint=None if f["entrypoint"] is None else (f["entrypoint"],) if f["entrypoint"] else (),
         detach=f["detach"],

@@ -35,6 +35,7 @@ SIGNATURES: dict[str, str] = {
     "Environment": "as",
     "ReadOnlyPaths": "as",
     "SyslogIdentifier": "s",
+    "SyslogLevelPrefix": "b",
     "LogExtraFields": "aay",
     "MemoryMax": "t",
     "MemorySwapMax": "t",
@@ -175,6 +176,9 @@ def build_service_properties(
         "TimeoutStopUSec": spec.stop_timeout * USEC,
         "CollectMode": "inactive-or-failed",
         "SyslogIdentifier": spec.name,  # journal lines read "web[PID]: ...", not "python3[PID]"
+        # A line starting "<0>" is the container's text, not an emergency for journald to wall to
+        # every terminal of the host (systemd.exec(5)): every line is at the stream's priority.
+        "SyslogLevelPrefix": False,
         # Each journal line names its container: `sdc logs` of a new container that took an old
         # one's name (and so its unit's) shows the new one's output only.
         **({"LogExtraFields": [f"{LOG_FIELD}={container_id}".encode()]} if container_id else {}),

@@ -443,7 +443,11 @@ def diff(ctx: Context, ref: str) -> list[tuple[str, str]]:
     with records.locked(ctx.paths):  # the view lives in the driver's tmp/, which another command clears
         container = find(ctx, ref)
         image = images.find_image(ctx.paths, container.image_id)
-        with ctx.driver().container_changes(container.id, image.top_layer) as (_, found):
+        driver = ctx.driver()
+        with driver.container_changes(container.id, image.top_layer) as (view, found):
+            for path in driver.unseen_subvolumes(view, found):
+                log.warning("%s is a btrfs subvolume the container made: its files are not shown (nor committed)",
+                            path)  # fmt: skip
             return [(kind.value, "/" + path) for kind, path in found]
 
 

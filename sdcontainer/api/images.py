@@ -336,6 +336,10 @@ def commit(
             if pause and cgroups.populated(cgroup):  # running
                 paused.enter_context(cgroups.frozen(cgroup))
             with driver.container_changes(container.id, image.top_layer) as (view, found):
+                if unseen := driver.unseen_subvolumes(view, found):
+                    raise UsageError(f"{container.name} made the btrfs subvolume {unseen[0]}, whose files a commit "
+                                     "cannot see", hint="copy its files into a plain directory (cp -a), remove the "
+                                     "subvolume, and commit again")  # fmt: skip
                 write_changes(view, [(kind.value, path) for kind, path in found], tar)
         tar.seek(0)
         chain, digests, new = store.add_layer(ctx.paths, driver, image.top_layer, tar, max_size=DEFAULT_MAX_SIZE)

@@ -117,10 +117,9 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         (cdir / "hostname").write_text(hostname + "\n")
         (cdir / "hosts").write_text(bundle.build_hosts(hostname))
         (cdir / "resolv.conf").write_text(_host_resolv_conf())
-        own = ["hostname", "hosts", "resolv.conf"]
-        if spec.runs_systemd:
-            own += bundle.write_systemd_files(cdir, cid)
-        if idmap is not None:  # its root's to change, as Docker's are: the files are its alone
+        # (the launcher writes these three into its layer at each start: bundle.OWN_FILES)
+        own = bundle.write_systemd_files(cdir, cid) if spec.runs_systemd else []
+        if idmap is not None:  # bound in: its root's, as Docker's are, the files are its alone
             for name in own:
                 os.chown(cdir / name, *idmap)
         (cdir / "rootfs").symlink_to(rootfs)
@@ -448,18 +447,24 @@ def account_in(rootfs: Path, user: str) -> bundle.Account:
 
 def _read_in(rootfs: Path, path: str) -> str:
     """A small text file of the container's, read as the container would resolve its path (a
-    symlink in the image leads nowhere outside it); "" when there is none, or it is no file."""
+    symlink in the image leads nowhere outside it); "" when there is none, or it is no file. Looked
+    at first (O_PATH), opened only as a regular file: we are the host's root, and opening a FIFO,
+    or a device node (the store's loop device), has effects of its own."""
     from sdcontainer import linux
 
     try:
         root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            fd = linux.open_in_root(root, path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block us
+            found = linux.open_in_root(root, path, os.O_PATH)
         finally:
             os.close(root)
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        try:
+            if not stat.S_ISREG(os.fstat(found).st_mode):
                 return ""
+            fd = os.open(f"/proc/self/fd/{found}", os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC)
+        finally:
+            os.close(found)
+        with os.fdopen(fd, "rb") as f:
             return f.read(1 << 20).decode("utf-8", "replace")
     except OSError:
         return ""

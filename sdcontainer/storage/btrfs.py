@@ -9,15 +9,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from fcntl import ioctl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sdcontainer import linux
 from sdcontainer.digests import Digest
 from sdcontainer.errors import StorageError, StoreFull
 from sdcontainer.storage.driver import Driver, remove_tree
+
+if TYPE_CHECKING:
+    from sdcontainer.storage.changes import Change
 
 
 def _iow(nr: int, size: int) -> int:
@@ -43,6 +48,7 @@ BTRFS_FIRST_FREE_OBJECTID = 256  # the inode number of every subvolume's root
 BTRFS_ROOT_TREE_OBJECTID = 1
 BTRFS_ROOT_REF_KEY = 156  # in the root tree: (parent id, ROOT_REF, child id) for each nested subvolume
 _U64_MAX = 2**64 - 1
+BTRFS_EMPTY_SUBVOL_DIR_OBJECTID = 2  # what a snapshot shows where a nested subvolume was
 
 
 def _vol_args(name: str) -> bytes:
@@ -238,6 +244,18 @@ class BtrfsDriver(Driver):
             yield view
         finally:
             self._destroy(view)
+
+    def unseen_subvolumes(self, view: Path, found: list[Change]) -> list[str]:
+        """A subvolume the container made (no capability needs it) is, in the snapshot that view
+        is, an empty directory of inode 2 (BTRFS_EMPTY_SUBVOL_DIR_OBJECTID): a snapshot does not
+        recurse into the subvolumes nested in it. Its files are in no diff and no commit."""
+        unseen = []
+        for _, path in found:
+            with contextlib.suppress(OSError):
+                st = os.lstat(view / path)
+                if st.st_ino == BTRFS_EMPTY_SUBVOL_DIR_OBJECTID and stat.S_ISDIR(st.st_mode):
+                    unseen.append("/" + path)
+        return unseen
 
     def _changed_paths(self, layer_id: Digest, view: Path) -> set[str] | None:
         return sent_paths(self._existing(layer_id, init=True), view, self.tmp)

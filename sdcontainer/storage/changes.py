@@ -83,10 +83,13 @@ def _is_dir(st: os.stat_result | None) -> bool:
     return st is not None and stat.S_ISDIR(st.st_mode)
 
 
-def _same(a: os.stat_result, b: os.stat_result) -> bool:
-    """Unchanged, as far as metadata tells (a copying driver keeps owners, modes and mtimes)."""
-    return (a.st_mode, a.st_uid, a.st_gid, a.st_size, a.st_mtime_ns, a.st_rdev) == (
-        b.st_mode, b.st_uid, b.st_gid, b.st_size, b.st_mtime_ns, b.st_rdev)  # fmt: skip
+def same(a: os.stat_result, b: os.stat_result) -> bool:
+    """Unchanged, as far as metadata tells (a copying driver keeps owners, modes and mtimes). A
+    directory's size says nothing of its entries (its mtime does): overlayfs shows a directory
+    copied up with its upper's, although nothing in it was added or removed."""
+    size = (a.st_size, b.st_size) if not stat.S_ISDIR(a.st_mode) else (0, 0)
+    return (a.st_mode, a.st_uid, a.st_gid, size[0], a.st_mtime_ns, a.st_rdev) == (
+        b.st_mode, b.st_uid, b.st_gid, size[1], b.st_mtime_ns, b.st_rdev)  # fmt: skip
 
 
 def classify(old: Tree, new: Tree, candidates: Iterable[str], *, trusted: bool) -> list[Change]:
@@ -108,7 +111,7 @@ def classify(old: Tree, new: Tree, candidates: Iterable[str], *, trusted: bool) 
             changes[path] = Kind.ADDED if before is None else Kind.CHANGED
             if _is_dir(after):
                 changes.update((child, Kind.ADDED) for child in new.walk(path))
-        elif trusted or not _same(before, after):
+        elif trusted or not same(before, after):
             changes[path] = Kind.CHANGED
     return [(kind, path) for path, kind in sorted(changes.items())]
 

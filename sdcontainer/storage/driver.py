@@ -254,6 +254,12 @@ class Driver(ABC):
             found = changes(self._existing(layer_id, init=True), view, self._changed_paths(layer_id, view))
             yield view, [c for c in found if c[1] not in INIT_FILES]
 
+    def unseen_subvolumes(self, view: Path, found: list[Change]) -> list[str]:
+        """The paths among the changes in view (container_changes) that hold files the view does
+        not show: none but where the driver can nest file systems (btrfs)."""
+        del view, found
+        return []
+
     @contextlib.contextmanager
     def _frozen(self, container_id: str) -> Iterator[Path]:
         """The container's files to compare and read: a driver without snapshots reads them live."""

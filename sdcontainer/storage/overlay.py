@@ -233,7 +233,7 @@ class OverlayDriver(Driver):
             finally:
                 old.close()
             found = changes(base, view, candidates)
-            yield view, [c for c in found if c[1] not in INIT_FILES]
+            yield view, [c for c in found if c[1] not in INIT_FILES and not _copied_up_for_ours(upper, base, view, c)]
 
     def remove_container_fs(self, container_id: str) -> None:
         home = self.containers / container_id
@@ -285,6 +285,18 @@ def mount_options(lowers: list[str], upper: str | None = None, work: str | None 
     if upper is not None and work is not None:
         text += f",upperdir={upper},workdir={work}"
     return f"{text},{OPTIONS}"
+
+
+def _copied_up_for_ours(upper: Path, base: Path, view: Path, change: Change) -> bool:
+    """A directory in the upper only because the launcher wrote sdc's own files in it (INIT_FILES,
+    bundle.OWN_FILES: /etc), as it was otherwise: no change of the container's."""
+    from sdcontainer.storage.changes import Kind, same
+
+    kind, path = change
+    ours = {f.rpartition("/")[2] for f in INIT_FILES if f.rpartition("/")[0] == path}
+    if kind is not Kind.CHANGED or not ours or not set(os.listdir(upper / path)) <= ours:
+        return False
+    return same(os.lstat(base / path), os.lstat(view / path))
 
 
 def _upper_paths(upper: Path) -> tuple[list[str], list[str]]:

@@ -53,6 +53,7 @@ def test_service_properties_for_every_limit_flag() -> None:
         "TimeoutStopUSec": 3_000_000,
         "CollectMode": "inactive-or-failed",
         "SyslogIdentifier": "web",
+        "SyslogLevelPrefix": False,
         "ReadOnlyPaths": ["/py"],
         "MemoryAccounting": True,
         "TasksAccounting": True,
