@@ -25,7 +25,8 @@ def wait_for(check: object, what: str, timeout: float = 10) -> None:
 def test_exec_u_opens_no_account_file_that_is_not_a_file(sdc: Sdc, image: str, name: str) -> None:
     """sdc reads the container's /etc/passwd as the host's root: a FIFO (or a device node: the
     store's loop device) there must not be opened, only looked at (O_PATH) and refused."""
-    script = "rm /etc/passwd; mkfifo /etc/passwd; (echo x > /etc/passwd && touch /opened) & exec sleep 1000"
+    # The writer's open returns once a reader has opened the FIFO, even one gone again at once.
+    script = "rm /etc/passwd; mkfifo /etc/passwd; (exec 3>/etc/passwd; touch /opened) & exec sleep 1000"
     sdc.ok("run", "-d", "--name", name, image, "sh", "-c", script)
     wait_for(lambda: sdc("exec", name, "test", "-p", "/etc/passwd").returncode == 0, "no FIFO")
     proc = sdc("exec", "-u", "nobody", name, "id")
