@@ -280,8 +280,8 @@ def write_own_files(root: str, files: list) -> None:  # type: ignore[type-arg]
     try:
         for path, data in files:
             directory, _, name = path.rpartition("/")
-            try:
-                parent = linux.open_in_root(root_fd, directory or "/", os.O_PATH | os.O_DIRECTORY)
+            try:  # /etc made where the container's own link of it points, inside its root, if missing
+                parent = linux.make_in_root(root_fd, directory or "/", directory=True)
             except OSError as exc:
                 raise LaunchError(f"cannot write {path}: {exc.strerror}") from exc
             try:

@@ -54,6 +54,7 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
             ("TimeoutStopUSec", "t", 4_000_000),
             ("CollectMode", "s", "inactive-or-failed"),
             ("SyslogIdentifier", "s", "web"),
+            ("SyslogLevelPrefix", "b", False),
             ("LogExtraFields", "aay", [f"SDC_CONTAINER_ID={record['id']}".encode()]),
             ("ReadOnlyPaths", "as", [os.path.realpath(sys.executable)]),
             ("MemoryAccounting", "b", True),
