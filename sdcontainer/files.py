@@ -78,15 +78,47 @@ class StoreLock:
         os.close(self.fd)
 
 
+def open_private(path: str) -> int | None:
+    """An O_PATH fd of path, where no host user but root can reach what is there, nor change the
+    way to it; None elsewhere. Every directory from / to it is root's and writable by root alone
+    (no one else can rename a directory of the way and put a link or another directory in its
+    place), at least one of them searchable by root alone, and no component a symlink (the walk
+    opens none); a file has no other name (one link) that might be reachable. (With an ACL, a
+    directory's group bits are its mask: no named entry searches or writes either.)"""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        return None
+    fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    private = False
+    try:
+        for depth in range(len(parts) + 1):
+            if depth:
+                following = os.open(parts[depth - 1], os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                os.close(fd)
+                fd = following
+            st = os.fstat(fd)
+            kind = st.st_mode & 0o170000
+            if kind == 0o040000:
+                if st.st_uid != 0 or st.st_mode & 0o022:
+                    return None
+                private = private or not st.st_mode & 0o011
+            elif not (depth == len(parts) and kind == 0o100000 and st.st_nlink == 1):
+                return None  # a symlink, or a file with other names, or on the way
+        if not private:
+            return None
+        found, fd = fd, -1
+        return found
+    except OSError:
+        return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
 def only_root_may_enter(path: str) -> bool:
-    """Whether no host user but root reaches what is under path: a directory on the way to it
-    (path itself included, its symlinks resolved) is root's and lets neither its group nor
-    others search it. (With an ACL, the group bits are its mask: no named entry searches either.)"""
-    current = os.path.realpath(path)
-    while True:
-        st = os.stat(current)
-        if (st.st_mode & 0o170000) == 0o040000 and st.st_uid == 0 and not st.st_mode & 0o011:
-            return True
-        if current == "/":
-            return False
-        current = os.path.dirname(current)
+    """open_private, as a question."""
+    fd = open_private(path)
+    if fd is None:
+        return False
+    os.close(fd)
+    return True

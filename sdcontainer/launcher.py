@@ -61,7 +61,7 @@ if __name__ == "__main__" and not __package__:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sdcontainer import linux, protocol  # noqa: E402 - after the path set-up above
-from sdcontainer.files import StoreLock, only_root_may_enter, write_atomically  # noqa: E402
+from sdcontainer.files import StoreLock, open_private, write_atomically  # noqa: E402
 
 CGROUP_ROOT = protocol.CGROUP_ROOT
 CONTROLLERS_READ_ONLY = protocol.CGROUP_CONTROLLERS_READ_ONLY
@@ -492,15 +492,23 @@ def _write_text(path: str, text: str) -> None:
         f.write(text)
 
 
+DELEGATED = frozenset({"cgroup.procs", "cgroup.threads", "cgroup.subtree_control"})  # cgroups(7)
+
+
 def pin_tree_bounds(hierarchy: str, flags: int) -> None:
-    """A writable cgroup v2 hierarchy (a container that runs systemd): the bounds of its subtree
-    (bound_cgroup_tree) read-only on its root, as binds of themselves. The kernel refuses the
-    container's writes there where the hierarchy is mounted nsdelegate (systemd's way); this
+    """A writable cgroup v2 hierarchy (a container that runs systemd): the files of its root but
+    those a delegate may write (DELEGATED) read-only, as binds of themselves: the bounds of its
+    subtree (bound_cgroup_tree), the unit's limits (memory.max, pids.max...). The kernel refuses
+    the container's writes there where the hierarchy is mounted nsdelegate (systemd's way); this
     holds where it is not, too."""
     if flags & linux.MS_RDONLY:
         return
-    for name in ("cgroup.max.depth", "cgroup.max.descendants"):
-        path = f"{hierarchy}/{name}"
+    for entry in os.scandir(hierarchy):
+        if entry.name in DELEGATED or not entry.is_file(follow_symlinks=False):
+            continue
+        if not entry.stat(follow_symlinks=False).st_mode & 0o222:  # read-only already (cgroup.events...)
+            continue
+        path = f"{hierarchy}/{entry.name}"
         linux.mount(path, path, None, linux.MS_BIND)
         linux.mount(path, path, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
 
@@ -940,12 +948,17 @@ def send_root(sync: socket.socket, pid: int, config: dict) -> None:  # type: ign
         root = os.path.realpath(config["root"]["path"])
         trees.append(overlay_tree(mount, userns) if mount else idmapped_tree(root, userns, clear=store))
         for m in idmapped(config.get("mounts", [])):  # a volume keeps its own flags
-            # Its root writes there as the host's root: only root may reach it (volumes.py), now too.
+            # Its root writes there as the host's root: only root may reach it (volumes.py), now too,
+            # and what is cloned is what was checked (the fd, not the path again).
             source = m["source"]
-            if not only_root_may_enter(source if os.path.isdir(source) else os.path.dirname(source)):
-                raise LaunchError(f"other host users can reach the idmapped volume {source}: chmod 700 it, "
-                                  "or a directory above it")  # fmt: skip
-            trees.append(idmapped_tree(source, userns, what=f"the volume {source}"))
+            private = open_private(source)
+            if private is None:
+                raise LaunchError(f"other host users can reach the idmapped volume {source}, or change the way "
+                                  "to it: make it root's, mode 0700, on a path of root's directories")  # fmt: skip
+            try:
+                trees.append(idmapped_tree(f"/proc/self/fd/{private}", userns, what=f"the volume {source}"))
+            finally:
+                os.close(private)
         sync.sendmsg([b"T"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(trees)}i", *trees))])
     finally:
         os.close(userns)

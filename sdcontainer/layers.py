@@ -68,9 +68,15 @@ class HashingReader:
         self.sha256.update(data)
         return data
 
-    def drain(self) -> Digest:
-        while self.read(_CHUNK):
-            pass
+    def drain(self, limit: int | None = None) -> Digest:
+        """Read to the end (limit bytes at most: more is an error), and the sha256 of all read."""
+        left = limit
+        while data := self.read(_CHUNK):
+            if limit is not None and left is not None:
+                left -= len(data)
+                if left < 0:
+                    raise UsageError(f"the archive goes on for more than {limit >> 10} KiB after its end",
+                                     hint="the archive is corrupt, or was made to be")  # fmt: skip
         return Digest("sha256", self.sha256.hexdigest())
 
 
@@ -248,9 +254,14 @@ class TarSplit:
         self.start += size
 
     def finish(self) -> Digest:
-        """Read the rest (tar's end blocks, padding) and close the record: the stream's sha256."""
-        while self.read(_CHUNK):
-            pass
+        """Read the rest (tar's end blocks, padding: TRAILING_MAX at most) and close the record:
+        the stream's sha256."""
+        left = TRAILING_MAX
+        while data := self.read(_CHUNK):
+            left -= len(data)
+            if left < 0:
+                raise UsageError(f"the archive goes on for more than {TRAILING_MAX >> 10} KiB after its end",
+                                 hint="the archive is corrupt, or was made to be")  # fmt: skip
         self._raw(len(self.kept))
         self.out.close()
         return self.source.drain()
@@ -376,6 +387,13 @@ class _ChangeWriter:
 
 
 ENTRY_COST = 1024  # charged for each entry of a layer, whatever its size: its inode, its name, our memory
+# Whatever the budget, a layer's entries cost the extraction memory (a hash of each path): a bound
+# no image of the field comes near (a distribution's full tree is ~100,000).
+MAX_ENTRIES = 1_000_000
+# A long name's, a long link's or a pax header's bytes are read whole by tarfile: 1 MiB at most, as
+# Go's archive/tar takes; GNU sparse maps, as many extension blocks at most.
+HEADER_MAX, SPARSE_BLOCKS_MAX = 1 << 20, 2048
+TRAILING_MAX = 1 << 20  # after tar's end: its blocking's padding (10 KiB), and no more than this
 
 
 class _Extractor:
@@ -387,6 +405,7 @@ class _Extractor:
         self.split = split
         self.size = 0  # the apparent size of the files written so far
         self.cost = spent  # charged against max_size: this image's earlier layers', then this one's
+        self.entries = 0
         # hash() of each path written, for an opaque directory later in the layer: a small int an
         # entry (SipHash, keyed per process: no archive can aim at a collision)
         self.written: set[int] = set()
@@ -422,7 +441,12 @@ class _Extractor:
             )
 
     def apply(self, member: tarfile.TarInfo) -> None:
-        self._charge(ENTRY_COST, member)
+        # An entry's cost: its metadata, and its header's bytes (long names, pax records, xattrs)
+        self._charge(ENTRY_COST + max(0, member.offset_data - member.offset), member)
+        self.entries += 1
+        if self.entries > MAX_ENTRIES:
+            raise UsageError(f"a layer has more than {MAX_ENTRIES:,} entries (at {member.name[:100]!r})",
+                             hint="the image is not one sdc takes")  # fmt: skip
         parts = split_name(member.name)
         if not parts:  # the root itself stays root's own, 0755, whatever the archive says
             self.dir_times.append(([], member.mtime))
@@ -528,7 +552,9 @@ _EOF_HEADER = tarfile.EOFHeaderError  # type: ignore[attr-defined]  # not in typ
 
 class _Ends(tarfile.TarInfo):
     """Notes that the archive ended as tar ends one: with a block of zeros. Python's tarfile
-    stops quietly, as if at the end, at a cut or garbled header too."""
+    stops quietly, as if at the end, at a cut or garbled header too. And bounds what tarfile
+    reads whole into memory: a long name's, a long link's or a pax header's (HEADER_MAX), a GNU
+    sparse map's extension blocks (SPARSE_BLOCKS_MAX)."""
 
     @classmethod
     def fromtarfile(cls, archive: tarfile.TarFile) -> Self:
@@ -538,6 +564,45 @@ class _Ends(tarfile.TarInfo):
             if isinstance(archive, _Archive):
                 archive.ended = True
             raise
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _READ_WHOLE and self.size > HEADER_MAX:
+            raise UsageError(f"a tar header of {self.size >> 10} KiB (a long name or pax record), more than "
+                             f"{HEADER_MAX >> 10} KiB", hint="the archive is corrupt, or was made to be")  # fmt: skip
+        processed: tarfile.TarInfo = super()._proc_member(tarfile_)  # type: ignore[misc]  # not in typeshed
+        return processed
+
+    def _proc_sparse(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        """tarfile's, the extension blocks counted."""
+        structs, extended, original_size = self._sparse_structs  # type: ignore[attr-defined]  # frombuf's
+        del self._sparse_structs  # type: ignore[attr-defined]
+        for _ in range(SPARSE_BLOCKS_MAX + 1):  # the last round only finds extended false, or refuses
+            if not extended:
+                break
+            buf = tarfile_.fileobj.read(tarfile.BLOCKSIZE)
+            for pos in range(0, 21 * 24, 24):
+                try:
+                    offset, count = _nti(buf[pos : pos + 12]), _nti(buf[pos + 12 : pos + 24])
+                except ValueError:
+                    break
+                if offset and count:
+                    structs.append((offset, count))
+            extended = bool(buf[504])
+        else:
+            raise UsageError(f"a GNU sparse map of more than {SPARSE_BLOCKS_MAX} blocks",
+                             hint="the archive is corrupt, or was made to be")  # fmt: skip
+        self.sparse = structs
+        self.offset_data = tarfile_.fileobj.tell()
+        tarfile_.offset = self.offset_data + self._block(self.size)  # type: ignore[attr-defined]
+        self.size = original_size
+        return self
+
+
+BoundedTarInfo = _Ends  # what `sdc load` reads an image archive's headers with, too
+
+_nti = tarfile.nti  # type: ignore[attr-defined]  # tarfile's number parser, not in typeshed
+_READ_WHOLE = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+               tarfile.SOLARIS_XHDTYPE)  # fmt: skip
 
 
 class _Archive(tarfile.TarFile):
@@ -575,7 +640,8 @@ def extract_layer(
                 extractor.finish()
             finally:
                 extractor.close()
-        diff_id = recorder.finish() if recorder else tar.drain()  # the whole tar, end blocks and padding included
+        # the whole tar, end blocks and padding included
+        diff_id = recorder.finish() if recorder else tar.drain(TRAILING_MAX)
         return Digests(blob=raw.drain(), diff_id=diff_id, size=extractor.size, cost=extractor.cost)
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
         raise UsageError(

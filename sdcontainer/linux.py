@@ -447,6 +447,34 @@ def mount_options(path: str) -> set[str] | None:
     return found
 
 
+def mount_source(path: str) -> str | None:
+    """The source (a device, for most) of the mount whose root is path, as mount_options finds it."""
+    real = os.path.realpath(path)
+    found = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields, _, rest = line.partition(" - ")
+            if unescape_mountinfo(fields.split()[4]) == real:
+                found = unescape_mountinfo(rest.split()[1])
+    return found
+
+
+def unescape_mountinfo(text: str) -> str:
+    """A field of /proc/self/mountinfo as it was: the kernel writes space, tab, newline and
+    backslash as octal escapes (\\040...)."""
+    if "\\" not in text:
+        return text
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and text[i + 1 : i + 4].isdigit():
+            out.append(chr(int(text[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
 def is_mountpoint(path: str) -> bool:
     """True when path is the root of a mount in this mount namespace."""
     return mount_options(path) is not None

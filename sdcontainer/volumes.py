@@ -51,8 +51,6 @@ def parse_volume(text: str) -> str:
     real = os.path.realpath(host)
     if ":" in real:
         raise UsageError(f"--volume {text}: {real} has a ':', which -v cannot say", hint="bind a path without one")
-    if "idmap" in options:
-        check_idmapped_source(real, text)
     kept = [o for o in options if o not in ("rw", "nosuid", "nodev")]  # the defaults go unsaid
     return f"{real}:{os.path.normpath(container)}:{','.join(kept)}"
 
@@ -61,11 +59,12 @@ def check_idmapped_source(path: str, text: str) -> None:
     """An idmapped volume's source, out of reach of every host user but root (see above)."""
     from sdcontainer.files import only_root_may_enter
 
-    if not only_root_may_enter(path if os.path.isdir(path) else os.path.dirname(path)):
-        raise UsageError(f"--volume {text}: other host users can reach {path}, where the container's root writes "
-                         "as the host's root (a setuid-root file it left would be theirs to run)",
-                         hint=f"chmod 700 {path} (or a directory above it), or drop idmap: the container then "
-                              "writes as its own range's ids")  # fmt: skip
+    if not only_root_may_enter(path):
+        raise UsageError(f"--volume {text}: other host users can reach {path}, or change the way to it, where the "
+                         "container's root writes as the host's root (a setuid-root file it left would be theirs "
+                         "to run)", hint=f"make {path} (or a directory above it) root's, mode 0700, on a path of "
+                         "root's directories none but root may write; or drop idmap: the container then writes as "
+                         "its own range's ids")  # fmt: skip
 
 
 def check_volumes(volumes: Sequence[str], *, userns: bool) -> None:
@@ -80,6 +79,8 @@ def check_volumes(volumes: Sequence[str], *, userns: bool) -> None:
         if "idmap" in options.split(",") and not userns:
             raise UsageError(f"--volume {volume}: idmap needs a user namespace",
                              hint="add --userns=auto, or drop idmap")  # fmt: skip
+        if "idmap" in options.split(","):
+            check_idmapped_source(volume.split(":")[0], volume)
 
 
 def config_mounts(volumes: Sequence[str]) -> list[dict[str, object]]:

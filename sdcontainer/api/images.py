@@ -166,7 +166,6 @@ def history(ctx: Context, ref: str) -> list[dict[str, Any]]:
 def load_images(ctx: Context, source: BinaryIO, *, max_size: int | None = None) -> list[tuple[Image, list[str]]]:
     """The images of a docker-archive or an oci-archive, plain or compressed, from a file or a pipe,
     with the names the archive gives them."""
-    import tarfile
 
     from sdcontainer.errors import StoreFull, UsageError
     from sdcontainer.images import archive
@@ -178,10 +177,14 @@ def load_images(ctx: Context, source: BinaryIO, *, max_size: int | None = None) 
             seekable = source
         else:  # a pipe, or compressed: one pass into a file of the store's, which a kill leaves nothing of
             seekable = stack.enter_context(driver.spool())
+            limit = max_size or DEFAULT_MAX_SIZE
             try:
                 reader = decompressed(HashingReader(source))
                 while chunk := reader.read(1 << 20):
                     seekable.write(chunk)
+                    if seekable.tell() > limit:
+                        raise UsageError(f"the archive is larger than the limit of {limit >> 20} MiB",
+                                         hint="raise --max-size if the archive is what you expect")  # fmt: skip
             except OSError as exc:
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise StoreFull("the store is full: the archive does not fit", hint="free space first") from exc
@@ -189,10 +192,7 @@ def load_images(ctx: Context, source: BinaryIO, *, max_size: int | None = None) 
             except EOFError as exc:
                 raise UsageError("the archive is cut short", hint="save or copy it again") from exc
             seekable.seek(0)
-        try:
-            tar = stack.enter_context(tarfile.open(fileobj=seekable, mode="r:"))
-        except tarfile.TarError as exc:
-            raise UsageError(f"not an image archive: {exc}", hint="give a docker-archive or an oci-archive") from exc
+        tar = stack.enter_context(archive.open_archive(seekable))
         return archive.load(ctx.paths, driver, tar, max_size=max_size or DEFAULT_MAX_SIZE)
 
 

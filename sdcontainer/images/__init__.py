@@ -146,10 +146,12 @@ def find_image(paths: Paths, ref: str) -> Image:
     its ID, as Docker resolves: a full ID is never taken for a name (an archive may tag an image
     `sha256:<another image's ID>`, which is a name as references go)."""
     try:
-        full: Digest | None = Digest.parse(ref)
+        full: Digest | None = Digest.parse(ref) if ref.startswith("sha256:") else Digest.from_hex(ref)
     except InvalidDigest:
         full = None
-    if full is not None and _record_path(paths, full).exists():
+    if full is not None:  # an ID, never a name (reference.parse refuses one as a name)
+        if not _record_path(paths, full).exists():
+            raise NotFound(f"no such image: {ref}", hint="`sdc images --no-trunc` lists the images' IDs")
         return Image.from_json(read_json(_record_path(paths, full)))
     name = as_reference(ref)
     image_id = read_repositories(paths).get(name) if name else None

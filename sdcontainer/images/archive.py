@@ -81,6 +81,34 @@ def import_rootfs(
 # --- image archives: docker save's and OCI image layouts in a tar (`sdc load`) ------------------
 
 JSON_MAX = 16 << 20  # a manifest, index or config larger than this is not one
+# What one archive may make sdc read and hold: JSON in all (configs, manifests, indexes, read again
+# for each image naming them), and images (an index may name a nested one many times over).
+ARCHIVE_JSON_MAX, ARCHIVE_IMAGES_MAX = 64 << 20, 256
+
+
+class ImageArchive(tarfile.TarFile):
+    """An image archive, as `sdc load` reads it: its members' headers bounded as a layer's are
+    (layers._Ends), as many as a layer may have, and ARCHIVE_JSON_MAX of JSON read from it in all."""
+
+    json_left = ARCHIVE_JSON_MAX
+
+    def next(self) -> tarfile.TarInfo | None:
+        from sdcontainer.layers import MAX_ENTRIES
+
+        member = super().next()
+        if member is not None and len(self.__dict__["members"]) > MAX_ENTRIES:  # tarfile's list, every header
+            raise UsageError(f"the archive has more than {MAX_ENTRIES:,} members", hint="it is not an image archive")
+        return member
+
+
+def open_archive(fileobj: BinaryIO) -> ImageArchive:
+    """An uncompressed image archive to read in any order (a file, or a spool of a pipe's)."""
+    from sdcontainer.layers import BoundedTarInfo
+
+    try:
+        return ImageArchive.open(fileobj=fileobj, mode="r:", tarinfo=BoundedTarInfo)
+    except tarfile.TarError as exc:
+        raise UsageError(f"not an image archive: {exc}", hint="give a docker-archive or an oci-archive") from exc
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -112,6 +140,9 @@ def load(paths: Paths, driver: Driver, archive: tarfile.TarFile, *, max_size: in
     Call with the store locked. A layer already in the store is not read again; what one
     image of the archive added is removed again if it fails."""
     found = _docker_archive(archive) if _member(archive, "manifest.json") else _oci_archive(archive)
+    if len(found) > ARCHIVE_IMAGES_MAX:
+        raise UsageError(f"the archive holds {len(found)} images, more than {ARCHIVE_IMAGES_MAX}",
+                         hint="save fewer images to one archive")  # fmt: skip
     return [store_found(paths, driver, image, max_size=max_size) for image in found]
 
 
@@ -193,7 +224,7 @@ def _docker_archive(archive: tarfile.TarFile) -> list[Found]:
     if not isinstance(manifest, list):
         raise UsageError("manifest.json is not a list of images", hint="the archive is corrupt")
     found = []
-    for entry in manifest:
+    for entry in manifest[: ARCHIVE_IMAGES_MAX + 1]:  # load refuses more
         if not isinstance(entry, dict) or not isinstance(entry.get("Layers"), list):
             raise UsageError("manifest.json holds an entry that is not an image", hint="the archive is corrupt")
         layers = tuple(_opener(archive, str(name)) for name in entry["Layers"])
@@ -233,8 +264,10 @@ def _manifests(archive: tarfile.TarFile, index: Any, depth: int = 0) -> list[dic
     if not isinstance(index, dict) or not isinstance(index.get("manifests"), list) or depth > 4:
         raise UsageError("an OCI index without manifests", hint="the archive is corrupt")
     machine = os.uname().machine
-    result = []
+    result: list[dict[str, Any]] = []
     for descriptor in index["manifests"]:
+        if len(result) > ARCHIVE_IMAGES_MAX:  # load refuses more: no need to read on
+            break
         kind = descriptor.get("mediaType") if isinstance(descriptor, dict) else None
         if kind in (OCI_MANIFEST, DOCKER_MANIFEST):
             platform = descriptor.get("platform") or {}
@@ -305,7 +338,13 @@ def _read(archive: tarfile.TarFile, name: str) -> bytes:
     if (member.size if member.isfile() else 0) > JSON_MAX:  # type: ignore[union-attr]
         raise UsageError(f"{name[:100]!r} is too big to be what it says", hint="the archive is corrupt")
     with stream:
-        return stream.read(JSON_MAX + 1)[:JSON_MAX]
+        data = stream.read(JSON_MAX + 1)[:JSON_MAX]
+    if isinstance(archive, ImageArchive):
+        archive.json_left -= len(data)
+        if archive.json_left < 0:
+            raise UsageError(f"the archive's manifests and configs are more than {ARCHIVE_JSON_MAX >> 20} MiB",
+                             hint="the archive is corrupt, or was made to be")  # fmt: skip
+    return data
 
 
 def _json(data: bytes, what: str) -> Any:

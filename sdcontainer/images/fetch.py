@@ -232,6 +232,9 @@ class _Streamed:
             # http.client's read(n) meets a connection closed early as an end, not an error
             raise Retry(f"the download broke off after {self.done} of {self.size} bytes", hint="try again")
         self.done += len(data)
+        if self.done > self.size:  # no Content-Length, or one that says more than the manifest
+            raise SdcError(f"blob {self.digest[7:19]}... is bigger than its descriptor says ({self.size} bytes)",
+                           hint="the registry served other bytes than its manifest names")  # fmt: skip
         self.progress.advance(self.digest, "Downloading", self.done)
         return data
 

@@ -64,8 +64,14 @@ def pull(
     def finished(index: int, present: bool) -> None:
         progress.finished(str(layers[index]["digest"]), "Already exists" if present else "Pull complete")
 
-    paths.tmp.mkdir(parents=True, exist_ok=True)
-    with Fetcher(registry, ref.path, layers, paths.tmp, progress) as fetcher:
+    blobs = sum(int(layer["size"]) for layer in layers)
+    if blobs > max_size:  # before a byte is fetched: their contents are more still
+        raise UsageError(f"the image's layers are {blobs >> 20} MiB compressed, more than the limit of "
+                         f"{max_size >> 20} MiB", hint="raise the limit with --max-size (or $SDC_MAX_IMAGE_SIZE) "
+                         "if the image is what you expect")  # fmt: skip
+    # Downloads ahead spool on the store's own file system (the pool's, where there is one): the
+    # host's /var holds nothing a registry sends.
+    with Fetcher(registry, ref.path, layers, driver.tmp, progress) as fetcher:
         fetcher.start(_missing(driver, config_bytes, len(layers)))
         found = Found(
             config=config_bytes,

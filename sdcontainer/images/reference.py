@@ -24,6 +24,7 @@ _DOMAIN_RE = re.compile(
 )
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 NAME_MAX = 255
 
 
@@ -62,6 +63,9 @@ def parse(text: str) -> Reference:
     if at and not _DIGEST_RE.match(digest):
         raise _invalid(text, "a digest is sha256: and 64 hex digits")
     name, tag = _split_tag(name)
+    if _ID_RE.match(name) or (name == "sha256" and tag is not None and _ID_RE.match(tag)):
+        # An image ID is never a name: one would let an archive name an image by another's ID.
+        raise _invalid(text, "an image ID (64 hex digits) is not a name, as Docker has it")
     first, slash, rest = name.partition("/")
     if slash and (("." in first or ":" in first) or first == "localhost"):
         domain, path = first, rest

@@ -158,7 +158,9 @@ class Registry:
         """One request, following redirects (5 at most); credentials go to the registry's host only."""
         for _ in range(6):
             parsed = urllib.parse.urlsplit(url)
-            ours = parsed.netloc == self._netloc()
+            # Credentials to the registry itself, as it was reached: never over plain HTTP to it
+            # when it speaks HTTPS (a redirect to http://registry/ would have them in the clear).
+            ours = parsed.netloc == self._netloc() and parsed.scheme == self._scheme
             sent = {"User-Agent": USER_AGENT, **headers}
             if ours and (auth := self._authorization(scope)):
                 sent["Authorization"] = auth
@@ -172,7 +174,11 @@ class Registry:
                 raise
             if response.status in (301, 302, 303, 307, 308) and (location := response.getheader("Location")):
                 self.discard(response)
-                url = urllib.parse.urljoin(url, location)
+                following = urllib.parse.urljoin(url, location)
+                if parsed.scheme == "https" and urllib.parse.urlsplit(following).scheme != "https":
+                    raise RegistryError(f"{self.domain} redirects from HTTPS to {following[:100]}",
+                                        hint="a registry's redirect may not leave HTTPS")  # fmt: skip
+                url = following
                 if response.status == 303:
                     method, body = "GET", None
                 continue

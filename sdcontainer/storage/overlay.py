@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -294,7 +295,9 @@ def _copied_up_for_ours(upper: Path, base: Path, view: Path, change: Change) -> 
 
     kind, path = change
     ours = {f.rpartition("/")[2] for f in INIT_FILES if f.rpartition("/")[0] == path}
-    if kind is not Kind.CHANGED or not ours or not set(os.listdir(upper / path)) <= ours:
+    if kind is not Kind.CHANGED or not ours or not stat.S_ISDIR(os.lstat(upper / path).st_mode):
+        return False  # (a link the container made there is not followed on our side)
+    if not set(os.listdir(upper / path)) <= ours:
         return False
     return same(os.lstat(base / path), os.lstat(view / path))
 

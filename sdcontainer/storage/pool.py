@@ -126,34 +126,44 @@ def short(paths: Paths) -> bool:
 
 
 def grow(paths: Paths) -> None:
-    """Double the pool, within the room below it (or as much of it as there is)."""
+    """Double the pool, within the room below it (or as much of it as there is). A growth an
+    earlier command began (the file longer than the loop device or the file system) is finished
+    first, and is all there is to do if that was enough: a failure half way never makes the next
+    command allocate again."""
+    device = _loop_device(paths)
+    _take_the_files_size(paths, device)
+    if not short(paths):
+        return
     available, _ = room(paths.root)
-    step = min(paths.pool_image.stat().st_size, available)
+    old = paths.pool_image.stat().st_size
+    step = min(old, available)
     if step < STEP_MIN:
         return  # nowhere to grow: the pool is as large as the host lets it be
-    old = paths.pool_image.stat().st_size
     log.info("growing the store's pool by %d MiB", step >> 20)
     allocate(paths.pool_image, old, step)
-    device = _loop_device(paths)
+    _take_the_files_size(paths, device)
+
+
+def _take_the_files_size(paths: Paths, device: str) -> None:
+    """The loop device, then btrfs, as large as the pool's file (LOOP_SET_CAPACITY; btrfs resize)."""
+    from fcntl import ioctl
+
     fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        from fcntl import ioctl
-
-        ioctl(fd, LOOP_SET_CAPACITY, 0)  # the loop device takes the file's new size
+        ioctl(fd, LOOP_SET_CAPACITY, 0)
     finally:
         os.close(fd)
     _run(["btrfs", "filesystem", "resize", "max", str(paths.storage)])
 
 
 def _loop_device(paths: Paths) -> str:
-    """The loop device the pool is mounted from (/proc/self/mountinfo's source)."""
-    target = str(paths.storage)
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields, _, rest = line.partition(" - ")
-            if fields.split()[4] == target:
-                return rest.split()[1]
-    raise StoreFull(f"the store's pool is not mounted at {target}", hint="run any sdc command to mount it")
+    """The loop device the pool is mounted from (/proc/self/mountinfo's source, the store's path
+    as the kernel has it: its links resolved, its spaces escaped)."""
+    device = linux.mount_source(str(paths.storage))
+    if device is None or not device.startswith("/dev/loop"):
+        raise StoreFull(f"the store's pool is not mounted at {paths.storage} from a loop device",
+                        hint="run any sdc command to mount it")  # fmt: skip
+    return device
 
 
 def _run(argv: list[str]) -> None:

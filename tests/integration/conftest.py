@@ -199,6 +199,21 @@ def subids() -> Iterator[None]:
             path.write_text(text)
 
 
+@pytest.fixture
+def private_tmpfs() -> Iterator[Path]:
+    """A tmpfs (a file system with idmapped mounts) of root's alone, mode 0700, on a path of root's
+    directories: where an idmapped volume may be (volumes.py)."""
+    import tempfile
+
+    where = Path(tempfile.mkdtemp(dir="/var/lib"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=700", "sdc-private", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=True)
+        where.rmdir()
+
+
 def systemctl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["systemctl", *args], capture_output=True, text=True)
 

@@ -123,6 +123,8 @@ def test_a_systemd_containers_cgroups_are_bounded(sdc: Sdc, image: str) -> None:
     script = ("d=/sys/fs/cgroup/unified; [ -e $d/cgroup.procs ] || d=/sys/fs/cgroup; "
               "k=0; p=$d; while mkdir $p/x 2>/dev/null; do p=$p/x; k=$((k+1)); [ $k -gt 100 ] && break; done; "
               "n=0; while mkdir $d/c$n 2>/dev/null; do n=$((n+1)); [ $n -gt 5000 ] && break; done; "
-              "echo max > $d/cgroup.max.descendants 2>/dev/null && echo raised; echo deep $k wide $n")  # fmt: skip
+              "echo max > $d/cgroup.max.descendants 2>/dev/null && echo raised; "
+              "echo max > $d/cgroup.max.depth 2>/dev/null && echo raised; "
+              "echo 0 > $d/cgroup.freeze 2>/dev/null && echo raised; echo deep $k wide $n")  # fmt: skip
     out = sdc.ok("run", "--rm", "--systemd=always", image, "sh", "-c", script).replace("\r", "")
     assert out.strip().splitlines()[-1] == "deep 16 wide 1008" and "raised" not in out, out

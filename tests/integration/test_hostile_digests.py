@@ -236,8 +236,9 @@ def test_a_record_edited_on_disk_names_no_host_path(any_driver: Sdc, image_recor
 
 
 def test_a_name_that_is_an_image_id_is_not_taken_for_it(any_driver: Sdc, tmp_path: Path) -> None:
-    """An archive may name an image `sha256:<another image's ID>` (a name, as references go):
-    the ID still means the image it is the ID of."""
+    """An image ID is never a name (as Docker has it): neither `sha256:<ID>` nor the bare 64 hex
+    digits can be given to another image, by `tag` or by an archive; both always mean the image
+    of that ID, or none."""
     for salt in ("first", "second"):
         (tmp_path / salt / "etc").mkdir(parents=True)
         (tmp_path / salt / "etc" / "salt").write_text(salt + secrets.token_hex(4))
@@ -246,7 +247,22 @@ def test_a_name_that_is_an_image_id_is_not_taken_for_it(any_driver: Sdc, tmp_pat
     first = any_driver.ok("import", str(tmp_path / "first.tar"), "first:1").strip()
     second = any_driver.ok("import", str(tmp_path / "second.tar"), "second:1").strip()
     try:
-        any_driver.ok("tag", "second:1", first)  # docker.io/library/sha256:<first's hex>
-        assert json.loads(any_driver.ok("image", "inspect", first))[0]["Id"] == first
+        for name in (first, first.removeprefix("sha256:"), first.removeprefix("sha256:") + ":latest"):
+            proc = any_driver("tag", "second:1", name)
+            assert proc.returncode == 125 and "is not a name" in proc.stderr, proc
+        any_driver.ok("save", "-o", str(tmp_path / "second-saved.tar"), "--format", "docker-archive", "second:1")
+        with tarfile.open(tmp_path / "second-saved.tar") as saved, \
+                tarfile.open(tmp_path / "renamed.tar", "w") as renamed:  # fmt: skip
+            for member in saved.getmembers():
+                data = saved.extractfile(member).read() if member.isfile() else None  # type: ignore[union-attr]
+                if member.name == "manifest.json" and data is not None:
+                    entries = json.loads(data)
+                    entries[0]["RepoTags"] = [first.removeprefix("sha256:") + ":latest"]
+                    data = json.dumps(entries).encode()
+                    member.size = len(data)
+                renamed.addfile(member, io.BytesIO(data) if data is not None else None)
+        any_driver.ok("load", "-i", str(tmp_path / "renamed.tar"))
+        for ref in (first, first.removeprefix("sha256:"), first.removeprefix("sha256:")[:12]):
+            assert json.loads(any_driver.ok("image", "inspect", ref))[0]["Id"] == first, ref
     finally:
         any_driver("rmi", "-f", first, second)

@@ -52,23 +52,27 @@ def refused_within_bounds(sdc: Sdc, *args: str, expected: str) -> None:
     assert store_state(sdc.root) == before
 
 
-Reply = tuple[int, dict[str, str], int]  # status, headers, how many zero bytes of body
+Reply = tuple[int, dict[str, str], int]  # status, headers, how many zero bytes of body (< 0: bodies[path])
 
 
 @contextlib.contextmanager
-def hostile(reply: Callable[[str], Reply]) -> Iterator[str]:
+def hostile(reply: Callable[[str], Reply], bodies: dict[str, bytes] | None = None) -> Iterator[str]:
     """A registry that answers each GET path as reply says, with a body of that many bytes, written
-    until the reader goes away."""
+    until the reader goes away (or, for a negative size, the body bodies has for the path)."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             status, headers, size = reply(self.path)
+            body = (bodies or {}).get(self.path, b"") if size < 0 else None
             self.send_response(status)
-            for key, value in {"Content-Length": str(size), **headers}.items():
+            for key, value in {"Content-Length": str(len(body) if body is not None else size), **headers}.items():
                 self.send_header(key, value.replace("{port}", str(server.server_address[1])))
             self.end_headers()
+            if body is not None:
+                self.wfile.write(body)
+                return
             chunk = b"\0" * (1 << 20)
             try:
                 while size > 0:
@@ -147,3 +151,51 @@ def test_a_layer_of_300000_empty_files_is_charged_for_its_entries(sdc: Sdc, entr
     refused once 64 MiB of entries are charged, never having held them all in memory."""
     refused_within_bounds(sdc, "pull", "--max-size", "64m", f"{entries_registry}/many/files:1",
                           expected="larger than the limit of 64 MiB")  # fmt: skip
+
+
+def _manifest_of(layer_digest: str, layer_size: int) -> tuple[bytes, bytes]:
+    """A config of one layer and an OCI manifest naming it, as a hostile registry serves them."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}).encode()  # fmt: skip
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": "sha256:" + hashlib.sha256(config).hexdigest(), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest,
+                    "size": layer_size}],
+    }).encode()  # fmt: skip
+    return config, manifest
+
+
+def test_a_blob_is_read_no_further_than_its_descriptor_says(sdc: Sdc) -> None:
+    """The manifest says 100 bytes; the registry sends 64 MiB: sdc stops at 101."""
+    layer = "sha256:" + "ab" * 32
+    config, manifest = _manifest_of(layer, 100)
+    config_path = "/v2/evil/blobs/sha256:" + hashlib.sha256(config).hexdigest()
+
+    def reply(path: str) -> Reply:
+        if path.endswith("/manifests/1"):
+            return 200, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, -len(manifest)
+        if path == config_path:
+            return 200, {}, -len(config)
+        return 200, {}, 64 << 20
+
+    bodies = {"/v2/evil/manifests/1": manifest, config_path: config}
+    with hostile(reply, bodies) as address:
+        refused_within_bounds(sdc, "pull", f"{address}/evil:1", expected="bigger than its descriptor says")
+
+
+def test_an_image_too_big_by_its_manifest_is_refused_before_a_byte_of_it(sdc: Sdc) -> None:
+    config, manifest = _manifest_of("sha256:" + "cd" * 32, 8 << 30)
+    config_path = "/v2/evil/blobs/sha256:" + hashlib.sha256(config).hexdigest()
+    asked: list[str] = []
+
+    def reply(path: str) -> Reply:
+        asked.append(path)
+        if path.endswith("/manifests/1"):
+            return 200, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, -len(manifest)
+        return (200, {}, -len(config)) if path == config_path else (500, {}, 0)
+
+    with hostile(reply, {"/v2/evil/manifests/1": manifest, config_path: config}) as address:
+        refused_within_bounds(sdc, "pull", "--max-size", "1g", f"{address}/evil:1", expected="more than the limit")
+    assert not [p for p in asked if "/blobs/" in p and p != config_path], asked

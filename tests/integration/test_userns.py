@@ -114,13 +114,14 @@ def test_vfs_on_a_file_system_with_idmapped_mounts_and_without(
         subprocess.run(["umount", "-l", str(root)], check=True)
 
 
-def test_volumes_plain_and_idmapped(sdc: Sdc, image: str, subids: None, tmp_path: Path) -> None:
+def test_volumes_plain_and_idmapped(sdc: Sdc, image: str, subids: None, tmp_path: Path,
+                                    private_tmpfs: Path) -> None:  # fmt: skip
     """A plain volume shows the container's ids inside and its range's on the host (Docker's
     userns-remap); an idmapped one (`:idmap`) the host's own ids on both sides."""
     plain = tmp_path / "plain"
     plain.mkdir()
     plain.chmod(0o777)
-    mapped = tmp_path / "mapped"
+    mapped = private_tmpfs / "mapped"
     mapped.mkdir()
     (mapped / "theirs").write_text("x\n")
     os.chown(mapped / "theirs", 1000, 1000)
@@ -176,6 +177,13 @@ def test_an_idmapped_volume_plants_no_setuid_file_a_host_user_can_run(
             public.chmod(0o755)
             proc = sdc("start", "-a", name)
             assert proc.returncode == 125 and "other host users can reach" in proc.stderr, proc.stderr
+            # Nor may the way to it have changed: a link where the checked directory was, to
+            # another of root's (what a user who may write a directory of the way could do).
+            public.chmod(0o700)
+            (public / "vol").rename(public / "moved")
+            (public / "vol").symlink_to(public / "moved")
+            proc = sdc("start", "-a", name)
+            assert proc.returncode == 125 and "change the way" in proc.stderr, proc.stderr
         finally:
             sdc("rm", "-f", name)
     finally:

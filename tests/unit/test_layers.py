@@ -273,3 +273,53 @@ def test_a_tar_split_never_reads_through_a_symlink(tmp_path: Path) -> None:
     split.seek(0)
     with pytest.raises(UnsafeArchive, match="symlink"):
         b"".join(rebuild_tar(split, root))
+
+
+# --- what a hostile layer costs (issue 21, items 6 and its review) ------------------------------
+
+
+@pytest.mark.parametrize("kind", ["gnu-longname", "pax"])
+def test_a_header_tarfile_reads_whole_is_bounded(tmp_path: Path, kind: str) -> None:
+    """tarfile reads a GNU long name or a pax header whole, at the size its header claims: 2 MiB
+    of name is refused (1 MiB at most, as Go's archive/tar), and not held in memory first."""
+    name = "n" * (2 << 20)
+    buf = io.BytesIO()
+    fmt = tarfile.GNU_FORMAT if kind == "gnu-longname" else tarfile.PAX_FORMAT
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as t:
+        t.addfile(tarfile.TarInfo(name))
+    stream = io.BytesIO(gzip.compress(buf.getvalue(), mtime=0))
+    with pytest.raises(UsageError, match="a tar header of 2048 KiB"):
+        extract_layer(stream, tmp_path)
+
+
+def test_what_follows_the_end_of_the_archive_is_bounded(tmp_path: Path) -> None:
+    """Bytes after tar's end blocks go into the diff ID and the tar-split, on the host's disk: its
+    blocking's padding passes, megabytes of more do not."""
+    layer = tar(("f", F, "x")).getvalue()
+    for d in ("padded", "trailing"):
+        (tmp_path / d).mkdir()
+    extract_layer(io.BytesIO(layer + bytes(10240)), tmp_path / "padded", split=io.BytesIO())
+    for split in (None, io.BytesIO()):
+        with pytest.raises(UsageError, match="goes on for more than 1024 KiB after its end"):
+            extract_layer(io.BytesIO(layer + os.urandom(2 << 20)), tmp_path / "trailing", split=split)
+
+
+def test_each_entry_and_its_header_counts_against_the_limit(tmp_path: Path) -> None:
+    """1,000 empty files are 1,000 KiB of the budget (each entry 1 KiB and its header's bytes)."""
+    many = tar(*[(f"f{i}", F, "") for i in range(1000)])
+    for d in ("small", "large", "next"):
+        (tmp_path / d).mkdir()
+    with pytest.raises(UsageError, match="larger than the limit of 1 MiB"):
+        extract_layer(many, tmp_path / "small", max_size=1 << 20)
+    many.seek(0)
+    digests = extract_layer(many, tmp_path / "large", max_size=4 << 20)
+    assert 1000 * 1024 < digests.cost < 1000 * (1024 + 1024) and digests.size == 0
+    assert extract_layer(tar(("x", F, "")), tmp_path / "next", spent=digests.cost).cost > digests.cost
+
+
+def test_entries_are_bounded_whatever_the_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sdcontainer import layers
+
+    monkeypatch.setattr(layers, "MAX_ENTRIES", 100)
+    with pytest.raises(UsageError, match="more than 100 entries"):
+        extract_layer(tar(*[(f"f{i}", F, "") for i in range(101)]), tmp_path)
