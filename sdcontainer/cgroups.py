@@ -136,23 +136,47 @@ def join(source: int, pid: int) -> None:
     systemd counts a unit's processes by its cgroup, so pid is then the unit's. systemd's own
     AttachProcessesToUnit takes only units with Delegate=yes (252: "Process migration not
     available on non-delegated units"), which a container's unit is not."""
-    mounts: list[tuple[set[str], str, str]] = []  # (what the hierarchy is, its mount point, its root)
     with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            dash = fields.index("-")
-            kind, options = fields[dash + 1], fields[dash + 3]
-            if kind in ("cgroup", "cgroup2"):
-                what = {"cgroup2"} if kind == "cgroup2" else set(options.split(",")) - {"rw", "ro"}
-                mounts.append((what, _unescape(fields[4]), _unescape(fields[3])))
+        mountinfo = f.read()
     with open(f"/proc/{source}/cgroup") as f:
-        memberships = [line.rstrip("\n").split(":", 2) for line in f]
-    for hierarchy, controllers, path in memberships:
+        memberships = f.read()
+    for procs in cgroup_procs_files(mountinfo, memberships):
+        _write(procs, str(pid))
+
+
+def cgroup_procs_files(mountinfo: str, memberships: str) -> list[str]:
+    """The cgroup.procs files of a process's cgroups (memberships: its /proc/PID/cgroup), by our
+    mounts (mountinfo: /proc/self/mountinfo). Both name cgroups from our cgroup namespace's root:
+    a cgroup above it shows as "/..", which no mount of ours reaches, and which we (and so what
+    we move) are inside already: left out."""
+    mounts: list[tuple[set[str], str, str]] = []  # (what the hierarchy is, its mount point, its root)
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        dash = fields.index("-")
+        kind, options = fields[dash + 1], fields[dash + 3]
+        if kind in ("cgroup", "cgroup2"):
+            what = {"cgroup2"} if kind == "cgroup2" else set(options.split(",")) - {"rw", "ro"}
+            mounts.append((what, _unescape(fields[4]), _unescape(fields[3])))
+    found = []
+    for hierarchy, controllers, path in (line.split(":", 2) for line in memberships.splitlines() if line):
         wanted = {"cgroup2"} if hierarchy == "0" else set(controllers.split(","))
         for what, point, root in mounts:
             if wanted <= what and (path + "/").startswith(root.rstrip("/") + "/"):
-                _write(f"{point}{path[len(root.rstrip('/')):]}/cgroup.procs", str(pid))
+                inside = [p for p in path[len(root.rstrip("/")) :].split("/") if p not in ("", ".")]
+                if ".." not in inside:
+                    found.append("/".join([point, *inside, "cgroup.procs"]))
                 break
+    return found
+
+
+def in_unit(pid: int, unit: str) -> bool:
+    """Whether process pid is in unit's cgroup, or one below it (a container that runs systemd
+    moves its PID 1 to init.scope there): its /proc/PID/cgroup, a hierarchy's line at a time."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            return any(f"/{unit}/" in line.rstrip("\n") + "/" for line in f)
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def _unescape(text: str) -> str:

@@ -135,6 +135,30 @@ def read_state(paths: Paths, name: str) -> dict[str, Any]:
     return dict(read_json(path)) if path.exists() else {}
 
 
+EXIT_KEPT = 3600.0  # seconds a removed container's exit is kept (paths.exits)
+
+
+def keep_exit(paths: Paths, container: Container) -> None:
+    """How container ended (its state.json), kept by its ID once it is removed: a `wait` begun
+    while it ran reads it there (Docker's prints a --rm container's status too). Exits older
+    than EXIT_KEPT go."""
+    import time
+
+    state = paths.container(container.name) / protocol.STATE
+    paths.exits.mkdir(mode=0o700, exist_ok=True)
+    if state.exists():
+        write_json(paths.exits / f"{container.id}.json", read_json(state))
+    now = time.time()
+    for kept in paths.exits.iterdir():
+        if now - kept.stat().st_mtime > EXIT_KEPT:
+            kept.unlink(missing_ok=True)
+
+
+def kept_exit(paths: Paths, container_id: str) -> dict[str, Any]:
+    path = paths.exits / f"{container_id}.json"
+    return dict(read_json(path)) if path.exists() else {}
+
+
 def started_at(paths: Paths, name: str) -> float | None:
     """When the container's PID 1 started: the launcher writes its PID once it has exec'ed."""
     try:

@@ -1604,15 +1604,19 @@ def exec_in(sync_fd: int) -> int:
         return EXIT_SETUP
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     detach = bool(request.get("detach"))
+    # exec -d: the child's word on this pipe if its exec failed; its end closes at the exec (EOF)
+    failed_r, failed_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         ours.close()
-        close_all(our_stdio)
-        _exec_child(sync, process, seccomp, console=theirs if terminal else None, stdio=their_stdio)
+        close_all([*(our_stdio or []), failed_r])
+        _exec_child(sync, process, seccomp, console=theirs if terminal else None, stdio=their_stdio,
+                    failed=failed_w if detach else -1)  # fmt: skip
     theirs.close()
-    close_all(their_stdio)
-    if detach:
-        return 0
+    close_all([*(their_stdio or []), failed_w])
+    if detach:  # as Docker's exec -d: its output nowhere, but its exec's failure said, with 126/127
+        return _exec_outcome(failed_r)
+    os.close(failed_r)
     sync.close()
     try:
         _, master = receive_ready(ours) if terminal else (b"", None)  # none if the child failed first
@@ -1623,8 +1627,21 @@ def exec_in(sync_fd: int) -> int:
     return relay_stdio(pid, our_stdio or [-1, -1, -1])
 
 
+def _exec_outcome(failed: int) -> int:
+    """What a detached exec's child said before its exec (nothing: it exec'ed): 0, or its code."""
+    said = b""
+    while chunk := os.read(failed, 4096):
+        said += chunk
+    os.close(failed)
+    if not said:
+        return 0
+    code_text, _, message = said.decode(errors="replace").partition(" ")
+    print(f"sdc: cannot exec in the container: {message}", file=sys.stderr, flush=True)
+    return int(code_text) if code_text.isdigit() else EXIT_SETUP
+
+
 def _exec_child(sync: socket.socket, process: dict, seccomp: bytes | None, *,  # type: ignore[type-arg]
-                console: socket.socket | None, stdio: list[int] | None) -> NoReturn:  # fmt: skip
+                console: socket.socket | None, stdio: list[int] | None, failed: int) -> NoReturn:  # fmt: skip
     """In the container's namespaces and cgroup: become its process and exec; never returns.
     console: where to send the master of a terminal of its own (exec -t), made here; else the
     process leaves our session (leave_session), its stdio the pipes of stdio, or /dev/null."""
@@ -1650,7 +1667,7 @@ def _exec_child(sync: socket.socket, process: dict, seccomp: bytes | None, *,  #
         if sync.recv(16) != GO:
             raise LaunchError("sdc went away before the command could start")
         sync.close()
-        close_fds()
+        close_fds(*([failed] if failed >= 0 else []))
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         if seccomp is not None:
             linux.load_seccomp_filter(seccomp)
@@ -1661,6 +1678,8 @@ def _exec_child(sync: socket.socket, process: dict, seccomp: bytes | None, *,  #
         message = f"{type(exc).__name__}: {exc}"
     try:
         print(f"sdc: cannot exec in the container: {message}", file=sys.stderr, flush=True)
+        if failed >= 0:  # exec -d: its helper waits for the word (its stderr is /dev/null)
+            os.write(failed, f"{code} {message}".encode()[:4000])
     finally:
         os._exit(code)
 

@@ -60,3 +60,9 @@ class Paths:
 
     def container(self, name: str) -> Path:
         return self.containers / name
+
+    @property
+    def exits(self) -> Path:
+        """How removed containers ended, by ID, for a while (containers.EXIT_KEPT): `sdc wait` on
+        a --rm container reads it there once the container is gone."""
+        return self.root / "exits"

@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,7 +217,7 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
     long as the slowest, not the sum."""
     if timeout is not None and timeout < 0:
         raise UsageError(f"invalid stop timeout {timeout}", hint="give a number of seconds >= 0")
-    found = [find(ctx, ref) for ref in refs]
+    found = _each_once(find(ctx, ref) for ref in refs)
     live = live_units(ctx)
     running = [c for c in found if c.unit in live]
     start = ctx.clock.monotonic()
@@ -233,10 +233,28 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
     stubborn = []
     for c in running:
         wait = (c.spec.stop_timeout if timeout is None else timeout) - (ctx.clock.monotonic() - start)
-        if wait <= 0 or wait_gone(ctx, c.unit, wait) not in GONE:
+        if (wait <= 0 or wait_gone(ctx, c.unit, wait) not in GONE) and not _recording_its_end(ctx, c.unit):
             stubborn.append(c)
     _kill_all(ctx, stubborn)
     return found
+
+
+STOP_POST_GRACE = 10.0  # seconds an ExecStopPost has to record how its container ended
+
+
+def _each_once(found: Iterable[Container]) -> list[Container]:
+    """The containers in the order named, each once (a name and its ID prefix name one)."""
+    return list({c.id: c for c in found}.values())
+
+
+def _recording_its_end(ctx: Context, unit: str) -> bool:
+    """The container's PID 1 is gone and its ExecStopPost (the launcher's --exited, or a --rm
+    container's removal) runs: let it end, a SIGKILL now would lose how the container ended."""
+    try:
+        sub = ctx.systemd.unit_properties(unit).get("SubState")
+    except NotFound:
+        return True
+    return sub == "stop-post" and wait_gone(ctx, unit, STOP_POST_GRACE) in GONE
 
 
 def _stop_job(ctx: Context, unit: str) -> None:
@@ -248,9 +266,21 @@ def _stop_job(ctx: Context, unit: str) -> None:
 def wait(ctx: Context, ref: str) -> int:
     """Block until the container is not running; its PID 1's exit status (0 if it never ran)."""
     container = find(ctx, ref)
+    # A run still starting it (its unit not there yet): wait for the start to settle first; one
+    # a killed run left starting is settled now (settle: finished, or rolled back).
+    while containers.is_starting(ctx.paths, container.name):
+        _settle_names(ctx, [container.name])
+        ctx.clock.sleep(POLL)
     while wait_gone(ctx, container.unit, 3600.0) not in GONE:
         pass
-    code = containers.read_state(ctx.paths, container.name).get("exit_code")
+    try:
+        still = containers.find_container(ctx.paths, container.name).id == container.id
+    except NotFound:
+        still = False
+    state = containers.read_state(ctx.paths, container.name) if still else {}
+    if not state:  # a --rm container, gone with its record by now: how it ended was kept (keep_exit)
+        state = containers.kept_exit(ctx.paths, container.id)
+    code = state.get("exit_code")
     return int(code) if code is not None else 0
 
 
@@ -320,7 +350,7 @@ def _signal_pid1(ctx: Context, container: Container, signum: int) -> None:
     try:
         pid = int((Path(container.bundle) / protocol.PID).read_text())
         # The PID must still be in the container's scope, not a reused one.
-        if f"/{container.unit}\n" not in Path(f"/proc/{pid}/cgroup").read_text():
+        if not cgroups.in_unit(pid, container.unit):
             raise ProcessLookupError(pid)
         os.kill(pid, signum)
     except (FileNotFoundError, ProcessLookupError, ValueError):
@@ -332,7 +362,7 @@ def remove(ctx: Context, refs: Sequence[str], *, force: bool = False) -> list[Co
 
     A name a killed `sdc run` left is settled first (see settle): rm finds what ps shows."""
     states = _settle_names(ctx, refs)
-    found = [find(ctx, ref) for ref in refs]
+    found = _each_once(find(ctx, ref) for ref in refs)
     running = [c for c in found if states.get(c.unit, "gone") not in DOWN]
     if running and not force:
         name = running[0].name
@@ -358,6 +388,8 @@ def delete(ctx: Context, container: Container) -> None:
         persist.uninstall(ctx.paths, container.name)
         with contextlib.suppress(SdcError):
             ctx.systemd.reload()
+    if container.spec.auto_remove:  # `sdc wait` on it may still be waiting
+        containers.keep_exit(ctx.paths, container)
     ctx.driver().remove_container_fs(container.id)
     containers.remove_container_dir(ctx.paths, container.name)
 
@@ -367,7 +399,8 @@ def cleanup(ctx: Context, name: str, environ: dict[str, str]) -> None:
     see run.cleanup_argv): say if the OOM killer took a process, then remove it."""
     from sdcontainer.launcher import OOM_WARNING, exit_state
 
-    if exit_state(environ)["oom_killed"]:
+    state = exit_state(environ)
+    if state["oom_killed"]:
         log.warning(OOM_WARNING, name)
     with records.locked(ctx.paths):
         try:
@@ -375,6 +408,8 @@ def cleanup(ctx: Context, name: str, environ: dict[str, str]) -> None:
         except NotFound:
             return  # removed already, by `sdc rm -f` or a failed start
         if container.spec.auto_remove:
+            # recorded as the launcher records it (--exited), for `wait` (delete keeps it)
+            records.write_json(Path(container.bundle) / protocol.STATE, state)
             delete(ctx, container)
 
 

@@ -53,7 +53,7 @@ def exec_in(
         raise not_running from None
     try:
         # The pidfd names one process for good: it must be this container's PID 1, not a reused PID.
-        if f"/{container.unit}\n" not in Path(f"/proc/{pid}/cgroup").read_text():
+        if not cgroups.in_unit(pid, container.unit):
             raise not_running
         config = records.read_json(bundle / protocol.CONFIG)
         process: dict[str, object] = {"args": list(command), "env": _merged_env(config["process"]["env"], env)}

@@ -391,6 +391,8 @@ def _attach(ctx: Context, make: Callable[[contextlib.ExitStack], Container], aut
         code = launcher.relay_signals(pid)  # the launcher records how PID 1 ended (protocol.STATE)
         if not auto_remove:
             stack.pop_all()
+        else:  # removed as the stack unwinds: how it ended is kept, for a `wait` on it
+            containers.keep_exit(ctx.paths, container)
     return code
 
 

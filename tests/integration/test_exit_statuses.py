@@ -1,0 +1,110 @@
+"""Exit statuses and states never lost (issue 22, items 1-9), each as Docker behaves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from tests.integration.conftest import Sdc
+
+
+def test_wait_prints_a_removed_containers_status(sdc: Sdc, image: str, name: str) -> None:
+    """Docker: `docker run -d --rm ... sh -c 'sleep 2; exit 5'; docker wait` prints 5, though the
+    container is gone by the time wait reads it (sdc kept how it ended, by its ID)."""
+    sdc.ok("run", "-d", "--rm", "--name", name, image, "sh", "-c", "sleep 1; exit 5")
+    assert sdc.ok("wait", name) == "5\n"
+    assert sdc("inspect", name).returncode != 0  # removed indeed
+    # and a foreground --rm one, waited on from beside it
+    fg = subprocess.Popen(sdc.argv("run", "--rm", "--name", name, image, "sh", "-c", "sleep 1; exit 7"),
+                          env=sdc.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 20
+    while sdc("inspect", name).returncode != 0:
+        assert time.monotonic() < deadline and fg.poll() is None
+        time.sleep(0.05)
+    assert sdc.ok("wait", name) == "7\n" and fg.wait(timeout=30) == 7
+
+
+def test_stop_of_one_container_named_twice_keeps_its_end(sdc: Sdc, image: str, name: str) -> None:
+    """`stop -t 1 x x` (or a name and its ID prefix) stopped it twice, and the second SIGKILLed the
+    ExecStopPost recording its end: ps said `Exited (?)`. Docker stops it once."""
+    cid = sdc.ok("run", "-d", "--name", name, image, "sh", "-c", "trap 'exit 3' TERM; sleep 1000 & wait").strip()
+    time.sleep(0.3)
+    assert sdc.ok("stop", "-t", "1", name, name, cid[:12]).split() == [name, name, cid[:12]]
+    [info] = json.loads(sdc.ok("inspect", name))
+    assert info["State"]["ExitCode"] == 3 and info["State"]["Status"] == "exited", info["State"]
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["foreground", "detached"])
+def test_every_signal_is_the_commands_default_at_its_exec(sdc: Sdc, image: str, name: str, detach: bool) -> None:
+    """Python ignores SIGPIPE and SIGXFSZ, and exec keeps what is ignored: PID 1 and exec'ed
+    commands started with them ignored (`yes | head -1` said `yes: Broken pipe`). Docker: none."""
+    script = "grep -E '^Sig(Ign|Blk)' /proc/self/status | tr -s '\\t' ' '"
+    if detach:
+        sdc.ok("run", "-d", "--name", name, image, "sh", "-c", f"{script}; exec sleep 1000")
+        deadline = time.monotonic() + 10
+        while "SigBlk" not in (out := sdc.ok("logs", name)):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert out == "SigBlk: 0000000000000000\nSigIgn: 0000000000000000\n", out
+        assert sdc.ok("exec", name, "sh", "-c", script) == out
+        assert sdc.ok("exec", "-d", name, "sh", "-c", f"{script} > /exec-d") == ""
+        deadline = time.monotonic() + 10
+        while sdc("exec", name, "test", "-s", "/exec-d").returncode != 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert sdc.ok("exec", name, "cat", "/exec-d") == out
+    else:
+        out = sdc.ok("run", "--rm", image, "sh", "-c", script)
+        assert out == "SigBlk: 0000000000000000\nSigIgn: 0000000000000000\n", out
+    assert sdc("run", "--rm", image, "sh", "-c", "yes | head -1").stderr == ""
+
+
+def test_exec_d_of_a_command_that_is_not_there_says_so(sdc: Sdc, image: str, name: str) -> None:
+    """Docker: `docker exec -d c nosuchcmd` fails (127, OCI runtime exec failed): sdc said nothing, 0."""
+    sdc.ok("run", "-d", "--name", name, image, "sleep", "1000")
+    proc = sdc("exec", "-d", name, "nosuchcmd")
+    assert proc.returncode == 127 and "nosuchcmd: executable file not found" in proc.stderr, proc
+    proc = sdc("exec", "-d", name, "/etc/passwd")
+    assert proc.returncode == 126, proc
+    assert sdc("exec", "-d", name, "sleep", "5").returncode == 0
+
+
+def test_exec_from_another_cgroup_namespace(sdc: Sdc, image: str, name: str) -> None:
+    """sdc exec from a caller in a cgroup namespace of its own (unshare, nsenter): PID 1's cgroups
+    are then named relative to that namespace's root (cgroups.join; its "/.." case, which crashed
+    with FileNotFoundError, in tests/unit/test_cgroups.py)."""
+    fg = subprocess.Popen(sdc.argv("run", "--name", name, image, "sleep", "1000"), env=sdc.env(),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while sdc("exec", name, "true").returncode != 0:
+            assert time.monotonic() < deadline and fg.poll() is None
+            time.sleep(0.1)
+        proc = subprocess.run(["unshare", "--cgroup", *sdc.argv("exec", name, "echo", "in")], env=sdc.env(),
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert (proc.returncode, proc.stdout) == (0, "in\n"), proc.stderr
+    finally:
+        fg.kill()
+        fg.wait()
+
+
+def test_a_foreground_systemd_containers_pid_1_may_move_within_its_unit(sdc: Sdc, image: str, name: str) -> None:
+    """A container that runs systemd moves its PID 1 to init.scope below its unit's cgroup:
+    sdc found that PID "not running" (its cgroup had to end with the unit's name)."""
+    # as systemd does, in every hierarchy the container may write (v2's, and v1's name=systemd)
+    script = ("for d in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do "
+              "[ -w $d/cgroup.procs ] && mkdir -p $d/init.scope && echo $$ > $d/init.scope/cgroup.procs; done; "
+              "echo moved; exec sleep 1000")  # fmt: skip
+    fg = subprocess.Popen(sdc.argv("run", "--systemd=always", "--name", name, image, "sh", "-c", script),
+                          env=sdc.env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        assert fg.stdout is not None and b"moved" in fg.stdout.readline()
+        assert sdc.ok("exec", name, "echo", "in") == "in\n"
+        sdc.ok("kill", "-s", "KILL", name)
+        assert fg.wait(timeout=30) == 137
+    finally:
+        fg.kill()
+        fg.wait()
