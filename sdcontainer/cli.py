@@ -676,9 +676,11 @@ def logs(
     ] = None,
     tail: Annotated[Optional[int], typer.Option("--tail", "-n", help="Only the last N lines")] = None,
 ) -> None:
-    """Show a container's output, from the journal."""
-    argv = lifecycle.logs_argv(_sdc(ctx), container, follow=follow, since=since, tail=tail)
+    """Show a container's output, from the journal; with -f, until it stops."""
     sys.stdout.flush()
+    if follow:
+        raise typer.Exit(lifecycle.follow_logs(_sdc(ctx), container, since=since, tail=tail))
+    argv = lifecycle.logs_argv(_sdc(ctx), container, since=since, tail=tail)
     os.execvp(argv[0], argv)
 
 

@@ -30,6 +30,7 @@ SIGNATURES: dict[str, str] = {
     "KillSignal": "i",
     "SendSIGKILL": "b",
     "TimeoutStopUSec": "t",
+    "TimeoutStartUSec": "t",
     "CollectMode": "s",
     "PIDs": "au",
     "Environment": "as",
@@ -156,8 +157,11 @@ def build_service_properties(
     cleanup: Sequence[str],
     read_only: Sequence[str],
     container_id: str | None = None,
+    ready_timeout: int = 0,
 ) -> dict[str, object]:
     """A detached container: a notify service whose main process becomes the container's PID 1.
+    ready_timeout: seconds its payload has to say READY=1 where it says it (notifies), READY_TIMEOUT
+    if 0.
 
     KillMode=mixed sends the stop signal to PID 1 only and SIGKILL to the rest
     at the timeout, as `docker stop` does (systemd.kill(5)). read_only: paths
@@ -174,6 +178,8 @@ def build_service_properties(
         "KillSignal": parse_signal(spec.stop_signal or "SIGTERM"),
         "SendSIGKILL": True,
         "TimeoutStopUSec": spec.stop_timeout * USEC,
+        # systemd's own default, said: what `sdc run -d` waits at most for a payload's READY=1
+        **({"TimeoutStartUSec": (ready_timeout or READY_TIMEOUT) * USEC} if notifies(spec) else {}),
         "CollectMode": "inactive-or-failed",
         "SyslogIdentifier": spec.name,  # journal lines read "web[PID]: ...", not "python3[PID]"
         # A line starting "<0>" is the container's text, not an emergency for journald to wall to
@@ -188,6 +194,14 @@ def build_service_properties(
         **restart_properties(spec.restart),
         **({"Delegate": True} if spec.runs_systemd else {}),
     }
+
+
+READY_TIMEOUT = 90  # seconds (systemd's default); $SDC_READY_TIMEOUT sets another (api.run)
+
+
+def notifies(spec: ContainerSpec) -> bool:
+    """The payload says READY=1 itself (--sdnotify=container; a detached systemd says it booted)."""
+    return spec.sdnotify == "container" or spec.runs_systemd
 
 
 RESTART_DELAY = 1_000_000  # µs: systemd 252 has no back-off (RestartSteps= is 254's), so one pace

@@ -10,7 +10,7 @@ import signal
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdcontainer import cgroups, containers, protocol, records, units, volumes
 from sdcontainer.api.context import Context
@@ -19,6 +19,9 @@ from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
 from sdcontainer.spec import parse_signal
 from sdcontainer.systemd import SERVICE_IFACE
+
+if TYPE_CHECKING:
+    from subprocess import Popen
 
 log = get_logger(__name__)
 
@@ -487,12 +490,13 @@ def diff(ctx: Context, ref: str) -> list[tuple[str, str]]:
 
 
 def logs_argv(
-    ctx: Context, ref: str, *, follow: bool = False, since: str | None = None, tail: int | None = None
+    ctx: Context, ref: str, *, follow: bool = False, since: str | None = None, tail: int | None = None,
+    output: str = "cat",
 ) -> list[str]:
     container = find(ctx, ref)
     # The container's own output only: not systemd's messages about its unit, nor what an earlier
     # container of the same name (and so the same unit) wrote.
-    argv = ["journalctl", "--no-pager", "-o", "cat", f"_SYSTEMD_UNIT={container.unit}", "_TRANSPORT=stdout",
+    argv = ["journalctl", "--no-pager", "-o", output, f"_SYSTEMD_UNIT={container.unit}", "_TRANSPORT=stdout",
             f"{units.LOG_FIELD}={container.id}"]  # fmt: skip
     if follow:
         argv.append("-f")
@@ -501,6 +505,60 @@ def logs_argv(
     if tail is not None:
         argv += ["-n", str(tail)]
     return argv
+
+
+def follow_logs(ctx: Context, ref: str, *, since: str | None = None, tail: int | None = None) -> int:
+    """`logs -f` as Docker's: the output so far, then what comes, until the container stops (a
+    stopped one: what it wrote, and done). journalctl follows (its JSON, each entry's cursor
+    kept) while we watch the unit; once it is down, it ends, and what reached the journal after
+    the last entry shown is shown from that cursor: nothing lost, nothing twice. (journalctl
+    252 writes no --cursor-file when a signal ends its -f.)"""
+    import select
+    import subprocess
+
+    container = find(ctx, ref)
+    argv = logs_argv(ctx, ref, since=since, tail=tail, output="json")
+    if container.unit not in live_units(ctx):
+        return _show(subprocess.Popen(argv, stdout=subprocess.PIPE))
+    follower = subprocess.Popen([*argv, "-f"], stdout=subprocess.PIPE)
+    assert follower.stdout is not None
+    cursor: str | None = None
+    try:
+        while wait_gone(ctx, container.unit, 0.0) not in GONE:
+            if select.select([follower.stdout], [], [], 0.25)[0]:
+                line = follower.stdout.readline()
+                if not line:
+                    break
+                cursor = _show_entry(line) or cursor
+    finally:
+        follower.terminate()
+        follower.wait()
+    rest = [*logs_argv(ctx, ref, output="json"), f"--after-cursor={cursor}"] if cursor else argv
+    return _show(subprocess.Popen(rest, stdout=subprocess.PIPE))
+
+
+def _show(proc: Popen[bytes]) -> int:
+    """What journalctl (JSON) shows, shown; its status."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        _show_entry(line)
+    return int(proc.wait())
+
+
+def _show_entry(line: bytes) -> str | None:
+    """One journal entry of journalctl -o json: its message on stdout (as -o cat shows it); its cursor."""
+    import json
+    import sys
+
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    message = entry.get("MESSAGE")
+    data = bytes(message) if isinstance(message, list) else str(message or "").encode()
+    sys.stdout.buffer.write(data + b"\n")
+    sys.stdout.flush()
+    return str(entry.get("__CURSOR") or "") or None
 
 
 def _security(ctx: Context, container: Container) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from sdcontainer.api import containers as lifecycle
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, SdcError, UsageError
+from sdcontainer.log import get_logger
 from sdcontainer.spec import (
     ContainerSpec,
     capabilities,
@@ -32,6 +33,7 @@ from sdcontainer.systemd import wait_for_state
 if TYPE_CHECKING:
     from sdcontainer.images import Image
 
+log = get_logger(__name__)
 PACKAGE = Path(__file__).resolve().parent.parent  # sdcontainer/: the launcher and __main__ are run by path
 
 
@@ -262,7 +264,18 @@ def service_properties(ctx: Context, container: Container) -> dict[str, object]:
         cleanup=cleanup_argv(ctx, container),
         read_only=[os.path.realpath(sys.executable)],  # see launcher.spawn_foreground
         container_id=container.id,
+        ready_timeout=ready_timeout(),
     )
+
+
+def ready_timeout() -> int:
+    """Seconds a payload that notifies has to say READY=1: $SDC_READY_TIMEOUT, or systemd's 90."""
+    text = os.environ.get("SDC_READY_TIMEOUT", "")
+    if not text:
+        return units.READY_TIMEOUT
+    if not text.isdigit() or not 0 < int(text) <= 86400:
+        raise UsageError(f"invalid SDC_READY_TIMEOUT {text!r}", hint="give a number of seconds, 1 to 86400")
+    return int(text)
 
 
 def run_unit(name: str, *, attach: bool, enabled: bool) -> str:
@@ -280,6 +293,38 @@ def run_unit(name: str, *, attach: bool, enabled: bool) -> str:
 def start_unit(ctx: Context, container: Container, props: dict[str, object], stack: contextlib.ExitStack) -> None:
     protocol.clear_run(container.bundle)  # a record of an earlier run would be taken for this one's
     stack.callback(forget_unit, ctx, container.unit)
+    notifying = container.unit.endswith(".service") and units.notifies(container.spec)
+    limit = ready_timeout()
+    with _said_after(2.0, f"waiting for {container.name} to say READY=1 (at most {limit} s)", when=notifying):
+        result = _start(ctx, container, props)
+    if result != "done" and _launched(container) and not notifying:
+        return  # it started, and its command has ended already: a run, not a failure
+    if result != "done":
+        why = (f"it never said READY=1 (it ended, or took more than {limit} s), and systemd "
+               "stopped it" if notifying and _launched(container) else _launch_error(container))  # fmt: skip
+        raise SdcError(f"container {container.name} failed to start: {why}",
+                       hint=f"see `journalctl -u {container.unit}`")  # fmt: skip
+
+
+@contextlib.contextmanager
+def _said_after(seconds: float, message: str, *, when: bool) -> Iterator[None]:
+    """message said (a warning) if the block takes longer than seconds: a wait the user sees."""
+    if not when:
+        yield
+        return
+    import threading
+
+    timer = threading.Timer(seconds, log.warning, (message,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _start(ctx: Context, container: Container, props: dict[str, object]) -> str:
+    """The container's unit started: its job's result."""
     if container.unit.startswith("sdc@"):
         result = _start_persistent(ctx, container, props)
     else:
@@ -292,13 +337,7 @@ def start_unit(ctx: Context, container: Container, props: dict[str, object], sta
             if wait_for_state(ctx.systemd, container.unit, ("gone",), timeout=2.0) != "gone":
                 ctx.systemd.reset_failed_unit(container.unit)
             result = ctx.systemd.start_transient_unit(container.unit, typed)
-    if result != "done" and _launched(container):
-        return  # it started, and its command has ended already: a run, not a failure
-    if result != "done":
-        raise SdcError(
-            f"container {container.name} failed to start: {_launch_error(container)}",
-            hint=f"see `journalctl -u {container.unit}`",
-        )
+    return result
 
 
 def _start_persistent(ctx: Context, container: Container, props: dict[str, object]) -> str:

@@ -108,3 +108,16 @@ def test_a_foreground_systemd_containers_pid_1_may_move_within_its_unit(sdc: Sdc
     finally:
         fg.kill()
         fg.wait()
+
+
+def test_logs_f_returns_once_the_container_has_stopped(sdc: Sdc, image: str, name: str) -> None:
+    """Docker's `logs -f` ends with the container; journalctl -f never did. Every line once, the
+    last ones (written as it ended) too."""
+    script = "for i in 1 2 3; do echo line $i; sleep 0.5; done; echo last"
+    sdc.ok("run", "-d", "--name", name, image, "sh", "-c", script)
+    started = time.monotonic()
+    out = sdc.ok("logs", "-f", name, timeout=30)
+    assert out == "line 1\nline 2\nline 3\nlast\n", out
+    assert time.monotonic() - started < 10
+    assert sdc.ok("logs", "-f", name, timeout=30) == out  # stopped: what it wrote, and done
+    assert sdc.ok("logs", "-f", "-n", "1", name, timeout=30) == "last\n"

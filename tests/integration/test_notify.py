@@ -131,3 +131,22 @@ def test_the_relay_is_the_one_process_of_ours_and_goes_with_the_container(
     while Path(f"/proc/{relay}").exists():
         assert time.monotonic() < deadline, "sdc-notify outlived its container"
         time.sleep(0.05)
+
+
+def test_a_payload_that_never_says_ready_is_a_failed_start(sdc: Sdc, image: str, store: Path, name: str) -> None:
+    """Issue 22, item 4: `run -d --systemd=always img sleep 1000` (or --sdnotify=container, no
+    READY=1) waited 90 s, then printed the ID and exited 0. The wait is said and bounded
+    ($SDC_READY_TIMEOUT, systemd's 90 s by default), its end an error with the reason, and
+    nothing is left; a payload that ends without READY=1 fails at once."""
+    before = store_state(store)
+    started = time.monotonic()
+    proc = sdc("run", "-d", "--name", name, "--systemd=always", image, "sleep", "1000",
+               env=sdc.env(SDC_READY_TIMEOUT="4"))  # fmt: skip
+    took = time.monotonic() - started
+    assert proc.returncode != 0 and proc.stdout == "", proc
+    assert "waiting for" in proc.stderr and "to say READY=1 (at most 4 s)" in proc.stderr, proc.stderr
+    assert "never said READY=1" in proc.stderr and 4 <= took < 30, (took, proc.stderr)
+    assert store_state(store) == before
+    proc = sdc("run", "-d", "--sdnotify=container", "--name", name, image, "true")
+    assert proc.returncode != 0 and "never said READY=1" in proc.stderr and "waiting" not in proc.stderr, proc
+    assert store_state(store) == before
