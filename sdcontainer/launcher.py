@@ -106,6 +106,10 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
             stdio: list[int] | None) -> None:  # fmt: skip
     root = os.path.realpath(config["root"]["path"])  # relative to the bundle, our working directory
     mounts = config.get("mounts", [])
+    try:
+        _write_text("/proc/self/oom_score_adj", "0")  # not the launcher's (spare_from_the_oom_killer)
+    except OSError:
+        pass  # not changed: it was 0 already
     # the launcher maps our ids, then sends our root and idmapped volumes (send_root)
     trees = receive_fds(sync, 1 + len(idmapped(mounts))) if userns else []
     linux.unshare(ns_flags)  # here, not in the launcher: it stays in the host's namespaces
@@ -443,11 +447,16 @@ def join_cpuset_v1(cpus: str) -> bool:
     return True
 
 
-def leave_cpuset_v1() -> None:
-    """The run's cpuset cgroup (join_cpuset_v1), once its processes are gone; its parents stay."""
+def leave_cpuset_v1(unit_path: str | None = None) -> None:
+    """The run's cpuset cgroup (join_cpuset_v1), once its processes are gone; its parents stay.
+    unit_path: the unit's path in systemd's hierarchy, where we have left it (launch's home)."""
     unit, ours = _cpuset_v1_paths()
     if unit is None:
         return
+    if unit_path is not None:
+        if unit_path == "/" or ".." in unit_path.split("/"):
+            return
+        unit = unit_path
     try:
         if ours == unit:  # a run that failed before PID 1 took our place there
             _write_text(f"{CPUSET_V1}/cgroup.procs", "0")
@@ -480,6 +489,92 @@ def own_cgroups() -> dict[frozenset[str], str]:
         _, controllers, path = line.split(":", 2)
         paths[frozenset(filter(None, controllers.split(",")))] = path
     return paths
+
+
+def cgroup_mounts() -> list[tuple[str, frozenset[str]]]:
+    """The host's cgroup hierarchies: (mount point, what own_cgroups keys it by)."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields, _, sb = line.partition(" - ")
+            fstype, _source, options = sb.split()[:3]
+            point = fields.split()[4]
+            if fstype == "cgroup2":
+                found.append((point, UNIFIED))
+            elif fstype == "cgroup":
+                kept = [o for o in options.split(",") if o not in ("rw", "ro") and not o.startswith("release_agent=")]
+                found.append((point, frozenset(o for o in kept if o in _V1_KEYS or o.startswith("name="))))
+    return found
+
+
+_V1_KEYS = frozenset({"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "net_prio", "blkio",
+                      "perf_event", "hugetlb", "pids", "rdma", "misc"})  # fmt: skip
+
+
+def move_to(cgroups: dict[frozenset[str], str]) -> None:
+    """Into the cgroups given (own_cgroups' form) in each hierarchy that has them."""
+    for point, key in cgroup_mounts():
+        path = cgroups.get(key)
+        if path is not None and path.startswith("/") and ".." not in path.split("/"):
+            try:
+                _write_text(f"{point}{path.rstrip('/')}/cgroup.procs", "0")
+            except OSError:
+                pass  # a hierarchy whose cgroup is gone (or not ours to leave): we stay there
+
+
+class OomWatch:
+    """The OOM killer's kills in the cgroup we are in when armed (the container's scope), told as
+    they happen: cgroup v2's memory.events (a change wakes poll(2) with POLLPRI) or v1's
+    memory.oom_control (an eventfd registered with cgroup.event_control). We leave the scope
+    then (launch): a read once the container has ended could find its cgroup gone already."""
+
+    def __init__(self) -> None:
+        self.readable: list[int] = []  # v1's eventfds
+        self.exceptional: list[int] = []  # v2's memory.events
+        self.counters: list[int] = []  # files whose oom_kill lines count
+        self.start = 0
+        self.killed = False
+
+    def arm(self) -> None:
+        for key, path in own_cgroups().items():
+            if key == UNIFIED:
+                for top in (CGROUP_ROOT, f"{CGROUP_ROOT}/unified"):
+                    if os.path.exists(f"{top}{path}/memory.events"):
+                        fd = os.open(f"{top}{path}/memory.events", os.O_RDONLY | os.O_CLOEXEC)
+                        self.counters.append(fd)
+                        self.exceptional.append(fd)
+            elif "memory" in key and os.path.exists(f"{CGROUP_ROOT}/memory{path}/memory.oom_control"):
+                fd = os.open(f"{CGROUP_ROOT}/memory{path}/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+                event = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+                _write_text(f"{CGROUP_ROOT}/memory{path}/cgroup.event_control", f"{event} {fd}")
+                self.counters.append(fd)
+                self.readable.append(event)
+        self.start = self._count()
+
+    def _count(self) -> int:
+        total = 0
+        for fd in self.counters:
+            try:
+                text = os.pread(fd, 4096, 0).decode()
+            except OSError:
+                continue  # the cgroup is gone
+            for line in text.splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and value.strip().isdigit():
+                    total = max(total, int(value))
+        return total
+
+    def check(self) -> None:
+        """After one of our fds woke up (or at the end): whether there were kills since arm."""
+        for fd in self.readable:
+            try:
+                os.eventfd_read(fd)
+            except OSError:
+                pass
+        self.killed = self.killed or self._count() > self.start
+
+    def close(self) -> None:
+        close_all([*self.readable, *self.counters])
 
 
 def _read_text(path: str) -> str:
@@ -1093,7 +1188,7 @@ def relay_signals(pid: int) -> int:
 DRAIN_QUIET, DRAIN_MAX = 0.1, 2.0  # seconds: what is left to read once the command has ended
 
 
-def relay_stdio(pid: int, pipes: list[int]) -> int:
+def relay_stdio(pid: int, pipes: list[int], watch: OomWatch | None = None) -> int:
     """relay_signals for a command without a terminal, run with its stdio on pipes (stdio_pipes:
     pipes are our ends, stdin's -1 without -i): our stdin into its, its stdout and stderr onto
     ours, and every signal we get on to it, the terminal's ^C included (it is in a session of its
@@ -1115,9 +1210,13 @@ def relay_stdio(pid: int, pipes: list[int]) -> int:
     ended = 0.0
     try:
         while status is None or outputs:
-            readers = [signals, *outputs, *([0] if reading and not pending else [])]
+            readers = [signals, *outputs, *([0] if reading and not pending else []), *(watch.readable if watch else [])]
             timeout = None if status is None else min(DRAIN_QUIET, ended + DRAIN_MAX - time.monotonic())
-            ready, writable, _ = select.select(readers, [stdin] if pending else [], [], timeout and max(timeout, 0))
+            ready, writable, odd = select.select(readers, [stdin] if pending else [],
+                                                 watch.exceptional if watch else [], timeout and max(timeout, 0))
+            if watch is not None and (odd or set(ready) & set(watch.readable)):
+                watch.check()
+                ready = [fd for fd in ready if fd not in watch.readable]
             if status is not None and (not ready or time.monotonic() > ended + DRAIN_MAX):
                 break
             for fd in ready:
@@ -1209,7 +1308,7 @@ def _reaped(pid: int) -> int | None:
     return os.waitstatus_to_exitcode(raw) if os.WIFEXITED(raw) else 128 + os.WTERMSIG(raw)
 
 
-def relay_console(pid: int, master: int) -> int:
+def relay_console(pid: int, master: int, watch: OomWatch | None = None) -> int:
     """relay_signals for a container with a terminal of its own: the bytes between the caller's
     terminal and the container's, both ways, the caller's in raw mode (its ^C is a byte, which the
     container's terminal makes a SIGINT there) and its size passed on as it changes (SIGWINCH).
@@ -1227,7 +1326,7 @@ def relay_console(pid: int, master: int) -> int:
         if terminal:
             linux.copy_window_size(0, master)
             tty.setraw(0)
-        return _pump(pid, master, signals, relay_input=terminal)
+        return _pump(pid, master, signals, relay_input=terminal, watch=watch)
     finally:
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
@@ -1235,12 +1334,16 @@ def relay_console(pid: int, master: int) -> int:
         os.close(master)
 
 
-def _pump(pid: int, master: int, signals: int, *, relay_input: bool) -> int:
+def _pump(pid: int, master: int, signals: int, *, relay_input: bool, watch: OomWatch | None = None) -> int:
     readers = [master, signals, *([0] if relay_input else [])]
     status: int | None = None
     while True:
         # Once PID 1 has ended (its namespace with it), what is left on the terminal is read out.
-        ready, _, _ = select.select(readers, [], [], None if status is None else 0.2)
+        ready, _, odd = select.select([*readers, *(watch.readable if watch else [])], [],
+                                      watch.exceptional if watch else [], None if status is None else 0.2)
+        if watch is not None and (odd or set(ready) & set(watch.readable)):
+            watch.check()
+            ready = [fd for fd in ready if fd not in watch.readable]
         if status is not None and not ready:
             return status
         if master in ready:
@@ -1283,12 +1386,28 @@ def _write_all(fd: int, data: bytes) -> None:
             select.select([], [fd], [])
 
 
-def launch(bundle: str, *, detach: bool, interactive: bool = False) -> int:
+def spare_from_the_oom_killer() -> None:
+    """A detached container's launcher lives in its unit until PID 1 has exec'ed and systemd has
+    its READY=1: the OOM killer picks the largest process of a cgroup out of memory, and our
+    Python is larger than many payloads, whose first moments run beside us. Spared where we may
+    be (oom_score_adj -1000 needs CAP_SYS_RESOURCE); PID 1 sets its own back to 0 (contain)."""
+    try:
+        _write_text("/proc/self/oom_score_adj", "-1000")
+    except OSError:
+        pass  # without CAP_SYS_RESOURCE: the window is the few milliseconds before we exit
+
+
+def launch(bundle: str, *, detach: bool, interactive: bool = False, watch: OomWatch | None = None,
+           home: dict[frozenset[str], str] | None = None) -> int:  # fmt: skip
     """Start the container of bundle; return the launcher's exit status.
 
     detach: hand PID 1 to systemd and return at once. Otherwise relay its stdio
-    (our stdin only if interactive) and signals until PID 1 exits and return its status."""
+    (our stdin only if interactive) and signals until PID 1 exits and return its status;
+    with home, in the cgroups of home once PID 1 runs (the container's limits are its
+    payload's alone: our memory is not charged there), its OOM kills in watch."""
     relay = None
+    if detach:
+        spare_from_the_oom_killer()
     try:
         os.chdir(bundle)
         config = read_config(protocol.CONFIG)
@@ -1311,9 +1430,13 @@ def launch(bundle: str, *, detach: bool, interactive: bool = False) -> int:
         if relay is None:  # else the payload says it, through the relay
             notify("READY=1")
         return 0
+    if watch is not None:
+        watch.arm()  # in the container's scope still: its memory cgroup
+    if home is not None:
+        move_to(home)
     if console is not None:
-        return relay_console(pid, console)
-    return relay_stdio(pid, stdio or [-1, -1, -1])
+        return relay_console(pid, console, watch)
+    return relay_stdio(pid, stdio or [-1, -1, -1], watch)
 
 
 def keep_relays(pidfd: int, *, console: int | None, notify: socket.socket | None, aside: bool = False) -> None:
@@ -1454,14 +1577,23 @@ def launch_foreground(sync_fd: int, lock: str, *, interactive: bool = False) -> 
     # relay_signals reads them with sigwaitinfo: none may be lost before (sdc spawned us with
     # them blocked, and exec keeps the mask, so none was lost since).
     signal.pthread_sigmask(signal.SIG_BLOCK, {*RELAYED, signal.SIGCHLD})
+    home = own_cgroups()  # sdc's, until sdc puts us in the container's scope
+    # What we import later, imported in sdc's cgroups still: what is allocated there stays
+    # charged there (a move takes no charge along), not to the container's limit.
+    from sdcontainer import machined  # noqa: F401
+
     try:
         bundle = receive_bundle(sync_fd)
     except (LaunchError, OSError) as exc:
         print(f"sdc: container failed to start: {exc}", file=sys.stderr, flush=True)
         return EXIT_SETUP
-    code = launch(bundle, detach=False, interactive=interactive)
-    leave_cpuset_v1()
-    oom = linux.own_cgroup_oom_kills() > 0  # we are in the container's scope: its count
+    unit = own_cgroups().get(SYSTEMDS)  # the scope's, for the cpuset cgroup made at its path
+    watch = OomWatch()
+    code = launch(bundle, detach=False, interactive=interactive, watch=watch, home=home)
+    watch.check()
+    watch.close()
+    leave_cpuset_v1(unit)
+    oom = watch.killed
     if oom:
         print("sdc: WARNING: " + OOM_WARNING % os.path.basename(os.path.normpath(bundle)), file=sys.stderr)
     result = "oom-kill" if oom else "success" if code == 0 else "exit-code"

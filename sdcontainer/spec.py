@@ -39,8 +39,10 @@ DEFAULT_CAPS = (
 
 UNLIMITED = -1
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
-# Docker refuses memory limits below 6 MiB: the runtime itself needs some.
-MIN_MEMORY = 6 * 1024 * 1024
+# Docker refuses memory limits below 6 MiB, what its runtime's first moments in the container's
+# cgroup need. A detached container's launcher (Python) is in its unit until PID 1 has exec'ed:
+# below 8 MiB the OOM killer ends it before that (a foreground one leaves its scope: 6 MiB do).
+MIN_MEMORY = 8 * 1024 * 1024
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
@@ -193,7 +195,8 @@ def parse_size(text: str, *, flag: str) -> int:
 def parse_memory(text: str) -> int:
     value = parse_size(text, flag="--memory")
     if value < MIN_MEMORY:
-        raise UsageError(f"memory limit {text} is below the minimum", hint="the minimum memory limit is 6m")
+        raise UsageError(f"memory limit {text} is below the minimum",
+                         hint="the minimum memory limit is 8m (a container's start needs some)")  # fmt: skip
     return value
 
 

@@ -440,7 +440,8 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
     }
     ended = containers.read_state(ctx.paths, container.name)
     state: dict[str, Any] = {"Status": "exited" if ended else "created", "Paused": False, "Restarting": False,
-                             "ExitCode": ended.get("exit_code"), **ended}  # fmt: skip
+                             "ExitCode": ended.get("exit_code"), "OOMKilled": bool(ended.get("oom_killed")),
+                             **ended}  # fmt: skip
     data["State"] = state
     iface = SERVICE_IFACE if container.unit.endswith(".service") else "org.freedesktop.systemd1.Scope"
     with contextlib.suppress(NotFound):

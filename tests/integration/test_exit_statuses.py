@@ -121,3 +121,45 @@ def test_logs_f_returns_once_the_container_has_stopped(sdc: Sdc, image: str, nam
     assert time.monotonic() - started < 10
     assert sdc.ok("logs", "-f", name, timeout=30) == out  # stopped: what it wrote, and done
     assert sdc.ok("logs", "-f", "-n", "1", name, timeout=30) == "last\n"
+
+
+OOM = "x=$(head -c 20000000 /dev/zero | tr '\\0' a); echo survived"
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["foreground", "detached"])
+def test_the_payload_alone_is_charged_and_its_oom_is_reported(sdc: Sdc, image: str, name: str,
+                                                             detach: bool) -> None:  # fmt: skip
+    """The foreground launcher (~11 MB of Python) lived in the container's scope: with -m 6m a 2 MB
+    payload exited 137, the OOM killer having taken the launcher; a real OOM was `Exited (?)`,
+    unreported. Now the launcher leaves the scope once PID 1 runs: under 8 MiB a payload that
+    holds 2 MB lives, and an OOM is reported in both modes as Docker's: 137, State.OOMKilled, a
+    warning."""
+    if detach:  # its launcher gone once PID 1 runs (a moment: see launcher.spare_from_the_oom_killer)
+        sdc.ok("run", "-d", "--name", name, "-m", "8m", image, "sh", "-c", f"sleep 0.5; {OOM}")
+        assert sdc.ok("wait", name) == "137\n"
+    else:
+        fits = sdc("run", "--rm", "-m", "8m", image, "sh", "-c", "x=$(head -c 2000000 /dev/zero | tr '\\0' a); echo ok")
+        assert (fits.returncode, fits.stdout) == (0, "ok\n"), fits
+        proc = sdc("run", "--name", name, "-m", "8m", image, "sh", "-c", OOM)
+        assert proc.returncode == 137 and "OOM killer" in proc.stderr and "survived" not in proc.stdout, proc
+    [info] = json.loads(sdc.ok("inspect", name))
+    assert info["State"]["ExitCode"] == 137 and info["State"]["OOMKilled"] is True, info["State"]
+
+
+def test_a_foreground_scope_holds_the_payload_alone(sdc: Sdc, image: str, name: str) -> None:
+    fg = subprocess.Popen(sdc.argv("run", "--name", name, image, "sleep", "1000"), env=sdc.env(),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while sdc("exec", name, "true").returncode != 0:
+            assert time.monotonic() < deadline and fg.poll() is None
+            time.sleep(0.1)
+        cgroup = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", f"sdc-{name}.scope"],
+                                capture_output=True, text=True).stdout.strip()  # fmt: skip
+        pids = open(f"/sys/fs/cgroup/systemd{cgroup}/cgroup.procs").read().split()
+        assert [open(f"/proc/{p}/comm").read().strip() for p in pids] == ["sleep"], pids
+        sdc.ok("stop", "-t", "1", name)
+        assert fg.wait(timeout=30) in (143, 137)
+    finally:
+        fg.kill()
+        fg.wait()
