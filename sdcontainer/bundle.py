@@ -16,6 +16,7 @@ from typing import Any
 from sdcontainer import devices, protocol, volumes
 from sdcontainer.errors import UsageError
 from sdcontainer.spec import ContainerSpec, capabilities, seccomp_profile
+from sdcontainer.text import is_decimal
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -77,8 +78,8 @@ def resolve_account(user: str, passwd: str, group: str) -> Account:
     user's name are supplementary ones."""
     name, _, group_spec = user.partition(":")
     users = _entries(passwd, 7)
-    if not name or name.isdigit():
-        uid = int(name or 0)
+    if not name or is_decimal(name):
+        uid = _id(name or "0", "the uid")
         entry = next((e for e in users if e[2] == str(uid)), None)
     else:
         entry = next((e for e in users if e[0] == name), None)
@@ -89,8 +90,8 @@ def resolve_account(user: str, passwd: str, group: str) -> Account:
     home = entry[5] if entry and entry[5].startswith("/") else "/"
     groups = _entries(group, 4)
     extra: tuple[int, ...]
-    if group_spec.isdigit():
-        gid, extra = int(group_spec), ()
+    if is_decimal(group_spec):
+        gid, extra = _id(group_spec, "the gid"), ()
     elif group_spec:
         found = next((g for g in groups if g[0] == group_spec), None)
         if found is None:
@@ -103,7 +104,7 @@ def resolve_account(user: str, passwd: str, group: str) -> Account:
 
 
 def _id(text: str, what: str) -> int:
-    if not text.isdigit() or int(text) > 0xFFFFFFFE:
+    if not is_decimal(text) or int(text) > 0xFFFFFFFE:
         raise UsageError(f"{what} is not a number: {text[:20]!r}", hint="the image's account files are corrupt")
     return int(text)
 

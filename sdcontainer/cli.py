@@ -15,7 +15,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from inspect import Parameter, Signature
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NoReturn, Optional
 
 import click
@@ -27,7 +26,7 @@ from sdcontainer.api import containers as lifecycle
 from sdcontainer.api import images as image_cases
 from sdcontainer.api import run as run_cases
 from sdcontainer.errors import SdcError
-from sdcontainer.paths import STORAGE_DRIVERS, Paths, default_root
+from sdcontainer.paths import STORAGE_DRIVERS, Paths, root_of
 from sdcontainer.spec import RUN_FLAGS, RunFlag, build_run_spec, parse_size
 
 if TYPE_CHECKING:
@@ -99,7 +98,10 @@ def main_options(
 ) -> None:
     log.configure(debug=debug)
     state = State()
-    state.context = Context(Paths(Path(root).absolute() if root else default_root()), storage_driver=storage_driver)
+    try:
+        state.context = Context(Paths(root_of(root)), storage_driver=storage_driver)
+    except SdcError as exc:
+        raise typer.Exit(render.report(exc.message, exc.hint, exc.exit_code)) from None
     ctx.obj = state
     ctx.call_on_close(state.context.close)
 

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from sdcontainer import protocol
-from sdcontainer.errors import NotFound, StorageError
+from sdcontainer.errors import NotFound, SdcError, StorageError
+from sdcontainer.log import get_logger
 from sdcontainer.paths import Paths
 from sdcontainer.records import read_json, write_json
 from sdcontainer.spec import ContainerSpec, Limits, check_name
 
 _HEX = "0123456789abcdef"
+log = get_logger(__name__)
 
 _ADJECTIVES = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nimble", "quiet", "swift", "witty", "bold")
 _NOUNS = (
@@ -41,6 +43,13 @@ _NOUNS = (
 )
 
 
+RECORD_VERSION = 1  # of container.json's shape: "version" in it (a record of none is version 0)
+
+
+class RecordError(StorageError):
+    """A container record that cannot be read as one."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Container:
     id: str
@@ -51,6 +60,9 @@ class Container:
     rootfs: str
     bundle: str
     created: float
+    # What a record held that this sdc does not know (a later sdc's fields), kept as it was: by
+    # where it was ("" the record's own, "spec", "limits"), written back with the rest.
+    extra: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, compare=False)
 
     @property
     def name(self) -> str:
@@ -62,21 +74,70 @@ class Container:
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
+        extra = data.pop("extra")
+        data = {**extra.get("", {}), **data, "version": RECORD_VERSION}
+        data["spec"] = {**extra.get("spec", {}), **data["spec"]}
+        data["spec"]["limits"] = {**extra.get("limits", {}), **data["spec"]["limits"]}
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Container:
-        """A record read back, its ID and name checked: each names a path of the store."""
+    def from_json(cls, data: object) -> Container:
+        """A record read back, as any record of an earlier or a later sdc: what this sdc knows
+        checked (its ID and name name paths of the store), what it does not kept (extra), what is
+        missing defaulted; RecordError for what is no record."""
+        if not isinstance(data, dict) or not isinstance(data.get("spec"), dict):
+            raise RecordError("a container record that is not one", hint="the store's records are corrupt")
         if not isinstance(data.get("id"), str) or len(data["id"]) != 64 or not set(data["id"]) <= set(_HEX):
-            raise StorageError(f"a container record with a bad ID: {str(data.get('id'))[:80]!r}",
-                               hint="the store's records are corrupt")  # fmt: skip
-        spec = dict(data["spec"])
-        check_name(str(spec.get("name")))
-        limits = dict(spec.pop("limits"))
-        limits["cpuset_cpus"] = tuple(limits.get("cpuset_cpus", ()))
-        spec = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
-        fields = {k: v for k, v in data.items() if k != "spec"}
-        return cls(spec=ContainerSpec(**spec, limits=Limits(**limits)), **fields)
+            raise RecordError(f"a container record with a bad ID: {str(data.get('id'))[:80]!r}",
+                              hint="the store's records are corrupt")  # fmt: skip
+        spec_data = dict(data["spec"])
+        limits_data = spec_data.pop("limits", {})
+        if not isinstance(limits_data, dict):
+            raise RecordError("a container record's limits are not an object", hint="the store's records are corrupt")
+        limits, limits_extra = _fields_of(Limits, limits_data)
+        spec, spec_extra = _fields_of(ContainerSpec, spec_data)
+        try:
+            check_name(str(spec.get("name")))
+        except SdcError as exc:
+            raise RecordError(f"a container record's {exc}", hint="the store's records are corrupt") from None
+        own, own_extra = _fields_of(cls, {k: v for k, v in data.items() if k not in ("spec", "version", "extra")})
+        try:
+            return cls(spec=ContainerSpec(**spec, limits=Limits(**limits)), **own,
+                       extra={"": own_extra, "spec": spec_extra, "limits": limits_extra})  # fmt: skip
+        except TypeError as exc:  # a field this sdc needs is missing
+            raise RecordError(f"a container record lacks what sdc needs: {exc}",
+                              hint="the store's records are corrupt") from None  # fmt: skip
+
+
+_wrong: object = object()  # a value not of its field's type
+# A field's annotation (from __future__ annotations: a string) -> how a record's value of it is read.
+_READERS: dict[str, Any] = {
+    "str": lambda v: v if isinstance(v, str) else _wrong,
+    "bool": lambda v: v if isinstance(v, bool) else _wrong,
+    "int": lambda v: v if isinstance(v, int) and not isinstance(v, bool) else _wrong,
+    "float": lambda v: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else _wrong,
+    "int | None": lambda v: v if v is None or (isinstance(v, int) and not isinstance(v, bool)) else _wrong,
+    "float | None": lambda v: v if v is None else float(v) if isinstance(v, (int, float)) else _wrong,
+    "tuple[str, ...]": lambda v: tuple(v) if isinstance(v, list) and all(isinstance(x, str) for x in v) else _wrong,
+    "tuple[int, ...]": lambda v: tuple(v) if isinstance(v, list) and all(type(x) is int for x in v) else _wrong,
+    "tuple[str, ...] | None": lambda v: None if v is None else _READERS["tuple[str, ...]"](v),
+}
+
+
+def _fields_of(kind: type, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """values as kind's fields (each of the type it has: RecordError if not), and the others."""
+    fields = {f.name: str(f.type) for f in dataclasses.fields(kind) if f.name not in ("spec", "limits", "extra")}
+    known, unknown = {}, {}
+    for key, value in values.items():
+        if key not in fields:
+            unknown[key] = value
+            continue
+        read = _READERS.get(fields[key], lambda v: _wrong)(value)
+        if read is _wrong:
+            raise RecordError(f"a container record's {key} is not a {fields[key]}: {str(value)[:60]!r}",
+                              hint="the store's records are corrupt")  # fmt: skip
+        known[key] = read
+    return known, unknown
 
 
 def new_id() -> str:
@@ -114,9 +175,18 @@ def list_names(paths: Paths) -> list[str]:
 
 
 def list_containers(paths: Paths) -> list[Container]:
+    """Every container the store has records of, newest first. A record that vanished as we read
+    it (an `rm` beside us) is gone; one that cannot be read is left out, said in a warning."""
     if not paths.containers.exists():
         return []
-    found = [Container.from_json(read_json(p)) for p in paths.containers.glob("*/container.json")]
+    found = []
+    for path in paths.containers.glob("*/container.json"):
+        try:
+            found.append(Container.from_json(read_json(path)))
+        except FileNotFoundError:
+            continue
+        except (SdcError, ValueError) as exc:
+            log.warning("left out %s: %s", path, exc)
     return sorted(found, key=lambda c: -c.created)
 
 

@@ -152,16 +152,14 @@ def parse_run(argv: list[str]) -> dict[str, Any] | None:
 
 def _with_context(opts: dict[str, Any], use: Callable[[Context], int]) -> int:
     """Open the store as the typer CLI does, run use(context), turn SdcError into its one line."""
-    from pathlib import Path
 
     from sdcontainer import render
     from sdcontainer.api import Context
     from sdcontainer.errors import SdcError
-    from sdcontainer.paths import Paths, default_root
+    from sdcontainer.paths import Paths, root_of
 
     try:
-        root = Path(opts["root"]).absolute() if opts.get("root") else default_root()
-        context = Context(Paths(root), storage_driver=opts.get("storage_driver"))
+        context = Context(Paths(root_of(opts.get("root"))), storage_driver=opts.get("storage_driver"))
         try:
             return use(context)
         finally:

@@ -35,6 +35,31 @@ def write_atomically(path: str, data: bytes) -> None:
         os.close(fd)
 
 
+GIVEN_MAX = 16 << 20  # a file a user names for sdc to read (an env file, a profile): more is no such file
+
+
+def read_given(path: str, limit: int = GIVEN_MAX) -> bytes:
+    """A file a user named, whole: a regular file, or a pipe (a shell's <(...), /dev/stdin from
+    one). Anything else is refused before it is opened (opening /dev/ptmx makes a terminal,
+    reading a tty waits on whoever types): OSError ENODEV; a file over limit bytes, EFBIG."""
+    import errno
+    import stat
+
+    found = os.stat(path)
+    mode = found.st_mode
+    if stat.S_ISCHR(mode) and found.st_rdev == os.makedev(1, 3):  # /dev/null: nothing, as a script may mean
+        return b""
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "it is a directory")
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        raise OSError(errno.ENODEV, "it is no file, nor a pipe")
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"it is larger than {limit >> 20} MiB")
+    return data
+
+
 def remove_partial_writes(directory: str, of: str | None = None) -> None:
     """The temp files of write_atomically that a kill left in directory (never renamed), of
     every file or of the one named `of`. Call with their writers excluded (the store's lock,

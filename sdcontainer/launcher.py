@@ -52,6 +52,7 @@ from fcntl import F_DUPFD_CLOEXEC, fcntl, ioctl
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # _signal has no stubs of its own: signal's describe the same functions
     import signal
+    from collections.abc import Callable
     from typing import NoReturn
 else:
     import _signal as signal
@@ -805,8 +806,8 @@ def child(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: in
 # --- in the unit, outside the container ----------------------------------------
 
 
-def start(config: dict, bundle: str, *, detach: bool,  # type: ignore[type-arg]
-          interactive: bool = False) -> tuple[int, int | None, list[int] | None, int]:  # fmt: skip
+def start(config: dict, bundle: str, *, detach: bool, interactive: bool = False,  # type: ignore[type-arg]
+          before_go: Callable[[], None] | None = None) -> tuple[int, int | None, list[int] | None, int]:  # fmt: skip
     """Fork the container's PID 1 into new namespaces and let it exec once systemd knows it.
 
     The child sets the container up and waits; then, for a service, systemd
@@ -856,6 +857,8 @@ def start(config: dict, bundle: str, *, detach: bool,  # type: ignore[type-arg]
         # Before the go: by the time the command can say anything, its PID is there for `sdc kill`.
         _record(bundle, protocol.PID, str(pid))
         pidfd = linux.pidfd_open(pid) if detach else -1
+        if before_go is not None:
+            before_go()
         ours.send(GO)
         if report := ours.recv(4096):  # EOF: the exec closed the child's end (SOCK_CLOEXEC)
             _fail(ours, bundle, report, pid, detach)
@@ -1386,15 +1389,18 @@ def _write_all(fd: int, data: bytes) -> None:
             select.select([], [fd], [])
 
 
-def spare_from_the_oom_killer() -> None:
-    """A detached container's launcher lives in its unit until PID 1 has exec'ed and systemd has
-    its READY=1: the OOM killer picks the largest process of a cgroup out of memory, and our
-    Python is larger than many payloads, whose first moments run beside us. Spared where we may
-    be (oom_score_adj -1000 needs CAP_SYS_RESOURCE); PID 1 sets its own back to 0 (contain)."""
+def spare_from_the_oom_killer() -> str | None:
+    """A launcher lives in its container's cgroup while it sets PID 1 up (detached, until PID 1
+    has exec'ed and systemd has its READY=1): the OOM killer picks the largest process of a
+    cgroup out of memory, and our Python is larger than many payloads, whose first moments run
+    beside us. Spared where we may be (oom_score_adj -1000 needs CAP_SYS_RESOURCE); PID 1 sets
+    its own back to 0 (contain). Returned: the score we had, to restore (None: unchanged)."""
     try:
+        saved = _read_text("/proc/self/oom_score_adj").strip()
         _write_text("/proc/self/oom_score_adj", "-1000")
     except OSError:
-        pass  # without CAP_SYS_RESOURCE: the window is the few milliseconds before we exit
+        return None  # without CAP_SYS_RESOURCE: the window is the few milliseconds before we go
+    return saved
 
 
 def launch(bundle: str, *, detach: bool, interactive: bool = False, watch: OomWatch | None = None,
@@ -1403,16 +1409,31 @@ def launch(bundle: str, *, detach: bool, interactive: bool = False, watch: OomWa
 
     detach: hand PID 1 to systemd and return at once. Otherwise relay its stdio
     (our stdin only if interactive) and signals until PID 1 exits and return its status;
-    with home, in the cgroups of home once PID 1 runs (the container's limits are its
-    payload's alone: our memory is not charged there), its OOM kills in watch."""
+    with home, in the cgroups of home before PID 1 may exec (the container's limits are its
+    payload's alone: our memory is not charged there, nor can the OOM killer choose us), its
+    OOM kills in watch."""
     relay = None
-    if detach:
-        spare_from_the_oom_killer()
+    saved = spare_from_the_oom_killer()
+
+    def leave_the_scope() -> None:
+        """The foreground's last step before PID 1 may exec its payload: from then on, every OOM
+        kill in the scope is counted and none can choose us."""
+        if watch is not None:
+            watch.arm()  # in the container's scope still: its memory cgroup
+        if home is not None:
+            move_to(home)
+        if saved is not None:
+            try:
+                _write_text("/proc/self/oom_score_adj", saved)
+            except OSError:
+                pass  # a score raised needs no privilege: only a /proc gone fails here
+
     try:
         os.chdir(bundle)
         config = read_config(protocol.CONFIG)
         relay = make_notify_socket(config) if detach and payload_notifies(config) else None
-        pid, console, stdio, pidfd = start(config, bundle, detach=detach, interactive=interactive)
+        pid, console, stdio, pidfd = start(config, bundle, detach=detach, interactive=interactive,
+                                           before_go=None if detach else leave_the_scope)  # fmt: skip
     except (LaunchError, OSError, ValueError, KeyError) as exc:
         if relay is not None:
             relay.close()
@@ -1430,10 +1451,6 @@ def launch(bundle: str, *, detach: bool, interactive: bool = False, watch: OomWa
         if relay is None:  # else the payload says it, through the relay
             notify("READY=1")
         return 0
-    if watch is not None:
-        watch.arm()  # in the container's scope still: its memory cgroup
-    if home is not None:
-        move_to(home)
     if console is not None:
         return relay_console(pid, console, watch)
     return relay_stdio(pid, stdio or [-1, -1, -1], watch)

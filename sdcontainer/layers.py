@@ -124,8 +124,27 @@ def decompressed(raw: HashingReader) -> BinaryIO:
         except ImportError:
             raise UsageError("the layer is zstd-compressed, which needs the zstandard module",
                              hint="install python3-zstandard (or pip install zstandard)") from None  # fmt: skip
-        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+        return _ZstdErrors(zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True))  # type: ignore[return-value]
     return stream  # type: ignore[no-any-return]
+
+
+class _ZstdErrors:
+    """zstandard's reader, its ZstdError (a corrupt stream) an OSError as gzip's and lzma's are."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self.reader.read(size)
+        except Exception as exc:  # noqa: BLE001 - zstandard.ZstdError, not importable up front
+            if type(exc).__name__ != "ZstdError":
+                raise
+            raise OSError(f"not a valid zstd stream: {exc}") from None
+        return data
+
+    def close(self) -> None:
+        self.reader.close()
 
 
 def split_name(name: str) -> list[str]:
@@ -198,6 +217,25 @@ def _xattrs(member: tarfile.TarInfo) -> dict[str, bytes]:
         for k, v in member.pax_headers.items()
         if k.startswith(prefix) and k[len(prefix) :].startswith(XATTR_PREFIXES)
     }
+
+
+ID_MAX = 0xFFFFFFFE  # the largest uid or gid (-1 is "unchanged" to chown(2))
+TIME_MAX = 1 << 40  # seconds either side of 1970 an mtime may be (time_t is 64 bits; utime's float is not)
+
+
+def _check_member(member: tarfile.TarInfo) -> None:
+    """What an archive member says, within what the kernel takes: no NUL in its names or its
+    xattrs' (a C string ends there), owners and times of their ranges. Else one UnsafeArchive."""
+    name = member.name[:100]
+    xattr_names = [k for k in member.pax_headers if k.startswith("SCHILY.xattr.")]
+    if "\0" in member.name or "\0" in member.linkname or any("\0" in k for k in xattr_names):
+        raise UnsafeArchive(f"archive member {name!r} has a NUL in a name", hint="the archive is corrupt")
+    if not (0 <= member.uid <= ID_MAX and 0 <= member.gid <= ID_MAX):
+        raise UnsafeArchive(f"archive member {name!r} has an owner out of range ({member.uid}:{member.gid})",
+                            hint="the archive is corrupt")  # fmt: skip
+    mtime = member.mtime
+    if not isinstance(mtime, (int, float)) or mtime != mtime or abs(mtime) > TIME_MAX:
+        raise UnsafeArchive(f"archive member {name!r} has a time out of range", hint="the archive is corrupt")
 
 
 def _set_attrs(fd: int, member: tarfile.TarInfo) -> None:
@@ -394,6 +432,9 @@ MAX_ENTRIES = 1_000_000
 # Go's archive/tar takes; GNU sparse maps, as many extension blocks at most.
 HEADER_MAX, SPARSE_BLOCKS_MAX = 1 << 20, 2048
 TRAILING_MAX = 1 << 20  # after tar's end: its blocking's padding (10 KiB), and no more than this
+# What tarfile raises on a hostile header besides its own errors: a pax record's value it cannot
+# take (an empty sparse map, a number out of range, bytes not UTF-8) fails as ValueError.
+TAR_ERRORS = (tarfile.TarError, EOFError, ValueError, OverflowError)
 
 
 class _Extractor:
@@ -443,6 +484,7 @@ class _Extractor:
     def apply(self, member: tarfile.TarInfo) -> None:
         # An entry's cost: its metadata, and its header's bytes (long names, pax records, xattrs)
         self._charge(ENTRY_COST + max(0, member.offset_data - member.offset), member)
+        _check_member(member)
         self.entries += 1
         if self.entries > MAX_ENTRIES:
             raise UsageError(f"a layer has more than {MAX_ENTRIES:,} entries (at {member.name[:100]!r})",
@@ -643,7 +685,7 @@ def extract_layer(
         # the whole tar, end blocks and padding included
         diff_id = recorder.finish() if recorder else tar.drain(TRAILING_MAX)
         return Digests(blob=raw.drain(), diff_id=diff_id, size=extractor.size, cost=extractor.cost)
-    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
+    except (*TAR_ERRORS, zlib.error, lzma.LZMAError) as exc:
         raise UsageError(
             f"not a valid tar archive: {exc}", hint="give a tar file, optionally gzip, bzip2 or xz compressed"
         ) from exc

@@ -11,7 +11,26 @@ STORAGE_DRIVERS = ("btrfs", "overlay", "vfs")
 
 
 def default_root() -> Path:
-    return Path(os.environ.get("SDC_ROOT") or DEFAULT_ROOT)
+    return absolute(os.environ.get("SDC_ROOT") or str(DEFAULT_ROOT), "$SDC_ROOT")
+
+
+def root_of(given: str | None) -> Path:
+    """The store's root: --root's, else default_root()."""
+    if not given:
+        return default_root()
+    return absolute(given, "$SDC_ROOT" if given == os.environ.get("SDC_ROOT") else "--root")
+
+
+def absolute(path: str, what: str) -> Path:
+    """path made absolute against the working directory, which may be gone (a shell left in a
+    directory since removed): then a relative path is a UsageError, an absolute one fine."""
+    try:
+        return Path(os.path.abspath(path))
+    except FileNotFoundError:
+        from sdcontainer.errors import UsageError
+
+        raise UsageError(f"{what} {path!r} is relative, and the working directory is gone",
+                         hint="give an absolute path, or cd to a directory that exists") from None  # fmt: skip
 
 
 @dataclass(frozen=True)

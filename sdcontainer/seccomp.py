@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdcontainer.errors import SdcError, UsageError
+from sdcontainer.files import read_given
 
 if TYPE_CHECKING:
     import ctypes
@@ -97,10 +98,13 @@ def _libseccomp() -> ctypes.CDLL:
 def load_profile(source: str | Path) -> dict[str, Any]:
     """A profile file in Docker's JSON format, checked enough to compile."""
     try:
-        profile = json.loads(Path(source).read_bytes())
+        profile = json.loads(read_given(str(source)))
     except FileNotFoundError:
         raise UsageError(f"no seccomp profile {source}", hint="give a file in Docker's JSON format") from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise UsageError(f"cannot read the seccomp profile {source}: {exc.strerror}",
+                         hint="give a file in Docker's JSON format") from None  # fmt: skip
+    except ValueError as exc:
         raise UsageError(f"cannot read the seccomp profile {source}: {exc}",
                          hint="give a file in Docker's JSON format") from None  # fmt: skip
     if not isinstance(profile, dict) or profile.get("defaultAction") not in ACTIONS:
@@ -252,4 +256,8 @@ def program_for(store_root: Path, option: str | None, *, caps: Iterable[str]) ->
 
 
 def _caps_key(caps: list[str]) -> str:
-    return "+".join(c.removeprefix("CAP_").lower() for c in caps)
+    """The capabilities as a name's part: their mask, in hex (every one's names would pass
+    NAME_MAX: --cap-add ALL made ENAMETOOLONG)."""
+    from sdcontainer.protocol import CAPABILITIES
+
+    return f"{sum(1 << CAPABILITIES[c] for c in caps if c in CAPABILITIES):x}"

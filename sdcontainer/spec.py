@@ -16,7 +16,10 @@ from typing import Any
 
 from sdcontainer import devices
 from sdcontainer.errors import UsageError
+from sdcontainer.files import read_given
+from sdcontainer.paths import absolute
 from sdcontainer.protocol import CAPABILITIES
+from sdcontainer.text import is_decimal
 from sdcontainer.volumes import check_volumes, parse_volume
 
 # Docker's default capability set: what a root process in a container keeps.
@@ -38,6 +41,8 @@ DEFAULT_CAPS = (
 )
 
 UNLIMITED = -1
+PIDS_MAX = 1 << 22  # the kernel's pid_max at most (PID_MAX_LIMIT)
+STOP_TIMEOUT_MAX = 1 << 31  # seconds (systemd's timeouts are µs in a uint64)
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 # Docker refuses memory limits below 6 MiB, what its runtime's first moments in the container's
 # cgroup need. A detached container's launcher (Python) is in its unit until PID 1 has exec'ed:
@@ -184,12 +189,22 @@ def check_name(name: str) -> str:
     return name
 
 
+SIZE_MAX = 1 << 60  # bytes: an exbibyte, and room to spare under systemd's uint64 (its "infinity" the top)
+
+
 def parse_size(text: str, *, flag: str) -> int:
-    """Docker's size syntax: 512, 64k, 64m, 1.5g (binary units)."""
+    """Docker's size syntax: 512, 64k, 64m, 1.5g (binary units), in integers (a float of twenty
+    digits is not the number written), at most SIZE_MAX."""
     m = _SIZE_RE.match(text)
-    if not m:
-        raise UsageError(f"invalid size {text!r} for {flag}", hint="use a number with an optional unit: 64m, 1g, 512k")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    if not m or len(m.group(1)) > 40:
+        raise UsageError(f"invalid size {text[:60]!r} for {flag}",
+                         hint="use a number with an optional unit: 64m, 1g, 512k")  # fmt: skip
+    whole, _, fraction = m.group(1).partition(".")
+    unit = _UNITS[m.group(2).lower()]
+    value: int = int(whole) * unit + int(fraction or 0) * unit // 10 ** len(fraction)
+    if value > SIZE_MAX:
+        raise UsageError(f"size {text[:60]!r} for {flag} is too large", hint="1 EiB (1048576t) at most")
+    return value
 
 
 def parse_memory(text: str) -> int:
@@ -206,15 +221,22 @@ def parse_memory_swap(text: str) -> int:
     return parse_size(text, flag="--memory-swap")
 
 
+CPUS_MAX = 8192  # the kernel's NR_CPUS at most: a list beyond is no host's
+
+
 def parse_cpuset(text: str) -> tuple[int, ...]:
-    """A cpuset list as in cpuset(7): '0-2,5'."""
+    """A cpuset list as in cpuset(7): '0-2,5', each CPU below CPUS_MAX (checked before a range is
+    spelled out: 0-30000000 is refused at once)."""
     cpus: set[int] = set()
     for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        m = re.fullmatch(r"\s*(\d{1,7})\s*(?:-\s*(\d{1,7})\s*)?", part)
         if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
-            raise UsageError(f"invalid --cpuset-cpus {text!r}", hint="use a CPU list like 0-2,5")
+            raise UsageError(f"invalid --cpuset-cpus {text[:60]!r}", hint="use a CPU list like 0-2,5")
         first = int(m.group(1))
         last = int(m.group(2)) if m.group(2) is not None else first
+        if last >= CPUS_MAX:
+            raise UsageError(f"--cpuset-cpus {text[:60]!r} names CPU {last}, which no host has",
+                             hint=f"CPUs are numbered from 0 (here: 0-{(os.cpu_count() or 1) - 1})")  # fmt: skip
         cpus.update(range(first, last + 1))
     return tuple(sorted(cpus))
 
@@ -284,9 +306,10 @@ def parse_env_file(text: str, *, path: str, environ: Mapping[str, str]) -> list[
 def read_env_files(paths: Sequence[str], environ: Mapping[str, str]) -> list[str]:
     entries = []
     for path in paths:
+        if "\0" in path:
+            raise UsageError(f"no such --env-file: {path!r}", hint="give a file's path")
         try:
-            with open(path, encoding="utf-8-sig") as f:  # -sig: a byte order mark is not part of a name
-                text = f.read()
+            text = read_given(path).decode("utf-8-sig")  # -sig: a byte order mark is not part of a name
         except OSError as exc:
             raise UsageError(f"cannot read --env-file {path}: {exc.strerror}", hint="give a readable file") from None
         except UnicodeDecodeError:
@@ -319,9 +342,9 @@ def build_limits(
         raise UsageError(
             f"invalid --cpu-shares {cpu_shares}", hint="use a weight from 2 to 262144 (1024 is the default)"
         )
-    if cpus is not None and (not math.isfinite(cpus) or cpus <= 0):
+    if cpus is not None and (not math.isfinite(cpus) or not 0 < cpus <= CPUS_MAX):
         raise UsageError(f"invalid --cpus {cpus}", hint="use a positive number of CPUs, like 1.5")
-    if pids_limit is not None and pids_limit < UNLIMITED:
+    if pids_limit is not None and not UNLIMITED <= pids_limit <= PIDS_MAX:
         raise UsageError(f"invalid --pids-limit {pids_limit}", hint="use a positive count, or -1 for unlimited")
     if blkio_weight is not None and blkio_weight != 0 and not 10 <= blkio_weight <= 1000:
         raise UsageError(f"invalid --blkio-weight {blkio_weight}", hint="use a weight from 10 to 1000")
@@ -341,7 +364,7 @@ def parse_signal(sig: str) -> int:
     halt, which images of systemd stop with), as docker kill -s and a StopSignal take it."""
     name = sig.upper()
     realtime = re.fullmatch(r"(?:SIG)?RTM(IN|AX)([+-]\d+)?", name)
-    if name.isdigit():
+    if is_decimal(name):
         number = int(name)
         if number in {s.value for s in signal.Signals} or signal.SIGRTMIN <= number <= signal.SIGRTMAX:
             return number
@@ -378,7 +401,7 @@ def build_run_spec(
     userns = check_userns(f["userns"] or environ.get("SDC_USERNS", ""), privileged=f["privileged"])
     volumes = tuple(parse_volume(v) for v in f["volume"] or ())
     check_volumes(volumes, userns=userns == "auto")
-    if f["stop_timeout"] < 0:
+    if not 0 <= f["stop_timeout"] <= STOP_TIMEOUT_MAX:
         raise UsageError(f"invalid --stop-timeout {f['stop_timeout']}", hint="give a number of seconds >= 0")
     return ContainerSpec(
         name=check_name(f["name"]) if f["name"] is not None else "",
@@ -442,7 +465,7 @@ def parse_restart(text: str, *, auto_remove: bool) -> str:
     """--restart as Docker takes it: no, on-failure[:MAX] (MAX > 0 restarts), always,
     unless-stopped; "" for no. Not with --rm, as Docker's."""
     policy, _, count = text.partition(":")
-    if policy not in ("", *RESTART_POLICIES) or (count and (policy != "on-failure" or not count.isdigit()
+    if policy not in ("", *RESTART_POLICIES) or (count and (policy != "on-failure" or not is_decimal(count)
                                                            or int(count) < 1)):  # fmt: skip
         raise UsageError(f"invalid --restart {text!r}", hint="use no, on-failure[:MAX], always or unless-stopped")
     if policy in ("", "no"):
@@ -511,7 +534,7 @@ def parse_security_opts(options: Sequence[str]) -> str:
     for option in options:
         key, _, value = option.partition("=" if "=" in option else ":")  # Docker's older form: KEY:VALUE
         if key == "seccomp" and value:
-            chosen = value if value == "unconfined" else os.path.abspath(value)
+            chosen = value if value == "unconfined" else str(absolute(value, "--security-opt seccomp="))
         elif key == "no-new-privileges" and value.lower() in ("", "true"):
             continue
         elif key == "no-new-privileges":

@@ -15,6 +15,7 @@ import os
 from sdcontainer import protocol
 from sdcontainer.errors import UsageError
 from sdcontainer.paths import Paths
+from sdcontainer.text import is_decimal
 
 SIZE = 65536
 OWNER = "sdc"
@@ -33,7 +34,7 @@ def blocks(path: str, owner: str = OWNER) -> list[int]:
         return found
     for line in lines:
         fields = line.strip().split(":")
-        if len(fields) != 3 or fields[0] != owner or not (fields[1].isdigit() and fields[2].isdigit()):
+        if len(fields) != 3 or fields[0] != owner or not (is_decimal(fields[1]) and is_decimal(fields[2])):
             continue
         start, count = int(fields[1]), int(fields[2])
         found.extend(range(start, start + count - SIZE + 1, SIZE))

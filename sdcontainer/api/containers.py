@@ -17,7 +17,7 @@ from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
-from sdcontainer.spec import parse_signal
+from sdcontainer.spec import STOP_TIMEOUT_MAX, parse_signal
 from sdcontainer.systemd import SERVICE_IFACE
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
 
     All are signalled first and waited for together: stopping many takes as
     long as the slowest, not the sum."""
-    if timeout is not None and timeout < 0:
+    if timeout is not None and not 0 <= timeout <= STOP_TIMEOUT_MAX:
         raise UsageError(f"invalid stop timeout {timeout}", hint="give a number of seconds >= 0")
     found = _each_once(find(ctx, ref) for ref in refs)
     live = live_units(ctx)

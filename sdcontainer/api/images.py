@@ -97,7 +97,7 @@ def prune_images(ctx: Context, *, every: bool = False) -> tuple[list[str], int]:
     with records.locked(ctx.paths):
         driver = ctx.driver()
         used = {c.image_id for c in containers.list_containers(ctx.paths)}
-        for image, names in images.list_images(ctx.paths):
+        for image, names in images.list_images(ctx.paths, strict=True):
             if str(image.id) not in used and (every or not names):
                 for name in names:
                     images.untag_image(ctx.paths, name)

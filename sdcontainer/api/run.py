@@ -29,6 +29,7 @@ from sdcontainer.spec import (
     signal_name,
 )
 from sdcontainer.systemd import wait_for_state
+from sdcontainer.text import is_decimal
 
 if TYPE_CHECKING:
     from sdcontainer.images import Image
@@ -273,7 +274,7 @@ def ready_timeout() -> int:
     text = os.environ.get("SDC_READY_TIMEOUT", "")
     if not text:
         return units.READY_TIMEOUT
-    if not text.isdigit() or not 0 < int(text) <= 86400:
+    if not is_decimal(text) or not 0 < int(text) <= 86400:
         raise UsageError(f"invalid SDC_READY_TIMEOUT {text!r}", hint="give a number of seconds, 1 to 86400")
     return int(text)
 

@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdcontainer.digests import Digest, InvalidDigest, parse_list
-from sdcontainer.errors import NotFound, UsageError
+from sdcontainer.errors import NotFound, SdcError, StorageError, UsageError
 from sdcontainer.files import write_atomically
+from sdcontainer.log import get_logger
 from sdcontainer.paths import Paths
 from sdcontainer.records import read_json, write_json
 
 if TYPE_CHECKING:
     from sdcontainer.storage.driver import Driver
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,17 +71,39 @@ class Image:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Image:
-        """A record read back: its IDs parsed, as anything from outside (a record edited on disk
-        could name /etc as a layer)."""
+    def from_json(cls, data: object) -> Image:
+        """A record read back, checked as anything from outside (a record edited on disk could
+        name /etc as a layer): StorageError for what is no image record."""
+        if not isinstance(data, dict):
+            raise StorageError("an image record that is not one", hint=_DAMAGED)
+        wrong = [key for key, kind in _RECORD_FIELDS.items() if key in data and not _is(data[key], kind)]
+        if wrong:
+            raise StorageError(f"an image record's {wrong[0]} is not a {_RECORD_FIELDS[wrong[0]]}", hint=_DAMAGED)
+        if "id" not in data or "layers" not in data:
+            raise StorageError("an image record without its ID or its layers", hint=_DAMAGED)
         return cls(
             id=Digest.parse(data["id"], what="an image record's ID"),
             layers=parse_list(data["layers"], what="an image record's layer"),
             config=data.get("config", {}),
-            created=data.get("created", 0.0),
+            created=float(data.get("created", 0.0)),
             size=data.get("size", 0),
             repo_digests=tuple(data.get("repo_digests", ())),
         )
+
+
+_DAMAGED = "an image record in the store's images/ is damaged: remove it, then pull or load the image again"
+_RECORD_FIELDS = {"id": "str", "layers": "list of str", "config": "dict", "created": "number", "size": "int",
+                  "repo_digests": "list of str"}  # fmt: skip
+
+
+def _is(value: object, kind: str) -> bool:
+    if kind == "list of str":
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, {"str": str, "dict": dict}[kind])
 
 
 def normalize_reference(ref: str) -> str:
@@ -131,12 +156,22 @@ def write_repositories(paths: Paths, repos: dict[str, Digest]) -> None:
     write_json(paths.repositories, {name: str(image_id) for name, image_id in repos.items()})
 
 
-def list_images(paths: Paths) -> list[tuple[Image, list[str]]]:
-    """Every image with its names, newest first."""
+def list_images(paths: Paths, *, strict: bool = False) -> list[tuple[Image, list[str]]]:
+    """Every image with its names, newest first; a damaged record left out with a warning, or
+    with strict (what decides which layers are needed: a damaged record may still need its
+    layers, which a repair brings back) its StorageError."""
     repos = read_repositories(paths)
     images = []
     for record in paths.images.glob("*.json") if paths.images.exists() else []:
-        image = Image.from_json(read_json(record))
+        try:
+            image = Image.from_json(read_json(record))
+        except FileNotFoundError:  # an rmi beside us
+            continue
+        except (SdcError, ValueError) as exc:
+            if strict:
+                raise
+            log.warning("left out %s: %s", record, exc)
+            continue
         images.append((image, sorted(ref for ref, iid in repos.items() if iid == image.id)))
     return sorted(images, key=lambda entry: -entry[0].created)
 
@@ -185,6 +220,9 @@ def store_image(paths: Paths, config_bytes: bytes, *, layers: tuple[Digest, ...]
         raise UsageError(f"the image's config is not JSON: {exc}", hint="the image is corrupt") from None
     if not isinstance(config, dict):
         raise UsageError("the image's config is not a JSON object", hint="the image is corrupt")
+    from sdcontainer.images.config import check_image_config
+
+    check_image_config(config)
     existing = _record_path(paths, image_id)
     if existing.exists():
         known = Image.from_json(read_json(existing))
@@ -236,7 +274,7 @@ def delete_image(paths: Paths, driver: Driver, image: Image) -> int:
     write_repositories(paths, repos)
     _record_path(paths, image.id).unlink(missing_ok=True)
     config_path(paths, image.id).unlink(missing_ok=True)
-    in_use = {layer for other, _ in list_images(paths) for layer in other.layers}
+    in_use = {layer for other, _ in list_images(paths, strict=True) for layer in other.layers}
     freed = 0
     for layer in image.layers:
         if layer not in in_use:

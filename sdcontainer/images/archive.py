@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from sdcontainer.digests import Digest, parse_list
 from sdcontainer.errors import SdcError, UsageError
 from sdcontainer.images import Image, normalize_reference, store_image, tag_image
+from sdcontainer.layers import TAR_ERRORS
 from sdcontainer.paths import Paths
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def open_archive(fileobj: BinaryIO) -> ImageArchive:
 
     try:
         return ImageArchive.open(fileobj=fileobj, mode="r:", tarinfo=BoundedTarInfo)
-    except tarfile.TarError as exc:
+    except TAR_ERRORS as exc:
         raise UsageError(f"not an image archive: {exc}", hint="give a docker-archive or an oci-archive") from exc
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -139,7 +140,10 @@ def load(paths: Paths, driver: Driver, archive: tarfile.TarFile, *, max_size: in
 
     Call with the store locked. A layer already in the store is not read again; what one
     image of the archive added is removed again if it fails."""
-    found = _docker_archive(archive) if _member(archive, "manifest.json") else _oci_archive(archive)
+    try:
+        found = _docker_archive(archive) if _member(archive, "manifest.json") else _oci_archive(archive)
+    except (*TAR_ERRORS, OSError) as exc:  # a member cut short, a corrupt stream
+        raise UsageError(f"the archive cannot be read: {exc}", hint="save or copy it again") from None
     if len(found) > ARCHIVE_IMAGES_MAX:
         raise UsageError(f"the archive holds {len(found)} images, more than {ARCHIVE_IMAGES_MAX}",
                          hint="save fewer images to one archive")  # fmt: skip
@@ -332,6 +336,8 @@ def _member(archive: tarfile.TarFile, name: str) -> tarfile.TarInfo | None:
 
 def _read(archive: tarfile.TarFile, name: str) -> bytes:
     member = _member(archive, name)
+    if member is not None and not member.isfile():  # a link: tarfile would follow it, anywhere in the archive
+        raise UsageError(f"{name[:100]!r} in the archive is no file", hint="the archive is corrupt")
     stream = archive.extractfile(member) if member is not None else None
     if stream is None:
         raise UsageError(f"the archive lacks {name[:100]!r}", hint="the archive is incomplete")

@@ -77,6 +77,42 @@ def apply_changes(runtime: dict[str, Any], changes: list[str]) -> dict[str, Any]
     return result
 
 
+# What an image config's `config` holds that sdc reads, and the JSON type each must be
+# (image-spec config.md): a value of another type is refused where the config comes in.
+_STRINGS = ("User", "WorkingDir", "StopSignal")
+_STRING_LISTS = ("Env", "Entrypoint", "Cmd")
+_OBJECTS = ("ExposedPorts", "Volumes", "Labels")
+
+
+def check_image_config(config: Any) -> None:
+    """An image config from outside (an archive, a registry) as sdc reads it, each field sdc
+    uses of its type: one UsageError naming the first that is not (never a traceback later)."""
+
+    def bad(what: str) -> UsageError:
+        return UsageError(f"the image's config has {what}", hint="the image is corrupt, or was made to be")
+
+    if not isinstance(config, dict):
+        raise bad("no JSON object at its top")
+    runtime = config.get("config")
+    if runtime is not None and not isinstance(runtime, dict):
+        raise bad("a `config` that is no object")
+    for key, value in (runtime or {}).items():
+        if value is None:
+            continue
+        if key in _STRINGS and not isinstance(value, str):
+            raise bad(f"a {key} that is no string")
+        if key in _STRING_LISTS and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise bad(f"an {key} that is no list of strings")
+        if key in _OBJECTS and not isinstance(value, dict):
+            raise bad(f"{key} that is no object")
+    history = config.get("history")
+    if history is not None and not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
+        raise bad("a history that is no list of objects")
+    for key in ("created", "author", "architecture", "os"):
+        if config.get(key) is not None and not isinstance(config[key], str):
+            raise bad(f"a `{key}` that is no string")
+
+
 def iso_time(timestamp: float) -> str:
     """RFC 3339 in UTC, as image configs give times."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp % 1 * 1e9):09d}Z"

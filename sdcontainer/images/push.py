@@ -24,6 +24,7 @@ from sdcontainer.images import Image, config_path, store
 from sdcontainer.images.reference import Reference
 from sdcontainer.images.registry import Registry, RegistryError
 from sdcontainer.paths import Paths
+from sdcontainer.text import is_decimal
 
 if TYPE_CHECKING:
     from sdcontainer.storage.driver import Driver
@@ -51,7 +52,7 @@ def _exists(registry: Registry, repository: str, digest: str) -> int | None:
         return None
     registry.discard(response)
     length = response.getheader("Content-Length")
-    return int(length) if length and length.isdigit() else None
+    return int(length) if length and is_decimal(length) else None
 
 
 def _mount(registry: Registry, repository: str, digest: str, source: str) -> bool:

@@ -29,6 +29,7 @@ from typing import Any, BinaryIO
 from sdcontainer.digests import Digest
 from sdcontainer.errors import NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
+from sdcontainer.text import is_decimal
 
 log = get_logger(__name__)
 
@@ -174,11 +175,7 @@ class Registry:
                 raise
             if response.status in (301, 302, 303, 307, 308) and (location := response.getheader("Location")):
                 self.discard(response)
-                following = urllib.parse.urljoin(url, location)
-                if parsed.scheme == "https" and urllib.parse.urlsplit(following).scheme != "https":
-                    raise RegistryError(f"{self.domain} redirects from HTTPS to {following[:100]}",
-                                        hint="a registry's redirect may not leave HTTPS")  # fmt: skip
-                url = following
+                url = redirect_target(self.domain, url, location)
                 if response.status == 303:
                     method, body = "GET", None
                 continue
@@ -233,13 +230,7 @@ class Registry:
         return True
 
     def _token(self, realm: str, query: dict[str, str]) -> str:
-        if not realm.startswith(("https://", "http://")):
-            raise RegistryError(f"{self.domain} asks for a token from nowhere: {realm[:200]!r}",
-                                hint="the registry's auth is misconfigured")  # fmt: skip
-        url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode({k: v for k, v in query.items() if v})
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme == "http" and not _loopback(parsed.hostname or ""):
-            raise RegistryError(f"the token server {parsed.netloc} is plain HTTP", hint="it must be HTTPS")
+        parsed = token_url(self.domain, realm, query)
         headers = {"User-Agent": USER_AGENT}
         if self.credentials is not None:
             headers["Authorization"] = "Basic " + _basic(self.credentials)
@@ -267,12 +258,12 @@ class Registry:
         return self.host
 
     def _url(self, path: str) -> str:
-        """The URL of a path of the registry's; an absolute URL (an upload's Location) as it is."""
+        """The URL of a path of the registry's; an upload's Location (absolute, or relative to /v2/) checked."""
         if self._scheme is None:
             self._scheme = self._probe_scheme()
-        if path.startswith(("https://", "http://")):
-            return path
-        return f"{self._scheme}://{self.host}{path}"
+        if path.startswith("/") and not path.startswith("//"):
+            return f"{self._scheme}://{self.host}{path}"
+        return redirect_target(self.domain, f"{self._scheme}://{self.host}/v2/", path)  # an upload's Location
 
     def _probe_scheme(self) -> str:
         """https; a loopback registry (or one named with --tls-verify=false) that speaks plain HTTP
@@ -342,6 +333,48 @@ def _streamed(body: object) -> bool:
     return body is not None and not isinstance(body, bytes)
 
 
+def _split(url: str) -> urllib.parse.SplitResult | None:
+    """url's parts, when it is an http(s) URL with a host and a port that can be (None if not)."""
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        _ = parsed.port  # ValueError for a port out of range or not a number
+    except ValueError:  # a bracketed host left open, say
+        return None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return None
+    return parsed
+
+
+def redirect_target(domain: str, url: str, location: str) -> str:
+    """Where a registry's Location (a redirect's, an upload's) from url goes: an http(s) URL,
+    never from HTTPS to plain HTTP (RegistryError if not)."""
+    try:
+        following = urllib.parse.urljoin(url, location) if "\0" not in location else ""
+    except ValueError:  # a bracketed host left open
+        following = ""
+    parsed = _split(following)
+    if parsed is None:
+        raise RegistryError(f"{domain} sends sdc to {location[:100]!r}, which is no HTTP URL",
+                            hint="the registry is misconfigured")  # fmt: skip
+    if urllib.parse.urlsplit(url).scheme == "https" and parsed.scheme != "https":
+        raise RegistryError(f"{domain} redirects from HTTPS to {following[:100]}",
+                            hint="a registry's redirect may not leave HTTPS")  # fmt: skip
+    return following
+
+
+def token_url(domain: str, realm: str, query: dict[str, str]) -> urllib.parse.SplitResult:
+    """The token server's URL a challenge names, with the query sdc asks it: HTTPS, or plain
+    HTTP on the loopback only (RegistryError for another)."""
+    url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode({k: v for k, v in query.items() if v})
+    parsed = _split(url) if realm.startswith(("https://", "http://")) else None
+    if parsed is None:
+        raise RegistryError(f"{domain} asks for a token from nowhere: {realm[:200]!r}",
+                            hint="the registry's auth is misconfigured")  # fmt: skip
+    if parsed.scheme == "http" and not _loopback(parsed.hostname or ""):
+        raise RegistryError(f"the token server {parsed.netloc} is plain HTTP", hint="it must be HTTPS")
+    return parsed
+
+
 def _hostname(netloc: str) -> str:
     return urllib.parse.urlsplit(f"//{netloc}").hostname or netloc
 
@@ -361,7 +394,7 @@ def _basic(credentials: Credentials) -> str:
 
 def _read_small(response: http.client.HTTPResponse, what: str, *, limit: int = SMALL_MAX) -> bytes:
     length = response.getheader("Content-Length", "")
-    if length.isdigit() and int(length) > limit:
+    if is_decimal(length) and int(length) > limit:
         raise UsageError(f"{what} is too big to be what it says ({int(length)} bytes)",
                          hint="the registry served something else")  # fmt: skip
     data = response.read(limit + 1)

@@ -134,7 +134,7 @@ def unreferenced_layers(paths: Paths, driver: Driver) -> list[Digest]:
     adds its layers before its image, under the lock."""
     from sdcontainer.images import list_images
 
-    wanted = {layer for image, _ in list_images(paths) for layer in image.layers}
+    wanted = {layer for image, _ in list_images(paths, strict=True) for layer in image.layers}
     found = []
     for entry in os.listdir(driver.layers):
         chain = driver.layer_of(entry)

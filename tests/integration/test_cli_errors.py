@@ -4,6 +4,8 @@ and through typer, exits 2 (usage) or 125 (sdc's own error) with one line and a 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pytest
 import typer.main
@@ -61,3 +63,29 @@ def test_no_traceback_on_any_bad_command_line(sdc: Sdc, path: str) -> None:
         elif proc.returncode == 125 and not (proc.stderr.startswith("sdc: error: ") and proc.stderr.count("\n") == 1):
             failures.append(f"sdc {' '.join(repr(a) for a in argv)}: not one line: {proc.stderr}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("path", ["fast path", "typer"])
+def test_a_working_directory_that_is_gone(sdc: Sdc, path: str, tmp_path: Path) -> None:
+    """A shell left in a directory since removed (issue 22, item 13): what needs no relative path
+    works; a relative path is one line that says why, never getcwd's traceback."""
+    import subprocess
+
+    env = sdc.env(SDC_NO_FAST_PATH="1") if path == "typer" else sdc.env()
+    gone = tmp_path / "gone"
+
+    def in_gone(*argv: str, **more: str) -> subprocess.CompletedProcess[str]:
+        gone.mkdir()
+        script = 'cd "$0" && rmdir "$0" && exec "$@"'
+        return subprocess.run(["sh", "-c", script, str(gone), *sdc.argv(*argv)], env={**env, **more},
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    assert in_gone("ps", "-a").returncode == 0
+    cases = [(["--root", "relative", "ps"], "--root 'relative' is relative, and the working directory is gone"),
+             (["load", "-i", "image.tar"], "cannot read image.tar"),
+             (["run", "--security-opt", "seccomp=profile.json", "nosuch", "true"], "working directory is gone")]
+    for argv, says in cases:
+        proc = in_gone(*argv)
+        assert proc.returncode == 125 and proc.stderr.count("\n") == 1 and says in proc.stderr, (argv, proc.stderr)
+    proc = in_gone("ps", SDC_ROOT="relative")
+    assert proc.returncode == 125 and "$SDC_ROOT 'relative' is relative" in proc.stderr, proc.stderr

@@ -230,7 +230,7 @@ def test_a_record_edited_on_disk_names_no_host_path(any_driver: Sdc, image_recor
         for args in (("rmi", "-f", "edited:1"), ("run", "--rm", "edited:1", "true"), ("image", "prune", "-a", "-f"),
                      ("save", "-o", "/dev/null", "edited:1")):  # fmt: skip
             error = refused(any_driver, victim, *args)
-            assert "not a digest" in error, (args, error)
+            assert "not a digest" in error or "image record's" in error, (args, error)
     finally:
         image_record.write_text(original)
 

@@ -40,6 +40,16 @@ def test_sys_admin_added_lets_mount_through_the_profile_too(sdc: Sdc, image: str
     assert "mounted" in got and int(got["CapEff"], 16) & 1 << CAP_SYS_ADMIN and got["Seccomp"] == "2"
 
 
+def test_cap_add_all_is_every_capability_the_host_grants_with_the_profile_on(sdc: Sdc, image: str) -> None:
+    """Issue 22, item 15: the profile's cache key once spelled every name (ENAMETOOLONG). Docker's
+    --cap-add ALL: every capability, still under seccomp."""
+    grantable = bounding_set("/proc/self/status") & bounding_set("/proc/1/status")
+    got = status(sdc, image, "--cap-add", "ALL")
+    assert int(got["CapEff"], 16) == int(got["CapBnd"], 16) == grantable
+    assert got["Seccomp"] == "2"
+    assert status(sdc, image, "--cap-add", "ALL", "--cap-drop", "NET_RAW")["CapEff"] != got["CapEff"]
+
+
 def test_privileged_is_the_hosts_root_and_inspect_says_so(sdc: Sdc, image: str, name: str) -> None:
     grantable = bounding_set("/proc/self/status") & bounding_set("/proc/1/status")  # all a host can give
     script = ("mkdir -p /mnt; mount -t tmpfs t /mnt && echo mounted; test -c /dev/loop-control && echo loop-control; "

@@ -1,3 +1,4 @@
+import os
 import signal
 from pathlib import Path
 
@@ -224,3 +225,22 @@ def test_systemd_mode_follows_the_command_or_the_flag() -> None:
     assert mode(["/bin/sh", "-c", "exec /sbin/init"], "always") and not mode(["/sbin/init"], "false")
     with pytest.raises(UsageError, match="invalid --systemd 'yes'"):
         mode(["/sbin/init"], "yes")
+
+
+def test_an_env_file_is_a_file_or_a_pipe_and_never_a_terminal(tmp_path: Path) -> None:
+    """Issue 22: --env-file /dev/ptmx opened a terminal and waited on it forever. A regular file,
+    a pipe (a shell's <(...)) and /dev/null are read; a device, a directory are one error."""
+    import threading
+
+    from sdcontainer.spec import read_env_files
+
+    for path in ("/dev/ptmx", "/dev/zero", str(tmp_path)):
+        with pytest.raises(UsageError, match="cannot read --env-file"):
+            read_env_files([path], {})
+    assert read_env_files(["/dev/null"], {}) == []
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_text, args=("A=1\n",))
+    writer.start()
+    assert read_env_files([str(fifo)], {}) == ["A=1"]
+    writer.join()
