@@ -11,14 +11,17 @@ containers/<name>/{hostname,hosts,resolv.conf}   bind-mounted into /etc
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import fcntl
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdcontainer import protocol
+from sdcontainer import files, protocol
 from sdcontainer.errors import NotFound, SdcError, StorageError
 from sdcontainer.log import get_logger
 from sdcontainer.paths import Paths
@@ -163,7 +166,21 @@ def record_path(paths: Paths, name: str) -> Path:
 
 
 def write_container(paths: Paths, container: Container) -> None:
-    write_json(record_path(paths, container.name), container.to_json())
+    """The record, under the container's record lock where it has one already (a new container's
+    first record is written with the store locked, in the directory just made)."""
+    with record_locked(paths, container.name):
+        write_json(record_path(paths, container.name), container.to_json())
+
+
+@contextlib.contextmanager
+def record_locked(paths: Paths, name: str) -> Iterator[bool]:
+    """The container's record lock held (files.lock_record): True, or False where it is gone."""
+    fd = files.lock_record(os.fspath(paths.container(name)), protocol.RECORD)
+    try:
+        yield fd is not None
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def list_names(paths: Paths) -> list[str]:
@@ -268,17 +285,42 @@ def has_launched(paths: Paths, name: str) -> bool:
 
 
 def remove_container_dir(paths: Paths, name: str) -> None:
-    """The bundle directory holds only files and the rootfs link: unlink them, then the directory."""
+    """The bundle directory holds only files and the rootfs link: unlink them, then the directory.
+    Under its record lock, the record first and the lock last: whoever waits for the lock finds
+    the container gone (files.lock_record), never a directory half removed."""
     cdir = paths.container(name)
+    fd = files.lock_record(os.fspath(cdir), protocol.RECORD)
     try:
-        with os.scandir(cdir) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    import shutil  # not expected here: made by hand, say
-
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.unlink(entry.path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(cdir / protocol.RECORD)
+        for _ in range(3):  # again, where a writer that came as we went left a file (an older container's lock)
+            _empty(cdir)
+            try:
+                os.rmdir(cdir)
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOTEMPTY:
+                    raise
         os.rmdir(cdir)
     except FileNotFoundError:
         pass
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _empty(cdir: Path) -> None:
+    """Every entry of a container's directory but its record lock, then that."""
+    with os.scandir(cdir) as entries:
+        for entry in entries:
+            if entry.name == files.RECORD_LOCK:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                import shutil  # not expected here: made by hand, say
+
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(cdir / files.RECORD_LOCK)

@@ -83,6 +83,97 @@ def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
 
 
+RECORD_LOCK = "lock"  # in a container's directory: its record lock (lock_record)
+EXIT_LOCK = "exit.lock"  # in a container's directory: held by a foreground launcher (hold_exit)
+
+
+def lock_record(directory: str, record: str) -> int | None:
+    """The lock of a container's records (directory/record and its state.json), held exclusive
+    (flock(2)) until the fd returned is closed; None when the container is gone (removed, or its
+    removal holds the lock: that removes the record first and this file last, and a lock
+    acquired on a file unlinked meanwhile is no lock). Brief: never held across a wait. The file
+    is made with the container (make_record_lock)."""
+    path = os.path.join(directory, RECORD_LOCK)
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        if not os.path.exists(os.path.join(directory, record)):
+            return None  # gone, or being removed
+        try:  # a container an older sdc made: its first lock
+            fd = os.open(path, flags | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        # unlinked by its removal, which held it; or (an older container's) made as it went
+        if os.fstat(fd).st_nlink == 0 or not os.path.exists(os.path.join(directory, record)):
+            os.close(fd)
+            return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def make_record_lock(directory: str) -> None:
+    """A new container's record lock (lock_record), made before its first record."""
+    os.close(os.open(os.path.join(directory, RECORD_LOCK), os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+
+
+def hold_exit(directory: str) -> int:
+    """Held by a foreground container's launcher from before its PID 1 runs until its end is
+    recorded (or the launcher is gone: the kernel drops a flock with its last fd). The launcher
+    is not in the container's scope: the scope can be gone before the record is there, and a
+    reader waits for it (await_exit)."""
+    fd = os.open(os.path.join(directory, EXIT_LOCK), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def exit_pending(directory: str) -> bool:
+    """A foreground launcher is at work in directory (hold_exit): its container runs, or its end
+    is being recorded."""
+    try:
+        fd = os.open(os.path.join(directory, EXIT_LOCK), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def await_exit(directory: str, timeout: float | None) -> None:
+    """Until the foreground launcher of the container in directory, if one is at work, has
+    recorded how it ended (hold_exit); at most timeout seconds, if given (its launcher may be
+    stuck writing to a caller who reads nothing)."""
+    import time
+
+    try:
+        fd = os.open(os.path.join(directory, EXIT_LOCK), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        if timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(0.02)
+    finally:
+        os.close(fd)
+
+
 class StoreLock:
     """Serialises changes to the store between sdc commands and the launcher (flock(2))."""
 

@@ -6,8 +6,8 @@ It fails closed: any error before the exec ends the launch with a message,
 never running the command unconfined.
 
     python -I -S .../launcher.py --notify BUNDLE                     # a detached container's service
-    python -I -S .../launcher.py --foreground FD --lock STORE_LOCK [--interactive]  # by sdc: spawn_foreground
-    python -I -S .../launcher.py --exited BUNDLE --lock STORE_LOCK   # a detached container's ExecStopPost
+    python -I -S .../launcher.py --foreground FD [--interactive]  # by sdc: spawn_foreground
+    python -I -S .../launcher.py --exited BUNDLE   # a detached container's ExecStopPost
 
 The interpreter running the launcher is never writable through the mount it
 was exec'ed from (CVE-2019-5736, see spawn_foreground): for a service systemd
@@ -62,7 +62,7 @@ if __name__ == "__main__" and not __package__:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sdcontainer import linux, protocol  # noqa: E402 - after the path set-up above
-from sdcontainer.files import StoreLock, open_private, write_atomically  # noqa: E402
+from sdcontainer.files import hold_exit, lock_record, open_private, write_atomically  # noqa: E402
 
 CGROUP_ROOT = protocol.CGROUP_ROOT
 CONTROLLERS_READ_ONLY = protocol.CGROUP_CONTROLLERS_READ_ONLY
@@ -1589,7 +1589,7 @@ def register_machine(bundle: str, config: dict, pid: int) -> None:  # type: igno
         print(f"sdc: container {name} is not a machine for machinectl: {why}", file=sys.stderr, flush=True)
 
 
-def launch_foreground(sync_fd: int, lock: str, *, interactive: bool = False) -> int:
+def launch_foreground(sync_fd: int, *, interactive: bool = False) -> int:
     """The foreground launcher: wait in sdc's scope for the bundle, launch it, record its end."""
     # relay_signals reads them with sigwaitinfo: none may be lost before (sdc spawned us with
     # them blocked, and exec keeps the mask, so none was lost since).
@@ -1605,6 +1605,11 @@ def launch_foreground(sync_fd: int, lock: str, *, interactive: bool = False) -> 
         print(f"sdc: container failed to start: {exc}", file=sys.stderr, flush=True)
         return EXIT_SETUP
     unit = own_cgroups().get(SYSTEMDS)  # the scope's, for the cpuset cgroup made at its path
+    try:
+        held = hold_exit(bundle)  # until its end is recorded: we leave the scope before that
+    except OSError as exc:
+        print(f"sdc: container failed to start: {exc}", file=sys.stderr, flush=True)
+        return EXIT_SETUP
     watch = OomWatch()
     code = launch(bundle, detach=False, interactive=interactive, watch=watch, home=home)
     watch.check()
@@ -1614,7 +1619,8 @@ def launch_foreground(sync_fd: int, lock: str, *, interactive: bool = False) -> 
     if oom:
         print("sdc: WARNING: " + OOM_WARNING % os.path.basename(os.path.normpath(bundle)), file=sys.stderr)
     result = "oom-kill" if oom else "success" if code == 0 else "exit-code"
-    write_state(bundle, lock, protocol.state(exit_code=code, finished=time.time(), result=result, oom_killed=oom))
+    write_state(bundle, protocol.state(exit_code=code, finished=time.time(), result=result, oom_killed=oom))
+    os.close(held)
     return code
 
 
@@ -1635,7 +1641,7 @@ def spawn_exec(sync_fd: int) -> int:
     return _spawn(["--exec", str(sync_fd)], sync_fd)
 
 
-def spawn_foreground(sync_fd: int, lock: str, *, interactive: bool = False) -> int:
+def spawn_foreground(sync_fd: int, *, interactive: bool = False) -> int:
     """Fork a fresh launcher (`--foreground`) whose interpreter is read-only where it runs; its PID.
 
     CVE-2019-5736: a container whose command is a script starting
@@ -1647,7 +1653,7 @@ def spawn_foreground(sync_fd: int, lock: str, *, interactive: bool = False) -> i
     launcher's own, turns that open into EROFS (open(2)). Forked from sdc, the
     launcher would run sdc's own, writable, interpreter: hence a fresh one. For a
     service, systemd makes the same mount before the exec (ReadOnlyPaths=)."""
-    return _spawn(["--foreground", str(sync_fd), "--lock", lock, *(["--interactive"] if interactive else [])], sync_fd)
+    return _spawn(["--foreground", str(sync_fd), *(["--interactive"] if interactive else [])], sync_fd)
 
 
 def _spawn(args: list[str], sync_fd: int) -> int:
@@ -1860,21 +1866,27 @@ def exit_state(environ: dict[str, str]) -> dict[str, object]:
     )
 
 
-def record_exit(bundle: str, lock: str, environ: dict[str, str]) -> int:
+def record_exit(bundle: str, environ: dict[str, str]) -> int:
     """Record how a detached container ended, from what systemd tells its ExecStopPost."""
     leave_cpuset_v1()
     state = exit_state(environ)
     if state["oom_killed"]:
         print("sdc: WARNING: " + OOM_WARNING % os.path.basename(os.path.normpath(bundle)), file=sys.stderr)
-    write_state(bundle, lock, state)
+    write_state(bundle, state)
     return 0
 
 
-def write_state(bundle: str, lock: str, state: dict[str, object]) -> None:
-    """The bundle's state.json, under the store's lock, unless the container is gone already (sdc rm -f)."""
-    with StoreLock(lock):
-        if os.path.exists(os.path.join(bundle, protocol.RECORD)):
-            write_atomically(os.path.join(bundle, protocol.STATE), _json_object(state).encode())
+def write_state(bundle: str, state: dict[str, object]) -> None:
+    """The bundle's state.json, under the container's record lock alone (never the store's: a pull
+    may hold that, and systemd kills an ExecStopPost that waits too long), unless the container
+    is gone already (sdc rm -f)."""
+    fd = lock_record(bundle, protocol.RECORD)
+    if fd is None:
+        return
+    try:
+        write_atomically(os.path.join(bundle, protocol.STATE), _json_object(state).encode())
+    finally:
+        os.close(fd)
 
 
 def _json_object(fields: dict[str, object]) -> str:
@@ -1891,12 +1903,11 @@ def _json_object(fields: dict[str, object]) -> str:
     return "{" + ", ".join(parts) + "}\n"
 
 
-USAGE = ("usage: launcher.py --notify BUNDLE | --foreground FD --lock STORE_LOCK [--interactive]"
-         " | --exited BUNDLE --lock STORE_LOCK | --exec FD")
+USAGE = "usage: launcher.py --notify BUNDLE | --foreground FD [--interactive] | --exited BUNDLE | --exec FD"
 
 
 def main(argv: list[str]) -> int:
-    mode, bundle, sync_fd, lock, interactive = None, None, -1, None, False
+    mode, bundle, sync_fd, interactive = None, None, -1, False
     args = iter(argv)
     try:
         for arg in args:
@@ -1906,21 +1917,19 @@ def main(argv: list[str]) -> int:
                 mode = arg[2:]
             elif arg in ("--foreground", "--exec"):
                 mode, sync_fd = arg[2:], int(next(args))
-            elif arg == "--lock":
-                lock = next(args)
+            elif arg == "--lock":  # the store's lock, which drop-ins an older sdc wrote still name: unused
+                next(args)
             else:
                 bundle = arg
     except (StopIteration, ValueError):
         mode = None
-    needs_bundle, needs_lock = mode in ("notify", "exited"), mode in ("foreground", "exited")
-    if (mode is None or (bundle is not None) != needs_bundle or (lock is not None) != needs_lock
-            or (interactive and mode != "foreground")):  # fmt: skip
+    if mode is None or (bundle is not None) != (mode in ("notify", "exited")) or (interactive and mode != "foreground"):
         print(USAGE, file=sys.stderr)
         return 2
     if mode == "exited":
-        return record_exit(str(bundle), str(lock), dict(os.environ))
+        return record_exit(str(bundle), dict(os.environ))
     if mode == "foreground":
-        return launch_foreground(sync_fd, str(lock), interactive=interactive)
+        return launch_foreground(sync_fd, interactive=interactive)
     if mode == "exec":
         return exec_in(sync_fd)
     return launch(str(bundle), detach=True)

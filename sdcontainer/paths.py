@@ -42,6 +42,12 @@ class Paths:
         return self.root / "lock"
 
     @property
+    def work_lock(self) -> Path:
+        """Shared by the commands that add layers outside the store's lock (records.adding),
+        exclusive for those that remove layers or clear tmp/ (records.removing)."""
+        return self.root / "work.lock"
+
+    @property
     def storage_config(self) -> Path:
         return self.root / "storage.json"
 

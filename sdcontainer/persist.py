@@ -90,6 +90,11 @@ def disable(name: str) -> None:
     (SYSTEM / WANTS / unit_name(name)).unlink(missing_ok=True)
 
 
+def installed(name: str) -> bool:
+    """Any unit file of container name's is there (its drop-in, its wants link): what `rm` removes."""
+    return dropin_path(name).exists() or (SYSTEM / WANTS / unit_name(name)).is_symlink()
+
+
 def is_enabled(name: str) -> bool:
     return (SYSTEM / WANTS / unit_name(name)).is_symlink()
 

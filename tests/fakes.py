@@ -16,6 +16,7 @@ class FakeUnit:
     state: str = "active"
     ignores: set[int] = field(default_factory=set)  # signals PID 1 has no handler for
     empty: bool = False  # a scope with no process left, which systemd has not noticed: kill does nothing
+    lingers: bool = False  # processes outlive PID 1 (a unit not yet torn down): only a kill of all ends it
 
 
 class FakeSystemd:
@@ -48,6 +49,8 @@ class FakeSystemd:
         self.calls.append(("kill", name, who, signal_))
         unit = self._get(name)
         if unit.empty:
+            return
+        if unit.lingers and who != "all":
             return
         if signal_ == signal.SIGKILL or signal_ not in unit.ignores:
             del self.units[name]  # exited, and collected

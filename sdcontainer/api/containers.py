@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sdcontainer import cgroups, containers, protocol, records, units, volumes
+from sdcontainer import cgroups, containers, files, protocol, records, units, volumes
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
@@ -30,7 +30,7 @@ EMPTY = "empty"  # an active scope with no process left in it: see unit_states
 DOWN = ("inactive", "failed", "gone", EMPTY)
 RESTARTING = "restarting"  # between two runs of a restart policy: see unit_states
 KILL_WAIT = 10.0  # after SIGKILL, how long the kernel and systemd may take
-SCOPE_GRACE = 2.0  # after SIGKILL to a scope's PID 1, how long until everything of the scope is killed
+PID1_GRACE = 2.0  # after SIGKILL to PID 1, how long until its unit is down, before all of it is killed
 POLL = 0.02
 
 
@@ -131,8 +131,8 @@ def settle(ctx: Context, name: str, states: dict[str, str]) -> bool:
                 _discard(ctx, container, state)
                 return True
             mark_started(container)
-        if container.spec.auto_remove and launched and state in DOWN:
-            _discard(ctx, container, state)
+        if container.spec.auto_remove and launched and state in DOWN and not files.exit_pending(container.bundle):
+            _discard(ctx, container, state)  # (a foreground launcher still at work: its sdc removes it)
             return True
         return False
     finally:
@@ -149,7 +149,7 @@ def _discard(ctx: Context, container: Container, state: str) -> None:
             ctx.systemd.reset_failed_unit(container.unit)
 
 
-def _settle_names(ctx: Context, names: Sequence[str]) -> dict[str, str]:
+def settle_names(ctx: Context, names: Sequence[str]) -> dict[str, str]:
     """Settle those of names that are containers' directories; the unit states."""
     states = unit_states(ctx)
     present = [n for n in names if "/" not in n and n not in (".", "..") and ctx.paths.container(n).exists()]
@@ -239,6 +239,9 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
         if (wait <= 0 or wait_gone(ctx, c.unit, wait) not in GONE) and not _recording_its_end(ctx, c.unit):
             stubborn.append(c)
     _kill_all(ctx, stubborn)
+    for c in running:  # stopped when how it ended is recorded: `ps -a` right after says it
+        if c.unit.endswith(".scope"):
+            files.await_exit(c.bundle, EXIT_RECORD_WAIT)
     return found
 
 
@@ -272,10 +275,12 @@ def wait(ctx: Context, ref: str) -> int:
     # A run still starting it (its unit not there yet): wait for the start to settle first; one
     # a killed run left starting is settled now (settle: finished, or rolled back).
     while containers.is_starting(ctx.paths, container.name):
-        _settle_names(ctx, [container.name])
+        settle_names(ctx, [container.name])
         ctx.clock.sleep(POLL)
     while wait_gone(ctx, container.unit, 3600.0) not in GONE:
         pass
+    if container.unit.endswith(".scope"):  # its launcher, outside the scope, may be recording its end
+        files.await_exit(container.bundle, None)  # (a wait waits: the launcher ends with its reader)
     try:
         still = containers.find_container(ctx.paths, container.name).id == container.id
     except NotFound:
@@ -317,19 +322,21 @@ def _running(ctx: Context, ref: str) -> Container:
 def _kill_all(ctx: Context, victims: Sequence[Container]) -> None:
     """SIGKILL to every process of each container, and wait until their units are down.
 
-    A scope's PID 1 is killed first, alone: its PID namespace ends with it, and the launcher,
-    left alive, records how it ended (protocol.STATE has one writer). Only a scope still up
-    after SCOPE_GRACE, and a service, get SIGKILL for all their processes."""
-    scopes = [c for c in victims if c.unit.endswith(".scope")]
-    for c in scopes:
-        with contextlib.suppress(Conflict):
-            _signal_pid1(ctx, c, signal.SIGKILL)
-    deadline = ctx.clock.monotonic() + SCOPE_GRACE
-    lingering = [c for c in scopes if wait_gone(ctx, c.unit, max(0.0, deadline - ctx.clock.monotonic())) not in GONE]
-    for c in [*lingering, *(c for c in victims if c not in scopes)]:
-        if c.spec.restart:
+    PID 1 is killed first, alone: its PID namespace ends with it, and what records how it ended
+    is left alive (a scope's launcher; a service's ExecStopPost, which a SIGKILL to all of the
+    unit's processes would take too, losing the exit: a `stop` beside us may have ended PID 1
+    already). Only a unit still up after PID1_GRACE, and not recording its end, gets SIGKILL for
+    all its processes."""
+    for c in victims:
+        if c.spec.restart and c.unit.endswith(".service"):
             _stop_job(ctx, c.unit)  # or systemd starts it again
-        with contextlib.suppress(NotFound):
+        with contextlib.suppress(Conflict):  # ended already
+            _signal_pid1(ctx, c, signal.SIGKILL)
+    deadline = ctx.clock.monotonic() + PID1_GRACE
+    lingering = [c for c in victims if wait_gone(ctx, c.unit, max(0.0, deadline - ctx.clock.monotonic())) not in GONE
+                 and not _recording_its_end(ctx, c.unit)]  # fmt: skip
+    for c in lingering:
+        with contextlib.suppress(NotFound, Conflict):  # (gone meanwhile)
             ctx.systemd.kill_unit(c.unit, "all", signal.SIGKILL)
     deadline = ctx.clock.monotonic() + KILL_WAIT
     for c in victims:
@@ -348,7 +355,10 @@ def kill(ctx: Context, ref: str, sig: str) -> Container:
 def _signal_pid1(ctx: Context, container: Container, signum: int) -> None:
     """Signal the container's PID 1: the service's main process, or in a scope the PID the launcher left."""
     if container.unit.endswith(".service"):
-        ctx.systemd.kill_unit(container.unit, "main", signum)
+        try:
+            ctx.systemd.kill_unit(container.unit, "main", signum)
+        except (NotFound, Conflict):  # it ended since it was found running (an `rm -f` beside us, say)
+            raise Conflict(f"container {container.name} is not running", hint="`sdc ps -a` shows its state") from None
         return
     try:
         pid = int((Path(container.bundle) / protocol.PID).read_text())
@@ -363,17 +373,22 @@ def _signal_pid1(ctx: Context, container: Container, signum: int) -> None:
 def remove(ctx: Context, refs: Sequence[str], *, force: bool = False) -> list[Container]:
     """Remove containers; running ones only with force (all killed first, then waited for).
 
-    A name a killed `sdc run` left is settled first (see settle): rm finds what ps shows."""
-    states = _settle_names(ctx, refs)
+    A name a killed `sdc run` left is settled first (see settle): rm finds what ps shows. Each
+    is claimed first (Context.hold_name): one another sdc is starting or changing is a Conflict,
+    and nothing is removed."""
+    states = settle_names(ctx, refs)
     found = _each_once(find(ctx, ref) for ref in refs)
+    with records.locked(ctx.paths):  # where settle claims: a claim held now is a command at work
+        for c in found:
+            ctx.hold_name(c.name)
+    states = unit_states(ctx)  # as they are now that none can be started
     running = [c for c in found if states.get(c.unit, "gone") not in DOWN]
     if running and not force:
         name = running[0].name
         raise Conflict(f"container {name} is running", hint=f"stop it first (`sdc stop {name}`), or use `sdc rm -f`")
     _kill_all(ctx, running)
     for c in found:
-        with records.locked(ctx.paths):
-            delete(ctx, c)
+        delete(ctx, c)
         if states.get(c.unit) == EMPTY:
             end_empty_scope(ctx, c.unit)
         else:
@@ -383,18 +398,52 @@ def remove(ctx: Context, refs: Sequence[str], *, force: bool = False) -> list[Co
 
 
 def delete(ctx: Context, container: Container) -> None:
-    """The container's filesystem, then its record: call with the store locked. An enabled
-    container's unit files go first (persist.py)."""
-    if container.spec.enable:
-        from sdcontainer import persist
+    """The container's filesystem, then its record, with the store locked (for a moment). Its
+    unit files first (persist.py), wherever a kill left any; how it ended kept for a `wait` on
+    it (keep_exit). A container gone meanwhile (its --rm clean-up beside us) or replaced by
+    another of its name: only what is left of this one, by its ID."""
+    from sdcontainer import persist
 
-        persist.uninstall(ctx.paths, container.name)
-        with contextlib.suppress(SdcError):
-            ctx.systemd.reload()
-    if container.spec.auto_remove:  # `sdc wait` on it may still be waiting
-        containers.keep_exit(ctx.paths, container)
-    ctx.driver().remove_container_fs(container.id)
-    containers.remove_container_dir(ctx.paths, container.name)
+    driver = ctx.driver()
+    if container.unit.endswith(".scope"):  # its launcher may be recording how it ended
+        files.await_exit(container.bundle, EXIT_RECORD_WAIT)
+    with records.locked(ctx.paths):
+        current = _recorded_id(ctx, container.name)
+        if current is not None and current != container.id:
+            driver.remove_container_fs(container.id)
+            return
+        if container.spec.enable or persist.installed(container.name):
+            persist.uninstall(ctx.paths, container.name)
+            with contextlib.suppress(SdcError):
+                ctx.systemd.reload()
+        with containers.record_locked(ctx.paths, container.name) as present:
+            if present:  # `sdc wait` on it may still be waiting
+                containers.keep_exit(ctx.paths, container)
+        driver.remove_container_fs(container.id)
+        containers.remove_container_dir(ctx.paths, container.name)
+
+
+EXIT_RECORD_WAIT = 5.0  # seconds a foreground launcher may take to record how its container ended
+
+
+def await_last_run(container: Container) -> None:
+    """Before a start clears the last run's records: its foreground launcher (outside the scope,
+    which may be gone already) done recording how it ended, or it would write that into the
+    new run's records."""
+    files.await_exit(container.bundle, EXIT_RECORD_WAIT)
+    if files.exit_pending(container.bundle):
+        raise Conflict(f"container {container.name} is still recording how its last run ended",
+                       hint="its `sdc run` waits for its output to be read: try again once that has ended")  # fmt: skip
+
+
+def _recorded_id(ctx: Context, name: str) -> str | None:
+    """The ID in the record of name, None where there is none (or none that can be read)."""
+    try:
+        data = records.read_json(containers.record_path(ctx.paths, name))
+    except (OSError, SdcError):
+        return None
+    found = data.get("id") if isinstance(data, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def cleanup(ctx: Context, name: str, environ: dict[str, str]) -> None:
@@ -405,15 +454,17 @@ def cleanup(ctx: Context, name: str, environ: dict[str, str]) -> None:
     state = exit_state(environ)
     if state["oom_killed"]:
         log.warning(OOM_WARNING, name)
-    with records.locked(ctx.paths):
-        try:
-            container = containers.find_container(ctx.paths, name)
-        except NotFound:
-            return  # removed already, by `sdc rm -f` or a failed start
-        if container.spec.auto_remove:
-            # recorded as the launcher records it (--exited), for `wait` (delete keeps it)
-            records.write_json(Path(container.bundle) / protocol.STATE, state)
-            delete(ctx, container)
+    try:
+        container = containers.find_container(ctx.paths, name)
+    except NotFound:
+        return  # removed already, by `sdc rm -f` or a failed start
+    with containers.record_locked(ctx.paths, name) as present:
+        if not present:
+            return
+        # recorded as the launcher records it (--exited), for `wait` (delete keeps it)
+        records.write_json(Path(container.bundle) / protocol.STATE, state)
+    if container.spec.auto_remove and ctx.try_claim(name):  # else an `rm -f` at work removes it
+        delete(ctx, container)
 
 
 def inspect(ctx: Context, ref: str) -> dict[str, Any]:
@@ -479,10 +530,11 @@ def diff(ctx: Context, ref: str) -> list[tuple[str, str]]:
     """What the container changed in its root filesystem, as `docker diff` says it: (A|C|D, /path)."""
     from sdcontainer import images
 
-    with records.locked(ctx.paths):  # the view lives in the driver's tmp/, which another command clears
-        container = find(ctx, ref)
+    driver = ctx.driver()
+    container = find(ctx, ref)
+    ctx.claim(container.name)  # not removed while its files are read
+    with records.adding(ctx.paths):  # the view lives in the driver's tmp/, which is not cleared meanwhile
         image = images.find_image(ctx.paths, container.image_id)
-        driver = ctx.driver()
         with driver.container_changes(container.id, image.top_layer) as (view, found):
             for path in driver.unseen_subvolumes(view, found):
                 log.warning("%s is a btrfs subvolume the container made: its files are not shown (nor committed)",

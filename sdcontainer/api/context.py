@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sdcontainer import containers
-from sdcontainer.errors import Conflict, SdcError
+from sdcontainer.errors import Conflict, NotFound, SdcError
 from sdcontainer.paths import Paths
 from sdcontainer.systemd import SystemdClient, connect
 
@@ -52,7 +52,7 @@ class Context:
         self._client: SystemdClient | None = None
         self._storage_driver = storage_driver
         self._driver: Driver | None = None
-        self._name_locks: list[int] = []
+        self._name_locks: dict[str, int] = {}
 
     @property
     def systemd(self) -> SystemdClient:
@@ -61,28 +61,62 @@ class Context:
         return self._client
 
     def driver(self) -> Driver:
-        """The store's driver, opened once per command (config read, pool mounted, layout made,
-        what an interrupted command left in its tmp/ removed). Call with the store locked."""
-        from sdcontainer import storage
+        """The store's driver, opened once per command (config read, pool mounted, layout made),
+        with the store locked for that moment; what an interrupted command left in its tmp/ is
+        removed when no other command is adding layers there (records.quiet)."""
+        from sdcontainer import records, storage
 
         if self._driver is None:
-            self._driver = storage.open_driver(self.paths, self._storage_driver)
-            self._driver.collect_garbage()
-            with contextlib.suppress(FileNotFoundError):
-                for entry in os.listdir(self.paths.tmp):  # a record an interrupted command was writing
-                    os.unlink(self.paths.tmp / entry)
+            with records.locked(self.paths):
+                driver = storage.open_driver(self.paths, self._storage_driver)
+                with records.quiet(self.paths) as alone:
+                    if alone:
+                        driver.collect_garbage()
+                        with contextlib.suppress(FileNotFoundError):
+                            for entry in os.listdir(self.paths.tmp):  # a record an interrupted command was writing
+                                os.unlink(self.paths.tmp / entry)
+                self._driver = driver
         return self._driver
 
     def hold_name(self, name: str) -> None:
-        """Take the lock of a container's directory until the command ends (containers.take_name_lock)."""
+        """Claim a container (containers.take_name_lock) until release_name or the command's end:
+        its start, removal or change is this command's alone. Never waited for: a container
+        another sdc has claimed is a Conflict, said at once."""
+        if name in self._name_locks:
+            return
         fd = containers.take_name_lock(self.paths, name)
-        if fd is None:  # cannot be for a new directory made with the store locked
-            raise Conflict(f"the container name {name!r} is being used by another sdc")
-        self._name_locks.append(fd)
+        if fd is None:
+            if not self.paths.container(name).exists():
+                raise NotFound(f"no such container: {name}", hint="`sdc ps -a` lists the containers here")
+            raise Conflict(f"container {name} is busy: another sdc is starting, changing or removing it",
+                           hint="try again once that sdc is done")  # fmt: skip
+        self._name_locks[name] = fd
+
+    def claim(self, name: str) -> None:
+        """hold_name, taken with the store locked: where settle takes it (for a moment, to finish or
+        roll back what a killed run left), so a claim found busy is a command at work."""
+        from sdcontainer import records
+
+        with records.locked(self.paths):
+            self.hold_name(name)
+
+    def try_claim(self, name: str) -> bool:
+        """claim, or False where another command holds the container (or it is gone)."""
+        try:
+            self.claim(name)
+        except (Conflict, NotFound):
+            return False
+        return True
+
+    def release_name(self, name: str) -> None:
+        """The claim of hold_name given up: the container's start is settled, say."""
+        fd = self._name_locks.pop(name, None)
+        if fd is not None:
+            os.close(fd)
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
-        while self._name_locks:
-            os.close(self._name_locks.pop())
+        for name in list(self._name_locks):
+            self.release_name(name)

@@ -38,8 +38,9 @@ def import_image(
 
     images.normalize_reference(ref)  # refuse a bad name, or a bad change, before reading anything
     runtime = apply_changes(archive.IMPORTED_RUNTIME, changes or [])
-    with records.locked(ctx.paths):
-        return archive.import_rootfs(ctx.paths, ctx.driver(), stream, ref, max_size=max_size, runtime=runtime,
+    driver = ctx.driver()
+    with records.adding(ctx.paths):
+        return archive.import_rootfs(ctx.paths, driver, stream, ref, max_size=max_size, runtime=runtime,
                                      comment=message)  # fmt: skip
 
 
@@ -55,7 +56,7 @@ def remove_image(ctx: Context, ref: str, *, force: bool = False) -> list[str]:
     does; `image prune` removes it once nothing does. What was done, as Docker says it."""
     from sdcontainer import images
 
-    with records.locked(ctx.paths):
+    with records.removing(ctx.paths), records.locked(ctx.paths):
         image = images.find_image(ctx.paths, ref)
         names = [r for r, iid in images.read_repositories(ctx.paths).items() if iid == image.id]
         name = images.as_reference(ref) if _names(ref) else None
@@ -94,26 +95,31 @@ def prune_images(ctx: Context, *, every: bool = False) -> tuple[list[str], int]:
 
     removed: list[str] = []
     freed = 0
-    with records.locked(ctx.paths):
+    # No layer is added meanwhile (removing); the store is locked for one image or layer at a time,
+    # so that a container's start or a --rm container's clean-up waits for one removal at most.
+    with records.removing(ctx.paths):
         driver = ctx.driver()
-        used = {c.image_id for c in containers.list_containers(ctx.paths)}
-        for image, names in images.list_images(ctx.paths, strict=True):
-            if str(image.id) not in used and (every or not names):
-                for name in names:
-                    images.untag_image(ctx.paths, name)
-                freed += images.delete_image(ctx.paths, driver, image)
+        for image, _ in images.list_images(ctx.paths, strict=True):
+            with records.locked(ctx.paths):  # as they are now: a tag or a container may have come
+                used = {c.image_id for c in containers.list_containers(ctx.paths)}
+                named = str(image.id) in {str(i) for i in images.read_repositories(ctx.paths).values()}
+                if str(image.id) in used or (named and not every):
+                    continue
+                freed += images.delete_image(ctx.paths, driver, image)  # (its names with it)
                 removed.append(str(image.id))
         for layer in store.unreferenced_layers(ctx.paths, driver):
-            freed += store.layer_size(ctx.paths, layer)
-            driver.remove_layer(layer)
-            store.forget_layer(ctx.paths, layer)
-        for layer in store.stray_records(ctx.paths, driver):
-            store.forget_layer(ctx.paths, layer)
-        images.remove_stray_configs(ctx.paths)
-        # what a kill left of a record being written (each written under the store's lock)
-        files.remove_partial_writes(str(ctx.paths.layers))
-        files.remove_partial_writes(str(ctx.paths.images))
-        files.remove_partial_writes(str(ctx.paths.root), of=ctx.paths.repositories.name)
+            with records.locked(ctx.paths):
+                freed += store.layer_size(ctx.paths, layer)
+                driver.remove_layer(layer)
+                store.forget_layer(ctx.paths, layer)
+        with records.locked(ctx.paths):
+            for layer in store.stray_records(ctx.paths, driver):
+                store.forget_layer(ctx.paths, layer)
+            images.remove_stray_configs(ctx.paths)
+            # what a kill left of a record being written (each written under the store's lock)
+            files.remove_partial_writes(str(ctx.paths.layers))
+            files.remove_partial_writes(str(ctx.paths.images))
+            files.remove_partial_writes(str(ctx.paths.root), of=ctx.paths.repositories.name)
     return removed, freed
 
 
@@ -171,8 +177,8 @@ def load_images(ctx: Context, source: BinaryIO, *, max_size: int | None = None) 
     from sdcontainer.images import archive
     from sdcontainer.layers import DEFAULT_MAX_SIZE, HashingReader, decompressed
 
-    with records.locked(ctx.paths), contextlib.ExitStack() as stack:
-        driver = ctx.driver()
+    driver = ctx.driver()
+    with records.adding(ctx.paths), contextlib.ExitStack() as stack:
         if _plain_file(source):
             seekable = source
         else:  # a pipe, or compressed: one pass into a file of the store's, which a kill leaves nothing of
@@ -228,8 +234,11 @@ def pull_image(
     ref = reference.parse(name)
     registry = Registry(ref.domain, credentials=auth.lookup(ctx.paths, ref.domain), tls_verify=tls_verify)
     try:
-        with records.locked(ctx.paths):
-            image, digest = pull.pull(ctx.paths, ctx.driver(), registry, ref, platform=platform,
+        driver = ctx.driver()
+        # The store is locked for each layer's commit and the image's record alone, not while
+        # the layers download and unpack: a container's start or exit need not wait on a registry.
+        with records.adding(ctx.paths):
+            image, digest = pull.pull(ctx.paths, driver, registry, ref, platform=platform,
                                       max_size=max_size or DEFAULT_MAX_SIZE, progress=progress)  # fmt: skip
     finally:
         registry.close()
@@ -275,8 +284,8 @@ def _domain(text: str) -> str:
 
 def save_images(ctx: Context, refs: list[str], out: BinaryIO, *, fmt: str = "oci-archive") -> None:
     """Write images to out as one archive (images/save.py), each with the name it was asked by.
-    The store is not locked while it is written (a container's start would wait on it): an image
-    removed meanwhile fails the save, which leaves no archive."""
+    The store is not locked while it is written (a container's start would wait on it); its
+    layers stay (records.adding: rmi waits), an image untagged meanwhile is saved as it was."""
     from sdcontainer import images
     from sdcontainer.errors import UsageError
     from sdcontainer.images import save
@@ -285,11 +294,11 @@ def save_images(ctx: Context, refs: list[str], out: BinaryIO, *, fmt: str = "oci
         form = save.Format(fmt)
     except ValueError:
         raise UsageError(f"unknown archive format {fmt!r}", hint="use oci-archive or docker-archive") from None
-    with records.locked(ctx.paths):
+    driver = ctx.driver()
+    with records.adding(ctx.paths):
         chosen = [(images.find_image(ctx.paths, ref), images.as_reference(ref) if _names(ref) else None)
                   for ref in refs]  # fmt: skip
-        driver = ctx.driver()
-    save.save(ctx.paths, driver, chosen, out, form)
+        save.save(ctx.paths, driver, chosen, out, form)
 
 
 def _names(ref: str) -> bool:
@@ -323,13 +332,16 @@ def commit(
     if name is not None:
         images.normalize_reference(name)
     image_config.apply_changes({}, changes or [])  # a bad instruction fails before any work
-    with records.locked(ctx.paths), contextlib.ExitStack() as undo:
-        container = containers.find_container(ctx.paths, ref)
+    driver = ctx.driver()
+    # The store is not locked while the changes are read and applied (records.adding): the
+    # layer's commit and the image's record take it, each for a moment.
+    container = containers.find_container(ctx.paths, ref)
+    ctx.claim(container.name)  # not removed (nor started) while its changes are read
+    with records.adding(ctx.paths), contextlib.ExitStack() as undo:
         image = images.find_image(ctx.paths, container.image_id)
         if len(image.diff_ids) != len(image.layers):
             raise UsageError(f"the image of {container.name} has no OCI config to add a layer to",
                              hint="an older sdc imported it: import or pull the image again")  # fmt: skip
-        driver = ctx.driver()
         tar = undo.enter_context(driver.spool())
         with contextlib.ExitStack() as paused:
             cgroup = units.unit_cgroup(container.unit)
@@ -344,17 +356,14 @@ def commit(
         tar.seek(0)
         chain, digests, new = store.add_layer(ctx.paths, driver, image.top_layer, tar, max_size=DEFAULT_MAX_SIZE)
         if new:
-            undo.callback(driver.remove_layer, chain)
-            undo.callback(store.forget_layer, ctx.paths, chain)
-        driver.make_init_layer(chain)
+            undo.callback(store.discard, ctx.paths, driver, [chain])
         runtime = image_config.apply_changes(_runtime_of(image.runtime, container.spec), changes or [])
         config = image_config.committed(
             image.config, runtime, str(digests.diff_id), created=ctx.clock.time(), author=author, comment=message,
             created_by=shlex.join(container.spec.argv),
         )  # fmt: skip
-        committed = images.store_image(ctx.paths, archive.config_bytes(config), layers=(*image.layers, chain))
-        if name is not None:
-            images.tag_image(ctx.paths, committed, name)
+        committed = archive.publish(ctx.paths, driver, archive.config_bytes(config), (*image.layers, chain),
+                                    names=[name] if name is not None else [])  # fmt: skip
         undo.pop_all()
     return committed
 
@@ -388,16 +397,16 @@ def push_image(
         raise UsageError(f"cannot push to a digest ({ref})", hint="push to a tag: NAME[:TAG]")
     if ref.tag is None:
         ref = reference.parse(f"{ref}:latest")
-    with records.locked(ctx.paths):
+    driver = ctx.driver()
+    with records.adding(ctx.paths):  # its layers stay while they go (rmi waits)
         image = images.find_image(ctx.paths, source)
         if len(image.diff_ids) != len(image.layers):
             raise UsageError(f"{source} has no OCI config to push", hint="an older sdc imported it: import it again")
-        driver = ctx.driver()
-    registry = Registry(ref.domain, credentials=auth.lookup(ctx.paths, ref.domain), tls_verify=tls_verify)
-    try:
-        digest = push.push(ctx.paths, driver, registry, image, ref, progress)
-    finally:
-        registry.close()
+        registry = Registry(ref.domain, credentials=auth.lookup(ctx.paths, ref.domain), tls_verify=tls_verify)
+        try:
+            digest = push.push(ctx.paths, driver, registry, image, ref, progress)
+        finally:
+            registry.close()
     with records.locked(ctx.paths):
         images.add_repo_digest(ctx.paths, image, f"{ref.repository}@{digest}")
     return str(ref), digest

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdcontainer import bundle, containers, protocol, records, seccomp, units
+from sdcontainer import bundle, containers, files, protocol, records, seccomp, units
 from sdcontainer.api import containers as lifecycle
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
@@ -88,6 +88,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
                 f"the container name {spec.name!r} is already in use",
                 hint=f"remove that container (`sdc rm {spec.name}`) or choose another --name",
             )
+        image = images.find_image(ctx.paths, str(image.id))  # there still, now that no rmi can run
         driver = ctx.driver()
         idmap = None
         if spec.userns == "auto":
@@ -97,7 +98,8 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         cid = containers.new_id()
         cdir = ctx.paths.container(spec.name)
         cdir.mkdir(mode=0o700, parents=True)
-        stack.callback(containers.remove_container_dir, ctx.paths, spec.name)
+        files.make_record_lock(str(cdir))
+        stack.callback(_locked, ctx, containers.remove_container_dir, ctx.paths, spec.name)
         ctx.hold_name(spec.name)
         unit = run_unit(spec.name, attach=not spec.detach, enabled=spec.enable)
         container = Container(
@@ -115,7 +117,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         (cdir / protocol.STARTING).touch()
         containers.write_container(ctx.paths, container)
         rootfs = driver.make_container_fs(cid, image.top_layer, owner=idmap)
-        stack.callback(driver.remove_container_fs, cid)
+        stack.callback(_locked, ctx, driver.remove_container_fs, cid)
         hostname = spec.hostname or spec.name
         (cdir / "hostname").write_text(hostname + "\n")
         (cdir / "hosts").write_text(bundle.build_hosts(hostname))
@@ -140,6 +142,12 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
             config["root"] = {**config["root"], "mount": mount}  # type: ignore[dict-item]
         records.write_json(cdir / protocol.CONFIG, config)
     return container
+
+
+def _locked(ctx: Context, undo: Callable[..., None], *args: object) -> None:
+    """An undo of create's, with the store locked as what it undoes was made."""
+    with records.locked(ctx.paths):
+        undo(*args)
 
 
 def _grantable_caps() -> frozenset[str] | None:
@@ -172,24 +180,38 @@ def run_detached(ctx: Context, spec: ContainerSpec) -> Container:
         start_service(ctx, container, stack)
         lifecycle.mark_started(container)
         stack.pop_all()
+    _settled(ctx, container)
     return container
+
+
+def _settled(ctx: Context, container: Container) -> None:
+    """Its start settled, the container's claim given up; a --rm one that has ended already (its
+    ExecStopPost, finding it claimed, left it to us) removed now."""
+    ctx.release_name(container.name)
+    if container.spec.auto_remove:
+        lifecycle.settle_names(ctx, [container.name])
 
 
 def enable(ctx: Context, container: Container) -> Container:
     """Make the container come back after a reboot: sdc@NAME.service, linked into
     multi-user.target's wants (persist.py). A container running as a transient unit now goes on;
-    its next start is the enabled unit."""
+    its next start is the enabled unit.
+
+    The record first, then the unit files: a kill in between leaves a container that `rm`
+    removes whole (delete removes the unit files of a record that says enabled, and any it finds)."""
     from sdcontainer import persist
 
+    ctx.claim(container.name)
+    container = lifecycle.find(ctx, container.id)  # as it is now that it is ours
     spec = dataclasses.replace(container.spec, enable=True)
     running = container.unit in lifecycle.live_units(ctx)
     unit = container.unit if running else run_unit(container.name, attach=False, enabled=True)
     container = dataclasses.replace(container, spec=spec, unit=unit)
     props = service_properties(ctx, dataclasses.replace(container, spec=dataclasses.replace(spec, detach=True)))
+    containers.write_container(ctx.paths, container)
     persist.install(ctx.paths, container.name, props)
     persist.enable(container.name)
     ctx.systemd.reload()
-    containers.write_container(ctx.paths, container)
     return container
 
 
@@ -197,6 +219,7 @@ def disable(ctx: Context, container: Container) -> None:
     """Not at boot any more (the wants link goes); `sdc start` still runs it as sdc@NAME.service."""
     from sdcontainer import persist
 
+    ctx.claim(container.name)
     persist.disable(container.name)
     ctx.systemd.reload()
 
@@ -209,6 +232,7 @@ def create_only(ctx: Context, spec: ContainerSpec) -> Container:
             enable(ctx, container)
         lifecycle.mark_started(container)  # whole: nothing for settle to roll back
         stack.pop_all()
+    ctx.release_name(container.name)
     return container
 
 
@@ -217,14 +241,17 @@ def start(ctx: Context, ref: str, *, attach: bool = False, interactive: bool = F
     launcher set-up, over the bundle and writable layer it has kept. Detached, return once its
     PID 1 has exec'ed (0); attached, its exit status, our stdin its own if interactive (or
     created with -i). A running one is left as it is."""
+    lifecycle.settle_names(ctx, [lifecycle.find(ctx, ref).name])  # a --rm container that has run: gone
     container = lifecycle.find(ctx, ref)
+    ctx.claim(container.name)  # one start at a time, no rm meanwhile, and settle leaves it alone
+    container = lifecycle.find(ctx, container.id)  # as it is now that it is ours
+    lifecycle.await_last_run(container)
     states = lifecycle.unit_states(ctx)
     if states.get(container.unit, "gone") not in lifecycle.DOWN:
         if attach:
             raise Conflict(f"container {container.name} is running already",
                            hint=f"`sdc logs -f {container.name}` follows it, `sdc exec` enters it")  # fmt: skip
         return 0
-    ctx.hold_name(container.name)  # one start at a time, and settle leaves it alone meanwhile
     if states.get(container.unit) == lifecycle.EMPTY:  # the scope of its last run, not yet collected
         lifecycle.end_empty_scope(ctx, container.unit)
     elif states.get(container.unit) == "failed":  # kept for systemctl status (units.restart_properties)
@@ -238,19 +265,15 @@ def start(ctx: Context, ref: str, *, attach: bool = False, interactive: bool = F
     with contextlib.ExitStack() as stack:
         start_service(ctx, container, stack)
         stack.pop_all()
+    _settled(ctx, container)
     return 0
 
 
 def _restarting(ctx: Context, container: Container, stack: contextlib.ExitStack) -> Container:
     """For _attach: the container as it is; with --rm it goes once this run ends."""
     if container.spec.auto_remove:
-        stack.callback(_delete, ctx, container)
+        stack.callback(lifecycle.delete, ctx, container)  # (start holds its claim)
     return container
-
-
-def _delete(ctx: Context, container: Container) -> None:
-    with records.locked(ctx.paths):
-        lifecycle.delete(ctx, container)
 
 
 def start_service(ctx: Context, container: Container, stack: contextlib.ExitStack) -> None:
@@ -393,15 +416,14 @@ def _launch_foreground(ctx: Context, make: Callable[[contextlib.ExitStack], Cont
     from sdcontainer import launcher
 
     # The launcher's mount namespace is a copy of ours: the store's pool must be mounted first.
-    with records.locked(ctx.paths):
-        ctx.driver()
+    ctx.driver()
     # Signals stay blocked from here on: sdc and the launcher read them with
     # sigwaitinfo and relay what others send; the container unblocks them.
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {*launcher.RELAYED, signal.SIGCHLD})
     try:
         sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
         try:
-            pid = launcher.spawn_foreground(sync_r, str(ctx.paths.lock), interactive=interactive)
+            pid = launcher.spawn_foreground(sync_r, interactive=interactive)
         finally:
             os.close(sync_r)
         try:
@@ -424,15 +446,18 @@ def _attach(ctx: Context, make: Callable[[contextlib.ExitStack], Container], aut
             start_unit(ctx, container, props, stack)
             os.write(sync_w, os.fsencode(container.bundle) + b"\n")  # in the scope, under its limits: go
             lifecycle.mark_started(container)
+            ctx.release_name(container.name)  # settled: `rm -f` may remove it while it runs
         except BaseException:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             raise
         code = launcher.relay_signals(pid)  # the launcher records how PID 1 ended (protocol.STATE)
-        if not auto_remove:
-            stack.pop_all()
-        else:  # removed as the stack unwinds: how it ended is kept, for a `wait` on it
-            containers.keep_exit(ctx.paths, container)
+        stack.pop_all()
+    # Removed as it ended, how it ended kept for a `wait` on it (delete), unless another command
+    # has it now (an `rm -f`, a `start` that settles it first): that one removes it.
+    if auto_remove and ctx.try_claim(container.name):
+        forget_unit(ctx, container.unit)  # first: systemd unloads it as the files go
+        lifecycle.delete(ctx, container)
     return code
 
 
@@ -442,7 +467,7 @@ def cleanup_argv(ctx: Context, container: Container) -> list[str]:
     for; a --rm container needs sdc's storage layer to remove it: sdc's own cleanup."""
     if container.spec.auto_remove:
         return _self_argv(ctx, "_cleanup", container.name)
-    return launcher_argv("--exited", container.bundle, "--lock", str(ctx.paths.lock))
+    return launcher_argv("--exited", container.bundle)
 
 
 def _self_argv(ctx: Context, *args: str) -> list[str]:

@@ -57,9 +57,9 @@ def import_rootfs(
 ) -> Image:
     """A rootfs tarball becomes a one-layer image named ref (like `docker import`).
 
-    Call with the store locked. Nothing is left behind when the archive is bad, too big,
-    or does not fit: the layer is committed once every check has passed, and removed
-    again if anything after that fails."""
+    Call within records.adding, without the store's lock. Nothing is left behind when the
+    archive is bad, too big, or does not fit: the layer is committed once every check has
+    passed, and discarded again if anything after that fails."""
     from sdcontainer.images import store
     from sdcontainer.layers import DEFAULT_MAX_SIZE
     from sdcontainer.storage.driver import check_root_filesystem
@@ -69,13 +69,29 @@ def import_rootfs(
         layer, digests, new = store.add_layer(paths, driver, None, stream, max_size=max_size or DEFAULT_MAX_SIZE,
                                               check=check_root_filesystem)  # fmt: skip
         if new:
-            undo.callback(driver.remove_layer, layer)
-            undo.callback(store.forget_layer, paths, layer)
-        driver.make_init_layer(layer)
+            undo.callback(store.discard, paths, driver, [layer])
         config = rootfs_config(digests.diff_id, runtime or IMPORTED_RUNTIME, comment=comment)
-        image = store_image(paths, config_bytes(config), layers=(layer,))
-        tag_image(paths, image, ref)
+        image = publish(paths, driver, config_bytes(config), (layer,), names=[ref])
         undo.pop_all()
+    return image
+
+
+def publish(paths: Paths, driver: Driver, config: bytes, layers: tuple[Digest, ...], *, names: list[str],
+            repo_digests: tuple[str, ...] = ()) -> Image:  # fmt: skip
+    """The image of layers made (its init layer) and recorded, with its names, in one hold of the
+    store's lock; its layers checked to be there still (none is removed while a command adds)."""
+    from sdcontainer import records
+    from sdcontainer.errors import StorageError
+
+    with records.locked(paths):
+        missing = [layer for layer in layers if not driver.has_layer(layer)]
+        if missing:
+            raise StorageError(f"layer {missing[0].short}... went from the store while the image was stored",
+                               hint="try again")  # fmt: skip
+        driver.make_init_layer(layers[-1])
+        image = store_image(paths, config, layers=layers, repo_digests=repo_digests)
+        for name in names:
+            tag_image(paths, image, name)
     return image
 
 
@@ -138,8 +154,8 @@ class Found:
 def load(paths: Paths, driver: Driver, archive: tarfile.TarFile, *, max_size: int) -> list[tuple[Image, list[str]]]:
     """Every image of a docker-archive or an oci-archive, with the names it gives them.
 
-    Call with the store locked. A layer already in the store is not read again; what one
-    image of the archive added is removed again if it fails."""
+    Call within records.adding, without the store's lock. A layer already in the store is not
+    read again; what one image of the archive added is discarded again if it fails."""
     try:
         found = _docker_archive(archive) if _member(archive, "manifest.json") else _oci_archive(archive)
     except (*TAR_ERRORS, OSError) as exc:  # a member cut short, a corrupt stream
@@ -165,8 +181,8 @@ def store_found(
 ) -> tuple[Image, list[str]]:
     """Put an image into the store: each layer the store lacks applied on its parent's and
     checked (diff ID; bytes, where their digest is known), a layer whose stream broke off tried
-    twice more, the root filesystem checked, the record written, the names given. Call with
-    the store locked; what it added is removed again if anything fails."""
+    twice more, the root filesystem checked, the record written, the names given. Call within
+    records.adding, without the store's lock; what it added is discarded if anything fails."""
     from sdcontainer.images import store
     from sdcontainer.storage.driver import check_root_filesystem
 
@@ -175,7 +191,9 @@ def store_found(
         raise UsageError("the image's config does not list its layers", hint="the archive is corrupt")
     layers: list[Digest] = []
     spent = 0  # of max_size, one budget for the image's layers (layers.extract_layer)
+    added: list[Digest] = []
     with contextlib.ExitStack() as undo:
+        undo.callback(store.discard, paths, driver, added)
         parent: Digest | None = None
         media_types = found.media_types or (None,) * len(found.layers)
         for index, (opener, diff_id, blob, media_type) in enumerate(
@@ -195,19 +213,15 @@ def store_found(
                     except Retry:
                         if attempt == 2:
                             raise
-                undo.callback(driver.remove_layer, chain)
-                undo.callback(store.forget_layer, paths, chain)
+                added.append(chain)
             if on_layer is not None:
                 on_layer(index, present)
             layers.append(chain)
             parent = chain
         with driver.layer_view(layers[-1]) as tree:
             check_root_filesystem(tree)
-        driver.make_init_layer(layers[-1])
-        image = store_image(paths, found.config, layers=tuple(layers), repo_digests=repo_digests)
         names = [n for n in (_name(candidate) for candidate in found.names) if n]
-        for name in names:
-            tag_image(paths, image, name)
+        image = publish(paths, driver, found.config, tuple(layers), names=names, repo_digests=repo_digests)
         undo.pop_all()
     return image, names
 

@@ -51,8 +51,10 @@ def add_layer(
     digests, and whether the store lacked it. With the diff ID it must have, and the digest its
     bytes must have, a mismatch is an error and nothing is kept: the layer is committed only once
     both are checked, and check (given the layer's root) has passed. The layer's tar-split is kept
-    beside its record, so that `save` and `push` give the same tar again. Call with the store
-    locked; on a later failure the caller removes a new layer (driver.remove_layer, forget_layer)."""
+    beside its record, so that `save` and `push` give the same tar again. Call within
+    records.adding, without the store's lock: that is taken for the commit alone. On a later
+    failure the caller discards a new layer (discard)."""
+    from sdcontainer import records
     from sdcontainer.layers import extract_layer
 
     paths.layers.mkdir(mode=0o700, exist_ok=True)
@@ -75,18 +77,42 @@ def add_layer(
             if check is not None:
                 check(work)
             chain = chain_id(parent, digests.diff_id)
-            new = not driver.has_layer(chain)
-            # The record and the tar-split first, the layer last: a layer the store shows always
-            # has both (a kill between leaves a record of no layer, which the next add rewrites).
             split.flush()
             os.fsync(split.fileno())
             split.close()
-            if not split_path(paths, chain).exists():
-                os.rename(partial, split_path(paths, chain))
-            blobs = {str(digests.blob): media_type} if media_type and digests.blob != digests.diff_id else {}
-            record_layer(paths, chain, diff_id=digests.diff_id, size=digests.size, blobs=blobs)
-            driver.commit_layer(work, chain)
+            with records.locked(paths):
+                new = not driver.has_layer(chain)  # (another command may have added it meanwhile)
+                # The record and the tar-split first, the layer last: a layer the store shows always
+                # has both (a kill between leaves a record of no layer, which the next add rewrites).
+                if not split_path(paths, chain).exists():
+                    os.rename(partial, split_path(paths, chain))
+                blobs = {str(digests.blob): media_type} if media_type and digests.blob != digests.diff_id else {}
+                record_layer(paths, chain, diff_id=digests.diff_id, size=digests.size, blobs=blobs)
+                driver.commit_layer(work, chain)
     return chain, digests, new
+
+
+def discard(paths: Paths, driver: Driver, chains: list[Digest]) -> None:
+    """The layers a failed command added (add_layer's new ones), removed where no image needs them
+    and no other command is adding layers (one may build on them); else left to `image prune`."""
+    from sdcontainer import records
+    from sdcontainer.errors import SdcError
+    from sdcontainer.images import list_images
+
+    if not chains:
+        return
+    with records.alone(paths) as alone:
+        if not alone:
+            return
+        with records.locked(paths):
+            try:
+                wanted = {layer for image, _ in list_images(paths, strict=True) for layer in image.layers}
+            except SdcError:
+                return  # a damaged record may need them
+            for chain in chains:
+                if chain not in wanted:
+                    driver.remove_layer(chain)
+                    forget_layer(paths, chain)
 
 
 def _record(paths: Paths, chain: Digest) -> Path:

@@ -76,6 +76,8 @@ def error_from_dbus(name: str, text: str) -> SdcError:
     """A D-Bus error name and message as the sdc error a user can act on."""
     if name == "org.freedesktop.systemd1.NoSuchUnit":
         return NotFound(text)
+    if name == "org.freedesktop.systemd1.NoSuchProcess":  # a kill of a main process that has just ended
+        return Conflict(text, hint="the unit's process has ended")
     if name == "org.freedesktop.systemd1.UnitExists":
         return Conflict(text, hint="a unit of that name is still loaded; see `systemctl status` for it")
     if name in (

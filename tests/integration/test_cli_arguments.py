@@ -38,7 +38,7 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
     entry = str(Path(api.__file__).parent.parent / "launcher_entry.py")
     launcher = [sys.executable, "-I", "-S", entry, "--notify", bundle]
     # Not --rm: the launcher records how it ended (a --rm container's cleanup is sdc's: the next test).
-    cleanup = [*launcher[:4], "--exited", bundle, "--lock", str(tmp_path / "lock")]
+    cleanup = [*launcher[:4], "--exited", bundle]
     record = json.loads((tmp_path / "containers" / "web" / "container.json").read_text())
     assert fake.calls == [
         ("start", "sdc-web.service", [

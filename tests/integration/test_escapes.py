@@ -393,9 +393,8 @@ def test_a_symlink_above_a_mount_destination_leads_nowhere_outside_the_root(tmp_
         (work / protocol.SECCOMP).write_bytes(seccomp.program_for(tmp_path, None, caps=DEFAULT_CAPS) or b"")
         read, write = os.pipe()
         launcher = Path(bundle.__file__).with_name("launcher_entry.py")
-        proc = subprocess.Popen([sys.executable, "-I", "-S", str(launcher), "--foreground", str(read), "--lock",
-                                 str(tmp_path / "lock")], pass_fds=[read], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        proc = subprocess.Popen([sys.executable, "-I", "-S", str(launcher), "--foreground", str(read)],
+                                pass_fds=[read], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         os.close(read)
         os.write(write, f"{work}\n".encode())
         os.close(write)

@@ -87,9 +87,23 @@ def test_stop_kills_everything_once_the_timeout_has_passed(paths: Paths) -> None
     lifecycle.stop(over(paths, fake, clock), ["web"], timeout=1)
     assert [c for c in fake.calls if c[0] == "kill"] == [
         ("kill", "sdc-web.service", "main", signal.SIGTERM),
-        ("kill", "sdc-web.service", "all", signal.SIGKILL),
+        ("kill", "sdc-web.service", "main", signal.SIGKILL),  # PID 1 alone: its ExecStopPost lives
     ]
     assert 1.0 <= clock.now - start < 1.1  # the timeout, then SIGKILL at once
+
+
+def test_a_unit_still_up_after_pid_1s_sigkill_has_all_its_processes_killed(paths: Paths) -> None:
+    fake = FakeSystemd()
+    add_container(paths, "web")
+    fake.units["sdc-web.service"] = FakeUnit({}, lingers=True)
+    clock = FakeClock()
+    start = clock.now
+    lifecycle.remove(over(paths, fake, clock), ["web"], force=True)
+    assert [c for c in fake.calls if c[0] == "kill"] == [
+        ("kill", "sdc-web.service", "main", signal.SIGKILL),
+        ("kill", "sdc-web.service", "all", signal.SIGKILL),
+    ]
+    assert lifecycle.PID1_GRACE <= clock.now - start < lifecycle.PID1_GRACE + 0.5
 
 
 def test_stop_t0_goes_straight_to_sigkill(paths: Paths) -> None:
@@ -97,7 +111,7 @@ def test_stop_t0_goes_straight_to_sigkill(paths: Paths) -> None:
     add_container(paths, "web")
     fake.units["sdc-web.service"] = FakeUnit({}, ignores={signal.SIGTERM})
     lifecycle.stop(over(paths, fake), ["web"], timeout=0)
-    assert [c for c in fake.calls if c[0] == "kill"] == [("kill", "sdc-web.service", "all", signal.SIGKILL)]
+    assert [c for c in fake.calls if c[0] == "kill"] == [("kill", "sdc-web.service", "main", signal.SIGKILL)]
 
 
 def test_stop_of_a_stopped_container_does_nothing(paths: Paths) -> None:
