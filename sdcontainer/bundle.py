@@ -243,7 +243,8 @@ def build_runtime_config(
                    *([{"destination": INIT_PATH, "type": "bind", "source": init_binary(), "options": ["bind", "ro"]}]
                      if spec.init else [])],  # fmt: skip
         "linux": {
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")]
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")
+                           if t != "network" or spec.network != "host"]
             + ([{"type": "user"}] if idmap else []),
             **(_id_mappings(*idmap) if idmap else {}),
             "devices": devices.config_devices(spec.devices, privileged=spec.privileged),

@@ -80,6 +80,11 @@ class Paths:
         return self.root / "repositories.json"
 
     @property
+    def networks(self) -> Path:
+        """The user's networks' records (network/__init__.py)."""
+        return self.root / "networks"
+
+    @property
     def containers(self) -> Path:
         return self.root / "containers"
 

@@ -114,6 +114,8 @@ RUN_FLAGS = (
     RunFlag(("--enable",), "enable", bool, False,
             "Start it at boot too: an enabled sdc@NAME.service (units/sdc@.service), not a transient unit"),
     RunFlag(("--init",), "init", bool, False, "A small PID 1 (catatonit or tini) that reaps and forwards signals"),
+    RunFlag(("--network", "--net"), "network", str, None,
+            "none: loopback only (the default, for now); host: the host's network namespace"),
 )  # fmt: skip
 RUN_DEFAULTS: dict[str, Any] = {flag.param: flag.default for flag in RUN_FLAGS}
 LIMIT_FLAGS = ("memory", "memory_swap", "cpu_shares", "cpus", "cpuset_cpus", "pids_limit", "blkio_weight")
@@ -161,6 +163,7 @@ class ContainerSpec:
     sdnotify: str = ""  # "": the launcher says READY=1 after the exec; "container": the payload does
     systemd: str = "true"  # true (when the command is systemd's: runs_systemd), always, false
     enable: bool = RUN_DEFAULTS["enable"]  # runs as sdc@NAME.service (persist.py)
+    network: str = "none"  # none (a namespace with loopback only), host (the host's): parse_network
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -433,8 +436,21 @@ def build_run_spec(
         sdnotify=parse_sdnotify(f["sdnotify"] or ""),
         systemd=parse_systemd(f["systemd"] or "true"),
         enable=check_enable(f["enable"], auto_remove=f["rm"]),
+        network=parse_network(f["network"] or "none"),
         limits=limits,
     )
+
+
+NETWORK_MODES = ("none", "host")
+
+
+def parse_network(text: str) -> str:
+    """--network: none (its own namespace, loopback only) or host (the host's namespace; the
+    mount, PID, IPC, UTS and user namespaces, seccomp and capabilities stay the container's)."""
+    if text in NETWORK_MODES:
+        return text
+    raise UsageError(f"--network {text!r}: sdc's bridge networks are not there yet",
+                     hint="use none (loopback only) or host (the host's network)")  # fmt: skip
 
 
 def check_enable(enable: bool, *, auto_remove: bool) -> bool:

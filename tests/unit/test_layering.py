@@ -12,9 +12,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "sdcontainer"
 LAYERS = {
     "__init__": -1, "errors": 0, "log": 0, "files": 0, "protocol": 0, "text": 0,
     "paths": 1, "digests": 1, "run": 1, "linux": 1, "devices": 1, "seccomp": 1, "cgroups": 1, "volumes": 1,
-    "machined": 1,
+    "machined": 1, "ports": 1,
     "records": 2, "spec": 2, "userns": 2,
-    "units": 3, "bundle": 3, "systemd": 3, "storage": 3, "layers": 3, "launcher": 3,
+    "units": 3, "bundle": 3, "systemd": 3, "storage": 3, "layers": 3, "launcher": 3, "network": 3,
     "images": 4, "containers": 4, "launcher_entry": 4, "persist": 4,
     "api": 5,
     "render": 6, "cli": 7, "entry": 8, "__main__": 9,

@@ -1,0 +1,144 @@
+"""Addresses on sdc's networks: leased, one per container and network, never twice.
+
+netavark does no IPAM of its own (its host-local driver takes the addresses it is given, as
+Podman gives them from its own database): sdc leases them here. The leases are the host's, not a
+store's (a bridge and its subnet are the host's, whatever store a container is in), on a tmpfs
+(/run/sdc/ipam), so that a reboot, which ends every container, frees every address. A lease is a
+file, /run/sdc/ipam/BRIDGE/ADDRESS, made with O_EXCL: two commands never get one address, with
+no lock to take, and the launcher frees one by unlinking it (release) with nothing of sdc's. It
+names its holder's ID and unit: one whose unit systemd no longer has (a crash of sdc mid-start,
+the launcher killed) is stale, and `sweep` frees it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sdcontainer.errors import Conflict, UsageError
+
+RUN_DIR = Path("/run/sdc/ipam")
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Subnet = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Lease:
+    address: str
+    owner: str  # the container's ID
+    unit: str  # its unit, by which a stale lease is known (sweep)
+
+
+class Leases:
+    """The leases of every network, in directory (RUN_DIR; another in tests)."""
+
+    def __init__(self, directory: Path = RUN_DIR) -> None:
+        self.directory = directory
+
+    def held(self, bridge: str) -> list[Lease]:
+        """The leases on the network of bridge; a damaged one (not sdc's writing) is none."""
+        found = []
+        for path in sorted(self._dir(bridge).glob("*")) if self._dir(bridge).is_dir() else []:
+            lease = _read(path)
+            if lease is not None:
+                found.append(lease)
+        return found
+
+    def _dir(self, bridge: str) -> Path:
+        if not bridge or "/" in bridge or bridge in (".", ".."):
+            raise UsageError(f"invalid bridge name {bridge!r}", hint="a network's bridge is an interface name")
+        return self.directory / bridge
+
+    def allocate(self, bridge: str, subnet: Subnet, gateway: Address, owner: str, unit: str,
+                 wanted: str | None = None) -> str:  # fmt: skip
+        """An address of subnet for owner (its own, if it holds one already): wanted, or the lowest
+        free one."""
+        mine = [lease.address for lease in self.held(bridge) if lease.owner == owner]
+        if mine:
+            return mine[0]
+        home = self._dir(bridge)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if wanted is not None:
+            address = check_address(wanted, subnet, gateway)
+            if not _take(home / address, owner, unit):
+                raise Conflict(f"the address {address} is in use on {bridge}", hint="choose another --ip, or none")
+            return address
+        taken = set(os.listdir(home))
+        for candidate in _hosts(subnet):
+            address = str(candidate)
+            if candidate != gateway and address not in taken and _take(home / address, owner, unit):
+                return address
+        raise Conflict(f"the network of {bridge} ({subnet}) has no address left",
+                       hint="remove containers from it, or use a network with a larger subnet")  # fmt: skip
+
+    def release(self, bridge: str, owner: str) -> None:
+        """owner's leases on the network of bridge go."""
+        for lease in self.held(bridge):
+            if lease.owner == owner:
+                (self._dir(bridge) / lease.address).unlink(missing_ok=True)
+
+    def sweep(self, alive: Callable[[str], bool]) -> list[tuple[str, Lease]]:
+        """The leases whose unit is not alive, freed: (bridge, lease) each, for the caller to undo
+        what else their holders left (their firewall rules, their names in aardvark-dns)."""
+        freed = []
+        for home in sorted(self.directory.iterdir()) if self.directory.is_dir() else []:
+            for lease in self.held(home.name):
+                if not alive(lease.unit):
+                    (home / lease.address).unlink(missing_ok=True)
+                    freed.append((home.name, lease))
+        return freed
+
+
+def release_file(directory: str, bridge: str, address: str, owner: str) -> None:
+    """The launcher's release of a lease it holds: its file unlinked if it is owner's still."""
+    path = os.path.join(directory, bridge, address)
+    try:
+        with open(path) as f:
+            if f.read().split("\n")[0] != owner:
+                return
+    except OSError:
+        return
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _take(path: Path, owner: str, unit: str) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{owner}\n{unit}\n")
+    return True
+
+
+def _read(path: Path) -> Lease | None:
+    try:
+        ipaddress.ip_address(path.name)
+        owner, unit = path.read_text().split("\n")[:2]
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return Lease(path.name, owner, unit) if owner and unit else None
+
+
+def _hosts(subnet: Subnet) -> Iterator[Address]:
+    """The subnet's addresses a container may have: not the network's, nor (IPv4) its broadcast."""
+    yield from subnet.hosts()
+
+
+def check_address(text: str, subnet: Subnet, gateway: Address) -> str:
+    """--ip's address, in the subnet and not its gateway (nor its network or broadcast address)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise UsageError(f"invalid --ip {text!r}", hint="give an address, like 10.88.0.50") from None
+    if address not in subnet or address == gateway or address in (subnet.network_address, subnet.broadcast_address):
+        raise UsageError(f"--ip {text} is not an address a container may have on {subnet}",
+                         hint=f"give one of {subnet}, not its gateway {gateway}")  # fmt: skip
+    return str(address)
+

@@ -1,0 +1,186 @@
+"""Networking's pure parts: -p as Docker reads it, leases that never give an address twice."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sdcontainer import network
+from sdcontainer.errors import Conflict, SdcError, StorageError, UsageError
+from sdcontainer.network.ipam import Leases, release_file
+from sdcontainer.network.netavark import Attachment, Interface, NetavarkError, build_options, parse_status
+from sdcontainer.paths import Paths
+from sdcontainer.ports import PortMapping, parse_publish
+
+
+@pytest.mark.parametrize(("text", "mapping"), [
+    ("80", PortMapping(80, 0)),
+    ("8080:80", PortMapping(80, 8080)),
+    ("8080:80/udp", PortMapping(80, 8080, "udp")),
+    ("127.0.0.1:8099:80", PortMapping(80, 8099, "tcp", "127.0.0.1")),
+    ("127.0.0.1::80", PortMapping(80, 0, "tcp", "127.0.0.1")),
+    ("127.0.0.1:5353:53/udp", PortMapping(53, 5353, "udp", "127.0.0.1")),
+    ("9000-9002:9000-9002", PortMapping(9000, 9000, "tcp", "", 3)),
+    ("9000-9002:80-82/SCTP", PortMapping(80, 9000, "sctp", "", 3)),
+    ("[::1]:8080:80", PortMapping(80, 8080, "tcp", "::1")),
+    ("[::]::80", PortMapping(80, 0, "tcp", "::")),
+])  # fmt: skip
+def test_publish_as_docker_reads_it(text: str, mapping: PortMapping) -> None:
+    assert parse_publish(text) == mapping
+
+
+@pytest.mark.parametrize("text", [
+    "", "0", "65536", "80:", "a:80", "80/icmp", "1.2.3.4:80", "1.2.3.999:80:80", "::1:80:80",
+    "[::1]:80", "[1.2.3.4]:80:80", "[::1:80:80", "127.0.0.1:8080:80:1", "9000-9002:80-81",
+    "80-82", "9002-9000:80", "1-2000:1-2000", "٣:80", "8080:80/", "²:80", "08080080:80",
+])  # fmt: skip
+def test_a_bad_publish_is_one_usage_error(text: str) -> None:
+    with pytest.raises(UsageError, match="invalid -p"):
+        parse_publish(text)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(alphabet="0123456789:-/[].abcdeftcpudsx ", max_size=40))
+def test_any_publish_is_a_mapping_or_one_error(text: str) -> None:
+    try:
+        mapping = parse_publish(text)
+    except UsageError:
+        return
+    assert 1 <= mapping.container_port and mapping.container_port + mapping.count - 1 <= 65535
+    assert mapping.host_port == 0 or mapping.host_port + mapping.count - 1 <= 65535
+    assert mapping.protocol in ("tcp", "udp", "sctp")
+
+
+SUBNET = ipaddress.ip_network("10.90.0.0/29")  # 6 hosts: .1 the gateway, .2-.6 for containers
+GATEWAY = ipaddress.ip_address("10.90.0.1")
+
+
+def test_leases_are_distinct_and_freed(tmp_path: Path) -> None:
+    leases = Leases(tmp_path)
+    got = [leases.allocate("sdc0", SUBNET, GATEWAY, f"c{i}", f"sdc-c{i}.service") for i in range(5)]
+    assert got == [f"10.90.0.{i}" for i in range(2, 7)]
+    assert leases.allocate("sdc0", SUBNET, GATEWAY, "c3", "sdc-c3.service") == "10.90.0.5"  # its own again
+    with pytest.raises(Conflict, match="no address left"):
+        leases.allocate("sdc0", SUBNET, GATEWAY, "c9", "sdc-c9.service")
+    leases.release("sdc0", "c1")
+    assert leases.allocate("sdc0", SUBNET, GATEWAY, "c9", "sdc-c9.service") == "10.90.0.3"
+    with pytest.raises(Conflict, match="in use"):
+        leases.allocate("sdc0", SUBNET, GATEWAY, "c10", "sdc-c10.service", wanted="10.90.0.3")
+    for wanted in ("10.90.0.1", "10.90.0.0", "10.90.0.7", "10.91.0.2", "nonsense", "../../etc"):
+        with pytest.raises(UsageError):
+            leases.allocate("sdc0", SUBNET, GATEWAY, "c11", "sdc-c11.service", wanted=wanted)
+    freed = leases.sweep(lambda unit: unit != "sdc-c2.service")
+    assert [(bridge, lease.owner) for bridge, lease in freed] == [("sdc0", "c2")]
+    release_file(str(tmp_path), "sdc0", "10.90.0.2", "someone-else")  # the launcher's: not its lease
+    assert [lease.owner for lease in leases.held("sdc0")] == ["c0", "c9", "c3", "c4"]
+    release_file(str(tmp_path), "sdc0", "10.90.0.2", "c0")
+    for owner in ("c3", "c4", "c9"):
+        leases.release("sdc0", owner)
+    assert leases.held("sdc0") == [] and not list((tmp_path / "sdc0").iterdir())
+    for bridge in ("", "..", "a/b"):
+        with pytest.raises(UsageError):
+            leases.held(bridge)
+
+
+def test_a_damaged_lease_is_none_and_its_address_stays_taken(tmp_path: Path) -> None:
+    (tmp_path / "sdc0").mkdir()
+    for name, junk in (("10.90.0.2", b""), ("10.90.0.3", b"\xff\xfe"), ("not-an-address", b"c\nu\n")):
+        (tmp_path / "sdc0" / name).write_bytes(junk)
+    leases = Leases(tmp_path)
+    assert leases.held("sdc0") == []
+    assert leases.allocate("sdc0", SUBNET, GATEWAY, "c0", "sdc-c0.service") == "10.90.0.4"
+
+
+def _allocate_one(args: tuple[str, int]) -> str:
+    directory, i = args
+    leases = Leases(Path(directory))
+    return leases.allocate("sdc0", ipaddress.ip_network("10.90.0.0/24"), GATEWAY, f"c{i}", f"sdc-c{i}.service")
+
+
+def test_30_processes_at_once_get_30_addresses(tmp_path: Path) -> None:
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        got = pool.map(_allocate_one, [(str(tmp_path), i) for i in range(30)])
+    assert len(set(got)) == 30
+    assert sorted(lease.owner for lease in Leases(tmp_path).held("sdc0")) == sorted(f"c{i}" for i in range(30))
+
+
+def test_errors_are_sdc_errors() -> None:
+    assert issubclass(Conflict, SdcError) and issubclass(UsageError, SdcError)
+
+
+def test_networks_get_subnets_of_their_own(tmp_path: Path) -> None:
+    paths = Paths(tmp_path)
+    routes = [ipaddress.IPv4Network("10.91.0.0/24"), ipaddress.IPv4Network("192.168.1.0/24")]
+    first = network.create_network(paths, "appnet", routes=routes)
+    assert (first.subnet, first.gateway, first.bridge) == ("10.91.1.0/24", "10.91.1.1", f"sdc-{first.id[:11]}")
+    second = network.create_network(paths, "other", routes=routes, internal=True)
+    assert second.subnet == "10.91.2.0/24" and second.internal and second.dns
+    mine = network.create_network(paths, "mine", subnet="10.89.0.0/24", gateway="10.89.0.254")
+    assert network.find_network(paths, "mine") == mine and network.find_network(paths, mine.id[:8]) == mine
+    assert [n.name for n in network.list_networks(paths)] == ["sdc", "appnet", "mine", "other"]
+    assert network.find_network(paths, "bridge") == network.DEFAULT == network.find_network(paths, "sdc")
+    refused = [("appnet", {}, "exists"), ("sdc", {}, "exists"), ("x", {"subnet": "10.91.1.128/25"}, "overlaps"),
+               ("y", {"subnet": "10.90.0.0/24"}, "overlaps"), ("z", {"subnet": "fd00::/64"}, "IPv6"),
+               ("w", {"subnet": "10.1.0.1/24"}, "invalid subnet"), ("../x", {}, "invalid network name"),
+               ("v", {"subnet": "10.2.0.0/24", "gateway": "10.3.0.1"}, "not a host")]
+    for name, kwargs, says in refused:
+        with pytest.raises(SdcError, match=says):
+            network.create_network(paths, name, routes=routes, **kwargs)  # type: ignore[arg-type]
+    network.remove_network(paths, second)
+    with pytest.raises(SdcError, match="no such network"):
+        network.find_network(paths, "other")
+    with pytest.raises(UsageError):
+        network.remove_network(paths, network.DEFAULT)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.dictionaries(st.sampled_from(["name", "id", "bridge", "subnet", "gateway", "internal", "dns", "created"]),
+                       st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=70),
+                                 st.sampled_from(["10.91.1.0/24", "10.91.1.1", "a" * 64, "sdc-x", "../../etc"]))))
+def test_a_network_record_is_read_or_refused(data: dict[str, object]) -> None:
+    try:
+        found = network.Network.from_json(data)
+    except StorageError:
+        return
+    network.check(found)
+    assert "/" not in found.name and "/" not in found.bridge
+
+
+def test_netavarks_options_and_status() -> None:
+    net = network.DEFAULT
+    options = build_options("c" * 64, "web", [Attachment(net, "10.90.0.5", aliases=("www",))],
+                            [PortMapping(80, 8080), PortMapping(53, 5353, "udp", "127.0.0.1")])
+    assert options["networks"] == {"sdc": {"interface_name": "eth0", "static_ips": ["10.90.0.5"], "aliases": ["www"]}}
+    assert options["network_info"]["sdc"]["network_interface"] == "sdc0"
+    assert options["network_info"]["sdc"]["subnets"] == [{"subnet": "10.90.0.0/16", "gateway": "10.90.0.1"}]
+    assert options["port_mappings"] == [
+        {"host_ip": "", "container_port": 80, "host_port": 8080, "range": 1, "protocol": "tcp"},
+        {"host_ip": "127.0.0.1", "container_port": 53, "host_port": 5353, "range": 1, "protocol": "udp"}]
+    eth0 = {"mac_address": "7a:1b:00:00:00:01", "subnets": [{"gateway": "10.90.0.1", "ipnet": "10.90.0.5/16"}]}
+    status = parse_status(json.dumps({"sdc": {"dns_search_domains": [], "dns_server_ips": [],
+                                              "interfaces": {"eth0": eth0}}}))
+    assert status == [Interface("sdc", "eth0", "7a:1b:00:00:00:01", (("10.90.0.5/16", "10.90.0.1"),))]
+    with pytest.raises(NetavarkError, match="netavark: IO error: no bridge"):
+        parse_status('{"error": "IO error: no bridge"}')
+    for odd in ('{"sdc": {"interfaces": {"eth0": {"subnets": 5}}}}', "[]", "nonsense", '{"sdc": 1}'):
+        with contextlib.suppress(NetavarkError):
+            parse_status(odd)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10)),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                        st.sampled_from(["sdc", "interfaces", "eth0", "subnets", "ipnet", "gateway", "mac_address",
+                                         "dns_server_ips", "error"]), inner, max_size=4), max_leaves=12))
+def test_netavarks_status_is_read_or_one_error(data: object) -> None:
+    try:
+        parse_status(json.dumps(data))
+    except NetavarkError:
+        pass
