@@ -55,6 +55,12 @@ step sdc run -d --name db --restart always --enable busybox sleep 1d   # back af
 step systemctl is-enabled sdc@db.service
 step systemctl cat sdc@db.service --no-pager | head -20
 step sdc rm -f db
+# On sdc's default network (a bridge, NAT out): its port 80 published on the host's 8080
+step sdc run -d --name www --network bridge -p 8080:80 busybox \
+    sh -c 'mkdir /www && echo "served from a container" > /www/index.html && exec httpd -f -p 80 -h /www'
+step sdc exec www ip -4 -o addr show eth0
+step busybox wget -T 5 -qO- http://127.0.0.1:8080/   # the host's loopback, forwarded by netavark's rules
+step sdc rm -f www
 # A distribution booting its own systemd: a Debian made from this host's installed packages (no mirror)
 "$here/../.venv/bin/python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path
 from tests.integration import debian; debian.minbase_tar(Path(sys.argv[2]), extra=("systemd", "systemd-sysv", "dbus"))' \

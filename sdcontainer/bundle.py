@@ -205,11 +205,13 @@ def build_runtime_config(
     caps: Sequence[str] | None = None,
     idmap: tuple[int, int] | None = None,
     container_id: str = "",
+    netns: str = "",
 ) -> dict[str, object]:
     """spec as resolved against its image (api.run.resolve_spec); account: its user's, looked up in
     the container's files (resolve_account); caps: spec's capabilities as the kernel knows them
     (spec.capabilities); idmap: the first host uid and gid of its range, for --userns=auto
-    (userns.allocate); container_id: for systemd's container_uuid."""
+    (userns.allocate); container_id: for systemd's container_uuid; netns: the network namespace
+    its unit makes (a network's: netns.py), which PID 1 is born in."""
     image_env = [str(e) for e in image_config.get("Env") or []]
     hostname = spec.hostname or spec.name
     bounding = list(capabilities(spec) if caps is None else caps)
@@ -243,7 +245,8 @@ def build_runtime_config(
                    *([{"destination": INIT_PATH, "type": "bind", "source": init_binary(), "options": ["bind", "ro"]}]
                      if spec.init else [])],  # fmt: skip
         "linux": {
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")
+            "namespaces": [({"type": t, "path": netns} if t == "network" and netns else {"type": t})
+                           for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")
                            if t != "network" or spec.network != "host"]
             + ([{"type": "user"}] if idmap else []),
             **(_id_mappings(*idmap) if idmap else {}),
@@ -282,5 +285,7 @@ def _resources(spec: ContainerSpec) -> dict[str, object]:
     return {"cpu": {"cpus": ",".join(str(c) for c in cpus)}} if cpus else {}
 
 
-def build_hosts(hostname: str) -> str:
-    return f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+def build_hosts(hostname: str, address: str = "") -> str:
+    """/etc/hosts: localhost, and the container's name at its address on its network (or 127.0.1.1)."""
+    return (f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            f"{address or '127.0.1.1'}\t{hostname}\n")  # fmt: skip

@@ -8,6 +8,7 @@ never running the command unconfined.
     python -I -S .../launcher.py --notify BUNDLE                     # a detached container's service
     python -I -S .../launcher.py --foreground FD [--interactive]  # by sdc: spawn_foreground
     python -I -S .../launcher.py --exited BUNDLE   # a detached container's ExecStopPost
+    python -I -S .../launcher.py --net-up|--net-down BUNDLE  # its network, around its run (netns.py)
 
 The interpreter running the launcher is never writable through the mount it
 was exec'ed from (CVE-2019-5736, see spawn_foreground): for a service systemd
@@ -820,7 +821,10 @@ def start(config: dict, bundle: str, *, detach: bool, interactive: bool = False,
     of it (opened before it may exec, and so end and be reaped by systemd, and its PID reused)."""
     flags = 0
     for ns in config["linux"].get("namespaces", []):
-        flags |= NAMESPACES[ns["type"]]
+        if "path" in ns:  # one made before (a network's, by --net-up): PID 1 is born in it
+            join_namespace(str(ns["path"]), NAMESPACES[ns["type"]])
+        else:
+            flags |= NAMESPACES[ns["type"]]
     seccomp = read_seccomp_program(config)  # here: the bundle is out of reach once in the container
     read_own_files(config)
     if config.get("annotations", {}).get(protocol.MACHINE_ID):  # systemd runs it: its cgroup is its to manage
@@ -868,6 +872,22 @@ def start(config: dict, bundle: str, *, detach: bool, interactive: bool = False,
     finally:
         ours.close()
     return pid, console, our_stdio, pidfd
+
+
+def join_namespace(path: str, flag: int) -> None:
+    """Enter the namespace at path ourselves, before PID 1 is cloned: it is born in it, and keeps
+    it whatever namespaces it makes next (a user namespace's root has no power over it). The path
+    is our parent's (systemd's, or the foreground's sdc): we run in a mount namespace of our own
+    (the unit's ReadOnlyPaths=, spawn_foreground's) made before the namespace's bind mount, which
+    a host whose / is private propagates to none; /proc/PPID/root walks our parent's."""
+    try:
+        fd = os.open(f"/proc/{os.getppid()}/root{path}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise LaunchError(f"cannot open the namespace {path}: {exc.strerror}") from None
+    try:
+        linux.setns(fd, flag)
+    finally:
+        os.close(fd)
 
 
 def stdio_pipes(*, interactive: bool) -> tuple[list[int], list[int]]:
@@ -1903,7 +1923,8 @@ def _json_object(fields: dict[str, object]) -> str:
     return "{" + ", ".join(parts) + "}\n"
 
 
-USAGE = "usage: launcher.py --notify BUNDLE | --foreground FD [--interactive] | --exited BUNDLE | --exec FD"
+USAGE = ("usage: launcher.py --notify BUNDLE | --foreground FD [--interactive] | --exited BUNDLE | --exec FD"
+         " | --net-up BUNDLE | --net-down BUNDLE")
 
 
 def main(argv: list[str]) -> int:
@@ -1913,7 +1934,7 @@ def main(argv: list[str]) -> int:
         for arg in args:
             if arg == "--interactive":
                 interactive = True
-            elif arg in ("--notify", "--exited"):
+            elif arg in ("--notify", "--exited", "--net-up", "--net-down"):
                 mode = arg[2:]
             elif arg in ("--foreground", "--exec"):
                 mode, sync_fd = arg[2:], int(next(args))
@@ -1923,11 +1944,16 @@ def main(argv: list[str]) -> int:
                 bundle = arg
     except (StopIteration, ValueError):
         mode = None
-    if mode is None or (bundle is not None) != (mode in ("notify", "exited")) or (interactive and mode != "foreground"):
+    if (mode is None or (bundle is not None) != (mode in ("notify", "exited", "net-up", "net-down"))
+            or (interactive and mode != "foreground")):  # fmt: skip
         print(USAGE, file=sys.stderr)
         return 2
     if mode == "exited":
         return record_exit(str(bundle), dict(os.environ))
+    if mode in ("net-up", "net-down"):
+        from sdcontainer import netns
+
+        return netns.main(mode, str(bundle))
     if mode == "foreground":
         return launch_foreground(sync_fd, interactive=interactive)
     if mode == "exec":

@@ -115,7 +115,11 @@ RUN_FLAGS = (
             "Start it at boot too: an enabled sdc@NAME.service (units/sdc@.service), not a transient unit"),
     RunFlag(("--init",), "init", bool, False, "A small PID 1 (catatonit or tini) that reaps and forwards signals"),
     RunFlag(("--network", "--net"), "network", str, None,
-            "none: loopback only (the default, for now); host: the host's network namespace"),
+            "none: loopback only (the default, for now); host: the host's; bridge (sdc's default network) or a "
+            "network's name"),
+    RunFlag(("-p", "--publish"), "publish", list, None,
+            "Publish a container's port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp|sctp] (needs a network)"),
+    RunFlag(("--ip",), "ip", str, None, "The container's address on its network"),
 )  # fmt: skip
 RUN_DEFAULTS: dict[str, Any] = {flag.param: flag.default for flag in RUN_FLAGS}
 LIMIT_FLAGS = ("memory", "memory_swap", "cpu_shares", "cpus", "cpuset_cpus", "pids_limit", "blkio_weight")
@@ -163,13 +167,20 @@ class ContainerSpec:
     sdnotify: str = ""  # "": the launcher says READY=1 after the exec; "container": the payload does
     systemd: str = "true"  # true (when the command is systemd's: runs_systemd), always, false
     enable: bool = RUN_DEFAULTS["enable"]  # runs as sdc@NAME.service (persist.py)
-    network: str = "none"  # none (a namespace with loopback only), host (the host's): parse_network
+    network: str = "none"  # none (a namespace with loopback only), host (the host's), or a network's name
+    publish: tuple[str, ...] = ()  # -p values, checked (ports.parse_publish)
+    ip: str = ""  # --ip: an address on the network (checked against its subnet when the container is made)
     limits: Limits = field(default_factory=Limits)
 
     @property
     def argv(self) -> tuple[str, ...]:
         """What PID 1 runs: the entrypoint, then the command (its arguments)."""
         return (*(self.entrypoint or ()), *self.command)
+
+    @property
+    def networked(self) -> bool:
+        """On one of sdc's networks (not none, nor the host's)."""
+        return self.network not in NETWORK_MODES
 
     @property
     def runs_systemd(self) -> bool:
@@ -437,6 +448,8 @@ def build_run_spec(
         systemd=parse_systemd(f["systemd"] or "true"),
         enable=check_enable(f["enable"], auto_remove=f["rm"]),
         network=parse_network(f["network"] or "none"),
+        publish=check_publish(f["publish"] or (), network=f["network"] or "none"),
+        ip=check_ip(f["ip"] or "", network=f["network"] or "none"),
         limits=limits,
     )
 
@@ -445,12 +458,43 @@ NETWORK_MODES = ("none", "host")
 
 
 def parse_network(text: str) -> str:
-    """--network: none (its own namespace, loopback only) or host (the host's namespace; the
-    mount, PID, IPC, UTS and user namespaces, seccomp and capabilities stay the container's)."""
+    """--network: none (its own namespace, loopback only), host (the host's namespace; the mount,
+    PID, IPC, UTS and user namespaces, seccomp and capabilities stay the container's), or a
+    network's name (bridge: sdc's default), which the store resolves when it makes the container."""
     if text in NETWORK_MODES:
         return text
-    raise UsageError(f"--network {text!r}: sdc's bridge networks are not there yet",
-                     hint="use none (loopback only) or host (the host's network)")  # fmt: skip
+    if text.startswith("container:"):
+        raise UsageError(f"--network {text!r}: another container's network is not there yet",
+                         hint="use none, host, bridge or a network's name")  # fmt: skip
+    if not NAME_RE.match(text):
+        raise UsageError(f"invalid --network {text!r}", hint="use none, host, bridge or a network's name")
+    return text
+
+
+def check_publish(values: Sequence[str], *, network: str) -> tuple[str, ...]:
+    from sdcontainer.ports import parse_publish
+
+    for value in values:
+        parse_publish(value)
+    if values and network in NETWORK_MODES:
+        raise UsageError(f"-p needs a network: --network {network} has none to publish from",
+                         hint="add --network bridge (sdc's default network) or a network's name")  # fmt: skip
+    return tuple(values)
+
+
+def check_ip(text: str, *, network: str) -> str:
+    import ipaddress
+
+    if not text:
+        return ""
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        raise UsageError(f"invalid --ip {text!r}", hint="give an IPv4 address, like 10.90.0.50") from None
+    if network in NETWORK_MODES:
+        raise UsageError(f"--ip needs a network: --network {network} has no address to give",
+                         hint="add --network bridge or a network's name")  # fmt: skip
+    return text
 
 
 def check_enable(enable: bool, *, auto_remove: bool) -> bool:

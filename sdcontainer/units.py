@@ -26,6 +26,9 @@ SIGNATURES: dict[str, str] = {
     "NotifyAccess": "s",
     "ExecStart": "a(sasb)",
     "ExecStopPost": "a(sasb)",
+    # with flags (systemd.service(5)'s prefixes): "privileged" is "+", "ignore-failure" "-"
+    "ExecStartPreEx": "a(sasas)",
+    "ExecStopPostEx": "a(sasas)",
     "KillMode": "s",
     "KillSignal": "i",
     "SendSIGKILL": "b",
@@ -158,10 +161,13 @@ def build_service_properties(
     read_only: Sequence[str],
     container_id: str | None = None,
     ready_timeout: int = 0,
+    network: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> dict[str, object]:
     """A detached container: a notify service whose main process becomes the container's PID 1.
     ready_timeout: seconds its payload has to say READY=1 where it says it (notifies), READY_TIMEOUT
-    if 0.
+    if 0. network: the commands that make its network before each start and unmake it after
+    (netns.py), privileged (`+`: in the host's mount namespace, where the namespace's mount must
+    be), the second whatever the first and the run did (ExecStopPost).
 
     KillMode=mixed sends the stop signal to PID 1 only and SIGKILL to the rest
     at the timeout, as `docker stop` does (systemd.kill(5)). read_only: paths
@@ -174,6 +180,9 @@ def build_service_properties(
         "NotifyAccess": "all",
         "ExecStart": [(launcher[0], list(launcher), False)],
         "ExecStopPost": [(cleanup[0], list(cleanup), True)],
+        **({"ExecStartPreEx": [(network[0][0], list(network[0]), ["privileged"])],
+            "ExecStopPostEx": [(network[1][0], list(network[1]), ["privileged", "ignore-failure"])]}
+           if network else {}),  # fmt: skip
         "KillMode": "mixed",
         "KillSignal": parse_signal(spec.stop_signal or "SIGTERM"),
         "SendSIGKILL": True,

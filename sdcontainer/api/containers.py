@@ -419,6 +419,10 @@ def delete(ctx: Context, container: Container) -> None:
         with containers.record_locked(ctx.paths, container.name) as present:
             if present:  # `sdc wait` on it may still be waiting
                 containers.keep_exit(ctx.paths, container)
+        if (Path(container.bundle) / protocol.NETWORK).exists():  # its leases; what a crash left of its netns
+            from sdcontainer.api import networks
+
+            networks.release(Path(container.bundle))
         driver.remove_container_fs(container.id)
         containers.remove_container_dir(ctx.paths, container.name)
 

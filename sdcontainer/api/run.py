@@ -102,6 +102,13 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         stack.callback(_locked, ctx, containers.remove_container_dir, ctx.paths, spec.name)
         ctx.hold_name(spec.name)
         unit = run_unit(spec.name, attach=not spec.detach, enabled=spec.enable)
+        address = ""
+        if spec.networked:  # (api.networks and what it needs: only then)
+            from sdcontainer.api import networks
+
+            networks.plan(ctx.paths, spec, cid, unit, cdir)
+            stack.callback(networks.release, cdir)
+            address = networks.address_of(cdir)
         container = Container(
             id=cid,
             spec=spec,
@@ -120,7 +127,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         stack.callback(_locked, ctx, driver.remove_container_fs, cid)
         hostname = spec.hostname or spec.name
         (cdir / "hostname").write_text(hostname + "\n")
-        (cdir / "hosts").write_text(bundle.build_hosts(hostname))
+        (cdir / "hosts").write_text(bundle.build_hosts(hostname, address))
         (cdir / "resolv.conf").write_text(_host_resolv_conf())
         # (the launcher writes these three into its layer at each start: bundle.OWN_FILES)
         own = bundle.write_systemd_files(cdir, cid) if spec.runs_systemd else []
@@ -137,7 +144,8 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
             with driver.layer_view(image.top_layer, init=True) as tree:
                 account = account_in(tree, spec.user)
         config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, account=account,
-                                             caps=caps, idmap=idmap, container_id=cid)
+                                             caps=caps, idmap=idmap, container_id=cid,
+                                             netns=f"{protocol.NETNS_DIR}/{cid}" if address else "")
         if mount is not None:
             config["root"] = {**config["root"], "mount": mount}  # type: ignore[dict-item]
         records.write_json(cdir / protocol.CONFIG, config)
@@ -289,6 +297,8 @@ def service_properties(ctx: Context, container: Container) -> dict[str, object]:
         read_only=[os.path.realpath(sys.executable)],  # see launcher.spawn_foreground
         container_id=container.id,
         ready_timeout=ready_timeout(),
+        network=(launcher_argv("--net-up", container.bundle), launcher_argv("--net-down", container.bundle))
+        if container.spec.networked else None,
     )
 
 
@@ -442,6 +452,8 @@ def _attach(ctx: Context, make: Callable[[contextlib.ExitStack], Container], aut
     with contextlib.ExitStack() as stack:
         try:
             container = make(stack)
+            if container.spec.networked:  # what a service's ExecStartPre does (netns.py), ours to do here
+                _network_up(container, stack)
             props = units.build_scope_properties(container.spec, pid=pid)
             start_unit(ctx, container, props, stack)
             os.write(sync_w, os.fsencode(container.bundle) + b"\n")  # in the scope, under its limits: go
@@ -453,12 +465,28 @@ def _attach(ctx: Context, make: Callable[[contextlib.ExitStack], Container], aut
             raise
         code = launcher.relay_signals(pid)  # the launcher records how PID 1 ended (protocol.STATE)
         stack.pop_all()
+    if container.spec.networked:  # down as its run ends; its leases its own until it is removed
+        from sdcontainer.api import networks
+
+        networks.release(Path(container.bundle), leases=False)
     # Removed as it ended, how it ended kept for a `wait` on it (delete), unless another command
     # has it now (an `rm -f`, a `start` that settles it first): that one removes it.
     if auto_remove and ctx.try_claim(container.name):
         forget_unit(ctx, container.unit)  # first: systemd unloads it as the files go
         lifecycle.delete(ctx, container)
     return code
+
+
+def _network_up(container: Container, stack: contextlib.ExitStack) -> None:
+    from sdcontainer import netns
+    from sdcontainer.api import networks
+
+    try:
+        netns.up(container.bundle)
+    except (netns.NetworkError, OSError) as exc:
+        raise SdcError(f"container {container.name} failed to start: its network: {exc}",
+                       hint="see `sdc network inspect` and the host's interfaces") from None  # fmt: skip
+    stack.callback(networks.release, Path(container.bundle), leases=False)
 
 
 def cleanup_argv(ctx: Context, container: Container) -> list[str]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdcontainer import netns
 from sdcontainer.errors import Conflict, UsageError
 
 RUN_DIR = Path("/run/sdc/ipam")
@@ -92,30 +93,14 @@ class Leases:
         return freed
 
 
-def release_file(directory: str, bridge: str, address: str, owner: str) -> None:
-    """The launcher's release of a lease it holds: its file unlinked if it is owner's still."""
-    path = os.path.join(directory, bridge, address)
-    try:
-        with open(path) as f:
-            if f.read().split("\n")[0] != owner:
-                return
-    except OSError:
-        return
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+release_file = netns.release_lease  # the launcher's (netns.py), with nothing of sdc's
 
 
 def _take(path: Path, owner: str, unit: str) -> bool:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{owner}\n{unit}\n")
-    return True
-
+        return netns.take_lease(str(path.parent.parent), path.parent.name, path.name, owner, unit)
+    except netns.NetworkError:
+        return False  # another's
 
 def _read(path: Path) -> Lease | None:
     try:

@@ -45,10 +45,12 @@ def build_options(container_id: str, container_name: str, attachments: list[Atta
     info: dict[str, Any] = {}
     for a in attachments:
         n = a.network
-        networks[n.name] = {"interface_name": a.interface, "static_ips": [a.address],
+        # netavark knows a network by its bridge's name (sdc0, sdc-<id>): it names its firewall
+        # chains after it, which another engine's network of the same name would share.
+        networks[n.bridge] = {"interface_name": a.interface, "static_ips": [a.address],
                             "aliases": [container_name, *a.aliases] if n.dns else list(a.aliases),
                             **({"static_mac": a.mac} if a.mac else {})}  # fmt: skip
-        info[n.name] = {"name": n.name, "id": n.id, "driver": "bridge", "network_interface": n.bridge,
+        info[n.bridge] = {"name": n.bridge, "id": n.id, "driver": "bridge", "network_interface": n.bridge,
                         "subnets": [{"subnet": n.subnet, "gateway": n.gateway}], "ipv6_enabled": False,
                         "internal": n.internal, "dns_enabled": n.dns,
                         "ipam_options": {"driver": "host-local"}}  # fmt: skip

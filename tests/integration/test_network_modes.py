@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Sdc
+from tests.integration.conftest import Sdc, store_state
 
 DUMMY = "sdctest0"  # a bridge of the test host's own network namespace, with no port: nothing leaves it
 
@@ -39,7 +40,9 @@ def test_none_is_loopback_alone_and_host_is_the_hosts(sdc: Sdc, image: str, dumm
     assert (pid1, hostname, root) == ("1", "inside", "own-root") and caps != "CapEff:\t000001ffffffffff"
 
 
-def test_a_network_sdc_has_not_is_one_line(sdc: Sdc, image: str) -> None:
-    for mode in ("bridge", "appnet", "container:web"):
+def test_a_network_sdc_has_not_is_one_line(sdc: Sdc, image: str, store: Path) -> None:
+    before = store_state(store)
+    for mode, says in (("appnet", "no such network"), ("container:web", "--network"), ("a/b", "--network")):
         proc = sdc("run", "--rm", "--network", mode, image, "true")
-        assert proc.returncode == 125 and proc.stderr.count("\n") == 1 and "--network" in proc.stderr, proc
+        assert proc.returncode == 125 and proc.stderr.count("\n") == 1 and says in proc.stderr, proc
+    assert store_state(store) == before

@@ -157,9 +157,9 @@ def test_netavarks_options_and_status() -> None:
     net = network.DEFAULT
     options = build_options("c" * 64, "web", [Attachment(net, "10.90.0.5", aliases=("www",))],
                             [PortMapping(80, 8080), PortMapping(53, 5353, "udp", "127.0.0.1")])
-    assert options["networks"] == {"sdc": {"interface_name": "eth0", "static_ips": ["10.90.0.5"], "aliases": ["www"]}}
-    assert options["network_info"]["sdc"]["network_interface"] == "sdc0"
-    assert options["network_info"]["sdc"]["subnets"] == [{"subnet": "10.90.0.0/16", "gateway": "10.90.0.1"}]
+    assert options["networks"] == {"sdc0": {"interface_name": "eth0", "static_ips": ["10.90.0.5"], "aliases": ["www"]}}
+    assert options["network_info"]["sdc0"]["network_interface"] == "sdc0"  # netavark's name: the bridge's
+    assert options["network_info"]["sdc0"]["subnets"] == [{"subnet": "10.90.0.0/16", "gateway": "10.90.0.1"}]
     assert options["port_mappings"] == [
         {"host_ip": "", "container_port": 80, "host_port": 8080, "range": 1, "protocol": "tcp"},
         {"host_ip": "127.0.0.1", "container_port": 53, "host_port": 5353, "range": 1, "protocol": "udp"}]

@@ -1,0 +1,148 @@
+"""A container on a network: its address leased, its ports chosen, its unit's plan written
+(protocol.NETWORK: what netns.py does at each start and stop)."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import json
+import os
+import socket
+from pathlib import Path
+
+from sdcontainer import files, protocol
+from sdcontainer.errors import Conflict, SdcError, UsageError
+from sdcontainer.network import Network, find_network
+from sdcontainer.network.ipam import RUN_DIR, Leases
+from sdcontainer.network.netavark import AARDVARK, CONFIG_DIR, SEARCH, Attachment, build_options
+from sdcontainer.paths import Paths
+from sdcontainer.ports import PortMapping, parse_publish
+from sdcontainer.spec import ContainerSpec
+
+PORTS_DIR = "/run/sdc/ports"  # a published host port's lease: PORTS_DIR/PROTOCOL/[IP]:PORT, O_EXCL
+NETNS_DIR = protocol.NETNS_DIR
+
+
+def netavark_binary() -> str:
+    found = next((path for path in SEARCH if os.access(path, os.X_OK)), None)
+    if found is None:
+        raise SdcError("netavark is not installed: a container on a network needs it",
+                       hint="install the netavark package (Debian: apt install netavark aardvark-dns)")  # fmt: skip
+    return found
+
+
+def plan(paths: Paths, spec: ContainerSpec, container_id: str, unit: str, cdir: Path) -> Network:
+    """Its address leased (ipam), its host ports chosen and leased, network.json written; the
+    network. Undone by release (on a failure later in the creation, and by rm)."""
+    binary = netavark_binary()
+    network = find_network(paths, spec.network)
+    leases: list[list[str]] = []
+    try:
+        address = Leases().allocate(network.bridge, network.network, ipaddress.IPv4Address(network.gateway),
+                                    container_id, unit, wanted=spec.ip or None)  # fmt: skip
+        leases.append([str(RUN_DIR), network.bridge, address, container_id, unit])
+        ports = []
+        for value in spec.publish:
+            mapping, lease = _host_ports(parse_publish(value), container_id, unit)
+            ports.append(mapping)
+            leases.extend(lease)
+        options = build_options(container_id, spec.name, [Attachment(network, address)], ports)
+        data = {"options": options, "netns": f"{NETNS_DIR}/{container_id}", "leases": leases, "netavark": binary,
+                "config_dir": CONFIG_DIR, "aardvark": next((a for a in AARDVARK if os.path.exists(a)), "")}  # fmt: skip
+        files.write_atomically(str(cdir / protocol.NETWORK), json.dumps(data).encode())
+    except BaseException:
+        _release(leases)
+        raise
+    return network
+
+
+def address_of(cdir: Path) -> str:
+    """The container's address on its network, as its plan leased it."""
+    data = json.loads((cdir / protocol.NETWORK).read_text())
+    return str(data["leases"][0][2])
+
+
+def release(cdir: Path, *, leases: bool = True) -> None:
+    """The container's network down (netns.down: what a crash left of its namespace too) and, with
+    leases (it goes), what plan leased given back."""
+    from sdcontainer import netns
+
+    if not (cdir / protocol.NETWORK).exists():
+        return
+    try:
+        failed = netns.down(str(cdir), release=leases)
+    except (netns.NetworkError, OSError, ValueError, KeyError) as exc:
+        failed = [str(exc)]
+    if failed:
+        from sdcontainer.log import get_logger
+
+        get_logger(__name__).warning("the network of %s: %s", cdir.name, "; ".join(failed))
+
+
+def _release(leases: list[list[str]]) -> None:
+    from sdcontainer import netns
+
+    for directory, bridge, address, owner, _unit in leases:
+        netns.release_lease(directory, bridge, address, owner)
+
+
+def _host_ports(mapping: PortMapping, owner: str, unit: str) -> tuple[PortMapping, list[list[str]]]:
+    """mapping with its host ports chosen (a free one where none is given), each leased (two
+    containers never publish one) and free on the host now (no process listens there)."""
+    from sdcontainer import netns
+
+    host_port = mapping.host_port or _free_port(mapping)
+    leases: list[list[str]] = []
+    every = mapping.host_ip in ("", "0.0.0.0", "::")  # every address of the host: one lease, "*:PORT"
+    try:
+        for port in range(host_port, host_port + mapping.count):
+            key = f"{'*' if every else mapping.host_ip}:{port}"
+            clash = _published(mapping.protocol, port, every=every)
+            try:
+                if clash:
+                    raise netns.NetworkError(clash)
+                netns.take_lease(PORTS_DIR, mapping.protocol, key, owner, unit)
+            except netns.NetworkError:
+                raise Conflict(f"port {port}/{mapping.protocol} is published by another container",
+                               hint="choose another host port") from None  # fmt: skip
+            leases.append([PORTS_DIR, mapping.protocol, key, owner, unit])
+            _check_free(mapping, port)
+    except BaseException:
+        _release(leases)
+        raise
+    return PortMapping(mapping.container_port, host_port, mapping.protocol, mapping.host_ip, mapping.count), leases
+
+
+def _published(protocol_: str, port: int, *, every: bool) -> str:
+    """A lease of port that one on every address (every) or on any address would overlap: its
+    name, or "". (On every address: any other lease of the port; on one: the every-address one.)"""
+    home = Path(PORTS_DIR) / protocol_
+    if every:
+        return next((p.name for p in home.glob(f"*:{port}")), "") if home.is_dir() else ""
+    return f"*:{port}" if (home / f"*:{port}").exists() else ""
+
+
+def _socket(mapping: PortMapping) -> socket.socket:
+    family = socket.AF_INET6 if ":" in mapping.host_ip else socket.AF_INET
+    kind = socket.SOCK_DGRAM if mapping.protocol == "udp" else socket.SOCK_STREAM
+    return socket.socket(family, kind)
+
+
+def _check_free(mapping: PortMapping, port: int) -> None:
+    if mapping.protocol == "sctp":
+        return  # (no SCTP socket to try with on every kernel)
+    with _socket(mapping) as s:
+        try:
+            s.bind((mapping.host_ip or "0.0.0.0", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise Conflict(f"port {port}/{mapping.protocol} of {mapping.host_ip or 'the host'} is taken",
+                               hint="a process listens there: choose another host port") from None  # fmt: skip
+            raise UsageError(f"cannot publish on {mapping.host_ip or 'the host'}:{port}: {exc.strerror}",
+                             hint="give an address of this host") from None  # fmt: skip
+
+
+def _free_port(mapping: PortMapping) -> int:
+    with _socket(mapping) as s:
+        s.bind((mapping.host_ip or "0.0.0.0", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,281 @@
+"""A container's network namespace on one of sdc's networks, made and unmade by its unit.
+
+Standard library and sdcontainer.linux only: it runs as the launcher does, in the unit, as
+`launcher --net-up BUNDLE` (ExecStartPre, privileged: in the host's mount namespace, where the
+namespace's bind mount must be for every later step to see it) and `--net-down BUNDLE`
+(ExecStopPost), on every start and stop, restarts included: whatever ends a container, systemd
+runs its ExecStopPost, and no veth, address, firewall rule or lease outlives its run. A
+foreground container's sdc calls the same two around its scope.
+
+The bundle's network.json (protocol.NETWORK), written by sdc when it made the container, says
+it all: netavark's options (network/netavark.py), the namespace's path, the leases to hold
+(network/ipam.py: a file per address, made O_EXCL), netavark's binary and its config directory.
+netavark takes no lock around its firewall changes: its calls here are serialised by one flock.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import subprocess
+import sys
+
+from sdcontainer import linux, protocol
+from sdcontainer.files import write_atomically
+
+NETNS_DIR = protocol.NETNS_DIR
+SETUP_LOCK = "/run/sdc/netavark.lock"
+
+
+class NetworkError(Exception):
+    pass
+
+
+NETAVARKS = ("/usr/lib/podman/netavark", "/usr/libexec/podman/netavark", "/usr/local/libexec/podman/netavark")
+LEASE_DIRS = ("/run/sdc/ipam", "/run/sdc/ports")
+IPTABLES = next((p for p in ("/usr/sbin/iptables", "/sbin/iptables") if os.path.exists(p)), "iptables")
+# what netavark and iptables run with: none of the caller's environment (NETAVARK_FW=none, say)
+ENVIRONMENT = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+
+
+def _read(bundle: str) -> dict:  # type: ignore[type-arg]
+    """The bundle's plan, checked as the record it is (root's, but read by a root process that
+    runs what it names): the namespace under NETNS_DIR by a container ID, leases in their two
+    directories with names and addresses of their patterns, netavark one of its known places."""
+    import json  # only on a networked container's start and stop
+    import re
+
+    with open(os.path.join(bundle, protocol.NETWORK), encoding="utf-8") as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
+        raise NetworkError(f"{protocol.NETWORK} is not sdc's")
+    if not re.fullmatch(re.escape(NETNS_DIR) + r"/[0-9a-f]{64}", str(data.get("netns"))):
+        raise NetworkError(f"{protocol.NETWORK} names no namespace of sdc's")
+    if data.get("netavark") not in NETAVARKS or not re.fullmatch(r"/run/sdc/[a-z]+", str(data.get("config_dir"))):
+        raise NetworkError(f"{protocol.NETWORK} names no netavark of sdc's")
+    for lease in data.get("leases", []):
+        if (not isinstance(lease, list) or len(lease) != 5 or not all(isinstance(x, str) for x in lease)
+                or lease[0] not in LEASE_DIRS or not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}", lease[1])
+                or not re.fullmatch(r"[0-9a-fA-F.:*\[\]]{1,60}", lease[2])):  # fmt: skip
+            raise NetworkError(f"{protocol.NETWORK} has a lease that is not sdc's")
+    return data
+
+
+def up(bundle: str) -> None:
+    """The namespace made at its path, the leases held, netavark's setup done; its status in the
+    bundle (protocol.NETWORK_STATUS). Whatever a crashed run left there is undone first."""
+    plan = _read(bundle)
+    netns = str(plan["netns"])
+    if os.path.exists(netns):
+        down(bundle)
+    for lease in plan.get("leases", []):
+        take_lease(*lease)
+    try:
+        _make_netns(netns)
+        status = _netavark(plan, "setup", netns)
+        harden(plan, netns)
+        write_atomically(os.path.join(bundle, protocol.NETWORK_STATUS), status.encode())
+    except BaseException:
+        down(bundle)
+        raise
+
+
+def down(bundle: str, *, release: bool = False) -> list[str]:
+    """netavark's teardown, the namespace unmounted and removed; with release (the container goes),
+    its leases freed too, unless the teardown failed (its rules would forward to the next holder
+    of its address): each step tried whatever the one before did (what failed is returned, said).
+    The leases are the container's from its making to its removal: a restart finds them its own."""
+    plan = _read(bundle)
+    netns = str(plan["netns"])
+    failed = []
+    if os.path.exists(netns):
+        try:
+            _netavark(plan, "teardown", netns)
+        except NetworkError as exc:
+            failed.append(str(exc))
+            release = False
+        try:
+            linux.umount(netns, linux.MNT_DETACH)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:  # not mounted (a crash between the file and the mount)
+                failed.append(f"umount {netns}: {exc}")
+        try:
+            os.unlink(netns)
+        except FileNotFoundError:
+            pass
+    for directory, bridge, address, owner, _unit in plan.get("leases", []) if release else []:
+        release_lease(directory, bridge, address, owner)
+    try:
+        os.unlink(os.path.join(bundle, protocol.NETWORK_STATUS))
+    except FileNotFoundError:
+        pass
+    return failed
+
+
+# netavark turns route_localnet on for a bridge with published ports (to forward 127.0.0.1:PORT):
+# the host then takes packets for 127.0.0.0/8 coming in on it, and a container with CAP_NET_RAW
+# (Docker's default set) reaches what listens on the host's loopback alone (CVE-2020-8558's
+# class). None is legitimate: replies to forwarded connections come for the bridge's address.
+# Nor may a packet from 127.0.0.0/8 come in there (with route_localnet, the kernel takes it for a
+# host's own to a service on 0.0.0.0 that trusts its loopback). And netavark makes the host a
+# router (ip_forward) with nothing to stop a peer on another interface that routes a network's
+# subnet through the host: its containers' unpublished ports would be open to it (Docker 28's
+# fix: the same raw rule, before DNAT, so published ports still answer).
+GUARD_COMMENT = "sdc: no way in to its containers but published ports"
+
+
+def guard_rules(networks: list[tuple[str, str]]) -> list[list[str]]:
+    """iptables rules (table raw, chain PREROUTING) for sdc's networks, (bridge, subnet) each: by
+    the bridge's exact name (iptables' `sdc+` would take any interface whose name starts so)."""
+    comment = ["-m", "comment", "--comment", GUARD_COMMENT, "-j", "DROP"]
+    rules = []
+    for bridge, subnet in networks:
+        rules += [["-i", bridge, "-d", "127.0.0.0/8", *comment], ["-i", bridge, "-s", "127.0.0.0/8", *comment],
+                  ["!", "-i", bridge, "-d", subnet, *comment]]  # fmt: skip
+    return rules
+
+
+def harden(plan: dict, netns: str) -> None:  # type: ignore[type-arg]
+    """What netavark 1.4 leaves open, closed, each time a network comes up (a firewall reload may
+    have flushed a rule): the guard rules (each checked, then inserted first: iptables' exit
+    status, none of its output is read); IPv6 off on the bridges and in the container (sdc's
+    networks are IPv4: a container's router advertisement would give the host and its neighbours
+    a route through it)."""
+    info = list(plan["options"].get("network_info", {}).values())
+    for rule in guard_rules([(str(n["network_interface"]), str(s["subnet"])) for n in info for s in n["subnets"]]):
+        if _iptables("-C", rule) != 0 and _iptables("-I", rule, "1") != 0:
+            raise NetworkError("cannot add sdc's guard rules to the raw table (iptables failed)")
+    for bridge in {str(n["network_interface"]) for n in info}:
+        _write_sysctl(f"/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6")
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    inside = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        linux.setns(inside, linux.CLONE_NEWNET)
+        try:  # (the /proc/sys/net a process opens is its network namespace's)
+            for conf in ("all", "default"):
+                _write_sysctl(f"/proc/sys/net/ipv6/conf/{conf}/disable_ipv6")
+        finally:
+            linux.setns(home, linux.CLONE_NEWNET)
+    finally:
+        os.close(inside)
+        os.close(home)
+
+
+def _write_sysctl(path: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write("1")
+    except FileNotFoundError:
+        pass  # a kernel without IPv6
+
+
+def _iptables(action: str, rule: list[str], *position: str) -> int:
+    return subprocess.run([IPTABLES, "-w", "-t", "raw", action, "PREROUTING", *position, *rule], capture_output=True,
+                          env=ENVIRONMENT).returncode  # fmt: skip
+
+
+def _make_netns(path: str) -> None:
+    """A new network namespace, kept by a bind mount at path (as `ip netns add` does): made in a
+    thread of ours that enters it and binds its /proc/thread-self/ns/net, then leaves it."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        linux.unshare(linux.CLONE_NEWNET)
+        try:
+            linux.mount("/proc/thread-self/ns/net", path, None, linux.MS_BIND)
+        finally:
+            linux.setns(home, linux.CLONE_NEWNET)
+    finally:
+        os.close(home)
+
+
+def _netavark(plan: dict, command: str, netns: str) -> str:  # type: ignore[type-arg]
+    import json
+
+    config = str(plan["config_dir"])
+    os.makedirs(config, mode=0o700, exist_ok=True)
+    os.makedirs(os.path.dirname(SETUP_LOCK), mode=0o700, exist_ok=True)
+    lock = os.open(SETUP_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.run([str(plan["netavark"]), "--config", config, command, netns], env=ENVIRONMENT,
+                              input=json.dumps(plan["options"]).encode(), capture_output=True, timeout=60)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NetworkError(f"netavark {command}: {exc}") from None
+    finally:
+        os.close(lock)
+    out = proc.stdout.decode(errors="replace").strip()
+    if proc.returncode != 0:
+        said = out or proc.stderr.decode(errors="replace").strip()
+        try:
+            said = str(json.loads(said).get("error", said))
+        except (ValueError, AttributeError):
+            pass
+        raise NetworkError(f"netavark {command}: {said[:500]}")
+    return out
+
+
+def take_lease(directory: str, bridge: str, address: str, owner: str, unit: str) -> bool:
+    """The lease of address (network/ipam.py's file), made (True), or held already by owner
+    (False); NetworkError where another holds it."""
+    home = os.path.join(directory, bridge)
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    path = os.path.join(home, address)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        try:
+            with open(path) as f:
+                holder = f.read().split("\n")[0]
+        except OSError:
+            holder = ""
+        if holder != owner:
+            raise NetworkError(f"the address {address} on {bridge} is another container's now") from None
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{owner}\n{unit}\n")
+    return True
+
+
+def release_lease(directory: str, bridge: str, address: str, owner: str) -> None:
+    """The lease of address freed, if it is owner's still."""
+    path = os.path.join(directory, bridge, address)
+    try:
+        with open(path) as f:
+            if f.read().split("\n")[0] != owner:
+                return
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def enter_host_mounts() -> None:
+    """Into PID 1's mount namespace (systemd's, the host's). A unit's ExecStartPre and ExecStopPost
+    run in a copy of it of their own (the unit's ReadOnlyPaths=; even with `+`, systemd 252): a
+    namespace's bind mount made there would be seen by no other, and its unmount undo nothing."""
+    fd = os.open("/proc/1/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        linux.setns(fd, linux.CLONE_NEWNS)
+    finally:
+        os.close(fd)
+    os.chdir("/")
+
+
+def main(mode: str, bundle: str) -> int:
+    """--net-up / --net-down, in the unit: 0, or 1 with what failed said (on its journal)."""
+    try:
+        bundle = os.path.realpath(bundle)
+        enter_host_mounts()
+        if mode == "net-up":
+            up(bundle)
+            return 0
+        failed = down(bundle)  # (its leases stay its own until it is removed)
+    except (NetworkError, OSError, KeyError, ValueError, TypeError) as exc:
+        print(f"sdc: the container's network: {exc}", file=sys.stderr, flush=True)
+        return 1
+    for why in failed:
+        print(f"sdc: the container's network: {why}", file=sys.stderr, flush=True)
+    return 1 if failed else 0
