@@ -59,7 +59,8 @@ step sdc rm -f db
 step sdc run -d --name www --network bridge -p 8080:80 busybox \
     sh -c 'mkdir /www && echo "served from a container" > /www/index.html && exec httpd -f -p 80 -h /www'
 step sdc exec www ip -4 -o addr show eth0
-step busybox wget -T 5 -qO- http://127.0.0.1:8080/   # the host's loopback, forwarded by netavark's rules
+step python3 -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1:8080/", timeout=5).read().decode(), end="")'
+                                                     # the host's loopback, forwarded by netavark's rules
 step sdc rm -f www
 # A distribution booting its own systemd: a Debian made from this host's installed packages (no mirror)
 "$here/../.venv/bin/python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path
