@@ -525,15 +525,20 @@ def move_to(cgroups: dict[frozenset[str], str]) -> None:
 
 
 class OomWatch:
-    """The OOM killer's kills in the cgroup we are in when armed (the container's scope), told as
-    they happen: cgroup v2's memory.events (a change wakes poll(2) with POLLPRI) or v1's
-    memory.oom_control (an eventfd registered with cgroup.event_control). We leave the scope
-    then (launch): a read once the container has ended could find its cgroup gone already."""
+    """The OOM killer's work in the cgroup we are in when armed (the container's scope), told as
+    it happens: cgroup v2's memory.events (a change wakes poll(2) with POLLPRI; its `oom` and
+    `oom_kill` counts) or v1's memory.oom_control (an eventfd registered with
+    cgroup.event_control). We leave the scope then (launch): its cgroup is removed once the
+    container has ended, often before our last look, so what a wake-up says is taken then.
+    v1 signals the eventfd when an OOM begins, before the kill is counted, and when the cgroup is
+    removed, after its files stop reading: a wake-up while the file still reads is an OOM (as
+    runc and containerd take it)."""
 
     def __init__(self) -> None:
         self.readable: list[int] = []  # v1's eventfds
         self.exceptional: list[int] = []  # v2's memory.events
-        self.counters: list[int] = []  # files whose oom_kill lines count
+        self.counters: list[int] = []  # files whose oom and oom_kill lines count
+        self.controls: dict[int, int] = {}  # v1: eventfd -> its memory.oom_control
         self.start = 0
         self.killed = False
 
@@ -551,28 +556,34 @@ class OomWatch:
                 _write_text(f"{CGROUP_ROOT}/memory{path}/cgroup.event_control", f"{event} {fd}")
                 self.counters.append(fd)
                 self.readable.append(event)
+                self.controls[event] = fd
         self.start = self._count()
 
     def _count(self) -> int:
+        """The OOMs and OOM kills so far (the highest count of any of our files)."""
         total = 0
         for fd in self.counters:
-            try:
-                text = os.pread(fd, 4096, 0).decode()
-            except OSError:
-                continue  # the cgroup is gone
-            for line in text.splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill" and value.strip().isdigit():
-                    total = max(total, int(value))
+            text = self._read(fd)
+            counts = dict(line.partition(" ")[::2] for line in (text or "").splitlines())
+            total = max(total, sum(int(counts[key]) for key in ("oom", "oom_kill") if counts.get(key, "").isdigit()))
         return total
 
+    @staticmethod
+    def _read(fd: int) -> str | None:
+        try:
+            return os.pread(fd, 4096, 0).decode()
+        except OSError:
+            return None  # the cgroup is gone
+
     def check(self) -> None:
-        """After one of our fds woke up (or at the end): whether there were kills since arm."""
-        for fd in self.readable:
+        """After one of our fds woke up (or at the end): whether there were OOMs since arm."""
+        for event in self.readable:
             try:
-                os.eventfd_read(fd)
+                os.eventfd_read(event)
             except OSError:
-                pass
+                continue  # not signalled
+            if self._read(self.controls[event]) is not None:
+                self.killed = True
         self.killed = self.killed or self._count() > self.start
 
     def close(self) -> None:

@@ -11,6 +11,20 @@ import pytest
 from tests.integration.conftest import Sdc
 
 
+def foreground_sleep(sdc: Sdc, image: str, name: str) -> subprocess.Popen[bytes]:
+    """A foreground `sdc run` of a sleep, returned once `exec` reaches it."""
+    fg = subprocess.Popen(sdc.argv("run", "--name", name, image, "sleep", "1000"), env=sdc.env(),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 20
+    while sdc("exec", name, "true").returncode != 0:
+        if time.monotonic() > deadline or fg.poll() is not None:
+            fg.kill()
+            fg.wait()
+            raise AssertionError(f"the foreground container never ran: {fg.returncode}")
+        time.sleep(0.1)
+    return fg
+
+
 def test_wait_prints_a_removed_containers_status(sdc: Sdc, image: str, name: str) -> None:
     """Docker: `docker run -d --rm ... sh -c 'sleep 2; exit 5'; docker wait` prints 5, though the
     container is gone by the time wait reads it (sdc kept how it ended, by its ID)."""
@@ -76,13 +90,8 @@ def test_exec_from_another_cgroup_namespace(sdc: Sdc, image: str, name: str) -> 
     """sdc exec from a caller in a cgroup namespace of its own (unshare, nsenter): PID 1's cgroups
     are then named relative to that namespace's root (cgroups.join; its "/.." case, which crashed
     with FileNotFoundError, in tests/unit/test_cgroups.py)."""
-    fg = subprocess.Popen(sdc.argv("run", "--name", name, image, "sleep", "1000"), env=sdc.env(),
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    fg = foreground_sleep(sdc, image, name)
     try:
-        deadline = time.monotonic() + 20
-        while sdc("exec", name, "true").returncode != 0:
-            assert time.monotonic() < deadline and fg.poll() is None
-            time.sleep(0.1)
         proc = subprocess.run(["unshare", "--cgroup", *sdc.argv("exec", name, "echo", "in")], env=sdc.env(),
                               capture_output=True, text=True, timeout=60)  # fmt: skip
         assert (proc.returncode, proc.stdout) == (0, "in\n"), proc.stderr
@@ -139,7 +148,7 @@ def test_the_payload_alone_is_charged_and_its_oom_is_reported(sdc: Sdc, image: s
         assert sdc.ok("wait", name) == "137\n"
     else:
         fits = sdc("run", "--rm", "-m", "8m", image, "sh", "-c", "x=$(head -c 2000000 /dev/zero | tr '\\0' a); echo ok")
-        assert (fits.returncode, fits.stdout) == (0, "ok\n"), fits
+        assert (fits.returncode, fits.stdout, fits.stderr) == (0, "ok\n", ""), fits
         proc = sdc("run", "--name", name, "-m", "8m", image, "sh", "-c", OOM)
         assert proc.returncode == 137 and "OOM killer" in proc.stderr and "survived" not in proc.stdout, proc
     [info] = json.loads(sdc.ok("inspect", name))
@@ -147,13 +156,8 @@ def test_the_payload_alone_is_charged_and_its_oom_is_reported(sdc: Sdc, image: s
 
 
 def test_a_foreground_scope_holds_the_payload_alone(sdc: Sdc, image: str, name: str) -> None:
-    fg = subprocess.Popen(sdc.argv("run", "--name", name, image, "sleep", "1000"), env=sdc.env(),
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    fg = foreground_sleep(sdc, image, name)
     try:
-        deadline = time.monotonic() + 20
-        while sdc("exec", name, "true").returncode != 0:
-            assert time.monotonic() < deadline and fg.poll() is None
-            time.sleep(0.1)
         cgroup = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", f"sdc-{name}.scope"],
                                 capture_output=True, text=True).stdout.strip()  # fmt: skip
         pids = open(f"/sys/fs/cgroup/systemd{cgroup}/cgroup.procs").read().split()
