@@ -285,7 +285,69 @@ def _resources(spec: ContainerSpec) -> dict[str, object]:
     return {"cpu": {"cpus": ",".join(str(c) for c in cpus)}} if cpus else {}
 
 
-def build_hosts(hostname: str, address: str = "") -> str:
-    """/etc/hosts: localhost, and the container's name at its address on its network (or 127.0.1.1)."""
+def build_hosts(hostname: str, address: str = "", extra: Sequence[str] = ()) -> str:
+    """/etc/hosts: localhost, the container's name at its address on its network (or 127.0.1.1),
+    then --add-host's NAME:ADDRESS lines (spec.parse_add_host)."""
+    lines = [f"{a}\t{n}" for n, _, a in (h.partition(":") for h in extra)]
     return (f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            f"{address or '127.0.1.1'}\t{hostname}\n")  # fmt: skip
+            f"{address or '127.0.1.1'}\t{hostname}\n") + "".join(f"{line}\n" for line in lines)  # fmt: skip
+
+
+RESOLVED_UPSTREAM = "/run/systemd/resolve/resolv.conf"  # systemd-resolved's servers, where /etc's names its stub
+FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")  # Docker's, where the host has no server a container can reach
+DNS_DOMAIN = "dns.podman"  # aardvark-dns's domain for the names on a network
+
+
+def parse_resolv_conf(text: str) -> tuple[list[str], list[str], list[str]]:
+    """A resolv.conf's nameservers, search domains and options (resolv.conf(5): the last search
+    or domain line wins)."""
+    servers: list[str] = []
+    search: list[str] = []
+    options: list[str] = []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split(";", 1)[0].split()
+        if len(words) >= 2 and words[0] == "nameserver":
+            servers.append(words[1])
+        elif words[:1] in (["search"], ["domain"]):
+            search = words[1:]
+        elif words[:1] == ["options"]:
+            options += words[1:]
+    return servers, search, options
+
+
+def build_resolv_conf(host: str, *, mode: str, names_at: str = "", dns: Sequence[str] = (),
+                      search: Sequence[str] = (), options: Sequence[str] = (), upstream: str = "") -> str:  # fmt: skip
+    """The container's resolv.conf, from the host's (host), as Docker and Podman make it.
+
+    mode: "host" (the host's namespace: the host's servers as they are), "none" (no network: the
+    host's, unused) or "network": a server on the host's loopback (systemd-resolved's 127.0.0.53)
+    is no server inside, nor an IPv6 one on IPv4 networks: left out, and where none is left,
+    systemd-resolved's upstream servers (upstream: its file's text), else FALLBACK_DNS. names_at:
+    the network's DNS server (aardvark-dns on its gateway), the only nameserver then (it asks the
+    host's, or --dns's, for other names) and its domain searched first. dns, search and options:
+    --dns (where names_at is not), --dns-search ("." for none) and --dns-option, replacing the host's."""
+    servers, host_search, host_options = parse_resolv_conf(host)
+    if mode == "network":
+        servers = [s for s in servers if _reachable(s)]
+        if not servers:
+            servers = [s for s in parse_resolv_conf(upstream)[0] if _reachable(s)] or list(FALLBACK_DNS)
+    if dns and not names_at:
+        servers = list(dns)
+    if names_at:
+        servers = [names_at]
+    domains = [d for d in search if d != "."] if search else host_search
+    if names_at and not search:
+        domains = [DNS_DOMAIN, *domains]
+    lines = ["# made by sdc for this container"]
+    if domains:
+        lines.append("search " + " ".join(domains))
+    lines += [f"nameserver {server}" for server in servers]
+    chosen = list(options) or host_options
+    if chosen:
+        lines.append("options " + " ".join(chosen))
+    return "\n".join(lines) + "\n"
+
+
+def _reachable(server: str) -> bool:
+    """A nameserver a container on one of sdc's (IPv4) networks can reach: IPv4, not loopback."""
+    return server.count(".") == 3 and ":" not in server and not server.startswith("127.")

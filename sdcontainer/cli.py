@@ -444,6 +444,102 @@ image_app.command("tag", help="Give an image another name.")(tag)
 image_app.command("history", help="Show how an image was made.")(history)
 
 
+# --- networks --------------------------------------------------------------------
+
+network_app = typer.Typer(help="Manage networks.", no_args_is_help=True)
+app.add_typer(network_app, name="network")
+
+
+@network_app.command("create")
+def network_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    subnet: Annotated[Optional[str], typer.Option(help="Its IPv4 subnet (default: a free 10.91.N.0/24)")] = None,
+    gateway: Annotated[Optional[str], typer.Option(help="The bridge's address (default: the subnet's first)")] = None,
+    internal: Annotated[bool, typer.Option("--internal", help="No way out: no route, no masquerade")] = False,
+    disable_dns: Annotated[bool, typer.Option("--disable-dns", help="No names of its containers")] = False,
+    driver: Annotated[str, typer.Option("--driver", "-d", help="bridge (the only one)")] = "bridge",
+) -> None:
+    """Create a network: a bridge of its own, where containers find each other by name."""
+    from sdcontainer.api import networks as network_cases
+
+    if driver != "bridge":
+        raise SdcError(f"network driver {driver!r} is not sdc's", hint="sdc's networks are bridges: --driver bridge")
+    network = network_cases.create_network(_sdc(ctx), name, subnet=subnet, gateway=gateway, internal=internal,
+                                           dns=not disable_dns)  # fmt: skip
+    typer.echo(network.id)
+
+
+@network_app.command("ls")
+def network_ls(
+    ctx: typer.Context,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only network names")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table or json", callback=_check_format)] = "table",
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Show whole network IDs")] = False,
+) -> None:
+    """List networks."""
+    from sdcontainer.api import networks as network_cases
+
+    found = network_cases.list_networks(_sdc(ctx))
+    if quiet:
+        for network, _ in found:
+            typer.echo(network.name)
+    elif fmt == "json":
+        typer.echo(json.dumps([{"Name": n.name, "Id": n.id, "Driver": "bridge", "Subnet": n.subnet,
+                                "Gateway": n.gateway, "Internal": n.internal, "DNSEnabled": n.dns,
+                                "Bridge": n.bridge, "Containers": users} for n, users in found], indent=2))  # fmt: skip
+    else:
+        table = [["NETWORK ID", "NAME", "DRIVER", "SUBNET", "CONTAINERS"]]
+        for n, users in found:
+            table.append([n.id if no_trunc else n.id[:12], n.name, "bridge", n.subnet, str(len(users))])
+        typer.echo(render.format_table(table), nl=False)
+
+
+@network_app.command("inspect")
+def network_inspect(
+    ctx: typer.Context,
+    networks: Annotated[list[str], typer.Argument(metavar="NETWORK...")],
+) -> None:
+    """Show details of networks as JSON, with their containers."""
+    from sdcontainer.api import networks as network_cases
+
+    sdc = _sdc(ctx)
+    typer.echo(json.dumps([network_cases.inspect_network(sdc, ref) for ref in networks], indent=2))
+
+
+@network_app.command("rm")
+def network_rm(
+    ctx: typer.Context,
+    networks: Annotated[list[str], typer.Argument(metavar="NETWORK...")],
+    force: Annotated[bool, typer.Option("--force", "-f", help="Remove its containers too")] = False,
+) -> None:
+    """Remove networks no container is on (with -f, their containers too)."""
+    from sdcontainer.api import networks as network_cases
+
+    for name in network_cases.remove_networks(_sdc(ctx), networks, force=force):
+        typer.echo(name)
+
+
+@network_app.command("prune")
+def network_prune(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask (sdc never asks)")] = False,
+) -> None:
+    """Remove every network of yours that no container is on."""
+    from sdcontainer.api import networks as network_cases
+
+    del force
+    removed = network_cases.prune_networks(_sdc(ctx))
+    if removed:
+        typer.echo("Deleted Networks:")
+    for name in removed:
+        typer.echo(name)
+
+
+network_app.command("remove", help="Remove networks (as rm).", hidden=True)(network_rm)
+network_app.command("list", help="List networks (as ls).", hidden=True)(network_ls)
+
+
 # --- containers ------------------------------------------------------------------
 
 

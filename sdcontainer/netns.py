@@ -162,6 +162,17 @@ def harden(plan: dict, netns: str) -> None:  # type: ignore[type-arg]
         os.close(home)
 
 
+def unguard(networks: list[tuple[str, str]]) -> None:
+    """The guard rules of networks removed (their network is gone): each as often as it is there."""
+    for rule in guard_rules(networks):
+        for _ in range(16):
+            try:
+                if _iptables("-D", rule) != 0:
+                    break
+            except OSError:
+                return  # no iptables: no rule either
+
+
 def _write_sysctl(path: str) -> None:
     try:
         with open(path, "w") as f:

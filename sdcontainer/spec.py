@@ -120,6 +120,13 @@ RUN_FLAGS = (
     RunFlag(("-p", "--publish"), "publish", list, None,
             "Publish a container's port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp|sctp] (needs a network)"),
     RunFlag(("--ip",), "ip", str, None, "The container's address on its network"),
+    RunFlag(("--mac-address",), "mac_address", str, None, "The container's MAC address on its network"),
+    RunFlag(("--network-alias",), "network_alias", list, None,
+            "Another name the container has on its network (a network of the user's, which has names)"),
+    RunFlag(("--dns",), "dns", list, None, "A DNS server for the container (its resolv.conf)"),
+    RunFlag(("--dns-search",), "dns_search", list, None, "A DNS search domain for the container"),
+    RunFlag(("--dns-option",), "dns_option", list, None, "A resolv.conf option for the container (ndots:2)"),
+    RunFlag(("--add-host",), "add_host", list, None, "A line of the container's /etc/hosts: HOST:IP"),
 )  # fmt: skip
 RUN_DEFAULTS: dict[str, Any] = {flag.param: flag.default for flag in RUN_FLAGS}
 LIMIT_FLAGS = ("memory", "memory_swap", "cpu_shares", "cpus", "cpuset_cpus", "pids_limit", "blkio_weight")
@@ -170,6 +177,12 @@ class ContainerSpec:
     network: str = "none"  # none (a namespace with loopback only), host (the host's), or a network's name
     publish: tuple[str, ...] = ()  # -p values, checked (ports.parse_publish)
     ip: str = ""  # --ip: an address on the network (checked against its subnet when the container is made)
+    mac_address: str = ""  # --mac-address: 02:42:ac:11:00:99 (checked: unicast)
+    network_aliases: tuple[str, ...] = ()  # its other names on its network (one with names: dns)
+    dns: tuple[str, ...] = ()  # resolv.conf's nameservers (on a network with names: their upstream)
+    dns_search: tuple[str, ...] = ()  # resolv.conf's search domains ("." for none)
+    dns_options: tuple[str, ...] = ()  # resolv.conf's options
+    add_hosts: tuple[str, ...] = ()  # /etc/hosts lines: NAME:ADDRESS (parse_add_host)
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -450,6 +463,12 @@ def build_run_spec(
         network=parse_network(f["network"] or "none"),
         publish=check_publish(f["publish"] or (), network=f["network"] or "none"),
         ip=check_ip(f["ip"] or "", network=f["network"] or "none"),
+        mac_address=check_mac(f["mac_address"] or "", network=f["network"] or "none"),
+        network_aliases=check_aliases(f["network_alias"] or (), network=f["network"] or "none"),
+        dns=tuple(check_address(a, flag="--dns") for a in f["dns"] or ()),
+        dns_search=tuple(check_domain(d) for d in f["dns_search"] or ()),
+        dns_options=tuple(check_dns_option(o) for o in f["dns_option"] or ()),
+        add_hosts=tuple(parse_add_host(h) for h in f["add_host"] or ()),
         limits=limits,
     )
 
@@ -495,6 +514,65 @@ def check_ip(text: str, *, network: str) -> str:
         raise UsageError(f"--ip needs a network: --network {network} has no address to give",
                          hint="add --network bridge or a network's name")  # fmt: skip
     return text
+
+
+def check_mac(text: str, *, network: str) -> str:
+    if not text:
+        return ""
+    if not re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", text) or int(text[:2], 16) & 1:
+        raise UsageError(f"invalid --mac-address {text[:40]!r}",
+                         hint="give a unicast MAC address, like 02:42:ac:11:00:99")  # fmt: skip
+    if network in NETWORK_MODES:
+        raise UsageError(f"--mac-address needs a network: --network {network} has no interface to give it",
+                         hint="add --network bridge or a network's name")  # fmt: skip
+    return text.lower()
+
+
+def check_aliases(values: Sequence[str], *, network: str) -> tuple[str, ...]:
+    for value in values:
+        if not NAME_RE.match(value):
+            raise UsageError(f"invalid --network-alias {value[:80]!r}",
+                             hint="use letters, digits, '_', '.' or '-', starting with a letter or digit")  # fmt: skip
+    if values and network in NETWORK_MODES:
+        raise UsageError(f"--network-alias needs a network: --network {network} has no names",
+                         hint="add --network and a network of yours (`sdc network create`)")  # fmt: skip
+    return tuple(values)
+
+
+def check_address(text: str, *, flag: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise UsageError(f"invalid {flag} {text[:80]!r}", hint="give an IP address, like 192.0.2.53") from None
+
+
+_DOMAIN_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_DOMAIN_RE = re.compile(rf"{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*\.?")
+
+
+def check_domain(text: str) -> str:
+    """A --dns-search domain ("." : none at all, as Docker's)."""
+    if text != "." and (len(text) > 253 or not _DOMAIN_RE.fullmatch(text)):
+        raise UsageError(f"invalid --dns-search {text[:80]!r}", hint="give a domain name, like corp.example")
+    return text
+
+
+def check_dns_option(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}(:[0-9]{1,5})?", text):
+        raise UsageError(f"invalid --dns-option {text[:80]!r}", hint="give a resolv.conf option, like ndots:2 or edns0")
+    return text
+
+
+def parse_add_host(text: str) -> str:
+    """--add-host HOST:IP (or HOST=IP; an IPv6 address after the first colon, as Docker's), as
+    NAME:ADDRESS (the first colon parts them)."""
+    sep = "=" if "=" in text else ":"
+    name, found, address = text.partition(sep)
+    if not found or len(name) > 253 or not _DOMAIN_RE.fullmatch(name) or name.endswith("."):
+        raise UsageError(f"invalid --add-host {text[:80]!r}", hint="give HOST:IP, like gw:10.90.0.1")
+    return f"{name}:{check_address(address.strip('[]'), flag='--add-host')}"
 
 
 def check_enable(enable: bool, *, auto_remove: bool) -> bool:

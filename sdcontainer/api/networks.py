@@ -8,16 +8,21 @@ import ipaddress
 import json
 import os
 import socket
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sdcontainer import files, protocol
-from sdcontainer.errors import Conflict, SdcError, UsageError
-from sdcontainer.network import Network, find_network
+from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
+from sdcontainer.network import DEFAULT_NAME, Network, find_network
 from sdcontainer.network.ipam import RUN_DIR, Leases
 from sdcontainer.network.netavark import AARDVARK, CONFIG_DIR, SEARCH, Attachment, build_options
 from sdcontainer.paths import Paths
 from sdcontainer.ports import PortMapping, parse_publish
 from sdcontainer.spec import ContainerSpec
+
+if TYPE_CHECKING:
+    from sdcontainer.api.context import Context
 
 PORTS_DIR = "/run/sdc/ports"  # a published host port's lease: PORTS_DIR/PROTOCOL/[IP]:PORT, O_EXCL
 NETNS_DIR = protocol.NETNS_DIR
@@ -46,7 +51,14 @@ def plan(paths: Paths, spec: ContainerSpec, container_id: str, unit: str, cdir: 
             mapping, lease = _host_ports(parse_publish(value), container_id, unit)
             ports.append(mapping)
             leases.extend(lease)
-        options = build_options(container_id, spec.name, [Attachment(network, address)], ports)
+        if spec.network_aliases and not network.dns:
+            raise UsageError(f"--network-alias: network {network.name} has no names",
+                             hint="create a network of your own (`sdc network create NAME`) and use it")  # fmt: skip
+        # its names there: its name (netavark adds it), its short ID (as Docker's), its aliases
+        aliases = (container_id[:12], *spec.network_aliases)
+        attachment = Attachment(network, address, mac=spec.mac_address, aliases=aliases)
+        options = build_options(container_id, spec.name, [attachment], ports,
+                                dns_servers=list(spec.dns) if network.dns else None)  # fmt: skip
         data = {"options": options, "netns": f"{NETNS_DIR}/{container_id}", "leases": leases, "netavark": binary,
                 "config_dir": CONFIG_DIR, "aardvark": next((a for a in AARDVARK if os.path.exists(a)), "")}  # fmt: skip
         files.write_atomically(str(cdir / protocol.NETWORK), json.dumps(data).encode())
@@ -146,3 +158,123 @@ def _free_port(mapping: PortMapping) -> int:
     with _socket(mapping) as s:
         s.bind((mapping.host_ip or "0.0.0.0", 0))
         return int(s.getsockname()[1])
+
+
+# --- sdc network: the user's networks ---------------------------------------------------------
+
+
+def users_of(paths: Paths, network: Network) -> list[str]:
+    """The names of the containers on network (running or not), from their records."""
+    from sdcontainer import containers
+
+    return sorted(c.name for c in containers.list_containers(paths) if c.spec.network == network.name)
+
+
+def create_network(ctx: Context, name: str, *, subnet: str | None = None, gateway: str | None = None,
+                   internal: bool = False, dns: bool = True) -> Network:  # fmt: skip
+    from sdcontainer import network as networks_
+    from sdcontainer import records
+
+    if gateway is not None and subnet is None:
+        raise UsageError("--gateway needs a --subnet", hint="give the subnet the gateway is an address of")
+    with records.locked(ctx.paths):
+        return networks_.create_network(ctx.paths, name, subnet=subnet, gateway=gateway, internal=internal, dns=dns)
+
+
+def list_networks(ctx: Context) -> list[tuple[Network, list[str]]]:
+    """Each network, the default first, with the names of its containers."""
+    from sdcontainer import containers
+    from sdcontainer import network as networks_
+
+    found = networks_.list_networks(ctx.paths)
+    on: dict[str, list[str]] = {}
+    for c in containers.list_containers(ctx.paths):
+        on.setdefault(c.spec.network, []).append(c.name)
+    return [(n, sorted(on.get(n.name, []))) for n in found]
+
+
+def inspect_network(ctx: Context, ref: str) -> dict[str, Any]:
+    """Docker's shape of `network inspect`, with the containers on it and their addresses."""
+    from sdcontainer import containers
+
+    network = find_network(ctx.paths, ref)
+    attached: dict[str, Any] = {}
+    for c in containers.list_containers(ctx.paths):
+        if c.spec.network != network.name:
+            continue
+        try:
+            address = address_of(Path(c.bundle))
+        except (OSError, ValueError, KeyError, IndexError):
+            address = ""
+        attached[c.id] = {"Name": c.name, "IPv4Address": f"{address}/{network.network.prefixlen}" if address else "",
+                          "MacAddress": _mac_of(Path(c.bundle)), "IPv6Address": ""}  # fmt: skip
+    return {
+        "Name": network.name, "Id": network.id, "Created": _iso(network.created), "Scope": "local",
+        "Driver": "bridge", "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": {},
+                 "Config": [{"Subnet": network.subnet, "Gateway": network.gateway}]},
+        "Internal": network.internal, "Attachable": True, "Ingress": False, "DNSEnabled": network.dns,
+        "Containers": attached, "Options": {"com.docker.network.bridge.name": network.bridge}, "Labels": {},
+    }  # fmt: skip
+
+
+def _mac_of(bundle: Path) -> str:
+    """The container's MAC address as netavark last reported it (while its network is up)."""
+    from sdcontainer.network.netavark import NetavarkError, parse_status
+
+    try:
+        return next((i.mac for i in parse_status((bundle / protocol.NETWORK_STATUS).read_text())), "")
+    except (OSError, NetavarkError):
+        return ""
+
+
+def _iso(timestamp: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def remove_networks(ctx: Context, refs: Sequence[str], *, force: bool = False) -> list[str]:
+    """The networks of refs removed (their records, and the guard rules of their bridges); one
+    with containers only with force, which removes them first (as Podman's `network rm -f`).
+    Every ref is found before anything is removed."""
+    from sdcontainer import netns, records
+    from sdcontainer import network as networks_
+    from sdcontainer.api import containers as lifecycle
+
+    found = list({n.name: n for n in (find_network(ctx.paths, ref) for ref in refs)}.values())
+    for network in found:
+        if network.name == networks_.DEFAULT_NAME:
+            raise UsageError("the default network cannot be removed", hint="it is sdc's own, made by none")
+    removed = []
+    for network in found:
+        users = users_of(ctx.paths, network)
+        if users and not force:
+            raise Conflict(f"network {network.name} has containers: {', '.join(users[:5])}",
+                           hint="remove them first, or use `sdc network rm -f` to remove them with it")  # fmt: skip
+        if users:
+            lifecycle.remove(ctx, users, force=True)
+        with records.locked(ctx.paths):
+            users = users_of(ctx.paths, network)  # one made beside us
+            if users:
+                raise Conflict(f"network {network.name} has containers: {', '.join(users[:5])}",
+                               hint="a container was made on it meanwhile: remove it first")  # fmt: skip
+            networks_.remove_network(ctx.paths, network)
+        netns.unguard([(network.bridge, network.subnet)])
+        removed.append(network.name)
+    return removed
+
+
+def prune_networks(ctx: Context) -> list[str]:
+    """The user's networks no container is on, removed."""
+    from sdcontainer import records
+
+    with records.locked(ctx.paths):
+        unused = [n.name for n, users in list_networks(ctx) if not users and n.name != DEFAULT_NAME]
+    removed = []
+    for name in unused:
+        try:
+            removed += remove_networks(ctx, [name])
+        except (Conflict, NotFound):
+            continue  # used, or removed, beside us
+    return removed

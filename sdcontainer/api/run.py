@@ -102,13 +102,15 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         stack.callback(_locked, ctx, containers.remove_container_dir, ctx.paths, spec.name)
         ctx.hold_name(spec.name)
         unit = run_unit(spec.name, attach=not spec.detach, enabled=spec.enable)
-        address = ""
+        address, names_at = "", ""
         if spec.networked:  # (api.networks and what it needs: only then)
             from sdcontainer.api import networks
 
-            networks.plan(ctx.paths, spec, cid, unit, cdir)
+            network = networks.plan(ctx.paths, spec, cid, unit, cdir)
             stack.callback(networks.release, cdir)
             address = networks.address_of(cdir)
+            names_at = network.gateway if network.dns else ""
+            spec = dataclasses.replace(spec, network=network.name)  # by its name, however it was given
         container = Container(
             id=cid,
             spec=spec,
@@ -127,8 +129,11 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         stack.callback(_locked, ctx, driver.remove_container_fs, cid)
         hostname = spec.hostname or spec.name
         (cdir / "hostname").write_text(hostname + "\n")
-        (cdir / "hosts").write_text(bundle.build_hosts(hostname, address))
-        (cdir / "resolv.conf").write_text(_host_resolv_conf())
+        (cdir / "hosts").write_text(bundle.build_hosts(hostname, address, spec.add_hosts))
+        (cdir / "resolv.conf").write_text(bundle.build_resolv_conf(
+            _read_text("/etc/resolv.conf"), mode="network" if spec.networked else spec.network, names_at=names_at,
+            dns=spec.dns, search=spec.dns_search, options=spec.dns_options,
+            upstream=_read_text(bundle.RESOLVED_UPSTREAM) if spec.networked else ""))  # fmt: skip
         # (the launcher writes these three into its layer at each start: bundle.OWN_FILES)
         own = bundle.write_systemd_files(cdir, cid) if spec.runs_systemd else []
         if idmap is not None:  # bound in: its root's, as Docker's are, the files are its alone
@@ -565,8 +570,9 @@ def _read_in(rootfs: Path, path: str) -> str:
         return ""
 
 
-def _host_resolv_conf() -> str:
+def _read_text(path: str) -> str:
+    """A file of the host's (resolv.conf), or "" where it cannot be read."""
     try:
-        return Path("/etc/resolv.conf").read_text()
+        return Path(path).read_text(errors="replace")
     except OSError:
         return ""

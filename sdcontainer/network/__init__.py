@@ -144,7 +144,8 @@ def find_network(paths: Paths, ref: str) -> Network:
 
 
 def create_network(paths: Paths, name: str, *, subnet: str | None = None, gateway: str | None = None,
-                   internal: bool = False, routes: list[ipaddress.IPv4Network] | None = None) -> Network:  # fmt: skip
+                   internal: bool = False, dns: bool = True,
+                   routes: list[ipaddress.IPv4Network] | None = None) -> Network:  # fmt: skip
     """A new network's record (the bridge comes with its first container). Call with the store
     locked. routes: the host's (host_routes), which an automatic subnet must not overlap."""
     check_name(name)
@@ -164,9 +165,14 @@ def create_network(paths: Paths, name: str, *, subnet: str | None = None, gatewa
             raise Conflict(f"no /24 of {AUTO_POOL} is free", hint="give a --subnet")
     if gateway is None:
         gateway = str(next(chosen.hosts()))
+    else:
+        try:
+            gateway = str(ipaddress.IPv4Address(gateway))
+        except ValueError:
+            raise UsageError(f"invalid --gateway {gateway[:80]!r}", hint="give an IPv4 address of the subnet") from None
     network_id = _id(name, os.urandom(16).hex())
     network = Network(name=name, id=network_id, bridge=f"sdc-{network_id[:11]}", subnet=str(chosen),
-                      gateway=gateway, internal=internal, created=time.time())  # fmt: skip
+                      gateway=gateway, internal=internal, dns=dns, created=time.time())  # fmt: skip
     check(network)
     paths.networks.mkdir(mode=0o700, exist_ok=True)
     write_json(_record(paths, name), network.to_json())

@@ -48,7 +48,7 @@ def build_options(container_id: str, container_name: str, attachments: list[Atta
         # netavark knows a network by its bridge's name (sdc0, sdc-<id>): it names its firewall
         # chains after it, which another engine's network of the same name would share.
         networks[n.bridge] = {"interface_name": a.interface, "static_ips": [a.address],
-                            "aliases": [container_name, *a.aliases] if n.dns else list(a.aliases),
+                            "aliases": list(a.aliases) if n.dns else [],  # (netavark adds the name)
                             **({"static_mac": a.mac} if a.mac else {})}  # fmt: skip
         info[n.bridge] = {"name": n.bridge, "id": n.id, "driver": "bridge", "network_interface": n.bridge,
                         "subnets": [{"subnet": n.subnet, "gateway": n.gateway}], "ipv6_enabled": False,

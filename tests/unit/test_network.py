@@ -13,11 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sdcontainer import network
+from sdcontainer.bundle import build_hosts, build_resolv_conf, parse_resolv_conf
 from sdcontainer.errors import Conflict, SdcError, StorageError, UsageError
 from sdcontainer.network.ipam import Leases, release_file
 from sdcontainer.network.netavark import Attachment, Interface, NetavarkError, build_options, parse_status
 from sdcontainer.paths import Paths
 from sdcontainer.ports import PortMapping, parse_publish
+from sdcontainer.spec import build_run_spec
 
 
 @pytest.mark.parametrize(("text", "mapping"), [
@@ -157,7 +159,18 @@ def test_netavarks_options_and_status() -> None:
     net = network.DEFAULT
     options = build_options("c" * 64, "web", [Attachment(net, "10.90.0.5", aliases=("www",))],
                             [PortMapping(80, 8080), PortMapping(53, 5353, "udp", "127.0.0.1")])
-    assert options["networks"] == {"sdc0": {"interface_name": "eth0", "static_ips": ["10.90.0.5"], "aliases": ["www"]}}
+    # the default network has no names: no alias; netavark adds the container's name itself
+    assert options["networks"] == {"sdc0": {"interface_name": "eth0", "static_ips": ["10.90.0.5"], "aliases": []}}
+    named = network.Network(name="app", id="a" * 64, bridge="sdc-aaaaaaaaaaa", subnet="10.91.0.0/24",
+                            gateway="10.91.0.1")  # fmt: skip
+    attachment = Attachment(named, "10.91.0.5", mac="02:42:ac:11:00:99", aliases=("www",))
+    options = build_options("c" * 64, "web", [attachment], [PortMapping(80, 8080)], dns_servers=["192.0.2.53"])
+    assert options["networks"] == {"sdc-aaaaaaaaaaa": {"interface_name": "eth0", "static_ips": ["10.91.0.5"],
+                                                       "aliases": ["www"], "static_mac": "02:42:ac:11:00:99"}}
+    assert options["network_info"]["sdc-aaaaaaaaaaa"]["dns_enabled"] is True
+    assert options["dns_servers"] == ["192.0.2.53"]
+    options = build_options("c" * 64, "web", [Attachment(net, "10.90.0.5", aliases=("www",))],
+                            [PortMapping(80, 8080), PortMapping(53, 5353, "udp", "127.0.0.1")])
     assert options["network_info"]["sdc0"]["network_interface"] == "sdc0"  # netavark's name: the bridge's
     assert options["network_info"]["sdc0"]["subnets"] == [{"subnet": "10.90.0.0/16", "gateway": "10.90.0.1"}]
     assert options["port_mappings"] == [
@@ -184,3 +197,44 @@ def test_netavarks_status_is_read_or_one_error(data: object) -> None:
         parse_status(json.dumps(data))
     except NetavarkError:
         pass
+
+
+STUB = "# systemd-resolved's stub\nnameserver 127.0.0.53\noptions edns0 trust-ad\nsearch corp.example\n"
+UPSTREAM = "nameserver 192.0.2.1\nnameserver 2001:db8::1\nnameserver 192.0.2.2\n"
+
+
+def test_a_containers_resolv_conf_names_servers_it_can_reach() -> None:
+    """systemd-resolved's 127.0.0.53 is nobody inside a network namespace: its upstream servers
+    instead (IPv4 ones: sdc's networks are IPv4), else Docker's fallback; the host's namespace
+    keeps the stub; a network with names has its gateway (aardvark-dns) alone, its domain first."""
+    assert parse_resolv_conf(build_resolv_conf(STUB, mode="network", upstream=UPSTREAM)) == (
+        ["192.0.2.1", "192.0.2.2"], ["corp.example"], ["edns0", "trust-ad"])
+    assert parse_resolv_conf(build_resolv_conf(STUB, mode="network"))[0] == ["8.8.8.8", "8.8.4.4"]
+    assert parse_resolv_conf(build_resolv_conf(STUB, mode="host"))[0] == ["127.0.0.53"]
+    assert parse_resolv_conf(build_resolv_conf("nameserver 10.0.0.2\n", mode="network"))[0] == ["10.0.0.2"]
+    assert parse_resolv_conf(build_resolv_conf(STUB, mode="network", names_at="10.91.0.1", dns=["192.0.2.53"])) == (
+        ["10.91.0.1"], ["dns.podman", "corp.example"], ["edns0", "trust-ad"])
+    assert parse_resolv_conf(build_resolv_conf(STUB, mode="network", dns=["192.0.2.53"], search=["."],
+                                               options=["ndots:2"])) == (["192.0.2.53"], [], ["ndots:2"])  # fmt: skip
+    assert parse_resolv_conf(build_resolv_conf(STUB, mode="none", search=["a.example", "b"])) == (
+        ["127.0.0.53"], ["a.example", "b"], ["edns0", "trust-ad"])
+
+
+def test_dns_and_hosts_flags_are_checked_and_cannot_add_lines() -> None:
+    spec = build_run_spec(image="img", network="bridge", dns=["192.0.2.53", "2001:db8::35"], dns_search=["corp", "."],
+                          dns_option=["ndots:2", "edns0"], add_host=["gw:10.90.0.1", "v6:2001:db8::1", "eq=192.0.2.9"],
+                          mac_address="02:42:AC:11:00:99")  # fmt: skip
+    assert spec.dns == ("192.0.2.53", "2001:db8::35") and spec.dns_options == ("ndots:2", "edns0")
+    assert spec.add_hosts == ("gw:10.90.0.1", "v6:2001:db8::1", "eq:192.0.2.9")
+    assert spec.mac_address == "02:42:ac:11:00:99"
+    assert build_hosts("web", "10.90.0.2", spec.add_hosts).splitlines()[2:] == [
+        "10.90.0.2\tweb", "10.90.0.1\tgw", "2001:db8::1\tv6", "192.0.2.9\teq"]
+    for flags in ({"dns": ["8.8.8.8\nnameserver 6.6.6.6"]}, {"dns": ["name.example"]},
+                  {"dns_search": ["corp\nnameserver 6.6.6.6"]}, {"dns_search": ["a b"]},
+                  {"dns_option": ["ndots:2\nnameserver 6.6.6.6"]}, {"dns_option": ["a b"]},
+                  {"add_host": ["gw:10.0.0.1\n6.6.6.6 evil"]}, {"add_host": ["gw"]}, {"add_host": ["a b:10.0.0.1"]},
+                  {"mac_address": "03:00:00:00:00:01"}, {"mac_address": "02:00:00:00:00"},
+                  {"network_alias": ["a b"]}, {"network_alias": ["db"], "network": "none"},
+                  {"mac_address": "02:00:00:00:00:01", "network": "host"}):  # fmt: skip
+        with pytest.raises(UsageError):
+            build_run_spec(image="img", **{"network": "bridge", **flags})

@@ -1,0 +1,168 @@
+"""Networks of the user's (issue 23): `sdc network create/ls/inspect/rm/prune`, containers that
+find each other by name and alias (aardvark-dns, which netavark starts in a scope of its own),
+networks that cannot reach each other, --internal, and resolv.conf/hosts flags. Everything in the
+test host's own network namespace: no packet leaves it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Sdc
+from tests.integration.test_networks import OUTSIDE, SERVE, leftovers, outside  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.drivers("btrfs")  # about networks, not storage
+
+
+@pytest.fixture
+def net(sdc: Sdc, name: str) -> Iterator[str]:
+    """A network's name, removed (with its containers) after the test."""
+    network = f"{name[:40]}-net"
+    yield network
+    sdc("network", "rm", "-f", network)
+
+
+def guard_rules(bridge: str) -> list[str]:
+    rules = subprocess.run(["iptables-save", "-t", "raw"], capture_output=True, text=True).stdout
+    return [line for line in rules.splitlines() if f" {bridge} " in line]
+
+
+def lookup(sdc: Sdc, container: str, host: str) -> list[str]:
+    """host's addresses as the container's resolver finds them (busybox's nslookup: its wget,
+    static glibc's, cannot resolve a name)."""
+    proc = sdc("exec", container, "nslookup", host)
+    answer = proc.stdout.split("Name:", 1)[1] if "Name:" in proc.stdout else ""
+    return sorted({line.split()[-1] for line in answer.splitlines() if line.startswith("Address")})
+
+
+def wget(url: str) -> list[str]:
+    """A fetch that gives up after 5 s (busybox's timeout signals its parent, which must not be
+    PID 1: a PID 1 without a handler ignores SIGTERM)."""
+    return ["sh", "-c", f"timeout 5 wget -qO- {url}; exit $?"]  # (sh would exec a last command)
+
+
+def bridge_exists(bridge: str) -> bool:
+    return subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode == 0
+
+
+def test_containers_on_a_network_find_each_other_by_name_and_alias(sdc: Sdc, image: str, name: str, net: str,
+                                                                   store: Path) -> None:  # fmt: skip
+    network_id = sdc.ok("network", "create", net).strip()
+    assert len(network_id) == 64
+    [info] = json.loads(sdc.ok("network", "inspect", net))
+    bridge, gateway = info["Options"]["com.docker.network.bridge.name"], info["IPAM"]["Config"][0]["Gateway"]
+    db = f"{name}-db"
+    db_id = sdc.ok("run", "-d", "--name", db, "--network", net, "--network-alias", "database", image,
+                   "sh", "-c", SERVE).strip()  # fmt: skip
+    client = sdc.ok("run", "-d", "--name", name, "--network", net, image, "sleep", "1000").strip()
+    address = sdc.ok("exec", db, "hostname", "-i").split()[0]
+    for host in (db, "database", db_id[:12], f"{db}.dns.podman"):
+        assert lookup(sdc, name, host) == [address], host
+    assert sdc.ok("exec", name, *wget(f"http://{address}/")) == f"hello from {db}\n"
+    resolv = sdc.ok("exec", name, "cat", "/etc/resolv.conf")
+    assert f"nameserver {gateway}\n" in resolv and "search dns.podman" in resolv, resolv
+    # what sdc and systemd say of it
+    [info] = json.loads(sdc.ok("network", "inspect", net))
+    assert {c["Name"] for c in info["Containers"].values()} == {db, name} and info["Id"] == network_id
+    assert info["Containers"][db_id]["IPv4Address"].startswith(gateway.rsplit(".", 1)[0])
+    listed = {row["Name"]: row for row in json.loads(sdc.ok("network", "ls", "--format", "json"))}
+    assert listed[net]["Containers"] == sorted([db, name]) and "sdc" in listed
+    assert net in sdc.ok("network", "ls", "-q").split()
+    aardvark = subprocess.run(["systemctl", "list-units", "--plain", "--no-legend", "run-*.scope"],
+                              capture_output=True, text=True).stdout  # fmt: skip
+    assert "aardvark-dns" in aardvark, aardvark  # systemd's, not the container's unit
+    # in use: refused, nothing changed
+    proc = sdc("network", "rm", net)
+    assert proc.returncode != 0 and proc.stderr.count("\n") == 1 and "has containers" in proc.stderr, proc
+    sdc.ok("rm", "-f", db)
+    assert lookup(sdc, name, db) == []  # its name went with it
+    sdc.ok("rm", "-f", name)
+    assert sdc.ok("network", "rm", net) == f"{net}\n"
+    assert not bridge_exists(bridge) and guard_rules(bridge) == [] and leftovers(client) == leftovers(db_id) == []
+    assert not (store / "networks" / f"{net}.json").exists()
+    assert not list(Path("/run/sdc/netavark/aardvark-dns").glob(f"{bridge}*"))
+
+
+def test_networks_cannot_reach_each_other(sdc: Sdc, image: str, name: str, net: str) -> None:
+    other = f"{net}2"
+    sdc.ok("network", "create", net)
+    sdc.ok("network", "create", other)
+    try:
+        sdc.ok("run", "-d", "--name", name, "--network", net, image, "sh", "-c", SERVE)
+        address = sdc.ok("exec", name, "hostname", "-i").split()[0]
+        assert sdc.ok("run", "--rm", "--network", net, image, *wget(f"http://{address}/"))
+        for elsewhere in (other, "bridge"):
+            proc = sdc("run", "--rm", "--network", elsewhere, image, *wget(f"http://{address}/"))
+            assert proc.returncode != 0 and "hello" not in proc.stdout, (elsewhere, proc)
+            proc = sdc("run", "--rm", "--network", elsewhere, image, "nslookup", name)
+            assert address not in proc.stdout, (elsewhere, proc)
+    finally:
+        sdc("network", "rm", "-f", other)
+
+
+def test_an_internal_network_has_no_way_out(sdc: Sdc, image: str, name: str, net: str,
+                                            outside: str) -> None:  # noqa: F811 - the fixture  # fmt: skip
+    sdc.ok("network", "create", "--internal", net)
+    sdc.ok("run", "-d", "--name", name, "--network", net, image, "sh", "-c", SERVE)
+    proc = sdc("run", "--rm", "--network", net, image, "sh", "-c",
+               f"ip route; nslookup {name}; timeout 5 wget -qO- {outside}; exit $?")  # fmt: skip
+    assert "default" not in proc.stdout and "Address: 10.91." in proc.stdout, proc
+    assert "world" not in proc.stdout and proc.returncode != 0, proc
+    # and the same from a network that is not internal
+    assert "world" in sdc.ok("run", "--rm", "--network", "bridge", image, *wget(outside))
+
+
+def test_resolv_conf_hosts_address_and_mac_as_asked(sdc: Sdc, image: str, net: str) -> None:
+    out = sdc.ok("run", "--rm", "--network", "bridge", "--dns", "192.0.2.53", "--dns-search", "corp",
+                 "--dns-option", "ndots:2", "--add-host", "gw:10.90.0.1", "--ip", "10.90.0.50",
+                 "--mac-address", "02:42:ac:11:00:99", image, "sh", "-c",
+                 "cat /etc/resolv.conf /etc/hosts; ip link show eth0; ip -4 -o addr show eth0")  # fmt: skip
+    assert "search corp\nnameserver 192.0.2.53\noptions ndots:2\n" in out, out
+    assert "10.90.0.1\tgw\n" in out and "02:42:ac:11:00:99" in out and "inet 10.90.0.50/16" in out, out
+    # on a network with names, --dns is aardvark-dns's upstream: the names still resolve
+    sdc.ok("network", "create", net)
+    out = sdc.ok("run", "--rm", "--network", net, "--dns", "192.0.2.53", "--name", f"{net}-c", image, "sh", "-c",
+                 "cat /etc/resolv.conf; nslookup $(hostname)")  # fmt: skip
+    assert "nameserver 192.0.2.53" not in out and "search dns.podman" in out and "Address: 10.9" in out, out
+    # no network: the host's resolv.conf, none of the container's flags lost
+    out = sdc.ok("run", "--rm", "--add-host", "a.example:192.0.2.9", image, "cat", "/etc/hosts")
+    assert "192.0.2.9\ta.example\n" in out
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["network", "create", "bad/name"], "invalid network name"),
+    (["network", "create", "--subnet", "10.90.1.0/24", "{net}"], "overlaps"),
+    (["network", "create", "--subnet", "10.89.0.0/24", "--gateway", "10.88.0.1", "{net}"], "not a host of"),
+    (["network", "create", "--subnet", "10.89.0.0/33", "{net}"], "invalid subnet"),
+    (["network", "create", "--subnet", "fd00::/64", "{net}"], "IPv6"),
+    (["network", "create", "--driver", "macvlan", "{net}"], "not sdc's"),
+    (["network", "create", "bridge"], "exists already"),
+    (["network", "rm", "sdc"], "cannot be removed"),
+    (["network", "rm", "nosuchnet"], "no such network"),
+    (["run", "--rm", "--network", "bridge", "--network-alias", "x", "{image}", "true"], "has no names"),
+    (["run", "--rm", "--network", "nosuchnet", "{image}", "true"], "no such network"),
+    (["run", "--rm", "--network", "bridge", "--ip", "10.91.0.5", "{image}", "true"], "10.91.0.5"),
+])  # fmt: skip
+def test_bad_network_input_is_one_line_and_leaves_nothing(sdc: Sdc, image: str, net: str, store: Path,
+                                                          argv: list[str], says: str) -> None:  # fmt: skip
+    before = sorted(p.name for p in (store / "networks").glob("*")) if (store / "networks").exists() else []
+    proc = sdc(*(a.format(net=net, image=image) for a in argv))
+    assert proc.returncode != 0 and proc.stderr.count("\n") == 1 and says in proc.stderr, proc
+    after = sorted(p.name for p in (store / "networks").glob("*")) if (store / "networks").exists() else []
+    assert after == before
+
+
+def test_network_prune_removes_only_unused_networks(sdc: Sdc, image: str, name: str, net: str) -> None:
+    unused = f"{net}-unused"
+    sdc.ok("network", "create", net)
+    sdc.ok("network", "create", unused)
+    sdc.ok("create", "--name", name, "--network", net, image, "true")
+    out = sdc.ok("network", "prune", "-f")
+    assert unused in out.split() and net not in out.split()
+    assert net in sdc.ok("network", "ls", "-q").split() and unused not in sdc.ok("network", "ls", "-q").split()
+    assert sdc.ok("network", "rm", "-f", net) == f"{net}\n"  # its container with it
+    assert sdc("inspect", name).returncode != 0
