@@ -288,9 +288,13 @@ def _resources(spec: ContainerSpec) -> dict[str, object]:
 def build_hosts(hostname: str, address: str = "", extra: Sequence[str] = ()) -> str:
     """/etc/hosts: localhost, the container's name at its address on its network (or 127.0.1.1),
     then --add-host's NAME:ADDRESS lines (spec.parse_add_host)."""
-    lines = [f"{a}\t{n}" for n, _, a in (h.partition(":") for h in extra)]
     return (f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            f"{address or '127.0.1.1'}\t{hostname}\n") + "".join(f"{line}\n" for line in lines)  # fmt: skip
+            f"{address or '127.0.1.1'}\t{hostname}\n") + added_hosts(extra)  # fmt: skip
+
+
+def added_hosts(extra: Sequence[str]) -> str:
+    """--add-host's NAME:ADDRESS as /etc/hosts lines."""
+    return "".join(f"{a}\t{n}\n" for n, _, a in (h.partition(":") for h in extra))
 
 
 RESOLVED_UPSTREAM = "/run/systemd/resolve/resolv.conf"  # systemd-resolved's servers, where /etc's names its stub

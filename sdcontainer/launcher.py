@@ -894,6 +894,9 @@ def join_namespace(path: str, flag: int) -> None:
     try:
         fd = os.open(f"/proc/{os.getppid()}/root{path}", os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
+        if exc.errno == errno.ENOENT and path.startswith(protocol.NETNS_DIR):  # not up: --network container:'s
+            raise LaunchError(f"its network namespace {path} is not there: the container whose network "
+                              "it shares (--network container:NAME) is not running") from None  # fmt: skip
         raise LaunchError(f"cannot open the namespace {path}: {exc.strerror}") from None
     try:
         linux.setns(fd, flag)

@@ -193,7 +193,12 @@ class ContainerSpec:
     @property
     def networked(self) -> bool:
         """On one of sdc's networks (not none, nor the host's)."""
-        return self.network not in NETWORK_MODES
+        return has_own_network(self.network)
+
+    @property
+    def joins(self) -> str:
+        """--network container:NAME: NAME, the container whose network namespace it shares ("" else)."""
+        return self.network.removeprefix(JOIN) if self.network.startswith(JOIN) else ""
 
     @property
     def runs_systemd(self) -> bool:
@@ -474,19 +479,28 @@ def build_run_spec(
 
 
 NETWORK_MODES = ("none", "host")
+JOIN = "container:"  # --network container:NAME
+
+
+def has_own_network(network: str) -> bool:
+    """A network of sdc's (not none, nor the host's, nor another container's)."""
+    return network not in NETWORK_MODES and not network.startswith(JOIN)
 
 
 def parse_network(text: str) -> str:
     """--network: none (its own namespace, loopback only), host (the host's namespace; the mount,
-    PID, IPC, UTS and user namespaces, seccomp and capabilities stay the container's), or a
-    network's name (bridge: sdc's default), which the store resolves when it makes the container."""
+    PID, IPC, UTS and user namespaces, seccomp and capabilities stay the container's),
+    container:NAME (that container's namespace, while it runs), or a network's name (bridge:
+    sdc's default), which the store resolves when it makes the container."""
     if text in NETWORK_MODES:
         return text
-    if text.startswith("container:"):
-        raise UsageError(f"--network {text!r}: another container's network is not there yet",
-                         hint="use none, host, bridge or a network's name")  # fmt: skip
+    if text.startswith(JOIN):
+        if not NAME_RE.match(text.removeprefix(JOIN)):
+            raise UsageError(f"invalid --network {text[:80]!r}", hint="give container:NAME, a container's name or ID")
+        return text
     if not NAME_RE.match(text):
-        raise UsageError(f"invalid --network {text!r}", hint="use none, host, bridge or a network's name")
+        raise UsageError(f"invalid --network {text[:80]!r}",
+                         hint="use none, host, bridge, container:NAME or a network's name")  # fmt: skip
     return text
 
 
@@ -495,8 +509,8 @@ def check_publish(values: Sequence[str], *, network: str) -> tuple[str, ...]:
 
     for value in values:
         parse_publish(value)
-    if values and network in NETWORK_MODES:
-        raise UsageError(f"-p needs a network: --network {network} has none to publish from",
+    if values and not has_own_network(network):
+        raise UsageError(f"-p needs a network: --network {network} has none of its own to publish from",
                          hint="add --network bridge (sdc's default network) or a network's name")  # fmt: skip
     return tuple(values)
 
@@ -510,7 +524,7 @@ def check_ip(text: str, *, network: str) -> str:
         ipaddress.IPv4Address(text)
     except ValueError:
         raise UsageError(f"invalid --ip {text!r}", hint="give an IPv4 address, like 10.90.0.50") from None
-    if network in NETWORK_MODES:
+    if not has_own_network(network):
         raise UsageError(f"--ip needs a network: --network {network} has no address to give",
                          hint="add --network bridge or a network's name")  # fmt: skip
     return text
@@ -522,7 +536,7 @@ def check_mac(text: str, *, network: str) -> str:
     if not re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", text) or int(text[:2], 16) & 1:
         raise UsageError(f"invalid --mac-address {text[:40]!r}",
                          hint="give a unicast MAC address, like 02:42:ac:11:00:99")  # fmt: skip
-    if network in NETWORK_MODES:
+    if not has_own_network(network):
         raise UsageError(f"--mac-address needs a network: --network {network} has no interface to give it",
                          hint="add --network bridge or a network's name")  # fmt: skip
     return text.lower()
@@ -533,7 +547,7 @@ def check_aliases(values: Sequence[str], *, network: str) -> tuple[str, ...]:
         if not NAME_RE.match(value):
             raise UsageError(f"invalid --network-alias {value[:80]!r}",
                              hint="use letters, digits, '_', '.' or '-', starting with a letter or digit")  # fmt: skip
-    if values and network in NETWORK_MODES:
+    if values and not has_own_network(network):
         raise UsageError(f"--network-alias needs a network: --network {network} has no names",
                          hint="add --network and a network of yours (`sdc network create`)")  # fmt: skip
     return tuple(values)

@@ -20,6 +20,7 @@ from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, SdcError, UsageError
 from sdcontainer.log import get_logger
 from sdcontainer.spec import (
+    JOIN,
     ContainerSpec,
     capabilities,
     check_name,
@@ -102,7 +103,14 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         stack.callback(_locked, ctx, containers.remove_container_dir, ctx.paths, spec.name)
         ctx.hold_name(spec.name)
         unit = run_unit(spec.name, attach=not spec.detach, enabled=spec.enable)
-        address, names_at = "", ""
+        address, names_at, netns, target = "", "", "", None
+        if spec.joins:
+            target = _network_to_join(ctx, spec)
+            if target.spec.network == "host":  # its network is the host's: so is this one's
+                spec = dataclasses.replace(spec, network="host")
+            else:
+                netns = f"{protocol.NETNS_DIR}/{target.id}"
+                spec = dataclasses.replace(spec, network=f"{JOIN}{target.name}")
         if spec.networked:  # (api.networks and what it needs: only then)
             from sdcontainer.api import networks
 
@@ -111,6 +119,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
             address = networks.address_of(cdir)
             names_at = network.gateway if network.dns else ""
             spec = dataclasses.replace(spec, network=network.name)  # by its name, however it was given
+            netns = f"{protocol.NETNS_DIR}/{cid}"
         container = Container(
             id=cid,
             spec=spec,
@@ -129,11 +138,18 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         stack.callback(_locked, ctx, driver.remove_container_fs, cid)
         hostname = spec.hostname or spec.name
         (cdir / "hostname").write_text(hostname + "\n")
-        (cdir / "hosts").write_text(bundle.build_hosts(hostname, address, spec.add_hosts))
-        (cdir / "resolv.conf").write_text(bundle.build_resolv_conf(
+        hosts = bundle.build_hosts(hostname, address, spec.add_hosts)
+        resolv_conf = bundle.build_resolv_conf(
             _read_text("/etc/resolv.conf"), mode="network" if spec.networked else spec.network, names_at=names_at,
             dns=spec.dns, search=spec.dns_search, options=spec.dns_options,
-            upstream=_read_text(bundle.RESOLVED_UPSTREAM) if spec.networked else ""))  # fmt: skip
+            upstream=_read_text(bundle.RESOLVED_UPSTREAM) if spec.networked else "")  # fmt: skip
+        if target is not None and netns:  # its network's names, as the container it joins has them (Docker's)
+            theirs = _read_text(f"{target.bundle}/hosts")
+            hosts = theirs + bundle.added_hosts(spec.add_hosts) if theirs else hosts
+            if not (spec.dns or spec.dns_search or spec.dns_options):
+                resolv_conf = _read_text(f"{target.bundle}/resolv.conf") or resolv_conf
+        (cdir / "hosts").write_text(hosts)
+        (cdir / "resolv.conf").write_text(resolv_conf)
         # (the launcher writes these three into its layer at each start: bundle.OWN_FILES)
         own = bundle.write_systemd_files(cdir, cid) if spec.runs_systemd else []
         if idmap is not None:  # bound in: its root's, as Docker's are, the files are its alone
@@ -150,11 +166,21 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
                 account = account_in(tree, spec.user)
         config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, account=account,
                                              caps=caps, idmap=idmap, container_id=cid,
-                                             netns=f"{protocol.NETNS_DIR}/{cid}" if address else "")
+                                             netns=netns)
         if mount is not None:
             config["root"] = {**config["root"], "mount": mount}  # type: ignore[dict-item]
         records.write_json(cdir / protocol.CONFIG, config)
     return container
+
+
+def _network_to_join(ctx: Context, spec: ContainerSpec) -> Container:
+    """--network container:NAME: that container, which must have a network namespace of its own
+    that outlives its PID 1's (a network of sdc's: netns.py keeps it while it runs), or the host's."""
+    target = containers.find_container(ctx.paths, spec.joins)
+    if target.spec.network != "host" and not target.spec.networked:
+        raise UsageError(f"container {target.name} has no network of its own to share: --network {target.spec.network}",
+                         hint="give it one (--network bridge, or a network of yours), and join that")  # fmt: skip
+    return target
 
 
 def _locked(ctx: Context, undo: Callable[..., None], *args: object) -> None:

@@ -42,7 +42,37 @@ def test_none_is_loopback_alone_and_host_is_the_hosts(sdc: Sdc, image: str, dumm
 
 def test_a_network_sdc_has_not_is_one_line(sdc: Sdc, image: str, store: Path) -> None:
     before = store_state(store)
-    for mode, says in (("appnet", "no such network"), ("container:web", "--network"), ("a/b", "--network")):
+    for mode, says in (("appnet", "no such network"), ("container:nosuchweb", "no such container"),
+                       ("container:a/b", "--network"), ("a/b", "--network")):
         proc = sdc("run", "--rm", "--network", mode, image, "true")
         assert proc.returncode == 125 and proc.stderr.count("\n") == 1 and says in proc.stderr, proc
     assert store_state(store) == before
+
+
+def test_container_mode_shares_the_network_of_another(sdc: Sdc, image: str, name: str, store: Path) -> None:
+    """--network container:NAME, as Docker's: the other's interfaces, its loopback, its names; its
+    own everything else; a start while the other is down says so; -p has no network to publish."""
+    web = f"{name}-web"
+    sdc.ok("run", "-d", "--name", web, "--network", "bridge", "--add-host", "peer:192.0.2.7", image,
+           "sh", "-c", "mkdir /www; echo hi > /www/index.html; exec httpd -f -p 127.0.0.1:80 -h /www")  # fmt: skip
+    address = sdc.ok("exec", web, "hostname", "-i").split()[0]
+    out = sdc.ok("run", "--rm", "--name", name, "--network", f"container:{web}", image, "sh", "-c",
+                 "wget -qO- http://127.0.0.1/; ip -4 -o addr show eth0; cat /etc/hosts; echo $$")  # fmt: skip
+    assert out.startswith("hi\n") and f"inet {address}/" in out and "192.0.2.7\tpeer" in out, out
+    assert out.splitlines()[-1] == "1"  # its own PID namespace
+    joiner = f"{name}-j"
+    sdc.ok("create", "--name", joiner, "--network", f"container:{web}", image, "wget", "-qO-", "http://127.0.0.1/")
+    assert sdc.ok("start", "-a", joiner) == "hi\n"
+    sdc.ok("stop", "-t", "1", web)
+    proc = sdc("start", "-a", joiner)
+    assert proc.returncode != 0 and "is not running" in proc.stderr and proc.stderr.count("\n") == 1, proc
+    sdc.ok("rm", "-f", joiner)
+    for argv, says in ((["-p", "8080:80"], "none of its own"), (["--ip", "10.90.0.9"], "--ip needs a network"),
+                       (["--network-alias", "x"], "has no names")):  # fmt: skip
+        proc = sdc("run", "--rm", "--network", f"container:{web}", *argv, image, "true")
+        assert proc.returncode == 125 and says in proc.stderr, (argv, proc)
+    none = f"{name}-none"
+    sdc.ok("create", "--name", none, image, "true")
+    proc = sdc("run", "--rm", "--network", f"container:{none}", image, "true")
+    assert proc.returncode == 125 and "no network of its own to share" in proc.stderr, proc
+    sdc.ok("rm", "-f", web, none)
