@@ -6,7 +6,9 @@ test host's own network namespace: no packet leaves it."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,3 +168,77 @@ def test_network_prune_removes_only_unused_networks(sdc: Sdc, image: str, name: 
     assert net in sdc.ok("network", "ls", "-q").split() and unused not in sdc.ok("network", "ls", "-q").split()
     assert sdc.ok("network", "rm", "-f", net) == f"{net}\n"  # its container with it
     assert sdc("inspect", name).returncode != 0
+
+
+def network_leftovers(bridge: str) -> list[str]:
+    """What containers on bridge left on the host: leases, namespaces, veths, DNS records,
+    forwarding rules naming an address of its subnet."""
+    found = [str(p) for p in Path(f"/run/sdc/ipam/{bridge}").glob("*")]
+    found += [str(p) for p in Path("/run/sdc/netns").glob("*")]
+    found += [str(p) for p in Path("/run/sdc/ports").rglob("*") if p.is_file()]
+    records = Path(f"/run/sdc/netavark/aardvark-dns/{bridge}")
+    found += [line for line in (records.read_text().splitlines()[1:] if records.exists() else [])]
+    links = json.loads(subprocess.run(["ip", "-j", "link"], capture_output=True, text=True).stdout)
+    found += [link["ifname"] for link in links if link["ifname"].startswith("veth")]
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    found += [line for line in rules.splitlines() if "NETAVARK-DN-" in line and line.startswith("-A")]
+    return found
+
+
+def test_thirty_at_once_get_thirty_addresses_and_leave_nothing(sdc: Sdc, image: str, net: str, store: Path) -> None:
+    """30 `run -d` at once on one network: 30 distinct addresses, each name resolving to its own;
+    `rm -f` of all leaves no lease, namespace, veth, DNS record or forwarding rule."""
+    sdc.ok("network", "create", "--subnet", "10.89.7.0/24", net)
+    [info] = json.loads(sdc.ok("network", "inspect", net))
+    bridge = info["Options"]["com.docker.network.bridge.name"]
+    names = [f"{net[:30]}-{i}" for i in range(30)]
+    procs = [subprocess.Popen(sdc.argv("run", "-d", "--name", n, "--network", net, "-p", f"{9200 + i}:80", image,
+                                       "sleep", "1000"), env=sdc.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i, n in enumerate(names)]  # fmt: skip
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=300)
+            assert p.returncode == 0, err
+        addresses = {n: sdc.ok("exec", n, "hostname", "-i").split()[0] for n in names}
+        assert len(set(addresses.values())) == 30, addresses
+        assert lookup(sdc, names[0], names[29]) == [addresses[names[29]]]
+        assert len(network_leftovers(bridge)) > 30  # (what the check below looks at is there while they run)
+    finally:
+        sdc("rm", "-f", *names)
+    assert network_leftovers(bridge) == []
+
+
+def test_kill_9_of_sdc_at_any_moment_of_a_networked_start_leaves_what_rm_removes(sdc: Sdc, image: str, net: str,
+                                                                                  store: Path) -> None:  # fmt: skip
+    """`sdc run` (detached and foreground) killed at moments over its whole start, and a container
+    whose processes are all killed: `rm -f` leaves nothing of theirs on the host."""
+    sdc.ok("network", "create", net)
+    [info] = json.loads(sdc.ok("network", "inspect", net))
+    bridge = info["Options"]["com.docker.network.bridge.name"]
+    start = time.monotonic()
+    sdc.ok("run", "-d", "--name", f"{net}-calibrate", "--network", net, "-p", "9300:80", image, "sleep", "1000")
+    span = max(0.3, 1.2 * (time.monotonic() - start))
+    sdc.ok("rm", "-f", f"{net}-calibrate")
+    for n in range(12):
+        victim = f"{net[:30]}-k{n}"
+        detach = ["-d"] if n % 2 == 0 else []
+        proc = subprocess.Popen(sdc.argv("run", *detach, "--name", victim, "--network", net, "-p", "9301:80", image,
+                                         "sleep", "1000"), env=sdc.env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(n * span / 11)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        removed = sdc("rm", "-f", victim)
+        when = f"{'run -d' if detach else 'run'} killed after {n * span / 11 * 1000:.0f} ms"
+        assert removed.returncode == 0 or "no such container" in removed.stderr, f"{when}: {removed.stderr}"
+        assert network_leftovers(bridge) == [], when
+    # every process of a running container killed: systemd runs its ExecStopPost all the same
+    sdc.ok("run", "-d", "--name", f"{net}-all", "--network", net, "-p", "9302:80", image, "sleep", "1000")
+    subprocess.run(["systemctl", "kill", "--signal=KILL", f"sdc-{net}-all.service"], check=True)
+    deadline = time.monotonic() + 20
+    while [x for x in network_leftovers(bridge) if "veth" in x or "/netns/" in x] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = network_leftovers(bridge)
+    assert not [x for x in left if "veth" in x or "/netns/" in x], left  # down with its run; its leases its own
+    sdc.ok("rm", "-f", f"{net}-all")
+    assert network_leftovers(bridge) == []
