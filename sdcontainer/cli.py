@@ -805,6 +805,28 @@ def inspect(
     typer.echo(json.dumps(found, indent=2, default=str))
 
 
+@app.command()
+def port(
+    ctx: typer.Context,
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    private: Annotated[Optional[str], typer.Argument(metavar="[PRIVATE_PORT[/PROTO]]")] = None,
+) -> None:
+    """List a container's published ports, or the host's address of one of them."""
+    found = [(f"{p.container_port + i}/{p.protocol}", p.host_ip or "0.0.0.0", p.host_port + i)
+             for p in lifecycle.ports(_sdc(ctx), container) for i in range(p.count)]  # fmt: skip
+    if private is None:
+        for key, ip, host_port in found:
+            typer.echo(f"{key} -> {f'[{ip}]' if ':' in ip else ip}:{host_port}")
+        return
+    wanted = private if "/" in private else f"{private}/tcp"
+    matches = [(ip, host_port) for key, ip, host_port in found if key == wanted]
+    if not matches:
+        raise SdcError(f"no public port {wanted!r} published for {container}",
+                       hint=f"`sdc port {container}` lists them")  # fmt: skip
+    for ip, host_port in matches:
+        typer.echo(f"{f'[{ip}]' if ':' in ip else ip}:{host_port}")
+
+
 @app.command("_cleanup", hidden=True)
 def cleanup(ctx: typer.Context, name: str) -> None:
     """Run by systemd as the ExecStopPost of a detached container."""

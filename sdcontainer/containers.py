@@ -324,3 +324,47 @@ def _empty(cdir: Path) -> None:
                     os.unlink(entry.path)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(cdir / files.RECORD_LOCK)
+
+
+@dataclass(frozen=True)
+class Published:
+    """A port published as the container's plan chose it (api.networks.plan): container_port..+count-1
+    on host_port..+count-1 of host_ip ("": every address)."""
+
+    container_port: int
+    host_port: int
+    protocol: str
+    host_ip: str
+    count: int
+
+    def __str__(self) -> str:
+        """As Docker's PORTS column: 0.0.0.0:8080->80/tcp, 127.0.0.1:9000-9001->9000-9001/tcp."""
+        ip = self.host_ip or "0.0.0.0"
+        ip = f"[{ip}]" if ":" in ip else ip
+        if self.count == 1:
+            return f"{ip}:{self.host_port}->{self.container_port}/{self.protocol}"
+        last = self.count - 1
+        return (f"{ip}:{self.host_port}-{self.host_port + last}->"
+                f"{self.container_port}-{self.container_port + last}/{self.protocol}")  # fmt: skip
+
+
+def published_ports(container: Container) -> list[Published]:
+    """The ports the container publishes, with the host ports chosen for it (its bundle's
+    network.json, read as the record it is: what is not of its shape is left out)."""
+    if not container.spec.networked or not (container.spec.publish or container.spec.publish_all):
+        return []
+    try:
+        data = read_json(Path(container.bundle) / protocol.NETWORK)
+        mappings = data["options"].get("port_mappings") or []
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+    found = []
+    for m in mappings if isinstance(mappings, list) else []:
+        try:
+            port = Published(int(m["container_port"]), int(m["host_port"]), str(m["protocol"]), str(m["host_ip"]),
+                             int(m.get("range") or 1))  # fmt: skip
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+        found.append(port)
+    return found
+

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sdcontainer.api.containers import ContainerStatus
 
-PS_HEADER = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES", "UNIT"]
+PS_HEADER = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", "UNIT"]
 
 
 def format_ps(statuses: Sequence[ContainerStatus], *, all_: bool, quiet: bool, fmt: str) -> str:
+    from sdcontainer.containers import published_ports
+
     rows = [s for s in statuses if all_ or s.state in ("running", "paused", "restarting")]
     if quiet:
         return "".join(s.container.short_id + "\n" for s in rows)
@@ -27,11 +29,14 @@ def format_ps(statuses: Sequence[ContainerStatus], *, all_: bool, quiet: bool, f
         c = s.container
         cmd = " ".join(c.spec.argv)
         short = json.dumps(cmd[:20] + ("…" if len(cmd) > 20 else ""), ensure_ascii=False)
-        table.append([c.short_id, c.spec.image, short, ago(c.created), status_text(s), c.name, c.unit])
+        ports = ", ".join(map(str, published_ports(c))) if s.state in ("running", "paused") else ""
+        table.append([c.short_id, c.spec.image, short, ago(c.created), status_text(s), ports, c.name, c.unit])
     return format_table(table)
 
 
 def status_json(s: ContainerStatus) -> dict[str, Any]:
+    from sdcontainer.containers import published_ports
+
     c = s.container
     return {
         "Id": c.id,
@@ -43,6 +48,8 @@ def status_json(s: ContainerStatus) -> dict[str, Any]:
         "ExitCode": s.exit_code,
         "Unit": c.unit,
         "Status": status_text(s),
+        "Ports": [str(p) for p in published_ports(c)],
+        "Network": c.spec.network,
     }
 
 

@@ -119,6 +119,8 @@ RUN_FLAGS = (
             "network's name"),
     RunFlag(("-p", "--publish"), "publish", list, None,
             "Publish a container's port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp|sctp] (needs a network)"),
+    RunFlag(("-P", "--publish-all"), "publish_all", bool, False,
+            "Publish every port the image exposes (EXPOSE) on a free host port"),
     RunFlag(("--ip",), "ip", str, None, "The container's address on its network"),
     RunFlag(("--mac-address",), "mac_address", str, None, "The container's MAC address on its network"),
     RunFlag(("--network-alias",), "network_alias", list, None,
@@ -176,6 +178,7 @@ class ContainerSpec:
     enable: bool = RUN_DEFAULTS["enable"]  # runs as sdc@NAME.service (persist.py)
     network: str = "none"  # none (a namespace with loopback only), host (the host's), or a network's name
     publish: tuple[str, ...] = ()  # -p values, checked (ports.parse_publish)
+    publish_all: bool = RUN_DEFAULTS["publish_all"]  # -P: the image's ExposedPorts too (api.run.resolve_spec)
     ip: str = ""  # --ip: an address on the network (checked against its subnet when the container is made)
     mac_address: str = ""  # --mac-address: 02:42:ac:11:00:99 (checked: unicast)
     network_aliases: tuple[str, ...] = ()  # its other names on its network (one with names: dns)
@@ -467,6 +470,7 @@ def build_run_spec(
         enable=check_enable(f["enable"], auto_remove=f["rm"]),
         network=parse_network(f["network"] or "none"),
         publish=check_publish(f["publish"] or (), network=f["network"] or "none"),
+        publish_all=f["publish_all"],
         ip=check_ip(f["ip"] or "", network=f["network"] or "none"),
         mac_address=check_mac(f["mac_address"] or "", network=f["network"] or "none"),
         network_aliases=check_aliases(f["network_alias"] or (), network=f["network"] or "none"),

@@ -492,6 +492,7 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
         "RestartCount": 0,
         "Security": _security(ctx, container),
         "Config": dataclasses.asdict(container.spec),
+        "NetworkSettings": _network_settings(ctx, container),
     }
     ended = containers.read_state(ctx.paths, container.name)
     state: dict[str, Any] = {"Status": "exited" if ended else "created", "Paused": False, "Restarting": False,
@@ -517,6 +518,18 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
             k: _jsonable(props[k]) for k in units.SIGNATURES if k in props and k not in ("ExecStart", "ExecStopPost")
         }
     return data
+
+
+def _network_settings(ctx: Context, container: Container) -> dict[str, Any]:
+    from sdcontainer.api import networks
+
+    return networks.network_settings(ctx, container)
+
+
+def ports(ctx: Context, ref: str) -> list[containers.Published]:
+    """`sdc port`: the ports a container publishes (its host ports are its own from its making to
+    its removal)."""
+    return containers.published_ports(find(ctx, ref))
 
 
 def _enabled(name: str) -> bool:

@@ -23,6 +23,7 @@ from sdcontainer.spec import ContainerSpec
 
 if TYPE_CHECKING:
     from sdcontainer.api.context import Context
+    from sdcontainer.containers import Container
 
 PORTS_DIR = "/run/sdc/ports"  # a published host port's lease: PORTS_DIR/PROTOCOL/[IP]:PORT, O_EXCL
 NETNS_DIR = protocol.NETNS_DIR
@@ -278,3 +279,36 @@ def prune_networks(ctx: Context) -> list[str]:
         except (Conflict, NotFound):
             continue  # used, or removed, beside us
     return removed
+
+
+def network_settings(ctx: Context, container: Container) -> dict[str, Any]:
+    """`inspect`'s NetworkSettings, in Docker's shape: the container's address, gateway, MAC (while
+    its network is up), published ports and networks."""
+    from sdcontainer.containers import published_ports
+
+    spec = container.spec
+    ports: dict[str, list[dict[str, str]]] = {}
+    for p in published_ports(container):
+        for i in range(p.count):
+            ports.setdefault(f"{p.container_port + i}/{p.protocol}", []).append(
+                {"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port + i)})
+    settings: dict[str, Any] = {"Bridge": "", "SandboxKey": "", "Ports": ports, "Gateway": "", "IPAddress": "",
+                                "IPPrefixLen": 0, "MacAddress": "", "Networks": {}}  # fmt: skip
+    if not spec.networked:
+        settings["Networks"] = {spec.network: {}}
+        return settings
+    bundle = Path(container.bundle)
+    try:
+        network = find_network(ctx.paths, spec.network)
+        address = address_of(bundle)
+    except (SdcError, OSError, ValueError, KeyError, IndexError):
+        return settings
+    mac = _mac_of(bundle)
+    settings.update(Bridge=network.bridge, SandboxKey=f"{NETNS_DIR}/{container.id}", Gateway=network.gateway,
+                    IPAddress=address, IPPrefixLen=network.network.prefixlen, MacAddress=mac)  # fmt: skip
+    settings["Networks"] = {network.name: {
+        "NetworkID": network.id, "Gateway": network.gateway, "IPAddress": address,
+        "IPPrefixLen": network.network.prefixlen, "MacAddress": mac,
+        "Aliases": [container.name, container.short_id, *spec.network_aliases] if network.dns else [],
+        "DNSNames": [container.name, container.short_id, *spec.network_aliases] if network.dns else []}}  # fmt: skip
+    return settings

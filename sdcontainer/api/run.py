@@ -68,8 +68,35 @@ def resolve_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
             f"--cpuset-cpus asks for CPU {max(spec.limits.cpuset_cpus)}, which this host does not have",
             hint=f"this host has CPUs 0-{(os.cpu_count() or 1) - 1}",
         )
+    publish = spec.publish
+    if spec.publish_all and spec.networked:
+        publish = (*publish, *exposed_ports(runtime, publish))
     return dataclasses.replace(spec, entrypoint=entrypoint, command=command, stop_signal=stop_signal,
-                               workdir=workdir if workdir.startswith("/") else f"/{workdir}", user=user)  # fmt: skip
+                               workdir=workdir if workdir.startswith("/") else f"/{workdir}", user=user,
+                               publish=publish)  # fmt: skip
+
+
+def exposed_ports(runtime: dict[str, object], published: tuple[str, ...]) -> list[str]:
+    """-P: the image's ExposedPorts ("80/tcp", "53/udp", "8080") that -p does not publish
+    already, each to publish on a free host port. The image's words are checked as the outside
+    input they are."""
+    import re
+
+    from sdcontainer.ports import PORT_MAX, parse_publish
+
+    taken = {(m.container_port + i, m.protocol) for m in map(parse_publish, published) for i in range(m.count)}
+    exposed = runtime.get("ExposedPorts") or {}
+    found = []
+    for key in sorted(exposed) if isinstance(exposed, dict) else []:
+        match = re.fullmatch(r"([0-9]{1,5})(?:/(tcp|udp|sctp))?", str(key))
+        if not match or not 0 < int(match.group(1)) <= PORT_MAX:
+            raise UsageError(f"the image exposes {str(key)[:40]!r}, which is not a port",
+                             hint="publish its ports with -p instead of -P")  # fmt: skip
+        port, protocol_ = int(match.group(1)), match.group(2) or "tcp"
+        if (port, protocol_) not in taken:
+            taken.add((port, protocol_))
+            found.append(f"{port}/{protocol_}")
+    return found
 
 
 def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Container:

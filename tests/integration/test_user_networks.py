@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Sdc
-from tests.integration.test_networks import OUTSIDE, SERVE, leftovers, outside  # noqa: F401 - a fixture
+from tests.integration.test_networks import SERVE, fetch, leftovers, outside  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.drivers("btrfs")  # about networks, not storage
 
@@ -242,3 +242,36 @@ def test_kill_9_of_sdc_at_any_moment_of_a_networked_start_leaves_what_rm_removes
     assert not [x for x in left if "veth" in x or "/netns/" in x], left  # down with its run; its leases its own
     sdc.ok("rm", "-f", f"{net}-all")
     assert network_leftovers(bridge) == []
+
+
+def test_ports_as_docker_shows_them(sdc: Sdc, name: str, busybox_tar: Path) -> None:
+    """-P publishes the image's EXPOSE on free ports; `port`, `ps`'s PORTS, `inspect`'s
+    NetworkSettings and machinectl say where."""
+    image = f"{name}-exposing"
+    sdc.ok("import", "--change", "EXPOSE 80", "--change", "EXPOSE 53/udp", "--change", "EXPOSE 8080/tcp",
+           str(busybox_tar), image)  # fmt: skip
+    try:
+        sdc.ok("run", "-d", "--name", name, "--network", "bridge", "-P", "-p", "127.0.0.1:9480:8080", image,
+               "sh", "-c", SERVE)  # fmt: skip
+        lines = sdc.ok("port", name).splitlines()
+        assert len(lines) == 3 and "8080/tcp -> 127.0.0.1:9480" in lines, lines
+        [http] = [line for line in lines if line.startswith("80/tcp -> 0.0.0.0:")]
+        host_port = http.rsplit(":", 1)[1]
+        assert sdc.ok("port", name, "80") == f"0.0.0.0:{host_port}\n"
+        assert sdc("port", name, "81").returncode == 125
+        assert fetch(f"http://127.0.0.1:{host_port}/") == f"hello from {name}\n"
+        assert f"0.0.0.0:{host_port}->80/tcp" in sdc.ok("ps")
+        [info] = json.loads(sdc.ok("inspect", name))
+        settings = info["NetworkSettings"]
+        assert settings["Ports"]["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": host_port}]
+        assert settings["Ports"]["8080/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": "9480"}]
+        assert settings["Gateway"] == "10.90.0.1" and settings["IPAddress"].startswith("10.90.")
+        assert settings["IPPrefixLen"] == 16 and len(settings["MacAddress"]) == 17
+        assert settings["Networks"]["sdc"]["IPAddress"] == settings["IPAddress"]
+        status = subprocess.run(["machinectl", "status", name], capture_output=True, text=True).stdout
+        assert settings["IPAddress"] in status, status
+        ps = {c["Name"]: c for c in json.loads(sdc.ok("ps", "--format", "json"))}
+        assert f"0.0.0.0:{host_port}->80/tcp" in ps[name]["Ports"] and ps[name]["Network"] == "sdc"
+    finally:
+        sdc("rm", "-f", name)
+        sdc("rmi", image)

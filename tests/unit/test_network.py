@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sdcontainer import network
+from sdcontainer.api.run import exposed_ports
 from sdcontainer.bundle import build_hosts, build_resolv_conf, parse_resolv_conf
 from sdcontainer.errors import Conflict, SdcError, StorageError, UsageError
 from sdcontainer.network.ipam import Leases, release_file
@@ -238,3 +239,23 @@ def test_dns_and_hosts_flags_are_checked_and_cannot_add_lines() -> None:
                   {"mac_address": "02:00:00:00:00:01", "network": "host"}):  # fmt: skip
         with pytest.raises(UsageError):
             build_run_spec(image="img", **{"network": "bridge", **flags})
+
+
+def test_publish_all_takes_the_images_exposed_ports_as_checked_input() -> None:
+    runtime = {"ExposedPorts": {"80/tcp": {}, "53/udp": {}, "8080": {}, "443/tcp": {}}}
+    assert exposed_ports(runtime, ("8080:8080", "127.0.0.1:4443:443")) == ["53/udp", "80/tcp"]
+    assert exposed_ports({"ExposedPorts": ["80/tcp"]}, ()) == [] and exposed_ports({}, ()) == []
+    for hostile in ("0", "70000", "80/icmp", "80\n", "-1", "80/tcp/x", "1e3"):
+        with pytest.raises(UsageError):
+            exposed_ports({"ExposedPorts": {hostile: {}}}, ())
+
+
+@given(st.dictionaries(st.text(max_size=12), st.none(), max_size=4))
+@settings(max_examples=200, deadline=None)
+def test_exposed_ports_of_any_image_are_ports_or_one_error(exposed: dict[str, None]) -> None:
+    try:
+        found = exposed_ports({"ExposedPorts": exposed}, ())
+    except UsageError:
+        return
+    for value in found:
+        assert parse_publish(value).host_port == 0
