@@ -293,8 +293,12 @@ def build_hosts(hostname: str, address: str = "", extra: Sequence[str] = ()) -> 
 
 
 def added_hosts(extra: Sequence[str]) -> str:
-    """--add-host's NAME:ADDRESS as /etc/hosts lines."""
-    return "".join(f"{a}\t{n}\n" for n, _, a in (h.partition(":") for h in extra))
+    """--add-host's NAME:ADDRESS as /etc/hosts lines (one whose words would be more is none)."""
+    return "".join(f"{a}\t{n}\n" for n, _, a in (h.partition(":") for h in extra if _one_word(h)))
+
+
+def _one_word(text: str) -> bool:
+    return bool(text) and not any(c.isspace() or c == "#" for c in text)
 
 
 RESOLVED_UPSTREAM = "/run/systemd/resolve/resolv.conf"  # systemd-resolved's servers, where /etc's names its stub
@@ -336,17 +340,17 @@ def build_resolv_conf(host: str, *, mode: str, names_at: str = "", dns: Sequence
         if not servers:
             servers = [s for s in parse_resolv_conf(upstream)[0] if _reachable(s)] or list(FALLBACK_DNS)
     if dns and not names_at:
-        servers = list(dns)
+        servers = [s for s in dns if _one_word(s)]
     if names_at:
         servers = [names_at]
-    domains = [d for d in search if d != "."] if search else host_search
+    domains = [d for d in search if d != "." and _one_word(d)] if search else host_search
     if names_at and not search:
         domains = [DNS_DOMAIN, *domains]
     lines = ["# made by sdc for this container"]
     if domains:
         lines.append("search " + " ".join(domains))
     lines += [f"nameserver {server}" for server in servers]
-    chosen = list(options) or host_options
+    chosen = [o for o in options if _one_word(o)] or host_options
     if chosen:
         lines.append("options " + " ".join(chosen))
     return "\n".join(lines) + "\n"

@@ -39,10 +39,11 @@ IPTABLES = next((p for p in ("/usr/sbin/iptables", "/sbin/iptables") if os.path.
 ENVIRONMENT = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 
 
-def _read(bundle: str) -> dict:  # type: ignore[type-arg]
+def read_plan(bundle: str) -> dict:  # type: ignore[type-arg]
     """The bundle's plan, checked as the record it is (root's, but read by a root process that
     runs what it names): the namespace under NETNS_DIR by a container ID, leases in their two
-    directories with names and addresses of their patterns, netavark one of its known places."""
+    directories with names and addresses of their patterns, held by the container the namespace
+    is of, netavark one of its known places."""
     import json  # only on a networked container's start and stop
     import re
 
@@ -57,7 +58,8 @@ def _read(bundle: str) -> dict:  # type: ignore[type-arg]
     for lease in data.get("leases", []):
         if (not isinstance(lease, list) or len(lease) != 5 or not all(isinstance(x, str) for x in lease)
                 or lease[0] not in LEASE_DIRS or not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}", lease[1])
-                or not re.fullmatch(r"[0-9a-fA-F.:*\[\]]{1,60}", lease[2])):  # fmt: skip
+                or not re.fullmatch(r"[0-9a-fA-F.:*\[\]]{1,60}", lease[2])
+                or lease[3] != os.path.basename(data["netns"])):  # fmt: skip
             raise NetworkError(f"{protocol.NETWORK} has a lease that is not sdc's")
     return data
 
@@ -65,12 +67,12 @@ def _read(bundle: str) -> dict:  # type: ignore[type-arg]
 def up(bundle: str) -> None:
     """The namespace made at its path, the leases held, netavark's setup done; its status in the
     bundle (protocol.NETWORK_STATUS). Whatever a crashed run left there is undone first."""
-    plan = _read(bundle)
+    plan = read_plan(bundle)
     netns = str(plan["netns"])
     if os.path.exists(netns):
         down(bundle)
-    for lease in plan.get("leases", []):
-        take_lease(*lease)
+    for directory, bridge, address, owner, unit in plan.get("leases", []):
+        take_lease(directory, bridge, address, owner, unit, bundle)
     try:
         _make_netns(netns)
         status = _netavark(plan, "setup", netns)
@@ -86,7 +88,7 @@ def down(bundle: str, *, release: bool = False) -> list[str]:
     its leases freed too, unless the teardown failed (its rules would forward to the next holder
     of its address): each step tried whatever the one before did (what failed is returned, said).
     The leases are the container's from its making to its removal: a restart finds them its own."""
-    plan = _read(bundle)
+    plan = read_plan(bundle)
     netns = str(plan["netns"])
     failed = []
     if os.path.exists(netns):
@@ -94,6 +96,9 @@ def down(bundle: str, *, release: bool = False) -> list[str]:
             _netavark(plan, "teardown", netns)
         except NetworkError as exc:
             failed.append(str(exc))
+            if release:  # kept for good: no one may take them over once the bundle is gone
+                for directory, bridge, address, owner, unit in plan.get("leases", []):
+                    _keep_lease(directory, bridge, address, owner, unit)
             release = False
         try:
             linux.umount(netns, linux.MNT_DETACH)
@@ -122,17 +127,24 @@ def down(bundle: str, *, release: bool = False) -> list[str]:
 # router (ip_forward) with nothing to stop a peer on another interface that routes a network's
 # subnet through the host: its containers' unpublished ports would be open to it (Docker 28's
 # fix: the same raw rule, before DNAT, so published ports still answer).
+# An internal network's way out is netavark's forwarding=0 on its bridge alone, which any later
+# switch of net.ipv4.ip_forward to 1 turns on again for every interface: a rule too, as Docker's.
 GUARD_COMMENT = "sdc: no way in to its containers but published ports"
+INTERNAL_COMMENT = "sdc: no way out of an internal network"
 
 
-def guard_rules(networks: list[tuple[str, str]]) -> list[list[str]]:
-    """iptables rules (table raw, chain PREROUTING) for sdc's networks, (bridge, subnet) each: by
+def guard_rules(networks: list[tuple[str, str, bool]]) -> list[tuple[str, str, list[str]]]:
+    """iptables rules (table, chain, rule) for sdc's networks, (bridge, subnet, internal) each: by
     the bridge's exact name (iptables' `sdc+` would take any interface whose name starts so)."""
     comment = ["-m", "comment", "--comment", GUARD_COMMENT, "-j", "DROP"]
     rules = []
-    for bridge, subnet in networks:
-        rules += [["-i", bridge, "-d", "127.0.0.0/8", *comment], ["-i", bridge, "-s", "127.0.0.0/8", *comment],
-                  ["!", "-i", bridge, "-d", subnet, *comment]]  # fmt: skip
+    for bridge, subnet, internal in networks:
+        rules += [("raw", "PREROUTING", rule) for rule in (
+            ["-i", bridge, "-d", "127.0.0.0/8", *comment], ["-i", bridge, "-s", "127.0.0.0/8", *comment],
+            ["!", "-i", bridge, "-d", subnet, *comment])]  # fmt: skip
+        if internal:
+            rules.append(("filter", "FORWARD", ["-i", bridge, "!", "-o", bridge, "-m", "comment", "--comment",
+                                                INTERNAL_COMMENT, "-j", "DROP"]))  # fmt: skip
     return rules
 
 
@@ -143,9 +155,11 @@ def harden(plan: dict, netns: str) -> None:  # type: ignore[type-arg]
     networks are IPv4: a container's router advertisement would give the host and its neighbours
     a route through it)."""
     info = list(plan["options"].get("network_info", {}).values())
-    for rule in guard_rules([(str(n["network_interface"]), str(s["subnet"])) for n in info for s in n["subnets"]]):
-        if _iptables("-C", rule) != 0 and _iptables("-I", rule, "1") != 0:
-            raise NetworkError("cannot add sdc's guard rules to the raw table (iptables failed)")
+    networks = [(str(n["network_interface"]), str(s["subnet"]), n.get("internal") is True)
+                for n in info for s in n["subnets"]]  # fmt: skip
+    for table, chain, rule in guard_rules(networks):
+        if _iptables(table, chain, "-C", rule) != 0 and _iptables(table, chain, "-I", rule, "1") != 0:
+            raise NetworkError(f"cannot add sdc's guard rules to the {table} table (iptables failed)")
     for bridge in {str(n["network_interface"]) for n in info}:
         _write_sysctl(f"/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6")
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -162,12 +176,12 @@ def harden(plan: dict, netns: str) -> None:  # type: ignore[type-arg]
         os.close(home)
 
 
-def unguard(networks: list[tuple[str, str]]) -> None:
+def unguard(networks: list[tuple[str, str, bool]]) -> None:
     """The guard rules of networks removed (their network is gone): each as often as it is there."""
-    for rule in guard_rules(networks):
+    for table, chain, rule in guard_rules(networks):
         for _ in range(16):
             try:
-                if _iptables("-D", rule) != 0:
+                if _iptables(table, chain, "-D", rule) != 0:
                     break
             except OSError:
                 return  # no iptables: no rule either
@@ -181,8 +195,8 @@ def _write_sysctl(path: str) -> None:
         pass  # a kernel without IPv6
 
 
-def _iptables(action: str, rule: list[str], *position: str) -> int:
-    return subprocess.run([IPTABLES, "-w", "-t", "raw", action, "PREROUTING", *position, *rule], capture_output=True,
+def _iptables(table: str, chain: str, action: str, rule: list[str], *position: str) -> int:
+    return subprocess.run([IPTABLES, "-w", "-t", table, action, chain, *position, *rule], capture_output=True,
                           env=ENVIRONMENT).returncode  # fmt: skip
 
 
@@ -229,26 +243,90 @@ def _netavark(plan: dict, command: str, netns: str) -> str:  # type: ignore[type
     return out
 
 
-def take_lease(directory: str, bridge: str, address: str, owner: str, unit: str) -> bool:
+def take_lease(directory: str, bridge: str, address: str, owner: str, unit: str, bundle: str = "") -> bool:
     """The lease of address (network/ipam.py's file), made (True), or held already by owner
-    (False); NetworkError where another holds it."""
+    (False); NetworkError where another holds it. A lease its holder abandoned (abandoned: sdc
+    killed while it made the container, or a container removed whose removal failed to free it)
+    is taken over, under the directory's flock: two that find it abandoned never both take it."""
     home = os.path.join(directory, bridge)
     os.makedirs(home, mode=0o700, exist_ok=True)
     path = os.path.join(home, address)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except FileExistsError:
+    for attempt in (1, 2):
         try:
-            with open(path) as f:
-                holder = f.read().split("\n")[0]
-        except OSError:
-            holder = ""
-        if holder != owner:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            holder = _holder(path)
+            if holder[0] == owner:
+                return False
+            if attempt == 1 and _take_over(home, path, holder):
+                continue
             raise NetworkError(f"the address {address} on {bridge} is another container's now") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{owner}\n{unit}\n{bundle}\n")
+        return True
+    raise NetworkError(f"the address {address} on {bridge} is another container's now")
+
+
+def free_if_abandoned(path: str) -> bool:
+    """The lease at path freed if its holder abandoned it: whether it is free now."""
+    holder = _holder(path)
+    return not os.path.exists(path) or (_take_over(os.path.dirname(path), path, holder) and not os.path.exists(path))
+
+
+def _holder(path: str) -> tuple[str, str]:
+    """A lease's holder: its container's ID and bundle ("" where it does not say)."""
+    try:
+        with open(path) as f:
+            lines = f.read(4096).split("\n")
+    except (OSError, UnicodeDecodeError):
+        return "", ""
+    return lines[0], lines[2] if len(lines) > 2 else ""
+
+
+def _take_over(home: str, path: str, holder: tuple[str, str]) -> bool:
+    """The lease at path freed if holder abandoned it and holds it still (checked again under
+    the flock of its directory, which every take-over holds)."""
+    if not holder[1] or not abandoned(*holder):
         return False
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{owner}\n{unit}\n")
-    return True
+    lock = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _holder(path) != holder:
+            return True  # freed or taken meanwhile: try again
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return True
+    finally:
+        os.close(lock)
+
+
+def abandoned(owner: str, bundle: str) -> bool:
+    """Whether the container owner no longer holds what it leased: its bundle is gone (a bundle
+    still being made has no plan yet, and is not), or its plan is another container's now."""
+    import json
+
+    try:
+        with open(os.path.join(bundle, protocol.NETWORK), encoding="utf-8") as f:
+            plan = json.load(f)
+    except FileNotFoundError:
+        return not os.path.isdir(bundle)
+    except (OSError, ValueError):
+        return False
+    return not isinstance(plan, dict) or os.path.basename(str(plan.get("netns"))) != owner
+
+
+def _keep_lease(directory: str, bridge: str, address: str, owner: str, unit: str) -> None:
+    """owner's lease rewritten without its bundle: never abandoned (take_lease), held until a
+    reboot (firewall rules of the container may forward to its address still)."""
+    path = os.path.join(directory, bridge, address)
+    if _holder(path)[0] != owner:
+        return
+    try:
+        write_atomically(path, f"{owner}\n{unit}\n\n".encode())
+    except OSError:
+        pass
 
 
 def release_lease(directory: str, bridge: str, address: str, owner: str) -> None:

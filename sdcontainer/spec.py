@@ -43,7 +43,7 @@ DEFAULT_CAPS = (
 UNLIMITED = -1
 PIDS_MAX = 1 << 22  # the kernel's pid_max at most (PID_MAX_LIMIT)
 STOP_TIMEOUT_MAX = 1 << 31  # seconds (systemd's timeouts are µs in a uint64)
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # \Z: $ would take a last newline
 # Docker refuses memory limits below 6 MiB, what its runtime's first moments in the container's
 # cgroup need. A detached container's launcher (Python) is in its unit until PID 1 has exec'ed:
 # below 8 MiB the OOM killer ends it before that (a foreground one leaves its scope: 6 MiB do).
@@ -558,9 +558,12 @@ def check_aliases(values: Sequence[str], *, network: str) -> tuple[str, ...]:
 
 
 def check_address(text: str, *, flag: str) -> str:
+    """An IP address, without an IPv6 zone (ipaddress keeps whatever follows a %, newlines too)."""
     import ipaddress
 
     try:
+        if "%" in text:
+            raise ValueError("a scoped address")
         return str(ipaddress.ip_address(text))
     except ValueError:
         raise UsageError(f"invalid {flag} {text[:80]!r}", hint="give an IP address, like 192.0.2.53") from None

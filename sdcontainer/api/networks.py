@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import ipaddress
 import json
 import os
@@ -42,14 +43,15 @@ def plan(paths: Paths, spec: ContainerSpec, container_id: str, unit: str, cdir: 
     network. Undone by release (on a failure later in the creation, and by rm)."""
     binary = netavark_binary()
     network = find_network(paths, spec.network)
+    restore_leases(paths)
     leases: list[list[str]] = []
     try:
         address = Leases().allocate(network.bridge, network.network, ipaddress.IPv4Address(network.gateway),
-                                    container_id, unit, wanted=spec.ip or None)  # fmt: skip
+                                    container_id, unit, wanted=spec.ip or None, bundle=str(cdir))  # fmt: skip
         leases.append([str(RUN_DIR), network.bridge, address, container_id, unit])
         ports = []
         for value in spec.publish:
-            mapping, lease = _host_ports(parse_publish(value), container_id, unit)
+            mapping, lease = _host_ports(parse_publish(value), container_id, unit, str(cdir))
             ports.append(mapping)
             leases.extend(lease)
         if spec.network_aliases and not network.dns:
@@ -67,6 +69,29 @@ def plan(paths: Paths, spec: ContainerSpec, container_id: str, unit: str, cdir: 
         _release(leases)
         raise
     return network
+
+
+RESTORED = "/run/sdc/restored"  # a store's mark: its containers' leases held again since the boot
+
+
+def restore_leases(paths: Paths) -> None:
+    """Once a boot, before a store's first new lease: its containers' leases (files of /run,
+    gone with the reboot) taken again, so that no new container is given an address or a port
+    one of them has (call with the store locked). One another took meanwhile stays its: that
+    container's start says so."""
+    from sdcontainer import netns
+
+    mark = Path(RESTORED) / hashlib.sha256(str(paths.root.resolve()).encode()).hexdigest()[:32]
+    if mark.exists():
+        return
+    for cdir in sorted(paths.containers.iterdir()) if paths.containers.is_dir() else []:
+        try:
+            for directory, bridge, address, owner, unit in netns.read_plan(str(cdir)).get("leases", []):
+                netns.take_lease(directory, bridge, address, owner, unit, str(cdir))
+        except (OSError, ValueError, KeyError, TypeError, netns.NetworkError):
+            continue
+    mark.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mark.touch()
 
 
 def address_of(cdir: Path) -> str:
@@ -99,7 +124,7 @@ def _release(leases: list[list[str]]) -> None:
         netns.release_lease(directory, bridge, address, owner)
 
 
-def _host_ports(mapping: PortMapping, owner: str, unit: str) -> tuple[PortMapping, list[list[str]]]:
+def _host_ports(mapping: PortMapping, owner: str, unit: str, bundle: str) -> tuple[PortMapping, list[list[str]]]:
     """mapping with its host ports chosen (a free one where none is given), each leased (two
     containers never publish one) and free on the host now (no process listens there)."""
     from sdcontainer import netns
@@ -114,7 +139,7 @@ def _host_ports(mapping: PortMapping, owner: str, unit: str) -> tuple[PortMappin
             try:
                 if clash:
                     raise netns.NetworkError(clash)
-                netns.take_lease(PORTS_DIR, mapping.protocol, key, owner, unit)
+                netns.take_lease(PORTS_DIR, mapping.protocol, key, owner, unit, bundle)
             except netns.NetworkError:
                 raise Conflict(f"port {port}/{mapping.protocol} is published by another container",
                                hint="choose another host port") from None  # fmt: skip
@@ -129,10 +154,11 @@ def _host_ports(mapping: PortMapping, owner: str, unit: str) -> tuple[PortMappin
 def _published(protocol_: str, port: int, *, every: bool) -> str:
     """A lease of port that one on every address (every) or on any address would overlap: its
     name, or "". (On every address: any other lease of the port; on one: the every-address one.)"""
+    from sdcontainer import netns
+
     home = Path(PORTS_DIR) / protocol_
-    if every:
-        return next((p.name for p in home.glob(f"*:{port}")), "") if home.is_dir() else ""
-    return f"*:{port}" if (home / f"*:{port}").exists() else ""
+    found = ([*home.glob(f"*:{port}")] if every else [home / f"*:{port}"]) if home.is_dir() else []
+    return next((p.name for p in found if not netns.free_if_abandoned(str(p))), "")
 
 
 def _socket(mapping: PortMapping) -> socket.socket:
@@ -178,8 +204,34 @@ def create_network(ctx: Context, name: str, *, subnet: str | None = None, gatewa
 
     if gateway is not None and subnet is None:
         raise UsageError("--gateway needs a --subnet", hint="give the subnet the gateway is an address of")
+    if internal and dns and not names_stay_inside():
+        from sdcontainer.log import get_logger
+
+        get_logger(__name__).warning(
+            "network %s has no names: the aardvark-dns here (before 1.11) would forward its containers' "
+            "queries out of an internal network (CVE-2024-29018's class)", name)  # fmt: skip
+        dns = False
     with records.locked(ctx.paths):
         return networks_.create_network(ctx.paths, name, subnet=subnet, gateway=gateway, internal=internal, dns=dns)
+
+
+INTERNAL_DNS = (1, 11)  # netavark and aardvark-dns keep an internal network's queries inside from these
+
+
+def names_stay_inside() -> bool:
+    """Whether this host's netavark and aardvark-dns answer only their own names on an internal
+    network (1.11: netavark marks it, aardvark-dns forwards nothing for it)."""
+    import subprocess
+
+    for binary in (netavark_binary(), next((a for a in AARDVARK if os.path.exists(a)), "")):
+        try:
+            said = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+            version = tuple(int(part) for part in said.split()[-1].split(".")[:2])
+        except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+            return False
+        if version < INTERNAL_DNS:
+            return False
+    return True
 
 
 def list_networks(ctx: Context) -> list[tuple[Network, list[str]]]:
@@ -261,7 +313,7 @@ def remove_networks(ctx: Context, refs: Sequence[str], *, force: bool = False) -
                 raise Conflict(f"network {network.name} has containers: {', '.join(users[:5])}",
                                hint="a container was made on it meanwhile: remove it first")  # fmt: skip
             networks_.remove_network(ctx.paths, network)
-        netns.unguard([(network.bridge, network.subnet)])
+        netns.unguard([(network.bridge, network.subnet, network.internal)])
         removed.append(network.name)
     return removed
 

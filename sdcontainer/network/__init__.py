@@ -22,7 +22,7 @@ from sdcontainer.errors import Conflict, NotFound, StorageError, UsageError
 from sdcontainer.paths import Paths
 from sdcontainer.records import read_json, write_json
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # \Z: $ would take a last newline
 DEFAULT_NAME = "sdc"
 ALIASES = {"bridge": DEFAULT_NAME, "default": DEFAULT_NAME}  # Docker's name, and Podman's word
 AUTO_POOL = ipaddress.ip_network("10.91.0.0/16")  # user networks' subnets, /24 each
@@ -158,6 +158,11 @@ def create_network(paths: Paths, name: str, *, subnet: str | None = None, gatewa
         if clash is not None:
             raise Conflict(f"subnet {chosen} overlaps {clash}, another network's",
                            hint="give a --subnet of its own")  # fmt: skip
+        # a route of the host's (a LAN, another store's network): its guard rule would cut it off
+        clash = next((r for r in (routes if routes is not None else host_routes()) if r.overlaps(chosen)), None)
+        if clash is not None:
+            raise Conflict(f"subnet {chosen} overlaps {clash}, a network this host routes to",
+                           hint="give a --subnet this host does not use")  # fmt: skip
     else:
         taken = [*others, *(routes if routes is not None else host_routes())]
         chosen = next((s for s in AUTO_POOL.subnets(new_prefix=24) if not any(s.overlaps(t) for t in taken)), None)  # type: ignore[assignment]

@@ -6,15 +6,16 @@ store's (a bridge and its subnet are the host's, whatever store a container is i
 (/run/sdc/ipam), so that a reboot, which ends every container, frees every address. A lease is a
 file, /run/sdc/ipam/BRIDGE/ADDRESS, made with O_EXCL: two commands never get one address, with
 no lock to take, and the launcher frees one by unlinking it (release) with nothing of sdc's. It
-names its holder's ID and unit: one whose unit systemd no longer has (a crash of sdc mid-start,
-the launcher killed) is stale, and `sweep` frees it.
+names its holder's ID, unit and bundle: a lease whose bundle is gone, or is another container's
+now (sdc killed while it made the container), is abandoned, and the next that wants its address
+takes it over (netns.take_lease). A container holds its leases from its making to its removal.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,9 +55,9 @@ class Leases:
         return self.directory / bridge
 
     def allocate(self, bridge: str, subnet: Subnet, gateway: Address, owner: str, unit: str,
-                 wanted: str | None = None) -> str:  # fmt: skip
+                 wanted: str | None = None, bundle: str = "") -> str:  # fmt: skip
         """An address of subnet for owner (its own, if it holds one already): wanted, or the lowest
-        free one."""
+        free one, or else the lowest one abandoned."""
         mine = [lease.address for lease in self.held(bridge) if lease.owner == owner]
         if mine:
             return mine[0]
@@ -64,13 +65,17 @@ class Leases:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         if wanted is not None:
             address = check_address(wanted, subnet, gateway)
-            if not _take(home / address, owner, unit):
+            if not _take(home / address, owner, unit, bundle):
                 raise Conflict(f"the address {address} is in use on {bridge}", hint="choose another --ip, or none")
             return address
         taken = set(os.listdir(home))
         for candidate in _hosts(subnet):
             address = str(candidate)
-            if candidate != gateway and address not in taken and _take(home / address, owner, unit):
+            if candidate != gateway and address not in taken and _take(home / address, owner, unit, bundle):
+                return address
+        for candidate in _hosts(subnet):  # full: one a container abandoned?
+            address = str(candidate)
+            if candidate != gateway and address in taken and _take(home / address, owner, unit, bundle):
                 return address
         raise Conflict(f"the network of {bridge} ({subnet}) has no address left",
                        hint="remove containers from it, or use a network with a larger subnet")  # fmt: skip
@@ -81,24 +86,13 @@ class Leases:
             if lease.owner == owner:
                 (self._dir(bridge) / lease.address).unlink(missing_ok=True)
 
-    def sweep(self, alive: Callable[[str], bool]) -> list[tuple[str, Lease]]:
-        """The leases whose unit is not alive, freed: (bridge, lease) each, for the caller to undo
-        what else their holders left (their firewall rules, their names in aardvark-dns)."""
-        freed = []
-        for home in sorted(self.directory.iterdir()) if self.directory.is_dir() else []:
-            for lease in self.held(home.name):
-                if not alive(lease.unit):
-                    (home / lease.address).unlink(missing_ok=True)
-                    freed.append((home.name, lease))
-        return freed
-
 
 release_file = netns.release_lease  # the launcher's (netns.py), with nothing of sdc's
 
 
-def _take(path: Path, owner: str, unit: str) -> bool:
+def _take(path: Path, owner: str, unit: str, bundle: str) -> bool:
     try:
-        return netns.take_lease(str(path.parent.parent), path.parent.name, path.name, owner, unit)
+        return netns.take_lease(str(path.parent.parent), path.parent.name, path.name, owner, unit, bundle)
     except netns.NetworkError:
         return False  # another's
 

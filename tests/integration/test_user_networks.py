@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Sdc
-from tests.integration.test_networks import SERVE, fetch, leftovers, outside  # noqa: F401 - a fixture
+from tests.integration.test_networks import OUTSIDE, SERVE, fetch, leftovers, outside  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.drivers("btrfs")  # about networks, not storage
 
@@ -108,12 +108,32 @@ def test_networks_cannot_reach_each_other(sdc: Sdc, image: str, name: str, net: 
 
 def test_an_internal_network_has_no_way_out(sdc: Sdc, image: str, name: str, net: str,
                                             outside: str) -> None:  # noqa: F811 - the fixture  # fmt: skip
-    sdc.ok("network", "create", "--internal", net)
-    sdc.ok("run", "-d", "--name", name, "--network", net, image, "sh", "-c", SERVE)
-    proc = sdc("run", "--rm", "--network", net, image, "sh", "-c",
-               f"ip route; nslookup {name}; timeout 5 wget -qO- {outside}; exit $?")  # fmt: skip
-    assert "default" not in proc.stdout and "Address: 10.91." in proc.stdout, proc
+    """--internal: no default route, nothing forwarded out even once the host's ip_forward is
+    switched again (which turns every interface's forwarding on); and no names where the host's
+    aardvark-dns would forward their queries out (before 1.11), so that DNS is no way out either."""
+    created = sdc("network", "create", "--internal", net)
+    assert created.returncode == 0, created
+    [info] = json.loads(sdc.ok("network", "inspect", net))
+    assert info["Internal"] is True
+    if not info["DNSEnabled"]:
+        assert "no names" in created.stderr, created
+    # (NET_ADMIN for its own route: what a packet socket, Docker's default NET_RAW, can do as well)
+    sdc.ok("run", "-d", "--name", name, "--network", net, "--cap-add", "NET_ADMIN", image, "sh", "-c", SERVE)
+    # the world counts what comes to it from sdc's networks (nothing answers: the guard rules)
+    world = ["ip", "netns", "exec", "sdcworld", "iptables", "-w"]
+    subprocess.run([*world, "-A", "INPUT", "-s", "10.0.0.0/8", "-j", "ACCEPT"], check=True)
+    subprocess.run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=0"], check=True)  # (after the last setup:
+    subprocess.run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], check=True)  # netavark's sets it again)
+    address = sdc.ok("exec", name, "hostname", "-i").split()[0]
+    proc = sdc("exec", name, "sh", "-c",
+               f"ip route; timeout 5 nslookup name.example; wget -qO- http://{address}/; "
+               f"ip route add default via {info['IPAM']['Config'][0]['Gateway']}; ping -c 2 -W 1 {OUTSIDE}; "
+               f"timeout 5 wget -qO- {outside}; exit $?")  # fmt: skip
+    assert "default" not in proc.stdout.split("hello")[0] and f"hello from {name}" in proc.stdout, proc
     assert "world" not in proc.stdout and proc.returncode != 0, proc
+    assert "Name:\tname.example" not in proc.stdout, proc
+    counted = subprocess.run([*world, "-L", "INPUT", "-v", "-x", "-n"], capture_output=True, text=True).stdout
+    assert [line.split()[0] for line in counted.splitlines() if "10.0.0.0/8" in line] == ["0"], counted
     # and the same from a network that is not internal
     assert "world" in sdc.ok("run", "--rm", "--network", "bridge", image, *wget(outside))
 
@@ -275,3 +295,29 @@ def test_ports_as_docker_shows_them(sdc: Sdc, name: str, busybox_tar: Path) -> N
     finally:
         sdc("rm", "-f", name)
         sdc("rmi", image)
+
+
+def test_leases_outlive_a_reboot_and_abandoned_ones_are_taken_over(sdc: Sdc, image: str, name: str) -> None:
+    """A reboot empties /run, where leases are: the next networked container made does not get the
+    address or host port a stopped one still has, which starts again with both. A lease whose
+    container is gone (sdc killed while making it, or an rm that could not free it) is taken over
+    by the next that wants it."""
+    sdc.ok("run", "-d", "--name", name, "--network", "bridge", "--ip", "10.90.3.3", "-p", "9500:80", image,
+           "sh", "-c", SERVE)  # fmt: skip
+    sdc.ok("stop", "-t", "1", name)
+    for run_dir in ("/run/sdc/ipam", "/run/sdc/ports", "/run/sdc/restored"):  # what a reboot takes
+        subprocess.run(["rm", "-rf", run_dir], check=True)
+    proc = sdc("run", "-d", "--name", f"{name}-new", "--network", "bridge", "--ip", "10.90.3.3", image, "true")
+    assert proc.returncode == 125 and "10.90.3.3 is in use" in proc.stderr, proc
+    proc = sdc("run", "-d", "--name", f"{name}-new", "--network", "bridge", "-p", "9500:80", image, "true")
+    assert proc.returncode == 125 and "9500/tcp is published by another container" in proc.stderr, proc
+    sdc.ok("start", name)
+    assert fetch("http://127.0.0.1:9500/") == f"hello from {name}\n"
+    sdc.ok("rm", "-f", name)
+    # abandoned: a lease naming a bundle that is no more
+    for lease in (Path("/run/sdc/ipam/sdc0/10.90.3.4"), Path("/run/sdc/ports/tcp/*:9501")):
+        lease.parent.mkdir(parents=True, exist_ok=True)
+        lease.write_text(f"{'e' * 64}\nsdc-gone.service\n/var/lib/sdc/containers/gone-{name}\n")
+    sdc.ok("run", "-d", "--name", name, "--network", "bridge", "--ip", "10.90.3.4", "-p", "9501:80", image,
+           "sh", "-c", SERVE)  # fmt: skip
+    assert fetch("http://127.0.0.1:9501/") == f"hello from {name}\n"

@@ -6,13 +6,14 @@ import contextlib
 import ipaddress
 import json
 import multiprocessing
+import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdcontainer import network
+from sdcontainer import netns, network
 from sdcontainer.api.run import exposed_ports
 from sdcontainer.bundle import build_hosts, build_resolv_conf, parse_resolv_conf
 from sdcontainer.errors import Conflict, SdcError, StorageError, UsageError
@@ -79,8 +80,7 @@ def test_leases_are_distinct_and_freed(tmp_path: Path) -> None:
     for wanted in ("10.90.0.1", "10.90.0.0", "10.90.0.7", "10.91.0.2", "nonsense", "../../etc"):
         with pytest.raises(UsageError):
             leases.allocate("sdc0", SUBNET, GATEWAY, "c11", "sdc-c11.service", wanted=wanted)
-    freed = leases.sweep(lambda unit: unit != "sdc-c2.service")
-    assert [(bridge, lease.owner) for bridge, lease in freed] == [("sdc0", "c2")]
+    leases.release("sdc0", "c2")
     release_file(str(tmp_path), "sdc0", "10.90.0.2", "someone-else")  # the launcher's: not its lease
     assert [lease.owner for lease in leases.held("sdc0")] == ["c0", "c9", "c3", "c4"]
     release_file(str(tmp_path), "sdc0", "10.90.0.2", "c0")
@@ -90,6 +90,36 @@ def test_leases_are_distinct_and_freed(tmp_path: Path) -> None:
     for bridge in ("", "..", "a/b"):
         with pytest.raises(UsageError):
             leases.held(bridge)
+
+
+def test_an_abandoned_lease_is_taken_over_and_no_other(tmp_path: Path) -> None:
+    """A lease whose holder's bundle is gone, or is another container's now, is taken over by the
+    next that wants its address; one whose bundle is being made (no plan yet), or that names no
+    bundle (an older sdc's), is not."""
+    leases = Leases(tmp_path / "ipam")
+    bundles = {owner: tmp_path / owner for owner in ("a" * 64, "b" * 64, "c" * 64, "d" * 64)}
+    for owner, bundle in bundles.items():
+        bundle.mkdir()
+        (bundle / "network.json").write_text(json.dumps({"netns": f"/run/sdc/netns/{owner}"}))
+        leases.allocate("sdc0", SUBNET, GATEWAY, owner, f"sdc-{owner[:1]}.service", bundle=str(bundle))
+    (tmp_path / "ipam" / "sdc0" / "10.90.0.6").write_text("e\nsdc-e.service\n")  # no bundle named
+    with pytest.raises(Conflict, match="no address left"):
+        leases.allocate("sdc0", SUBNET, GATEWAY, "f", "sdc-f.service")
+    (bundles["a" * 64] / "network.json").unlink()  # a being made, or killed while it was: not abandoned
+    with pytest.raises(Conflict, match="in use"):
+        leases.allocate("sdc0", SUBNET, GATEWAY, "f", "sdc-f.service", wanted="10.90.0.2")
+    shutil.rmtree(bundles["a" * 64])  # gone: abandoned
+    (bundles["b" * 64] / "network.json").write_text(json.dumps({"netns": "/run/sdc/netns/" + "9" * 64}))  # reused
+    assert leases.allocate("sdc0", SUBNET, GATEWAY, "f", "sdc-f.service", wanted="10.90.0.2") == "10.90.0.2"
+    assert leases.allocate("sdc0", SUBNET, GATEWAY, "g", "sdc-g.service") == "10.90.0.3"
+    with pytest.raises(Conflict, match="no address left"):
+        leases.allocate("sdc0", SUBNET, GATEWAY, "h", "sdc-h.service")
+    assert sorted(lease.owner for lease in leases.held("sdc0")) == ["c" * 64, "d" * 64, "e", "f", "g"]
+    # a lease its container's teardown could not free is kept for good (rules may forward to it still)
+    netns._keep_lease(str(tmp_path / "ipam"), "sdc0", "10.90.0.4", "c" * 64, "sdc-c.service")
+    shutil.rmtree(bundles["c" * 64])
+    with pytest.raises(Conflict, match="in use"):
+        leases.allocate("sdc0", SUBNET, GATEWAY, "i", "sdc-i.service", wanted="10.90.0.4")
 
 
 def test_a_damaged_lease_is_none_and_its_address_stays_taken(tmp_path: Path) -> None:
@@ -125,14 +155,15 @@ def test_networks_get_subnets_of_their_own(tmp_path: Path) -> None:
     assert (first.subnet, first.gateway, first.bridge) == ("10.91.1.0/24", "10.91.1.1", f"sdc-{first.id[:11]}")
     second = network.create_network(paths, "other", routes=routes, internal=True)
     assert second.subnet == "10.91.2.0/24" and second.internal and second.dns
-    mine = network.create_network(paths, "mine", subnet="10.89.0.0/24", gateway="10.89.0.254")
+    mine = network.create_network(paths, "mine", subnet="10.89.0.0/24", gateway="10.89.0.254", routes=routes)
     assert network.find_network(paths, "mine") == mine and network.find_network(paths, mine.id[:8]) == mine
     assert [n.name for n in network.list_networks(paths)] == ["sdc", "appnet", "mine", "other"]
     assert network.find_network(paths, "bridge") == network.DEFAULT == network.find_network(paths, "sdc")
     refused = [("appnet", {}, "exists"), ("sdc", {}, "exists"), ("x", {"subnet": "10.91.1.128/25"}, "overlaps"),
                ("y", {"subnet": "10.90.0.0/24"}, "overlaps"), ("z", {"subnet": "fd00::/64"}, "IPv6"),
                ("w", {"subnet": "10.1.0.1/24"}, "invalid subnet"), ("../x", {}, "invalid network name"),
-               ("v", {"subnet": "10.2.0.0/24", "gateway": "10.3.0.1"}, "not a host")]
+               ("v", {"subnet": "10.2.0.0/24", "gateway": "10.3.0.1"}, "not a host"),
+               ("u", {"subnet": "192.168.0.0/16"}, "this host routes to"), ("a\n", {}, "invalid network name")]
     for name, kwargs, says in refused:
         with pytest.raises(SdcError, match=says):
             network.create_network(paths, name, routes=routes, **kwargs)  # type: ignore[arg-type]
@@ -204,6 +235,14 @@ STUB = "# systemd-resolved's stub\nnameserver 127.0.0.53\noptions edns0 trust-ad
 UPSTREAM = "nameserver 192.0.2.1\nnameserver 2001:db8::1\nnameserver 192.0.2.2\n"
 
 
+def test_no_value_adds_a_line_to_resolv_conf_or_hosts() -> None:
+    """The builders' own guard, whatever got past the flags' checks."""
+    text = build_resolv_conf("nameserver 10.0.0.2\n", mode="network", dns=["1.1.1.1\nnameserver 6.6.6.6"],
+                             search=["a\nnameserver 6.6.6.6"], options=["x\nnameserver 6.6.6.6"])  # fmt: skip
+    assert "6.6.6.6" not in text
+    assert "6.6.6.6" not in build_hosts("web", extra=["h:1.2.3.4\n6.6.6.6 pypi.org", "h:1.2.3.4 # x"])
+
+
 def test_a_containers_resolv_conf_names_servers_it_can_reach() -> None:
     """systemd-resolved's 127.0.0.53 is nobody inside a network namespace: its upstream servers
     instead (IPv4 ones: sdc's networks are IPv4), else Docker's fallback; the host's namespace
@@ -236,7 +275,10 @@ def test_dns_and_hosts_flags_are_checked_and_cannot_add_lines() -> None:
                   {"add_host": ["gw:10.0.0.1\n6.6.6.6 evil"]}, {"add_host": ["gw"]}, {"add_host": ["a b:10.0.0.1"]},
                   {"mac_address": "03:00:00:00:00:01"}, {"mac_address": "02:00:00:00:00"},
                   {"network_alias": ["a b"]}, {"network_alias": ["db"], "network": "none"},
-                  {"mac_address": "02:00:00:00:00:01", "network": "host"}):  # fmt: skip
+                  {"mac_address": "02:00:00:00:00:01", "network": "host"}, {"network_alias": ["a\n"]},
+                  {"dns": ["fe80::1%x\nnameserver 203.0.113.53"]}, {"dns": ["fe80::1%eth0"]},
+                  {"add_host": ["h:fe80::1%x\n203.0.113.9 pypi.org"]}, {"name": "web\n"}, {"network": "appnet\n"},
+                  {"network": "container:web\n"}):  # fmt: skip
         with pytest.raises(UsageError):
             build_run_spec(image="img", **{"network": "bridge", **flags})
 
