@@ -48,6 +48,27 @@ def memory_breakdown(units: list[str]) -> dict[str, int]:
     return total
 
 
+def send_gib(port: int) -> None:
+    """1 GiB to 127.0.0.1:port (retried until something listens), then its end, then the server's."""
+    import socket
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    chunk = bytes(1 << 20)
+    with conn:
+        for _ in range(1024):
+            conn.sendall(chunk)
+        conn.shutdown(socket.SHUT_WR)
+        conn.recv(1)
+
+
 class Bench:
     def __init__(self, cache: Path, runs: int, warmup: int, deb: Path | None) -> None:
         self.cache = cache
@@ -171,7 +192,7 @@ class Bench:
             unshare = f"unshare --pid --fork --mount --uts --ipc --net chroot {rootfs} /bin/true"
             self.hyperfine(
                 {
-                    f"sdc-run-{image}": f"{self.sdc} run --rm bench-{image} /bin/true",
+                    f"sdc-run-{image}": f"{self.sdc} run --rm --network none bench-{image} /bin/true",
                     f"podman-run-{image}": f"{' '.join(PODMAN)} run --rm --network none bench-{image} /bin/true",
                     f"nspawn-{image}": f"systemd-nspawn -q -D {rootfs} --register=no /bin/true",
                     f"floor-systemd-run-{image}": f"systemd-run --wait -q -p MemoryMax=64M {unshare}",
@@ -181,6 +202,49 @@ class Bench:
             self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"podman-run-{image}", 0.5)
             self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"nspawn-{image}", 1.5)
             self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"floor-systemd-run-{image}", None)
+
+    def network(self, n: int) -> None:
+        """On the default networks: sdc's bridge against podman's (netavark both), a run --rm, n
+        run -d 8 at a time, and 1 GiB through a published port against the host's loopback."""
+        self.hyperfine(
+            {
+                "sdc-run-bridge": f"{self.sdc} run --rm --network bridge bench-busybox /bin/true",
+                "podman-run-bridge": f"{' '.join(PODMAN)} run --rm bench-busybox /bin/true",
+            },
+            runs=max(5, self.runs // 2),
+        )
+        self.row("run --rm /bin/true, default network", "sdc-run-bridge", "podman-run-bridge", 0.7)
+        names = "\n".join(f"net{i}" for i in range(n))
+        xargs = ["xargs", "-P8", "-I{}"]
+        for who, argv, remove in (
+            ("sdc", [self.sdc, "run", "-d", "--network", "bridge"], [self.sdc, "rm", "-f"]),
+            ("podman", [*PODMAN, "run", "-d"], [*PODMAN, "rm", "-f", "-t", "0"]),
+        ):
+            self.timed(f"{who}: {n} networked run -d", lambda argv=argv: subprocess.run(
+                [*xargs, *argv, "--name", "{}", "bench-busybox", "sleep", "1000"], input=names, text=True,
+                check=True, stdout=subprocess.DEVNULL))  # fmt: skip
+            self.timed(f"{who}: rm -f {n} networked", lambda remove=remove: sh(*remove, *names.split()))
+        self.row(f"{n} x networked run -d, 8 at a time", f"sdc: {n} networked run -d",
+                 f"podman: {n} networked run -d", 0.5)  # fmt: skip
+        self.row(f"rm -f of {n} networked", f"sdc: rm -f {n} networked", f"podman: rm -f {n} networked", 0.5)
+        # 1 GiB into a published port: busybox nc in the container, Python's socket on the host
+        for who, start, port in (
+            ("sdc", [self.sdc, "run", "-d", "--name", "tput", "--network", "bridge", "-p", "18080:5000"], 18080),
+            ("podman", [*PODMAN, "run", "-d", "--name", "tput", "-p", "18081:5000"], 18081),
+            ("host loopback", None, 18082),
+        ):
+            if start is not None:
+                sh(*start, "bench-busybox", "sh", "-c", "nc -l -p 5000 > /dev/null")
+                server = None
+            else:
+                server = subprocess.Popen(["sh", "-c", f"busybox nc -l -p {port} > /dev/null"])
+            self.timed(f"1 GiB through {who}", lambda port=port: send_gib(port))
+            if server is not None:
+                server.wait(timeout=30)
+        sh(self.sdc, "rm", "-f", "tput", check=False)
+        sh(*PODMAN, "rm", "-f", "-t", "0", "tput", check=False)
+        self.row("1 GiB into a published port", "1 GiB through sdc", "1 GiB through podman", None)
+        self.row("1 GiB into a published port", "1 GiB through sdc", "1 GiB through host loopback", None)
 
     def startup(self) -> None:
         # the file units run (launcher_entry.py), which imports the launcher from its bytecode
@@ -483,6 +547,7 @@ def main() -> int:
     bench.storage_layer()
     bench.images()
     bench.density(10 if args.quick else 50)
+    bench.network(10 if args.quick else 50)
     bench.stop()
     bench.report(args.cache / "results" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json")
     return 0

@@ -48,6 +48,9 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # \Z: $ would take 
 # cgroup need. A detached container's launcher (Python) is in its unit until PID 1 has exec'ed:
 # below 8 MiB the OOM killer ends it before that (a foreground one leaves its scope: 6 MiB do).
 MIN_MEMORY = 8 * 1024 * 1024
+# A detached container on a network: its unit's ExecStartPre (the launcher's --net-up and netavark)
+# peaks at ~9.5 MiB in its cgroup.
+MIN_MEMORY_NETWORKED = 16 * 1024 * 1024
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
@@ -115,8 +118,8 @@ RUN_FLAGS = (
             "Start it at boot too: an enabled sdc@NAME.service (units/sdc@.service), not a transient unit"),
     RunFlag(("--init",), "init", bool, False, "A small PID 1 (catatonit or tini) that reaps and forwards signals"),
     RunFlag(("--network", "--net"), "network", str, None,
-            "none: loopback only (the default, for now); host: the host's; bridge (sdc's default network) or a "
-            "network's name"),
+            "bridge (sdc's default network, the default), a network's name, none (loopback only), host (the "
+            "host's) or container:NAME (another container's)"),
     RunFlag(("-p", "--publish"), "publish", list, None,
             "Publish a container's port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp|sctp] (needs a network)"),
     RunFlag(("-P", "--publish-all"), "publish_all", bool, False,
@@ -433,6 +436,12 @@ def build_run_spec(
         raise TypeError(f"not flags of sdc run: {sorted(unknown)}")
     f = {**RUN_DEFAULTS, **flags}
     limits = build_limits(**{k: f[k] for k in LIMIT_FLAGS})
+    # sdc's default network, as Docker's and Podman's (or $SDC_NETWORK's, for every run that sees it)
+    network = f["network"] or environ.get("SDC_NETWORK") or "bridge"
+    if has_own_network(network) and limits.memory is not None and 0 <= limits.memory < MIN_MEMORY_NETWORKED:
+        raise UsageError(f"memory limit {f['memory']} is below the minimum of a container on a network",
+                         hint="give -m 16m or more (its unit sets the network up in its own cgroup), "
+                              "or --network none")  # fmt: skip
     userns = check_userns(f["userns"] or environ.get("SDC_USERNS", ""), privileged=f["privileged"])
     volumes = tuple(parse_volume(v) for v in f["volume"] or ())
     check_volumes(volumes, userns=userns == "auto")
@@ -468,12 +477,12 @@ def build_run_spec(
         sdnotify=parse_sdnotify(f["sdnotify"] or ""),
         systemd=parse_systemd(f["systemd"] or "true"),
         enable=check_enable(f["enable"], auto_remove=f["rm"]),
-        network=parse_network(f["network"] or "none"),
-        publish=check_publish(f["publish"] or (), network=f["network"] or "none"),
+        network=parse_network(network),
+        publish=check_publish(f["publish"] or (), network=network),
         publish_all=f["publish_all"],
-        ip=check_ip(f["ip"] or "", network=f["network"] or "none"),
-        mac_address=check_mac(f["mac_address"] or "", network=f["network"] or "none"),
-        network_aliases=check_aliases(f["network_alias"] or (), network=f["network"] or "none"),
+        ip=check_ip(f["ip"] or "", network=network),
+        mac_address=check_mac(f["mac_address"] or "", network=network),
+        network_aliases=check_aliases(f["network_alias"] or (), network=network),
         dns=tuple(check_address(a, flag="--dns") for a in f["dns"] or ()),
         dns_search=tuple(check_domain(d) for d in f["dns_search"] or ()),
         dns_options=tuple(check_dns_option(o) for o in f["dns_option"] or ()),

@@ -34,7 +34,8 @@ def netavark_binary() -> str:
     found = next((path for path in SEARCH if os.access(path, os.X_OK)), None)
     if found is None:
         raise SdcError("netavark is not installed: a container on a network needs it",
-                       hint="install the netavark package (Debian: apt install netavark aardvark-dns)")  # fmt: skip
+                       hint="install it (Debian: apt install netavark aardvark-dns iptables), or give the "
+                            "container no network: --network none")  # fmt: skip
     return found
 
 

@@ -144,12 +144,13 @@ def test_the_payload_alone_is_charged_and_its_oom_is_reported(sdc: Sdc, image: s
     holds 2 MB lives, and an OOM is reported in both modes as Docker's: 137, State.OOMKilled, a
     warning."""
     if detach:  # its launcher gone once PID 1 runs (a moment: see launcher.spare_from_the_oom_killer)
-        sdc.ok("run", "-d", "--name", name, "-m", "8m", image, "sh", "-c", f"sleep 0.5; {OOM}")
+        sdc.ok("run", "-d", "--name", name, "-m", "8m", "--network", "none", image, "sh", "-c", f"sleep 0.5; {OOM}")
         assert sdc.ok("wait", name) == "137\n"
     else:
-        fits = sdc("run", "--rm", "-m", "8m", image, "sh", "-c", "x=$(head -c 2000000 /dev/zero | tr '\\0' a); echo ok")
+        fits = sdc("run", "--rm", "-m", "8m", "--network", "none", image, "sh", "-c",
+                   "x=$(head -c 2000000 /dev/zero | tr '\\0' a); echo ok")  # fmt: skip
         assert (fits.returncode, fits.stdout, fits.stderr) == (0, "ok\n", ""), fits
-        proc = sdc("run", "--name", name, "-m", "8m", image, "sh", "-c", OOM)
+        proc = sdc("run", "--name", name, "-m", "8m", "--network", "none", image, "sh", "-c", OOM)
         assert proc.returncode == 137 and "OOM killer" in proc.stderr and "survived" not in proc.stdout, proc
     [info] = json.loads(sdc.ok("inspect", name))
     assert info["State"]["ExitCode"] == 137 and info["State"]["OOMKilled"] is True, info["State"]

@@ -23,14 +23,15 @@ def dummy() -> Iterator[str]:
         subprocess.run(["ip", "link", "del", DUMMY], check=False)
 
 
-def interfaces(sdc: Sdc, image: str, *flags: str) -> set[str]:
-    out = sdc.ok("run", "--rm", *flags, image, "cat", "/proc/net/dev")
+def interfaces(sdc: Sdc, image: str, *flags: str, env: dict[str, str] | None = None) -> set[str]:
+    out = sdc.ok("run", "--rm", *flags, image, "cat", "/proc/net/dev", env=sdc.env(**(env or {})))
     return {line.split(":")[0].strip() for line in out.splitlines()[2:]}
 
 
 def test_none_is_loopback_alone_and_host_is_the_hosts(sdc: Sdc, image: str, dummy: str) -> None:
-    assert interfaces(sdc, image) == {"lo"}  # the default, as today
+    assert interfaces(sdc, image) == {"lo", "eth0"}  # the default: sdc's bridge, as Docker's
     assert interfaces(sdc, image, "--network", "none") == {"lo"}
+    assert interfaces(sdc, image, env={"SDC_NETWORK": "none"}) == {"lo"}  # a host's own default
     assert dummy in interfaces(sdc, image, "--network", "host")
     # every other isolation kept: its own PID 1, its own root, hostname and capabilities
     out = sdc.ok("run", "--rm", "--network", "host", "--hostname", "inside", image, "sh", "-c",
