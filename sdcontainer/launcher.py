@@ -141,7 +141,8 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
     socket.sethostname(config.get("hostname", ""))
     if machine_id := config.get("annotations", {}).get(protocol.MACHINE_ID):
         set_machine_id(machine_id)
-    linux.bring_up_loopback()
+    if ns_flags & linux.CLONE_NEWNET:  # one we made (a network's own: netns.py brings its loopback up)
+        linux.bring_up_loopback()
     set_cpu_affinity(config["linux"].get("resources", {}))
     process = config["process"]
     cwd = process.get("cwd", "/")
@@ -183,7 +184,25 @@ def is_idmapped(m: dict) -> bool:  # type: ignore[type-arg]
 
 
 def idmapped(mounts: list) -> list:  # type: ignore[type-arg]
-    return [m for m in mounts if is_idmapped(m)]
+    """The mounts the launcher makes and sends to a user-namespaced PID 1 (send_root): idmapped
+    volumes, and a sysfs it cannot mount itself (mark_sysfs_sent)."""
+    return [m for m in mounts if is_idmapped(m) or m.get(SENT)]
+
+
+SENT = "sdc.sent"  # a mount entry the launcher makes (start): one more fd to PID 1
+
+
+def mark_sysfs_sent(config: dict, joined_network: bool) -> None:  # type: ignore[type-arg]
+    """A sysfs is mountable only by a root of the user namespace that owns the network namespace
+    it shows: PID 1 of a user namespace that joined a network namespace made before (a network's)
+    cannot mount one (EPERM). The launcher, the host's root and in that network namespace already,
+    makes it detached and sends it over, as it does an idmapped volume (crun binds the host's /sys
+    instead, whose network part is the host's)."""
+    userns = any(ns["type"] == "user" for ns in config["linux"].get("namespaces", []))
+    if userns and joined_network:
+        for m in config.get("mounts", []):
+            if m.get("type") == "sysfs":
+                m[SENT] = True
 
 
 def set_machine_id(machine_id: str) -> None:
@@ -237,7 +256,7 @@ def enter_userns(root: str, mounts: list, trees: list[int]) -> tuple[str, list]:
     opened = []
     sent = iter(trees)  # one for each idmapped volume, in config order
     for m in mounts:
-        if is_idmapped(m):
+        if is_idmapped(m) or m.get(SENT):
             tree = next(sent)
             m = {**m, "tree": tree, "source": f"/proc/self/fd/{tree}"}
         elif m.get("type", "bind") == "bind":
@@ -385,7 +404,7 @@ def mount_into(root_fd: int, m: dict) -> None:  # type: ignore[type-arg]
     finally:
         os.close(target)
     attrs = mount_attrs(flags)
-    if kind == "bind" and attrs:  # mount(2) takes no flags with MS_BIND: set them on the new mount
+    if (kind == "bind" or "tree" in m) and attrs:  # mount(2) takes no flags with MS_BIND, nor move_mount
         mounted = linux.open_in_root(root_fd, m["destination"], os.O_PATH)
         try:
             linux.mount_setattr(mounted, attrs, recursive=bool(flags & linux.MS_REC))
@@ -836,6 +855,8 @@ def start(config: dict, bundle: str, *, detach: bool, interactive: bool = False,
             join_namespace(str(ns["path"]), NAMESPACES[ns["type"]])
         else:
             flags |= NAMESPACES[ns["type"]]
+    mark_sysfs_sent(config, joined_network=any("path" in ns and ns["type"] == "network"
+                                               for ns in config["linux"].get("namespaces", [])))  # fmt: skip
     seccomp = read_seccomp_program(config)  # here: the bundle is out of reach once in the container
     read_own_files(config)
     if config.get("annotations", {}).get(protocol.MACHINE_ID):  # systemd runs it: its cgroup is its to manage
@@ -1080,6 +1101,9 @@ def send_root(sync: socket.socket, pid: int, config: dict) -> None:  # type: ign
         root = os.path.realpath(config["root"]["path"])
         trees.append(overlay_tree(mount, userns) if mount else idmapped_tree(root, userns, clear=store))
         for m in idmapped(config.get("mounts", [])):  # a volume keeps its own flags
+            if m.get(SENT):  # a sysfs of the network namespace we are in (mark_sysfs_sent)
+                trees.append(linux.new_mount("sysfs", []))
+                continue
             # Its root writes there as the host's root: only root may reach it (volumes.py), now too,
             # and what is cloned is what was checked (the fd, not the path again).
             source = m["source"]

@@ -210,6 +210,7 @@ def _make_netns(path: str) -> None:
     try:
         linux.unshare(linux.CLONE_NEWNET)
         try:
+            linux.bring_up_loopback()  # (PID 1, in a user namespace of its own, may not)
             linux.mount("/proc/thread-self/ns/net", path, None, linux.MS_BIND)
         finally:
             linux.setns(home, linux.CLONE_NEWNET)

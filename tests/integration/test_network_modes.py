@@ -73,7 +73,7 @@ def test_container_mode_shares_the_network_of_another(sdc: Sdc, image: str, name
         proc = sdc("run", "--rm", "--network", f"container:{web}", *argv, image, "true")
         assert proc.returncode == 125 and says in proc.stderr, (argv, proc)
     none = f"{name}-none"
-    sdc.ok("create", "--name", none, image, "true")
+    sdc.ok("create", "--name", none, "--network", "none", image, "true")
     proc = sdc("run", "--rm", "--network", f"container:{none}", image, "true")
     assert proc.returncode == 125 and "no network of its own to share" in proc.stderr, proc
     sdc.ok("rm", "-f", web, none)
