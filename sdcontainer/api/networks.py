@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import ipaddress
 import json
 import os
@@ -82,7 +81,8 @@ def restore_leases(paths: Paths) -> None:
     container's start says so."""
     from sdcontainer import netns
 
-    mark = Path(RESTORED) / hashlib.sha256(str(paths.root.resolve()).encode()).hexdigest()[:32]
+    root = os.stat(paths.root)
+    mark = Path(RESTORED) / f"{root.st_dev}-{root.st_ino}"  # the store, by its directory
     if mark.exists():
         return
     for cdir in sorted(paths.containers.iterdir()) if paths.containers.is_dir() else []:

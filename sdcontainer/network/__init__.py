@@ -10,7 +10,6 @@ the host's has, unless --subnet says. Records are outside input once on disk: re
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import os
 import re
@@ -106,11 +105,14 @@ def parse_subnet(text: str) -> ipaddress.IPv4Network:
 
 
 def _id(name: str, salt: str) -> str:
+    import hashlib  # (not on the run path: a new network's alone)
+
     return hashlib.sha256(f"{name}\0{salt}".encode()).hexdigest()
 
 
-DEFAULT = Network(name=DEFAULT_NAME, id=_id(DEFAULT_NAME, "sdc's default bridge"), bridge="sdc0",
-                  subnet="10.90.0.0/16", gateway="10.90.0.1", dns=False)  # fmt: skip
+# its ID: _id(DEFAULT_NAME, "sdc's default bridge"), written out (hashlib is not for the run path)
+DEFAULT = Network(name=DEFAULT_NAME, id="0ea4b1fc9fc305cfbf93886966759cfedd6668c3e5541a198c6bcfd75fafbff9",
+                  bridge="sdc0", subnet="10.90.0.0/16", gateway="10.90.0.1", dns=False)  # fmt: skip
 
 
 def _record(paths: Paths, name: str) -> Path:

@@ -29,7 +29,7 @@ def interfaces(sdc: Sdc, image: str, *flags: str, env: dict[str, str] | None = N
 
 
 def test_none_is_loopback_alone_and_host_is_the_hosts(sdc: Sdc, image: str, dummy: str) -> None:
-    assert interfaces(sdc, image) == {"lo", "eth0"}  # the default: sdc's bridge, as Docker's
+    assert interfaces(sdc, image, env={"SDC_NETWORK": ""}) == {"lo", "eth0"}  # the default: sdc's bridge, as Docker's
     assert interfaces(sdc, image, "--network", "none") == {"lo"}
     assert interfaces(sdc, image, env={"SDC_NETWORK": "none"}) == {"lo"}  # a host's own default
     assert dummy in interfaces(sdc, image, "--network", "host")

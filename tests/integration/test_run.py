@@ -249,7 +249,9 @@ HEAVY = {"click", "typer", "lxml", "pystemd.base", "asyncio", "dbus_next", "tarf
 
 def test_run_and_ps_import_nothing_heavy(sdc: Sdc, image: str) -> None:
     for args, used in ((["run", "--rm", image, "true"], "sdcontainer.launcher"), (["ps", "-a"], "sdcontainer.render"),
-                       (["--version"], "sdcontainer.entry")):  # fmt: skip
+                       (["--version"], "sdcontainer.entry"),
+                       (["run", "--rm", "--network", "bridge", "-p", "9600:80", image, "true"],
+                        "sdcontainer.netns")):  # fmt: skip
         proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "sdcontainer", *args],
                               capture_output=True, text=True, env=sdc.env())  # fmt: skip
         assert proc.returncode == 0, proc.stderr

@@ -144,6 +144,10 @@ def test_30_processes_at_once_get_30_addresses(tmp_path: Path) -> None:
     assert sorted(lease.owner for lease in Leases(tmp_path).held("sdc0")) == sorted(f"c{i}" for i in range(30))
 
 
+def test_the_default_networks_id_is_what_it_says() -> None:
+    assert network.DEFAULT.id == network._id("sdc", "sdc's default bridge")
+
+
 def test_errors_are_sdc_errors() -> None:
     assert issubclass(Conflict, SdcError) and issubclass(UsageError, SdcError)
 
