@@ -32,7 +32,7 @@ def test_run_detached_reaches_systemd_with_these_properties(fake: FakeSystemd, t
     result = runner.invoke(app, [*root, "run", "-d", "--name", "web", "-m", "64m", "--memory-swap", "-1",
                                  "-c", "2048", "--cpus", "0.5", "--cpuset-cpus", "1", "--pids-limit", "7",
                                  "--blkio-weight", "1000", "--stop-timeout", "4", "--stop-signal", "SIGINT",
-                                 "bb", "sh", "-c", "echo hi"])  # fmt: skip
+                                 "--network", "none", "bb", "sh", "-c", "echo hi"])  # fmt: skip
     assert result.exit_code == 0, result.output
     bundle = str(tmp_path / "containers" / "web")
     entry = str(Path(api.__file__).parent.parent / "launcher_entry.py")
@@ -79,7 +79,7 @@ def test_a_detached_rm_container_is_cleaned_up_by_sdc(fake: FakeSystemd, tmp_pat
     runner = CliRunner()
     root = ["--root", str(tmp_path), "--storage-driver", "vfs"]
     assert runner.invoke(app, [*root, "import", str(busybox_tar), "bb"]).exit_code == 0
-    result = runner.invoke(app, [*root, "run", "-d", "--rm", "--name", "tmp", "bb", "true"])
+    result = runner.invoke(app, [*root, "run", "-d", "--rm", "--name", "tmp", "--network", "none", "bb", "true"])
     assert result.exit_code == 0, result.output
     props = {name: value for name, _, value in fake.calls[0][2]}
     cleanup = [sys.executable, "-I", str(Path(api.__file__).parent.parent / "__main__.py"), "--root", str(tmp_path),

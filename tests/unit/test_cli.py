@@ -207,3 +207,14 @@ def test_tls_verify_takes_podmans_value_form_for_registry_commands_only() -> Non
     assert proc.returncode == 125 and proc.stderr == (
         "sdc: error: invalid --tls-verify=perhaps (hint: give --tls-verify=true or --tls-verify=false)\n"
     )
+
+
+def test_every_package_of_the_source_is_installed() -> None:
+    """pyproject.toml lists sdcontainer's packages one by one: a new one left out installs nothing
+    of it (the .deb's `sdc run` on a network failed so, with sdcontainer.network missing)."""
+    import tomllib
+
+    source = Path(__file__).resolve().parents[2]
+    listed = set(tomllib.loads((source / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(source).parts) for p in (source / "sdcontainer").rglob("__init__.py")}
+    assert found == listed
