@@ -56,11 +56,17 @@ step systemctl is-enabled sdc@db.service
 step systemctl cat sdc@db.service --no-pager | head -20
 step sdc rm -f db
 # On sdc's default network (a bridge, NAT out): its port 80 published on the host's 8080
-step sdc run -d --name www --network bridge -p 8080:80 busybox \
+step sdc run -d --name www -p 8080:80 busybox \
     sh -c 'mkdir /www && echo "served from a container" > /www/index.html && exec httpd -f -p 80 -h /www'
 step sdc exec www ip -4 -o addr show eth0
 step python3 -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1:8080/", timeout=5).read().decode(), end="")'
                                                      # the host's loopback, forwarded by netavark's rules
+step sdc port www
+# A network of one's own, where containers find each other by name and alias (aardvark-dns)
+step sdc network create appnet
+step sdc run -d --name db --network appnet --network-alias database busybox sleep 1000
+step sdc run --rm --network appnet busybox nslookup database
+step sdc network rm -f appnet
 step sdc rm -f www
 # A distribution booting its own systemd: a Debian made from this host's installed packages (no mirror)
 "$here/../.venv/bin/python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path
