@@ -390,7 +390,7 @@ class Bench:
         self.timed(
             f"sdc: {n} run -d",
             lambda: subprocess.run(
-                [*xargs, self.sdc, "run", "-d", "--name", "{}", "bench-busybox", "sleep", "1000"],
+                [*xargs, self.sdc, "run", "-d", "--network", "none", "--name", "{}", "bench-busybox", "sleep", "1000"],
                 input=start_sdc.replace(" ", "\n"),
                 text=True,
                 check=True,
@@ -498,7 +498,7 @@ class Bench:
         try:
             sh(*overlay, "import", str(ROOTFS / "busybox.tar"), "bench-busybox")
             for name in names:
-                sh(*overlay, "run", "-d", "--name", name, "bench-busybox", "sleep", "1000")
+                sh(*overlay, "run", "-d", "--network", "none", "--name", name, "bench-busybox", "sleep", "1000")
             time.sleep(1)
             return sum(
                 int(sh("systemctl", "show", "-p", "MemoryCurrent", "--value", f"sdc-{name}.service").stdout or 0)
@@ -510,7 +510,7 @@ class Bench:
 
     def stop(self) -> None:
         for timeout, label in ((None, "sdc stop (sleep as PID 1)"), ("0", "sdc stop -t 0")):
-            sh(self.sdc, "run", "-d", "--name", "stopper", "bench-busybox", "sleep", "1000")
+            sh(self.sdc, "run", "-d", "--network", "none", "--name", "stopper", "bench-busybox", "sleep", "1000")
             args = ["stop", "stopper"] if timeout is None else ["stop", "-t", timeout, "stopper"]
             self.timed(label, lambda args=args: sh(self.sdc, *args))
             sh(self.sdc, "rm", "-f", "stopper")
