@@ -85,21 +85,26 @@ def up(bundle: str) -> None:
 
 def down(bundle: str, *, release: bool = False) -> list[str]:
     """netavark's teardown, the namespace unmounted and removed; with release (the container goes),
-    its leases freed too, unless the teardown failed (its rules would forward to the next holder
-    of its address): each step tried whatever the one before did (what failed is returned, said).
-    The leases are the container's from its making to its removal: a restart finds them its own."""
+    its leases freed too. A teardown that fails leaves the namespace for the next down to try
+    again (a start's first step, rm's) and frees nothing: its rules would forward to the next
+    holder of its address (what failed is returned, said). The leases are the container's from
+    its making to its removal: a restart finds them its own."""
     plan = read_plan(bundle)
     netns = str(plan["netns"])
     failed = []
+    if os.path.exists(netns) and not _mounted(netns):  # a crash between the file and its mount
+        os.unlink(netns)
     if os.path.exists(netns):
         try:
             _netavark(plan, "teardown", netns)
         except NetworkError as exc:
+            # The namespace is left for the next down (a start's, rm's) to try the teardown again,
+            # and the leases are not freed meanwhile: its rules may forward to its address still.
             failed.append(str(exc))
             if release:  # kept for good: no one may take them over once the bundle is gone
                 for directory, bridge, address, owner, unit in plan.get("leases", []):
                     _keep_lease(directory, bridge, address, owner, unit)
-            release = False
+            return failed
         try:
             linux.umount(netns, linux.MNT_DETACH)
         except OSError as exc:
@@ -316,6 +321,14 @@ def abandoned(owner: str, bundle: str) -> bool:
     except (OSError, ValueError):
         return False
     return not isinstance(plan, dict) or os.path.basename(str(plan.get("netns"))) != owner
+
+
+def _mounted(path: str) -> bool:
+    """Whether path is a namespace's bind mount (nsfs), not the bare file made for one."""
+    try:
+        return os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev
+    except OSError:
+        return False
 
 
 def _keep_lease(directory: str, bridge: str, address: str, owner: str, unit: str) -> None:
