@@ -536,6 +536,34 @@ def network_prune(
         typer.echo(name)
 
 
+@network_app.command("connect")
+def network_connect(
+    ctx: typer.Context,
+    network: Annotated[str, typer.Argument(metavar="NETWORK")],
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    alias: Annotated[Optional[list[str]], typer.Option("--alias", help="Another name it has there")] = None,
+    ip: Annotated[Optional[str], typer.Option("--ip", help="Its address there (default: a free one)")] = None,
+) -> None:
+    """Connect a container to one more network (a running one at once, as eth1, eth2, ...)."""
+    from sdcontainer.api import networks as network_cases
+
+    network_cases.connect(_sdc(ctx), network, container, aliases=alias or (), ip=ip or "")
+
+
+@network_app.command("disconnect")
+def network_disconnect(
+    ctx: typer.Context,
+    network: Annotated[str, typer.Argument(metavar="NETWORK")],
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    force: Annotated[bool, typer.Option("--force", "-f", help="Accepted, as Docker's (sdc never forces)")] = False,
+) -> None:
+    """Disconnect a container from a network (a running one at once)."""
+    from sdcontainer.api import networks as network_cases
+
+    del force
+    network_cases.disconnect(_sdc(ctx), network, container)
+
+
 network_app.command("remove", help="Remove networks (as rm).", hidden=True)(network_rm)
 network_app.command("list", help="List networks (as ls).", hidden=True)(network_ls)
 

@@ -492,6 +492,17 @@ def bring_up_loopback() -> None:
         s.close()
 
 
+def set_mac_address(interface: str, mac: bytes) -> None:
+    """The interface's MAC address set (SIOCSIFHWADDR, netdevice(7)): a bridge's so, it is its own
+    for good (addr_assign_type 3, NET_ADDR_SET), not its lowest port's, which changes as ports come and go."""
+    siocsifhwaddr, arphrd_ether = 0x8924, 1
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
+    try:
+        ioctl(s.fileno(), siocsifhwaddr, struct.pack("16sH14s8x", interface.encode(), arphrd_ether, mac))
+    finally:
+        s.close()
+
+
 def own_cgroup_oom_kills() -> int:
     """How many processes the OOM killer took in this process's memory cgroup.
 

@@ -55,7 +55,10 @@ def read_plan(bundle: str) -> dict:  # type: ignore[type-arg]
         raise NetworkError(f"{protocol.NETWORK} names no namespace of sdc's")
     if data.get("netavark") not in NETAVARKS or not re.fullmatch(r"/run/sdc/[a-z]+", str(data.get("config_dir"))):
         raise NetworkError(f"{protocol.NETWORK} names no netavark of sdc's")
-    for lease in data.get("leases", []):
+    pending = data.get("pending")  # a connect at work (connect)
+    if pending is not None and (not isinstance(pending, dict) or not isinstance(pending.get("options"), dict)):
+        raise NetworkError(f"{protocol.NETWORK} has a network pending that is not sdc's")
+    for lease in [*data.get("leases", []), *([pending.get("lease")] if pending else [])]:
         if (not isinstance(lease, list) or len(lease) != 5 or not all(isinstance(x, str) for x in lease)
                 or lease[0] not in LEASE_DIRS or not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}", lease[1])
                 or not re.fullmatch(r"[0-9a-fA-F.:*\[\]]{1,60}", lease[2])
@@ -67,20 +70,25 @@ def read_plan(bundle: str) -> dict:  # type: ignore[type-arg]
 def up(bundle: str) -> None:
     """The namespace made at its path, the leases held, netavark's setup done; its status in the
     bundle (protocol.NETWORK_STATUS). Whatever a crashed run left there is undone first."""
-    plan = read_plan(bundle)
-    netns = str(plan["netns"])
-    if os.path.exists(netns):
-        down(bundle)
-    for directory, bridge, address, owner, unit in plan.get("leases", []):
-        take_lease(directory, bridge, address, owner, unit, bundle)
+    lock = setup_lock()
     try:
-        _make_netns(netns)
-        status = _netavark(plan, "setup", netns)
-        harden(plan, netns)
-        write_atomically(os.path.join(bundle, protocol.NETWORK_STATUS), status.encode())
-    except BaseException:
-        down(bundle)
-        raise
+        plan = read_plan(bundle)
+        netns = str(plan["netns"])
+        if os.path.exists(netns) or plan.get("pending"):
+            _down(bundle)
+            plan = read_plan(bundle)
+        for directory, bridge, address, owner, unit in plan.get("leases", []):
+            take_lease(directory, bridge, address, owner, unit, bundle)
+        try:
+            _make_netns(netns)
+            status = _netavark(plan["options"], "setup", netns, plan) if plan["options"].get("networks") else "{}"
+            harden(plan["options"], netns)
+            write_atomically(os.path.join(bundle, protocol.NETWORK_STATUS), status.encode())
+        except BaseException:
+            _down(bundle)
+            raise
+    finally:
+        os.close(lock)
 
 
 def down(bundle: str, *, release: bool = False) -> list[str]:
@@ -89,14 +97,25 @@ def down(bundle: str, *, release: bool = False) -> list[str]:
     again (a start's first step, rm's) and frees nothing: its rules would forward to the next
     holder of its address (what failed is returned, said). The leases are the container's from
     its making to its removal: a restart finds them its own."""
+    lock = setup_lock()
+    try:
+        return _down(bundle, release=release)
+    finally:
+        os.close(lock)
+
+
+def _down(bundle: str, *, release: bool = False) -> list[str]:
     plan = read_plan(bundle)
     netns = str(plan["netns"])
     failed = []
     if os.path.exists(netns) and not _mounted(netns):  # a crash between the file and its mount
         os.unlink(netns)
+    if plan.get("pending"):
+        _settle_pending(bundle, plan)
     if os.path.exists(netns):
         try:
-            _netavark(plan, "teardown", netns)
+            if plan["options"].get("networks"):
+                _netavark(plan["options"], "teardown", netns, plan)
         except NetworkError as exc:
             # The namespace is left for the next down (a start's, rm's) to try the teardown again,
             # and the leases are not freed meanwhile: its rules may forward to its address still.
@@ -121,6 +140,120 @@ def down(bundle: str, *, release: bool = False) -> list[str]:
     except FileNotFoundError:
         pass
     return failed
+
+
+def setup_lock() -> int:
+    """SETUP_LOCK held (an fd to close): every change to a container's namespace and plan, and
+    every call of netavark's (which takes no lock around its firewall changes), under it."""
+    os.makedirs(os.path.dirname(SETUP_LOCK), mode=0o700, exist_ok=True)
+    lock = os.open(SETUP_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(lock)
+        raise
+    return lock
+
+
+def is_up(plan: dict) -> bool:  # type: ignore[type-arg]
+    """Whether the plan's namespace is there (its container runs, or is starting or stopping)."""
+    return _mounted(str(plan["netns"]))
+
+
+def connect(bundle: str, plan: dict, options: dict, lease: list[str]) -> None:  # type: ignore[type-arg]
+    """One more network (options: netavark's for it alone, the container's ports too; lease: its
+    address's) set up in the running container's namespace and added to its plan; with
+    setup_lock held. The plan says it is pending while netavark works: a crash there is undone by
+    the container's next down (_settle_pending), no firewall rule or lease of it left behind."""
+    import json
+
+    plan = {**plan, "pending": {"options": options, "lease": lease}}
+    write_atomically(os.path.join(bundle, protocol.NETWORK), json.dumps(plan).encode())
+    read_plan(bundle)  # (what down will read: checked now)
+    netns = str(plan["netns"])
+    try:
+        status = _netavark(options, "setup", netns, plan)
+        harden(options, netns)
+    except BaseException:
+        _settle_pending(bundle, plan)
+        raise
+    _merge_status(bundle, status)
+    merged = {k: v for k, v in plan.items() if k != "pending"}
+    merged["options"] = merge_options(plan["options"], options)
+    merged["leases"] = [*plan.get("leases", []), lease]
+    write_atomically(os.path.join(bundle, protocol.NETWORK), json.dumps(merged).encode())
+
+
+def disconnect(bundle: str, plan: dict, bridge: str) -> None:  # type: ignore[type-arg]
+    """The network of bridge torn down in the container's namespace (if it is up) and taken out of
+    its plan, its address's lease freed; with setup_lock held. A teardown that fails changes
+    nothing (NetworkError)."""
+    import json
+
+    options = only_network(plan["options"], bridge)
+    if is_up(plan):
+        _netavark(options, "teardown", str(plan["netns"]), plan)
+    rest = dict(plan)
+    rest["options"] = {**plan["options"], **{key: {k: v for k, v in plan["options"][key].items() if k != bridge}
+                                             for key in ("networks", "network_info")}}  # fmt: skip
+    gone = [lease for lease in plan.get("leases", []) if lease[0] == LEASE_DIRS[0] and lease[1] == bridge]
+    rest["leases"] = [lease for lease in plan.get("leases", []) if lease not in gone]
+    write_atomically(os.path.join(bundle, protocol.NETWORK), json.dumps(rest).encode())
+    for directory, bridge_, address, owner, _unit in gone:
+        release_lease(directory, bridge_, address, owner)
+    _merge_status(bundle, "{}", drop=bridge)
+
+
+def only_network(options: dict, bridge: str) -> dict:  # type: ignore[type-arg]
+    """netavark's options for one of the container's networks alone, its ports with it."""
+    return {**options, "networks": {bridge: options["networks"][bridge]},
+            "network_info": {bridge: options["network_info"][bridge]}}  # fmt: skip
+
+
+def merge_options(options: dict, more: dict) -> dict:  # type: ignore[type-arg]
+    return {**options, "networks": {**options["networks"], **more["networks"]},
+            "network_info": {**options["network_info"], **more["network_info"]}}  # fmt: skip
+
+
+def settle(bundle: str, plan: dict) -> None:  # type: ignore[type-arg]
+    """A pending network of the plan's (a connect killed midway), undone; plan changed with it."""
+    if plan.get("pending"):
+        _settle_pending(bundle, plan)
+
+
+def _settle_pending(bundle: str, plan: dict) -> None:  # type: ignore[type-arg]
+    """A connect that did not finish, undone: its network torn down in the namespace (what of it
+    was made: netavark's errors for the rest are expected), its lease freed, the plan without it."""
+    import json
+
+    pending = plan["pending"]
+    if _mounted(str(plan["netns"])):
+        try:
+            _netavark(pending["options"], "teardown", str(plan["netns"]), plan)
+        except NetworkError:
+            pass
+    directory, bridge, address, owner, _unit = pending["lease"]
+    release_lease(directory, bridge, address, owner)
+    rest = {k: v for k, v in plan.items() if k != "pending"}
+    write_atomically(os.path.join(bundle, protocol.NETWORK), json.dumps(rest).encode())
+    plan.pop("pending", None)
+
+
+def _merge_status(bundle: str, status: str, *, drop: str = "") -> None:
+    """The bundle's record of netavark's status, with status's networks added (and drop's left out)."""
+    import json
+
+    path = os.path.join(bundle, protocol.NETWORK_STATUS)
+    try:
+        with open(path, encoding="utf-8") as f:
+            merged = json.load(f)
+    except (OSError, ValueError):
+        return  # (not up)
+    if not isinstance(merged, dict):
+        return
+    more = json.loads(status)
+    merged = {**{k: v for k, v in merged.items() if k != drop}, **(more if isinstance(more, dict) else {})}
+    write_atomically(path, json.dumps(merged).encode())
 
 
 # netavark turns route_localnet on for a bridge with published ports (to forward 127.0.0.1:PORT):
@@ -153,20 +286,21 @@ def guard_rules(networks: list[tuple[str, str, bool]]) -> list[tuple[str, str, l
     return rules
 
 
-def harden(plan: dict, netns: str) -> None:  # type: ignore[type-arg]
+def harden(options: dict, netns: str) -> None:  # type: ignore[type-arg]
     """What netavark 1.4 leaves open, closed, each time a network comes up (a firewall reload may
     have flushed a rule): the guard rules (each checked, then inserted first: iptables' exit
     status, none of its output is read); IPv6 off on the bridges and in the container (sdc's
     networks are IPv4: a container's router advertisement would give the host and its neighbours
     a route through it)."""
-    info = list(plan["options"].get("network_info", {}).values())
+    info = list(options.get("network_info", {}).values())
     networks = [(str(n["network_interface"]), str(s["subnet"]), n.get("internal") is True)
                 for n in info for s in n["subnets"]]  # fmt: skip
     for table, chain, rule in guard_rules(networks):
         if _iptables(table, chain, "-C", rule) != 0 and _iptables(table, chain, "-I", rule, "1") != 0:
             raise NetworkError(f"cannot add sdc's guard rules to the {table} table (iptables failed)")
-    for bridge in {str(n["network_interface"]) for n in info}:
+    for bridge, gateway in {(str(n["network_interface"]), str(s["gateway"])) for n in info for s in n["subnets"]}:
         _write_sysctl(f"/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6")
+        _fix_mac(bridge, gateway)
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     inside = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -179,6 +313,26 @@ def harden(plan: dict, netns: str) -> None:  # type: ignore[type-arg]
     finally:
         os.close(inside)
         os.close(home)
+
+
+def bridge_mac(gateway: str) -> bytes:
+    """A bridge's own MAC address, from its gateway's IPv4 address (as the CNI bridge plugin makes
+    it: 0a:58 and the address): locally administered, unicast, the same each time the bridge is made."""
+    return bytes([0x0A, 0x58, *(int(part) for part in gateway.split("."))])
+
+
+def _fix_mac(bridge: str, gateway: str) -> None:
+    """A Linux bridge without a MAC address of its own takes its lowest port's, which changes as
+    containers come and go: the others' ARP entries for the gateway then name an address nothing
+    answers, and they are cut off until those expire (up to minutes; netavark set one from 1.9).
+    Set once, where it is not yet (addr_assign_type 3: set)."""
+    try:
+        with open(f"/sys/class/net/{bridge}/addr_assign_type") as f:
+            if f.read().strip() == "3":
+                return
+    except OSError:
+        return  # (no such bridge: netavark failed, and says so)
+    linux.set_mac_address(bridge, bridge_mac(gateway))
 
 
 def unguard(networks: list[tuple[str, str, bool]]) -> None:
@@ -223,21 +377,17 @@ def _make_netns(path: str) -> None:
         os.close(home)
 
 
-def _netavark(plan: dict, command: str, netns: str) -> str:  # type: ignore[type-arg]
+def _netavark(options: dict, command: str, netns: str, plan: dict) -> str:  # type: ignore[type-arg]
+    """netavark's command with options, as plan names its binary and config (setup_lock held)."""
     import json
 
     config = str(plan["config_dir"])
     os.makedirs(config, mode=0o700, exist_ok=True)
-    os.makedirs(os.path.dirname(SETUP_LOCK), mode=0o700, exist_ok=True)
-    lock = os.open(SETUP_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
         proc = subprocess.run([str(plan["netavark"]), "--config", config, command, netns], env=ENVIRONMENT,
-                              input=json.dumps(plan["options"]).encode(), capture_output=True, timeout=60)  # fmt: skip
+                              input=json.dumps(options).encode(), capture_output=True, timeout=60)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NetworkError(f"netavark {command}: {exc}") from None
-    finally:
-        os.close(lock)
     out = proc.stdout.decode(errors="replace").strip()
     if proc.returncode != 0:
         said = out or proc.stderr.decode(errors="replace").strip()

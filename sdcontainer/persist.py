@@ -127,6 +127,8 @@ def render(props: Mapping[str, object], *, requires: list[str], store: Path) -> 
             continue
         if key in ("StartLimitBurst",):
             unit.append(f"{key}={value}")
+        elif key in ("BindsTo", "After"):
+            unit += [f"{key}={v}" for v in value]  # type: ignore[attr-defined]
         elif key == "StartLimitIntervalUSec":
             unit.append(f"StartLimitIntervalSec={_usec(int(value))}")  # type: ignore[call-overload]
         else:

@@ -10,3 +10,10 @@ from __future__ import annotations
 def is_decimal(text: str) -> bool:
     """text is a number of ASCII digits, as int() then reads it."""
     return text.isascii() and text.isdigit()
+
+
+def iso_time(timestamp: float) -> str:
+    """A time as Docker's JSON gives it: RFC 3339, UTC, Z."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")

@@ -59,6 +59,8 @@ SIGNATURES: dict[str, str] = {
     "StartLimitBurst": "u",
     "StartLimitIntervalUSec": "t",
     "Delegate": "b",
+    "BindsTo": "as",
+    "After": "as",
 }
 
 TypedProperty = tuple[str, str, object]
@@ -162,12 +164,14 @@ def build_service_properties(
     container_id: str | None = None,
     ready_timeout: int = 0,
     network: tuple[Sequence[str], Sequence[str]] | None = None,
+    bound_to: str = "",
 ) -> dict[str, object]:
     """A detached container: a notify service whose main process becomes the container's PID 1.
     ready_timeout: seconds its payload has to say READY=1 where it says it (notifies), READY_TIMEOUT
     if 0. network: the commands that make its network before each start and unmake it after
     (netns.py), privileged (`+`: in the host's mount namespace, where the namespace's mount must
-    be), the second whatever the first and the run did (ExecStopPost).
+    be), the second whatever the first and the run did (ExecStopPost). bound_to: the unit of the
+    container whose network it shares (--network container:NAME), which stops it when it stops.
 
     KillMode=mixed sends the stop signal to PID 1 only and SIGKILL to the rest
     at the timeout, as `docker stop` does (systemd.kill(5)). read_only: paths
@@ -202,7 +206,14 @@ def build_service_properties(
         **device_properties(spec),
         **restart_properties(spec.restart),
         **({"Delegate": True} if spec.runs_systemd else {}),
+        **bound(bound_to),
     }
+
+
+def bound(unit: str) -> dict[str, object]:
+    """A container that shares another's network namespace (--network container:NAME) goes with
+    it: stopped when that one stops (its namespace torn down), never started before it."""
+    return {"BindsTo": [unit], "After": [unit]} if unit else {}
 
 
 READY_TIMEOUT = 90  # seconds (systemd's default); $SDC_READY_TIMEOUT sets another (api.run)
@@ -250,11 +261,12 @@ SCOPE_TAKES = frozenset(
         "KillMode", "KillSignal", "SendSIGKILL",
         "MemoryAccounting", "TasksAccounting", "CPUAccounting", "MemoryMax", "MemorySwapMax", "CPUWeight",
         "CPUQuotaPerSecUSec", "AllowedCPUs", "TasksMax", "IOWeight", "DevicePolicy", "DeviceAllow", "Delegate",
+        "BindsTo", "After",
     }
 )  # fmt: skip
 
 
-def build_scope_properties(spec: ContainerSpec, *, pid: int) -> dict[str, object]:
+def build_scope_properties(spec: ContainerSpec, *, pid: int, bound_to: str = "") -> dict[str, object]:
     """A foreground container: a scope around the launcher process. Its CPU affinity is the
     launcher's to set (see bundle._resources)."""
     limits = {k: v for k, v in build_limit_properties(spec.limits).items() if k in SCOPE_TAKES}
@@ -268,6 +280,7 @@ def build_scope_properties(spec: ContainerSpec, *, pid: int) -> dict[str, object
         **limits,
         **device_properties(spec),
         **({"Delegate": True} if spec.runs_systemd else {}),
+        **bound(bound_to),
     }
 
 

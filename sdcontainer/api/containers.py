@@ -381,6 +381,12 @@ def remove(ctx: Context, refs: Sequence[str], *, force: bool = False) -> list[Co
     with records.locked(ctx.paths):  # where settle claims: a claim held now is a command at work
         for c in found:
             ctx.hold_name(c.name)
+        names = {c.name for c in found}
+        for c in found:
+            theirs = [j for j in joiners(ctx, c) if j not in names]
+            if theirs:
+                raise Conflict(f"container {c.name} has containers that share its network: {', '.join(theirs[:5])}",
+                               hint=f"remove them first, or along: sdc rm -f {c.name} {' '.join(theirs)}")  # fmt: skip
     states = unit_states(ctx)  # as they are now that none can be started
     running = [c for c in found if states.get(c.unit, "gone") not in DOWN]
     if running and not force:
@@ -395,6 +401,24 @@ def remove(ctx: Context, refs: Sequence[str], *, force: bool = False) -> list[Co
             with contextlib.suppress(SdcError):
                 ctx.systemd.reset_failed_unit(c.unit)
     return found
+
+
+JOINER = "joiner-"  # a bundle's file JOINER + NAME: container NAME shares its network (its ID in it)
+
+
+def joiners(ctx: Context, container: Container) -> list[str]:
+    """The containers made with --network container:NAME of container (each says so in a file of
+    its bundle, checked against its record: one removed or of another ID since is none)."""
+    found = []
+    for path in Path(container.bundle).glob(f"{JOINER}*"):
+        name = path.name.removeprefix(JOINER)
+        try:
+            joiner = containers.find_container(ctx.paths, name)
+            if joiner.id == path.read_text().strip() and joiner.spec.joins == container.name:
+                found.append(name)
+        except (SdcError, OSError):
+            continue
+    return sorted(found)
 
 
 def delete(ctx: Context, container: Container) -> None:
@@ -419,6 +443,9 @@ def delete(ctx: Context, container: Container) -> None:
         with containers.record_locked(ctx.paths, container.name) as present:
             if present:  # `sdc wait` on it may still be waiting
                 containers.keep_exit(ctx.paths, container)
+        if container.spec.joins:
+            with contextlib.suppress(OSError):
+                os.unlink(ctx.paths.container(container.spec.joins) / f"{JOINER}{container.name}")
         if (Path(container.bundle) / protocol.NETWORK).exists():  # its leases; what a crash left of its netns
             from sdcontainer.api import networks
 
@@ -472,11 +499,13 @@ def cleanup(ctx: Context, name: str, environ: dict[str, str]) -> None:
 
 
 def inspect(ctx: Context, ref: str) -> dict[str, Any]:
+    from sdcontainer.text import iso_time
+
     container = find(ctx, ref)
     data: dict[str, Any] = {
         "Id": container.id,
         "Name": container.name,
-        "Created": _iso_time(container.created),
+        "Created": iso_time(container.created),
         "Image": container.spec.image,
         "ImageId": container.image_id,
         "Command": list(container.spec.argv),
@@ -651,12 +680,6 @@ def _security(ctx: Context, container: Container) -> dict[str, Any]:
         "UidMap": [[m["containerID"], m["hostID"], m["size"]] for m in config.get("linux", {}).get("uidMappings", [])],
         "GidMap": [[m["containerID"], m["hostID"], m["size"]] for m in config.get("linux", {}).get("gidMappings", [])],
     }
-
-
-def _iso_time(timestamp: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 def _jsonable(value: object) -> object:

@@ -9,6 +9,7 @@ import json
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from sdcontainer.network.netavark import AARDVARK, CONFIG_DIR, SEARCH, Attachmen
 from sdcontainer.paths import Paths
 from sdcontainer.ports import PortMapping, parse_publish
 from sdcontainer.spec import ContainerSpec
+from sdcontainer.text import iso_time
 
 if TYPE_CHECKING:
     from sdcontainer.api.context import Context
@@ -118,6 +120,190 @@ def release(cdir: Path, *, leases: bool = True) -> None:
         get_logger(__name__).warning("the network of %s: %s", cdir.name, "; ".join(failed))
 
 
+@dataclass(frozen=True)
+class Attached:
+    """A container on one network, as its plan has it."""
+
+    network_id: str
+    bridge: str
+    address: str
+    interface: str
+    mac: str
+    aliases: tuple[str, ...]
+
+
+def attached(cdir: Path) -> list[Attached]:
+    """The networks the container is on (its plan's: the first its --network's, then those
+    `network connect` added); none where it has no plan (--network none, host, container:)."""
+    try:
+        options = json.loads((cdir / protocol.NETWORK).read_text())["options"]
+        return [Attached(str(options["network_info"][bridge]["id"]), str(bridge), str(n["static_ips"][0]),
+                         str(n["interface_name"]), str(n.get("static_mac", "")), tuple(map(str, n.get("aliases", []))))
+                for bridge, n in options["networks"].items()]  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return []
+
+
+def connect(ctx: Context, network_ref: str, container_ref: str, *, aliases: Sequence[str] = (),
+            ip: str = "") -> Network:  # fmt: skip
+    """The container on one more network: its address leased there; while it runs, an interface
+    (eth1, ...) set up in its namespace at once, its names there and its resolv.conf and hosts
+    told; else at its next start. Its published ports are forwarded on the network too (as Podman's)."""
+    from sdcontainer import containers, netns, records
+    from sdcontainer.spec import check_aliases, check_ip
+
+    network = find_network(ctx.paths, network_ref)
+    container = containers.find_container(ctx.paths, container_ref)
+    _check_own_network(container)
+    aliases = check_aliases(aliases, network=network.name)
+    if aliases and not network.dns:
+        raise UsageError(f"--alias: network {network.name} has no names",
+                         hint="create a network of your own (`sdc network create NAME`) and use it")  # fmt: skip
+    ip = check_ip(ip, network=network.name)
+    ctx.claim(container.name)  # no start, stop or rm of it by another sdc meanwhile
+    cdir = Path(container.bundle)
+    _settle(cdir)
+    if any(a.bridge == network.bridge for a in attached(cdir)):
+        raise Conflict(f"container {container.name} is already on network {network.name}",
+                       hint=f"`sdc network disconnect {network.name} {container.name}` first")  # fmt: skip
+    with records.locked(ctx.paths):
+        restore_leases(ctx.paths)
+        address = Leases().allocate(network.bridge, network.network, ipaddress.IPv4Address(network.gateway),
+                                    container.id, container.unit, wanted=ip or None, bundle=str(cdir))  # fmt: skip
+    lease = [str(RUN_DIR), network.bridge, address, container.id, container.unit]
+    try:
+        lock = netns.setup_lock()
+        try:
+            plan = netns.read_plan(str(cdir))
+            used = {str(n.get("interface_name")) for n in plan["options"]["networks"].values()}
+            interface = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+            attachment = Attachment(network, address, interface=interface, aliases=(container.short_id, *aliases))
+            one = build_options(container.id, container.name, [attachment], [])
+            one.update({k: plan["options"][k] for k in ("port_mappings", "dns_servers") if k in plan["options"]})
+            if netns.is_up(plan):
+                netns.connect(str(cdir), plan, one, lease)
+            else:  # (its next start sets it up with the rest)
+                plan = {**plan, "options": netns.merge_options(plan["options"], one),
+                        "leases": [*plan.get("leases", []), lease]}  # fmt: skip
+                files.write_atomically(str(cdir / protocol.NETWORK), json.dumps(plan).encode())
+        finally:
+            os.close(lock)
+    except BaseException:
+        _release([lease])
+        raise
+    refresh_names(ctx, container)
+    return network
+
+
+def disconnect(ctx: Context, network_ref: str, container_ref: str) -> Network:
+    """The container off a network: its interface there removed at once if it runs, its names
+    there gone, its address freed, its resolv.conf and hosts told."""
+    from sdcontainer import containers, netns
+
+    network = find_network(ctx.paths, network_ref)
+    container = containers.find_container(ctx.paths, container_ref)
+    _check_own_network(container)
+    ctx.claim(container.name)
+    cdir = Path(container.bundle)
+    lock = netns.setup_lock()
+    try:
+        plan = netns.read_plan(str(cdir))
+        netns.settle(str(cdir), plan)
+        if network.bridge not in plan["options"]["networks"]:
+            raise Conflict(f"container {container.name} is not on network {network.name}",
+                           hint=f"`sdc inspect {container.name}` lists its networks")  # fmt: skip
+        try:
+            netns.disconnect(str(cdir), plan, network.bridge)
+        except netns.NetworkError as exc:
+            raise SdcError(f"cannot disconnect {container.name} from {network.name}: {exc}",
+                           hint=f"nothing was changed; see `journalctl -u {container.unit}`") from None  # fmt: skip
+    finally:
+        os.close(lock)
+    refresh_names(ctx, container)
+    return network
+
+
+def _settle(cdir: Path) -> None:
+    """What a connect killed midway left of its pending network, undone (netns.settle)."""
+    from sdcontainer import netns
+
+    lock = netns.setup_lock()  # (never taken with the store locked: rm takes them the other way)
+    try:
+        netns.settle(str(cdir), netns.read_plan(str(cdir)))
+    finally:
+        os.close(lock)
+
+
+def _check_own_network(container: Container) -> None:
+    if not container.spec.networked:
+        raise UsageError(f"container {container.name} has no network namespace of sdc's "
+                         f"(--network {container.spec.network})",
+                         hint="only a container made on a network (bridge, or yours) joins others")  # fmt: skip
+
+
+def refresh_names(ctx: Context, container: Container) -> None:
+    """The container's hosts and resolv.conf made again for the networks it is on now (its address
+    on the first, the first with names as its nameserver), in its bundle for its next starts and,
+    while it runs, in its root (as the launcher writes them at a start)."""
+    from sdcontainer import network as networks_
+    from sdcontainer.api.run import names_files
+
+    cdir = Path(container.bundle)
+    by_id = {n.id: n for n in networks_.list_networks(ctx.paths)}
+    on = [a for a in attached(cdir) if a.network_id in by_id]
+    names_at = next((by_id[a.network_id].gateway for a in on if by_id[a.network_id].dns), "")
+    try:
+        hostname = (cdir / "hostname").read_text().strip()
+    except OSError:
+        hostname = container.spec.hostname or container.name
+    hosts, resolv_conf = names_files(container.spec, hostname, on[0].address if on else "", names_at)
+    changed = []
+    for path, name, text in (("/etc/hosts", "hosts", hosts), ("/etc/resolv.conf", "resolv.conf", resolv_conf)):
+        try:
+            if (cdir / name).read_text() == text:
+                continue
+        except OSError:
+            pass
+        files.write_atomically(str(cdir / name), text.encode())
+        changed.append([path, text.encode()])
+    if changed:
+        _write_inside(container, changed)
+
+
+def _write_inside(container: Container, changed: list[list[Any]]) -> None:
+    """Files written into the running container's root (launcher.write_own_files: as the
+    container resolves their paths), through its PID 1's /proc/PID/root: that PID while its
+    pidfd says it lives and it is in the container's unit (not a PID reused)."""
+    import select
+
+    from sdcontainer import cgroups, linux
+    from sdcontainer.launcher import LaunchError, write_own_files
+
+    try:
+        pid = int((Path(container.bundle) / protocol.PID).read_text())
+        pidfd = linux.pidfd_open(pid)
+    except (OSError, ValueError):
+        return  # not running: its next start writes them
+    try:
+        root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        os.close(pidfd)
+        return
+    try:
+        poll = select.poll()
+        poll.register(pidfd, select.POLLIN)
+        if poll.poll(0) or not cgroups.in_unit(pid, container.unit):
+            return  # gone, or another process's PID now
+        write_own_files(f"/proc/self/fd/{root}", changed)
+    except LaunchError as exc:
+        from sdcontainer.log import get_logger
+
+        get_logger(__name__).warning("%s: %s (it has them at its next start)", container.name, exc)
+    finally:
+        os.close(root)
+        os.close(pidfd)
+
+
 def _release(leases: list[list[str]]) -> None:
     from sdcontainer import netns
 
@@ -192,10 +378,16 @@ def _free_port(mapping: PortMapping) -> int:
 
 
 def users_of(paths: Paths, network: Network) -> list[str]:
-    """The names of the containers on network (running or not), from their records."""
+    """The names of the containers on network (running or not), from their plans."""
+    return sorted(name for name, on in _containers_on(paths) if network.id in on)
+
+
+def _containers_on(paths: Paths) -> list[tuple[str, dict[str, Attached]]]:
+    """Each container of sdc's networks, with its attachments by network ID."""
     from sdcontainer import containers
 
-    return sorted(c.name for c in containers.list_containers(paths) if c.spec.network == network.name)
+    return [(c.name, {a.network_id: a for a in attached(Path(c.bundle))})
+            for c in containers.list_containers(paths) if c.spec.networked]  # fmt: skip
 
 
 def create_network(ctx: Context, name: str, *, subnet: str | None = None, gateway: str | None = None,
@@ -237,14 +429,11 @@ def names_stay_inside() -> bool:
 
 def list_networks(ctx: Context) -> list[tuple[Network, list[str]]]:
     """Each network, the default first, with the names of its containers."""
-    from sdcontainer import containers
     from sdcontainer import network as networks_
 
     found = networks_.list_networks(ctx.paths)
-    on: dict[str, list[str]] = {}
-    for c in containers.list_containers(ctx.paths):
-        on.setdefault(c.spec.network, []).append(c.name)
-    return [(n, sorted(on.get(n.name, []))) for n in found]
+    on = _containers_on(ctx.paths)
+    return [(n, sorted(name for name, theirs in on if n.id in theirs)) for n in found]
 
 
 def inspect_network(ctx: Context, ref: str) -> dict[str, Any]:
@@ -252,40 +441,33 @@ def inspect_network(ctx: Context, ref: str) -> dict[str, Any]:
     from sdcontainer import containers
 
     network = find_network(ctx.paths, ref)
-    attached: dict[str, Any] = {}
+    found: dict[str, Any] = {}
     for c in containers.list_containers(ctx.paths):
-        if c.spec.network != network.name:
-            continue
-        try:
-            address = address_of(Path(c.bundle))
-        except (OSError, ValueError, KeyError, IndexError):
-            address = ""
-        attached[c.id] = {"Name": c.name, "IPv4Address": f"{address}/{network.network.prefixlen}" if address else "",
-                          "MacAddress": _mac_of(Path(c.bundle)), "IPv6Address": ""}  # fmt: skip
+        on = attached(Path(c.bundle)) if c.spec.networked else []
+        a = next((a for a in on if a.network_id == network.id), None)
+        if a is not None:
+            found[c.id] = {"Name": c.name, "IPv4Address": f"{a.address}/{network.network.prefixlen}",
+                           "MacAddress": _mac_of(Path(c.bundle), a.bridge), "IPv6Address": ""}  # fmt: skip
     return {
-        "Name": network.name, "Id": network.id, "Created": _iso(network.created), "Scope": "local",
+        "Name": network.name, "Id": network.id, "Created": iso_time(network.created), "Scope": "local",
         "Driver": "bridge", "EnableIPv6": False,
         "IPAM": {"Driver": "default", "Options": {},
                  "Config": [{"Subnet": network.subnet, "Gateway": network.gateway}]},
         "Internal": network.internal, "Attachable": True, "Ingress": False, "DNSEnabled": network.dns,
-        "Containers": attached, "Options": {"com.docker.network.bridge.name": network.bridge}, "Labels": {},
+        "Containers": found, "Options": {"com.docker.network.bridge.name": network.bridge}, "Labels": {},
     }  # fmt: skip
 
 
-def _mac_of(bundle: Path) -> str:
-    """The container's MAC address as netavark last reported it (while its network is up)."""
+def _mac_of(bundle: Path, bridge: str) -> str:
+    """The container's MAC address on the network of bridge, as netavark last reported it (while
+    its network is up)."""
     from sdcontainer.network.netavark import NetavarkError, parse_status
 
     try:
-        return next((i.mac for i in parse_status((bundle / protocol.NETWORK_STATUS).read_text())), "")
+        found = parse_status((bundle / protocol.NETWORK_STATUS).read_text())
     except (OSError, NetavarkError):
         return ""
-
-
-def _iso(timestamp: float) -> str:
-    import datetime
-
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).isoformat().replace("+00:00", "Z")
+    return next((i.mac for i in found if i.network == bridge), "")
 
 
 def remove_networks(ctx: Context, refs: Sequence[str], *, force: bool = False) -> list[str]:
@@ -335,8 +517,9 @@ def prune_networks(ctx: Context) -> list[str]:
 
 
 def network_settings(ctx: Context, container: Container) -> dict[str, Any]:
-    """`inspect`'s NetworkSettings, in Docker's shape: the container's address, gateway, MAC (while
-    its network is up), published ports and networks."""
+    """`inspect`'s NetworkSettings, in Docker's shape: the container's address, gateway, MAC on its
+    first network (while its network is up), published ports, and each network it is on."""
+    from sdcontainer import network as networks_
     from sdcontainer.containers import published_ports
 
     spec = container.spec
@@ -351,17 +534,18 @@ def network_settings(ctx: Context, container: Container) -> dict[str, Any]:
         settings["Networks"] = {spec.network: {}}
         return settings
     bundle = Path(container.bundle)
-    try:
-        network = find_network(ctx.paths, spec.network)
-        address = address_of(bundle)
-    except (SdcError, OSError, ValueError, KeyError, IndexError):
-        return settings
-    mac = _mac_of(bundle)
-    settings.update(Bridge=network.bridge, SandboxKey=f"{NETNS_DIR}/{container.id}", Gateway=network.gateway,
-                    IPAddress=address, IPPrefixLen=network.network.prefixlen, MacAddress=mac)  # fmt: skip
-    settings["Networks"] = {network.name: {
-        "NetworkID": network.id, "Gateway": network.gateway, "IPAddress": address,
-        "IPPrefixLen": network.network.prefixlen, "MacAddress": mac,
-        "Aliases": [container.name, container.short_id, *spec.network_aliases] if network.dns else [],
-        "DNSNames": [container.name, container.short_id, *spec.network_aliases] if network.dns else []}}  # fmt: skip
+    settings["SandboxKey"] = f"{NETNS_DIR}/{container.id}"
+    by_id = {n.id: n for n in networks_.list_networks(ctx.paths)}
+    for a in attached(bundle):
+        network = by_id.get(a.network_id)
+        if network is None:
+            continue
+        mac = _mac_of(bundle, a.bridge)
+        names = [container.name, *a.aliases] if network.dns else []
+        settings["Networks"][network.name] = {
+            "NetworkID": network.id, "Gateway": network.gateway, "IPAddress": a.address, "MacAddress": mac,
+            "IPPrefixLen": network.network.prefixlen, "Aliases": names, "DNSNames": names}  # fmt: skip
+        if not settings["IPAddress"]:
+            settings.update(Bridge=network.bridge, Gateway=network.gateway, IPAddress=a.address,
+                            IPPrefixLen=network.network.prefixlen, MacAddress=mac)  # fmt: skip
     return settings

@@ -138,6 +138,9 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
             else:
                 netns = f"{protocol.NETNS_DIR}/{target.id}"
                 spec = dataclasses.replace(spec, network=f"{JOIN}{target.name}")
+                joined = Path(target.bundle) / f"{lifecycle.JOINER}{spec.name}"  # its rm refuses while we are
+                joined.write_text(cid)
+                stack.callback(_unlink_if, joined, cid)
         if spec.networked:  # (api.networks and what it needs: only then)
             from sdcontainer.api import networks
 
@@ -165,14 +168,15 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         stack.callback(_locked, ctx, driver.remove_container_fs, cid)
         hostname = spec.hostname or spec.name
         (cdir / "hostname").write_text(hostname + "\n")
-        hosts = bundle.build_hosts(hostname, address, spec.add_hosts)
-        resolv_conf = bundle.build_resolv_conf(
-            _read_text("/etc/resolv.conf"), mode="network" if spec.networked else spec.network, names_at=names_at,
-            dns=spec.dns, search=spec.dns_search, options=spec.dns_options,
-            upstream=_read_text(bundle.RESOLVED_UPSTREAM) if spec.networked else "")  # fmt: skip
+        hosts, resolv_conf = names_files(spec, hostname, address, names_at)
         if target is not None and netns:  # its network's names, as the container it joins has them (Docker's)
             theirs = _read_text(f"{target.bundle}/hosts")
-            hosts = theirs + bundle.added_hosts(spec.add_hosts) if theirs else hosts
+            if theirs:  # and its own name (its UTS namespace is its own), at the address they share
+                from sdcontainer.api import networks
+
+                on = networks.attached(Path(target.bundle))
+                mine = f"{on[0].address if on else '127.0.1.1'}\t{hostname}\n" if hostname not in theirs.split() else ""
+                hosts = theirs + mine + bundle.added_hosts(spec.add_hosts)
             if not (spec.dns or spec.dns_search or spec.dns_options):
                 resolv_conf = _read_text(f"{target.bundle}/resolv.conf") or resolv_conf
         (cdir / "hosts").write_text(hosts)
@@ -198,6 +202,26 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
             config["root"] = {**config["root"], "mount": mount}  # type: ignore[dict-item]
         records.write_json(cdir / protocol.CONFIG, config)
     return container
+
+
+def names_files(spec: ContainerSpec, hostname: str, address: str, names_at: str) -> tuple[str, str]:
+    """The container's /etc/hosts and resolv.conf: its address (on its first network) and the
+    nameserver of its networks with names (names_at: the first's gateway, aardvark-dns), if any."""
+    hosts = bundle.build_hosts(hostname, address, spec.add_hosts)
+    resolv_conf = bundle.build_resolv_conf(
+        _read_text("/etc/resolv.conf"), mode="network" if spec.networked else spec.network, names_at=names_at,
+        dns=spec.dns, search=spec.dns_search, options=spec.dns_options,
+        upstream=_read_text(bundle.RESOLVED_UPSTREAM) if spec.networked else "")  # fmt: skip
+    return hosts, resolv_conf
+
+
+def _unlink_if(path: Path, content: str) -> None:
+    """path removed if it holds content still (not a later container's file of the same name)."""
+    try:
+        if path.read_text() == content:
+            path.unlink()
+    except OSError:
+        pass
 
 
 def _network_to_join(ctx: Context, spec: ContainerSpec) -> Container:
@@ -273,7 +297,8 @@ def enable(ctx: Context, container: Container) -> Container:
     running = container.unit in lifecycle.live_units(ctx)
     unit = container.unit if running else run_unit(container.name, attach=False, enabled=True)
     container = dataclasses.replace(container, spec=spec, unit=unit)
-    props = service_properties(ctx, dataclasses.replace(container, spec=dataclasses.replace(spec, detach=True)))
+    props = service_properties(ctx, dataclasses.replace(container, spec=dataclasses.replace(spec, detach=True)),
+                               starting=False)  # fmt: skip
     containers.write_container(ctx.paths, container)
     persist.install(ctx.paths, container.name, props)
     persist.enable(container.name)
@@ -346,8 +371,9 @@ def start_service(ctx: Context, container: Container, stack: contextlib.ExitStac
     start_unit(ctx, container, service_properties(ctx, container), stack)
 
 
-def service_properties(ctx: Context, container: Container) -> dict[str, object]:
-    """The container's service, transient or enabled (its drop-in), from one declaration."""
+def service_properties(ctx: Context, container: Container, *, starting: bool = True) -> dict[str, object]:
+    """The container's service, transient or enabled (its drop-in), from one declaration; starting:
+    for a start now (the container whose network it shares must be running)."""
     return units.build_service_properties(
         container.spec,
         launcher=launcher_argv("--notify", container.bundle),
@@ -357,7 +383,23 @@ def service_properties(ctx: Context, container: Container) -> dict[str, object]:
         ready_timeout=ready_timeout(),
         network=(launcher_argv("--net-up", container.bundle), launcher_argv("--net-down", container.bundle))
         if container.spec.networked else None,
+        bound_to=joined_unit(ctx, container, starting=starting),
     )
+
+
+def joined_unit(ctx: Context, container: Container, *, starting: bool = True) -> str:
+    """The unit of the container whose network container shares (--network container:NAME), or "";
+    starting: a Conflict where that one is not running."""
+    if not container.spec.joins:
+        return ""
+    try:
+        target = containers.find_container(ctx.paths, container.spec.joins)
+    except SdcError:
+        return ""  # (gone: its start says the namespace is not there)
+    if starting and target.spec.networked and target.unit not in lifecycle.live_units(ctx):
+        raise Conflict(f"container {container.name} shares the network of {target.name}, which is not running",
+                       hint=f"start it first: sdc start {target.name}")  # fmt: skip
+    return target.unit
 
 
 def ready_timeout() -> int:
@@ -512,7 +554,7 @@ def _attach(ctx: Context, make: Callable[[contextlib.ExitStack], Container], aut
             container = make(stack)
             if container.spec.networked:  # what a service's ExecStartPre does (netns.py), ours to do here
                 _network_up(container, stack)
-            props = units.build_scope_properties(container.spec, pid=pid)
+            props = units.build_scope_properties(container.spec, pid=pid, bound_to=joined_unit(ctx, container))
             start_unit(ctx, container, props, stack)
             os.write(sync_w, os.fsencode(container.bundle) + b"\n")  # in the scope, under its limits: go
             lifecycle.mark_started(container)

@@ -184,6 +184,14 @@ def name(sdc: Sdc, request: pytest.FixtureRequest) -> Iterator[str]:
     sdc("rm", "-f", cname)
 
 
+@pytest.fixture
+def net(sdc: Sdc, name: str) -> Iterator[str]:
+    """A network's name, removed (with its containers) after the test."""
+    network = f"{name[:40]}-net"
+    yield network
+    sdc("network", "rm", "-f", network)
+
+
 BASE, COUNT = 1_000_000, 3 * 65536
 SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
 

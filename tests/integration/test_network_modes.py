@@ -3,7 +3,9 @@ network namespace, every other isolation the container's own, as Docker's --netw
 
 from __future__ import annotations
 
+import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,3 +79,43 @@ def test_container_mode_shares_the_network_of_another(sdc: Sdc, image: str, name
     proc = sdc("run", "--rm", "--network", f"container:{none}", image, "true")
     assert proc.returncode == 125 and "no network of its own to share" in proc.stderr, proc
     sdc.ok("rm", "-f", web, none)
+
+
+def status(sdc: Sdc, container: str) -> str:
+    [info] = json.loads(sdc.ok("inspect", container))
+    return str(info["State"]["Status"])
+
+
+def test_a_joiner_goes_with_the_container_it_joins(sdc: Sdc, image: str, name: str) -> None:
+    """--network container:NAME's unit is bound to NAME's (BindsTo=, After=, in its unit file too
+    when enabled): NAME's stop stops it (its namespace is gone), NAME's rm is refused while it is
+    there; its own name is in its /etc/hosts, at the address it shares."""
+    web, joiner, enabled = f"{name}-web", f"{name}-j", f"{name}-e"
+    sdc.ok("run", "-d", "--name", web, "--network", "bridge", image, "sleep", "1000")
+    address = sdc.ok("exec", web, "hostname", "-i").split()[0]
+    try:
+        sdc.ok("run", "-d", "--name", joiner, "--stop-timeout", "1", "--network", f"container:{web}", image,
+               "sleep", "1000")  # fmt: skip
+        sdc.ok("create", "--enable", "--name", enabled, "--network", f"container:{web}", image, "sleep", "1000")
+        hosts = sdc.ok("exec", joiner, "cat", "/etc/hosts")
+        assert f"{address}\t{joiner}\n" in hosts and f"{address}\t{web}\n" in hosts, hosts
+        assert sdc.ok("exec", joiner, "hostname") == f"{joiner}\n"
+        show = subprocess.run(["systemctl", "show", "-p", "BindsTo", "-p", "After", f"sdc-{joiner}.service"],
+                              capture_output=True, text=True).stdout  # fmt: skip
+        assert f"BindsTo=sdc-{web}.service" in show and f"sdc-{web}.service" in show.split("After=")[1], show
+        show = subprocess.run(["systemctl", "show", "-p", "BindsTo", f"sdc@{enabled}.service"],
+                              capture_output=True, text=True).stdout  # fmt: skip
+        assert f"BindsTo=sdc-{web}.service" in show, show
+        proc = sdc("rm", "-f", web)
+        assert proc.returncode != 0 and proc.stderr.count("\n") == 1 and joiner in proc.stderr, proc
+        assert enabled in proc.stderr and "share its network" in proc.stderr, proc
+        assert status(sdc, web) == "running"
+        sdc.ok("stop", "-t", "1", web)
+        deadline = time.monotonic() + 20
+        while status(sdc, joiner) != "exited" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert status(sdc, joiner) == "exited"
+        sdc.ok("rm", joiner, enabled)
+        sdc.ok("rm", web)  # none left: it goes
+    finally:
+        sdc("rm", "-f", joiner, enabled, web)

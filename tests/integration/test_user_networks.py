@@ -9,7 +9,6 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,6 @@ from tests.integration.conftest import Sdc
 from tests.integration.test_networks import OUTSIDE, SERVE, fetch, leftovers, outside  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.drivers("btrfs")  # about networks, not storage
-
-
-@pytest.fixture
-def net(sdc: Sdc, name: str) -> Iterator[str]:
-    """A network's name, removed (with its containers) after the test."""
-    network = f"{name[:40]}-net"
-    yield network
-    sdc("network", "rm", "-f", network)
 
 
 def guard_rules(bridge: str) -> list[str]:

@@ -308,3 +308,45 @@ def test_exposed_ports_of_any_image_are_ports_or_one_error(exposed: dict[str, No
         return
     for value in found:
         assert parse_publish(value).host_port == 0
+
+
+def plan_of(tmp_path: Path, **more: object) -> Path:
+    """A bundle with a plan of two networks (what `network connect` leaves) and what more says."""
+    cid = "c" * 64
+    named = network.Network(name="app", id="a" * 64, bridge="sdc-aaaaaaaaaaa", subnet="10.91.0.0/24",
+                            gateway="10.91.0.1")  # fmt: skip
+    first = build_options(cid, "web", [Attachment(network.DEFAULT, "10.90.0.5")], [PortMapping(80, 8080)])
+    second = build_options(cid, "web", [Attachment(named, "10.91.0.5", interface="eth1", aliases=("www",))], [])
+    plan = {"options": netns.merge_options(first, second), "netns": f"{netns.NETNS_DIR}/{cid}",
+            "netavark": netns.NETAVARKS[0], "config_dir": "/run/sdc/netavark",
+            "leases": [["/run/sdc/ipam", "sdc0", "10.90.0.5", cid, "u"],
+                       ["/run/sdc/ipam", "sdc-aaaaaaaaaaa", "10.91.0.5", cid, "u"]], **more}  # fmt: skip
+    (tmp_path / "network.json").write_text(json.dumps(plan))
+    return tmp_path
+
+
+def test_a_plan_of_several_networks_splits_and_merges(tmp_path: Path) -> None:
+    """network connect's options: one network's alone (with the container's ports), merged back."""
+    plan = netns.read_plan(str(plan_of(tmp_path)))
+    options = plan["options"]
+    assert list(options["networks"]) == ["sdc0", "sdc-aaaaaaaaaaa"]
+    assert options["networks"]["sdc-aaaaaaaaaaa"]["interface_name"] == "eth1"
+    one = netns.only_network(options, "sdc-aaaaaaaaaaa")
+    assert list(one["networks"]) == list(one["network_info"]) == ["sdc-aaaaaaaaaaa"]
+    assert one["port_mappings"] == options["port_mappings"] and one["container_id"] == "c" * 64
+    assert netns.merge_options(netns.only_network(options, "sdc0"), one) == options
+
+
+@pytest.mark.parametrize("pending", [
+    5, {"options": 1}, {"options": {}, "lease": ["/tmp", "sdc0", "10.90.0.9", "c" * 64, "u"]},
+    {"options": {}, "lease": ["/run/sdc/ipam", "sdc0", "10.90.0.9", "d" * 64, "u"]},
+    {"options": {}, "lease": ["/run/sdc/ipam", "../x", "10.90.0.9", "c" * 64, "u"]},
+    {"options": {}},
+])  # fmt: skip
+def test_a_pending_network_is_checked_as_the_rest(tmp_path: Path, pending: object) -> None:
+    """A plan's pending network (a connect at work) names a lease of the container's own, in
+    sdc's lease directories, or the plan is refused: its down would free another's."""
+    with pytest.raises(netns.NetworkError):
+        netns.read_plan(str(plan_of(tmp_path, pending=pending)))
+    good = {"options": {}, "lease": ["/run/sdc/ipam", "sdc0", "10.90.0.9", "c" * 64, "u"]}
+    assert netns.read_plan(str(plan_of(tmp_path, pending=good)))["pending"] == good

@@ -60,3 +60,14 @@ def test_the_pools_mount_unit_goes_with_the_last_container_needing_it(tmp_path: 
     mount.write_text("[Mount]\nWhat=/dev/sdb\n")  # an administrator's, for the same place: never ours to remove
     persist.uninstall(paths, "b")
     assert mount.exists()
+
+
+def test_a_joiners_drop_in_is_bound_to_the_unit_it_joins() -> None:
+    spec = build_run_spec(image="bb", command=["true"], name="j", detach=True, network="container:web")
+    props = units.build_service_properties(spec, launcher=["/p", "--notify", "/s/c/j"], cleanup=["/p"],
+                                           read_only=[], bound_to="sdc-web.service")  # fmt: skip
+    unit, service = persist.render(props, requires=[], store=Path("/var/lib/sdc")).split("[Service]\n")
+    assert "BindsTo=sdc-web.service\n" in unit and "After=sdc-web.service\n" in unit
+    assert "BindsTo" not in service and "After" not in service
+    assert units.build_scope_properties(spec, pid=1, bound_to="sdc-web.service")["BindsTo"] == ["sdc-web.service"]
+    assert "BindsTo" not in units.build_service_properties(spec, launcher=["/p"], cleanup=["/p"], read_only=[])
