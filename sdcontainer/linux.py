@@ -503,6 +503,16 @@ def set_mac_address(interface: str, mac: bytes) -> None:
         s.close()
 
 
+def add_bridge_port(bridge: str, port: str) -> None:
+    """port enslaved to bridge (SIOCBRADDIF, as brctl addif does)."""
+    siocbraddif = 0x89A2
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
+    try:
+        ioctl(s.fileno(), siocbraddif, struct.pack("16si20x", bridge.encode(), _socket.if_nametoindex(port)))
+    finally:
+        s.close()
+
+
 def own_cgroup_oom_kills() -> int:
     """How many processes the OOM killer took in this process's memory cgroup.
 

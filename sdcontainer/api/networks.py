@@ -496,9 +496,36 @@ def remove_networks(ctx: Context, refs: Sequence[str], *, force: bool = False) -
                 raise Conflict(f"network {network.name} has containers: {', '.join(users[:5])}",
                                hint="a container was made on it meanwhile: remove it first")  # fmt: skip
             networks_.remove_network(ctx.paths, network)
+        _remove_bridge(network)
         netns.unguard([(network.bridge, network.subnet, network.internal)])
         removed.append(network.name)
     return removed
+
+
+def _remove_bridge(network: Network) -> None:
+    """The bridge of a network removed (its record gone: no container comes on it now), with what
+    netavark made for it (netns.remove_bridge); what fails is said, not raised: the record is gone."""
+    from sdcontainer import netns
+
+    binary = next((path for path in SEARCH if os.access(path, os.X_OK)), None)
+    if binary is None or not os.path.exists(f"/sys/class/net/{network.bridge}"):
+        return
+    owner = os.urandom(32).hex()  # a container of none, for netavark's one setup and teardown
+    lock = netns.setup_lock()
+    try:
+        address = Leases().allocate(network.bridge, network.network, ipaddress.IPv4Address(network.gateway),
+                                    owner, "")  # fmt: skip
+        try:
+            options = build_options(owner, f"sdc-rm-{network.name}"[:63], [Attachment(network, address)], [])
+            netns.remove_bridge(options, binary, CONFIG_DIR)
+        finally:
+            Leases().release(network.bridge, owner)
+    except (SdcError, OSError, netns.NetworkError) as exc:
+        from sdcontainer.log import get_logger
+
+        get_logger(__name__).warning("network %s: its bridge %s: %s", network.name, network.bridge, exc)
+    finally:
+        os.close(lock)
 
 
 def prune_networks(ctx: Context) -> list[str]:

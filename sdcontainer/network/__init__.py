@@ -1,7 +1,8 @@
 """sdc's networks: the default bridge and the user's, as records of the store.
 
 A network is a bridge on the host with an IPv4 subnet, its gateway the bridge's address; netavark
-(netavark.py) makes the bridge when its first container comes and removes it with its last. The
+(netavark.py) makes the bridge when its first container comes, and sdc keeps it from then on (a
+port of its own: netns.keep_bridge) until `network rm` (the default's until a reboot, as docker0). The
 default, `sdc` (Docker's `bridge` names it too), is not recorded: it is this module's constant,
 10.90.0.0/16 on sdc0, a subnet neither Docker's (172.17/16) nor Podman's (10.88/16) default. A
 user network gets the first 10.91.N.0/24 that neither another network of the store nor a route of

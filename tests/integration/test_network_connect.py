@@ -28,12 +28,13 @@ def addresses(sdc: Sdc, container: str) -> dict[str, str]:
 
 def attachment_leftovers(bridge: str, prefix: str) -> list[str]:
     """What containers on bridge (its subnet's addresses starting with prefix) hold on the host
-    while others run: leases, DNS records, veths on the bridge, firewall rules naming an address."""
+    while others run: leases, DNS records, veths on the bridge (but sdc's own port, which keeps
+    it), firewall rules naming an address."""
     found = [str(p) for p in Path(f"/run/sdc/ipam/{bridge}").glob("*")]
     records = Path(f"/run/sdc/netavark/aardvark-dns/{bridge}")
     found += [line for line in (records.read_text().splitlines()[1:] if records.exists() else [])]
     links = json.loads(subprocess.run(["ip", "-j", "link"], capture_output=True, text=True).stdout)
-    found += [link["ifname"] for link in links if link.get("master") == bridge]
+    found += [link["ifname"] for link in links if link.get("master") == bridge and link["ifname"] != f"sdk{bridge[4:]}"]
     rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
     found += [line for line in rules.splitlines() if prefix in line and "NETAVARK-DN-" in line]
     return found

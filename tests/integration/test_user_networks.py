@@ -74,8 +74,13 @@ def test_containers_on_a_network_find_each_other_by_name_and_alias(sdc: Sdc, ima
     sdc.ok("rm", "-f", db)
     assert lookup(sdc, name, db) == []  # its name went with it
     sdc.ok("rm", "-f", name)
+    assert bridge_exists(bridge)  # kept for the next container (its port of sdc's), as docker0 is
     assert sdc.ok("network", "rm", net) == f"{net}\n"
     assert not bridge_exists(bridge) and guard_rules(bridge) == [] and leftovers(client) == leftovers(db_id) == []
+    assert not bridge_exists(f"sdk{bridge[4:]}")
+    subnet = info["IPAM"]["Config"][0]["Subnet"]
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    assert subnet not in rules, rules  # netavark's own rules for the network went with it
     assert not (store / "networks" / f"{net}.json").exists()
     assert not list(Path("/run/sdc/netavark/aardvark-dns").glob(f"{bridge}*"))
 
