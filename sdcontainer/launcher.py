@@ -318,23 +318,46 @@ def write_own_files(root: str, files: list) -> None:  # type: ignore[type-arg]
 
 
 def _write_in(parent: int, name: str, data: bytes, path: str) -> None:
+    """name in the directory parent replaced by a new file of data, renamed over it: what the
+    container put there (a device node, a FIFO, a link) is never opened, a file of its own keeps
+    its owner and mode (else the directory's owner, 0644)."""
     try:
-        kind = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode & 0o170000
-        if kind == 0o040000:
-            raise LaunchError(f"cannot write {path}: the container made it a directory")
-        if kind != 0o100000:
-            os.unlink(name, dir_fd=parent)
+        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        regular = st.st_mode & 0o170000 == 0o100000
+        owner, mode = ((st.st_uid, st.st_gid), st.st_mode & 0o777) if regular else (None, 0o644)
     except FileNotFoundError:
-        pass
+        owner, mode = None, 0o644
+    if owner is None:
+        st = os.fstat(parent)
+        owner = (st.st_uid, st.st_gid)
+    temporary = f".{name}.sdc-{os.getpid()}"
+    for attempt in (1, 2):
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=parent)  # fmt: skip
+            break
+        except FileExistsError:
+            if attempt == 2:
+                raise LaunchError(f"cannot write {path}: {temporary} is in the way") from None
+            os.unlink(temporary, dir_fd=parent)  # (a container's, of the same name: unlink follows nothing)
+        except OSError as exc:
+            raise LaunchError(f"cannot write {path}: {exc.strerror}") from exc
     try:
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                     0o644, dir_fd=parent)  # fmt: skip
+        try:
+            os.fchown(fd, *owner)
+            os.fchmod(fd, mode)
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        os.rename(temporary, name, src_dir_fd=parent, dst_dir_fd=parent)
     except OSError as exc:
+        try:
+            os.unlink(temporary, dir_fd=parent)
+        except OSError:
+            pass
+        if isinstance(exc, IsADirectoryError):
+            raise LaunchError(f"cannot write {path}: the container made it a directory") from None
         raise LaunchError(f"cannot write {path}: {exc.strerror}") from exc
-    try:
-        _write_all(fd, data)
-    finally:
-        os.close(fd)
 
 
 def mount_root(root: str, mount: dict | None) -> None:  # type: ignore[type-arg]

@@ -32,6 +32,28 @@ class NetworkError(Exception):
     pass
 
 
+class NetavarkFailed(NetworkError):
+    """netavark's command failed: what it said, whole."""
+
+    def __init__(self, message: str, said: str) -> None:
+        super().__init__(message)
+        self.said = said
+
+
+VETH_GONE = "failed to delete container veth"  # netavark 1.4's words, its teardown's only failure when
+
+
+def veths_gone(exc: NetworkError) -> bool:
+    """Whether a teardown failed only because the container's interfaces were gone already (a
+    container with NET_ADMIN deleted its eth0; a disconnect killed after its teardown): netavark
+    1.4 goes on with the firewall teardown after that failure, and has done all else."""
+    if not isinstance(exc, NetavarkFailed):
+        return False
+    items = [item.strip() for item in exc.said.removeprefix("netavark encountered multiple errors:").split("\n\t- ")]
+    items = [item for item in items if item]
+    return bool(items) and all(item.startswith(VETH_GONE) for item in items)
+
+
 NETAVARKS = ("/usr/lib/podman/netavark", "/usr/libexec/podman/netavark", "/usr/local/libexec/podman/netavark")
 LEASE_DIRS = ("/run/sdc/ipam", "/run/sdc/ports")
 IPTABLES = next((p for p in ("/usr/sbin/iptables", "/sbin/iptables") if os.path.exists(p)), "iptables")
@@ -45,10 +67,15 @@ def read_plan(bundle: str) -> dict:  # type: ignore[type-arg]
     directories with names and addresses of their patterns, held by the container the namespace
     is of, netavark one of its known places."""
     import json  # only on a networked container's start and stop
-    import re
 
     with open(os.path.join(bundle, protocol.NETWORK), encoding="utf-8") as f:
-        data = json.load(f)
+        return check_plan(json.load(f))
+
+
+def check_plan(data: object) -> dict:  # type: ignore[type-arg]
+    """data as read_plan takes it, or NetworkError."""
+    import re
+
     if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
         raise NetworkError(f"{protocol.NETWORK} is not sdc's")
     if not re.fullmatch(re.escape(NETNS_DIR) + r"/[0-9a-f]{64}", str(data.get("netns"))):
@@ -113,13 +140,11 @@ def _down(bundle: str, *, release: bool = False) -> list[str]:
     if plan.get("pending"):
         _settle_pending(bundle, plan)
     if os.path.exists(netns):
-        try:
-            if plan["options"].get("networks"):
-                _netavark(plan["options"], "teardown", netns, plan)
-        except NetworkError as exc:
+        error = _teardown(plan["options"], netns, plan)
+        if error is not None:
             # The namespace is left for the next down (a start's, rm's) to try the teardown again,
             # and the leases are not freed meanwhile: its rules may forward to its address still.
-            failed.append(str(exc))
+            failed.append(str(error))
             if release:  # kept for good: no one may take them over once the bundle is gone
                 for directory, bridge, address, owner, unit in plan.get("leases", []):
                     _keep_lease(directory, bridge, address, owner, unit)
@@ -142,13 +167,40 @@ def _down(bundle: str, *, release: bool = False) -> list[str]:
     return failed
 
 
+def _teardown(options: dict, netns: str, plan: dict) -> NetworkError | None:  # type: ignore[type-arg]
+    """netavark's teardown of options' networks: None once done (or failed only on interfaces
+    gone already: veths_gone), else what failed."""
+    if not options.get("networks"):
+        return None
+    try:
+        _netavark(options, "teardown", netns, plan)
+    except NetworkError as exc:
+        return None if veths_gone(exc) else exc
+    return None
+
+
+# A netavark runs under flock(1) -o RUN_LOCK (util-linux: the flock process holds it until netavark
+# exits, and netavark, nor aardvark-dns it may start, has no fd of it). One whose caller was killed
+# (SIGKILL) goes on with its work: setup_lock waits for it, so no other change of a namespace or a
+# plan (a pending network's undoing, say) comes while it runs. Killing it with its caller instead
+# would leave half a setup, which netavark 1.4's teardown cannot undo.
+FLOCK = "/usr/bin/flock"
+RUN_LOCK = "/run/sdc/netavark.run"
+
+
 def setup_lock() -> int:
     """SETUP_LOCK held (an fd to close): every change to a container's namespace and plan, and
-    every call of netavark's (which takes no lock around its firewall changes), under it."""
+    every call of netavark's (which takes no lock around its firewall changes), under it; and
+    no netavark of a caller killed before (RUN_LOCK) at work any longer."""
     os.makedirs(os.path.dirname(SETUP_LOCK), mode=0o700, exist_ok=True)
     lock = os.open(SETUP_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        running = os.open(RUN_LOCK, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(running, fcntl.LOCK_EX)  # (released at once: no netavark runs now)
+        finally:
+            os.close(running)
     except BaseException:
         os.close(lock)
         raise
@@ -167,21 +219,19 @@ def connect(bundle: str, plan: dict, options: dict, lease: list[str]) -> None:  
     the container's next down (_settle_pending), no firewall rule or lease of it left behind."""
     import json
 
-    plan = {**plan, "pending": {"options": options, "lease": lease}}
+    plan = check_plan({**plan, "pending": {"options": options, "lease": lease}})  # (as down will read it)
+    merged = check_plan({**{k: v for k, v in plan.items() if k != "pending"},
+                         "options": merge_options(plan["options"], options),
+                         "leases": [*plan.get("leases", []), lease]})  # fmt: skip
     write_atomically(os.path.join(bundle, protocol.NETWORK), json.dumps(plan).encode())
-    read_plan(bundle)  # (what down will read: checked now)
-    netns = str(plan["netns"])
     try:
-        status = _netavark(options, "setup", netns, plan)
-        harden(options, netns)
+        status = _netavark(options, "setup", str(plan["netns"]), plan)
+        harden(options, str(plan["netns"]))
+        _merge_status(bundle, status)
+        write_atomically(os.path.join(bundle, protocol.NETWORK), json.dumps(merged).encode())
     except BaseException:
         _settle_pending(bundle, plan)
         raise
-    _merge_status(bundle, status)
-    merged = {k: v for k, v in plan.items() if k != "pending"}
-    merged["options"] = merge_options(plan["options"], options)
-    merged["leases"] = [*plan.get("leases", []), lease]
-    write_atomically(os.path.join(bundle, protocol.NETWORK), json.dumps(merged).encode())
 
 
 def disconnect(bundle: str, plan: dict, bridge: str) -> None:  # type: ignore[type-arg]
@@ -190,9 +240,10 @@ def disconnect(bundle: str, plan: dict, bridge: str) -> None:  # type: ignore[ty
     nothing (NetworkError)."""
     import json
 
-    options = only_network(plan["options"], bridge)
     if is_up(plan):
-        _netavark(options, "teardown", str(plan["netns"]), plan)
+        error = _teardown(only_network(plan["options"], bridge), str(plan["netns"]), plan)
+        if error is not None:
+            raise error
     rest = dict(plan)
     rest["options"] = {**plan["options"], **{key: {k: v for k, v in plan["options"][key].items() if k != bridge}
                                              for key in ("networks", "network_info")}}  # fmt: skip
@@ -223,17 +274,18 @@ def settle(bundle: str, plan: dict) -> None:  # type: ignore[type-arg]
 
 def _settle_pending(bundle: str, plan: dict) -> None:  # type: ignore[type-arg]
     """A connect that did not finish, undone: its network torn down in the namespace (what of it
-    was made: netavark's errors for the rest are expected), its lease freed, the plan without it."""
+    was made: with no interface made yet, netavark's one failure is that: veths_gone), its lease
+    freed, the plan without it. A teardown that fails otherwise keeps the lease for good (its
+    rules may forward to the address still: as _down's)."""
     import json
 
     pending = plan["pending"]
-    if _mounted(str(plan["netns"])):
-        try:
-            _netavark(pending["options"], "teardown", str(plan["netns"]), plan)
-        except NetworkError:
-            pass
-    directory, bridge, address, owner, _unit = pending["lease"]
-    release_lease(directory, bridge, address, owner)
+    error = _teardown(pending["options"], str(plan["netns"]), plan) if _mounted(str(plan["netns"])) else None
+    directory, bridge, address, owner, unit = pending["lease"]
+    if error is None:
+        release_lease(directory, bridge, address, owner)
+    else:
+        _keep_lease(directory, bridge, address, owner, unit)
     rest = {k: v for k, v in plan.items() if k != "pending"}
     write_atomically(os.path.join(bundle, protocol.NETWORK), json.dumps(rest).encode())
     plan.pop("pending", None)
@@ -446,7 +498,9 @@ def _netavark(options: dict, command: str, netns: str, plan: dict) -> str:  # ty
     config = str(plan["config_dir"])
     os.makedirs(config, mode=0o700, exist_ok=True)
     try:
-        proc = subprocess.run([str(plan["netavark"]), "--config", config, command, netns], env=ENVIRONMENT,
+        # (under flock(1) -o: RUN_LOCK held while netavark runs, whoever its caller was and whatever became of it)
+        guard = [FLOCK, "-o", RUN_LOCK] if os.access(FLOCK, os.X_OK) else []
+        proc = subprocess.run([*guard, str(plan["netavark"]), "--config", config, command, netns], env=ENVIRONMENT,
                               input=json.dumps(options).encode(), capture_output=True, timeout=60)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NetworkError(f"netavark {command}: {exc}") from None
@@ -457,7 +511,7 @@ def _netavark(options: dict, command: str, netns: str, plan: dict) -> str:  # ty
             said = str(json.loads(said).get("error", said))
         except (ValueError, AttributeError):
             pass
-        raise NetworkError(f"netavark {command}: {said[:500]}")
+        raise NetavarkFailed(f"netavark {command}: {said[:500]}", said)
     return out
 
 

@@ -161,18 +161,22 @@ def connect(ctx: Context, network_ref: str, container_ref: str, *, aliases: Sequ
                          hint="create a network of your own (`sdc network create NAME`) and use it")  # fmt: skip
     ip = check_ip(ip, network=network.name)
     ctx.claim(container.name)  # no start, stop or rm of it by another sdc meanwhile
+    container = containers.find_container(ctx.paths, container.id)  # as it is now that it is ours
     cdir = Path(container.bundle)
     _settle(cdir)
     if any(a.bridge == network.bridge for a in attached(cdir)):
         raise Conflict(f"container {container.name} is already on network {network.name}",
                        hint=f"`sdc network disconnect {network.name} {container.name}` first")  # fmt: skip
-    with records.locked(ctx.paths):
+    leases = Leases()
+    with records.locked(ctx.paths):  # (network rm looks for leases under it too: none removes it now)
+        find_network(ctx.paths, network.id)
         restore_leases(ctx.paths)
-        address = Leases().allocate(network.bridge, network.network, ipaddress.IPv4Address(network.gateway),
-                                    container.id, container.unit, wanted=ip or None, bundle=str(cdir))  # fmt: skip
+        leases.release(network.bridge, container.id)  # one a connect killed before its plan said so
+        address = leases.allocate(network.bridge, network.network, ipaddress.IPv4Address(network.gateway),
+                                  container.id, container.unit, wanted=ip or None, bundle=str(cdir))  # fmt: skip
     lease = [str(RUN_DIR), network.bridge, address, container.id, container.unit]
+    lock = netns.setup_lock()
     try:
-        lock = netns.setup_lock()
         try:
             plan = netns.read_plan(str(cdir))
             used = {str(n.get("interface_name")) for n in plan["options"]["networks"].values()}
@@ -180,17 +184,18 @@ def connect(ctx: Context, network_ref: str, container_ref: str, *, aliases: Sequ
             attachment = Attachment(network, address, interface=interface, aliases=(container.short_id, *aliases))
             one = build_options(container.id, container.name, [attachment], [])
             one.update({k: plan["options"][k] for k in ("port_mappings", "dns_servers") if k in plan["options"]})
-            if netns.is_up(plan):
-                netns.connect(str(cdir), plan, one, lease)
-            else:  # (its next start sets it up with the rest)
-                plan = {**plan, "options": netns.merge_options(plan["options"], one),
-                        "leases": [*plan.get("leases", []), lease]}  # fmt: skip
+            up = netns.is_up(plan)
+            if not up:  # (its next start sets it up with the rest)
+                plan = netns.check_plan({**plan, "options": netns.merge_options(plan["options"], one),
+                                         "leases": [*plan.get("leases", []), lease]})  # fmt: skip
                 files.write_atomically(str(cdir / protocol.NETWORK), json.dumps(plan).encode())
-        finally:
-            os.close(lock)
-    except BaseException:
-        _release([lease])
-        raise
+        except BaseException:
+            _release([lease])
+            raise
+        if up:  # (the lease its from here: it frees it, or keeps it, on a failure)
+            netns.connect(str(cdir), plan, one, lease)
+    finally:
+        os.close(lock)
     refresh_names(ctx, container)
     return network
 
@@ -204,6 +209,7 @@ def disconnect(ctx: Context, network_ref: str, container_ref: str) -> Network:
     container = containers.find_container(ctx.paths, container_ref)
     _check_own_network(container)
     ctx.claim(container.name)
+    container = containers.find_container(ctx.paths, container.id)
     cdir = Path(container.bundle)
     lock = netns.setup_lock()
     try:
@@ -257,27 +263,44 @@ def refresh_names(ctx: Context, container: Container) -> None:
     except OSError:
         hostname = container.spec.hostname or container.name
     hosts, resolv_conf = names_files(container.spec, hostname, on[0].address if on else "", names_at)
-    changed = []
-    for path, name, text in (("/etc/hosts", "hosts", hosts), ("/etc/resolv.conf", "resolv.conf", resolv_conf)):
-        try:
-            if (cdir / name).read_text() == text:
-                continue
-        except OSError:
-            pass
+    made = [("/etc/hosts", "hosts", hosts), ("/etc/resolv.conf", "resolv.conf", resolv_conf)]
+    # inside first, both each time: a kill between the two leaves the bundle's older (the next
+    # connect or disconnect writes both again), never the running container's copy older
+    _write_inside(container, [[path, text.encode()] for path, _, text in made])
+    for _, name, text in made:
         files.write_atomically(str(cdir / name), text.encode())
-        changed.append([path, text.encode()])
-    if changed:
-        _write_inside(container, changed)
+    _refresh_joiners(ctx, container)
+
+
+def _refresh_joiners(ctx: Context, container: Container) -> None:
+    """The files of the containers that share container's network (--network container:NAME),
+    made again from its own (api.run.joiner_files), theirs and in them while they run."""
+    from sdcontainer import containers
+    from sdcontainer.api.containers import joiners
+    from sdcontainer.api.run import joiner_files
+
+    for name in joiners(ctx, container):
+        try:
+            joiner = containers.find_container(ctx.paths, name)
+            jdir = Path(joiner.bundle)
+            hostname = (jdir / "hostname").read_text().strip()
+            hosts, resolv_conf = joiner_files(container.bundle, joiner.spec, hostname, (jdir / "hosts").read_text(),
+                                              (jdir / "resolv.conf").read_text())  # fmt: skip
+        except (SdcError, OSError):
+            continue
+        _write_inside(joiner, [["/etc/hosts", hosts.encode()], ["/etc/resolv.conf", resolv_conf.encode()]])
+        files.write_atomically(str(jdir / "hosts"), hosts.encode())
+        files.write_atomically(str(jdir / "resolv.conf"), resolv_conf.encode())
 
 
 def _write_inside(container: Container, changed: list[list[Any]]) -> None:
-    """Files written into the running container's root (launcher.write_own_files: as the
-    container resolves their paths), through its PID 1's /proc/PID/root: that PID while its
-    pidfd says it lives and it is in the container's unit (not a PID reused)."""
+    """Files written into the running container's root (launcher.write_own_files: as the container
+    resolves their paths, each a new file renamed over what is there) by a child of ours in its
+    mount namespace, whose root is the container's whatever its PID 1 has chrooted into; PID 1
+    by a pidfd, checked to be in the container's unit (not a PID reused)."""
     import select
 
     from sdcontainer import cgroups, linux
-    from sdcontainer.launcher import LaunchError, write_own_files
 
     try:
         pid = int((Path(container.bundle) / protocol.PID).read_text())
@@ -285,22 +308,35 @@ def _write_inside(container: Container, changed: list[list[Any]]) -> None:
     except (OSError, ValueError):
         return  # not running: its next start writes them
     try:
-        root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        os.close(pidfd)
-        return
-    try:
         poll = select.poll()
         poll.register(pidfd, select.POLLIN)
         if poll.poll(0) or not cgroups.in_unit(pid, container.unit):
             return  # gone, or another process's PID now
-        write_own_files(f"/proc/self/fd/{root}", changed)
-    except LaunchError as exc:
-        from sdcontainer.log import get_logger
+        said_r, said_w = os.pipe2(os.O_CLOEXEC)
+        child = os.fork()
+        if child == 0:  # (only system calls here, then _exit)
+            code = 1
+            try:
+                os.close(said_r)
+                from sdcontainer.launcher import write_own_files
 
-        get_logger(__name__).warning("%s: %s (it has them at its next start)", container.name, exc)
+                linux.setns(pidfd, linux.CLONE_NEWNS)
+                write_own_files("/", changed)
+                code = 0
+            except BaseException as exc:  # noqa: BLE001 - said to the parent, whatever it is
+                os.write(said_w, str(exc).encode(errors="replace")[:500])
+            finally:
+                os._exit(code)
+        os.close(said_w)
+        with os.fdopen(said_r, "rb") as f:
+            said = f.read(600).decode(errors="replace")
+        _, status = os.waitpid(child, 0)
+        if status != 0:
+            from sdcontainer.log import get_logger
+
+            get_logger(__name__).warning("%s: its /etc/hosts and resolv.conf: %s (it has them at its next start)",
+                                         container.name, said or "not written")  # fmt: skip
     finally:
-        os.close(root)
         os.close(pidfd)
 
 
@@ -492,6 +528,8 @@ def remove_networks(ctx: Context, refs: Sequence[str], *, force: bool = False) -
             lifecycle.remove(ctx, users, force=True)
         with records.locked(ctx.paths):
             users = users_of(ctx.paths, network)  # one made beside us
+            users += [lease.owner[:12] for lease in Leases().held(network.bridge)  # or connecting to it
+                      if not netns.free_if_abandoned(str(RUN_DIR / network.bridge / lease.address))]  # fmt: skip
             if users:
                 raise Conflict(f"network {network.name} has containers: {', '.join(users[:5])}",
                                hint="a container was made on it meanwhile: remove it first")  # fmt: skip

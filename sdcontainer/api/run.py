@@ -170,15 +170,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         (cdir / "hostname").write_text(hostname + "\n")
         hosts, resolv_conf = names_files(spec, hostname, address, names_at)
         if target is not None and netns:  # its network's names, as the container it joins has them (Docker's)
-            theirs = _read_text(f"{target.bundle}/hosts")
-            if theirs:  # and its own name (its UTS namespace is its own), at the address they share
-                from sdcontainer.api import networks
-
-                on = networks.attached(Path(target.bundle))
-                mine = f"{on[0].address if on else '127.0.1.1'}\t{hostname}\n" if hostname not in theirs.split() else ""
-                hosts = theirs + mine + bundle.added_hosts(spec.add_hosts)
-            if not (spec.dns or spec.dns_search or spec.dns_options):
-                resolv_conf = _read_text(f"{target.bundle}/resolv.conf") or resolv_conf
+            hosts, resolv_conf = joiner_files(target.bundle, spec, hostname, hosts, resolv_conf)
         (cdir / "hosts").write_text(hosts)
         (cdir / "resolv.conf").write_text(resolv_conf)
         # (the launcher writes these three into its layer at each start: bundle.OWN_FILES)
@@ -212,6 +204,23 @@ def names_files(spec: ContainerSpec, hostname: str, address: str, names_at: str)
         _read_text("/etc/resolv.conf"), mode="network" if spec.networked else spec.network, names_at=names_at,
         dns=spec.dns, search=spec.dns_search, options=spec.dns_options,
         upstream=_read_text(bundle.RESOLVED_UPSTREAM) if spec.networked else "")  # fmt: skip
+    return hosts, resolv_conf
+
+
+def joiner_files(target_bundle: str, spec: ContainerSpec, hostname: str, hosts: str,
+                 resolv_conf: str) -> tuple[str, str]:  # fmt: skip
+    """A --network container:NAME container's /etc/hosts and resolv.conf: NAME's (target_bundle's),
+    with its own name (its UTS namespace is its own) at the address they share and its --add-host
+    lines; its own resolv.conf where it has --dns flags. hosts, resolv_conf: where NAME has none."""
+    theirs = _read_text(f"{target_bundle}/hosts")
+    if theirs:
+        from sdcontainer.api import networks
+
+        on = networks.attached(Path(target_bundle))
+        mine = f"{on[0].address if on else '127.0.1.1'}\t{hostname}\n" if hostname not in theirs.split() else ""
+        hosts = theirs + mine + bundle.added_hosts(spec.add_hosts)
+    if not (spec.dns or spec.dns_search or spec.dns_options):
+        resolv_conf = _read_text(f"{target_bundle}/resolv.conf") or resolv_conf
     return hosts, resolv_conf
 
 

@@ -200,3 +200,44 @@ def test_kill_9_of_a_connect_at_any_moment_leaves_nothing(sdc: Sdc, image: str, 
     finally:
         sdc("rm", "-f", name)
     assert network_leftovers(bridge) == [] and leftovers(cid) == []
+
+
+def test_a_hostile_container_gets_its_files_and_nothing_else(sdc: Sdc, image: str, name: str, net: str) -> None:
+    """What connect writes into a running container (hosts, resolv.conf) goes into its own root as
+    new files renamed over what is there: a FIFO it reads from is never opened (nothing comes out
+    of it), a device node is never written through, and a PID 1 that chrooted elsewhere (into a
+    volume, say) does not move where the files go."""
+    sdc.ok("network", "create", "--subnet", "10.89.45.0/24", net)
+    jail = "mkdir -p /jail/bin /jail/etc && cp /bin/busybox /jail/bin/ && mkfifo /etc/hosts.f && rm /etc/hosts"
+    sdc.ok("run", "-d", "--name", name, "--network", "bridge", image, "sh", "-c",
+           f"{jail} && mv /etc/hosts.f /etc/hosts && rm /etc/resolv.conf && mknod /etc/resolv.conf c 1 3 && "
+           "(cat /etc/hosts > /got &) && exec chroot /jail /bin/busybox sleep 1000")  # fmt: skip
+    deadline = time.monotonic() + 10
+    while "p" not in sdc.ok("exec", name, "stat", "-c", "%A", "/etc/hosts")[:1] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sdc.ok("exec", name, "stat", "-c", "%A", "/etc/hosts").startswith("p")  # the FIFO, its reader waiting
+    sdc.ok("network", "connect", net, name)
+    hosts = sdc.ok("exec", name, "cat", "/etc/hosts")
+    assert f"\t{name}\n" in hosts, hosts
+    assert sdc.ok("exec", name, "stat", "-c", "%F %u", "/etc/hosts", "/etc/resolv.conf") == "regular file 0\n" * 2
+    assert "nameserver 10.89.45.1" in sdc.ok("exec", name, "cat", "/etc/resolv.conf")
+    assert sdc.ok("exec", name, "cat", "/got") == ""  # the FIFO was never written
+    assert sdc("exec", name, "ls", "/jail/etc/hosts").returncode != 0  # nor the chroot's
+
+
+def test_a_container_that_deletes_its_interfaces_leaves_nothing(sdc: Sdc, image: str, name: str) -> None:
+    """A container with NET_ADMIN deletes its eth0 (netavark's teardown then fails on it): its
+    stop and rm still leave no namespace, lease or published port behind, and another container
+    publishes the port next."""
+    cid = sdc.ok("run", "-d", "--name", name, "--network", "bridge", "--cap-add", "NET_ADMIN", "-p", "9530:80",
+                 image, "sleep", "1000").strip()  # fmt: skip
+    sdc.ok("exec", name, "ip", "link", "del", "eth0")
+    sdc.ok("stop", "-t", "1", name)
+    assert not Path(f"/run/sdc/netns/{cid}").exists()
+    sdc.ok("start", name)  # (its namespace made again)
+    assert list(addresses(sdc, name)) == ["eth0"]
+    sdc.ok("exec", name, "ip", "link", "del", "eth0")
+    sdc.ok("rm", "-f", name)
+    assert leftovers(cid) == []
+    sdc.ok("run", "-d", "--name", name, "--network", "bridge", "-p", "9530:80", image, "sh", "-c", SERVE)
+    assert fetch("http://127.0.0.1:9530/") == f"hello from {name}\n"

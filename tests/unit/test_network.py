@@ -350,3 +350,15 @@ def test_a_pending_network_is_checked_as_the_rest(tmp_path: Path, pending: objec
         netns.read_plan(str(plan_of(tmp_path, pending=pending)))
     good = {"options": {}, "lease": ["/run/sdc/ipam", "sdc0", "10.90.0.9", "c" * 64, "u"]}
     assert netns.read_plan(str(plan_of(tmp_path, pending=good)))["pending"] == good
+
+
+def test_a_teardown_that_found_the_interfaces_gone_is_done_and_no_other() -> None:
+    """netavark 1.4's teardown goes on after failing to delete a container's veth that is gone
+    (a container with NET_ADMIN deleted it): that failure alone is a teardown done."""
+    gone = "failed to delete container veth eth0: Netlink error: No such device (os error 19)"
+    assert netns.veths_gone(netns.NetavarkFailed("x", gone))
+    assert netns.veths_gone(netns.NetavarkFailed("x", f"netavark encountered multiple errors:\n\t- {gone}\n\t- {gone}"))
+    for other in ("IO error: No such file or directory (os error 2)", f"netavark encountered multiple errors:\n\t- "
+                  f"{gone}\n\t- code: 1, msg: iptables: No chain/target/match by that name.", ""):  # fmt: skip
+        assert not netns.veths_gone(netns.NetavarkFailed("x", other)), other
+    assert not netns.veths_gone(netns.NetworkError(gone))  # (not netavark's own words)
