@@ -144,6 +144,18 @@ def join(source: int, pid: int) -> None:
         _write(procs, str(pid))
 
 
+def leave_to_root(pid: int) -> None:
+    """Move pid into the root cgroup of every hierarchy it is in: out of its unit, whose limits and
+    accounting are then no longer its (a container's network set-up is sdc's work, not the
+    container's: netns.main)."""
+    with open("/proc/self/mountinfo") as f:
+        mountinfo = f.read()
+    with open(f"/proc/{pid}/cgroup") as f:
+        memberships = "".join(f"{line.rsplit(':', 1)[0]}:/\n" for line in f.read().splitlines() if line)
+    for procs in cgroup_procs_files(mountinfo, memberships):
+        _write(procs, str(pid))
+
+
 def cgroup_procs_files(mountinfo: str, memberships: str) -> list[str]:
     """The cgroup.procs files of a process's cgroups (memberships: its /proc/PID/cgroup), by our
     mounts (mountinfo: /proc/self/mountinfo). Both name cgroups from our cgroup namespace's root:

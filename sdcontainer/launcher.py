@@ -294,14 +294,18 @@ def read_own_files(config: dict) -> None:  # type: ignore[type-arg]
     config[protocol.OWN_FILES] = files
 
 
-def write_own_files(root: str, files: list) -> None:  # type: ignore[type-arg]
+def write_own_files(root: str, files: list, proc: int | None = None) -> None:  # type: ignore[type-arg]
     """/etc/hostname, hosts and resolv.conf (read_own_files), written into the container's own
     layer at each start, as the container resolves their paths (a link of its own leads nowhere
-    outside): its own file is replaced, and what is not a file there (a link, a FIFO, a device
-    node the container made) is removed first; nothing of ours is mounted over them."""
+    outside): its own file is written in place, and what is not a file there (a link, a FIFO, a
+    device node the container made) is removed first, never opened; nothing of ours is mounted
+    over them. proc: an fd of the host's /proc (where root's /proc is not ours: api.networks)."""
     if not files:
         return
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    own_proc = proc is None
+    if proc is None:
+        proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for path, data in files:
             directory, _, name = path.rpartition("/")
@@ -310,54 +314,53 @@ def write_own_files(root: str, files: list) -> None:  # type: ignore[type-arg]
             except OSError as exc:
                 raise LaunchError(f"cannot write {path}: {exc.strerror}") from exc
             try:
-                _write_in(parent, name, data, path)
+                _write_in(parent, name, data, path, proc)
             finally:
                 os.close(parent)
     finally:
         os.close(root_fd)
+        if own_proc:
+            os.close(proc)
 
 
-def _write_in(parent: int, name: str, data: bytes, path: str) -> None:
-    """name in the directory parent replaced by a new file of data, renamed over it: what the
-    container put there (a device node, a FIFO, a link) is never opened, a file of its own keeps
-    its owner and mode (else the directory's owner, 0644)."""
-    try:
-        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-        regular = st.st_mode & 0o170000 == 0o100000
-        owner, mode = ((st.st_uid, st.st_gid), st.st_mode & 0o777) if regular else (None, 0o644)
-    except FileNotFoundError:
-        owner, mode = None, 0o644
-    if owner is None:
-        st = os.fstat(parent)
-        owner = (st.st_uid, st.st_gid)
-    temporary = f".{name}.sdc-{os.getpid()}"
-    for attempt in (1, 2):
+def _write_in(parent: int, name: str, data: bytes, path: str, proc: int) -> None:
+    """name in the directory parent written with data: a regular file there is held first by an
+    O_PATH fd (which opens nothing: no device's driver, no FIFO) and, once fstat says it is one,
+    opened for writing through that fd (/proc/self/fd/N: the very inode, whatever is renamed
+    there meanwhile); anything else there is removed and a file made in its place (O_EXCL)."""
+    for _attempt in range(3):
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                         dir_fd=parent)  # fmt: skip
+            held = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        except FileNotFoundError:
+            try:
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                             dir_fd=parent)  # fmt: skip
+            except FileExistsError:
+                continue  # (made meanwhile: look again)
+            except OSError as exc:
+                raise LaunchError(f"cannot write {path}: {exc.strerror}") from exc
             break
-        except FileExistsError:
-            if attempt == 2:
-                raise LaunchError(f"cannot write {path}: {temporary} is in the way") from None
-            os.unlink(temporary, dir_fd=parent)  # (a container's, of the same name: unlink follows nothing)
         except OSError as exc:
             raise LaunchError(f"cannot write {path}: {exc.strerror}") from exc
-    try:
         try:
-            os.fchown(fd, *owner)
-            os.fchmod(fd, mode)
-            _write_all(fd, data)
+            kind = os.fstat(held).st_mode & 0o170000
+            if kind == 0o040000:
+                raise LaunchError(f"cannot write {path}: the container made it a directory")
+            if kind != 0o100000:
+                os.unlink(name, dir_fd=parent)  # (unlink follows nothing; what was there is not ours to open)
+                continue
+            fd = os.open(f"self/fd/{held}", os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC, dir_fd=proc)
+        except OSError as exc:
+            raise LaunchError(f"cannot write {path}: {exc.strerror}") from exc
         finally:
-            os.close(fd)
-        os.rename(temporary, name, src_dir_fd=parent, dst_dir_fd=parent)
-    except OSError as exc:
-        try:
-            os.unlink(temporary, dir_fd=parent)
-        except OSError:
-            pass
-        if isinstance(exc, IsADirectoryError):
-            raise LaunchError(f"cannot write {path}: the container made it a directory") from None
-        raise LaunchError(f"cannot write {path}: {exc.strerror}") from exc
+            os.close(held)
+        break
+    else:
+        raise LaunchError(f"cannot write {path}: the container keeps changing it")
+    try:
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
 
 
 def mount_root(root: str, mount: dict | None) -> None:  # type: ignore[type-arg]

@@ -633,11 +633,25 @@ def enter_host_mounts() -> None:
     os.chdir("/")
 
 
+def _leave_unit() -> None:
+    """Out of the container's unit's cgroup into the root's (cgroups.leave_to_root): what netavark,
+    iptables and aardvark-dns's start take is no charge on the container's memory and tasks limits
+    (systemd still knows this process as the unit's ExecStartPre/ExecStopPost by its PID). Where
+    it cannot (no cgroup file system writable here), the set-up runs in the unit as before."""
+    from sdcontainer import cgroups
+
+    try:
+        cgroups.leave_to_root(os.getpid())
+    except OSError:
+        pass
+
+
 def main(mode: str, bundle: str) -> int:
     """--net-up / --net-down, in the unit: 0, or 1 with what failed said (on its journal)."""
     try:
         bundle = os.path.realpath(bundle)
         enter_host_mounts()
+        _leave_unit()
         if mode == "net-up":
             up(bundle)
             return 0

@@ -48,9 +48,6 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # \Z: $ would take 
 # cgroup need. A detached container's launcher (Python) is in its unit until PID 1 has exec'ed:
 # below 8 MiB the OOM killer ends it before that (a foreground one leaves its scope: 6 MiB do).
 MIN_MEMORY = 8 * 1024 * 1024
-# A detached container on a network: its unit's ExecStartPre (the launcher's --net-up and netavark)
-# peaks at ~9.5 MiB in its cgroup.
-MIN_MEMORY_NETWORKED = 16 * 1024 * 1024
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
@@ -438,10 +435,6 @@ def build_run_spec(
     limits = build_limits(**{k: f[k] for k in LIMIT_FLAGS})
     # sdc's default network, as Docker's and Podman's (or $SDC_NETWORK's, for every run that sees it)
     network = f["network"] or environ.get("SDC_NETWORK") or "bridge"
-    if has_own_network(network) and limits.memory is not None and 0 <= limits.memory < MIN_MEMORY_NETWORKED:
-        raise UsageError(f"memory limit {f['memory']} is below the minimum of a container on a network",
-                         hint="give -m 16m or more (its unit sets the network up in its own cgroup), "
-                              "or --network none")  # fmt: skip
     userns = check_userns(f["userns"] or environ.get("SDC_USERNS", ""), privileged=f["privileged"])
     volumes = tuple(parse_volume(v) for v in f["volume"] or ())
     check_volumes(volumes, userns=userns == "auto")

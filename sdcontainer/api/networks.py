@@ -295,7 +295,7 @@ def _refresh_joiners(ctx: Context, container: Container) -> None:
 
 def _write_inside(container: Container, changed: list[list[Any]]) -> None:
     """Files written into the running container's root (launcher.write_own_files: as the container
-    resolves their paths, each a new file renamed over what is there) by a child of ours in its
+    resolves their paths, what it put there never opened but a file of its own) by a child of ours in its
     mount namespace, whose root is the container's whatever its PID 1 has chrooted into; PID 1
     by a pidfd, checked to be in the container's unit (not a PID reused)."""
     import select
@@ -312,6 +312,7 @@ def _write_inside(container: Container, changed: list[list[Any]]) -> None:
         poll.register(pidfd, select.POLLIN)
         if poll.poll(0) or not cgroups.in_unit(pid, container.unit):
             return  # gone, or another process's PID now
+        proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # the host's, for the child
         said_r, said_w = os.pipe2(os.O_CLOEXEC)
         child = os.fork()
         if child == 0:  # (only system calls here, then _exit)
@@ -321,13 +322,14 @@ def _write_inside(container: Container, changed: list[list[Any]]) -> None:
                 from sdcontainer.launcher import write_own_files
 
                 linux.setns(pidfd, linux.CLONE_NEWNS)
-                write_own_files("/", changed)
+                write_own_files("/", changed, proc)
                 code = 0
             except BaseException as exc:  # noqa: BLE001 - said to the parent, whatever it is
                 os.write(said_w, str(exc).encode(errors="replace")[:500])
             finally:
                 os._exit(code)
         os.close(said_w)
+        os.close(proc)
         with os.fdopen(said_r, "rb") as f:
             said = f.read(600).decode(errors="replace")
         _, status = os.waitpid(child, 0)

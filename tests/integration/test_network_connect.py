@@ -241,3 +241,15 @@ def test_a_container_that_deletes_its_interfaces_leaves_nothing(sdc: Sdc, image:
     assert leftovers(cid) == []
     sdc.ok("run", "-d", "--name", name, "--network", "bridge", "-p", "9530:80", image, "sh", "-c", SERVE)
     assert fetch("http://127.0.0.1:9530/") == f"hello from {name}\n"
+
+
+def test_a_networked_container_needs_no_more_memory_than_another(sdc: Sdc, image: str, name: str) -> None:
+    """Its network's set-up (the launcher's --net-up, netavark, iptables: ~10 MiB at their peak)
+    leaves the unit's cgroup: a container on a network starts, serves and restarts under -m 8m,
+    the least any container may have."""
+    sdc.ok("run", "-d", "--name", name, "-m", "8m", "--network", "bridge", "-p", "9540:80", image, "sh", "-c", SERVE)
+    assert fetch("http://127.0.0.1:9540/") == f"hello from {name}\n"
+    sdc.ok("restart", "-t", "1", name)
+    assert fetch("http://127.0.0.1:9540/") == f"hello from {name}\n"
+    [info] = json.loads(sdc.ok("inspect", name))
+    assert info["State"]["OOMKilled"] is False
