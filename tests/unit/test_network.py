@@ -274,6 +274,7 @@ def test_dns_and_hosts_flags_are_checked_and_cannot_add_lines() -> None:
     assert build_hosts("web", "10.90.0.2", spec.add_hosts).splitlines()[2:] == [
         "10.90.0.2\tweb", "10.90.0.1\tgw", "2001:db8::1\tv6", "192.0.2.9\teq"]
     assert build_run_spec(image="img", memory="8m", network="none").limits.memory == 8 << 20
+    assert build_run_spec(image="img", memory="8m", network="bridge").limits.memory == 8 << 20  # (set-up uncharged)
     assert build_run_spec(image="img").network == "bridge"  # the default, as Docker's
     assert build_run_spec(image="img", environ={"SDC_NETWORK": "none"}).network == "none"
     for flags in ({"dns": ["8.8.8.8\nnameserver 6.6.6.6"]}, {"dns": ["name.example"]},
@@ -285,7 +286,8 @@ def test_dns_and_hosts_flags_are_checked_and_cannot_add_lines() -> None:
                   {"mac_address": "02:00:00:00:00:01", "network": "host"}, {"network_alias": ["a\n"]},
                   {"dns": ["fe80::1%x\nnameserver 203.0.113.53"]}, {"dns": ["fe80::1%eth0"]},
                   {"add_host": ["h:fe80::1%x\n203.0.113.9 pypi.org"]}, {"name": "web\n"}, {"network": "appnet\n"},
-                  {"network": "container:web\n"}, {"memory": "12m"}):  # fmt: skip
+                  {"network": "container:web\n"}, {"memory": "7m"}, {"publish": ["[::1]:8080:80"]},
+                  {"publish": ["[::]:8080:80"]}):  # fmt: skip
         with pytest.raises(UsageError):
             build_run_spec(image="img", **{"network": "bridge", **flags})
 
