@@ -66,6 +66,11 @@ step sdc port www
 step sdc network create appnet
 step sdc run -d --name db --network appnet --network-alias database busybox sleep 1000
 step sdc run --rm --network appnet busybox nslookup database
+# A running container joins it (eth1 at once) and leaves it
+step sdc network connect appnet www
+step sdc exec www ip -4 -o addr
+step sdc exec db wget -qO- http://www/
+step sdc network disconnect appnet www
 step sdc network rm -f appnet
 step sdc rm -f www
 # A distribution booting its own systemd: a Debian made from this host's installed packages (no mirror)
