@@ -454,7 +454,9 @@ app.add_typer(network_app, name="network")
 def network_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME")],
-    subnet: Annotated[Optional[str], typer.Option(help="Its IPv4 subnet (default: a free 10.91.N.0/24)")] = None,
+    subnet: Annotated[Optional[list[str]], typer.Option(help="Its IPv4 subnet (default: a free 10.91.N.0/24); "
+                                                             "again for an IPv6 one")] = None,
+    ipv6: Annotated[bool, typer.Option("--ipv6", help="IPv6 too (default: a unique local /64)")] = False,
     gateway: Annotated[Optional[str], typer.Option(help="The bridge's address (default: the subnet's first)")] = None,
     internal: Annotated[bool, typer.Option("--internal", help="No way out: no route, no masquerade")] = False,
     disable_dns: Annotated[bool, typer.Option("--disable-dns", help="No names of its containers")] = False,
@@ -465,8 +467,13 @@ def network_create(
 
     if driver != "bridge":
         raise SdcError(f"network driver {driver!r} is not sdc's", hint="sdc's networks are bridges: --driver bridge")
-    network = network_cases.create_network(_sdc(ctx), name, subnet=subnet, gateway=gateway, internal=internal,
-                                           dns=not disable_dns)  # fmt: skip
+    subnets = subnet or []
+    v4, v6 = [s for s in subnets if ":" not in s], [s for s in subnets if ":" in s]
+    if len(v4) > 1 or len(v6) > 1:
+        raise SdcError("more than one --subnet of a kind", hint="give one IPv4 subnet and, with --ipv6, one IPv6 one")
+    network = network_cases.create_network(_sdc(ctx), name, subnet=v4[0] if v4 else None, gateway=gateway,
+                                           internal=internal, dns=not disable_dns, ipv6=ipv6 or bool(v6),
+                                           subnet6=v6[0] if v6 else None)  # fmt: skip
     typer.echo(network.id)
 
 
@@ -486,7 +493,7 @@ def network_ls(
             typer.echo(network.name)
     elif fmt == "json":
         typer.echo(json.dumps([{"Name": n.name, "Id": n.id, "Driver": "bridge", "Subnet": n.subnet,
-                                "Gateway": n.gateway, "Internal": n.internal, "DNSEnabled": n.dns,
+                                "Subnet6": n.subnet6, "Gateway": n.gateway, "Internal": n.internal, "DNSEnabled": n.dns,
                                 "Bridge": n.bridge, "Containers": users} for n, users in found], indent=2))  # fmt: skip
     else:
         table = [["NETWORK ID", "NAME", "DRIVER", "SUBNET", "CONTAINERS"]]

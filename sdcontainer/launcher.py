@@ -7,7 +7,7 @@ never running the command unconfined.
 
     python -I -S .../launcher.py --notify BUNDLE                     # a detached container's service
     python -I -S .../launcher.py --foreground FD [--interactive]  # by sdc: spawn_foreground
-    python -I -S .../launcher.py --exited BUNDLE   # a detached container's ExecStopPost
+    python -I -S .../launcher.py --exited [--net-down] BUNDLE   # a detached container's ExecStopPost
     python -I -S .../launcher.py --net-up|--net-down BUNDLE  # its network, around its run (netns.py)
 
 The interpreter running the launcher is never writable through the mount it
@@ -1987,17 +1987,19 @@ def _json_object(fields: dict[str, object]) -> str:
     return "{" + ", ".join(parts) + "}\n"
 
 
-USAGE = ("usage: launcher.py --notify BUNDLE | --foreground FD [--interactive] | --exited BUNDLE | --exec FD"
-         " | --net-up BUNDLE | --net-down BUNDLE")
+USAGE = ("usage: launcher.py --notify BUNDLE | --foreground FD [--interactive] | --exited [--net-down] BUNDLE"
+         " | --exec FD | --net-up BUNDLE | --net-down BUNDLE")
 
 
 def main(argv: list[str]) -> int:
-    mode, bundle, sync_fd, interactive = None, None, -1, False
+    mode, bundle, sync_fd, interactive, net_down = None, None, -1, False, False
     args = iter(argv)
     try:
         for arg in args:
             if arg == "--interactive":
                 interactive = True
+            elif arg == "--net-down" and mode == "exited":
+                net_down = True  # (its network too: one process at the stop, not two)
             elif arg in ("--notify", "--exited", "--net-up", "--net-down"):
                 mode = arg[2:]
             elif arg in ("--foreground", "--exec"):
@@ -2013,7 +2015,12 @@ def main(argv: list[str]) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     if mode == "exited":
-        return record_exit(str(bundle), dict(os.environ))
+        status = record_exit(str(bundle), dict(os.environ))
+        if net_down:
+            from sdcontainer import netns
+
+            status = netns.main("net-down", str(bundle)) or status
+        return status
     if mode in ("net-up", "net-down"):
         from sdcontainer import netns
 

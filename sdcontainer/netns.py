@@ -57,6 +57,7 @@ def veths_gone(exc: NetworkError) -> bool:
 NETAVARKS = ("/usr/lib/podman/netavark", "/usr/libexec/podman/netavark", "/usr/local/libexec/podman/netavark")
 LEASE_DIRS = ("/run/sdc/ipam", "/run/sdc/ports")
 IPTABLES = next((p for p in ("/usr/sbin/iptables", "/sbin/iptables") if os.path.exists(p)), "iptables")
+IP6TABLES = next((p for p in ("/usr/sbin/ip6tables", "/sbin/ip6tables") if os.path.exists(p)), "ip6tables")
 # what netavark and iptables run with: none of the caller's environment (NETAVARK_FW=none, say)
 ENVIRONMENT = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 
@@ -85,13 +86,19 @@ def check_plan(data: object) -> dict:  # type: ignore[type-arg]
     pending = data.get("pending")  # a connect at work (connect)
     if pending is not None and (not isinstance(pending, dict) or not isinstance(pending.get("options"), dict)):
         raise NetworkError(f"{protocol.NETWORK} has a network pending that is not sdc's")
-    for lease in [*data.get("leases", []), *([pending.get("lease")] if pending else [])]:
+    for lease in [*data.get("leases", []), *(_pending_leases(pending) if pending else [])]:
         if (not isinstance(lease, list) or len(lease) != 5 or not all(isinstance(x, str) for x in lease)
                 or lease[0] not in LEASE_DIRS or not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}", lease[1])
                 or not re.fullmatch(r"[0-9a-fA-F.:*\[\]]{1,60}", lease[2])
                 or lease[3] != os.path.basename(data["netns"])):  # fmt: skip
             raise NetworkError(f"{protocol.NETWORK} has a lease that is not sdc's")
     return data
+
+
+def _pending_leases(pending: dict) -> list:  # type: ignore[type-arg]
+    """A pending network's leases (an IPv4 address's, and an IPv6 one's where it has IPv6)."""
+    leases = pending.get("leases", [pending.get("lease")])
+    return leases if isinstance(leases, list) and leases else [None]
 
 
 def up(bundle: str) -> None:
@@ -109,7 +116,7 @@ def up(bundle: str) -> None:
         try:
             _make_netns(netns)
             status = _netavark(plan["options"], "setup", netns, plan) if plan["options"].get("networks") else "{}"
-            harden(plan["options"], netns)
+            harden(plan["options"], netns, ipv6=has_ipv6(plan["options"]))
             write_atomically(os.path.join(bundle, protocol.NETWORK_STATUS), status.encode())
         except BaseException:
             _down(bundle)
@@ -212,21 +219,23 @@ def is_up(plan: dict) -> bool:  # type: ignore[type-arg]
     return _mounted(str(plan["netns"]))
 
 
-def connect(bundle: str, plan: dict, options: dict, lease: list[str]) -> None:  # type: ignore[type-arg]
-    """One more network (options: netavark's for it alone, the container's ports too; lease: its
-    address's) set up in the running container's namespace and added to its plan; with
+def connect(bundle: str, plan: dict, options: dict, leases: list[list[str]]) -> None:  # type: ignore[type-arg]
+    """One more network (options: netavark's for it alone, the container's ports too; leases: its
+    addresses') set up in the running container's namespace and added to its plan; with
     setup_lock held. The plan says it is pending while netavark works: a crash there is undone by
     the container's next down (_settle_pending), no firewall rule or lease of it left behind."""
     import json
 
-    plan = check_plan({**plan, "pending": {"options": options, "lease": lease}})  # (as down will read it)
+    plan = check_plan({**plan, "pending": {"options": options, "leases": leases}})  # (as down will read it)
     merged = check_plan({**{k: v for k, v in plan.items() if k != "pending"},
                          "options": merge_options(plan["options"], options),
-                         "leases": [*plan.get("leases", []), lease]})  # fmt: skip
+                         "leases": [*plan.get("leases", []), *leases]})  # fmt: skip
+    if has_ipv6(options):
+        _inside(str(plan["netns"]), ipv6=True)  # (before netavark gives it an IPv6 address)
     write_atomically(os.path.join(bundle, protocol.NETWORK), json.dumps(plan).encode())
     try:
         status = _netavark(options, "setup", str(plan["netns"]), plan)
-        harden(options, str(plan["netns"]))
+        harden(options, str(plan["netns"]), ipv6=has_ipv6(merged["options"]))
         _merge_status(bundle, status)
         write_atomically(os.path.join(bundle, protocol.NETWORK), json.dumps(merged).encode())
     except BaseException:
@@ -252,6 +261,8 @@ def disconnect(bundle: str, plan: dict, bridge: str) -> None:  # type: ignore[ty
     write_atomically(os.path.join(bundle, protocol.NETWORK), json.dumps(rest).encode())
     for directory, bridge_, address, owner, _unit in gone:
         release_lease(directory, bridge_, address, owner)
+    if is_up(plan) and has_ipv6(plan["options"]) and not has_ipv6(rest["options"]):
+        _inside(str(plan["netns"]), ipv6=False)
     _merge_status(bundle, "{}", drop=bridge)
 
 
@@ -281,11 +292,11 @@ def _settle_pending(bundle: str, plan: dict) -> None:  # type: ignore[type-arg]
 
     pending = plan["pending"]
     error = _teardown(pending["options"], str(plan["netns"]), plan) if _mounted(str(plan["netns"])) else None
-    directory, bridge, address, owner, unit = pending["lease"]
-    if error is None:
-        release_lease(directory, bridge, address, owner)
-    else:
-        _keep_lease(directory, bridge, address, owner, unit)
+    for directory, bridge, address, owner, unit in _pending_leases(pending):
+        if error is None:
+            release_lease(directory, bridge, address, owner)
+        else:
+            _keep_lease(directory, bridge, address, owner, unit)
     rest = {k: v for k, v in plan.items() if k != "pending"}
     write_atomically(os.path.join(bundle, protocol.NETWORK), json.dumps(rest).encode())
     plan.pop("pending", None)
@@ -323,44 +334,65 @@ GUARD_COMMENT = "sdc: no way in to its containers but published ports"
 INTERNAL_COMMENT = "sdc: no way out of an internal network"
 
 
-def guard_rules(networks: list[tuple[str, str, bool]]) -> list[tuple[str, str, list[str]]]:
-    """iptables rules (table, chain, rule) for sdc's networks, (bridge, subnet, internal) each: by
-    the bridge's exact name (iptables' `sdc+` would take any interface whose name starts so)."""
+def guard_rules(networks: list[tuple[str, str, bool]]) -> list[tuple[str, str, str, list[str]]]:
+    """Firewall rules (family: "4" iptables, "6" ip6tables; table, chain, rule) for sdc's networks,
+    (bridge, subnet, internal) each, an IPv6 subnet's by ip6tables: by the bridge's exact name
+    (iptables' `sdc+` would take any interface whose name starts so)."""
     comment = ["-m", "comment", "--comment", GUARD_COMMENT, "-j", "DROP"]
     rules = []
     for bridge, subnet, internal in networks:
-        rules += [("raw", "PREROUTING", rule) for rule in (
-            ["-i", bridge, "-d", "127.0.0.0/8", *comment], ["-i", bridge, "-s", "127.0.0.0/8", *comment],
+        family, loopback = ("6", "::1/128") if ":" in subnet else ("4", "127.0.0.0/8")
+        rules += [(family, "raw", "PREROUTING", rule) for rule in (
+            ["-i", bridge, "-d", loopback, *comment], ["-i", bridge, "-s", loopback, *comment],
             ["!", "-i", bridge, "-d", subnet, *comment])]  # fmt: skip
         if internal:
-            rules.append(("filter", "FORWARD", ["-i", bridge, "!", "-o", bridge, "-m", "comment", "--comment",
-                                                INTERNAL_COMMENT, "-j", "DROP"]))  # fmt: skip
+            rules.append((family, "filter", "FORWARD", ["-i", bridge, "!", "-o", bridge, "-m", "comment",
+                                                        "--comment", INTERNAL_COMMENT, "-j", "DROP"]))  # fmt: skip
     return rules
 
 
-def harden(options: dict, netns: str) -> None:  # type: ignore[type-arg]
+def _networks_of(options: dict) -> list[tuple[str, str, bool]]:  # type: ignore[type-arg]
+    return [(str(n["network_interface"]), str(s["subnet"]), n.get("internal") is True)
+            for n in options.get("network_info", {}).values() for s in n["subnets"]]  # fmt: skip
+
+
+def has_ipv6(options: dict) -> bool:  # type: ignore[type-arg]
+    """Whether one of options' networks has IPv6 (its containers an IPv6 address there)."""
+    return any(n.get("ipv6_enabled") for n in options.get("network_info", {}).values())
+
+
+def harden(options: dict, netns: str, *, ipv6: bool = False) -> None:  # type: ignore[type-arg]
     """What netavark 1.4 leaves open, closed, each time a network comes up (a firewall reload may
     have flushed a rule): the guard rules (each checked, then inserted first: iptables' exit
-    status, none of its output is read); IPv6 off on the bridges and in the container (sdc's
-    networks are IPv4: a container's router advertisement would give the host and its neighbours
-    a route through it)."""
-    info = list(options.get("network_info", {}).values())
-    networks = [(str(n["network_interface"]), str(s["subnet"]), n.get("internal") is True)
-                for n in info for s in n["subnets"]]  # fmt: skip
-    for table, chain, rule in guard_rules(networks):
-        if _iptables(table, chain, "-C", rule) != 0 and _iptables(table, chain, "-I", rule, "1") != 0:
-            raise NetworkError(f"cannot add sdc's guard rules to the {table} table (iptables failed)")
-    for bridge, gateway in {(str(n["network_interface"]), str(s["gateway"])) for n in info for s in n["subnets"]}:
-        _write_sysctl(f"/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6")
-        _fix_mac(bridge, gateway)
+    status, none of its output is read); IPv6 off on the bridges of IPv4 networks, and in the
+    container unless it has an IPv6 network (ipv6): a container's router advertisement would
+    give the host and its neighbours a route through it, and the bridge of an IPv6 network takes
+    none (accept_ra 0)."""
+    for family, table, chain, rule in guard_rules(_networks_of(options)):
+        if (_iptables(table, chain, "-C", rule, family=family) != 0
+                and _iptables(table, chain, "-I", rule, "1", family=family) != 0):  # fmt: skip
+            raise NetworkError(f"cannot add sdc's guard rules to the {table} table (ip{'6' if family == '6' else ''}"
+                               "tables failed)")  # fmt: skip
+    for n in options.get("network_info", {}).values():
+        bridge = str(n["network_interface"])
+        if n.get("ipv6_enabled"):
+            _write_sysctl(f"/proc/sys/net/ipv6/conf/{bridge}/accept_ra", "0")
+        else:
+            _write_sysctl(f"/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6")
+        _fix_mac(bridge, next(str(s["gateway"]) for s in n["subnets"] if "." in str(s["gateway"])))
         keep_bridge(bridge)
+    _inside(netns, ipv6=ipv6)
+
+
+def _inside(netns: str, *, ipv6: bool) -> None:
+    """IPv6 on (ipv6) or off in the namespace at netns, for every interface it has and will have."""
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     inside = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
     try:
         linux.setns(inside, linux.CLONE_NEWNET)
         try:  # (the /proc/sys/net a process opens is its network namespace's)
             for conf in ("all", "default"):
-                _write_sysctl(f"/proc/sys/net/ipv6/conf/{conf}/disable_ipv6")
+                _write_sysctl(f"/proc/sys/net/ipv6/conf/{conf}/disable_ipv6", "0" if ipv6 else "1")
         finally:
             linux.setns(home, linux.CLONE_NEWNET)
     finally:
@@ -451,25 +483,26 @@ def remove_bridge(options: dict, netavark: str, config_dir: str) -> None:  # typ
 
 def unguard(networks: list[tuple[str, str, bool]]) -> None:
     """The guard rules of networks removed (their network is gone): each as often as it is there."""
-    for table, chain, rule in guard_rules(networks):
+    for family, table, chain, rule in guard_rules(networks):
         for _ in range(16):
             try:
-                if _iptables(table, chain, "-D", rule) != 0:
+                if _iptables(table, chain, "-D", rule, family=family) != 0:
                     break
             except OSError:
-                return  # no iptables: no rule either
+                break  # no iptables: no rule either
 
 
-def _write_sysctl(path: str) -> None:
+def _write_sysctl(path: str, value: str = "1") -> None:
     try:
         with open(path, "w") as f:
-            f.write("1")
+            f.write(value)
     except FileNotFoundError:
         pass  # a kernel without IPv6
 
 
-def _iptables(table: str, chain: str, action: str, rule: list[str], *position: str) -> int:
-    return subprocess.run([IPTABLES, "-w", "-t", table, action, chain, *position, *rule], capture_output=True,
+def _iptables(table: str, chain: str, action: str, rule: list[str], *position: str, family: str = "4") -> int:
+    binary = IP6TABLES if family == "6" else IPTABLES
+    return subprocess.run([binary, "-w", "-t", table, action, chain, *position, *rule], capture_output=True,
                           env=ENVIRONMENT).returncode  # fmt: skip
 
 

@@ -163,14 +163,15 @@ def build_service_properties(
     read_only: Sequence[str],
     container_id: str | None = None,
     ready_timeout: int = 0,
-    network: tuple[Sequence[str], Sequence[str]] | None = None,
+    network: tuple[Sequence[str], Sequence[str] | None] | None = None,
     bound_to: str = "",
 ) -> dict[str, object]:
     """A detached container: a notify service whose main process becomes the container's PID 1.
     ready_timeout: seconds its payload has to say READY=1 where it says it (notifies), READY_TIMEOUT
     if 0. network: the commands that make its network before each start and unmake it after
     (netns.py), privileged (`+`: in the host's mount namespace, where the namespace's mount must
-    be), the second whatever the first and the run did (ExecStopPost). bound_to: the unit of the
+    be), the second whatever the first and the run did (ExecStopPost); None where cleanup does
+    that too (launcher --exited --net-down). bound_to: the unit of the
     container whose network it shares (--network container:NAME), which stops it when it stops.
 
     KillMode=mixed sends the stop signal to PID 1 only and SIGKILL to the rest
@@ -184,9 +185,9 @@ def build_service_properties(
         "NotifyAccess": "all",
         "ExecStart": [(launcher[0], list(launcher), False)],
         "ExecStopPost": [(cleanup[0], list(cleanup), True)],
-        **({"ExecStartPreEx": [(network[0][0], list(network[0]), ["privileged"])],
-            "ExecStopPostEx": [(network[1][0], list(network[1]), ["privileged", "ignore-failure"])]}
-           if network else {}),  # fmt: skip
+        **({"ExecStartPreEx": [(network[0][0], list(network[0]), ["privileged"])]} if network else {}),
+        **({"ExecStopPostEx": [(network[1][0], list(network[1]), ["privileged", "ignore-failure"])]}
+           if network and network[1] else {}),  # fmt: skip
         "KillMode": "mixed",
         "KillSignal": parse_signal(spec.stop_signal or "SIGTERM"),
         "SendSIGKILL": True,

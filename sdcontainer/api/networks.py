@@ -48,12 +48,15 @@ def plan(paths: Paths, spec: ContainerSpec, container_id: str, unit: str, cdir: 
     restore_leases(paths)
     leases: list[list[str]] = []
     try:
-        address = Leases().allocate(network.bridge, network.network, ipaddress.IPv4Address(network.gateway),
-                                    container_id, unit, wanted=spec.ip or None, bundle=str(cdir))  # fmt: skip
-        leases.append([str(RUN_DIR), network.bridge, address, container_id, unit])
+        address, address6 = _addresses(network, container_id, unit, cdir, leases, wanted=spec.ip or None)
         ports = []
         for value in spec.publish:
-            mapping, lease = _host_ports(parse_publish(value), container_id, unit, str(cdir))
+            mapping = parse_publish(value)
+            if ":" in mapping.host_ip and not network.subnet6:
+                raise UsageError(f"-p {value}: an IPv6 host address, and network {network.name} is IPv4 alone",
+                                 hint="publish on an IPv4 address, or use a network with IPv6 "
+                                      "(`sdc network create --ipv6 NAME`)")  # fmt: skip
+            mapping, lease = _host_ports(mapping, container_id, unit, str(cdir))
             ports.append(mapping)
             leases.extend(lease)
         if spec.network_aliases and not network.dns:
@@ -61,7 +64,7 @@ def plan(paths: Paths, spec: ContainerSpec, container_id: str, unit: str, cdir: 
                              hint="create a network of your own (`sdc network create NAME`) and use it")  # fmt: skip
         # its names there: its name (netavark adds it), its short ID (as Docker's), its aliases
         aliases = (container_id[:12], *spec.network_aliases)
-        attachment = Attachment(network, address, mac=spec.mac_address, aliases=aliases)
+        attachment = Attachment(network, address, mac=spec.mac_address, aliases=aliases, address6=address6)
         options = build_options(container_id, spec.name, [attachment], ports,
                                 dns_servers=list(spec.dns) if network.dns else None)  # fmt: skip
         data = {"options": options, "netns": f"{NETNS_DIR}/{container_id}", "leases": leases, "netavark": binary,
@@ -71,6 +74,21 @@ def plan(paths: Paths, spec: ContainerSpec, container_id: str, unit: str, cdir: 
         _release(leases)
         raise
     return network
+
+
+def _addresses(network: Network, owner: str, unit: str, cdir: Path, leases: list[list[str]], *,
+               wanted: str | None = None) -> tuple[str, str]:  # fmt: skip
+    """owner's address on network, and its IPv6 address where the network has IPv6 too ("" else),
+    leased (ipam), each lease added to leases."""
+    address = Leases().allocate(network.bridge, network.network, ipaddress.IPv4Address(network.gateway),
+                                owner, unit, wanted=wanted, bundle=str(cdir))  # fmt: skip
+    leases.append([str(RUN_DIR), network.bridge, address, owner, unit])
+    if network.network6 is None:
+        return address, ""
+    address6 = Leases().allocate(network.bridge, network.network6, ipaddress.IPv6Address(network.gateway6),
+                                 owner, unit, bundle=str(cdir))  # fmt: skip
+    leases.append([str(RUN_DIR), network.bridge, address6, owner, unit])
+    return address, address6
 
 
 RESTORED = "/run/sdc/restored"  # a store's mark: its containers' leases held again since the boot
@@ -130,6 +148,7 @@ class Attached:
     interface: str
     mac: str
     aliases: tuple[str, ...]
+    address6: str = ""
 
 
 def attached(cdir: Path) -> list[Attached]:
@@ -138,7 +157,8 @@ def attached(cdir: Path) -> list[Attached]:
     try:
         options = json.loads((cdir / protocol.NETWORK).read_text())["options"]
         return [Attached(str(options["network_info"][bridge]["id"]), str(bridge), str(n["static_ips"][0]),
-                         str(n["interface_name"]), str(n.get("static_mac", "")), tuple(map(str, n.get("aliases", []))))
+                         str(n["interface_name"]), str(n.get("static_mac", "")), tuple(map(str, n.get("aliases", []))),
+                         str(n["static_ips"][1]) if len(n["static_ips"]) > 1 else "")
                 for bridge, n in options["networks"].items()]  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return []
@@ -172,28 +192,28 @@ def connect(ctx: Context, network_ref: str, container_ref: str, *, aliases: Sequ
         find_network(ctx.paths, network.id)
         restore_leases(ctx.paths)
         leases.release(network.bridge, container.id)  # one a connect killed before its plan said so
-        address = leases.allocate(network.bridge, network.network, ipaddress.IPv4Address(network.gateway),
-                                  container.id, container.unit, wanted=ip or None, bundle=str(cdir))  # fmt: skip
-    lease = [str(RUN_DIR), network.bridge, address, container.id, container.unit]
+        taken: list[list[str]] = []
+        address, address6 = _addresses(network, container.id, container.unit, cdir, taken, wanted=ip or None)
     lock = netns.setup_lock()
     try:
         try:
             plan = netns.read_plan(str(cdir))
             used = {str(n.get("interface_name")) for n in plan["options"]["networks"].values()}
             interface = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
-            attachment = Attachment(network, address, interface=interface, aliases=(container.short_id, *aliases))
+            attachment = Attachment(network, address, interface=interface, aliases=(container.short_id, *aliases),
+                                    address6=address6)  # fmt: skip
             one = build_options(container.id, container.name, [attachment], [])
             one.update({k: plan["options"][k] for k in ("port_mappings", "dns_servers") if k in plan["options"]})
             up = netns.is_up(plan)
             if not up:  # (its next start sets it up with the rest)
                 plan = netns.check_plan({**plan, "options": netns.merge_options(plan["options"], one),
-                                         "leases": [*plan.get("leases", []), lease]})  # fmt: skip
+                                         "leases": [*plan.get("leases", []), *taken]})  # fmt: skip
                 files.write_atomically(str(cdir / protocol.NETWORK), json.dumps(plan).encode())
         except BaseException:
-            _release([lease])
+            _release(taken)
             raise
-        if up:  # (the lease its from here: it frees it, or keeps it, on a failure)
-            netns.connect(str(cdir), plan, one, lease)
+        if up:  # (the leases its from here: it frees them, or keeps them, on a failure)
+            netns.connect(str(cdir), plan, one, taken)
     finally:
         os.close(lock)
     refresh_names(ctx, container)
@@ -373,7 +393,9 @@ def _host_ports(mapping: PortMapping, owner: str, unit: str, bundle: str) -> tup
     except BaseException:
         _release(leases)
         raise
-    return PortMapping(mapping.container_port, host_port, mapping.protocol, mapping.host_ip, mapping.count), leases
+    # 0.0.0.0 and :: are every address of the host, as none is (netavark would match them literally)
+    host_ip = "" if every else mapping.host_ip
+    return PortMapping(mapping.container_port, host_port, mapping.protocol, host_ip, mapping.count), leases
 
 
 def _published(protocol_: str, port: int, *, every: bool) -> str:
@@ -429,7 +451,8 @@ def _containers_on(paths: Paths) -> list[tuple[str, dict[str, Attached]]]:
 
 
 def create_network(ctx: Context, name: str, *, subnet: str | None = None, gateway: str | None = None,
-                   internal: bool = False, dns: bool = True) -> Network:  # fmt: skip
+                   internal: bool = False, dns: bool = True, ipv6: bool = False,
+                   subnet6: str | None = None) -> Network:  # fmt: skip
     from sdcontainer import network as networks_
     from sdcontainer import records
 
@@ -443,7 +466,8 @@ def create_network(ctx: Context, name: str, *, subnet: str | None = None, gatewa
             "queries out of an internal network (CVE-2024-29018's class)", name)  # fmt: skip
         dns = False
     with records.locked(ctx.paths):
-        return networks_.create_network(ctx.paths, name, subnet=subnet, gateway=gateway, internal=internal, dns=dns)
+        return networks_.create_network(ctx.paths, name, subnet=subnet, gateway=gateway, internal=internal, dns=dns,
+                                        ipv6=ipv6, subnet6=subnet6)  # fmt: skip
 
 
 INTERNAL_DNS = (1, 11)  # netavark and aardvark-dns keep an internal network's queries inside from these
@@ -484,13 +508,15 @@ def inspect_network(ctx: Context, ref: str) -> dict[str, Any]:
         on = attached(Path(c.bundle)) if c.spec.networked else []
         a = next((a for a in on if a.network_id == network.id), None)
         if a is not None:
+            v6 = f"{a.address6}/{network.network6.prefixlen}" if a.address6 and network.network6 else ""
             found[c.id] = {"Name": c.name, "IPv4Address": f"{a.address}/{network.network.prefixlen}",
-                           "MacAddress": _mac_of(Path(c.bundle), a.bridge), "IPv6Address": ""}  # fmt: skip
+                           "MacAddress": _mac_of(Path(c.bundle), a.bridge), "IPv6Address": v6}  # fmt: skip
     return {
         "Name": network.name, "Id": network.id, "Created": iso_time(network.created), "Scope": "local",
-        "Driver": "bridge", "EnableIPv6": False,
+        "Driver": "bridge", "EnableIPv6": bool(network.subnet6),
         "IPAM": {"Driver": "default", "Options": {},
-                 "Config": [{"Subnet": network.subnet, "Gateway": network.gateway}]},
+                 "Config": [{"Subnet": network.subnet, "Gateway": network.gateway},
+                            *([{"Subnet": network.subnet6, "Gateway": network.gateway6}] if network.subnet6 else [])]},
         "Internal": network.internal, "Attachable": True, "Ingress": False, "DNSEnabled": network.dns,
         "Containers": found, "Options": {"com.docker.network.bridge.name": network.bridge}, "Labels": {},
     }  # fmt: skip
@@ -537,7 +563,8 @@ def remove_networks(ctx: Context, refs: Sequence[str], *, force: bool = False) -
                                hint="a container was made on it meanwhile: remove it first")  # fmt: skip
             networks_.remove_network(ctx.paths, network)
         _remove_bridge(network)
-        netns.unguard([(network.bridge, network.subnet, network.internal)])
+        netns.unguard([(network.bridge, subnet, network.internal) for subnet in (network.subnet, network.subnet6)
+                       if subnet])  # fmt: skip
         removed.append(network.name)
     return removed
 
@@ -553,10 +580,11 @@ def _remove_bridge(network: Network) -> None:
     owner = os.urandom(32).hex()  # a container of none, for netavark's one setup and teardown
     lock = netns.setup_lock()
     try:
-        address = Leases().allocate(network.bridge, network.network, ipaddress.IPv4Address(network.gateway),
-                                    owner, "")  # fmt: skip
+        taken: list[list[str]] = []
+        address, address6 = _addresses(network, owner, "-", Path("/nonexistent"), taken)
         try:
-            options = build_options(owner, f"sdc-rm-{network.name}"[:63], [Attachment(network, address)], [])
+            options = build_options(owner, f"sdc-rm-{network.name}"[:63],
+                                    [Attachment(network, address, address6=address6)], [])  # fmt: skip
             netns.remove_bridge(options, binary, CONFIG_DIR)
         finally:
             Leases().release(network.bridge, owner)
@@ -596,7 +624,8 @@ def network_settings(ctx: Context, container: Container) -> dict[str, Any]:
             ports.setdefault(f"{p.container_port + i}/{p.protocol}", []).append(
                 {"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port + i)})
     settings: dict[str, Any] = {"Bridge": "", "SandboxKey": "", "Ports": ports, "Gateway": "", "IPAddress": "",
-                                "IPPrefixLen": 0, "MacAddress": "", "Networks": {}}  # fmt: skip
+                                "IPPrefixLen": 0, "MacAddress": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                                "IPv6Gateway": "", "Networks": {}}  # fmt: skip
     if not spec.networked:
         settings["Networks"] = {spec.network: {}}
         return settings
@@ -609,10 +638,12 @@ def network_settings(ctx: Context, container: Container) -> dict[str, Any]:
             continue
         mac = _mac_of(bundle, a.bridge)
         names = [container.name, *a.aliases] if network.dns else []
+        v6 = {"GlobalIPv6Address": a.address6, "GlobalIPv6PrefixLen": network.network6.prefixlen,
+              "IPv6Gateway": network.gateway6} if a.address6 and network.network6 else {}  # fmt: skip
         settings["Networks"][network.name] = {
             "NetworkID": network.id, "Gateway": network.gateway, "IPAddress": a.address, "MacAddress": mac,
-            "IPPrefixLen": network.network.prefixlen, "Aliases": names, "DNSNames": names}  # fmt: skip
+            "IPPrefixLen": network.network.prefixlen, "Aliases": names, "DNSNames": names, **v6}  # fmt: skip
         if not settings["IPAddress"]:
             settings.update(Bridge=network.bridge, Gateway=network.gateway, IPAddress=a.address,
-                            IPPrefixLen=network.network.prefixlen, MacAddress=mac)  # fmt: skip
+                            IPPrefixLen=network.network.prefixlen, MacAddress=mac, **v6)  # fmt: skip
     return settings

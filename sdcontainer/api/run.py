@@ -390,7 +390,8 @@ def service_properties(ctx: Context, container: Container, *, starting: bool = T
         read_only=[os.path.realpath(sys.executable)],  # see launcher.spawn_foreground
         container_id=container.id,
         ready_timeout=ready_timeout(),
-        network=(launcher_argv("--net-up", container.bundle), launcher_argv("--net-down", container.bundle))
+        network=(launcher_argv("--net-up", container.bundle),
+                 launcher_argv("--net-down", container.bundle) if container.spec.auto_remove else None)
         if container.spec.networked else None,
         bound_to=joined_unit(ctx, container, starting=starting),
     )
@@ -604,7 +605,8 @@ def cleanup_argv(ctx: Context, container: Container) -> list[str]:
     for; a --rm container needs sdc's storage layer to remove it: sdc's own cleanup."""
     if container.spec.auto_remove:
         return _self_argv(ctx, "_cleanup", container.name)
-    return launcher_argv("--exited", container.bundle)
+    # its network unmade by the same process (netns.main): a Python start fewer at each stop
+    return launcher_argv("--exited", *(["--net-down"] if container.spec.networked else []), container.bundle)
 
 
 def _self_argv(ctx: Context, *args: str) -> list[str]:

@@ -38,10 +38,16 @@ class Network:
     internal: bool = False  # no route out, no masquerade
     dns: bool = True  # its containers find each other by name (aardvark-dns)
     created: float = 0.0
+    subnet6: str = ""  # an IPv6 subnet too ("": IPv4 alone), its gateway the bridge's IPv6 address
+    gateway6: str = ""
 
     @property
     def network(self) -> ipaddress.IPv4Network:
         return ipaddress.IPv4Network(self.subnet)
+
+    @property
+    def network6(self) -> ipaddress.IPv6Network | None:
+        return ipaddress.IPv6Network(self.subnet6) if self.subnet6 else None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -55,7 +61,8 @@ class Network:
             network = cls(name=_str(data, "name"), id=_str(data, "id"), bridge=_str(data, "bridge"),
                           subnet=_str(data, "subnet"), gateway=_str(data, "gateway"),
                           internal=data.get("internal") is True, dns=data.get("dns") is not False,
-                          created=float(data.get("created") or 0.0))  # fmt: skip
+                          created=float(data.get("created") or 0.0), subnet6=_str(data, "subnet6", ""),
+                          gateway6=_str(data, "gateway6", ""))  # fmt: skip
             check(network)
         except (UsageError, ValueError, TypeError) as exc:
             raise StorageError(f"a damaged network record: {exc}", hint=_DAMAGED) from None
@@ -65,8 +72,8 @@ class Network:
 _DAMAGED = "remove it from the store's networks/, then create the network again"
 
 
-def _str(data: dict[str, object], key: str) -> str:
-    value = data.get(key)
+def _str(data: dict[str, object], key: str, default: str | None = None) -> str:
+    value = data.get(key, default)
     if not isinstance(value, str):
         raise ValueError(f"its {key} is not a string")
     return value
@@ -84,6 +91,11 @@ def check(network: Network) -> None:
     gateway = ipaddress.ip_address(network.gateway)
     if gateway not in subnet or gateway in (subnet.network_address, subnet.broadcast_address):
         raise UsageError(f"gateway {network.gateway} is not a host of {network.subnet}")
+    if network.subnet6 or network.gateway6:
+        subnet6 = parse_subnet6(network.subnet6)
+        gateway6 = ipaddress.ip_address(network.gateway6)
+        if gateway6 not in subnet6 or gateway6 == subnet6.network_address:
+            raise UsageError(f"gateway {network.gateway6} is not a host of {network.subnet6}")
 
 
 def check_name(name: str) -> str:
@@ -103,6 +115,24 @@ def parse_subnet(text: str) -> ipaddress.IPv4Network:
     if subnet.prefixlen > 29 or subnet.prefixlen < 8:
         raise UsageError(f"subnet {text} is not /8 to /29", hint="give a network with room for containers")
     return subnet
+
+
+def parse_subnet6(text: str) -> ipaddress.IPv6Network:
+    try:
+        subnet = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise UsageError(f"invalid subnet {text!r}: {exc}", hint="give an IPv6 network, like fd00:1:2:3::/64") from None
+    if not isinstance(subnet, ipaddress.IPv6Network):
+        raise UsageError(f"subnet {text} is not IPv6", hint="give an IPv6 network, like fd00:1:2:3::/64")
+    if not 48 <= subnet.prefixlen <= 120:
+        raise UsageError(f"subnet {text} is not /48 to /120", hint="give a network with room for containers: a /64")
+    return subnet
+
+
+def _ula(network_id: str) -> ipaddress.IPv6Network:
+    """A unique local /64 (RFC 4193: fd, a 40-bit global ID, a 16-bit subnet ID 0) of the network's ID."""
+    gid = network_id[:10]
+    return ipaddress.IPv6Network(f"fd{gid[:2]}:{gid[2:6]}:{gid[6:10]}::/64")
 
 
 def _id(name: str, salt: str) -> str:
@@ -147,7 +177,7 @@ def find_network(paths: Paths, ref: str) -> Network:
 
 
 def create_network(paths: Paths, name: str, *, subnet: str | None = None, gateway: str | None = None,
-                   internal: bool = False, dns: bool = True,
+                   internal: bool = False, dns: bool = True, ipv6: bool = False, subnet6: str | None = None,
                    routes: list[ipaddress.IPv4Network] | None = None) -> Network:  # fmt: skip
     """A new network's record (the bridge comes with its first container). Call with the store
     locked. routes: the host's (host_routes), which an automatic subnet must not overlap."""
@@ -179,8 +209,18 @@ def create_network(paths: Paths, name: str, *, subnet: str | None = None, gatewa
         except ValueError:
             raise UsageError(f"invalid --gateway {gateway[:80]!r}", hint="give an IPv4 address of the subnet") from None
     network_id = _id(name, os.urandom(16).hex())
+    chosen6 = None
+    if ipv6 or subnet6:
+        chosen6 = parse_subnet6(subnet6) if subnet6 else _ula(network_id)
+        clash6 = next((n.network6 for n in list_networks(paths) if n.network6 and n.network6.overlaps(chosen6)), None)
+        clash6 = clash6 or next((r for r in host_routes6() if r.overlaps(chosen6)), None)
+        if clash6 is not None:
+            raise Conflict(f"subnet {chosen6} overlaps {clash6}, another network's or one this host routes to",
+                           hint="give an IPv6 --subnet of its own")  # fmt: skip
     network = Network(name=name, id=network_id, bridge=f"sdc-{network_id[:11]}", subnet=str(chosen),
-                      gateway=gateway, internal=internal, dns=dns, created=time.time())  # fmt: skip
+                      gateway=gateway, internal=internal, dns=dns, created=time.time(),
+                      subnet6=str(chosen6) if chosen6 else "",
+                      gateway6=str(next(chosen6.hosts())) if chosen6 else "")  # fmt: skip
     check(network)
     paths.networks.mkdir(mode=0o700, exist_ok=True)
     write_json(_record(paths, name), network.to_json())
@@ -216,3 +256,25 @@ def host_routes() -> list[ipaddress.IPv4Network]:
             found.append(net)
     return found
 
+
+def host_routes6() -> list[ipaddress.IPv6Network]:
+    """The IPv6 networks the host routes to (/proc/net/ipv6_route), but the default, link-local,
+    multicast and loopback ones."""
+    found = []
+    try:
+        with open("/proc/net/ipv6_route") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        try:
+            net = ipaddress.IPv6Network(f"{ipaddress.IPv6Address(bytes.fromhex(fields[0]))}/{int(fields[1], 16)}",
+                                        strict=False)  # fmt: skip
+        except ValueError:
+            continue
+        if net.prefixlen and not (net.is_link_local or net.is_multicast or net.is_loopback):
+            found.append(net)
+    return found

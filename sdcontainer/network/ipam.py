@@ -58,7 +58,8 @@ class Leases:
                  wanted: str | None = None, bundle: str = "") -> str:  # fmt: skip
         """An address of subnet for owner (its own, if it holds one already): wanted, or the lowest
         free one, or else the lowest one abandoned."""
-        mine = [lease.address for lease in self.held(bridge) if lease.owner == owner]
+        mine = [lease.address for lease in self.held(bridge)
+                if lease.owner == owner and ipaddress.ip_address(lease.address) in subnet]  # fmt: skip
         if mine:
             return mine[0]
         home = self._dir(bridge)

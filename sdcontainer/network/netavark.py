@@ -36,6 +36,7 @@ class Attachment:
     interface: str = "eth0"
     mac: str = ""
     aliases: tuple[str, ...] = ()
+    address6: str = ""  # on a network with IPv6 too
 
 
 def build_options(container_id: str, container_name: str, attachments: list[Attachment],
@@ -47,11 +48,14 @@ def build_options(container_id: str, container_name: str, attachments: list[Atta
         n = a.network
         # netavark knows a network by its bridge's name (sdc0, sdc-<id>): it names its firewall
         # chains after it, which another engine's network of the same name would share.
-        networks[n.bridge] = {"interface_name": a.interface, "static_ips": [a.address],
+        ips = [a.address, *([a.address6] if a.address6 else [])]
+        networks[n.bridge] = {"interface_name": a.interface, "static_ips": ips,
                             "aliases": list(a.aliases) if n.dns else [],  # (netavark adds the name)
                             **({"static_mac": a.mac} if a.mac else {})}  # fmt: skip
+        subnets = [{"subnet": n.subnet, "gateway": n.gateway}]
+        subnets += [{"subnet": n.subnet6, "gateway": n.gateway6}] if n.subnet6 else []
         info[n.bridge] = {"name": n.bridge, "id": n.id, "driver": "bridge", "network_interface": n.bridge,
-                        "subnets": [{"subnet": n.subnet, "gateway": n.gateway}], "ipv6_enabled": False,
+                        "subnets": subnets, "ipv6_enabled": bool(n.subnet6),
                         "internal": n.internal, "dns_enabled": n.dns,
                         "ipam_options": {"driver": "host-local"}}  # fmt: skip
     options: dict[str, Any] = {"container_id": container_id, "container_name": container_name,

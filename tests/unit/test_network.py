@@ -286,8 +286,7 @@ def test_dns_and_hosts_flags_are_checked_and_cannot_add_lines() -> None:
                   {"mac_address": "02:00:00:00:00:01", "network": "host"}, {"network_alias": ["a\n"]},
                   {"dns": ["fe80::1%x\nnameserver 203.0.113.53"]}, {"dns": ["fe80::1%eth0"]},
                   {"add_host": ["h:fe80::1%x\n203.0.113.9 pypi.org"]}, {"name": "web\n"}, {"network": "appnet\n"},
-                  {"network": "container:web\n"}, {"memory": "7m"}, {"publish": ["[::1]:8080:80"]},
-                  {"publish": ["[::]:8080:80"]}):  # fmt: skip
+                  {"network": "container:web\n"}, {"memory": "7m"}):  # fmt: skip
         with pytest.raises(UsageError):
             build_run_spec(image="img", **{"network": "bridge", **flags})
 

@@ -143,3 +143,28 @@ def test_every_limit_reaches_both_unit_types() -> None:
         scope = units.build_scope_properties(s, pid=1)
         assert limits.items() <= service.items()
         assert {k: v for k, v in limits.items() if k != "CPUAffinity"}.items() <= scope.items()
+
+
+def test_a_networked_service_unmakes_its_network_in_its_cleanup_or_after_it() -> None:
+    """Its network is made before each start (ExecStartPre, privileged) and unmade after each stop:
+    by the launcher that records how it ended (--exited --net-down: one process), or where the
+    cleanup is sdc's own (--rm), by a privileged ExecStopPost of its own after it."""
+    from pathlib import Path
+
+    from sdcontainer.api import run
+    from sdcontainer.containers import Container
+
+    for auto_remove in (False, True):
+        container = Container(id="c" * 64, spec=spec(network="sdc", detach=True, auto_remove=auto_remove),
+                              image_id="i", unit="sdc-web.service", driver="btrfs", rootfs="/r",
+                              bundle="/var/lib/sdc/containers/web", created=0.0)  # fmt: skip
+        ctx = type("Ctx", (), {"paths": type("P", (), {"root": Path("/var/lib/sdc")})()})()
+        props = run.service_properties(ctx, container)  # type: ignore[arg-type]
+        [(_, pre, flags)] = props["ExecStartPreEx"]  # type: ignore[misc]
+        assert pre[-2:] == ["--net-up", container.bundle] and flags == ["privileged"]
+        [(_, cleanup, ignore)] = props["ExecStopPost"]  # type: ignore[misc]
+        if auto_remove:
+            [(_, down, flags)] = props["ExecStopPostEx"]  # type: ignore[misc]
+            assert down[-2:] == ["--net-down", container.bundle] and "_cleanup" in cleanup
+        else:
+            assert cleanup[-3:] == ["--exited", "--net-down", container.bundle] and "ExecStopPostEx" not in props
