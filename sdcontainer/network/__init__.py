@@ -106,26 +106,30 @@ def check_name(name: str) -> str:
 
 
 def parse_subnet(text: str) -> ipaddress.IPv4Network:
-    try:
-        subnet = ipaddress.ip_network(text, strict=True)
-    except ValueError as exc:
-        raise UsageError(f"invalid subnet {text!r}: {exc}", hint="give an IPv4 network, like 10.89.0.0/24") from None
-    if not isinstance(subnet, ipaddress.IPv4Network):
-        raise UsageError(f"subnet {text} is IPv6, which sdc's networks do not have yet", hint="give an IPv4 network")
-    if subnet.prefixlen > 29 or subnet.prefixlen < 8:
-        raise UsageError(f"subnet {text} is not /8 to /29", hint="give a network with room for containers")
+    subnet = _parse_subnet(text, 4, (8, 29), "10.89.0.0/24")
+    assert isinstance(subnet, ipaddress.IPv4Network)
     return subnet
 
 
 def parse_subnet6(text: str) -> ipaddress.IPv6Network:
+    subnet = _parse_subnet(text, 6, (48, 120), "fd00:1:2:3::/64")
+    assert isinstance(subnet, ipaddress.IPv6Network)
+    return subnet
+
+
+def _parse_subnet(text: str, version: int, lengths: tuple[int, int],
+                  example: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:  # fmt: skip
+    """An IPv4 or IPv6 (version) subnet, /lengths[0] to /lengths[1], or one UsageError."""
+    hint = f"give an IPv{version} network, like {example}"
     try:
         subnet = ipaddress.ip_network(text, strict=True)
     except ValueError as exc:
-        raise UsageError(f"invalid subnet {text!r}: {exc}", hint="give an IPv6 network, like fd00:1:2:3::/64") from None
-    if not isinstance(subnet, ipaddress.IPv6Network):
-        raise UsageError(f"subnet {text} is not IPv6", hint="give an IPv6 network, like fd00:1:2:3::/64")
-    if not 48 <= subnet.prefixlen <= 120:
-        raise UsageError(f"subnet {text} is not /48 to /120", hint="give a network with room for containers: a /64")
+        raise UsageError(f"invalid subnet {text!r}: {exc}", hint=hint) from None
+    if subnet.version != version:
+        raise UsageError(f"subnet {text} is IPv{subnet.version}, not IPv{version}", hint=hint)
+    if not lengths[0] <= subnet.prefixlen <= lengths[1]:
+        raise UsageError(f"subnet {text} is not /{lengths[0]} to /{lengths[1]}",
+                         hint="give a network with room for containers")  # fmt: skip
     return subnet
 
 
