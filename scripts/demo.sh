@@ -36,6 +36,8 @@ step machinectl list --no-pager   # every running container is a machine: machin
 step systemctl status sdc-web.service --no-pager
 step journalctl -u sdc-web.service --no-pager
 step systemctl show sdc-web.service -p MemoryMax -p TasksMax -p CPUWeight
+step sdc stats --no-stream web   # systemd's accounting of its unit
+step sdc top web                 # its processes: the host's PID and its own
 # its own cgroup, read-only, where runtimes read the limits they size themselves by
 step sdc exec web sh -c 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes'
 step sdc exec -e WHO=exec -u 65534 web sh -c 'echo "$WHO as uid $(id -u) beside PID 1: $(tr "\0" " " < /proc/1/cmdline | cut -c1-40)"; exit 3' || echo "exit status $?"
@@ -86,6 +88,21 @@ step sdc stop deb                                      # SIGRTMIN+3: it stops it
 step sdc ps -a
 step sdc rm deb
 step sdc rmi debian-systemd
+# Data that outlives its container: a volume of the store's (a btrfs subvolume), and files copied both ways
+step sdc run --rm -v notes:/notes busybox sh -c 'echo "kept in a volume" > /notes/first'
+step sdc run --rm -v notes:/notes:ro --read-only --tmpfs /scratch:size=1m busybox \
+    sh -c 'cat /notes/first; touch /notes/x 2>/dev/null || echo "the volume is read-only here, and so is /"; df -h /scratch | tail -1'
+step sdc volume ls
+step sdc volume inspect notes
+step sdc run --name fg busybox sh -c 'echo "a foreground container: its output is in the journal too"'
+step sdc logs -t fg
+echo "from the host" > "$work/hello.txt"
+step sdc cp "$work/hello.txt" fg:/tmp/
+step sdc cp fg:/tmp/hello.txt "$work/back.txt"
+step cat "$work/back.txt"
+step sdc rm fg
+step sdc events --since 1m --until now --filter container=fg   # its life, from the journal
+step sdc volume rm notes
 step sdc create --name job busybox sh -c 'date >> /log; wc -l < /log'
 step sdc start -a job
 step sdc start -a job   # the second run sees the first one's line

@@ -206,12 +206,14 @@ def build_runtime_config(
     idmap: tuple[int, int] | None = None,
     container_id: str = "",
     netns: str = "",
+    volumes_at: str = "",
 ) -> dict[str, object]:
     """spec as resolved against its image (api.run.resolve_spec); account: its user's, looked up in
     the container's files (resolve_account); caps: spec's capabilities as the kernel knows them
     (spec.capabilities); idmap: the first host uid and gid of its range, for --userns=auto
     (userns.allocate); container_id: for systemd's container_uuid; netns: the network namespace
-    its unit makes (a network's: netns.py), which PID 1 is born in."""
+    its unit makes (a network's: netns.py), which PID 1 is born in; volumes_at: where the
+    store's volumes are (storage.Driver.volumes)."""
     image_env = [str(e) for e in image_config.get("Env") or []]
     hostname = spec.hostname or spec.name
     bounding = list(capabilities(spec) if caps is None else caps)
@@ -236,14 +238,15 @@ def build_runtime_config(
             "noNewPrivileges": not spec.privileged,
         },
         # Relative to the bundle, as runtime-spec suggests: bundle/rootfs links to the snapshot.
-        "root": {"path": "rootfs", "readonly": False},
+        "root": {"path": "rootfs", "readonly": spec.read_only},
         "hostname": hostname,
         protocol.OWN_FILES: OWN_FILES,
         **({"annotations": annotations} if (annotations := _annotations(spec, container_id)) else {}),
-        "mounts": [*_mounts(container_dir, sys_writable=spec.privileged, systemd=spec.runs_systemd),
-                   *volumes.config_mounts(spec.volumes),
-                   *([{"destination": INIT_PATH, "type": "bind", "source": init_binary(), "options": ["bind", "ro"]}]
-                     if spec.init else [])],  # fmt: skip
+        "mounts": _with_read_only_tmpfs(spec, [
+            *_mounts(container_dir, sys_writable=spec.privileged, systemd=spec.runs_systemd),
+            *volumes.config_mounts(spec.volumes, spec.named_volumes, spec.tmpfs, volumes_at=volumes_at,
+                                   userns=idmap is not None),
+            *_init_mount(spec)]),  # fmt: skip
         "linux": {
             "namespaces": [({"type": t, "path": netns} if t == "network" and netns else {"type": t})
                            for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")
@@ -261,8 +264,29 @@ def build_runtime_config(
     }
 
 
+def _init_mount(spec: ContainerSpec) -> list[dict[str, object]]:
+    return [{"destination": INIT_PATH, "type": "bind", "source": init_binary(), "options": ["bind", "ro"]}] \
+        if spec.init else []  # fmt: skip
+
+
+# --read-only's writable places (Podman's --read-only-tmpfs): where programs expect to write
+READ_ONLY_TMPFS = (("/run", "755"), ("/tmp", "1777"), ("/var/tmp", "1777"))
+
+
+def _with_read_only_tmpfs(spec: ContainerSpec, mounts: list[dict[str, object]]) -> list[dict[str, object]]:
+    if not (spec.read_only and spec.read_only_tmpfs):
+        return mounts
+    taken = {m["destination"] for m in mounts}
+    return mounts + [{"destination": path, "type": "tmpfs", "source": "tmpfs",
+                      "options": ["nosuid", "nodev", f"mode={mode}"]}
+                     for path, mode in READ_ONLY_TMPFS if path not in taken]  # fmt: skip
+
+
 def _annotations(spec: ContainerSpec, container_id: str) -> dict[str, str]:
     found = {protocol.SDNOTIFY: spec.sdnotify} if spec.sdnotify else {}
+    if container_id:  # its output's journal entries name it (launcher.JournalCopy)
+        found.update({protocol.CONTAINER_ID: container_id, protocol.CONTAINER_NAME: spec.name,
+                      protocol.IMAGE: spec.image})  # fmt: skip
     if spec.runs_systemd and container_id:
         found[protocol.MACHINE_ID] = container_id[:32]
         # systemd says READY=1 to its container manager once booted: a detached container's unit

@@ -27,7 +27,8 @@ from sdcontainer.api import images as image_cases
 from sdcontainer.api import run as run_cases
 from sdcontainer.errors import SdcError
 from sdcontainer.paths import STORAGE_DRIVERS, Paths, root_of
-from sdcontainer.spec import RUN_FLAGS, RunFlag, build_run_spec, parse_size
+from sdcontainer.spec import RUN_FLAGS, RunFlag, build_run_spec
+from sdcontainer.text import parse_size
 
 if TYPE_CHECKING:
     from sdcontainer.images import Image
@@ -575,6 +576,131 @@ network_app.command("remove", help="Remove networks (as rm).", hidden=True)(netw
 network_app.command("list", help="List networks (as ls).", hidden=True)(network_ls)
 
 
+# --- volumes ---------------------------------------------------------------------
+
+volume_app = typer.Typer(help="Manage volumes.", no_args_is_help=True)
+app.add_typer(volume_app, name="volume")
+
+
+def _labels(values: Optional[list[str]]) -> dict[str, str]:
+    labels = {}
+    for value in values or []:
+        key, _, text = value.partition("=")
+        if not key:
+            raise SdcError(f"invalid --label {value!r}", hint="give KEY=VALUE (or KEY)")
+        labels[key] = text
+    return labels
+
+
+@volume_app.command("create")
+def volume_create(
+    ctx: typer.Context,
+    name: Annotated[Optional[str], typer.Argument(metavar="[NAME]")] = None,
+    label: Annotated[Optional[list[str]], typer.Option("--label", "-l", help="KEY=VALUE, kept with it")] = None,
+    driver: Annotated[str, typer.Option("--driver", "-d", help="local (the only one)")] = "local",
+    opt: Annotated[Optional[list[str]], typer.Option("--opt", "-o", help="Driver options: none here")] = None,
+) -> None:
+    """Create a volume (a btrfs subvolume of the store's; a directory on overlay and vfs)."""
+    from sdcontainer.api import volumes as volume_cases
+
+    if driver != "local":
+        raise SdcError(f"volume driver {driver!r} is not sdc's", hint="sdc's volumes are the store's: --driver local")
+    if opt:
+        raise SdcError(f"--opt {opt[0]!r}: sdc's volumes take no driver options",
+                       hint="for a tmpfs use run --tmpfs; for a host directory, bind it: -v /path:/dest")  # fmt: skip
+    typer.echo(volume_cases.create_volume(_sdc(ctx), name, labels=_labels(label)))
+
+
+def _volume_filter(values: Optional[list[str]]) -> Callable[[dict[str, Any]], bool]:
+    """`volume ls --filter`s, Docker's: dangling=true|false, name=TEXT, label=KEY[=VALUE], driver=local."""
+    wanted = []
+    for value in values or []:
+        key, eq, text = value.partition("=")
+        if not eq or key not in ("dangling", "name", "label", "driver") or (
+                key == "dangling" and text not in ("true", "false", "1", "0")):  # fmt: skip
+            raise SdcError(f"invalid --filter {value!r}", hint="use dangling=true|false, name=TEXT, label=KEY[=VALUE]")
+        wanted.append((key, text))
+
+    def keep(volume: dict[str, Any]) -> bool:
+        for key, text in wanted:
+            label, has_value, label_value = text.partition("=")
+            if ((key == "dangling" and (not volume["UsedBy"]) != (text in ("true", "1")))
+                    or (key == "name" and text not in volume["Name"]) or (key == "driver" and text != "local")
+                    or (key == "label" and (label not in volume["Labels"]
+                                            or (has_value and volume["Labels"][label] != label_value)))):  # fmt: skip
+                return False
+        return True
+
+    return keep
+
+
+@volume_app.command("ls")
+def volume_ls(
+    ctx: typer.Context,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only volume names")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table or json", callback=_check_format)] = "table",
+    filters: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="dangling=true, name=, label=")] = None,
+) -> None:
+    """List volumes."""
+    from sdcontainer.api import volumes as volume_cases
+
+    keep = _volume_filter(filters)
+    found = [v for v in volume_cases.list_volumes(_sdc(ctx)) if keep(v)]
+    if quiet:
+        typer.echo("".join(v["Name"] + "\n" for v in found), nl=False)
+    elif fmt == "json":
+        typer.echo(json.dumps(found, indent=2))
+    else:
+        typer.echo(render.format_table([["DRIVER", "VOLUME NAME"], *[["local", v["Name"]] for v in found]]), nl=False)
+
+
+@volume_app.command("inspect")
+def volume_inspect(
+    ctx: typer.Context,
+    volumes: Annotated[list[str], typer.Argument(metavar="VOLUME...")],
+) -> None:
+    """Show details of volumes as JSON, with the containers that use them."""
+    from sdcontainer.api import volumes as volume_cases
+
+    sdc = _sdc(ctx)
+    typer.echo(json.dumps([volume_cases.inspect_volume(sdc, name) for name in volumes], indent=2))
+
+
+@volume_app.command("rm")
+def volume_rm(
+    ctx: typer.Context,
+    volumes: Annotated[list[str], typer.Argument(metavar="VOLUME...")],
+    force: Annotated[bool, typer.Option("--force", "-f", help="No error for a volume that is not there")] = False,
+) -> None:
+    """Remove volumes no container uses (a stopped container uses its volumes too)."""
+    from sdcontainer.api import volumes as volume_cases
+
+    for name in volume_cases.remove_volumes(_sdc(ctx), volumes, force=force):
+        typer.echo(name)
+
+
+@volume_app.command("prune")
+def volume_prune(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask (sdc never asks)")] = False,
+    every: Annotated[bool, typer.Option("--all", "-a", help="Accepted, as Docker's: every unused volume goes "
+                                                             "(named ones too, as Podman's prune)")] = False,
+) -> None:
+    """Remove every volume no container uses."""
+    from sdcontainer.api import volumes as volume_cases
+
+    del force, every
+    removed = volume_cases.prune_volumes(_sdc(ctx))
+    if removed:
+        typer.echo("Deleted Volumes:")
+    for name in removed:
+        typer.echo(name)
+
+
+volume_app.command("remove", help="Remove volumes (as rm).", hidden=True)(volume_rm)
+volume_app.command("list", help="List volumes (as ls).", hidden=True)(volume_ls)
+
+
 # --- containers ------------------------------------------------------------------
 
 
@@ -763,9 +889,10 @@ def rm(
     ctx: typer.Context,
     containers: Containers,
     force: Annotated[bool, typer.Option("--force", "-f", help="Kill and remove running containers")] = False,
+    volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Remove their anonymous volumes too")] = False,
 ) -> None:
     """Remove containers."""
-    lifecycle.remove(_sdc(ctx), containers, force=force)
+    lifecycle.remove(_sdc(ctx), containers, force=force, volumes=volumes)
     typer.echo("".join(ref + "\n" for ref in containers), nl=False)
 
 
@@ -803,18 +930,188 @@ def commit(
 def logs(
     ctx: typer.Context,
     container: Annotated[str, typer.Argument(metavar="CONTAINER")],
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Follow the output")] = False,
-    since: Annotated[
-        Optional[str], typer.Option("--since", help="Since a time journalctl understands, e.g. '10 min ago'")
-    ] = None,
-    tail: Annotated[Optional[int], typer.Option("--tail", "-n", help="Only the last N lines")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Follow the output until the container stops")] = False,
+    since: Annotated[Optional[str], typer.Option("--since", help="Since 10m, 1h30m, 2026-12-05T10:00:00Z, Unix "
+                                                                  "seconds, or journalctl's '10 min ago'")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Until such a time (as --since)")] = None,
+    tail: Annotated[Optional[str], typer.Option("--tail", "-n", help="Only the last N lines (or all)")] = None,
+    timestamps: Annotated[bool, typer.Option("--timestamps", "-t", help="Each line after its time")] = False,
 ) -> None:
-    """Show a container's output, from the journal; with -f, until it stops."""
+    """Show a container's output (detached or foreground), from the journal; with -f, until it stops."""
+    from sdcontainer.api import logs as log_cases
+
     sys.stdout.flush()
+    first = log_cases.journal_time(since, flag="--since") if since is not None else None
+    last = log_cases.journal_time(until, flag="--until") if until is not None else None
+    lines = log_cases.parse_tail(tail)
     if follow:
-        raise typer.Exit(lifecycle.follow_logs(_sdc(ctx), container, since=since, tail=tail))
-    argv = lifecycle.logs_argv(_sdc(ctx), container, since=since, tail=tail)
-    os.execvp(argv[0], argv)
+        if last:
+            raise SdcError("--until and --follow together", hint="follow (-f) until the container stops, or "
+                           "show what it wrote until a time (--until)")  # fmt: skip
+        raise typer.Exit(log_cases.follow_logs(_sdc(ctx), container, since=first, tail=lines, timestamps=timestamps))
+    raise typer.Exit(log_cases.show_logs(_sdc(ctx), container, since=first, until=last, tail=lines,
+                                         timestamps=timestamps))  # fmt: skip
+
+
+@app.command("cp")
+def cp(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(metavar="SRC", help="CONTAINER:PATH, a host path, or - (a tar stream)")],
+    dest: Annotated[str, typer.Argument(metavar="DEST", help="CONTAINER:PATH, a host path, or - (a tar stream)")],
+    archive: Annotated[bool, typer.Option("--archive", "-a", help="Keep owners and setuid bits")] = False,
+    follow: Annotated[bool, typer.Option("--follow-link", "-L", help="Copy what a symlink SRC points to")] = False,
+) -> None:
+    """Copy files between a container (running or not) and the host."""
+    from sdcontainer.api import copy as copy_cases
+
+    if dest == "-" and sys.stdout.isatty():
+        raise SdcError("refusing to write a tar stream to a terminal", hint="redirect stdout, or pipe it: | tar t")
+    copy_cases.copy(_sdc(ctx), source, dest, archive=archive, follow=follow)
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to a file, not stdout")] = None,
+) -> None:
+    """Write a container's files (not its volumes) as a tar archive."""
+    from sdcontainer.api import copy as copy_cases
+
+    sdc = _sdc(ctx)
+    if output in (None, "-"):
+        if sys.stdout.isatty():
+            raise SdcError("refusing to write an archive to a terminal", hint="give -o FILE or redirect stdout")
+        copy_cases.export(sdc, container, sys.stdout.buffer)
+        return
+    with _output_file(output) as stream:
+        copy_cases.export(sdc, container, stream)
+
+
+@app.command()
+def stats(
+    ctx: typer.Context,
+    containers: Annotated[Optional[list[str]], typer.Argument(metavar="[CONTAINER...]")] = None,
+    every: Annotated[bool, typer.Option("--all", "-a", help="Stopped containers too")] = False,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="One table, not a live one")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table, json (a line each) or a template: {{.Name}} "
+                                                      "{{.CPUPerc}}")] = "table",
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between samples")] = 1.0,
+) -> None:
+    """What containers use, as systemd accounts it: CPU, memory, network and block I/O, tasks."""
+    import time
+
+    from sdcontainer.api import stats as stats_cases
+
+    if not 0.05 <= interval <= 3600:
+        raise SdcError(f"invalid --interval {interval}", hint="give seconds, from 0.05 to 3600")
+    if not fmt.strip():
+        raise SdcError("--format is empty", hint="give table, json or a template: {{.Name}} {{.CPUPerc}}")
+    show = _stats_renderer(fmt)
+    sdc = _sdc(ctx)
+    refs = containers or []
+    found = stats_cases.running(sdc, refs, every=every)
+    before = {s.container.id: s for s in stats_cases.sample(sdc, found)}
+    try:
+        while True:
+            time.sleep(interval if not no_stream else min(interval, 0.5))
+            found = stats_cases.running(sdc, refs, every=every) if not refs else found
+            now = stats_cases.sample(sdc, found)
+            rows = [stats_cases.row(before.get(s.container.id), s) for s in now]
+            if not no_stream and fmt == "table" and sys.stdout.isatty():
+                sys.stdout.write("\033[H\033[J")  # drawn again in place
+            typer.echo(show(rows), nl=False)
+            if no_stream:
+                return
+            before = {s.container.id: s for s in now}
+    except KeyboardInterrupt:
+        return
+
+
+def _stats_renderer(fmt: str) -> Callable[[list[dict[str, Any]]], str]:
+    from sdcontainer.api.stats import COLUMNS
+
+    if fmt == "table":
+        return lambda rows: render.format_table([[title for title, _ in COLUMNS],
+                                                 *[[str(r[key]) for _, key in COLUMNS] for r in rows]])  # fmt: skip
+    if fmt == "json":
+        return lambda rows: "".join(json.dumps(r) + "\n" for r in rows)
+    return lambda rows: _template(fmt, rows)
+
+
+def _template(fmt: str, rows: list[dict[str, Any]]) -> str:
+    """Docker's Go templates as far as fields go: {{.Name}}, "table" first for a header line."""
+    import re
+
+    from sdcontainer.api.stats import COLUMNS
+
+    field = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+    table = fmt.startswith("table ")
+    text = fmt.removeprefix("table ").replace("\\t", "\t").replace("\\n", "\n")
+    titles = {key: title for title, key in COLUMNS}
+    known = rows[0].keys() if rows else titles.keys()
+    for name in field.findall(text):
+        if name not in known:
+            raise SdcError(f"--format: no field {name!r}", hint="use .Name, .ID, .CPUPerc, .MemUsage, .MemPerc, "
+                           ".NetIO, .BlockIO, .PIDs")  # fmt: skip
+
+    def fill(values: dict[str, Any]) -> str:
+        return field.sub(lambda m: str(values.get(m.group(1), "")), text)
+
+    lines = [fill({k: titles.get(k, k.upper()) for k in known})] if table else []
+    return "".join(line + "\n" for line in lines + [fill(r) for r in rows])
+
+
+@app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
+def top(
+    ctx: typer.Context,
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    options: Annotated[Optional[list[str]], typer.Argument(metavar="[ps OPTIONS]")] = None,
+) -> None:
+    """The container's processes (ps options passed on), each with its PID inside (CPID) too."""
+    from sdcontainer.api import stats as stats_cases
+
+    typer.echo(render.format_table(stats_cases.top(_sdc(ctx), container, options or [])), nl=False)
+
+
+@app.command()
+def events(
+    since: Annotated[Optional[str], typer.Option("--since", help="Replay from 10m, an RFC 3339 time, Unix "
+                                                                  "seconds, or journalctl's words")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Stop at such a time (else follow)")] = None,
+    filters: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="container=, event=, image=")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="json (a line each), or a template: {{.Action}} "
+                                                                "{{.Actor.Attributes}}")] = None,
+) -> None:
+    """What happens to containers (create, start, die, oom, kill, stop, pause, unpause, destroy), from the journal."""
+    from sdcontainer.api import events as event_cases
+    from sdcontainer.api.logs import journal_time
+
+    keep = event_cases.parse_filters(filters or [])
+    first = journal_time(since, flag="--since") if since is not None else None
+    last = journal_time(until, flag="--until") if until is not None else None
+    if fmt is not None and not fmt:
+        raise SdcError("--format is empty", hint="give json, or a template: {{.Action}} {{.id}}")
+    try:
+        event_cases.show(event_cases.events(since=first, until=last), keep, fmt or "")
+    except KeyboardInterrupt:
+        return
+
+
+@app.command()
+def attach(
+    ctx: typer.Context,
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    detach_keys: Annotated[str, typer.Option("--detach-keys", help="Keys that leave it running: ctrl-p,ctrl-q "
+                                                                    "(Docker's), a,b or ctrl-X")] = "ctrl-p,ctrl-q",
+    sig_proxy: Annotated[bool, typer.Option("--sig-proxy/--no-sig-proxy", help="Pass ^C and SIGTERM on to it "
+                                                                               "(without a terminal)")] = True,
+) -> None:
+    """Attach to a running detached container: its terminal (-t), or its output from now."""
+    from sdcontainer.api import attach as attach_cases
+
+    sys.stdout.flush()
+    raise typer.Exit(attach_cases.attach(_sdc(ctx), container, detach_keys=detach_keys, sig_proxy=sig_proxy))
 
 
 @app.command()

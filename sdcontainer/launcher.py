@@ -62,7 +62,7 @@ if __name__ == "__main__" and not __package__:
     # Run as a file with -I -S: find our package beside this file, not through site.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sdcontainer import linux, protocol  # noqa: E402 - after the path set-up above
+from sdcontainer import journal, linux, protocol  # noqa: E402 - after the path set-up above
 from sdcontainer.files import hold_exit, lock_record, open_private, write_atomically  # noqa: E402
 
 CGROUP_ROOT = protocol.CGROUP_ROOT
@@ -125,6 +125,9 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
     else:
         mount_root(root, config["root"].get("mount"))
     write_own_files(root, config.get(protocol.OWN_FILES, []))  # read by start(), in the bundle
+    read_only = config["root"].get("readonly", False)
+    if read_only:
+        keep_writable(root, config.get(protocol.OWN_FILES, []))
     mount_all(root, mounts)
     if userns:  # no mknod in a user namespace: the host's nodes, bound in while they are in reach
         bind_devices(root, config["linux"].get("devices", []))
@@ -147,6 +150,8 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
     process = config["process"]
     cwd = process.get("cwd", "/")
     make_workdir(cwd)
+    if read_only:  # (the mount points made, and the working directory: the root's own mount alone)
+        seal_root()
     # A terminal of its own (-t, and systemd's console): opened as its user, whose the slave is
     # then; the master goes to the launcher, which relays it to the caller's terminal
     # (relay_console) or the journal (keep_relays). root's is its /dev/console too, as runc's
@@ -343,10 +348,11 @@ def _write_in(parent: int, name: str, data: bytes, path: str, proc: int) -> None
         except OSError as exc:
             raise LaunchError(f"cannot write {path}: {exc.strerror}") from exc
         try:
-            kind = os.fstat(held).st_mode & 0o170000
+            st = os.fstat(held)
+            kind = st.st_mode & 0o170000
             if kind == 0o040000:
                 raise LaunchError(f"cannot write {path}: the container made it a directory")
-            if kind != 0o100000:
+            if kind != 0o100000 or st.st_nlink > 1:  # (another name's inode is not this file's to write)
                 os.unlink(name, dir_fd=parent)  # (unlink follows nothing; what was there is not ours to open)
                 continue
             fd = os.open(f"self/fd/{held}", os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC, dir_fd=proc)
@@ -359,6 +365,33 @@ def _write_in(parent: int, name: str, data: bytes, path: str, proc: int) -> None
         raise LaunchError(f"cannot write {path}: the container keeps changing it")
     try:
         _write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
+def keep_writable(root: str, files: list) -> None:  # type: ignore[type-arg]
+    """--read-only: each file of OWN_FILES a mount of its own, which stays writable when the root
+    is sealed (seal_root): `network connect` rewrites them in a running container. Each is bound
+    onto itself as write_own_files left it, a regular file of the container's layer (nothing is
+    mounted in the root yet: no path can reach a mount of the host's, or /proc's)."""
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for path, _ in files:
+            fd = linux.open_in_root(root_fd, path, os.O_PATH | os.O_NOFOLLOW)
+            try:
+                if os.fstat(fd).st_mode & 0o170000 == 0o100000:  # S_IFREG
+                    linux.mount(f"/proc/self/fd/{fd}", f"/proc/self/fd/{fd}", None, linux.MS_BIND)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root_fd)
+
+
+def seal_root() -> None:
+    """--read-only: the container's root (our /) read-only, the mounts on it as they are."""
+    fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        linux.mount_setattr(fd, linux.MOUNT_ATTR_RDONLY, recursive=False)
     finally:
         os.close(fd)
 
@@ -1275,7 +1308,8 @@ def relay_signals(pid: int) -> int:
 DRAIN_QUIET, DRAIN_MAX = 0.1, 2.0  # seconds: what is left to read once the command has ended
 
 
-def relay_stdio(pid: int, pipes: list[int], watch: OomWatch | None = None) -> int:
+def relay_stdio(pid: int, pipes: list[int], watch: OomWatch | None = None, *,
+                copy: journal.JournalCopy | None = None) -> int:  # fmt: skip
     """relay_signals for a command without a terminal, run with its stdio on pipes (stdio_pipes:
     pipes are our ends, stdin's -1 without -i): our stdin into its, its stdout and stderr onto
     ours, and every signal we get on to it, the terminal's ^C included (it is in a session of its
@@ -1307,7 +1341,7 @@ def relay_stdio(pid: int, pipes: list[int], watch: OomWatch | None = None) -> in
             if status is not None and (not ready or time.monotonic() > ended + DRAIN_MAX):
                 break
             for fd in ready:
-                if fd in outputs and not _copy_out(fd, outputs[fd]):
+                if fd in outputs and not _copy_out(fd, outputs[fd], copy):
                     os.close(fd)
                     del outputs[fd]
             if 0 in ready:
@@ -1366,12 +1400,15 @@ def _write_input(fd: int, data: bytes) -> bytes | None:
         return None
 
 
-def _copy_out(fd: int, out: int) -> bool:
-    """One read of fd's pipe, written to out; False at its end, or once out takes no more (a
-    reader gone: the container's next write fails as under a shell, EPIPE or SIGPIPE)."""
+def _copy_out(fd: int, out: int, copy: journal.JournalCopy | None = None) -> bool:
+    """One read of fd's pipe, written to out (and the journal); False at its end, or once out
+    takes no more (a reader gone: the container's next write fails as under a shell, EPIPE or
+    SIGPIPE)."""
     data = os.read(fd, 65536)
     if not data:
         return False
+    if copy is not None:
+        copy.write(out, data)
     try:
         _write_all(out, data)
     except OSError:
@@ -1395,7 +1432,8 @@ def _reaped(pid: int) -> int | None:
     return os.waitstatus_to_exitcode(raw) if os.WIFEXITED(raw) else 128 + os.WTERMSIG(raw)
 
 
-def relay_console(pid: int, master: int, watch: OomWatch | None = None) -> int:
+def relay_console(pid: int, master: int, watch: OomWatch | None = None, *,
+                  copy: journal.JournalCopy | None = None) -> int:  # fmt: skip
     """relay_signals for a container with a terminal of its own: the bytes between the caller's
     terminal and the container's, both ways, the caller's in raw mode (its ^C is a byte, which the
     container's terminal makes a SIGINT there) and its size passed on as it changes (SIGWINCH).
@@ -1413,7 +1451,7 @@ def relay_console(pid: int, master: int, watch: OomWatch | None = None) -> int:
         if terminal:
             linux.copy_window_size(0, master)
             tty.setraw(0)
-        return _pump(pid, master, signals, relay_input=terminal, watch=watch)
+        return _pump(pid, master, signals, relay_input=terminal, watch=watch, copy=copy)
     finally:
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
@@ -1421,7 +1459,8 @@ def relay_console(pid: int, master: int, watch: OomWatch | None = None) -> int:
         os.close(master)
 
 
-def _pump(pid: int, master: int, signals: int, *, relay_input: bool, watch: OomWatch | None = None) -> int:
+def _pump(pid: int, master: int, signals: int, *, relay_input: bool, watch: OomWatch | None = None,
+          copy: journal.JournalCopy | None = None) -> int:  # fmt: skip
     readers = [master, signals, *([0] if relay_input else [])]
     status: int | None = None
     while True:
@@ -1439,6 +1478,8 @@ def _pump(pid: int, master: int, signals: int, *, relay_input: bool, watch: OomW
             except OSError:  # EIO: no slave is open any more
                 data = b""
             if data:
+                if copy is not None:
+                    copy.write(1, data)
                 _write_all(1, data)
             else:
                 readers.remove(master)
@@ -1526,21 +1567,48 @@ def launch(bundle: str, *, detach: bool, interactive: bool = False, watch: OomWa
         print(f"sdc: container failed to start: {message}", file=sys.stderr, flush=True)
         _record(bundle, protocol.LAUNCH_ERROR, message)
         return code
+    announce(config, "start")
     if detach:
         if console is not None or relay is not None:
             aside = bool(config.get("annotations", {}).get(protocol.MACHINE_ID))
-            keep_relays(pidfd, console=console, notify=relay, aside=aside)
+            listener = attach_listener() if console is not None else None
+            keep_relays(pidfd, console=console, notify=relay, aside=aside, listener=listener)
         else:
             os.close(pidfd)
         if relay is None:  # else the payload says it, through the relay
             notify("READY=1")
         return 0
-    if console is not None:
-        return relay_console(pid, console, watch)
-    return relay_stdio(pid, stdio or [-1, -1, -1], watch)
+    copy = journal.JournalCopy.of(config)
+    try:
+        if console is not None:
+            return relay_console(pid, console, watch, copy=copy)
+        return relay_stdio(pid, stdio or [-1, -1, -1], watch, copy=copy)
+    finally:
+        if copy is not None:
+            copy.close()
 
 
-def keep_relays(pidfd: int, *, console: int | None, notify: socket.socket | None, aside: bool = False) -> None:
+def attach_listener() -> socket.socket | None:
+    """The bundle's ATTACH socket (we are in the bundle), root's alone, where `sdc attach` reaches
+    the terminal's holder (keep_relays); none where it cannot be made (the terminal is the
+    journal's all the same)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    try:
+        try:
+            os.unlink(protocol.ATTACH)
+        except FileNotFoundError:
+            pass
+        sock.bind(protocol.ATTACH)
+        os.chmod(protocol.ATTACH, 0o600)
+        sock.listen(8)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def keep_relays(pidfd: int, *, console: int | None, notify: socket.socket | None, aside: bool = False,
+                listener: socket.socket | None = None) -> None:  # fmt: skip
     """The one process a detached container may keep, in its unit, and only when it needs one:
     `sdc-console` holds its terminal (-d -t, and systemd's console) and copies what is written
     there to our stdout, the unit's journal stream; `sdc-notify` (or the console's holder) passes
@@ -1562,8 +1630,9 @@ def keep_relays(pidfd: int, *, console: int | None, notify: socket.socket | None
         termios.tcsetattr(console, termios.TCSANOW, attrs)
     if os.fork() != 0:
         close_all([pidfd, *([console] if console is not None else [])])
-        if notify is not None:
-            notify.close()
+        for sock in (notify, listener):
+            if sock is not None:
+                sock.close()
         return
     try:
         os.setsid()
@@ -1573,12 +1642,13 @@ def keep_relays(pidfd: int, *, console: int | None, notify: socket.socket | None
         for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(signo, signal.SIG_IGN)
         os.chdir("/")
-        close_fds(pidfd, *([console] if console is not None else []), *([notify.fileno()] if notify else []))
+        close_fds(pidfd, *([console] if console is not None else []), *([notify.fileno()] if notify else []),
+                  *([listener.fileno()] if listener else []))  # fmt: skip
         with open("/proc/self/comm", "w") as comm:  # as ps and systemctl status show it
             comm.write(name)
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
         linux.set_caps(frozenset())
-        _relay_until_gone(pidfd, console, notify, 1)
+        _relay_until_gone(pidfd, console, notify, 1, listener)
     finally:
         os._exit(0)
 
@@ -1618,33 +1688,73 @@ def _move_aside(name: str) -> None:
             return
 
 
-def _relay_until_gone(pidfd: int, console: int | None, notify: socket.socket | None, out: int) -> None:
-    """What is written on the console's terminal, to out, and the container's notifications, to
-    systemd, until the process of pidfd has ended. We hold a slave of the terminal of our own:
-    while no process of the container has it open (systemd opens its console only to print)
-    the master's reads wait instead of failing. A hangup (a getty's vhangup) ends ours too:
-    another is opened at once, as a hangup drops what the master has not read yet."""
-    readers = [pidfd, *([console] if console is not None else []), *([notify.fileno()] if notify else [])]
+def _relay_until_gone(pidfd: int, console: int | None, notify: socket.socket | None, out: int,
+                      listener: socket.socket | None = None) -> None:  # fmt: skip
+    """What is written on the console's terminal, to out (and to each `sdc attach`), and the
+    container's notifications, to systemd, until the process of pidfd has ended. We hold a slave
+    of the terminal of our own: while no process of the container has it open (systemd opens its
+    console only to print) the master's reads wait instead of failing. A hangup (a getty's
+    vhangup) ends ours too: another is opened at once, as a hangup drops what the master has not
+    read yet. An attached client sends b"i" and its input, or b"w" and a window size."""
+    readers = [pidfd, *([console] if console is not None else []), *([notify.fileno()] if notify else []),
+               *([listener.fileno()] if listener is not None else [])]  # fmt: skip
     relay = NotifyRelay(notify) if notify is not None else None
+    clients: dict[int, socket.socket] = {}
     peer = -1
     if console is not None:
         os.set_blocking(console, False)
         peer = linux.open_peer(console)
     while True:
-        ready, _, _ = select.select(readers, [], [])
-        if console in ready and not _read_out(console, out):  # hung up
+        ready, _, _ = select.select([*readers, *clients], [], [])
+        if console in ready and not _read_out(console, out, clients):  # hung up
             os.close(peer)
             peer = linux.open_peer(console)
         if relay is not None and notify is not None and notify.fileno() in ready:
             relay.relay_one()
+        if listener is not None and listener.fileno() in ready:
+            try:
+                fd, _ = listener._accept()  # type: ignore[attr-defined]  # (_socket's: no socket module here)
+                client = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, fd)
+                client.setblocking(False)
+                clients[fd] = client
+            except OSError:
+                pass
+        for fd in [fd for fd in ready if fd in clients]:
+            _from_client(clients, fd, console)
         if pidfd in ready:
             if console is not None:
-                _read_out(console, out)  # what is left
+                _read_out(console, out, clients)  # what is left
+            for client in clients.values():
+                client.close()
             return
 
 
-def _read_out(master: int, out: int) -> bool:
-    """What master has to read, to out; False if the terminal was hung up (EIO)."""
+def _from_client(clients: dict[int, socket.socket], fd: int, console: int | None) -> None:
+    """An attached client's message: its input for the terminal, or its window's size; nothing
+    (it went): it is dropped. Input the terminal takes no more of now is lost, never waited for."""
+    try:
+        message = clients[fd].recv(65536)
+    except OSError:
+        message = b""
+    if not message:
+        clients.pop(fd).close()
+        return
+    if console is None:
+        return
+    kind, data = message[:1], message[1:]
+    try:
+        if kind == b"i":
+            os.write(console, data)
+        elif kind == b"w" and len(data) == 4:
+            rows, columns = struct.unpack("HH", data)
+            linux.set_window_size(console, rows, columns)
+    except OSError:
+        pass
+
+
+def _read_out(master: int, out: int, clients: dict[int, socket.socket] | None = None) -> bool:
+    """What master has to read, to out and to each attached client (one that takes no more now
+    is dropped); False if the terminal was hung up (EIO)."""
     while True:
         try:
             data = os.read(master, 65536)
@@ -1655,6 +1765,12 @@ def _read_out(master: int, out: int) -> bool:
         if not data:
             return False
         _write_all(out, data)
+        for fd, client in list((clients or {}).items()):
+            try:
+                client.send(data)
+            except OSError:
+                client.close()
+                del clients[fd]  # type: ignore[union-attr]
 
 
 def register_machine(bundle: str, config: dict, pid: int) -> None:  # type: ignore[type-arg]
@@ -1963,7 +2079,7 @@ def record_exit(bundle: str, environ: dict[str, str]) -> int:
 def write_state(bundle: str, state: dict[str, object]) -> None:
     """The bundle's state.json, under the container's record lock alone (never the store's: a pull
     may hold that, and systemd kills an ExecStopPost that waits too long), unless the container
-    is gone already (sdc rm -f)."""
+    is gone already (sdc rm -f); and its end said in the journal (an oom, then a die)."""
     fd = lock_record(bundle, protocol.RECORD)
     if fd is None:
         return
@@ -1971,6 +2087,22 @@ def write_state(bundle: str, state: dict[str, object]) -> None:
         write_atomically(os.path.join(bundle, protocol.STATE), _json_object(state).encode())
     finally:
         os.close(fd)
+    try:
+        config = read_config(os.path.join(bundle, protocol.CONFIG))
+    except (OSError, ValueError):
+        return
+    if state.get("oom_killed"):
+        announce(config, "oom")
+    code = state.get("exit_code")
+    announce(config, "die", exitCode=str(code) if code is not None else "")
+
+
+def announce(config: dict, action: str, **attributes: str) -> None:  # type: ignore[type-arg]
+    """An event of the container of config (journal.event), which its annotations name."""
+    annotations = config.get("annotations", {})
+    container_id, name = annotations.get(protocol.CONTAINER_ID), annotations.get(protocol.CONTAINER_NAME)
+    if container_id and name:
+        journal.event(action, container_id, name, image=annotations.get(protocol.IMAGE, ""), **attributes)
 
 
 def _json_object(fields: dict[str, object]) -> str:

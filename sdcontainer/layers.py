@@ -32,7 +32,7 @@ import struct
 import tarfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Self
 
@@ -372,8 +372,9 @@ def write_changes(root: Path, changes: list[tuple[str, str]], out: BinaryIO) -> 
 
 
 class _ChangeWriter:
-    def __init__(self, root_fd: int, tar: tarfile.TarFile) -> None:
+    def __init__(self, root_fd: int, tar: tarfile.TarFile, proc: int | None = None) -> None:
         self.root_fd, self.tar = root_fd, tar
+        self.proc = proc  # an fd of a /proc whose self is us (where ours is not: `sdc cp`'s child)
         self.written: set[tuple[str, ...]] = set()
         self.inodes: dict[tuple[int, int], str] = {}  # the first name of each hardlinked file written
 
@@ -400,8 +401,7 @@ class _ChangeWriter:
             self.tar.addfile(info)
 
     def _add_with_contents(self, pfd: int, name: str, st: os.stat_result, info: tarfile.TarInfo) -> None:
-        flags = _DIR_FLAGS if stat.S_ISDIR(st.st_mode) else os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(name, flags, dir_fd=pfd)
+        fd = _open_checked(pfd, name, st, self.proc)
         try:
             info.pax_headers = {
                 "SCHILY.xattr." + key: os.getxattr(fd, key).decode("utf-8", "surrogateescape")
@@ -424,6 +424,22 @@ class _ChangeWriter:
             os.close(fd)
 
 
+def _open_checked(pfd: int, name: str, st: os.stat_result, proc: int | None) -> int:
+    """name of pfd, opened for reading as the regular file or directory st says it is: held by an
+    O_PATH fd first (which opens nothing), fstat'ed, and opened through that fd only if it is
+    still that inode (what a container swaps in meanwhile, a device node, a FIFO, is never
+    opened: no driver's open, no wait). proc: a /proc whose self is us."""
+    held = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+    try:
+        now = os.fstat(held)
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or stat.S_IFMT(now.st_mode) != stat.S_IFMT(st.st_mode):
+            raise UsageError(f"{name!r} changed while it was read", hint="copy it again once it stays as it is")
+        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | (os.O_DIRECTORY if stat.S_ISDIR(now.st_mode) else 0)
+        return os.open(f"self/fd/{held}" if proc is not None else f"/proc/self/fd/{held}", flags, dir_fd=proc)
+    finally:
+        os.close(held)
+
+
 ENTRY_COST = 1024  # charged for each entry of a layer, whatever its size: its inode, its name, our memory
 # Whatever the budget, a layer's entries cost the extraction memory (a hash of each path): a bound
 # no image of the field comes near (a distribution's full tree is ~100,000).
@@ -439,8 +455,9 @@ TAR_ERRORS = (tarfile.TarError, EOFError, ValueError, OverflowError)
 
 class _Extractor:
     def __init__(self, root_fd: int, archive: tarfile.TarFile, max_size: int, split: TarSplit | None,
-                 spent: int = 0) -> None:  # fmt: skip
+                 spent: int = 0, copy: CopyPolicy | None = None) -> None:  # fmt: skip
         self.root_fd = root_fd
+        self.copy = copy  # a copy's archive (extract_copy): its names as they are, no whiteouts
         self.archive = archive
         self.max_size = max_size
         self.split = split
@@ -494,6 +511,10 @@ class _Extractor:
             self.dir_times.append(([], member.mtime))
             return
         *parent, name = parts
+        if self.copy is not None:
+            if self.copy.apply_to(member):
+                self._entry(self._parent_fd(parent, member.name), name, parts, member)
+            return
         if any(p.startswith(AUFS_META) for p in parent) or (name.startswith(AUFS_META) and name != OPAQUE):
             return
         if any(p.startswith(WHITEOUT) for p in parent):
@@ -652,6 +673,94 @@ class _Archive(tarfile.TarFile):
 
 
 DEFAULT_MAX_SIZE = 64 << 30
+
+
+@dataclass(frozen=True)
+class CopyPolicy:
+    """What `sdc cp` keeps of an archive's entries (extract_copy): owner, every entry's owner
+    instead of the archive's; setid: setuid and setgid bits kept; devices: device nodes made
+    (else left out, and counted)."""
+
+    owner: tuple[int, int] | None = None
+    setid: bool = True  # setuid and setgid bits, and file capabilities (security.capability)
+    devices: bool = True
+    skipped: list[str] = field(default_factory=list)  # the first few device nodes left out
+    skipped_count: list[int] = field(default_factory=lambda: [0])
+
+    def apply_to(self, member: tarfile.TarInfo) -> bool:
+        if (member.ischr() or member.isblk()) and not self.devices:
+            self.skipped_count[0] += 1
+            if len(self.skipped) < 5:
+                self.skipped.append(member.name[:200])
+            return False
+        if self.owner is not None:
+            member.uid, member.gid = self.owner
+        if not self.setid:
+            member.mode &= ~(stat.S_ISUID | stat.S_ISGID)
+            cap = "SCHILY.xattr.security.capability"
+            member.pax_headers = {k: v for k, v in member.pax_headers.items() if k != cap}
+        return True
+
+
+def extract_copy(stream: BinaryIO, dest_fd: int, policy: CopyPolicy, *, max_size: int = 1 << 60) -> int:
+    """A tar archive of `sdc cp` (plain: a compressed one is the caller's to decompress, see
+    decompressed), extracted into the directory dest_fd as checked as a layer's (no name leaves
+    it, no symlink is followed), its names as they are (a .wh. file is a file here); the
+    apparent size of its files."""
+    member: tarfile.TarInfo | None = None
+    try:
+        tar = HashingReader(stream)
+        with _Archive.open(fileobj=tar, mode="r|", tarinfo=_Ends) as archive:  # type: ignore[call-overload]
+            extractor = _Extractor(dest_fd, archive, max_size, None, copy=policy)
+            try:
+                while (member := archive.next()) is not None:
+                    extractor.apply(member)
+                    archive.members.clear()
+                if not archive.ended:
+                    raise UsageError("the archive is truncated or corrupt: it ends without tar's end-of-archive "
+                                     "block", hint="give a whole tar archive")  # fmt: skip
+                extractor.finish()
+            finally:
+                extractor.close()
+        return extractor.size
+    except (*TAR_ERRORS, zlib.error, lzma.LZMAError) as exc:
+        raise UsageError(f"not a valid tar archive: {exc}", hint="give a tar archive") from exc
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreFull("no space left for the copy", hint="free space where it goes") from exc
+        where = f"{member.name[:100]!r}" if member is not None else "the archive"
+        raise UsageError(f"cannot write {where}: {exc.strerror}",
+                         hint="check where it goes (read-only? full?)") from exc  # fmt: skip
+
+
+def write_tree(parent: int, name: str, out: BinaryIO, *, contents: bool = False, proc: int | None = None) -> None:
+    """A tar archive of the entry name of the directory parent (every entry below it too, as
+    write_changes writes them: owners, modes, links, xattrs; no symlink followed), its names
+    starting with name, or, with contents, relative to it."""
+    if contents:
+        with _open_dir(parent, [name], create=False) as top:
+            write_root(top, out, proc=proc)
+        return
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        writer = _ChangeWriter(parent, tar, proc)
+        writer.add([name])
+        if stat.S_ISDIR(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+            with _open_dir(parent, [name], create=False) as top:
+                _walk(writer, top, [name])
+
+
+def write_root(top: int, out: BinaryIO, *, proc: int | None = None) -> None:
+    """A tar archive of what is in the directory top, names relative to it (write_tree)."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        _walk(_ChangeWriter(top, tar, proc), top, [])
+
+
+def _walk(writer: _ChangeWriter, dir_fd: int, prefix: list[str]) -> None:
+    for entry in sorted(os.listdir(dir_fd)):
+        writer.add([*prefix, entry])
+        if stat.S_ISDIR(os.stat(entry, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            with _open_dir(dir_fd, [entry], create=False) as sub:
+                _walk(writer, sub, [*prefix, entry])
 
 
 def extract_layer(

@@ -85,6 +85,11 @@ class Paths:
         return self.root / "networks"
 
     @property
+    def volumes(self) -> Path:
+        """The volumes' records (api/volumes.py); their files are the storage driver's."""
+        return self.root / "volumes"
+
+    @property
     def containers(self) -> Path:
         return self.root / "containers"
 

@@ -29,6 +29,7 @@ PID = "pid"
 LAUNCH_ERROR = "launch-error"
 STATE = "state.json"
 NETNS_DIR = "/run/sdc/netns"  # a networked container's namespace, kept by a bind mount: NETNS_DIR/ID
+ATTACH = "attach.sock"  # a -d -t container's terminal holder listens here for `sdc attach` (SEQPACKET)
 NETWORK = "network.json"  # what the unit's --net-up makes of the container's network (netns.py)
 NETWORK_STATUS = "network-status.json"  # netavark's status of it, while it is up
 RUN_RECORDS = (PID, LAUNCH_ERROR, STATE)  # what one run leaves
@@ -39,6 +40,10 @@ NOTIFY_PATH = "/run/notify/notify.sock"
 # a container that runs systemd: its machine ID, which the launcher writes to its /etc/machine-id
 # where the image has none (launcher.set_machine_id)
 MACHINE_ID = "org.sdc.machine-id"
+# the container's ID and name, for the journal entries of a foreground container's output (the
+# launcher's JournalCopy: a detached one's have them from its unit's LogExtraFields)
+CONTAINER_ID, CONTAINER_NAME, IMAGE = "org.sdc.id", "org.sdc.name", "org.sdc.image"
+ID_FIELD, NAME_FIELD, STREAM_FIELD = "SDC_CONTAINER_ID", "SDC_CONTAINER_NAME", "SDC_STREAM"
 # where a container's cgroup hierarchies are mounted (OCI's "cgroup" mount, the launcher's)
 CGROUP_ROOT = "/sys/fs/cgroup"
 # an option of the cgroup mount: its v1 controllers' hierarchies read-only, the rest as the mount

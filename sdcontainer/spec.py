@@ -19,8 +19,8 @@ from sdcontainer.errors import UsageError
 from sdcontainer.files import read_given
 from sdcontainer.paths import absolute
 from sdcontainer.protocol import CAPABILITIES
-from sdcontainer.text import is_decimal
-from sdcontainer.volumes import check_volumes, parse_volume
+from sdcontainer.text import is_decimal, parse_size
+from sdcontainer.volumes import BIND, TMPFS, VOLUME, check_volumes, parse_mount, parse_tmpfs, parse_volume
 
 # Docker's default capability set: what a root process in a container keeps.
 DEFAULT_CAPS = (
@@ -48,8 +48,6 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # \Z: $ would take 
 # cgroup need. A detached container's launcher (Python) is in its unit until PID 1 has exec'ed:
 # below 8 MiB the OOM killer ends it before that (a foreground one leaves its scope: 6 MiB do).
 MIN_MEMORY = 8 * 1024 * 1024
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)i?b?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
 @dataclass(frozen=True)
@@ -98,7 +96,15 @@ RUN_FLAGS = (
     RunFlag(("--device-cgroup-rule",), "device_cgroup_rule", list, None,
             "Allow devices by number, as Docker's: 'c 10:200 rwm', 'b 7:* r'"),
     RunFlag(("-v", "--volume"), "volume", list, None,
-            "Bind mount a host path: HOST:CONTAINER[:ro|rw][,idmap]"),
+            "A volume (NAME:PATH, or PATH alone: an anonymous one) or a host path (HOST:PATH, ./DIR:PATH), "
+            "then :ro, :noexec, :idmap..."),
+    RunFlag(("--mount",), "mount", list, None,
+            "type=bind|volume|tmpfs,source=...,destination=...[,readonly][,tmpfs-size=16m]: Docker's --mount"),
+    RunFlag(("--tmpfs",), "tmpfs", list, None, "A tmpfs at PATH[:size=16m,mode=1777,...] (noexec,nosuid,nodev)"),
+    RunFlag(("--read-only",), "read_only", bool, False,
+            "A read-only root (volumes, binds and tmpfs mounts as they are; /run, /tmp, /var/tmp tmpfs)"),
+    RunFlag(("--read-only-tmpfs",), "read_only_tmpfs", str, None,
+            "false: no tmpfs on /run, /tmp and /var/tmp of a --read-only container [default: true]"),
     RunFlag(("--userns",), "userns", str, None,
             "auto: the container's ids are a range of the host's of its own (/etc/subuid's sdc); host: the host's"),
     RunFlag(("--security-opt",), "security_opt", list, None,
@@ -170,7 +176,11 @@ class ContainerSpec:
     userns: str = ""  # "auto": a user namespace, a range of the host's ids; "" or "host": none
     devices: tuple[str, ...] = ()  # HOST:CONTAINER:PERMS, checked (devices.parse_device)
     device_rules: tuple[str, ...] = ()  # 'c 10:200 rwm', checked (devices.parse_rule)
-    volumes: tuple[str, ...] = ()  # HOST:CONTAINER:OPTIONS, checked (volumes.parse_volume)
+    volumes: tuple[str, ...] = ()  # binds: HOST:CONTAINER:OPTIONS, checked (volumes.parse_volume)
+    named_volumes: tuple[str, ...] = ()  # NAME:CONTAINER:OPTIONS, NAME "" until the store names it
+    tmpfs: tuple[str, ...] = ()  # CONTAINER:OPTIONS (volumes.parse_tmpfs)
+    read_only: bool = RUN_DEFAULTS["read_only"]
+    read_only_tmpfs: bool = True  # with read_only: tmpfs on /run, /tmp, /var/tmp (Podman's)
     restart: str = ""  # "" (no), on-failure, on-failure:MAX, always, unless-stopped (parse_restart)
     init: bool = RUN_DEFAULTS["init"]
     sdnotify: str = ""  # "": the launcher says READY=1 after the exec; "container": the payload does
@@ -222,24 +232,6 @@ def check_name(name: str) -> str:
             hint="use 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit",
         )
     return name
-
-
-SIZE_MAX = 1 << 60  # bytes: an exbibyte, and room to spare under systemd's uint64 (its "infinity" the top)
-
-
-def parse_size(text: str, *, flag: str) -> int:
-    """Docker's size syntax: 512, 64k, 64m, 1.5g (binary units), in integers (a float of twenty
-    digits is not the number written), at most SIZE_MAX."""
-    m = _SIZE_RE.match(text)
-    if not m or len(m.group(1)) > 40:
-        raise UsageError(f"invalid size {text[:60]!r} for {flag}",
-                         hint="use a number with an optional unit: 64m, 1g, 512k")  # fmt: skip
-    whole, _, fraction = m.group(1).partition(".")
-    unit = _UNITS[m.group(2).lower()]
-    value: int = int(whole) * unit + int(fraction or 0) * unit // 10 ** len(fraction)
-    if value > SIZE_MAX:
-        raise UsageError(f"size {text[:60]!r} for {flag} is too large", hint="1 EiB (1048576t) at most")
-    return value
 
 
 def parse_memory(text: str) -> int:
@@ -394,6 +386,12 @@ def build_limits(
     )
 
 
+def parse_bool(text: str, *, flag: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0"):
+        raise UsageError(f"invalid {flag} {text[:20]!r}", hint=f"give {flag}=true or {flag}=false")
+    return text.lower() in ("true", "1")
+
+
 def parse_signal(sig: str) -> int:
     """A signal by name (KILL, SIGKILL, kill), number, or real-time offset (RTMIN+3: systemd's
     halt, which images of systemd stop with), as docker kill -s and a StopSignal take it."""
@@ -436,8 +434,11 @@ def build_run_spec(
     # sdc's default network, as Docker's and Podman's (or $SDC_NETWORK's, for every run that sees it)
     network = f["network"] or environ.get("SDC_NETWORK") or "bridge"
     userns = check_userns(f["userns"] or environ.get("SDC_USERNS", ""), privileged=f["privileged"])
-    volumes = tuple(parse_volume(v) for v in f["volume"] or ())
-    check_volumes(volumes, userns=userns == "auto")
+    mounts = [parse_volume(v) for v in f["volume"] or ()] + [parse_mount(m) for m in f["mount"] or ()]
+    tmpfs = tuple(m for kind, m in mounts if kind == TMPFS) + tuple(parse_tmpfs(t) for t in f["tmpfs"] or ())
+    volumes = tuple(m for kind, m in mounts if kind == BIND)
+    named = tuple(m for kind, m in mounts if kind == VOLUME)
+    check_volumes(volumes, named, tmpfs, userns=userns == "auto")
     if not 0 <= f["stop_timeout"] <= STOP_TIMEOUT_MAX:
         raise UsageError(f"invalid --stop-timeout {f['stop_timeout']}", hint="give a number of seconds >= 0")
     return ContainerSpec(
@@ -465,6 +466,10 @@ def build_run_spec(
         devices=tuple(devices.parse_device(d) for d in f["device"] or ()),
         device_rules=tuple(devices.parse_rule(r) for r in f["device_cgroup_rule"] or ()),
         volumes=volumes,
+        named_volumes=named,
+        tmpfs=tmpfs,
+        read_only=f["read_only"],
+        read_only_tmpfs=parse_bool(f["read_only_tmpfs"], flag="--read-only-tmpfs") if f["read_only_tmpfs"] else True,
         restart=parse_restart(f["restart"] or "", auto_remove=f["rm"]),
         init=f["init"],
         sdnotify=parse_sdnotify(f["sdnotify"] or ""),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from sdcontainer import devices
+from sdcontainer import devices, protocol
 from sdcontainer.spec import UNLIMITED, ContainerSpec, Limits, parse_signal
 
 SLICE = "machine-sdc.slice"
@@ -52,6 +52,7 @@ SIGNATURES: dict[str, str] = {
     "MemoryAccounting": "b",
     "TasksAccounting": "b",
     "CPUAccounting": "b",
+    "IOAccounting": "b",
     "DevicePolicy": "s",
     "DeviceAllow": "a(ss)",
     "Restart": "s",
@@ -64,7 +65,8 @@ SIGNATURES: dict[str, str] = {
 }
 
 TypedProperty = tuple[str, str, object]
-LOG_FIELD = "SDC_CONTAINER_ID"  # a journal field on every line of a detached container's
+LOG_FIELD = protocol.ID_FIELD  # a journal field on every line of a detached container's (and NAME_FIELD)
+NAME_FIELD = protocol.NAME_FIELD
 
 
 def unit_cgroup(unit: str) -> str:
@@ -113,7 +115,9 @@ def cpu_mask(cpus: Sequence[int]) -> bytes:
 
 def build_limit_properties(limits: Limits) -> dict[str, object]:
     """Limit flags to systemd.resource-control(5) properties."""
-    props: dict[str, object] = {"MemoryAccounting": True, "TasksAccounting": True, "CPUAccounting": True}
+    # (accounting on: `sdc stats` reads what systemd counts; IOAccounting realizes blkio on cgroup v1)
+    props: dict[str, object] = {"MemoryAccounting": True, "TasksAccounting": True, "CPUAccounting": True,
+                                "IOAccounting": True}  # fmt: skip
     if limits.memory is not None:
         props["MemoryMax"] = limits.memory
         # Docker: --memory-swap is the total; unset means as much swap as memory.
@@ -201,7 +205,8 @@ def build_service_properties(
         "SyslogLevelPrefix": False,
         # Each journal line names its container: `sdc logs` of a new container that took an old
         # one's name (and so its unit's) shows the new one's output only.
-        **({"LogExtraFields": [f"{LOG_FIELD}={container_id}".encode()]} if container_id else {}),
+        **({"LogExtraFields": [f"{LOG_FIELD}={container_id}".encode(), f"{NAME_FIELD}={spec.name}".encode()]}
+           if container_id else {}),
         "ReadOnlyPaths": list(read_only),
         **build_limit_properties(spec.limits),
         **device_properties(spec),
@@ -260,9 +265,9 @@ SCOPE_TAKES = frozenset(
     {
         "Description", "Slice", "PIDs", "CollectMode", "TimeoutStopUSec",
         "KillMode", "KillSignal", "SendSIGKILL",
-        "MemoryAccounting", "TasksAccounting", "CPUAccounting", "MemoryMax", "MemorySwapMax", "CPUWeight",
-        "CPUQuotaPerSecUSec", "AllowedCPUs", "TasksMax", "IOWeight", "DevicePolicy", "DeviceAllow", "Delegate",
-        "BindsTo", "After",
+        "MemoryAccounting", "TasksAccounting", "CPUAccounting", "IOAccounting", "MemoryMax", "MemorySwapMax",
+        "CPUWeight", "CPUQuotaPerSecUSec", "AllowedCPUs", "TasksMax", "IOWeight", "DevicePolicy", "DeviceAllow",
+        "Delegate", "BindsTo", "After",
     }
 )  # fmt: skip
 

@@ -10,7 +10,7 @@ import signal
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sdcontainer import cgroups, containers, files, protocol, records, units, volumes
 from sdcontainer.api.context import Context
@@ -19,9 +19,6 @@ from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
 from sdcontainer.spec import STOP_TIMEOUT_MAX, parse_signal
 from sdcontainer.systemd import SERVICE_IFACE
-
-if TYPE_CHECKING:
-    from subprocess import Popen
 
 log = get_logger(__name__)
 
@@ -140,8 +137,9 @@ def settle(ctx: Context, name: str, states: dict[str, str]) -> bool:
 
 
 def _discard(ctx: Context, container: Container, state: str) -> None:
-    """Remove a container that is not running, and the unit it left loaded; the store is locked."""
-    delete(ctx, container)
+    """Remove a container that is not running, and the unit it left loaded; the store is locked.
+    (One a killed run left half made, or a --rm one: its anonymous volumes go too.)"""
+    delete(ctx, container, volumes=True)
     if state == EMPTY:
         end_empty_scope(ctx, container.unit)
     elif state != "gone":
@@ -232,7 +230,9 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
             _stop_job(ctx, c.unit)
         elif (c.spec.stop_timeout if timeout is None else timeout) > 0:
             with contextlib.suppress(NotFound, Conflict):
-                _signal_pid1(ctx, c, parse_signal(c.spec.stop_signal or "SIGTERM"))
+                signum = parse_signal(c.spec.stop_signal or "SIGTERM")
+                _signal_pid1(ctx, c, signum)
+                announce(c, "kill", signal=str(signum))
     stubborn = []
     for c in running:
         wait = (c.spec.stop_timeout if timeout is None else timeout) - (ctx.clock.monotonic() - start)
@@ -242,6 +242,7 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
     for c in running:  # stopped when how it ended is recorded: `ps -a` right after says it
         if c.unit.endswith(".scope"):
             files.await_exit(c.bundle, EXIT_RECORD_WAIT)
+        announce(c, "stop")
     return found
 
 
@@ -299,6 +300,7 @@ def pause(ctx: Context, ref: str) -> Container:
     if cgroups.is_frozen(cgroup):
         raise Conflict(f"container {container.name} is paused already", hint=f"`sdc unpause {container.name}`")
     cgroups.freeze(cgroup)
+    announce(container, "pause")
     return container
 
 
@@ -308,6 +310,7 @@ def unpause(ctx: Context, ref: str) -> Container:
     if not cgroups.is_frozen(cgroup):
         raise Conflict(f"container {container.name} is not paused", hint="`sdc ps` shows (Paused) on those that are")
     cgroups.thaw(cgroup)
+    announce(container, "unpause")
     return container
 
 
@@ -349,6 +352,7 @@ def kill(ctx: Context, ref: str, sig: str) -> Container:
     signum = parse_signal(sig)
     container = _running(ctx, ref)
     _signal_pid1(ctx, container, signum)
+    announce(container, "kill", signal=str(signum))
     return container
 
 
@@ -370,8 +374,9 @@ def _signal_pid1(ctx: Context, container: Container, signum: int) -> None:
         raise Conflict(f"container {container.name} is not running", hint="`sdc ps -a` shows its state") from None
 
 
-def remove(ctx: Context, refs: Sequence[str], *, force: bool = False) -> list[Container]:
-    """Remove containers; running ones only with force (all killed first, then waited for).
+def remove(ctx: Context, refs: Sequence[str], *, force: bool = False, volumes: bool = False) -> list[Container]:
+    """Remove containers; running ones only with force (all killed first, then waited for);
+    volumes: their anonymous volumes too (`rm -v`).
 
     A name a killed `sdc run` left is settled first (see settle): rm finds what ps shows. Each
     is claimed first (Context.hold_name): one another sdc is starting or changing is a Conflict,
@@ -394,7 +399,7 @@ def remove(ctx: Context, refs: Sequence[str], *, force: bool = False) -> list[Co
         raise Conflict(f"container {name} is running", hint=f"stop it first (`sdc stop {name}`), or use `sdc rm -f`")
     _kill_all(ctx, running)
     for c in found:
-        delete(ctx, c)
+        delete(ctx, c, volumes=volumes)
         if states.get(c.unit) == EMPTY:
             end_empty_scope(ctx, c.unit)
         else:
@@ -421,11 +426,19 @@ def joiners(ctx: Context, container: Container) -> list[str]:
     return sorted(found)
 
 
-def delete(ctx: Context, container: Container) -> None:
+def announce(container: Container, action: str, **attributes: str) -> None:
+    """An event of container's in the journal (journal.event: what `sdc events` shows)."""
+    from sdcontainer import journal
+
+    journal.event(action, container.id, container.name, image=container.spec.image, **attributes)
+
+
+def delete(ctx: Context, container: Container, *, volumes: bool = False) -> None:
     """The container's filesystem, then its record, with the store locked (for a moment). Its
     unit files first (persist.py), wherever a kill left any; how it ended kept for a `wait` on
     it (keep_exit). A container gone meanwhile (its --rm clean-up beside us) or replaced by
-    another of its name: only what is left of this one, by its ID."""
+    another of its name: only what is left of this one, by its ID. Its anonymous volumes with
+    volumes, or --rm (Docker's), once no other container uses them."""
     from sdcontainer import persist
 
     driver = ctx.driver()
@@ -452,6 +465,11 @@ def delete(ctx: Context, container: Container) -> None:
             networks.release(Path(container.bundle))
         driver.remove_container_fs(container.id)
         containers.remove_container_dir(ctx.paths, container.name)
+        announce(container, "destroy")
+        if container.spec.named_volumes and (volumes or container.spec.auto_remove):
+            from sdcontainer.api import volumes as volume_cases
+
+            volume_cases.remove_anonymous(ctx, container.spec)
 
 
 EXIT_RECORD_WAIT = 5.0  # seconds a foreground launcher may take to record how its container ended
@@ -494,6 +512,9 @@ def cleanup(ctx: Context, name: str, environ: dict[str, str]) -> None:
             return
         # recorded as the launcher records it (--exited), for `wait` (delete keeps it)
         records.write_json(Path(container.bundle) / protocol.STATE, state)
+    if state["oom_killed"]:
+        announce(container, "oom")
+    announce(container, "die", exitCode=str(state["exit_code"]) if state["exit_code"] is not None else "")
     if container.spec.auto_remove and ctx.try_claim(name):  # else an `rm -f` at work removes it
         delete(ctx, container)
 
@@ -515,9 +536,12 @@ def inspect(ctx: Context, ref: str) -> dict[str, Any]:
                     **({"UpperDir": os.path.join(os.path.dirname(container.rootfs), "upper")}
                        if container.driver == "overlay" else {})},  # fmt: skip
         "Limits": dataclasses.asdict(container.spec.limits),
-        "Mounts": volumes.inspect_mounts(container.spec.volumes),
+        "Mounts": volumes.inspect_mounts(container.spec.volumes, container.spec.named_volumes, container.spec.tmpfs,
+                                         volumes_at=str(ctx.driver().volumes)),
         "HostConfig": {"RestartPolicy": _restart_policy(container.spec.restart), "Init": container.spec.init,
-                       "Enabled": container.spec.enable and _enabled(container.name)},
+                       "Enabled": container.spec.enable and _enabled(container.name),
+                       "ReadonlyRootfs": container.spec.read_only,
+                       "Tmpfs": {t.split(":")[0]: t.split(":")[1] for t in container.spec.tmpfs}},
         "RestartCount": 0,
         "Security": _security(ctx, container),
         "Config": dataclasses.asdict(container.spec),
@@ -586,78 +610,6 @@ def diff(ctx: Context, ref: str) -> list[tuple[str, str]]:
                 log.warning("%s is a btrfs subvolume the container made: its files are not shown (nor committed)",
                             path)  # fmt: skip
             return [(kind.value, "/" + path) for kind, path in found]
-
-
-def logs_argv(
-    ctx: Context, ref: str, *, follow: bool = False, since: str | None = None, tail: int | None = None,
-    output: str = "cat",
-) -> list[str]:
-    container = find(ctx, ref)
-    # The container's own output only: not systemd's messages about its unit, nor what an earlier
-    # container of the same name (and so the same unit) wrote.
-    argv = ["journalctl", "--no-pager", "-o", output, f"_SYSTEMD_UNIT={container.unit}", "_TRANSPORT=stdout",
-            f"{units.LOG_FIELD}={container.id}"]  # fmt: skip
-    if follow:
-        argv.append("-f")
-    if since:
-        argv += ["--since", since]
-    if tail is not None:
-        argv += ["-n", str(tail)]
-    return argv
-
-
-def follow_logs(ctx: Context, ref: str, *, since: str | None = None, tail: int | None = None) -> int:
-    """`logs -f` as Docker's: the output so far, then what comes, until the container stops (a
-    stopped one: what it wrote, and done). journalctl follows (its JSON, each entry's cursor
-    kept) while we watch the unit; once it is down, it ends, and what reached the journal after
-    the last entry shown is shown from that cursor: nothing lost, nothing twice. (journalctl
-    252 writes no --cursor-file when a signal ends its -f.)"""
-    import select
-    import subprocess
-
-    container = find(ctx, ref)
-    argv = logs_argv(ctx, ref, since=since, tail=tail, output="json")
-    if container.unit not in live_units(ctx):
-        return _show(subprocess.Popen(argv, stdout=subprocess.PIPE))
-    follower = subprocess.Popen([*argv, "-f"], stdout=subprocess.PIPE)
-    assert follower.stdout is not None
-    cursor: str | None = None
-    try:
-        while wait_gone(ctx, container.unit, 0.0) not in GONE:
-            if select.select([follower.stdout], [], [], 0.25)[0]:
-                line = follower.stdout.readline()
-                if not line:
-                    break
-                cursor = _show_entry(line) or cursor
-    finally:
-        follower.terminate()
-        follower.wait()
-    rest = [*logs_argv(ctx, ref, output="json"), f"--after-cursor={cursor}"] if cursor else argv
-    return _show(subprocess.Popen(rest, stdout=subprocess.PIPE))
-
-
-def _show(proc: Popen[bytes]) -> int:
-    """What journalctl (JSON) shows, shown; its status."""
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        _show_entry(line)
-    return int(proc.wait())
-
-
-def _show_entry(line: bytes) -> str | None:
-    """One journal entry of journalctl -o json: its message on stdout (as -o cat shows it); its cursor."""
-    import json
-    import sys
-
-    try:
-        entry = json.loads(line)
-    except ValueError:
-        return None
-    message = entry.get("MESSAGE")
-    data = bytes(message) if isinstance(message, list) else str(message or "").encode()
-    sys.stdout.buffer.write(data + b"\n")
-    sys.stdout.flush()
-    return str(entry.get("__CURSOR") or "") or None
 
 
 def _security(ctx: Context, container: Container) -> dict[str, Any]:

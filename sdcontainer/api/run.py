@@ -71,9 +71,14 @@ def resolve_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
     publish = spec.publish
     if spec.publish_all and spec.networked:
         publish = (*publish, *exposed_ports(runtime, publish))
-    return dataclasses.replace(spec, entrypoint=entrypoint, command=command, stop_signal=stop_signal,
+    spec = dataclasses.replace(spec, entrypoint=entrypoint, command=command, stop_signal=stop_signal,
                                workdir=workdir if workdir.startswith("/") else f"/{workdir}", user=user,
                                publish=publish)  # fmt: skip
+    if runtime.get("Volumes"):
+        from sdcontainer.api.volumes import image_volumes
+
+        spec = image_volumes(spec, image)
+    return spec
 
 
 def exposed_ports(runtime: dict[str, object], published: tuple[str, ...]) -> list[str]:
@@ -118,6 +123,10 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
             )
         image = images.find_image(ctx.paths, str(image.id))  # there still, now that no rmi can run
         driver = ctx.driver()
+        if spec.named_volumes:
+            from sdcontainer.api import volumes
+
+            spec = volumes.provide(ctx, spec, image, stack)
         idmap = None
         if spec.userns == "auto":
             from sdcontainer import userns
@@ -188,11 +197,12 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
             with driver.layer_view(image.top_layer, init=True) as tree:
                 account = account_in(tree, spec.user)
         config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, account=account,
-                                             caps=caps, idmap=idmap, container_id=cid,
-                                             netns=netns)
+                                             caps=caps, idmap=idmap, container_id=cid, netns=netns,
+                                             volumes_at=str(driver.volumes))  # fmt: skip
         if mount is not None:
             config["root"] = {**config["root"], "mount": mount}  # type: ignore[dict-item]
         records.write_json(cdir / protocol.CONFIG, config)
+    lifecycle.announce(container, "create")
     return container
 
 

@@ -97,7 +97,7 @@ def _pool_size() -> int | None:
     text = os.environ.get("SDC_POOL_SIZE")
     if not text:
         return None
-    from sdcontainer.spec import parse_size
+    from sdcontainer.text import parse_size
 
     return parse_size(text, flag="SDC_POOL_SIZE")
 

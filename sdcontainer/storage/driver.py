@@ -4,6 +4,7 @@ Layout of the driver's area:
     layers/sha256-<hex>        a read-only layer (by its chain ID): its parent plus the layer's changes
     layers/sha256-<hex>-init   the layer plus the init layer's placeholders (made once)
     containers/<id>    a container's writable root filesystem
+    volumes/<name>     a volume's files (a subvolume of its own on btrfs; api/volumes.py)
     tmp/               layers being written; renamed into place when complete
 """
 
@@ -43,10 +44,23 @@ def remove_tree(path: Path) -> None:
 
 
 def _clear_flags(path: str) -> None:
+    """(A regular file or directory only, opened through an O_PATH fd once fstat says it is one:
+    a device node or FIFO a container left there is never opened, no driver's open runs.)"""
+    import stat
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        held = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
-        return  # a symlink, or gone: nothing to clear
+        return  # gone: nothing to clear
+    try:
+        mode = os.fstat(held).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            return
+        fd = os.open(f"/proc/self/fd/{held}", os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return
+    finally:
+        os.close(held)
     try:
         flags = bytearray(4)
         fcntl.ioctl(fd, FS_IOC_GETFLAGS, flags)
@@ -85,10 +99,11 @@ class Driver(ABC):
         self.area = area
         self.layers = area / "layers"
         self.containers = area / "containers"
+        self.volumes = area / "volumes"
         self.tmp = area / "tmp"
 
     def prepare(self) -> None:
-        for d in (self.layers, self.containers, self.tmp):
+        for d in (self.layers, self.containers, self.volumes, self.tmp):
             d.mkdir(parents=True, exist_ok=True)
 
     # --- primitives -------------------------------------------------------
@@ -261,6 +276,12 @@ class Driver(ABC):
         return []
 
     @contextlib.contextmanager
+    def frozen_view(self, container_id: str) -> Iterator[Path]:
+        """The container's files to read (`sdc cp` out of a stopped one, `export`): as _frozen."""
+        with self._frozen(container_id) as view:
+            yield view
+
+    @contextlib.contextmanager
     def _frozen(self, container_id: str) -> Iterator[Path]:
         """The container's files to compare and read: a driver without snapshots reads them live."""
         yield self.container_path(container_id)
@@ -270,6 +291,25 @@ class Driver(ABC):
         tell; None: compare everything."""
         del layer_id, view
         return None
+
+    # --- volumes ---------------------------------------------------------------
+    def volume_path(self, name: str) -> Path:
+        """Where a volume's files are: name checked by the caller (volumes.check_volume_name)."""
+        return self.volumes / name
+
+    def make_volume(self, name: str) -> Path:
+        """An empty volume, root's, mode 0755 (as Docker's _data)."""
+        path = self.volume_path(name)
+        self.volumes.mkdir(exist_ok=True)
+        self._create_empty(path)
+        path.chmod(0o755)
+        return path
+
+    def remove_volume(self, name: str) -> None:
+        """Gone in one step as the store sees it (moved into tmp/ first, as a layer is)."""
+        path = self.volume_path(name)
+        if path.exists() or path.is_symlink():
+            self._withdraw(path)
 
     def remove_container_fs(self, container_id: str) -> None:
         path = self.container_path(container_id)

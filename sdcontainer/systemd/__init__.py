@@ -69,7 +69,20 @@ class SystemdClient(Protocol):
         """Loaded units whose names match the glob patterns, in one call."""
         ...
 
+    def units_properties(self, units: Sequence[tuple[str, str]], names: Sequence[str]) -> list[dict[str, object]]:
+        """The properties names of each (unit, interface), by the units' object paths (unit_path):
+        a unit that is not loaded, or a property it lacks, is left out of its dict."""
+        ...
+
     def close(self) -> None: ...
+
+
+def unit_path(name: str) -> str:
+    """A unit's object path, as systemd makes it (sd_bus_path_encode): each byte but [A-Za-z0-9]
+    as _XX, and a leading digit too."""
+    encoded = "".join(c if c.isascii() and c.isalnum() and (i or not c.isdigit()) else f"_{ord(c):02x}"
+                      for i, c in enumerate(name))  # fmt: skip
+    return f"{MANAGER_PATH}/unit/{encoded}"
 
 
 def error_from_dbus(name: str, text: str) -> SdcError:

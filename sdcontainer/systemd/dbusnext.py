@@ -21,6 +21,7 @@ from sdcontainer.systemd import (
     Property,
     UnitInfo,
     error_from_dbus,
+    unit_path,
     unreachable,
 )
 
@@ -121,6 +122,27 @@ class DbusNextClient:
     def stop_unit(self, name: str, *, wait: bool = True) -> str:
         (job,) = self._manager("StopUnit", "ss", [name, "replace"])
         return self._wait_job(job) if wait else str(job)
+
+    def units_properties(self, units: Sequence[tuple[str, str]], names: Sequence[str]) -> list[dict[str, object]]:
+        """Every Get sent at once, the replies read as they come: one round trip for all."""
+
+        async def get(path: str, iface: str, prop: str) -> tuple[str, object] | None:
+            msg = Message(destination=BUS_NAME, path=path, interface="org.freedesktop.DBus.Properties",
+                          member="Get", signature="ss", body=[iface, prop])  # fmt: skip
+            reply = await self._bus.call(msg)
+            if reply is None or reply.message_type == MessageType.ERROR:
+                return None
+            return prop, _unwrap(reply.body[0])
+
+        async def all_of() -> list[list[tuple[str, object] | None]]:
+            return await asyncio.gather(*(asyncio.gather(*(get(unit_path(unit), iface, prop) for prop in names))
+                                          for unit, iface in units))  # fmt: skip
+
+        try:
+            found = self._run(all_of())
+        except (OSError, EOFError) as exc:
+            raise unreachable(exc) from exc
+        return [dict(pair for pair in replies if pair is not None) for replies in found]
 
     def kill_unit(self, name: str, who: str, signal: int) -> None:
         self._manager("KillUnit", "ssi", [name, who, signal])

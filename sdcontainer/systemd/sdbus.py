@@ -22,6 +22,7 @@ from sdcontainer.systemd import (
     Property,
     UnitInfo,
     error_from_dbus,
+    unit_path,
     unreachable,
 )
 
@@ -178,6 +179,21 @@ class PystemdClient:
         for key in BYTE_ARRAYS & result.keys():
             result[key] = bytes(cast(list[int], result[key]))
         return result
+
+    def units_properties(self, units: Sequence[tuple[str, str]], names: Sequence[str]) -> list[dict[str, object]]:
+        """A GetAll of each unit's interface, by its object path (no GetUnit first), the names kept."""
+        found: list[dict[str, object]] = []
+        for unit, iface in units:
+            try:
+                props = self._bus.call_method(BUS_NAME.encode(), unit_path(unit).encode(),
+                                              b"org.freedesktop.DBus.Properties", b"GetAll",
+                                              apply_signature(b"s", [iface.encode()])).body  # fmt: skip
+            except DBusBaseError:
+                found.append({})
+                continue
+            wanted = {name.encode() for name in names}
+            found.append({str(_text(k)): _text(v) for k, v in props.items() if k in wanted})
+        return found
 
     def list_units(self, patterns: Sequence[str]) -> list[UnitInfo]:
         args = apply_signature(b"asas", [[], [p.encode() for p in patterns]])

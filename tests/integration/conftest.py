@@ -181,7 +181,7 @@ def name(sdc: Sdc, request: pytest.FixtureRequest) -> Iterator[str]:
     base = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40].strip("-")
     cname = f"{base}-{secrets.token_hex(2)}"
     yield cname
-    sdc("rm", "-f", cname)
+    sdc("rm", "-f", "-v", cname)
 
 
 @pytest.fixture
@@ -253,6 +253,8 @@ def store_state(root: Path) -> dict[str, object]:
         "layers": listing(root / "storage" / "layers"),
         "layer_records": listing(root / "layers"),
         "images": listing(root / "images"),
+        "volumes": listing(root / "volumes"),
+        "volume_fs": listing(root / "storage" / "volumes"),
         "units": sdc_units(),
         "mounts": sorted(m for m in mounts if m.startswith(str(root)) and m != str(root / "storage")),  # not the pool
     }

@@ -78,6 +78,25 @@ def test_start_properties_list_kill_stop(client: SystemdClient, unit_name: str) 
     assert wait_for_state(client, unit, ("gone",), timeout=10) == "gone"
 
 
+def test_many_units_properties_at_once(client: SystemdClient, unit_name: str) -> None:
+    """units_properties: by object path, in one round (systemd loads a unit it has not to answer:
+    it has no tasks)."""
+    names = [f"{unit_name}-{i}.service" for i in range(3)]
+    for name in names:
+        client.start_transient_unit(name, service(["/bin/sleep", "100"]))
+    try:
+        wanted = ("MemoryMax", "TasksCurrent", "CPUUsageNSec", "NoSuchProperty")
+        found = client.units_properties([(n, SERVICE_IFACE) for n in [*names, f"{unit_name}-gone.service"]], wanted)
+        assert [sorted(f) for f in found] == [["CPUUsageNSec", "MemoryMax", "TasksCurrent"]] * 4
+        assert found[3]["TasksCurrent"] == (1 << 64) - 1  # "not set"
+        assert all(f["MemoryMax"] == 64 << 20 and f["TasksCurrent"] == 1 for f in found[:3])
+        assert found[0] == {**found[0], **{k: v for k, v in client.unit_properties(names[0], SERVICE_IFACE).items()
+                                           if k in ("MemoryMax", "TasksCurrent")}}  # fmt: skip
+    finally:
+        for name in names:
+            client.stop_unit(name)
+
+
 def test_stop_waits_for_the_job(client: SystemdClient, unit_name: str) -> None:
     unit = unit_name + ".service"
     client.start_transient_unit(unit, service(["/bin/sleep", "100"]))

@@ -52,14 +52,16 @@ def test_the_container_path_resolves_inside_the_root(sdc: Sdc, image: str, name:
 @pytest.mark.parametrize(
     ("volume", "message"),
     [
-        ("data:/data", "named volumes are not supported yet"),
+        ("d@ta:/data", "invalid volume name"),
+        ("data:/data:idmap", "invalid options"),
+        ("/data:/x:ro:z", "invalid --volume"),
         ("/no/such/dir:/data", "No such file or directory"),
         ("{tmp}:data", "must be absolute"),
         ("{tmp}:/", "must be absolute, not /"),
         ("{tmp}:/a/../etc", "without '..'"),
         ("{tmp}:/data:rx", "invalid options"),
         ("{tmp}:/data:ro,rw", "invalid options"),
-        ("{tmp}", "invalid --volume"),
+        ("{tmp}:", "invalid --volume"),
         ("{tmp}:/data:idmap", "idmap needs a user namespace"),
     ],
 )

@@ -262,3 +262,27 @@ def test_every_run_flags_value_is_taken_or_refused(flag: str) -> None:
         _no_traceback(build_run_spec, image="x", command=["true"], environ={}, **{flag: value})
 
     run()
+
+
+MOUNT_WORDS = st.sampled_from(["type=bind", "type=volume", "type=tmpfs", "src=data", "source=/", "dst=/x",
+                               "target=/a/../b", "destination=/y", "readonly", "ro=false", "volume-nocopy",
+                               "tmpfs-size=1m", "tmpfs-mode=700", "bind-propagation=rprivate", "idmap", '"', ",",
+                               "=", "src=./", "dst=/x:y"]) | TEXT  # fmt: skip
+
+
+@FUZZ
+@given(st.lists(MOUNT_WORDS, max_size=6).map(",".join), st.lists(MOUNT_WORDS, max_size=3).map(":".join))
+def test_mounts_are_parsed_into_well_formed_records_or_refused(mount: str, volume: str) -> None:
+    """Whatever -v, --mount and --tmpfs are given: one UsageError, or a record of the fields the
+    launcher takes apart by ':' (the container's path absolute, no '..', not /)."""
+    from sdcontainer.volumes import TMPFS, parse_mount, parse_tmpfs, parse_volume
+
+    for parse, text in ((parse_mount, mount), (parse_volume, volume), (lambda t: (TMPFS, parse_tmpfs(t)), volume)):
+        try:
+            kind, entry = parse(text)
+        except SdcError:
+            continue
+        fields = entry.split(":")
+        assert len(fields) == (2 if kind == TMPFS else 3)
+        path = fields[0] if kind == TMPFS else fields[1]
+        assert path.startswith("/") and path != "/" and ".." not in path.split("/")

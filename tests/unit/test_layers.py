@@ -323,3 +323,38 @@ def test_entries_are_bounded_whatever_the_budget(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(layers, "MAX_ENTRIES", 100)
     with pytest.raises(UsageError, match="more than 100 entries"):
         extract_layer(tar(*[(f"f{i}", F, "") for i in range(101)]), tmp_path)
+
+
+def test_a_file_swapped_for_a_fifo_is_never_opened(tmp_path: Path) -> None:
+    """`sdc cp`'s archive of a container's files: what a container swaps in between the stat and
+    the open (a FIFO here: opening it would wait forever; a device node: its driver's open) is
+    never opened, and says so."""
+    from sdcontainer.errors import UsageError
+    from sdcontainer.layers import _open_checked
+
+    (tmp_path / "f").write_text("x")
+    st = os.stat(tmp_path / "f", follow_symlinks=False)
+    (tmp_path / "f").unlink()
+    os.mkfifo(tmp_path / "f")
+    pfd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(UsageError, match="changed while it was read"):
+            _open_checked(pfd, "f", st, None)
+    finally:
+        os.close(pfd)
+
+
+def test_a_copy_out_drops_setid_bits_and_file_capabilities_unless_asked() -> None:
+    import tarfile
+
+    from sdcontainer.layers import CopyPolicy
+
+    member = tarfile.TarInfo("tool")
+    member.mode = 0o6755
+    member.pax_headers = {"SCHILY.xattr.security.capability": "\x01\x00\x00\x02", "SCHILY.xattr.user.x": "1"}
+    assert CopyPolicy(setid=False).apply_to(member)
+    assert member.mode == 0o755 and list(member.pax_headers) == ["SCHILY.xattr.user.x"]
+    node = tarfile.TarInfo("null")
+    node.type = tarfile.CHRTYPE
+    policy = CopyPolicy(devices=False)
+    assert not policy.apply_to(node) and policy.skipped == ["null"] and policy.skipped_count == [1]

@@ -58,6 +58,7 @@ def test_service_properties_for_every_limit_flag() -> None:
         "MemoryAccounting": True,
         "TasksAccounting": True,
         "CPUAccounting": True,
+        "IOAccounting": True,
         "MemoryMax": 64 << 20,
         "MemorySwapMax": 32 << 20,
         "CPUWeight": 59,
