@@ -1450,7 +1450,7 @@ def relay_console(pid: int, master: int, watch: OomWatch | None = None, *,
     try:
         if terminal:
             linux.copy_window_size(0, master)
-            tty.setraw(0)
+            tty.setraw(0, termios.TCSANOW)  # (TCSAFLUSH, its default, would drop what was typed ahead)
         return _pump(pid, master, signals, relay_input=terminal, watch=watch, copy=copy)
     finally:
         if saved is not None:

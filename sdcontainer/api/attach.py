@@ -119,7 +119,7 @@ def _relay_terminal(sock: socket.socket, keys: DetachKeys) -> bool:
     previous = signal.signal(signal.SIGWINCH, lambda *_: resized.__setitem__(0, True))
     try:
         if terminal:
-            tty.setraw(0)
+            tty.setraw(0, termios.TCSANOW)
             attrs = termios.tcgetattr(0)
             attrs[1] |= termios.OPOST | termios.ONLCR
             termios.tcsetattr(0, termios.TCSANOW, attrs)

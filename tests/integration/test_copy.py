@@ -152,3 +152,18 @@ def test_export_is_the_containers_files_as_a_tar(sdc: Sdc, container: str, tmp_p
     listed = subprocess.run(f"{' '.join(sdc.argv('export', container))} | tar t", shell=True, capture_output=True,
                             text=True, env=sdc.env(), check=True).stdout.split()  # fmt: skip
     assert "data/dir/sub/g" in listed
+
+
+@pytest.mark.usefixtures("subids")
+def test_copy_with_a_user_namespaced_container(sdc: Sdc, image: str, name: str, tmp_path: Path) -> None:
+    """Its child is the container's root, by its map: what it copies in is its root's, what comes
+    out carries its own ids with -a, and never a setuid bit (its root is not the host's)."""
+    sdc.ok("run", "-d", "--userns=auto", "--name", name, image, "sh", "-c",
+           "cp /bin/busybox /tool && chmod 4755 /tool && chown 1000 /tool && echo made && sleep 1000")  # fmt: skip
+    _ready(sdc, name)
+    (tmp_path / "in").write_text("in\n")
+    sdc.ok("cp", str(tmp_path / "in"), f"{name}:/in")
+    assert sdc.ok("exec", name, "stat", "-c", "%u %g", "/in") == "0 0\n"
+    sdc.ok("cp", "-a", f"{name}:/tool", str(tmp_path / "tool"))
+    st = (tmp_path / "tool").stat()
+    assert st.st_uid == 1000 and st.st_mode & 0o7777 == 0o755

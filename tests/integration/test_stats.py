@@ -51,11 +51,13 @@ def test_fifty_containers_stats_in_one_call(sdc: Sdc, image: str, name: str) -> 
         assert len(out.splitlines()) == 50 and all(json.loads(line)["Tasks"] == 1 for line in out.splitlines())
         # one round: every container's counters (sdc's own start, and connecting, apart)
         timing = ("import sys, time; from sdcontainer.api.context import Context; from sdcontainer.paths import Paths; "
-                  "from sdcontainer.api import stats; ctx = Context(Paths(sdc_root)); "
+                  "from sdcontainer.api import stats; from pathlib import Path; ctx = Context(Paths(Path(sdc_root))); "
                   "found = stats.running(ctx, sys.argv[1:]); stats.sample(ctx, found); "
                   "t = time.monotonic(); stats.sample(ctx, found); print(time.monotonic() - t)")  # fmt: skip
-        took = float(subprocess.run([sys.executable, "-c", timing.replace("sdc_root", repr(str(sdc.root))), *names],
-                                    capture_output=True, text=True, check=True, env=sdc.env()).stdout)  # fmt: skip
+        timed = subprocess.run([sys.executable, "-c", timing.replace("sdc_root", repr(str(sdc.root))), *names],
+                               capture_output=True, text=True, env=sdc.env())  # fmt: skip
+        assert timed.returncode == 0, timed.stderr
+        took = float(timed.stdout)
         assert took <= 0.3, took
     finally:
         sdc("rm", "-f", *names)

@@ -168,3 +168,26 @@ def test_a_detached_terminal_waits_and_reaches_the_journal(sdc: Sdc, image: str,
         assert time.monotonic() < deadline, "sdc-console outlived its container"
         time.sleep(0.05)
     assert "never" not in sdc.ok("logs", name)
+
+
+def test_what_is_typed_before_the_shell_is_up_is_kept(sdc: Sdc, image: str, name: str) -> None:
+    """Typeahead (issue 25): a line typed while sdc is still starting the container reaches its
+    shell (the caller's terminal is made raw with TCSANOW: TCSAFLUSH, tty.setraw's default,
+    would drop it), in run -it and in exec -it."""
+    session = Session(sdc.argv("run", "-it", "--rm", "-e", "PS1=ctr$ ", image, "sh"), sdc.env())
+    try:
+        session.send("echo ahead-$((1+1))\r")  # at once: sdc has not even read its arguments yet
+        session.expect("ahead-2")
+        session.send("exit 0\r")
+        assert session.wait() == 0
+    finally:
+        session.close()
+    sdc.ok("run", "-d", "--name", name, image, "sleep", "1000")
+    session = Session(sdc.argv("exec", "-it", name, "sh"), sdc.env())
+    try:
+        session.send("echo ahead-$((2+2))\r")
+        session.expect("ahead-4")
+        session.send("exit 0\r")
+        assert session.wait() == 0
+    finally:
+        session.close()
