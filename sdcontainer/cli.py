@@ -101,6 +101,7 @@ def main_options(
     state = State()
     try:
         state.context = Context(Paths(root_of(root)), storage_driver=storage_driver)
+        state.context.pull_progress = lambda: render.PullProgress(quiet=False)
     except SdcError as exc:
         raise typer.Exit(render.report(exc.message, exc.hint, exc.exit_code)) from None
     ctx.obj = state

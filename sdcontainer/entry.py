@@ -160,6 +160,7 @@ def _with_context(opts: dict[str, Any], use: Callable[[Context], int]) -> int:
 
     try:
         context = Context(Paths(root_of(opts.get("root"))), storage_driver=opts.get("storage_driver"))
+        context.pull_progress = lambda: render.PullProgress(quiet=False)  # (imported only if it pulls)
         try:
             return use(context)
         finally:

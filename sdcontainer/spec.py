@@ -67,6 +67,8 @@ class RunFlag:
 RUN_FLAGS = (
     RunFlag(("-d", "--detach"), "detach", bool, False, "Run as a service in the background; print its ID"),
     RunFlag(("--name",), "name", str, None, "Container name (unit sdc-NAME.service/.scope)"),
+    RunFlag(("--pull",), "pull", str, None,
+            "missing: pull the image when the store lacks it [default, as Docker's]; always; never; newer"),
     RunFlag(("--rm",), "rm", bool, False, "Remove the container when it exits"),
     RunFlag(("-e", "--env"), "env", list, None, "Set NAME=VALUE; NAME alone passes on yours"),
     RunFlag(("--env-file",), "env_file", list, None, "Read NAME=VALUE lines (Docker's format) from a file"),
@@ -181,6 +183,7 @@ class ContainerSpec:
     tmpfs: tuple[str, ...] = ()  # CONTAINER:OPTIONS (volumes.parse_tmpfs)
     read_only: bool = RUN_DEFAULTS["read_only"]
     read_only_tmpfs: bool = True  # with read_only: tmpfs on /run, /tmp, /var/tmp (Podman's)
+    pull: str = "missing"  # missing, always, never, newer (PULL_POLICIES)
     restart: str = ""  # "" (no), on-failure, on-failure:MAX, always, unless-stopped (parse_restart)
     init: bool = RUN_DEFAULTS["init"]
     sdnotify: str = ""  # "": the launcher says READY=1 after the exec; "container": the payload does
@@ -386,6 +389,17 @@ def build_limits(
     )
 
 
+PULL_POLICIES = ("missing", "always", "never", "newer")
+
+
+def parse_pull(text: str) -> str:
+    """--pull: missing (pull an image the store lacks), always, never, newer (pull, and use the
+    store's own where the registry cannot be reached: Podman's)."""
+    if text not in PULL_POLICIES:
+        raise UsageError(f"invalid --pull {text[:30]!r}", hint="use missing, always, never or newer")
+    return text
+
+
 def parse_bool(text: str, *, flag: str) -> bool:
     if text.lower() not in ("true", "false", "1", "0"):
         raise UsageError(f"invalid {flag} {text[:20]!r}", hint=f"give {flag}=true or {flag}=false")
@@ -469,6 +483,7 @@ def build_run_spec(
         named_volumes=named,
         tmpfs=tmpfs,
         read_only=f["read_only"],
+        pull=parse_pull(f["pull"] or "missing"),
         read_only_tmpfs=parse_bool(f["read_only_tmpfs"], flag="--read-only-tmpfs") if f["read_only_tmpfs"] else True,
         restart=parse_restart(f["restart"] or "", auto_remove=f["rm"]),
         init=f["init"],

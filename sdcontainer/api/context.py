@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sdcontainer import containers
 from sdcontainer.errors import Conflict, NotFound, SdcError
@@ -53,6 +53,8 @@ class Context:
         self._storage_driver = storage_driver
         self._driver: Driver | None = None
         self._name_locks: dict[str, int] = {}
+        # what shows a pull's progress (render.PullProgress, set by the CLI): `run` pulls what it lacks
+        self.pull_progress: Callable[[], Any] | None = None
 
     @property
     def systemd(self) -> SystemdClient:

@@ -11,7 +11,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sdcontainer import bundle, containers, files, protocol, records, seccomp, units
 from sdcontainer.api import containers as lifecycle
@@ -104,11 +104,91 @@ def exposed_ports(runtime: dict[str, object], published: tuple[str, ...]) -> lis
     return found
 
 
+def image_for(ctx: Context, spec: ContainerSpec) -> Image:
+    """The image to make the container of, pulled as --pull says (Docker's default: only what the
+    store lacks, when the name is a registry's reference and not an image ID)."""
+    from sdcontainer import images
+    from sdcontainer.errors import NotFound
+
+    if spec.pull in ("always", "newer"):
+        return _pulled(ctx, spec.image, keep_local=spec.pull == "newer")
+    try:
+        return images.find_image(ctx.paths, spec.image)
+    except NotFound as missing:
+        if spec.pull == "never" or not _pullable(spec.image):
+            raise
+        lacked = missing
+    try:
+        return _pulled(ctx, spec.image, keep_local=False, notice=f"Unable to find image '{spec.image}' in the store")
+    except SdcError as failed:  # one line: what is missing, and why the pull did not bring it
+        raise NotFound(f"{lacked.message}, and pulling it failed: {failed.message}",
+                       hint=failed.hint or lacked.hint) from None
+
+
+def _pullable(name: str) -> bool:
+    from sdcontainer.errors import UsageError as NotAReference
+    from sdcontainer.images import reference
+
+    if name.startswith("sha256:"):
+        return False
+    try:
+        reference.parse(name)
+    except NotAReference:
+        return False
+    return True
+
+
+def _pulled(ctx: Context, name: str, *, keep_local: bool, notice: str = "") -> Image:
+    from sdcontainer import images
+    from sdcontainer.api.images import pull_image
+    from sdcontainer.errors import SdcError as Failed
+
+    progress = _Noticed(ctx.pull_progress() if ctx.pull_progress is not None else _Quiet(), notice)
+    try:
+        image, _, _ = pull_image(ctx, name, progress=progress)
+    except Failed:
+        if not keep_local:
+            raise
+        return images.find_image(ctx.paths, name)  # the store's, the registry out of reach
+    return image
+
+
+class _Noticed:
+    """A pull's progress, said after notice once the registry has answered with layers to fetch
+    (a pull that fails before is one line of error, not a notice and an error)."""
+
+    def __init__(self, inner: Any, notice: str) -> None:
+        self.inner, self.notice = inner, notice
+
+    def layer(self, digest: str, size: int) -> None:
+        if self.notice:
+            sys.stderr.write(self.notice + "\n")
+            sys.stderr.flush()
+            self.notice = ""
+        self.inner.layer(digest, size)
+
+    def advance(self, digest: str, status: str, done: int) -> None:
+        self.inner.advance(digest, status, done)
+
+    def finished(self, digest: str, status: str) -> None:
+        self.inner.finished(digest, status)
+
+
+class _Quiet:
+    """A pull's progress, said nowhere (an API caller's run)."""
+
+    def layer(self, digest: str, size: int) -> None: ...
+
+    def advance(self, digest: str, status: str, done: int) -> None: ...
+
+    def finished(self, digest: str, status: str) -> None: ...
+
+
 def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Container:
     """Make the container's filesystem and bundle; undone by stack unless popped."""
     from sdcontainer import images
 
-    image = images.find_image(ctx.paths, spec.image)
+    image = image_for(ctx, spec)
     spec = resolve_spec(spec, image)
     caps = capabilities(spec, available=_grantable_caps())
     # before anything is made: a profile that does not compile leaves nothing to undo

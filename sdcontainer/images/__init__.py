@@ -201,7 +201,8 @@ def find_image(paths: Paths, ref: str) -> Image:
         image_id = Digest.from_hex(matches[0].stem) if matches else None
     if image_id is None or not _record_path(paths, image_id).exists():
         raise NotFound(
-            f"no such image: {ref}", hint="`sdc images` lists the images here; `sdc import FILE NAME` adds one"
+            f"no such image: {ref}",
+            hint="`sdc images` lists the images here; `sdc pull NAME` or `sdc import FILE NAME` adds one",
         )
     return Image.from_json(read_json(_record_path(paths, image_id)))
 

@@ -212,3 +212,23 @@ def test_layers_download_side_by_side_and_a_flaky_network_is_retried(
     assert sdc.ok("run", "--rm", f"{via}/test/flaky:1", "cat", "/opaque/mine") == "this layer's\n"
     sdc.ok("rmi", f"{via}/test/flaky:1")
     assert store_state(store) == before  # nothing downloaded ahead stays behind
+
+
+def test_run_pulls_what_the_store_lacks(fresh_sdc: Sdc, registry: tuple[str, Path]) -> None:
+    """--pull (issue 25): missing (the default, as Docker's) pulls an image the store lacks and
+    runs it; never refuses, naming `sdc pull`; always pulls again (nothing fetched twice)."""
+    address, _ = registry
+    ref = f"{address}/test/edge:1"
+    never = fresh_sdc("run", "--rm", "--pull", "never", ref, "true")
+    assert never.returncode != 0 and f"no such image: {ref}" in never.stderr and "sdc pull" in never.stderr
+    first = fresh_sdc("run", "--rm", ref, "cat", "/opaque/mine")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "this layer's\n"
+    assert f"Unable to find image '{ref}'" in first.stderr and first.stderr.count("Pull complete") == 3
+    again = fresh_sdc("run", "--rm", ref, "true")
+    assert again.returncode == 0 and again.stderr == ""  # there now: no pull
+    always = fresh_sdc("run", "--rm", "--pull=always", ref, "true")
+    assert always.returncode == 0 and always.stderr.count("Already exists") == 3, always.stderr
+    assert fresh_sdc("run", "--rm", "--pull=newer", ref, "true").returncode == 0
+    bad = fresh_sdc("run", "--rm", "--pull=sometimes", ref, "true")
+    assert bad.returncode == 125 and "invalid --pull" in bad.stderr and bad.stderr.count("\n") == 1
