@@ -892,9 +892,14 @@ def rm(
     force: Annotated[bool, typer.Option("--force", "-f", help="Kill and remove running containers")] = False,
     volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Remove their anonymous volumes too")] = False,
 ) -> None:
-    """Remove containers."""
-    lifecycle.remove(_sdc(ctx), containers, force=force, volumes=volumes)
-    typer.echo("".join(ref + "\n" for ref in containers), nl=False)
+    """Remove containers (those that are there: a name that is not is said at the end, as Docker's)."""
+    from sdcontainer.errors import NotFound
+
+    missing: list[str] = []
+    lifecycle.remove(_sdc(ctx), containers, force=force, volumes=volumes, missing=missing)
+    typer.echo("".join(ref + "\n" for ref in containers if ref not in missing), nl=False)
+    if missing:
+        raise NotFound(f"no such container: {', '.join(missing)}", hint="`sdc ps -a` lists the containers here")
 
 
 @app.command()
@@ -1113,6 +1118,29 @@ def attach(
 
     sys.stdout.flush()
     raise typer.Exit(attach_cases.attach(_sdc(ctx), container, detach_keys=detach_keys, sig_proxy=sig_proxy))
+
+
+@app.command("version")
+def version_(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table (text) or json", callback=_check_format)] = "table",
+) -> None:
+    """Show sdc's version (sdc has no daemon: no server to show)."""
+    from sdcontainer.api import system
+
+    found = system.version()
+    typer.echo(json.dumps(found, indent=2) if fmt == "json" else system.as_text(found), nl=fmt == "json")
+
+
+@app.command()
+def info(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table (text) or json", callback=_check_format)] = "table",
+) -> None:
+    """Show the host, its cgroups and systemd, the security defaults and the store, as podman info."""
+    from sdcontainer.api import system
+
+    found = system.info(_sdc(ctx))
+    typer.echo(json.dumps(found, indent=2) if fmt == "json" else system.as_text(found), nl=fmt == "json")
 
 
 @app.command()

@@ -457,6 +457,7 @@ class _Extractor:
     def __init__(self, root_fd: int, archive: tarfile.TarFile, max_size: int, split: TarSplit | None,
                  spent: int = 0, copy: CopyPolicy | None = None) -> None:  # fmt: skip
         self.root_fd = root_fd
+        self.member: tarfile.TarInfo | None = None  # the one being applied (for errors)
         self.copy = copy  # a copy's archive (extract_copy): its names as they are, no whiteouts
         self.archive = archive
         self.max_size = max_size
@@ -499,6 +500,7 @@ class _Extractor:
             )
 
     def apply(self, member: tarfile.TarInfo) -> None:
+        self.member = member
         # An entry's cost: its metadata, and its header's bytes (long names, pax records, xattrs)
         self._charge(ENTRY_COST + max(0, member.offset_data - member.offset), member)
         _check_member(member)
@@ -707,27 +709,19 @@ def extract_copy(stream: BinaryIO, dest_fd: int, policy: CopyPolicy, *, max_size
     decompressed), extracted into the directory dest_fd as checked as a layer's (no name leaves
     it, no symlink is followed), its names as they are (a .wh. file is a file here); the
     apparent size of its files."""
-    member: tarfile.TarInfo | None = None
+    extractor: _Extractor | None = None
     try:
         tar = HashingReader(stream)
         with _Archive.open(fileobj=tar, mode="r|", tarinfo=_Ends) as archive:  # type: ignore[call-overload]
             extractor = _Extractor(dest_fd, archive, max_size, None, copy=policy)
-            try:
-                while (member := archive.next()) is not None:
-                    extractor.apply(member)
-                    archive.members.clear()
-                if not archive.ended:
-                    raise UsageError("the archive is truncated or corrupt: it ends without tar's end-of-archive "
-                                     "block", hint="give a whole tar archive")  # fmt: skip
-                extractor.finish()
-            finally:
-                extractor.close()
+            _extract_all(archive, extractor, hint="give a whole tar archive")
         return extractor.size
     except (*TAR_ERRORS, zlib.error, lzma.LZMAError) as exc:
         raise UsageError(f"not a valid tar archive: {exc}", hint="give a tar archive") from exc
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StoreFull("no space left for the copy", hint="free space where it goes") from exc
+        member = extractor.member if extractor is not None else None
         where = f"{member.name[:100]!r}" if member is not None else "the archive"
         raise UsageError(f"cannot write {where}: {exc.strerror}",
                          hint="check where it goes (read-only? full?)") from exc  # fmt: skip
@@ -763,6 +757,21 @@ def _walk(writer: _ChangeWriter, dir_fd: int, prefix: list[str]) -> None:
                 _walk(writer, sub, [*prefix, entry])
 
 
+def _extract_all(archive: Any, extractor: _Extractor, *, hint: str) -> None:
+    """Every member of archive (a stream) applied by extractor, then its end checked: an archive
+    cut short is not a smaller one."""
+    try:
+        while (member := archive.next()) is not None:
+            extractor.apply(member)
+            archive.members.clear()  # stream mode keeps every header otherwise: memory per entry
+        if not archive.ended:
+            raise UsageError("the archive is truncated or corrupt: it ends without tar's end-of-archive block",
+                             hint=hint)  # fmt: skip
+        extractor.finish()
+    finally:
+        extractor.close()
+
+
 def extract_layer(
     stream: BinaryIO, dest: Path, *, max_size: int = DEFAULT_MAX_SIZE, split: BinaryIO | None = None, spent: int = 0
 ) -> Digests:
@@ -774,23 +783,14 @@ def extract_layer(
     store; the caller discards dest then."""
     raw = HashingReader(stream)
     root_fd = os.open(dest, _DIR_FLAGS)
-    member: tarfile.TarInfo | None = None
+    extractor: _Extractor | None = None
     try:
         os.fchmod(root_fd, 0o755)  # made by sdc, so root's; the archive's root entry is not applied
         tar = HashingReader(decompressed(raw))
         recorder = TarSplit(tar, split) if split is not None else None
         with _Archive.open(fileobj=recorder or tar, mode="r|", tarinfo=_Ends) as archive:  # type: ignore[call-overload]
             extractor = _Extractor(root_fd, archive, max_size, recorder, spent)
-            try:
-                while (member := archive.next()) is not None:
-                    extractor.apply(member)
-                    archive.members.clear()  # stream mode keeps every header otherwise: memory per entry
-                if not archive.ended:
-                    raise UsageError("the archive is truncated or corrupt: it ends without tar's end-of-archive "
-                                     "block", hint="download or copy it again")  # fmt: skip
-                extractor.finish()
-            finally:
-                extractor.close()
+            _extract_all(archive, extractor, hint="download or copy it again")
         # the whole tar, end blocks and padding included
         diff_id = recorder.finish() if recorder else tar.drain(TRAILING_MAX)
         return Digests(blob=raw.drain(), diff_id=diff_id, size=extractor.size, cost=extractor.cost)
@@ -799,7 +799,7 @@ def extract_layer(
             f"not a valid tar archive: {exc}", hint="give a tar file, optionally gzip, bzip2 or xz compressed"
         ) from exc
     except OSError as exc:
-        raise _extraction_error(exc, member) from exc
+        raise _extraction_error(exc, extractor.member if extractor is not None else None) from exc
     finally:
         os.close(root_fd)
 

@@ -374,15 +374,26 @@ def _signal_pid1(ctx: Context, container: Container, signum: int) -> None:
         raise Conflict(f"container {container.name} is not running", hint="`sdc ps -a` shows its state") from None
 
 
-def remove(ctx: Context, refs: Sequence[str], *, force: bool = False, volumes: bool = False) -> list[Container]:
+def remove(ctx: Context, refs: Sequence[str], *, force: bool = False, volumes: bool = False,
+           missing: list[str] | None = None) -> list[Container]:  # fmt: skip
     """Remove containers; running ones only with force (all killed first, then waited for);
-    volumes: their anonymous volumes too (`rm -v`).
+    volumes: their anonymous volumes too (`rm -v`). missing: where the names of containers that
+    are not there go, the others removed all the same (Docker's `rm a b c`); else one is an error.
 
     A name a killed `sdc run` left is settled first (see settle): rm finds what ps shows. Each
     is claimed first (Context.hold_name): one another sdc is starting or changing is a Conflict,
     and nothing is removed."""
     states = settle_names(ctx, refs)
-    found = _each_once(find(ctx, ref) for ref in refs)
+    if missing is None:
+        found = _each_once(find(ctx, ref) for ref in refs)
+    else:
+        found = []
+        for ref in refs:
+            try:
+                found.append(find(ctx, ref))
+            except NotFound:
+                missing.append(ref)
+        found = _each_once(found)
     with records.locked(ctx.paths):  # where settle claims: a claim held now is a command at work
         for c in found:
             ctx.hold_name(c.name)

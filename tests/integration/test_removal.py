@@ -135,3 +135,15 @@ def test_immutable_and_append_only_entries_do_not_block_rm_on_vfs(vfs_store: Sdc
     sdc.ok("rm", "-f", name)
     assert store_state(sdc.root) == before
     assert not root.exists()
+
+
+def test_rm_removes_what_is_there_and_says_what_is_not(sdc: Sdc, image: str, name: str) -> None:
+    """Docker's `rm a b c` (issue 25): the containers that are there go; the names that are not
+    are one line at the end, and the exit status says so."""
+    sdc.ok("create", "--name", name, image, "true")
+    sdc.ok("create", "--name", f"{name}-2", image, "true")
+    proc = sdc("rm", name, "nosuch-a", f"{name}-2", "nosuch-b")
+    assert proc.returncode != 0 and proc.stdout == f"{name}\n{name}-2\n", proc
+    assert proc.stderr == ("sdc: error: no such container: nosuch-a, nosuch-b "
+                           "(hint: `sdc ps -a` lists the containers here)\n")
+    assert name not in sdc.ok("ps", "-a") and f"{name}-2" not in sdc.ok("ps", "-a")
