@@ -56,10 +56,31 @@ def _sdc(ctx: typer.Context) -> Context:
     return obj.context
 
 
-def _check_format(value: str) -> str:
-    if value not in ("table", "json"):
-        raise typer.BadParameter(f"{value!r} is not table or json")
-    return value
+Format = Annotated[str, typer.Option("--format", help=render.FORMAT_HELP)]
+
+
+InspectFormat = Annotated[Optional[str], typer.Option("--format", "-f", help="json (the default), or a Go template: "
+                                                    "'{{.State.Pid}}', '{{json .Config.Env}}'")]
+
+
+def _show_inspected(found: list[dict[str, Any]], fmt: str | None, kind: str) -> None:
+    """inspect's output: a JSON array, or each object through the template, a line each (Docker's)."""
+    if fmt is None or fmt == "json":
+        typer.echo(json.dumps(found, indent=2, default=str))
+        return
+    from sdcontainer import gotemplate
+
+    template = gotemplate.compile_format(fmt)
+    typer.echo("".join(gotemplate.format_one(template, gotemplate.structs(item, type_name=kind)) + "\n"
+                       for item in found), nl=False)  # fmt: skip
+
+
+def _show_listed(fmt: str, rows: list[dict[str, Any]], headers: dict[str, str], *, noheading: bool = False) -> None:
+    """An ls's rows (Docker's field names) through a --format template."""
+    from sdcontainer import gotemplate
+
+    contexts = [gotemplate.structs(row, type_name="row") for row in rows]
+    typer.echo(render.templated(fmt, contexts, None if noheading else headers), nl=False)
 
 
 def _check_root(value: str | None) -> str | None:
@@ -335,52 +356,93 @@ def logout(
     typer.echo(f"Removed login credentials for {registry}")
 
 
+IMAGE_FIELDS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+                "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
+                "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE"}  # fmt: skip
+
+
 @app.command("images")
 def images_(
     ctx: typer.Context,
+    reference: Annotated[Optional[str], typer.Argument(metavar="[REPOSITORY[:TAG]]")] = None,
+    every: Annotated[bool, typer.Option("--all", "-a", help="All images (sdc makes no intermediate ones)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only image IDs")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table or json", callback=_check_format)] = "table",
+    fmt: Format = "table",
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Show whole image IDs")] = False,
+    digests: Annotated[bool, typer.Option("--digests", help="Show digests")] = False,
+    noheading: Annotated[bool, typer.Option("--noheading", help="No header line")] = False,
+    filters: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="dangling=true|false, "
+                       "reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE")] = None,
 ) -> None:
     """List images."""
+    del every  # every image is listed: sdc's images have no intermediate ones to hide
     from sdcontainer.images import familiar
 
     def shown_id(image_id: str) -> str:
         return image_id if no_trunc else image_id.removeprefix("sha256:")[:12]
 
+    sdc = _sdc(ctx)
+    listed = image_cases.list_images(sdc)
+    keep = image_cases.image_filter([*(filters or []), *([f"reference={reference}"] if reference else [])], listed)
     rows: list[dict[str, Any]] = []
-    for image, names in image_cases.list_images(_sdc(ctx)):
+    for image, names in listed:
         shown: list[str | None] = [*names] or [None]
         for name in shown:
+            if not keep(image, name):
+                continue
             repo, tag = familiar(name) if name else ("<none>", "<none>")
-            rows.append({"Repository": repo, "Tag": tag, "Id": str(image.id), "Created": image.created,
-                         "Size": image.size})  # fmt: skip
+            digest = next((d.partition("@")[2] for d in image.repo_digests if name and d.startswith(
+                name.rpartition(":")[0] + "@")), "<none>")  # fmt: skip
+            rows.append({"Repository": repo, "Tag": tag, "Id": str(image.id), "Digest": digest,
+                         "Created": image_cases.created_at(image), "Size": image.size,
+                         "Labels": image.runtime.get("Labels") or {}})  # fmt: skip
     if quiet:
         for iid in dict.fromkeys(shown_id(r["Id"]) for r in rows):
             typer.echo(iid)
     elif fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
+    elif render.is_template(fmt):
+        from sdcontainer.gotemplate import Struct
+
+        contexts = [Struct({"ID": shown_id(r["Id"]), "Repository": r["Repository"], "Tag": r["Tag"],
+                            "Digest": r["Digest"], "CreatedSince": render.ago(r["Created"]),
+                            "CreatedAt": render.local_time(r["Created"]), "Size": render.size(r["Size"]),
+                            "Containers": "N/A", "SharedSize": "N/A", "UniqueSize": "N/A",
+                            "VirtualSize": render.size(r["Size"])}, type_name="image") for r in rows]  # fmt: skip
+        typer.echo(render.templated(fmt, contexts, None if noheading else IMAGE_FIELDS), nl=False)
     else:
-        table = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
+        table = [["REPOSITORY", "TAG", *(["DIGEST"] if digests else []), "IMAGE ID", "CREATED", "SIZE"]]
         for r in rows:
-            table.append(
-                [r["Repository"], r["Tag"], shown_id(r["Id"]), render.ago(r["Created"]),
-                 render.size(r["Size"])]
-            )  # fmt: skip
-        typer.echo(render.format_table(table), nl=False)
+            table.append([r["Repository"], r["Tag"], *([r["Digest"]] if digests else []), shown_id(r["Id"]),
+                          render.ago(r["Created"]), render.size(r["Size"])])  # fmt: skip
+        typer.echo(render.format_table(table[1:] if noheading else table), nl=False)
 
 
 @app.command("rmi")
 def rmi(
     ctx: typer.Context,
-    images: Annotated[list[str], typer.Argument(metavar="IMAGE...")],
+    images: Annotated[Optional[list[str]], typer.Argument(metavar="IMAGE...")] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="Untag even if containers use it")] = False,
+    every: Annotated[bool, typer.Option("--all", "-a", help="Every image")] = False,
 ) -> None:
     """Remove images."""
     sdc = _sdc(ctx)
-    for ref in images:
-        for line in image_cases.remove_image(sdc, ref, force=force):
-            typer.echo(line)
+    if every == bool(images):
+        raise SdcError("give images to remove, or --all" if not every else "--all and images given",
+                       hint="sdc rmi IMAGE..., or sdc rmi --all")  # fmt: skip
+    refs = images or [str(image.id) for image, _ in image_cases.list_images(sdc)]
+    failed = []
+    for ref in refs:
+        try:
+            for line in image_cases.remove_image(sdc, ref, force=force):
+                typer.echo(line)
+        except SdcError as exc:
+            if len(refs) == 1:
+                raise
+            failed.append(exc)
+            render.report(exc.message, exc.hint, exc.exit_code)
+    if failed:
+        raise typer.Exit(failed[0].exit_code)
 
 
 @app.command("tag")
@@ -397,12 +459,26 @@ def tag(
 def history(
     ctx: typer.Context,
     image: Annotated[str, typer.Argument(metavar="IMAGE")],
-    fmt: Annotated[str, typer.Option("--format", help="table or json", callback=_check_format)] = "table",
+    fmt: Format = "table",
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Whole steps and IDs")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only image IDs")] = False,
 ) -> None:
     """Show how an image was made, a line per step, newest first."""
     rows = image_cases.history(_sdc(ctx), image)
+    if quiet:
+        typer.echo("".join((r["Id"] if no_trunc else r["Id"].removeprefix("sha256:")[:12]) + "\n" for r in rows),
+                   nl=False)  # fmt: skip
+        return
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
+        return
+    if render.is_template(fmt):
+        _show_listed(fmt, [{"ID": r["Id"] if no_trunc or r["Id"] == "<missing>" else r["Id"][7:19],
+                            "CreatedSince": render.ago_iso(r["Created"]), "CreatedAt": r["Created"],
+                            "CreatedBy": r["CreatedBy"] if no_trunc else render.truncate(r["CreatedBy"], 45),
+                            "Size": render.size(r["Size"]), "Comment": r["Comment"]} for r in rows],
+                     {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+                      "Size": "SIZE", "Comment": "COMMENT"})  # fmt: skip
         return
     table = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
     for r in rows:
@@ -420,10 +496,11 @@ app.add_typer(image_app, name="image")
 def image_inspect(
     ctx: typer.Context,
     images: Annotated[list[str], typer.Argument(metavar="IMAGE...")],
+    fmt: InspectFormat = None,
 ) -> None:
-    """Show details of images as JSON."""
+    """Show details of images as JSON, or through a template."""
     sdc = _sdc(ctx)
-    typer.echo(json.dumps([image_cases.inspect_image(sdc, ref) for ref in images], indent=2))
+    _show_inspected([image_cases.inspect_image(sdc, ref) for ref in images], fmt, "image")
 
 
 @image_app.command("prune")
@@ -479,18 +556,30 @@ def network_create(
     typer.echo(network.id)
 
 
+NETWORK_FIELDS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+                  "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT", "Subnet": "SUBNET",
+                  "Gateway": "GATEWAY", "Containers": "CONTAINERS"}  # fmt: skip
+
+
 @network_app.command("ls")
 def network_ls(
     ctx: typer.Context,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only network names")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table or json", callback=_check_format)] = "table",
+    fmt: Format = "table",
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Show whole network IDs")] = False,
+    noheading: Annotated[bool, typer.Option("--noheading", help="No header line")] = False,
 ) -> None:
     """List networks."""
     from sdcontainer.api import networks as network_cases
 
     found = network_cases.list_networks(_sdc(ctx))
-    if quiet:
+    if render.is_template(fmt):
+        rows = [{"ID": n.id if no_trunc else n.id[:12], "Name": n.name, "Driver": "bridge", "Scope": "local",
+                 "IPv6": bool(n.subnet6), "Internal": n.internal, "Labels": "",
+                 "CreatedAt": render.local_time(n.created), "Subnet": n.subnet, "Gateway": n.gateway,
+                 "Containers": len(users)} for n, users in found]  # fmt: skip
+        _show_listed(fmt, rows, NETWORK_FIELDS, noheading=noheading)
+    elif quiet:
         for network, _ in found:
             typer.echo(network.name)
     elif fmt == "json":
@@ -508,12 +597,13 @@ def network_ls(
 def network_inspect(
     ctx: typer.Context,
     networks: Annotated[list[str], typer.Argument(metavar="NETWORK...")],
+    fmt: InspectFormat = None,
 ) -> None:
-    """Show details of networks as JSON, with their containers."""
+    """Show details of networks as JSON (or through a template), with their containers."""
     from sdcontainer.api import networks as network_cases
 
     sdc = _sdc(ctx)
-    typer.echo(json.dumps([network_cases.inspect_network(sdc, ref) for ref in networks], indent=2))
+    _show_inspected([network_cases.inspect_network(sdc, ref) for ref in networks], fmt, "network")
 
 
 @network_app.command("rm")
@@ -635,36 +725,48 @@ def _volume_filter(values: Optional[list[str]]) -> Callable[[dict[str, Any]], bo
     return keep
 
 
+VOLUME_FIELDS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+                 "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "CreatedAt": "CREATED AT"}  # fmt: skip
+
+
 @volume_app.command("ls")
 def volume_ls(
     ctx: typer.Context,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only volume names")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table or json", callback=_check_format)] = "table",
+    fmt: Format = "table",
     filters: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="dangling=true, name=, label=")] = None,
+    noheading: Annotated[bool, typer.Option("--noheading", help="No header line")] = False,
 ) -> None:
     """List volumes."""
     from sdcontainer.api import volumes as volume_cases
 
     keep = _volume_filter(filters)
     found = [v for v in volume_cases.list_volumes(_sdc(ctx)) if keep(v)]
-    if quiet:
+    if render.is_template(fmt):
+        rows = [{"Name": v["Name"], "Driver": "local", "Scope": "local", "Mountpoint": v["Mountpoint"],
+                 "Labels": ",".join(f"{k}={x}" for k, x in v["Labels"].items()), "Links": str(len(v["UsedBy"])),
+                 "Size": "N/A", "CreatedAt": v["CreatedAt"]} for v in found]  # fmt: skip
+        _show_listed(fmt, rows, VOLUME_FIELDS, noheading=noheading)
+    elif quiet:
         typer.echo("".join(v["Name"] + "\n" for v in found), nl=False)
     elif fmt == "json":
         typer.echo(json.dumps(found, indent=2))
     else:
-        typer.echo(render.format_table([["DRIVER", "VOLUME NAME"], *[["local", v["Name"]] for v in found]]), nl=False)
+        table = [["DRIVER", "VOLUME NAME"], *[["local", v["Name"]] for v in found]]
+        typer.echo(render.format_table(table[1:] if noheading else table), nl=False)
 
 
 @volume_app.command("inspect")
 def volume_inspect(
     ctx: typer.Context,
     volumes: Annotated[list[str], typer.Argument(metavar="VOLUME...")],
+    fmt: InspectFormat = None,
 ) -> None:
-    """Show details of volumes as JSON, with the containers that use them."""
+    """Show details of volumes as JSON (or through a template), with the containers that use them."""
     from sdcontainer.api import volumes as volume_cases
 
     sdc = _sdc(ctx)
-    typer.echo(json.dumps([volume_cases.inspect_volume(sdc, name) for name in volumes], indent=2))
+    _show_inspected([volume_cases.inspect_volume(sdc, name) for name in volumes], fmt, "volume")
 
 
 @volume_app.command("rm")
@@ -822,10 +924,22 @@ def ps(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Show stopped containers too")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only container IDs")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table or json", callback=_check_format)] = "table",
+    fmt: Format = "table",
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Whole IDs and commands")] = False,
+    noheading: Annotated[bool, typer.Option("--noheading", help="No header line")] = False,
+    last: Annotated[Optional[int], typer.Option("--last", "-n", help="The N newest, in any state")] = None,
+    latest: Annotated[bool, typer.Option("--latest", "-l", help="The newest, in any state")] = False,
+    filters: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="id=, name=, label=KEY[=VALUE], "
+                       "status=, exited=, ancestor=, before=, since=, volume=, network=, publish=, expose=")] = None,
+    sort: Annotated[str, typer.Option("--sort", help="created (newest first), names, id, image, command or status",
+                                      click_type=click.Choice(render.PS_SORT))] = "created",
 ) -> None:
     """List containers."""
-    typer.echo(render.format_ps(lifecycle.status(_sdc(ctx)), all_=all_, quiet=quiet, fmt=fmt), nl=False)
+    sdc = _sdc(ctx)
+    listed = lifecycle.status(sdc)
+    options = lifecycle.ps_options(listed, all_=all_, quiet=quiet, fmt=fmt, no_trunc=no_trunc, noheading=noheading,
+                                   last=last, latest=latest, filters=filters or [], sort=sort)  # fmt: skip
+    typer.echo(render.format_ps(listed, **options), nl=False)
 
 
 @app.command()
@@ -1000,8 +1114,8 @@ def stats(
     containers: Annotated[Optional[list[str]], typer.Argument(metavar="[CONTAINER...]")] = None,
     every: Annotated[bool, typer.Option("--all", "-a", help="Stopped containers too")] = False,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="One table, not a live one")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table, json (a line each) or a template: {{.Name}} "
-                                                      "{{.CPUPerc}}")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json (a line each) or a Go template: "
+                                                      "'{{.Name}} {{.CPUPerc}}'")] = "table",
     interval: Annotated[float, typer.Option("--interval", help="Seconds between samples")] = 1.0,
 ) -> None:
     """What containers use, as systemd accounts it: CPU, memory, network and block I/O, tasks."""
@@ -1042,30 +1156,11 @@ def _stats_renderer(fmt: str) -> Callable[[list[dict[str, Any]]], str]:
                                                  *[[str(r[key]) for _, key in COLUMNS] for r in rows]])  # fmt: skip
     if fmt == "json":
         return lambda rows: "".join(json.dumps(r) + "\n" for r in rows)
-    return lambda rows: _template(fmt, rows)
+    from sdcontainer import gotemplate
 
-
-def _template(fmt: str, rows: list[dict[str, Any]]) -> str:
-    """Docker's Go templates as far as fields go: {{.Name}}, "table" first for a header line."""
-    import re
-
-    from sdcontainer.api.stats import COLUMNS
-
-    field = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
-    table = fmt.startswith("table ")
-    text = fmt.removeprefix("table ").replace("\\t", "\t").replace("\\n", "\n")
-    titles = {key: title for title, key in COLUMNS}
-    known = rows[0].keys() if rows else titles.keys()
-    for name in field.findall(text):
-        if name not in known:
-            raise SdcError(f"--format: no field {name!r}", hint="use .Name, .ID, .CPUPerc, .MemUsage, .MemPerc, "
-                           ".NetIO, .BlockIO, .PIDs")  # fmt: skip
-
-    def fill(values: dict[str, Any]) -> str:
-        return field.sub(lambda m: str(values.get(m.group(1), "")), text)
-
-    lines = [fill({k: titles.get(k, k.upper()) for k in known})] if table else []
-    return "".join(line + "\n" for line in lines + [fill(r) for r in rows])
+    gotemplate.compile_format(gotemplate.table(fmt.strip())[1])  # a template that does not parse: said at once
+    headers = {key: title for title, key in COLUMNS} | {"Container": "CONTAINER"}
+    return lambda rows: render.templated(fmt, [gotemplate.Struct(r, type_name="stats") for r in rows], headers)
 
 
 @app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
@@ -1122,48 +1217,75 @@ def attach(
 
 @app.command("version")
 def version_(
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table (text) or json", callback=_check_format)] = "table",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, or a Go template: "
+                                                            "'{{.Client.Version}}'")] = "table",
 ) -> None:
     """Show sdc's version (sdc has no daemon: no server to show)."""
     from sdcontainer.api import system
 
-    found = system.version()
-    typer.echo(json.dumps(found, indent=2) if fmt == "json" else system.as_text(found), nl=fmt == "json")
+    _show_system(system.version(), fmt, "version")
+
+
+def _show_system(found: dict[str, Any], fmt: str, kind: str) -> None:
+    from sdcontainer.api import system
+
+    if fmt == "json":
+        typer.echo(json.dumps(found, indent=2))
+    elif fmt in ("table", "text"):
+        typer.echo(system.as_text(found), nl=False)
+    else:
+        _show_inspected([found], fmt, kind)
 
 
 @app.command()
 def info(
     ctx: typer.Context,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table (text) or json", callback=_check_format)] = "table",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, or a Go template: "
+                                                            "'{{.Host.CgroupVersion}}'")] = "table",
 ) -> None:
     """Show the host, its cgroups and systemd, the security defaults and the store, as podman info."""
     from sdcontainer.api import system
 
     found = system.info(_sdc(ctx))
-    typer.echo(json.dumps(found, indent=2) if fmt == "json" else system.as_text(found), nl=fmt == "json")
+    _show_system(found if fmt in ("json", "table", "text") else system.go_names(found), fmt, "info")
 
 
 @app.command()
 def inspect(
     ctx: typer.Context,
     objects: Annotated[list[str], typer.Argument(metavar="CONTAINER|IMAGE...")],
+    fmt: InspectFormat = None,
+    kind: Annotated[Optional[str], typer.Option("--type", help="container or image: only those",
+                                                click_type=click.Choice(["container", "image"]))] = None,
 ) -> None:
-    """Show details of containers (or, where no container has the name, images) as JSON."""
+    """Show details of containers (or, where no container has the name, images) as JSON, or through a template."""
+    from sdcontainer.api import inspect as inspect_cases
     from sdcontainer.errors import NotFound
 
     sdc = _sdc(ctx)
-    found = []
+    found: list[tuple[str, dict[str, Any]]] = []
+    missing = []
     for ref in objects:
         try:
-            found.append(lifecycle.inspect(sdc, ref))
+            if kind == "image":
+                raise NotFound(ref)
+            found.append(("container", inspect_cases.container(sdc, ref)))
         except NotFound:
             try:
-                found.append(image_cases.inspect_image(sdc, ref))
+                if kind == "container":
+                    raise
+                found.append(("image", image_cases.inspect_image(sdc, ref)))
             except NotFound:
-                raise SdcError(
-                    f"no such container or image: {ref}", hint="`sdc ps -a` and `sdc images` list them"
-                ) from None
-    typer.echo(json.dumps(found, indent=2, default=str))
+                missing.append(ref)
+    if fmt is None or fmt == "json" or not found:
+        if found or not missing:
+            typer.echo(json.dumps([item for _, item in found], indent=2, default=str))
+    else:
+        for what, item in found:
+            _show_inspected([item], fmt, what)
+    if missing:  # what was found is shown first, as Docker does
+        what = {"container": "container", "image": "image"}.get(kind or "", "container or image")
+        raise NotFound(f"no such {what}: {', '.join(missing)}", hint="`sdc ps -a` and `sdc images` list them")
 
 
 @app.command()

@@ -27,6 +27,9 @@ PS_OPTIONS: dict[str, tuple[str, type]] = {
     "-a": ("all_", bool), "--all": ("all_", bool),
     "-q": ("quiet", bool), "--quiet": ("quiet", bool),
     "--format": ("fmt", str),
+    "--no-trunc": ("no_trunc", bool), "--noheading": ("noheading", bool),
+    "-n": ("last", int), "--last": ("last", int), "-l": ("latest", bool), "--latest": ("latest", bool),
+    "-f": ("filters", list), "--filter": ("filters", list), "--sort": ("sort", str),
 }  # fmt: skip
 
 
@@ -124,9 +127,14 @@ def _parse_command(
 def parse_ps(argv: list[str]) -> dict[str, Any] | None:
     """[globals] ps [-a] [-q] [--format table|json], or None when typer must handle it."""
     parsed = _parse_command(argv, "ps", PS_OPTIONS, interspersed=True)
-    if parsed is None or parsed[2] or parsed[1].get("fmt", "table") not in ("table", "json"):
-        return None
-    return {**parsed[0], "all_": False, "quiet": False, "fmt": "table", **parsed[1]}
+    if parsed is None or parsed[2] or parsed[1].get("sort", "created") not in PS_SORT:
+        return None  # typer says what is wrong
+    return {**parsed[0], **PS_DEFAULTS, **parsed[1]}
+
+
+PS_SORT = ("created", "runningfor", "names", "id", "image", "command", "status")  # render.PS_SORT
+PS_DEFAULTS: dict[str, Any] = {"all_": False, "quiet": False, "fmt": "table", "no_trunc": False, "noheading": False,
+                               "last": None, "latest": False, "filters": [], "sort": "created"}  # fmt: skip
 
 
 def run_options() -> dict[str, tuple[str, type]]:
@@ -176,7 +184,8 @@ def fast_ps(opts: dict[str, Any]) -> int:
     def ps(context: Context) -> int:
         require_root()
         listed = containers.status(context)
-        sys.stdout.write(render.format_ps(listed, all_=opts["all_"], quiet=opts["quiet"], fmt=opts["fmt"]))
+        flags = {k: opts[k] for k in PS_DEFAULTS}
+        sys.stdout.write(render.format_ps(listed, **containers.ps_options(listed, **flags)))
         return 0
 
     return _with_context(opts, ps)

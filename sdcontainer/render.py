@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,22 +16,134 @@ if TYPE_CHECKING:
 PS_HEADER = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", "UNIT"]
 
 
-def format_ps(statuses: Sequence[ContainerStatus], *, all_: bool, quiet: bool, fmt: str) -> str:
+PS_SORT = ("created", "runningfor", "names", "id", "image", "command", "status")
+
+
+def format_ps(statuses: Sequence[ContainerStatus], *, all_: bool, quiet: bool, fmt: str, no_trunc: bool = False,
+              last: int | None = None, noheading: bool = False, sort: str = "created",
+              keep: Callable[[ContainerStatus], bool] | None = None) -> str:  # fmt: skip
+    """`ps`: running containers (all_: every one) that keep() takes, newest first (or by sort),
+    the last (newest) few only; as a table, IDs (quiet), JSON, or through a template."""
     from sdcontainer.containers import published_ports
 
-    rows = [s for s in statuses if all_ or s.state in ("running", "paused", "restarting")]
+    rows = [s for s in statuses if (all_ or last is not None or s.state in ("running", "paused", "restarting"))
+            and (keep is None or keep(s))]  # fmt: skip
+    if last is not None and last >= 0:  # Docker's -n: the newest N, whatever their state; -n -1: all
+        rows = rows[:last]
+    rows = _sorted(rows, sort)
     if quiet:
-        return "".join(s.container.short_id + "\n" for s in rows)
+        return "".join((s.container.id if no_trunc else s.container.short_id) + "\n" for s in rows)
     if fmt == "json":
         return json.dumps([status_json(s) for s in rows], indent=2) + "\n"
+    if is_template(fmt):
+        return templated(fmt, [ps_row(s, no_trunc=no_trunc) for s in rows], None if noheading else PS_FIELDS)
     table = [PS_HEADER]
     for s in rows:
         c = s.container
         cmd = " ".join(c.spec.argv)
-        short = json.dumps(cmd[:20] + ("…" if len(cmd) > 20 else ""), ensure_ascii=False)
+        short = json.dumps(cmd if no_trunc else cmd[:20] + ("…" if len(cmd) > 20 else ""), ensure_ascii=False)
         ports = ", ".join(map(str, published_ports(c))) if s.state in ("running", "paused") else ""
-        table.append([c.short_id, c.spec.image, short, ago(c.created), status_text(s), ports, c.name, c.unit])
-    return format_table(table)
+        table.append([c.id if no_trunc else c.short_id, c.spec.image, short, ago(c.created), status_text(s), ports,
+                      c.name, c.unit])  # fmt: skip
+    return format_table(table[1:] if noheading else table)
+
+
+def _sorted(rows: list[ContainerStatus], by: str) -> list[ContainerStatus]:
+    if by in ("created", "runningfor"):
+        return rows  # newest first already
+    keys: dict[str, Callable[[ContainerStatus], str]] = {
+        "names": lambda s: s.container.name, "id": lambda s: s.container.id, "image": lambda s: s.container.spec.image,
+        "command": lambda s: " ".join(s.container.spec.argv), "status": lambda s: s.state}  # fmt: skip
+    return sorted(rows, key=keys[by])
+
+
+# --- --format templates (gotemplate: imported only when one is given) --------------------
+
+FORMAT_HELP = "table, json, or a Go template: '{{.Names}} {{.Status}}', 'table {{.ID}}\\t{{.Image}}'"
+
+
+def is_template(fmt: str) -> bool:
+    """Neither table nor json: a Go template (a text without {{ }} is one too, as Docker's)."""
+    return fmt not in ("table", "json")
+
+
+def templated(fmt: str, rows: Sequence[dict[str, Any]], headers: dict[str, str] | None = None) -> str:
+    """Each row through Docker's template, a line each; with `table ` first, a header line made
+    from headers (the fields' column titles) and the columns aligned as Docker's tabwriter does."""
+    from sdcontainer import gotemplate
+
+    table, body = gotemplate.table(fmt.strip())
+    template = gotemplate.compile_format(body.strip())
+    lines = []
+    if table and headers is not None:
+        lines.append(template.header(headers))
+    lines += [gotemplate.format_one(template, row) for row in rows]
+    text = "".join(line + "\n" for line in lines)
+    return gotemplate.tabwrite(text) if table else text
+
+
+PS_FIELDS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+             "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+             "Names": "NAMES", "Labels": "LABELS", "Label": "LABEL", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+             "LocalVolumes": "LOCAL VOLUMES", "ExitCode": "EXIT CODE", "Pid": "PID", "Unit": "UNIT",
+             "StartedAt": "STARTED AT"}  # fmt: skip
+
+
+def ps_row(s: ContainerStatus, *, no_trunc: bool = False) -> dict[str, Any]:
+    """A container as Docker's `ps --format` template sees it (its ContainerContext's fields)."""
+    from sdcontainer import gotemplate
+    from sdcontainer.containers import published_ports
+    from sdcontainer.spec import label_map
+
+    c = s.container
+    command = " ".join(c.spec.argv)
+    if not no_trunc and len(command) > 20:
+        command = command[:19] + "…"
+    labels = label_map(c.spec.labels)
+    mounts = [m.split(":")[0] for m in (*c.spec.named_volumes, *c.spec.volumes)]
+    up = s.state in ("running", "paused")
+    fields: dict[str, Any] = {
+        "Command": json.dumps(command, ensure_ascii=False),
+        "CreatedAt": local_time(c.created),
+        "ExitCode": s.exit_code if s.exit_code is not None else 0,
+        "ID": c.id if no_trunc else c.short_id,
+        "Image": c.spec.image,
+        "Label": gotemplate.Method("Label", lambda key: labels.get(key, "") if isinstance(key, str) else ""),
+        "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
+        "LocalVolumes": str(len(c.spec.named_volumes)),
+        "Mounts": ",".join(m if no_trunc else truncate(m, 15) for m in mounts),
+        "Names": c.name,
+        "Networks": c.spec.network,
+        "Pid": _pid(c.bundle) if up else 0,
+        "Ports": ", ".join(map(str, published_ports(c))) if up else "",
+        "RunningFor": ago(c.created),
+        "Size": "0B",
+        "StartedAt": local_time(s.started) if s.started else "",
+        "State": s.state,
+        "Status": status_text(s),
+        "Unit": c.unit,
+    }
+    return gotemplate.Struct(fields, type_name="container")
+
+
+def _pid(bundle: str) -> int:
+    import os
+
+    from sdcontainer import protocol
+
+    try:
+        with open(os.path.join(bundle, protocol.PID)) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0
+
+
+def local_time(ts: float) -> str:
+    """Go's time.Time.String() as Docker prints CreatedAt: 2026-12-05 13:04:05 +0000 UTC."""
+    import datetime
+
+    when = datetime.datetime.fromtimestamp(ts).astimezone()
+    return when.strftime("%Y-%m-%d %H:%M:%S %z ") + (when.tzname() or "")
 
 
 def status_json(s: ContainerStatus) -> dict[str, Any]:

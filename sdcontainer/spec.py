@@ -72,6 +72,8 @@ RUN_FLAGS = (
     RunFlag(("--rm",), "rm", bool, False, "Remove the container when it exits"),
     RunFlag(("-e", "--env"), "env", list, None, "Set NAME=VALUE; NAME alone passes on yours"),
     RunFlag(("--env-file",), "env_file", list, None, "Read NAME=VALUE lines (Docker's format) from a file"),
+    RunFlag(("-l", "--label"), "label", list, None, "Set a label: KEY=VALUE (KEY alone: an empty value)"),
+    RunFlag(("--label-file",), "label_file", list, None, "Read KEY=VALUE labels, a line each, from a file"),
     RunFlag(("-w", "--workdir"), "workdir", str, None,
             "Working directory inside, made when missing [default: the image's, or /]"),
     RunFlag(("-h", "--hostname"), "hostname", str, None, "Hostname [default: the name]"),
@@ -199,6 +201,7 @@ class ContainerSpec:
     dns_search: tuple[str, ...] = ()  # resolv.conf's search domains ("." for none)
     dns_options: tuple[str, ...] = ()  # resolv.conf's options
     add_hosts: tuple[str, ...] = ()  # /etc/hosts lines: NAME:ADDRESS (parse_add_host)
+    labels: tuple[str, ...] = ()  # KEY=VALUE, the image's then the flags' (resolve_spec merges them)
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -346,6 +349,37 @@ def read_env_files(paths: Sequence[str], environ: Mapping[str, str]) -> list[str
             raise UsageError(f"--env-file {path} is not UTF-8 text", hint="write NAME=VALUE lines") from None
         entries += parse_env_file(text, path=path, environ=environ)
     return entries
+
+
+LABELS_MAX = 64 * 1024  # bytes of labels a container may have (they are kept in its record)
+
+
+def parse_labels(values: Sequence[str], files: Sequence[str] = ()) -> tuple[str, ...]:
+    """--label-file's lines, then --label's values, as KEY=VALUE (KEY alone: an empty value),
+    a later value of a key winning; a key is any text but '=', newlines and NULs (Docker's)."""
+    given = []
+    for path in files:
+        try:
+            text = read_given(path).decode("utf-8-sig")
+        except OSError as exc:
+            raise UsageError(f"cannot read --label-file {path}: {exc.strerror}", hint="give a readable file") from None
+        except (UnicodeDecodeError, ValueError):
+            raise UsageError(f"--label-file {path!r} is not UTF-8 text", hint="write KEY=VALUE lines") from None
+        given += [line for line in (raw.strip() for raw in text.splitlines()) if line and not line.startswith("#")]
+    labels: dict[str, str] = {}
+    for value in [*given, *values]:
+        key, _, text = value.partition("=")
+        if not key.strip() or any(c in value for c in "\0\n\r"):
+            raise UsageError(f"invalid label {value[:80]!r}", hint="give KEY=VALUE (or KEY), a line each")
+        labels[key] = text
+    merged = tuple(f"{k}={v}" for k, v in labels.items())
+    if sum(len(m) for m in merged) > LABELS_MAX:
+        raise UsageError("the labels are too long", hint="keep them under 64 KiB in all")
+    return merged
+
+
+def label_map(labels: Sequence[str]) -> dict[str, str]:
+    return dict(label.partition("=")[::2] for label in labels)
 
 
 def build_limits(
@@ -500,6 +534,7 @@ def build_run_spec(
         dns_search=tuple(check_domain(d) for d in f["dns_search"] or ()),
         dns_options=tuple(check_dns_option(o) for o in f["dns_option"] or ()),
         add_hosts=tuple(parse_add_host(h) for h in f["add_host"] or ()),
+        labels=parse_labels(f["label"] or (), f["label_file"] or ()),
         limits=limits,
     )
 

@@ -4,21 +4,19 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdcontainer import cgroups, containers, files, protocol, records, units, volumes
+from sdcontainer import cgroups, containers, files, protocol, records, units
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
-from sdcontainer.spec import STOP_TIMEOUT_MAX, parse_signal
-from sdcontainer.systemd import SERVICE_IFACE
+from sdcontainer.spec import STOP_TIMEOUT_MAX, label_map, parse_signal
 
 log = get_logger(__name__)
 
@@ -208,6 +206,113 @@ def status(ctx: Context) -> list[ContainerStatus]:
                             started=started, finished=state.get("finished"))
         )  # fmt: skip
     return result
+
+
+PS_FILTERS = ("id", "name", "label", "label!", "status", "exited", "ancestor", "before", "since", "volume",
+              "network", "publish", "expose")  # fmt: skip
+PS_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def ps_filter(values: Sequence[str], listed: Sequence[ContainerStatus]) -> Callable[[ContainerStatus], bool]:
+    """`ps --filter`s, Docker's: values of one key any of them (OR), keys all of them (AND); label
+    filters all of them. id (a prefix), name (a part, or ^regex$), label=KEY[=VALUE], label!=...,
+    status, exited=CODE, ancestor=IMAGE, before/since=CONTAINER, volume, network, publish, expose."""
+    import re
+
+    wanted: dict[str, list[str]] = {}
+    for value in values:
+        key, eq, text = value.partition("=")
+        if not eq or key not in PS_FILTERS:
+            raise UsageError(f"invalid --filter {value!r}", hint="use " + ", ".join(f"{k}=..." for k in PS_FILTERS))
+        if key == "status" and text not in PS_STATES:
+            raise UsageError(f"invalid --filter {value!r}", hint="a status is one of " + ", ".join(PS_STATES))
+        if key == "exited" and not text.lstrip("-").isdigit():
+            raise UsageError(f"invalid --filter {value!r}", hint="give exited=CODE, an exit status")
+        if key == "name":
+            try:
+                re.compile(text)
+            except re.error:
+                raise UsageError(f"invalid --filter {value!r}: not a regular expression",
+                                 hint="a part of the name, or a regular expression: name=^web") from None  # fmt: skip
+        wanted.setdefault(key, []).append(text)
+    by_ref = {s.container.name: s.container for s in listed}
+    bounds = {}
+    for key in ("before", "since"):
+        for ref in wanted.get(key, []):
+            match = by_ref.get(ref) or next(
+                (s.container for s in listed if len(ref) >= 4 and s.container.id.startswith(ref)), None)
+            if match is None:
+                raise NotFound(f"no such container: {ref}", hint=f"--filter {key}= names a container of `sdc ps -a`")
+            bounds[key] = match.created
+
+    def ports(s: ContainerStatus, published: bool) -> set[str]:
+        found = set()
+        for p in containers.published_ports(s.container):
+            port = p.host_port if published else p.container_port
+            found |= {f"{port + i}/{p.protocol}" for i in range(p.count)} | {str(port + i) for i in range(p.count)}
+        return found
+
+    def one(key: str, text: str, s: ContainerStatus) -> bool:
+        c = s.container
+        if key == "id":
+            return c.id.startswith(text)
+        if key == "name":
+            return re.search(text, c.name) is not None
+        if key == "status":
+            return s.state == text
+        if key == "exited":
+            return s.state == "exited" and s.exit_code == int(text)
+        if key == "ancestor":
+            return _is_ancestor(c, text)
+        if key == "volume":
+            return any(text in (m.split(":")[0], m.split(":")[1]) for m in (*c.spec.named_volumes, *c.spec.volumes))
+        if key == "network":
+            return c.spec.network == text
+        if key in ("publish", "expose"):
+            return text in ports(s, key == "publish")
+        return True
+
+    def keep(s: ContainerStatus) -> bool:
+        labels = label_map(s.container.spec.labels)
+        for key, texts in wanted.items():
+            if key in ("label", "label!"):
+                matched = [k in labels and (not eq or labels[k] == v) for k, eq, v in (t.partition("=") for t in texts)]
+                if (key == "label" and not all(matched)) or (key == "label!" and any(matched)):
+                    return False
+            elif key == "before":
+                if s.container.created >= bounds[key]:
+                    return False
+            elif key == "since":
+                if s.container.created <= bounds[key]:
+                    return False
+            elif not any(one(key, t, s) for t in texts):
+                return False
+        return True
+
+    return keep
+
+
+def ps_options(listed: Sequence[ContainerStatus], *, all_: bool, quiet: bool, fmt: str, no_trunc: bool,
+               noheading: bool, last: int | None, latest: bool, filters: Sequence[str],
+               sort: str) -> dict[str, Any]:  # fmt: skip
+    """ps's flags (Docker's and Podman's) as render.format_ps takes them: -l is -n 1; a status
+    filter shows the stopped too, as -a does (Docker's)."""
+    if last is not None and last < -1:
+        raise UsageError(f"invalid -n {last}", hint="give how many of the newest to show (-1: all)")
+    return {"all_": all_ or any(f.startswith("status=") for f in filters), "quiet": quiet, "fmt": fmt,
+            "no_trunc": no_trunc, "noheading": noheading, "last": 1 if latest else last, "sort": sort,
+            "keep": ps_filter(filters, listed) if filters else None}  # fmt: skip
+
+
+def _is_ancestor(container: Container, ref: str) -> bool:
+    """ancestor=: the container's image, by the name it was made from, a name of that image, or its ID."""
+    from sdcontainer.images import as_reference
+
+    image_id = container.image_id.removeprefix("sha256:")
+    if len(ref) >= 4 and image_id.startswith(ref.removeprefix("sha256:")):
+        return True
+    theirs = as_reference(ref)
+    return container.spec.image == ref or (theirs is not None and as_reference(container.spec.image) == theirs)
 
 
 def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> list[Container]:
@@ -530,81 +635,10 @@ def cleanup(ctx: Context, name: str, environ: dict[str, str]) -> None:
         delete(ctx, container)
 
 
-def inspect(ctx: Context, ref: str) -> dict[str, Any]:
-    from sdcontainer.text import iso_time
-
-    container = find(ctx, ref)
-    data: dict[str, Any] = {
-        "Id": container.id,
-        "Name": container.name,
-        "Created": iso_time(container.created),
-        "Image": container.spec.image,
-        "ImageId": container.image_id,
-        "Command": list(container.spec.argv),
-        "Unit": container.unit,
-        "Storage": {"Driver": container.driver, "RootFs": container.rootfs, "Bundle": container.bundle,
-                    # overlay: RootFs is mounted in the container's own namespace only; its changes are here
-                    **({"UpperDir": os.path.join(os.path.dirname(container.rootfs), "upper")}
-                       if container.driver == "overlay" else {})},  # fmt: skip
-        "Limits": dataclasses.asdict(container.spec.limits),
-        "Mounts": volumes.inspect_mounts(container.spec.volumes, container.spec.named_volumes, container.spec.tmpfs,
-                                         volumes_at=str(ctx.driver().volumes)),
-        "HostConfig": {"RestartPolicy": _restart_policy(container.spec.restart), "Init": container.spec.init,
-                       "Enabled": container.spec.enable and _enabled(container.name),
-                       "ReadonlyRootfs": container.spec.read_only,
-                       "Tmpfs": {t.split(":")[0]: t.split(":")[1] for t in container.spec.tmpfs}},
-        "RestartCount": 0,
-        "Security": _security(ctx, container),
-        "Config": dataclasses.asdict(container.spec),
-        "NetworkSettings": _network_settings(ctx, container),
-    }
-    ended = containers.read_state(ctx.paths, container.name)
-    state: dict[str, Any] = {"Status": "exited" if ended else "created", "Paused": False, "Restarting": False,
-                             "ExitCode": ended.get("exit_code"), "OOMKilled": bool(ended.get("oom_killed")),
-                             **ended}  # fmt: skip
-    data["State"] = state
-    iface = SERVICE_IFACE if container.unit.endswith(".service") else "org.freedesktop.systemd1.Scope"
-    with contextlib.suppress(NotFound):
-        unit = ctx.systemd.unit_properties(container.unit)
-        props = ctx.systemd.unit_properties(container.unit, iface)
-        active, sub = str(unit["ActiveState"]), str(unit["SubState"])
-        if sub == "auto-restart":
-            state.update(Status=RESTARTING, Restarting=True)
-        elif active not in GONE:
-            paused = cgroups.is_frozen(units.unit_cgroup(container.unit))
-            state.update(Status="paused" if paused else "running" if active == "active" else active, Paused=paused)
-        state.update(ActiveState=active, SubState=sub, MainPID=props.get("MainPID"),
-                     ControlGroup=props.get("ControlGroup"))  # fmt: skip
-        if "NRestarts" in props:  # systemd counts the restart its start limit refused, too
-            count, most = int(str(props["NRestarts"])), _restart_policy(container.spec.restart)["MaximumRetryCount"]
-            data["RestartCount"] = min(count, most) if most else count
-        data["UnitProperties"] = {
-            k: _jsonable(props[k]) for k in units.SIGNATURES if k in props and k not in ("ExecStart", "ExecStopPost")
-        }
-    return data
-
-
-def _network_settings(ctx: Context, container: Container) -> dict[str, Any]:
-    from sdcontainer.api import networks
-
-    return networks.network_settings(ctx, container)
-
-
 def ports(ctx: Context, ref: str) -> list[containers.Published]:
     """`sdc port`: the ports a container publishes (its host ports are its own from its making to
     its removal)."""
     return containers.published_ports(find(ctx, ref))
-
-
-def _enabled(name: str) -> bool:
-    from sdcontainer import persist
-
-    return persist.is_enabled(name)
-
-
-def _restart_policy(policy: str) -> dict[str, Any]:
-    name, _, count = policy.partition(":")
-    return {"Name": name or "no", "MaximumRetryCount": int(count or 0)}
 
 
 def diff(ctx: Context, ref: str) -> list[tuple[str, str]]:
@@ -621,31 +655,3 @@ def diff(ctx: Context, ref: str) -> list[tuple[str, str]]:
                 log.warning("%s is a btrfs subvolume the container made: its files are not shown (nor committed)",
                             path)  # fmt: skip
             return [(kind.value, "/" + path) for kind, path in found]
-
-
-def _security(ctx: Context, container: Container) -> dict[str, Any]:
-    """What confines the container, stated: privileged or not, seccomp, capabilities, no_new_privs,
-    devices; from its config, as the launcher applies it."""
-    from sdcontainer.spec import seccomp_profile
-
-    try:
-        config = records.read_json(Path(container.bundle) / protocol.CONFIG)
-    except FileNotFoundError:
-        config = {}
-    process = config.get("process", {})
-    return {
-        "Privileged": container.spec.privileged,
-        "Seccomp": seccomp_profile(container.spec) or "default",
-        "Capabilities": process.get("capabilities", {}).get("bounding", []),
-        "NoNewPrivileges": process.get("noNewPrivileges", True),
-        "Devices": "all" if container.spec.privileged else "sdc's (DevicePolicy=closed)",
-        "UsernsMode": container.spec.userns or "host",
-        "UidMap": [[m["containerID"], m["hostID"], m["size"]] for m in config.get("linux", {}).get("uidMappings", [])],
-        "GidMap": [[m["containerID"], m["hostID"], m["size"]] for m in config.get("linux", {}).get("gidMappings", [])],
-    }
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, bytes):
-        return list(value)
-    return value

@@ -105,27 +105,31 @@ def text(event: dict[str, Any]) -> str:
 
 
 def show(found: Iterator[dict[str, Any]], keep: Callable[[dict[str, Any]], bool], fmt: str) -> None:
+    from sdcontainer import gotemplate
+
+    template = gotemplate.compile_format(fmt) if fmt not in ("", "json") else None
     for event in found:
         if not keep(event):
             continue
         if fmt == "json":
             line = json.dumps(event)
-        elif fmt:
-            line = _render(event, fmt)
+        elif template is not None:
+            line = gotemplate.format_one(template, _as_go(event))
         else:
             line = text(event)
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
 
-def _render(event: dict[str, Any], fmt: str) -> str:
-    import re
-
-    return re.sub(r"\{\{\s*\.(\w+)(?:\.(\w+))?\s*\}\}", lambda m: _field(event, m.group(1), m.group(2)), fmt)
+GO_NAMES = {"status": "Status", "id": "ID", "from": "From", "scope": "Scope", "time": "Time", "timeNano": "TimeNano"}
 
 
-def _field(event: dict[str, Any], first: str, second: str | None) -> str:
-    value = event.get(first, "")
-    if second is not None:
-        value = value.get(second, "") if isinstance(value, dict) else ""
-    return json.dumps(value) if isinstance(value, dict) else str(value)
+def _as_go(event: dict[str, Any]) -> Any:
+    """An event as Docker's template sees its Message: the Go names (.ID, .Status, .TimeNano...)
+    beside the JSON ones, which `{{json .}}` shows."""
+    from sdcontainer import gotemplate
+
+    data = gotemplate.structs(event, type_name="event")
+    for key, name in GO_NAMES.items():
+        data[name] = gotemplate.Method(name, lambda v=event[key]: v, arity=0)
+    return data

@@ -7,11 +7,12 @@ import errno
 import os
 import re
 import shlex
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sdcontainer import cgroups, containers, files, records, units
 from sdcontainer.api.context import Context
-from sdcontainer.errors import Conflict
+from sdcontainer.errors import Conflict, NotFound, UsageError
 
 # tar, hashing and the storage layer: only for the commands that need them
 if TYPE_CHECKING:
@@ -48,6 +49,71 @@ def list_images(ctx: Context) -> list[tuple[Image, list[str]]]:
     from sdcontainer import images
 
     return images.list_images(ctx.paths)
+
+
+def created_at(image: Image) -> float:
+    """When the image was made: its config's `created` (RFC 3339), else when the store got it."""
+    import datetime
+
+    text = image.config.get("created")
+    if isinstance(text, str):
+        with contextlib.suppress(ValueError):
+            when = datetime.datetime.fromisoformat(text)  # Python 3.11 reads RFC 3339, nanoseconds and Z too
+            return (when if when.tzinfo else when.replace(tzinfo=datetime.UTC)).timestamp()
+    return image.created
+
+
+IMAGE_FILTERS = ("dangling", "reference", "label", "before", "since")
+
+
+def image_filter(values: list[str], listed: list[tuple[Image, list[str]]]) -> Callable[[Image, str | None], bool]:
+    """`images --filter`s, Docker's: dangling=true|false, reference=PATTERN (a shell pattern on
+    the name, as Docker's), label=KEY[=VALUE], before/since=IMAGE; one key's values any of them,
+    keys all of them. The predicate takes an image and one of its names (None: it has none)."""
+    import fnmatch
+
+    from sdcontainer import images
+
+    wanted: dict[str, list[str]] = {}
+    for value in values:
+        key, eq, text = value.partition("=")
+        if not eq or key not in IMAGE_FILTERS or (key == "dangling" and text not in ("true", "false", "1", "0")):
+            raise UsageError(f"invalid --filter {value!r}", hint="use dangling=true|false, reference=PATTERN, "
+                             "label=KEY[=VALUE], before=IMAGE, since=IMAGE")  # fmt: skip
+        wanted.setdefault(key, []).append(text)
+    bounds: dict[str, float] = {}
+    for key in ("before", "since"):
+        for ref in wanted.get(key, []):
+            match = next((img for img, names in listed if str(img.id).removeprefix("sha256:").startswith(
+                ref.removeprefix("sha256:")) and len(ref) >= 4 or images.as_reference(ref) in names), None)  # fmt: skip
+            if match is None:
+                raise NotFound(f"no such image: {ref}", hint=f"--filter {key}= names an image of `sdc images`")
+            bounds[key] = created_at(match)
+
+    def reference(name: str | None, pattern: str) -> bool:
+        if name is None:
+            return False
+        repo, tag = images.familiar(name)
+        return any(fnmatch.fnmatchcase(n, pattern) for n in (f"{repo}:{tag}", repo, name))
+
+    def keep(image: Image, name: str | None) -> bool:
+        labels = image.runtime.get("Labels") or {}
+        labels = labels if isinstance(labels, dict) else {}
+        for key, texts in wanted.items():
+            if key == "dangling" and (name is None) != (texts[-1] in ("true", "1")):
+                return False
+            if key == "reference" and not any(reference(name, t) for t in texts):
+                return False
+            if key == "label" and not all(k in labels and (not eq or labels[k] == v)
+                                          for k, eq, v in (t.partition("=") for t in texts)):  # fmt: skip
+                return False
+            if key == "before" and created_at(image) >= bounds[key]:
+                return False
+            if key == "since" and created_at(image) <= bounds[key]:
+                return False
+        return True
+
+    return keep
 
 
 def remove_image(ctx: Context, ref: str, *, force: bool = False) -> list[str]:

@@ -73,12 +73,27 @@ def resolve_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
         publish = (*publish, *exposed_ports(runtime, publish))
     spec = dataclasses.replace(spec, entrypoint=entrypoint, command=command, stop_signal=stop_signal,
                                workdir=workdir if workdir.startswith("/") else f"/{workdir}", user=user,
-                               publish=publish)  # fmt: skip
+                               publish=publish, labels=image_labels(runtime, spec.labels))  # fmt: skip
     if runtime.get("Volumes"):
         from sdcontainer.api.volumes import image_volumes
 
         spec = image_volumes(spec, image)
     return spec
+
+
+def image_labels(runtime: dict[str, object], given: tuple[str, ...]) -> tuple[str, ...]:
+    """The container's labels: the image's (Config.Labels, outside input: kept only where they
+    are a string's map of strings), then the flags', which win (Docker's)."""
+    from sdcontainer.spec import label_map, parse_labels
+
+    found = runtime.get("Labels")
+    theirs = [f"{k}={v}" for k, v in found.items() if isinstance(k, str) and isinstance(v, str)] \
+        if isinstance(found, dict) else []  # fmt: skip
+    try:
+        merged = parse_labels(theirs)
+    except UsageError:
+        merged = ()  # labels no flag could give: not the container's
+    return tuple(f"{k}={v}" for k, v in {**label_map(merged), **label_map(given)}.items())
 
 
 def exposed_ports(runtime: dict[str, object], published: tuple[str, ...]) -> list[str]:

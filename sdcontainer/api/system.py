@@ -107,3 +107,17 @@ def as_text(data: Any, indent: int = 0) -> str:
         else:
             lines.append(f"{' ' * indent}{key}:" + ("" if value is None else f" {value}"))
     return "\n".join(line for line in lines if line) + "\n"
+
+
+# podman info's Go field names where they are not the JSON key with a capital first letter
+GO_NAMES = {"os": "OS", "ociRuntime": "OCIRuntime", "cgroupVersion": "CgroupsVersion", "cpus": "CPUs",
+            "seccompEnabled": "SECCOMPEnabled", "seccompProfilePath": "SECCOMPProfilePath",
+            "selinuxEnabled": "SELinuxEnabled", "pid1": "PID1"}  # fmt: skip
+
+
+def go_names(data: Any) -> Any:
+    """info's JSON with the names podman info's templates use: {{.Host.CgroupManager}},
+    {{.Store.GraphDriverName}}, {{.Host.Security.Rootless}}."""
+    if isinstance(data, dict):
+        return {GO_NAMES.get(k, k[:1].upper() + k[1:]): go_names(v) for k, v in data.items()}
+    return data

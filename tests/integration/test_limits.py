@@ -61,7 +61,7 @@ def test_memory_limit_is_enforced_by_the_oom_killer(sdc: Sdc, image: str, name: 
     assert "Main process exited, code=killed, status=9/KILL" in journal
     assert f"container {name}: the kernel's OOM killer killed a process" in journal
     [info] = json.loads(sdc.ok("inspect", name))
-    assert info["State"]["oom_killed"] is True
+    assert info["State"]["OOMKilled"] is True
     deadline = time.monotonic() + 10
     while "Exited (137)" not in sdc.ok("ps", "-a") and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -160,4 +160,4 @@ def test_run_follows_the_images_config_and_the_flags_win(sdc: Sdc, configured: s
     sdc.ok("run", "-d", "--name", name, "--entrypoint", "/bin/sleep", configured, "1000")
     assert unit_property(f"sdc-{name}.service", "KillSignal") == str(signal.SIGRTMIN + 3)
     [info] = json.loads(sdc.ok("inspect", name))
-    assert info["Command"] == ["/bin/sleep", "1000"] and info["Config"]["stop_signal"] == "SIGRTMIN+3"
+    assert [info["Path"], *info["Args"]] == ["/bin/sleep", "1000"] and info["Config"]["StopSignal"] == "SIGRTMIN+3"

@@ -74,7 +74,7 @@ def test_detached_service_status_journal_ps_logs_inspect_stop_rm(sdc: Sdc, image
         assert info["State"]["MainPID"] == int(unit_property("sdc-web.service", "MainPID"))
         assert info["State"]["ControlGroup"] == "/machine.slice/machine-sdc.slice/sdc-web.service"
         assert info["Storage"]["RootFs"].startswith(str(store))
-        assert info["Limits"]["memory"] == 64 << 20
+        assert info["HostConfig"]["Memory"] == 64 << 20
         rootfs = Path(info["Storage"]["RootFs"])
         assert rootfs.is_dir()
 

@@ -104,7 +104,7 @@ def test_every_run_flag_in_both_modes(sdc: Sdc, image: str, name: str, store: Pa
         [info] = json.loads(sdc.ok("inspect", name))
         assert info["Unit"] == unit and info["State"]["Status"] == "running"
         if flag == "cpuset-cpus":
-            assert info["Limits"]["cpuset_cpus"] == [1]
+            assert info["HostConfig"]["CpusetCpus"] == "1"
     finally:
         sdc.ok("rm", "-f", name)
         if mode == "foreground":

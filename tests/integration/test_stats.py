@@ -84,8 +84,8 @@ def test_top_shows_each_process_with_both_pids(sdc: Sdc, image: str, name: str) 
     assert rows[0].split() == ["PID", "CPID", "COMMAND"] and len(rows) == 4
 
 
-@pytest.mark.parametrize("fmt", ["{{.Nope}}"])
-def test_a_bad_template_is_one_line(sdc: Sdc, image: str, name: str, fmt: str) -> None:
+@pytest.mark.parametrize(("fmt", "said"), [("{{.Nope}}", "can't evaluate field Nope"), ("{{.Name", "unclosed action")])
+def test_a_bad_template_is_one_line(sdc: Sdc, image: str, name: str, fmt: str, said: str) -> None:
     sdc.ok("run", "-d", "--name", name, image, "sleep", "1000")
     proc = sdc("stats", "--no-stream", "--format", fmt, name)
-    assert proc.returncode != 0 and "no field 'Nope'" in proc.stderr
+    assert proc.returncode == 125 and said in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr

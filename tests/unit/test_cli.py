@@ -12,7 +12,7 @@ import pytest
 import typer.main
 
 from sdcontainer.cli import _bool_flags, app, invoked_app
-from sdcontainer.entry import PS_OPTIONS, parse_ps, parse_run, run_options
+from sdcontainer.entry import PS_DEFAULTS, PS_OPTIONS, parse_ps, parse_run, run_options
 from sdcontainer.paths import STORAGE_DRIVERS
 from sdcontainer.spec import RUN_DEFAULTS, RUN_FLAGS
 
@@ -181,16 +181,19 @@ def test_fast_ps_takes_only_its_plain_forms() -> None:
     assert parse_ps(["ps", "-aq"]) == {
         "root": os.environ.get("SDC_ROOT") or None,
         "storage_driver": os.environ.get("SDC_STORAGE_DRIVER") or None,
+        **PS_DEFAULTS,
         "all_": True,
         "quiet": True,
-        "fmt": "table",
     }
     assert parse_ps(["ps", "--format", "json"])["fmt"] == "json"  # type: ignore[index]
+    assert parse_ps(["ps", "--format", "{{.ID}}"])["fmt"] == "{{.ID}}"  # type: ignore[index]
+    assert parse_ps(["ps", "-f", "name=a", "--filter=label=b"])["filters"] == ["name=a", "label=b"]  # type: ignore[index]
+    assert parse_ps(["ps", "-n", "2", "--no-trunc"])["last"] == 2  # type: ignore[index]
     assert parse_ps(["--root", "/r", "ps"])["root"] == "/r"  # type: ignore[index]
     for driver in STORAGE_DRIVERS:  # each driver the fast path knows, none it does not
         assert parse_ps(["--root=/r", "--storage-driver", driver, "ps", "-q"])["storage_driver"] == driver  # type: ignore[index]
     assert parse_ps(["--storage-driver", "zfs", "ps"]) is None
-    for other in (["ps", "--filter", "x"], ["ps", "--format", "{{.ID}}"], ["images"], ["ps", "-h"], ["ps", "x"]):
+    for other in (["ps", "-n", "x"], ["ps", "--sort", "nope"], ["images"], ["ps", "-h"], ["ps", "x"]):
         assert parse_ps(other) is None
 
 
