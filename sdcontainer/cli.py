@@ -1350,6 +1350,28 @@ def invoked_app(argv: list[str]) -> typer.Typer:
     return app
 
 
+def _usage(exc: click.UsageError) -> tuple[str, str]:
+    """A usage error's one line and its hint: what was close to a mistyped command or flag."""
+    import difflib
+    import re
+
+    ctx = exc.ctx
+    path = ctx.command_path if ctx else "sdc"
+    if isinstance(exc, click.NoSuchOption) and ctx is not None:
+        flags = [o for p in ctx.command.params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")]
+        close = difflib.get_close_matches(exc.option_name, flags, n=1, cutoff=0.6)
+        return (f"unknown flag {exc.option_name} for `{path}`",
+                f"did you mean {close[0]}?" if close else f"see `{path} --help`")  # fmt: skip
+    unknown = re.fullmatch(r"No such command '(.*)'\.", exc.message, re.DOTALL)
+    if unknown and ctx is not None and isinstance(ctx.command, click.Group):
+        names = ctx.command.list_commands(ctx)
+        close = difflib.get_close_matches(unknown.group(1), names, n=1, cutoff=0.6)
+        return (f"{unknown.group(1)!r} is not an sdc command" if path == "sdc" else
+                f"{unknown.group(1)!r} is not a command of `{path}`",
+                f"did you mean `{path} {close[0]}`?" if close else f"see `{path} --help`")  # fmt: skip
+    return exc.format_message(), f"see `{path} --help`"
+
+
 def main() -> None:
     try:
         argv = _bool_flags(sys.argv[1:])
@@ -1357,8 +1379,7 @@ def main() -> None:
     except SdcError as exc:
         _fail(exc.message, exc.hint, exc.exit_code)
     except click.UsageError as exc:
-        cmd = exc.ctx.command_path if exc.ctx else "sdc"
-        _fail(exc.format_message(), f"see `{cmd} --help`", 2)
+        _fail(*_usage(exc), 125)  # Docker's status for a command line it cannot take
     except click.ClickException as exc:
         _fail(exc.format_message(), None, exc.exit_code)
     except click.exceptions.Abort:

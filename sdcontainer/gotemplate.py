@@ -521,8 +521,6 @@ class _Run:
             )
         elif isinstance(value, (list, tuple)):
             items = list(enumerate(value))
-        elif isinstance(value, int) and not isinstance(value, bool):
-            items = [(i, i) for i in range(max(0, value))]
         elif value is None or value is MISSING:
             items = []
         else:
@@ -895,6 +893,8 @@ def _printf(fmt: Any, *args: Any) -> str:
             return f"%!{kind}({_type(value)}={show(value)})"
         if precision and kind in "sv":
             text = text[: int(precision)]
+        if width and width != "*" and int(width) > 10000:
+            raise TemplateError(f"printf: a width of {width} is too wide")
         if width and width != "*":
             text = (
                 text.ljust(int(width))

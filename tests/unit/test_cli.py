@@ -28,9 +28,25 @@ def test_bad_flags_get_one_line_and_a_hint_before_anything_else() -> None:
         "sdc: error: invalid size 'lots' for --memory (hint: use a number with an optional unit: 64m, 1g, 512k)\n"
     )
     proc = sdc("run", "--pids-limit", "many", "bb")
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "hint: see `sdc run --help`" in proc.stderr
+    assert proc.returncode == 125 and proc.stderr.count("\n") == 1 and "hint: see `sdc run --help`" in proc.stderr
     proc = sdc("frobnicate")
-    assert proc.returncode == 2 and "No such command" in proc.stderr
+    assert proc.returncode == 125
+    assert proc.stderr == "sdc: error: 'frobnicate' is not an sdc command (hint: see `sdc --help`)\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [(["rnu", "bb"], "'rnu' is not an sdc command (hint: did you mean `sdc run`?)"),
+     (["imgaes"], "'imgaes' is not an sdc command (hint: did you mean `sdc images`?)"),
+     (["volume", "lss"], "'lss' is not a command of `sdc volume` (hint: did you mean `sdc volume ls`?)"),
+     (["ps", "--alll"], "unknown flag --alll for `sdc ps` (hint: did you mean --all?)"),
+     (["run", "--detatch", "bb"], "unknown flag --detatch for `sdc run` (hint: did you mean --detach?)"),
+     (["ps", "--zzzzzz"], "unknown flag --zzzzzz for `sdc ps` (hint: see `sdc ps --help`)"),
+     (["stop"], "Missing argument 'CONTAINER...'. (hint: see `sdc stop --help`)")],
+)  # fmt: skip
+def test_usage_errors_are_125_with_what_was_meant(args: list[str], line: str) -> None:
+    proc = sdc(*args)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (125, "", f"sdc: error: {line}\n")
 
 
 def test_version() -> None:
