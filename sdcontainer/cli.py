@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from sdcontainer.images import Image
 
 Containers = Annotated[list[str], typer.Argument(metavar="CONTAINER...")]  # the commands' arguments
+SomeContainers = Annotated[Optional[list[str]], typer.Argument(metavar="CONTAINER...")]  # or --all
+Every = Annotated[bool, typer.Option("--all", "-a", help="Every container this command can act on")]
 
 app = typer.Typer(
     add_completion=False,
@@ -853,14 +855,16 @@ app.command("create", context_settings={"allow_interspersed_args": False})(creat
 @app.command()
 def start(
     ctx: typer.Context,
-    containers: Containers,
+    containers: SomeContainers = None,
     attach: Annotated[bool, typer.Option("--attach", "-a", help="Run it in the foreground; its exit status is sdc's")]
     = False,
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="With -a: your stdin is its stdin")]
     = False,
+    every: Annotated[bool, typer.Option("--all", help="Every container that is not running")] = False,  # -a: attach
 ) -> None:
     """Start containers again, over the files they kept: each in a fresh transient unit."""
     sdc = _sdc(ctx)
+    containers = _chosen(ctx, containers, every, ("created", "exited"))
     if attach:
         if len(containers) != 1:
             _fail("start --attach takes one container", "start the others without -a", 125)
@@ -871,12 +875,27 @@ def start(
 @app.command()
 def restart(
     ctx: typer.Context,
-    containers: Containers,
+    containers: SomeContainers = None,
     time_: Annotated[Optional[int], typer.Option("--time", "-t", help="Seconds to wait before SIGKILL")] = None,
+    every: Every = False,
+    running: Annotated[bool, typer.Option("--running", help="With --all: the running ones only")] = False,
 ) -> None:
     """Stop containers (as stop does) and start them again, detached."""
+    containers = _chosen(ctx, containers, every, ("running", "paused") if running else ())
     lifecycle.stop(_sdc(ctx), containers, timeout=time_)
     _each(ctx, containers, run_cases.start)
+
+
+def _chosen(ctx: typer.Context, refs: Optional[list[str]], every: bool, states: tuple[str, ...] = ()) -> list[str]:
+    """The containers a command acts on: those named, or with --all each one (in one of states,
+    when given), newest first, as Podman's --all."""
+    if every and refs:
+        raise SdcError("--all and containers given", hint="name containers, or give --all")
+    if not every:
+        if not refs:
+            raise SdcError("no container given", hint="name one or more, or give --all")
+        return refs
+    return [s.container.name for s in lifecycle.status(_sdc(ctx)) if not states or s.state in states]
 
 
 def _each(ctx: typer.Context, refs: list[str], action: Callable[[Context, str], object]) -> None:
@@ -908,15 +927,15 @@ def wait(ctx: typer.Context, containers: Containers) -> None:
 
 
 @app.command()
-def pause(ctx: typer.Context, containers: Containers) -> None:
+def pause(ctx: typer.Context, containers: SomeContainers = None, every: Every = False) -> None:
     """Freeze every process of running containers."""
-    _each(ctx, containers, lifecycle.pause)
+    _each(ctx, _chosen(ctx, containers, every, ("running",)), lifecycle.pause)
 
 
 @app.command()
-def unpause(ctx: typer.Context, containers: Containers) -> None:
+def unpause(ctx: typer.Context, containers: SomeContainers = None, every: Every = False) -> None:
     """Let the processes of paused containers go on."""
-    _each(ctx, containers, lifecycle.unpause)
+    _each(ctx, _chosen(ctx, containers, every, ("paused",)), lifecycle.unpause)
 
 
 @app.command("ps")
@@ -945,13 +964,18 @@ def ps(
 @app.command()
 def stop(
     ctx: typer.Context,
-    containers: Containers,
+    containers: SomeContainers = None,
     time_: Annotated[
         Optional[int],
         typer.Option("--time", "-t", help="Seconds to wait before SIGKILL [default: the container's stop timeout, 10]"),
     ] = None,
+    every: Every = False,
+    ignore: Annotated[bool, typer.Option("--ignore", "-i", help="No error for a container that is not there")] = False,
 ) -> None:
     """Stop running containers: stop signal, then SIGKILL after the timeout."""
+    containers = _chosen(ctx, containers, every, ("running", "paused", "restarting"))
+    if ignore:
+        containers = _present(ctx, containers)
     lifecycle.stop(_sdc(ctx), containers, timeout=time_)
     typer.echo("".join(ref + "\n" for ref in containers), nl=False)
 
@@ -959,11 +983,25 @@ def stop(
 @app.command()
 def kill(
     ctx: typer.Context,
-    containers: Containers,
+    containers: SomeContainers = None,
     signal: Annotated[str, typer.Option("--signal", "-s", help="Signal to send")] = "KILL",
+    every: Every = False,
 ) -> None:
     """Send a signal to running containers."""
-    _each(ctx, containers, lambda sdc, ref: lifecycle.kill(sdc, ref, signal))
+    chosen = _chosen(ctx, containers, every, ("running", "paused"))
+    _each(ctx, chosen, lambda sdc, ref: lifecycle.kill(sdc, ref, signal))
+
+
+def _present(ctx: typer.Context, refs: list[str]) -> list[str]:
+    """Those of refs that name a container (--ignore, and rm -f, pass over the others in silence)."""
+    from sdcontainer.errors import NotFound
+
+    found = []
+    for ref in refs:
+        with contextlib.suppress(NotFound):
+            lifecycle.find(_sdc(ctx), ref)
+            found.append(ref)
+    return found
 
 
 def exec_(ctx: typer.Context, container: str, command: list[str], **flags: Any) -> None:
@@ -1002,13 +1040,23 @@ app.command("exec", context_settings={"allow_interspersed_args": False})(exec_)
 @app.command()
 def rm(
     ctx: typer.Context,
-    containers: Containers,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Kill and remove running containers")] = False,
+    containers: SomeContainers = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Kill and remove running containers (and no error "
+                                                             "for one that is not there, as Podman's)")] = False,
     volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Remove their anonymous volumes too")] = False,
+    every: Every = False,
+    ignore: Annotated[bool, typer.Option("--ignore", "-i", help="No error for a container that is not there")] = False,
+    time_: Annotated[Optional[int], typer.Option("--time", "-t", help="With -f: seconds its stop signal has before "
+                                                                      "SIGKILL [default: SIGKILL at once]")] = None,
 ) -> None:
     """Remove containers (those that are there: a name that is not is said at the end, as Docker's)."""
     from sdcontainer.errors import NotFound
 
+    containers = _chosen(ctx, containers, every)
+    if force or ignore:
+        containers = _present(ctx, containers)
+    if force and time_ is not None:  # Podman's: a stop with that timeout first, then the removal
+        lifecycle.stop(_sdc(ctx), containers, timeout=time_)
     missing: list[str] = []
     lifecycle.remove(_sdc(ctx), containers, force=force, volumes=volumes, missing=missing)
     typer.echo("".join(ref + "\n" for ref in containers if ref not in missing), nl=False)
@@ -1308,6 +1356,91 @@ def port(
                        hint=f"`sdc port {container}` lists them")  # fmt: skip
     for ip, host_port in matches:
         typer.echo(f"{f'[{ip}]' if ':' in ip else ip}:{host_port}")
+
+
+# --- exists, and the container group (Podman's and Docker's `container ...`) --------------
+
+
+def _exists(look: Callable[[Context, str], object]) -> Callable[..., None]:
+    def exists(ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+        from sdcontainer.errors import NotFound
+
+        try:
+            look(_sdc(ctx), ref)
+        except NotFound:
+            raise typer.Exit(1) from None
+
+    return exists
+
+
+def _image_exists(sdc: Context, ref: str) -> None:
+    image_cases.inspect_image(sdc, ref)
+
+
+def _volume_exists(sdc: Context, ref: str) -> None:
+    from sdcontainer.api import volumes as volume_cases
+
+    volume_cases.inspect_volume(sdc, ref)
+
+
+def _network_exists(sdc: Context, ref: str) -> None:
+    from sdcontainer.api import networks as network_cases
+
+    network_cases.inspect_network(sdc, ref)
+
+
+EXISTS_HELP = "Exit 0 if there is one of that name, 1 if not (nothing printed)."
+image_app.command("exists", help=EXISTS_HELP)(_exists(_image_exists))
+volume_app.command("exists", help=EXISTS_HELP)(_exists(_volume_exists))
+network_app.command("exists", help=EXISTS_HELP)(_exists(_network_exists))
+
+container_app = typer.Typer(help="Manage containers (the same commands as sdc's own).", no_args_is_help=True)
+app.add_typer(container_app, name="container")
+container_app.command("exists", help=EXISTS_HELP)(_exists(lifecycle.find))
+
+
+@container_app.command("inspect")
+def container_inspect(
+    ctx: typer.Context,
+    containers: Containers,
+    fmt: InspectFormat = None,
+) -> None:
+    """Show details of containers as JSON, or through a template."""
+    inspect(ctx, containers, fmt, "container")
+
+
+@container_app.command("prune")
+def container_prune(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask")] = False,
+    filters: Annotated[Optional[list[str]], typer.Option("--filter", help="label=KEY[=VALUE], until is not "
+                                                                           "supported")] = None,
+) -> None:
+    """Remove every stopped container."""
+    sdc = _sdc(ctx)
+    if not force and sys.stdin.isatty():
+        typer.echo("WARNING! This will remove all stopped containers.")
+        if not typer.confirm("Are you sure you want to continue?", default=False):
+            raise typer.Exit(0)
+    listed = lifecycle.status(sdc)
+    keep = lifecycle.ps_filter(filters or [], listed)
+    stopped = [s.container for s in listed if s.state in ("created", "exited") and keep(s)]
+    gone = lifecycle.remove(sdc, [c.name for c in stopped], missing=[])
+    typer.echo("".join(c.id + "\n" for c in gone), nl=False)
+
+
+for _name, _command, _settings in [
+    ("ls", ps, {}), ("list", ps, {}), ("ps", ps, {}), ("run", run, {"allow_interspersed_args": False}),
+    ("create", create, {"allow_interspersed_args": False}), ("start", start, {}), ("stop", stop, {}),
+    ("restart", restart, {}), ("kill", kill, {}), ("rm", rm, {}), ("remove", rm, {}), ("pause", pause, {}),
+    ("unpause", unpause, {}), ("wait", wait, {}), ("logs", logs, {}),
+    ("exec", exec_, {"allow_interspersed_args": False}),
+    ("cp", cp, {}), ("export", export, {}), ("diff", diff, {}), ("commit", commit, {}), ("port", port, {}),
+    ("top", top, {"allow_interspersed_args": False, "ignore_unknown_options": True}), ("stats", stats, {}),
+    ("attach", attach, {}), ("enable", enable, {}), ("disable", disable, {}),
+]:  # fmt: skip
+    container_app.command(_name, context_settings=_settings or None,
+                          help=(_command.__doc__ or "").split("\n")[0])(_command)  # fmt: skip
 
 
 @app.command("_cleanup", hidden=True)

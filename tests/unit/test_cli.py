@@ -42,7 +42,8 @@ def test_bad_flags_get_one_line_and_a_hint_before_anything_else() -> None:
      (["ps", "--alll"], "unknown flag --alll for `sdc ps` (hint: did you mean --all?)"),
      (["run", "--detatch", "bb"], "unknown flag --detatch for `sdc run` (hint: did you mean --detach?)"),
      (["ps", "--zzzzzz"], "unknown flag --zzzzzz for `sdc ps` (hint: see `sdc ps --help`)"),
-     (["stop"], "Missing argument 'CONTAINER...'. (hint: see `sdc stop --help`)")],
+     (["stop"], "no container given (hint: name one or more, or give --all)"),
+     (["logs"], "Missing argument 'CONTAINER'. (hint: see `sdc logs --help`)")],
 )  # fmt: skip
 def test_usage_errors_are_125_with_what_was_meant(args: list[str], line: str) -> None:
     proc = sdc(*args)

@@ -1,0 +1,68 @@
+"""What Docker and Podman users type, as they mean it (issue 25's contract): --all on the
+lifecycle commands, rm's -f/-i/-t, the `container` group, `exists`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.integration.conftest import Sdc
+
+
+def _names(sdc: Sdc, *flags: str) -> set[str]:
+    return set(sdc.ok("ps", *flags, "--format", "{{.Names}}").split())
+
+
+def test_all_on_the_lifecycle_commands(fresh_sdc: Sdc, busybox_tar: Path) -> None:
+    sdc = fresh_sdc
+    sdc.ok("import", str(busybox_tar), "bb")
+    for n in ("a", "b"):
+        sdc.ok("run", "-d", "--name", n, "bb", "sleep", "1000")
+    sdc.ok("create", "--name", "c", "bb", "sleep", "1000")
+    assert sdc.ok("pause", "--all").split() == ["b", "a"] and _names(sdc, "--filter", "status=paused") == {"a", "b"}
+    assert sorted(sdc.ok("unpause", "-a").split()) == ["a", "b"]
+    assert sorted(sdc.ok("stop", "--all", "-t", "0").split()) == ["a", "b"] and _names(sdc) == set()
+    assert sorted(sdc.ok("start", "--all").split()) == ["a", "b", "c"] and _names(sdc) == {"a", "b", "c"}
+    assert sorted(sdc.ok("kill", "--all").split()) == ["a", "b", "c"]
+    assert sorted(sdc.ok("restart", "--all", "-t", "0").split()) == ["a", "b", "c"] and _names(sdc) == {"a", "b", "c"}
+    for command in (["stop", "--all", "a"], ["stop"], ["rm"]):
+        proc = sdc(*command)
+        assert proc.returncode == 125 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert sorted(sdc.ok("rm", "-af").split()) == ["a", "b", "c"] and _names(sdc, "-a") == set()
+    assert sdc.ok("stop", "--all") == "" and sdc.ok("rm", "--all") == ""  # nothing to act on: no error
+
+
+def test_rm_force_and_ignore_pass_over_what_is_not_there(sdc: Sdc, image: str, name: str) -> None:
+    assert sdc("rm", "-f", "no-such-container").returncode == 0  # Podman's: -f, then nothing to do
+    assert sdc("rm", "-i", "no-such-container").returncode == 0
+    assert sdc("stop", "-i", "no-such-container").returncode == 0
+    proc = sdc("rm", "no-such-container")
+    assert proc.returncode != 0 and "no such container: no-such-container" in proc.stderr
+    sdc.ok("run", "-d", "--name", name, image, "sh", "-c", "trap 'exit 7' TERM; sleep 1000 & wait")
+    assert sdc.ok("rm", "-f", "-t", "5", name, "no-such-container") == f"{name}\n"
+    assert sdc("container", "exists", name).returncode == 1
+
+
+def test_the_container_group_and_exists(sdc: Sdc, image: str, name: str) -> None:
+    sdc.ok("container", "run", "-d", "--name", name, image, "sleep", "1000")
+    assert sdc.ok("container", "ls", "--format", "{{.Names}}", "--filter", f"name={name}") == f"{name}\n"
+    assert sdc.ok("container", "inspect", "-f", "{{.State.Status}}", name) == "running\n"
+    proc = sdc("container", "inspect", image)  # an image is no container
+    assert proc.returncode != 0 and "no such container" in proc.stderr
+    assert sdc.ok("container", "exec", name, "echo", "hi") == "hi\n"
+    assert (sdc("container", "exists", name).returncode, sdc("container", "exists", "nope").returncode) == (0, 1)
+    assert (sdc("image", "exists", image).returncode, sdc("image", "exists", "nope:1").returncode) == (0, 1)
+    assert sdc("container", "exists", name).stdout == ""
+    assert sdc.ok("container", "stop", "-t", "0", name) == f"{name}\n"
+    assert sdc("volume", "exists", "no-such-volume").returncode == 1
+    assert sdc("network", "exists", "no-such-network").returncode == 1
+
+
+def test_container_prune_removes_the_stopped(fresh_sdc: Sdc, busybox_tar: Path) -> None:
+    sdc = fresh_sdc
+    sdc.ok("import", str(busybox_tar), "bb")
+    sdc.ok("run", "-d", "--name", "up", "bb", "sleep", "1000")
+    sdc.ok("create", "--name", "made", "bb", "true")
+    sdc.ok("run", "--name", "ran", "bb", "true")
+    removed = sdc.ok("container", "prune", "-f").split()
+    assert len(removed) == 2 and all(len(r) == 64 for r in removed)
+    assert _names(sdc, "-a") == {"up"}
