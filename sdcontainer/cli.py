@@ -27,7 +27,7 @@ from sdcontainer.api import images as image_cases
 from sdcontainer.api import run as run_cases
 from sdcontainer.errors import SdcError
 from sdcontainer.paths import STORAGE_DRIVERS, Paths, root_of
-from sdcontainer.spec import RUN_FLAGS, RunFlag, build_run_spec
+from sdcontainer.spec import LIMIT_FLAGS, RUN_FLAGS, RunFlag, build_run_spec
 from sdcontainer.text import parse_size
 
 if TYPE_CHECKING:
@@ -1037,6 +1037,24 @@ exec_.__signature__ = Signature(  # type: ignore[attr-defined]
 app.command("exec", context_settings={"allow_interspersed_args": False})(exec_)
 
 
+def update(ctx: typer.Context, containers: list[str], **limits: Any) -> None:
+    """Change containers' limits, at once while they run (systemd's SetUnitProperties), and for their next starts."""
+    sdc = _sdc(ctx)
+    for ref in containers:
+        lifecycle.update(sdc, ref, **limits)
+        typer.echo(ref)
+
+
+update.__signature__ = Signature(  # type: ignore[attr-defined]
+    [
+        Parameter("ctx", Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        Parameter("containers", Parameter.POSITIONAL_OR_KEYWORD, annotation=Containers),
+        *(_option(flag) for flag in RUN_FLAGS if flag.param in LIMIT_FLAGS),
+    ]
+)  # fmt: skip
+app.command("update")(update)
+
+
 @app.command()
 def rm(
     ctx: typer.Context,
@@ -1429,7 +1447,7 @@ def container_prune(
     typer.echo("".join(c.id + "\n" for c in gone), nl=False)
 
 
-for _name, _command, _settings in [
+_CONTAINER_COMMANDS: list[tuple[str, Callable[..., None], dict[str, bool]]] = [
     ("ls", ps, {}), ("list", ps, {}), ("ps", ps, {}), ("run", run, {"allow_interspersed_args": False}),
     ("create", create, {"allow_interspersed_args": False}), ("start", start, {}), ("stop", stop, {}),
     ("restart", restart, {}), ("kill", kill, {}), ("rm", rm, {}), ("remove", rm, {}), ("pause", pause, {}),
@@ -1437,8 +1455,9 @@ for _name, _command, _settings in [
     ("exec", exec_, {"allow_interspersed_args": False}),
     ("cp", cp, {}), ("export", export, {}), ("diff", diff, {}), ("commit", commit, {}), ("port", port, {}),
     ("top", top, {"allow_interspersed_args": False, "ignore_unknown_options": True}), ("stats", stats, {}),
-    ("attach", attach, {}), ("enable", enable, {}), ("disable", disable, {}),
-]:  # fmt: skip
+    ("attach", attach, {}), ("enable", enable, {}), ("disable", disable, {}), ("update", update, {}),
+]  # fmt: skip
+for _name, _command, _settings in _CONTAINER_COMMANDS:
     container_app.command(_name, context_settings=_settings or None,
                           help=(_command.__doc__ or "").split("\n")[0])(_command)  # fmt: skip
 

@@ -58,6 +58,10 @@ class FakeSystemd:
     def reset_failed_unit(self, name: str) -> None:
         self.calls.append(("reset-failed", name))
 
+    def set_unit_properties(self, name: str, properties: Sequence[Property]) -> None:
+        self.calls.append(("set", name, list(properties)))
+        self._get(name).properties.update({key: value for key, _, value in properties})
+
     def unit_properties(self, name: str, interface: str = "") -> dict[str, object]:
         unit = self._get(name)
         return {"ActiveState": unit.state, "SubState": "running", **unit.properties}

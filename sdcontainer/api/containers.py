@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 from collections.abc import Callable, Iterable, Sequence
@@ -302,6 +303,38 @@ def ps_options(listed: Sequence[ContainerStatus], *, all_: bool, quiet: bool, fm
     return {"all_": all_ or any(f.startswith("status=") for f in filters), "quiet": quiet, "fmt": fmt,
             "no_trunc": no_trunc, "noheading": noheading, "last": 1 if latest else last, "sort": sort,
             "keep": ps_filter(filters, listed) if filters else None}  # fmt: skip
+
+
+def update(ctx: Context, ref: str, **given: Any) -> Container:
+    """`docker update`: the limits given (build_limits' flags: memory="64m", cpus=1.5...) changed
+    in the container's record, and, while its unit is loaded, in the unit at once (systemd's
+    SetUnitProperties: the cgroup's files are written by systemd, as at the start). The others
+    stay as they were."""
+    from sdcontainer.spec import UNLIMITED, build_limits
+
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        raise UsageError("nothing to update", hint="give a limit: --memory, --cpus, --pids-limit...")
+    if "memory_swap" in given and "memory" not in given:  # checked against the memory it has
+        current = find(ctx, ref).spec.limits.memory
+        given = {**given, "memory": str(current)} if current else given
+    fresh = build_limits(**given)
+    container = find(ctx, ref)
+    ctx.claim(container.name)
+    container = find(ctx, container.id)  # as it is now that it is ours
+    old = container.spec.limits
+    limits = dataclasses.replace(old, **{field: getattr(fresh, field) for field in given})
+    if limits.memory_swap not in (None, UNLIMITED) and (limits.memory is None or limits.memory_swap < limits.memory):
+        raise UsageError("the memory limit would be above the memory + swap limit",
+                         hint="raise --memory-swap with it (memory + swap), or give --memory-swap -1")  # fmt: skip
+    container = dataclasses.replace(container, spec=dataclasses.replace(container.spec, limits=limits))
+    if container.unit in live_units(ctx):
+        changed = {k: v for k, v in units.build_limit_properties(limits).items()
+                   if v != units.build_limit_properties(old).get(k)}  # fmt: skip
+        if changed:
+            ctx.systemd.set_unit_properties(container.unit, units.typed_properties(changed))
+    containers.write_container(ctx.paths, container)  # (under its record's lock; ours, claimed: not removed)
+    return container
 
 
 def _is_ancestor(container: Container, ref: str) -> bool:

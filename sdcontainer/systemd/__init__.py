@@ -61,6 +61,10 @@ class SystemdClient(Protocol):
 
     def reset_failed_unit(self, name: str) -> None: ...
 
+    def set_unit_properties(self, name: str, properties: Sequence[Property]) -> None:
+        """Change a loaded unit's properties now (SetUnitProperties, runtime: until reboot)."""
+        ...
+
     def unit_properties(self, name: str, interface: str = UNIT_IFACE) -> dict[str, object]:
         """All properties of one interface of a loaded unit; NotFound if not loaded."""
         ...

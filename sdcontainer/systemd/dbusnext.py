@@ -112,6 +112,10 @@ class DbusNextClient:
         (job,) = self._manager("StartTransientUnit", START_SIGNATURE, [name, "fail", props, []])
         return self._wait_job(job)
 
+    def set_unit_properties(self, name: str, properties: Sequence[Property]) -> None:
+        props = [[key, Variant(sig, _lists(value))] for key, sig, value in properties]
+        self._manager("SetUnitProperties", "sba(sv)", [name, True, props])
+
     def start_unit(self, name: str) -> str:
         (job,) = self._manager("StartUnit", "ss", [name, "replace"])
         return self._wait_job(job)

@@ -153,6 +153,9 @@ class PystemdClient:
         args += apply_signature(b"a(sa(sv))", [[]])
         return self._wait_job(str(_text(self._manager("StartTransientUnit", args))))
 
+    def set_unit_properties(self, name: str, properties: Sequence[Property]) -> None:
+        self._manager("SetUnitProperties", apply_signature(b"sb", [name.encode(), True]) + _property_array(properties))
+
     def start_unit(self, name: str) -> str:
         job = self._manager("StartUnit", apply_signature(b"ss", [name.encode(), b"replace"]))
         return self._wait_job(str(_text(job)))

@@ -66,3 +66,25 @@ def test_container_prune_removes_the_stopped(fresh_sdc: Sdc, busybox_tar: Path) 
     removed = sdc.ok("container", "prune", "-f").split()
     assert len(removed) == 2 and all(len(r) == 64 for r in removed)
     assert _names(sdc, "-a") == {"up"}
+
+
+def test_update_changes_limits_live_and_for_the_next_start(sdc: Sdc, image: str, name: str) -> None:
+    from tests.integration.conftest import unit_property
+
+    unit = f"sdc-{name}.service"
+    sdc.ok("run", "-d", "--name", name, "-m", "64m", "--pids-limit", "50", image, "sleep", "1000")
+    assert sdc.ok("update", "-m", "96m", "--pids-limit", "70", "--cpus", "0.5", name) == f"{name}\n"
+    assert unit_property(unit, "MemoryMax") == str(96 << 20) and unit_property(unit, "TasksMax") == "70"
+    assert unit_property(unit, "CPUQuotaPerSecUSec") == "500ms"
+    host = sdc.ok("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}}", name)
+    assert host == f"{96 << 20} 70 500000000\n"
+    sdc.ok("stop", "-t", "0", name)
+    sdc.ok("update", "--pids-limit", "80", name)  # stopped: for its next start
+    sdc.ok("start", name)
+    assert unit_property(unit, "TasksMax") == "80" and unit_property(unit, "MemoryMax") == str(96 << 20)
+    for bad in (["-m", "lots"], ["--memory-swap", "32m"], ["--cpus", "-1"], []):
+        proc = sdc("update", *bad, name)
+        assert proc.returncode == 125 and len(proc.stderr.splitlines()) == 1, (bad, proc.stderr)
+    assert unit_property(unit, "MemoryMax") == str(96 << 20)  # a refused update changed nothing
+    proc = sdc("update", "-m", "64m", "no-such-container")
+    assert proc.returncode != 0 and "no such container" in proc.stderr

@@ -72,6 +72,13 @@ def test_start_properties_list_kill_stop(client: SystemdClient, unit_name: str) 
     [info] = client.list_units([f"{unit_name}.*"])
     assert (info.name, info.load_state, info.active_state, info.sub_state) == (unit, "loaded", "active", "running")
 
+    client.set_unit_properties(unit, units.typed_properties({"MemoryMax": 96 << 20, "TasksMax": 60,
+                                                             "CPUQuotaPerSecUSec": 250_000}))  # fmt: skip
+    props = client.unit_properties(unit, SERVICE_IFACE)
+    assert (props["MemoryMax"], props["TasksMax"], props["CPUQuotaPerSecUSec"]) == (96 << 20, 60, 250_000)
+    with pytest.raises(NotFound):
+        client.set_unit_properties(f"{unit_name}-none.service", units.typed_properties({"TasksMax": 1}))
+
     client.kill_unit(unit, "main", signal.SIGKILL)
     assert wait_for_state(client, unit, ("failed",), timeout=10) == "failed"
     client.reset_failed_unit(unit)
