@@ -287,6 +287,10 @@ def _annotations(spec: ContainerSpec, container_id: str) -> dict[str, str]:
     if container_id:  # its output's journal entries name it (launcher.JournalCopy)
         found.update({protocol.CONTAINER_ID: container_id, protocol.CONTAINER_NAME: spec.name,
                       protocol.IMAGE: spec.image})  # fmt: skip
+    if spec.log_driver != "journald":
+        found[protocol.LOG_DRIVER] = spec.log_driver
+    if spec.log_tag:
+        found[protocol.LOG_TAG] = spec.log_tag
     if spec.runs_systemd and container_id:
         found[protocol.MACHINE_ID] = container_id[:32]
         # systemd says READY=1 to its container manager once booted: a detached container's unit

@@ -71,20 +71,20 @@ class JournalCopy:
 
     LINE_MAX = 48 * 1024  # journald's LineMax: a longer line is cut into entries this long
 
-    def __init__(self, sock: _socket.socket, container_id: str, name: str) -> None:
+    def __init__(self, sock: _socket.socket, container_id: str, name: str, tag: str = "") -> None:
         self.sock = sock
         self.fields = (f"{protocol.ID_FIELD}={container_id}\n{protocol.NAME_FIELD}={name}\n"
-                       f"SYSLOG_IDENTIFIER={name}\nPRIORITY=6\n").encode()  # fmt: skip
+                       f"SYSLOG_IDENTIFIER={tag or name}\nPRIORITY=6\n").encode()  # fmt: skip
         self.partial = {1: b"", 2: b""}
 
     @classmethod
     def of(cls, config: dict) -> JournalCopy | None:  # type: ignore[type-arg]
         annotations = config.get("annotations", {})
         container_id, name = annotations.get(protocol.CONTAINER_ID), annotations.get(protocol.CONTAINER_NAME)
-        if not container_id or not name:
+        if not container_id or not name or annotations.get(protocol.LOG_DRIVER) in ("none", "passthrough"):
             return None
         sock = _connect()
-        return cls(sock, container_id, name) if sock is not None else None
+        return cls(sock, container_id, name, annotations.get(protocol.LOG_TAG) or name) if sock is not None else None
 
     def write(self, stream: int, data: bytes) -> None:
         *lines, rest = (self.partial[stream] + data).split(b"\n")

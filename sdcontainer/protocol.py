@@ -43,6 +43,8 @@ MACHINE_ID = "org.sdc.machine-id"
 # the container's ID and name, for the journal entries of a foreground container's output (the
 # launcher's JournalCopy: a detached one's have them from its unit's LogExtraFields)
 CONTAINER_ID, CONTAINER_NAME, IMAGE = "org.sdc.id", "org.sdc.name", "org.sdc.image"
+LOG_DRIVER = "org.sdc.log-driver"  # none, passthrough: a foreground container's output is not copied to the journal
+LOG_TAG = "org.sdc.log-tag"  # --log-opt tag=: the SYSLOG_IDENTIFIER of its journal entries
 ID_FIELD, NAME_FIELD, STREAM_FIELD = "SDC_CONTAINER_ID", "SDC_CONTAINER_NAME", "SDC_STREAM"
 # where a container's cgroup hierarchies are mounted (OCI's "cgroup" mount, the launcher's)
 CGROUP_ROOT = "/sys/fs/cgroup"

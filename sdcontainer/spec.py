@@ -70,6 +70,10 @@ RUN_FLAGS = (
     RunFlag(("--pull",), "pull", str, None,
             "missing: pull the image when the store lacks it [default, as Docker's]; always; never; newer"),
     RunFlag(("--rm",), "rm", bool, False, "Remove the container when it exits"),
+    RunFlag(("--log-driver",), "log_driver", str, None,
+            "journald (the default: `sdc logs`, journalctl), none (kept nowhere) or passthrough (sdc's own "
+            "stdout and stderr only, where what runs sdc keeps them: a unit's journal)"),
+    RunFlag(("--log-opt",), "log_opt", list, None, "tag=NAME: the journal's SYSLOG_IDENTIFIER [default: the name]"),
     RunFlag(("-e", "--env"), "env", list, None, "Set NAME=VALUE; NAME alone passes on yours"),
     RunFlag(("--env-file",), "env_file", list, None, "Read NAME=VALUE lines (Docker's format) from a file"),
     RunFlag(("-l", "--label"), "label", list, None, "Set a label: KEY=VALUE (KEY alone: an empty value)"),
@@ -202,6 +206,8 @@ class ContainerSpec:
     dns_options: tuple[str, ...] = ()  # resolv.conf's options
     add_hosts: tuple[str, ...] = ()  # /etc/hosts lines: NAME:ADDRESS (parse_add_host)
     labels: tuple[str, ...] = ()  # KEY=VALUE, the image's then the flags' (resolve_spec merges them)
+    log_driver: str = "journald"  # journald, none, passthrough (LOG_DRIVERS)
+    log_tag: str = ""  # --log-opt tag=: the journal's SYSLOG_IDENTIFIER ("": the name)
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -349,6 +355,32 @@ def read_env_files(paths: Sequence[str], environ: Mapping[str, str]) -> list[str
             raise UsageError(f"--env-file {path} is not UTF-8 text", hint="write NAME=VALUE lines") from None
         entries += parse_env_file(text, path=path, environ=environ)
     return entries
+
+
+LOG_DRIVERS = ("journald", "none", "passthrough")
+
+
+def parse_log_driver(text: str) -> str:
+    """--log-driver: sdc's containers log to the journal; none keeps nothing; passthrough leaves
+    a foreground container's output to sdc's own stdout and stderr (a detached one's is its unit's,
+    the journal's, either way). k8s-file, json-file... are another tool's files."""
+    if text not in LOG_DRIVERS:
+        raise UsageError(f"log driver {text[:40]!r} is not sdc's",
+                         hint="sdc logs to the journal: --log-driver journald (default), none or passthrough")  # fmt: skip
+    return text
+
+
+def parse_log_opts(values: Sequence[str]) -> str:
+    """--log-opt: tag=NAME (the journal's SYSLOG_IDENTIFIER, as Docker's journald driver takes it)."""
+    tag = ""
+    for value in values:
+        key, eq, text = value.partition("=")
+        if key != "tag" or not eq:
+            raise UsageError(f"invalid --log-opt {value[:60]!r}", hint="sdc's journald driver takes tag=NAME")
+        if not re.fullmatch(r"[A-Za-z0-9_.@:+-]{1,64}", text):
+            raise UsageError(f"invalid --log-opt tag {text[:60]!r}", hint="use up to 64 letters, digits, '_.@:+-'")
+        tag = text
+    return tag
 
 
 LABELS_MAX = 64 * 1024  # bytes of labels a container may have (they are kept in its record)
@@ -535,6 +567,8 @@ def build_run_spec(
         dns_options=tuple(check_dns_option(o) for o in f["dns_option"] or ()),
         add_hosts=tuple(parse_add_host(h) for h in f["add_host"] or ()),
         labels=parse_labels(f["label"] or (), f["label_file"] or ()),
+        log_driver=parse_log_driver(f["log_driver"] or "journald"),
+        log_tag=parse_log_opts(f["log_opt"] or ()),
         limits=limits,
     )
 

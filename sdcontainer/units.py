@@ -39,6 +39,8 @@ SIGNATURES: dict[str, str] = {
     "Environment": "as",
     "ReadOnlyPaths": "as",
     "SyslogIdentifier": "s",
+    "StandardOutput": "s",
+    "StandardError": "s",
     "SyslogLevelPrefix": "b",
     "LogExtraFields": "aay",
     "MemoryMax": "t",
@@ -199,7 +201,8 @@ def build_service_properties(
         # systemd's own default, said: what `sdc run -d` waits at most for a payload's READY=1
         **({"TimeoutStartUSec": (ready_timeout or READY_TIMEOUT) * USEC} if notifies(spec) else {}),
         "CollectMode": "inactive-or-failed",
-        "SyslogIdentifier": spec.name,  # journal lines read "web[PID]: ...", not "python3[PID]"
+        "SyslogIdentifier": spec.log_tag or spec.name,  # journal lines read "web[PID]: ...", not "python3[PID]"
+        **({"StandardOutput": "null", "StandardError": "null"} if spec.log_driver == "none" else {}),
         # A line starting "<0>" is the container's text, not an emergency for journald to wall to
         # every terminal of the host (systemd.exec(5)): every line is at the stream's priority.
         "SyslogLevelPrefix": False,

@@ -83,6 +83,12 @@ def parse_tail(text: str | None) -> int | None:
     return int(text)
 
 
+def _kept(container: Container) -> None:
+    if container.spec.log_driver == "none":
+        raise UsageError(f"container {container.name} keeps no logs (--log-driver none)",
+                         hint="run it with --log-driver journald (the default) to keep its output")  # fmt: skip
+
+
 def logs_argv(container: Container, *, since: str | None = None, until: str | None = None,
               tail: int | None = None, output: str = "cat") -> list[str]:  # fmt: skip
     """journalctl of the container's output alone: its unit's stdout entries of its ID, and what
@@ -106,6 +112,7 @@ def show_logs(ctx: Context, ref: str, *, since: str | None = None, until: str | 
     import subprocess
 
     container = find(ctx, ref)
+    _kept(container)
     if not timestamps:
         argv = logs_argv(container, since=since, until=until, tail=tail)
         os.execvp(argv[0], argv)
@@ -124,6 +131,7 @@ def follow_logs(ctx: Context, ref: str, *, since: str | None = None, tail: int |
     import subprocess
 
     container = find(ctx, ref)
+    _kept(container)
     argv = logs_argv(container, since=since, tail=tail, output="json")
     if container.unit not in live_units(ctx):
         return _show(subprocess.Popen(argv, stdout=subprocess.PIPE), timestamps=timestamps)

@@ -77,3 +77,33 @@ def test_bad_times_are_one_line_of_sdcs(sdc: Sdc, image: str, name: str, args: l
     proc = sdc("logs", *args, name)
     assert proc.returncode != 0 and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
     assert "Failed to parse" not in proc.stderr
+
+
+def _journal(*matches: str) -> str:
+    subprocess.run(["journalctl", "--sync"], check=False)
+    return subprocess.run(["journalctl", "--no-pager", "-o", "cat", *matches], capture_output=True, text=True).stdout
+
+
+def test_log_drivers(sdc: Sdc, image: str, name: str) -> None:
+    """journald keeps the output (tag= names it); none keeps it nowhere, and logs says so;
+    passthrough: a foreground one's output on sdc's stdout only, not copied to the journal."""
+    quiet, passed, tagged = f"{name}-none", f"{name}-pass", f"{name}-tag"
+    try:
+        assert sdc.ok("run", "--name", quiet, "--log-driver", "none", image, "echo", "said-none") == "said-none\n"
+        assert sdc.ok("run", "--name", passed, "--log-driver", "passthrough", image, "echo", "said-pass") == \
+            "said-pass\n"  # fmt: skip
+        sdc.ok("run", "-d", "--name", f"{quiet}-d", "--log-driver", "none", image, "sh", "-c", "echo said-none-d")
+        sdc.ok("run", "--name", tagged, "--log-opt", "tag=mytag", image, "echo", "said-tagged")
+        sdc.ok("wait", f"{quiet}-d")
+        time.sleep(0.5)
+        journal = _journal(f"SDC_CONTAINER_NAME={quiet}") + _journal(f"SDC_CONTAINER_NAME={passed}") + \
+            _journal(f"SDC_CONTAINER_NAME={quiet}-d") + _journal(f"_SYSTEMD_UNIT=sdc-{quiet}-d.service")  # fmt: skip
+        assert "said-none" not in journal and "said-pass" not in journal, journal
+        assert "said-tagged" in _journal("SYSLOG_IDENTIFIER=mytag")
+        proc = sdc("logs", quiet)
+        assert proc.returncode == 125 and "keeps no logs" in proc.stderr and len(proc.stderr.splitlines()) == 1
+        for bad in (["--log-driver", "json-file"], ["--log-opt", "max-size=1m"], ["--log-opt", "tag=a b"]):
+            proc = sdc("run", "--rm", *bad, image, "true")
+            assert proc.returncode == 125 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    finally:
+        sdc("rm", "-f", quiet, passed, tagged, f"{quiet}-d")
