@@ -143,7 +143,8 @@ def systemd_mounts(container_dir: Path) -> list[dict[str, object]]:
     ]  # fmt: skip
 
 
-def _mounts(container_dir: Path, *, sys_writable: bool = False, systemd: bool = False) -> list[dict[str, object]]:
+def _mounts(container_dir: Path, *, sys_writable: bool = False, systemd: bool = False,
+            shm_size: int = 0) -> list[dict[str, object]]:  # fmt: skip
     ns = ["nosuid", "noexec", "nodev"]
     mounts: list[dict[str, object]] = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ns},
@@ -159,7 +160,8 @@ def _mounts(container_dir: Path, *, sys_writable: bool = False, systemd: bool = 
             "source": "devpts",
             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
         },
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": [*ns, "mode=1777", "size=65536k"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": [*ns, "mode=1777", f"size={(shm_size or SHM_SIZE) // 1024}k"]},  # fmt: skip
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ns},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*ns, "rw" if sys_writable else "ro"]},
         # Its own cgroup, in each hierarchy it has one in (launcher.own_cgroup_hierarchies): where
@@ -236,6 +238,8 @@ def build_runtime_config(
                 "ambient": [],
             },
             "noNewPrivileges": not spec.privileged,
+            **({"rlimits": rlimits(spec.ulimits)} if spec.ulimits else {}),
+            **({"oomScoreAdj": spec.oom_score_adj} if spec.oom_score_adj is not None else {}),
         },
         # Relative to the bundle, as runtime-spec suggests: bundle/rootfs links to the snapshot.
         "root": {"path": "rootfs", "readonly": spec.read_only},
@@ -243,7 +247,8 @@ def build_runtime_config(
         protocol.OWN_FILES: OWN_FILES,
         **({"annotations": annotations} if (annotations := _annotations(spec, container_id)) else {}),
         "mounts": _with_read_only_tmpfs(spec, [
-            *_mounts(container_dir, sys_writable=spec.privileged, systemd=spec.runs_systemd),
+            *_mounts(container_dir, sys_writable=spec.privileged, systemd=spec.runs_systemd, shm_size=spec.shm_size),
+            *_tz_mount(spec),
             *volumes.config_mounts(spec.volumes, spec.named_volumes, spec.tmpfs, volumes_at=volumes_at,
                                    userns=idmap is not None),
             *_init_mount(spec)]),  # fmt: skip
@@ -304,6 +309,32 @@ def _id_mappings(uid: int, gid: int) -> dict[str, object]:
 
     return {"uidMappings": [{"containerID": 0, "hostID": uid, "size": SIZE}],
             "gidMappings": [{"containerID": 0, "hostID": gid, "size": SIZE}]}  # fmt: skip
+
+
+SHM_SIZE = 64 << 20  # Docker's /dev/shm
+RLIM_INFINITY = 2**64 - 1  # the OCI config's unlimited (uint64)
+
+
+def rlimits(ulimits: Sequence[str]) -> list[dict[str, object]]:
+    """--ulimit's NAME=SOFT:HARD (spec.parse_ulimit) as the OCI config's process.rlimits."""
+    found = []
+    for entry in ulimits:
+        name, _, values = entry.partition("=")
+        soft, hard = (RLIM_INFINITY if int(v) < 0 else int(v) for v in values.split(":"))
+        found.append({"type": f"RLIMIT_{name.upper()}", "soft": soft, "hard": hard})
+    return found
+
+
+def _tz_mount(spec: ContainerSpec) -> list[dict[str, object]]:
+    """--tz: the zone's file of the host's zoneinfo (or the host's own, for local), read-only at
+    /etc/localtime; resolved now, the container made."""
+    if not spec.tz:
+        return []
+    from sdcontainer.spec import ZONEINFO
+
+    source = os.path.realpath("/etc/localtime" if spec.tz == "local" else os.path.join(ZONEINFO, spec.tz))
+    return [{"destination": "/etc/localtime", "type": "bind", "source": source,
+             "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]}]  # fmt: skip
 
 
 def _resources(spec: ContainerSpec) -> dict[str, object]:

@@ -43,6 +43,7 @@ import _json
 import _socket as socket
 import errno
 import os
+import resource  # (--ulimit: set after pivot_root, where the stdlib is out of reach)
 import select
 import struct
 import sys
@@ -162,6 +163,7 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
     elif not process.get("terminal"):
         leave_session(stdio)
     linux.join_session_keyring()  # the caller's (its keys) stays behind, as runc's does
+    set_process_limits(process)
     drop_privileges(process)
     try:
         os.chdir(cwd)
@@ -826,6 +828,27 @@ def make_workdir(cwd: str) -> None:
         os.makedirs(cwd, mode=0o755, exist_ok=True)
     except OSError as exc:
         raise LaunchError(f"cannot make working directory {cwd}: {exc.strerror}") from exc
+
+
+def set_process_limits(process: dict) -> None:  # type: ignore[type-arg]
+    """--ulimit's rlimits and --oom-score-adj, set while we still may raise them (CAP_SYS_RESOURCE)."""
+    limits = process.get("rlimits", [])
+    if limits:
+        for limit in limits:
+            number = getattr(resource, str(limit.get("type")), None)
+            if not isinstance(number, int) or not str(limit.get("type")).startswith("RLIMIT_"):
+                raise LaunchError(f"unknown rlimit {limit.get('type')!r}")
+            soft, hard = (resource.RLIM_INFINITY if v >= 2**63 else v for v in (limit["soft"], limit["hard"]))
+            try:
+                resource.setrlimit(number, (soft, hard))
+            except (ValueError, OSError) as exc:
+                raise LaunchError(f"cannot set {limit['type']} to {soft}:{hard}: {exc}") from exc
+    if "oomScoreAdj" in process:
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(int(process["oomScoreAdj"])))
+        except OSError as exc:
+            raise LaunchError(f"cannot set the OOM score adjustment: {exc.strerror}") from exc
 
 
 def drop_privileges(process: dict) -> None:  # type: ignore[type-arg]
@@ -2006,6 +2029,7 @@ def _exec_child(sync: socket.socket, process: dict, seccomp: bytes | None, *,  #
         if console is None:
             leave_session(stdio)
         linux.join_session_keyring()
+        set_process_limits(process)
         drop_privileges(process)
         try:
             os.chdir(cwd)

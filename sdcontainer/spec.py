@@ -143,6 +143,14 @@ RUN_FLAGS = (
     RunFlag(("--dns-search",), "dns_search", list, None, "A DNS search domain for the container"),
     RunFlag(("--dns-option",), "dns_option", list, None, "A resolv.conf option for the container (ndots:2)"),
     RunFlag(("--add-host",), "add_host", list, None, "A line of the container's /etc/hosts: HOST:IP"),
+    RunFlag(("--ulimit",), "ulimit", list, None, "A resource limit of its processes: nofile=1024[:2048], nproc=..."),
+    RunFlag(("--oom-score-adj",), "oom_score_adj", int, None, "Its PID 1's OOM score adjustment, -1000 to 1000"),
+    RunFlag(("--shm-size",), "shm_size", str, None, "The size of its /dev/shm (a tmpfs) [default: 64m]"),
+    RunFlag(("--tz",), "tz", str, None, "Its time zone: a zone (Europe/Berlin) or local (the host's): TZ and "
+            "/etc/localtime"),
+    RunFlag(("--cidfile",), "cidfile", str, None, "Write its ID to this file (which must not exist)"),
+    RunFlag(("--replace",), "replace", bool, False, "Remove a container of that --name first, if there is one"),
+    RunFlag(("-q", "--quiet"), "quiet", bool, False, "Say nothing of a pull"),
 )  # fmt: skip
 RUN_DEFAULTS: dict[str, Any] = {flag.param: flag.default for flag in RUN_FLAGS}
 LIMIT_FLAGS = ("memory", "memory_swap", "cpu_shares", "cpus", "cpuset_cpus", "pids_limit", "blkio_weight")
@@ -208,6 +216,13 @@ class ContainerSpec:
     labels: tuple[str, ...] = ()  # KEY=VALUE, the image's then the flags' (resolve_spec merges them)
     log_driver: str = "journald"  # journald, none, passthrough (LOG_DRIVERS)
     log_tag: str = ""  # --log-opt tag=: the journal's SYSLOG_IDENTIFIER ("": the name)
+    ulimits: tuple[str, ...] = ()  # NAME=SOFT:HARD, checked (parse_ulimit); -1 unlimited
+    oom_score_adj: int | None = None  # -1000..1000; None: the launcher's own (systemd's, 0)
+    shm_size: int = 0  # bytes of /dev/shm; 0: 64 MiB (Docker's)
+    tz: str = ""  # a zone's name, or "local": TZ, and /etc/localtime bound from the host's zoneinfo
+    cidfile: str = ""  # --cidfile: where its ID was written
+    replace: bool = RUN_DEFAULTS["replace"]  # remove a container of the name first
+    quiet: bool = RUN_DEFAULTS["quiet"]  # no pull progress
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -357,6 +372,61 @@ def read_env_files(paths: Sequence[str], environ: Mapping[str, str]) -> list[str
     return entries
 
 
+# Docker's --ulimit names, as setrlimit(2)'s RLIMIT_ ones
+ULIMITS = ("as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
+           "rtprio", "rttime", "sigpending", "stack")  # fmt: skip
+RLIM_INFINITY = -1
+
+
+def parse_ulimit(text: str) -> str:
+    """--ulimit NAME=SOFT[:HARD] (Docker's): NAME=SOFT:HARD, each a count or -1 (unlimited)."""
+    m = re.fullmatch(r"([a-z]+)=(-1|\d{1,19})(?::(-1|\d{1,19}))?", text)
+    if not m or m.group(1) not in ULIMITS:
+        raise UsageError(f"invalid --ulimit {text[:60]!r}",
+                         hint="give NAME=SOFT[:HARD], NAME one of " + ", ".join(ULIMITS))  # fmt: skip
+    soft = int(m.group(2))
+    hard = int(m.group(3)) if m.group(3) is not None else soft
+    if soft >= 1 << 63 or hard >= 1 << 63:
+        raise UsageError(f"invalid --ulimit {text[:60]!r}: too large", hint="give -1 for unlimited")
+    if hard != RLIM_INFINITY and (soft == RLIM_INFINITY or soft > hard):
+        raise UsageError(f"invalid --ulimit {text}: the soft limit is above the hard one", hint="give SOFT <= HARD")
+    return f"{m.group(1)}={soft}:{hard}"
+
+
+def check_oom_score_adj(value: int | None) -> int | None:
+    if value is not None and not -1000 <= value <= 1000:
+        raise UsageError(f"invalid --oom-score-adj {value}", hint="give a number from -1000 to 1000")
+    return value
+
+
+ZONEINFO = "/usr/share/zoneinfo"
+
+
+def check_tz(text: str) -> str:
+    """--tz: local (the host's /etc/localtime) or a zone of the host's zoneinfo, by its name."""
+    if text == "local":
+        return text
+    if not re.fullmatch(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+){0,3}", text) or not os.path.isfile(
+            os.path.join(ZONEINFO, text)):  # fmt: skip
+        raise UsageError(f"unknown --tz {text[:60]!r}", hint=f"give local, or a zone of {ZONEINFO}: Europe/Berlin, UTC")
+    return text
+
+
+def check_cidfile(path: str) -> str:
+    if "\0" in path:
+        raise UsageError("invalid --cidfile", hint="give a file's path")
+    if os.path.lexists(path):
+        raise UsageError(f"--cidfile {path} is there already",
+                         hint="a container may be using it: remove the file, or give another")  # fmt: skip
+    return str(absolute(path, "--cidfile"))
+
+
+def check_replace(replace: bool, name: str | None) -> bool:
+    if replace and not name:
+        raise UsageError("--replace needs --name", hint="give the name of the container to replace")
+    return replace
+
+
 LOG_DRIVERS = ("journald", "none", "passthrough")
 
 
@@ -366,7 +436,7 @@ def parse_log_driver(text: str) -> str:
     the journal's, either way). k8s-file, json-file... are another tool's files."""
     if text not in LOG_DRIVERS:
         raise UsageError(f"log driver {text[:40]!r} is not sdc's",
-                         hint="sdc logs to the journal: --log-driver journald (default), none or passthrough")  # fmt: skip
+                         hint="sdc logs to the journal: journald (the default), none or passthrough")  # fmt: skip
     return text
 
 
@@ -569,6 +639,13 @@ def build_run_spec(
         labels=parse_labels(f["label"] or (), f["label_file"] or ()),
         log_driver=parse_log_driver(f["log_driver"] or "journald"),
         log_tag=parse_log_opts(f["log_opt"] or ()),
+        ulimits=tuple(parse_ulimit(u) for u in f["ulimit"] or ()),
+        oom_score_adj=check_oom_score_adj(f["oom_score_adj"]),
+        shm_size=parse_size(f["shm_size"], flag="--shm-size") if f["shm_size"] is not None else 0,
+        tz=check_tz(f["tz"]) if f["tz"] else "",
+        cidfile=check_cidfile(f["cidfile"]) if f["cidfile"] else "",
+        replace=check_replace(f["replace"], f["name"]),
+        quiet=f["quiet"],
         limits=limits,
     )
 

@@ -17,7 +17,7 @@ from sdcontainer import bundle, containers, files, protocol, records, seccomp, u
 from sdcontainer.api import containers as lifecycle
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
-from sdcontainer.errors import Conflict, SdcError, UsageError
+from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
 from sdcontainer.spec import (
     JOIN,
@@ -126,7 +126,7 @@ def image_for(ctx: Context, spec: ContainerSpec) -> Image:
     from sdcontainer.errors import NotFound
 
     if spec.pull in ("always", "newer"):
-        return _pulled(ctx, spec.image, keep_local=spec.pull == "newer")
+        return _pulled(ctx, spec.image, keep_local=spec.pull == "newer", quiet=spec.quiet)
     try:
         return images.find_image(ctx.paths, spec.image)
     except NotFound as missing:
@@ -134,7 +134,8 @@ def image_for(ctx: Context, spec: ContainerSpec) -> Image:
             raise
         lacked = missing
     try:
-        return _pulled(ctx, spec.image, keep_local=False, notice=f"Unable to find image '{spec.image}' in the store")
+        return _pulled(ctx, spec.image, keep_local=False, notice=f"Unable to find image '{spec.image}' in the store",
+                       quiet=spec.quiet)  # fmt: skip
     except SdcError as failed:  # one line: what is missing, and why the pull did not bring it
         raise NotFound(f"{lacked.message}, and pulling it failed: {failed.message}",
                        hint=failed.hint or lacked.hint) from None
@@ -153,12 +154,13 @@ def _pullable(name: str) -> bool:
     return True
 
 
-def _pulled(ctx: Context, name: str, *, keep_local: bool, notice: str = "") -> Image:
+def _pulled(ctx: Context, name: str, *, keep_local: bool, notice: str = "", quiet: bool = False) -> Image:
     from sdcontainer import images
     from sdcontainer.api.images import pull_image
     from sdcontainer.errors import SdcError as Failed
 
-    progress = _Noticed(ctx.pull_progress() if ctx.pull_progress is not None else _Quiet(), notice)
+    progress = _Noticed(ctx.pull_progress() if ctx.pull_progress is not None and not quiet else _Quiet(),
+                        "" if quiet else notice)  # fmt: skip
     try:
         image, _, _ = pull_image(ctx, name, progress=progress)
     except Failed:
@@ -203,6 +205,9 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
     """Make the container's filesystem and bundle; undone by stack unless popped."""
     from sdcontainer import images
 
+    if spec.replace:  # (a name given: spec.check_replace)
+        with contextlib.suppress(NotFound):
+            lifecycle.remove(ctx, [spec.name], force=True)
     image = image_for(ctx, spec)
     spec = resolve_spec(spec, image)
     caps = capabilities(spec, available=_grantable_caps())
@@ -268,6 +273,9 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         # `ps -a` shows and the next command that touches it finishes or rolls back (settle).
         (cdir / protocol.STARTING).touch()
         containers.write_container(ctx.paths, container)
+        if spec.cidfile:
+            write_cidfile(spec.cidfile, cid)
+            stack.callback(_unlink_if, Path(spec.cidfile), cid)
         rootfs = driver.make_container_fs(cid, image.top_layer, owner=idmap)
         stack.callback(_locked, ctx, driver.remove_container_fs, cid)
         hostname = spec.hostname or spec.name
@@ -327,6 +335,18 @@ def joiner_files(target_bundle: str, spec: ContainerSpec, hostname: str, hosts: 
     if not (spec.dns or spec.dns_search or spec.dns_options):
         resolv_conf = _read_text(f"{target_bundle}/resolv.conf") or resolv_conf
     return hosts, resolv_conf
+
+
+def write_cidfile(path: str, cid: str) -> None:
+    """--cidfile: the ID written to a file made now (one there already is another's: Docker's)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        raise Conflict(f"--cidfile {path} is there already", hint="remove it, or give another") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write --cidfile {path}: {exc.strerror}", hint="give a writable place") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(cid)
 
 
 def _unlink_if(path: Path, content: str) -> None:

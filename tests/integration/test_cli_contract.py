@@ -88,3 +88,35 @@ def test_update_changes_limits_live_and_for_the_next_start(sdc: Sdc, image: str,
     assert unit_property(unit, "MemoryMax") == str(96 << 20)  # a refused update changed nothing
     proc = sdc("update", "-m", "64m", "no-such-container")
     assert proc.returncode != 0 and "no such container" in proc.stderr
+
+
+def test_ulimit_oom_score_shm_tz(sdc: Sdc, image: str, name: str) -> None:
+    out = sdc.ok("run", "--rm", "--ulimit", "nofile=1000:2000", "--ulimit", "nproc=100:200", "--oom-score-adj", "300",
+                 "--shm-size", "16m", "--tz", "Europe/Berlin", image, "sh", "-c",
+                 "ulimit -n; ulimit -Hn; ulimit -u; cat /proc/self/oom_score_adj; df -k /dev/shm | tail -1; "
+                 "date +%Z")  # fmt: skip
+    soft, hard, nproc, oom, shm, zone = out.splitlines()
+    assert (soft, hard, nproc, oom) == ("1000", "2000", "100", "300"), out
+    assert shm.split()[1] == str(16 * 1024), shm
+    assert zone in ("CET", "CEST"), zone
+    sdc.ok("run", "-d", "--name", name, "--ulimit", "nofile=512", image, "sleep", "1000")
+    assert sdc.ok("exec", name, "sh", "-c", "ulimit -n") == "512\n"  # an exec has them too
+    for bad in (["--ulimit", "nofile=2:1"], ["--ulimit", "bogus=1"], ["--oom-score-adj", "1001"],
+                ["--tz", "../../etc/passwd"], ["--tz", "Nowhere/City"], ["--shm-size", "x"]):  # fmt: skip
+        proc = sdc("run", "--rm", *bad, image, "true")
+        assert proc.returncode == 125 and len(proc.stderr.splitlines()) == 1, (bad, proc.stderr)
+
+
+def test_cidfile_replace_and_quiet(sdc: Sdc, image: str, name: str, tmp_path: Path) -> None:
+    cidfile = tmp_path / "cid"
+    cid = sdc.ok("run", "-d", "--name", name, "--cidfile", str(cidfile), image, "sleep", "1000").strip()
+    assert cidfile.read_text() == cid
+    proc = sdc("run", "-d", "--cidfile", str(cidfile), image, "true")
+    assert proc.returncode == 125 and "is there already" in proc.stderr
+    replaced = sdc.ok("run", "-d", "--replace", "--name", name, image, "sleep", "1000").strip()
+    assert replaced != cid and sdc.ok("inspect", "-f", "{{.Id}}", name).strip() == replaced
+    failed = tmp_path / "failed-cid"
+    proc = sdc("run", "--cidfile", str(failed), "--name", name, image, "true")  # the name is taken: nothing made
+    assert proc.returncode != 0 and not failed.exists()
+    assert sdc("run", "--replace", image, "true").returncode == 125  # --replace needs --name
+    assert sdc("run", "--rm", "-q", image, "true").stderr == ""
