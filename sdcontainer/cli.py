@@ -1376,6 +1376,39 @@ def port(
         typer.echo(f"{f'[{ip}]' if ':' in ip else ip}:{host_port}")
 
 
+# --- health checks ------------------------------------------------------------------
+
+healthcheck_app = typer.Typer(help="Health checks (run by a systemd timer per container).", no_args_is_help=True)
+app.add_typer(healthcheck_app, name="healthcheck")
+
+
+@healthcheck_app.command("run")
+def healthcheck_run(
+    ctx: typer.Context,
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    from_timer: Annotated[bool, typer.Option("--from-timer", hidden=True)] = False,
+) -> None:
+    """Run a container's health check now: exit 0 if it passes, 1 if not (and say its health)."""
+    from sdcontainer.api import health
+
+    code, status = health.run_check(_sdc(ctx), container, from_timer=from_timer)
+    if from_timer:
+        return  # the result is the container's, recorded: the timer's service does not fail
+    if code != 0:
+        typer.echo(status)
+        raise typer.Exit(1)
+
+
+@healthcheck_app.command("timer", hidden=True)
+def healthcheck_timer(ctx: typer.Context, container: Annotated[str, typer.Argument()]) -> None:
+    """A container's health-check timer started (its unit's ExecStartPost)."""
+    from sdcontainer.api import health
+    from sdcontainer.api.run import self_argv
+
+    sdc = _sdc(ctx)
+    health.start_timer(sdc, lifecycle.find(sdc, container), self_argv(sdc))
+
+
 # --- exists, and the container group (Podman's and Docker's `container ...`) --------------
 
 

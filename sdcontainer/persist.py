@@ -144,8 +144,8 @@ def _setting(key: str, value: object) -> list[str]:
             line = _quote([path, *argv[1:]]).replace("$", "$$")  # no variable of systemd's either
             lines.append(f"{key}={'-' if ignore else ''}{line}")
         return lines
-    if key in ("ExecStartPreEx", "ExecStopPostEx"):  # flags as systemd.service(5)'s prefixes
-        lines = [f"{key[:-2]}="] if key == "ExecStartPreEx" else []  # (ExecStopPost= is reset above)
+    if key in ("ExecStartPreEx", "ExecStartPostEx", "ExecStopPostEx"):  # flags as systemd.service(5)'s prefixes
+        lines = [f"{key[:-2]}="] if key != "ExecStopPostEx" else []  # (ExecStopPost= is reset above)
         for path, argv, flags in value:  # type: ignore[attr-defined]
             prefix = ("-" if "ignore-failure" in flags else "") + ("+" if "privileged" in flags else "")
             lines.append(f"{key[:-2]}={prefix}{_quote([path, *argv[1:]]).replace('$', '$$')}")

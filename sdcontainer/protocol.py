@@ -32,7 +32,10 @@ NETNS_DIR = "/run/sdc/netns"  # a networked container's namespace, kept by a bin
 ATTACH = "attach.sock"  # a -d -t container's terminal holder listens here for `sdc attach` (SEQPACKET)
 NETWORK = "network.json"  # what the unit's --net-up makes of the container's network (netns.py)
 NETWORK_STATUS = "network-status.json"  # netavark's status of it, while it is up
-RUN_RECORDS = (PID, LAUNCH_ERROR, STATE)  # what one run leaves
+HEALTH = "health.json"  # sdc's health check (api.health), after each check of a run
+# health.json's Status, Docker's words (its "starting" is not the record's file of that name)
+HEALTH_STARTING, HEALTHY, UNHEALTHY = STARTING, "healthy", "unhealthy"
+RUN_RECORDS = (PID, LAUNCH_ERROR, STATE, HEALTH)  # what one run leaves
 # config.json's annotation for --sdnotify=container: the launcher of a service passes the unit's
 # notify socket to the payload at NOTIFY_PATH and leaves READY=1 to it
 SDNOTIFY = "org.sdc.sdnotify"

@@ -169,6 +169,10 @@ def status_text(s: ContainerStatus) -> str:
     """Docker's wording: "Up 5 minutes", "Exited (0) 2 hours ago", "Restarting (1) 1 second ago", "Created"."""
     if s.state in ("running", "paused"):
         up = "Up " + duration(time.time() - s.started) if s.started else "Up"
+        if s.container.spec.health_test[:1] not in ((), ("NONE",)):  # (api.health only then)
+            from sdcontainer.api import health
+
+            up += health.status_word(s.container)
         return up + " (Paused)" if s.state == "paused" else up
     if s.state in ("exited", "restarting"):
         code = s.exit_code if s.exit_code is not None else "?"

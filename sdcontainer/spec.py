@@ -151,6 +151,14 @@ RUN_FLAGS = (
     RunFlag(("--cidfile",), "cidfile", str, None, "Write its ID to this file (which must not exist)"),
     RunFlag(("--replace",), "replace", bool, False, "Remove a container of that --name first, if there is one"),
     RunFlag(("-q", "--quiet"), "quiet", bool, False, "Say nothing of a pull"),
+    RunFlag(("--health-cmd",), "health_cmd", str, None,
+            "A command checking it, run in it by a systemd timer: 'curl -f localhost' (sh -c), or a JSON array"),
+    RunFlag(("--health-interval",), "health_interval", str, None, "Time between checks: 30s [default], 1m30s"),
+    RunFlag(("--health-timeout",), "health_timeout", str, None, "Time a check may take: 30s [default]"),
+    RunFlag(("--health-retries",), "health_retries", int, None, "Failures in a row that make it unhealthy [3]"),
+    RunFlag(("--health-start-period",), "health_start_period", str, None,
+            "Time from its start in which failures do not count [0s]"),
+    RunFlag(("--no-healthcheck",), "no_healthcheck", bool, False, "No health check, not even the image's"),
 )  # fmt: skip
 RUN_DEFAULTS: dict[str, Any] = {flag.param: flag.default for flag in RUN_FLAGS}
 LIMIT_FLAGS = ("memory", "memory_swap", "cpu_shares", "cpus", "cpuset_cpus", "pids_limit", "blkio_weight")
@@ -223,6 +231,13 @@ class ContainerSpec:
     cidfile: str = ""  # --cidfile: where its ID was written
     replace: bool = RUN_DEFAULTS["replace"]  # remove a container of the name first
     quiet: bool = RUN_DEFAULTS["quiet"]  # no pull progress
+    # Docker's Healthcheck: Test is ("CMD-SHELL", cmd), ("CMD", argv...) or ("NONE",) (none, not
+    # even the image's); () leaves it to the image's (api.run.resolve_spec). Times in seconds.
+    health_test: tuple[str, ...] = ()
+    health_interval: float = 0.0  # 0: 30 s
+    health_timeout: float = 0.0  # 0: 30 s
+    health_retries: int = 0  # 0: 3
+    health_start_period: float = 0.0
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -425,6 +440,60 @@ def check_replace(replace: bool, name: str | None) -> bool:
     if replace and not name:
         raise UsageError("--replace needs --name", hint="give the name of the container to replace")
     return replace
+
+
+HEALTH_INTERVAL, HEALTH_TIMEOUT, HEALTH_RETRIES = 30.0, 30.0, 3  # Docker's defaults
+HEALTH_MIN = 1.0  # seconds: the shortest interval and timeout (a check a second at most)
+HEALTH_MAX = 24 * 3600.0
+
+
+def parse_duration(text: str, *, flag: str) -> float:
+    """Go's durations as Docker takes them: 30s, 1m30s, 500ms, 2h; a bare number is seconds."""
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    if re.fullmatch(r"\d{1,9}(\.\d{1,9})?", text):
+        return float(text)
+    parts = re.findall(r"(\d{1,9}(?:\.\d{1,9})?)(ns|us|µs|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UsageError(f"invalid {flag} {text[:40]!r}", hint="give a duration: 30s, 1m30s, 500ms")
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def parse_health(cmd: str | None, interval: str | None, timeout: str | None, retries: int | None,
+                 start_period: str | None, *, none: bool) -> dict[str, Any]:  # fmt: skip
+    """--health-* (and --no-healthcheck) as the spec's health_ fields."""
+    import json
+
+    if none:
+        if cmd is not None:
+            raise UsageError("--no-healthcheck and --health-cmd given", hint="give one of them")
+        return {"health_test": ("NONE",)}
+    test: tuple[str, ...] = ()
+    if cmd is not None:
+        if not cmd.strip() or "\0" in cmd:
+            raise UsageError("an empty --health-cmd", hint="give a command: 'curl -f http://localhost/'")
+        if cmd.lstrip().startswith("["):
+            try:
+                argv = json.loads(cmd)
+            except ValueError:
+                argv = None
+            if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and "\0" not in a for a in argv):
+                raise UsageError(f"invalid --health-cmd {cmd[:60]!r}", hint='a JSON array of strings: ["CMD", "x"]')
+            test = tuple(argv) if argv[0] in ("CMD", "CMD-SHELL") else ("CMD", *argv)
+        else:
+            test = ("CMD-SHELL", cmd)
+    times = {}
+    for key, value, flag in (("health_interval", interval, "--health-interval"),
+                             ("health_timeout", timeout, "--health-timeout"),
+                             ("health_start_period", start_period, "--health-start-period")):  # fmt: skip
+        if value is not None:
+            seconds = parse_duration(value, flag=flag)
+            least = 0.0 if key == "health_start_period" else HEALTH_MIN
+            if not least <= seconds <= HEALTH_MAX:
+                raise UsageError(f"invalid {flag} {value}", hint=f"give {least:g}s to 24h")
+            times[key] = seconds
+    if retries is not None and not 1 <= retries <= 1000:
+        raise UsageError(f"invalid --health-retries {retries}", hint="give a count from 1 to 1000")
+    return {"health_test": test, **times, **({"health_retries": retries} if retries is not None else {})}
 
 
 LOG_DRIVERS = ("journald", "none", "passthrough")
@@ -646,6 +715,8 @@ def build_run_spec(
         cidfile=check_cidfile(f["cidfile"]) if f["cidfile"] else "",
         replace=check_replace(f["replace"], f["name"]),
         quiet=f["quiet"],
+        **parse_health(f["health_cmd"], f["health_interval"], f["health_timeout"], f["health_retries"],
+                       f["health_start_period"], none=f["no_healthcheck"]),
         limits=limits,
     )
 

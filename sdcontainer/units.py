@@ -28,6 +28,11 @@ SIGNATURES: dict[str, str] = {
     "ExecStopPost": "a(sasb)",
     # with flags (systemd.service(5)'s prefixes): "privileged" is "+", "ignore-failure" "-"
     "ExecStartPreEx": "a(sasas)",
+    "ExecStartPostEx": "a(sasas)",
+    "TimersMonotonic": "a(st)",
+    "AccuracyUSec": "t",
+    "RemainAfterElapse": "b",
+    "PartOf": "as",
     "ExecStopPostEx": "a(sasas)",
     "KillMode": "s",
     "KillSignal": "i",
@@ -171,8 +176,10 @@ def build_service_properties(
     ready_timeout: int = 0,
     network: tuple[Sequence[str], Sequence[str] | None] | None = None,
     bound_to: str = "",
+    health: Sequence[str] = (),
 ) -> dict[str, object]:
     """A detached container: a notify service whose main process becomes the container's PID 1.
+    health: what starts its health check's timer, once it is up (api.health), at every start.
     ready_timeout: seconds its payload has to say READY=1 where it says it (notifies), READY_TIMEOUT
     if 0. network: the commands that make its network before each start and unmake it after
     (netns.py), privileged (`+`: in the host's mount namespace, where the namespace's mount must
@@ -194,6 +201,7 @@ def build_service_properties(
         **({"ExecStartPreEx": [(network[0][0], list(network[0]), ["privileged"])]} if network else {}),
         **({"ExecStopPostEx": [(network[1][0], list(network[1]), ["privileged", "ignore-failure"])]}
            if network and network[1] else {}),  # fmt: skip
+        **({"ExecStartPostEx": [(health[0], list(health), ["privileged", "ignore-failure"])]} if health else {}),
         "KillMode": "mixed",
         "KillSignal": parse_signal(spec.stop_signal or "SIGTERM"),
         "SendSIGKILL": True,

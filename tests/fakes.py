@@ -25,8 +25,9 @@ class FakeSystemd:
         self.calls: list[tuple[object, ...]] = []
         self.start_result = start_result
 
-    def start_transient_unit(self, name: str, properties: Sequence[Property]) -> str:
-        self.calls.append(("start", name, list(properties)))
+    def start_transient_unit(self, name: str, properties: Sequence[Property],
+                             aux: Sequence[tuple[str, Sequence[Property]]] = ()) -> str:  # fmt: skip
+        self.calls.append(("start", name, list(properties), *([list(aux)] if aux else [])))
         if name in self.units:
             raise Conflict(f"Unit {name} was already loaded")
         self.units[name] = FakeUnit({key: value for key, _, value in properties})

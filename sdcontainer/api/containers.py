@@ -210,8 +210,9 @@ def status(ctx: Context) -> list[ContainerStatus]:
 
 
 PS_FILTERS = ("id", "name", "label", "label!", "status", "exited", "ancestor", "before", "since", "volume",
-              "network", "publish", "expose")  # fmt: skip
+              "network", "publish", "expose", "health")  # fmt: skip
 PS_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+HEALTH_FILTERS = (protocol.HEALTH_STARTING, protocol.HEALTHY, protocol.UNHEALTHY, "none")
 
 
 def ps_filter(values: Sequence[str], listed: Sequence[ContainerStatus]) -> Callable[[ContainerStatus], bool]:
@@ -227,6 +228,8 @@ def ps_filter(values: Sequence[str], listed: Sequence[ContainerStatus]) -> Calla
             raise UsageError(f"invalid --filter {value!r}", hint="use " + ", ".join(f"{k}=..." for k in PS_FILTERS))
         if key == "status" and text not in PS_STATES:
             raise UsageError(f"invalid --filter {value!r}", hint="a status is one of " + ", ".join(PS_STATES))
+        if key == "health" and text not in HEALTH_FILTERS:
+            raise UsageError(f"invalid --filter {value!r}", hint="health is " + ", ".join(HEALTH_FILTERS))
         if key == "exited" and not text.lstrip("-").isdigit():
             raise UsageError(f"invalid --filter {value!r}", hint="give exited=CODE, an exit status")
         if key == "name":
@@ -271,6 +274,11 @@ def ps_filter(values: Sequence[str], listed: Sequence[ContainerStatus]) -> Calla
             return c.spec.network == text
         if key in ("publish", "expose"):
             return text in ports(s, key == "publish")
+        if key == "health":
+            from sdcontainer.api import health
+
+            found = health.state(c) if s.state in ("running", "paused") or text == "none" else None
+            return bool((found or {}).get("Status", "none") == text)
         return True
 
     def keep(s: ContainerStatus) -> bool:

@@ -31,7 +31,7 @@ def parse_filters(values: Sequence[str]) -> Callable[[dict[str, Any]], bool]:
         key, eq, text = value.partition("=")
         if not eq or not text or key not in ("container", "event", "image", "type"):
             raise UsageError(f"invalid --filter {value[:60]!r}", hint=FILTER_HINT)
-        if key == "event" and text not in EVENTS:
+        if key == "event" and text not in (*EVENTS, "health_status"):
             raise UsageError(f"--filter event={text[:30]!r}: sdc has no such event", hint=f"one of {', '.join(EVENTS)}")
         wanted.setdefault(key, set()).add(text)
 
@@ -39,8 +39,8 @@ def parse_filters(values: Sequence[str]) -> Callable[[dict[str, Any]], bool]:
         attributes = event["Actor"]["Attributes"]
         if key == "container":
             return bool(text == attributes["name"] or event["id"].startswith(text))
-        if key == "event":
-            return bool(text == event["Action"])
+        if key == "event":  # (health_status: any of its, as Docker's)
+            return bool(text == event["Action"] or text == event["Action"].partition(":")[0])
         if key == "image":
             return bool(text == attributes.get("image"))
         return text == "container"

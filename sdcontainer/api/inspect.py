@@ -65,6 +65,15 @@ def container(ctx: Context, ref: str) -> dict[str, Any]:
         "Security": _security(config, found),
     }
     data["State"], unit = _state(ctx, found)
+    from sdcontainer.api import health
+
+    if health.has_check(spec):
+        data["State"]["Health"] = health.state(found)
+        data["Config"]["Healthcheck"] = {"Test": list(spec.health_test),
+                                         "Interval": round((spec.health_interval or 30) * 1e9),
+                                         "Timeout": round((spec.health_timeout or 30) * 1e9),
+                                         "StartPeriod": round(spec.health_start_period * 1e9),
+                                         "Retries": spec.health_retries or 3}  # fmt: skip
     if unit is not None:
         props, count = unit
         data["RestartCount"] = count

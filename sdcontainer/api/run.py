@@ -78,7 +78,31 @@ def resolve_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
         from sdcontainer.api.volumes import image_volumes
 
         spec = image_volumes(spec, image)
+    if spec.health_test != ("NONE",) and isinstance(runtime.get("Healthcheck"), dict):
+        spec = image_health(spec, runtime["Healthcheck"])
     return spec
+
+
+def image_health(spec: ContainerSpec, found: dict[str, Any]) -> ContainerSpec:
+    """The image's Healthcheck (outside input: kept where it is of Docker's shape, its times in
+    sdc's bounds) under what the flags set, field by field, as Docker merges them."""
+    from sdcontainer.spec import HEALTH_MAX, HEALTH_MIN
+
+    test = found.get("Test")
+    theirs: dict[str, Any] = {}
+    if not spec.health_test and isinstance(test, list) and test and all(isinstance(t, str) for t in test) and \
+            test[0] in ("CMD", "CMD-SHELL", "NONE") and sum(map(len, test)) <= 64 * 1024 and \
+            not any("\0" in t for t in test):  # fmt: skip
+        theirs["health_test"] = tuple(test) if test[0] != "NONE" else ("NONE",)
+    for key, field, least in (("Interval", "health_interval", HEALTH_MIN), ("Timeout", "health_timeout", HEALTH_MIN),
+                              ("StartPeriod", "health_start_period", 0.0)):  # fmt: skip
+        value = found.get(key)
+        if not getattr(spec, field) and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            theirs[field] = min(max(value / 1e9, least), HEALTH_MAX)  # nanoseconds, as Go's Duration
+    retries = found.get("Retries")
+    if not spec.health_retries and isinstance(retries, int) and not isinstance(retries, bool) and 0 < retries:
+        theirs["health_retries"] = min(retries, 1000)
+    return dataclasses.replace(spec, **theirs)
 
 
 def image_labels(runtime: dict[str, object], given: tuple[str, ...]) -> tuple[str, ...]:
@@ -519,7 +543,13 @@ def service_properties(ctx: Context, container: Container, *, starting: bool = T
                  launcher_argv("--net-down", container.bundle) if container.spec.auto_remove else None)
         if container.spec.networked else None,
         bound_to=joined_unit(ctx, container, starting=starting),
+        health=self_argv(ctx, "healthcheck", "timer", container.id) if _checked(container.spec) else (),
     )
+
+
+def _checked(spec: ContainerSpec) -> bool:
+    """A health check it runs (api.health.has_check, without importing it)."""
+    return bool(spec.health_test) and spec.health_test[0] != "NONE"
 
 
 def joined_unit(ctx: Context, container: Container, *, starting: bool = True) -> str:
@@ -692,6 +722,10 @@ def _attach(ctx: Context, make: Callable[[contextlib.ExitStack], Container], aut
             props = units.build_scope_properties(container.spec, pid=pid, bound_to=joined_unit(ctx, container))
             start_unit(ctx, container, props, stack)
             os.write(sync_w, os.fsencode(container.bundle) + b"\n")  # in the scope, under its limits: go
+            if _checked(container.spec):  # a scope has no ExecStartPost: its timer is ours to start
+                from sdcontainer.api import health
+
+                health.start_timer(ctx, container, self_argv(ctx))
             lifecycle.mark_started(container)
             ctx.release_name(container.name)  # settled: `rm -f` may remove it while it runs
         except BaseException:
@@ -729,12 +763,12 @@ def cleanup_argv(ctx: Context, container: Container) -> list[str]:
     fraction of sdc's start-up (stdlib C modules only), which `sdc stop` and `rm -f` wait
     for; a --rm container needs sdc's storage layer to remove it: sdc's own cleanup."""
     if container.spec.auto_remove:
-        return _self_argv(ctx, "_cleanup", container.name)
+        return self_argv(ctx, "_cleanup", container.name)
     # its network unmade by the same process (netns.main): a Python start fewer at each stop
     return launcher_argv("--exited", *(["--net-down"] if container.spec.networked else []), container.bundle)
 
 
-def _self_argv(ctx: Context, *args: str) -> list[str]:
+def self_argv(ctx: Context, *args: str) -> list[str]:
     """sdc as a unit's command: by file path (the package need not be on the interpreter's
     path, as in /usr/lib/sdc), isolated (-I), as it runs as root."""
     # Without site (-S) when sdc itself runs so (the Debian package's /usr/bin/sdc): its

@@ -39,8 +39,10 @@ class UnitInfo:
 class SystemdClient(Protocol):
     """What sdc asks of systemd. Every call is synchronous; jobs are waited for."""
 
-    def start_transient_unit(self, name: str, properties: Sequence[Property]) -> str:
-        """Create and start a transient unit; wait for its start job and return the result ('done', 'failed'...)."""
+    def start_transient_unit(self, name: str, properties: Sequence[Property],
+                             aux: Sequence[tuple[str, Sequence[Property]]] = ()) -> str:  # fmt: skip
+        """Create and start a transient unit (and the aux units it needs: a timer's service); wait
+        for its start job and return the result ('done', 'failed'...)."""
         ...
 
     def start_unit(self, name: str) -> str:

@@ -107,9 +107,11 @@ class DbusNextClient:
         except TimeoutError:
             raise SystemdError(f"systemd job {job} did not finish in {JOB_TIMEOUT:.0f}s") from None
 
-    def start_transient_unit(self, name: str, properties: Sequence[Property]) -> str:
+    def start_transient_unit(self, name: str, properties: Sequence[Property],
+                             aux: Sequence[tuple[str, Sequence[Property]]] = ()) -> str:  # fmt: skip
         props = [[key, Variant(sig, _lists(value))] for key, sig, value in properties]
-        (job,) = self._manager("StartTransientUnit", START_SIGNATURE, [name, "fail", props, []])
+        others = [[unit, [[key, Variant(sig, _lists(value))] for key, sig, value in theirs]] for unit, theirs in aux]
+        (job,) = self._manager("StartTransientUnit", START_SIGNATURE, [name, "fail", props, others])
         return self._wait_job(job)
 
     def set_unit_properties(self, name: str, properties: Sequence[Property]) -> None:

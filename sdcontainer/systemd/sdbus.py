@@ -148,9 +148,13 @@ class PystemdClient:
                 raise _error(exc) from exc
         return self._jobs.pop(job)
 
-    def start_transient_unit(self, name: str, properties: Sequence[Property]) -> str:
+    def start_transient_unit(self, name: str, properties: Sequence[Property],
+                             aux: Sequence[tuple[str, Sequence[Property]]] = ()) -> str:  # fmt: skip
         args = apply_signature(b"ss", [name.encode(), b"fail"]) + _property_array(properties)
-        args += apply_signature(b"a(sa(sv))", [[]])
+        args += [(ord("a"), b"(sa(sv))")]
+        for unit, theirs in aux:
+            args += [(ord("r"), b"sa(sv)"), (ord("s"), unit.encode()), *_property_array(theirs), (-1, None)]
+        args += [(-1, None)]
         return self._wait_job(str(_text(self._manager("StartTransientUnit", args))))
 
     def set_unit_properties(self, name: str, properties: Sequence[Property]) -> None:
