@@ -161,7 +161,7 @@ def _mounts(container_dir: Path, *, sys_writable: bool = False, systemd: bool = 
             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
         },
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": [*ns, "mode=1777", f"size={(shm_size or SHM_SIZE) // 1024}k"]},  # fmt: skip
+         "options": [*ns, "mode=1777", f"size={-(-(shm_size or SHM_SIZE) // 1024)}k"]},  # fmt: skip (0k: no limit)
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ns},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*ns, "rw" if sys_writable else "ro"]},
         # Its own cgroup, in each hierarchy it has one in (launcher.own_cgroup_hierarchies): where
@@ -227,7 +227,8 @@ def build_runtime_config(
             "terminal": spec.tty or spec.runs_systemd,
             "user": {"uid": account.uid, "gid": account.gid, "additionalGids": list(account.groups)},
             "args": [INIT_PATH, "--", *spec.argv] if spec.init else list(spec.argv),
-            "env": build_env(image_env, spec.env, hostname=hostname, home=account.home, tty=spec.tty)
+            "env": build_env(image_env, [*(["TZ=:/etc/localtime"] if spec.tz else []), *spec.env], hostname=hostname,
+                             home=account.home, tty=spec.tty)  # fmt: skip
             + ([f"container_uuid={container_uuid(container_id)}"] if spec.runs_systemd and container_id else []),
             "cwd": spec.workdir or "/",
             "capabilities": {

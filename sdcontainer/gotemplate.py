@@ -47,6 +47,7 @@ class Method:
 
 MISSING = object()  # a map's absent key: printed as Go prints it, <no value>
 MAX_DEPTH = 100  # nesting of blocks and parentheses a template may have
+MAX_TEXT = 16 << 20  # characters a template's output, or a string it makes, may have
 
 
 # --- lexing -----------------------------------------------------------------------
@@ -289,6 +290,15 @@ class _Parser:
 
     def block(self, kind: str, tokens: list[Token]) -> Block:
         col = tokens[0].col
+        self.depth += 1  # (an `else if` is a block inside its else: a chain of them nests)
+        try:
+            return self._block(kind, tokens, col)
+        finally:
+            self.depth -= 1
+
+    def _block(self, kind: str, tokens: list[Token], col: int) -> Block:
+        if self.depth > MAX_DEPTH:
+            raise TemplateError("template: nested too deeply")
         if len(tokens) < 2:
             raise TemplateError(f"template: 1:{col}: missing value for {kind}")
         pipeline, end = self.pipeline(tokens, 1, allow_declare=True, in_range=kind == "range")
@@ -432,13 +442,21 @@ def _unquote(tok: Token) -> Any:
 def _number(tok: Token) -> int | float:
     text = tok.text.replace("_", "")
     try:
+        if len(text) > 40:
+            raise ValueError(text)
         if text.lstrip("+-")[:2].lower() == "0x":
-            return int(text, 16)
-        if any(c in text for c in ".eE"):
-            return float(text)
-        return int(text, 10)
+            number: int | float = int(text, 16)
+        elif any(c in text for c in ".eE"):
+            number = float(text)
+        else:
+            number = int(text, 10)
     except ValueError:
-        raise TemplateError(f"template: 1:{tok.col}: illegal number syntax: {tok.text!r}") from None
+        raise TemplateError(f"template: 1:{tok.col}: illegal number syntax: {tok.text[:40]!r}") from None
+    if isinstance(number, int) and not -(2**63) <= number < 2**64:
+        raise TemplateError(f"template: 1:{tok.col}: number {tok.text[:40]} overflows int64")
+    if isinstance(number, float) and number in (float("inf"), float("-inf")):
+        raise TemplateError(f"template: 1:{tok.col}: number {tok.text[:40]} overflows float64")
+    return number
 
 
 # --- running ----------------------------------------------------------------------
@@ -459,7 +477,10 @@ class Template:
 
     def render(self, data: Any) -> str:
         out: list[str] = []
-        _Run(out, FUNCTIONS).nodes(self.nodes, data, [{"$": data}])
+        try:
+            _Run(out, FUNCTIONS).nodes(self.nodes, data, [{"$": data}])
+        except (RecursionError, ValueError, OverflowError, TypeError, UnicodeError, MemoryError) as exc:
+            raise TemplateError(f"template: {type(exc).__name__}: {str(exc)[:200]}") from None
         return "".join(out)
 
     def header(self, titles: dict[str, str]) -> str:
@@ -469,7 +490,7 @@ class Template:
         out: list[str] = []
         try:
             _Run(out, HEADER_FUNCTIONS).nodes(self.nodes, data, [{"$": data}])
-        except TemplateError:
+        except (TemplateError, RecursionError, ValueError, OverflowError, TypeError, UnicodeError):
             pass  # a header is what came out before it (Docker ignores the error too)
         return "".join(out)
 
@@ -486,15 +507,22 @@ class _Run:
     def __init__(self, out: list[str], functions: dict[str, Callable[..., Any]]) -> None:
         self.out = out
         self.functions = functions
+        self.size = 0
+
+    def write(self, text: str) -> None:
+        self.size += len(text)
+        if self.size > MAX_TEXT:
+            raise TemplateError(f"template: its output is over {MAX_TEXT >> 20} MiB")
+        self.out.append(text)
 
     def nodes(self, nodes: list[Node], dot: Any, scopes: list[dict[str, Any]]) -> None:
         for node in nodes:
             if isinstance(node, Text):
-                self.out.append(node.text)
+                self.write(node.text)
             elif isinstance(node, Action):
                 value = self.pipeline(node.pipeline, dot, scopes)
                 if not node.pipeline.declare:
-                    self.out.append(show(value))
+                    self.write(show(value))
             elif isinstance(node, Block):
                 self.block(node, dot, scopes)
             elif isinstance(node, Jump):
@@ -515,10 +543,10 @@ class _Run:
     def range(self, node: Block, dot: Any, scopes: list[dict[str, Any]], scope: dict[str, Any]) -> None:
         pipeline = node.pipeline
         value = self.pipeline(Pipeline(pipeline.col, pipeline.commands), dot, scopes)
+        if isinstance(value, Struct):
+            raise TemplateError(f"template: 1:{node.col}: range can't iterate over a {value.type_name or 'struct'}")
         if isinstance(value, dict):
-            items = (
-                list(value.items()) if isinstance(value, Struct) else sorted(value.items(), key=lambda kv: _key(kv[0]))
-            )
+            items = sorted(value.items(), key=lambda kv: _key(kv[0]))
         elif isinstance(value, (list, tuple)):
             items = list(enumerate(value))
         elif value is None or value is MISSING:
@@ -597,7 +625,10 @@ class _Run:
 
     def call(self, node: Function, args: list[Any]) -> Any:
         try:
-            return self.functions[node.name](*args)
+            result = self.functions[node.name](*args)
+            if isinstance(result, str) and len(result) > MAX_TEXT:
+                raise TemplateError(f"a string over {MAX_TEXT >> 20} MiB")
+            return result
         except TemplateError as e:
             raise TemplateError(f"template: 1:{node.col}: error calling {node.name}: {e}") from None
         except TypeError:
@@ -781,9 +812,10 @@ def _index(value: Any, *keys: Any) -> Any:
         elif isinstance(value, (list, tuple, str)):
             if not isinstance(key, int) or isinstance(key, bool):
                 raise TemplateError(f"cannot index slice/array with type {_type(key)}")
-            if not 0 <= key < len(value):
+            items = value.encode() if isinstance(value, str) else value  # a string's bytes, as Go's
+            if not 0 <= key < len(items):
                 raise TemplateError(f"index out of range: {key}")
-            value = value[key] if not isinstance(value, str) else ord(value[key])
+            value = items[key]
         elif value is None or value is MISSING:
             raise TemplateError("index of untyped nil")
         else:
@@ -796,10 +828,12 @@ def _slice(value: Any, *bounds: Any) -> Any:
         raise TemplateError(f"can't slice item of type {_type(value)}")
     if len(bounds) > 2 or not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
         raise TemplateError("wrong slice bounds")
-    start, end = (list(bounds) + [0, len(value)][len(bounds) :])[:2]
-    if not 0 <= start <= end <= len(value):
+    items = value.encode() if isinstance(value, str) else value  # a string's bytes, as Go's
+    start, end = (list(bounds) + [0, len(items)][len(bounds) :])[:2]
+    if not 0 <= start <= end <= len(items):
         raise TemplateError(f"slice bounds out of range [{start}:{end}]")
-    return value[start:end]
+    part = items[start:end]
+    return part.decode("utf-8", "replace") if isinstance(part, bytes) else part
 
 
 def _len(value: Any) -> int:
@@ -819,6 +853,8 @@ def _compare(a: Any, b: Any) -> tuple[Any, Any]:
         return a, b
     elif (a is None or a is MISSING) or (b is None or b is MISSING):
         return a is None or a is MISSING, b is None or b is MISSING
+    elif isinstance(a, (list, tuple, dict)) or isinstance(b, (list, tuple, dict)):
+        raise TemplateError("non-comparable type")
     elif type(a) is not type(b):
         raise TemplateError("incompatible types for comparison")
     return a, b
@@ -858,55 +894,96 @@ def _println(*args: Any) -> str:
     return " ".join(show(a) for a in args) + "\n"
 
 
-_VERB = re.compile(r"%([-+# 0]*)(\d+|\*)?(?:\.(\d+))?([a-zA-Z%])")
+_VERB = re.compile(r"%([-+# 0]*)(\d+|\*)?(?:\.(\d+|\*))?([a-zA-Z%])")
+
+
+PRINTF_MAX = 1000  # a verb's width or precision, at most
 
 
 def _printf(fmt: Any, *args: Any) -> str:
+    """fmt.Sprintf's verbs as templates use them: %v %s %q %d %x %X %o %b %e %f %g %t %c %%,
+    with Go's flags (- + # 0 space), width and precision (* takes them from the arguments)."""
     if not isinstance(fmt, str):
         raise TemplateError(f"printf: the format is a {_type(fmt)}, not a string")
     values = list(args)
-    out: list[str] = []
+
+    def number_of(spec: str | None) -> int | None:
+        if spec is None:
+            return None
+        if spec == "*":
+            taken = values.pop(0) if values else None
+            if not isinstance(taken, int) or isinstance(taken, bool):
+                raise TemplateError("printf: * wants an int argument")
+            spec = str(taken)
+        if abs(int(spec)) > PRINTF_MAX:
+            raise TemplateError(f"printf: {spec} is too wide")
+        return int(spec)
 
     def verb(m: re.Match[str]) -> str:
-        flags, width, precision, kind = m.group(1), m.group(2), m.group(3), m.group(4)
+        flags, kind = m.group(1), m.group(4)
         if kind == "%":
             return "%"
+        width, precision = number_of(m.group(2)), number_of(m.group(3))
         if not values:
             return f"%!{kind}(MISSING)"
         value = values.pop(0)
-        if kind in "vs":
+        integer = isinstance(value, int) and not isinstance(value, bool)
+        sign = "+" if "+" in flags else " " if " " in flags else ""
+        if kind == "v" or (kind == "s" and isinstance(value, str)) or (kind == "t" and isinstance(value, bool)):
+            text = show(value)[:precision] if precision is not None else show(value)
+        elif kind == "s" and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             text = show(value)
-        elif kind == "q":
-            import json
-
-            text = json.dumps(show(value) if not isinstance(value, str) else value, ensure_ascii=False)
-        elif kind == "d" and isinstance(value, int) and not isinstance(value, bool):
-            text = str(value)
-        elif kind in "xX" and isinstance(value, (int, str)) and not isinstance(value, bool):
-            text = format(value, "x") if isinstance(value, int) else value.encode().hex()
+        elif kind == "q" and isinstance(value, str):
+            text = _go_quote(value)
+        elif kind == "c" and integer and 0 <= value <= 0x10FFFF:
+            text = chr(value)
+        elif kind in "dxXob" and integer:
+            base = {"d": "d", "x": "x", "X": "X", "o": "o", "b": "b"}[kind]
+            prefix = "#" if "#" in flags and kind != "d" else ""
+            zero = "0" if "0" in flags and "-" not in flags and width else ""
+            text = format(value, f"{sign}{prefix}{zero}{width or ''}{base}")
+            width = None
+        elif kind in "xX" and isinstance(value, str):
+            text = value.encode().hex()
             text = text.upper() if kind == "X" else text
-        elif kind in "feg" and isinstance(value, (int, float)) and not isinstance(value, bool):
-            text = format(float(value), f".{precision or 6}{kind}") if kind != "g" else go_float(float(value))
-        elif kind == "t" and isinstance(value, bool):
-            text = show(value)
+        elif kind in "efgEG" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            zero = "0" if "0" in flags and "-" not in flags and width else ""
+            if kind in "gG" and precision is None:
+                text = sign * (value >= 0) + go_float(float(value))
+            else:
+                text = format(float(value), f"{sign}{zero}{width or ''}.{6 if precision is None else precision}{kind}")
+                width = None
         else:
             return f"%!{kind}({_type(value)}={show(value)})"
-        if precision and kind in "sv":
-            text = text[: int(precision)]
-        if width and width != "*" and int(width) > 10000:
-            raise TemplateError(f"printf: a width of {width} is too wide")
-        if width and width != "*":
-            text = (
-                text.ljust(int(width))
-                if "-" in flags
-                else text.rjust(int(width), "0" if "0" in flags and kind in "dfeg" else " ")
-            )
+        if width:
+            text = text.ljust(width) if "-" in flags else text.rjust(width)
         return text
 
-    out.append(_VERB.sub(verb, fmt))
+    out = _VERB.sub(verb, fmt)
     if values:
-        out.append("%!(EXTRA " + ", ".join(f"{_type(v)}={show(v)}" for v in values) + ")")
-    return "".join(out)
+        out += "%!(EXTRA " + ", ".join(f"{_type(v)}={show(v)}" for v in values) + ")"
+    return out
+
+
+_QUOTED = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+           "\\": "\\\\", '"': '\\"'}  # fmt: skip
+
+
+def _go_quote(text: str) -> str:
+    """strconv.Quote: Go's escapes; what is not printable as \\xNN, \\uNNNN or \\UNNNNNNNN."""
+    out = []
+    for c in text:
+        if c in _QUOTED:
+            out.append(_QUOTED[c])
+        elif c.isprintable():
+            out.append(c)
+        elif ord(c) < 0x80:
+            out.append(f"\\x{ord(c):02x}")
+        elif ord(c) < 0x10000:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(f"\\U{ord(c):08x}")
+    return '"' + "".join(out) + '"'
 
 
 def _text(name: str, value: Any) -> str:
@@ -1014,10 +1091,16 @@ MAPS = frozenset({"Labels", "Annotations", "Options", "Attributes", "Networks", 
 
 def structs(value: Any, maps: frozenset[str] = MAPS, type_name: str = "") -> Any:
     """JSON-shaped data as a template sees a Go value: its objects structs (naming a field they
-    lack is an error), but those under a key of maps (Labels, Options...: free-form, a missing key
-    is <no value>)."""
+    lack is an error), but those under a key of maps (Labels, Networks...: free-form keys, a
+    missing one <no value>), whose values are structs again (a network's endpoint)."""
     if isinstance(value, dict):
-        return Struct({k: v if k in maps else structs(v, maps, k) for k, v in value.items()}, type_name=type_name)
+        fields = {}
+        for k, v in value.items():
+            if k in maps and isinstance(v, dict):
+                fields[k] = {key: structs(item, maps, k) for key, item in v.items()}
+            else:
+                fields[k] = structs(v, maps, k)
+        return Struct(fields, type_name=type_name)
     if isinstance(value, list):
         return [structs(v, maps, type_name) for v in value]
     return value

@@ -830,13 +830,20 @@ def make_workdir(cwd: str) -> None:
         raise LaunchError(f"cannot make working directory {cwd}: {exc.strerror}") from exc
 
 
+# setrlimit(2)'s resources on Linux, by the OCI config's names (Python's resource lacks some: LOCKS)
+RLIMITS = {"RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4, "RLIMIT_RSS": 5,
+           "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10,
+           "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14,
+           "RLIMIT_RTTIME": 15}  # fmt: skip
+
+
 def set_process_limits(process: dict) -> None:  # type: ignore[type-arg]
     """--ulimit's rlimits and --oom-score-adj, set while we still may raise them (CAP_SYS_RESOURCE)."""
     limits = process.get("rlimits", [])
     if limits:
         for limit in limits:
-            number = getattr(resource, str(limit.get("type")), None)
-            if not isinstance(number, int) or not str(limit.get("type")).startswith("RLIMIT_"):
+            number = RLIMITS.get(str(limit.get("type")))
+            if number is None:
                 raise LaunchError(f"unknown rlimit {limit.get('type')!r}")
             soft, hard = (resource.RLIM_INFINITY if v >= 2**63 else v for v in (limit["soft"], limit["hard"]))
             try:

@@ -540,13 +540,22 @@ def parse_labels(values: Sequence[str], files: Sequence[str] = ()) -> tuple[str,
     labels: dict[str, str] = {}
     for value in [*given, *values]:
         key, _, text = value.partition("=")
-        if not key.strip() or any(c in value for c in "\0\n\r"):
-            raise UsageError(f"invalid label {value[:80]!r}", hint="give KEY=VALUE (or KEY), a line each")
+        if not key.strip() or any(c in value for c in "\0\n\r") or not _utf8(value):
+            raise UsageError(f"invalid label {value[:80]!r}", hint="give KEY=VALUE (or KEY) of UTF-8 text, a line each")
         labels[key] = text
     merged = tuple(f"{k}={v}" for k, v in labels.items())
     if sum(len(m) for m in merged) > LABELS_MAX:
         raise UsageError("the labels are too long", hint="keep them under 64 KiB in all")
     return merged
+
+
+def _utf8(text: str) -> bool:
+    """Text that is UTF-8 (not the surrogates a command line's undecodable bytes become)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def label_map(labels: Sequence[str]) -> dict[str, str]:

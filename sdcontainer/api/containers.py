@@ -230,7 +230,7 @@ def ps_filter(values: Sequence[str], listed: Sequence[ContainerStatus]) -> Calla
             raise UsageError(f"invalid --filter {value!r}", hint="a status is one of " + ", ".join(PS_STATES))
         if key == "health" and text not in HEALTH_FILTERS:
             raise UsageError(f"invalid --filter {value!r}", hint="health is " + ", ".join(HEALTH_FILTERS))
-        if key == "exited" and not text.lstrip("-").isdigit():
+        if key == "exited" and not re.fullmatch(r"-?\d{1,9}", text, re.ASCII):
             raise UsageError(f"invalid --filter {value!r}", hint="give exited=CODE, an exit status")
         if key == "name":
             try:

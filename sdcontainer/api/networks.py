@@ -611,6 +611,13 @@ def prune_networks(ctx: Context) -> list[str]:
     return removed
 
 
+def _endpoint(**given: Any) -> dict[str, Any]:
+    """A network's entry of NetworkSettings.Networks, every field of Docker's there."""
+    return {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None, "NetworkID": "",
+            "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None, **given}  # fmt: skip
+
+
 def network_settings(ctx: Context, container: Container) -> dict[str, Any]:
     """`inspect`'s NetworkSettings, in Docker's shape: the container's address, gateway, MAC on its
     first network (while its network is up), published ports, and each network it is on."""
@@ -627,7 +634,7 @@ def network_settings(ctx: Context, container: Container) -> dict[str, Any]:
                                 "IPPrefixLen": 0, "MacAddress": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
                                 "IPv6Gateway": "", "Networks": {}}  # fmt: skip
     if not spec.networked:
-        settings["Networks"] = {spec.network: {}}
+        settings["Networks"] = {spec.network: _endpoint()}
         return settings
     bundle = Path(container.bundle)
     settings["SandboxKey"] = f"{NETNS_DIR}/{container.id}"
@@ -640,9 +647,9 @@ def network_settings(ctx: Context, container: Container) -> dict[str, Any]:
         names = [container.name, *a.aliases] if network.dns else []
         v6 = {"GlobalIPv6Address": a.address6, "GlobalIPv6PrefixLen": network.network6.prefixlen,
               "IPv6Gateway": network.gateway6} if a.address6 and network.network6 else {}  # fmt: skip
-        settings["Networks"][network.name] = {
-            "NetworkID": network.id, "Gateway": network.gateway, "IPAddress": a.address, "MacAddress": mac,
-            "IPPrefixLen": network.network.prefixlen, "Aliases": names, "DNSNames": names, **v6}  # fmt: skip
+        settings["Networks"][network.name] = _endpoint(
+            NetworkID=network.id, Gateway=network.gateway, IPAddress=a.address, MacAddress=mac,
+            IPPrefixLen=network.network.prefixlen, Aliases=names, DNSNames=names, **v6)  # fmt: skip
         if not settings["IPAddress"]:
             settings.update(Bridge=network.bridge, Gateway=network.gateway, IPAddress=a.address,
                             IPPrefixLen=network.network.prefixlen, MacAddress=mac, **v6)  # fmt: skip

@@ -229,11 +229,11 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
     """Make the container's filesystem and bundle; undone by stack unless popped."""
     from sdcontainer import images
 
-    if spec.replace:  # (a name given: spec.check_replace)
-        with contextlib.suppress(NotFound):
-            lifecycle.remove(ctx, [spec.name], force=True)
     image = image_for(ctx, spec)
     spec = resolve_spec(spec, image)
+    if spec.replace and containers.record_path(ctx.paths, spec.name).exists():  # that name's, not an ID prefix
+        with contextlib.suppress(NotFound):  # (its image found, its flags good: only then)
+            lifecycle.remove(ctx, [spec.name], force=True)
     caps = capabilities(spec, available=_grantable_caps())
     # before anything is made: a profile that does not compile leaves nothing to undo
     program = seccomp.program_for(ctx.paths.root, seccomp_profile(spec), caps=caps)

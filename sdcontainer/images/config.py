@@ -84,6 +84,21 @@ _STRING_LISTS = ("Env", "Entrypoint", "Cmd")
 _OBJECTS = ("ExposedPorts", "Volumes", "Labels")
 
 
+CONFIG_DEPTH = 32  # an image config's JSON nesting, at most (Docker's own is 4 deep)
+
+
+def _depth(value: Any) -> int:
+    """How deep value's lists and objects nest, without recursion (a config is outside input)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if level <= CONFIG_DEPTH:
+                todo += [(v, level + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return deepest
+
+
 def check_image_config(config: Any) -> None:
     """An image config from outside (an archive, a registry) as sdc reads it, each field sdc
     uses of its type: one UsageError naming the first that is not (never a traceback later)."""
@@ -93,6 +108,8 @@ def check_image_config(config: Any) -> None:
 
     if not isinstance(config, dict):
         raise bad("no JSON object at its top")
+    if _depth(config) > CONFIG_DEPTH:
+        raise bad(f"values nested more than {CONFIG_DEPTH} deep")
     runtime = config.get("config")
     if runtime is not None and not isinstance(runtime, dict):
         raise bad("a `config` that is no object")

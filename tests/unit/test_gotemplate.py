@@ -235,3 +235,57 @@ def test_json_of_any_data_reads_back(data: Any) -> None:
         return a == b and type(a) is type(b)
 
     assert same(json.loads(gotemplate.to_json(data)), data)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{if false}}" + "{{else if false}}" * 600 + "{{end}}",  # a chain of else-ifs nests
+        "{{with false}}" + "{{else with false}}" * 600 + "{{end}}",
+        "{{" + "0x" + "f" * 4000 + "}}",
+        "{{printf \"%f\" 0x" + "f" * 300 + "}}",
+        "{{printf \"%.9999999999999999999f\" 1.0}}",
+        "{{printf \"%.999999999f\" 1.0}}",
+        '{{$x := "0123456789abcdef"}}' + "{{$x = print $x $x}}" * 24,  # 256 MiB by doubling
+        "{{range .}}{{end}}",  # over a struct: Go's error
+        "{{eq .L .L}}",  # lists are not comparable
+    ],
+)
+def test_hostile_templates_fail_as_template_errors_fast(template: str) -> None:
+    import time
+
+    began = time.monotonic()
+    with pytest.raises(TemplateError):
+        render(template, Struct({"L": [1]}, type_name="x"))
+    assert time.monotonic() - began < 2
+
+
+def test_deeply_nested_data_is_an_error_not_a_crash() -> None:
+    deep: Any = "x"
+    for _ in range(3000):
+        deep = [deep]
+    for template in ("{{.}}", "{{json .}}"):
+        with pytest.raises(TemplateError):
+            render(template, deep)
+
+
+def test_printf_as_go_formats() -> None:
+    cases = {'{{printf "%*d|" 5 3}}': "    3|", '{{printf "%05d" -5}}': "-0005", '{{printf "%.3g" 3.14159}}': "3.14",
+             '{{printf "%s" 5}}': "%!s(int=5)", '{{printf "%+d" 5}}': "+5",
+             '{{printf "%q" "a\\tb\\u0007"}}': '"a\\tb\\a"',
+             '{{printf "%#x %o %b" 255 8 5}}': "0xff 10 101", '{{printf "%8.2f|" 3.14159}}': "    3.14|",
+             '{{printf "%c" 65}}': "A", '{{printf "%e" 123456.0}}': "1.234560e+05"}  # fmt: skip
+    assert {t: render(t, {}) for t in cases} == cases
+
+
+def test_strings_index_and_slice_by_bytes_as_go() -> None:
+    assert render('{{index "héllo" 1}}', {}) == "195"
+    assert render('{{slice "héllo" 0 3}}', {}) == "hé"
+    assert render("{{slice .X 0 (len .X)}}", {"X": "日本"}) == "日本"
+
+
+def test_a_maps_values_are_structs() -> None:
+    data = structs({"Networks": {"bridge": {"IPAddress": "10.0.0.2"}}})
+    assert render("{{range .Networks}}{{.IPAddress}}{{end}}", data) == "10.0.0.2"
+    with pytest.raises(TemplateError, match="can't evaluate field Typo"):
+        render("{{range .Networks}}{{.Typo}}{{end}}", data)

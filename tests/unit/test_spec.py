@@ -244,3 +244,41 @@ def test_an_env_file_is_a_file_or_a_pipe_and_never_a_terminal(tmp_path: Path) ->
     writer.start()
     assert read_env_files([str(fifo)], {}) == ["A=1"]
     writer.join()
+
+
+def test_labels_are_utf8_text() -> None:
+    from sdcontainer.spec import parse_labels
+
+    assert parse_labels(["a=b", "c", "a=d"]) == ("a=d", "c=")
+    for bad in ["k=\udcff", "=v", "k=a\nb", "k=\0"]:
+        with pytest.raises(UsageError):
+            parse_labels([bad])
+
+
+def test_ulimits_shm_and_the_launchers_rlimit_numbers() -> None:
+    import resource
+
+    from sdcontainer import bundle, launcher
+    from sdcontainer.spec import ULIMITS, parse_ulimit
+
+    assert parse_ulimit("nofile=1024") == "nofile=1024:1024" and parse_ulimit("core=-1") == "core=-1:-1"
+    for name in ULIMITS:  # each name Docker takes is one the launcher can set
+        assert f"RLIMIT_{name.upper()}" in launcher.RLIMITS
+        known = getattr(resource, f"RLIMIT_{name.upper()}", None)
+        assert known is None or known == launcher.RLIMITS[f"RLIMIT_{name.upper()}"]
+    assert bundle.rlimits(["nofile=1:2", "core=-1:-1"]) == [
+        {"type": "RLIMIT_NOFILE", "soft": 1, "hard": 2},
+        {"type": "RLIMIT_CORE", "soft": bundle.RLIM_INFINITY, "hard": bundle.RLIM_INFINITY}]
+    shm = [m for m in bundle._mounts(Path("/c"), shm_size=1000) if m["destination"] == "/dev/shm"][0]
+    assert "size=1k" in shm["options"]  # (size=0k would be no limit at all)
+
+
+def test_a_deeply_nested_image_config_is_refused() -> None:
+    from sdcontainer.images.config import check_image_config
+
+    deep: object = 1
+    for _ in range(600):
+        deep = [deep]
+    with pytest.raises(UsageError, match="nested"):
+        check_image_config({"config": {"X": deep}})
+    check_image_config({"config": {"Labels": {"a": "b"}, "Env": ["A=1"]}})
