@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import json
 import os
+import pathlib
 import sys
 from collections.abc import Callable, Iterator
 from inspect import Parameter, Signature
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NoReturn, Optional
 import click
 import typer
 
-from sdcontainer import __version__, log, render
+from sdcontainer import __version__, clidocs, log, render
 from sdcontainer.api import Context, require_root
 from sdcontainer.api import containers as lifecycle
 from sdcontainer.api import images as image_cases
@@ -1374,6 +1375,33 @@ def port(
                        hint=f"`sdc port {container}` lists them")  # fmt: skip
     for ip, host_port in matches:
         typer.echo(f"{f'[{ip}]' if ':' in ip else ip}:{host_port}")
+
+
+# --- man pages and completion ----------------------------------------------------------
+
+
+@app.command("completion")
+def completion_(
+    shell: Annotated[str, typer.Argument(metavar="bash|zsh|fish", click_type=click.Choice(clidocs.SHELLS))],
+) -> None:
+    """Print a completion script: commands, flags, and the names of containers, images, volumes, networks."""
+    import typer.main
+
+    typer.echo(clidocs.completion(_root(typer.main.get_command(app)), shell), nl=False)
+
+
+@app.command("_man", hidden=True)
+def man_pages(directory: Annotated[str, typer.Argument()]) -> None:
+    """Write sdc's man pages (sdc.1, sdc-run.1...) into directory (packaging/build-deb)."""
+    import typer.main
+
+    for page in clidocs.write_man_pages(_root(typer.main.get_command(app)), pathlib.Path(directory)):
+        typer.echo(page)
+
+
+def _root(command: click.Command) -> click.Group:
+    assert isinstance(command, click.Group)
+    return command
 
 
 # --- health checks ------------------------------------------------------------------

@@ -75,3 +75,41 @@ def test_the_package_installs_runs_containers_and_removes(deb: Path, busybox_tar
             run("umount", str(storage))
         assert run("dpkg", "-r", "sdc").returncode == 0
     assert not Path("/usr/bin/sdc").exists() and not Path("/usr/lib/sdc").exists()
+
+
+def test_lintian_has_nothing_to_say(deb: Path) -> None:
+    """No error, no warning, not even pedantic or informational tags (and no override hides one)."""
+    proc = run("lintian", "--tag-display-limit", "0", "--display-info", "--pedantic", str(deb))
+    tags = [line for line in proc.stdout.splitlines() if line[:2] in ("E:", "W:", "I:", "P:", "X:")]
+    assert tags == [], proc.stdout
+
+
+def test_man_pages_and_completion_from_the_package(deb: Path, busybox_tar: Path, tmp_path: Path) -> None:
+    from sdcontainer.spec import RUN_FLAGS
+
+    assert run("dpkg", "-i", str(deb)).returncode == 0
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SDC_ROOT": str(tmp_path / "store"), "LANG": "C",
+           "MANWIDTH": "1000", "HOME": str(tmp_path)}  # fmt: skip
+    try:
+        page = run("man", "-P", "cat", "sdc-run", env=env).stdout
+        missing = [name for flag in RUN_FLAGS for name in flag.names if name not in page]
+        assert "SDC-RUN(1)" in page and missing == [], missing
+        top = run("man", "-P", "cat", "sdc", env=env).stdout
+        assert "COMMANDS" in top and "healthcheck" in top and "container" in top, top
+        assert run("systemctl", "show", "-p", "Documentation", "sdc@x.service").stdout.strip() == \
+            'Documentation="man:sdc(1)" "man:sdc-run(1)"'  # fmt: skip
+        assert run("/usr/bin/sdc", "import", str(busybox_tar), "compl:1", env=env).returncode == 0
+        assert run("/usr/bin/sdc", "create", "--name", "completed", "compl:1", "true", env=env).returncode == 0
+        script = (". /usr/share/bash-completion/completions/sdc; c() { COMP_WORDS=(\"$@\"); "
+                  "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _sdc; echo \"${COMPREPLY[*]}\"; }; "
+                  "c sdc rm comp; c sdc run --rm comp; c sdc ima; c sdc run --pids")  # fmt: skip
+        out = run("bash", "-c", script, env=env).stdout.splitlines()
+        assert out == ["completed", "compl:1", "images image", "--pids-limit"], out
+        for path in ("/usr/share/zsh/vendor-completions/_sdc", "/usr/share/fish/vendor_completions.d/sdc.fish"):
+            assert "__sdc" in Path(path).read_text() or "_sdc" in Path(path).read_text()
+    finally:
+        run("/usr/bin/sdc", "rm", "-f", "completed", env=env)
+        storage = tmp_path / "store" / "storage"
+        if run("mountpoint", "-q", str(storage)).returncode == 0:
+            run("umount", str(storage))
+        assert run("dpkg", "-r", "sdc").returncode == 0

@@ -17,7 +17,7 @@ LAYERS = {
     "units": 3, "bundle": 3, "systemd": 3, "storage": 3, "layers": 3, "launcher": 3, "network": 3,
     "images": 4, "containers": 4, "launcher_entry": 4, "persist": 4,
     "api": 5,
-    "render": 6, "cli": 7, "entry": 8, "__main__": 9,
+    "render": 6, "clidocs": 6.5, "cli": 7, "entry": 8, "__main__": 9,
 }  # fmt: skip
 
 
