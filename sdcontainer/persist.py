@@ -24,10 +24,10 @@ from sdcontainer.spec import signal_name
 SYSTEM = Path(os.environ.get("SDC_SYSTEMD_DIR", "/etc/systemd/system"))
 TEMPLATE = "sdc@.service"
 UNIT_PATHS = (SYSTEM, Path("/usr/lib/systemd/system"), Path("/lib/systemd/system"))
-SHIPPED = Path(__file__).resolve().parent.parent / "units" / TEMPLATE  # a source tree's
 WANTS = "multi-user.target.wants"
 INFINITY = 2**64 - 1
 MOUNT_HEADER = "# Written by sdc:"
+TEMPLATE_HEADER = f"{MOUNT_HEADER} the template of its enabled containers, where no package installed one."
 
 
 def unit_name(name: str) -> str:
@@ -43,10 +43,15 @@ def dropin_path(name: str) -> Path:
 
 
 def install(paths: Paths, name: str, props: Mapping[str, object]) -> None:
-    """The template (where no unit path has it: a source tree's sdc), the pool's mount unit and the
-    container's drop-in; the caller reloads systemd."""
-    if not any((d / TEMPLATE).exists() for d in UNIT_PATHS) and SHIPPED.exists():
-        _write(SYSTEM / TEMPLATE, SHIPPED.read_bytes())
+    """The template (where no unit path has one: sdc installed by pip, not by its package), the
+    pool's mount unit and the container's drop-in; the caller reloads systemd.
+
+    The drop-in holds every setting of the container's (its launcher's path among them), so the
+    template need say nothing of the sdc that installed it: one that sdc writes, beside the
+    drop-ins and marked as its, is removed with the last container that needs it, and a
+    package's template, found first, is used as it is."""
+    if not any((d / TEMPLATE).exists() for d in UNIT_PATHS):
+        _write(SYSTEM / TEMPLATE, template_text().encode())
     needs = []
     if paths.pool_image.exists():
         mount = mount_unit_name(paths.storage)
@@ -69,9 +74,14 @@ def uninstall(paths: Paths, name: str) -> None:
     path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         path.parent.rmdir()
+    dropins = list(SYSTEM.glob(f"{unit_name('*')}.d/50-sdc.conf"))
+    if not dropins:
+        with contextlib.suppress(OSError):
+            if (SYSTEM / TEMPLATE).read_text().startswith(TEMPLATE_HEADER):  # ours: no container needs it now
+                (SYSTEM / TEMPLATE).unlink()
     mount = SYSTEM / mount_unit_name(paths.storage)
     requires = f"\nRequires={mount.name}\n"
-    if any(requires in dropin.read_text() for dropin in SYSTEM.glob(f"{unit_name('*')}.d/50-sdc.conf")):
+    if any(requires in dropin.read_text() for dropin in dropins):
         return
     with contextlib.suppress(OSError):
         if mount.read_text().startswith(MOUNT_HEADER):  # ours, not one an administrator wrote
@@ -97,6 +107,22 @@ def installed(name: str) -> bool:
 
 def is_enabled(name: str) -> bool:
     return (SYSTEM / WANTS / unit_name(name)).is_symlink()
+
+
+def template_text() -> str:
+    """sdc@.service as sdc writes it where no package installed one: each container's drop-in
+    sets what it runs; alone (`systemctl start sdc@NAME` of a container of the default store),
+    the launcher of the sdc that wrote it."""
+    import sys
+
+    launcher = Path(__file__).resolve().parent / "launcher_entry.py"
+    run = f"{sys.executable} -I -S {launcher}"
+    return (f"{TEMPLATE_HEADER}\n[Unit]\nDescription=sdc container %i\nDocumentation=man:sdc(1) man:sdc-run(1)\n"
+            f"RequiresMountsFor=/var/lib/sdc/containers/%i /var/lib/sdc/storage\n\n[Service]\n"
+            f"Slice=machine-sdc.slice\nType=notify\nNotifyAccess=all\n"
+            f"ExecStart={run} --notify /var/lib/sdc/containers/%i\n"
+            f"ExecStopPost=-{run} --exited /var/lib/sdc/containers/%i\nKillMode=mixed\nSyslogIdentifier=%i\n"
+            f"DevicePolicy=closed\n\n[Install]\nWantedBy=multi-user.target\n")  # fmt: skip
 
 
 def mount_unit_name(where: Path) -> str:

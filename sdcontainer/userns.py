@@ -20,8 +20,9 @@ from sdcontainer.text import is_decimal
 SIZE = 65536
 OWNER = "sdc"
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
-HINT = (f"add a line `{OWNER}:2147483648:2147483648` to {SUBUID} and {SUBGID} "
-        "(2^31 ids: 32,768 containers), or pass --userns=host")  # fmt: skip
+HINT = (f"add a line `{OWNER}:2147483648:2147418112` to {SUBUID} and {SUBGID} "
+        "(32,767 containers' ids), or pass --userns=host")  # fmt: skip
+FIRST, COUNT = 1 << 31, (1 << 31) - SIZE  # the range sdc takes on first use: the top half, less (uid_t)-1
 
 
 def blocks(path: str, owner: str = OWNER) -> list[int]:
@@ -39,6 +40,38 @@ def blocks(path: str, owner: str = OWNER) -> list[int]:
         start, count = int(fields[1]), int(fields[2])
         found.extend(range(start, start + count - SIZE + 1, SIZE))
     return found
+
+
+def prepare(path: str) -> None:
+    """A range of ids for sdc where the file has none, as Docker makes its dockremap's on first use:
+    the top half of the ids where no other owner's range is, else from above the highest one. A
+    file that has no room (or cannot be written) is left as it is: allocate says what to do."""
+    import sys
+
+    from sdcontainer.files import write_atomically
+
+    try:
+        with open(path) as f:
+            text = f.read()
+        mode = os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        text, mode = "", 0o644
+    except OSError:
+        return
+    ends = [int(f[1]) + int(f[2]) for f in (line.strip().split(":") for line in text.splitlines())
+            if len(f) == 3 and is_decimal(f[1]) and is_decimal(f[2])]  # fmt: skip
+    first = max([FIRST, *ends])
+    first = -(-first // SIZE) * SIZE  # (a whole block's start)
+    count = min(COUNT, ((1 << 32) - SIZE - first) // SIZE * SIZE)
+    if count < SIZE:
+        return
+    line = f"{OWNER}:{first}:{count}\n"
+    try:
+        write_atomically(path, (text + ("\n" if text and not text.endswith("\n") else "") + line).encode())
+        os.chmod(path, mode)
+    except OSError:
+        return
+    sys.stderr.write(f"sdc: --userns=auto: added {line.strip()} to {path}\n")
 
 
 def taken(paths: Paths) -> tuple[set[int], set[int]]:
@@ -63,6 +96,9 @@ def taken(paths: Paths) -> tuple[set[int], set[int]]:
 def allocate(paths: Paths, *, subuid: str = SUBUID, subgid: str = SUBGID) -> tuple[int, int]:
     """A free block of uids and of gids for a new container: call under the store's lock, and
     write its config.json before letting go of it."""
+    for path in (subuid, subgid):
+        if not blocks(path):
+            prepare(path)
     uid_blocks, gid_blocks = blocks(subuid), blocks(subgid)
     if not uid_blocks or not gid_blocks:
         raise UsageError(f"--userns=auto: no ids for {OWNER} in {subuid if not uid_blocks else subgid}", hint=HINT)

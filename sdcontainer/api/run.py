@@ -229,6 +229,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
     """Make the container's filesystem and bundle; undone by stack unless popped."""
     from sdcontainer import images
 
+    require_systemd()  # before anything is made: a store's pool, say
     image = image_for(ctx, spec)
     spec = resolve_spec(spec, image)
     if spec.replace and containers.record_path(ctx.paths, spec.name).exists():  # that name's, not an ID prefix
@@ -245,6 +246,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
                 f"the container name {spec.name!r} is already in use",
                 hint=f"remove that container (`sdc rm {spec.name}`) or choose another --name",
             )
+        _machine_name_is_free(ctx, spec.name)
         image = images.find_image(ctx.paths, str(image.id))  # there still, now that no rmi can run
         driver = ctx.driver()
         if spec.named_volumes:
@@ -359,6 +361,29 @@ def joiner_files(target_bundle: str, spec: ContainerSpec, hostname: str, hosts: 
     if not (spec.dns or spec.dns_search or spec.dns_options):
         resolv_conf = _read_text(f"{target_bundle}/resolv.conf") or resolv_conf
     return hosts, resolv_conf
+
+
+def _machine_name_is_free(ctx: Context, name: str) -> None:
+    """No other container is the same machine for machined (a_b and a-b are both a-b there, and
+    `machinectl terminate a-b` would stop either)."""
+    from sdcontainer.machined import machine_name
+
+    theirs = [n for n in containers.list_names(ctx.paths) if n != name and machine_name(n) == machine_name(name)]
+    if theirs:
+        raise Conflict(f"the container name {name!r} is {machine_name(name)!r} to machined, as container "
+                       f"{theirs[0]!r} is", hint="choose another --name (machined has '-' for '_')")  # fmt: skip
+
+
+SYSTEMD_BOOTED = "/run/systemd/system"  # there when PID 1 is systemd (sd_booted(3))
+
+
+def require_systemd() -> None:
+    """A host whose PID 1 is systemd, or a one-line error before sdc makes anything."""
+    if not os.path.isdir(SYSTEMD_BOOTED):
+        from sdcontainer.errors import SystemdError
+
+        raise SystemdError("this host's PID 1 is not systemd: sdc's containers are its units",
+                           hint="run sdc on a host booted with systemd (a container: one running systemd)")  # fmt: skip
 
 
 def write_cidfile(path: str, cid: str) -> None:
@@ -659,6 +684,7 @@ def forget_unit(ctx: Context, unit: str) -> None:
 
 def run_foreground(ctx: Context, spec: ContainerSpec) -> int:
     """Run in a scope around the launcher, attached to our stdio; return the command's exit status."""
+    require_systemd()  # before the store's pool is mounted for the launcher
     if spec.restart:
         raise UsageError("--restart needs -d: systemd restarts services, and a foreground container is a scope",
                          hint="add -d (sdc logs -f follows it)")  # fmt: skip

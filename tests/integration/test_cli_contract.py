@@ -120,3 +120,11 @@ def test_cidfile_replace_and_quiet(sdc: Sdc, image: str, name: str, tmp_path: Pa
     assert proc.returncode != 0 and not failed.exists()
     assert sdc("run", "--replace", image, "true").returncode == 125  # --replace needs --name
     assert sdc("run", "--rm", "-q", image, "true").stderr == ""
+
+
+def test_names_that_are_one_machine_for_machined_are_refused(sdc: Sdc, image: str, name: str) -> None:
+    underscored = name.replace("-", "_")
+    sdc.ok("create", "--name", name, image, "true")
+    proc = sdc("create", "--name", underscored, image, "true")
+    assert proc.returncode == 125 and "to machined" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert sdc("container", "exists", underscored).returncode == 1

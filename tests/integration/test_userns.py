@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BASE, Sdc, rootfs_of, store_state, unit_property
+from tests.integration.conftest import BASE, SUBID_FILES, Sdc, rootfs_of, store_state, unit_property
 
 
 def host_ids(name: str) -> tuple[int, int]:
@@ -78,13 +78,31 @@ def test_a_foreground_container_too(sdc: Sdc, image: str, subids: None) -> None:
     assert int(proc.stdout.split()[2]) >= BASE
 
 
-def test_without_sdcs_ids_it_is_one_line_and_leaves_nothing(sdc: Sdc, image: str, store: Path) -> None:
-    before = store_state(store)
-    proc = sdc("run", "-d", "--userns=auto", image, "true")
-    assert proc.returncode == 125 and "--userns=auto: no ids for sdc" in proc.stderr, proc.stderr
-    assert proc.stderr.count("\n") == 1
-    assert sdc("run", "--rm", "--userns=auto", "--privileged", image, "true").stderr.count("\n") == 1
-    assert store_state(store) == before
+def test_without_sdcs_ids_a_range_is_made_on_first_use(sdc: Sdc, image: str, store: Path) -> None:
+    """A host with no `sdc` ranges: the first --userns=auto adds them (as Docker its dockremap's);
+    one whose ids leave no room is one line, and nothing made."""
+    before = {path: path.read_text() if path.exists() else None for path in SUBID_FILES}
+    try:
+        for path in SUBID_FILES:
+            path.write_text("".join(line + "\n" for line in (before[path] or "").splitlines()
+                                    if not line.startswith("sdc:")))  # fmt: skip
+        proc = sdc("run", "--rm", "--userns=auto", image, "sh", "-c", "cat /proc/self/uid_map | tr -s ' '")
+        assert proc.returncode == 0 and int(proc.stdout.split()[1]) >= 2**31, (proc.stdout, proc.stderr)
+        assert proc.stderr.count("added sdc:") == 2  # said, once for each file
+        assert all("sdc:" in path.read_text() for path in SUBID_FILES)
+        assert sdc("run", "--rm", "--userns=auto", image, "true").stderr == ""  # there now: nothing more said
+        for path in SUBID_FILES:
+            path.write_text("full:100000:4294800000\n")
+        state = store_state(store)
+        proc = sdc("run", "-d", "--userns=auto", image, "true")
+        assert proc.returncode == 125 and "--userns=auto: no ids for sdc" in proc.stderr, proc.stderr
+        assert proc.stderr.count("\n") == 1 and store_state(store) == state
+    finally:
+        for path, text in before.items():
+            if text is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_text(text)
 
 
 @pytest.mark.drivers("btrfs")  # a store of its own: once is enough

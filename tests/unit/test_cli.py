@@ -238,3 +238,21 @@ def test_every_package_of_the_source_is_installed() -> None:
     listed = set(tomllib.loads((source / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(source).parts) for p in (source / "sdcontainer").rglob("__init__.py")}
     assert found == listed
+
+
+def test_without_systemd_nothing_is_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host whose PID 1 is not systemd: run and create say so in one line before the store's
+    pool (or anything else) is made."""
+    from sdcontainer.api import run as run_cases
+    from sdcontainer.api.context import Context
+    from sdcontainer.errors import SystemdError
+    from sdcontainer.paths import Paths
+    from sdcontainer.spec import build_run_spec
+
+    monkeypatch.setattr(run_cases, "SYSTEMD_BOOTED", str(tmp_path / "not-booted"))
+    ctx = Context(Paths(tmp_path / "store"))
+    spec = build_run_spec(image="bb", command=["true"])
+    for use in (run_cases.run_foreground, run_cases.run_detached, run_cases.create_only):
+        with pytest.raises(SystemdError, match="PID 1 is not systemd"):
+            use(ctx, spec)
+    assert not (tmp_path / "store").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,29 @@ def test_a_joiners_drop_in_is_bound_to_the_unit_it_joins() -> None:
     assert "BindsTo" not in service and "After" not in service
     assert units.build_scope_properties(spec, pid=1, bound_to="sdc-web.service")["BindsTo"] == ["sdc-web.service"]
     assert "BindsTo" not in units.build_service_properties(spec, launcher=["/p"], cleanup=["/p"], read_only=[])
+
+
+def test_where_no_package_installed_the_template_sdc_writes_its_own_and_takes_it_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    system, packaged = tmp_path / "etc", tmp_path / "usr"
+    system.mkdir()
+    packaged.mkdir()
+    monkeypatch.setattr(persist, "SYSTEM", system)
+    monkeypatch.setattr(persist, "UNIT_PATHS", (system, packaged))
+    paths = Paths(tmp_path / "store")
+    paths.root.mkdir()
+    props = {"Description": "sdc container", "Type": "notify"}
+    persist.install(paths, "a", props)  # a pip install: no template anywhere
+    template = system / persist.TEMPLATE
+    text = template.read_text()
+    assert text.startswith(persist.TEMPLATE_HEADER) and "launcher_entry.py --notify /var/lib/sdc/containers/%i" in text
+    assert "\n[Install]\nWantedBy=multi-user.target\n" in text
+    persist.enable("a")
+    assert os.readlink(system / persist.WANTS / "sdc@a.service") == str(template)
+    persist.uninstall(paths, "a")
+    assert not template.exists()  # ours, and no container needs it now
+    (packaged / persist.TEMPLATE).write_text("[Service]\n")  # a package's: used, never shadowed
+    persist.install(paths, "b", props)
+    assert not template.exists()
+    persist.uninstall(paths, "b")
+    assert (packaged / persist.TEMPLATE).exists()
