@@ -4,7 +4,17 @@
 set -euo pipefail
 here=$(dirname "$(readlink -f "$0")")
 export PATH="$here/../.venv/bin:$PATH"
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+# Each command printed as it can be pasted: words with spaces or quotes in single quotes.
+quoted() {
+    local word out=()
+    for word in "$@"; do
+        if [[ $word =~ ^[][A-Za-z0-9_./:=@%+,{}-]+$ ]]; then out+=("$word"); else out+=("'${word//\'/\'\\\'\'}'"); fi
+    done
+    printf '%s' "${out[*]}"
+}
+step() { printf '\n\033[1m$ %s\033[0m\n' "$(quoted "$@")"; "$@"; }
+# A pipeline, printed as it is typed
+pipe() { printf '\n\033[1m$ %s\033[0m\n' "$1"; bash -o pipefail -c "$1"; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -55,7 +65,7 @@ step sdc stop -t 1 web
 step sdc rm web
 step sdc run -d --name db --restart always --enable busybox sleep 1d   # back after a reboot
 step systemctl is-enabled sdc@db.service
-step systemctl cat sdc@db.service --no-pager | head -20
+pipe "systemctl cat sdc@db.service --no-pager | sed -n '/50-sdc.conf/,\$p' | head -30"   # its drop-in: its settings
 step sdc rm -f db
 # On sdc's default network (a bridge, NAT out): its port 80 published on the host's 8080
 step sdc run -d --name www -p 8080:80 busybox \
