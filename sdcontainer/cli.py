@@ -62,6 +62,16 @@ def _sdc(ctx: typer.Context) -> Context:
 Format = Annotated[str, typer.Option("--format", help=render.FORMAT_HELP)]
 
 
+def _confirmed(force: bool, warning: str) -> bool:
+    """A prune's question, as Docker asks it (on stdin, a terminal or not; no answer is no)."""
+    if force:
+        return True
+    typer.echo(f"WARNING! {warning}")
+    typer.echo("Are you sure you want to continue? [y/N] ", nl=False)
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 InspectFormat = Annotated[Optional[str], typer.Option("--format", "-f", help="json (the default), or a Go template: "
                                                     "'{{.State.Pid}}', '{{json .Config.Env}}'")]
 
@@ -335,6 +345,8 @@ def login(
     """Log in to a registry: the credentials are checked, then kept in sdc's store (root's only)."""
     import getpass
 
+    if username is None and sys.stdin.isatty() and not password_stdin:
+        username = input("Username: ").strip() or None
     if username is None:
         raise SdcError("no user name", hint="give one with -u")
     if password_stdin:
@@ -510,10 +522,12 @@ def image_inspect(
 def image_prune(
     ctx: typer.Context,
     every: Annotated[bool, typer.Option("--all", "-a", help="All images no container uses, not only unnamed")] = False,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask (sdc never asks)")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask")] = False,
 ) -> None:
     """Remove unnamed images no container uses, and layers no image needs."""
-    del force
+    if not _confirmed(force, "This will remove all images without at least one container associated to them."
+                      if every else "This will remove all dangling images."):  # fmt: skip
+        return
     removed, freed = image_cases.prune_images(_sdc(ctx), every=every)
     for iid in removed:
         typer.echo(f"Deleted: {iid}")
@@ -625,12 +639,13 @@ def network_rm(
 @network_app.command("prune")
 def network_prune(
     ctx: typer.Context,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask (sdc never asks)")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask")] = False,
 ) -> None:
     """Remove every network of yours that no container is on."""
     from sdcontainer.api import networks as network_cases
 
-    del force
+    if not _confirmed(force, "This will remove all custom networks not used by at least one container."):
+        return
     removed = network_cases.prune_networks(_sdc(ctx))
     if removed:
         typer.echo("Deleted Networks:")
@@ -788,13 +803,15 @@ def volume_rm(
 @volume_app.command("prune")
 def volume_prune(
     ctx: typer.Context,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask (sdc never asks)")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask")] = False,
     every: Annotated[bool, typer.Option("--all", "-a", help="Accepted, as Docker's: every unused volume goes "
                                                              "(named ones too, as Podman's prune)")] = False,
 ) -> None:
     """Remove every volume no container uses."""
     from sdcontainer.api import volumes as volume_cases
 
+    if not _confirmed(force, "This will remove all local volumes not used by at least one container."):
+        return
     del force, every
     removed = volume_cases.prune_volumes(_sdc(ctx))
     if removed:
@@ -1497,10 +1514,8 @@ def container_prune(
 ) -> None:
     """Remove every stopped container."""
     sdc = _sdc(ctx)
-    if not force and sys.stdin.isatty():
-        typer.echo("WARNING! This will remove all stopped containers.")
-        if not typer.confirm("Are you sure you want to continue?", default=False):
-            raise typer.Exit(0)
+    if not _confirmed(force, "This will remove all stopped containers."):
+        return
     listed = lifecycle.status(sdc)
     keep = lifecycle.ps_filter(filters or [], listed)
     stopped = [s.container for s in listed if s.state in ("created", "exited") and keep(s)]

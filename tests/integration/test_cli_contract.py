@@ -128,3 +128,21 @@ def test_names_that_are_one_machine_for_machined_are_refused(sdc: Sdc, image: st
     proc = sdc("create", "--name", underscored, image, "true")
     assert proc.returncode == 125 and "to machined" in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert sdc("container", "exists", underscored).returncode == 1
+
+
+def test_prunes_ask_first_unless_forced(fresh_sdc: Sdc, busybox_tar: Path) -> None:
+    sdc = fresh_sdc
+    sdc.ok("import", str(busybox_tar), "bb")
+    sdc.ok("create", "--name", "made", "bb", "true")
+    for answer in (b"", b"n\n", b"whatever\n"):  # no answer, or not yes: nothing removed
+        proc = sdc("container", "prune", input=answer)
+        assert proc.returncode == 0 and "WARNING! This will remove all stopped containers." in proc.stdout
+        assert "Are you sure you want to continue? [y/N]" in proc.stdout and _names(sdc, "-a") == {"made"}
+    proc = sdc("container", "prune", input=b"y\n")
+    assert proc.returncode == 0 and _names(sdc, "-a") == set()
+    sdc.ok("rmi", "bb")
+    sdc.ok("import", str(busybox_tar), "bb")
+    out = sdc("image", "prune", "-a", input=b"n\n").stdout
+    assert "without at least one container" in out and sdc.ok("images", "-q") != ""
+    assert "Total reclaimed space" in sdc("image", "prune", "-a", input=b"yes\n").stdout
+    assert sdc.ok("images", "-q") == ""

@@ -44,11 +44,11 @@ def test_a_container_keeps_its_image_when_forced_and_prune_frees_it(
     [info] = json.loads(sdc.ok("inspect", name))
     assert (rootfs_of(sdc, name) / "bin" / "busybox").exists()
     assert info["State"]["Status"] == "running"
-    assert f"Deleted: {image_id}" not in sdc.ok("image", "prune")  # still used
+    assert f"Deleted: {image_id}" not in sdc.ok("image", "prune", "-f")  # still used
     record = json.loads((store / "images" / f"{image_id.removeprefix('sha256:')}.json").read_text())
     layer = store / "storage" / "layers" / record["layers"][0].replace(":", "-")
     sdc.ok("rm", "-f", name)
-    out = sdc.ok("image", "prune")
+    out = sdc.ok("image", "prune", "-f")
     assert f"Deleted: {image_id}" in out and "Total reclaimed space:" in out
     assert not layer.exists()
 
