@@ -127,11 +127,13 @@ def main_options(
                      callback=_check_driver),  # fmt: skip
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", "-D", envvar="SDC_DEBUG", help="Log what sdc does")] = False,
+    log_level: Annotated[Optional[str], typer.Option("--log-level", help="debug, info, warn or error (Podman's; "
+                         "--debug is debug)", click_type=click.Choice(log.LEVELS))] = None,  # fmt: skip
     version: Annotated[
         bool, typer.Option("--version", "-v", callback=_version, is_eager=True, help="Print the version")
     ] = False,
 ) -> None:
-    log.configure(debug=debug)
+    log.configure(debug=debug, level=log_level)
     state = State()
     try:
         state.context = Context(Paths(root_of(root)), storage_driver=storage_driver)
@@ -1521,6 +1523,47 @@ def container_prune(
     stopped = [s.container for s in listed if s.state in ("created", "exited") and keep(s)]
     gone = lifecycle.remove(sdc, [c.name for c in stopped], missing=[])
     typer.echo("".join(c.id + "\n" for c in gone), nl=False)
+
+
+system_app = typer.Typer(help="The store and the host: info, events, prune.", no_args_is_help=True)
+app.add_typer(system_app, name="system")
+system_app.command("info", help="Show the host, its cgroups and systemd, the security defaults and the store.")(info)
+system_app.command("events", help="What happens to containers, from the journal.")(events)
+
+
+@system_app.command("prune")
+def system_prune(
+    ctx: typer.Context,
+    every: Annotated[bool, typer.Option("--all", "-a", help="Images no container uses too, not only unnamed")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask")] = False,
+    volumes: Annotated[bool, typer.Option("--volumes", help="Volumes no container uses too")] = False,
+) -> None:
+    """Remove stopped containers, networks no container is on, unnamed images (-a: unused ones) and
+    with --volumes unused volumes."""
+    from sdcontainer.api import networks as network_cases
+    from sdcontainer.api import volumes as volume_cases
+
+    kinds = ["all stopped containers", "all networks not used by at least one container",
+             *(["all volumes not used by at least one container"] if volumes else []),
+             "all images without at least one container associated to them" if every else "all dangling images"]
+    if not _confirmed(force, "This will remove:\n" + "".join(f"  - {k}\n" for k in kinds).rstrip("\n")):
+        return
+    sdc = _sdc(ctx)
+    listed = lifecycle.status(sdc)
+    gone = lifecycle.remove(sdc, [s.container.name for s in listed if s.state in ("created", "exited")], missing=[])
+    if gone:
+        typer.echo("Deleted Containers:\n" + "".join(c.id + "\n" for c in gone), nl=False)
+    networks = network_cases.prune_networks(sdc)
+    if networks:
+        typer.echo("Deleted Networks:\n" + "".join(n + "\n" for n in networks), nl=False)
+    if volumes:
+        pruned = volume_cases.prune_volumes(sdc)
+        if pruned:
+            typer.echo("Deleted Volumes:\n" + "".join(v + "\n" for v in pruned), nl=False)
+    removed, freed = image_cases.prune_images(sdc, every=every)
+    if removed:
+        typer.echo("Deleted Images:\n" + "".join(f"deleted: {i}\n" for i in removed), nl=False)
+    typer.echo(f"Total reclaimed space: {render.size(freed)}")
 
 
 _CONTAINER_COMMANDS: list[tuple[str, Callable[..., None], dict[str, bool]]] = [

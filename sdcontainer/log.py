@@ -19,10 +19,16 @@ if TYPE_CHECKING:
     import logging
 
 
-def configure(*, debug: bool) -> None:
+LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")  # Podman's --log-level
+
+
+def configure(*, debug: bool, level: str | None = None) -> None:
     import logging
 
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format=FORMAT)
+    named = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+             "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL, "panic": logging.CRITICAL}
+    chosen = logging.DEBUG if debug else named.get(level or "", logging.WARNING)
+    logging.basicConfig(level=chosen, format=FORMAT)
 
 
 class Logger:

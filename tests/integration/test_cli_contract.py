@@ -146,3 +146,20 @@ def test_prunes_ask_first_unless_forced(fresh_sdc: Sdc, busybox_tar: Path) -> No
     assert "without at least one container" in out and sdc.ok("images", "-q") != ""
     assert "Total reclaimed space" in sdc("image", "prune", "-a", input=b"yes\n").stdout
     assert sdc.ok("images", "-q") == ""
+
+
+def test_system_prune_and_log_level(fresh_sdc: Sdc, busybox_tar: Path) -> None:
+    sdc = fresh_sdc
+    sdc.ok("import", str(busybox_tar), "bb")
+    sdc.ok("run", "-d", "--name", "up", "bb", "sleep", "1000")
+    sdc.ok("create", "--name", "made", "bb", "true")
+    sdc.ok("network", "create", "unused-net")
+    sdc.ok("volume", "create", "unused-vol")
+    out = sdc.ok("system", "prune", "-f", "--volumes")
+    assert "Deleted Containers:" in out and "unused-net" in out and "unused-vol" in out, out
+    assert _names(sdc, "-a") == {"up"} and sdc.ok("images", "-q") != ""  # bb is in use
+    sdc.ok("rm", "-f", "up")
+    assert "Total reclaimed space" in sdc.ok("system", "prune", "-af") and sdc.ok("images", "-q") == ""
+    assert sdc.ok("--log-level", "error", "ps", "-a") == sdc.ok("ps", "-a")
+    assert sdc("--log-level", "loud", "ps").returncode == 125
+    assert "host" in sdc.ok("system", "info", "--format", "json")
