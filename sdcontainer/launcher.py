@@ -169,7 +169,8 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
         os.chdir(cwd)
     except OSError as exc:
         raise LaunchError(f"cannot change to working directory {cwd}: {exc.strerror}") from exc
-    close_fds(sync.fileno(), *([console] if console is not None else []))
+    close_fds(sync.fileno(), *([console] if console is not None else []),
+              *range(3, 3 + int(config.get(PASSED_FDS, 0))))  # fmt: skip
     if process.get("terminal") and console is None:
         console = open_console()
     signal.pthread_sigmask(signal.SIG_SETMASK, [])  # the command starts with no signal blocked
@@ -856,6 +857,26 @@ def set_process_limits(process: dict) -> None:  # type: ignore[type-arg]
                 f.write(str(int(process["oomScoreAdj"])))
         except OSError as exc:
             raise LaunchError(f"cannot set the OOM score adjustment: {exc.strerror}") from exc
+
+
+def passed_fds(config: dict, environ: dict[str, str] | os._Environ[str]) -> None:  # type: ignore[type-arg]
+    """sdc's fds from 3 on that PID 1 gets (protocol.PRESERVE_FDS), kept by contain's close_fds;
+    socket activation's told to it as systemd tells a service: LISTEN_FDS, LISTEN_PID=1 (its PID
+    in its own namespace), LISTEN_FDNAMES."""
+    count = environ.get(protocol.PRESERVE_FDS, "")
+    if not count.isdigit() or not 0 < int(count) <= 1000:
+        return
+    config[PASSED_FDS] = int(count)
+    listen = environ.get(protocol.LISTEN_FDS, "0")
+    if listen.isdigit() and int(listen) > 0:
+        names = environ.get(protocol.LISTEN_FDNAMES, "")
+        process = config["process"]
+        process["env"] = [e for e in process.get("env", []) if e.split("=")[0] not in LISTEN_VARS] + [
+            f"LISTEN_FDS={int(listen)}", "LISTEN_PID=1", *([f"LISTEN_FDNAMES={names}"] if names else [])]
+
+
+PASSED_FDS = "sdc.passedFds"  # (in the config as read, never in the bundle's file)
+LISTEN_VARS = ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
 
 
 def drop_privileges(process: dict) -> None:  # type: ignore[type-arg]
@@ -1586,6 +1607,8 @@ def launch(bundle: str, *, detach: bool, interactive: bool = False, watch: OomWa
     try:
         os.chdir(bundle)
         config = read_config(protocol.CONFIG)
+        if not detach:
+            passed_fds(config, os.environ)
         relay = make_notify_socket(config) if detach and payload_notifies(config) else None
         pid, console, stdio, pidfd = start(config, bundle, detach=detach, interactive=interactive,
                                            before_go=None if detach else leave_the_scope)  # fmt: skip

@@ -32,6 +32,10 @@ NETNS_DIR = "/run/sdc/netns"  # a networked container's namespace, kept by a bin
 ATTACH = "attach.sock"  # a -d -t container's terminal holder listens here for `sdc attach` (SEQPACKET)
 NETWORK = "network.json"  # what the unit's --net-up makes of the container's network (netns.py)
 NETWORK_STATUS = "network-status.json"  # netavark's status of it, while it is up
+# A foreground run's fds from 3 on, passed to its PID 1 (--preserve-fds, socket activation's
+# LISTEN_FDS): how many, by sdc to the launcher in its environment; and LISTEN_FDS's own count
+# and names, which PID 1 is told as LISTEN_FDS, LISTEN_PID=1 and LISTEN_FDNAMES.
+PRESERVE_FDS, LISTEN_FDS, LISTEN_FDNAMES = "SDC_PRESERVE_FDS", "SDC_LISTEN_FDS", "SDC_LISTEN_FDNAMES"
 HEALTH = "health.json"  # sdc's health check (api.health), after each check of a run
 # health.json's Status, Docker's words (its "starting" is not the record's file of that name)
 HEALTH_STARTING, HEALTHY, UNHEALTHY = STARTING, "healthy", "unhealthy"

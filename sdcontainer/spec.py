@@ -151,6 +151,8 @@ RUN_FLAGS = (
     RunFlag(("--cidfile",), "cidfile", str, None, "Write its ID to this file (which must not exist)"),
     RunFlag(("--replace",), "replace", bool, False, "Remove a container of that --name first, if there is one"),
     RunFlag(("-q", "--quiet"), "quiet", bool, False, "Say nothing of a pull"),
+    RunFlag(("--preserve-fds",), "preserve_fds", int, None,
+            "Pass N more fds (3 on) to its PID 1, in the foreground (socket activation's LISTEN_FDS: always)"),
     RunFlag(("--health-cmd",), "health_cmd", str, None,
             "A command checking it, run in it by a systemd timer: 'curl -f localhost' (sh -c), or a JSON array"),
     RunFlag(("--health-interval",), "health_interval", str, None, "Time between checks: 30s [default], 1m30s"),
@@ -231,6 +233,7 @@ class ContainerSpec:
     cidfile: str = ""  # --cidfile: where its ID was written
     replace: bool = RUN_DEFAULTS["replace"]  # remove a container of the name first
     quiet: bool = RUN_DEFAULTS["quiet"]  # no pull progress
+    preserve_fds: int = 0  # fds 3..3+N-1 of the caller's passed to a foreground PID 1
     # Docker's Healthcheck: Test is ("CMD-SHELL", cmd), ("CMD", argv...) or ("NONE",) (none, not
     # even the image's); () leaves it to the image's (api.run.resolve_spec). Times in seconds.
     health_test: tuple[str, ...] = ()
@@ -434,6 +437,19 @@ def check_cidfile(path: str) -> str:
         raise UsageError(f"--cidfile {path} is there already",
                          hint="a container may be using it: remove the file, or give another")  # fmt: skip
     return str(absolute(path, "--cidfile"))
+
+
+PRESERVE_MAX = 1000
+
+
+def check_preserve_fds(count: int | None, *, detach: bool) -> int:
+    if count is None or count == 0:
+        return 0
+    if not 0 < count <= PRESERVE_MAX:
+        raise UsageError(f"invalid --preserve-fds {count}", hint=f"give a count of fds from 1 to {PRESERVE_MAX}")
+    if detach:
+        raise UsageError("--preserve-fds needs a foreground run", hint="a service's fds are systemd's: drop -d")
+    return count
 
 
 def check_replace(replace: bool, name: str | None) -> bool:
@@ -724,6 +740,7 @@ def build_run_spec(
         cidfile=check_cidfile(f["cidfile"]) if f["cidfile"] else "",
         replace=check_replace(f["replace"], f["name"]),
         quiet=f["quiet"],
+        preserve_fds=check_preserve_fds(f["preserve_fds"], detach=f["detach"]),
         **parse_health(f["health_cmd"], f["health_interval"], f["health_timeout"], f["health_retries"],
                        f["health_start_period"], none=f["no_healthcheck"]),
         limits=limits,

@@ -691,8 +691,30 @@ def run_foreground(ctx: Context, spec: ContainerSpec) -> int:
     if spec.sdnotify:
         raise UsageError("--sdnotify=container needs -d: a foreground container's unit is a scope, never notified",
                          hint="add -d")  # fmt: skip
+    pass_fds(spec.preserve_fds)
     return _foreground(ctx, lambda stack: create(ctx, spec, stack), spec.auto_remove, tty=spec.tty,
                        interactive=spec.interactive)  # fmt: skip
+
+
+def pass_fds(preserve: int) -> None:
+    """Our fds from 3 on that PID 1 gets, told to the launcher in its environment: socket
+    activation's (LISTEN_FDS, where LISTEN_PID is ours: systemd's socket unit started us), then
+    --preserve-fds' more. Each must be open."""
+    listen = 0
+    if os.environ.get("LISTEN_PID") == str(os.getpid()) and is_decimal(os.environ.get("LISTEN_FDS", "")):
+        listen = min(int(os.environ["LISTEN_FDS"]), 1000)
+    count = listen + preserve
+    for fd in range(3, 3 + count):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise UsageError(f"--preserve-fds: fd {fd} is not open", hint="pass the fds it names, from 3 on") from None
+        os.set_inheritable(fd, True)
+    os.environ.pop(protocol.PRESERVE_FDS, None)
+    if count:
+        os.environ[protocol.PRESERVE_FDS] = str(count)
+        os.environ[protocol.LISTEN_FDS] = str(listen)
+        os.environ[protocol.LISTEN_FDNAMES] = os.environ.get("LISTEN_FDNAMES", "") if listen else ""
 
 
 def _foreground(ctx: Context, make: Callable[[contextlib.ExitStack], Container], auto_remove: bool, *,

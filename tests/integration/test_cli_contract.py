@@ -3,6 +3,8 @@ lifecycle commands, rm's -f/-i/-t, the `container` group, `exists`."""
 
 from __future__ import annotations
 
+import shlex
+import time
 from pathlib import Path
 
 from tests.integration.conftest import Sdc
@@ -163,3 +165,44 @@ def test_system_prune_and_log_level(fresh_sdc: Sdc, busybox_tar: Path) -> None:
     assert sdc.ok("--log-level", "error", "ps", "-a") == sdc.ok("ps", "-a")
     assert sdc("--log-level", "loud", "ps").returncode == 125
     assert "host" in sdc.ok("system", "info", "--format", "json")
+
+
+def test_preserve_fds_and_socket_activation(sdc: Sdc, image: str, tmp_path: Path) -> None:
+    import socket
+    import subprocess
+
+    given = tmp_path / "given"
+    given.write_text("through fd 3\n")
+    command = shlex.join(sdc.argv("run", "--rm", "--preserve-fds", "1", image, "sh", "-c",
+                                  "cat <&3; echo ${LISTEN_FDS:-none}"))  # fmt: skip
+    proc = subprocess.run(["bash", "-c", f"exec 3<{shlex.quote(str(given))}; exec {command}"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, env=sdc.env())  # fmt: skip
+    assert (proc.returncode, proc.stdout) == (0, "through fd 3\nnone\n"), proc.stderr
+    proc = subprocess.run(sdc.argv("run", "--rm", image, "sh", "-c", "ls /proc/self/fd/3 2>/dev/null || echo closed"),
+                          capture_output=True, text=True, env=sdc.env())  # fmt: skip
+    assert proc.stdout == "closed\n"  # nothing of sdc's reaches it unasked
+    for bad in (["--preserve-fds", "1", "-d"], ["--preserve-fds", "-1"], ["--preserve-fds", "40"]):
+        refused = sdc("run", "--rm", *bad, image, "true")
+        assert refused.returncode == 125 and len(refused.stderr.splitlines()) == 1, (bad, refused.stderr)
+    # systemd's socket activation: a listening socket passed on, LISTEN_PID its PID 1's
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = ('echo "$LISTEN_FDS $LISTEN_PID $LISTEN_FDNAMES"; '
+              'readlink /proc/self/fd/3 | cut -d: -f1')  # fmt: skip
+    activated = subprocess.Popen(["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "--fdname", "web",
+                                  *sdc.argv("run", "--rm", image, "sh", "-c", script)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sdc.env())  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        out, err = activated.communicate(timeout=60)
+    finally:
+        activated.kill()
+    assert out == "1 1 web\nsocket\n", (out, err)
