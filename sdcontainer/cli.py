@@ -1640,7 +1640,7 @@ def _usage(exc: click.UsageError) -> tuple[str, str]:
         return (f"{unknown.group(1)!r} is not an sdc command" if path == "sdc" else
                 f"{unknown.group(1)!r} is not a command of `{path}`",
                 f"did you mean `{path} {close[0]}`?" if close else f"see `{path} --help`")  # fmt: skip
-    return exc.format_message(), f"see `{path} --help`"
+    return " ".join(exc.format_message().split()), f"see `{path} --help`"  # (one line: click's may be more)
 
 
 def main() -> None:

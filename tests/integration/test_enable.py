@@ -31,7 +31,18 @@ def boot() -> None:
     subprocess.run(["systemctl", "start", "multi-user.target"], check=True)
 
 
-def test_an_enabled_container_starts_with_the_system(sdc: Sdc, image: str, name: str) -> None:
+def verify(unit: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """systemd-analyze verify, with sdc's man pages (the units' Documentation=) where man finds them."""
+    import os
+    import sys
+
+    pages = tmp_path / "man"
+    subprocess.run([sys.executable, "-m", "sdcontainer", "_man", str(pages / "man1")], check=True, capture_output=True)
+    return subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True,
+                          env={**os.environ, "MANPATH": str(pages)})  # fmt: skip
+
+
+def test_an_enabled_container_starts_with_the_system(sdc: Sdc, image: str, name: str, tmp_path: Path) -> None:
     unit = f"sdc@{name}.service"
     sdc.ok("run", "-d", "--enable", "--restart", "always", "-m", "64m", "--name", name, image,
            "sh", "-c", "echo up >> /boots; exec sleep 1000")  # fmt: skip
@@ -42,7 +53,7 @@ def test_an_enabled_container_starts_with_the_system(sdc: Sdc, image: str, name:
         assert row["Unit"] == unit and row["Status"].startswith("Up")
         [info] = json.loads(sdc.ok("inspect", name))
         assert info["HostConfig"]["Enabled"] is True
-        verified = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True)
+        verified = verify(unit, tmp_path)
         assert verified.returncode == 0, verified.stderr
         sdc.ok("stop", "-t", "1", name)  # ends the restarting: a stop job (then SIGKILL: sleep is PID 1)
         wait_state(unit, "inactive", "failed")
@@ -85,5 +96,5 @@ def test_the_shipped_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
         (tmp_path / target).write_text(unit.read_text())
         if "@" in unit.name:
             (tmp_path / unit.name).write_text(unit.read_text())
-        proc = subprocess.run(["systemd-analyze", "verify", str(tmp_path / target)], capture_output=True, text=True)
+        proc = verify(str(tmp_path / target), tmp_path)
         assert proc.returncode == 0 and not proc.stderr, proc.stderr
