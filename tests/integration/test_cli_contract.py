@@ -190,7 +190,8 @@ def test_preserve_fds_and_socket_activation(sdc: Sdc, image: str, tmp_path: Path
         port = probe.getsockname()[1]
     script = ('echo "$LISTEN_FDS $LISTEN_PID $LISTEN_FDNAMES"; '
               'readlink /proc/self/fd/3 | cut -d: -f1')  # fmt: skip
-    activated = subprocess.Popen(["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "--fdname", "web",
+    passed = [f"-E{key}" for key in sdc.env() if key.startswith("SDC_") or key in ("PATH", "PYTHONPATH")]
+    activated = subprocess.Popen(["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "--fdname", "web", *passed,
                                   *sdc.argv("run", "--rm", image, "sh", "-c", script)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sdc.env())  # fmt: skip
     try:
