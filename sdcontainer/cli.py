@@ -59,7 +59,13 @@ def _sdc(ctx: typer.Context) -> Context:
     return obj.context
 
 
-Format = Annotated[str, typer.Option("--format", help=render.FORMAT_HELP)]
+def _check_format(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise typer.BadParameter("is empty: give table, json or a Go template")
+    return value
+
+
+Format = Annotated[str, typer.Option("--format", help=render.FORMAT_HELP, callback=_check_format)]
 
 
 def _confirmed(force: bool, warning: str) -> bool:
@@ -73,7 +79,7 @@ def _confirmed(force: bool, warning: str) -> bool:
 
 
 InspectFormat = Annotated[Optional[str], typer.Option("--format", "-f", help="json (the default), or a Go template: "
-                                                    "'{{.State.Pid}}', '{{json .Config.Env}}'")]
+                                                    "'{{.State.Pid}}', '{{json .Config.Env}}'", callback=_check_format)]
 
 
 def _show_inspected(found: list[dict[str, Any]], fmt: str | None, kind: str) -> None:
@@ -398,6 +404,8 @@ def images_(
     def shown_id(image_id: str) -> str:
         return image_id if no_trunc else image_id.removeprefix("sha256:")[:12]
 
+    if reference is not None and not reference.strip():
+        raise SdcError("an empty image name", hint="give REPOSITORY[:TAG], or none for every image")
     sdc = _sdc(ctx)
     listed = image_cases.list_images(sdc)
     keep = image_cases.image_filter([*(filters or []), *([f"reference={reference}"] if reference else [])], listed)
@@ -448,18 +456,19 @@ def rmi(
         raise SdcError("give images to remove, or --all" if not every else "--all and images given",
                        hint="sdc rmi IMAGE..., or sdc rmi --all")  # fmt: skip
     refs = images or [str(image.id) for image, _ in image_cases.list_images(sdc)]
-    failed = []
-    for ref in refs:
+    failed: list[tuple[str, SdcError]] = []
+    for ref in refs:  # each that can be removed is; what could not, said at the end in one line
         try:
             for line in image_cases.remove_image(sdc, ref, force=force):
                 typer.echo(line)
         except SdcError as exc:
-            if len(refs) == 1:
-                raise
-            failed.append(exc)
-            render.report(exc.message, exc.hint, exc.exit_code)
+            failed.append((ref, exc))
+    if len(failed) == 1:
+        raise failed[0][1]
     if failed:
-        raise typer.Exit(failed[0].exit_code)
+        first = failed[0][1]
+        raise type(first)(f"{first.message}; and {len(failed) - 1} more could not be removed: "
+                          + ", ".join(repr(ref) for ref, _ in failed[1:]), hint=first.hint)  # fmt: skip
 
 
 @app.command("tag")
@@ -1304,7 +1313,7 @@ def attach(
 @app.command("version")
 def version_(
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, or a Go template: "
-                                                            "'{{.Client.Version}}'")] = "table",
+                                                            "'{{.Client.Version}}'", callback=_check_format)] = "table",
 ) -> None:
     """Show sdc's version (sdc has no daemon: no server to show)."""
     from sdcontainer.api import system
@@ -1326,8 +1335,8 @@ def _show_system(found: dict[str, Any], fmt: str, kind: str) -> None:
 @app.command()
 def info(
     ctx: typer.Context,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, or a Go template: "
-                                                            "'{{.Host.CgroupVersion}}'")] = "table",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, or a Go template: '{{.Host.Arch}}'",
+                                     callback=_check_format)] = "table",
 ) -> None:
     """Show the host, its cgroups and systemd, the security defaults and the store, as podman info."""
     from sdcontainer.api import system

@@ -127,7 +127,8 @@ def _parse_command(
 def parse_ps(argv: list[str]) -> dict[str, Any] | None:
     """[globals] ps [-a] [-q] [--format table|json], or None when typer must handle it."""
     parsed = _parse_command(argv, "ps", PS_OPTIONS, interspersed=True)
-    if parsed is None or parsed[2] or parsed[1].get("sort", "created") not in PS_SORT:
+    if parsed is None or parsed[2] or parsed[1].get("sort", "created") not in PS_SORT or \
+            not str(parsed[1].get("fmt", "table")).strip():  # fmt: skip
         return None  # typer says what is wrong
     return {**parsed[0], **PS_DEFAULTS, **parsed[1]}
 
