@@ -1622,10 +1622,12 @@ def invoked_app(argv: list[str]) -> typer.Typer:
             if arg in ("--help", "--version", "-v"):
                 return app
         else:
-            if arg not in names:
+            groups = {info.name: info for info in app.registered_groups if info.name}
+            if arg not in names and arg not in groups:
                 return app
-            only = copy.copy(app)
-            only.registered_commands = [names[arg]]
+            only = copy.copy(app)  # that command alone, or that group alone (its own commands)
+            only.registered_commands = [names[arg]] if arg in names else []
+            only.registered_groups = [groups[arg]] if arg in groups else []
             return only
     return app
 
