@@ -43,7 +43,6 @@ import _json
 import _socket as socket
 import errno
 import os
-import resource  # (--ulimit: set after pivot_root, where the stdlib is out of reach)
 import select
 import struct
 import sys
@@ -109,6 +108,7 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
             stdio: list[int] | None) -> None:  # fmt: skip
     root = os.path.realpath(config["root"]["path"])  # relative to the bundle, our working directory
     mounts = config.get("mounts", [])
+    preload_limits(config["process"])
     try:
         _write_text("/proc/self/oom_score_adj", "0")  # not the launcher's (spare_from_the_oom_killer)
     except OSError:
@@ -838,10 +838,19 @@ RLIMITS = {"RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK":
            "RLIMIT_RTTIME": 15}  # fmt: skip
 
 
+def preload_limits(process: dict) -> None:  # type: ignore[type-arg]
+    """resource imported while the stdlib is in reach (not after pivot_root or setns), and only
+    for a container with --ulimit: every other start pays nothing for it."""
+    if process.get("rlimits"):
+        import resource  # noqa: F401 - in sys.modules now, for set_process_limits
+
+
 def set_process_limits(process: dict) -> None:  # type: ignore[type-arg]
     """--ulimit's rlimits and --oom-score-adj, set while we still may raise them (CAP_SYS_RESOURCE)."""
     limits = process.get("rlimits", [])
     if limits:
+        import resource  # (preload_limits imported it: no file is read here)
+
         for limit in limits:
             number = RLIMITS.get(str(limit.get("type")))
             if number is None:
@@ -1981,6 +1990,7 @@ def exec_in(sync_fd: int) -> int:
         seccomp = read_seccomp_program(config)
         # PID 1's user, capabilities and the rest; a terminal only if exec asks for one (-t)
         process = {**config["process"], "terminal": False, **request["process"]}
+        preload_limits(process)
         flags = 0
         for ns in config["linux"].get("namespaces", []):
             flags |= NAMESPACES[ns["type"]]
