@@ -9,13 +9,18 @@ and the enabled container's unit starts it over its kept layer.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from sdcontainer import persist
 from tests.integration.conftest import make_busybox_rootfs, tar_directory
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -23,15 +28,16 @@ STORE = "/var/lib/sdc-reboot"
 
 
 class Machine:
-    """A disk (a directory here) that test hosts boot from, one after another."""
+    """A disk (a directory here) that test hosts boot from, one after another, with sdc installed
+    as sdc (the command run by `sdc` in a boot's script): this checkout's (a pip install) or the
+    Debian package's /usr/bin/sdc."""
 
-    def __init__(self, disk: Path, share: Path, driver: str) -> None:
-        self.disk, self.share, self.driver = disk, share, driver
+    def __init__(self, disk: Path, share: Path, driver: str, sdc: str) -> None:
+        self.disk, self.share, self.driver, self.sdc = disk, share, driver, sdc
 
     def boot(self, script: str) -> str:
         """Boot to multi-user.target, run script (sh) with `sdc` on its store, power off: its output."""
-        sdc = f"{sys.executable} -m sdcontainer"
-        body = f"set -e\nsdc() {{ SDC_ROOT={STORE} SDC_STORAGE_DRIVER={self.driver} {sdc} \"$@\"; }}\n{script}"
+        body = f'set -e\nsdc() {{ SDC_ROOT={STORE} SDC_STORAGE_DRIVER={self.driver} {self.sdc} "$@"; }}\n{script}'
         proc = subprocess.run(
             [sys.executable, str(CHECKOUT / "tests" / "testhost.py"), f"--state={self.disk}", f"--bind={self.share}",
              "--target=multi-user.target", "--", "sh", "-c", body],
@@ -46,21 +52,46 @@ def ps(out: str) -> dict[str, dict[str, str]]:
 
 
 @pytest.mark.drivers("btrfs", "overlay")
-def test_an_enabled_container_runs_again_after_a_reboot(driver: str, tmp_path: Path) -> None:
+def test_an_enabled_container_of_a_pip_install_runs_again_after_a_reboot(driver: str, tmp_path: Path) -> None:
+    """sdc run from its checkout, as `pip install` leaves it: no package put sdc@.service in a
+    unit path, so the first --enable writes one of sdc's own (marked as such), and the last
+    container's removal takes it back."""
+    with machine(tmp_path, driver, f"{sys.executable} -m sdcontainer") as m:
+        boot_three_times(m, template="/etc/systemd/system/sdc@.service")
+
+
+@pytest.mark.drivers("btrfs")
+def test_an_enabled_container_of_the_debian_package_runs_again_after_a_reboot(tmp_path: Path) -> None:
+    """The .deb (./dev test builds it: SDC_DEB) installed on the machine's disk: its own template
+    in /usr/lib/systemd/system is the one used, none written to /etc; purging it leaves no unit."""
+    deb = os.environ.get("SDC_DEB")
+    if not deb or not Path(deb).exists():
+        pytest.fail("no package to test: ./dev test builds it and sets SDC_DEB")
+    with machine(tmp_path, "btrfs", "/usr/bin/sdc") as m:
+        shutil.copy(deb, m.share / "sdc.deb")
+        m.boot(f"dpkg -i {m.share / 'sdc.deb'} >/dev/null")
+        boot_three_times(m, template="/usr/lib/systemd/system/sdc@.service")
+        units = m.boot("dpkg --purge sdc >/dev/null; ls /etc/systemd/system /usr/lib/systemd/system")
+        assert not [u for u in units.split() if u.startswith(("sdc", "machine-sdc"))], units
+
+
+@contextlib.contextmanager
+def machine(tmp_path: Path, driver: str, sdc: str) -> Iterator[Machine]:
     share = tmp_path / "share"
     make_busybox_rootfs(share / "rootfs")
-    tar = tar_directory(share / "rootfs", share / "busybox.tar")
     disk = tmp_path / "disk"
     disk.mkdir()
     # A file system of its own: overlayfs takes no upper directory on the file system of its lower (/).
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "sdc-reboot-disk", str(disk)], check=True)
     try:
-        boot_three_times(Machine(disk, share, driver), tar)
+        yield Machine(disk, share, driver, sdc)
     finally:
         subprocess.run(["umount", "--lazy", str(disk)], check=True)
 
 
-def boot_three_times(machine: Machine, tar: Path) -> None:
+def boot_three_times(machine: Machine, template: str) -> None:
+    """Three boots: enable, see it come back (from template), disable and remove."""
+    tar = tar_directory(machine.share / "rootfs", machine.share / "busybox.tar")
     machine.boot(f"""
 sdc import {tar} bb
 sdc run -d --name db --enable --restart always -m 64m bb sh -c 'echo up >> /boots; exec sleep 100000'
@@ -68,14 +99,18 @@ sdc run -d --name plain --restart always bb sleep 100000
 sdc create --name made --enable bb sh -c 'echo ran >> /made; cat /made'
 """)
     # A new machine over the same disk: db and made started at boot, plain (not enabled) did not.
-    active, memory, boots, made, listing = machine.boot("""
+    active, memory, boots, made, listing, unit = machine.boot("""
 systemctl is-active sdc@db.service || true; echo ---
 systemctl show -p MemoryMax --value sdc@db.service; echo ---
 sdc exec db cat /boots; echo ---
 sdc wait made >/dev/null; sdc logs made; echo ---
-sdc ps -a --format json
+sdc ps -a --format json; echo ---
+unit=$(systemctl show -p FragmentPath --value sdc@db.service); echo "$unit"; head -1 "$unit"
 sdc disable db >/dev/null
 """).split("---\n")
+    path, first_line = unit.splitlines()
+    assert path.removeprefix("/usr") == template.removeprefix("/usr")  # /lib is /usr/lib
+    assert first_line.startswith(persist.TEMPLATE_HEADER) == template.startswith("/etc/"), first_line
     assert active.strip() == "active"
     assert memory.strip() == str(64 << 20)
     assert boots == "up\nup\n"  # the layer the first run wrote to, again
@@ -94,4 +129,4 @@ ls /etc/systemd/system /etc/systemd/system/multi-user.target.wants
 """).split("---\n")
     assert active.strip() in ("inactive", "failed")
     assert ps(listing)["db"]["Status"].startswith(("Exited", "Created")), listing
-    assert not [u for u in units.split() if u.startswith("sdc@") and u != "sdc@.service" or u.endswith(".mount")]
+    assert not [u for u in units.split() if u.startswith("sdc@") or u.endswith(".mount")], units  # the template too
