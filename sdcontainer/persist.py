@@ -164,17 +164,11 @@ def render(props: Mapping[str, object], *, requires: list[str], store: Path) -> 
 
 
 def _setting(key: str, value: object) -> list[str]:
-    if key in ("ExecStart", "ExecStopPost"):
+    if key in ("ExecStart", "ExecStopPost", "ExecStartPre", "ExecStartPost"):
         lines = [f"{key}="]  # the template's own, reset
         for path, argv, ignore in value:  # type: ignore[attr-defined]
             line = _quote([path, *argv[1:]]).replace("$", "$$")  # no variable of systemd's either
             lines.append(f"{key}={'-' if ignore else ''}{line}")
-        return lines
-    if key in ("ExecStartPreEx", "ExecStartPostEx", "ExecStopPostEx"):  # flags as systemd.service(5)'s prefixes
-        lines = [f"{key[:-2]}="] if key != "ExecStopPostEx" else []  # (ExecStopPost= is reset above)
-        for path, argv, flags in value:  # type: ignore[attr-defined]
-            prefix = ("-" if "ignore-failure" in flags else "") + ("+" if "privileged" in flags else "")
-            lines.append(f"{key[:-2]}={prefix}{_quote([path, *argv[1:]]).replace('$', '$$')}")
         return lines
     if key == "CPUQuotaPerSecUSec":
         return [f"CPUQuota={int(value) / 10000:g}%"]  # type: ignore[call-overload]

@@ -26,14 +26,15 @@ SIGNATURES: dict[str, str] = {
     "NotifyAccess": "s",
     "ExecStart": "a(sasb)",
     "ExecStopPost": "a(sasb)",
-    # with flags (systemd.service(5)'s prefixes): "privileged" is "+", "ignore-failure" "-"
-    "ExecStartPreEx": "a(sasas)",
-    "ExecStartPostEx": "a(sasas)",
+    # Not their ...Ex forms (flags as "+"): systemd 252 writes those into the transient unit's file
+    # under names it does not read back, so a daemon-reload dropped them (a restart of the
+    # container then had no network). What needs the host's mounts enters them itself (netns.py).
+    "ExecStartPre": "a(sasb)",
+    "ExecStartPost": "a(sasb)",
     "TimersMonotonic": "a(st)",
     "AccuracyUSec": "t",
     "RemainAfterElapse": "b",
     "PartOf": "as",
-    "ExecStopPostEx": "a(sasas)",
     "KillMode": "s",
     "KillSignal": "i",
     "SendSIGKILL": "b",
@@ -182,9 +183,9 @@ def build_service_properties(
     health: what starts its health check's timer, once it is up (api.health), at every start.
     ready_timeout: seconds its payload has to say READY=1 where it says it (notifies), READY_TIMEOUT
     if 0. network: the commands that make its network before each start and unmake it after
-    (netns.py), privileged (`+`: in the host's mount namespace, where the namespace's mount must
-    be), the second whatever the first and the run did (ExecStopPost); None where cleanup does
-    that too (launcher --exited --net-down). bound_to: the unit of the
+    (netns.py: they enter the host's mount namespace, where the namespace's mount must be), the
+    second whatever the first and the run did (ExecStopPost); None where cleanup does that too
+    (launcher --exited --net-down). bound_to: the unit of the
     container whose network it shares (--network container:NAME), which stops it when it stops.
 
     KillMode=mixed sends the stop signal to PID 1 only and SIGKILL to the rest
@@ -197,11 +198,10 @@ def build_service_properties(
         "Type": "notify",
         "NotifyAccess": "all",
         "ExecStart": [(launcher[0], list(launcher), False)],
-        "ExecStopPost": [(cleanup[0], list(cleanup), True)],
-        **({"ExecStartPreEx": [(network[0][0], list(network[0]), ["privileged"])]} if network else {}),
-        **({"ExecStopPostEx": [(network[1][0], list(network[1]), ["privileged", "ignore-failure"])]}
-           if network and network[1] else {}),  # fmt: skip
-        **({"ExecStartPostEx": [(health[0], list(health), ["privileged", "ignore-failure"])]} if health else {}),
+        "ExecStopPost": [(cleanup[0], list(cleanup), True),
+                         *([(network[1][0], list(network[1]), True)] if network and network[1] else [])],
+        **({"ExecStartPre": [(network[0][0], list(network[0]), False)]} if network else {}),
+        **({"ExecStartPost": [(health[0], list(health), True)]} if health else {}),
         "KillMode": "mixed",
         "KillSignal": parse_signal(spec.stop_signal or "SIGTERM"),
         "SendSIGKILL": True,

@@ -4,6 +4,7 @@ never a loop of ours; `sdc stop` ends the restarting. And --init: a small PID 1 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -50,6 +51,27 @@ def test_always_restarts_until_stop(sdc: Sdc, image: str, name: str) -> None:
     time.sleep(1.5)  # longer than a restart's delay
     rows = json.loads(sdc.ok("ps", "-a", "--format", "json"))
     assert [r["State"] for r in rows if r["Name"] == name] == ["exited"]
+
+
+def test_a_networked_restarting_container_outlives_a_daemon_reload(sdc: Sdc, image: str, name: str) -> None:
+    """What its unit runs around each start (its network's set-up, its health check's timer) is in
+    the transient unit's file as systemd reads it back: after a daemon-reload (any package's
+    install does one) a restart still has its network and its health check. (systemd 252 wrote the
+    ExecStartPreEx= form into that file and ignored it on reload: "Unknown key".)"""
+    sdc.ok("run", "-d", "--name", name, "--network", "bridge", "--restart", "always", "--health-cmd", "true",
+           "--health-interval", "1h", image, "sh", "-c", "sleep 1; exit 3")  # fmt: skip
+    unit = f"sdc-{name}.service"
+    cid = sdc.ok("inspect", "-f", "{{.Id}}", name).strip()
+    wait_for(lambda: unit_property(unit, "ActiveState") == "active", what="the start")
+    subprocess.run(["systemctl", "daemon-reload"], check=True)
+    wait_for(lambda: int(unit_property(unit, "NRestarts")) >= 2, what="two restarts after the reload")
+    wait_for(lambda: unit_property(unit, "SubState") == "running", what="running again")
+    assert sdc.ok("exec", name, "cat", "/sys/class/net/eth0/operstate").strip() == "up"
+    timer = f"sdc-health-{cid}.timer"
+    wait_for(lambda: unit_property(timer, "ActiveState") == "active", what="its health check's timer again")
+    log = subprocess.run(["journalctl", "-u", unit, "-o", "cat", "--no-pager"], capture_output=True, text=True).stdout
+    assert "failed to start" not in log and "Unknown key" not in log, log
+    sdc.ok("rm", "-f", name)
 
 
 def test_bad_restart_policies_are_one_line_and_leave_nothing(sdc: Sdc, image: str, store: Path) -> None:
