@@ -49,3 +49,21 @@ def test_a_foreground_container_too(sdc: Sdc, image: str, name: str) -> None:
     finally:
         sdc("kill", name)
         proc.wait(timeout=30)
+
+
+def test_a_restarting_container_is_the_machine_of_its_new_run(sdc: Sdc, image: str, name: str) -> None:
+    """systemd keeps a restarting unit active between its runs, and machined its machine: each run
+    takes that machine back for its own PID 1 (the old leader is dead), without a word."""
+    unit = f"sdc-{name}.service"
+    try:
+        sdc.ok("run", "-d", "--name", name, "--restart", "always", image, "sh", "-c", "sleep 1; exit 3")
+        deadline = time.monotonic() + 20
+        while int(unit_property(unit, "NRestarts")) < 2 or unit_property(unit, "SubState") != "running":
+            assert time.monotonic() < deadline, "no second restart"
+            time.sleep(0.1)
+        pid = unit_property(unit, "MainPID")
+        assert machinectl("show", name, "-p", "Leader").stdout == f"Leader={pid}\n"
+        log = subprocess.run(["journalctl", "-u", unit, "-o", "cat", "--no-pager"], capture_output=True, text=True)
+        assert "not a machine" not in log.stdout, log.stdout
+    finally:
+        sdc("rm", "-f", name)
