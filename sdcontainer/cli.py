@@ -981,12 +981,15 @@ def ps(
                        "status=, exited=, ancestor=, before=, since=, volume=, network=, publish=, expose=")] = None,
     sort: Annotated[str, typer.Option("--sort", help="created (newest first), names, id, image, command or status",
                                       click_type=click.Choice(render.PS_SORT))] = "created",
+    size: Annotated[bool, typer.Option("--size", "-s", help="What each one's writable layer holds, and with "
+                                       "its image's (virtual)")] = False,
 ) -> None:
     """List containers."""
     sdc = _sdc(ctx)
     listed = lifecycle.status(sdc)
     options = lifecycle.ps_options(listed, all_=all_, quiet=quiet, fmt=fmt, no_trunc=no_trunc, noheading=noheading,
-                                   last=last, latest=latest, filters=filters or [], sort=sort)  # fmt: skip
+                                   last=last, latest=latest, filters=filters or [], sort=sort, size=size,
+                                   ctx=sdc)  # fmt: skip
     typer.echo(render.format_ps(listed, **options), nl=False)
 
 
@@ -1082,6 +1085,18 @@ update.__signature__ = Signature(  # type: ignore[attr-defined]
     ]
 )  # fmt: skip
 app.command("update")(update)
+
+
+@app.command()
+def rename(
+    ctx: typer.Context,
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    name: Annotated[str, typer.Argument(metavar="NEW_NAME")],
+) -> None:
+    """Give a container that is not running a new name (its unit's, machined's, its DNS name's)."""
+    from sdcontainer.api import rename as renaming
+
+    renaming.rename(_sdc(ctx), container, name)
 
 
 @app.command()
@@ -1534,10 +1549,38 @@ def container_prune(
     typer.echo("".join(c.id + "\n" for c in gone), nl=False)
 
 
-system_app = typer.Typer(help="The store and the host: info, events, prune.", no_args_is_help=True)
+system_app = typer.Typer(help="The store and the host: info, df, events, prune.", no_args_is_help=True)
 app.add_typer(system_app, name="system")
 system_app.command("info", help="Show the host, its cgroups and systemd, the security defaults and the store.")(info)
 system_app.command("events", help="What happens to containers, from the journal.")(events)
+
+
+@system_app.command("df")
+def system_df(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Each image, container and volume too")] = False,
+    fmt: Format = "table",
+) -> None:
+    """Show what images, containers and volumes take, and what removing the unused ones would free."""
+    from sdcontainer.api import usage
+
+    found = usage.disk_usage(_sdc(ctx))
+    rows = [render.usage_row(u) for u in found["Usage"]]
+    if fmt == "json":
+        typer.echo("".join(json.dumps(row) + "\n" for row in rows), nl=False)  # a line each, as Docker's
+    elif render.is_template(fmt):
+        from sdcontainer.gotemplate import Struct
+
+        typer.echo(render.templated(fmt, [Struct(row, type_name="disk usage") for row in rows], DF_FIELDS), nl=False)
+    elif not verbose:
+        typer.echo(render.format_table([["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+                                        *([r["Type"], r["TotalCount"], r["Active"], r["Size"], r["Reclaimable"]]
+                                          for r in rows)]), nl=False)  # fmt: skip
+    else:
+        typer.echo(render.disk_usage_verbose(found), nl=False)
+
+
+DF_FIELDS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
 
 
 @system_app.command("prune")
@@ -1584,6 +1627,7 @@ _CONTAINER_COMMANDS: list[tuple[str, Callable[..., None], dict[str, bool]]] = [
     ("cp", cp, {}), ("export", export, {}), ("diff", diff, {}), ("commit", commit, {}), ("port", port, {}),
     ("top", top, {"allow_interspersed_args": False, "ignore_unknown_options": True}), ("stats", stats, {}),
     ("attach", attach, {}), ("enable", enable, {}), ("disable", disable, {}), ("update", update, {}),
+    ("rename", rename, {}),
 ]  # fmt: skip
 for _name, _command, _settings in _CONTAINER_COMMANDS:
     container_app.command(_name, context_settings=_settings or None,

@@ -30,6 +30,7 @@ PS_OPTIONS: dict[str, tuple[str, type]] = {
     "--no-trunc": ("no_trunc", bool), "--noheading": ("noheading", bool),
     "-n": ("last", int), "--last": ("last", int), "-l": ("latest", bool), "--latest": ("latest", bool),
     "-f": ("filters", list), "--filter": ("filters", list), "--sort": ("sort", str),
+    "-s": ("size", bool), "--size": ("size", bool),
 }  # fmt: skip
 
 
@@ -135,7 +136,8 @@ def parse_ps(argv: list[str]) -> dict[str, Any] | None:
 
 PS_SORT = ("created", "runningfor", "names", "id", "image", "command", "status")  # render.PS_SORT
 PS_DEFAULTS: dict[str, Any] = {"all_": False, "quiet": False, "fmt": "table", "no_trunc": False, "noheading": False,
-                               "last": None, "latest": False, "filters": [], "sort": "created"}  # fmt: skip
+                               "last": None, "latest": False, "filters": [], "sort": "created",
+                               "size": False}  # fmt: skip
 
 
 def run_options() -> dict[str, tuple[str, type]]:
@@ -186,7 +188,7 @@ def fast_ps(opts: dict[str, Any]) -> int:
         require_root()
         listed = containers.status(context)
         flags = {k: opts[k] for k in PS_DEFAULTS}
-        sys.stdout.write(render.format_ps(listed, **containers.ps_options(listed, **flags)))
+        sys.stdout.write(render.format_ps(listed, **containers.ps_options(listed, **flags, ctx=context)))
         return 0
 
     return _with_context(opts, ps)

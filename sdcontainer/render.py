@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sdcontainer.api.containers import ContainerStatus
+    from sdcontainer.api.usage import Usage
+    from sdcontainer.containers import Container
 
 PS_HEADER = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", "UNIT"]
 
@@ -21,9 +23,11 @@ PS_SORT = ("created", "runningfor", "names", "id", "image", "command", "status")
 
 def format_ps(statuses: Sequence[ContainerStatus], *, all_: bool, quiet: bool, fmt: str, no_trunc: bool = False,
               last: int | None = None, noheading: bool = False, sort: str = "created",
-              keep: Callable[[ContainerStatus], bool] | None = None) -> str:  # fmt: skip
+              keep: Callable[[ContainerStatus], bool] | None = None,
+              sizes: Callable[[Container], tuple[int | None, int | None]] | None = None) -> str:  # fmt: skip
     """`ps`: running containers (all_: every one) that keep() takes, newest first (or by sort),
-    the last (newest) few only; as a table, IDs (quiet), JSON, or through a template."""
+    the last (newest) few only; as a table, IDs (quiet), JSON, or through a template. sizes: each
+    one's writable layer's and virtual sizes (usage.sizer), for --size."""
     from sdcontainer.containers import published_ports
 
     rows = [s for s in statuses if (all_ or last is not None or s.state in ("running", "paused", "restarting"))
@@ -33,18 +37,22 @@ def format_ps(statuses: Sequence[ContainerStatus], *, all_: bool, quiet: bool, f
     rows = _sorted(rows, sort)
     if quiet:
         return "".join((s.container.id if no_trunc else s.container.short_id) + "\n" for s in rows)
+    sized = {s.container.id: sizes(s.container) for s in rows} if sizes else {}
     if fmt == "json":
-        return json.dumps([status_json(s) for s in rows], indent=2) + "\n"
+        return json.dumps([{**status_json(s), **({"SizeRw": sized[s.container.id][0],
+                                                  "SizeRootFs": sized[s.container.id][1]} if sizes else {})}
+                           for s in rows], indent=2) + "\n"  # fmt: skip
     if is_template(fmt):
-        return templated(fmt, [ps_row(s, no_trunc=no_trunc) for s in rows], None if noheading else PS_FIELDS)
-    table = [PS_HEADER]
+        return templated(fmt, [ps_row(s, no_trunc=no_trunc, sizes=sized.get(s.container.id)) for s in rows],
+                         None if noheading else PS_FIELDS)  # fmt: skip
+    table = [[*PS_HEADER, *(["SIZE"] if sizes else [])]]
     for s in rows:
         c = s.container
         cmd = " ".join(c.spec.argv)
         short = json.dumps(cmd if no_trunc else cmd[:20] + ("…" if len(cmd) > 20 else ""), ensure_ascii=False)
         ports = ", ".join(map(str, published_ports(c))) if s.state in ("running", "paused") else ""
         table.append([c.id if no_trunc else c.short_id, c.spec.image, short, ago(c.created), status_text(s), ports,
-                      c.name, c.unit])  # fmt: skip
+                      c.name, c.unit, *([size_text(sized[c.id])] if sizes else [])])  # fmt: skip
     return format_table(table[1:] if noheading else table)
 
 
@@ -89,8 +97,47 @@ PS_FIELDS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Crea
              "StartedAt": "STARTED AT"}  # fmt: skip
 
 
-def ps_row(s: ContainerStatus, *, no_trunc: bool = False) -> dict[str, Any]:
-    """A container as Docker's `ps --format` template sees it (its ContainerContext's fields)."""
+def usage_row(usage: Usage) -> dict[str, Any]:
+    """A line of `system df` as Docker's `--format` sees it (strings, as its DiskUsageContext's)."""
+    share = f" ({round(100 * usage.reclaimable / usage.size)}%)" if usage.size else ""
+    return {"Type": usage.kind, "TotalCount": str(usage.total), "Active": str(usage.active),
+            "Size": size(usage.size), "Reclaimable": size(usage.reclaimable) + share}  # fmt: skip
+
+
+def disk_usage_verbose(found: dict[str, Any]) -> str:
+    """`system df -v`: each image, container and volume with its size (usage.disk_usage), as Docker's."""
+    from sdcontainer.images import familiar
+
+    images = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"]]
+    for row in found["Images"]:
+        image = row["image"]
+        for name in row["names"] or [None]:
+            repo, tag = familiar(name) if name else ("<none>", "<none>")
+            images.append([repo, tag, str(image.id).removeprefix("sha256:")[:12], ago(image.created),
+                           size(row["size"]), size(row["shared"]), size(row["unique"]), str(row["containers"])])
+    containers = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"]]
+    for row in found["Containers"]:
+        s, c = row["status"], row["status"].container
+        command = json.dumps(truncate(" ".join(c.spec.argv), 20), ensure_ascii=False)
+        containers.append([c.short_id, c.spec.image, command, str(len(c.spec.named_volumes)),
+                           "-" if row["size"] is None else size(row["size"]), ago(c.created), status_text(s), c.name])
+    volumes = [["VOLUME NAME", "LINKS", "SIZE"], *([r["name"], str(r["links"]), size(r["size"])]
+                                                   for r in found["Volumes"])]  # fmt: skip
+    return (f"Images space usage:\n\n{format_table(images)}\nContainers space usage:\n\n"
+            f"{format_table(containers)}\nLocal Volumes space usage:\n\n{format_table(volumes)}")
+
+
+def size_text(sizes: tuple[int | None, int | None] | None) -> str:
+    """A container's sizes as Docker's ps shows them: "12B (virtual 4.3MB)"."""
+    if sizes is None or sizes[0] is None or sizes[1] is None:
+        return "-"
+    return f"{size(sizes[0])} (virtual {size(sizes[1])})"
+
+
+def ps_row(s: ContainerStatus, *, no_trunc: bool = False,
+           sizes: tuple[int | None, int | None] | None = None) -> dict[str, Any]:  # fmt: skip
+    """A container as Docker's `ps --format` template sees it (its ContainerContext's fields);
+    its Size where sizes are given (usage.sizer: what a template showing .Size asks for)."""
     from sdcontainer import gotemplate
     from sdcontainer.containers import published_ports
     from sdcontainer.spec import label_map
@@ -117,7 +164,7 @@ def ps_row(s: ContainerStatus, *, no_trunc: bool = False) -> dict[str, Any]:
         "Pid": _pid(c.bundle) if up else 0,
         "Ports": ", ".join(map(str, published_ports(c))) if up else "",
         "RunningFor": ago(c.created),
-        "Size": "0B",
+        "Size": size_text(sizes),
         "StartedAt": local_time(s.started) if s.started else "",
         "State": s.state,
         "Status": status_text(s),

@@ -303,21 +303,27 @@ def ps_filter(values: Sequence[str], listed: Sequence[ContainerStatus]) -> Calla
 
 def ps_options(listed: Sequence[ContainerStatus], *, all_: bool, quiet: bool, fmt: str, no_trunc: bool,
                noheading: bool, last: int | None, latest: bool, filters: Sequence[str],
-               sort: str) -> dict[str, Any]:  # fmt: skip
+               sort: str, size: bool = False, ctx: Context | None = None) -> dict[str, Any]:  # fmt: skip
     """ps's flags (Docker's and Podman's) as render.format_ps takes them: -l is -n 1; a status
-    filter shows the stopped too, as -a does (Docker's)."""
+    filter shows the stopped too, as -a does (Docker's); sizes (ctx's) with --size, or where a
+    template shows .Size (as Docker's CLI asks for them then)."""
     if last is not None and last < -1:
         raise UsageError(f"invalid -n {last}", hint="give how many of the newest to show (-1: all)")
+    sizes = None
+    if ctx is not None and (size or (fmt not in ("table", "json") and ".Size" in fmt)):
+        from sdcontainer.api import usage
+
+        sizes = usage.sizer(ctx)
     return {"all_": all_ or any(f.startswith("status=") for f in filters), "quiet": quiet, "fmt": fmt,
             "no_trunc": no_trunc, "noheading": noheading, "last": 1 if latest else last, "sort": sort,
-            "keep": ps_filter(filters, listed) if filters else None}  # fmt: skip
+            "keep": ps_filter(filters, listed) if filters else None, "sizes": sizes}  # fmt: skip
 
 
 def update(ctx: Context, ref: str, **given: Any) -> Container:
     """`docker update`: the limits given (build_limits' flags: memory="64m", cpus=1.5...) changed
     in the container's record, and, while its unit is loaded, in the unit at once (systemd's
-    SetUnitProperties: the cgroup's files are written by systemd, as at the start). The others
-    stay as they were."""
+    SetUnitProperties: the cgroup's files are written by systemd, as at the start), and in its
+    drop-in where it is installed (--enable). The others stay as they were."""
     from sdcontainer.spec import UNLIMITED, build_limits
 
     given = {k: v for k, v in given.items() if v is not None}
@@ -342,6 +348,13 @@ def update(ctx: Context, ref: str, **given: Any) -> Container:
         if changed:
             ctx.systemd.set_unit_properties(container.unit, units.typed_properties(changed))
     containers.write_container(ctx.paths, container)  # (under its record's lock; ours, claimed: not removed)
+    from sdcontainer import persist
+
+    if persist.installed(container.name):  # its next boot's limits too
+        from sdcontainer.api.run import install
+
+        install(ctx, container)
+        ctx.systemd.reload()
     return container
 
 

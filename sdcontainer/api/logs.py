@@ -91,10 +91,11 @@ def _kept(container: Container) -> None:
 
 def logs_argv(container: Container, *, since: str | None = None, until: str | None = None,
               tail: int | None = None, output: str = "cat") -> list[str]:  # fmt: skip
-    """journalctl of the container's output alone: its unit's stdout entries of its ID, and what
-    its foreground launcher copied (SDC_STREAM)."""
+    """journalctl of the container's output alone: the stdout entries of its ID its units wrote
+    (whatever their names were: a rename changes them), and what its foreground launcher copied
+    (SDC_STREAM). Root's alone: a user's own units could set the ID field (LogExtraFields=)."""
     cid = f"{protocol.ID_FIELD}={container.id}"
-    argv = ["journalctl", "--no-pager", "-o", output, f"_SYSTEMD_UNIT={container.unit}", "_TRANSPORT=stdout", cid,
+    argv = ["journalctl", "--no-pager", "-o", output, "_UID=0", "_TRANSPORT=stdout", cid,
             "+", cid, "_UID=0", f"{protocol.STREAM_FIELD}=stdout", f"{protocol.STREAM_FIELD}=stderr"]  # fmt: skip
     if since:
         argv += ["--since", since]

@@ -480,13 +480,20 @@ def enable(ctx: Context, container: Container) -> Container:
     running = container.unit in lifecycle.live_units(ctx)
     unit = container.unit if running else run_unit(container.name, attach=False, enabled=True)
     container = dataclasses.replace(container, spec=spec, unit=unit)
-    props = service_properties(ctx, dataclasses.replace(container, spec=dataclasses.replace(spec, detach=True)),
-                               starting=False)  # fmt: skip
     containers.write_container(ctx.paths, container)
-    persist.install(ctx.paths, container.name, props)
+    install(ctx, container)
     persist.enable(container.name)
     ctx.systemd.reload()
     return container
+
+
+def install(ctx: Context, container: Container) -> None:
+    """sdc@NAME.service's drop-in for container, from its record as it is (persist.install): at
+    its enabling, and again where its settings (update) or name (rename) change."""
+    from sdcontainer import persist
+
+    detached = dataclasses.replace(container, spec=dataclasses.replace(container.spec, detach=True))
+    persist.install(ctx.paths, container.name, service_properties(ctx, detached, starting=False))
 
 
 def disable(ctx: Context, container: Container) -> None:

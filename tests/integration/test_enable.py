@@ -90,6 +90,19 @@ def test_enable_of_a_created_container_and_a_transient_one(sdc: Sdc, image: str,
     assert [r["Unit"] for r in json.loads(sdc.ok("ps", "--format", "json")) if r["Name"] == name] == [unit]
 
 
+def test_update_of_an_enabled_container_holds_at_its_next_boot(sdc: Sdc, image: str, name: str) -> None:
+    """Its drop-in is rewritten with the new limits: what systemd starts it with at the next boot."""
+    sdc.ok("create", "--enable", "--name", name, "-m", "64m", image, "sleep", "1000")
+    unit = f"sdc@{name}.service"
+    sdc.ok("update", "-m", "96m", "--pids-limit", "70", name)
+    assert (SYSTEM / f"{unit}.d" / "50-sdc.conf").read_text().count("MemoryMax=") == 1
+    boot()
+    wait_state(unit, "active")
+    assert systemctl("show", "-p", "MemoryMax", "--value", unit) == str(96 << 20)
+    assert systemctl("show", "-p", "TasksMax", "--value", unit) == "70"
+    sdc.ok("rm", "-f", name)
+
+
 def test_the_shipped_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     for unit in UNITS.iterdir():
         target = unit.name.replace("@.", "@verify.")  # a template is verified as an instance
