@@ -297,6 +297,8 @@ def _annotations(spec: ContainerSpec, container_id: str) -> dict[str, str]:
         found[protocol.LOG_DRIVER] = spec.log_driver
     if spec.log_tag:
         found[protocol.LOG_TAG] = spec.log_tag
+    if spec.attach:
+        found[protocol.ATTACH] = ",".join(spec.attach)
     if spec.runs_systemd and container_id:
         found[protocol.MACHINE_ID] = container_id[:32]
         # systemd says READY=1 to its container manager once booted: a detached container's unit

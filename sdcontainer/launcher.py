@@ -1369,14 +1369,15 @@ DRAIN_QUIET, DRAIN_MAX = 0.1, 2.0  # seconds: what is left to read once the comm
 
 
 def relay_stdio(pid: int, pipes: list[int], watch: OomWatch | None = None, *,
-                copy: journal.JournalCopy | None = None) -> int:  # fmt: skip
+                copy: journal.JournalCopy | None = None, shown: frozenset[int] = frozenset((1, 2))) -> int:  # fmt: skip
     """relay_signals for a command without a terminal, run with its stdio on pipes (stdio_pipes:
     pipes are our ends, stdin's -1 without -i): our stdin into its, its stdout and stderr onto
     ours, and every signal we get on to it, the terminal's ^C included (it is in a session of its
     own now: the terminal signals us alone); not those from systemd (PID 1), which signals the
     whole unit itself. Returns its shell-style status once it has ended and its output is read:
     until its pipes close, or, where a process it left keeps them open, a pause in the output
-    (DRAIN_QUIET), for DRAIN_MAX at most; that process writes to a closed pipe afterwards."""
+    (DRAIN_QUIET), for DRAIN_MAX at most; that process writes to a closed pipe afterwards.
+    shown: the streams (1, 2) that are ours (-a); the others go to the journal (copy) alone."""
     watched = {*RELAYED, signal.SIGCHLD}
     signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     signals = linux.signalfd(watched)
@@ -1401,7 +1402,7 @@ def relay_stdio(pid: int, pipes: list[int], watch: OomWatch | None = None, *,
             if status is not None and (not ready or time.monotonic() > ended + DRAIN_MAX):
                 break
             for fd in ready:
-                if fd in outputs and not _copy_out(fd, outputs[fd], copy):
+                if fd in outputs and not _copy_out(fd, outputs[fd], copy, show=outputs[fd] in shown):
                     os.close(fd)
                     del outputs[fd]
             if 0 in ready:
@@ -1460,15 +1461,17 @@ def _write_input(fd: int, data: bytes) -> bytes | None:
         return None
 
 
-def _copy_out(fd: int, out: int, copy: journal.JournalCopy | None = None) -> bool:
-    """One read of fd's pipe, written to out (and the journal); False at its end, or once out
-    takes no more (a reader gone: the container's next write fails as under a shell, EPIPE or
-    SIGPIPE)."""
+def _copy_out(fd: int, out: int, copy: journal.JournalCopy | None = None, *, show: bool = True) -> bool:
+    """One read of fd's pipe, written to out (and the journal; not to out unless show); False at
+    its end, or once out takes no more (a reader gone: the container's next write fails as under
+    a shell, EPIPE or SIGPIPE)."""
     data = os.read(fd, 65536)
     if not data:
         return False
     if copy is not None:
         copy.write(out, data)
+    if not show:
+        return True
     try:
         _write_all(out, data)
     except OSError:
@@ -1644,7 +1647,10 @@ def launch(bundle: str, *, detach: bool, interactive: bool = False, watch: OomWa
     try:
         if console is not None:
             return relay_console(pid, console, watch, copy=copy)
-        return relay_stdio(pid, stdio or [-1, -1, -1], watch, copy=copy)
+        attached = config.get("annotations", {}).get(protocol.ATTACH)
+        shown = frozenset((1, 2)) if not attached else frozenset(
+            n for n, stream in ((1, "stdout"), (2, "stderr")) if stream in str(attached).split(","))
+        return relay_stdio(pid, stdio or [-1, -1, -1], watch, copy=copy, shown=shown)
     finally:
         if copy is not None:
             copy.close()

@@ -51,6 +51,7 @@ MACHINE_ID = "org.sdc.machine-id"
 # launcher's JournalCopy: a detached one's have them from its unit's LogExtraFields)
 CONTAINER_ID, CONTAINER_NAME, IMAGE = "org.sdc.id", "org.sdc.name", "org.sdc.image"
 LOG_DRIVER = "org.sdc.log-driver"  # none, passthrough: a foreground container's output is not copied to the journal
+ATTACH = "org.sdc.attach"  # -a: the streams a foreground run relays to the caller (stdout,stderr: both)
 LOG_TAG = "org.sdc.log-tag"  # --log-opt tag=: the SYSLOG_IDENTIFIER of its journal entries
 ID_FIELD, NAME_FIELD, STREAM_FIELD = "SDC_CONTAINER_ID", "SDC_CONTAINER_NAME", "SDC_STREAM"
 # where a container's cgroup hierarchies are mounted (OCI's "cgroup" mount, the launcher's)

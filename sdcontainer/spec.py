@@ -93,6 +93,9 @@ RUN_FLAGS = (
     RunFlag(("--stop-timeout",), "stop_timeout", int, 10, "Seconds before SIGKILL on stop"),
     RunFlag(("--stop-signal",), "stop_signal", str, None,
             "Signal to stop the container [default: the image's, or SIGTERM]"),
+    RunFlag(("-a", "--attach"), "attach", list, None,
+            "In the foreground, only these of its streams are yours: stdin, stdout, stderr (again for each); "
+            "the others go to its log alone [default: stdout and stderr, and stdin with -i]"),
     RunFlag(("-i", "--interactive"), "interactive", bool, False,
             "Keep stdin open: yours, relayed to the container's (without it, its stdin is /dev/null)"),
     RunFlag(("--cap-add",), "cap_add", list, None, "Add a capability (NET_ADMIN, CAP_SYS_PTRACE..., or ALL)"),
@@ -234,6 +237,7 @@ class ContainerSpec:
     replace: bool = RUN_DEFAULTS["replace"]  # remove a container of the name first
     quiet: bool = RUN_DEFAULTS["quiet"]  # no pull progress
     preserve_fds: int = 0  # fds 3..3+N-1 of the caller's passed to a foreground PID 1
+    attach: tuple[str, ...] = ()  # -a: the streams a foreground run relays (ATTACHABLE); (): stdout and stderr
     # Docker's Healthcheck: Test is ("CMD-SHELL", cmd), ("CMD", argv...) or ("NONE",) (none, not
     # even the image's); () leaves it to the image's (api.run.resolve_spec). Times in seconds.
     health_test: tuple[str, ...] = ()
@@ -440,6 +444,23 @@ def check_cidfile(path: str) -> str:
 
 
 PRESERVE_MAX = 1000
+
+
+ATTACHABLE = ("stdin", "stdout", "stderr")
+
+
+def parse_attach(streams: Sequence[str], *, detach: bool) -> tuple[str, ...]:
+    """-a/--attach as Docker's: stdin, stdout, stderr (any case), for a foreground run."""
+    found = []
+    for text in streams:
+        stream = text.lower()
+        if stream not in ATTACHABLE:
+            raise UsageError(f"invalid --attach {text!r}", hint="give stdin, stdout or stderr (again for each)")
+        if stream not in found:
+            found.append(stream)
+    if found and detach:
+        raise UsageError("--attach and --detach cannot be combined", hint="-a says what of a foreground run is yours")
+    return tuple(s for s in ATTACHABLE if s in found)
 
 
 def check_preserve_fds(count: int | None, *, detach: bool) -> int:
@@ -698,7 +719,7 @@ def build_run_spec(
         detach=f["detach"],
         auto_remove=f["rm"],
         tty=f["tty"],
-        interactive=f["interactive"],
+        interactive=f["interactive"] or "stdin" in parse_attach(f["attach"] or (), detach=f["detach"]),
         stop_timeout=f["stop_timeout"],
         stop_signal=signal_name(parse_signal(f["stop_signal"])) if f["stop_signal"] else "",
         seccomp=parse_security_opts(f["security_opt"] or []),
@@ -741,6 +762,7 @@ def build_run_spec(
         replace=check_replace(f["replace"], f["name"]),
         quiet=f["quiet"],
         preserve_fds=check_preserve_fds(f["preserve_fds"], detach=f["detach"]),
+        attach=parse_attach(f["attach"] or (), detach=f["detach"]),
         **parse_health(f["health_cmd"], f["health_interval"], f["health_timeout"], f["health_retries"],
                        f["health_start_period"], none=f["no_healthcheck"]),
         limits=limits,

@@ -207,3 +207,19 @@ def test_preserve_fds_and_socket_activation(sdc: Sdc, image: str, tmp_path: Path
     finally:
         activated.kill()
     assert out == "1 1 web\nsocket\n", (out, err)
+
+
+def test_attach_chooses_the_streams_that_are_yours(sdc: Sdc, image: str, name: str) -> None:
+    """-a as Docker's: only the streams named are the caller's; the others go to the log alone."""
+    both = ["sh", "-c", "echo out; echo err >&2"]
+    proc = sdc("run", "--name", name, "-a", "stdout", image, *both)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "out\n", "")
+    assert sorted(sdc.ok("logs", name).split()) == ["err", "out"]  # kept, as ever
+    proc = sdc("run", "--rm", "--attach", "STDERR", image, *both)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "err\n")
+    proc = sdc("run", "--rm", "-a", "stdin", "-a", "stdout", image, "cat", input=b"typed\n")
+    assert (proc.returncode, proc.stdout) == (0, "typed\n")  # -a stdin: as -i
+    for bad, says in ((["-a", "stdout", "-d"], "cannot be combined"), (["-a", "tty"], "invalid --attach")):
+        proc = sdc("run", "--rm", *bad, image, "true")
+        assert proc.returncode == 125 and says in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    sdc.ok("rm", name)

@@ -282,3 +282,13 @@ def test_a_deeply_nested_image_config_is_refused() -> None:
     with pytest.raises(UsageError, match="nested"):
         check_image_config({"config": {"X": deep}})
     check_image_config({"config": {"Labels": {"a": "b"}, "Env": ["A=1"]}})
+
+
+def test_attach_takes_docker_streams_in_any_case_and_not_with_detach() -> None:
+    from sdcontainer.spec import parse_attach
+
+    assert parse_attach(["STDOUT", "stdin", "stdout"], detach=False) == ("stdin", "stdout")
+    assert build_run_spec(image="i", attach=["stdin"]).interactive
+    for bad, detach in ((["tty"], False), (["stdout"], True), ([""], False)):
+        with pytest.raises(UsageError):
+            parse_attach(bad, detach=detach)
