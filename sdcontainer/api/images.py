@@ -445,6 +445,10 @@ def _runtime_of(image_runtime: dict[str, Any], spec: ContainerSpec) -> dict[str,
         runtime["WorkingDir"] = spec.workdir
     if spec.user != (runtime.get("User") or "root"):
         runtime["User"] = spec.user
+    if spec.labels:  # the image's, and the container's own over them (spec.labels has both)
+        from sdcontainer.spec import label_map
+
+        runtime["Labels"] = label_map(spec.labels)
     return runtime
 
 

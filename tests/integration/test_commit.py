@@ -133,3 +133,12 @@ def test_commit_pauses_a_running_container_unless_told_not_to(sdc: Sdc, image: s
     assert froze("--pause=true") and froze("-p")
     assert "frozen 0" in events.read_text()  # and running again
     assert json.loads(sdc.ok("inspect", name))[0]["State"]["Status"] == "running"
+
+
+def test_commit_keeps_the_containers_labels_as_docker_does(sdc: Sdc, image: str, name: str) -> None:
+    sdc.ok("run", "--name", name, "-l", "tier=web", "-l", "team=a", image, "true")
+    sdc.ok("commit", "-c", "LABEL team=b version=2", name, f"{name}-img")
+    labels = json.loads(sdc.ok("image", "inspect", "-f", "{{json .Config.Labels}}", f"{name}-img"))
+    assert labels == {"tier": "web", "team": "b", "version": "2"}  # --change over the container's
+    sdc.ok("rm", name)
+    sdc.ok("rmi", f"{name}-img")
