@@ -199,7 +199,7 @@ def list_containers(paths: Paths) -> list[Container]:
     found = []
     for path in paths.containers.glob("*/container.json"):
         try:
-            found.append(Container.from_json(read_json(path)))
+            found.append(_as_named(Container.from_json(read_json(path)), path.parent))
         except FileNotFoundError:
             continue
         except (SdcError, ValueError) as exc:
@@ -207,10 +207,23 @@ def list_containers(paths: Paths) -> list[Container]:
     return sorted(found, key=lambda c: -c.created)
 
 
+def _as_named(container: Container, directory: Path) -> Container:
+    """The container as its bundle's directory names it: a rename killed after it moved the
+    directory (api/rename.py) left the record under the old name, which the next command that
+    claims the container brings up to date (api.rename.finish)."""
+    if container.name == directory.name:
+        return container
+    from sdcontainer.units import unit_renamed
+
+    return dataclasses.replace(container, spec=dataclasses.replace(container.spec, name=directory.name),
+                               unit=unit_renamed(container.unit, container.name, directory.name),
+                               bundle=str(directory))  # fmt: skip
+
+
 def find_container(paths: Paths, ref: str) -> Container:
     """A container by name, or by id or unique id prefix."""
     if "/" not in ref and record_path(paths, ref).exists():
-        return Container.from_json(read_json(record_path(paths, ref)))
+        return _as_named(Container.from_json(read_json(record_path(paths, ref))), paths.container(ref))
     matches = [c for c in list_containers(paths) if len(ref) >= 4 and c.id.startswith(ref)]
     if len(matches) == 1:
         return matches[0]

@@ -18,9 +18,9 @@ SOCKET = "/run/systemd/journal/socket"
 EVENT_FIELD = "SDC_EVENT"
 # Docker's container events that sdc has (its order: what `sdc events --filter event=` takes)
 HEALTH_EVENTS = tuple(f"health_status: {s}" for s in (protocol.HEALTH_STARTING, protocol.HEALTHY, protocol.UNHEALTHY))
-EVENTS = ("create", "start", "die", "oom", "kill", "stop", "pause", "unpause", "destroy", *HEALTH_EVENTS)
+EVENTS = ("create", "start", "die", "oom", "kill", "stop", "pause", "unpause", "rename", "destroy", *HEALTH_EVENTS)
 ATTRIBUTES = {"image": "SDC_IMAGE", "exitCode": "SDC_EXIT_CODE", "signal": "SDC_SIGNAL",
-              "healthStatus": "SDC_HEALTH_STATUS"}  # fmt: skip
+              "healthStatus": "SDC_HEALTH_STATUS", "oldName": "SDC_OLD_NAME"}  # fmt: skip
 
 
 def _connect() -> _socket.socket | None:

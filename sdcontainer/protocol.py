@@ -25,6 +25,7 @@ CONFIG = "config.json"
 SECCOMP = "seccomp.bpf"
 RECORD = "container.json"
 STARTING = "starting"
+RENAMING = "renaming"  # `sdc rename` at work (api/rename.py): the bundle's directory may have the new name already
 PID = "pid"
 LAUNCH_ERROR = "launch-error"
 STATE = "state.json"

@@ -227,6 +227,16 @@ def build_service_properties(
     }
 
 
+def unit_renamed(unit: str, old: str, new: str) -> str:
+    """A container's unit under its new name: sdc-OLD.service as sdc-NEW.service (and .scope, and
+    sdc@OLD.service); unit as it is where it is not old's."""
+    for prefix in (PREFIX, "sdc@"):
+        for suffix in (".service", ".scope"):
+            if unit == f"{prefix}{old}{suffix}":
+                return f"{prefix}{new}{suffix}"
+    return unit
+
+
 def bound(unit: str) -> dict[str, object]:
     """A container that shares another's network namespace (--network container:NAME) goes with
     it: stopped when that one stops (its namespace torn down), never started before it."""

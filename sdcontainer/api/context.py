@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sdcontainer import containers
+from sdcontainer import containers, protocol
 from sdcontainer.errors import Conflict, NotFound, SdcError
 from sdcontainer.paths import Paths
 from sdcontainer.systemd import SystemdClient, connect
@@ -101,6 +101,10 @@ class Context:
 
         with records.locked(self.paths):
             self.hold_name(name)
+            if (self.paths.container(name) / protocol.RENAMING).exists():  # a rename killed: finish it
+                from sdcontainer.api.rename import finish
+
+                finish(self, name)
 
     def try_claim(self, name: str) -> bool:
         """claim, or False where another command holds the container (or it is gone)."""

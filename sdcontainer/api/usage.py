@@ -63,7 +63,7 @@ def container_size(ctx: Context, container: Container, image: Image | None = Non
                     return total
                 finally:
                     tree.close()
-    except (SdcError, OSError):
+    except (SdcError, OSError, RecursionError):
         return None
 
 
@@ -92,19 +92,19 @@ def sizer(ctx: Context) -> Callable[[Container], tuple[int | None, int | None]]:
 def tree_size(path: os.PathLike[str] | str) -> int:
     """The apparent size of the files under path, each inode once, walked by directory fd
     (os.fwalk: a directory swapped for a symlink meanwhile is not followed)."""
-    seen: set[int] = set()
+    seen: set[tuple[int, int]] = set()
     total = 0
     try:
-        for _, _, filenames, dirfd in os.fwalk(path, follow_symlinks=False):
-            for name in filenames:
+        for _, dirnames, filenames, dirfd in os.fwalk(path, follow_symlinks=False):
+            for name in (*dirnames, *filenames):  # (a symlink to a directory is among dirnames, not walked)
                 try:
                     st = os.lstat(name, dir_fd=dirfd)
                 except OSError:
                     continue
-                if st.st_ino not in seen:
-                    seen.add(st.st_ino)
+                if not stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
                     total += st.st_size
-    except OSError:
+    except (OSError, RecursionError):  # (nested too deep for os.fwalk: what was counted)
         pass
     return total
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 
+from sdcontainer.errors import StorageError
+
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -73,10 +75,15 @@ class Tree:
             if dfd is None:
                 return
             prefix = f"{path}/" if path else ""
-            for top, dirs, names, _ in os.fwalk(".", dir_fd=dfd, follow_symlinks=False):
-                rel = top[2:]  # after "./"
-                for name in dirs + names:
-                    yield f"{prefix}{rel}/{name}" if rel else f"{prefix}{name}"
+            try:
+                for top, dirs, names, _ in os.fwalk(".", dir_fd=dfd, follow_symlinks=False):
+                    rel = top[2:]  # after "./"
+                    for name in dirs + names:
+                        yield f"{prefix}{rel}/{name}" if rel else f"{prefix}{name}"
+            except RecursionError:  # (os.fwalk recurses: a container can nest deeper than Python's stack)
+                raise StorageError("the container's files are nested too deep to compare",
+                                   hint="a tree of some thousand directories, one in the other, is more than sdc "
+                                        "walks") from None  # fmt: skip
 
 
 def _is_dir(st: os.stat_result | None) -> bool:

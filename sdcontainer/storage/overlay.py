@@ -303,15 +303,22 @@ def _copied_up_for_ours(upper: Path, base: Path, view: Path, change: Change) -> 
 
 
 def _upper_paths(upper: Path) -> tuple[list[str], list[str]]:
-    """The paths in an upper directory, relative to the root, and those of its opaque directories."""
+    """The paths in an upper directory, relative to the root, and those of its opaque directories.
+    Walked by directory fd (os.fwalk): a running container that swaps a directory for a symlink
+    meanwhile leads the walk nowhere else."""
     paths: list[str] = []
     opaque: list[str] = []
-    for top, dirs, files in os.walk(upper):  # a symlink is listed, never followed
-        rel = os.path.relpath(top, upper)
-        prefix = "" if rel == "." else rel + "/"
-        paths.extend(prefix + name for name in (*dirs, *files))
-        if prefix:
-            with contextlib.suppress(OSError):
-                if os.getxattr(top, "trusted.overlay.opaque", follow_symlinks=False) == b"y":
-                    opaque.append(rel)
+    try:
+        for top, dirs, files, dirfd in os.fwalk(upper, follow_symlinks=False):  # a symlink is listed, never followed
+            rel = os.path.relpath(top, upper)
+            prefix = "" if rel == "." else rel + "/"
+            paths.extend(prefix + name for name in (*dirs, *files))
+            if prefix:
+                with contextlib.suppress(OSError):
+                    if os.getxattr(dirfd, "trusted.overlay.opaque") == b"y":
+                        opaque.append(rel)
+    except RecursionError:
+        raise StorageError("the container's files are nested too deep to compare",
+                           hint="a tree of some thousand directories, one in the other, is more than sdc "
+                                "walks") from None  # fmt: skip
     return paths, opaque

@@ -16,6 +16,11 @@ from tests.integration.test_networks import SERVE, leftovers
 from tests.integration.test_user_networks import lookup
 
 
+def lease_files() -> list[Path]:
+    """The leases of addresses and host ports (netns.take_lease's files)."""
+    return [p for d in ("ipam", "ports") for p in Path("/run/sdc", d).rglob("*") if p.is_file()]
+
+
 def names(sdc: Sdc) -> set[str]:
     return {row["Name"] for row in json.loads(sdc.ok("ps", "-a", "--format", "json"))}
 
@@ -30,7 +35,7 @@ def test_a_renamed_container_keeps_its_layer_network_leases_logs_and_sharers(sdc
     sdc.ok("run", "-d", "--name", sharer, "--network", f"container:{old}", image, "sleep", "1000")
     address = sdc.ok("exec", old, "hostname", "-i").split()[0]
     sdc.ok("stop", old)  # (the one sharing its network stops with it: BindsTo=)
-    leases = [p for p in Path("/run/sdc").rglob("*") if p.is_file() and p.read_text(errors="replace").startswith(cid)]
+    leases = [p for p in lease_files() if p.read_text().startswith(cid)]
     assert len(leases) == 2, leases  # its address and its port
 
     assert sdc.ok("rename", old, new) == ""
@@ -96,4 +101,38 @@ def test_a_running_container_or_a_bad_name_is_refused_and_nothing_changes(sdc: S
     assert unit_property(f"sdc-{name}.service", "ActiveState") == "active"
     # its own machined name, another way of writing: a_b to a-b is the same machine
     sdc.ok("rename", under, under.replace("_", "-"))
+    events = sdc.ok("events", "--since", "1m", "--until", "now", "--filter", "event=rename")
+    assert "container rename" in events and f"oldName={under}" in events, events
     sdc.ok("rm", "-f", name, other, under.replace("_", "-"))
+
+
+def test_a_renamed_systemd_container_starts(sdc: Sdc, image: str, name: str) -> None:
+    """A --systemd container's config binds files of its bundle (/run/host): they move with it."""
+    sdc.ok("create", "--name", name, "--systemd", "always", image, "sh", "-c", "cat /run/host/container-manager")
+    sdc.ok("rename", name, f"{name}-r")
+    proc = sdc("start", "-a", f"{name}-r")
+    assert (proc.returncode, proc.stdout.strip()) == (0, "sdc"), proc.stderr  # (through its console: \r\n)
+    sdc.ok("rm", f"{name}-r")
+
+
+@pytest.mark.drivers("btrfs")
+def test_a_rename_killed_after_its_move_is_finished_by_the_next_command(sdc: Sdc, image: str, name: str) -> None:
+    """What a kill leaves (the bundle moved, its mark in it, the rest not yet): the container is
+    listed under its new name, and the next command that claims it finishes the rename."""
+    old, new = f"{name}-k", f"{name}-n"
+    cid = sdc.ok("run", "-d", "--name", old, "--network", "bridge", "-p", "127.0.0.1::80", image,
+                 "sleep", "1000").strip()  # fmt: skip
+    sdc.ok("stop", "-t", "0", old)
+    bundle = sdc.root / "containers" / old
+    (bundle / "renaming").write_text(old)
+    bundle.rename(sdc.root / "containers" / new)  # the rename killed here
+    assert new in names(sdc) and old not in names(sdc)
+    sdc.ok("start", new)
+    record = json.loads((sdc.root / "containers" / new / "container.json").read_text())
+    assert (record["spec"]["name"], record["unit"]) == (new, f"sdc-{new}.service")
+    assert not (sdc.root / "containers" / new / "renaming").exists()
+    leases = [lease.split("\n") for lease in map(Path.read_text, lease_files()) if lease.startswith(cid)]
+    assert len(leases) == 2 and all(lease[1:3] == [f"sdc-{new}.service", str(sdc.root / "containers" / new)]
+                                    for lease in leases), leases
+    sdc.ok("rm", "-f", new)
+    assert leftovers(cid) == []
