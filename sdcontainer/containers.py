@@ -63,6 +63,7 @@ class Container:
     rootfs: str
     bundle: str
     created: float
+    former_names: tuple[str, ...] = ()  # the names it had before (rename): its journal's units had them
     # What a record held that this sdc does not know (a later sdc's fields), kept as it was: by
     # where it was ("" the record's own, "spec", "limits"), written back with the rest.
     extra: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, compare=False)
@@ -217,7 +218,8 @@ def _as_named(container: Container, directory: Path) -> Container:
 
     return dataclasses.replace(container, spec=dataclasses.replace(container.spec, name=directory.name),
                                unit=unit_renamed(container.unit, container.name, directory.name),
-                               bundle=str(directory))  # fmt: skip
+                               bundle=str(directory),
+                               former_names=(*container.former_names, container.name))  # fmt: skip
 
 
 def find_container(paths: Paths, ref: str) -> Container:

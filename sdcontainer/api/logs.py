@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from sdcontainer import protocol
 from sdcontainer.api.containers import GONE, find, live_units, wait_gone
 from sdcontainer.errors import UsageError
+from sdcontainer.units import PREFIX
 
 if TYPE_CHECKING:
     from subprocess import Popen
@@ -91,11 +92,16 @@ def _kept(container: Container) -> None:
 
 def logs_argv(container: Container, *, since: str | None = None, until: str | None = None,
               tail: int | None = None, output: str = "cat") -> list[str]:  # fmt: skip
-    """journalctl of the container's output alone: the stdout entries of its ID its units wrote
-    (whatever their names were: a rename changes them), and what its foreground launcher copied
-    (SDC_STREAM). Root's alone: a user's own units could set the ID field (LogExtraFields=)."""
+    """journalctl of the container's output alone: the stdout entries of its ID its units wrote,
+    whatever their names were (--enable and a rename change them), and what its foreground
+    launcher copied (SDC_STREAM, root's). By its units' names: a trusted field of stream entries
+    (from the stream's own header), where _UID is the writer's (a container's user's) and
+    _SYSTEMD_SLICE missing once a short-lived writer has gone; a user's own units, which could
+    set the ID field (LogExtraFields=), have none of these names."""
     cid = f"{protocol.ID_FIELD}={container.id}"
-    argv = ["journalctl", "--no-pager", "-o", output, "_UID=0", "_TRANSPORT=stdout", cid,
+    units = [f"_SYSTEMD_UNIT={prefix}{name}.service" for name in (container.name, *container.former_names)
+             for prefix in (PREFIX, "sdc@")]  # fmt: skip
+    argv = ["journalctl", "--no-pager", "-o", output, *units, "_TRANSPORT=stdout", cid,
             "+", cid, "_UID=0", f"{protocol.STREAM_FIELD}=stdout", f"{protocol.STREAM_FIELD}=stderr"]  # fmt: skip
     if since:
         argv += ["--since", since]

@@ -97,7 +97,8 @@ def finish(ctx: Context, name: str, *, leases_held: bool = False) -> Container:
         (bundle / protocol.RENAMING).unlink(missing_ok=True)
         return recorded
     renamed = dataclasses.replace(recorded, spec=dataclasses.replace(recorded.spec, name=name),
-                                  unit=unit_renamed(recorded.unit, old, name), bundle=str(bundle))  # fmt: skip
+                                  unit=unit_renamed(recorded.unit, old, name), bundle=str(bundle),
+                                  former_names=(*recorded.former_names, old)[-16:])  # fmt: skip
     moved = _moved(old_bundle, str(bundle))
     records.write_json(bundle / protocol.CONFIG, moved(_annotated(records.read_json(bundle / protocol.CONFIG), name)))
     plan = _plan(bundle)

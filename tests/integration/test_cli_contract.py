@@ -214,6 +214,9 @@ def test_attach_chooses_the_streams_that_are_yours(sdc: Sdc, image: str, name: s
     both = ["sh", "-c", "echo out; echo err >&2"]
     proc = sdc("run", "--name", name, "-a", "stdout", image, *both)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "out\n", "")
+    deadline = time.monotonic() + 10  # (journald takes the launcher's copies a moment after the end)
+    while sorted(sdc.ok("logs", name).split()) != ["err", "out"] and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert sorted(sdc.ok("logs", name).split()) == ["err", "out"]  # kept, as ever
     proc = sdc("run", "--rm", "--attach", "STDERR", image, *both)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "err\n")

@@ -82,12 +82,16 @@ def test_enable_of_a_created_container_and_a_transient_one(sdc: Sdc, image: str,
     boot()
     wait_state(unit, "active")
     sdc.ok("rm", "-f", name)
-    sdc.ok("run", "-d", "--name", name, image, "sleep", "1000")
+    sdc.ok("run", "-d", "--name", name, image, "sh", "-c", "echo up; exec sleep 1000")
     sdc.ok("enable", name)  # running as sdc-NAME.service: it goes on; its next start is the enabled unit
     assert systemctl("is-active", f"sdc-{name}.service") == "active"
     sdc.ok("restart", "-t", "1", name)
     assert systemctl("is-active", unit) == "active"
     assert [r["Unit"] for r in json.loads(sdc.ok("ps", "--format", "json")) if r["Name"] == name] == [unit]
+    deadline = time.monotonic() + 10  # its logs: both runs, under either unit's name
+    while sdc.ok("logs", name) != "up\nup\n" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sdc.ok("logs", name) == "up\nup\n"
 
 
 def test_update_of_an_enabled_container_holds_at_its_next_boot(sdc: Sdc, image: str, name: str) -> None:
