@@ -24,15 +24,30 @@ import typer
 from sdcontainer import __version__, clidocs, log, render
 from sdcontainer.api import Context, require_root
 from sdcontainer.api import containers as lifecycle
-from sdcontainer.api import images as image_cases
-from sdcontainer.api import run as run_cases
 from sdcontainer.errors import SdcError
 from sdcontainer.paths import STORAGE_DRIVERS, Paths, root_of
 from sdcontainer.spec import LIMIT_FLAGS, RUN_FLAGS, RunFlag, build_run_spec
 from sdcontainer.text import parse_size
 
 if TYPE_CHECKING:
+    from sdcontainer.api import images as image_cases
+    from sdcontainer.api import run as run_cases
     from sdcontainer.images import Image
+else:
+
+    class _Imported:
+        """A module imported on first use: the run path (api.run) and images' (api.images) cost
+        nothing to a command that uses neither (stop, rm, logs, inspect of a container)."""
+
+        def __init__(self, name: str) -> None:
+            self._name = name
+
+        def __getattr__(self, attr: str) -> Any:
+            import importlib
+
+            return getattr(importlib.import_module(self._name), attr)
+
+    image_cases, run_cases = _Imported("sdcontainer.api.images"), _Imported("sdcontainer.api.run")
 
 Containers = Annotated[list[str], typer.Argument(metavar="CONTAINER...")]  # the commands' arguments
 SomeContainers = Annotated[Optional[list[str]], typer.Argument(metavar="CONTAINER...")]  # or --all

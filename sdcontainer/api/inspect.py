@@ -235,10 +235,51 @@ def _published(found: Container) -> list[Any]:
     return list(published_ports(found))
 
 
-def _network_settings(ctx: Context, found: Container) -> dict[str, Any]:
-    from sdcontainer.api import networks
+def _endpoint(**given: Any) -> dict[str, Any]:
+    """A network's entry of NetworkSettings.Networks, every field of Docker's there."""
+    return {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None, "NetworkID": "",
+            "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None, **given}  # fmt: skip
 
-    return networks.network_settings(ctx, found)
+
+def _network_settings(ctx: Context, container: Container) -> dict[str, Any]:
+    """`inspect`'s NetworkSettings, in Docker's shape: the container's address, gateway, MAC on its
+    first network (while its network is up), published ports, and each network it is on."""
+    from sdcontainer.containers import published_ports
+
+    spec = container.spec
+    ports: dict[str, list[dict[str, str]]] = {}
+    for p in published_ports(container):
+        for i in range(p.count):
+            ports.setdefault(f"{p.container_port + i}/{p.protocol}", []).append(
+                {"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port + i)})
+    settings: dict[str, Any] = {"Bridge": "", "SandboxKey": "", "Ports": ports, "Gateway": "", "IPAddress": "",
+                                "IPPrefixLen": 0, "MacAddress": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                                "IPv6Gateway": "", "Networks": {}}  # fmt: skip
+    if not spec.networked:
+        settings["Networks"] = {spec.network: _endpoint()}
+        return settings
+    from sdcontainer import network as networks_
+    from sdcontainer.api.networks import attached, mac_of  # (a networked container's alone)
+
+    bundle = Path(container.bundle)
+    settings["SandboxKey"] = f"{protocol.NETNS_DIR}/{container.id}"
+    by_id = {n.id: n for n in networks_.list_networks(ctx.paths)}
+    for a in attached(bundle):
+        network = by_id.get(a.network_id)
+        if network is None:
+            continue
+        mac = mac_of(bundle, a.bridge)
+        names = [container.name, *a.aliases] if network.dns else []
+        v6 = {"GlobalIPv6Address": a.address6, "GlobalIPv6PrefixLen": network.network6.prefixlen,
+              "IPv6Gateway": network.gateway6} if a.address6 and network.network6 else {}  # fmt: skip
+        settings["Networks"][network.name] = _endpoint(
+            NetworkID=network.id, Gateway=network.gateway, IPAddress=a.address, MacAddress=mac,
+            IPPrefixLen=network.network.prefixlen, Aliases=names, DNSNames=names, **v6)  # fmt: skip
+        if not settings["IPAddress"]:
+            settings.update(Bridge=network.bridge, Gateway=network.gateway, IPAddress=a.address,
+                            IPPrefixLen=network.network.prefixlen, MacAddress=mac, **v6)  # fmt: skip
+    return settings
 
 
 def restart_policy(policy: str) -> dict[str, Any]:

@@ -510,7 +510,7 @@ def inspect_network(ctx: Context, ref: str) -> dict[str, Any]:
         if a is not None:
             v6 = f"{a.address6}/{network.network6.prefixlen}" if a.address6 and network.network6 else ""
             found[c.id] = {"Name": c.name, "IPv4Address": f"{a.address}/{network.network.prefixlen}",
-                           "MacAddress": _mac_of(Path(c.bundle), a.bridge), "IPv6Address": v6}  # fmt: skip
+                           "MacAddress": mac_of(Path(c.bundle), a.bridge), "IPv6Address": v6}  # fmt: skip
     return {
         "Name": network.name, "Id": network.id, "Created": iso_time(network.created), "Scope": "local",
         "Driver": "bridge", "EnableIPv6": bool(network.subnet6),
@@ -522,7 +522,7 @@ def inspect_network(ctx: Context, ref: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _mac_of(bundle: Path, bridge: str) -> str:
+def mac_of(bundle: Path, bridge: str) -> str:
     """The container's MAC address on the network of bridge, as netavark last reported it (while
     its network is up)."""
     from sdcontainer.network.netavark import NetavarkError, parse_status
@@ -609,48 +609,3 @@ def prune_networks(ctx: Context) -> list[str]:
         except (Conflict, NotFound):
             continue  # used, or removed, beside us
     return removed
-
-
-def _endpoint(**given: Any) -> dict[str, Any]:
-    """A network's entry of NetworkSettings.Networks, every field of Docker's there."""
-    return {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None, "NetworkID": "",
-            "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None, **given}  # fmt: skip
-
-
-def network_settings(ctx: Context, container: Container) -> dict[str, Any]:
-    """`inspect`'s NetworkSettings, in Docker's shape: the container's address, gateway, MAC on its
-    first network (while its network is up), published ports, and each network it is on."""
-    from sdcontainer import network as networks_
-    from sdcontainer.containers import published_ports
-
-    spec = container.spec
-    ports: dict[str, list[dict[str, str]]] = {}
-    for p in published_ports(container):
-        for i in range(p.count):
-            ports.setdefault(f"{p.container_port + i}/{p.protocol}", []).append(
-                {"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port + i)})
-    settings: dict[str, Any] = {"Bridge": "", "SandboxKey": "", "Ports": ports, "Gateway": "", "IPAddress": "",
-                                "IPPrefixLen": 0, "MacAddress": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                                "IPv6Gateway": "", "Networks": {}}  # fmt: skip
-    if not spec.networked:
-        settings["Networks"] = {spec.network: _endpoint()}
-        return settings
-    bundle = Path(container.bundle)
-    settings["SandboxKey"] = f"{NETNS_DIR}/{container.id}"
-    by_id = {n.id: n for n in networks_.list_networks(ctx.paths)}
-    for a in attached(bundle):
-        network = by_id.get(a.network_id)
-        if network is None:
-            continue
-        mac = _mac_of(bundle, a.bridge)
-        names = [container.name, *a.aliases] if network.dns else []
-        v6 = {"GlobalIPv6Address": a.address6, "GlobalIPv6PrefixLen": network.network6.prefixlen,
-              "IPv6Gateway": network.gateway6} if a.address6 and network.network6 else {}  # fmt: skip
-        settings["Networks"][network.name] = _endpoint(
-            NetworkID=network.id, Gateway=network.gateway, IPAddress=a.address, MacAddress=mac,
-            IPPrefixLen=network.network.prefixlen, Aliases=names, DNSNames=names, **v6)  # fmt: skip
-        if not settings["IPAddress"]:
-            settings.update(Bridge=network.bridge, Gateway=network.gateway, IPAddress=a.address,
-                            IPPrefixLen=network.network.prefixlen, MacAddress=mac, **v6)  # fmt: skip
-    return settings

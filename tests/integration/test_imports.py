@@ -1,0 +1,46 @@
+"""What a command imports is what it costs before it does anything (issue 26): the commands that
+read or stop containers import nothing of the run path (the launcher, the bundle's making,
+seccomp, images, layers, networks' set-up) and no asyncio or ssl (the dbus-next adapter's)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.conftest import Sdc
+
+RUN_PATH = (
+    "sdcontainer.launcher", "sdcontainer.bundle", "sdcontainer.seccomp", "sdcontainer.api.run",
+    "sdcontainer.images.fetch", "sdcontainer.images.store", "sdcontainer.layers", "sdcontainer.netns",
+    "sdcontainer.api.networks", "sdcontainer.userns", "sdcontainer.gotemplate", "sdcontainer.api.usage",
+)  # fmt: skip
+NEVER = ("asyncio", "ssl", "typer", "click") + RUN_PATH  # (typer, click: for the fast path's commands)
+
+
+def imported(sdc: Sdc, *args: str) -> set[str]:
+    """The modules `sdc ARGS` imports (python -X importtime says each), once it has succeeded."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "sdcontainer", *args], env=sdc.env(),
+                          capture_output=True, text=True)  # fmt: skip
+    said = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+    assert proc.returncode == 0, said
+    return {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.drivers("btrfs")
+def test_reading_and_stopping_import_nothing_of_the_run_path(sdc: Sdc, image: str, name: str) -> None:
+    sdc.ok("run", "-d", "--name", name, image, "sh", "-c", "echo up; exec sleep 1000")
+    found = {
+        "ps": imported(sdc, "ps", "-a"),
+        "ps --format json": imported(sdc, "ps", "--format", "json"),
+        "inspect": imported(sdc, "inspect", name),
+        "logs": imported(sdc, "logs", name),
+        "stop": imported(sdc, "stop", "-t", "0", name),
+        "rm": imported(sdc, "rm", name),
+    }
+    bad = {command: sorted(m for m in modules if m in NEVER or m.startswith("asyncio."))
+           for command, modules in found.items()}  # fmt: skip
+    # the typer commands may import typer and click; the fast path's (ps) not even those
+    bad = {c: [m for m in ms if c.startswith("ps") or m not in ("typer", "click")] for c, ms in bad.items()}
+    assert bad == {command: [] for command in found}
