@@ -26,6 +26,17 @@ def deep(root: Path, levels: int) -> Path:
     return root
 
 
+def undeep(root: Path) -> None:
+    """The nest deep() made, taken apart from the top (shutil.rmtree, pytest's, recurses too)."""
+    while (root / "d").exists():
+        if (root / "d" / "d").exists():
+            os.rename(root / "d" / "d", root / "next")
+            os.rmdir(root / "d")
+            os.rename(root / "next", root / "d")
+        else:
+            os.rmdir(root / "d")
+
+
 def test_sizes_count_each_inode_once_and_follow_no_symlink(tmp_path: Path) -> None:
     (tmp_path / "a").write_bytes(b"x" * 1000)
     os.link(tmp_path / "a", tmp_path / "hard")
@@ -47,3 +58,4 @@ def test_a_tree_nested_deeper_than_the_walk_goes_is_an_error_or_a_partial_size(t
             list(tree.walk(""))
     finally:
         tree.close()
+        undeep(tmp_path)
