@@ -70,8 +70,9 @@ def send_gib(port: int) -> None:
 
 
 class Bench:
-    def __init__(self, cache: Path, runs: int, warmup: int, deb: Path | None) -> None:
+    def __init__(self, cache: Path, runs: int, warmup: int, deb: Path | None, quick: bool = False) -> None:
         self.cache = cache
+        self.quick = quick
         self.runs = runs
         self.warmup = warmup
         self.deb = deb
@@ -528,8 +529,45 @@ class Bench:
         for r in [header, tuple("-" * w for w in widths), *self.rows]:
             lines.append(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
         print("\n".join(lines))
-        out.write_text(json.dumps({"machine": machine, "results": self.results, "table": self.rows}, indent=2))
+        previous = sorted(p for p in out.parent.glob("bench-*.json") if p != out)
+        changes: list[str] = []
+        if previous:
+            last = json.loads(previous[-1].read_text())
+            if last.get("quick") == self.quick:  # (a --quick run's few samples judge nothing of a full one's)
+                changes = moved(last.get("results", {}), self.results)
+                print(f"\nMoved beyond noise since {previous[-1].name}:" if changes else
+                      f"\nNothing moved beyond noise since {previous[-1].name}.")  # fmt: skip
+                print("".join(f"  {line}\n" for line in changes), end="")
+        out.write_text(json.dumps({"machine": machine, "quick": self.quick, "results": self.results,
+                                   "table": self.rows, "moved": changes}, indent=2))  # fmt: skip
         print(f"\nJSON: {out}")
+
+
+NOISE = 0.10  # a change of less than this is noise, whatever the spread says
+
+
+def moved(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> list[str]:
+    """The measures that moved beyond noise from before to after (bench results, by name): those
+    with a peer by their ratio to it (the peer ran in the same conditions, so the machine's own
+    drift cancels out), the others by their median; beyond noise is more than NOISE apart and,
+    where a measure has several samples, outside the other run's min-max."""
+    found = []
+    for name, now in after.items():
+        then = before.get(name)
+        if then is None:
+            continue
+        ratios = [k for k in now if k.startswith("ratio_to_") and k in then]
+        pairs = [(f"ratio to {k.removeprefix('ratio_to_')}", then[k], now[k], None) for k in ratios] or [
+            ("median", then["median_ms"], now["median_ms"], (then.get("min_ms", 0.0), then.get("max_ms", 0.0)))]
+        for what, old, new, spread in pairs:
+            if old <= 0 or abs(new - old) / old <= NOISE:
+                continue
+            if spread is not None and spread[0] < spread[1] and spread[0] <= new <= spread[1]:
+                continue
+            unit = "x" if what.startswith("ratio") else " ms"
+            found.append(f"{name}, {what}: {old:.2f}{unit} -> {new:.2f}{unit} "
+                         f"({'slower' if new > old else 'faster'} by {abs(new - old) / old:.0%})")  # fmt: skip
+    return found
 
 
 def main() -> int:
@@ -540,7 +578,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.deb and not Path("/run/systemd/container").exists():
         parser.error("--deb installs a package: only inside the test host")
-    bench = Bench(args.cache, runs=5 if args.quick else 20, warmup=1 if args.quick else 3, deb=args.deb)
+    bench = Bench(args.cache, runs=5 if args.quick else 20, warmup=1 if args.quick else 3, deb=args.deb,
+                  quick=args.quick)
     bench.prepare()
     bench.run_path()
     bench.startup()
