@@ -203,6 +203,32 @@ class Bench:
             self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"podman-run-{image}", 0.5)
             self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"nspawn-{image}", 1.5)
             self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"floor-systemd-run-{image}", None)
+        self.phases("busybox")
+
+    def phases(self, image: str) -> None:
+        """Where `run --rm`'s time goes: sdc and its launcher mark each phase ($SDC_PROFILE,
+        sdcontainer/phases.py) in one timeline (CLOCK_MONOTONIC); a row per step, the median of
+        the runs, from the moment the command is started to its end as the caller sees it."""
+        steps: dict[str, list[float]] = {}
+        for i in range(self.warmup + self.runs):
+            with tempfile.NamedTemporaryFile(suffix=".profile") as marks:
+                env = {**self.env, "SDC_PROFILE": marks.name}
+                started = time.monotonic_ns()
+                subprocess.run([self.sdc, "run", "--rm", "--network", "none", f"bench-{image}", "/bin/true"],
+                               env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+                ended = time.monotonic_ns()
+                timeline = [(started, "started")] + sorted(
+                    (int(t), phase.strip()) for t, _, phase in
+                    (line.split(" ", 2) for line in Path(marks.name).read_text().splitlines())) + [(ended, "exited")]
+            if i < self.warmup:
+                continue
+            for (t0, _), (t1, phase) in zip(timeline, timeline[1:], strict=False):
+                steps.setdefault(phase, []).append((t1 - t0) / 1e6)
+        for phase, samples in steps.items():
+            name = f"run --rm phase: {phase}"
+            self.results[name] = {"median_ms": statistics.median(samples), "min_ms": min(samples),
+                                  "max_ms": max(samples)}  # fmt: skip
+            self.row(f"  ... until {phase}", name, None, None)
 
     def network(self, n: int) -> None:
         """On the default networks: sdc's bridge against podman's (netavark both), a run --rm, n

@@ -234,6 +234,9 @@ def _exit(code: int) -> NoReturn:
 
 
 def main() -> None:
+    from sdcontainer.phases import mark
+
+    mark("sdc: main")
     argv = sys.argv[1:]
     if len(argv) == 4 and argv[0] == "--root" and argv[2] == "_cleanup":
         _exit(fast_cleanup(argv[1], argv[3]))

@@ -50,6 +50,8 @@ import time
 import warnings  # noqa: F401 - os.execvpe imports it lazily, and after pivot_root the stdlib is out of reach
 from fcntl import F_DUPFD_CLOEXEC, fcntl, ioctl
 
+from sdcontainer.phases import mark
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # _signal has no stubs of its own: signal's describe the same functions
     import signal
@@ -1017,6 +1019,7 @@ def start(config: dict, bundle: str, *, detach: bool, interactive: bool = False,
         ours.send(GO)
         if report := ours.recv(4096):  # EOF: the exec closed the child's end (SOCK_CLOEXEC)
             _fail(ours, bundle, report, pid, detach)
+        mark("launcher: PID 1 exec'ed")
     except BaseException:
         close_all([*([console] if console is not None else []), *(our_stdio or []), pidfd])
         raise
@@ -1867,11 +1870,13 @@ def launch_foreground(sync_fd: int, *, interactive: bool = False) -> int:
     # charged there (a move takes no charge along), not to the container's limit.
     from sdcontainer import machined  # noqa: F401
 
+    mark("launcher: waiting for the bundle")
     try:
         bundle = receive_bundle(sync_fd)
     except (LaunchError, OSError) as exc:
         print(f"sdc: container failed to start: {exc}", file=sys.stderr, flush=True)
         return EXIT_SETUP
+    mark("launcher: in the scope, bundle received")
     unit = own_cgroups().get(SYSTEMDS)  # the scope's, for the cpuset cgroup made at its path
     try:
         held = hold_exit(bundle)  # until its end is recorded: we leave the scope before that
@@ -1880,6 +1885,7 @@ def launch_foreground(sync_fd: int, *, interactive: bool = False) -> int:
         return EXIT_SETUP
     watch = OomWatch()
     code = launch(bundle, detach=False, interactive=interactive, watch=watch, home=home)
+    mark("launcher: PID 1 ended, output relayed")
     watch.check()
     watch.close()
     leave_cpuset_v1(unit)
@@ -1889,6 +1895,7 @@ def launch_foreground(sync_fd: int, *, interactive: bool = False) -> int:
     result = "oom-kill" if oom else "success" if code == 0 else "exit-code"
     write_state(bundle, protocol.state(exit_code=code, finished=time.time(), result=result, oom_killed=oom))
     os.close(held)
+    mark("launcher: end recorded")
     return code
 
 
@@ -2194,6 +2201,7 @@ USAGE = ("usage: launcher.py --notify BUNDLE | --foreground FD [--interactive] |
 
 
 def main(argv: list[str]) -> int:
+    mark("launcher: main")
     mode, bundle, sync_fd, interactive, net_down = None, None, -1, False, False
     args = iter(argv)
     try:

@@ -19,6 +19,7 @@ from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
+from sdcontainer.phases import mark
 from sdcontainer.spec import (
     JOIN,
     ContainerSpec,
@@ -699,6 +700,7 @@ def run_foreground(ctx: Context, spec: ContainerSpec) -> int:
         raise UsageError("--sdnotify=container needs -d: a foreground container's unit is a scope, never notified",
                          hint="add -d")  # fmt: skip
     pass_fds(spec.preserve_fds)
+    mark("sdc: flags checked")
     return _foreground(ctx, lambda stack: create(ctx, spec, stack), spec.auto_remove, tty=spec.tty,
                        interactive=spec.interactive)  # fmt: skip
 
@@ -756,6 +758,7 @@ def _launch_foreground(ctx: Context, make: Callable[[contextlib.ExitStack], Cont
             pid = launcher.spawn_foreground(sync_r, interactive=interactive)
         finally:
             os.close(sync_r)
+        mark("sdc: launcher forked")
         try:
             return _attach(ctx, make, auto_remove, pid, sync_w)
         finally:
@@ -772,10 +775,12 @@ def _attach(ctx: Context, make: Callable[[contextlib.ExitStack], Container], aut
     with contextlib.ExitStack() as stack:
         try:
             container = make(stack)
+            mark("sdc: container made (image found, layer, bundle)")
             if container.spec.networked:  # what a service's ExecStartPre does (netns.py), ours to do here
                 _network_up(container, stack)
             props = units.build_scope_properties(container.spec, pid=pid, bound_to=joined_unit(ctx, container))
             start_unit(ctx, container, props, stack)
+            mark("sdc: scope started (D-Bus)")
             os.write(sync_w, os.fsencode(container.bundle) + b"\n")  # in the scope, under its limits: go
             if _checked(container.spec):  # a scope has no ExecStartPost: its timer is ours to start
                 from sdcontainer.api import health
@@ -788,6 +793,7 @@ def _attach(ctx: Context, make: Callable[[contextlib.ExitStack], Container], aut
             os.waitpid(pid, 0)
             raise
         code = launcher.relay_signals(pid)  # the launcher records how PID 1 ended (protocol.STATE)
+        mark("sdc: launcher ended")
         stack.pop_all()
     if container.spec.networked:  # down as its run ends; its leases its own until it is removed
         from sdcontainer.api import networks
@@ -798,6 +804,7 @@ def _attach(ctx: Context, make: Callable[[contextlib.ExitStack], Container], aut
     if auto_remove and ctx.try_claim(container.name):
         forget_unit(ctx, container.unit)  # first: systemd unloads it as the files go
         lifecycle.delete(ctx, container)
+        mark("sdc: removed")
     return code
 
 

@@ -21,6 +21,23 @@ def test_foreground_run_prints_and_leaves_nothing(sdc: Sdc, image: str, store: P
     assert store_state(store) == before
 
 
+def test_a_profiled_run_marks_each_phase_in_order(sdc: Sdc, image: str, tmp_path: Path) -> None:
+    """$SDC_PROFILE (bench/run's profile): sdc's and its launcher's marks, one timeline."""
+    marks = tmp_path / "marks"
+    proc = subprocess.run(sdc.argv("run", "--rm", image, "true"), env=sdc.env(SDC_PROFILE=str(marks)),
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = marks.read_text().splitlines()
+    timeline = sorted((int(t), phase) for t, _, phase in (line.split(" ", 2) for line in lines))
+    phases = [phase for _, phase in timeline]
+    ordered = ["sdc: main", "sdc: flags checked", "sdc: launcher forked", "sdc: scope started (D-Bus)",
+               "launcher: in the scope, bundle received", "launcher: PID 1 exec'ed",
+               "launcher: PID 1 ended, output relayed", "launcher: end recorded", "sdc: launcher ended",
+               "sdc: removed"]  # fmt: skip
+    assert [p for p in phases if p in ordered] == ordered, phases
+    assert {"launcher: main", "sdc: container made (image found, layer, bundle)"} <= set(phases)
+
+
 def test_exit_status_is_the_commands(sdc: Sdc, image: str, name: str) -> None:
     assert sdc("run", "--rm", image, "sh", "-c", "exit 7").returncode == 7
     # Killed by a signal: 128 + its number, as a shell reports it.
