@@ -559,7 +559,7 @@ class Bench:
         changes: list[str] = []
         if previous:
             last = json.loads(previous[-1].read_text())
-            if last.get("quick") == self.quick:  # (a --quick run's few samples judge nothing of a full one's)
+            if bool(last.get("quick")) == self.quick:  # (a --quick run's few samples judge nothing of a full one's)
                 changes = moved(last.get("results", {}), self.results)
                 print(f"\nMoved beyond noise since {previous[-1].name}:" if changes else
                       f"\nNothing moved beyond noise since {previous[-1].name}.")  # fmt: skip
@@ -580,8 +580,8 @@ def moved(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]
     found = []
     for name, now in after.items():
         then = before.get(name)
-        if then is None:
-            continue
+        if then is None or "median_ms" not in then or "median_ms" not in now:
+            continue  # (a measure of another kind: a count, a memory figure)
         ratios = [k for k in now if k.startswith("ratio_to_") and k in then]
         pairs = [(f"ratio to {k.removeprefix('ratio_to_')}", then[k], now[k], None) for k in ratios] or [
             ("median", then["median_ms"], now["median_ms"], (then.get("min_ms", 0.0), then.get("max_ms", 0.0)))]
