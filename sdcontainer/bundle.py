@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sdcontainer import devices, protocol, volumes
 from sdcontainer.errors import UsageError
+from sdcontainer.record import record
 from sdcontainer.spec import ContainerSpec, capabilities, seccomp_profile
 from sdcontainer.text import is_decimal
 
@@ -57,7 +57,7 @@ def build_env(image_env: Sequence[str], extra: Sequence[str], *, hostname: str, 
     return [f"{k}={v}" for k, v in merged.items()]
 
 
-@dataclass(frozen=True)
+@record
 class Account:
     """Who the container's command runs as, resolved in the image's own files."""
 
@@ -65,6 +65,9 @@ class Account:
     gid: int = 0
     groups: tuple[int, ...] = ()  # supplementary: the groups of /etc/group that list the user
     home: str = "/"
+
+
+ROOT = Account()
 
 
 def _entries(text: str, fields: int) -> list[list[str]]:
@@ -203,7 +206,7 @@ def build_runtime_config(
     *,
     image_config: Mapping[str, Any],
     container_dir: Path,
-    account: Account = Account(),
+    account: Account = ROOT,
     caps: Sequence[str] | None = None,
     idmap: tuple[int, int] | None = None,
     container_id: str = "",

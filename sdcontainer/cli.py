@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import json
 import os
 import pathlib
@@ -26,6 +25,7 @@ from sdcontainer.api import Context, require_root
 from sdcontainer.api import containers as lifecycle
 from sdcontainer.errors import SdcError
 from sdcontainer.paths import STORAGE_DRIVERS, Paths, root_of
+from sdcontainer.record import replace
 from sdcontainer.spec import LIMIT_FLAGS, RUN_FLAGS, RunFlag, build_run_spec
 from sdcontainer.text import parse_size
 
@@ -1077,7 +1077,7 @@ exec_.__signature__ = Signature(  # type: ignore[attr-defined]
                   annotation=Annotated[str, typer.Argument(metavar="CONTAINER")]),
         Parameter("command", Parameter.POSITIONAL_OR_KEYWORD,
                   annotation=Annotated[list[str], typer.Argument(metavar="COMMAND [ARG...]")]),
-        *(_option(dataclasses.replace(flag, help=EXEC_HELP[flag.param])) for flag in RUN_FLAGS
+        *(_option(replace(flag, help=EXEC_HELP[flag.param])) for flag in RUN_FLAGS
           if flag.param in EXEC_HELP),
     ]
 )  # fmt: skip

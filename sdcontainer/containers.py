@@ -12,12 +12,10 @@ containers/<name>/{hostname,hosts,resolv.conf}   bind-mounted into /etc
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import fcntl
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from sdcontainer import files, protocol
 from sdcontainer.errors import NotFound, SdcError, StorageError
 from sdcontainer.log import get_logger
 from sdcontainer.paths import Paths
+from sdcontainer.record import asdict, field, fields, record, replace
 from sdcontainer.records import read_json, write_json
 from sdcontainer.spec import ContainerSpec, Limits, check_name
 
@@ -53,7 +52,7 @@ class RecordError(StorageError):
     """A container record that cannot be read as one."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Container:
     id: str
     spec: ContainerSpec
@@ -66,7 +65,7 @@ class Container:
     former_names: tuple[str, ...] = ()  # the names it had before (rename): its journal's units had them
     # What a record held that this sdc does not know (a later sdc's fields), kept as it was: by
     # where it was ("" the record's own, "spec", "limits"), written back with the rest.
-    extra: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, compare=False)
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
 
     @property
     def name(self) -> str:
@@ -77,7 +76,7 @@ class Container:
         return self.id[:12]
 
     def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = asdict(self)
         extra = data.pop("extra")
         data = {**extra.get("", {}), **data, "version": RECORD_VERSION}
         data["spec"] = {**extra.get("spec", {}), **data["spec"]}
@@ -130,15 +129,15 @@ _READERS: dict[str, Any] = {
 
 def _fields_of(kind: type, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """values as kind's fields (each of the type it has: RecordError if not), and the others."""
-    fields = {f.name: str(f.type) for f in dataclasses.fields(kind) if f.name not in ("spec", "limits", "extra")}
+    declared = {f.name: str(f.type) for f in fields(kind) if f.name not in ("spec", "limits", "extra")}
     known, unknown = {}, {}
     for key, value in values.items():
-        if key not in fields:
+        if key not in declared:
             unknown[key] = value
             continue
-        read = _READERS.get(fields[key], lambda v: _wrong)(value)
+        read = _READERS.get(declared[key], lambda v: _wrong)(value)
         if read is _wrong:
-            raise RecordError(f"a container record's {key} is not a {fields[key]}: {str(value)[:60]!r}",
+            raise RecordError(f"a container record's {key} is not a {declared[key]}: {str(value)[:60]!r}",
                               hint="the store's records are corrupt")  # fmt: skip
         known[key] = read
     return known, unknown
@@ -216,7 +215,7 @@ def _as_named(container: Container, directory: Path) -> Container:
         return container
     from sdcontainer.units import unit_renamed
 
-    return dataclasses.replace(container, spec=dataclasses.replace(container.spec, name=directory.name),
+    return replace(container, spec=replace(container.spec, name=directory.name),
                                unit=unit_renamed(container.unit, container.name, directory.name),
                                bundle=str(directory),
                                former_names=(*container.former_names, container.name))  # fmt: skip
@@ -341,7 +340,7 @@ def _empty(cdir: Path) -> None:
         os.unlink(cdir / files.RECORD_LOCK)
 
 
-@dataclass(frozen=True)
+@record
 class Published:
     """A port published as the container's plan chose it (api.networks.plan): container_port..+count-1
     on host_port..+count-1 of host_ip ("": every address)."""

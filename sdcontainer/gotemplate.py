@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sdcontainer.record import record
+
 
 class TemplateError(Exception):
     """A template that does not parse, or fails as it runs: Go's message, one line."""
@@ -36,7 +38,7 @@ class Struct(dict):  # type: ignore[type-arg]
         self.type_name = type_name
 
 
-@dataclass(frozen=True)
+@record
 class Method:
     """A documented field that takes arguments (`.Label "com.example.x"`)."""
 
@@ -70,7 +72,7 @@ _TOKEN = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@record
 class Token:
     kind: str
     text: str
@@ -470,7 +472,7 @@ class _Continue(Exception):
     pass
 
 
-@dataclass(frozen=True)
+@record
 class Template:
     nodes: list[Node]
     source: str

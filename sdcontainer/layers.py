@@ -32,12 +32,12 @@ import struct
 import tarfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Self
 
 from sdcontainer.digests import Digest
 from sdcontainer.errors import StoreFull, UsageError
+from sdcontainer.record import field, record
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -80,7 +80,7 @@ class HashingReader:
         return Digest("sha256", self.sha256.hexdigest())
 
 
-@dataclass(frozen=True)
+@record
 class Digests:
     """What applying a layer tarball learned of it."""
 
@@ -677,7 +677,7 @@ class _Archive(tarfile.TarFile):
 DEFAULT_MAX_SIZE = 64 << 30
 
 
-@dataclass(frozen=True)
+@record
 class CopyPolicy:
     """What `sdc cp` keeps of an archive's entries (extract_copy): owner, every entry's owner
     instead of the archive's; setid: setuid and setgid bits kept; devices: device nodes made

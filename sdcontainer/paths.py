@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from sdcontainer.record import record
 
 DEFAULT_ROOT = Path("/var/lib/sdc")
 STORAGE_DRIVERS = ("btrfs", "overlay", "vfs")
@@ -33,7 +34,7 @@ def absolute(path: str, what: str) -> Path:
                          hint="give an absolute path, or cd to a directory that exists") from None  # fmt: skip
 
 
-@dataclass(frozen=True)
+@record
 class Paths:
     root: Path
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sdcontainer.errors import UsageError
+from sdcontainer.record import record
 from sdcontainer.text import is_decimal
 
 PROTOCOLS = ("tcp", "udp", "sctp")
@@ -20,7 +20,7 @@ PORT_MAX = 65535
 RANGE_MAX = 1024  # ports one -p may publish: each is a firewall rule
 
 
-@dataclass(frozen=True)
+@record
 class PortMapping:
     """container_port..+count-1 published on host_port..+count-1 (host_port 0: one the host
     picks when the container starts, count 1) of host_ip ("": every address of the host)."""

@@ -11,7 +11,6 @@ import os
 import re
 import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sdcontainer import devices
@@ -19,6 +18,7 @@ from sdcontainer.errors import UsageError
 from sdcontainer.files import read_given
 from sdcontainer.paths import absolute
 from sdcontainer.protocol import CAPABILITIES
+from sdcontainer.record import field, record
 from sdcontainer.text import is_decimal, parse_size
 from sdcontainer.volumes import BIND, TMPFS, VOLUME, check_volumes, parse_mount, parse_tmpfs, parse_volume
 
@@ -50,7 +50,7 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # \Z: $ would take 
 MIN_MEMORY = 8 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@record
 class RunFlag:
     """One `sdc run` flag: its names, the parameter it fills (build_run_spec's keyword and the
     typer command's), the type of its value (bool: a switch; list: repeatable), its default, and
@@ -169,7 +169,7 @@ RUN_DEFAULTS: dict[str, Any] = {flag.param: flag.default for flag in RUN_FLAGS}
 LIMIT_FLAGS = ("memory", "memory_swap", "cpu_shares", "cpus", "cpuset_cpus", "pids_limit", "blkio_weight")
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Limits:
     """Resource limits; None means 'not set', UNLIMITED means explicitly unlimited."""
 
@@ -182,7 +182,7 @@ class Limits:
     blkio_weight: int | None = None  # 10..1000
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ContainerSpec:
     name: str
     image: str

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
+from sdcontainer.record import record, replace
 from sdcontainer.spec import STOP_TIMEOUT_MAX, label_map, parse_signal
 
 log = get_logger(__name__)
@@ -30,7 +29,7 @@ PID1_GRACE = 2.0  # after SIGKILL to PID 1, how long until its unit is down, bef
 POLL = 0.02
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ContainerStatus:
     container: Container
     state: str  # created, running, paused, exited
@@ -337,11 +336,11 @@ def update(ctx: Context, ref: str, **given: Any) -> Container:
     ctx.claim(container.name)
     container = find(ctx, container.id)  # as it is now that it is ours
     old = container.spec.limits
-    limits = dataclasses.replace(old, **{field: getattr(fresh, field) for field in given})
+    limits = replace(old, **{field: getattr(fresh, field) for field in given})
     if limits.memory_swap not in (None, UNLIMITED) and (limits.memory is None or limits.memory_swap < limits.memory):
         raise UsageError("the memory limit would be above the memory + swap limit",
                          hint="raise --memory-swap with it (memory + swap), or give --memory-swap -1")  # fmt: skip
-    container = dataclasses.replace(container, spec=dataclasses.replace(container.spec, limits=limits))
+    container = replace(container, spec=replace(container.spec, limits=limits))
     if container.unit in live_units(ctx):
         changed = {k: v for k, v in units.build_limit_properties(limits).items()
                    if v != units.build_limit_properties(old).get(k)}  # fmt: skip

@@ -6,12 +6,12 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sdcontainer import containers, protocol
 from sdcontainer.errors import Conflict, NotFound, SdcError
 from sdcontainer.paths import Paths
+from sdcontainer.record import record
 from sdcontainer.systemd import SystemdClient, connect
 
 # storage (ctypes, subprocess) is imported when the driver is first needed: `sdc ps`,
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sdcontainer.storage.driver import Driver
 
 
-@dataclass(frozen=True)
+@record
 class Clock:
     """Time as the use cases see it: tests give one whose sleep only moves it on."""
 

@@ -21,13 +21,13 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from sdcontainer.api.containers import find, live_units
 from sdcontainer.errors import Conflict, SdcError, UsageError
 from sdcontainer.log import get_logger
+from sdcontainer.record import record
 
 if TYPE_CHECKING:
     from sdcontainer.api.context import Context
@@ -46,7 +46,7 @@ def parse_location(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-@dataclass(frozen=True)
+@record
 class View:
     """Where the child finds the container's files: a running one's namespaces (pidfd), or a
     directory to chroot into (root), with the overlay to mount there first (mount)."""
@@ -305,7 +305,7 @@ def _pour(source: BinaryIO, out: BinaryIO) -> None:
     out.flush()
 
 
-@dataclass(frozen=True)
+@record
 class Destination:
     """Where a copy goes: into the directory `directory` (name None: each entry of the archive
     there, directories merged), or as its entry `name` (the archive's one top entry renamed)."""

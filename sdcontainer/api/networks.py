@@ -9,7 +9,6 @@ import json
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from sdcontainer.network.ipam import RUN_DIR, Leases
 from sdcontainer.network.netavark import AARDVARK, CONFIG_DIR, SEARCH, Attachment, build_options
 from sdcontainer.paths import Paths
 from sdcontainer.ports import PortMapping, parse_publish
+from sdcontainer.record import record
 from sdcontainer.spec import ContainerSpec
 from sdcontainer.text import iso_time
 
@@ -138,7 +138,7 @@ def release(cdir: Path, *, leases: bool = True) -> None:
         get_logger(__name__).warning("the network of %s: %s", cdir.name, "; ".join(failed))
 
 
-@dataclass(frozen=True)
+@record
 class Attached:
     """A container on one network, as its plan has it."""
 

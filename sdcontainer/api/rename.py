@@ -26,7 +26,6 @@ still: `sdc logs` finds its output by its ID, before and after."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import os
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from sdcontainer.api import containers as lifecycle
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, SdcError, UsageError
+from sdcontainer.record import replace
 from sdcontainer.spec import JOIN, check_name
 from sdcontainer.units import unit_renamed
 
@@ -96,7 +96,7 @@ def finish(ctx: Context, name: str, *, leases_held: bool = False) -> Container:
     if old == name and old_bundle == str(bundle):  # the rename stopped before it moved anything
         (bundle / protocol.RENAMING).unlink(missing_ok=True)
         return recorded
-    renamed = dataclasses.replace(recorded, spec=dataclasses.replace(recorded.spec, name=name),
+    renamed = replace(recorded, spec=replace(recorded.spec, name=name),
                                   unit=unit_renamed(recorded.unit, old, name), bundle=str(bundle),
                                   former_names=(*recorded.former_names, old)[-16:])  # fmt: skip
     moved = _moved(old_bundle, str(bundle))
@@ -115,7 +115,7 @@ def finish(ctx: Context, name: str, *, leases_held: bool = False) -> Container:
         with contextlib.suppress(SdcError, OSError):
             sharer = containers.find_container(ctx.paths, path.name.removeprefix(lifecycle.JOINER))
             if sharer.id == path.read_text().strip() and sharer.spec.joins == old:
-                sharer = dataclasses.replace(sharer, spec=dataclasses.replace(sharer.spec, network=f"{JOIN}{name}"))
+                sharer = replace(sharer, spec=replace(sharer.spec, network=f"{JOIN}{name}"))
                 containers.write_container(ctx.paths, sharer)
                 sharers.append(sharer)
     reload = False

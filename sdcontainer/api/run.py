@@ -4,7 +4,6 @@ service when detached, a scope around the launcher in the foreground."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 import stat
@@ -20,6 +19,7 @@ from sdcontainer.containers import Container
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
 from sdcontainer.phases import mark
+from sdcontainer.record import replace
 from sdcontainer.spec import (
     JOIN,
     ContainerSpec,
@@ -59,7 +59,7 @@ def resolve_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
         raise UsageError(f"--workdir {spec.workdir!r} is not absolute", hint="give an absolute path, like /srv")
     image_signal = str(runtime.get("StopSignal") or "")
     stop_signal = spec.stop_signal or (signal_name(parse_signal(image_signal)) if image_signal else "SIGTERM")
-    if not spec.stop_signal and dataclasses.replace(spec, entrypoint=entrypoint, command=command).runs_systemd:
+    if not spec.stop_signal and replace(spec, entrypoint=entrypoint, command=command).runs_systemd:
         stop_signal = HALT  # systemd's: it stops its units and exits
     user = spec.user or check_user(str(runtime.get("User") or "root"))
     if spec.init:
@@ -72,7 +72,7 @@ def resolve_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
     publish = spec.publish
     if spec.publish_all and spec.networked:
         publish = (*publish, *exposed_ports(runtime, publish))
-    spec = dataclasses.replace(spec, entrypoint=entrypoint, command=command, stop_signal=stop_signal,
+    spec = replace(spec, entrypoint=entrypoint, command=command, stop_signal=stop_signal,
                                workdir=workdir if workdir.startswith("/") else f"/{workdir}", user=user,
                                publish=publish, labels=image_labels(runtime, spec.labels))  # fmt: skip
     if runtime.get("Volumes"):
@@ -103,7 +103,7 @@ def image_health(spec: ContainerSpec, found: dict[str, Any]) -> ContainerSpec:
     retries = found.get("Retries")
     if not spec.health_retries and isinstance(retries, int) and not isinstance(retries, bool) and 0 < retries:
         theirs["health_retries"] = min(retries, 1000)
-    return dataclasses.replace(spec, **theirs)
+    return replace(spec, **theirs)
 
 
 def image_labels(runtime: dict[str, object], given: tuple[str, ...]) -> tuple[str, ...]:
@@ -241,7 +241,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
     program = seccomp.program_for(ctx.paths.root, seccomp_profile(spec), caps=caps)
     with records.locked(ctx.paths):
         if not spec.name:
-            spec = dataclasses.replace(spec, name=containers.generate_name(ctx.paths))
+            spec = replace(spec, name=containers.generate_name(ctx.paths))
         if ctx.paths.container(spec.name).exists() and not lifecycle.settle(ctx, spec.name, lifecycle.unit_states(ctx)):
             raise Conflict(
                 f"the container name {spec.name!r} is already in use",
@@ -270,10 +270,10 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         if spec.joins:
             target = _network_to_join(ctx, spec)
             if target.spec.network == "host":  # its network is the host's: so is this one's
-                spec = dataclasses.replace(spec, network="host")
+                spec = replace(spec, network="host")
             else:
                 netns = f"{protocol.NETNS_DIR}/{target.id}"
-                spec = dataclasses.replace(spec, network=f"{JOIN}{target.name}")
+                spec = replace(spec, network=f"{JOIN}{target.name}")
                 joined = Path(target.bundle) / f"{lifecycle.JOINER}{spec.name}"  # its rm refuses while we are
                 joined.write_text(cid)
                 stack.callback(_unlink_if, joined, cid)
@@ -284,7 +284,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
             stack.callback(networks.release, cdir)
             address = networks.address_of(cdir)
             names_at = network.gateway if network.dns else ""
-            spec = dataclasses.replace(spec, network=network.name)  # by its name, however it was given
+            spec = replace(spec, network=network.name)  # by its name, however it was given
             netns = f"{protocol.NETNS_DIR}/{cid}"
         container = Container(
             id=cid,
@@ -443,7 +443,7 @@ def _grantable_caps() -> frozenset[str] | None:
 
 def run_detached(ctx: Context, spec: ContainerSpec) -> Container:
     """Start a container as a transient service; return once its PID 1 has exec'ed."""
-    spec = dataclasses.replace(spec, detach=True)
+    spec = replace(spec, detach=True)
     with contextlib.ExitStack() as stack:
         container = create(ctx, spec, stack)
         if spec.enable:  # linked first: the start's own daemon-reload takes the link in
@@ -477,10 +477,10 @@ def enable(ctx: Context, container: Container) -> Container:
 
     ctx.claim(container.name)
     container = lifecycle.find(ctx, container.id)  # as it is now that it is ours
-    spec = dataclasses.replace(container.spec, enable=True)
+    spec = replace(container.spec, enable=True)
     running = container.unit in lifecycle.live_units(ctx)
     unit = container.unit if running else run_unit(container.name, attach=False, enabled=True)
-    container = dataclasses.replace(container, spec=spec, unit=unit)
+    container = replace(container, spec=spec, unit=unit)
     containers.write_container(ctx.paths, container)
     install(ctx, container)
     persist.enable(container.name)
@@ -493,7 +493,7 @@ def install(ctx: Context, container: Container) -> None:
     its enabling, and again where its settings (update) or name (rename) change."""
     from sdcontainer import persist
 
-    detached = dataclasses.replace(container, spec=dataclasses.replace(container.spec, detach=True))
+    detached = replace(container, spec=replace(container.spec, detach=True))
     persist.install(ctx.paths, container.name, service_properties(ctx, detached, starting=False))
 
 
@@ -509,7 +509,7 @@ def disable(ctx: Context, container: Container) -> None:
 def create_only(ctx: Context, spec: ContainerSpec) -> Container:
     """`sdc create`: the container's filesystem and bundle, and nothing run until `start`."""
     with contextlib.ExitStack() as stack:
-        container = create(ctx, dataclasses.replace(spec, detach=True), stack)
+        container = create(ctx, replace(spec, detach=True), stack)
         if spec.enable:
             enable(ctx, container)
         lifecycle.mark_started(container)  # whole: nothing for settle to roll back
@@ -539,7 +539,7 @@ def start(ctx: Context, ref: str, *, attach: bool = False, interactive: bool = F
     elif states.get(container.unit) == "failed":  # kept for systemctl status (units.restart_properties)
         ctx.systemd.reset_failed_unit(container.unit)
     unit = run_unit(container.name, attach=attach, enabled=container.spec.enable)
-    container = dataclasses.replace(container, unit=unit, spec=dataclasses.replace(container.spec, detach=not attach))
+    container = replace(container, unit=unit, spec=replace(container.spec, detach=not attach))
     containers.write_container(ctx.paths, container)
     if attach:
         return _foreground(ctx, lambda stack: _restarting(ctx, container, stack), container.spec.auto_remove,

@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdcontainer import protocol, units
 from sdcontainer.api.containers import find, live_units
 from sdcontainer.errors import Conflict
+from sdcontainer.record import record
 
 if TYPE_CHECKING:
     from sdcontainer.api.context import Context
@@ -31,7 +31,7 @@ ACCOUNTING = ("MemoryCurrent", "MemoryMax", "CPUUsageNSec", "TasksCurrent", "IOR
 SCOPE_IFACE, SERVICE_IFACE = "org.freedesktop.systemd1.Scope", "org.freedesktop.systemd1.Service"
 
 
-@dataclass(frozen=True)
+@record
 class Sample:
     """One container's counters at one moment (monotonic seconds); None: not known here."""
 

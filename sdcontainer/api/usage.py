@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sdcontainer import records
 from sdcontainer.errors import SdcError
+from sdcontainer.record import record
 
 if TYPE_CHECKING:
     from sdcontainer.api.context import Context
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sdcontainer.images import Image
 
 
-@dataclass(frozen=True)
+@record
 class Usage:
     """One line of `system df`: a kind of thing, how many, how many in use, their size, and what
     removing those not in use would free (render.usage_row shows it)."""

@@ -14,7 +14,6 @@ with its container; `volume rm` refuses a volume in use.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sdcontainer import containers, records
 from sdcontainer.errors import Conflict, NotFound, SdcError, StorageError, UsageError
 from sdcontainer.paths import Paths
+from sdcontainer.record import replace
 from sdcontainer.spec import ContainerSpec
 from sdcontainer.text import iso_time
 from sdcontainer.volumes import check_volume_name, destinations
@@ -184,7 +184,7 @@ def image_volumes(spec: ContainerSpec, image: Image) -> ContainerSpec:
         if clean not in taken:
             taken.add(clean)
             added.append(f":{clean}:")
-    return dataclasses.replace(spec, named_volumes=(*spec.named_volumes, *added)) if added else spec
+    return replace(spec, named_volumes=(*spec.named_volumes, *added)) if added else spec
 
 
 def provide(ctx: Context, spec: ContainerSpec, image: Image, stack: contextlib.ExitStack) -> ContainerSpec:
@@ -207,7 +207,7 @@ def provide(ctx: Context, spec: ContainerSpec, image: Image, stack: contextlib.E
                 seed(driver, driver.volume_path(name), image, container_path)
             records.write_json(_record_path(ctx.paths, name), {**record, "Seeded": True})
         resolved.append(f"{name}:{container_path}:{options}")
-    return dataclasses.replace(spec, named_volumes=tuple(resolved))
+    return replace(spec, named_volumes=tuple(resolved))
 
 
 def _undo(ctx: Context, driver: Driver, name: str, container: str) -> None:

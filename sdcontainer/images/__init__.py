@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from sdcontainer.errors import NotFound, SdcError, StorageError, UsageError
 from sdcontainer.files import write_atomically
 from sdcontainer.log import get_logger
 from sdcontainer.paths import Paths
+from sdcontainer.record import field, record
 from sdcontainer.records import read_json, write_json
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Image:
     id: Digest  # sha256 of its config's bytes, as Docker's image ID
     layers: tuple[Digest, ...]  # chain IDs, the base first: the store's layer subvolumes (store.py)
@@ -162,15 +162,15 @@ def list_images(paths: Paths, *, strict: bool = False) -> list[tuple[Image, list
     layers, which a repair brings back) its StorageError."""
     repos = read_repositories(paths)
     images = []
-    for record in paths.images.glob("*.json") if paths.images.exists() else []:
+    for stored in paths.images.glob("*.json") if paths.images.exists() else []:
         try:
-            image = Image.from_json(read_json(record))
+            image = Image.from_json(read_json(stored))
         except FileNotFoundError:  # an rmi beside us
             continue
         except (SdcError, ValueError) as exc:
             if strict:
                 raise
-            log.warning("left out %s: %s", record, exc)
+            log.warning("left out %s: %s", stored, exc)
             continue
         images.append((image, sorted(ref for ref, iid in repos.items() if iid == image.id)))
     return sorted(images, key=lambda entry: -entry[0].created)

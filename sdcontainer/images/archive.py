@@ -8,7 +8,6 @@ import json
 import os
 import tarfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sdcontainer.digests import Digest, parse_list
@@ -16,6 +15,7 @@ from sdcontainer.errors import SdcError, UsageError
 from sdcontainer.images import Image, normalize_reference, store_image, tag_image
 from sdcontainer.layers import TAR_ERRORS
 from sdcontainer.paths import Paths
+from sdcontainer.record import record
 
 if TYPE_CHECKING:
     from sdcontainer.storage.driver import Driver
@@ -140,7 +140,7 @@ LAYER_TYPES = (
 NAME_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
 
 
-@dataclass(frozen=True)
+@record
 class Found:
     """One image an archive holds: its config's bytes, its layers' tarballs, the names it gives."""
 

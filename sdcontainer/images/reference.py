@@ -8,9 +8,9 @@ reference package: normalize.go, regexp.go).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from sdcontainer.errors import UsageError
+from sdcontainer.record import record
 
 DEFAULT_DOMAIN = "docker.io"
 OFFICIAL = "library"
@@ -29,7 +29,7 @@ _ID_RE = re.compile(r"^[0-9a-f]{64}\Z")
 NAME_MAX = 255
 
 
-@dataclass(frozen=True)
+@record
 class Reference:
     domain: str
     path: str

@@ -29,6 +29,7 @@ from typing import Any, BinaryIO
 from sdcontainer.digests import Digest
 from sdcontainer.errors import NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
+from sdcontainer.record import record
 from sdcontainer.text import is_decimal
 
 log = get_logger(__name__)
@@ -59,7 +60,7 @@ class RegistryError(SdcError):
     """A registry refused, or could not be reached."""
 
 
-@dataclass(frozen=True)
+@record
 class Credentials:
     username: str
     password: str

@@ -14,13 +14,13 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sdcontainer.digests import Digest, InvalidDigest
 from sdcontainer.errors import UsageError
 from sdcontainer.paths import Paths
+from sdcontainer.record import record
 from sdcontainer.records import read_json, write_json
 
 if TYPE_CHECKING:
@@ -188,7 +188,7 @@ def forget_layer(paths: Paths, chain: Digest) -> None:
     split_path(paths, chain).unlink(missing_ok=True)
 
 
-@dataclass(frozen=True)
+@record
 class LayerTar:
     """A stored layer as the tarball it was made from."""
 

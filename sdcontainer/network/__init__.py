@@ -15,11 +15,11 @@ import ipaddress
 import os
 import re
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sdcontainer.errors import Conflict, NotFound, StorageError, UsageError
 from sdcontainer.paths import Paths
+from sdcontainer.record import asdict, record
 from sdcontainer.records import read_json, write_json
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # \Z: $ would take a last newline
@@ -28,7 +28,7 @@ ALIASES = {"bridge": DEFAULT_NAME, "default": DEFAULT_NAME}  # Docker's name, an
 AUTO_POOL = ipaddress.ip_network("10.91.0.0/16")  # user networks' subnets, /24 each
 
 
-@dataclass(frozen=True)
+@record
 class Network:
     name: str
     id: str  # 64 hex digits

@@ -16,18 +16,18 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from sdcontainer import netns
 from sdcontainer.errors import Conflict, UsageError
+from sdcontainer.record import record
 
 RUN_DIR = Path("/run/sdc/ipam")
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Subnet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@dataclass(frozen=True)
+@record
 class Lease:
     address: str
     owner: str  # the container's ID

@@ -11,10 +11,10 @@ had (the rules are recomputed from them): they are kept in the container's bundl
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sdcontainer.errors import SdcError
+from sdcontainer.record import record
 
 if TYPE_CHECKING:
     from sdcontainer.network import Network
@@ -27,7 +27,7 @@ CONFIG_DIR = "/run/sdc/netavark"  # aardvark-dns's records and lock: a tmpfs, as
 SETUP_LOCK = "/run/sdc/netavark.lock"
 
 
-@dataclass(frozen=True)
+@record
 class Attachment:
     """A container on one network: its interface there, its address (leased), its names."""
 
@@ -69,7 +69,7 @@ def build_options(container_id: str, container_name: str, attachments: list[Atta
     return options
 
 
-@dataclass(frozen=True)
+@record
 class Interface:
     """What setup reports of one interface: its MAC and its addresses (CIDR) with gateways."""
 
