@@ -1,7 +1,8 @@
 """The systemd control plane: one interface, two bus adapters.
 
-`SystemdClient` is all the rest of sdc knows of systemd. The adapters
-(`dbusnext`, pure Python; `sdbus`, pystemd over libsystemd's sd-bus) translate
+`SystemdClient` is all the rest of sdc knows of systemd. The adapters (`wire`,
+sdc's own synchronous client of the D-Bus wire protocol, the default; `sdbus`,
+pystemd over libsystemd's sd-bus; `dbusnext`, dbus-next on asyncio) translate
 D-Bus error names into sdc errors and pass the same contract tests.
 """
 
@@ -10,10 +11,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from sdcontainer.errors import Conflict, NotFound, SdcError, SystemdError
+from sdcontainer.record import record
 
 BUS_NAME = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"
@@ -27,7 +28,7 @@ START_SIGNATURE = "ssa(sv)a(sa(sv))"
 Property = tuple[str, str, object]
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class UnitInfo:
     name: str
     description: str
@@ -114,19 +115,24 @@ def unreachable(exc: BaseException) -> SystemdError:
     )
 
 
+ADAPTERS = ("wire", "pystemd", "dbus-next")
+
+
 def connect(adapter: str | None = None) -> SystemdClient:
-    """The chosen adapter ($SDC_BUS: 'pystemd' or 'dbus-next'); pystemd when importable."""
-    choice = adapter or os.environ.get("SDC_BUS") or ""
-    if choice not in ("", "pystemd", "dbus-next"):
-        raise SdcError(f"unknown bus adapter {choice!r}", hint="set SDC_BUS to pystemd or dbus-next")
-    if choice in ("", "pystemd"):
+    """The chosen adapter ($SDC_BUS): sdc's own client of the wire protocol unless another is asked for."""
+    choice = adapter or os.environ.get("SDC_BUS") or "wire"
+    if choice not in ADAPTERS:
+        raise SdcError(f"unknown bus adapter {choice!r}", hint="set SDC_BUS to one of " + ", ".join(ADAPTERS))
+    if choice == "wire":
+        from sdcontainer.systemd.wire import WireClient
+
+        return WireClient()
+    if choice == "pystemd":
         try:
             from sdcontainer.systemd.sdbus import PystemdClient
         except ImportError:
-            if choice == "pystemd":
-                raise SdcError("pystemd is not installed", hint="pip install 'sdcontainer[pystemd]'") from None
-        else:
-            return PystemdClient()
+            raise SdcError("pystemd is not installed", hint="pip install 'sdcontainer[pystemd]'") from None
+        return PystemdClient()
     from sdcontainer.systemd.dbusnext import DbusNextClient
 
     return DbusNextClient()

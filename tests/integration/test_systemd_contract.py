@@ -16,7 +16,7 @@ from sdcontainer.errors import Conflict, NotFound
 from sdcontainer.systemd import SCOPE_IFACE, SERVICE_IFACE, SystemdClient, connect, wait_for_state
 
 
-@pytest.fixture(params=["dbus-next", "pystemd"])
+@pytest.fixture(params=["wire", "dbus-next", "pystemd"])
 def client(request: pytest.FixtureRequest) -> Iterator[SystemdClient]:
     c = connect(request.param)
     yield c
@@ -50,7 +50,8 @@ def service(command: list[str], **extra: object) -> list[tuple[str, str, object]
 
 
 def test_adapter_is_the_one_asked_for(client: SystemdClient, request: pytest.FixtureRequest) -> None:
-    expected = {"dbus-next": "DbusNextClient", "pystemd": "PystemdClient"}[request.node.callspec.params["client"]]
+    names = {"wire": "WireClient", "dbus-next": "DbusNextClient", "pystemd": "PystemdClient"}
+    expected = names[request.node.callspec.params["client"]]
     assert type(client).__name__ == expected
 
 
