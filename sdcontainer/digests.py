@@ -11,9 +11,8 @@ an algorithm and an encoded hash of the length that algorithm gives, lowercase h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sdcontainer.errors import UsageError
+from sdcontainer.record import record
 
 # The algorithms sdc reads, and their hex lengths: sha256, which the image spec requires
 # (descriptor.md) and every registry and tool uses; sha512 content is refused with one line.
@@ -25,7 +24,7 @@ class InvalidDigest(UsageError):
     """A digest from outside that is not one."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Digest:
     algorithm: str
     hex: str  # lowercase, of ALGORITHMS[algorithm] characters: safe as a file name

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -198,4 +197,6 @@ def _usec(value: int) -> str:
 
 def _quote(words: list[str]) -> str:
     """Words for a unit file's command line: systemd's quoting is the shell's, and % is its own."""
+    import shlex  # (persist is on every removal's path, this only on --enable's)
+
     return " ".join(shlex.quote(w).replace("%", "%%") for w in words)

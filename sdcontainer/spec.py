@@ -11,7 +11,6 @@ import os
 import re
 import signal
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from sdcontainer import devices
 from sdcontainer.errors import UsageError
@@ -21,6 +20,10 @@ from sdcontainer.protocol import CAPABILITIES
 from sdcontainer.record import field, record
 from sdcontainer.text import is_decimal, parse_size
 from sdcontainer.volumes import BIND, TMPFS, VOLUME, check_volumes, parse_mount, parse_tmpfs, parse_volume
+
+TYPE_CHECKING = False  # (typing itself is ~2 ms of every command's import)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Docker's default capability set: what a root process in a container keeps.
 DEFAULT_CAPS = (
@@ -796,7 +799,8 @@ def parse_network(text: str) -> str:
 
 
 def check_publish(values: Sequence[str], *, network: str) -> tuple[str, ...]:
-    from sdcontainer.ports import parse_publish
+    if values:
+        from sdcontainer.ports import parse_publish  # (ipaddress: not for a run without -p)
 
     for value in values:
         parse_publish(value)  # (an IPv6 host address needs a network with IPv6: api.networks.plan)

@@ -14,13 +14,13 @@ import struct
 from collections.abc import Iterator
 from fcntl import ioctl
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sdcontainer import linux
 from sdcontainer.digests import Digest
 from sdcontainer.errors import StorageError, StoreFull
 from sdcontainer.storage.driver import Driver, remove_tree
 
+TYPE_CHECKING = False  # (typing itself is ~2 ms of every command's import)
 if TYPE_CHECKING:
     from sdcontainer.storage.changes import Change
 

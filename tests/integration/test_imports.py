@@ -44,3 +44,22 @@ def test_reading_and_stopping_import_nothing_of_the_run_path(sdc: Sdc, image: st
     # the typer commands may import typer and click; the fast path's (ps) not even those
     bad = {c: [m for m in ms if c.startswith("ps") or m not in ("typer", "click")] for c, ms in bad.items()}
     assert bad == {command: [] for command in found}
+
+
+# What `sdc run`, `run -d` and `ps` pay for before they do anything: none of these (each a
+# few ms of import here): dataclasses brings inspect, ast and dis (sdc's records are
+# sdcontainer.record); typing (annotations only, under TYPE_CHECKING); a bus library (the
+# default adapter is sdc's own, sdcontainer.systemd.wire); http and TLS (pulls only).
+NEVER_ON_THE_HOT_PATH = ("dataclasses", "inspect", "typing", "asyncio", "ssl", "http.client", "pystemd",
+                         "dbus_next", "typer", "click", "logging", "socket", "shlex", "tarfile", "hashlib")  # fmt: skip
+
+
+@pytest.mark.drivers("btrfs")
+def test_run_and_ps_import_only_what_they_use(sdc: Sdc, image: str, name: str) -> None:
+    found = {
+        "run --rm": imported(sdc, "run", "--rm", "--network", "none", image, "true"),
+        "run -d": imported(sdc, "run", "-d", "--name", name, image, "sleep", "1000"),
+        "ps": imported(sdc, "ps"),
+    }
+    assert {command: sorted(m for m in modules if m in NEVER_ON_THE_HOT_PATH)
+            for command, modules in found.items()} == {command: [] for command in found}  # fmt: skip
