@@ -201,7 +201,7 @@ class Bench:
                 }
             )
             self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"podman-run-{image}", 0.5)
-            self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"nspawn-{image}", 1.5)
+            self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"nspawn-{image}", 1.0)
             self.row(f"run --rm /bin/true ({image})", f"sdc-run-{image}", f"floor-systemd-run-{image}", None)
         self.phases("busybox")
 
@@ -240,7 +240,7 @@ class Bench:
             },
             runs=max(5, self.runs // 2),
         )
-        self.row("run --rm /bin/true, default network", "sdc-run-bridge", "podman-run-bridge", 0.7)
+        self.row("run --rm /bin/true, default network", "sdc-run-bridge", "podman-run-bridge", 0.6)
         names = "\n".join(f"net{i}" for i in range(n))
         xargs = ["xargs", "-P8", "-I{}"]
         for who, argv, remove in (
@@ -284,11 +284,17 @@ class Bench:
                 "sdc ps (empty)": f"{self.sdc} ps",
                 "podman ps (empty)": f"{' '.join(PODMAN)} ps",
                 "python -I -S (floor)": f"{self.python} -I -S -c pass",
+                # the bus adapters (issue 26): sdc's own (the default), and the two libraries'
+                "sdc ps (empty), SDC_BUS=pystemd": f"env SDC_BUS=pystemd {self.sdc} ps",
+                "sdc ps (empty), SDC_BUS=dbus-next": f"env SDC_BUS=dbus-next {self.sdc} ps",
             }
         )
         self.hyperfine({"launcher start-up": f"{self.python} -I -S {launcher}"}, ignore_failure=True)
         self.row("--version", "sdc --version", "podman --version", 0.5)
-        self.row("ps, no containers", "sdc ps (empty)", "podman ps (empty)", 0.5)
+        self.row("ps, no containers", "sdc ps (empty)", "podman ps (empty)", 0.8)
+        self.row("ps, the default bus adapter vs pystemd's", "sdc ps (empty)", "sdc ps (empty), SDC_BUS=pystemd", 1.0)
+        self.row("ps, the default bus adapter vs dbus-next's", "sdc ps (empty)", "sdc ps (empty), SDC_BUS=dbus-next",
+                 1.0)  # fmt: skip
         self.row("Python start (-I -S)", "python -I -S (floor)", None, None)
         self.row("launcher start-up (usage exit)", "launcher start-up", None, None)
 
@@ -474,10 +480,11 @@ class Bench:
                 stdout=subprocess.DEVNULL,
             ),
         )
+        self.hyperfine({f"podman ps ({n} running)": f"{' '.join(PODMAN)} ps"})
         self.timed(f"podman: rm -f {n}", lambda: sh(*PODMAN, "rm", "-f", "-t", "0", *names))
-        self.row(f"{n} x run -d, 8 at a time", f"sdc: {n} run -d", f"podman: {n} run -d", 0.25)
+        self.row(f"{n} x run -d, 8 at a time", f"sdc: {n} run -d", f"podman: {n} run -d", 0.5)
         self.row(f"rm -f of {n} running", f"sdc: rm -f {n}", f"podman: rm -f {n}", 0.25)
-        self.row(f"ps with {n} running", f"sdc ps ({n} running)", None, None, absolute=150)
+        self.row(f"ps with {n} running", f"sdc ps ({n} running)", f"podman ps ({n} running)", 0.8)
         ratio = mem_sdc / mem_floor if mem_floor else float("nan")
         self.results["density-memory"] = {
             "sdc_bytes": mem_sdc,

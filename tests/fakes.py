@@ -76,7 +76,7 @@ class FakeSystemd:
 
     def units_properties(self, units: Sequence[tuple[str, str]], names: Sequence[str]) -> list[dict[str, object]]:
         self.calls.append(("properties", [u for u, _ in units], list(names)))
-        return [{k: v for k, v in self.units[u].properties.items() if k in names} if u in self.units else {}
+        return [{k: v for k, v in self.unit_properties(u).items() if k in names} if u in self.units else {}
                 for u, _ in units]  # fmt: skip
 
     def close(self) -> None:

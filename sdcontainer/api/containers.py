@@ -16,6 +16,7 @@ from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
 from sdcontainer.record import record, replace
 from sdcontainer.spec import STOP_TIMEOUT_MAX, label_map, parse_signal
+from sdcontainer.systemd import UNIT_IFACE
 
 TYPE_CHECKING = False  # (typing itself is ~2 ms of every command's import)
 if TYPE_CHECKING:
@@ -74,20 +75,32 @@ def live_units(ctx: Context) -> set[str]:
 
 def wait_gone(ctx: Context, unit: str, timeout: float) -> str:
     """Wait for unit to stop (or be unloaded); end a scope found empty. The state reached."""
+    return wait_all_gone(ctx, [unit], timeout)[unit]
+
+
+def wait_all_gone(ctx: Context, names: Sequence[str], timeout: float) -> dict[str, str]:
+    """Wait for every unit of names to stop (or be unloaded), all together: each poll asks for
+    all that are still up in one round trip (units_properties); a scope found empty is ended.
+    The state each reached (the last seen for those still up at the deadline)."""
     deadline = ctx.clock.monotonic() + timeout
-    while True:
-        try:
-            state = str(ctx.systemd.unit_properties(unit)["ActiveState"])
-        except NotFound:
-            return "gone"
-        if state in GONE:
-            return state
-        if unit.endswith(".scope") and not cgroups.populated(units.unit_cgroup(unit)):
-            end_empty_scope(ctx, unit)
-            return "gone"
-        if ctx.clock.monotonic() >= deadline:
-            return state
+    reached: dict[str, str] = {}
+    pending = list(dict.fromkeys(names))
+    while pending:
+        found = ctx.systemd.units_properties([(unit, UNIT_IFACE) for unit in pending], ["ActiveState"])
+        still = []
+        for unit, props in zip(pending, found, strict=True):
+            state = str(props.get("ActiveState", "gone"))
+            if state not in GONE and unit.endswith(".scope") and not cgroups.populated(units.unit_cgroup(unit)):
+                end_empty_scope(ctx, unit)
+                state = "gone"
+            reached[unit] = state
+            if state not in GONE:
+                still.append(unit)
+        pending = still
+        if not pending or ctx.clock.monotonic() >= deadline:
+            break
         ctx.clock.sleep(POLL)
+    return reached
 
 
 def end_empty_scope(ctx: Context, unit: str) -> None:
@@ -395,10 +408,13 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
                 _signal_pid1(ctx, c, signum)
                 announce(c, "kill", signal=str(signum))
     stubborn = []
+    by_timeout: dict[int, list[Container]] = {}  # waited for together, those of one timeout at a time
     for c in running:
-        wait = (c.spec.stop_timeout if timeout is None else timeout) - (ctx.clock.monotonic() - start)
-        if (wait <= 0 or wait_gone(ctx, c.unit, wait) not in GONE) and not _recording_its_end(ctx, c.unit):
-            stubborn.append(c)
+        by_timeout.setdefault(c.spec.stop_timeout if timeout is None else timeout, []).append(c)
+    for seconds, group in sorted(by_timeout.items()):
+        wait = seconds - (ctx.clock.monotonic() - start)
+        reached = wait_all_gone(ctx, [c.unit for c in group], wait) if wait > 0 else {}
+        stubborn += [c for c in group if reached.get(c.unit) not in GONE and not _recording_its_end(ctx, c.unit)]
     _kill_all(ctx, stubborn)
     for c in running:  # stopped when how it ended is recorded: `ps -a` right after says it
         if c.unit.endswith(".scope"):
@@ -496,17 +512,18 @@ def _kill_all(ctx: Context, victims: Sequence[Container]) -> None:
             _stop_job(ctx, c.unit)  # or systemd starts it again
         with contextlib.suppress(Conflict):  # ended already
             _signal_pid1(ctx, c, signal.SIGKILL)
-    deadline = ctx.clock.monotonic() + PID1_GRACE
-    lingering = [c for c in victims if wait_gone(ctx, c.unit, max(0.0, deadline - ctx.clock.monotonic())) not in GONE
-                 and not _recording_its_end(ctx, c.unit)]  # fmt: skip
+    if not victims:
+        return
+    reached = wait_all_gone(ctx, [c.unit for c in victims], PID1_GRACE)
+    lingering = [c for c in victims if reached[c.unit] not in GONE and not _recording_its_end(ctx, c.unit)]
     for c in lingering:
         with contextlib.suppress(NotFound, Conflict):  # (gone meanwhile)
             ctx.systemd.kill_unit(c.unit, "all", signal.SIGKILL)
-    deadline = ctx.clock.monotonic() + KILL_WAIT
+    reached = wait_all_gone(ctx, [c.unit for c in victims], KILL_WAIT)
     for c in victims:
-        state = wait_gone(ctx, c.unit, max(0.0, deadline - ctx.clock.monotonic()))
-        if state not in GONE:
-            raise SdcError(f"container {c.name} did not stop (unit {state})", hint=f"see `systemctl status {c.unit}`")
+        if reached[c.unit] not in GONE:
+            raise SdcError(f"container {c.name} did not stop (unit {reached[c.unit]})",
+                           hint=f"see `systemctl status {c.unit}`")  # fmt: skip
 
 
 def kill(ctx: Context, ref: str, sig: str) -> Container:
