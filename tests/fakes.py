@@ -76,7 +76,9 @@ class FakeSystemd:
 
     def units_properties(self, units: Sequence[tuple[str, str]], names: Sequence[str]) -> list[dict[str, object]]:
         self.calls.append(("properties", [u for u, _ in units], list(names)))
-        return [{k: v for k, v in self.unit_properties(u).items() if k in names} if u in self.units else {}
+        # (systemd loads a unit asked for by its path: one not loaded answers as not-found, inactive)
+        missing = {"ActiveState": "inactive", "SubState": "dead", "LoadState": "not-found"}
+        return [{k: v for k, v in (self.unit_properties(u) if u in self.units else missing).items() if k in names}
                 for u, _ in units]  # fmt: skip
 
     def close(self) -> None:

@@ -83,10 +83,16 @@ class SystemdClient(Protocol):
 
     def units_properties(self, units: Sequence[tuple[str, str]], names: Sequence[str]) -> list[dict[str, object]]:
         """The properties names of each (unit, interface), by the units' object paths (unit_path):
-        a unit that is not loaded, or a property it lacks, is left out of its dict."""
+        a property it lacks is left out of its dict (LACKING); any other error is raised. (systemd
+        loads a unit asked for by its path: one not loaded answers as not-found and inactive.)"""
         ...
 
     def close(self) -> None: ...
+
+
+# The errors of a Get or GetAll that mean the property (or the unit's interface) is not there.
+LACKING = frozenset({"org.freedesktop.DBus.Error.UnknownProperty", "org.freedesktop.DBus.Error.UnknownInterface",
+                     "org.freedesktop.DBus.Error.UnknownObject", "org.freedesktop.systemd1.NoSuchUnit"})  # fmt: skip
 
 
 def unit_path(name: str) -> str:

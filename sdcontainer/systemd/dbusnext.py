@@ -14,6 +14,7 @@ from dbus_next.signature import Variant
 from sdcontainer.errors import SystemdError
 from sdcontainer.systemd import (
     BUS_NAME,
+    LACKING,
     MANAGER_IFACE,
     MANAGER_PATH,
     START_SIGNATURE,
@@ -27,6 +28,7 @@ from sdcontainer.systemd import (
 
 T = TypeVar("T")
 JOB_TIMEOUT = 120.0
+IN_FLIGHT = 64  # Gets sent before their replies are read (the system bus allows 128 pending)
 
 
 def _unwrap(value: object) -> object:
@@ -136,13 +138,22 @@ class DbusNextClient:
             msg = Message(destination=BUS_NAME, path=path, interface="org.freedesktop.DBus.Properties",
                           member="Get", signature="ss", body=[iface, prop])  # fmt: skip
             reply = await self._bus.call(msg)
-            if reply is None or reply.message_type == MessageType.ERROR:
-                return None
+            if reply is None:
+                raise SystemdError(f"no reply from systemd to a Get of {prop}")
+            if reply.message_type == MessageType.ERROR:
+                if reply.error_name in LACKING:
+                    return None
+                raise error_from_dbus(reply.error_name or "", str(reply.body[0] if reply.body else ""))
             return prop, _unwrap(reply.body[0])
 
         async def all_of() -> list[list[tuple[str, object] | None]]:
-            return await asyncio.gather(*(asyncio.gather(*(get(unit_path(unit), iface, prop) for prop in names))
-                                          for unit, iface in units))  # fmt: skip
+            asked = [(i, unit_path(unit), iface, prop) for i, (unit, iface) in enumerate(units) for prop in names]
+            found: list[list[tuple[str, object] | None]] = [[] for _ in units]
+            for start in range(0, len(asked), IN_FLIGHT):  # (the bus allows 128 pending replies)
+                batch = asked[start : start + IN_FLIGHT]
+                for (i, *_), pair in zip(batch, await asyncio.gather(*(get(*a[1:]) for a in batch)), strict=True):
+                    found[i].append(pair)
+            return found
 
         try:
             found = self._run(all_of())

@@ -16,6 +16,7 @@ from typing import Any, cast
 from sdcontainer.errors import NotFound, SdcError, SystemdError
 from sdcontainer.systemd import (
     BUS_NAME,
+    LACKING,
     MANAGER_IFACE,
     MANAGER_PATH,
     UNIT_IFACE,
@@ -195,7 +196,9 @@ class PystemdClient:
                 props = self._bus.call_method(BUS_NAME.encode(), unit_path(unit).encode(),
                                               b"org.freedesktop.DBus.Properties", b"GetAll",
                                               apply_signature(b"s", [iface.encode()])).body  # fmt: skip
-            except DBusBaseError:
+            except DBusBaseError as exc:
+                if str(_text(exc.err_name) or "") not in LACKING and not isinstance(exc, DBusNoSuchUnitError):
+                    raise _error(exc) from exc
                 found.append({})
                 continue
             wanted = {name.encode() for name in names}

@@ -17,6 +17,7 @@ answered as org.freedesktop.systemd1, not from another client of the bus.
 from __future__ import annotations
 
 import _socket as socket  # (the socket module adds selectors and enum types: ~1.5 ms)
+import contextlib
 import os
 import struct
 import time
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from sdcontainer.errors import SystemdError
 from sdcontainer.systemd import (
     BUS_NAME,
+    LACKING,
     MANAGER_IFACE,
     MANAGER_PATH,
     START_SIGNATURE,
@@ -44,6 +46,10 @@ SYSTEM_BUS = "/run/dbus/system_bus_socket"
 DBUS = ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus")
 PROPERTIES = "org.freedesktop.DBus.Properties"
 CALL_TIMEOUT = 25.0  # seconds, sd-bus's default for a method call
+# Calls sent before their replies are read: the system bus refuses a connection more than 128
+# pending replies (max_replies_per_connection, LimitsExceeded).
+IN_FLIGHT = 64
+
 JOB_TIMEOUT = 120.0
 MAX_MESSAGE = 1 << 27  # the specification's limit (128 MiB)
 MAX_DEPTH = 64  # 32 nested arrays and 32 nested structs at most
@@ -61,10 +67,10 @@ class WireError(Exception):
     """A malformed message, signature or value."""
 
 
-def _end(sig: str, i: int, arrays: int = 0, structs: int = 0) -> int:
-    """The index just past the complete type that starts at sig[i] (at most 32 arrays and 32
-    structs deep, as the specification allows)."""
-    if arrays > 32 or structs > 32:
+def _end(sig: str, i: int, arrays: int = 0, structs: int = 0, entries: int = 0) -> int:
+    """The index just past the complete type that starts at sig[i] (at most 32 arrays, 32 structs
+    and 32 dict entries deep, each counted apart, as libdbus counts them)."""
+    if arrays > 32 or structs > 32 or entries > 32:
         raise WireError("signature nested too deeply")
     if i >= len(sig):
         raise WireError(f"signature {sig!r} ends inside a type")
@@ -74,17 +80,17 @@ def _end(sig: str, i: int, arrays: int = 0, structs: int = 0) -> int:
             key = i + 2
             if key >= len(sig) or sig[key] not in _FIXED and sig[key] not in "sog":
                 raise WireError(f"signature {sig!r}: a dict's key must be a basic type")
-            j = _end(sig, _end(sig, key, arrays + 1, structs + 1), arrays + 1, structs + 1)
+            j = _end(sig, key + 1, arrays + 1, structs, entries + 1)
             if sig[j : j + 1] != "}":
                 raise WireError(f"signature {sig!r}: a dict entry holds two types")
             return j + 1
-        return _end(sig, i + 1, arrays + 1, structs)
+        return _end(sig, i + 1, arrays + 1, structs, entries)
     if code == "(":
         j = i + 1
         if sig[j : j + 1] == ")":
             raise WireError(f"signature {sig!r}: an empty struct")
         while sig[j : j + 1] != ")":
-            j = _end(sig, j, arrays, structs + 1)
+            j = _end(sig, j, arrays, structs + 1, entries)
         return j + 1
     if code in _FIXED or code in "sogv":
         return i + 1
@@ -315,8 +321,9 @@ def message_size(data: bytes | bytearray) -> int | None:
     return size
 
 
-def decode_message(data: bytes) -> Message:
-    """One whole message (message_size's bytes)."""
+def decode_message(data: bytes, *, body: bool = True) -> Message:
+    """One whole message (message_size's bytes); without body, its header alone (the body left
+    unread: what sdc does not wait for costs no decoding, and cannot fail the command)."""
     order = {0x6C: "<", 0x42: ">"}.get(data[0]) if data else None
     if order is None or len(data) < 16 or data[3] != 1:
         raise WireError("not a D-Bus message of protocol version 1")
@@ -336,10 +343,12 @@ def decode_message(data: bytes) -> Message:
     reader._align(8)
     if reader.pos + body_length != len(data):
         raise WireError("the body's length disagrees with the message's")
-    body = [reader.read(sig) for sig in split_signature(fields.get(8, ""))]
+    if not body:
+        return Message(kind, flags, serial, fields, [])
+    values = [reader.read(sig) for sig in split_signature(fields.get(8, ""))]
     if reader.pos != len(data):
         raise WireError("the body holds more than its signature says")
-    return Message(kind, flags, serial, fields, body)
+    return Message(kind, flags, serial, fields, values)
 
 
 def bus_address() -> tuple[str | bytes, str]:
@@ -360,7 +369,10 @@ def bus_address() -> tuple[str | bytes, str]:
 
 class Connection:
     """A connection to the system bus: calls are queued, written together by the first wait for
-    a reply, and their replies read as they come; signals go to on_signal."""
+    a reply, and their replies read as they come. Of what else arrives, only systemd's
+    JobRemoved signals are kept (signals): any client of the bus may send us signals, and the
+    bus passes their bodies unchecked; a message not waited for is dropped by its header, its
+    body never decoded."""
 
     def __init__(self) -> None:
         address, self.address = bus_address()
@@ -376,8 +388,9 @@ class Connection:
         self._in = bytearray()
         self._authenticated = False
         self._serial = 0
-        self._wanted: set[int] = set()
+        self._wanted: dict[int, str] = {}  # serial -> the destination of the call
         self._replies: dict[int, Message] = {}
+        self.peers: dict[str, str] = {}  # a well-known name -> the unique name that answered for it
         self.signals: list[Message] = []
         self.call(*DBUS, "Hello", flags=NO_REPLY_EXPECTED)  # (the bus answers Hello all the same)
 
@@ -387,7 +400,7 @@ class Connection:
         self._serial += 1
         self._out += encode_call(self._serial, destination, path, interface, member, signature, args, flags)
         if not flags & NO_REPLY_EXPECTED:
-            self._wanted.add(self._serial)
+            self._wanted[self._serial] = destination
         return self._serial
 
     def reply(self, serial: int, timeout: float = CALL_TIMEOUT) -> Message:
@@ -395,24 +408,28 @@ class Connection:
         deadline = time.monotonic() + timeout
         while serial not in self._replies:
             self.receive(deadline)
-        self._wanted.discard(serial)
+        self._wanted.pop(serial, None)
         return self._replies.pop(serial)
 
     def receive(self, deadline: float) -> None:
         """Send what is queued, then read what the bus has sent, until at least one message (or
         the authentication's answer) is in."""
+        late = SystemdError("systemd did not answer in time", hint="see `systemctl status` and its journal")
         try:
-            if self._out:
-                self.sock.sendall(self._out)
-                self._out.clear()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise SystemdError("systemd did not answer in time", hint="see `systemctl status` and its journal")
+                raise late
             self.sock.settimeout(remaining)
+            if self._out:
+                try:
+                    self.sock.sendall(self._out)
+                except OSError:
+                    self.close()  # part of a message may have gone: the stream is lost
+                    raise
+                self._out.clear()
             data = self.sock.recv(1 << 16)
         except TimeoutError:
-            raise SystemdError("systemd did not answer in time", hint="see `systemctl status` and its journal") \
-                from None  # fmt: skip
+            raise late from None
         except OSError as exc:
             raise unreachable(exc) from exc
         if not data:
@@ -438,12 +455,22 @@ class Connection:
             del self._in[: line_end + 2]
             self._authenticated = True
         while (size := message_size(self._in)) is not None and len(self._in) >= size:
-            msg = decode_message(bytes(self._in[:size]))
+            data = bytes(self._in[:size])
             del self._in[:size]
-            if msg.kind in (METHOD_RETURN, ERROR) and msg.reply_serial in self._wanted:
-                self._replies[msg.reply_serial] = msg
-            elif msg.kind == SIGNAL and msg.member == "JobRemoved":
-                self.signals.append(msg)
+            try:
+                head = decode_message(data, body=False)
+            except WireError:
+                continue  # (framed by its fixed header: the next one is where it says)
+            if head.kind in (METHOD_RETURN, ERROR) and head.reply_serial in self._wanted:
+                msg = decode_message(data)  # one we wait for, from the bus or systemd: malformed is fatal
+                destination = self._wanted[head.reply_serial]
+                if head.sender.startswith(":"):
+                    self.peers.setdefault(destination, head.sender)
+                self._replies[head.reply_serial] = msg
+            elif head.kind == SIGNAL and head.member == "JobRemoved" and head.sender and \
+                    head.sender == self.peers.get(BUS_NAME):  # fmt: skip
+                with contextlib.suppress(WireError):
+                    self.signals.append(decode_message(data))
 
     def close(self) -> None:
         self.sock.close()
@@ -461,18 +488,11 @@ class WireClient:
     def __init__(self) -> None:
         self._bus = Connection()
         self._subscribed = False
-        self._systemd = ""  # systemd's unique name on the bus, from its first reply
         self._jobs: dict[str, str] = {}  # job path -> result, from systemd's JobRemoved
         self._checks: list[int] = []  # calls whose replies are only checked (AddMatch, Subscribe)
 
     def _manager(self, member: str, signature: str = "", args: Sequence[Any] = ()) -> list[Any]:
-        return self._result(self._bus.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, member, signature, args))
-
-    def _result(self, serial: int) -> list[Any]:
-        msg = self._bus.reply(serial)
-        if not self._systemd and msg.sender and msg.sender.startswith(":"):
-            self._systemd = msg.sender  # (every call of ours that gets here went to systemd)
-        return _check(msg)
+        return _check(self._bus.reply(self._bus.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, member, signature, args)))
 
     def _subscribe(self) -> None:
         """Ask for job signals (systemd sends them only to subscribers), queued before the call
@@ -486,13 +506,14 @@ class WireClient:
         self._subscribed = True
 
     def _wait_job(self, job: str) -> str:
+        """The job's result, from systemd's JobRemoved (Connection keeps those of systemd's own
+        unique name alone: another client's forged one is not taken)."""
         while self._checks:  # (answered before the job's call was: in the order they were sent)
             _check(self._bus.reply(self._checks.pop(0)))
         deadline = time.monotonic() + JOB_TIMEOUT
         while True:
             for msg in self._bus.signals:
-                if msg.member == "JobRemoved" and msg.sender == self._systemd and msg.path == MANAGER_PATH and \
-                        msg.interface == MANAGER_IFACE and len(msg.body) == 4:  # fmt: skip
+                if msg.path == MANAGER_PATH and msg.interface == MANAGER_IFACE and len(msg.body) == 4:
                     self._jobs[str(msg.body[1])] = str(msg.body[3])
             self._bus.signals.clear()
             if job in self._jobs:
@@ -533,21 +554,23 @@ class WireClient:
 
     def unit_properties(self, name: str, interface: str = UNIT_IFACE) -> dict[str, object]:
         (path,) = self._manager("GetUnit", "s", [name])
-        (props,) = self._result(self._bus.call(BUS_NAME, path, PROPERTIES, "GetAll", "s", [interface]))
+        (props,) = _check(self._bus.reply(self._bus.call(BUS_NAME, path, PROPERTIES, "GetAll", "s", [interface])))
         return dict(props)
 
     def units_properties(self, units: Sequence[tuple[str, str]], names: Sequence[str]) -> list[dict[str, object]]:
-        """Every Get sent in one write, the replies read as they come: one round trip for all."""
-        serials = [[(prop, self._bus.call(BUS_NAME, unit_path(unit), PROPERTIES, "Get", "ss", [iface, prop]))
-                    for prop in names] for unit, iface in units]  # fmt: skip
-        found: list[dict[str, object]] = []
-        for asked in serials:
-            props: dict[str, object] = {}
-            for prop, serial in asked:
+        """Every Get sent in writes of IN_FLIGHT, the replies read as they come: a round trip
+        for each IN_FLIGHT. A property the unit lacks is left out; any other error is raised."""
+        asked = [(i, prop, unit, iface) for i, (unit, iface) in enumerate(units) for prop in names]
+        found: list[dict[str, object]] = [{} for _ in units]
+        for start in range(0, len(asked), IN_FLIGHT):
+            batch = [(i, prop, self._bus.call(BUS_NAME, unit_path(unit), PROPERTIES, "Get", "ss", [iface, prop]))
+                     for i, prop, unit, iface in asked[start : start + IN_FLIGHT]]  # fmt: skip
+            for i, prop, serial in batch:
                 msg = self._bus.reply(serial)
-                if msg.kind == METHOD_RETURN and len(msg.body) == 1:
-                    props[prop] = msg.body[0]
-            found.append(props)
+                if msg.kind == ERROR and msg.error_name in LACKING:
+                    continue
+                (value,) = _check(msg)
+                found[i][prop] = value
         return found
 
     def list_units(self, patterns: Sequence[str]) -> list[UnitInfo]:

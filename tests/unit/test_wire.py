@@ -228,11 +228,22 @@ def fake_bus(replies: list[bytes]) -> tuple[str, threading.Thread]:
     return path, thread
 
 
+def message(kind: int, serial: int, fields: list[tuple[int, tuple[str, Any]]], signature: str = "",
+            args: list[Any] | None = None) -> bytes:  # fmt: skip
+    """A message as the bus delivers it, SENDER included (dbus-next's marshaller leaves that to the bus)."""
+    body = wire.Writer()
+    for sig, arg in zip(split_signature(signature), args or [], strict=True):
+        body.write(sig, arg)
+    header = wire.Writer()
+    header.buf += struct.pack("<cBBBII", b"l", kind, 0, 1, len(body.buf), serial)
+    header.write("a(yv)", [*fields, *([(8, ("g", signature))] if signature else [])])
+    header.pad(8)
+    return bytes(header.buf + body.buf)
+
+
 def reply(serial: int, sender: str, signature: str, body: list[Any], error: str = "") -> bytes:
-    kind = MessageType.ERROR if error else MessageType.METHOD_RETURN
-    extra = {"error_name": error} if error else {}
-    return bytes(NextMessage(message_type=kind, serial=100 + serial, reply_serial=serial, sender=sender,
-                             signature=signature, body=body, **extra)._marshall())  # fmt: skip
+    fields = [(5, ("u", serial)), (7, ("s", sender)), *([(4, ("s", error))] if error else [])]
+    return message(wire.ERROR if error else wire.METHOD_RETURN, 100 + serial, fields, signature, body)
 
 
 def test_job_signals_count_only_from_systemd(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,13 +252,13 @@ def test_job_signals_count_only_from_systemd(monkeypatch: pytest.MonkeyPatch) ->
     job = "/org/freedesktop/systemd1/job/42"
 
     def removed(sender: str, result: str, serial: int) -> bytes:
-        return bytes(NextMessage(message_type=MessageType.SIGNAL, serial=serial, sender=sender,
-                                 path=wire.MANAGER_PATH, interface=wire.MANAGER_IFACE, member="JobRemoved",
-                                 signature="uoss", body=[42, job, "x.service", result])._marshall())  # fmt: skip
+        return message(wire.SIGNAL, serial, [(1, ("o", wire.MANAGER_PATH)), (2, ("s", wire.MANAGER_IFACE)),
+                                             (3, ("s", "JobRemoved")), (7, ("s", sender))],
+                       "uoss", [42, job, "x.service", result])  # fmt: skip
 
     path, thread = fake_bus([reply(2, "org.freedesktop.DBus", "", []), reply(3, ":1.1", "", []),
                              reply(4, ":1.1", "o", [job]), removed(":1.66", "done", 500),
-                             removed(":1.1", "failed", 501)])  # fmt: skip
+                             removed(":1.1", "failed", 501), removed(":1.66", "done", 502)])  # fmt: skip
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={path}")
     client = wire.WireClient()
     try:
@@ -295,3 +306,81 @@ def test_no_bus_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/bus")
     with pytest.raises(SystemdError, match="cannot reach systemd"):
         wire.WireClient()
+
+
+def test_dict_entries_count_apart_from_structs() -> None:
+    """libdbus counts arrays, structs and dict entries each to 32: a signature it accepts, which
+    any client may send us in a signal, is one we read."""
+    sig = "a{s" * 13 + "(" * 20 + "s" + ")" * 20 + "}" * 13
+    assert split_signature(sig) == [sig]
+    with pytest.raises(WireError):
+        split_signature("a{s" * 33 + "s" + "}" * 33)
+
+
+def signal_from(sender: str, signature: str, body: bytes, serial: int = 900) -> bytes:
+    """A signal whose body is whatever bytes a peer chooses (the bus does not check them)."""
+    header = wire.Writer()
+    header.buf += struct.pack("<cBBBII", b"l", 4, 0, 1, len(body), serial)
+    header.write("a(yv)", [(1, ("o", "/x")), (2, ("s", "org.x.I")), (3, ("s", "JobRemoved")), (7, ("s", sender)),
+                           (8, ("g", signature))])  # fmt: skip
+    header.pad(8)
+    return bytes(header.buf) + body
+
+
+def test_what_we_do_not_wait_for_is_not_decoded_nor_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another client's signal with a body that does not decode (or a huge one) is dropped by its
+    header: the call goes on."""
+    garbage = signal_from(":1.66", "as", b"\xff" * 64)
+    path, thread = fake_bus([garbage, reply(2, ":1.1", "", [])])
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={path}")
+    client = wire.WireClient()
+    try:
+        client.reset_failed_unit("x.service")
+    finally:
+        client.close()
+    thread.join(5)
+
+
+def test_units_properties_leaves_out_what_a_unit_lacks_and_raises_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    path, thread = fake_bus([
+        reply(2, ":1.1", "v", [("s", "active")]),
+        reply(3, ":1.1", "s", ["no such property"], error="org.freedesktop.DBus.Error.UnknownProperty"),
+        reply(4, ":1.1", "s", ["too many"], error="org.freedesktop.DBus.Error.LimitsExceeded"),
+    ])  # fmt: skip
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={path}")
+    client = wire.WireClient()
+    try:
+        with pytest.raises(SystemdError, match="too many"):
+            client.units_properties([("a.service", "x"), ("b.service", "x"), ("c.service", "x")], ["ActiveState"])
+    finally:
+        client.close()
+    thread.join(5)
+    path, thread = fake_bus([reply(2, ":1.1", "v", [("s", "active")]),
+                             reply(3, ":1.1", "s", ["no"], error="org.freedesktop.DBus.Error.UnknownProperty")])
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={path}")
+    client = wire.WireClient()
+    try:
+        assert client.units_properties([("a.service", "x"), ("b.service", "x")], ["ActiveState"]) == \
+            [{"ActiveState": "active"}, {}]  # fmt: skip
+    finally:
+        client.close()
+    thread.join(5)
+
+
+def test_a_send_that_cannot_finish_is_a_timeout_and_the_connection_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bus that reads nothing: the write blocks, the deadline ends it, the stream is not reused."""
+    import tempfile
+
+    path = tempfile.mktemp(prefix="sdc-bus-", dir="/tmp")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={path}")
+    monkeypatch.setattr(wire, "CALL_TIMEOUT", 0.5)
+    client = wire.WireClient()
+    serial = client._bus.call(*wire.DBUS, "X", "ay", [b"\0" * (8 << 20)])
+    with pytest.raises(SystemdError, match="in time"):
+        client._bus.reply(serial, timeout=0.5)
+    with pytest.raises(SystemdError):
+        client._bus.reply(serial, timeout=0.5)
+    server.close()
