@@ -71,27 +71,34 @@ def _fields_of(cls: type) -> list[Field]:
 
 
 def _make_init(cls: type, fields: list[Field], kw_only: bool) -> None:
-    """__init__, made as source and compiled once, as dataclasses makes it."""
-    names: dict[str, Any] = {"MISSING": MISSING}
+    """__init__, made as source and compiled once, as dataclasses makes it (its own names all
+    begin __record_, which no field's may)."""
+    names: dict[str, Any] = {"__record_missing": MISSING}
     params, body = [], []
     for f in fields:
+        if f.name.startswith("__record_"):
+            raise TypeError(f"{cls.__name__}: field {f.name}: names beginning __record_ are the record's own")
         if f.default is not MISSING:
-            names[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
-            body.append(f"    d[{f.name!r}] = {f.name}")
+            if f.default.__class__.__hash__ is None:
+                raise ValueError(f"{cls.__name__}: mutable default {type(f.default).__name__} for field {f.name} "
+                                 "is not allowed: use default_factory")  # fmt: skip
+            names[f"__record_default_{f.name}"] = f.default
+            params.append(f"{f.name}=__record_default_{f.name}")
+            body.append(f"    __record_dict[{f.name!r}] = {f.name}")
         elif f.default_factory is not MISSING:
-            names[f"_factory_{f.name}"] = f.default_factory
-            params.append(f"{f.name}=MISSING")
-            body.append(f"    d[{f.name!r}] = _factory_{f.name}() if {f.name} is MISSING else {f.name}")
+            names[f"__record_factory_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=__record_missing")
+            body.append(f"    __record_dict[{f.name!r}] = __record_factory_{f.name}() if {f.name} is __record_missing "
+                        f"else {f.name}")
         else:
             if not kw_only and any("=" in p for p in params):
                 raise TypeError(f"{cls.__name__}: field {f.name} without a default follows one with a default")
             params.append(f.name)
-            body.append(f"    d[{f.name!r}] = {f.name}")
+            body.append(f"    __record_dict[{f.name!r}] = {f.name}")
     star = ["*"] if kw_only and params else []
-    post = ["    self.__post_init__()"] if hasattr(cls, "__post_init__") else []
-    source = "\n".join([f"def __init__(self, {', '.join([*star, *params])}):", "    d = self.__dict__",
-                        *body, *post, "    pass"])  # fmt: skip
+    post = ["    __record_self.__post_init__()"] if hasattr(cls, "__post_init__") else []
+    source = "\n".join([f"def __init__({', '.join(['__record_self', *star, *params])}):",
+                        "    __record_dict = __record_self.__dict__", *body, *post, "    pass"])  # fmt: skip
     exec(source, names)  # noqa: S102 - our own source, from the class's field names
     init = names["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
@@ -106,7 +113,7 @@ def _frozen_delattr(self: object, name: str) -> None:
     raise FrozenInstanceError(f"cannot delete field {name!r}")
 
 
-def _make_methods(cls: type, fields: list[Field]) -> None:
+def _make_methods(cls: type, fields: list[Field], kw_only: bool) -> None:
     compared = tuple(f.name for f in fields if f.compare)
     shown = tuple(f.name for f in fields)
 
@@ -124,13 +131,15 @@ def _make_methods(cls: type, fields: list[Field]) -> None:
         mine = self.__dict__
         return f"{self.__class__.__qualname__}({', '.join(f'{name}={mine[name]!r}' for name in shown)})"
 
+    # A class's own __eq__ leaves __hash__ None in its dict: not one of its own (dataclasses' rule).
+    own_hash = cls.__dict__.get("__hash__") is not None or "__eq__" not in cls.__dict__ and "__hash__" in cls.__dict__
     for method in (__eq__, __hash__, __repr__):
         method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
-        if method.__name__ not in cls.__dict__:
+        if method.__name__ not in cls.__dict__ or method is __hash__ and not own_hash:
             setattr(cls, method.__name__, method)
     cls.__setattr__ = _frozen_setattr  # type: ignore[method-assign,assignment]
     cls.__delattr__ = _frozen_delattr  # type: ignore[method-assign,assignment]
-    cls.__match_args__ = tuple(f.name for f in fields)  # type: ignore[attr-defined,misc]
+    cls.__match_args__ = () if kw_only else tuple(f.name for f in fields)  # type: ignore[attr-defined,misc]
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
@@ -141,7 +150,7 @@ def record(cls: type[T] | None = None, /, *, kw_only: bool = False) -> Any:
         fields = _fields_of(cls)
         cls.__record_fields__ = tuple(fields)  # type: ignore[attr-defined]
         _make_init(cls, fields, kw_only)
-        _make_methods(cls, fields)
+        _make_methods(cls, fields, kw_only)
         return cls
 
     return make if cls is None else make(cls)
@@ -174,7 +183,9 @@ def asdict(obj: object) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     if hasattr(type(value), "__record_fields__"):
         return asdict(value)
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple: its fields by position
+        return type(value)(*(_plain(v) for v in value))
+    if isinstance(value, (list, tuple, set, frozenset)):
         return type(value)(_plain(v) for v in value)
     if isinstance(value, dict):
         return {_plain(k): _plain(v) for k, v in value.items()}
