@@ -1001,6 +1001,8 @@ def start(config: dict, bundle: str, *, detach: bool, interactive: bool = False,
         if userns:
             send_root(ours, pid, config)
         message, console = receive_ready(ours)
+        if console is not None:  # its size before PID 1 may ask (`stty size`: 0x0 is an error to it)
+            initial_window_size(console, from_caller=not detach)
         if cpuset:  # PID 1 is in it, and its cgroup namespace rooted there: we need not be
             _write_text(f"{CPUSET_V1}/cgroup.procs", "0")
         if message != READY_TO_EXEC:
@@ -1191,6 +1193,18 @@ def _close_passed(fds: list[int]) -> None:
             os.close(fd)
         except OSError:
             pass
+
+
+def initial_window_size(console: int, *, from_caller: bool) -> None:
+    """A new terminal's size: the caller's terminal's (a foreground run from one), else Docker's
+    24x80; relay_console follows the caller's changes from then on."""
+    if from_caller and os.isatty(0):
+        try:
+            linux.copy_window_size(0, console)
+            return
+        except OSError:
+            pass
+    linux.set_window_size(console, 24, 80)
 
 
 def receive_ready(sync: socket.socket) -> tuple[bytes, int | None]:
@@ -1695,7 +1709,6 @@ def keep_relays(pidfd: int, *, console: int | None, notify: socket.socket | None
     if console is not None:
         import termios
 
-        linux.set_window_size(console, 24, 80)
         attrs = termios.tcgetattr(console)
         attrs[1] &= ~termios.ONLCR  # the journal's lines end in \n, not \r\n
         termios.tcsetattr(console, termios.TCSANOW, attrs)
