@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Self
 
+from sdcontainer import linux
 from sdcontainer.digests import Digest
 from sdcontainer.errors import StoreFull, UsageError
 from sdcontainer.record import field, record
@@ -57,15 +58,19 @@ class UnsafeArchive(UsageError):
 
 
 class HashingReader:
-    """Reads a stream and keeps the sha256 of every byte read."""
+    """Reads a stream and keeps the sha256 of every byte read; or, hashed_by, a stream whose bytes
+    are those another reader hashes as they pass (an uncompressed layer's tar is its blob: one
+    sha256 of it, not two, which was an eighth of an import's time)."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, *, hashed_by: HashingReader | None = None) -> None:
         self.raw = raw
-        self.sha256 = hashlib.sha256()
+        self.sha256: hashlib._Hash = hashed_by.sha256 if hashed_by is not None else hashlib.sha256()
+        self.hashes = hashed_by is None
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
-        self.sha256.update(data)
+        if self.hashes:
+            self.sha256.update(data)
         return data
 
     def drain(self, limit: int | None = None) -> Digest:
@@ -174,6 +179,17 @@ def whiteout_target(name: str) -> str:
 def _open_dir(root_fd: int, parts: list[str], *, create: bool, member: str | None = None) -> Iterator[int]:
     """An fd of root/parts, refusing symlinks on the way; missing dirs made when create. member
     names the archive entry that needs it, for the error."""
+    if parts:  # one openat2 that refuses any symlink on the way; what it cannot open, the walk below says
+        try:
+            fd = linux.open_beneath(root_fd, "/".join(parts), _DIR_FLAGS)
+        except OSError:
+            pass
+        else:
+            try:
+                yield fd
+            finally:
+                os.close(fd)
+            return
     fd = os.dup(root_fd)
     try:
         for part in parts:
@@ -553,10 +569,11 @@ class _Extractor:
                 _set_attrs(dfd, member)
             self.dir_times.append((parts, member.mtime))
             return
-        _remove(pfd, name)
         if member.isreg():
             self._file(pfd, name, member)
-        elif member.issym():
+            return
+        _remove(pfd, name)
+        if member.issym():
             os.symlink(member.linkname, name, dir_fd=pfd)
             os.chown(name, member.uid, member.gid, dir_fd=pfd, follow_symlinks=False)
             os.utime(name, (member.mtime, member.mtime), dir_fd=pfd, follow_symlinks=False)
@@ -581,7 +598,12 @@ class _Extractor:
     def _file(self, pfd: int, name: str, member: tarfile.TarInfo) -> None:
         self.size += member.size  # apparent: a sparse member counts what it claims to hold
         self._charge(member.size, member)
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:  # (most names are new in their layer: no stat first)
+            fd = os.open(name, flags, 0o600, dir_fd=pfd)
+        except FileExistsError:  # a lower layer's, replaced (a directory with all under it)
+            _remove(pfd, name)
+            fd = os.open(name, flags, 0o600, dir_fd=pfd)
         self._note_payload(member)
         try:
             src = self.archive.extractfile(member)
@@ -786,7 +808,8 @@ def extract_layer(
     extractor: _Extractor | None = None
     try:
         os.fchmod(root_fd, 0o755)  # made by sdc, so root's; the archive's root entry is not applied
-        tar = HashingReader(decompressed(raw))
+        inner = decompressed(raw)
+        tar = HashingReader(inner, hashed_by=raw if isinstance(inner, _Peeked) else None)  # (_Peeked: uncompressed)
         recorder = TarSplit(tar, split) if split is not None else None
         with _Archive.open(fileobj=recorder or tar, mode="r|", tarinfo=_Ends) as archive:  # type: ignore[call-overload]
             extractor = _Extractor(root_fd, archive, max_size, recorder, spent)

@@ -90,6 +90,8 @@ MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
 MOUNT_ATTR_NOEXEC = 0x8
 RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
 
@@ -213,6 +215,19 @@ def open_in_root(root_fd: int, path: str, flags: int) -> int:
     how = _OpenHow(flags | os.O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
     ret = _libc.syscall(_syscall_number(_SYS_OPENAT2), root_fd, path.encode(), ctypes.byref(how), ctypes.sizeof(how))
     _check(ret, f"open {path} in the container's root")
+    return int(ret)
+
+
+def open_beneath(dir_fd: int, path: str, flags: int) -> int:
+    """Open path below dir_fd in one openat2(2) that follows no symlink, magic link or `..` out
+    of it (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): ELOOP where a component is a symlink, ENOENT,
+    ENOTDIR as os.open raises them; ENOSYS before Linux 5.6, EAGAIN on a rename racing it."""
+    how = _OpenHow(flags | os.O_CLOEXEC, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+    ret = _libc.syscall(_syscall_number(_SYS_OPENAT2), dir_fd, path.encode("utf-8", "surrogateescape"),
+                        ctypes.byref(how), ctypes.sizeof(how))  # fmt: skip
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
     return int(ret)
 
 
