@@ -196,7 +196,10 @@ def test_layers_download_side_by_side_and_a_flaky_network_is_retried(
     manifest = json.loads(run("skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{address}/test/flaky:1"))
     layers = [layer["digest"] for layer in manifest["layers"]]
     assert len(layers) == 3
-    proxy = Proxy(address, delay=0.5)
+    # Each blob held back longer than the client's first retry waits (0.5 s, registry.py), so that
+    # the first layer's retried GET overlaps the two ahead however loaded the host is (at 0.5 s the
+    # overlap was a matter of microseconds, and CI once saw two at once, not three).
+    proxy = Proxy(address, delay=1.0)
     # The first fails at once, the second breaks off half-way, the third both, one after the other.
     proxy.faults = {layers[0]: ["503"], layers[1]: ["cut"], layers[2]: ["cut", "503"]}
     before = store_state(store)
