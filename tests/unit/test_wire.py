@@ -205,14 +205,20 @@ def test_a_deep_variant_chain_is_refused() -> None:
         decode_message(bytes(header.buf + body))
 
 
-def fake_bus(replies: list[bytes]) -> tuple[str, threading.Thread]:
-    """A bus at a socket path that answers the authentication, then sends replies."""
+def listening() -> tuple[str, socket.socket]:
+    """A unix socket listening at a new path under /tmp: a bus of the test's making."""
     import tempfile
 
     path = tempfile.mktemp(prefix="sdc-bus-", dir="/tmp")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(1)
+    return path, server
+
+
+def fake_bus(replies: list[bytes]) -> tuple[str, threading.Thread]:
+    """A bus at a socket path that answers the authentication, then sends replies."""
+    path, server = listening()
 
     def serve() -> None:
         conn, _ = server.accept()
@@ -282,12 +288,7 @@ def test_errors_are_sdc_errors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_refused_authentication_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tempfile
-
-    path = tempfile.mktemp(prefix="sdc-bus-", dir="/tmp")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(1)
+    path, server = listening()
 
     def serve() -> None:
         conn, _ = server.accept()
@@ -369,12 +370,7 @@ def test_units_properties_leaves_out_what_a_unit_lacks_and_raises_the_rest(monke
 
 def test_a_send_that_cannot_finish_is_a_timeout_and_the_connection_closed(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bus that reads nothing: the write blocks, the deadline ends it, the stream is not reused."""
-    import tempfile
-
-    path = tempfile.mktemp(prefix="sdc-bus-", dir="/tmp")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(1)
+    path, server = listening()
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={path}")
     monkeypatch.setattr(wire, "CALL_TIMEOUT", 0.5)
     client = wire.WireClient()
