@@ -566,11 +566,11 @@ SYSTEMDS = frozenset({"name=systemd"})  # systemd's own v1 hierarchy
 UNIFIED: frozenset[str] = frozenset()  # cgroup v2's
 
 
-def own_cgroups() -> dict[frozenset[str], str]:
-    """Our cgroup in each hierarchy (/proc/self/cgroup), by what the hierarchy has: its controllers,
-    or name=systemd; cgroup v2's has nothing (UNIFIED)."""
+def own_cgroups(pid: int | None = None) -> dict[frozenset[str], str]:
+    """Our cgroup in each hierarchy (/proc/self/cgroup; pid's with pid), by what the hierarchy
+    has: its controllers, or name=systemd; cgroup v2's has nothing (UNIFIED)."""
     paths = {}
-    for line in _read_text("/proc/self/cgroup").splitlines():
+    for line in _read_text(f"/proc/{pid or 'self'}/cgroup").splitlines():
         _, controllers, path = line.split(":", 2)
         paths[frozenset(filter(None, controllers.split(",")))] = path
     return paths
@@ -613,15 +613,25 @@ class OomWatch:
     `oom_kill` counts) or v1's memory.oom_control (an eventfd registered with
     cgroup.event_control). We leave the scope then (launch): its cgroup is removed once the
     container has ended, often before our last look, so what a wake-up says is taken then.
-    v1 signals the eventfd when an OOM begins, before the kill is counted, and when the cgroup is
-    removed, after its files stop reading: a wake-up while the file still reads is an OOM (as
-    runc and containerd take it)."""
+
+    v1 signals the eventfd when an OOM begins, before the kill is counted, and once more when
+    the cgroup is removed, after its files stop reading: a signal while the file reads is an
+    OOM (as runc and containerd take it). A launcher that a busy host runs late finds the file
+    gone: then only a second signal tells an OOM from the removal's own, and the removal's may
+    not have come yet. A witness tells when it has: an eventfd on a usage threshold no cgroup
+    reaches, signalled by the removal alone, registered before the OOM's. The kernel removes the
+    events newest first, each signalled by a work item of the same worker pool, in order (none
+    of them sleeps before its signal but the witness's)."""
+
+    WITNESS_WAIT = 2.0  # seconds: the removal's work items run at once, on the CPU that removed it
 
     def __init__(self) -> None:
-        self.readable: list[int] = []  # v1's eventfds
+        self.readable: list[int] = []  # v1's eventfds, signalled by an OOM (and by the removal)
         self.exceptional: list[int] = []  # v2's memory.events
         self.counters: list[int] = []  # files whose oom and oom_kill lines count
         self.controls: dict[int, int] = {}  # v1: eventfd -> its memory.oom_control
+        self.witnesses: dict[int, int] = {}  # v1: eventfd -> its witness's, signalled by the removal alone
+        self.signals: dict[int, int] = {}  # v1: eventfd -> the signals it had
         self.start = 0
         self.killed = False
 
@@ -634,13 +644,28 @@ class OomWatch:
                         self.counters.append(fd)
                         self.exceptional.append(fd)
             elif "memory" in key and os.path.exists(f"{CGROUP_ROOT}/memory{path}/memory.oom_control"):
-                fd = os.open(f"{CGROUP_ROOT}/memory{path}/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
-                event = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
-                _write_text(f"{CGROUP_ROOT}/memory{path}/cgroup.event_control", f"{event} {fd}")
-                self.counters.append(fd)
+                cgroup = f"{CGROUP_ROOT}/memory{path}"
+                witness, usage = self._register(cgroup, "memory.usage_in_bytes", " -1")  # first: removed last
+                os.close(usage)
+                event, control = self._register(cgroup, "memory.oom_control")
+                self.counters.append(control)
                 self.readable.append(event)
-                self.controls[event] = fd
+                self.controls[event] = control
+                self.witnesses[event] = witness
+                self.signals[event] = 0
         self.start = self._count()
+
+    @staticmethod
+    def _register(cgroup: str, name: str, arguments: str = "") -> tuple[int, int]:
+        """An eventfd for cgroup's file name (cgroup v1's cgroup.event_control), and the file's fd."""
+        fd = os.open(f"{cgroup}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        event = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        try:
+            _write_text(f"{cgroup}/cgroup.event_control", f"{event} {fd}{arguments}")
+        except OSError:
+            close_all([fd, event])
+            raise
+        return event, fd
 
     def _count(self) -> int:
         """The OOMs and OOM kills so far (the highest count of any of our files)."""
@@ -658,19 +683,30 @@ class OomWatch:
         except OSError:
             return None  # the cgroup is gone
 
+    @staticmethod
+    def _take(event: int) -> int:
+        try:
+            return os.eventfd_read(event)
+        except BlockingIOError:
+            return 0  # not signalled
+
     def check(self) -> None:
         """After one of our fds woke up (or at the end): whether there were OOMs since arm."""
         for event in self.readable:
-            try:
-                os.eventfd_read(event)
-            except OSError:
-                continue  # not signalled
+            self.signals[event] += self._take(event)
+            if self.killed or not self.signals[event]:
+                continue
             if self._read(self.controls[event]) is not None:
-                self.killed = True
+                self.killed = True  # the cgroup is there: not the removal's signal
+                continue
+            witness = self.witnesses[event]
+            if select.select([witness], [], [], self.WITNESS_WAIT)[0]:
+                self.signals[event] += self._take(event)  # its removal's signal came before the witness's
+                self.killed = self.signals[event] > 1
         self.killed = self.killed or self._count() > self.start
 
     def close(self) -> None:
-        close_all([*self.readable, *self.counters])
+        close_all([*self.readable, *self.counters, *self.witnesses.values()])
 
 
 def _read_text(path: str) -> str:
@@ -1878,7 +1914,9 @@ def launch_foreground(sync_fd: int, *, interactive: bool = False) -> int:
     # relay_signals reads them with sigwaitinfo: none may be lost before (sdc spawned us with
     # them blocked, and exec keeps the mask, so none was lost since).
     signal.pthread_sigmask(signal.SIG_BLOCK, {*RELAYED, signal.SIGCHLD})
-    home = own_cgroups()  # sdc's, until sdc puts us in the container's scope
+    # sdc's cgroups, ours to return to: read from sdc, which stays there, not from ours, which
+    # sdc may have had systemd move into the scope already when a busy host starts us slowly.
+    home = own_cgroups(os.getppid())
     # What we import later, imported in sdc's cgroups still: what is allocated there stays
     # charged there (a move takes no charge along), not to the container's limit.
     from sdcontainer import machined  # noqa: F401

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import time
+from typing import Any
 
 import pytest
 
@@ -156,15 +160,108 @@ def test_the_payload_alone_is_charged_and_its_oom_is_reported(sdc: Sdc, image: s
     assert info["State"]["ExitCode"] == 137 and info["State"]["OOMKilled"] is True, info["State"]
 
 
+def scope_processes(name: str) -> list[str]:
+    cgroup = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", f"sdc-{name}.scope"],
+                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    try:
+        return open(f"/sys/fs/cgroup/systemd{cgroup}/cgroup.procs").read().split() if cgroup else []
+    except FileNotFoundError:
+        return []
+
+
 def test_a_foreground_scope_holds_the_payload_alone(sdc: Sdc, image: str, name: str) -> None:
     fg = foreground_sleep(sdc, image, name)
     try:
-        cgroup = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", f"sdc-{name}.scope"],
-                                capture_output=True, text=True).stdout.strip()  # fmt: skip
-        pids = open(f"/sys/fs/cgroup/systemd{cgroup}/cgroup.procs").read().split()
+        pids = scope_processes(name)
         assert [open(f"/proc/{p}/comm").read().strip() for p in pids] == ["sleep"], pids
         sdc.ok("stop", "-t", "1", name)
         assert fg.wait(timeout=30) in (143, 137)
     finally:
         fg.kill()
         fg.wait()
+
+
+def launcher_of(fg: subprocess.Popen[Any]) -> int:
+    """The foreground launcher sdc (fg) spawns, as soon as it has exec'ed (a fresh interpreter)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for child in open(f"/proc/{fg.pid}/task/{fg.pid}/children").read().split():
+            with contextlib.suppress(OSError):
+                if b"--foreground" in open(f"/proc/{child}/cmdline", "rb").read():
+                    return int(child)
+        time.sleep(0.0005)
+    raise AssertionError("no launcher")
+
+
+def cgroups_of(pid: int) -> list[str]:
+    return sorted(line.split(":", 1)[1] for line in open(f"/proc/{pid}/cgroup").read().splitlines())
+
+
+def test_a_launcher_started_after_its_scope_leaves_it_all_the_same(sdc: Sdc, image: str, name: str) -> None:
+    """On a busy host the launcher's interpreter can start after systemd has moved it into the
+    scope: it took the scope for sdc's cgroups then, stayed in it, and its memory was charged to
+    the container (CI saw it in the scope; under -m the OOM killer chose it over the payload and
+    sdc exited 137 with no warning). Here it is held stopped until it is in the scope."""
+    fg = subprocess.Popen(sdc.argv("run", "--name", name, image, "sleep", "1000"), env=sdc.env(),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        pid = launcher_of(fg)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 20
+            while str(pid) not in scope_processes(name):
+                assert time.monotonic() < deadline and fg.poll() is None, "the launcher never went into the scope"
+                time.sleep(0.01)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        deadline = time.monotonic() + 20
+        while sdc("exec", name, "true").returncode != 0:
+            assert time.monotonic() < deadline and fg.poll() is None, "the container never ran"
+            time.sleep(0.1)
+        pids = scope_processes(name)
+        assert [open(f"/proc/{p}/comm").read().strip() for p in pids] == ["sleep"], pids
+        assert cgroups_of(pid) == cgroups_of(fg.pid)  # back where sdc is, in every hierarchy
+        sdc.ok("stop", "-t", "1", name)
+        assert fg.wait(timeout=30) in (143, 137)
+    finally:
+        fg.kill()
+        fg.wait()
+
+
+@pytest.mark.parametrize("end", ["oom", "kill", "exit"])
+def test_a_launcher_late_to_its_containers_end_tells_an_oom_from_the_rest(sdc: Sdc, image: str, name: str,
+                                                                          end: str) -> None:  # fmt: skip
+    """On a busy host systemd can remove the ended container's scope, and its cgroup's OOM count
+    with it, before the launcher looks (CI saw an OOM reported as a plain 137). The launcher is
+    held stopped here from before the container's end until its scope is gone: an OOM is still
+    reported, and a kill or an exit is not taken for one (cgroup v1 signals the removal on the
+    same eventfd as an OOM)."""
+    payload = {"oom": OOM, "kill": "sleep 1000", "exit": "exit 3"}[end]
+    fg = subprocess.Popen(sdc.argv("run", "--name", name, "-m", "8m", "--network", "none", image, "sh", "-c",
+                                   f"while [ ! -e /go ]; do sleep 0.05; done; {payload}"),
+                          env=sdc.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        pid = launcher_of(fg)
+        deadline = time.monotonic() + 20
+        while sdc("exec", name, "true").returncode != 0:
+            assert time.monotonic() < deadline and fg.poll() is None, "the container never ran"
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            sdc.ok("exec", name, "touch", "/go")
+            if end == "kill":
+                [pid1] = scope_processes(name)
+                os.kill(int(pid1), signal.SIGKILL)
+            deadline = time.monotonic() + 20
+            while scope_processes(name):  # the scope's cgroup removed (systemd stops the emptied scope)
+                assert time.monotonic() < deadline, "the container never ended"
+                time.sleep(0.05)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        out, err = fg.communicate(timeout=30)
+    finally:
+        fg.kill()
+        fg.wait()
+    [info] = json.loads(sdc.ok("inspect", name))
+    code = {"oom": 137, "kill": 137, "exit": 3}[end]
+    assert (fg.returncode, "OOM killer" in err, info["State"]["OOMKilled"]) == (code, end == "oom", end == "oom"), err
