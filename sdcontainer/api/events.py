@@ -64,7 +64,13 @@ def journal_argv(*, since: str | None, until: str | None, follow: bool) -> list[
 
 
 def events(*, since: str | None, until: str | None) -> Iterator[dict[str, Any]]:
-    """Past events (since), then, without until, the next ones as they come (until interrupted)."""
+    """Past events (since), then, without until, the next ones as they come (until interrupted).
+    Without since, the next are those from now on: from this call's time, not from when
+    journalctl is reading (a second later on a busy host: what happened meanwhile was lost)."""
+    if since is None and until is None:
+        import time
+
+        since = f"@{time.time():.6f}"
     proc = subprocess.Popen(journal_argv(since=since, until=until, follow=until is None), stdout=subprocess.PIPE)
     assert proc.stdout is not None
     try:
