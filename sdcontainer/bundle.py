@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sdcontainer import devices, protocol, volumes
+from sdcontainer.containerspec import ContainerSpec
 from sdcontainer.errors import UsageError
 from sdcontainer.record import record
-from sdcontainer.spec import ContainerSpec, capabilities, seccomp_profile
+from sdcontainer.spec import capabilities, seccomp_profile
 from sdcontainer.text import is_decimal
 
 TYPE_CHECKING = False  # (typing itself is ~2 ms of every command's import)

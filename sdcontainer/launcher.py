@@ -2002,15 +2002,6 @@ def _spawn(args: list[str], sync_fd: int) -> int:
         os._exit(EXIT_SETUP)
 
 
-class _StrictJson:
-    """The settings json's C scanner reads off its decoder (json/decoder.py): plain dicts and
-    lists, and no NaN or Infinity (int() refuses them with a ValueError)."""
-
-    strict = True
-    object_hook = object_pairs_hook = array_hook = None
-    parse_float, parse_int, parse_constant = float, int, int
-
-
 def read_config(path: str) -> dict:  # type: ignore[type-arg]
     """A JSON object from path, as json.load reads it, without importing json (see the imports)."""
     with open(path, encoding="utf-8") as f:
@@ -2018,12 +2009,13 @@ def read_config(path: str) -> dict:  # type: ignore[type-arg]
 
 
 def parse_json_object(text: str, *, what: str) -> dict:  # type: ignore[type-arg]
-    text = text.strip()
+    from sdcontainer import jsonscan
+
     try:
-        value, end = _json.make_scanner(_StrictJson())(text, 0)  # type: ignore[arg-type]
-    except StopIteration:
+        value = jsonscan.loads(text, constants=False)
+    except ValueError:
         raise ValueError(f"{what} is not JSON") from None
-    if end != len(text) or not isinstance(value, dict):
+    if not isinstance(value, dict):
         raise ValueError(f"{what} is not one JSON object")
     return value
 

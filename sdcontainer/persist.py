@@ -16,9 +16,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from sdcontainer.containerspec import signal_name
 from sdcontainer.files import write_atomically
 from sdcontainer.paths import Paths
-from sdcontainer.spec import signal_name
 
 SYSTEM = Path(os.environ.get("SDC_SYSTEMD_DIR", "/etc/systemd/system"))
 TEMPLATE = "sdc@.service"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from sdcontainer import jsonscan
 from sdcontainer.errors import StorageError
 from sdcontainer.files import StoreLock, write_atomically
 from sdcontainer.paths import Paths
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 def write_json(path: Path, data: Any) -> None:
     """Write whole or not at all (files.write_atomically); the directory must exist."""
+    import json
+
     try:
         write_atomically(os.fspath(path), (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
     except OSError as exc:
@@ -32,8 +34,8 @@ def write_json(path: Path, data: Any) -> None:
 def read_json(path: Path) -> Any:
     try:
         with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as exc:
+            return jsonscan.loads(f.read())
+    except ValueError as exc:  # (json.JSONDecodeError is one, and so is UnicodeDecodeError)
         raise StorageError(f"corrupt metadata file {path}: {exc}", hint="remove or repair the file") from exc
 
 

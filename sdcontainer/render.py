@@ -5,8 +5,8 @@ Light on imports on purpose: `sdc ps` renders with it without loading typer.
 
 from __future__ import annotations
 
-import json
 import time
+from _json import encode_basestring as quoted  # json.dumps(text, ensure_ascii=False), without json's imports
 from collections.abc import Callable, Sequence
 
 TYPE_CHECKING = False  # (typing itself is ~2 ms of every command's import)
@@ -41,6 +41,8 @@ def format_ps(statuses: Sequence[ContainerStatus], *, all_: bool, quiet: bool, f
         return "".join((s.container.id if no_trunc else s.container.short_id) + "\n" for s in rows)
     sized = {s.container.id: sizes(s.container) for s in rows} if sizes else {}
     if fmt == "json":
+        import json
+
         return json.dumps([{**status_json(s), **({"SizeRw": sized[s.container.id][0],
                                                   "SizeRootFs": sized[s.container.id][1]} if sizes else {})}
                            for s in rows], indent=2) + "\n"  # fmt: skip
@@ -51,7 +53,7 @@ def format_ps(statuses: Sequence[ContainerStatus], *, all_: bool, quiet: bool, f
     for s in rows:
         c = s.container
         cmd = " ".join(c.spec.argv)
-        short = json.dumps(cmd if no_trunc else cmd[:20] + ("…" if len(cmd) > 20 else ""), ensure_ascii=False)
+        short = quoted(cmd if no_trunc else cmd[:20] + ("…" if len(cmd) > 20 else ""))
         ports = ", ".join(map(str, published_ports(c))) if s.state in ("running", "paused") else ""
         table.append([c.id if no_trunc else c.short_id, c.spec.image, short, ago(c.created), status_text(s), ports,
                       c.name, c.unit, *([size_text(sized[c.id])] if sizes else [])])  # fmt: skip
@@ -120,7 +122,7 @@ def disk_usage_verbose(found: dict[str, Any]) -> str:
     containers = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"]]
     for row in found["Containers"]:
         s, c = row["status"], row["status"].container
-        command = json.dumps(truncate(" ".join(c.spec.argv), 20), ensure_ascii=False)
+        command = quoted(truncate(" ".join(c.spec.argv), 20))
         containers.append([c.short_id, c.spec.image, command, str(len(c.spec.named_volumes)),
                            "-" if row["size"] is None else size(row["size"]), ago(c.created), status_text(s), c.name])
     volumes = [["VOLUME NAME", "LINKS", "SIZE"], *([r["name"], str(r["links"]), size(r["size"])]
@@ -142,7 +144,7 @@ def ps_row(s: ContainerStatus, *, no_trunc: bool = False,
     its Size where sizes are given (usage.sizer: what a template showing .Size asks for)."""
     from sdcontainer import gotemplate
     from sdcontainer.containers import published_ports
-    from sdcontainer.spec import label_map
+    from sdcontainer.containerspec import label_map
 
     c = s.container
     command = " ".join(c.spec.argv)
@@ -152,7 +154,7 @@ def ps_row(s: ContainerStatus, *, no_trunc: bool = False,
     mounts = [m.split(":")[0] for m in (*c.spec.named_volumes, *c.spec.volumes)]
     up = s.state in ("running", "paused")
     fields: dict[str, Any] = {
-        "Command": json.dumps(command, ensure_ascii=False),
+        "Command": quoted(command),
         "CreatedAt": local_time(c.created),
         "ExitCode": s.exit_code if s.exit_code is not None else 0,
         "ID": c.id if no_trunc else c.short_id,

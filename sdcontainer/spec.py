@@ -9,15 +9,27 @@ from __future__ import annotations
 import math
 import os
 import re
-import signal
 from collections.abc import Mapping, Sequence
 
 from sdcontainer import devices
+from sdcontainer.containerspec import (
+    JOIN,
+    NETWORK_MODES,
+    STOP_TIMEOUT_MAX,
+    UNLIMITED,
+    ContainerSpec,
+    Limits,
+    check_name,
+    has_own_network,
+    is_name,
+    parse_signal,
+    signal_name,
+)
 from sdcontainer.errors import UsageError
 from sdcontainer.files import read_given
 from sdcontainer.paths import absolute
 from sdcontainer.protocol import CAPABILITIES
-from sdcontainer.record import field, record
+from sdcontainer.record import record
 from sdcontainer.text import is_decimal, parse_size
 from sdcontainer.volumes import BIND, TMPFS, VOLUME, check_volumes, parse_mount, parse_tmpfs, parse_volume
 
@@ -43,10 +55,7 @@ DEFAULT_CAPS = (
     "CAP_AUDIT_WRITE",
 )
 
-UNLIMITED = -1
 PIDS_MAX = 1 << 22  # the kernel's pid_max at most (PID_MAX_LIMIT)
-STOP_TIMEOUT_MAX = 1 << 31  # seconds (systemd's timeouts are µs in a uint64)
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # \Z: $ would take a last newline
 # Docker refuses memory limits below 6 MiB, what its runtime's first moments in the container's
 # cgroup need. A detached container's launcher (Python) is in its unit until PID 1 has exec'ed:
 # below 8 MiB the OOM killer ends it before that (a foreground one leaves its scope: 6 MiB do).
@@ -170,120 +179,6 @@ RUN_FLAGS = (
 )  # fmt: skip
 RUN_DEFAULTS: dict[str, Any] = {flag.param: flag.default for flag in RUN_FLAGS}
 LIMIT_FLAGS = ("memory", "memory_swap", "cpu_shares", "cpus", "cpuset_cpus", "pids_limit", "blkio_weight")
-
-
-@record(kw_only=True)
-class Limits:
-    """Resource limits; None means 'not set', UNLIMITED means explicitly unlimited."""
-
-    memory: int | None = None  # bytes
-    memory_swap: int | None = None  # Docker's total of memory + swap, bytes or UNLIMITED
-    cpu_shares: int | None = None  # Docker's relative weight, 2..262144
-    cpus: float | None = None  # number of CPUs' worth of time
-    cpuset_cpus: tuple[int, ...] = ()
-    pids_limit: int | None = None  # tasks, or UNLIMITED
-    blkio_weight: int | None = None  # 10..1000
-
-
-@record(kw_only=True)
-class ContainerSpec:
-    name: str
-    image: str
-    command: tuple[str, ...]
-    env: tuple[str, ...] = ()
-    workdir: str = ""  # "": the image's, or /
-    hostname: str = ""
-    user: str = ""  # USER[:GROUP], names or ids; "": the image's, or root
-    entrypoint: tuple[str, ...] | None = None  # None: the image's (api.run.resolve_spec)
-    detach: bool = RUN_DEFAULTS["detach"]
-    auto_remove: bool = RUN_DEFAULTS["rm"]
-    tty: bool = RUN_DEFAULTS["tty"]
-    interactive: bool = RUN_DEFAULTS["interactive"]  # the caller's stdin relayed (else /dev/null)
-    stop_timeout: int = RUN_DEFAULTS["stop_timeout"]
-    stop_signal: str = ""  # "": the image's, or SIGTERM
-    seccomp: str = ""  # "": sdc's default profile (Docker's); "unconfined"; or a profile's absolute path
-    cap_add: tuple[str, ...] = ()  # CAP_ names, or ALL
-    cap_drop: tuple[str, ...] = ()
-    privileged: bool = RUN_DEFAULTS["privileged"]
-    userns: str = ""  # "auto": a user namespace, a range of the host's ids; "" or "host": none
-    devices: tuple[str, ...] = ()  # HOST:CONTAINER:PERMS, checked (devices.parse_device)
-    device_rules: tuple[str, ...] = ()  # 'c 10:200 rwm', checked (devices.parse_rule)
-    volumes: tuple[str, ...] = ()  # binds: HOST:CONTAINER:OPTIONS, checked (volumes.parse_volume)
-    named_volumes: tuple[str, ...] = ()  # NAME:CONTAINER:OPTIONS, NAME "" until the store names it
-    tmpfs: tuple[str, ...] = ()  # CONTAINER:OPTIONS (volumes.parse_tmpfs)
-    read_only: bool = RUN_DEFAULTS["read_only"]
-    read_only_tmpfs: bool = True  # with read_only: tmpfs on /run, /tmp, /var/tmp (Podman's)
-    pull: str = "missing"  # missing, always, never, newer (PULL_POLICIES)
-    restart: str = ""  # "" (no), on-failure, on-failure:MAX, always, unless-stopped (parse_restart)
-    init: bool = RUN_DEFAULTS["init"]
-    sdnotify: str = ""  # "": the launcher says READY=1 after the exec; "container": the payload does
-    systemd: str = "true"  # true (when the command is systemd's: runs_systemd), always, false
-    enable: bool = RUN_DEFAULTS["enable"]  # runs as sdc@NAME.service (persist.py)
-    network: str = "none"  # none (a namespace with loopback only), host (the host's), or a network's name
-    publish: tuple[str, ...] = ()  # -p values, checked (ports.parse_publish)
-    publish_all: bool = RUN_DEFAULTS["publish_all"]  # -P: the image's ExposedPorts too (api.run.resolve_spec)
-    ip: str = ""  # --ip: an address on the network (checked against its subnet when the container is made)
-    mac_address: str = ""  # --mac-address: 02:42:ac:11:00:99 (checked: unicast)
-    network_aliases: tuple[str, ...] = ()  # its other names on its network (one with names: dns)
-    dns: tuple[str, ...] = ()  # resolv.conf's nameservers (on a network with names: their upstream)
-    dns_search: tuple[str, ...] = ()  # resolv.conf's search domains ("." for none)
-    dns_options: tuple[str, ...] = ()  # resolv.conf's options
-    add_hosts: tuple[str, ...] = ()  # /etc/hosts lines: NAME:ADDRESS (parse_add_host)
-    labels: tuple[str, ...] = ()  # KEY=VALUE, the image's then the flags' (resolve_spec merges them)
-    log_driver: str = "journald"  # journald, none, passthrough (LOG_DRIVERS)
-    log_tag: str = ""  # --log-opt tag=: the journal's SYSLOG_IDENTIFIER ("": the name)
-    ulimits: tuple[str, ...] = ()  # NAME=SOFT:HARD, checked (parse_ulimit); -1 unlimited
-    oom_score_adj: int | None = None  # -1000..1000; None: the launcher's own (systemd's, 0)
-    shm_size: int = 0  # bytes of /dev/shm; 0: 64 MiB (Docker's)
-    tz: str = ""  # a zone's name, or "local": TZ, and /etc/localtime bound from the host's zoneinfo
-    cidfile: str = ""  # --cidfile: where its ID was written
-    replace: bool = RUN_DEFAULTS["replace"]  # remove a container of the name first
-    quiet: bool = RUN_DEFAULTS["quiet"]  # no pull progress
-    preserve_fds: int = 0  # fds 3..3+N-1 of the caller's passed to a foreground PID 1
-    attach: tuple[str, ...] = ()  # -a: the streams a foreground run relays (ATTACHABLE); (): stdout and stderr
-    # Docker's Healthcheck: Test is ("CMD-SHELL", cmd), ("CMD", argv...) or ("NONE",) (none, not
-    # even the image's); () leaves it to the image's (api.run.resolve_spec). Times in seconds.
-    health_test: tuple[str, ...] = ()
-    health_interval: float = 0.0  # 0: 30 s
-    health_timeout: float = 0.0  # 0: 30 s
-    health_retries: int = 0  # 0: 3
-    health_start_period: float = 0.0
-    limits: Limits = field(default_factory=Limits)
-
-    @property
-    def argv(self) -> tuple[str, ...]:
-        """What PID 1 runs: the entrypoint, then the command (its arguments)."""
-        return (*(self.entrypoint or ()), *self.command)
-
-    @property
-    def networked(self) -> bool:
-        """On one of sdc's networks (not none, nor the host's)."""
-        return has_own_network(self.network)
-
-    @property
-    def joins(self) -> str:
-        """--network container:NAME: NAME, the container whose network namespace it shares ("" else)."""
-        return self.network.removeprefix(JOIN) if self.network.startswith(JOIN) else ""
-
-    @property
-    def runs_systemd(self) -> bool:
-        """PID 1 is systemd (--systemd, as Podman's): it gets systemd's container interface."""
-        return self.systemd == "always" or (self.systemd == "true" and self.argv[:1] in SYSTEMD_ARGV0)
-
-
-# The commands --systemd=true takes for systemd's (Podman's list, and Debian's own path).
-SYSTEMD_COMMANDS = ("/sbin/init", "/usr/sbin/init", "/usr/local/sbin/init", "/lib/systemd/systemd",
-                    "/usr/lib/systemd/systemd")  # fmt: skip
-SYSTEMD_ARGV0 = tuple((command,) for command in SYSTEMD_COMMANDS)
-
-
-def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
-        raise UsageError(
-            f"invalid container name {name!r}",
-            hint="use 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit",
-        )
-    return name
 
 
 def parse_memory(text: str) -> int:
@@ -598,10 +493,6 @@ def _utf8(text: str) -> bool:
     return True
 
 
-def label_map(labels: Sequence[str]) -> dict[str, str]:
-    return dict(label.partition("=")[::2] for label in labels)
-
-
 def build_limits(
     *,
     memory: str | None = None,
@@ -658,34 +549,6 @@ def parse_bool(text: str, *, flag: str) -> bool:
     if text.lower() not in ("true", "false", "1", "0"):
         raise UsageError(f"invalid {flag} {text[:20]!r}", hint=f"give {flag}=true or {flag}=false")
     return text.lower() in ("true", "1")
-
-
-def parse_signal(sig: str) -> int:
-    """A signal by name (KILL, SIGKILL, kill), number, or real-time offset (RTMIN+3: systemd's
-    halt, which images of systemd stop with), as docker kill -s and a StopSignal take it."""
-    name = sig.upper()
-    realtime = re.fullmatch(r"(?:SIG)?RTM(IN|AX)([+-]\d+)?", name)
-    if is_decimal(name):
-        number = int(name)
-        if number in {s.value for s in signal.Signals} or signal.SIGRTMIN <= number <= signal.SIGRTMAX:
-            return number
-    elif realtime:
-        number = (signal.SIGRTMIN if realtime.group(1) == "IN" else signal.SIGRTMAX) + int(realtime.group(2) or 0)
-        if signal.SIGRTMIN <= number <= signal.SIGRTMAX:
-            return int(number)
-    else:
-        name = name if name.startswith("SIG") else f"SIG{name}"
-        if name in signal.Signals.__members__:
-            return int(signal.Signals[name])
-    raise UsageError(f"invalid signal {sig!r}", hint="use a name like TERM, KILL, HUP, RTMIN+3 or a number")
-
-
-def signal_name(number: int) -> str:
-    """The name a signal is kept by: SIGTERM, or SIGRTMIN+3 for a real-time one."""
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"SIGRTMIN+{number - signal.SIGRTMIN}"
 
 
 def build_run_spec(
@@ -772,15 +635,6 @@ def build_run_spec(
     )
 
 
-NETWORK_MODES = ("none", "host")
-JOIN = "container:"  # --network container:NAME
-
-
-def has_own_network(network: str) -> bool:
-    """A network of sdc's (not none, nor the host's, nor another container's)."""
-    return network not in NETWORK_MODES and not network.startswith(JOIN)
-
-
 def parse_network(text: str) -> str:
     """--network: none (its own namespace, loopback only), host (the host's namespace; the mount,
     PID, IPC, UTS and user namespaces, seccomp and capabilities stay the container's),
@@ -789,10 +643,10 @@ def parse_network(text: str) -> str:
     if text in NETWORK_MODES:
         return text
     if text.startswith(JOIN):
-        if not NAME_RE.match(text.removeprefix(JOIN)):
+        if not is_name(text.removeprefix(JOIN)):
             raise UsageError(f"invalid --network {text[:80]!r}", hint="give container:NAME, a container's name or ID")
         return text
-    if not NAME_RE.match(text):
+    if not is_name(text):
         raise UsageError(f"invalid --network {text[:80]!r}",
                          hint="use none, host, bridge, container:NAME or a network's name")  # fmt: skip
     return text
@@ -839,7 +693,7 @@ def check_mac(text: str, *, network: str) -> str:
 
 def check_aliases(values: Sequence[str], *, network: str) -> tuple[str, ...]:
     for value in values:
-        if not NAME_RE.match(value):
+        if not is_name(value):
             raise UsageError(f"invalid --network-alias {value[:80]!r}",
                              hint="use letters, digits, '_', '.' or '-', starting with a letter or digit")  # fmt: skip
     if values and not has_own_network(network):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from sdcontainer import devices, protocol
-from sdcontainer.spec import UNLIMITED, ContainerSpec, Limits, parse_signal
+from sdcontainer import protocol
+from sdcontainer.containerspec import UNLIMITED, ContainerSpec, Limits, parse_signal
 
 SLICE = "machine-sdc.slice"
 PREFIX = "sdc-"
@@ -160,6 +160,8 @@ def device_properties(spec: ContainerSpec) -> dict[str, object]:
     kernel checks it on open and mknod, whatever the process's capabilities."""
     if spec.privileged:
         return {"DevicePolicy": "auto"}
+    from sdcontainer import devices  # (the run path's: ps, stop, rm import this module too)
+
     return {"DevicePolicy": "closed", "DeviceAllow": devices.device_allow(spec.devices, spec.device_rules)}
 
 

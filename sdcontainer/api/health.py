@@ -23,8 +23,9 @@ from sdcontainer import containers, protocol, records, units
 from sdcontainer.api.containers import announce, find, live_units
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
+from sdcontainer.containerspec import ContainerSpec
 from sdcontainer.errors import Conflict, NotFound, SdcError
-from sdcontainer.spec import HEALTH_INTERVAL, HEALTH_RETRIES, HEALTH_TIMEOUT, ContainerSpec
+from sdcontainer.spec import HEALTH_INTERVAL, HEALTH_RETRIES, HEALTH_TIMEOUT
 
 STARTING, HEALTHY, UNHEALTHY = protocol.HEALTH_STARTING, protocol.HEALTHY, protocol.UNHEALTHY
 OUTPUT_MAX = 4096  # bytes of a check's output kept (Docker's)

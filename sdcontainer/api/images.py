@@ -16,10 +16,10 @@ from sdcontainer.errors import Conflict, NotFound, UsageError
 
 # tar, hashing and the storage layer: only for the commands that need them
 if TYPE_CHECKING:
+    from sdcontainer.containerspec import ContainerSpec
     from sdcontainer.images import Image
     from sdcontainer.images.fetch import Progress
     from sdcontainer.images.push import Progress as PushProgress
-    from sdcontainer.spec import ContainerSpec
 
 
 def import_image(
@@ -446,7 +446,7 @@ def _runtime_of(image_runtime: dict[str, Any], spec: ContainerSpec) -> dict[str,
     if spec.user != (runtime.get("User") or "root"):
         runtime["User"] = spec.user
     if spec.labels:  # the image's, and the container's own over them (spec.labels has both)
-        from sdcontainer.spec import label_map
+        from sdcontainer.containerspec import label_map
 
         runtime["Labels"] = label_map(spec.labels)
     return runtime

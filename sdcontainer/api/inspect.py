@@ -17,8 +17,8 @@ from sdcontainer import cgroups, containers, protocol, records, units, volumes
 from sdcontainer.api.containers import GONE, RESTARTING, find
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
+from sdcontainer.containerspec import UNLIMITED, label_map
 from sdcontainer.errors import NotFound
-from sdcontainer.spec import UNLIMITED, label_map
 from sdcontainer.systemd import SERVICE_IFACE
 from sdcontainer.text import iso_time
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdcontainer import files, protocol
+from sdcontainer.containerspec import ContainerSpec
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.network import DEFAULT_NAME, Network, find_network
 from sdcontainer.network.ipam import RUN_DIR, Leases
@@ -20,7 +21,6 @@ from sdcontainer.network.netavark import AARDVARK, CONFIG_DIR, SEARCH, Attachmen
 from sdcontainer.paths import Paths
 from sdcontainer.ports import PortMapping, parse_publish
 from sdcontainer.record import record
-from sdcontainer.spec import ContainerSpec
 from sdcontainer.text import iso_time
 
 if TYPE_CHECKING:

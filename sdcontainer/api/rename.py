@@ -36,9 +36,9 @@ from sdcontainer import containers, protocol, records
 from sdcontainer.api import containers as lifecycle
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
+from sdcontainer.containerspec import JOIN, check_name
 from sdcontainer.errors import Conflict, SdcError, UsageError
 from sdcontainer.record import replace
-from sdcontainer.spec import JOIN, check_name
 from sdcontainer.units import unit_renamed
 
 

@@ -15,20 +15,12 @@ from sdcontainer import bundle, containers, files, protocol, records, seccomp, u
 from sdcontainer.api import containers as lifecycle
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
+from sdcontainer.containerspec import JOIN, ContainerSpec, check_name, parse_signal, signal_name
 from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.log import get_logger
 from sdcontainer.phases import mark
 from sdcontainer.record import replace
-from sdcontainer.spec import (
-    JOIN,
-    ContainerSpec,
-    capabilities,
-    check_name,
-    check_user,
-    parse_signal,
-    seccomp_profile,
-    signal_name,
-)
+from sdcontainer.spec import capabilities, check_user, seccomp_profile
 from sdcontainer.systemd import wait_for_state
 from sdcontainer.text import is_decimal
 
@@ -111,7 +103,8 @@ def image_health(spec: ContainerSpec, found: dict[str, Any]) -> ContainerSpec:
 def image_labels(runtime: dict[str, object], given: tuple[str, ...]) -> tuple[str, ...]:
     """The container's labels: the image's (Config.Labels, outside input: kept only where they
     are a string's map of strings), then the flags', which win (Docker's)."""
-    from sdcontainer.spec import label_map, parse_labels
+    from sdcontainer.containerspec import label_map
+    from sdcontainer.spec import parse_labels
 
     found = runtime.get("Labels")
     theirs = [f"{k}={v}" for k, v in found.items() if isinstance(k, str) and isinstance(v, str)] \

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdcontainer import containers, records
+from sdcontainer.containerspec import ContainerSpec
 from sdcontainer.errors import Conflict, NotFound, SdcError, StorageError, UsageError
 from sdcontainer.paths import Paths
 from sdcontainer.record import replace
-from sdcontainer.spec import ContainerSpec
 from sdcontainer.text import iso_time
 from sdcontainer.volumes import check_volume_name, destinations
 

@@ -366,7 +366,8 @@ def test_a_symlink_above_a_mount_destination_leads_nowhere_outside_the_root(tmp_
     launcher makes the mount points of /etc/hostname and /dev/... inside the root, and mounts there.
     Run here on a hand-made bundle (sdc's import refuses such an image today)."""
     from sdcontainer import bundle, protocol, seccomp
-    from sdcontainer.spec import DEFAULT_CAPS, ContainerSpec
+    from sdcontainer.containerspec import ContainerSpec
+    from sdcontainer.spec import DEFAULT_CAPS
 
     outside = Path(f"/var/tmp/sdc-escape-{os.getpid()}")
     outside.mkdir()  # there already: an old launcher made its hostname file, and mounted over it, here

@@ -63,3 +63,8 @@ def test_run_and_ps_import_only_what_they_use(sdc: Sdc, image: str, name: str) -
     }
     assert {command: sorted(m for m in modules if m in NEVER_ON_THE_HOT_PATH)
             for command, modules in found.items()} == {command: [] for command in found}  # fmt: skip
+    # ps reads records (sdcontainer.jsonscan, not json) and needs none of the flags' checks (spec)
+    assert sorted(m for m in found["ps"] if m in READING_NEVER) == []
+
+
+READING_NEVER = ("json", "sdcontainer.spec", "sdcontainer.devices", "sdcontainer.volumes", "signal")

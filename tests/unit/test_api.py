@@ -15,9 +15,9 @@ from sdcontainer import cgroups, containers, protocol
 from sdcontainer.api import Clock, Context
 from sdcontainer.api import containers as lifecycle
 from sdcontainer.containers import Container
+from sdcontainer.containerspec import ContainerSpec
 from sdcontainer.errors import Conflict
 from sdcontainer.paths import Paths
-from sdcontainer.spec import ContainerSpec
 from tests.fakes import FakeSystemd, FakeUnit
 
 

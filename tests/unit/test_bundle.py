@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from sdcontainer import bundle
+from sdcontainer.containerspec import ContainerSpec
 from sdcontainer.errors import UsageError
-from sdcontainer.spec import ContainerSpec, build_limits
+from sdcontainer.spec import build_limits
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nbad:line\n"
 

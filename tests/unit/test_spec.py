@@ -3,20 +3,19 @@ import signal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from sdcontainer.containerspec import UNLIMITED, check_name, parse_signal, signal_name
 from sdcontainer.errors import UsageError
 from sdcontainer.spec import (
-    UNLIMITED,
     build_limits,
     build_run_spec,
-    check_name,
     check_user,
     parse_cpuset,
     parse_env_file,
-    parse_signal,
     parse_size,
     resolve_env,
-    signal_name,
 )
 
 
@@ -292,3 +291,45 @@ def test_attach_takes_docker_streams_in_any_case_and_not_with_detach() -> None:
     for bad, detach in ((["tty"], False), (["stdout"], True), ([""], False)):
         with pytest.raises(UsageError):
             parse_attach(bad, detach=detach)
+
+
+def test_a_records_defaults_are_its_flags_defaults() -> None:
+    """ContainerSpec (containerspec.py, which ps imports without the flags) states the defaults
+    RUN_FLAGS gives its switches: the two never disagree."""
+    from sdcontainer.containerspec import ContainerSpec
+    from sdcontainer.record import fields
+    from sdcontainer.spec import RUN_DEFAULTS
+
+    renamed = {"rm": "auto_remove"}
+    spec_defaults = {f.name: f.default for f in fields(ContainerSpec)}
+    shared = {param: renamed.get(param, param) for param in RUN_DEFAULTS if renamed.get(param, param) in spec_defaults}
+    assert len(shared) >= 12
+    mismatched = {p: (RUN_DEFAULTS[p], spec_defaults[f]) for p, f in shared.items()
+                  if RUN_DEFAULTS[p] is not None and RUN_DEFAULTS[p] != spec_defaults[f]}  # fmt: skip
+    assert mismatched == {}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from("aZ09_.-\n é١"), max_size=70) | st.text(max_size=70))
+def test_names_are_taken_as_dockers_pattern_takes_them(text: str) -> None:
+    """is_name (no re: ps imports it) against Docker's own pattern for names."""
+    import re
+
+    from sdcontainer.containerspec import is_name
+
+    assert is_name(text) == bool(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}", text))
+
+
+@pytest.mark.parametrize("text", ["RTMIN", "SIGRTMIN", "rtmax-2", "RTMIN+3", "sigrtmin+0", "RTMAX-0"])
+def test_real_time_signals_by_offset(text: str) -> None:
+    import signal
+
+    base, _, offset = text.upper().removeprefix("SIG").partition("+" if "+" in text else "-")
+    number = (signal.SIGRTMIN if base == "RTMIN" else signal.SIGRTMAX) + (int(offset or 0) * (1 if "+" in text else -1))
+    assert parse_signal(text) == number
+
+
+@pytest.mark.parametrize("text", ["RTMIN+", "RTMIN++1", "RTMIN+١", "RTMAX+1", "RTMIN-1", "RTMINX", "SIGSIGKILL", ""])
+def test_bad_real_time_signals_are_refused(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_signal(text)

@@ -1,7 +1,8 @@
 import signal
 
 from sdcontainer import devices, units
-from sdcontainer.spec import ContainerSpec, build_limits
+from sdcontainer.containerspec import ContainerSpec
+from sdcontainer.spec import build_limits
 
 
 def spec(**kw: object) -> ContainerSpec:
