@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sdcontainer import files, protocol
+from sdcontainer.containerspec import ContainerSpec, Limits, check_name
 from sdcontainer.errors import NotFound, SdcError, StorageError
 from sdcontainer.log import get_logger
 from sdcontainer.paths import Paths
 from sdcontainer.record import asdict, field, fields, record, replace
 from sdcontainer.records import read_json, write_json
-from sdcontainer.spec import ContainerSpec, Limits, check_name
 
 TYPE_CHECKING = False  # (typing itself is ~2 ms of every command's import)
 if TYPE_CHECKING:
@@ -252,10 +252,17 @@ def keep_exit(paths: Paths, container: Container) -> None:
     paths.exits.mkdir(mode=0o700, exist_ok=True)
     if state.exists():
         write_json(paths.exits / f"{container.id}.json", read_json(state))
+    if _pruned:  # once a command (`rm -f` of 50 read the directory 50 times)
+        return
+    _pruned.append(True)
     now = time.time()
     for kept in paths.exits.iterdir():
-        if now - kept.stat().st_mtime > EXIT_KEPT:
-            kept.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # (pruned beside us)
+            if now - kept.stat().st_mtime > EXIT_KEPT:
+                kept.unlink(missing_ok=True)
+
+
+_pruned: list[bool] = []  # keep_exit has pruned the old exits in this process
 
 
 def kept_exit(paths: Paths, container_id: str) -> dict[str, Any]:

@@ -40,7 +40,10 @@ PRESERVE_FDS, LISTEN_FDS, LISTEN_FDNAMES = "SDC_PRESERVE_FDS", "SDC_LISTEN_FDS",
 HEALTH = "health.json"  # sdc's health check (api.health), after each check of a run
 # health.json's Status, Docker's words (its "starting" is not the record's file of that name)
 HEALTH_STARTING, HEALTHY, UNHEALTHY = STARTING, "healthy", "unhealthy"
-RUN_RECORDS = (PID, LAUNCH_ERROR, STATE, HEALTH)  # what one run leaves
+# `sdc rm -f` killed the run's PID 1 and removes the container: its ExecStopPost (launcher_entry.py,
+# before it imports anything) records nothing; rm writes how it ended (api.containers.remove)
+REMOVING = "removing"
+RUN_RECORDS = (PID, LAUNCH_ERROR, STATE, HEALTH, REMOVING)  # what one run leaves
 # config.json's annotation for --sdnotify=container: the launcher of a service passes the unit's
 # notify socket to the payload at NOTIFY_PATH and leaves READY=1 to it
 SDNOTIFY = "org.sdc.sdnotify"

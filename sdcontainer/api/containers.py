@@ -588,7 +588,19 @@ def remove(ctx: Context, refs: Sequence[str], *, force: bool = False, volumes: b
     if running and not force:
         name = running[0].name
         raise Conflict(f"container {name} is running", hint=f"stop it first (`sdc stop {name}`), or use `sdc rm -f`")
-    _kill_all(ctx, running)
+    marked = [c for c in running if _records_nothing_at_its_end(c) and _mark_removing(c)]
+    try:
+        _kill_all(ctx, running)
+    except BaseException:
+        for c in marked:  # they stay: their ends are theirs to record again
+            with contextlib.suppress(OSError):
+                (Path(c.bundle) / protocol.REMOVING).unlink()
+        raise
+    for c in marked:
+        try:  # not taken: its ExecStopPost had begun before, and recorded its end itself
+            (Path(c.bundle) / protocol.REMOVING).unlink()
+        except FileNotFoundError:
+            announce(c, "die", exitCode=str(128 + SIGKILL))
     for c in found:
         delete(ctx, c, volumes=volumes)
         if states.get(c.unit) == EMPTY:
@@ -597,6 +609,28 @@ def remove(ctx: Context, refs: Sequence[str], *, force: bool = False, volumes: b
             with contextlib.suppress(SdcError):
                 ctx.systemd.reset_failed_unit(c.unit)
     return found
+
+
+def _records_nothing_at_its_end(container: Container) -> bool:
+    """A service whose ExecStopPost (launcher --exited) only records how it ended, which an
+    `rm -f` does in its place (protocol.REMOVING): not one whose ExecStopPost also unmakes its
+    network or its cpuset cgroup, nor a --rm one's (sdc's own clean-up)."""
+    spec = container.spec
+    return container.unit.endswith(".service") and not (spec.networked or spec.limits.cpuset_cpus or spec.auto_remove)
+
+
+def _mark_removing(container: Container) -> bool:
+    """How the container ends when `rm -f` kills it, SIGKILL's 137, left in its bundle for its
+    ExecStopPost, which takes it for its state.json before the unit goes down (a `wait` then
+    reads it) and imports nothing (launcher_entry.py)."""
+    import time
+
+    state = protocol.state(exit_code=128 + SIGKILL, finished=time.time(), result="signal", oom_killed=False)
+    try:
+        records.write_json(Path(container.bundle) / protocol.REMOVING, state)
+    except (OSError, SdcError):
+        return False  # its ExecStopPost records its end, as for any
+    return True
 
 
 JOINER = "joiner-"  # a bundle's file JOINER + NAME: container NAME shares its network (its ID in it)

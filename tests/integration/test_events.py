@@ -63,3 +63,24 @@ def test_bad_filters_are_one_line(sdc: Sdc) -> None:
     for bad in ("colour=red", "event=explode", "container"):
         proc = sdc("events", "--filter", bad, "--since", "1m", "--until", "now")
         assert proc.returncode != 0 and "--filter" in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_rm_f_says_how_the_containers_it_kills_ended(sdc: Sdc, image: str, name: str) -> None:
+    """`rm -f` of running containers (issue 26: their ExecStopPost takes the end rm leaves, and
+    imports nothing): each dies with SIGKILL's 137, said as Docker says it, before it is destroyed,
+    and a `wait` begun before prints it; one that ended by itself first keeps its own end."""
+    names = [f"{name}-{i}" for i in range(3)]
+    started = time.time()
+    for other in names[:2]:
+        sdc.ok("run", "-d", "--name", other, image, "sleep", "1000")
+    sdc.ok("run", "-d", "--name", names[2], image, "sh", "-c", "exit 4")
+    assert sdc.ok("wait", names[2]) == "4\n"
+    waiter = subprocess.Popen(sdc.argv("wait", names[0]), stdout=subprocess.PIPE, text=True, env=sdc.env())
+    time.sleep(1)
+    sdc.ok("rm", "-f", *names)
+    assert waiter.communicate(timeout=30)[0] == "137\n"
+    replayed = sdc.ok("events", "--since", f"{started:.3f}", "--until", f"{time.time() + 1:.3f}", "--format", "json",
+                      timeout=30).splitlines()  # fmt: skip
+    for other in names[:2]:
+        assert _actions(replayed, other) == [("create", ""), ("start", ""), ("die", "137"), ("destroy", "")]
+    assert _actions(replayed, names[2]) == [("create", ""), ("start", ""), ("die", "4"), ("destroy", "")]

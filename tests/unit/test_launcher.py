@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sdcontainer import launcher, protocol
 from sdcontainer.launcher import _json_object, exit_status_from_environment, read_config
 
 
@@ -92,3 +93,22 @@ def test_whatever_a_container_sends_only_allowed_lines_reach_systemd(data: bytes
         assert b"\0" not in line
         name, _, value = line.partition(b"=")
         assert line in NOTIFY_LINES or name == b"STATUS" or (line.startswith(NOTIFY_NUMBERS) and value.isdigit())
+
+
+def test_an_exit_rm_f_left_is_taken_without_an_import(tmp_path: Path) -> None:
+    """The ExecStopPost of a container `rm -f` kills (launcher_entry.py): the end rm left becomes
+    its state.json, and the launcher is not even imported (issue 26: one per container of an
+    `rm -f` of many)."""
+    import subprocess
+    import sys
+
+    (tmp_path / protocol.REMOVING).write_text('{"exit_code": 137}\n')
+    entry = Path(launcher.__file__).with_name("launcher_entry.py")
+    proc = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", str(entry), "--exited", str(tmp_path)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert {m for m in imported if m.startswith("sdcontainer")} == {"sdcontainer", "sdcontainer.protocol"}
+    assert (tmp_path / protocol.STATE).read_text() == '{"exit_code": 137}\n'
+    assert not (tmp_path / protocol.REMOVING).exists()
+    assert protocol.REMOVING in protocol.RUN_RECORDS  # (a start clears one a killed rm left)
