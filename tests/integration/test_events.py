@@ -84,3 +84,9 @@ def test_rm_f_says_how_the_containers_it_kills_ended(sdc: Sdc, image: str, name:
     for other in names[:2]:
         assert _actions(replayed, other) == [("create", ""), ("start", ""), ("die", "137"), ("destroy", "")]
     assert _actions(replayed, names[2]) == [("create", ""), ("start", ""), ("die", "4"), ("destroy", "")]
+    # the killed ones' die said by rm (its ExecStopPost took the short path), the other's by its unit's
+    entries = [json.loads(line) for line in subprocess.run(
+        ["journalctl", "-o", "json", "--since", f"@{started:.6f}", "SDC_EVENT=die"], capture_output=True, text=True,
+    ).stdout.splitlines()]  # fmt: skip
+    units = {e.get("SDC_CONTAINER_NAME"): e.get("_SYSTEMD_UNIT", "") for e in entries}
+    assert [units[n] == f"sdc-{n}.service" for n in names] == [False, False, True], units
