@@ -1916,7 +1916,10 @@ def launch_foreground(sync_fd: int, *, interactive: bool = False) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, {*RELAYED, signal.SIGCHLD})
     # sdc's cgroups, ours to return to: read from sdc, which stays there, not from ours, which
     # sdc may have had systemd move into the scope already when a busy host starts us slowly.
-    home = own_cgroups(os.getppid())
+    try:
+        home = own_cgroups(os.getppid())
+    except OSError:  # sdc gone already: what is left of the run stays where we are
+        home = own_cgroups()
     # What we import later, imported in sdc's cgroups still: what is allocated there stays
     # charged there (a move takes no charge along), not to the container's limit.
     from sdcontainer import machined  # noqa: F401

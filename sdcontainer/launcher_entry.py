@@ -15,11 +15,18 @@ from sdcontainer import protocol  # noqa: E402
 # A detached container's ExecStopPost (`--exited BUNDLE`) while `sdc rm -f` removes it: how it
 # ended is what rm left (protocol.REMOVING), made its state.json before the unit goes down, and
 # nothing else imported: the launcher's import is most of this process's time otherwise, paid by
-# every container of an `rm -f` of many.
-if len(sys.argv) == 3 and sys.argv[1] == "--exited":
+# every container of an `rm -f` of many. Only where systemd says a SIGKILL ended PID 1 (an exit of
+# its own just before rm's kill is recorded as any is) and the mark is rm's of now (not one an
+# interrupted rm left: protocol.REMOVING_FRESH).
+if len(sys.argv) == 3 and sys.argv[1] == "--exited" and os.environ.get("EXIT_CODE") == "killed" \
+        and os.environ.get("EXIT_STATUS") == "KILL":  # fmt: skip
+    import time
+
+    mark = os.path.join(sys.argv[2], protocol.REMOVING)
     try:
-        os.rename(os.path.join(sys.argv[2], protocol.REMOVING), os.path.join(sys.argv[2], protocol.STATE))
-        sys.exit(0)
+        if time.time() - os.stat(mark).st_mtime < protocol.REMOVING_FRESH:
+            os.rename(mark, os.path.join(sys.argv[2], protocol.STATE))
+            sys.exit(0)
     except OSError:
         pass  # not being removed: recorded as any end is
 

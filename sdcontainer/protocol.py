@@ -43,6 +43,7 @@ HEALTH_STARTING, HEALTHY, UNHEALTHY = STARTING, "healthy", "unhealthy"
 # `sdc rm -f` killed the run's PID 1 and removes the container: its ExecStopPost (launcher_entry.py,
 # before it imports anything) records nothing; rm writes how it ended (api.containers.remove)
 REMOVING = "removing"
+REMOVING_FRESH = 60.0  # seconds: an older mark is one an interrupted rm left, taken by no end
 RUN_RECORDS = (PID, LAUNCH_ERROR, STATE, HEALTH, REMOVING)  # what one run leaves
 # config.json's annotation for --sdnotify=container: the launcher of a service passes the unit's
 # notify socket to the payload at NOTIFY_PATH and leaves READY=1 to it

@@ -588,19 +588,18 @@ def remove(ctx: Context, refs: Sequence[str], *, force: bool = False, volumes: b
     if running and not force:
         name = running[0].name
         raise Conflict(f"container {name} is running", hint=f"stop it first (`sdc stop {name}`), or use `sdc rm -f`")
-    marked = [c for c in running if _records_nothing_at_its_end(c) and _mark_removing(c)]
+    marked: list[Container] = []
     try:
+        for c in running:
+            if _records_nothing_at_its_end(c) and _mark_removing(c):
+                marked.append(c)
         _kill_all(ctx, running)
-    except BaseException:
-        for c in marked:  # they stay: their ends are theirs to record again
-            with contextlib.suppress(OSError):
+    finally:  # (a failed kill too: the others keep their ends to record again)
+        for c in marked:
+            try:  # not taken: it ended otherwise (its ExecStopPost recorded that), or is not down
                 (Path(c.bundle) / protocol.REMOVING).unlink()
-        raise
-    for c in marked:
-        try:  # not taken: its ExecStopPost had begun before, and recorded its end itself
-            (Path(c.bundle) / protocol.REMOVING).unlink()
-        except FileNotFoundError:
-            announce(c, "die", exitCode=str(128 + SIGKILL))
+            except FileNotFoundError:
+                announce(c, "die", exitCode=str(128 + SIGKILL))
     for c in found:
         delete(ctx, c, volumes=volumes)
         if states.get(c.unit) == EMPTY:
@@ -622,15 +621,16 @@ def _records_nothing_at_its_end(container: Container) -> bool:
 def _mark_removing(container: Container) -> bool:
     """How the container ends when `rm -f` kills it, SIGKILL's 137, left in its bundle for its
     ExecStopPost, which takes it for its state.json before the unit goes down (a `wait` then
-    reads it) and imports nothing (launcher_entry.py)."""
+    reads it) and imports nothing (launcher_entry.py), where systemd says SIGKILL ended PID 1.
+    (An OOM kill in the moment between the mark and rm's own kill is taken for rm's.)"""
     import time
 
     state = protocol.state(exit_code=128 + SIGKILL, finished=time.time(), result="signal", oom_killed=False)
     try:
         records.write_json(Path(container.bundle) / protocol.REMOVING, state)
     except (OSError, SdcError):
-        return False  # its ExecStopPost records its end, as for any
-    return True
+        return False  # its ExecStopPost records its end, as any
+    return True  # (a mark an interrupt leaves unlisted: protocol.REMOVING_FRESH)
 
 
 JOINER = "joiner-"  # a bundle's file JOINER + NAME: container NAME shares its network (its ID in it)

@@ -95,20 +95,33 @@ def test_whatever_a_container_sends_only_allowed_lines_reach_systemd(data: bytes
         assert line in NOTIFY_LINES or name == b"STATUS" or (line.startswith(NOTIFY_NUMBERS) and value.isdigit())
 
 
-def test_an_exit_rm_f_left_is_taken_without_an_import(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("exit_code", "exit_status", "age", "taken"), [
+    ("killed", "KILL", 0, True),
+    ("exited", "3", 0, False),  # PID 1 ended by itself before rm's kill: its own end is recorded
+    ("killed", "TERM", 0, False),
+    ("killed", "KILL", 3600, False),  # a mark an interrupted rm left long ago
+])  # fmt: skip
+def test_an_exit_rm_f_left_is_taken_without_an_import(tmp_path: Path, exit_code: str, exit_status: str, age: int,
+                                                      taken: bool) -> None:  # fmt: skip
     """The ExecStopPost of a container `rm -f` kills (launcher_entry.py): the end rm left becomes
     its state.json, and the launcher is not even imported (issue 26: one per container of an
-    `rm -f` of many)."""
+    `rm -f` of many); only where systemd says SIGKILL ended PID 1, and for a mark of now."""
+    import os
     import subprocess
     import sys
+    import time
 
-    (tmp_path / protocol.REMOVING).write_text('{"exit_code": 137}\n')
+    mark = tmp_path / protocol.REMOVING
+    mark.write_text('{"exit_code": 137}\n')
+    os.utime(mark, (time.time() - age, time.time() - age))
     entry = Path(launcher.__file__).with_name("launcher_entry.py")
     proc = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", str(entry), "--exited", str(tmp_path)],
-                          capture_output=True, text=True)  # fmt: skip
+                          capture_output=True, text=True, env={"EXIT_CODE": exit_code, "EXIT_STATUS": exit_status})
     assert proc.returncode == 0, proc.stderr
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert {m for m in imported if m.startswith("sdcontainer")} == {"sdcontainer", "sdcontainer.protocol"}
-    assert (tmp_path / protocol.STATE).read_text() == '{"exit_code": 137}\n'
-    assert not (tmp_path / protocol.REMOVING).exists()
+    assert ("sdcontainer.launcher" not in imported) == taken
+    assert mark.exists() != taken
+    if taken:
+        assert {m for m in imported if m.startswith("sdcontainer")} == {"sdcontainer", "sdcontainer.protocol"}
+        assert (tmp_path / protocol.STATE).read_text() == '{"exit_code": 137}\n'
     assert protocol.REMOVING in protocol.RUN_RECORDS  # (a start clears one a killed rm left)
