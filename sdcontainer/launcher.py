@@ -607,6 +607,9 @@ def move_to(cgroups: dict[frozenset[str], str]) -> None:
                 pass  # a hierarchy whose cgroup is gone (or not ours to leave): we stay there
 
 
+UNLIMITED_V1 = 1 << 62  # a v1 memory limit at least this is none (PAGE_COUNTER_MAX pages)
+
+
 class OomWatch:
     """The OOM killer's work in the cgroup we are in when armed (the container's scope), told as
     it happens: cgroup v2's memory.events (a change wakes poll(2) with POLLPRI; its `oom` and
@@ -621,7 +624,13 @@ class OomWatch:
     not have come yet. A witness tells when it has: an eventfd on a usage threshold no cgroup
     reaches, signalled by the removal alone, registered before the OOM's. The kernel removes the
     events newest first, each signalled by a work item of the same worker pool, in order (none
-    of them sleeps before its signal but the witness's)."""
+    of them sleeps before its signal but the witness's).
+
+    A threshold's registration waits for an RCU grace period (synchronize_rcu: 10-15 ms here, a
+    sixth of a `run --rm`), so a witness is registered only for a cgroup with a memory limit of
+    its own, whose OOMs are the ones a user asks about. Without one, a launcher that finds the
+    file gone after one signal takes it for the removal's: an OOM that an ancestor's limit
+    caused in it goes unreported then, never a removal reported as an OOM."""
 
     WITNESS_WAIT = 2.0  # seconds: the removal's work items run at once, on the CPU that removed it
 
@@ -645,15 +654,29 @@ class OomWatch:
                         self.exceptional.append(fd)
             elif "memory" in key and os.path.exists(f"{CGROUP_ROOT}/memory{path}/memory.oom_control"):
                 cgroup = f"{CGROUP_ROOT}/memory{path}"
-                witness, usage = self._register(cgroup, "memory.usage_in_bytes", " -1")  # first: removed last
-                os.close(usage)
+                witness = None
+                if self._limited(cgroup):
+                    witness, usage = self._register(cgroup, "memory.usage_in_bytes", " -1")  # first: removed last
+                    os.close(usage)
                 event, control = self._register(cgroup, "memory.oom_control")
                 self.counters.append(control)
                 self.readable.append(event)
                 self.controls[event] = control
-                self.witnesses[event] = witness
+                if witness is not None:
+                    self.witnesses[event] = witness
                 self.signals[event] = 0
         self.start = self._count()
+
+    @staticmethod
+    def _limited(cgroup: str) -> bool:
+        """Whether the v1 memory cgroup has a limit of its own (memory, or memory and swap)."""
+        for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
+            try:
+                if int(_read_text(f"{cgroup}/{name}")) < UNLIMITED_V1:
+                    return True
+            except (OSError, ValueError):
+                pass  # no swap accounting: no memsw files
+        return False
 
     @staticmethod
     def _register(cgroup: str, name: str, arguments: str = "") -> tuple[int, int]:
@@ -699,8 +722,10 @@ class OomWatch:
             if self._read(self.controls[event]) is not None:
                 self.killed = True  # the cgroup is there: not the removal's signal
                 continue
-            witness = self.witnesses[event]
-            if select.select([witness], [], [], self.WITNESS_WAIT)[0]:
+            witness = self.witnesses.get(event)
+            if witness is None:
+                self.killed = self.signals[event] > 1  # one: the removal's, as far as we can know
+            elif select.select([witness], [], [], self.WITNESS_WAIT)[0]:
                 self.signals[event] += self._take(event)  # its removal's signal came before the witness's
                 self.killed = self.signals[event] > 1
         self.killed = self.killed or self._count() > self.start
