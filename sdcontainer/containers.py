@@ -200,7 +200,9 @@ def list_containers(paths: Paths) -> list[Container]:
     if not paths.containers.exists():
         return []
     found = []
-    for path in paths.containers.glob("*/container.json"):
+    with os.scandir(paths.containers) as entries:  # (a glob's pattern would import re: ~3 ms of ps)
+        directories = [Path(entry.path) for entry in entries if entry.is_dir()]
+    for path in (directory / "container.json" for directory in directories):
         try:
             found.append(_as_named(Container.from_json(read_json(path)), path.parent))
         except FileNotFoundError:

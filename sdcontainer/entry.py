@@ -246,6 +246,9 @@ def main() -> None:
 
             sys.stdout.write(f"sdc version {__version__}\n")
             _exit(0)
+        from sdcontainer.deferred import import_pathlib
+
+        import_pathlib()  # before any module of ours imports it
         run = parse_run(argv)
         if run is not None:
             _exit(fast_run(run))

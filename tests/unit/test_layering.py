@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "sdcontainer"
 # layers, or from its own subpackage.
 LAYERS = {
     "__init__": -1, "errors": 0, "log": 0, "files": 0, "protocol": 0, "phases": 0, "record": 0, "jsonscan": 0,
+    "deferred": 0,
     "text": 0.5, "gotemplate": 0.5,
     "paths": 0.5, "digests": 1, "run": 1, "linux": 1, "devices": 1, "seccomp": 1, "cgroups": 1, "volumes": 1,
     "machined": 1, "ports": 1, "journal": 1, "netns": 2,
