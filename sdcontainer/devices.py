@@ -10,7 +10,6 @@ its rule; `--device-cgroup-rule 'TYPE MAJOR:MINOR PERMS'` a rule alone (for node
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Sequence
 
@@ -33,21 +32,23 @@ DEFAULT_ALLOW = (
 # (where mknod is not allowed) gets as a bind mount (runtime-spec: readers ignore unknown keys)
 HOST_PATH = "hostPath"
 
-_PERMS = re.compile(r"(?!.*(.).*\1)[rwm]{1,3}")  # each of r, w, m at most once
-_RULE = re.compile(r"([abc]) (\*|\d+):(\*|\d+) ((?!.*(.).*\5)[rwm]{1,3})")
+_PERMS = r"(?!.*(.).*\1)[rwm]{1,3}"  # each of r, w, m at most once
+_RULE = r"([abc]) (\*|\d+):(\*|\d+) ((?!.*(.).*\5)[rwm]{1,3})"
 
 
 def parse_device(text: str) -> str:
     """--device as Docker takes it: HOST, HOST:CONTAINER, HOST:PERMS or HOST:CONTAINER:PERMS;
     → "HOST:CONTAINER:PERMS", the host's node checked, the container's path inside /dev."""
+    import re
+
     parts = text.split(":")
     if len(parts) == 1:
         host, container, perms = parts[0], parts[0], "rwm"
     elif len(parts) == 2:
-        host, container, perms = (parts[0], parts[0], parts[1]) if _PERMS.fullmatch(parts[1]) else (*parts, "rwm")
+        host, container, perms = (parts[0], parts[0], parts[1]) if re.fullmatch(_PERMS, parts[1]) else (*parts, "rwm")
     elif len(parts) == 3:
         host, container, perms = parts
-    if len(parts) > 3 or not _PERMS.fullmatch(perms):
+    if len(parts) > 3 or not re.fullmatch(_PERMS, perms):
         raise UsageError(f"invalid --device {text!r}",
                          hint="HOST[:CONTAINER][:PERMS], PERMS of r, w and m: /dev/fuse:/dev/fuse:rwm")  # fmt: skip
     try:
@@ -68,7 +69,9 @@ def parse_device(text: str) -> str:
 def parse_rule(text: str) -> str:
     """--device-cgroup-rule as Docker takes it: 'c 42:* rmw' (type a, b or c; a number or * for the
     major and the minor); one systemd can express, checked here."""
-    match = _RULE.fullmatch(" ".join(text.split()))
+    import re
+
+    match = re.fullmatch(_RULE, " ".join(text.split()))
     if not match:
         raise UsageError(f"invalid --device-cgroup-rule {text!r}",
                          hint="TYPE MAJOR:MINOR PERMS, e.g. 'c 10:200 rwm' or 'b 7:* r'")  # fmt: skip
@@ -79,7 +82,9 @@ def parse_rule(text: str) -> str:
 def allow_of(rule: str) -> list[tuple[str, str]]:
     """A checked rule as DeviceAllow= entries: a node by number (/dev/char/MAJ:MIN, which systemd
     parses rather than opens), a major by its name in /proc/devices (char-NAME), or all (char-*)."""
-    match = _RULE.fullmatch(rule)
+    import re
+
+    match = re.fullmatch(_RULE, rule)
     assert match, rule
     kind, major, minor, perms = match.group(1, 2, 3, 4)
     kinds = ("char", "block") if kind == "a" else ("char",) if kind == "c" else ("block",)

@@ -40,3 +40,54 @@ def loads(text: str, *, constants: bool = True) -> Any:
     if end != len(text):
         raise ValueError(f"extra data at character {end}")
     return value
+
+
+def dumps(value: Any, level: int = 0) -> str:
+    """json.dumps(value, indent=2, sort_keys=True), sdc's records' form, without the json
+    package (json.encoder imports re): JSON's own types, tuples as lists; a TypeError for any
+    other (and a RecursionError, not json's ValueError, for a value that holds itself)."""
+    if isinstance(value, str):
+        return _json.encode_basestring_ascii(value)
+    if value is None or value is True or value is False:
+        return _CONSTANTS[value]
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _float(value)
+    inner = "\n" + "  " * (level + 1)
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        items = (dumps(item, level + 1) for item in value)
+        return "[" + inner + ("," + inner).join(items) + "\n" + "  " * level + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        members = (_json.encode_basestring_ascii(_key(key)) + ": " + dumps(item, level + 1)
+                   for key, item in sorted(value.items()))  # fmt: skip
+        return "{" + inner + ("," + inner).join(members) + "\n" + "  " * level + "}"
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_CONSTANTS = {None: "null", True: "true", False: "false"}
+
+
+def _float(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+def _key(key: object) -> str:
+    """A member's name as json writes it: a string, or a number or constant made one."""
+    if isinstance(key, str):
+        return key
+    if key is None or key is True or key is False:
+        return _CONSTANTS[key]
+    if isinstance(key, int):
+        return int.__repr__(key)
+    if isinstance(key, float):
+        return _float(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")

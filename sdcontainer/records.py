@@ -21,10 +21,8 @@ if TYPE_CHECKING:
 
 def write_json(path: Path, data: Any) -> None:
     """Write whole or not at all (files.write_atomically); the directory must exist."""
-    import json
-
     try:
-        write_atomically(os.fspath(path), (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+        write_atomically(os.fspath(path), (jsonscan.dumps(data) + "\n").encode())
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
             raise

@@ -18,7 +18,6 @@ different arguments, and become a rule each when two test the same one.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -98,6 +97,8 @@ def _libseccomp() -> ctypes.CDLL:
 
 def load_profile(source: str | Path) -> dict[str, Any]:
     """A profile file in Docker's JSON format, checked enough to compile."""
+    import json  # (a profile is compiled once, its program kept: program_for)
+
     try:
         profile = json.loads(read_given(str(source)))
     except FileNotFoundError:

@@ -30,7 +30,6 @@ every mount (`private`, `rprivate`) and Docker Desktop's `cached`, `delegated`, 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 
 from sdcontainer.errors import UsageError
@@ -43,13 +42,15 @@ OPPOSITES = ({"ro", "rw"}, {"suid", "nosuid"}, {"dev", "nodev"}, {"exec", "noexe
 DEFAULTS = ("rw", "nosuid", "nodev")  # unsaid in the record
 HINT = "give [HOST-PATH|VOLUME:]CONTAINER-PATH[:ro][,noexec]...: -v /srv/data:/data:ro, -v pgdata:/db, -v /cache"
 # Docker's names of volumes: a letter or digit, then letters, digits, '_', '.', '-': two at least
-VOLUME_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,127}\Z")
+VOLUME_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{1,127}\Z"
 TMPFS_OPTIONS = ("size", "mode", "uid", "gid", "nr_inodes")
 TMPFS_FLAGS = ("ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec")
 
 
 def check_volume_name(name: str) -> str:
-    if not VOLUME_NAME_RE.match(name):
+    import re
+
+    if not re.match(VOLUME_NAME, name):
         raise UsageError(f"invalid volume name {name[:80]!r}", hint="use 2-128 letters, digits, '_', '.' or "
                          "'-', starting with a letter or digit")  # fmt: skip
     return name
@@ -203,6 +204,8 @@ TMPFS_HINT = "give PATH[:size=64m,mode=1777,uid=ID,gid=ID,ro,exec,...]: --tmpfs 
 def parse_tmpfs(text: str) -> str:
     """--tmpfs as Docker takes it → "CONTAINER:OPTIONS": a size in bytes, an octal mode, ids,
     the flags (noexec, nosuid, nodev unless exec, suid, dev: Docker's defaults)."""
+    import re
+
     from sdcontainer.text import SIZE_MAX, parse_size
 
     path, _, rest = text.partition(":")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -26,9 +25,12 @@ from sdcontainer.text import is_decimal
 
 TYPE_CHECKING = False  # (typing itself is ~2 ms of every command's import)
 if TYPE_CHECKING:
+    import signal  # _signal has no stubs of its own: signal's describe the same functions
     from typing import Any
 
     from sdcontainer.images import Image
+else:
+    import _signal as signal  # signal's enums import enum (~1 ms)
 
 log = get_logger(__name__)
 PACKAGE = Path(__file__).resolve().parent.parent  # sdcontainer/: the launcher and __main__ are run by path

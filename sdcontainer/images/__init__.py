@@ -9,8 +9,6 @@ store.py keeps the layers; archive.py makes images from tarballs and image archi
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from pathlib import Path
 
@@ -182,6 +180,8 @@ def find_image(paths: Paths, ref: str) -> Image:
     """An image by its full ID (sha256:HEX) first, then by name[:tag], then by a unique prefix of
     its ID, as Docker resolves: a full ID is never taken for a name (an archive may tag an image
     `sha256:<another image's ID>`, which is a name as references go)."""
+    from sdcontainer.images import reference
+
     try:
         full: Digest | None = Digest.parse(ref) if ref.startswith("sha256:") else Digest.from_hex(ref)
     except InvalidDigest:
@@ -196,8 +196,9 @@ def find_image(paths: Paths, ref: str) -> Image:
         repository, _, digest = name.partition("@")
         wanted = f"{repository.rsplit(':', 1)[0] if ':' in repository.rsplit('/', 1)[-1] else repository}@{digest}"
         image_id = next((i.id for i, _ in list_images(paths) if wanted in i.repo_digests), None)
-    if image_id is None and (hexish := re.fullmatch(r"(?:sha256:)?([0-9a-f]{4,64})", ref)):
-        matches = list(paths.images.glob(f"{hexish.group(1)}*.json")) if paths.images.exists() else []
+    prefix = ref.removeprefix("sha256:")
+    if image_id is None and reference.is_hex(prefix, 4, 64):
+        matches = list(paths.images.glob(f"{prefix}*.json")) if paths.images.exists() else []
         if len(matches) > 1:
             raise UsageError(f"image id prefix {ref!r} is ambiguous", hint="give more of the id")
         image_id = Digest.from_hex(matches[0].stem) if matches else None
@@ -217,6 +218,8 @@ def store_image(paths: Paths, config_bytes: bytes, *, layers: tuple[Digest, ...]
 
     size = sum(layer_size(paths, layer) for layer in layers)
     image_id = Digest.of(config_bytes)
+    import json
+
     try:
         config = json.loads(config_bytes)
     except ValueError as exc:

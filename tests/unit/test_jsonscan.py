@@ -45,3 +45,36 @@ def test_constants_are_refused_where_asked(text: str) -> None:
     jsonscan.loads(text)
     with pytest.raises(ValueError):
         jsonscan.loads(text, constants=False)
+
+
+written = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.lists(inner, max_size=3).map(tuple)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    | st.dictionaries(st.integers() | st.floats(allow_nan=False) | st.booleans() | st.none(), inner, max_size=3),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(written)
+def test_dumps_writes_what_json_writes_for_records(value: object) -> None:
+    """Byte for byte json.dumps(indent=2, sort_keys=True), the records' form: the same files
+    as before, without the json package on the run path."""
+    try:
+        expected: str | type[Exception] = json.dumps(value, indent=2, sort_keys=True)
+    except TypeError:  # keys of more than one kind do not sort
+        expected = TypeError
+    if expected is TypeError:
+        with pytest.raises(TypeError):
+            jsonscan.dumps(value)
+    else:
+        assert jsonscan.dumps(value) == expected
+
+
+def test_dumps_refuses_what_json_cannot_write() -> None:
+    for value in ({1, 2}, b"x", {(1, 2): 3}, object()):
+        with pytest.raises(TypeError):
+            json.dumps(value)
+        with pytest.raises(TypeError):
+            jsonscan.dumps(value)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sdcontainer.errors import UsageError
+from sdcontainer.images import reference
 from sdcontainer.images.reference import parse
 
 
@@ -37,3 +42,39 @@ def test_references_read_and_normalize_as_dockers(text: str, full: str, familiar
 def test_what_is_no_reference(text: str) -> None:
     with pytest.raises(UsageError, match="invalid image reference"):
         parse(text)
+
+
+# Distribution's grammar (regexp.go) as regular expressions, ASCII as Go's are: the hand-written
+# checks of reference.py (which spare `sdc run` the re module) must agree with them everywhere.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+GRAMMAR = {
+    "path": re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*", re.ASCII),
+    "domain": re.compile(r"(?:localhost|\[[0-9a-fA-F:]+\]|(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)"
+                         r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::[0-9]{1,5})?", re.ASCII),
+    "tag": re.compile(r"\w[\w.-]{0,127}", re.ASCII),
+}
+CHECKS = {"path": reference.is_path, "domain": reference.is_domain, "tag": reference.is_tag}
+near = st.text(alphabet=st.sampled_from("ab09AZ._-_/:[]\n é٣ſK"), max_size=20)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(near, st.sampled_from(sorted(CHECKS)))
+def test_each_check_is_its_grammar_rule(text: str, rule: str) -> None:
+    assert CHECKS[rule](text) == bool(GRAMMAR[rule].fullmatch(text)), (rule, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("0123456789abcdefABg:\n"), max_size=70), st.integers(0, 70),
+       st.integers(0, 70))  # fmt: skip
+def test_hex_is_its_grammar_rule(text: str, least: int, extra: int) -> None:
+    most = least + extra
+    assert reference.is_hex(text, least, most) == bool(re.fullmatch(f"[0-9a-f]{{{least},{most}}}", text))
+
+
+def test_the_edges_of_each_rule() -> None:
+    assert [reference.is_tag(t) for t in ("a" * 128, "a" * 129, "_x", ".x", "x.", "é")] == [True, False, True, False,
+                                                                                            True, False]  # fmt: skip
+    assert [reference.is_domain(d) for d in ("[::1]:5000", "[::1]", "[]", "a:123456", "a:", "-a", "a-.b", "a:5")] == [
+        True, True, False, False, False, False, False, True]  # fmt: skip
+    assert [reference.is_path(p) for p in ("a--b", "a___b", "a__b", "a._b", "a/", "/a", "a//b")] == [
+        True, False, True, False, False, False, False]  # fmt: skip

@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -94,6 +95,19 @@ def test_signal_names() -> None:
     for bad in ("NOPE", "RTMIN+99", "0", "999"):
         with pytest.raises(UsageError):
             parse_signal(bad)
+
+
+def test_signals_read_and_named_as_the_signal_modules_enum_has_them() -> None:
+    """containerspec reads signals off _signal (signal's enums import enum): the same table."""
+    for number in range(1, 70):
+        try:
+            expected = signal.Signals(number).name
+        except ValueError:
+            expected = f"SIGRTMIN+{number - signal.SIGRTMIN}" if signal.SIGRTMIN <= number <= signal.SIGRTMAX else None
+        if expected is not None:
+            assert (signal_name(number), parse_signal(str(number))) == (expected, number)
+    for name, member in signal.Signals.__members__.items():
+        assert parse_signal(name) == parse_signal(name.removeprefix("SIG").lower()) == member.value
 
 
 def test_run_flags_become_a_checked_spec() -> None:
@@ -333,3 +347,17 @@ def test_real_time_signals_by_offset(text: str) -> None:
 def test_bad_real_time_signals_are_refused(text: str) -> None:
     with pytest.raises(UsageError):
         parse_signal(text)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.sampled_from("aZ09_.-:é٣ \n"), max_size=40))
+def test_users_are_checked_as_their_pattern_has_them(text: str) -> None:
+    """check_user by hand (every run checks its image's User): the pattern it replaces."""
+    account = r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}"
+    expected = bool(re.fullmatch(rf"{account}(?::{account})?", text, re.ASCII))
+    try:
+        check_user(text)
+        taken = True
+    except UsageError:
+        taken = False
+    assert taken == expected, text
