@@ -201,7 +201,7 @@ def list_containers(paths: Paths) -> list[Container]:
         return []
     found = []
     with os.scandir(paths.containers) as entries:  # (a glob's pattern would import re: ~3 ms of ps)
-        directories = [Path(entry.path) for entry in entries if entry.is_dir()]
+        directories = [Path(entry.path) for entry in entries if _is_dir(entry)]
     for path in (directory / "container.json" for directory in directories):
         try:
             found.append(_as_named(Container.from_json(read_json(path)), path.parent))
@@ -210,6 +210,15 @@ def list_containers(paths: Paths) -> list[Container]:
         except (SdcError, ValueError) as exc:
             log.warning("left out %s: %s", path, exc)
     return sorted(found, key=lambda c: -c.created)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """A directory (or a link to one), as a glob takes it: an entry that cannot be told (a link
+    that loops, say) is none."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _as_named(container: Container, directory: Path) -> Container:

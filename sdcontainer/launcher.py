@@ -629,8 +629,9 @@ class OomWatch:
     A threshold's registration waits for an RCU grace period (synchronize_rcu: 10-15 ms here, a
     sixth of a `run --rm`), so a witness is registered only for a cgroup with a memory limit of
     its own, whose OOMs are the ones a user asks about. Without one, a launcher that finds the
-    file gone after one signal takes it for the removal's: an OOM that an ancestor's limit
-    caused in it goes unreported then, never a removal reported as an OOM."""
+    file gone after one signal takes it for the removal's: an OOM that an ancestor's limit, or a
+    limit `sdc update` set after the start, caused in it goes unreported then, never a removal
+    reported as an OOM."""
 
     WITNESS_WAIT = 2.0  # seconds: the removal's work items run at once, on the CPU that removed it
 

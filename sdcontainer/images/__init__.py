@@ -122,10 +122,17 @@ def as_reference(ref: str) -> str | None:
 
 
 def familiar(name: str) -> tuple[str, str]:
-    """A stored name as Docker shows it: (repository, tag), e.g. ("alpine", "3.20")."""
+    """A stored name as Docker shows it: (repository, tag), e.g. ("alpine", "3.20"). One that
+    no longer reads as a reference (a Unicode tag, which sdc before 2026-12-06 took and
+    distribution's grammar does not) is shown as it is, so that it can still be listed and
+    removed."""
     from sdcontainer.images import reference
 
-    parsed = reference.parse(name)
+    try:
+        parsed = reference.parse(name)
+    except UsageError:
+        repository, _, tag = name.rpartition(":") if ":" in name.rpartition("/")[2] else (name, "", "")
+        return repository, tag or "<none>"
     return parsed.familiar_repository, parsed.tag or "<none>"
 
 
@@ -266,7 +273,7 @@ def tag_image(paths: Paths, image: Image, ref: str) -> None:
 
 def untag_image(paths: Paths, ref: str) -> None:
     repos = read_repositories(paths)
-    repos.pop(normalize_reference(ref), None)
+    repos.pop(ref if ref in repos else normalize_reference(ref), None)  # (a stored name as it is: familiar)
     write_repositories(paths, repos)
 
 

@@ -75,6 +75,15 @@ def test_a_damaged_record_is_left_out_with_a_warning(tmp_path: Path, damage: dic
     assert "old/container.json" in caplog.text
 
 
+def test_an_entry_that_is_no_container_is_passed_over(tmp_path: Path) -> None:
+    """As the glob that listed them did: a file, an empty directory, a link that loops."""
+    paths = store_with(tmp_path, {"old": OLD})
+    (paths.containers / "loop").symlink_to("loop")
+    (paths.containers / "file").write_text("")
+    (paths.containers / "empty").mkdir()
+    assert [c.name for c in containers.list_containers(paths)] == [OLD["spec"]["name"]]
+
+
 def test_a_record_that_vanishes_as_it_is_read_is_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = store_with(tmp_path, {"old": OLD})
 

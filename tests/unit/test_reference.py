@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -78,3 +79,17 @@ def test_the_edges_of_each_rule() -> None:
         True, True, False, False, False, False, False, True]  # fmt: skip
     assert [reference.is_path(p) for p in ("a--b", "a___b", "a__b", "a._b", "a/", "/a", "a//b")] == [
         True, False, True, False, False, False, False]  # fmt: skip
+
+
+def test_a_stored_name_with_a_unicode_tag_is_still_shown_and_removed(tmp_path: Path) -> None:
+    """sdc took \\w's Unicode in tags before the grammar was checked by hand (ASCII, as Go's): a
+    store holding such a name lists it as it is, and untags it."""
+    from sdcontainer import images
+    from sdcontainer.paths import Paths
+
+    paths = Paths(tmp_path)
+    images.write_repositories(paths, {"docker.io/library/a:ä": images.Digest.from_hex("a" * 64),
+                                      "docker.io/library/b:1": images.Digest.from_hex("b" * 64)})  # fmt: skip
+    assert images.familiar("docker.io/library/a:ä") == ("docker.io/library/a", "ä")
+    images.untag_image(paths, "docker.io/library/a:ä")
+    assert list(images.read_repositories(paths)) == ["docker.io/library/b:1"]
