@@ -202,7 +202,7 @@ def list_containers(paths: Paths) -> list[Container]:
     found = []
     with os.scandir(paths.containers) as entries:  # (a glob's pattern would import re: ~3 ms of ps)
         directories = [Path(entry.path) for entry in entries if _is_dir(entry)]
-    for path in (directory / "container.json" for directory in directories):
+    for path in (directory / protocol.RECORD for directory in directories):
         try:
             found.append(_as_named(Container.from_json(read_json(path)), path.parent))
         except FileNotFoundError:
