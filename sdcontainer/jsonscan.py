@@ -48,12 +48,8 @@ def dumps(value: Any, level: int = 0) -> str:
     other (and a RecursionError, not json's ValueError, for a value that holds itself)."""
     if isinstance(value, str):
         return _json.encode_basestring_ascii(value)
-    if value is None or value is True or value is False:
-        return _CONSTANTS[value]
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if isinstance(value, float):
-        return _float(value)
+    if (scalar := _scalar(value)) is not None:
+        return scalar
     inner = "\n" + "  " * (level + 1)
     if isinstance(value, (list, tuple)):
         if not value:
@@ -80,14 +76,21 @@ def _float(value: float) -> str:
     return float.__repr__(value)
 
 
+def _scalar(value: object) -> str | None:
+    """A constant or a number as JSON has it; None for any other value."""
+    if value is None or value is True or value is False:
+        return _CONSTANTS[value]
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _float(value)
+    return None
+
+
 def _key(key: object) -> str:
     """A member's name as json writes it: a string, or a number or constant made one."""
     if isinstance(key, str):
         return key
-    if key is None or key is True or key is False:
-        return _CONSTANTS[key]
-    if isinstance(key, int):
-        return int.__repr__(key)
-    if isinstance(key, float):
-        return _float(key)
+    if (scalar := _scalar(key)) is not None:
+        return scalar
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")

@@ -131,7 +131,7 @@ def familiar(name: str) -> tuple[str, str]:
     try:
         parsed = reference.parse(name)
     except UsageError:
-        repository, _, tag = name.rpartition(":") if ":" in name.rpartition("/")[2] else (name, "", "")
+        repository, tag = reference.split_tag(name)
         return repository, tag or "<none>"
     return parsed.familiar_repository, parsed.tag or "<none>"
 

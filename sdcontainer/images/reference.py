@@ -108,7 +108,7 @@ def parse(text: str) -> Reference:
     name, at, digest = text.partition("@")
     if at and not (digest.startswith("sha256:") and is_hex(digest[7:], 64, 64)):
         raise _invalid(text, "a digest is sha256: and 64 hex digits")
-    name, tag = _split_tag(name)
+    name, tag = split_tag(name)
     if is_hex(name, 64, 64) or (name == "sha256" and tag is not None and is_hex(tag, 64, 64)):
         # An image ID is never a name: one would let an archive name an image by another's ID.
         raise _invalid(text, "an image ID (64 hex digits) is not a name, as Docker has it")
@@ -128,7 +128,7 @@ def parse(text: str) -> Reference:
     return Reference(domain, path, tag if tag is not None or at else DEFAULT_TAG, digest or None)
 
 
-def _split_tag(name: str) -> tuple[str, str | None]:
+def split_tag(name: str) -> tuple[str, str | None]:
     """NAME[:TAG]: a colon after the last slash starts a tag (one before it is a port's)."""
     slash = name.rfind("/")
     colon = name.rfind(":")
