@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sdcontainer import bundle, containers, files, protocol, records, seccomp, units
+from sdcontainer import bundle, cgroups, containers, files, protocol, records, seccomp, units
 from sdcontainer.api import containers as lifecycle
 from sdcontainer.api.context import Context
 from sdcontainer.containers import Container
@@ -441,6 +441,7 @@ def _grantable_caps() -> frozenset[str] | None:
 def run_detached(ctx: Context, spec: ContainerSpec) -> Container:
     """Start a container as a transient service; return once its PID 1 has exec'ed."""
     spec = replace(spec, detach=True)
+    cgroups.prime_migration()  # while the container is made: systemd's move of its PID 1 waits less
     with contextlib.ExitStack() as stack:
         container = create(ctx, spec, stack)
         if spec.enable:  # linked first: the start's own daemon-reload takes the link in
@@ -520,6 +521,7 @@ def start(ctx: Context, ref: str, *, attach: bool = False, interactive: bool = F
     launcher set-up, over the bundle and writable layer it has kept. Detached, return once its
     PID 1 has exec'ed (0); attached, its exit status, our stdin its own if interactive (or
     created with -i). A running one is left as it is."""
+    cgroups.prime_migration()
     lifecycle.settle_names(ctx, [lifecycle.find(ctx, ref).name])  # a --rm container that has run: gone
     container = lifecycle.find(ctx, ref)
     ctx.claim(container.name)  # one start at a time, no rm meanwhile, and settle leaves it alone
@@ -744,6 +746,7 @@ def _launch_foreground(ctx: Context, make: Callable[[contextlib.ExitStack], Cont
                        interactive: bool) -> int:  # fmt: skip
     from sdcontainer import launcher
 
+    cgroups.prime_migration()  # systemd's move of the launcher into its scope then waits less
     # The launcher's mount namespace is a copy of ours: the store's pool must be mounted first.
     ctx.driver()
     # Signals stay blocked from here on: sdc and the launcher read them with

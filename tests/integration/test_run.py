@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from sdcontainer import cgroups
 from tests.integration.conftest import Sdc, sdc_units, store_state, systemctl, unit_property
 
 
@@ -36,6 +37,16 @@ def test_a_profiled_run_marks_each_phase_in_order(sdc: Sdc, image: str, tmp_path
                "sdc: removed"]  # fmt: skip
     assert [p for p in phases if p in ordered] == ordered, phases
     assert {"launcher: main", "sdc: container made (image found, layer, bundle)"} <= set(phases)
+
+
+def test_priming_a_migration_leaves_sdc_in_its_cgroup() -> None:
+    """`run`, `start` and `exec` move sdc into its own cgroup (cgroups.prime_migration) to pay the
+    kernel's wait for the next move beside their work: a move that happens, and changes nothing."""
+    before = Path("/proc/self/cgroup").read_text()
+    written = cgroups.move_into_own_cgroup()
+    assert written.endswith("/cgroup.procs")
+    assert str(os.getpid()) in Path(written).read_text().split()
+    assert Path("/proc/self/cgroup").read_text() == before
 
 
 def test_exit_status_is_the_commands(sdc: Sdc, image: str, name: str) -> None:
