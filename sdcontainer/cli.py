@@ -1649,6 +1649,37 @@ for _name, _command, _settings in _CONTAINER_COMMANDS:
                           help=(_command.__doc__ or "").split("\n")[0])(_command)  # fmt: skip
 
 
+@app.command("quadlet")
+def quadlet(
+    dryrun: Annotated[bool, typer.Option("--dryrun", help="Print the units the generator makes, and what it refuses")]
+    = False,
+    install_generator: Annotated[bool, typer.Option("--install-generator",
+                                                    help="Install the generator (for sdc installed by pip)")] = False,
+    remove_generator: Annotated[bool, typer.Option("--remove-generator", help="Remove what --install-generator put")]
+    = False,
+) -> None:  # fmt: skip
+    """Services from Quadlet files (web.container in /etc/sdc/systemd): what the generator makes."""
+    from sdcontainer.quadlet import generator
+
+    if install_generator:
+        require_root()
+        typer.echo(f"installed {generator.install_generator()}: `systemctl daemon-reload` runs it")
+    elif remove_generator:
+        require_root()
+        if not generator.remove_generator():
+            raise SdcError("no generator of sdc's to remove", hint=f"it is in {generator.SYSTEM_GENERATORS} alone")
+    elif dryrun:
+        made, errors = generator.generate_all(generator.search_dirs())
+        for generated in made:
+            typer.echo(f"---{generated.unit}---\n{generated.text}")
+        for exc in errors:
+            render.report(exc.message, exc.hint, 1)
+        if errors:
+            raise typer.Exit(1)
+    else:
+        raise SdcError("say what to do", hint="`sdc quadlet --dryrun` prints the units the generator makes")
+
+
 @app.command("_cleanup", hidden=True)
 def cleanup(ctx: typer.Context, name: str) -> None:
     """Run by systemd as the ExecStopPost of a detached container."""

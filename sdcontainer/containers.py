@@ -66,6 +66,9 @@ class Container:
     bundle: str
     created: float
     former_names: tuple[str, ...] = ()  # the names it had before (rename): its journal's units had them
+    # The systemd invocation ID of the unit that runs it, where that unit is not sdc's own (a
+    # Quadlet file's: quadlet.generator), which cannot name it on its journal lines: its lines are its.
+    invocation: str = ""
     # What a record held that this sdc does not know (a later sdc's fields), kept as it was: by
     # where it was ("" the record's own, "spec", "limits"), written back with the rest.
     extra: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
@@ -317,6 +320,25 @@ def has_launched(paths: Paths, name: str) -> bool:
     """The launcher got as far as recording the launch (its PID or its error), or it has ended."""
     cdir = paths.container(name)
     return any((cdir / record).exists() for record in protocol.RUN_RECORDS)
+
+
+def add_foreign_unit(paths: Paths, unit: str) -> None:
+    paths.foreign_units.mkdir(mode=0o700, exist_ok=True)
+    (paths.foreign_units / unit).touch()
+
+
+def remove_foreign_unit(paths: Paths, unit: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(paths.foreign_units / unit)
+
+
+def foreign_units(paths: Paths) -> list[str]:
+    """The units add_foreign_unit has taken in (a name that is no unit's is passed over)."""
+    try:
+        names = os.listdir(paths.foreign_units)
+    except FileNotFoundError:
+        return []
+    return [n for n in names if n.endswith((".service", ".scope")) and not n.startswith(".")]
 
 
 def remove_container_dir(paths: Paths, name: str) -> None:

@@ -221,6 +221,26 @@ def fast_cleanup(root: str, name: str) -> int:
     return _with_context({"root": root}, cleanup)
 
 
+def unit_create(root: str, unit: str, args: list[str]) -> int:
+    """A Quadlet unit's ExecStartPre (quadlet.generator): its container made, `sdc run`'s
+    arguments as the generator wrote them."""
+    from sdcontainer.api import run
+    from sdcontainer.errors import UsageError
+    from sdcontainer.spec import build_run_spec
+
+    parsed = parse_run(["run", *args])
+
+    def create(context: Context) -> int:
+        if parsed is None:
+            raise UsageError(f"{unit}: its command line is not one of `sdc run`'s",
+                             hint="`systemctl daemon-reload` generates it again from its file")  # fmt: skip
+        spec = build_run_spec(**parsed["flags"])
+        run.create_for_unit(context, spec, unit, os.environ.get("INVOCATION_ID", ""))
+        return 0
+
+    return _with_context({"root": root}, create)
+
+
 def _exit(code: int) -> NoReturn:
     """Exit without the interpreter's teardown, which only frees memory the kernel is about
     to take back: ~15 ms of `sdc run` here. Output is flushed first; the fast paths hold no
@@ -240,6 +260,8 @@ def main() -> None:
     argv = sys.argv[1:]
     if len(argv) == 4 and argv[0] == "--root" and argv[2] == "_cleanup":
         _exit(fast_cleanup(argv[1], argv[3]))
+    if len(argv) > 4 and argv[0] == "--root" and argv[2] == "_unit-create":
+        _exit(unit_create(argv[1], argv[3], argv[4:]))
     if not os.environ.get("SDC_NO_FAST_PATH") and not os.environ.get("SDC_DEBUG"):
         if argv in (["--version"], ["-v"]):
             from sdcontainer import __version__

@@ -98,6 +98,12 @@ class Paths:
         return self.containers / name
 
     @property
+    def foreign_units(self) -> Path:
+        """An empty file for each unit not named by sdc that runs a container (a Quadlet file's),
+        named by the unit: what a listing of sdc's units by their names' patterns must take in."""
+        return self.root / "units"
+
+    @property
     def exits(self) -> Path:
         """How removed containers ended, by ID, for a while (containers.EXIT_KEPT): `sdc wait` on
         a --rm container reads it there once the container is gone."""

@@ -157,12 +157,13 @@ def render(props: Mapping[str, object], *, requires: list[str], store: Path) -> 
         elif key == "StartLimitIntervalUSec":
             unit.append(f"StartLimitIntervalSec={_usec(int(value))}")  # type: ignore[call-overload]
         else:
-            service.extend(_setting(key, value))
+            service.extend(setting_lines(key, value))
     return ("# Written by sdc (persist.py) from the container's settings: `sdc disable` or `sdc rm` remove it.\n"
             "[Unit]\n" + "\n".join(unit) + "\n\n[Service]\n" + "\n".join(service) + "\n")  # fmt: skip
 
 
-def _setting(key: str, value: object) -> list[str]:
+def setting_lines(key: str, value: object) -> list[str]:
+    """A service's D-Bus property (units.SIGNATURES) as unit file lines."""
     if key in ("ExecStart", "ExecStopPost", "ExecStartPre", "ExecStartPost"):
         lines = [f"{key}="]  # the template's own, reset
         for path, argv, ignore in value:  # type: ignore[attr-defined]

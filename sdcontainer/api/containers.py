@@ -59,7 +59,8 @@ def unit_states(ctx: Context) -> dict[str, str]:
     process is left to kill. A service waiting to be started again by its restart policy
     reads RESTARTING."""
     states = {}
-    for u in ctx.systemd.list_units([f"{units.PREFIX}*.service", f"{units.PREFIX}*.scope", "sdc@*.service"]):
+    theirs = [_glob_escaped(unit) for unit in containers.foreign_units(ctx.paths)]  # (Quadlet's)
+    for u in ctx.systemd.list_units([f"{units.PREFIX}*.service", f"{units.PREFIX}*.scope", "sdc@*.service", *theirs]):
         state = u.active_state
         if state == "active" and u.name.endswith(".scope") and not cgroups.populated(units.unit_cgroup(u.name)):
             state = EMPTY
@@ -67,6 +68,11 @@ def unit_states(ctx: Context) -> dict[str, str]:
             state = RESTARTING
         states[u.name] = state
     return states
+
+
+def _glob_escaped(name: str) -> str:
+    """name as a pattern of ListUnitsByPatterns (fnmatch(3)) that matches it alone."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in name)
 
 
 def live_units(ctx: Context) -> set[str]:
@@ -690,6 +696,8 @@ def delete(ctx: Context, container: Container, *, volumes: bool = False) -> None
             networks.release(Path(container.bundle))
         driver.remove_container_fs(container.id)
         containers.remove_container_dir(ctx.paths, container.name)
+        if container.invocation:  # run by a unit not sdc's (a Quadlet file's): the next run takes it in again
+            containers.remove_foreign_unit(ctx.paths, container.unit)
         announce(container, "destroy")
         if container.spec.named_volumes and (volumes or container.spec.auto_remove):
             from sdcontainer.api import volumes as volume_cases

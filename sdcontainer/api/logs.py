@@ -99,10 +99,14 @@ def logs_argv(container: Container, *, since: str | None = None, until: str | No
     _SYSTEMD_SLICE missing once a short-lived writer has gone; a user's own units, which could
     set the ID field (LogExtraFields=), have none of these names."""
     cid = f"{protocol.ID_FIELD}={container.id}"
-    units = [f"_SYSTEMD_UNIT={prefix}{name}.service" for name in (container.name, *container.former_names)
-             for prefix in (PREFIX, "sdc@")]  # fmt: skip
-    argv = ["journalctl", "--no-pager", "-o", output, *units, "_TRANSPORT=stdout", cid,
-            "+", cid, "_UID=0", f"{protocol.STREAM_FIELD}=stdout", f"{protocol.STREAM_FIELD}=stderr"]  # fmt: skip
+    if container.invocation:  # a Quadlet file's unit, which cannot name it: that unit's run of it
+        argv = ["journalctl", "--no-pager", "-o", output, f"_SYSTEMD_UNIT={container.unit}", "_TRANSPORT=stdout",
+                f"_SYSTEMD_INVOCATION_ID={container.invocation}"]  # fmt: skip
+    else:
+        units = [f"_SYSTEMD_UNIT={prefix}{name}.service" for name in (container.name, *container.former_names)
+                 for prefix in (PREFIX, "sdc@")]  # fmt: skip
+        argv = ["journalctl", "--no-pager", "-o", output, *units, "_TRANSPORT=stdout", cid,
+                "+", cid, "_UID=0", f"{protocol.STREAM_FIELD}=stdout", f"{protocol.STREAM_FIELD}=stderr"]  # fmt: skip
     if since:
         argv += ["--since", since]
     if until:

@@ -223,8 +223,10 @@ class _Quiet:
     def finished(self, digest: str, status: str) -> None: ...
 
 
-def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Container:
-    """Make the container's filesystem and bundle; undone by stack unless popped."""
+def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack, *, unit: str = "",
+           invocation: str = "") -> Container:  # fmt: skip
+    """Make the container's filesystem and bundle; undone by stack unless popped. unit: the unit
+    that runs it where that is not sdc's (a Quadlet file's), and invocation that unit's run."""
     from sdcontainer import images
 
     require_systemd()  # before anything is made: a store's pool, say
@@ -262,7 +264,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
         files.make_record_lock(str(cdir))
         stack.callback(_locked, ctx, containers.remove_container_dir, ctx.paths, spec.name)
         ctx.hold_name(spec.name)
-        unit = run_unit(spec.name, attach=not spec.detach, enabled=spec.enable)
+        unit = unit or run_unit(spec.name, attach=not spec.detach, enabled=spec.enable)
         address, names_at, netns, target = "", "", "", None
         if spec.joins:
             target = _network_to_join(ctx, spec)
@@ -292,6 +294,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack) -> Co
             rootfs=str(driver.container_path(cid)),
             bundle=str(cdir),
             created=ctx.clock.time(),
+            invocation=invocation,
         )
         # The record first, marked starting: a run killed from here on leaves a container that
         # `ps -a` shows and the next command that touches it finishes or rolls back (settle).
@@ -453,6 +456,21 @@ def run_detached(ctx: Context, spec: ContainerSpec) -> Container:
         lifecycle.mark_started(container)
         stack.pop_all()
     _settled(ctx, container)
+    return container
+
+
+def create_for_unit(ctx: Context, spec: ContainerSpec, unit: str, invocation: str) -> Container:
+    """The container of a Quadlet file's unit (quadlet.generator), made by that unit's
+    ExecStartPre as it starts: detached, removed as it stops (its ExecStopPost: --rm), in place
+    of one of its name an earlier run left (--replace). Started already: its unit is starting,
+    and runs the launcher over its bundle next."""
+    spec = replace(spec, detach=True, auto_remove=True, replace=True)
+    with contextlib.ExitStack() as stack:
+        container = create(ctx, spec, stack, unit=unit, invocation=invocation)
+        containers.add_foreign_unit(ctx.paths, unit)  # (ps, rm and settle list its unit with sdc's)
+        lifecycle.mark_started(container)
+        stack.pop_all()
+    ctx.release_name(container.name)
     return container
 
 
@@ -835,8 +853,13 @@ def self_argv(ctx: Context, *args: str) -> list[str]:
     path, as in /usr/lib/sdc), isolated (-I), as it runs as root."""
     # Without site (-S) when sdc itself runs so (the Debian package's /usr/bin/sdc): its
     # dependencies are beside it, and site costs every container's cleanup a few ms.
+    return sdc_argv(ctx.paths.root, *args)
+
+
+def sdc_argv(root: Path, *args: str) -> list[str]:
+    """self_argv's, for a store's root (a Quadlet unit's: quadlet.generator)."""
     flags = "-IS" if sys.flags.no_site else "-I"
-    return [sys.executable, flags, str(PACKAGE / "__main__.py"), "--root", str(ctx.paths.root), *args]
+    return [sys.executable, flags, str(PACKAGE / "__main__.py"), "--root", str(root), *args]
 
 
 def launcher_argv(*args: str) -> list[str]:

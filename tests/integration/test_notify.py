@@ -11,53 +11,6 @@ import pytest
 
 from tests.integration.conftest import Sdc, store_state, unit_property
 
-NOTIFY_C = r"""
-#include <poll.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-/* notify MESSAGE: sd_notify(3) with its barrier, so that systemd has read the message (and found
-   our cgroup, by our PID) before we exit. */
-static int send_to(int fd, struct sockaddr_un *a, const char *text, int pass) {
-    struct iovec iov = {.iov_base = (void *)text, .iov_len = strlen(text)};
-    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } control;
-    struct msghdr m = {.msg_name = a, .msg_namelen = sizeof *a, .msg_iov = &iov, .msg_iovlen = 1};
-    if (pass >= 0) {
-        m.msg_control = control.buf;
-        m.msg_controllen = sizeof control.buf;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &pass, sizeof(int));
-    }
-    return sendmsg(fd, &m, 0) < 0;
-}
-int main(int argc, char **argv) {
-    const char *path = getenv("NOTIFY_SOCKET");
-    if (!path || argc < 2) return 2;
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    strncpy(a.sun_path, path, sizeof a.sun_path - 1);
-    int fd = socket(AF_UNIX, SOCK_DGRAM, 0), p[2];
-    if (send_to(fd, &a, argv[1], -1) || pipe(p)) return 1;
-    if (send_to(fd, &a, "BARRIER=1", p[1])) return 1;
-    close(p[1]);
-    struct pollfd w = {.fd = p[0], .events = POLLIN};
-    return poll(&w, 1, 5000) != 1;
-}
-"""
-
-
-@pytest.fixture(scope="module")
-def notify_tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A static sd_notify(1) for busybox, which has none."""
-    work = tmp_path_factory.mktemp("notify")
-    (work / "notify.c").write_text(NOTIFY_C)
-    subprocess.run(["gcc", "-static", "-O1", "-o", str(work / "notify"), str(work / "notify.c")], check=True)
-    return work / "notify"
-
 
 def test_the_unit_is_active_when_the_payload_says_so(sdc: Sdc, image: str, name: str, notify_tool: Path) -> None:
     script = 'sleep 2; notify "STATUS=warmed up"; notify READY=1; exec sleep 1000'

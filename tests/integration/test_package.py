@@ -34,6 +34,7 @@ def deb() -> Path:
 
 def test_the_package_installs_runs_containers_and_removes(deb: Path, busybox_tar: Path, tmp_path: Path) -> None:
     assert run("dpkg", "-i", str(deb)).returncode == 0
+    quadlet = Path("/etc/sdc/systemd/pkgq.container")
     try:
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SDC_ROOT": str(tmp_path / "store")}
         assert run("/usr/bin/sdc", "--version", env=env).stdout.startswith("sdc version ")
@@ -68,8 +69,22 @@ def test_the_package_installs_runs_containers_and_removes(deb: Path, busybox_tar
             subprocess.run(["sleep", "0.1"])
         assert "pkgrm" not in ps, ps  # removed by its cleanup once it ended
         assert run("/usr/bin/sdc", "rm", "pkg", env=env).returncode == 0
+        # The package's Quadlet generator: a .container file in /etc/sdc/systemd is a service
+        quadlet.parent.mkdir(parents=True, exist_ok=True)
+        quadlet.write_text(f"[Container]\nGlobalArgs=--root {tmp_path / 'store'}\nImage=bb\nNetwork=none\n"
+                           "ContainerName=pkgq\nExec=sleep 1000\n")  # fmt: skip
+        assert run("systemctl", "daemon-reload").returncode == 0
+        started = run("systemctl", "start", "pkgq.service")
+        assert started.returncode == 0, started.stderr + run("systemctl", "status", "pkgq.service").stdout
+        show_q = run("systemctl", "show", "-p", "ExecStartPre", "pkgq.service").stdout
+        assert "argv[]=/usr/bin/python3 -IS /usr/lib/sdc/sdcontainer/__main__.py" in show_q, show_q
+        assert "pkgq" in run("/usr/bin/sdc", "ps", env=env).stdout
+        assert run("systemctl", "stop", "pkgq.service").returncode == 0
+        assert "pkgq" not in run("/usr/bin/sdc", "ps", "-a", env=env).stdout
     finally:
-        run("/usr/bin/sdc", "rm", "-f", "pkg", "pkgrm", env={"SDC_ROOT": str(tmp_path / "store")})
+        quadlet.unlink(missing_ok=True)
+        run("systemctl", "daemon-reload")
+        run("/usr/bin/sdc", "rm", "-f", "pkg", "pkgrm", "pkgq", env={"SDC_ROOT": str(tmp_path / "store")})
         storage = tmp_path / "store" / "storage"
         if run("mountpoint", "-q", str(storage)).returncode == 0:
             run("umount", str(storage))

@@ -1,0 +1,322 @@
+"""A Quadlet .container file's [Container] section (podman-systemd.unit(5)) as `sdc run`'s flags.
+
+Every key of Podman's is either taken, as the sdc run flag that does the same, or refused with the
+file, the line and the key named: a file is never run with a setting silently dropped. Values keep
+systemd's specifiers (%N, %i...): systemd expands them in the generated unit's command lines, as
+it does in Podman's; the checks here see them expanded for the unit being generated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sdcontainer.errors import SdcError, UsageError
+from sdcontainer.quadlet.unitfile import Setting, split_words
+
+if TYPE_CHECKING:
+    from sdcontainer.containerspec import ContainerSpec
+
+SECTION = "Container"
+
+# key -> (sdc run flag, how its value is read): "one" (the last one given counts), "many" (each
+# line one value; an empty one drops those before, as systemd's list settings do), "words" (each
+# line a list of words, each one value), "bool" (the flag given for a true value).
+FLAGS: dict[str, tuple[str, str]] = {
+    "AddCapability": ("--cap-add", "words"),
+    "AddDevice": ("--device", "many"),
+    "AddHost": ("--add-host", "many"),
+    "DNS": ("--dns", "many"),
+    "DNSOption": ("--dns-option", "many"),
+    "DNSSearch": ("--dns-search", "many"),
+    "DropCapability": ("--cap-drop", "words"),
+    "Entrypoint": ("--entrypoint", "one"),
+    "Environment": ("--env", "words"),
+    "EnvironmentFile": ("--env-file", "many"),
+    "HealthCmd": ("--health-cmd", "one"),
+    "HealthInterval": ("--health-interval", "one"),
+    "HealthRetries": ("--health-retries", "one"),
+    "HealthStartPeriod": ("--health-start-period", "one"),
+    "HealthTimeout": ("--health-timeout", "one"),
+    "HostName": ("--hostname", "one"),
+    "IP": ("--ip", "one"),
+    "Label": ("--label", "words"),
+    "LogDriver": ("--log-driver", "one"),
+    "LogOpt": ("--log-opt", "many"),
+    "Memory": ("--memory", "one"),
+    "Mount": ("--mount", "many"),
+    "Network": ("--network", "one"),
+    "NetworkAlias": ("--network-alias", "many"),
+    "PidsLimit": ("--pids-limit", "one"),
+    "PublishPort": ("--publish", "many"),
+    "Pull": ("--pull", "one"),
+    "ReadOnly": ("--read-only", "bool"),
+    "RunInit": ("--init", "bool"),
+    "ShmSize": ("--shm-size", "one"),
+    "StopSignal": ("--stop-signal", "one"),
+    "StopTimeout": ("--stop-timeout", "one"),
+    "Timezone": ("--tz", "one"),
+    "Tmpfs": ("--tmpfs", "many"),
+    "Ulimit": ("--ulimit", "many"),
+    "UserNS": ("--userns", "one"),
+    "Volume": ("--volume", "many"),
+    "WorkingDir": ("--workdir", "one"),
+}
+
+# Podman's other keys, each with why sdc does not take it (and what to do instead, where there is).
+REFUSED: dict[str, str] = {
+    "Annotation": "sdc keeps no OCI annotations; a Label= is kept and shown",
+    "AutoUpdate": "sdc has no auto-update yet",
+    "CgroupsMode": "sdc's containers are always their unit's cgroup",
+    "ContainersConfModule": "sdc reads no containers.conf",
+    "EnvironmentHost": "sdc passes no host environment wholesale; name each variable with Environment=",
+    "ExposeHostPort": "sdc has no --expose; publish it with PublishPort=",
+    "GIDMap": "sdc maps IDs with UserNS=auto alone",
+    "GroupAdd": "sdc has no --group-add",
+    "HealthLogDestination": "sdc keeps health results in the container's record alone",
+    "HealthMaxLogCount": "sdc keeps health results in the container's record alone",
+    "HealthMaxLogSize": "sdc keeps health results in the container's record alone",
+    "HealthOnFailure": "sdc has no --health-on-failure; a [Service] Restart= acts on the container's end",
+    "HealthStartupCmd": "sdc has no start-up health checks",
+    "HealthStartupInterval": "sdc has no start-up health checks",
+    "HealthStartupRetries": "sdc has no start-up health checks",
+    "HealthStartupSuccess": "sdc has no start-up health checks",
+    "HealthStartupTimeout": "sdc has no start-up health checks",
+    "IP6": "sdc has no --ip6",
+    "Mask": "sdc masks the paths Docker does, and no others",
+    "PodmanArgs": "sdc is not podman: say each setting with its own key",
+    "Pod": "sdc has no pods yet",
+    "Rootfs": "sdc runs images: import the tree first (sdc import)",
+    "Secret": "sdc has no secrets",
+    "SecurityLabelDisable": "sdc sets no SELinux labels",
+    "SecurityLabelFileType": "sdc sets no SELinux labels",
+    "SecurityLabelLevel": "sdc sets no SELinux labels",
+    "SecurityLabelNested": "sdc sets no SELinux labels",
+    "SecurityLabelType": "sdc sets no SELinux labels",
+    "StartWithPod": "sdc has no pods yet",
+    "SubGIDMap": "sdc maps IDs with UserNS=auto alone",
+    "SubUIDMap": "sdc maps IDs with UserNS=auto alone",
+    "Sysctl": "sdc has no --sysctl",
+    "UIDMap": "sdc maps IDs with UserNS=auto alone",
+    "Unmask": "sdc masks the paths Docker does, and no others",
+}
+
+# The keys read below, by hand: what they mean is more than one flag's value.
+OWN = ("ContainerName", "Image", "Exec", "Notify", "User", "Group", "ReadOnlyTmpfs", "NoNewPrivileges",
+       "SeccompProfile", "GlobalArgs")  # fmt: skip
+
+TRUE = ("1", "yes", "y", "true", "t", "on")
+FALSE = ("0", "no", "n", "false", "f", "off")
+
+
+class QuadletError(UsageError):
+    """What is wrong with a Quadlet file, its path and line first."""
+
+
+@dataclass(frozen=True)
+class ContainerUnit:
+    """What a .container file asks for: the container's name, image and command, the `sdc run`
+    options ((flag, value), None for a flag alone) and sdc's global flags, values with their
+    specifiers; for each flag, the setting it came from (to name it in an error found later)."""
+
+    name: str
+    image: str
+    command: tuple[str, ...]
+    options: tuple[tuple[str, str | None], ...]
+    global_args: tuple[str, ...] = ()
+    origins: dict[str, Setting] = field(default_factory=dict, compare=False)
+
+    def run_args(self) -> list[str]:
+        """As `sdc run` takes them (after run): the options, --name, IMAGE, the command."""
+        args = [word for flag, value in self.options for word in ((flag,) if value is None else (flag, value))]
+        return [*args, "--name", self.name, self.image, *self.command]
+
+    def run_flags(self, expand: Callable[[str], str]) -> dict[str, Any]:
+        """build_run_spec's keyword arguments, specifiers expanded by expand."""
+        from sdcontainer.spec import RUN_FLAGS
+
+        table = {name: flag for flag in RUN_FLAGS for name in flag.names}
+        flags: dict[str, Any] = {"image": expand(self.image), "command": [expand(c) for c in self.command],
+                                 "name": expand(self.name)}  # fmt: skip
+        for name, value in self.options:
+            flag = table[name]
+            if value is None:
+                flags[flag.param] = True
+            elif flag.kind is list:
+                flags.setdefault(flag.param, []).append(expand(value))
+            else:
+                try:
+                    flags[flag.param] = flag.kind(expand(value))
+                except ValueError:
+                    s = self.origins[name]
+                    why = f"takes a {flag.kind.__name__}, not {s.value!r}"
+                    raise refuse(s, why, f"see {name} in `sdc run --help`") from None
+        return flags
+
+
+def refuse(setting: Setting, why: str, hint: str) -> QuadletError:
+    return QuadletError(f"{setting.where()}: {setting.key}= {why}", hint=hint)
+
+
+def parse_bool(setting: Setting) -> bool:
+    value = setting.value.lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise refuse(setting, f"takes a boolean, not {setting.value!r}", "write true or false")
+
+
+def read_container(settings: Sequence[Setting], *, default_name: str) -> ContainerUnit:
+    """The [Container] settings of a file (and its drop-ins, in order) as a ContainerUnit;
+    QuadletError for a key refused or unknown, or a value this reading cannot take."""
+    flags: dict[str, list[tuple[str, Setting]]] = {}  # flag -> its values, in order
+    own: dict[str, Setting] = {}
+    command: list[str] | None = None
+    globals_: list[str] = []
+    for s in (s for s in settings if s.section == SECTION):
+        if s.key in FLAGS:
+            _take(flags, s)
+        elif s.key == "Exec":
+            command = split_words(s.value, where=s.where())
+        elif s.key == "GlobalArgs":
+            globals_ += _global_args(s)
+        elif s.key in OWN:
+            own[s.key] = s
+        elif s.key in REFUSED:
+            raise refuse(s, "is not taken by sdc", REFUSED[s.key])
+        else:
+            raise refuse(s, "is not a key of [Container]", "see podman-systemd.unit(5) and sdc's README for the keys")
+    if "Image" not in own or not own["Image"].value:
+        where = settings[0].path if settings else "the file"
+        raise QuadletError(f"{where}: [Container] has no Image=", hint="name the image to run: Image=NAME[:TAG]")
+    options: list[tuple[str, str | None]] = []
+    origins: dict[str, Setting] = {}
+    for flag, values in flags.items():
+        for value, setting in values:
+            options.append((flag, None if FLAGS[setting.key][1] == "bool" else value))
+            origins[flag] = setting
+    for flag, own_value, setting in _own_flags(own):
+        options.append((flag, own_value))
+        origins[flag] = setting
+    name = own["ContainerName"].value if "ContainerName" in own else default_name
+    if "ContainerName" in own:
+        origins["--name"] = own["ContainerName"]
+    return ContainerUnit(name=name, image=own["Image"].value, command=tuple(command or ()), options=tuple(options),
+                         global_args=tuple(globals_), origins=origins)  # fmt: skip
+
+
+def _take(flags: dict[str, list[tuple[str, Setting]]], s: Setting) -> None:
+    flag, kind = FLAGS[s.key]
+    if kind == "one":
+        flags[flag] = [(s.value, s)] if s.value else []
+    elif kind == "bool":
+        flags[flag] = [("", s)] if parse_bool(s) else []
+    elif not s.value:
+        flags[flag] = []  # an empty assignment drops the values before it
+    elif kind == "many":
+        flags.setdefault(flag, []).append((s.value, s))
+    else:
+        flags.setdefault(flag, []).extend((word, s) for word in split_words(s.value, where=s.where()))
+
+
+def _own_flags(own: dict[str, Setting]) -> list[tuple[str, str | None, Setting]]:
+    """The flags of the keys that are more than one flag's value."""
+    found: list[tuple[str, str | None, Setting]] = []
+    for key, read in _OWN_READERS.items():
+        if key in own:
+            found += [(flag, value, own[key]) for flag, value in read(own[key], own)]
+    return found
+
+
+def _notify(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]]:
+    if s.value.lower() == "healthy":
+        raise refuse(s, "healthy is not taken by sdc", "sdc's units are ready when PID 1 runs, or with Notify=true "
+                                                      "when the container says READY=1 itself")  # fmt: skip
+    return [("--sdnotify", "container")] if parse_bool(s) else []
+
+
+def _user(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]]:
+    group = own.get("Group")
+    return [("--user", f"{s.value}:{group.value}" if group and group.value else s.value)] if s.value else []
+
+
+def _group(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]]:
+    if "User" not in own and s.value:
+        raise refuse(s, "needs a User= beside it", "give the user too: User=NAME and Group=GROUP")
+    return []
+
+
+def _read_only_tmpfs(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]]:
+    return [("--read-only-tmpfs", "true" if parse_bool(s) else "false")]
+
+
+def _no_new_privileges(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]]:
+    if not parse_bool(s):
+        raise refuse(s, "false is not taken by sdc", "sdc always sets no_new_privs: drop the line")
+    return []
+
+
+def _seccomp(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]]:
+    return [("--security-opt", f"seccomp={s.value}")] if s.value else []
+
+
+def _none(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]]:
+    return []  # (read where the unit is made: ContainerName, Image)
+
+
+_OWN_READERS: dict[str, Callable[[Setting, dict[str, Setting]], list[tuple[str, str | None]]]] = {
+    "Notify": _notify, "User": _user, "Group": _group, "ReadOnlyTmpfs": _read_only_tmpfs,
+    "NoNewPrivileges": _no_new_privileges, "SeccompProfile": _seccomp, "ContainerName": _none, "Image": _none,
+}  # fmt: skip
+
+
+def _global_args(s: Setting) -> list[str]:
+    """GlobalArgs=: sdc's own global flags alone (--root DIR, --storage-driver NAME)."""
+    words = split_words(s.value, where=s.where())
+    taken: list[str] = []
+    it = iter(words)
+    for word in it:
+        flag, eq, value = word.partition("=")
+        if flag not in ("--root", "--storage-driver"):
+            raise refuse(s, f"takes --root and --storage-driver alone, not {word!r}",
+                         "sdc's other settings have keys of their own")  # fmt: skip
+        value = value if eq else next(it, "")
+        if not value:
+            raise refuse(s, f"{flag} needs a value", f"write {flag} VALUE")
+        taken += [flag, value]
+    return taken
+
+
+def check(unit: ContainerUnit, expand: Callable[[str], str]) -> ContainerSpec:
+    """The spec `sdc run --detach --rm` makes of the file's settings, specifiers expanded by expand,
+    checked as sdc run checks its flags; an error names the setting it comes from."""
+    try:
+        return _spec(unit, expand)
+    except QuadletError:
+        raise
+    except SdcError as exc:
+        setting = _culprit(unit, expand)
+        where = f"{setting.where()}: {setting.key}=" if setting else f"{unit.name}:"
+        raise QuadletError(f"{where} {exc.message}", hint=exc.hint) from None
+
+
+def _spec(unit: ContainerUnit, expand: Callable[[str], str]) -> ContainerSpec:
+    from sdcontainer.spec import build_run_spec
+
+    return build_run_spec(**{**unit.run_flags(expand), "detach": True, "rm": True}, environ={})
+
+
+def _culprit(unit: ContainerUnit, expand: Callable[[str], str]) -> Setting | None:
+    """The setting whose flag makes the spec fail: the first whose adding to the ones before it
+    does (its name, image and command first: ContainerName=, Image=, Exec=)."""
+    for count in range(len(unit.options) + 1):
+        try:
+            _spec(dataclasses.replace(unit, options=unit.options[:count]), expand)
+        except SdcError:
+            if count == 0:
+                return unit.origins.get("--name")
+            return unit.origins.get(unit.options[count - 1][0])
+    return None

@@ -1,0 +1,311 @@
+"""sdc's Quadlet generator: services from .container files, at every boot and daemon-reload.
+
+systemd runs every executable in its generator directories (systemd.generator(7)) before it loads
+units, with the directories to write units into. Ours reads Quadlet's files (podman-systemd.unit(5))
+from sdc's own directories, SEARCH_DIRS: Podman's generator reads /etc/containers/systemd, and two
+generators making the same web.service from one file would fight over it; a Podman user moves
+the files over as they are. web.container becomes web.service, a service as `sdc run -d` makes
+it: its ExecStartPre makes the container (`sdc _unit-create`: the image pulled where missing, its
+layer and bundle; one of the same name an earlier run left is replaced), its ExecStart is sdc's
+launcher, whose container's PID 1 becomes the unit's main process (Type=notify; no sdc process
+stays), its ExecStopPost removes the container (Podman's --rm --replace). The container's
+settings are the unit's properties (limits, devices, stop signal and timeout) as run -d sets them.
+
+A file that cannot be read or is refused is said (on stderr: the journal at boot) and skipped;
+the others are generated all the same, and the generator always exits 0: a broken file never
+stops a boot. `sdc quadlet --dryrun` prints what would be generated, and the errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sdcontainer.errors import SdcError
+from sdcontainer.quadlet import container as quadlet_container
+from sdcontainer.quadlet.unitfile import Setting, parse
+
+if TYPE_CHECKING:
+    from sdcontainer.containerspec import ContainerSpec
+
+SEARCH_DIRS = (Path("/run/sdc/systemd"), Path("/etc/sdc/systemd"), Path("/usr/share/sdc/systemd"))
+DIRS_VARIABLE = "SDC_QUADLET_UNIT_DIRS"  # a ":"-separated list in place of SEARCH_DIRS (Podman's QUADLET_UNIT_DIRS)
+KINDS = {".container": ".service"}
+LATER = (".volume", ".network", ".pod", ".kube", ".image", ".build")  # Podman's other kinds: not yet sdc's
+HEADER = "# Made by sdc's Quadlet generator (`sdc quadlet --dryrun` shows it) from"
+PULL_TIMEOUT = 900  # s: a generated unit's TimeoutStartSec= (a [Service] line of the file's overrides it)
+# A % and a $ of the file's, kept from unit-file quoting until the text is written (see _service):
+# systemd expands specifiers and variables in them, as in Podman's units.
+TOKENS = {"%": "\x01", "$": "\x02"}
+GENERATOR = "sdc-generator"  # its file's name in systemd's generator directories
+
+
+@dataclass(frozen=True)
+class Generated:
+    unit: str  # web.service
+    source: Path
+    text: str
+    install: tuple[Setting, ...]  # its [Install] settings: the links the generator makes
+
+
+def search_dirs() -> list[Path]:
+    given = os.environ.get(DIRS_VARIABLE)
+    return [Path(d) for d in given.split(":") if d] if given else list(SEARCH_DIRS)
+
+
+def sources(dirs: Sequence[Path]) -> dict[str, Path]:
+    """Quadlet files by name, a name's first found in dirs' order (and theirs below them) taken."""
+    found: dict[str, Path] = {}
+    for directory in dirs:
+        for path in sorted(_walk(directory)):
+            if path.suffix in (*KINDS, *LATER):
+                found.setdefault(path.name, path)
+    return found
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir() and not entry.name.endswith(".d"):
+            yield from _walk(Path(entry.path))
+        elif entry.is_file():
+            yield Path(entry.path)
+
+
+def dropins(name: str, dirs: Sequence[Path]) -> list[Path]:
+    """The drop-ins of Quadlet file name (web.container): NAME.d/*.conf, a template's for its
+    instances (web@.container.d), and those of its kind (container.d); a drop-in's name found
+    first in dirs' order taken, all applied in the order of their names."""
+    stem, suffix = name.rsplit(".", 1)
+    wanted = [f"{suffix}.d"]
+    if "@" in stem and not stem.endswith("@"):
+        wanted.append(f"{stem.split('@')[0]}@.{suffix}.d")
+    wanted.append(f"{name}.d")
+    chosen: dict[str, Path] = {}
+    for directory in dirs:
+        for sub in wanted:
+            try:
+                names = sorted(os.listdir(directory / sub))
+            except OSError:
+                continue
+            for conf in names:
+                if conf.endswith(".conf"):
+                    chosen.setdefault(f"{sub}/{conf}", directory / sub / conf)
+    return [chosen[key] for key in sorted(chosen, key=lambda k: k.rsplit("/", 1)[1])]
+
+
+def read_settings(path: Path, dirs: Sequence[Path]) -> list[Setting]:
+    settings = parse(path.read_text(encoding="utf-8"), str(path))
+    for conf in dropins(path.name, dirs):
+        settings += parse(conf.read_text(encoding="utf-8"), str(conf))
+    return settings
+
+
+def generate(path: Path, dirs: Sequence[Path]) -> Generated:
+    """The unit of Quadlet file path; SdcError (naming the file and line) where it is refused."""
+    if path.suffix in LATER:
+        raise SdcError(f"{path}: {path.suffix} files are not taken by sdc yet",
+                       hint="sdc generates services from .container files")  # fmt: skip
+    stem = path.name[: -len(path.suffix)]
+    unit = stem + KINDS[path.suffix]
+    settings = read_settings(path, dirs)
+    template = stem.endswith("@")
+    declared = quadlet_container.read_container(settings, default_name="systemd-%p_%i" if template else "systemd-%N")
+    spec = quadlet_container.check(declared, lambda value: expand(value, unit))
+    text = render(unit, path, settings, declared, spec)
+    return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"))
+
+
+SPECIFIERS = {"%": "%", "n": "", "N": "", "p": "", "i": "", "I": "", "j": "", "J": "", "t": "/run",
+              "S": "/var/lib", "C": "/var/cache", "L": "/var/log", "E": "/etc", "T": "/tmp", "V": "/var/tmp",
+              "h": "/root", "u": "root", "U": "0", "g": "root", "G": "0", "H": "localhost", "l": "localhost",
+              "m": "0" * 32, "b": "0" * 32, "o": "linux", "v": "6", "a": "x86-64", "s": "/bin/sh", "y": "",
+              "Y": "", "w": "", "W": "", "A": "", "B": "", "M": "", "q": "localhost", "d": "", "R": ""}  # fmt: skip
+
+
+def expand(value: str, unit: str) -> str:
+    """value's specifiers expanded as systemd would for unit (a template's instance taken as
+    "instance"), for the checks of the generated command line; an unknown one left as it is
+    (systemd says so at the start)."""
+    prefix, _, instance = unit.rsplit(".", 1)[0].partition("@")
+    instance = instance or ("instance" if "@" in unit else "")
+    known = {**SPECIFIERS, "n": unit, "N": unit.rsplit(".", 1)[0], "p": prefix, "i": instance, "I": instance,
+             "j": prefix.rsplit("-", 1)[-1], "J": prefix.rsplit("-", 1)[-1]}  # fmt: skip
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "%" and i + 1 < len(value) and value[i + 1] in known:
+            out.append(known[value[i + 1]])
+            i += 2
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
+
+
+def render(unit: str, source: Path, settings: Sequence[Setting], declared: quadlet_container.ContainerUnit,
+           spec: ContainerSpec) -> str:  # fmt: skip
+    from sdcontainer.paths import Paths, root_of
+
+    globals_ = dict(zip(declared.global_args[::2], declared.global_args[1::2], strict=True))
+    paths = Paths(root_of(globals_.get("--root")))
+    lines = [f"{HEADER}", f"#   {source}", "", "[Unit]"]
+    lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]
+    lines += [f"SourcePath={source}", f"RequiresMountsFor={paths.root}",
+              "Wants=network-online.target", "After=network-online.target"]  # fmt: skip
+    if paths.pool_image.exists():  # a loopback pool: mounted first (persist.pool_mount_unit, made beside)
+        from sdcontainer.persist import mount_unit_name
+
+        mount = mount_unit_name(paths.storage)
+        lines += [f"Requires={mount}", f"After={mount}"]
+    lines += ["", "[Service]", *_service(declared, spec, paths.root)]
+    lines += [f"{s.key}={s.value}" for s in settings if s.section == "Service"]
+    for section in dict.fromkeys(s.section for s in settings if s.section not in ("Unit", "Service", "Container")):
+        lines += ["", f"[{section}]", *(f"{s.key}={s.value}" for s in settings if s.section == section)]
+    return "\n".join(lines) + "\n"
+
+
+def _service(declared: quadlet_container.ContainerUnit, spec: ContainerSpec, root: Path) -> list[str]:
+    """The [Service] settings of the container's unit: those of `sdc run -d`'s (units.
+    build_service_properties, rendered as an enabled container's drop-in is: persist), for the
+    spec the file makes, with the file's own values as written, for systemd to expand their
+    specifiers and variables: their % and $ are kept through the quoting as TOKENS."""
+    from sdcontainer import persist, units
+    from sdcontainer.api.run import launcher_argv, sdc_argv
+
+    name = _kept(declared.name)
+    bundle = str(root / "containers" / name)
+    sdc = sdc_argv(root)
+    args = [_kept(a) for a in declared.run_args()]
+    checked = bool(spec.health_test) and spec.health_test[0] != "NONE"
+    props = units.build_service_properties(
+        spec,
+        launcher=launcher_argv("--notify", bundle),
+        cleanup=[*sdc, "_cleanup", name],
+        read_only=[os.path.realpath(sys.executable)],
+        network=(launcher_argv("--net-up", bundle), None) if spec.networked else None,
+        health=[*sdc, "healthcheck", "timer", name] if checked else (),
+    )
+    create = [*sdc, "_unit-create", _kept("%n"), *args]
+    before = props.get("ExecStartPre", [])
+    props["ExecStartPre"] = [(create[0], create, False), *(before if isinstance(before, list) else [])]
+    props["SyslogIdentifier"] = name
+    # A PID 1 that ends as it is told to, by the stop signal: an init (RunInit=) or a shell says
+    # so with 128 + the signal's number, which is no failure of the unit's (`systemctl stop`).
+    props["SuccessExitStatus"] = 128 + int(props["KillSignal"])  # type: ignore[call-overload]
+    props["TimeoutStartUSec"] = PULL_TIMEOUT * units.USEC  # (its start may pull the image)
+    lines = []
+    for key, value in props.items():
+        if key not in ("Description", "CollectMode"):
+            lines += persist.setting_lines(key, value)
+    return [_restored(line) for line in lines]
+
+
+def _kept(value: str) -> str:
+    for char, token in TOKENS.items():
+        value = value.replace(char, token)
+    return value
+
+
+def _restored(line: str) -> str:
+    for char, token in TOKENS.items():
+        line = line.replace(token, char)
+    return line
+
+
+def write(generated: Generated, directory: Path) -> None:
+    """The unit into a generator's directory, and the links its [Install] section asks for
+    (systemd does not read [Install] of a generated unit: its generator makes them)."""
+    (directory / generated.unit).write_text(generated.text)
+    template = generated.unit.split(".")[0].endswith("@")
+    default_instance = next((s.value for s in generated.install if s.key == "DefaultInstance"), "")
+    linked = generated.unit
+    if template:
+        if not default_instance:
+            return
+        linked = generated.unit.replace("@.", f"@{default_instance}.")
+    for s in generated.install:
+        suffix = {"WantedBy": ".wants", "RequiredBy": ".requires", "UpheldBy": ".upholds"}.get(s.key)
+        for target in s.value.split() if suffix else ():
+            link = directory / f"{target}{suffix}" / linked
+            link.parent.mkdir(exist_ok=True)
+            if not link.is_symlink():
+                link.symlink_to(f"../{generated.unit}")
+        if s.key == "Alias":
+            for alias in s.value.split():
+                if not (directory / alias).is_symlink():
+                    (directory / alias).symlink_to(generated.unit)
+
+
+def generate_all(dirs: Sequence[Path]) -> tuple[list[Generated], list[SdcError]]:
+    made, errors = [], []
+    for path in sources(dirs).values():
+        try:
+            made.append(generate(path, dirs))
+        except SdcError as exc:
+            errors.append(exc)
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(SdcError(f"{path}: cannot be read: {exc}", hint="check the file"))
+    return made, errors
+
+
+def main(argv: Sequence[str]) -> int:
+    """As systemd runs a generator: NORMAL_DIR [EARLY_DIR LATE_DIR]."""
+    if not argv:
+        print("usage: sdc-generator NORMAL_DIR [EARLY_DIR LATE_DIR]", file=sys.stderr)
+        return 0
+    made, errors = generate_all(search_dirs())
+    for exc in errors:
+        print(f"sdc-generator: {exc.message} (skipped; {exc.hint})" if exc.hint else
+              f"sdc-generator: {exc.message} (skipped)", file=sys.stderr)  # fmt: skip
+    for generated in made:
+        try:
+            write(generated, Path(argv[0]))
+        except OSError as exc:
+            print(f"sdc-generator: {generated.source}: cannot write {generated.unit}: {exc}", file=sys.stderr)
+    return 0
+
+
+def script_text(python: str, lib: str, *, site: bool) -> str:
+    """The generator's executable, for systemd's generator directories: python running this
+    module from lib (where the sdcontainer package is), isolated, and with site where the sdc it
+    is of needs it (a venv's: its dependencies are there); the units it makes run sdc so too."""
+    return (f"#!{python} {'-I' if site else '-IS'}\n# sdc's Quadlet generator (systemd.generator(7)): services from "
+            f"{', '.join(str(d) for d in SEARCH_DIRS)}/*.container\nimport sys\n\nsys.path.insert(0, {lib!r})\n"
+            "from sdcontainer.quadlet.generator import main\n\nsys.exit(main(sys.argv[1:]))\n")  # fmt: skip
+
+
+SYSTEM_GENERATORS = Path("/etc/systemd/system-generators")  # the administrator's (pip installs)
+PACKAGE_GENERATORS = Path("/usr/lib/systemd/system-generators")  # the Debian package's
+
+
+def install_generator(directory: Path = SYSTEM_GENERATORS) -> Path:
+    """The generator of this sdc (its interpreter, its package's directory) into directory, for
+    an sdc installed by pip; the package's own is used where the package installed it."""
+    from sdcontainer.files import write_atomically
+
+    if (PACKAGE_GENERATORS / GENERATOR).exists() and directory == SYSTEM_GENERATORS:
+        raise SdcError(f"sdc's package installed the generator already: {PACKAGE_GENERATORS / GENERATOR}",
+                       hint="`systemctl daemon-reload` runs it")  # fmt: skip
+    lib = str(Path(__file__).resolve().parents[2])
+    directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    path = directory / GENERATOR
+    write_atomically(str(path), script_text(sys.executable, lib, site=not sys.flags.no_site).encode())
+    path.chmod(0o755)
+    return path
+
+
+def remove_generator(directory: Path = SYSTEM_GENERATORS) -> bool:
+    try:
+        (directory / GENERATOR).unlink()
+    except FileNotFoundError:
+        return False
+    return True

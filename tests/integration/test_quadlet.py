@@ -1,0 +1,131 @@
+"""Quadlet's .container files as services (issue 27): sdc's generator, on the real systemd."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sdcontainer.quadlet import generator
+from tests.integration.conftest import Sdc, store_state, systemctl, unit_property
+from tests.integration.test_networks import fetch
+
+UNITS = generator.SEARCH_DIRS[1]  # /etc/sdc/systemd: the administrator's
+
+
+@pytest.fixture
+def quadlet(sdc: Sdc) -> Iterator[Path]:
+    """sdc's generator installed (as `pip install` users do it), and UNITS for the test's files,
+    all of them gone after it, units stopped and systemd reloaded."""
+    sdc.ok("quadlet", "--install-generator")
+    UNITS.mkdir(parents=True, exist_ok=True)
+    before = set(UNITS.iterdir())
+    yield UNITS
+    made = set(UNITS.iterdir()) - before
+    for path in made:
+        if path.suffix == ".container":
+            systemctl("stop", path.name.replace(".container", ".service"))
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    sdc("quadlet", "--remove-generator")
+    systemctl("daemon-reload")
+
+
+def reload() -> None:
+    proc = systemctl("daemon-reload")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_container_file_runs_as_its_service(sdc: Sdc, image: str, name: str, store: Path, quadlet: Path,
+                                              notify_tool: Path) -> None:  # fmt: skip
+    """The issue's web.container: image, a published port, a named volume, environment, a health
+    check and Notify=true; daemon-reload makes the service, start runs it with the container's
+    PID 1 its main process and no process of sdc's, stop removes the container, and the
+    volume stays."""
+    before = store_state(store)
+    volume = f"{name}-data"
+    (quadlet / "web.container").write_text(f"""\
+# The issue's example, on the test's store and image
+[Unit]
+Description=web of {name}
+
+[Container]
+GlobalArgs=--root {store}
+Image={image}
+ContainerName={name}
+Network=bridge
+PublishPort=8091:80
+Volume={volume}:/www
+Volume={notify_tool}:/usr/bin/notify:ro
+Environment=MODE=prod "GREETING=hello world"
+HealthCmd=wget -qO- 127.0.0.1:80/
+HealthInterval=1s
+Notify=true
+RunInit=true
+Exec=sh -c 'echo "$$MODE $$GREETING" > /www/index.html && notify READY=1 && exec httpd -f -p 80 -h /www'
+
+[Service]
+TimeoutStopSec=5
+
+[Install]
+WantedBy=multi-user.target
+""")
+    reload()
+    assert Path("/run/systemd/generator/multi-user.target.wants/web.service").is_symlink()  # [Install]
+    start = systemctl("start", "web.service")
+    assert start.returncode == 0, start.stderr + systemctl("status", "web.service").stdout
+    try:
+        assert unit_property("web.service", "ActiveState") == "active"
+        assert fetch("http://127.0.0.1:8091/") == "prod hello world\n"
+        main = int(unit_property("web.service", "MainPID"))
+        assert Path(f"/proc/{main}/cmdline").read_bytes().split(b"\0")[0] == b"/dev/init"  # its PID 1 (RunInit=)
+        procs = Path(f"/sys/fs/cgroup/systemd{unit_property('web.service', 'ControlGroup')}/cgroup.procs")
+        commands = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in procs.read_text().split()}
+        assert not commands & {"python3", "python", "sdc"}, commands
+        listed = {c["Name"]: c for c in json.loads(sdc.ok("ps", "--format", "json"))}
+        assert listed[name]["State"] == "running", listed
+        deadline = time.monotonic() + 20
+        while json.loads(sdc.ok("inspect", name))[0]["State"].get("Health", {}).get("Status") != "healthy":
+            assert time.monotonic() < deadline, (sdc.ok("inspect", name), systemctl("status", "web.service").stdout)
+            time.sleep(0.5)
+    finally:
+        stop = systemctl("stop", "web.service")
+    assert stop.returncode == 0, stop.stderr
+    assert unit_property("web.service", "ActiveState") == "inactive", systemctl("status", "web.service").stdout
+    assert name not in sdc.ok("ps", "-a", "--format", "{{.Names}}").split()  # removed as it stopped (Podman's --rm)
+    assert volume in sdc.ok("volume", "ls", "--format", "{{.Name}}").split()  # its data kept
+    sdc.ok("volume", "rm", volume)
+    assert store_state(store) == before
+
+
+def test_a_broken_file_is_said_and_skipped_and_the_others_start(sdc: Sdc, image: str, store: Path, quadlet: Path,
+                                                                tmp_path: Path) -> None:  # fmt: skip
+    (quadlet / "broken.container").write_text(f"[Container]\nGlobalArgs=--root {store}\nImage={image}\n"
+                                              "Sysctl=net.ipv4.ip_forward=1\n")  # fmt: skip
+    (quadlet / "unquoted.container").write_text("[Container]\nImage=x\nExec=sh -c 'echo\n")
+    (quadlet / "fine.container").write_text(f"[Container]\nGlobalArgs=--root {store}\nImage={image}\n"
+                                            "Network=none\nExec=sleep 1000\n")  # fmt: skip
+    reload()
+    assert systemctl("cat", "broken.service").returncode != 0
+    assert systemctl("cat", "unquoted.service").returncode != 0
+    started = systemctl("start", "fine.service")
+    assert started.returncode == 0, started.stderr
+    assert unit_property("fine.service", "ActiveState") == "active"
+    systemctl("stop", "fine.service")
+    # what the generator says at each reload (the journal's, here its stderr) names file, line and key
+    out = str(tmp_path)
+    proc = subprocess.run([str(generator.SYSTEM_GENERATORS / generator.GENERATOR), out, out, out],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0
+    assert f"{quadlet}/broken.container:4: Sysctl= is not taken by sdc" in proc.stderr, proc.stderr
+    assert f"{quadlet}/unquoted.container:3: an open ' quote" in proc.stderr, proc.stderr
+    assert sorted(os.listdir(out)) == ["fine.service"]
+    dryrun = sdc("quadlet", "--dryrun")
+    assert dryrun.returncode == 1 and "---fine.service---" in dryrun.stdout
+    assert "broken.container:4: Sysctl=" in dryrun.stderr
+

@@ -1,0 +1,233 @@
+"""Quadlet files (issue 27): their syntax, what their [Container] keys mean, the units made of them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sdcontainer.errors import UsageError
+from sdcontainer.quadlet import container, generator
+from sdcontainer.quadlet.unitfile import Setting, parse, quote_words, split_words
+
+# podman-systemd.unit(5)'s [Container] keys (Podman 5.4): each one sdc takes or refuses by name.
+PODMAN_KEYS = """
+AddCapability AddDevice AddHost Annotation AutoUpdate CgroupsMode ContainerName ContainersConfModule DNS
+DNSOption DNSSearch DropCapability Entrypoint Environment EnvironmentFile EnvironmentHost Exec ExposeHostPort
+GIDMap GlobalArgs Group GroupAdd HealthCmd HealthInterval HealthLogDestination HealthMaxLogCount
+HealthMaxLogSize HealthOnFailure HealthRetries HealthStartPeriod HealthStartupCmd HealthStartupInterval
+HealthStartupRetries HealthStartupSuccess HealthStartupTimeout HealthTimeout HostName IP IP6 Image Label
+LogDriver LogOpt Mask Memory Mount Network NetworkAlias NoNewPrivileges Notify PidsLimit Pod PodmanArgs
+PublishPort Pull ReadOnly ReadOnlyTmpfs Rootfs RunInit SeccompProfile Secret SecurityLabelDisable
+SecurityLabelFileType SecurityLabelLevel SecurityLabelNested SecurityLabelType ShmSize StartWithPod
+StopSignal StopTimeout SubGIDMap SubUIDMap Sysctl Timezone Tmpfs UIDMap Ulimit Unmask User UserNS Volume
+WorkingDir
+""".split()
+
+
+def settings(text: str, path: str = "/etc/sdc/systemd/web.container") -> list[Setting]:
+    return parse(text, path)
+
+
+def read(body: str) -> container.ContainerUnit:
+    return container.read_container(settings(f"[Container]\nImage=bb\n{body}"), default_name="systemd-%N")
+
+
+# --- the syntax -------------------------------------------------------------------------------
+
+
+def test_sections_comments_and_continued_lines() -> None:
+    found = settings("# a comment\n; another\n[Unit]\nDescription=a \\\n  # skipped\n  long one\n\n"
+                     "[Container]\n  Image = bb  \nExec=echo \\\\\n")  # fmt: skip
+    assert [(s.section, s.key, s.value, s.line) for s in found] == [
+        ("Unit", "Description", "a    long one", 4),  # the backslash a space, the next line as it is
+        ("Container", "Image", "bb", 9),
+        ("Container", "Exec", "echo \\\\", 10),  # an escaped backslash continues nothing
+    ]
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("Image=bb\n", "web.container:1: Image= is outside any section"),
+    ("[Container]\nImage\n", "web.container:2: 'Image' is not KEY=VALUE"),
+    ("[Container\nImage=bb\n", "web.container:1: invalid section header"),
+])  # fmt: skip
+def test_what_is_not_the_syntax_names_its_line(text: str, said: str) -> None:
+    with pytest.raises(UsageError, match=said):
+        settings(text)
+
+
+def test_words_are_split_as_systemd_splits_them() -> None:
+    assert split_words("sh -c 'echo \"hi there\"' x\\x41 \"a\\tb\" '' e\\ f") == [
+        "sh", "-c", 'echo "hi there"', "xA", "a\tb", "", "e f"]  # fmt: skip
+    with pytest.raises(UsageError, match="an open ' quote"):
+        split_words("sh -c 'echo", where="f:3")
+    with pytest.raises(UsageError, match="an unknown escape"):
+        split_words("a\\q")
+
+
+@given(st.lists(st.text()))
+def test_quoted_words_split_back_into_themselves(words: list[str]) -> None:
+    assert split_words(quote_words(words)) == words
+
+
+@given(st.text())
+def test_any_value_splits_or_is_one_usage_error(value: str) -> None:
+    try:
+        split_words(value)
+    except UsageError as exc:
+        assert "\n" not in exc.message.strip() or "\n" in value
+
+
+@given(st.text())
+def test_any_text_parses_or_is_one_usage_error(text: str) -> None:
+    try:
+        for s in settings(text):
+            assert s.section and s.key and "\n" not in s.key
+    except UsageError:
+        pass
+
+
+# --- the [Container] keys ---------------------------------------------------------------------
+
+
+def test_every_key_of_podmans_is_taken_or_refused_by_name() -> None:
+    known = set(container.FLAGS) | set(container.OWN) | set(container.REFUSED) | {"Exec"}
+    assert set(PODMAN_KEYS) - known == set()
+    assert set(container.FLAGS) & set(container.REFUSED) == set()
+
+
+def test_keys_become_sdc_run_flags() -> None:
+    unit = read("PublishPort=8080:80\nPublishPort=127.0.0.1::81\nVolume=data:/srv\n"
+                'Environment=A=1 "B=two words"\nAddCapability=CAP_NET_ADMIN CAP_SYS_TIME\nReadOnly=yes\n'
+                "Notify=true\nUser=app\nGroup=staff\nExec=sh -c 'echo $$HOME'\nMemory=64m\n"
+                "RunInit=false\n")  # fmt: skip
+    assert unit.run_args() == [
+        "--publish", "8080:80", "--publish", "127.0.0.1::81", "--volume", "data:/srv", "--env", "A=1",
+        "--env", "B=two words", "--cap-add", "CAP_NET_ADMIN", "--cap-add", "CAP_SYS_TIME", "--read-only",
+        "--memory", "64m", "--sdnotify", "container", "--user", "app:staff",
+        "--name", "systemd-%N", "bb", "sh", "-c", "echo $$HOME",
+    ]  # fmt: skip
+
+
+def test_an_empty_value_drops_the_list_before_it_and_a_later_one_wins() -> None:
+    unit = read("PublishPort=1:1\nPublishPort=\nPublishPort=2:2\nHostName=a\nHostName=b\nContainerName=web\n")
+    assert unit.run_args() == ["--publish", "2:2", "--hostname", "b", "--name", "web", "bb"]
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ("Sysctl=a=1", "web.container:3: Sysctl= is not taken by sdc"),
+    ("Bogus=1", "web.container:3: Bogus= is not a key of \\[Container\\]"),
+    ("Notify=healthy", "web.container:3: Notify= healthy is not taken"),
+    ("Group=staff", "web.container:3: Group= needs a User="),
+    ("NoNewPrivileges=false", "web.container:3: NoNewPrivileges= false is not taken"),
+    ("ReadOnly=maybe", "web.container:3: ReadOnly= takes a boolean"),
+    ("GlobalArgs=--log-level debug", "web.container:3: GlobalArgs= takes --root and --storage-driver alone"),
+    ("Exec=sh -c 'x", "web.container:3: an open ' quote"),
+])  # fmt: skip
+def test_what_sdc_does_not_take_names_file_line_and_key(body: str, said: str) -> None:
+    with pytest.raises(UsageError, match=said):
+        read(body)
+
+
+def test_a_file_without_an_image_is_refused() -> None:
+    with pytest.raises(UsageError, match="web.container: \\[Container\\] has no Image="):
+        container.read_container(settings("[Container]\nExec=true\n"), default_name="x")
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ("PublishPort=notaport", "web.container:3: PublishPort= "),
+    ("PidsLimit=many", "web.container:3: PidsLimit= takes a int"),
+    ("Memory=lots", "web.container:3: Memory= "),
+    ("ContainerName=no/slash", "web.container:3: ContainerName= "),
+])  # fmt: skip
+def test_a_value_sdc_run_refuses_names_its_setting(body: str, said: str) -> None:
+    unit = read(body)
+    with pytest.raises(UsageError, match=said):
+        container.check(unit, lambda v: generator.expand(v, "web.service"))
+
+
+# --- the units made ---------------------------------------------------------------------------
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_a_unit_runs_the_container_as_run_d_would(tmp_path: Path) -> None:
+    write_files(tmp_path, {"web.container": "[Unit]\nDescription=web\n[Container]\nImage=bb\nNetwork=none\n"
+                                            "Exec=sleep %i\nMemory=64m\nStopSignal=SIGINT\n[Service]\nRestart=always\n"
+                                            "[Install]\nWantedBy=multi-user.target\n"})  # fmt: skip
+    made = generator.generate(tmp_path / "web.container", [tmp_path])
+    assert made.unit == "web.service"
+    lines = made.text.splitlines()
+    assert "Description=web" in lines and f"SourcePath={tmp_path}/web.container" in lines
+    assert "Type=notify" in lines and "KillMode=mixed" in lines and "KillSignal=SIGINT" in lines
+    assert "SuccessExitStatus=130" in lines and "MemoryMax=67108864" in lines and "DevicePolicy=closed" in lines
+    [create] = [line for line in lines if "_unit-create" in line]
+    assert create.endswith("_unit-create '%n' --network none --memory 64m --stop-signal SIGINT "
+                           "--name 'systemd-%N' bb sleep '%i'")  # (systemd expands the specifiers)
+    assert any(line.startswith("ExecStart=") and "--notify '/var/lib/sdc/containers/systemd-%N'" in line
+               for line in lines)  # fmt: skip
+    assert any("_cleanup 'systemd-%N'" in line for line in lines if line.startswith("ExecStopPost="))
+    assert lines.index("Restart=always") > lines.index("[Service]")  # the file's own [Service] lines after
+    assert lines[-2:] == ["[Install]", "WantedBy=multi-user.target"]
+
+
+def test_drop_ins_and_search_directories(tmp_path: Path) -> None:
+    etc, usr = tmp_path / "etc", tmp_path / "usr"
+    write_files(usr, {"web.container": "[Container]\nImage=old\n", "db.container": "[Container]\nImage=db\n",
+                      "web.container.d/10-net.conf": "[Container]\nNetwork=host\n",
+                      "container.d/50-all.conf": "[Container]\nPidsLimit=50\n"})  # fmt: skip
+    write_files(etc, {"web.container": "[Container]\nImage=new\n",
+                      "web.container.d/10-net.conf": "[Container]\nNetwork=none\n",
+                      "web.container.d/20-name.conf": "[Container]\nContainerName=web\n"})  # fmt: skip
+    found = generator.sources([etc, usr])
+    assert found == {"web.container": etc / "web.container", "db.container": usr / "db.container"}
+    web = generator.generate(found["web.container"], [etc, usr])
+    [create] = [line for line in web.text.splitlines() if "_unit-create" in line]
+    assert create.endswith("_unit-create '%n' --network none --pids-limit 50 --name web new")  # by drop-in names
+
+
+def test_a_template_and_its_instances(tmp_path: Path) -> None:
+    write_files(tmp_path, {"job@.container": "[Container]\nImage=bb\nExec=sleep %i\nNetwork=none\n"
+                                             "[Install]\nWantedBy=multi-user.target\nDefaultInstance=5\n"})  # fmt: skip
+    made = generator.generate(tmp_path / "job@.container", [tmp_path])
+    assert made.unit == "job@.service" and "--name 'systemd-%p_%i'" in made.text
+    out = tmp_path / "out"
+    out.mkdir()
+    generator.write(made, out)
+    assert os.readlink(out / "multi-user.target.wants" / "job@5.service") == "../job@.service"
+
+
+def test_other_kinds_are_refused_for_now(tmp_path: Path) -> None:
+    write_files(tmp_path, {"data.volume": "[Volume]\n", "web.container": "[Container]\nImage=bb\n"})
+    made, errors = generator.generate_all([tmp_path])
+    assert [m.unit for m in made] == ["web.service"]
+    assert [e.message for e in errors] == [f"{tmp_path}/data.volume: .volume files are not taken by sdc yet"]
+
+
+def test_specifiers_are_expanded_for_the_checks_alone() -> None:
+    assert generator.expand("systemd-%N %p_%i %% %n %Z", "web@a.service") == "systemd-web@a web_a % web@a.service %Z"
+    assert generator.expand("%i", "job@.service") == "instance"
+
+
+def test_the_generator_never_fails_and_links_install(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    write_files(tmp_path / "in", {"web.container": "[Container]\nImage=bb\n[Install]\nWantedBy=default.target\n"
+                                                   "Alias=www.service\n",
+                                  "bad.container": "[Container]\nImage=bb\nPod=app\n",
+                                  "binary.container": ""})  # fmt: skip
+    (tmp_path / "in" / "binary.container").write_bytes(b"\xff\xfe[Container]\n")
+    monkeypatch.setenv(generator.DIRS_VARIABLE, str(tmp_path / "in"))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert generator.main([str(out), str(out), str(out)]) == 0
+    assert sorted(os.listdir(out)) == ["default.target.wants", "web.service", "www.service"]
+    assert os.readlink(out / "default.target.wants" / "web.service") == "../web.service"
+    said = capsys.readouterr().err
+    assert "bad.container:3: Pod= is not taken by sdc" in said and "binary.container: cannot be read" in said
