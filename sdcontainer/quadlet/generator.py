@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from sdcontainer.errors import SdcError
 from sdcontainer.quadlet import container as quadlet_container
-from sdcontainer.quadlet.unitfile import Setting, parse
+from sdcontainer.quadlet.unitfile import Setting, parse, quote_words
 
 if TYPE_CHECKING:
     from sdcontainer.containerspec import ContainerSpec
@@ -38,9 +38,6 @@ KINDS = {".container": ".service"}
 LATER = (".volume", ".network", ".pod", ".kube", ".image", ".build")  # Podman's other kinds: not yet sdc's
 HEADER = "# Made by sdc's Quadlet generator (`sdc quadlet --dryrun` shows it) from"
 PULL_TIMEOUT = 900  # s: a generated unit's TimeoutStartSec= (a [Service] line of the file's overrides it)
-# A % and a $ of the file's, kept from unit-file quoting until the text is written (see _service):
-# systemd expands specifiers and variables in them, as in Podman's units.
-TOKENS = {"%": "\x01", "$": "\x02"}
 GENERATOR = "sdc-generator"  # its file's name in systemd's generator directories
 
 
@@ -177,14 +174,16 @@ def _service(declared: quadlet_container.ContainerUnit, spec: ContainerSpec, roo
     """The [Service] settings of the container's unit: those of `sdc run -d`'s (units.
     build_service_properties, rendered as an enabled container's drop-in is: persist), for the
     spec the file makes, with the file's own values as written, for systemd to expand their
-    specifiers and variables: their % and $ are kept through the quoting as TOKENS."""
+    specifiers and variables: their % and $ are kept through the quoting as _tokens. Its command
+    lines are written in systemd's own quoting (a newline a value holds cannot end the line)."""
     from sdcontainer import persist, units
     from sdcontainer.api.run import launcher_argv, sdc_argv
 
-    name = _kept(declared.name)
+    tokens = _tokens(declared.run_args())
+    name = _kept(declared.name, tokens)
     bundle = str(root / "containers" / name)
     sdc = sdc_argv(root)
-    args = [_kept(a) for a in declared.run_args()]
+    args = [_kept(a, tokens) for a in declared.run_args()]
     checked = bool(spec.health_test) and spec.health_test[0] != "NONE"
     props = units.build_service_properties(
         spec,
@@ -194,7 +193,7 @@ def _service(declared: quadlet_container.ContainerUnit, spec: ContainerSpec, roo
         network=(launcher_argv("--net-up", bundle), None) if spec.networked else None,
         health=[*sdc, "healthcheck", "timer", name] if checked else (),
     )
-    create = [*sdc, "_unit-create", _kept("%n"), *args]
+    create = [*sdc, "_unit-create", _kept("%n", tokens), *args]
     before = props.get("ExecStartPre", [])
     props["ExecStartPre"] = [(create[0], create, False), *(before if isinstance(before, list) else [])]
     props["SyslogIdentifier"] = name
@@ -204,19 +203,41 @@ def _service(declared: quadlet_container.ContainerUnit, spec: ContainerSpec, roo
     props["TimeoutStartUSec"] = PULL_TIMEOUT * units.USEC  # (its start may pull the image)
     lines = []
     for key, value in props.items():
-        if key not in ("Description", "CollectMode"):
-            lines += persist.setting_lines(key, value)
-    return [_restored(line) for line in lines]
+        if key in EXEC_KEYS:
+            lines.append(f"{key}=")
+            lines += [f"{key}={'-' if ignore else ''}{quote_words([_exec_word(w, tokens) for w in argv])}"
+                      for _path, argv, ignore in value]  # type: ignore[attr-defined]  # fmt: skip
+        elif key not in ("Description", "CollectMode"):
+            lines += [_restored(line, tokens) for line in persist.setting_lines(key, value)]
+    return lines
 
 
-def _kept(value: str) -> str:
-    for char, token in TOKENS.items():
+EXEC_KEYS = ("ExecStartPre", "ExecStart", "ExecStartPost", "ExecStopPost")
+
+
+def _exec_word(word: str, tokens: dict[str, str]) -> str:
+    """A word of a command line of the unit's, before its quoting (quote_words, which writes a
+    newline, a tab, a quote as systemd's C escapes): sdc's own % and $ escaped (%%, $$), the
+    file's (tokens) as they were written."""
+    return _restored(word.replace("%", "%%").replace("$", "$$"), tokens)
+
+
+def _tokens(values: Sequence[str]) -> dict[str, str]:
+    """Stand-ins for the file's % and $ through the rendering: two characters none of its
+    values holds (the private use area's first such)."""
+    text = "".join(values)
+    free = (chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)
+    return {"%": next(free), "$": next(free)}
+
+
+def _kept(value: str, tokens: dict[str, str]) -> str:
+    for char, token in tokens.items():
         value = value.replace(char, token)
     return value
 
 
-def _restored(line: str) -> str:
-    for char, token in TOKENS.items():
+def _restored(line: str, tokens: dict[str, str]) -> str:
+    for char, token in tokens.items():
         line = line.replace(token, char)
     return line
 

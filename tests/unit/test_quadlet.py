@@ -169,13 +169,25 @@ def test_a_unit_runs_the_container_as_run_d_would(tmp_path: Path) -> None:
     assert "Type=notify" in lines and "KillMode=mixed" in lines and "KillSignal=SIGINT" in lines
     assert "SuccessExitStatus=130" in lines and "MemoryMax=67108864" in lines and "DevicePolicy=closed" in lines
     [create] = [line for line in lines if "_unit-create" in line]
-    assert create.endswith("_unit-create '%n' --network none --memory 64m --stop-signal SIGINT "
-                           "--name 'systemd-%N' bb sleep '%i'")  # (systemd expands the specifiers)
-    assert any(line.startswith("ExecStart=") and "--notify '/var/lib/sdc/containers/systemd-%N'" in line
+    assert create.endswith("_unit-create %n --network none --memory 64m --stop-signal SIGINT "
+                           "--name systemd-%N bb sleep %i")  # (systemd expands the specifiers)
+    assert any(line.startswith("ExecStart=") and "--notify /var/lib/sdc/containers/systemd-%N" in line
                for line in lines)  # fmt: skip
-    assert any("_cleanup 'systemd-%N'" in line for line in lines if line.startswith("ExecStopPost="))
+    assert any("_cleanup systemd-%N" in line for line in lines if line.startswith("ExecStopPost="))
     assert lines.index("Restart=always") > lines.index("[Service]")  # the file's own [Service] lines after
     assert lines[-2:] == ["[Install]", "WantedBy=multi-user.target"]
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1), min_size=1, max_size=5))
+def test_a_value_is_one_word_of_the_command_line_whatever_it_holds(words: list[str]) -> None:
+    """Exec='s words (newlines, quotes, backslashes, % and $ as the file writes them: systemd's to
+    expand) come back from the unit's ExecStartPre as they went in: none ends the line early."""
+    text = f"[Container]\nImage=bb\nNetwork=none\nExec={quote_words(words)}\n"
+    unit = container.read_container(parse(text, "/q/w.container"), default_name="w")
+    assert unit.command == tuple(words)
+    lines = generator._service(unit, container.check(unit, lambda v: v.replace("%", "")), Path("/var/lib/sdc"))
+    [create] = [line for line in lines if "_unit-create" in line]
+    assert split_words(create.partition("=")[2])[-len(words):] == words
 
 
 def test_drop_ins_and_search_directories(tmp_path: Path) -> None:
@@ -190,14 +202,14 @@ def test_drop_ins_and_search_directories(tmp_path: Path) -> None:
     assert found == {"web.container": etc / "web.container", "db.container": usr / "db.container"}
     web = generator.generate(found["web.container"], [etc, usr])
     [create] = [line for line in web.text.splitlines() if "_unit-create" in line]
-    assert create.endswith("_unit-create '%n' --network none --pids-limit 50 --name web new")  # by drop-in names
+    assert create.endswith("_unit-create %n --network none --pids-limit 50 --name web new")  # by drop-in names
 
 
 def test_a_template_and_its_instances(tmp_path: Path) -> None:
     write_files(tmp_path, {"job@.container": "[Container]\nImage=bb\nExec=sleep %i\nNetwork=none\n"
                                              "[Install]\nWantedBy=multi-user.target\nDefaultInstance=5\n"})  # fmt: skip
     made = generator.generate(tmp_path / "job@.container", [tmp_path])
-    assert made.unit == "job@.service" and "--name 'systemd-%p_%i'" in made.text
+    assert made.unit == "job@.service" and "--name systemd-%p_%i" in made.text
     out = tmp_path / "out"
     out.mkdir()
     generator.write(made, out)
