@@ -47,6 +47,7 @@ class Generated:
     source: Path
     text: str
     install: tuple[Setting, ...]  # its [Install] settings: the links the generator makes
+    beside: tuple[tuple[str, str], ...] = ()  # units it needs, made with it: (name, text)
 
 
 def search_dirs() -> list[Path]:
@@ -119,7 +120,17 @@ def generate(path: Path, dirs: Sequence[Path]) -> Generated:
     declared = quadlet_container.read_container(settings, default_name="systemd-%p_%i" if template else "systemd-%N")
     spec = quadlet_container.check(declared, lambda value: expand(value, unit))
     text = render(unit, path, settings, declared, spec)
-    return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"))
+    return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"), _beside(declared))
+
+
+def _beside(declared: quadlet_container.ContainerUnit) -> tuple[tuple[str, str], ...]:
+    """The mount unit of the store's loopback pool, where it has one (persist.pool_mount_unit, as
+    an enabled container's): mounted at boot before the unit that requires it starts."""
+    from sdcontainer.paths import Paths, root_of
+    from sdcontainer.persist import mount_unit_name, pool_mount_unit
+
+    paths = Paths(root_of(dict(zip(declared.global_args[::2], declared.global_args[1::2], strict=True)).get("--root")))
+    return ((mount_unit_name(paths.storage), pool_mount_unit(paths)),) if paths.pool_image.exists() else ()
 
 
 SPECIFIERS = {"%": "%", "n": "", "N": "", "p": "", "i": "", "I": "", "j": "", "J": "", "t": "/run",
@@ -158,7 +169,7 @@ def render(unit: str, source: Path, settings: Sequence[Setting], declared: quadl
     lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]
     lines += [f"SourcePath={source}", f"RequiresMountsFor={paths.root}",
               "Wants=network-online.target", "After=network-online.target"]  # fmt: skip
-    if paths.pool_image.exists():  # a loopback pool: mounted first (persist.pool_mount_unit, made beside)
+    if paths.pool_image.exists():  # a loopback pool: mounted first (its mount unit made beside: _beside)
         from sdcontainer.persist import mount_unit_name
 
         mount = mount_unit_name(paths.storage)
@@ -246,6 +257,8 @@ def write(generated: Generated, directory: Path) -> None:
     """The unit into a generator's directory, and the links its [Install] section asks for
     (systemd does not read [Install] of a generated unit: its generator makes them)."""
     (directory / generated.unit).write_text(generated.text)
+    for name, text in generated.beside:
+        (directory / name).write_text(text)
     template = generated.unit.split(".")[0].endswith("@")
     default_instance = next((s.value for s in generated.install if s.key == "DefaultInstance"), "")
     linked = generated.unit

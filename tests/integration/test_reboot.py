@@ -130,3 +130,27 @@ ls /etc/systemd/system /etc/systemd/system/multi-user.target.wants
     assert active.strip() in ("inactive", "failed")
     assert ps(listing)["db"]["Status"].startswith(("Exited", "Created")), listing
     assert not [u for u in units.split() if u.startswith("sdc@") or u.endswith(".mount")], units  # the template too
+
+
+@pytest.mark.drivers("btrfs")
+def test_a_quadlet_container_wanted_by_multi_user_starts_at_boot(driver: str, tmp_path: Path) -> None:
+    """Issue 27: a .container file with WantedBy=multi-user.target, on a store that is a loopback
+    pool (its mount unit generated beside the service): the next boot runs it, over its volume."""
+    with machine(tmp_path, driver, f"{sys.executable} -m sdcontainer") as m:
+        tar = tar_directory(m.share / "rootfs", m.share / "busybox.tar")
+        m.boot(f"""
+sdc import {tar} bb
+sdc quadlet --install-generator >/dev/null
+mkdir -p /etc/sdc/systemd
+printf '%s\\n' '[Container]' 'GlobalArgs=--root {STORE}' 'Image=bb' 'Network=none' 'Volume=boots:/data' \\
+    "Exec=sh -c 'echo up >> /data/boots; exec sleep 100000'" '[Install]' 'WantedBy=multi-user.target' \\
+    > /etc/sdc/systemd/web.container
+""")
+        active, boots, listing = m.boot("""
+systemctl is-active web.service || true; echo ---
+sdc exec systemd-web cat /data/boots; echo ---
+sdc ps --format json
+""").split("---\n")
+        assert active.strip() == "active"
+        assert boots == "up\n"
+        assert ps(listing)["systemd-web"]["Unit"] == "web.service"
