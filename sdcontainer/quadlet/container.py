@@ -68,6 +68,7 @@ FLAGS: dict[str, tuple[str, str]] = {
 # Podman's other keys, each with why sdc does not take it (and what to do instead, where there is).
 REFUSED: dict[str, str] = {
     "Annotation": "sdc keeps no OCI annotations; a Label= is kept and shown",
+    "AppArmor": "sdc loads no AppArmor profile; its seccomp filter, capabilities and namespaces confine",
     "AutoUpdate": "sdc has no auto-update yet",
     "CgroupsMode": "sdc's containers are always their unit's cgroup",
     "ContainersConfModule": "sdc reads no containers.conf",
@@ -88,8 +89,17 @@ REFUSED: dict[str, str] = {
     "Mask": "sdc masks the paths Docker does, and no others",
     "PodmanArgs": "sdc is not podman: say each setting with its own key",
     "Pod": "sdc has no pods yet",
+    "ReloadCmd": "sdc has no reload command; ExecReload= in [Service] can run `sdc exec`",
+    "ReloadSignal": "sdc has no reload signal; ExecReload= in [Service] can run `sdc kill -s`",
+    "RemapGid": "sdc maps IDs with UserNS=auto alone",
+    "RemapUid": "sdc maps IDs with UserNS=auto alone",
+    "RemapUidSize": "sdc maps IDs with UserNS=auto alone",
+    "RemapUsers": "sdc maps IDs with UserNS=auto alone",
+    "Retry": "sdc's pull retries as it always does",
+    "RetryDelay": "sdc's pull retries as it always does",
     "Rootfs": "sdc runs images: import the tree first (sdc import)",
     "Secret": "sdc has no secrets",
+    "ServiceName": "the unit is named by its file: rename the file",
     "SecurityLabelDisable": "sdc sets no SELinux labels",
     "SecurityLabelFileType": "sdc sets no SELinux labels",
     "SecurityLabelLevel": "sdc sets no SELinux labels",
@@ -101,11 +111,14 @@ REFUSED: dict[str, str] = {
     "Sysctl": "sdc has no --sysctl",
     "UIDMap": "sdc maps IDs with UserNS=auto alone",
     "Unmask": "sdc masks the paths Docker does, and no others",
+    "VolatileTmp": "write Tmpfs=/tmp",
 }
 
 # The keys read below, by hand: what they mean is more than one flag's value.
 OWN = ("ContainerName", "Image", "Exec", "Notify", "User", "Group", "ReadOnlyTmpfs", "NoNewPrivileges",
-       "SeccompProfile", "GlobalArgs")  # fmt: skip
+       "SeccompProfile", "GlobalArgs", "HttpProxy")  # fmt: skip
+SINGLE_QUOTED = ("one", "many")  # kinds whose value a pair of quotes around it may hold: taken off, as Podman does
+PATH_FLAGS = ("--volume", "--mount", "--env-file")  # a relative host path in them: from the file's directory
 
 TRUE = ("1", "yes", "y", "true", "t", "on")
 FALSE = ("0", "no", "n", "false", "f", "off")
@@ -169,9 +182,10 @@ def parse_bool(setting: Setting) -> bool:
     raise refuse(setting, f"takes a boolean, not {setting.value!r}", "write true or false")
 
 
-def read_container(settings: Sequence[Setting], *, default_name: str) -> ContainerUnit:
-    """The [Container] settings of a file (and its drop-ins, in order) as a ContainerUnit;
-    QuadletError for a key refused or unknown, or a value this reading cannot take."""
+def read_container(settings: Sequence[Setting], *, default_name: str, path: str = "the file") -> ContainerUnit:
+    """The [Container] settings of file path (and its drop-ins, in order) as a ContainerUnit;
+    QuadletError for a key refused or unknown, or a value this reading cannot take. A relative
+    host path (Volume=./data:/data, EnvironmentFile=env) is the file's directory's, as Podman's."""
     flags: dict[str, list[tuple[str, Setting]]] = {}  # flag -> its values, in order
     own: dict[str, Setting] = {}
     command: list[str] | None = None
@@ -180,22 +194,26 @@ def read_container(settings: Sequence[Setting], *, default_name: str) -> Contain
         if s.key in FLAGS:
             _take(flags, s)
         elif s.key == "Exec":
-            command = split_words(s.value, where=s.where())
+            command = split_words(s.value, where=f"{s.where()}: {s.key}=")
         elif s.key == "GlobalArgs":
             globals_ += _global_args(s)
         elif s.key in OWN:
-            own[s.key] = s
+            own[s.key] = unquoted(s) if s.key in ("Image", "ContainerName") else s
+            if s.key == "Image":
+                _no_quadlet_reference(s, own[s.key].value)
         elif s.key in REFUSED:
             raise refuse(s, "is not taken by sdc", REFUSED[s.key])
         else:
             raise refuse(s, "is not a key of [Container]", "see podman-systemd.unit(5) and sdc's README for the keys")
     if "Image" not in own or not own["Image"].value:
-        where = settings[0].path if settings else "the file"
+        where = settings[0].path if settings else path
         raise QuadletError(f"{where}: [Container] has no Image=", hint="name the image to run: Image=NAME[:TAG]")
     options: list[tuple[str, str | None]] = []
     origins: dict[str, Setting] = {}
     for flag, values in flags.items():
         for value, setting in values:
+            if flag in PATH_FLAGS:
+                value = _from_files_directory(flag, value, setting.path if path == "the file" else path)
             options.append((flag, None if FLAGS[setting.key][1] == "bool" else value))
             origins[flag] = setting
     for flag, own_value, setting in _own_flags(own):
@@ -208,8 +226,36 @@ def read_container(settings: Sequence[Setting], *, default_name: str) -> Contain
                          global_args=tuple(globals_), origins=origins)  # fmt: skip
 
 
+def unquoted(s: Setting) -> Setting:
+    """s with a pair of quotes around its whole value taken off (Image="name": Podman's reading)."""
+    v = s.value
+    if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
+        return dataclasses.replace(s, value=v[1:-1])
+    return s
+
+
+OTHER_KINDS = (".container", ".volume", ".network", ".pod", ".kube", ".image", ".build", ".artifact")
+
+
+def _no_quadlet_reference(s: Setting, name: str) -> None:
+    """A name of another Quadlet file (Image=app.build, Network=db.network, Volume=data.volume:/d)
+    is Podman's way to use what that file makes: sdc generates no such units yet."""
+    if name.endswith(OTHER_KINDS) and not name.startswith(("/", ".")):
+        raise refuse(s, f"names the Quadlet file {name}, which sdc does not take yet",
+                     "name the image, network or volume itself")  # fmt: skip
+
+
 def _take(flags: dict[str, list[tuple[str, Setting]]], s: Setting) -> None:
     flag, kind = FLAGS[s.key]
+    if kind in SINGLE_QUOTED:
+        s = unquoted(s)
+    if flag in ("--network", "--volume"):
+        _no_quadlet_reference(s, s.value.partition(":")[0])
+    elif flag == "--mount":
+        for field in s.value.split(","):
+            key, _, value = field.partition("=")
+            if key in ("source", "src"):
+                _no_quadlet_reference(s, value)
     if kind == "one":
         flags[flag] = [(s.value, s)] if s.value else []
     elif kind == "bool":
@@ -219,7 +265,42 @@ def _take(flags: dict[str, list[tuple[str, Setting]]], s: Setting) -> None:
     elif kind == "many":
         flags.setdefault(flag, []).append((s.value, s))
     else:
-        flags.setdefault(flag, []).extend((word, s) for word in split_words(s.value, where=s.where()))
+        flags.setdefault(flag, []).extend((word, s) for word in split_words(s.value, where=f"{s.where()}: {s.key}="))
+
+
+def _from_files_directory(flag: str, value: str, path: str) -> str:
+    """value with its host path, where relative (./data, ../x; not %h/x: a specifier's), made
+    the one in file path's directory."""
+    import os.path
+
+    def absolute(source: str) -> str:
+        if flag != "--env-file" and not source.startswith("."):  # (a volume's name, Volume=data:/d)
+            return source
+        if source.startswith(("/", "%")):
+            return source
+        return os.path.normpath(os.path.join(os.path.dirname(path), source))
+
+    if flag == "--volume":
+        source, colon, rest = value.partition(":")
+        return absolute(source) + colon + rest if colon else value
+    if flag == "--mount":
+        fields = value.split(",")
+        return ",".join(f"{k}={absolute(v)}" if k in ("source", "src") and eq else field
+                        for field in fields for k, eq, v in [field.partition("=")])  # fmt: skip
+    return absolute(value)
+
+
+def host_paths(unit: ContainerUnit) -> list[str]:
+    """The absolute host paths the container binds (Volume=, Mount=): its unit's
+    RequiresMountsFor=, so that a boot mounts them before it starts."""
+    found = []
+    for flag, value in unit.options:
+        if flag == "--volume" and value and value.startswith("/") and ":" in value:
+            found.append(value.partition(":")[0])
+        elif flag == "--mount" and value:
+            found += [v for k, _, v in (f.partition("=") for f in value.split(",")) if k in ("source", "src")
+                      and v.startswith("/")]  # fmt: skip
+    return found
 
 
 def _own_flags(own: dict[str, Setting]) -> list[tuple[str, str | None, Setting]]:
@@ -263,6 +344,13 @@ def _seccomp(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]
     return [("--security-opt", f"seccomp={s.value}")] if s.value else []
 
 
+def _http_proxy(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]]:
+    if parse_bool(s):
+        hint = "sdc passes no proxy variable of the host's: set them with Environment= (false is what sdc does)"
+        raise refuse(s, "true is not taken by sdc", hint)
+    return []
+
+
 def _none(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]]:
     return []  # (read where the unit is made: ContainerName, Image)
 
@@ -270,12 +358,13 @@ def _none(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]]:
 _OWN_READERS: dict[str, Callable[[Setting, dict[str, Setting]], list[tuple[str, str | None]]]] = {
     "Notify": _notify, "User": _user, "Group": _group, "ReadOnlyTmpfs": _read_only_tmpfs,
     "NoNewPrivileges": _no_new_privileges, "SeccompProfile": _seccomp, "ContainerName": _none, "Image": _none,
+    "HttpProxy": _http_proxy,
 }  # fmt: skip
 
 
 def _global_args(s: Setting) -> list[str]:
     """GlobalArgs=: sdc's own global flags alone (--root DIR, --storage-driver NAME)."""
-    words = split_words(s.value, where=s.where())
+    words = split_words(s.value, where=f"{s.where()}: {s.key}=")
     taken: list[str] = []
     it = iter(words)
     for word in it:
@@ -304,9 +393,28 @@ def check(unit: ContainerUnit, expand: Callable[[str], str]) -> ContainerSpec:
 
 
 def _spec(unit: ContainerUnit, expand: Callable[[str], str]) -> ContainerSpec:
+    """The spec of unit's settings, without looking at the host's files: a boot's generator runs
+    before the file systems they are on are mounted, and the unit's start checks them (its
+    ExecStartPre is `sdc run`'s checks): a bind's host path is taken for / here, an environment
+    file and a seccomp profile are not read."""
     from sdcontainer.spec import build_run_spec
 
-    return build_run_spec(**{**unit.run_flags(expand), "detach": True, "rm": True}, environ={})
+    expanded = [(flag, None if value is None else expand(value)) for flag, value in unit.options]
+    options = tuple(_without_host_files(flag, value) for flag, value in expanded
+                    if flag != "--env-file" and not (value or "").startswith("seccomp="))  # fmt: skip
+    checkable = dataclasses.replace(unit, options=options, name=expand(unit.name), image=expand(unit.image),
+                                    command=tuple(expand(c) for c in unit.command))  # fmt: skip
+    return build_run_spec(**{**checkable.run_flags(lambda v: v), "detach": True, "rm": True}, environ={})
+
+
+def _without_host_files(flag: str, value: str | None) -> tuple[str, str | None]:
+    if flag == "--volume" and value and value.startswith("/") and ":" in value:  # (not an anonymous one: /data)
+        return flag, "/:" + value.partition(":")[2]
+    if flag == "--mount" and value:
+        fields = [f"{k}=/" if k in ("source", "src") and v.startswith("/") else field
+                  for field in value.split(",") for k, _, v in [field.partition("=")]]  # fmt: skip
+        return flag, ",".join(fields)
+    return flag, value
 
 
 def _culprit(unit: ContainerUnit, expand: Callable[[str], str]) -> Setting | None:

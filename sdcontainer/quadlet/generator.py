@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from sdcontainer.errors import SdcError
 from sdcontainer.quadlet import container as quadlet_container
+from sdcontainer.quadlet.container import QuadletError
 from sdcontainer.quadlet.unitfile import Setting, parse, quote_words
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 SEARCH_DIRS = (Path("/run/sdc/systemd"), Path("/etc/sdc/systemd"), Path("/usr/share/sdc/systemd"))
 DIRS_VARIABLE = "SDC_QUADLET_UNIT_DIRS"  # a ":"-separated list in place of SEARCH_DIRS (Podman's QUADLET_UNIT_DIRS)
 KINDS = {".container": ".service"}
-LATER = (".volume", ".network", ".pod", ".kube", ".image", ".build")  # Podman's other kinds: not yet sdc's
+LATER = (".volume", ".network", ".pod", ".kube", ".image", ".build", ".artifact")  # Podman's others: not yet sdc's
 HEADER = "# Made by sdc's Quadlet generator (`sdc quadlet --dryrun` shows it) from"
 PULL_TIMEOUT = 900  # s: a generated unit's TimeoutStartSec= (a [Service] line of the file's overrides it)
 GENERATOR = "sdc-generator"  # its file's name in systemd's generator directories
@@ -108,19 +109,77 @@ def read_settings(path: Path, dirs: Sequence[Path]) -> list[Setting]:
     return settings
 
 
-def generate(path: Path, dirs: Sequence[Path]) -> Generated:
-    """The unit of Quadlet file path; SdcError (naming the file and line) where it is refused."""
+def generate(path: Path, dirs: Sequence[Path], found: dict[str, Path] | None = None) -> Generated:
+    """The unit of Quadlet file path; SdcError (naming the file and line) where it is refused.
+    found: the Quadlet files there are (sources), which its [Unit] dependencies may name."""
     if path.suffix in LATER:
-        raise SdcError(f"{path}: {path.suffix} files are not taken by sdc yet",
+        raise QuadletError(f"{path}: {path.suffix} files are not taken by sdc yet",
                        hint="sdc generates services from .container files")  # fmt: skip
     stem = path.name[: -len(path.suffix)]
     unit = stem + KINDS[path.suffix]
+    check_unit_name(unit, path)
     settings = read_settings(path, dirs)
-    template = stem.endswith("@")
-    declared = quadlet_container.read_container(settings, default_name="systemd-%p_%i" if template else "systemd-%N")
+    _refuse_in_other_sections(settings)
+    templated = "@" in stem  # a template (web@.container) or an instance's own file (web@a.container)
+    declared = quadlet_container.read_container(settings, default_name="systemd-%p_%i" if templated else "systemd-%N",
+                                                path=str(path))  # fmt: skip
     spec = quadlet_container.check(declared, lambda value: expand(value, unit))
+    settings = _dependencies(settings, found if found is not None else sources(dirs))
     text = render(unit, path, settings, declared, spec)
     return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"), _beside(declared))
+
+
+UNIT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\@")
+
+
+def check_unit_name(unit: str, path: Path) -> None:
+    """unit a name systemd takes for a unit (systemd.unit(5): ASCII letters, digits, ":-_.\\@", 255
+    bytes at most, one "@" at most)."""
+    if len(unit) > 255 or not set(unit) <= UNIT_CHARS or unit.count("@") > 1 or unit.startswith((".", "@")):
+        raise QuadletError(f"{path}: {unit!r} is no unit name systemd takes",
+                       hint="name the file with ASCII letters, digits and :-_. alone (web.container)")  # fmt: skip
+
+
+# systemd's keys that name other units (Podman's list): a Quadlet file named there is its unit
+DEPENDENCIES = ("After", "Before", "BindsTo", "Conflicts", "OnFailure", "OnSuccess", "PartOf", "PropagatesReloadTo",
+                "PropagatesStopTo", "ReloadPropagatedFrom", "Requires", "Requisite", "StopPropagatedFrom", "Upholds",
+                "Wants")  # fmt: skip
+
+
+def _dependencies(settings: Sequence[Setting], found: dict[str, Path]) -> list[Setting]:
+    """settings with [Unit]'s dependencies on Quadlet files (After=db.container) made ones on
+    their units (db.service); SdcError naming the line for a file there is none of."""
+    import dataclasses
+
+    out = []
+    for s in settings:
+        if s.section == "Unit" and s.key in DEPENDENCIES:
+            words = s.value.split()
+            for word in words:
+                if word.endswith(tuple(KINDS)) and word not in found:
+                    raise QuadletError(f"{s.where()}: {s.key}={word}: no Quadlet file {word} is there",
+                                       hint="name a .container file of the same directories, or a unit")  # fmt: skip
+            s = dataclasses.replace(s, value=" ".join(_unit_of(w) for w in words))
+        out.append(s)
+    return out
+
+
+def _unit_of(word: str) -> str:
+    for kind, suffix in KINDS.items():
+        if word.endswith(kind):
+            return word[: -len(kind)] + suffix
+    return word
+
+
+def _refuse_in_other_sections(settings: Sequence[Setting]) -> None:
+    """[Service]'s User=, Group=, DynamicUser= (the launcher runs as root: the container's user
+    is User= of [Container]) and [Quadlet]'s keys but DefaultDependencies=, as Podman refuses them."""
+    for s in settings:
+        if s.section == "Service" and s.key in ("User", "Group", "DynamicUser"):
+            raise QuadletError(f"{s.where()}: {s.key}= in [Service] is not taken: sdc's launcher runs as root",
+                               hint="the container's own user is [Container]'s User=")  # fmt: skip
+        if s.section == "Quadlet" and s.key != "DefaultDependencies":
+            raise QuadletError(f"{s.where()}: {s.key}= is not a key of [Quadlet]", hint="it takes DefaultDependencies=")
 
 
 def _beside(declared: quadlet_container.ContainerUnit) -> tuple[tuple[str, str], ...]:
@@ -165,20 +224,30 @@ def render(unit: str, source: Path, settings: Sequence[Setting], declared: quadl
 
     globals_ = dict(zip(declared.global_args[::2], declared.global_args[1::2], strict=True))
     paths = Paths(root_of(globals_.get("--root")))
-    lines = [f"{HEADER}", f"#   {source}", "", "[Unit]"]
-    lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]
-    lines += [f"SourcePath={source}", f"RequiresMountsFor={paths.root}",
-              "Wants=network-online.target", "After=network-online.target"]  # fmt: skip
+    lines = [f"{HEADER}", f"#   {source}", "", "[X-Container]"]  # (systemd skips X- sections: `systemctl cat`)
+    lines += [f"{s.key}={s.value}" for s in settings if s.section == "Container"]
+    lines += ["", "[Unit]", f"SourcePath={source}", f"RequiresMountsFor={paths.root}"]
+    lines += [f"RequiresMountsFor={p}" for p in quadlet_container.host_paths(declared)]  # what it binds
+    if _default_dependencies(settings):
+        lines += ["Wants=network-online.target", "After=network-online.target"]
     if paths.pool_image.exists():  # a loopback pool: mounted first (its mount unit made beside: _beside)
         from sdcontainer.persist import mount_unit_name
 
         mount = mount_unit_name(paths.storage)
         lines += [f"Requires={mount}", f"After={mount}"]
+    lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]  # after sdc's: `After=` resets them
     lines += ["", "[Service]", *_service(declared, spec, paths.root)]
     lines += [f"{s.key}={s.value}" for s in settings if s.section == "Service"]
-    for section in dict.fromkeys(s.section for s in settings if s.section not in ("Unit", "Service", "Container")):
+    skipped = ("Unit", "Service", "Container", "Quadlet")
+    for section in dict.fromkeys(s.section for s in settings if s.section not in skipped):
         lines += ["", f"[{section}]", *(f"{s.key}={s.value}" for s in settings if s.section == section)]
     return "\n".join(lines) + "\n"
+
+
+def _default_dependencies(settings: Sequence[Setting]) -> bool:
+    """[Quadlet] DefaultDependencies= (true unless said): the unit waits for the network to be up."""
+    chosen = [s for s in settings if s.section == "Quadlet" and s.key == "DefaultDependencies"]
+    return quadlet_container.parse_bool(chosen[-1]) if chosen else True
 
 
 def _service(declared: quadlet_container.ContainerUnit, spec: ContainerSpec, root: Path) -> list[str]:
@@ -281,9 +350,10 @@ def write(generated: Generated, directory: Path) -> None:
 
 def generate_all(dirs: Sequence[Path]) -> tuple[list[Generated], list[SdcError]]:
     made, errors = [], []
-    for path in sources(dirs).values():
+    found = sources(dirs)
+    for path in found.values():
         try:
-            made.append(generate(path, dirs))
+            made.append(generate(path, dirs, found))
         except SdcError as exc:
             errors.append(exc)
         except (OSError, UnicodeDecodeError) as exc:

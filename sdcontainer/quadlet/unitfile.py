@@ -70,7 +70,7 @@ def _logical_lines(text: str, path: str) -> Iterator[tuple[int, str]]:
             continue
         if not pending:
             first = number
-        line = pending + raw
+        line = pending + raw.rstrip(WHITESPACE)  # (a continuation's backslash may have blanks after it)
         if len(line) > MAX_LINE:
             raise UsageError(f"{path}:{first}: a line longer than {MAX_LINE} bytes", hint="split the setting")
         if _continued(line):
@@ -94,12 +94,12 @@ _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v
             "\\": "\\", '"': '"', "'": "'"}  # fmt: skip
 
 
-def split_words(value: str, *, where: str = "") -> list[str]:
+def split_words(value: str, *, where: str = "the value:") -> list[str]:
     """value's words as systemd splits a command line or an Environment= value
     (extract_first_word with EXTRACT_UNQUOTE | EXTRACT_CUNESCAPE): whitespace separates words,
     quotes group and are removed, and a backslash escape (\\n, \\t, \\xHH, \\\\, \\", ...)
-    is the character it names, inside quotes or out. UsageError (naming where) for an open
-    quote or an unknown escape."""
+    is the character it names, inside quotes or out (_escape). UsageError, where (the file,
+    line and key) first, for an open quote or a NUL."""
     words: list[str] = []
     word: list[str] | None = None
     quote = ""
@@ -126,27 +126,37 @@ def split_words(value: str, *, where: str = "") -> list[str]:
             word = (word or []) + [c]
         i += 1
     if quote:
-        raise UsageError(f"{where}: an open {quote} quote in {value[:80]!r}", hint="close the quote")
+        raise UsageError(f"{where} an open {quote} quote in {value[:80]!r}", hint="close the quote")
     if word is not None:
         words.append("".join(word))
     return words
 
 
 def _escape(value: str, i: int, where: str) -> tuple[str, int]:
-    """The character the escape at value[i] (a backslash) names, and the index after it."""
+    """The character the escape at value[i] (a backslash) names, and the index after it, as
+    systemd's cunescape_one reads it: \\n and its kind, \\xHH, \\uHHHH, \\UHHHHHHHH, \\NNN (octal);
+    an escaped separator is the separator (EXTRACT_UNESCAPE_SEPARATORS); one it does not know is
+    kept as it is, backslash and all, as systemd keeps it in a command line (it warns). A NUL
+    is refused: no argument or variable can hold one."""
     nxt = value[i + 1 : i + 2]
-    if nxt in _ESCAPES:
+    if nxt in _ESCAPES and nxt:
         return _ESCAPES[nxt], i + 2
-    if nxt and nxt in WHITESPACE:  # an escaped separator (EXTRACT_UNESCAPE_SEPARATORS): part of the word
+    if nxt and nxt in WHITESPACE:
         return nxt, i + 2
-    if nxt == "x" and _is_hex(value[i + 2 : i + 4]):
-        return chr(int(value[i + 2 : i + 4], 16)), i + 4
-    raise UsageError(f"{where}: an unknown escape {value[i : i + 2]!r} in {value[:80]!r}",
-                     hint='write a backslash as \\\\, a quote inside quotes as \\" or \\\'')  # fmt: skip
+    digits = {"x": (2, 16), "u": (4, 16), "U": (8, 16)}.get(nxt)
+    if digits and _is_digits(value[i + 2 : i + 2 + digits[0]], digits[1], digits[0]):
+        code, end = int(value[i + 2 : i + 2 + digits[0]], 16), i + 2 + digits[0]
+    elif nxt in "01234567" and nxt and _is_digits(value[i + 1 : i + 4], 8, 3) and int(value[i + 1 : i + 4], 8) < 256:
+        code, end = int(value[i + 1 : i + 4], 8), i + 4
+    else:
+        return "\\" + nxt, i + 1 + len(nxt)
+    if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        raise UsageError(f"{where} {value[i:end]!r} is no character an argument can hold", hint="drop the escape")
+    return chr(code), end
 
 
-def _is_hex(text: str) -> bool:
-    return len(text) == 2 and all(c in "0123456789abcdefABCDEF" for c in text)
+def _is_digits(text: str, base: int, count: int) -> bool:
+    return len(text) == count and all(c in "0123456789abcdefABCDEF"[: base if base < 16 else 22] for c in text)
 
 
 def quote_words(words: Sequence[str]) -> str:

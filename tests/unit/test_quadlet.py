@@ -9,22 +9,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdcontainer.errors import UsageError
+from sdcontainer.errors import SdcError, UsageError
 from sdcontainer.quadlet import container, generator
 from sdcontainer.quadlet.unitfile import Setting, parse, quote_words, split_words
 
-# podman-systemd.unit(5)'s [Container] keys (Podman 5.4): each one sdc takes or refuses by name.
+# podman-systemd.unit(5)'s [Container] keys: every key Podman's generator takes there (its
+# pkg/systemd/quadlet/quadlet.go at c6580b4a, the copy tests/data/podman-quadlet is of).
 PODMAN_KEYS = """
-AddCapability AddDevice AddHost Annotation AutoUpdate CgroupsMode ContainerName ContainersConfModule DNS
+AddCapability AddDevice AddHost Annotation AppArmor AutoUpdate CgroupsMode ContainerName ContainersConfModule DNS
 DNSOption DNSSearch DropCapability Entrypoint Environment EnvironmentFile EnvironmentHost Exec ExposeHostPort
 GIDMap GlobalArgs Group GroupAdd HealthCmd HealthInterval HealthLogDestination HealthMaxLogCount
 HealthMaxLogSize HealthOnFailure HealthRetries HealthStartPeriod HealthStartupCmd HealthStartupInterval
-HealthStartupRetries HealthStartupSuccess HealthStartupTimeout HealthTimeout HostName IP IP6 Image Label
-LogDriver LogOpt Mask Memory Mount Network NetworkAlias NoNewPrivileges Notify PidsLimit Pod PodmanArgs
-PublishPort Pull ReadOnly ReadOnlyTmpfs Rootfs RunInit SeccompProfile Secret SecurityLabelDisable
-SecurityLabelFileType SecurityLabelLevel SecurityLabelNested SecurityLabelType ShmSize StartWithPod
-StopSignal StopTimeout SubGIDMap SubUIDMap Sysctl Timezone Tmpfs UIDMap Ulimit Unmask User UserNS Volume
-WorkingDir
+HealthStartupRetries HealthStartupSuccess HealthStartupTimeout HealthTimeout HostName HttpProxy IP IP6 Image
+Label LogDriver LogOpt Mask Memory Mount Network NetworkAlias NoNewPrivileges Notify PidsLimit Pod PodmanArgs
+PublishPort Pull ReadOnly ReadOnlyTmpfs ReloadCmd ReloadSignal RemapGid RemapUid RemapUidSize RemapUsers Retry
+RetryDelay Rootfs RunInit SeccompProfile Secret SecurityLabelDisable SecurityLabelFileType SecurityLabelLevel
+SecurityLabelNested SecurityLabelType ServiceName ShmSize StartWithPod StopSignal StopTimeout SubGIDMap SubUIDMap
+Sysctl Timezone Tmpfs UIDMap Ulimit Unmask User UserNS VolatileTmp Volume WorkingDir
 """.split()
 
 
@@ -64,11 +65,16 @@ def test_words_are_split_as_systemd_splits_them() -> None:
         "sh", "-c", 'echo "hi there"', "xA", "a\tb", "", "e f"]  # fmt: skip
     with pytest.raises(UsageError, match="an open ' quote"):
         split_words("sh -c 'echo", where="f:3")
-    with pytest.raises(UsageError, match="an unknown escape"):
-        split_words("a\\q")
+    # systemd's other escapes; one it does not know is kept as it is (as systemd keeps it, warning)
+    assert split_words("'\\110ello' \\u00e9\\U0001F600 a\\q\\.b") == ["Hello", "\u00e9\U0001F600", "a\\q\\.b"]
+    with pytest.raises(UsageError, match="no character an argument can hold"):
+        split_words("a\\x00")  # no argument holds a NUL
 
 
-@given(st.lists(st.text()))
+NO_NUL = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+
+
+@given(st.lists(NO_NUL))
 def test_quoted_words_split_back_into_themselves(words: list[str]) -> None:
     assert split_words(quote_words(words)) == words
 
@@ -125,7 +131,7 @@ def test_an_empty_value_drops_the_list_before_it_and_a_later_one_wins() -> None:
     ("NoNewPrivileges=false", "web.container:3: NoNewPrivileges= false is not taken"),
     ("ReadOnly=maybe", "web.container:3: ReadOnly= takes a boolean"),
     ("GlobalArgs=--log-level debug", "web.container:3: GlobalArgs= takes --root and --storage-driver alone"),
-    ("Exec=sh -c 'x", "web.container:3: an open ' quote"),
+    ("Exec=sh -c 'x", "web.container:3: Exec= an open ' quote"),
 ])  # fmt: skip
 def test_what_sdc_does_not_take_names_file_line_and_key(body: str, said: str) -> None:
     with pytest.raises(UsageError, match=said):
@@ -178,7 +184,7 @@ def test_a_unit_runs_the_container_as_run_d_would(tmp_path: Path) -> None:
     assert lines[-2:] == ["[Install]", "WantedBy=multi-user.target"]
 
 
-@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1), min_size=1, max_size=5))
+@given(st.lists(NO_NUL.filter(bool), min_size=1, max_size=5))
 def test_a_value_is_one_word_of_the_command_line_whatever_it_holds(words: list[str]) -> None:
     """Exec='s words (newlines, quotes, backslashes, % and $ as the file writes them: systemd's to
     expand) come back from the unit's ExecStartPre as they went in: none ends the line early."""
@@ -243,3 +249,44 @@ def test_the_generator_never_fails_and_links_install(tmp_path: Path, capsys: pyt
     assert os.readlink(out / "default.target.wants" / "web.service") == "../web.service"
     said = capsys.readouterr().err
     assert "bad.container:3: Pod= is not taken by sdc" in said and "binary.container: cannot be read" in said
+
+
+def test_host_paths_dependencies_and_the_quadlet_section(tmp_path: Path) -> None:
+    write_files(tmp_path, {
+        "db.container": "[Container]\nImage=db\nNetwork=none\n",
+        "web.container": "[Unit]\nAfter=db.container\nRequires=db.container x.service\n[Quadlet]\n"
+                         "DefaultDependencies=false\n[Container]\nImage=\"bb\"\nNetwork=none\n"
+                         "Volume=./site:/srv\nVolume=/srv/data:/data:ro\nVolume=cache:/cache\nVolume=/anon\n"
+                         "EnvironmentFile=web.env\nMount=type=bind,src=/opt/x,dst=/x\n",
+    })  # fmt: skip
+    made = generator.generate(tmp_path / "web.container", [tmp_path])  # (no host path need exist)
+    lines = made.text.splitlines()
+    assert "After=db.service" in lines and "Requires=db.service x.service" in lines
+    assert "Wants=network-online.target" not in lines  # DefaultDependencies=false
+    assert [line for line in lines if line.startswith("RequiresMountsFor=")] == [
+        "RequiresMountsFor=/var/lib/sdc", f"RequiresMountsFor={tmp_path}/site", "RequiresMountsFor=/srv/data",
+        "RequiresMountsFor=/opt/x"]  # fmt: skip
+    [create] = [line for line in lines if "_unit-create" in line]
+    assert f"--volume {tmp_path}/site:/srv" in create and f"--env-file {tmp_path}/web.env" in create
+    assert create.endswith("--name systemd-%N bb")  # the image's quotes taken off
+    with pytest.raises(UsageError, match="web.container:2: After=nope.container: no Quadlet file"):
+        write_files(tmp_path, {"web.container": "[Unit]\nAfter=nope.container\n[Container]\nImage=bb\n"})
+        generator.generate(tmp_path / "web.container", [tmp_path])
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("[Service]\nUser=app\n", "x.container:2: User= in \\[Service\\] is not taken"),
+    ("[Quadlet]\nFoo=1\n", "x.container:2: Foo= is not a key of \\[Quadlet\\]"),
+    ("[Container]\nNetwork=db.network\n", "x.container:2: Network= names the Quadlet file db.network"),
+    ("[Container]\nVolume=data.volume:/d\n", "x.container:2: Volume= names the Quadlet file data.volume"),
+])  # fmt: skip
+def test_what_other_sections_and_quadlet_names_refuse(tmp_path: Path, text: str, said: str) -> None:
+    write_files(tmp_path, {"x.container": text + "[Container]\nImage=bb\n"})
+    with pytest.raises(SdcError, match=said):
+        generator.generate(tmp_path / "x.container", [tmp_path])
+
+
+def test_a_file_name_that_is_no_unit_name_is_refused(tmp_path: Path) -> None:
+    write_files(tmp_path, {"we b.container": "[Container]\nImage=bb\n"})
+    with pytest.raises(SdcError, match="'we b.service' is no unit name systemd takes"):
+        generator.generate(tmp_path / "we b.container", [tmp_path])

@@ -1,0 +1,86 @@
+"""Podman's own Quadlet test files (tests/data/podman-quadlet, see its NOTICE) through sdc's generator:
+every file becomes a unit or is refused with its line and key named; where one becomes a unit,
+the image and command it runs are the ones Podman's test says its podman run gets."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from sdcontainer.errors import SdcError
+from sdcontainer.quadlet import generator
+from sdcontainer.quadlet.unitfile import split_words
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "podman-quadlet"
+FILES = sorted(p for p in DATA.iterdir() if p.is_file() and p.suffix not in ("", ".conf") and p.name != "NOTICE")
+FOUND = generator.sources([DATA])
+
+
+def test_the_copy_is_there() -> None:
+    assert len([p for p in FILES if p.suffix == ".container"]) > 100
+    assert (DATA / "LICENSE").read_text().lstrip().startswith("Apache License")
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_each_file_is_a_unit_or_refused_by_line_and_key(path: Path) -> None:
+    try:
+        made = generator.generate(path, [DATA], FOUND)
+    except SdcError as exc:
+        said = exc.message
+        if path.suffix in generator.LATER:
+            assert said == f"{path}: {path.suffix} files are not taken by sdc yet"
+        else:
+            assert re.match(rf"{re.escape(str(path))}(\.d/[^:]+)?:\d+: \w+=", said) or said == (
+                f"{path}: [Container] has no Image="
+            ), said
+        assert exc.hint, said
+        return
+    assert path.suffix == ".container"
+    assert made.unit == path.name.removesuffix(".container") + ".service"
+    expected = _final_args(path)
+    if expected is not None:
+        [create] = [line for line in made.text.splitlines() if "_unit-create" in line]
+        words = split_words(create.partition("=")[2])
+        if path.name in DIFFERENT:
+            assert words[-len(expected) :] != expected
+        else:
+            assert words[-len(expected) :] == expected, (words, expected)  # (Podman's test compares the last ones)
+
+
+# Where sdc runs another command than Podman's test says, on purpose: the file and why.
+DIFFERENT = {
+    "exec-unsupported-escape.container": "an escape systemd does not know (\\.) is kept as it is, as systemd keeps "
+                                         "it in a command line (it warns); Podman drops the whole Exec=",
+}  # fmt: skip
+
+
+def _final_args(path: Path) -> list[str] | None:
+    """What `## assert-podman-final-args` says podman run gets last (image, command), as systemd
+    reads it from the unit (C escapes unescaped); None where the file says nothing of it."""
+    for line in path.read_text().splitlines():
+        if line.startswith("## assert-podman-final-args "):
+            words = shlex.split(line.removeprefix("## assert-podman-final-args "))
+            if words[:1] == ["run"]:
+                return None  # (podman's whole command line: its own flags)
+            return [split_words('"' + w.replace('"', '\\"') + '"')[0] for w in words]
+    return None
+
+
+def test_files_podman_refuses_are_refused_or_differ_for_a_reason() -> None:
+    """Podman's test files that its generator must refuse (## assert-failed): refused here too,
+    but for the one whose dependency Podman finds missing in its test (run alone) and this one
+    finds beside it (all the files in one directory)."""
+    generated = []
+    for path in FILES:
+        if path.suffix == ".container" and "## assert-failed" in path.read_text():
+            try:
+                generator.generate(path, [DATA], FOUND)
+                generated.append(path.name)
+            except SdcError:
+                pass
+    assert generated == ["dependent.error.container"]
+    with pytest.raises(SdcError, match=r"dependent.error.container:5: After=basic.container: no Quadlet file"):
+        generator.generate(DATA / "dependent.error.container", [DATA], {})
