@@ -926,8 +926,11 @@ def restart(
 ) -> None:
     """Stop containers (as stop does) and start them again, detached."""
     containers = _chosen(ctx, containers, every, ("running", "paused") if running else ())
+    foreign = run_cases.foreign_units(_sdc(ctx), containers)  # (their stop removes them: their units make them)
     lifecycle.stop(_sdc(ctx), containers, timeout=time_)
-    _each(ctx, containers, run_cases.start)
+    _each(ctx, [c for c in containers if c not in foreign], run_cases.start)
+    for unit in foreign.values():
+        run_cases.start_unit_again(_sdc(ctx), unit)
 
 
 def _chosen(ctx: typer.Context, refs: Optional[list[str]], every: bool, states: tuple[str, ...] = ()) -> list[str]:

@@ -322,14 +322,25 @@ def has_launched(paths: Paths, name: str) -> bool:
     return any((cdir / record).exists() for record in protocol.RUN_RECORDS)
 
 
-def add_foreign_unit(paths: Paths, unit: str) -> None:
+def add_foreign_unit(paths: Paths, unit: str, name: str) -> None:
+    """unit (not sdc's: a Quadlet file's) runs container name."""
     paths.foreign_units.mkdir(mode=0o700, exist_ok=True)
-    (paths.foreign_units / unit).touch()
+    files.write_atomically(os.fspath(paths.foreign_units / unit), name.encode())
 
 
-def remove_foreign_unit(paths: Paths, unit: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(paths.foreign_units / unit)
+def foreign_unit_container(paths: Paths, unit: str) -> str:
+    """The name of the container unit runs (add_foreign_unit), or ""."""
+    try:
+        return (paths.foreign_units / unit).read_text().strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return ""
+
+
+def remove_foreign_unit(paths: Paths, unit: str, name: str) -> None:
+    """unit runs container name no more (an entry another container of the unit took is left)."""
+    if foreign_unit_container(paths, unit) == name:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(paths.foreign_units / unit)
 
 
 def foreign_units(paths: Paths) -> list[str]:

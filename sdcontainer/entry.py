@@ -241,6 +241,17 @@ def unit_create(root: str, unit: str, args: list[str]) -> int:
     return _with_context({"root": root}, create)
 
 
+def unit_cleanup(root: str, unit: str) -> int:
+    """A Quadlet unit's ExecStopPost (quadlet.generator): the container its run made removed."""
+    from sdcontainer.api import containers
+
+    def cleanup(context: Context) -> int:
+        containers.unit_cleanup(context, unit, dict(os.environ))
+        return 0
+
+    return _with_context({"root": root}, cleanup)
+
+
 def _exit(code: int) -> NoReturn:
     """Exit without the interpreter's teardown, which only frees memory the kernel is about
     to take back: ~15 ms of `sdc run` here. Output is flushed first; the fast paths hold no
@@ -262,6 +273,8 @@ def main() -> None:
         _exit(fast_cleanup(argv[1], argv[3]))
     if len(argv) > 4 and argv[0] == "--root" and argv[2] == "_unit-create":
         _exit(unit_create(argv[1], argv[3], argv[4:]))
+    if len(argv) == 4 and argv[0] == "--root" and argv[2] == "_unit-cleanup":
+        _exit(unit_cleanup(argv[1], argv[3]))
     if not os.environ.get("SDC_NO_FAST_PATH") and not os.environ.get("SDC_DEBUG"):
         if argv in (["--version"], ["-v"]):
             from sdcontainer import __version__

@@ -59,7 +59,8 @@ def unit_states(ctx: Context) -> dict[str, str]:
     process is left to kill. A service waiting to be started again by its restart policy
     reads RESTARTING."""
     states = {}
-    theirs = [_glob_escaped(unit) for unit in containers.foreign_units(ctx.paths)]  # (Quadlet's)
+    # (Quadlet's, by their names: systemd matches the patterns with FNM_NOESCAPE, and no unit name holds *?[)
+    theirs = [unit for unit in containers.foreign_units(ctx.paths) if not set(unit) & set("*?[")]
     for u in ctx.systemd.list_units([f"{units.PREFIX}*.service", f"{units.PREFIX}*.scope", "sdc@*.service", *theirs]):
         state = u.active_state
         if state == "active" and u.name.endswith(".scope") and not cgroups.populated(units.unit_cgroup(u.name)):
@@ -68,11 +69,6 @@ def unit_states(ctx: Context) -> dict[str, str]:
             state = RESTARTING
         states[u.name] = state
     return states
-
-
-def _glob_escaped(name: str) -> str:
-    """name as a pattern of ListUnitsByPatterns (fnmatch(3)) that matches it alone."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in name)
 
 
 def live_units(ctx: Context) -> set[str]:
@@ -406,9 +402,10 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
     start = ctx.clock.monotonic()
     for c in running:
         cgroups.thaw(units.unit_cgroup(c.unit))  # a paused one: its processes must see the signal
-        if c.spec.restart and c.unit.endswith(".service"):
+        if (c.spec.restart or c.invocation) and c.unit.endswith(".service"):
             # A stop job, which systemd's restart policy respects (a signal would be restarted
-            # from): KillMode=mixed sends the stop signal to PID 1; the timeout is ours, below.
+            # from; a Quadlet unit's is its file's Restart=): KillMode=mixed sends the stop signal
+            # to PID 1; the timeout is ours, below.
             _stop_job(ctx, c.unit)
         elif (c.spec.stop_timeout if timeout is None else timeout) > 0:
             with contextlib.suppress(NotFound, Conflict):
@@ -516,8 +513,8 @@ def _kill_all(ctx: Context, victims: Sequence[Container]) -> None:
     already). Only a unit still up after PID1_GRACE, and not recording its end, gets SIGKILL for
     all its processes."""
     for c in victims:
-        if c.spec.restart and c.unit.endswith(".service"):
-            _stop_job(ctx, c.unit)  # or systemd starts it again
+        if (c.spec.restart or c.invocation) and c.unit.endswith(".service"):
+            _stop_job(ctx, c.unit)  # or systemd starts it again (a Quadlet unit's Restart= is its file's)
         with contextlib.suppress(Conflict):  # ended already
             _signal_pid1(ctx, c, SIGKILL)
     if not victims:
@@ -697,7 +694,7 @@ def delete(ctx: Context, container: Container, *, volumes: bool = False) -> None
         driver.remove_container_fs(container.id)
         containers.remove_container_dir(ctx.paths, container.name)
         if container.invocation:  # run by a unit not sdc's (a Quadlet file's): the next run takes it in again
-            containers.remove_foreign_unit(ctx.paths, container.unit)
+            containers.remove_foreign_unit(ctx.paths, container.unit, container.name)
         announce(container, "destroy")
         if container.spec.named_volumes and (volumes or container.spec.auto_remove):
             from sdcontainer.api import volumes as volume_cases
@@ -726,6 +723,21 @@ def _recorded_id(ctx: Context, name: str) -> str | None:
         return None
     found = data.get("id") if isinstance(data, dict) else None
     return found if isinstance(found, str) else None
+
+
+def unit_cleanup(ctx: Context, unit: str, environ: dict[str, str]) -> None:
+    """ExecStopPost of a Quadlet file's unit: the cleanup of the container that run of it made
+    (by the store's index of such units, whatever name the unit's file says now), where it is
+    that run's (a container another run left is the next start's to replace)."""
+    name = containers.foreign_unit_container(ctx.paths, unit)
+    if not name:
+        return
+    try:
+        container = containers.find_container(ctx.paths, name)
+    except NotFound:
+        return
+    if container.unit == unit and container.invocation in ("", environ.get("INVOCATION_ID", "")):
+        cleanup(ctx, name, environ)
 
 
 def cleanup(ctx: Context, name: str, environ: dict[str, str]) -> None:

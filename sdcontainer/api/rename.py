@@ -49,6 +49,9 @@ def rename(ctx: Context, ref: str, new: str) -> Container:
     old = container.name
     if new == old:
         raise UsageError(f"container {old} is called {new} already", hint="give it another name")
+    if container.invocation:
+        raise UsageError(f"container {old} is run by {container.unit}, a Quadlet file's: its name is the file's",
+                         hint="change its ContainerName=, `systemctl daemon-reload`, restart its unit")  # fmt: skip
     ctx.claim(old)
     container = lifecycle.find(ctx, container.id)  # as it is now that it is ours
     for sharer in lifecycle.joiners(ctx, container):  # their records change too: theirs to change alone

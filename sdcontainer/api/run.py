@@ -7,7 +7,7 @@ import contextlib
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from sdcontainer import bundle, cgroups, containers, files, protocol, records, seccomp, units
@@ -464,14 +464,28 @@ def create_for_unit(ctx: Context, spec: ContainerSpec, unit: str, invocation: st
     ExecStartPre as it starts: detached, removed as it stops (its ExecStopPost: --rm), in place
     of one of its name an earlier run left (--replace). Started already: its unit is starting,
     and runs the launcher over its bundle next."""
-    spec = replace(spec, detach=True, auto_remove=True, replace=True)
+    spec = replace(spec, detach=True, auto_remove=True, replace=True, quiet=True)  # (its output is the unit's)
+    _drop_leftover(ctx, spec.name, unit)
     with contextlib.ExitStack() as stack:
         container = create(ctx, spec, stack, unit=unit, invocation=invocation)
-        containers.add_foreign_unit(ctx.paths, unit)  # (ps, rm and settle list its unit with sdc's)
+        containers.add_foreign_unit(ctx.paths, unit, container.name)  # (ps, rm and settle list its unit with sdc's)
         lifecycle.mark_started(container)
         stack.pop_all()
     ctx.release_name(container.name)
     return container
+
+
+def _drop_leftover(ctx: Context, name: str, unit: str) -> None:
+    """What an earlier run of unit left (a crash, a power cut: its ExecStopPost never ran): its
+    container, removed without a word to systemd, whose unit is this one, starting now (a
+    replace through `rm -f` would kill this very start)."""
+    for leftover in {name, containers.foreign_unit_container(ctx.paths, unit)} - {""}:
+        with contextlib.suppress(NotFound):
+            found = containers.find_container(ctx.paths, leftover)
+            if found.unit == unit:
+                ctx.claim(found.name)
+                lifecycle.delete(ctx, found)
+                ctx.release_name(found.name)
 
 
 def _settled(ctx: Context, container: Container) -> None:
@@ -542,6 +556,12 @@ def start(ctx: Context, ref: str, *, attach: bool = False, interactive: bool = F
     cgroups.prime_migration()
     lifecycle.settle_names(ctx, [lifecycle.find(ctx, ref).name])  # a --rm container that has run: gone
     container = lifecycle.find(ctx, ref)
+    if container.invocation:  # a Quadlet file's: its unit makes it (anew), and runs it
+        if attach:
+            raise UsageError(f"container {container.name} is run by {container.unit}, a Quadlet file's",
+                             hint=f"start its unit, then follow it: sdc logs -f {container.name}")  # fmt: skip
+        start_unit_again(ctx, container.unit)
+        return 0
     ctx.claim(container.name)  # one start at a time, no rm meanwhile, and settle leaves it alone
     container = lifecycle.find(ctx, container.id)  # as it is now that it is ours
     lifecycle.await_last_run(container)
@@ -566,6 +586,19 @@ def start(ctx: Context, ref: str, *, attach: bool = False, interactive: bool = F
         stack.pop_all()
     _settled(ctx, container)
     return 0
+
+
+def foreign_units(ctx: Context, refs: Sequence[str]) -> dict[str, str]:
+    """Of containers refs, those a Quadlet file's unit runs: ref -> that unit."""
+    return {ref: c.unit for ref in refs if (c := lifecycle.find(ctx, ref)).invocation}
+
+
+def start_unit_again(ctx: Context, unit: str) -> None:
+    """A Quadlet file's unit started: its ExecStartPre makes its container (the one an earlier run
+    left replaced), its launcher runs it (systemctl start)."""
+    result = ctx.systemd.start_unit(unit)
+    if result != "done":
+        raise SdcError(f"{unit} failed to start ({result})", hint=f"see `journalctl -u {unit}`")
 
 
 def _restarting(ctx: Context, container: Container, stack: contextlib.ExitStack) -> Container:

@@ -144,7 +144,7 @@ class ContainerUnit:
     def run_args(self) -> list[str]:
         """As `sdc run` takes them (after run): the options, --name, IMAGE, the command."""
         args = [word for flag, value in self.options for word in ((flag,) if value is None else (flag, value))]
-        return [*args, "--name", self.name, self.image, *self.command]
+        return [*args, "--name", self.name, "--", self.image, *self.command]
 
     def run_flags(self, expand: Callable[[str], str]) -> dict[str, Any]:
         """build_run_spec's keyword arguments, specifiers expanded by expand."""
@@ -195,12 +195,15 @@ def read_container(settings: Sequence[Setting], *, default_name: str, path: str 
             _take(flags, s)
         elif s.key == "Exec":
             command = split_words(s.value, where=f"{s.where()}: {s.key}=")
+            own["Exec"] = s
         elif s.key == "GlobalArgs":
             globals_ += _global_args(s)
         elif s.key in OWN:
             own[s.key] = unquoted(s) if s.key in ("Image", "ContainerName") else s
             if s.key == "Image":
                 _no_quadlet_reference(s, own[s.key].value)
+                if own[s.key].value.startswith("-"):
+                    raise refuse(s, f"{own[s.key].value!r} is no image name", "name the image: Image=NAME[:TAG]")
         elif s.key in REFUSED:
             raise refuse(s, "is not taken by sdc", REFUSED[s.key])
         else:
@@ -222,6 +225,7 @@ def read_container(settings: Sequence[Setting], *, default_name: str, path: str 
     name = own["ContainerName"].value if "ContainerName" in own else default_name
     if "ContainerName" in own:
         origins["--name"] = own["ContainerName"]
+    origins.update({key: own[key] for key in ("Image", "Exec") if key in own})
     return ContainerUnit(name=name, image=own["Image"].value, command=tuple(command or ()), options=tuple(options),
                          global_args=tuple(globals_), origins=origins)  # fmt: skip
 
@@ -363,25 +367,46 @@ _OWN_READERS: dict[str, Callable[[Setting, dict[str, Setting]], list[tuple[str, 
 
 
 def _global_args(s: Setting) -> list[str]:
-    """GlobalArgs=: sdc's own global flags alone (--root DIR, --storage-driver NAME)."""
+    """GlobalArgs=: sdc's own global flag --root DIR alone (the store's directory)."""
     words = split_words(s.value, where=f"{s.where()}: {s.key}=")
     taken: list[str] = []
     it = iter(words)
     for word in it:
         flag, eq, value = word.partition("=")
-        if flag not in ("--root", "--storage-driver"):
-            raise refuse(s, f"takes --root and --storage-driver alone, not {word!r}",
-                         "sdc's other settings have keys of their own")  # fmt: skip
+        if flag != "--root":
+            hint = "a store keeps the driver it was made with; sdc's other settings have keys of their own"
+            raise refuse(s, f"takes --root alone, not {word!r}", hint)
         value = value if eq else next(it, "")
-        if not value:
-            raise refuse(s, f"{flag} needs a value", f"write {flag} VALUE")
+        if not value.startswith("/") or "%" in value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise refuse(s, f"--root needs an absolute path (no specifier, no control character), not {value!r}",
+                         "write --root /var/lib/sdc-other")  # fmt: skip
         taken += [flag, value]
     return taken
 
 
-def check(unit: ContainerUnit, expand: Callable[[str], str]) -> ContainerSpec:
+def check_specifiers(unit: ContainerUnit, known: frozenset[str]) -> None:
+    """Every % of the file's values a specifier systemd knows (%% for a %): systemd refuses a
+    command line with another, and the unit would not start."""
+    values = [(flag, value) for flag, value in unit.options if value] + [("--name", unit.name)]
+    values += [("Image", unit.image), *(("Exec", c) for c in unit.command)]
+    for flag, value in values:
+        i = value.find("%")
+        while i >= 0:
+            if value[i + 1 : i + 2] not in known or i + 1 == len(value):
+                s = unit.origins.get(flag)
+                where = f"{s.where()}: {s.key}=" if s else f"{unit.name}: {flag}"
+                raise QuadletError(f"{where} {value[i : i + 2]!r} is no specifier systemd knows",
+                                   hint="write %% for a %")  # fmt: skip
+            i = value.find("%", i + 2)
+
+
+def check(unit: ContainerUnit, expand: Callable[[str], str], *, skip: Sequence[str] = ()) -> ContainerSpec:
     """The spec `sdc run --detach --rm` makes of the file's settings, specifiers expanded by expand,
-    checked as sdc run checks its flags; an error names the setting it comes from."""
+    checked as sdc run checks its flags; an error names the setting it comes from. A value holding
+    one of skip (a template's %i) is checked as each instance starts, not here."""
+    if skip:
+        kept = tuple(o for o in unit.options if not any(k in (o[1] or "") for k in skip))
+        unit = dataclasses.replace(unit, options=kept)
     try:
         return _spec(unit, expand)
     except QuadletError:
@@ -418,13 +443,18 @@ def _without_host_files(flag: str, value: str | None) -> tuple[str, str | None]:
 
 
 def _culprit(unit: ContainerUnit, expand: Callable[[str], str]) -> Setting | None:
-    """The setting whose flag makes the spec fail: the first whose adding to the ones before it
-    does (its name, image and command first: ContainerName=, Image=, Exec=)."""
-    for count in range(len(unit.options) + 1):
+    """The setting whose flag makes the spec fail: its name (with the image and command alone,
+    ContainerName=), else the first option that fails alone with them (linear: a long file is
+    checked in its length's time); None where only options together fail (a path mounted twice:
+    the message names it)."""
+    base = dataclasses.replace(unit, options=())
+    try:
+        _spec(base, expand)
+    except SdcError:
+        return unit.origins.get("--name")
+    for option in unit.options:
         try:
-            _spec(dataclasses.replace(unit, options=unit.options[:count]), expand)
+            _spec(dataclasses.replace(unit, options=(option,)), expand)
         except SdcError:
-            if count == 0:
-                return unit.origins.get("--name")
-            return unit.origins.get(unit.options[count - 1][0])
+            return unit.origins.get(option[0])
     return None

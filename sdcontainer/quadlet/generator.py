@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from sdcontainer.errors import SdcError
 from sdcontainer.quadlet import container as quadlet_container
 from sdcontainer.quadlet.container import QuadletError
-from sdcontainer.quadlet.unitfile import Setting, parse, quote_words
+from sdcontainer.quadlet.unitfile import Setting, parse, quote_words, split_words
 
 if TYPE_CHECKING:
     from sdcontainer.containerspec import ContainerSpec
@@ -67,6 +67,8 @@ def sources(dirs: Sequence[Path]) -> dict[str, Path]:
 
 
 def _walk(directory: Path) -> Iterator[Path]:
+    """The files below directory; a directory linked to is not entered (a loop, say: Podman's
+    walk does not follow them either); a file linked to is taken (web@1.container -> web@.container)."""
     try:
         entries = list(os.scandir(directory))
     except OSError:
@@ -74,10 +76,14 @@ def _walk(directory: Path) -> Iterator[Path]:
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir() and not entry.name.endswith(".d"):
-            yield from _walk(Path(entry.path))
-        elif entry.is_file():
-            yield Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if not entry.name.endswith(".d"):
+                    yield from _walk(Path(entry.path))
+            elif entry.is_file():
+                yield Path(entry.path)
+        except OSError:
+            continue  # (a link that loops, or points nowhere)
 
 
 def dropins(name: str, dirs: Sequence[Path]) -> list[Path]:
@@ -118,18 +124,30 @@ def generate(path: Path, dirs: Sequence[Path], found: dict[str, Path] | None = N
     stem = path.name[: -len(path.suffix)]
     unit = stem + KINDS[path.suffix]
     check_unit_name(unit, path)
+    _check_path(path)
     settings = read_settings(path, dirs)
     _refuse_in_other_sections(settings)
     templated = "@" in stem  # a template (web@.container) or an instance's own file (web@a.container)
     declared = quadlet_container.read_container(settings, default_name="systemd-%p_%i" if templated else "systemd-%N",
                                                 path=str(path))  # fmt: skip
-    spec = quadlet_container.check(declared, lambda value: expand(value, unit))
+    quadlet_container.check_specifiers(declared, frozenset(SPECIFIERS))
+    skip = INSTANCE if stem.endswith("@") else ()  # a template's %i: its instances', checked as each starts
+    spec = quadlet_container.check(declared, lambda value: expand(value, unit), skip=skip)
     settings = _dependencies(settings, found if found is not None else sources(dirs))
+    _check_install(settings, templated=stem.endswith("@"))
     text = render(unit, path, settings, declared, spec)
     return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"), _beside(declared))
 
 
 UNIT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\@")
+
+
+def _check_path(path: Path) -> None:
+    """path one the unit can name (SourcePath=): UTF-8, without control characters."""
+    text = str(path)
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xDC80 <= ord(c) <= 0xDCFF for c in text):
+        raise QuadletError(f"{_shown(path)}: a Quadlet file's path with control characters or bytes not UTF-8",
+                           hint="move it to a directory whose name is plain text")  # fmt: skip
 
 
 def check_unit_name(unit: str, path: Path) -> None:
@@ -171,6 +189,33 @@ def _unit_of(word: str) -> str:
     return word
 
 
+def _check_install(settings: Sequence[Setting], *, templated: bool) -> None:
+    """[Install]'s names: units (WantedBy=, RequiredBy=, UpheldBy=, Alias=) and an instance
+    (DefaultInstance=); an Alias= may be in a directory below the generator's (Podman's), but
+    no name leads out of it (no "..", no absolute path)."""
+    for s in (s for s in settings if s.section == "Install"):
+        if s.key in LINKS or s.key == "Alias":
+            for word in split_words(s.value, where=f"{s.where()}: {s.key}="):
+                *parts, name = word.split("/")
+                if s.key != "Alias" and parts or any(p in ("", ".", "..") for p in parts):
+                    raise QuadletError(f"{s.where()}: {s.key}={word} leads out of the generator's directory",
+                                       hint="name a unit: multi-user.target")  # fmt: skip
+                check_unit_name(name, Path(f"{s.where()}: {s.key}="))
+        elif s.key == "DefaultInstance":
+            if not templated or not s.value or not set(s.value) <= UNIT_CHARS - {"@"} or len(s.value) > 200:
+                hint = "a template's (web@.container) DefaultInstance= is a unit name's part"
+                raise QuadletError(f"{s.where()}: DefaultInstance={s.value} is no instance of this unit", hint=hint)
+        else:
+            raise QuadletError(f"{s.where()}: {s.key}= is not a key of [Install] sdc's generator takes",
+                               hint="it takes WantedBy=, RequiredBy=, UpheldBy=, Alias=, DefaultInstance=")  # fmt: skip
+
+
+LINKS = {"WantedBy": ".wants", "RequiredBy": ".requires", "UpheldBy": ".upholds"}  # [Install]'s, by directory
+
+
+OWNED = ("ExecStart", "Type", "NotifyAccess", "RemainAfterExit", "PIDFile")  # [Service] settings sdc's unit needs
+
+
 def _refuse_in_other_sections(settings: Sequence[Setting]) -> None:
     """[Service]'s User=, Group=, DynamicUser= (the launcher runs as root: the container's user
     is User= of [Container]) and [Quadlet]'s keys but DefaultDependencies=, as Podman refuses them."""
@@ -178,6 +223,9 @@ def _refuse_in_other_sections(settings: Sequence[Setting]) -> None:
         if s.section == "Service" and s.key in ("User", "Group", "DynamicUser"):
             raise QuadletError(f"{s.where()}: {s.key}= in [Service] is not taken: sdc's launcher runs as root",
                                hint="the container's own user is [Container]'s User=")  # fmt: skip
+        if s.section == "Service" and (s.key in OWNED or (s.key in ("ExecStartPre", "ExecStopPost") and not s.value)):
+            raise QuadletError(f"{s.where()}: {s.key}={s.value} in [Service] is not taken: sdc's unit needs its own",
+                               hint="the container's command is [Container]'s Exec=")  # fmt: skip
         if s.section == "Quadlet" and s.key != "DefaultDependencies":
             raise QuadletError(f"{s.where()}: {s.key}= is not a key of [Quadlet]", hint="it takes DefaultDependencies=")
 
@@ -191,6 +239,8 @@ def _beside(declared: quadlet_container.ContainerUnit) -> tuple[tuple[str, str],
     paths = Paths(root_of(dict(zip(declared.global_args[::2], declared.global_args[1::2], strict=True)).get("--root")))
     return ((mount_unit_name(paths.storage), pool_mount_unit(paths)),) if paths.pool_image.exists() else ()
 
+
+INSTANCE = ("%i", "%I", "%n", "%N")  # a template's specifiers that only its instance knows
 
 SPECIFIERS = {"%": "%", "n": "", "N": "", "p": "", "i": "", "I": "", "j": "", "J": "", "t": "/run",
               "S": "/var/lib", "C": "/var/cache", "L": "/var/log", "E": "/etc", "T": "/tmp", "V": "/var/tmp",
@@ -236,8 +286,12 @@ def render(unit: str, source: Path, settings: Sequence[Setting], declared: quadl
         mount = mount_unit_name(paths.storage)
         lines += [f"Requires={mount}", f"After={mount}"]
     lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]  # after sdc's: `After=` resets them
-    lines += ["", "[Service]", *_service(declared, spec, paths.root)]
-    lines += [f"{s.key}={s.value}" for s in settings if s.section == "Service"]
+    # The file's ExecStartPre= first (its `mkdir -p` of what the container binds, say), then sdc's,
+    # then the rest of its [Service], over sdc's settings.
+    service = [s for s in settings if s.section == "Service"]
+    lines += ["", "[Service]", *(f"{s.key}={s.value}" for s in service if s.key == "ExecStartPre")]
+    lines += _service(declared, spec, paths.root)
+    lines += [f"{s.key}={s.value}" for s in service if s.key != "ExecStartPre"]
     skipped = ("Unit", "Service", "Container", "Quadlet")
     for section in dict.fromkeys(s.section for s in settings if s.section not in skipped):
         lines += ["", f"[{section}]", *(f"{s.key}={s.value}" for s in settings if s.section == section)]
@@ -253,99 +307,68 @@ def _default_dependencies(settings: Sequence[Setting]) -> bool:
 def _service(declared: quadlet_container.ContainerUnit, spec: ContainerSpec, root: Path) -> list[str]:
     """The [Service] settings of the container's unit: those of `sdc run -d`'s (units.
     build_service_properties, rendered as an enabled container's drop-in is: persist), for the
-    spec the file makes, with the file's own values as written, for systemd to expand their
-    specifiers and variables: their % and $ are kept through the quoting as _tokens. Its command
-    lines are written in systemd's own quoting (a newline a value holds cannot end the line)."""
+    spec the file makes. Its command lines are written here, in systemd's own quoting (a newline
+    a value holds cannot end the line): sdc's own words with their % and $ escaped, the file's
+    values as it wrote them, for systemd to expand their specifiers and variables as in Podman's."""
     from sdcontainer import persist, units
     from sdcontainer.api.run import launcher_argv, sdc_argv
 
-    tokens = _tokens(declared.run_args())
-    name = _kept(declared.name, tokens)
-    bundle = str(root / "containers" / name)
-    sdc = sdc_argv(root)
-    args = [_kept(a, tokens) for a in declared.run_args()]
-    checked = bool(spec.health_test) and spec.health_test[0] != "NONE"
-    props = units.build_service_properties(
-        spec,
-        launcher=launcher_argv("--notify", bundle),
-        cleanup=[*sdc, "_cleanup", name],
-        read_only=[os.path.realpath(sys.executable)],
-        network=(launcher_argv("--net-up", bundle), None) if spec.networked else None,
-        health=[*sdc, "healthcheck", "timer", name] if checked else (),
-    )
-    create = [*sdc, "_unit-create", _kept("%n", tokens), *args]
-    before = props.get("ExecStartPre", [])
-    props["ExecStartPre"] = [(create[0], create, False), *(before if isinstance(before, list) else [])]
-    props["SyslogIdentifier"] = name
+    sdc = [_ours(w) for w in sdc_argv(root)]
+    name = declared.name  # (the file's)
+    bundle = _ours(f"{root}/containers/") + name
+    launcher = [_ours(w) for w in launcher_argv()]
+    read_only = [os.path.realpath(sys.executable)]
+    props = units.build_service_properties(spec, launcher=["-"], cleanup=["-"], read_only=read_only)
+    commands: list[tuple[str, bool, list[str]]] = [
+        ("ExecStartPre", False, [*sdc, "_unit-create", "%n", *declared.run_args()]),
+        *([("ExecStartPre", False, [*launcher, "--net-up", bundle])] if spec.networked else []),
+        ("ExecStart", False, [*launcher, "--notify", bundle]),
+        *([("ExecStartPost", True, [*sdc, "healthcheck", "timer", name])] if _checked(spec) else []),
+        ("ExecStopPost", True, [*sdc, "_unit-cleanup", "%n"]),
+    ]  # fmt: skip
     # A PID 1 that ends as it is told to, by the stop signal: an init (RunInit=) or a shell says
     # so with 128 + the signal's number, which is no failure of the unit's (`systemctl stop`).
     props["SuccessExitStatus"] = 128 + int(props["KillSignal"])  # type: ignore[call-overload]
     props["TimeoutStartUSec"] = PULL_TIMEOUT * units.USEC  # (its start may pull the image)
-    lines = []
+    lines = [f"SyslogIdentifier={name}"]
     for key, value in props.items():
-        if key in EXEC_KEYS:
-            lines.append(f"{key}=")
-            lines += [f"{key}={'-' if ignore else ''}{quote_words([_exec_word(w, tokens) for w in argv])}"
-                      for _path, argv, ignore in value]  # type: ignore[attr-defined]  # fmt: skip
-        elif key not in ("Description", "CollectMode"):
-            lines += [_restored(line, tokens) for line in persist.setting_lines(key, value)]
+        if not key.startswith("Exec") and key not in ("Description", "CollectMode", "SyslogIdentifier"):
+            lines += persist.setting_lines(key, value)
+    lines += [f"{key}={'-' if ignore else ''}{quote_words(argv)}" for key, ignore, argv in commands]
     return lines
 
 
-EXEC_KEYS = ("ExecStartPre", "ExecStart", "ExecStartPost", "ExecStopPost")
+def _checked(spec: ContainerSpec) -> bool:
+    return bool(spec.health_test) and spec.health_test[0] != "NONE"
 
 
-def _exec_word(word: str, tokens: dict[str, str]) -> str:
-    """A word of a command line of the unit's, before its quoting (quote_words, which writes a
-    newline, a tab, a quote as systemd's C escapes): sdc's own % and $ escaped (%%, $$), the
-    file's (tokens) as they were written."""
-    return _restored(word.replace("%", "%%").replace("$", "$$"), tokens)
-
-
-def _tokens(values: Sequence[str]) -> dict[str, str]:
-    """Stand-ins for the file's % and $ through the rendering: two characters none of its
-    values holds (the private use area's first such)."""
-    text = "".join(values)
-    free = (chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)
-    return {"%": next(free), "$": next(free)}
-
-
-def _kept(value: str, tokens: dict[str, str]) -> str:
-    for char, token in tokens.items():
-        value = value.replace(char, token)
-    return value
-
-
-def _restored(line: str, tokens: dict[str, str]) -> str:
-    for char, token in tokens.items():
-        line = line.replace(token, char)
-    return line
+def _ours(word: str) -> str:
+    """A word of sdc's own in a unit's command line: nothing in it for systemd to expand."""
+    return word.replace("%", "%%").replace("$", "$$")
 
 
 def write(generated: Generated, directory: Path) -> None:
     """The unit into a generator's directory, and the links its [Install] section asks for
-    (systemd does not read [Install] of a generated unit: its generator makes them)."""
-    (directory / generated.unit).write_text(generated.text)
+    (systemd does not read [Install] of a generated unit: its generator makes them); names
+    checked by _check_install."""
+    (directory / generated.unit).write_text(generated.text, encoding="utf-8")
     for name, text in generated.beside:
-        (directory / name).write_text(text)
-    template = generated.unit.split(".")[0].endswith("@")
+        (directory / name).write_text(text, encoding="utf-8")
     default_instance = next((s.value for s in generated.install if s.key == "DefaultInstance"), "")
     linked = generated.unit
-    if template:
+    if generated.unit.split(".")[0].endswith("@"):  # a template: linked as its default instance, if any
         if not default_instance:
             return
         linked = generated.unit.replace("@.", f"@{default_instance}.")
     for s in generated.install:
-        suffix = {"WantedBy": ".wants", "RequiredBy": ".requires", "UpheldBy": ".upholds"}.get(s.key)
-        for target in s.value.split() if suffix else ():
-            link = directory / f"{target}{suffix}" / linked
-            link.parent.mkdir(exist_ok=True)
+        for word in split_words(s.value) if s.key in (*LINKS, "Alias") else ():
+            if s.key == "Alias":
+                link, target = directory / word, "../" * word.count("/") + generated.unit
+            else:
+                link, target = directory / f"{word}{LINKS[s.key]}" / linked, f"../{generated.unit}"
+            link.parent.mkdir(parents=True, exist_ok=True)
             if not link.is_symlink():
-                link.symlink_to(f"../{generated.unit}")
-        if s.key == "Alias":
-            for alias in s.value.split():
-                if not (directory / alias).is_symlink():
-                    (directory / alias).symlink_to(generated.unit)
+                link.symlink_to(target)
 
 
 def generate_all(dirs: Sequence[Path]) -> tuple[list[Generated], list[SdcError]]:
@@ -356,9 +379,17 @@ def generate_all(dirs: Sequence[Path]) -> tuple[list[Generated], list[SdcError]]
             made.append(generate(path, dirs, found))
         except SdcError as exc:
             errors.append(exc)
-        except (OSError, UnicodeDecodeError) as exc:
-            errors.append(SdcError(f"{path}: cannot be read: {exc}", hint="check the file"))
+        except (OSError, UnicodeError) as exc:
+            errors.append(SdcError(f"{_shown(path)}: cannot be read: {exc}", hint="check the file"))
+        except Exception as exc:  # noqa: BLE001 - a generator that fails stops no file but this one
+            errors.append(SdcError(f"{_shown(path)}: sdc's generator failed on it: {exc!r}",
+                                   hint="report it: sdc's generator should say what is wrong"))  # fmt: skip
     return made, errors
+
+
+def _shown(path: Path) -> str:
+    text = str(path)
+    return text if text.isprintable() else repr(text)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -373,7 +404,7 @@ def main(argv: Sequence[str]) -> int:
     for generated in made:
         try:
             write(generated, Path(argv[0]))
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:
             print(f"sdc-generator: {generated.source}: cannot write {generated.unit}: {exc}", file=sys.stderr)
     return 0
 

@@ -34,7 +34,9 @@ MAX_LINE = 1 << 20  # systemd's LONG_LINE_MAX: a longer line (continuations incl
 
 def parse(text: str, path: str) -> list[Setting]:
     """The settings of a unit file, in order; UsageError naming path and line for what is not
-    the syntax (a key outside a section, a line without "=", a section header left open)."""
+    the syntax (a key outside a section, a line without "=", a section header left open). A
+    UTF-8 byte order mark before it is skipped, as systemd skips it."""
+    text = text.removeprefix("\ufeff")
     settings: list[Setting] = []
     section = ""
     for number, line in _logical_lines(text, path):
@@ -166,7 +168,7 @@ def quote_words(words: Sequence[str]) -> str:
 
 
 def _quote(word: str) -> str:
-    if word and not any(c in WHITESPACE or c in "\"'\\" for c in word) and word.isprintable():
+    if word and not any(c in WHITESPACE or c in "\"'\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in word):
         return word
     out = []
     for c in word:
@@ -176,7 +178,7 @@ def _quote(word: str) -> str:
             out.append("\\n")
         elif c == "\t":
             out.append("\\t")
-        elif not c.isprintable() and ord(c) < 0x100:
+        elif ord(c) < 0x20 or ord(c) == 0x7F:  # (any other: as it is; \\xHH would be a raw byte to systemd)
             out.append(f"\\x{ord(c):02x}")
         else:
             out.append(c)

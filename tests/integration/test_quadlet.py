@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from sdcontainer import containers
+from sdcontainer.paths import Paths
 from sdcontainer.quadlet import generator
 from tests.integration.conftest import Sdc, store_state, systemctl, unit_property
 from tests.integration.test_networks import fetch
@@ -129,3 +131,49 @@ def test_a_broken_file_is_said_and_skipped_and_the_others_start(sdc: Sdc, image:
     assert dryrun.returncode == 1 and "---fine.service---" in dryrun.stdout
     assert "broken.container:4: Sysctl=" in dryrun.stderr
 
+
+
+def test_sdcs_commands_act_through_the_unit(sdc: Sdc, image: str, name: str, store: Path, quadlet: Path) -> None:
+    """stop, restart, rm -f, logs and rename on a Quadlet file's container, whose unit restarts it
+    (Restart=always): each through the unit, as systemctl would; a run's leftover (its ExecStopPost
+    never ran: a power cut) is replaced by the next start without a word to systemd."""
+    before = store_state(store)
+    command = "Exec=sh -c 'echo out of $$HOSTNAME; exec sleep 1000'"
+    (quadlet / "job.container").write_text(f"[Container]\nGlobalArgs=--root {store}\nImage={image}\nNetwork=none\n"
+                                           f"ContainerName={name}\n{command}\n[Service]\nRestart=always\nRestartSec=1\n")
+    reload()
+    assert systemctl("start", "job.service").returncode == 0
+    first = json.loads(sdc.ok("inspect", name))[0]["Id"]
+    deadline = time.monotonic() + 10
+    while "out of" not in sdc.ok("logs", name):
+        assert time.monotonic() < deadline, sdc.ok("logs", name)
+        time.sleep(0.2)
+    assert sdc.ok("logs", name) == f"out of {name}\n"  # its output alone: not sdc's own at its start
+    renamed = sdc("rename", name, f"{name}-x")
+    assert renamed.returncode == 125 and "a Quadlet file's" in renamed.stderr
+    sdc.ok("restart", "-t", "1", name)  # the unit again: its container made anew
+    assert unit_property("job.service", "ActiveState") == "active"
+    second = json.loads(sdc.ok("inspect", name))[0]["Id"]
+    assert second != first
+    sdc.ok("stop", "-t", "1", name)  # a stop job: Restart=always does not bring it back
+    time.sleep(1.5)
+    assert unit_property("job.service", "ActiveState") in ("inactive", "failed")
+    assert name not in sdc.ok("ps", "-a", "--format", "{{.Names}}").split()
+    assert systemctl("start", "job.service").returncode == 0
+    # a leftover, as a power cut leaves one: its unit down, its ExecStopPost kept from removing it
+    # (another command held it), and no sdc command since to settle it
+    held = containers.take_name_lock(Paths(store), name)
+    assert held is not None
+    try:
+        systemctl("stop", "job.service")
+    finally:
+        os.close(held)
+    assert (store / "containers" / name).is_dir()
+    assert systemctl("start", "job.service").returncode == 0, systemctl("status", "job.service").stdout
+    assert json.loads(sdc.ok("inspect", name))[0]["Id"] not in (first, second)
+    assert unit_property("job.service", "ActiveState") == "active"
+    sdc.ok("rm", "-f", name)  # and removed through its unit, which does not come back
+    time.sleep(1.5)
+    assert unit_property("job.service", "ActiveState") in ("inactive", "failed")
+    systemctl("reset-failed", "job.service")
+    assert store_state(store) == before

@@ -80,11 +80,13 @@ def test_quoted_words_split_back_into_themselves(words: list[str]) -> None:
 
 
 @given(st.text())
-def test_any_value_splits_or_is_one_usage_error(value: str) -> None:
+def test_any_value_splits_or_is_a_usage_error_of_one_line(value: str) -> None:
     try:
-        split_words(value)
+        words = split_words(value, where="f:1: Exec=")
     except UsageError as exc:
-        assert "\n" not in exc.message.strip() or "\n" in value
+        assert exc.message.startswith("f:1: Exec= ") and "\n" not in exc.message
+    else:
+        assert all(w for w in words) or "''" in value or '""' in value
 
 
 @given(st.text())
@@ -114,13 +116,13 @@ def test_keys_become_sdc_run_flags() -> None:
         "--publish", "8080:80", "--publish", "127.0.0.1::81", "--volume", "data:/srv", "--env", "A=1",
         "--env", "B=two words", "--cap-add", "CAP_NET_ADMIN", "--cap-add", "CAP_SYS_TIME", "--read-only",
         "--memory", "64m", "--sdnotify", "container", "--user", "app:staff",
-        "--name", "systemd-%N", "bb", "sh", "-c", "echo $$HOME",
+        "--name", "systemd-%N", "--", "bb", "sh", "-c", "echo $$HOME",
     ]  # fmt: skip
 
 
 def test_an_empty_value_drops_the_list_before_it_and_a_later_one_wins() -> None:
     unit = read("PublishPort=1:1\nPublishPort=\nPublishPort=2:2\nHostName=a\nHostName=b\nContainerName=web\n")
-    assert unit.run_args() == ["--publish", "2:2", "--hostname", "b", "--name", "web", "bb"]
+    assert unit.run_args() == ["--publish", "2:2", "--hostname", "b", "--name", "web", "--", "bb"]
 
 
 @pytest.mark.parametrize(("body", "said"), [
@@ -130,7 +132,11 @@ def test_an_empty_value_drops_the_list_before_it_and_a_later_one_wins() -> None:
     ("Group=staff", "web.container:3: Group= needs a User="),
     ("NoNewPrivileges=false", "web.container:3: NoNewPrivileges= false is not taken"),
     ("ReadOnly=maybe", "web.container:3: ReadOnly= takes a boolean"),
-    ("GlobalArgs=--log-level debug", "web.container:3: GlobalArgs= takes --root and --storage-driver alone"),
+    ("GlobalArgs=--log-level debug", "web.container:3: GlobalArgs= takes --root alone"),
+    ("GlobalArgs=--storage-driver overlay", "web.container:3: GlobalArgs= takes --root alone"),
+    ('GlobalArgs=--root "/tmp/a\\n[Service]"', "web.container:3: GlobalArgs= --root needs an absolute path"),
+    ("GlobalArgs=--root rel", "web.container:3: GlobalArgs= --root needs an absolute path"),
+    ("Image=--privileged", "web.container:3: Image= '--privileged' is no image name"),
     ("Exec=sh -c 'x", "web.container:3: Exec= an open ' quote"),
 ])  # fmt: skip
 def test_what_sdc_does_not_take_names_file_line_and_key(body: str, said: str) -> None:
@@ -176,10 +182,11 @@ def test_a_unit_runs_the_container_as_run_d_would(tmp_path: Path) -> None:
     assert "SuccessExitStatus=130" in lines and "MemoryMax=67108864" in lines and "DevicePolicy=closed" in lines
     [create] = [line for line in lines if "_unit-create" in line]
     assert create.endswith("_unit-create %n --network none --memory 64m --stop-signal SIGINT "
-                           "--name systemd-%N bb sleep %i")  # (systemd expands the specifiers)
+                           "--name systemd-%N -- bb sleep %i")  # (systemd expands the specifiers)
     assert any(line.startswith("ExecStart=") and "--notify /var/lib/sdc/containers/systemd-%N" in line
                for line in lines)  # fmt: skip
-    assert any("_cleanup systemd-%N" in line for line in lines if line.startswith("ExecStopPost="))
+    assert [line.partition(" --root /var/lib/sdc ")[2] for line in lines if line.startswith("ExecStopPost=")] == [
+        "_unit-cleanup %n"]  # (the container of the unit's run: whatever the file names it now)
     assert lines.index("Restart=always") > lines.index("[Service]")  # the file's own [Service] lines after
     assert lines[-2:] == ["[Install]", "WantedBy=multi-user.target"]
 
@@ -208,7 +215,7 @@ def test_drop_ins_and_search_directories(tmp_path: Path) -> None:
     assert found == {"web.container": etc / "web.container", "db.container": usr / "db.container"}
     web = generator.generate(found["web.container"], [etc, usr])
     [create] = [line for line in web.text.splitlines() if "_unit-create" in line]
-    assert create.endswith("_unit-create %n --network none --pids-limit 50 --name web new")  # by drop-in names
+    assert create.endswith("_unit-create %n --network none --pids-limit 50 --name web -- new")  # by drop-in names
 
 
 def test_a_template_and_its_instances(tmp_path: Path) -> None:
@@ -249,6 +256,7 @@ def test_the_generator_never_fails_and_links_install(tmp_path: Path, capsys: pyt
     assert os.readlink(out / "default.target.wants" / "web.service") == "../web.service"
     said = capsys.readouterr().err
     assert "bad.container:3: Pod= is not taken by sdc" in said and "binary.container: cannot be read" in said
+    assert (out / "web.service").read_text().startswith(generator.HEADER)
 
 
 def test_host_paths_dependencies_and_the_quadlet_section(tmp_path: Path) -> None:
@@ -268,7 +276,7 @@ def test_host_paths_dependencies_and_the_quadlet_section(tmp_path: Path) -> None
         "RequiresMountsFor=/opt/x"]  # fmt: skip
     [create] = [line for line in lines if "_unit-create" in line]
     assert f"--volume {tmp_path}/site:/srv" in create and f"--env-file {tmp_path}/web.env" in create
-    assert create.endswith("--name systemd-%N bb")  # the image's quotes taken off
+    assert create.endswith("--name systemd-%N -- bb")  # the image's quotes taken off
     with pytest.raises(UsageError, match="web.container:2: After=nope.container: no Quadlet file"):
         write_files(tmp_path, {"web.container": "[Unit]\nAfter=nope.container\n[Container]\nImage=bb\n"})
         generator.generate(tmp_path / "web.container", [tmp_path])
@@ -290,3 +298,58 @@ def test_a_file_name_that_is_no_unit_name_is_refused(tmp_path: Path) -> None:
     write_files(tmp_path, {"we b.container": "[Container]\nImage=bb\n"})
     with pytest.raises(SdcError, match="'we b.service' is no unit name systemd takes"):
         generator.generate(tmp_path / "we b.container", [tmp_path])
+
+
+def test_sdcs_own_service_settings_and_the_files_commands(tmp_path: Path) -> None:
+    write_files(tmp_path, {"w.container": "[Container]\nImage=bb\nNetwork=none\n[Service]\n"
+                                          "ExecStartPre=mkdir -p /srv/w\nRestart=always\n"})  # fmt: skip
+    lines = generator.generate(tmp_path / "w.container", [tmp_path]).text.splitlines()
+    pre = [i for i, line in enumerate(lines) if line.startswith("ExecStartPre=")]
+    assert lines[pre[0]] == "ExecStartPre=mkdir -p /srv/w" and "_unit-create" in lines[pre[1]]  # the file's first
+    for line, said in (("ExecStart=/bin/true", "ExecStart=/bin/true in \\[Service\\] is not taken"),
+                       ("Type=oneshot", "Type=oneshot in \\[Service\\] is not taken"),
+                       ("ExecStopPost=", "ExecStopPost= in \\[Service\\] is not taken")):  # fmt: skip
+        write_files(tmp_path, {"w.container": f"[Container]\nImage=bb\n[Service]\n{line}\n"})
+        with pytest.raises(SdcError, match=said):
+            generator.generate(tmp_path / "w.container", [tmp_path])
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("[Container]\nImage=bb\nExec=date +%F\n", "x.container:3: Exec= '%F' is no specifier systemd knows"),
+    ("[Container]\nImage=bb\nEnvironment=A=50%\n", "x.container:3: Environment= '%' is no specifier"),
+    ("[Container]\nImage=bb\n[Install]\nAlias=../out.service\n", "x.container:4: Alias=../out.service leads out"),
+    ("[Container]\nImage=bb\n[Install]\nWantedBy=/etc/x.target\n", "x.container:4: WantedBy=/etc/x.target leads"),
+    ("[Container]\nImage=bb\n[Install]\nDefaultInstance=a\n", "x.container:4: DefaultInstance=a is no instance"),
+])  # fmt: skip
+def test_specifiers_and_install_names_are_checked(tmp_path: Path, text: str, said: str) -> None:
+    write_files(tmp_path, {"x.container": text})
+    with pytest.raises(SdcError, match=said):
+        generator.generate(tmp_path / "x.container", [tmp_path])
+
+
+def test_a_templates_instance_values_are_checked_as_it_starts(tmp_path: Path) -> None:
+    write_files(tmp_path, {"site@.container": "[Container]\nImage=bb\nPublishPort=80%i:80\nExec=echo %%\n",
+                           "site@1.container": "[Container]\nImage=bb\nNetwork=none\n"})  # fmt: skip
+    assert "--publish 80%i:80" in generator.generate(tmp_path / "site@.container", [tmp_path]).text
+    assert "--name systemd-%p_%i" in generator.generate(tmp_path / "site@1.container", [tmp_path]).text
+
+
+def test_a_looping_link_a_bom_and_a_long_file(tmp_path: Path) -> None:
+    import time
+
+    (tmp_path / "loop").symlink_to(tmp_path)  # a directory linked to: not entered
+    (tmp_path / "bom.container").write_bytes(b"\xef\xbb\xbf[Container]\nImage=bb\n")
+    labels = "".join(f"Label=k{i}=v\n" for i in range(4000))
+    write_files(tmp_path, {"long.container": f"[Container]\nImage=bb\n{labels}PublishPort=bad\n"})
+    started = time.monotonic()
+    made, errors = generator.generate_all([tmp_path])
+    assert time.monotonic() - started < 5  # (the failing setting is found in the file's length's time)
+    assert [m.unit for m in made] == ["bom.service"]
+    assert [e.message.rpartition("/")[2] for e in errors][0].startswith("long.container:4003: PublishPort= ")
+
+
+def test_a_value_keeps_its_characters_through_the_quoting() -> None:
+    """\\xHH is a raw byte to systemd: a character above U+007F is written as it is."""
+    for word in ("a\u0085b", "\u00a0", "é", "tab\there", "nl\nhere", "del\x7f"):
+        assert split_words(quote_words([word])) == [word]
+    assert quote_words(["a\u0085b"]) == "a\u0085b" and quote_words(["x\ny"]) == '"x\\ny"'
