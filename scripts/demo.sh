@@ -117,6 +117,32 @@ step sdc create --name job busybox sh -c 'date >> /log; wc -l < /log'
 step sdc start -a job
 step sdc start -a job   # the second run sees the first one's line
 step sdc rm job
+# A container declared as a unit file (Quadlet's .container): sdc's generator makes hello.service of it
+step sdc quadlet --install-generator   # (the Debian package installs it itself)
+mkdir -p /etc/sdc/systemd
+cat > /etc/sdc/systemd/hello.container <<'END'
+[Unit]
+Description=hello, declared in a Quadlet file
+[Container]
+Image=busybox
+PublishPort=8081:80
+Environment=GREETING="served by a unit file"
+Exec=sh -c 'mkdir /www && echo "$$GREETING" > /www/index.html && exec httpd -f -p 80 -h /www'
+[Install]
+WantedBy=multi-user.target
+END
+step cat /etc/sdc/systemd/hello.container
+pipe "sdc quadlet --dryrun | grep -E '^(---|Exec|Kill|Device|Requires)'"
+step systemctl daemon-reload
+step systemctl start hello.service
+step systemctl status hello.service --no-pager
+step python3 -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1:8081/", timeout=5).read().decode(), end="")'
+step sdc ps
+step systemctl stop hello.service   # and its container goes with it (Podman's --rm --replace)
+step sdc ps -a
+rm /etc/sdc/systemd/hello.container
+sdc quadlet --remove-generator
+systemctl daemon-reload
 
 # Images: change a container, see and commit the change, push it to a registry and pull it into
 # another store. The registry is Debian's docker-registry on 127.0.0.1 only (its packaged config

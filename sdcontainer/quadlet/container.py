@@ -421,12 +421,12 @@ def _spec(unit: ContainerUnit, expand: Callable[[str], str]) -> ContainerSpec:
     """The spec of unit's settings, without looking at the host's files: a boot's generator runs
     before the file systems they are on are mounted, and the unit's start checks them (its
     ExecStartPre is `sdc run`'s checks): a bind's host path is taken for / here, an environment
-    file and a seccomp profile are not read."""
+    file, a seccomp profile and a device (udev may not have made it yet) are not looked at."""
     from sdcontainer.spec import build_run_spec
 
     expanded = [(flag, None if value is None else expand(value)) for flag, value in unit.options]
     options = tuple(_without_host_files(flag, value) for flag, value in expanded
-                    if flag != "--env-file" and not (value or "").startswith("seccomp="))  # fmt: skip
+                    if flag not in ("--env-file", "--device") and not (value or "").startswith("seccomp="))  # fmt: skip
     checkable = dataclasses.replace(unit, options=options, name=expand(unit.name), image=expand(unit.image),
                                     command=tuple(expand(c) for c in unit.command))  # fmt: skip
     return build_run_spec(**{**checkable.run_flags(lambda v: v), "detach": True, "rm": True}, environ={})
