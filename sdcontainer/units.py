@@ -200,8 +200,10 @@ def build_service_properties(
         "Type": "notify",
         "NotifyAccess": "all",
         "ExecStart": [(launcher[0], list(launcher), False)],
-        "ExecStopPost": [(cleanup[0], list(cleanup), True),
-                         *([(network[1][0], list(network[1]), True)] if network and network[1] else [])],
+        # The network down first: from the host's mount namespace, where the namespace's mount is
+        # (netns.enter_host_mounts); the cleanup after it runs in the unit's, and frees the leases.
+        "ExecStopPost": [*([(network[1][0], list(network[1]), True)] if network and network[1] else []),
+                         (cleanup[0], list(cleanup), True)],
         **({"ExecStartPre": [(network[0][0], list(network[0]), False)]} if network else {}),
         **({"ExecStartPost": [(health[0], list(health), True)]} if health else {}),
         "KillMode": "mixed",

@@ -324,6 +324,9 @@ def _service(declared: quadlet_container.ContainerUnit, spec: ContainerSpec, roo
         *([("ExecStartPre", False, [*launcher, "--net-up", bundle])] if spec.networked else []),
         ("ExecStart", False, [*launcher, "--notify", bundle]),
         *([("ExecStartPost", True, [*sdc, "healthcheck", "timer", name])] if _checked(spec) else []),
+        # (as run -d --rm's unit: the namespace, veth and rules unmade from the host's mount
+        # namespace first, then the container removed, its leases freed)
+        *([("ExecStopPost", True, [*launcher, "--net-down", bundle])] if spec.networked else []),
         ("ExecStopPost", True, [*sdc, "_unit-cleanup", "%n"]),
     ]  # fmt: skip
     # A PID 1 that ends as it is told to, by the stop signal: an init (RunInit=) or a shell says

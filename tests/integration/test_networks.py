@@ -112,6 +112,20 @@ def test_a_published_port_answers_and_the_container_reaches_out(sdc: Sdc, image:
     assert store_state(store) == before
 
 
+def test_a_detached_rm_container_on_a_network_leaves_nothing_when_stopped(sdc: Sdc, image: str, name: str) -> None:
+    """run -d --rm with a published port, stopped: its ExecStopPost unmakes its network (from the
+    host's mount namespace) before its cleanup removes it; nothing of it stays (its namespace and
+    its port stayed, when the cleanup, in the unit's mount namespace, went first)."""
+    cid = sdc.ok("run", "-d", "--rm", "--name", name, "--network", "bridge", "-p", "8094:80", image,
+                 "sleep", "1000").strip()  # fmt: skip
+    assert leftovers(cid)
+    sdc.ok("stop", "-t", "1", name)
+    deadline = time.monotonic() + 10
+    while name in sdc.ok("ps", "-a", "--format", "{{.Names}}").split() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert leftovers(cid) == []
+
+
 def test_a_foreground_container_on_a_network_leaves_nothing(sdc: Sdc, image: str, store: Path,
                                                             outside: str) -> None:  # fmt: skip
     before = store_state(store)

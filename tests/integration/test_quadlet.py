@@ -16,7 +16,7 @@ from sdcontainer import containers
 from sdcontainer.paths import Paths
 from sdcontainer.quadlet import generator
 from tests.integration.conftest import Sdc, store_state, systemctl, unit_property
-from tests.integration.test_networks import fetch
+from tests.integration.test_networks import fetch, leftovers
 
 UNITS = generator.SEARCH_DIRS[1]  # /etc/sdc/systemd: the administrator's
 
@@ -84,6 +84,7 @@ WantedBy=multi-user.target
     try:
         assert unit_property("web.service", "ActiveState") == "active"
         assert fetch("http://127.0.0.1:8091/") == "prod hello world\n"
+        cid = json.loads(sdc.ok("inspect", name))[0]["Id"]
         main = int(unit_property("web.service", "MainPID"))
         assert Path(f"/proc/{main}/cmdline").read_bytes().split(b"\0")[0] == b"/dev/init"  # its PID 1 (RunInit=)
         procs = Path(f"/sys/fs/cgroup/systemd{unit_property('web.service', 'ControlGroup')}/cgroup.procs")
@@ -101,6 +102,7 @@ WantedBy=multi-user.target
     assert unit_property("web.service", "ActiveState") == "inactive", systemctl("status", "web.service").stdout
     assert name not in sdc.ok("ps", "-a", "--format", "{{.Names}}").split()  # removed as it stopped (Podman's --rm)
     assert volume in sdc.ok("volume", "ls", "--format", "{{.Name}}").split()  # its data kept
+    assert leftovers(cid) == []  # its namespace, lease, published port, veth and rules gone with it
     sdc.ok("volume", "rm", volume)
     assert store_state(store) == before
 

@@ -147,10 +147,12 @@ def test_every_limit_reaches_both_unit_types() -> None:
         assert {k: v for k, v in limits.items() if k != "CPUAffinity"}.items() <= scope.items()
 
 
-def test_a_networked_service_unmakes_its_network_in_its_cleanup_or_after_it() -> None:
+def test_a_networked_service_unmakes_its_network_in_its_cleanup_or_before_it() -> None:
     """Its network is made before each start (ExecStartPre) and unmade after each stop: by the
     launcher that records how it ended (--exited --net-down: one process), or where the cleanup
-    is sdc's own (--rm), by an ExecStopPost of its own after it."""
+    is sdc's own (--rm), by an ExecStopPost of its own before it: the cleanup removes the bundle
+    the teardown reads, and runs in the unit's mount namespace, where the network namespace's
+    mount cannot be undone (it left the namespace and its published ports behind)."""
     from pathlib import Path
 
     from sdcontainer.api import run
@@ -166,7 +168,7 @@ def test_a_networked_service_unmakes_its_network_in_its_cleanup_or_after_it() ->
         assert pre[-2:] == ["--net-up", container.bundle] and not ignore
         assert not [key for key in props if key.endswith("Ex")]  # what a daemon-reload would drop (units.py)
         if auto_remove:
-            [(_, cleanup, _), (_, down, ignore)] = props["ExecStopPost"]  # type: ignore[misc]
+            [(_, down, ignore), (_, cleanup, _)] = props["ExecStopPost"]  # type: ignore[misc]
             assert down[-2:] == ["--net-down", container.bundle] and "_cleanup" in cleanup and ignore
         else:
             [(_, cleanup, _)] = props["ExecStopPost"]  # type: ignore[misc]
