@@ -18,6 +18,7 @@ from sdcontainer.quadlet.unitfile import Setting, split_words
 
 if TYPE_CHECKING:
     from sdcontainer.containerspec import ContainerSpec
+    from sdcontainer.paths import Paths
 
 SECTION = "Container"
 
@@ -140,6 +141,13 @@ class ContainerUnit:
     options: tuple[tuple[str, str | None], ...]
     global_args: tuple[str, ...] = ()
     origins: dict[str, Setting] = field(default_factory=dict, compare=False)
+
+    def paths(self) -> Paths:
+        """The store the unit's container is in: GlobalArgs=' --root, else sdc's default."""
+        from sdcontainer.paths import Paths, root_of
+
+        given = dict(zip(self.global_args[::2], self.global_args[1::2], strict=True))
+        return Paths(root_of(given.get("--root")))
 
     def run_args(self) -> list[str]:
         """As `sdc run` takes them (after run): the options, --name, IMAGE, the command."""

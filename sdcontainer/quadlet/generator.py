@@ -233,10 +233,9 @@ def _refuse_in_other_sections(settings: Sequence[Setting]) -> None:
 def _beside(declared: quadlet_container.ContainerUnit) -> tuple[tuple[str, str], ...]:
     """The mount unit of the store's loopback pool, where it has one (persist.pool_mount_unit, as
     an enabled container's): mounted at boot before the unit that requires it starts."""
-    from sdcontainer.paths import Paths, root_of
     from sdcontainer.persist import mount_unit_name, pool_mount_unit
 
-    paths = Paths(root_of(dict(zip(declared.global_args[::2], declared.global_args[1::2], strict=True)).get("--root")))
+    paths = declared.paths()
     return ((mount_unit_name(paths.storage), pool_mount_unit(paths)),) if paths.pool_image.exists() else ()
 
 
@@ -270,10 +269,7 @@ def expand(value: str, unit: str) -> str:
 
 def render(unit: str, source: Path, settings: Sequence[Setting], declared: quadlet_container.ContainerUnit,
            spec: ContainerSpec) -> str:  # fmt: skip
-    from sdcontainer.paths import Paths, root_of
-
-    globals_ = dict(zip(declared.global_args[::2], declared.global_args[1::2], strict=True))
-    paths = Paths(root_of(globals_.get("--root")))
+    paths = declared.paths()
     lines = [f"{HEADER}", f"#   {source}", "", "[X-Container]"]  # (systemd skips X- sections: `systemctl cat`)
     lines += [f"{s.key}={s.value}" for s in settings if s.section == "Container"]
     lines += ["", "[Unit]", f"SourcePath={source}", f"RequiresMountsFor={paths.root}"]
