@@ -215,16 +215,19 @@ def build_runtime_config(
     idmap: tuple[int, int] | None = None,
     container_id: str = "",
     netns: str = "",
+    joined: dict[str, str] | None = None,
     volumes_at: str = "",
 ) -> dict[str, object]:
     """spec as resolved against its image (api.run.resolve_spec); account: its user's, looked up in
     the container's files (resolve_account); caps: spec's capabilities as the kernel knows them
     (spec.capabilities); idmap: the first host uid and gid of its range, for --userns=auto
     (userns.allocate); container_id: for systemd's container_uuid; netns: the network namespace
-    its unit makes (a network's: netns.py), which PID 1 is born in; volumes_at: where the
+    its unit makes (a network's: netns.py), which PID 1 is born in; joined: the other namespaces
+    it is born in, by their OCI type (a pod's ipc and uts: podns.py); volumes_at: where the
     store's volumes are (storage.Driver.volumes)."""
     image_env = [str(e) for e in image_config.get("Env") or []]
     hostname = spec.hostname or spec.name
+    at = {"network": netns, **(joined or {})}
     bounding = list(capabilities(spec) if caps is None else caps)
     held = bounding if account.uid == 0 else []  # another user's are cleared by the kernel at setuid
     return {
@@ -261,7 +264,7 @@ def build_runtime_config(
                                    userns=idmap is not None),
             *_init_mount(spec)]),  # fmt: skip
         "linux": {
-            "namespaces": [({"type": t, "path": netns} if t == "network" and netns else {"type": t})
+            "namespaces": [({"type": t, "path": at[t]} if at.get(t) else {"type": t})
                            for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")
                            if t != "network" or spec.network != "host"]
             + ([{"type": "user"}] if idmap else []),

@@ -711,6 +711,126 @@ network_app.command("remove", help="Remove networks (as rm).", hidden=True)(netw
 network_app.command("list", help="List networks (as ls).", hidden=True)(network_ls)
 
 
+# --- pods ------------------------------------------------------------------------
+
+pod_app = typer.Typer(help="Manage pods: containers sharing a network, IPC and UTS namespaces.",
+                      no_args_is_help=True)  # fmt: skip
+app.add_typer(pod_app, name="pod")
+
+
+@pod_app.command("create")
+def pod_create(
+    ctx: typer.Context,
+    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Its name (default: a generated one)")] = None,
+    publish: Annotated[Optional[list[str]], typer.Option("--publish", "-p", help="Publish a port of its containers': "
+                       "[IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp|sctp]")] = None,
+    network: Annotated[Optional[str], typer.Option("--network", "--net", help="bridge (the default), a network's "
+                       "name, none or host")] = None,
+    hostname: Annotated[Optional[str], typer.Option("--hostname", help="Its containers' hostname [its name]")] = None,
+    share: Annotated[Optional[str], typer.Option("--share", help="The namespaces its containers share: net, ipc, "
+                     "uts (comma-separated; net always)")] = None,
+    label: Annotated[Optional[list[str]], typer.Option("--label", "-l", help="KEY=VALUE")] = None,
+    ip: Annotated[Optional[str], typer.Option("--ip", help="Its address on its network")] = None,
+) -> None:
+    """Create a pod (started by its first container, or `sdc pod start`); print its ID."""
+    from sdcontainer.api import pods
+
+    labels = [text if "=" in text else f"{text}=" for text in label or []]
+    pod = pods.create(_sdc(ctx), name=name or "", publish=publish or (), network=network or "",
+                      hostname=hostname or "", share=None if share is None else [share], labels=labels,
+                      ip=ip or "")  # fmt: skip
+    typer.echo(pod.id)
+
+
+POD_FIELDS = {"ID": "POD ID", "Name": "NAME", "Status": "STATUS", "Created": "CREATED", "NumberOfContainers":
+              "# OF CONTAINERS", "Networks": "NETWORKS", "Labels": "LABELS"}  # fmt: skip
+
+
+@pod_app.command("ls")
+def pod_ls(
+    ctx: typer.Context,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only pod IDs")] = False,
+    fmt: Format = "table",
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Show whole pod IDs")] = False,
+    noheading: Annotated[bool, typer.Option("--noheading", help="No header line")] = False,
+) -> None:
+    """List pods."""
+    from sdcontainer.api import pods
+
+    found = pods.listing(_sdc(ctx))
+    if render.is_template(fmt):
+        rows = [{"ID": p["Id"] if no_trunc else p["Id"][:12], "Name": p["Name"], "Status": p["Status"],
+                 "Created": render.ago(p["Created"]), "NumberOfContainers": len(p["Containers"]),
+                 "Networks": ",".join(p["Networks"]),
+                 "Labels": ",".join(f"{k}={v}" for k, v in p["Labels"].items())} for p in found]  # fmt: skip
+        _show_listed(fmt, rows, POD_FIELDS, noheading=noheading)
+    elif quiet:
+        for p in found:
+            typer.echo(p["Id"] if no_trunc else p["Id"][:12])
+    elif fmt == "json":
+        typer.echo(json.dumps(found, indent=2))
+    else:
+        table = [["POD ID", "NAME", "STATUS", "CREATED", "# OF CONTAINERS"]]
+        for p in found:
+            table.append([p["Id"] if no_trunc else p["Id"][:12], p["Name"], p["Status"], render.ago(p["Created"]),
+                          str(len(p["Containers"]))])  # fmt: skip
+        typer.echo(render.format_table(table[1:] if noheading else table), nl=False)
+
+
+@pod_app.command("inspect")
+def pod_inspect(
+    ctx: typer.Context,
+    refs: Annotated[list[str], typer.Argument(metavar="POD...")],
+    fmt: InspectFormat = None,
+) -> None:
+    """Show details of pods as JSON (or through a template)."""
+    from sdcontainer.api import pods
+
+    sdc = _sdc(ctx)
+    _show_inspected([pods.inspect(sdc, ref) for ref in refs], fmt, "pod")
+
+
+@pod_app.command("start")
+def pod_start(ctx: typer.Context, refs: Annotated[list[str], typer.Argument(metavar="POD...")]) -> None:
+    """Start pods: their namespaces made, then their containers."""
+    from sdcontainer.api import pods
+
+    for pod in pods.start(_sdc(ctx), refs):
+        typer.echo(pod.id)
+
+
+@pod_app.command("stop")
+def pod_stop(
+    ctx: typer.Context,
+    refs: Annotated[list[str], typer.Argument(metavar="POD...")],
+    time_: Annotated[Optional[int], typer.Option("--time", "-t", help="Seconds each container has before "
+                     "SIGKILL [default: its stop timeout]")] = None,
+) -> None:
+    """Stop pods: their containers (stop signal, then SIGKILL), then their namespaces."""
+    from sdcontainer.api import pods
+
+    for pod in pods.stop(_sdc(ctx), refs, timeout=time_):
+        typer.echo(pod.id)
+
+
+@pod_app.command("rm")
+def pod_rm(
+    ctx: typer.Context,
+    refs: Annotated[list[str], typer.Argument(metavar="POD...")],
+    force: Annotated[bool, typer.Option("--force", "-f", help="Remove its containers too, running or not")] = False,
+) -> None:
+    """Remove pods with no containers (with -f, and their containers)."""
+    from sdcontainer.api import pods
+
+    for pod in pods.remove(_sdc(ctx), refs, force=force):
+        typer.echo(pod.id)
+
+
+pod_app.command("ps", help="List pods (as ls).", hidden=True)(pod_ls)
+pod_app.command("list", help="List pods (as ls).", hidden=True)(pod_ls)
+pod_app.command("remove", help="Remove pods (as rm).", hidden=True)(pod_rm)
+
+
 # --- volumes ---------------------------------------------------------------------
 
 volume_app = typer.Typer(help="Manage volumes.", no_args_is_help=True)
@@ -996,17 +1116,19 @@ def ps(
     last: Annotated[Optional[int], typer.Option("--last", "-n", help="The N newest, in any state")] = None,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="The newest, in any state")] = False,
     filters: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="id=, name=, label=KEY[=VALUE], "
-                       "status=, exited=, ancestor=, before=, since=, volume=, network=, publish=, expose=")] = None,
+                       "status=, exited=, ancestor=, before=, since=, volume=, network=, publish=, expose=, "
+                       "pod=")] = None,
     sort: Annotated[str, typer.Option("--sort", help="created (newest first), names, id, image, command or status",
                                       click_type=click.Choice(render.PS_SORT))] = "created",
     size: Annotated[bool, typer.Option("--size", "-s", help="What each one's writable layer holds, and with "
                                        "its image's (virtual)")] = False,
+    pod: Annotated[bool, typer.Option("--pod", "-p", help="A column of each one's pod")] = False,
 ) -> None:
     """List containers."""
     sdc = _sdc(ctx)
     listed = lifecycle.status(sdc)
     options = lifecycle.ps_options(listed, all_=all_, quiet=quiet, fmt=fmt, no_trunc=no_trunc, noheading=noheading,
-                                   last=last, latest=latest, filters=filters or [], sort=sort, size=size,
+                                   last=last, latest=latest, filters=filters or [], sort=sort, size=size, pod=pod,
                                    ctx=sdc)  # fmt: skip
     typer.echo(render.format_ps(listed, **options), nl=False)
 

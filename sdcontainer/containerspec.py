@@ -12,7 +12,7 @@ from sdcontainer.text import is_decimal
 
 UNLIMITED = -1
 STOP_TIMEOUT_MAX = 1 << 31  # seconds (systemd's timeouts are µs in a uint64)
-NETWORK_MODES = ("none", "host")
+NETWORK_MODES = ("none", "host", "pod")
 JOIN = "container:"  # --network container:NAME
 
 
@@ -64,6 +64,8 @@ class ContainerSpec:
     systemd: str = "true"  # true (when the command is systemd's: runs_systemd), always, false
     enable: bool = False  # runs as sdc@NAME.service (persist.py)
     network: str = "none"  # none (a namespace with loopback only), host (the host's), or a network's name
+    # (pod: its pod's namespaces, set by the store when it makes a container of a pod's)
+    pod: str = ""  # --pod: the pod whose network, IPC and UTS namespaces it shares (api/pods.py)
     publish: tuple[str, ...] = ()  # -p values, checked (ports.parse_publish)
     publish_all: bool = False  # -P: the image's ExposedPorts too (api.run.resolve_spec)
     ip: str = ""  # --ip: an address on the network (checked against its subnet when the container is made)

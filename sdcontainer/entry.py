@@ -31,6 +31,7 @@ PS_OPTIONS: dict[str, tuple[str, type]] = {
     "-n": ("last", int), "--last": ("last", int), "-l": ("latest", bool), "--latest": ("latest", bool),
     "-f": ("filters", list), "--filter": ("filters", list), "--sort": ("sort", str),
     "-s": ("size", bool), "--size": ("size", bool),
+    "-p": ("pod", bool), "--pod": ("pod", bool),
 }  # fmt: skip
 
 
@@ -137,7 +138,7 @@ def parse_ps(argv: list[str]) -> dict[str, Any] | None:
 PS_SORT = ("created", "runningfor", "names", "id", "image", "command", "status")  # render.PS_SORT
 PS_DEFAULTS: dict[str, Any] = {"all_": False, "quiet": False, "fmt": "table", "no_trunc": False, "noheading": False,
                                "last": None, "latest": False, "filters": [], "sort": "created",
-                               "size": False}  # fmt: skip
+                               "size": False, "pod": False}  # fmt: skip
 
 
 def run_options() -> dict[str, tuple[str, type]]:

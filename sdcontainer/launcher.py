@@ -9,6 +9,7 @@ never running the command unconfined.
     python -I -S .../launcher.py --foreground FD [--interactive]  # by sdc: spawn_foreground
     python -I -S .../launcher.py --exited [--net-down] BUNDLE   # a detached container's ExecStopPost
     python -I -S .../launcher.py --net-up|--net-down BUNDLE  # its network, around its run (netns.py)
+    python -I -S .../launcher.py --pod-up|--pod-down POD_DIR  # a pod's namespaces (podns.py)
 
 The interpreter running the launcher is never writable through the mount it
 was exec'ed from (CVE-2019-5736, see spawn_foreground): for a service systemd
@@ -144,7 +145,8 @@ def contain(config: dict, seccomp: bytes | None, sync: socket.socket, ns_flags: 
         mask(path)
     for path in config["linux"].get("readonlyPaths", []):
         make_readonly(path)
-    socket.sethostname(config.get("hostname", ""))
+    if ns_flags & linux.CLONE_NEWUTS:  # (a pod's, joined: named by its pod, podns.py)
+        socket.sethostname(config.get("hostname", ""))
     if machine_id := config.get("annotations", {}).get(protocol.MACHINE_ID):
         set_machine_id(machine_id)
     if ns_flags & linux.CLONE_NEWNET:  # one we made (a network's own: netns.py brings its loopback up)
@@ -2269,7 +2271,7 @@ def _json_object(fields: dict[str, object]) -> str:
 
 
 USAGE = ("usage: launcher.py --notify BUNDLE | --foreground FD [--interactive] | --exited [--net-down] BUNDLE"
-         " | --exec FD | --net-up BUNDLE | --net-down BUNDLE")
+         " | --exec FD | --net-up BUNDLE | --net-down BUNDLE | --pod-up POD_DIR | --pod-down POD_DIR")
 
 
 def main(argv: list[str]) -> int:
@@ -2282,7 +2284,7 @@ def main(argv: list[str]) -> int:
                 interactive = True
             elif arg == "--net-down" and mode == "exited":
                 net_down = True  # (its network too: one process at the stop, not two)
-            elif arg in ("--notify", "--exited", "--net-up", "--net-down"):
+            elif arg in ("--notify", "--exited", "--net-up", "--net-down", "--pod-up", "--pod-down"):
                 mode = arg[2:]
             elif arg in ("--foreground", "--exec"):
                 mode, sync_fd = arg[2:], int(next(args))
@@ -2292,7 +2294,8 @@ def main(argv: list[str]) -> int:
                 bundle = arg
     except (StopIteration, ValueError):
         mode = None
-    if (mode is None or (bundle is not None) != (mode in ("notify", "exited", "net-up", "net-down"))
+    if (mode is None or (bundle is not None) != (mode in ("notify", "exited", "net-up", "net-down", "pod-up",
+                                                          "pod-down"))
             or (interactive and mode != "foreground")):  # fmt: skip
         print(USAGE, file=sys.stderr)
         return 2
@@ -2307,6 +2310,10 @@ def main(argv: list[str]) -> int:
         from sdcontainer import netns
 
         return netns.main(mode, str(bundle))
+    if mode in ("pod-up", "pod-down"):
+        from sdcontainer import podns
+
+        return podns.main(mode, str(bundle))
     if mode == "foreground":
         return launch_foreground(sync_fd, interactive=interactive)
     if mode == "exec":

@@ -24,6 +24,10 @@ import sys
 from sdcontainer import linux, protocol
 from sdcontainer.files import write_atomically
 
+TYPE_CHECKING = False  # (no typing at run time: the launcher's modules import little)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 NETNS_DIR = protocol.NETNS_DIR
 SETUP_LOCK = "/run/sdc/netavark.lock"
 
@@ -507,21 +511,53 @@ def _iptables(table: str, chain: str, action: str, rule: list[str], *position: s
 
 
 def _make_netns(path: str) -> None:
-    """A new network namespace, kept by a bind mount at path (as `ip netns add` does): made in a
-    thread of ours that enters it and binds its /proc/thread-self/ns/net, then leaves it."""
+    """A new network namespace, kept by a bind mount at path (as `ip netns add` does), its
+    loopback up."""
+    make_namespace(path, "net", linux.bring_up_loopback)  # (PID 1, in a user namespace of its own, may not)
+
+
+KINDS = {"net": linux.CLONE_NEWNET, "ipc": linux.CLONE_NEWIPC, "uts": linux.CLONE_NEWUTS}
+
+
+def make_namespace(path: str, kind: str, inside: Callable[[], None] | None = None) -> None:
+    """A new namespace of kind (net, ipc, uts), kept by a bind mount at path: made in a thread of
+    ours that enters it, runs inside there (its loopback brought up, its hostname set), binds its
+    /proc/thread-self/ns/KIND, then goes back to the one it came from."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     os.close(fd)
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    home = os.open(f"/proc/thread-self/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        linux.unshare(linux.CLONE_NEWNET)
+        linux.unshare(KINDS[kind])
         try:
-            linux.bring_up_loopback()  # (PID 1, in a user namespace of its own, may not)
-            linux.mount("/proc/thread-self/ns/net", path, None, linux.MS_BIND)
+            if inside is not None:
+                inside()
+            linux.mount(f"/proc/thread-self/ns/{kind}", path, None, linux.MS_BIND)
         finally:
-            linux.setns(home, linux.CLONE_NEWNET)
+            linux.setns(home, KINDS[kind])
+    except BaseException:
+        os.unlink(path)
+        raise
     finally:
         os.close(home)
+
+
+def remove_namespace(path: str) -> str:
+    """The namespace kept at path unmounted and its file removed: "" once done (or not there),
+    else what failed."""
+    if not os.path.exists(path):
+        return ""
+    if _mounted(path):
+        try:
+            linux.umount(path, linux.MNT_DETACH)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                return f"umount {path}: {exc}"
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    return ""
 
 
 def _netavark(options: dict, command: str, netns: str, plan: dict) -> str:  # type: ignore[type-arg]
@@ -666,7 +702,7 @@ def enter_host_mounts() -> None:
     os.chdir("/")
 
 
-def _leave_unit() -> None:
+def leave_unit() -> None:
     """Out of the container's unit's cgroup into the root's (cgroups.leave_to_root): what netavark,
     iptables and aardvark-dns's start take is no charge on the container's memory and tasks limits
     (systemd still knows this process as the unit's ExecStartPre/ExecStopPost by its PID). Where
@@ -684,7 +720,7 @@ def main(mode: str, bundle: str) -> int:
     try:
         bundle = os.path.realpath(bundle)
         enter_host_mounts()
-        _leave_unit()
+        leave_unit()
         if mode == "net-up":
             up(bundle)
             return 0

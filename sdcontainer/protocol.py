@@ -30,6 +30,9 @@ PID = "pid"
 LAUNCH_ERROR = "launch-error"
 STATE = "state.json"
 NETNS_DIR = "/run/sdc/netns"  # a networked container's namespace, kept by a bind mount: NETNS_DIR/ID
+# A pod's IPC and UTS namespaces, kept by bind mounts: PODNS_DIR/ID.ipc, ID.uts (its network's: NETNS_DIR/ID)
+PODNS_DIR = "/run/sdc/podns"
+POD = "pod.json"  # a pod's record, in its directory (api/pods.py), which its unit's --pod-up reads (podns.py)
 ATTACH = "attach.sock"  # a -d -t container's terminal holder listens here for `sdc attach` (SEQPACKET)
 NETWORK = "network.json"  # what the unit's --net-up makes of the container's network (netns.py)
 NETWORK_STATUS = "network-status.json"  # netavark's status of it, while it is up

@@ -26,10 +26,12 @@ PS_SORT = ("created", "runningfor", "names", "id", "image", "command", "status")
 def format_ps(statuses: Sequence[ContainerStatus], *, all_: bool, quiet: bool, fmt: str, no_trunc: bool = False,
               last: int | None = None, noheading: bool = False, sort: str = "created",
               keep: Callable[[ContainerStatus], bool] | None = None,
-              sizes: Callable[[Container], tuple[int | None, int | None]] | None = None) -> str:  # fmt: skip
+              sizes: Callable[[Container], tuple[int | None, int | None]] | None = None,
+              pods: bool = False) -> str:  # fmt: skip
     """`ps`: running containers (all_: every one) that keep() takes, newest first (or by sort),
     the last (newest) few only; as a table, IDs (quiet), JSON, or through a template. sizes: each
-    one's writable layer's and virtual sizes (usage.sizer), for --size."""
+    one's writable layer's and virtual sizes (usage.sizer), for --size; pods: a column of each
+    one's pod (--pod)."""
     from sdcontainer.containers import published_ports
 
     rows = [s for s in statuses if (all_ or last is not None or s.state in ("running", "paused", "restarting"))
@@ -49,14 +51,15 @@ def format_ps(statuses: Sequence[ContainerStatus], *, all_: bool, quiet: bool, f
     if is_template(fmt):
         return templated(fmt, [ps_row(s, no_trunc=no_trunc, sizes=sized.get(s.container.id)) for s in rows],
                          None if noheading else PS_FIELDS)  # fmt: skip
-    table = [[*PS_HEADER, *(["SIZE"] if sizes else [])]]
+    table = [[*PS_HEADER, *(["SIZE"] if sizes else []), *(["POD"] if pods else [])]]
     for s in rows:
         c = s.container
         cmd = " ".join(c.spec.argv)
         short = quoted(cmd if no_trunc else cmd[:20] + ("…" if len(cmd) > 20 else ""))
         ports = ", ".join(map(str, published_ports(c))) if s.state in ("running", "paused") else ""
         table.append([c.id if no_trunc else c.short_id, c.spec.image, short, ago(c.created), status_text(s), ports,
-                      c.name, c.unit, *([size_text(sized[c.id])] if sizes else [])])  # fmt: skip
+                      c.name, c.unit, *([size_text(sized[c.id])] if sizes else []),
+                      *([c.spec.pod] if pods else [])])  # fmt: skip
     return format_table(table[1:] if noheading else table)
 
 
@@ -98,7 +101,7 @@ PS_FIELDS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Crea
              "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
              "Names": "NAMES", "Labels": "LABELS", "Label": "LABEL", "Mounts": "MOUNTS", "Networks": "NETWORKS",
              "LocalVolumes": "LOCAL VOLUMES", "ExitCode": "EXIT CODE", "Pid": "PID", "Unit": "UNIT",
-             "StartedAt": "STARTED AT"}  # fmt: skip
+             "StartedAt": "STARTED AT", "Pod": "POD"}  # fmt: skip
 
 
 def usage_row(usage: Usage) -> dict[str, Any]:
@@ -166,6 +169,7 @@ def ps_row(s: ContainerStatus, *, no_trunc: bool = False,
         "Names": c.name,
         "Networks": c.spec.network,
         "Pid": _pid(c.bundle) if up else 0,
+        "Pod": c.spec.pod,
         "Ports": ", ".join(map(str, published_ports(c))) if up else "",
         "RunningFor": ago(c.created),
         "Size": size_text(sizes),
@@ -213,6 +217,7 @@ def status_json(s: ContainerStatus) -> dict[str, Any]:
         "Status": status_text(s),
         "Ports": [str(p) for p in published_ports(c)],
         "Network": c.spec.network,
+        **({"PodName": c.spec.pod} if c.spec.pod else {}),
     }
 
 

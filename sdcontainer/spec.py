@@ -146,6 +146,8 @@ RUN_FLAGS = (
     RunFlag(("--network", "--net"), "network", str, None,
             "bridge (sdc's default network, the default), a network's name, none (loopback only), host (the "
             "host's) or container:NAME (another container's)"),
+    RunFlag(("--pod",), "pod", str, None,
+            "Run in a pod (`sdc pod create`): its network, IPC and UTS namespaces, its ports and hostname"),
     RunFlag(("-p", "--publish"), "publish", list, None,
             "Publish a container's port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp|sctp] (needs a network)"),
     RunFlag(("-P", "--publish-all"), "publish_all", bool, False,
@@ -584,6 +586,8 @@ def build_run_spec(
     limits = build_limits(**{k: f[k] for k in LIMIT_FLAGS})
     # sdc's default network, as Docker's and Podman's (or $SDC_NETWORK's, for every run that sees it)
     network = f["network"] or environ.get("SDC_NETWORK") or "bridge"
+    if f["pod"] is not None:
+        network = check_pod_flags(f)
     userns = check_userns(f["userns"] or environ.get("SDC_USERNS", ""), privileged=f["privileged"])
     mounts = [parse_volume(v) for v in f["volume"] or ()] + [parse_mount(m) for m in f["mount"] or ()]
     tmpfs = tuple(m for kind, m in mounts if kind == TMPFS) + tuple(parse_tmpfs(t) for t in f["tmpfs"] or ())
@@ -627,7 +631,8 @@ def build_run_spec(
         sdnotify=parse_sdnotify(f["sdnotify"] or ""),
         systemd=parse_systemd(f["systemd"] or "true"),
         enable=check_enable(f["enable"], auto_remove=f["rm"]),
-        network=parse_network(network),
+        network="pod" if f["pod"] else parse_network(network),
+        pod=f["pod"] or "",
         publish=check_publish(f["publish"] or (), network=network),
         publish_all=f["publish_all"],
         ip=check_ip(f["ip"] or "", network=network),
@@ -655,11 +660,30 @@ def build_run_spec(
     )
 
 
+# What a pod's container cannot have of its own: its pod's (`sdc pod create` takes them)
+POD_OWNS = {"network": "--network", "publish": "-p", "publish_all": "-P", "ip": "--ip", "mac_address": "--mac-address",
+            "network_alias": "--network-alias", "hostname": "--hostname", "enable": "--enable"}  # fmt: skip
+
+
+def check_pod_flags(f: Mapping[str, Any]) -> str:
+    """--pod NAME's run: its network is its pod's ("pod": the store resolves it), and the flags
+    that would give it a network or a hostname of its own are errors."""
+    if not is_name(f["pod"]):
+        raise UsageError(f"invalid --pod {f['pod'][:80]!r}", hint="give a pod's name or ID (`sdc pod ls`)")
+    given = [flag for param, flag in POD_OWNS.items() if f[param]]
+    if given:
+        raise UsageError(f"{given[0]} with --pod: a pod's containers share its network and hostname",
+                         hint=f"give it to `sdc pod create` ({given[0]} there), or run without --pod")  # fmt: skip
+    return "pod"
+
+
 def parse_network(text: str) -> str:
     """--network: none (its own namespace, loopback only), host (the host's namespace; the mount,
     PID, IPC, UTS and user namespaces, seccomp and capabilities stay the container's),
     container:NAME (that container's namespace, while it runs), or a network's name (bridge:
     sdc's default), which the store resolves when it makes the container."""
+    if text == "pod":
+        raise UsageError("--network pod is a pod's containers' own", hint="give --pod NAME")
     if text in NETWORK_MODES:
         return text
     if text.startswith(JOIN):

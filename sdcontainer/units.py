@@ -35,6 +35,7 @@ SIGNATURES: dict[str, str] = {
     "AccuracyUSec": "t",
     "RemainAfterElapse": "b",
     "PartOf": "as",
+    "RemainAfterExit": "b",
     "KillMode": "s",
     "KillSignal": "i",
     "SendSIGKILL": "b",
@@ -77,10 +78,30 @@ LOG_FIELD = protocol.ID_FIELD  # a journal field on every line of a detached con
 NAME_FIELD = protocol.NAME_FIELD
 
 
-def unit_cgroup(unit: str) -> str:
+def unit_cgroup(unit: str, pod: str = "") -> str:
     """The cgroup systemd gives a container's unit: slices nest by the dashes of their names
-    (systemd.slice(5)), so machine-sdc.slice is inside machine.slice."""
+    (systemd.slice(5)), so machine-sdc.slice is inside machine.slice; a detached container of a
+    pod's is in the pod's slice, inside that (a foreground one's scope is not: see pod_slice)."""
+    if pod and unit.endswith(".service"):
+        return f"/machine.slice/{SLICE}/{pod_slice(pod)}/{unit}"
     return f"/machine.slice/{SLICE}/{unit}"
+
+
+def pod_slice(pod: str) -> str:
+    """A pod's slice, where its detached containers run: machine-sdc-pod_NAME.slice (a dash of its
+    name escaped as systemd-escape does: a dash would nest it). A foreground container of a pod
+    stays in SLICE: sdc tells an emptied scope from its cgroup's path, by its name alone."""
+    return f"machine-sdc-pod_{pod.replace('-', chr(92) + 'x2d')}.slice"
+
+
+def pod_unit(pod: str) -> str:
+    """A pod's service: a oneshot that makes its namespaces and stays active with no process (podns.py)."""
+    return f"{PREFIX}{pod}-pod.service"
+
+
+def pod_target(pod: str) -> str:
+    """A pod's target: its containers and its service are PartOf= it (`systemctl stop` stops all)."""
+    return f"{PREFIX}{pod}-pod.target"
 
 
 def service_name(container: str) -> str:
@@ -188,7 +209,8 @@ def build_service_properties(
     (netns.py: they enter the host's mount namespace, where the namespace's mount must be), the
     second whatever the first and the run did (ExecStopPost); None where cleanup does that too
     (launcher --exited --net-down). bound_to: the unit of the
-    container whose network it shares (--network container:NAME), which stops it when it stops.
+    container whose network it shares (--network container:NAME), or its pod's unit (--pod), which
+    stops it when it stops.
 
     KillMode=mixed sends the stop signal to PID 1 only and SIGKILL to the rest
     at the timeout, as `docker stop` does (systemd.kill(5)). read_only: paths
@@ -196,7 +218,7 @@ def build_service_properties(
     launcher's interpreter: see launcher.spawn_foreground)."""
     return {
         "Description": _description(spec),
-        "Slice": SLICE,
+        "Slice": pod_slice(spec.pod) if spec.pod else SLICE,
         "Type": "notify",
         "NotifyAccess": "all",
         "ExecStart": [(launcher[0], list(launcher), False)],
@@ -228,6 +250,8 @@ def build_service_properties(
         **restart_properties(spec.restart),
         **({"Delegate": True} if spec.runs_systemd else {}),
         **bound(bound_to),
+        # A pod's: stopped with its target (`systemctl stop sdc-NAME-pod.target`)
+        **({"PartOf": [pod_target(spec.pod)]} if spec.pod else {}),
     }
 
 
@@ -312,6 +336,7 @@ def build_scope_properties(spec: ContainerSpec, *, pid: int, bound_to: str = "")
         **device_properties(spec),
         **({"Delegate": True} if spec.runs_systemd else {}),
         **bound(bound_to),
+        **({"PartOf": [pod_target(spec.pod)]} if spec.pod else {}),
     }
 
 

@@ -215,7 +215,7 @@ def status(ctx: Context) -> list[ContainerStatus]:
                                           started=started, finished=state.get("finished")))  # fmt: skip
             continue
         if c.unit in live:
-            up = "paused" if cgroups.is_frozen(units.unit_cgroup(c.unit)) else "running"
+            up = "paused" if cgroups.is_frozen(units.unit_cgroup(c.unit, c.spec.pod)) else "running"
             result.append(ContainerStatus(container=c, state=up, exit_code=None, started=started))
             continue
         # Started once but no end recorded: its unit went with a reboot, say, before ExecStopPost ran.
@@ -228,7 +228,7 @@ def status(ctx: Context) -> list[ContainerStatus]:
 
 
 PS_FILTERS = ("id", "name", "label", "label!", "status", "exited", "ancestor", "before", "since", "volume",
-              "network", "publish", "expose", "health")  # fmt: skip
+              "network", "publish", "expose", "health", "pod")  # fmt: skip
 PS_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 HEALTH_FILTERS = (protocol.HEALTH_STARTING, protocol.HEALTHY, protocol.UNHEALTHY, "none")
 
@@ -290,6 +290,8 @@ def ps_filter(values: Sequence[str], listed: Sequence[ContainerStatus]) -> Calla
             return any(text in (m.split(":")[0], m.split(":")[1]) for m in (*c.spec.named_volumes, *c.spec.volumes))
         if key == "network":
             return c.spec.network == text
+        if key == "pod":  # by its pod's name
+            return bool(c.spec.pod) and c.spec.pod == text
         if key in ("publish", "expose"):
             return text in ports(s, key == "publish")
         if key == "health":
@@ -320,8 +322,8 @@ def ps_filter(values: Sequence[str], listed: Sequence[ContainerStatus]) -> Calla
 
 
 def ps_options(listed: Sequence[ContainerStatus], *, all_: bool, quiet: bool, fmt: str, no_trunc: bool,
-               noheading: bool, last: int | None, latest: bool, filters: Sequence[str],
-               sort: str, size: bool = False, ctx: Context | None = None) -> dict[str, Any]:  # fmt: skip
+               noheading: bool, last: int | None, latest: bool, filters: Sequence[str], sort: str,
+               size: bool = False, pod: bool = False, ctx: Context | None = None) -> dict[str, Any]:  # fmt: skip
     """ps's flags (Docker's and Podman's) as render.format_ps takes them: -l is -n 1; a status
     filter shows the stopped too, as -a does (Docker's); sizes (ctx's) with --size, or where a
     template shows .Size (as Docker's CLI asks for them then)."""
@@ -334,7 +336,7 @@ def ps_options(listed: Sequence[ContainerStatus], *, all_: bool, quiet: bool, fm
         sizes = usage.sizer(ctx)
     return {"all_": all_ or any(f.startswith("status=") for f in filters), "quiet": quiet, "fmt": fmt,
             "no_trunc": no_trunc, "noheading": noheading, "last": 1 if latest else last, "sort": sort,
-            "keep": ps_filter(filters, listed) if filters else None, "sizes": sizes}  # fmt: skip
+            "keep": ps_filter(filters, listed) if filters else None, "sizes": sizes, "pods": pod}  # fmt: skip
 
 
 def update(ctx: Context, ref: str, **given: Any) -> Container:
@@ -401,7 +403,7 @@ def stop(ctx: Context, refs: Sequence[str], *, timeout: int | None = None) -> li
     running = [c for c in found if c.unit in live]
     start = ctx.clock.monotonic()
     for c in running:
-        cgroups.thaw(units.unit_cgroup(c.unit))  # a paused one: its processes must see the signal
+        cgroups.thaw(units.unit_cgroup(c.unit, c.spec.pod))  # a paused one: its processes must see the signal
         if (c.spec.restart or c.invocation) and c.unit.endswith(".service"):
             # A stop job, which systemd's restart policy respects (a signal would be restarted
             # from; a Quadlet unit's is its file's Restart=): KillMode=mixed sends the stop signal
@@ -478,7 +480,7 @@ def wait(ctx: Context, ref: str) -> int:
 def pause(ctx: Context, ref: str) -> Container:
     """Freeze every process of a running container (cgroup v2's freezer: see cgroups.freeze)."""
     container = _running(ctx, ref)
-    cgroup = units.unit_cgroup(container.unit)
+    cgroup = units.unit_cgroup(container.unit, container.spec.pod)
     if cgroups.is_frozen(cgroup):
         raise Conflict(f"container {container.name} is paused already", hint=f"`sdc unpause {container.name}`")
     cgroups.freeze(cgroup)
@@ -488,7 +490,7 @@ def pause(ctx: Context, ref: str) -> Container:
 
 def unpause(ctx: Context, ref: str) -> Container:
     container = _running(ctx, ref)
-    cgroup = units.unit_cgroup(container.unit)
+    cgroup = units.unit_cgroup(container.unit, container.spec.pod)
     if not cgroups.is_frozen(cgroup):
         raise Conflict(f"container {container.name} is not paused", hint="`sdc ps` shows (Paused) on those that are")
     cgroups.thaw(cgroup)

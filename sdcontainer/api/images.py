@@ -410,7 +410,7 @@ def commit(
                              hint="an older sdc imported it: import or pull the image again")  # fmt: skip
         tar = undo.enter_context(driver.spool())
         with contextlib.ExitStack() as paused:
-            cgroup = units.unit_cgroup(container.unit)
+            cgroup = units.unit_cgroup(container.unit, container.spec.pod)
             if pause and cgroups.populated(cgroup):  # running
                 paused.enter_context(cgroups.frozen(cgroup))
             with driver.container_changes(container.id, image.top_layer) as (view, found):

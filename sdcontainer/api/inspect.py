@@ -118,7 +118,7 @@ def _state(ctx: Context, found: Container) -> tuple[dict[str, Any], tuple[dict[s
     if sub == "auto-restart":
         state.update(Status=RESTARTING, Restarting=True)
     elif active not in GONE:
-        paused = cgroups.is_frozen(units.unit_cgroup(found.unit))
+        paused = cgroups.is_frozen(units.unit_cgroup(found.unit, found.spec.pod))
         state.update(Status="paused" if paused else "running", Running=True, Paused=paused, ExitCode=0,
                      FinishedAt=ZERO_TIME, Pid=_pid(found))  # fmt: skip
     count = 0

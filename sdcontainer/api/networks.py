@@ -105,7 +105,9 @@ def restore_leases(paths: Paths) -> None:
     mark = Path(RESTORED) / f"{root.st_dev}-{root.st_ino}"  # the store, by its directory
     if mark.exists():
         return
-    for cdir in sorted(paths.containers.iterdir()) if paths.containers.is_dir() else []:
+    pods = paths.root / "pods"  # (api.pods: a pod's plan is a container's)
+    for cdir in [*(sorted(paths.containers.iterdir()) if paths.containers.is_dir() else []),
+                 *(sorted(pods.iterdir()) if pods.is_dir() else [])]:  # fmt: skip
         try:
             for directory, bridge, address, owner, unit in netns.read_plan(str(cdir)).get("leases", []):
                 netns.take_lease(directory, bridge, address, owner, unit, str(cdir))
@@ -548,6 +550,7 @@ def remove_networks(ctx: Context, refs: Sequence[str], *, force: bool = False) -
             raise UsageError("the default network cannot be removed", hint="it is sdc's own, made by none")
     removed = []
     for network in found:
+        _remove_pods_on(ctx, network, force=force)
         users = users_of(ctx.paths, network)
         if users and not force:
             raise Conflict(f"network {network.name} has containers: {', '.join(users[:5])}",
@@ -567,6 +570,21 @@ def remove_networks(ctx: Context, refs: Sequence[str], *, force: bool = False) -
                        if subnet])  # fmt: skip
         removed.append(network.name)
     return removed
+
+
+def _remove_pods_on(ctx: Context, network: Network, *, force: bool) -> None:
+    """The pods on network (api.pods) removed with their containers (force), else a Conflict."""
+    from sdcontainer import records
+    from sdcontainer.api import pods
+
+    with records.locked(ctx.paths):
+        restore_leases(ctx.paths)  # (after a reboot: a pod's address is its own still)
+    on = [pod.name for pod in pods.list_pods(ctx.paths) if pod.network == network.name]
+    if on and not force:
+        raise Conflict(f"network {network.name} has pods: {', '.join(on[:5])}",
+                       hint="remove them first (`sdc pod rm -f`), or use `sdc network rm -f` to remove them with it")
+    if on:
+        pods.remove(ctx, on, force=True)
 
 
 def _remove_bridge(network: Network) -> None:

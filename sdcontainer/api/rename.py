@@ -44,7 +44,10 @@ from sdcontainer.units import unit_renamed
 
 def rename(ctx: Context, ref: str, new: str) -> Container:
     """Container ref, named new: its record as it is now."""
+    from sdcontainer.api.run import pods_unit_name
+
     check_name(new)
+    pods_unit_name(ctx, new)
     container = lifecycle.find(ctx, ref)
     old = container.name
     if new == old:

@@ -247,6 +247,7 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack, *, un
                 hint=f"remove that container (`sdc rm {spec.name}`) or choose another --name",
             )
         _machine_name_is_free(ctx, spec.name)
+        pods_unit_name(ctx, spec.name)
         image = images.find_image(ctx.paths, str(image.id))  # there still, now that no rmi can run
         driver = ctx.driver()
         if spec.named_volumes:
@@ -265,7 +266,18 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack, *, un
         stack.callback(_locked, ctx, containers.remove_container_dir, ctx.paths, spec.name)
         ctx.hold_name(spec.name)
         unit = unit or run_unit(spec.name, attach=not spec.detach, enabled=spec.enable)
-        address, names_at, netns, target = "", "", "", None
+        address, names_at, netns, target, pod, pod_ns = "", "", "", None, None, {}
+        if spec.pod:  # (api.pods: only then)
+            from sdcontainer.api import pods
+
+            pod = pods.find_pod(ctx.paths, spec.pod)
+            if spec.userns == "auto" and "ipc" in pod.share:
+                raise UsageError(f"--userns=auto in pod {pod.name}, whose IPC namespace is the host's user "
+                                 "namespace's: its root could not mount its /dev/mqueue there",
+                                 hint="create the pod with --share net,uts for such containers")  # fmt: skip
+            spec = replace(spec, pod=pod.name, network="host" if pod.network == "host" else "pod",
+                           hostname=pod.hostname if "uts" in pod.share else spec.hostname)  # fmt: skip
+            netns, pod_ns = pods.netns_path(pod), pods.namespaces(pod)
         if spec.joins:
             target = _network_to_join(ctx, spec)
             if target.spec.network == "host":  # its network is the host's: so is this one's
@@ -310,6 +322,8 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack, *, un
         hosts, resolv_conf = names_files(spec, hostname, address, names_at)
         if target is not None and netns:  # its network's names, as the container it joins has them (Docker's)
             hosts, resolv_conf = joiner_files(target.bundle, spec, hostname, hosts, resolv_conf)
+        elif pod is not None:  # its pod's, with its own name
+            hosts, resolv_conf = joiner_files(pod.directory, spec, spec.name, hosts, resolv_conf)
         (cdir / "hosts").write_text(hosts)
         (cdir / "resolv.conf").write_text(resolv_conf)
         # (the launcher writes these three into its layer at each start: bundle.OWN_FILES)
@@ -328,12 +342,19 @@ def create(ctx: Context, spec: ContainerSpec, stack: contextlib.ExitStack, *, un
                 account = account_in(tree, spec.user)
         config = bundle.build_runtime_config(spec, image_config=image.runtime, container_dir=cdir, account=account,
                                              caps=caps, idmap=idmap, container_id=cid, netns=netns,
-                                             volumes_at=str(driver.volumes))  # fmt: skip
+                                             joined=pod_ns, volumes_at=str(driver.volumes))  # fmt: skip
         if mount is not None:
             config["root"] = {**config["root"], "mount": mount}  # type: ignore[dict-item]
         records.write_json(cdir / protocol.CONFIG, config)
     lifecycle.announce(container, "create")
     return container
+
+
+def pods_unit_name(ctx: Context, name: str) -> None:
+    """A Conflict where a container named name would have a pod's unit (NAME-pod: sdc-NAME-pod.service)."""
+    if name.endswith("-pod") and (ctx.paths.root / "pods" / name[:-4] / protocol.POD).exists():
+        raise Conflict(f"the container name {name!r} is its pod's unit's: sdc-{name}.service",
+                       hint="choose another name")  # fmt: skip
 
 
 def names_files(spec: ContainerSpec, hostname: str, address: str, names_at: str) -> tuple[str, str]:
@@ -505,6 +526,10 @@ def enable(ctx: Context, container: Container) -> Container:
     removes whole (delete removes the unit files of a record that says enabled, and any it finds)."""
     from sdcontainer import persist
 
+    if container.spec.pod:
+        raise UsageError(f"container {container.name} is pod {container.spec.pod}'s: a pod's units are transient, "
+                         "and a reboot makes none of them", hint=f"start the pod again after a reboot: "
+                         f"sdc pod start {container.spec.pod}")  # fmt: skip
     ctx.claim(container.name)
     container = lifecycle.find(ctx, container.id)  # as it is now that it is ours
     spec = replace(container.spec, enable=True)
@@ -636,8 +661,19 @@ def _checked(spec: ContainerSpec) -> bool:
 
 
 def joined_unit(ctx: Context, container: Container, *, starting: bool = True) -> str:
-    """The unit of the container whose network container shares (--network container:NAME), or "";
+    """The unit of the container whose network container shares (--network container:NAME), or
+    its pod's (--pod, whose namespaces are made first if they are not there), or "";
     starting: a Conflict where that one is not running."""
+    if container.spec.pod:
+        from sdcontainer.api import pods
+
+        try:
+            pod = pods.find_pod(ctx.paths, container.spec.pod)
+        except NotFound:
+            return ""  # (gone: its start says its namespaces are not there)
+        if starting:
+            pods.ensure_up(ctx, pod)
+        return pod.unit
     if not container.spec.joins:
         return ""
     try:

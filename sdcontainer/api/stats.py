@@ -73,10 +73,10 @@ def sample(ctx: Context, found: Sequence[Container]) -> list[Sample]:
         net = _net_counters(pid) if pid else None
         read, write = _number(values.get("IOReadBytes")), _number(values.get("IOWriteBytes"))
         if read is None and write is None:
-            read, write = _blkio_v1(container.unit)
+            read, write = _blkio_v1(units.unit_cgroup(container.unit, container.spec.pod))
         cpu = _number(values.get("CPUUsageNSec"))
         if cpu is None:
-            cpu = _cpu_usage(container.unit)
+            cpu = _cpu_usage(units.unit_cgroup(container.unit, container.spec.pod))
         samples.append(Sample(container=container, at=now, cpu_ns=cpu,
                               memory=_number(values.get("MemoryCurrent")),
                               memory_limit=_number(values.get("MemoryMax")) or _host_memory(),
@@ -111,11 +111,10 @@ def _net_counters(pid: int) -> tuple[int, int] | None:
     return rx, tx
 
 
-def _cpu_usage(unit: str) -> int | None:
+def _cpu_usage(cgroup: str) -> int | None:
     """The unit's CPU time where systemd has none: a hybrid host whose cpuacct controller is not
     systemd's to use. Its cgroup in the unified hierarchy counts it all the same (cpu.stat's
-    usage_usec is there without any controller); or v1's cpuacct.usage."""
-    cgroup = units.unit_cgroup(unit)
+    usage_usec is there without any controller); or v1's cpuacct.usage. cgroup: the unit's (units.unit_cgroup)."""
     for path in (f"/sys/fs/cgroup/unified{cgroup}/cpu.stat", f"/sys/fs/cgroup{cgroup}/cpu.stat"):
         try:
             for line in Path(path).read_text().splitlines():
@@ -130,9 +129,9 @@ def _cpu_usage(unit: str) -> int | None:
         return None
 
 
-def _blkio_v1(unit: str) -> tuple[int | None, int | None]:
-    """cgroup v1's blkio counters of the unit (systemd has IOReadBytes on v2 alone)."""
-    path = f"/sys/fs/cgroup/blkio{units.unit_cgroup(unit)}/blkio.throttle.io_service_bytes_recursive"
+def _blkio_v1(cgroup: str) -> tuple[int | None, int | None]:
+    """cgroup v1's blkio counters of the unit's cgroup (systemd has IOReadBytes on v2 alone)."""
+    path = f"/sys/fs/cgroup/blkio{cgroup}/blkio.throttle.io_service_bytes_recursive"
     try:
         text = Path(path).read_text()
     except OSError:
@@ -201,7 +200,7 @@ def top(ctx: Context, ref: str, options: Sequence[str]) -> list[list[str]]:
     container = find(ctx, ref)
     if container.unit not in live_units(ctx):
         raise Conflict(f"container {container.name} is not running", hint="`sdc ps -a` shows its state")
-    pids = _unit_pids(container.unit)
+    pids = _unit_pids(units.unit_cgroup(container.unit, container.spec.pod))
     argv = ["ps", *(options or ["-o", "pid,user,%cpu,etime,args", "--forest"])]
     if not options:
         argv += ["-p", ",".join(map(str, sorted(pids))) or "0"]
@@ -240,11 +239,11 @@ def _field_end(line: str, index: int) -> int:
     return pos
 
 
-def _unit_pids(unit: str) -> set[int]:
+def _unit_pids(cgroup: str) -> set[int]:
     """Every process of the unit: its cgroup's and its sub-cgroups' (systemd's own hierarchy)."""
     pids: set[int] = set()
     for base in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"):
-        root = Path(f"{base}{units.unit_cgroup(unit)}")
+        root = Path(f"{base}{cgroup}")
         if (root / "cgroup.procs").exists():
             for procs in root.rglob("cgroup.procs"):
                 try:

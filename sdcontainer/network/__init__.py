@@ -186,6 +186,9 @@ def create_network(paths: Paths, name: str, *, subnet: str | None = None, gatewa
     """A new network's record (the bridge comes with its first container). Call with the store
     locked. routes: the host's (host_routes), which an automatic subnet must not overlap."""
     check_name(name)
+    if name in ("none", "host", "pod"):  # --network's words
+        raise UsageError(f"invalid network name {name!r}: --network {name} means no network of a name",
+                         hint="choose another name")  # fmt: skip
     if name in ALIASES or name == DEFAULT_NAME or _record(paths, name).exists():
         raise Conflict(f"network {name} exists already", hint="choose another name")
     others = [n.network for n in list_networks(paths)]

@@ -14,7 +14,7 @@ LAYERS = {
     "deferred": 0,
     "text": 0.5, "gotemplate": 0.5,
     "paths": 0.5, "digests": 1, "run": 1, "linux": 1, "devices": 1, "seccomp": 1, "cgroups": 1, "volumes": 1,
-    "machined": 1, "ports": 1, "journal": 1, "netns": 2,
+    "machined": 1, "ports": 1, "journal": 1, "netns": 2, "podns": 2.5,
     "containerspec": 1.5, "records": 2, "spec": 2, "userns": 2,
     "units": 3, "bundle": 3, "systemd": 3, "storage": 3, "layers": 3, "launcher": 3, "network": 3,
     "images": 4, "containers": 4, "launcher_entry": 4, "persist": 4,
@@ -71,8 +71,11 @@ def test_nothing_imports_upward() -> None:
 
 def test_launcher_is_standard_library_only() -> None:
     allowed = {"sdcontainer", "sdcontainer.linux", "sdcontainer.files", "sdcontainer.protocol", "sdcontainer.machined",
-               "sdcontainer.netns", "sdcontainer.journal", "sdcontainer.phases", "sdcontainer.jsonscan"}
-    for mod in ("launcher", "linux", "files", "protocol", "machined", "journal", "phases", "jsonscan"):
+               "sdcontainer.netns", "sdcontainer.podns", "sdcontainer.journal", "sdcontainer.phases",
+               "sdcontainer.jsonscan", "sdcontainer.cgroups", "sdcontainer.errors"}  # fmt: skip
+    checked = ("launcher", "linux", "files", "protocol", "machined", "journal", "phases", "jsonscan", "netns", "podns",
+               "errors", "cgroups")  # fmt: skip
+    for mod in checked:
         for imp in imports_of(PACKAGE / f"{mod}.py"):
             root = imp.split(".")[0]
             assert imp in allowed or root in sys.stdlib_module_names or root == "__future__", f"{mod} imports {imp}"
