@@ -143,6 +143,20 @@ step sdc ps -a
 rm /etc/sdc/systemd/hello.container
 sdc quadlet --remove-generator
 systemctl daemon-reload
+# A pod: two containers sharing a network (127.0.0.1), IPC and a hostname, the port published on the
+# pod; its namespaces are held by bind mounts, with no process of sdc's
+step sdc pod create --name shop -p 8082:80
+step sdc run -d --pod shop --name front busybox \
+    sh -c 'mkdir /www && echo "served in a pod" > /www/index.html && exec httpd -f -p 80 -h /www'
+step sdc run -d --pod shop --name probe busybox sleep 1000
+step sdc exec probe wget -qO- http://127.0.0.1/
+step python3 -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1:8082/", timeout=5).read().decode(), end="")'
+step sdc ps --pod
+step sdc pod ls
+step systemd-cgls --no-pager -u 'machine-sdc-pod_shop.slice'
+step systemctl stop sdc-shop-pod.target   # both containers stop, and the pod's namespaces go
+step sdc pod ls
+step sdc pod rm -f shop
 
 # Images: change a container, see and commit the change, push it to a registry and pull it into
 # another store. The registry is Debian's docker-registry on 127.0.0.1 only (its packaged config

@@ -249,9 +249,7 @@ def build_service_properties(
         **device_properties(spec),
         **restart_properties(spec.restart),
         **({"Delegate": True} if spec.runs_systemd else {}),
-        **bound(bound_to),
-        # A pod's: stopped with its target (`systemctl stop sdc-NAME-pod.target`)
-        **({"PartOf": [pod_target(spec.pod)]} if spec.pod else {}),
+        **bound(bound_to, spec.pod),
     }
 
 
@@ -265,9 +263,13 @@ def unit_renamed(unit: str, old: str, new: str) -> str:
     return unit
 
 
-def bound(unit: str) -> dict[str, object]:
-    """A container that shares another's network namespace (--network container:NAME) goes with
-    it: stopped when that one stops (its namespace torn down), never started before it."""
+def bound(unit: str, pod: str = "") -> dict[str, object]:
+    """A container that shares another's network namespace (--network container:NAME), or its
+    pod's (unit: the pod's service), goes with it: stopped when that one stops (its namespace torn
+    down), never started before it. A pod's is PartOf= its target too, and ordered after it: a
+    stop of the target (`systemctl stop sdc-NAME-pod.target`) stops it, and ends once it has."""
+    if pod and unit:
+        return {"BindsTo": [unit], "After": [unit, pod_target(pod)], "PartOf": [pod_target(pod)]}
     return {"BindsTo": [unit], "After": [unit]} if unit else {}
 
 
@@ -335,8 +337,7 @@ def build_scope_properties(spec: ContainerSpec, *, pid: int, bound_to: str = "")
         **limits,
         **device_properties(spec),
         **({"Delegate": True} if spec.runs_systemd else {}),
-        **bound(bound_to),
-        **({"PartOf": [pod_target(spec.pod)]} if spec.pod else {}),
+        **bound(bound_to, spec.pod),
     }
 
 

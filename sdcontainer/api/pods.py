@@ -283,6 +283,7 @@ def _properties(pod: Pod) -> dict[str, object]:
         # (not ExecStop=: ExecStopPost runs after a start that failed, or was stopped half way, too)
         "ExecStopPost": [(down[0], down, False)],
         "PartOf": [pod.target],
+        "After": [pod.target],  # (a stop of the target ends once this has stopped)
         "CollectMode": "inactive-or-failed",
         "TimeoutStartUSec": int(START_TIMEOUT * units.USEC),
     }

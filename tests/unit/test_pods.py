@@ -39,7 +39,8 @@ def test_a_pods_units_and_their_names() -> None:
     props = units.build_service_properties(spec, launcher=["l"], cleanup=["c"], read_only=[],
                                            bound_to="sdc-my-app-pod.service")
     assert props["Slice"] == "machine-sdc-pod_my\\x2dapp.slice" and props["PartOf"] == ["sdc-my-app-pod.target"]
-    assert props["BindsTo"] == props["After"] == ["sdc-my-app-pod.service"]
+    assert props["BindsTo"] == ["sdc-my-app-pod.service"]
+    assert props["After"] == ["sdc-my-app-pod.service", "sdc-my-app-pod.target"]
     scope = units.build_scope_properties(spec, pid=5, bound_to="sdc-my-app-pod.service")
     assert scope["Slice"] == units.SLICE and scope["PartOf"] == ["sdc-my-app-pod.target"]  # see units.pod_slice
     assert units.unit_cgroup("sdc-x.service", "my-app") == "/machine.slice/machine-sdc.slice/" \
