@@ -831,6 +831,46 @@ pod_app.command("list", help="List pods (as ls).", hidden=True)(pod_ls)
 pod_app.command("remove", help="Remove pods (as rm).", hidden=True)(pod_rm)
 
 
+# --- Kubernetes YAML ----------------------------------------------------------------
+
+kube_app = typer.Typer(help="Kubernetes YAML: play a file's pods (v1 Pod, apps/v1 Deployment, v1 ConfigMap), "
+                       "take them down.", no_args_is_help=True)  # fmt: skip
+app.add_typer(kube_app, name="kube")
+
+
+@kube_app.command("play")
+def kube_play(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(metavar="FILE", help="The YAML file (- for stdin)")],
+    network: Annotated[Optional[str], typer.Option("--network", "--net", help="The pods' network (default: "
+                       "bridge; hostNetwork: true is the host's)")] = None,
+    replace_: Annotated[bool, typer.Option("--replace", help="Remove the file's pods first if they are there")] = False,
+) -> None:
+    """Make the file's pods and run their containers: a pod each (`sdc pod`), a container each
+    (`run -d --pod`). Fields sdc does not play are errors that name them."""
+    from sdcontainer.kube import play
+
+    for pod, made in play.play(_sdc(ctx), play.read(file), network=network or "", replace_pods=replace_):
+        typer.echo(f"Pod:\n{pod.id}\nContainers:")
+        for container in made:
+            typer.echo(container.id)
+
+
+@kube_app.command("down")
+def kube_down(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(metavar="FILE", help="The YAML file played (- for stdin)")],
+) -> None:
+    """Remove the file's pods, their containers and their emptyDir volumes (claims' volumes stay)."""
+    from sdcontainer.kube import play
+
+    removed = play.down(_sdc(ctx), play.read(file))
+    if removed:
+        typer.echo("Pods removed:")
+    for name in removed:
+        typer.echo(name)
+
+
 # --- volumes ---------------------------------------------------------------------
 
 volume_app = typer.Typer(help="Manage volumes.", no_args_is_help=True)

@@ -1,0 +1,1 @@
+"""Kubernetes YAML in and out: `sdc kube play`, `kube down` (play.py) of what model.py reads."""
