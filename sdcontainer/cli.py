@@ -871,6 +871,23 @@ def kube_down(
         typer.echo(name)
 
 
+@kube_app.command("generate")
+def kube_generate(
+    ctx: typer.Context,
+    refs: Annotated[list[str], typer.Argument(metavar="POD|CONTAINER...")],
+    filename: Annotated[Optional[str], typer.Option("--filename", "-f", help="Write it to this file")] = None,
+) -> None:
+    """Print a pod (or a container) as a Kubernetes v1 Pod, with its ConfigMaps: `kube play` plays
+    it back, `kubectl apply` takes it."""
+    from sdcontainer.kube import generate
+
+    text = generate.generate(_sdc(ctx), refs)
+    if filename:
+        pathlib.Path(filename).write_text(text)
+    else:
+        typer.echo(text, nl=False)
+
+
 # --- volumes ---------------------------------------------------------------------
 
 volume_app = typer.Typer(help="Manage volumes.", no_args_is_help=True)
