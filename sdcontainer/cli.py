@@ -831,6 +831,32 @@ pod_app.command("list", help="List pods (as ls).", hidden=True)(pod_ls)
 pod_app.command("remove", help="Remove pods (as rm).", hidden=True)(pod_rm)
 
 
+@app.command("auto-update")
+def auto_update(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say which would be updated; change nothing")] = False,
+    rollback: Annotated[bool, typer.Option("--rollback/--no-rollback", help="Make one whose new image fails "
+                        "again from its old one")] = True,
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Update running containers labelled io.containers.autoupdate=registry (or local): made again
+    from their image's reference when it has moved (units/sdc-auto-update.timer runs this daily)."""
+    from sdcontainer.api import autoupdate
+
+    if fmt not in ("table", "json"):
+        raise SdcError(f"invalid --format {fmt[:40]!r}", hint="table or json")
+    found = autoupdate.auto_update(_sdc(ctx), dry_run=dry_run, rollback=rollback)
+    rows = [{"Unit": u.unit, "Container": u.container, "Image": u.image, "Policy": u.policy, "Updated": u.updated}
+            for u in found]  # fmt: skip
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        table = [["UNIT", "CONTAINER", "IMAGE", "POLICY", "UPDATED"], *[list(r.values()) for r in rows]]
+        typer.echo(render.format_table(table), nl=False)
+    if any(u.updated.startswith("failed") for u in found):
+        raise typer.Exit(1)
+
+
 # --- Kubernetes YAML ----------------------------------------------------------------
 
 kube_app = typer.Typer(help="Kubernetes YAML: play a file's pods (v1 Pod, apps/v1 Deployment, v1 ConfigMap), "

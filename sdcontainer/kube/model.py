@@ -17,6 +17,7 @@ from typing import Any
 from sdcontainer.containerspec import check_name
 from sdcontainer.errors import UsageError
 from sdcontainer.record import field, record, replace
+from sdcontainer.volumes import check_volume_name
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000
@@ -35,6 +36,7 @@ class Volume:
     medium: str = ""  # emptyDir's: "" (a volume of the store's) or Memory (a tmpfs)
     read_only: bool = False
     items: tuple[tuple[str, str], ...] = ()  # configMap's: (key, path)
+    mode: int = 0o644  # configMap's defaultMode: its files'
 
 
 @record(kw_only=True)
@@ -109,7 +111,7 @@ class Fields:
         for key in self.data:
             if key not in self.read:
                 raise UsageError(f"{self.at(str(key))}: not supported by sdc",
-                                 hint="remove it; `sdc kube play --help` lists the fields sdc takes")  # fmt: skip
+                                 hint="remove it: sdc plays the fields its README lists (Kubernetes YAML)")  # fmt: skip
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
@@ -120,13 +122,24 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 
 def load(text: str) -> list[dict[str, Any]]:
-    """The file's documents (YAML, PyYAML's safe loader: no tags of Python's), bounded."""
+    """The file's documents (YAML, PyYAML's safe loader: no tags of Python's, and no aliases), bounded."""
     if len(text.encode(errors="replace")) > MAX_BYTES:
         raise UsageError("the file is larger than 4 MiB", hint="split it")
     import yaml
 
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
+        """PyYAML's safe loader without aliases: an alias (and a merge key of one) may expand a
+        small file into a vast one before anything is counted; Kubernetes' files need none."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(None, None, "an alias (*name): sdc takes none",
+                                                  event.start_mark)  # fmt: skip
+            return super().compose_node(parent, index)
+
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in yaml.load_all(text, Loader=Loader) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -197,8 +210,8 @@ def _metadata(top: Fields) -> tuple[str, dict[str, str], dict[str, str]]:
     if namespace != "default":
         raise UsageError(f"metadata.namespace {namespace!r}: sdc has no namespaces but the default",
                          hint="remove it")  # fmt: skip
-    labels = _strings(meta, "labels")
-    annotations = _strings(meta, "annotations")
+    labels = _labels(meta, "labels")
+    annotations = _labels(meta, "annotations")
     meta.ignore("creationTimestamp")
     meta.done()
     return name, labels, annotations
@@ -210,6 +223,21 @@ def _strings(fields: Fields, key: str) -> dict[str, str]:
         if not isinstance(k, str) or not isinstance(v, str):
             raise UsageError(f"{fields.at(key)}: {str(k)[:40]!r} is not a string's", hint="quote the value")
     return dict(found)
+
+
+def _labels(fields: Fields, key: str) -> dict[str, str]:
+    """Labels (or annotations, which sdc keeps as labels), checked as --label's are."""
+    from sdcontainer.spec import parse_labels
+
+    found = _strings(fields, key)
+    for k in found:
+        if "=" in k or not k:
+            raise UsageError(f"{fields.at(key)}: {k[:40]!r} is not a label's name", hint="no '='")
+    try:
+        parse_labels([f"{k}={v}" for k, v in found.items()])
+    except UsageError as exc:
+        raise UsageError(f"{fields.at(key)}: {exc.message}", hint=exc.hint) from None
+    return found
 
 
 def _pod(top: Fields, kind: str) -> Pod:
@@ -232,7 +260,7 @@ def _pod_spec(spec: Fields, name: str, kind: str, labels: dict[str, str]) -> Pod
     hostname = spec.get("hostname", str, "")
     host_network = spec.get("hostNetwork", bool, False)
     pod_security = spec.sub("securityContext")
-    pod_user = _run_as(pod_security) if pod_security is not None else ""
+    pod_user = _run_as(pod_security) if pod_security is not None else ("", False)
     if pod_security is not None:
         pod_security.done()
     spec.ignore("enableServiceLinks", "dnsPolicy")  # (the cluster's DNS and service variables: none here)
@@ -242,7 +270,8 @@ def _pod_spec(spec: Fields, name: str, kind: str, labels: dict[str, str]) -> Pod
         raise UsageError(f"{spec.at('volumes')}: two volumes of one name", hint="name each one differently")
     containers, publish = [], []
     for c in spec.items("containers"):
-        container, ports = _container(c, name, known, restart=RESTART[restart], user=pod_user, grace=grace)
+        container, ports = _container(c, name, known, restart=RESTART[restart], user=pod_user, grace=grace,
+                                      host_network=host_network)  # fmt: skip
         containers.append(container)
         publish.extend(ports)
     if not containers:
@@ -271,7 +300,7 @@ def _deployment(top: Fields) -> Pod:
     meta = template.sub("metadata")
     pod_labels: dict[str, str] = {}
     if meta is not None:
-        pod_labels = {**_strings(meta, "labels"), **_strings(meta, "annotations")}
+        pod_labels = {**_labels(meta, "labels"), **_labels(meta, "annotations")}
         meta.ignore("name", "creationTimestamp")
         meta.done()
     pod_spec = template.sub("spec")
@@ -319,8 +348,9 @@ def _volume(v: Fields) -> Volume:
         if path_type not in ("", "Directory", "DirectoryOrCreate", "File", "FileOrCreate"):
             raise UsageError(f"{source.at('type')} {path_type!r}",
                              hint="Directory, DirectoryOrCreate, File or FileOrCreate")  # fmt: skip
-        if not path.startswith("/"):
-            raise UsageError(f"{source.at('path')} {path!r} is not absolute", hint="give an absolute path")
+        if not path.startswith("/") or any(c in path for c in ":,\0\n"):
+            raise UsageError(f"{source.at('path')} {path[:60]!r}: not an absolute path sdc binds",
+                             hint="an absolute path without ':' or ','")  # fmt: skip
         volume = Volume(name=name, kind=kind, source=path, path_type=path_type)
     elif kind == "emptyDir":
         medium = source.get("medium", str, "")
@@ -329,6 +359,11 @@ def _volume(v: Fields) -> Volume:
         volume = Volume(name=name, kind=kind, medium=medium)
     elif kind == "persistentVolumeClaim":
         claim = source.need("claimName")
+        try:
+            check_volume_name(claim)
+        except UsageError:
+            raise UsageError(f"{source.at('claimName')} {claim[:60]!r} is not a volume's name",
+                             hint="letters, digits, '_', '.', '-'") from None  # fmt: skip
         volume = Volume(name=name, kind=kind, source=claim, read_only=source.get("readOnly", bool, False))
     else:
         items = []
@@ -340,14 +375,16 @@ def _volume(v: Fields) -> Volume:
                                  hint="give a path like conf/app.ini")  # fmt: skip
             item.done()
             items.append((key, path))
-        source.ignore("defaultMode")
-        volume = Volume(name=name, kind=kind, source=source.need("name"), items=tuple(items))
+        mode = source.get("defaultMode", int, 0o644)
+        if not 0 <= mode <= 0o777:
+            raise UsageError(f"{source.at('defaultMode')} {mode}: not a file's mode", hint="0 to 0777 (511)")
+        volume = Volume(name=name, kind=kind, source=source.need("name"), items=tuple(items), mode=mode)
     source.done()
     return volume
 
 
-def _container(c: Fields, pod: str, volumes: set[str], *, restart: str, user: str,
-               grace: int | None) -> tuple[Container, list[str]]:  # fmt: skip
+def _container(c: Fields, pod: str, volumes: set[str], *, restart: str, user: tuple[str, bool],
+               grace: int | None, host_network: bool) -> tuple[Container, list[str]]:  # fmt: skip
     name = c.need("name")
     image = c.need("image")
     command = _words(c, "command")
@@ -358,13 +395,17 @@ def _container(c: Fields, pod: str, volumes: set[str], *, restart: str, user: st
     env = []
     for e in c.items("env"):
         key = e.need("name")
-        value = e.get("value", (str, int, float, bool), "")
+        value = e.get("value", str, "")
+        if "=" in key or "\0" in key or "\0" in value:
+            raise UsageError(f"{e.at('name')} {key[:40]!r}: not an environment variable's name", hint="no '='")
         e.done()
         env.append(f"{key}={value}")
     if env:
         flags["env"] = env
     if workdir := c.get("workingDir", str, ""):
         flags["workdir"] = workdir
+    # IfNotPresent when not said, for :latest too (Kubernetes would say Always there): sdc's run pulls
+    # what the store lacks, and a file played twice runs the same image (README)
     policy = c.get("imagePullPolicy", str, "IfNotPresent")
     if policy not in PULL:
         raise UsageError(f"{c.at('imagePullPolicy')} {policy!r}", hint="Always, IfNotPresent or Never")
@@ -382,12 +423,19 @@ def _container(c: Fields, pod: str, volumes: set[str], *, restart: str, user: st
         host_ip = p.get("hostIP", str, "")
         p.ignore("name")
         p.done()
-        if host is not None:  # (a containerPort alone publishes nothing: it is the pod's to reach)
+        if host is not None and host_network:  # the host's ports are the pod's already
+            if host != port:
+                raise UsageError(f"{p.at('hostPort')} {host} with hostNetwork: not its containerPort {port}",
+                                 hint="give hostPort equal to containerPort, or none")  # fmt: skip
+        elif host is not None:  # (a containerPort alone publishes nothing: it is the pod's to reach)
             ip = (f"[{host_ip}]:" if ":" in host_ip else f"{host_ip}:") if host_ip else ""
             ports.append(f"{ip}{host}:{port}/{proto.lower()}")
     mounts = []
     for m in c.items("volumeMounts"):
         volume, path = m.need("name"), m.need("mountPath")
+        if not path.startswith("/") or any(c in path for c in ":,\0\n"):
+            raise UsageError(f"{m.at('mountPath')} {path[:60]!r}: not an absolute path sdc mounts",
+                             hint="an absolute path without ':' or ','")  # fmt: skip
         if volume not in volumes:
             raise UsageError(f"{m.at('name')} {volume!r}: no such volume in the pod", hint="add it to spec.volumes")
         mounts.append((volume, path, m.get("readOnly", bool, False)))
@@ -398,7 +446,7 @@ def _container(c: Fields, pod: str, volumes: set[str], *, restart: str, user: st
         resources.done()
     security = c.sub("securityContext")
     if security is not None:
-        user = _run_as(security) or user
+        user = _run_as(security, user)
         flags["privileged"] = security.get("privileged", bool, False)
         flags["read_only"] = security.get("readOnlyRootFilesystem", bool, False)
         escalation = security.get("allowPrivilegeEscalation", bool)
@@ -411,8 +459,11 @@ def _container(c: Fields, pod: str, volumes: set[str], *, restart: str, user: st
             flags["cap_drop"] = _words(caps, "drop") or None
             caps.done()
         security.done()
-    if user:
-        flags["user"] = user
+    if user[1] and (not user[0] or user[0].split(":")[0] == "0"):
+        raise UsageError(f"{c.at('securityContext')}: runAsNonRoot without a runAsUser other than 0",
+                         hint="give runAsUser (sdc does not check the image's user)")  # fmt: skip
+    if user[0]:
+        flags["user"] = user[0]
     c.done()
     return Container(name=name, image=image, command=command, args=args, flags=flags, mounts=tuple(mounts)), ports
 
@@ -426,15 +477,15 @@ def _words(fields: Fields, key: str) -> tuple[str, ...] | None:
     return tuple(found)
 
 
-def _run_as(security: Fields) -> str:
+def _run_as(security: Fields, inherited: tuple[str, bool] = ("", False)) -> tuple[str, bool]:
+    """(the user, runAsNonRoot) of a securityContext, over what the pod's gives (inherited)."""
     uid = security.get("runAsUser", int)
     gid = security.get("runAsGroup", int)
-    security.ignore("runAsNonRoot")
-    if security.data.get("runAsNonRoot") and not uid:
-        raise UsageError(f"{security.at('runAsNonRoot')}: give runAsUser too", hint="sdc checks no image's user")
+    non_root = security.get("runAsNonRoot", bool)
     if gid is not None and uid is None:
         raise UsageError(f"{security.at('runAsGroup')} needs runAsUser", hint="give both")
-    return "" if uid is None else f"{uid}:{gid}" if gid is not None else str(uid)
+    user = inherited[0] if uid is None else f"{uid}:{gid}" if gid is not None else str(uid)
+    return user, inherited[1] if non_root is None else non_root
 
 
 def _resources(resources: Fields) -> dict[str, Any]:

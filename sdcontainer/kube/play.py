@@ -53,11 +53,17 @@ def play(ctx: Context, text: str, *, network: str = "",
         if pods.pod_exists(ctx.paths, kube_pod.name) and not replace_pods:
             raise Conflict(f"pod {kube_pod.name} exists already",
                            hint="`sdc kube down FILE` first, or play it with --replace")  # fmt: skip
-    played = []
-    for kube_pod in plan.pods:
-        if replace_pods and pods.pod_exists(ctx.paths, kube_pod.name):
-            _remove(ctx, kube_pod)
-        played.append(_play_pod(ctx, kube_pod, plan.config_maps, network=network))
+    played: list[tuple[Pod, list[Container]]] = []
+    try:
+        for kube_pod in plan.pods:
+            if replace_pods and pods.pod_exists(ctx.paths, kube_pod.name):
+                _remove(ctx, kube_pod)
+            played.append(_play_pod(ctx, kube_pod, plan.config_maps, network=network))
+    except BaseException:
+        for kube_pod in plan.pods[: len(played)]:  # (the one that failed has removed itself)
+            with contextlib.suppress(SdcError):
+                _remove(ctx, kube_pod)
+        raise
     return played
 
 
@@ -79,6 +85,7 @@ def _play_pod(ctx: Context, kube_pod: model.Pod, config_maps: dict[str, dict[str
     try:
         _host_paths(kube_pod)
         _write_config_maps(Path(pod.directory), kube_pod, config_maps)
+        _empty_dirs(ctx, kube_pod, pod)
         mounts = _mounts(ctx, kube_pod)
         for container in kube_pod.containers:
             made.append(run.run_detached(ctx, _spec(kube_pod, container, mounts)))
@@ -135,7 +142,8 @@ def _host_paths(kube_pod: model.Pod) -> None:
             path.mkdir(mode=0o755, parents=True, exist_ok=True)
         elif v.path_type == "FileOrCreate" and not path.exists():
             path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-            path.touch(mode=0o644)
+            with contextlib.suppress(FileExistsError):  # (not through a dangling symlink's target)
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
         if (v.path_type.startswith("Directory") and not path.is_dir()) or (
                 v.path_type.startswith("File") and not path.is_file()):  # fmt: skip
             kind = v.path_type.removesuffix("OrCreate").lower()
@@ -157,9 +165,28 @@ def _write_config_maps(directory: Path, kube_pod: model.Pod, config_maps: dict[s
                                hint="give one of its data's keys")  # fmt: skip
             target = at / path
             target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             with os.fdopen(fd, "w") as f:
+                os.fchmod(f.fileno(), v.mode)  # its defaultMode, whatever the umask
                 f.write(data[key])
+
+
+POD_LABEL = "io.sdc.kube.pod"  # an emptyDir's volume: the ID of the pod `kube play` made it for
+
+
+def _empty_dirs(ctx: Context, kube_pod: model.Pod, pod: Pod) -> None:
+    """The pod's emptyDir volumes made, labelled with its ID: a volume of the name already there
+    is someone's data, not an empty directory (and `kube down` would remove it)."""
+    from sdcontainer.api import volumes
+
+    for v in kube_pod.volumes:
+        if v.kind == "emptyDir" and not v.medium:
+            name = empty_dir_volume(kube_pod, v)
+            if name in volumes.names(ctx.paths):
+                raise Conflict(f"{kube_pod.source}: volume {v.name}: a volume {name} is there already, "
+                               "not an empty one",
+                               hint=f"remove it (`sdc volume rm {name}`), or rename the volume")  # fmt: skip
+            volumes.create_volume(ctx, name, labels={POD_LABEL: pod.id})
 
 
 def down(ctx: Context, text: str) -> list[str]:
@@ -176,10 +203,19 @@ def down(ctx: Context, text: str) -> list[str]:
 
 
 def _remove(ctx: Context, kube_pod: model.Pod) -> None:
+    """The pod removed with its containers, and the emptyDir volumes `kube play` made for it (by
+    their label: a volume of the name that is not the pod's stays)."""
     from sdcontainer.api import pods, volumes
 
-    if pods.pod_exists(ctx.paths, kube_pod.name):
-        pods.remove(ctx, [kube_pod.name], force=True)
-    empty = [empty_dir_volume(kube_pod, v) for v in kube_pod.volumes if v.kind == "emptyDir" and not v.medium]
+    if not pods.pod_exists(ctx.paths, kube_pod.name):
+        return
+    pod_id = pods.find_pod(ctx.paths, kube_pod.name).id
+    pods.remove(ctx, [kube_pod.name], force=True)
+    empty = []
+    for v in kube_pod.volumes:
+        name = empty_dir_volume(kube_pod, v)
+        if v.kind == "emptyDir" and not v.medium and name in volumes.names(ctx.paths):
+            if volumes.inspect_volume(ctx, name).get("Labels", {}).get(POD_LABEL) == pod_id:
+                empty.append(name)
     if empty:
         volumes.remove_volumes(ctx, empty, force=True)

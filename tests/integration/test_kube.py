@@ -57,10 +57,10 @@ spec:
       containers:
       - name: api
         image: IMAGE
-        args: [sh, -c, "cat /etc/app/app.ini; id -u; exec sleep 1000"]
+        args: [sh, -c, "cat /etc/app/app.ini; id -u; stat -c %a /etc/app/app.ini; exec sleep 1000"]
         volumeMounts: [{name: conf, mountPath: /etc/app}]
         securityContext: {runAsUser: 1000, runAsGroup: 1000}
-      volumes: [{name: conf, configMap: {name: webconf}}]
+      volumes: [{name: conf, configMap: {name: webconf, defaultMode: 0444}}]
 """
 
 
@@ -86,7 +86,7 @@ def test_kube_play_of_a_pod_and_a_deployment(sdc: Sdc, image: str, name: str, st
         assert unit_property(f"sdc-{web}-httpd.service", "CPUQuotaPerSecUSec") == "500ms"
         assert unit_property(f"sdc-{web}-httpd.service", "Restart") == "always"
         assert unit_property(f"sdc-{api}-api.service", "Restart") == "no"
-        assert sdc.ok("logs", f"{api}-api") == "mode=prod\n1000\n"
+        assert sdc.ok("logs", f"{api}-api") == "mode=prod\n1000\n444\n"
         [info] = json.loads(sdc.ok("pod", "inspect", web))
         assert info["NumContainers"] == 2 and info["Labels"] == {"app": "web"}, info
         assert status(sdc, f"{api}-api") == "running"
@@ -105,13 +105,14 @@ def test_kube_play_of_a_pod_and_a_deployment(sdc: Sdc, image: str, name: str, st
 def test_a_field_sdc_does_not_play_is_named(sdc: Sdc, image: str, name: str, store: Path, tmp_path: Path) -> None:
     before = store_state(store)
     base = PLAYED.replace("NAME", name).replace("IMAGE", image).replace("HOSTDIR", str(tmp_path / "d"))
+    (tmp_path / "good.yaml").write_text(base)
     for change, says in (
         (("    resources:", "    livenessProbe: {exec: {command: [true]}}\n    resources:"),
          "Pod/NAME-web: spec.containers[0].livenessProbe: not supported by sdc"),
         (("  replicas: 1", "  replicas: 3"), "Deployment/NAME-api: spec.replicas 3"),
-        (("{name: conf, configMap: {name: webconf}}", "{name: conf, secret: {secretName: s}}"),
+        (("{name: conf, configMap: {name: webconf, defaultMode: 0444}}", "{name: conf, secret: {secretName: s}}"),
          "spec.volumes[0].secret: not supported by sdc"),
-        (("{name: conf, configMap: {name: webconf}}", "{name: conf, configMap: {name: other}}"),
+        (("configMap: {name: webconf, defaultMode", "configMap: {name: other, defaultMode"),
          "no ConfigMap other in the file"),
         (("path: index.html}", "path: ../../etc/x}"), "not a relative path"),
         (("memory: 64Mi", "memory: lots"), "is not a quantity"),
@@ -125,6 +126,12 @@ def test_a_field_sdc_does_not_play_is_named(sdc: Sdc, image: str, name: str, sto
         proc = sdc("kube", "play", str(tmp_path / "bad.yaml"))
         assert proc.returncode != 0 and proc.stderr.count("\n") == 1, (change, proc)
         assert says.replace("NAME", name) in proc.stderr, (change, proc.stderr)
+    # an emptyDir's volume that is there already is someone's data: refused, and kept
+    sdc.ok("volume", "create", f"{name}-web-scratch")
+    proc = sdc("kube", "play", "--network", "bridge", str(tmp_path / "good.yaml"))
+    assert proc.returncode != 0 and proc.stderr.count("\n") == 1 and "is there already" in proc.stderr, proc
+    assert sdc.ok("volume", "ls", "-q") == f"{name}-web-scratch\n" and sdc.ok("pod", "ls", "-q") == ""
+    sdc.ok("volume", "rm", f"{name}-web-scratch")
     # a container's flags are checked before anything is made: a bad image's pull fails after the pod
     # is made, and the pod goes again
     (tmp_path / "bad.yaml").write_text(base.replace(f"image: {image}", "image: 127.0.0.1:9/none:1", 1))
@@ -166,12 +173,17 @@ def test_kube_generate_validates_and_plays_back(sdc: Sdc, image: str, name: str,
         sdc.ok("kube", "down", str(tmp_path / "app.yaml"))
         sdc.ok("kube", "play", "--network", "bridge", str(generated))
         assert fetch(8098) == "hello from a configMap\n"
-        assert sdc.ok("logs", f"{api}-api") == "mode=prod\n1000\n"
+        assert sdc.ok("logs", f"{api}-api") == "mode=prod\n1000\n444\n"
         after = {c: _settings(sdc, c) for c in containers}
         for c in containers:  # the configMap's files are bound from the pod's own directory, as before
             assert after[c] == before[c], (c, before[c], after[c])
         assert sdc.ok("kube", "generate", web, api) == generated.read_text()
         assert sdc.ok("kube", "down", str(generated)) == f"Pods removed:\n{web}\n{api}\n"
+        # what a Pod cannot say is an error, not a container less confined when played back
+        sdc.ok("run", "-d", "--name", name, "--init", image, "sleep", "1000")
+        proc = sdc("kube", "generate", name)
+        assert proc.returncode != 0 and "--init" in proc.stderr and proc.stderr.count("\n") == 1, proc
+        sdc.ok("rm", "-f", name)
     finally:
         sdc("kube", "down", str(tmp_path / "app.yaml"))
         if generated.exists():

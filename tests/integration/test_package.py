@@ -81,6 +81,11 @@ def test_the_package_installs_runs_containers_and_removes(deb: Path, busybox_tar
         assert "pkgq" in run("/usr/bin/sdc", "ps", env=env).stdout
         assert run("systemctl", "stop", "pkgq.service").returncode == 0
         assert "pkgq" not in run("/usr/bin/sdc", "ps", "-a", env=env).stdout
+        # The package's auto-update timer and the service it starts (no labelled container: nothing to do)
+        verified = run("systemd-analyze", "verify", "sdc-auto-update.timer", "sdc-auto-update.service")
+        assert verified.returncode == 0, verified.stderr
+        updated = run("systemctl", "start", "sdc-auto-update.service")
+        assert updated.returncode == 0, updated.stderr + run("journalctl", "-u", "sdc-auto-update.service").stdout
     finally:
         quadlet.unlink(missing_ok=True)
         run("systemctl", "daemon-reload")

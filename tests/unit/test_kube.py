@@ -68,12 +68,56 @@ def test_cpus() -> None:
             model.cpus(bad, "x")
 
 
+def test_a_large_file_is_bounded() -> None:
+    with pytest.raises(UsageError, match="more than"):
+        model.parse("a: [" + "1," * (model.MAX_NODES + 10) + "1]\n")
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (("claimName: data", "claimName: /etc"), "not a volume's name"),
+    (("mountPath: /data}", "mountPath: '/data:suid,dev'}"), "not an absolute path sdc mounts"),
+    (("path: /srv/data", "path: '/:/host'"), "not an absolute path sdc binds"),
+    (("value: prod", "value: 8"), "not a string"),
+    (("{runAsUser: 1000, runAsGroup: 1000}", "{runAsNonRoot: true}"), "runAsNonRoot without a runAsUser"),
+    (("labels: {app: web}", "labels: {app: web, 'a=b': c}"), "not a label's name"),
+])  # fmt: skip
+def test_what_a_hostile_file_tries_is_refused(change: tuple[str, str], says: str) -> None:
+    text = TEXT.replace("{name: data, hostPath:", "{name: claim, persistentVolumeClaim: {claimName: data}}\n"
+                        "  - {name: data, hostPath:")  # fmt: skip
+    assert model.parse(text)
+    bad = text.replace(*change)
+    assert bad != text, change
+    with pytest.raises(UsageError, match=says):
+        model.parse(bad)
+
+
+def test_pod_and_container_security_contexts_merge() -> None:
+    pod_level = "      restartPolicy: Never\n      securityContext: {runAsNonRoot: true, runAsUser: 1000}"
+    text = TEXT.replace("      restartPolicy: Never", pod_level)
+    text = text.replace("{runAsUser: 1000, runAsGroup: 1000}", "{runAsUser: 0}")
+    with pytest.raises(UsageError, match="runAsNonRoot"):
+        model.parse(text)
+    text = text.replace("{runAsUser: 0}", "{readOnlyRootFilesystem: true}")
+    assert model.parse(text).pods[1].containers[0].flags["user"] == "1000"
+
+
+def test_kubernetes_pull_default_and_host_network_ports() -> None:
+    plan = model.parse(TEXT.replace("image: busybox\n    command: [httpd", "image: busybox:1\n    command: [httpd"))
+    httpd, writer = plan.pods[0].containers
+    assert httpd.flags["pull"] == writer.flags["pull"] == "missing"  # (:latest too: sdc's default, said)
+    with pytest.raises(UsageError, match="hostNetwork"):
+        model.parse(TEXT.replace("  restartPolicy: Always", "  restartPolicy: Always\n  hostNetwork: true"))
+    plan = model.parse(TEXT.replace("  restartPolicy: Always", "  restartPolicy: Always\n  hostNetwork: true")
+                       .replace("hostPort: 8098", "hostPort: 80"))  # fmt: skip
+    assert plan.pods[0].host_network and plan.pods[0].publish == ()
+
+
 def test_an_alias_bomb_is_bounded() -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
         f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
         for i in range(8))  # fmt: skip
-    with pytest.raises(UsageError, match="more than"):
+    with pytest.raises(UsageError, match="an alias"):
         model.parse(bomb)
 
 

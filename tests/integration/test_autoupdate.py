@@ -1,0 +1,63 @@
+"""`sdc auto-update` (api/autoupdate.py) against a real registry on 127.0.0.1: a labelled
+container made again from its moved tag, and rolled back when the new image fails."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.integration import registry
+from tests.integration.conftest import Sdc
+
+LABEL = "io.containers.autoupdate=registry"
+
+
+def _image_id(sdc: Sdc, container: str) -> str:
+    [info] = json.loads(sdc.ok("inspect", container))
+    return str(info["Image"])
+
+
+def _version(sdc: Sdc, name: str, version: str, *extra: str) -> None:
+    """An image name whose /version says version (and what extra does to it)."""
+    maker = f"{name}-mk"
+    sdc.ok("run", "--name", maker, "bb", "sh", "-c", f"echo {version} > /version; {' '.join(extra) or 'true'}")
+    sdc.ok("commit", maker, name)
+    sdc.ok("rm", maker)
+
+
+def test_a_moved_tag_updates_and_a_broken_image_rolls_back(sdc: Sdc, image: str, name: str, tmp_path: Path) -> None:
+    assert image == "bb"
+    local = f"{name}-src"
+    with registry.serve(tmp_path / "registry") as address:
+        ref = f"{address}/team/app:1"
+        try:
+            _version(sdc, local, "v1")
+            sdc.ok("push", local, ref)
+            sdc.ok("pull", "-q", ref)
+            sdc.ok("run", "-d", "--name", name, "--label", LABEL, "--stop-timeout", "1", ref,
+                   "sh", "-c", "cat /version; exec sleep 1000")  # fmt: skip
+            first = _image_id(sdc, name)
+            out = sdc.ok("auto-update", "--format", "json")
+            assert [(u["Unit"], u["Policy"], u["Updated"]) for u in json.loads(out)] == \
+                [(f"sdc-{name}.service", "registry", "false")], out  # fmt: skip
+
+            _version(sdc, local, "v2")
+            sdc.ok("push", local, ref)  # the tag moves
+            assert "pending" in sdc.ok("auto-update", "--dry-run")
+            assert _image_id(sdc, name) == first  # a dry run changes nothing
+            out = sdc.ok("auto-update")
+            assert f"sdc-{name}.service" in out and "true" in out, out
+            second = _image_id(sdc, name)
+            assert second != first and sdc.ok("exec", name, "cat", "/version") == "v2\n"
+            assert sdc.ok("inspect", "--format", "{{.Config.Labels}}", name).count("autoupdate") == 1
+
+            _version(sdc, local, "v3", "rm /bin/sh")  # its command cannot start
+            sdc.ok("push", local, ref)
+            proc = sdc("auto-update")
+            assert proc.returncode == 0 and "rolled back" in proc.stdout, proc
+            assert _image_id(sdc, name) == second and sdc.ok("exec", name, "cat", "/version") == "v2\n"
+            [info] = json.loads(sdc.ok("inspect", name))
+            assert info["State"]["Status"] == "running"
+        finally:
+            sdc("rm", "-f", name)
+            sdc("rmi", "-f", local, ref)
