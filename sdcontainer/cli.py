@@ -853,7 +853,7 @@ def auto_update(
     else:
         table = [["UNIT", "CONTAINER", "IMAGE", "POLICY", "UPDATED"], *[list(r.values()) for r in rows]]
         typer.echo(render.format_table(table), nl=False)
-    if any(u.updated.startswith("failed") for u in found):
+    if any(u.updated not in ("true", "false", "pending") for u in found):  # failed, or rolled back
         raise typer.Exit(1)
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from sdcontainer import containers
 from sdcontainer.containerspec import ContainerSpec, label_map
-from sdcontainer.errors import SdcError, UsageError
+from sdcontainer.errors import Conflict, NotFound, SdcError, UsageError
 from sdcontainer.record import record, replace
 
 if TYPE_CHECKING:
@@ -41,7 +42,29 @@ class Update:
     updated: str  # true, false, pending (--dry-run), rolled back, failed
 
 
+@contextlib.contextmanager
+def _one_at_a_time(ctx: Context) -> Iterator[None]:
+    """One auto-update of a store at a time (the timer's and one by hand): a second is an error."""
+    import fcntl
+
+    ctx.paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(ctx.paths.root / "auto-update.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict("another sdc auto-update of this store is at work", hint="let it finish") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def auto_update(ctx: Context, *, dry_run: bool = False, rollback: bool = True) -> list[Update]:
+    with _one_at_a_time(ctx):
+        return _auto_update(ctx, dry_run=dry_run, rollback=rollback)
+
+
+def _auto_update(ctx: Context, *, dry_run: bool, rollback: bool) -> list[Update]:
     from sdcontainer.api import containers as lifecycle
 
     live = lifecycle.live_units(ctx)
@@ -65,11 +88,15 @@ def auto_update(ctx: Context, *, dry_run: bool = False, rollback: bool = True) -
         now = found[key]
         if isinstance(now, SdcError):
             results.append(replace(update, updated=f"failed: {now.message}"))
-        elif str(now.id) != container.image_id:
-            results.append(replace(update, updated="pending" if dry_run else
-                                   _renew(ctx, container, str(now.id), rollback=rollback)))  # fmt: skip
-        else:
+        elif str(now.id) == container.image_id:
             results.append(update)
+        elif dry_run:
+            results.append(replace(update, updated="pending"))
+        else:
+            outcome, made = _renew(ctx, container, str(now.id), rollback=rollback)
+            if outcome != "true":  # the reference is the old image's again (or was left): asked again
+                found.pop(key, None)
+            results.append(replace(update, updated=outcome, container=made or update.container))
     return results
 
 
@@ -109,30 +136,43 @@ def _remote(ctx: Context, reference: str) -> Image:
     return replace(local, id=digest)  # (a manifest's digest: never an image's ID)
 
 
-def _renew(ctx: Context, container: Container, new_id: str, *, rollback: bool) -> str:
-    """The container made again from image new_id (the reference's now): "true", or where it
-    fails, "rolled back" (made again from its old image) or "failed: why"."""
+def _renew(ctx: Context, container: Container, new_id: str, *, rollback: bool) -> tuple[str, str]:
+    """The container made again from image new_id (the reference's now): ("true", what it is
+    now), or where that fails ("rolled back", ...) (made again from its old image) or ("failed: why", ...)."""
+    from sdcontainer.api import containers as lifecycle
+
+    try:
+        current = containers.find_container(ctx.paths, container.name)
+    except SdcError:
+        return "failed: it is gone", ""
+    if current.id != container.id or current.unit not in lifecycle.live_units(ctx):
+        return "false", ""  # changed beside us (replaced, stopped): not ours to make again now
+    if joiners := lifecycle.joiners(ctx, current):
+        return f"failed: {', '.join(joiners[:3])} share its network (--network container:)", ""
     old_id = container.image_id
     try:
-        _make_again(ctx, container)
-        _check_running(ctx, container.name)
-        return "true"
-    except SdcError as exc:
-        why = exc.message
+        made = _make_again(ctx, container, new_id)
+        _check_running(ctx, made, new_id)
+        return "true", f"{made.short_id} ({made.name})"
+    except (SdcError, OSError) as exc:  # (whatever failed of them: the container must not be left gone)
+        why = exc.message if isinstance(exc, SdcError) else str(exc)
     if not rollback:
-        return f"failed: {why}"
+        return f"failed: {why}", ""
     from sdcontainer.api.images import tag_image
 
     try:
         tag_image(ctx, old_id, container.spec.image)
-        _make_again(ctx, container)
-    except SdcError as exc:
-        return f"failed: {why}; and its rollback: {exc.message}"
-    return "rolled back"
+        made = _make_again(ctx, container, old_id)
+        _check_running(ctx, made, old_id)
+    except (SdcError, OSError) as exc:
+        return f"failed: {why}; and its rollback: {exc.message if isinstance(exc, SdcError) else exc}", ""
+    return "rolled back", f"{made.short_id} ({made.name})"
 
 
-def _make_again(ctx: Context, container: Container) -> None:
-    from sdcontainer import images
+def _make_again(ctx: Context, container: Container, image_id: str) -> Container:
+    """The container made again from image_id (the one its reference names now): the old one
+    stopped as `sdc stop` stops it (its stop signal, its timeout), then removed."""
+    from sdcontainer import images, persist
     from sdcontainer.api import containers as lifecycle
     from sdcontainer.api import run
 
@@ -140,15 +180,30 @@ def _make_again(ctx: Context, container: Container) -> None:
         with contextlib.suppress(SdcError):
             ctx.systemd.stop_unit(container.unit)
         run.start_unit_again(ctx, container.unit)
-        return
+        return containers.find_container(ctx.paths, container.name)
     try:
         old = images.find_image(ctx.paths, container.image_id).runtime
     except SdcError:
         old = {}
     spec = rebase(container.spec, old)
-    with contextlib.suppress(SdcError):
-        lifecycle.remove(ctx, [container.name], force=True)
-    run.run_detached(ctx, spec)
+    if spec.enable and not persist.is_enabled(container.name):  # disabled since: it stays so
+        spec = replace(spec, enable=False)
+    try:  # (the one there now: this one, or in a rollback the new one that failed, if it is left)
+        current = containers.find_container(ctx.paths, container.name).id
+    except NotFound:
+        current = ""
+    if current:
+        lifecycle.stop(ctx, [current])
+        with contextlib.suppress(NotFound):  # (one run with --rm went as it stopped)
+            lifecycle.remove(ctx, [current], force=True)
+    made = run.run_detached(ctx, spec)
+    if container.spec.cidfile:  # its file names the container made again
+        with contextlib.suppress(OSError):
+            if open(container.spec.cidfile).read().strip() == container.id:
+                from sdcontainer.files import write_atomically
+
+                write_atomically(container.spec.cidfile, made.id.encode())
+    return made
 
 
 def rebase(spec: ContainerSpec, old: dict[str, Any]) -> ContainerSpec:
@@ -157,7 +212,8 @@ def rebase(spec: ContainerSpec, old: dict[str, Any]) -> ContainerSpec:
     stop signal, labels and health check it had of the image's. What the flags set stays."""
     from sdcontainer.containerspec import parse_signal, signal_name
 
-    given: dict[str, Any] = {"replace": False, "cidfile": "", "quiet": True, "detach": True}
+    # pull never: the reference names the image wanted now (the new one, or the old one again)
+    given: dict[str, Any] = {"replace": False, "cidfile": "", "quiet": True, "detach": True, "pull": "never"}
     if spec.entrypoint == tuple(map(str, old.get("Entrypoint") or ())):
         given["entrypoint"] = None
         if spec.command == tuple(map(str, old.get("Cmd") or ())):
@@ -171,27 +227,45 @@ def rebase(spec: ContainerSpec, old: dict[str, Any]) -> ContainerSpec:
         if spec.stop_signal == (signal_name(parse_signal(image_signal)) if image_signal else "SIGTERM"):
             given["stop_signal"] = ""
     theirs: dict[str, Any] = old["Labels"] if isinstance(old.get("Labels"), dict) else {}
-    given["labels"] = tuple(label for label in spec.labels
-                            if theirs.get(label.partition("=")[0]) != label.partition("=")[2])  # fmt: skip
+    given["labels"] = tuple(label for label in spec.labels if label.partition("=")[0] == LABEL
+                            or theirs.get(label.partition("=")[0]) != label.partition("=")[2])  # fmt: skip
     health: dict[str, Any] = old["Healthcheck"] if isinstance(old.get("Healthcheck"), dict) else {}
     if spec.health_test and list(spec.health_test) == health.get("Test"):
-        given.update(health_test=(), health_interval=0.0, health_timeout=0.0, health_retries=0,
-                     health_start_period=0.0)  # fmt: skip
+        given["health_test"] = ()
+    for key, field in (("Interval", "health_interval"), ("Timeout", "health_timeout"),
+                       ("StartPeriod", "health_start_period")):  # fmt: skip
+        if isinstance(health.get(key), int) and getattr(spec, field) == health[key] / 1e9:
+            given[field] = 0.0
+    if isinstance(health.get("Retries"), int) and spec.health_retries == health["Retries"]:
+        given["health_retries"] = 0
     return replace(spec, **given)
 
 
-def _check_running(ctx: Context, name: str) -> None:
-    """An SdcError unless container name is running GRACE seconds after its start."""
+def _check_running(ctx: Context, container: Container, image_id: str) -> None:
+    """An SdcError unless container, of image image_id, runs GRACE seconds after its start: its
+    unit active all along, and not started again by its restart policy meanwhile."""
     from sdcontainer.api import containers as lifecycle
+    from sdcontainer.systemd import SERVICE_IFACE
 
+    if container.image_id != image_id:
+        raise SdcError(f"it was made of {container.image_id[:19]}, not {image_id[:19]}", hint="sdc images")
     text = os.environ.get("SDC_AUTO_UPDATE_GRACE", "")
     grace = float(text) if text.replace(".", "", 1).isdigit() else GRACE
     deadline = ctx.clock.monotonic() + grace
+
+    def restarts() -> object:
+        try:
+            return ctx.systemd.unit_properties(container.unit, SERVICE_IFACE).get("NRestarts")
+        except SdcError:
+            return None
+
+    first = restarts()
     while True:
-        container = containers.find_container(ctx.paths, name)
-        if container.unit not in lifecycle.live_units(ctx):
-            state = containers.read_state(ctx.paths, name)
-            raise SdcError(f"it ended (exit status {state.get('exit_code', '?')})", hint=f"sdc logs {name}")
+        state = lifecycle.unit_states(ctx).get(container.unit, "gone")
+        if state != "active" or restarts() != first:
+            ended = containers.read_state(ctx.paths, container.name)
+            raise SdcError(f"it did not keep running ({state}, exit status {ended.get('exit_code', '?')})",
+                           hint=f"sdc logs {container.name}")  # fmt: skip
         if ctx.clock.monotonic() >= deadline:
             return
         ctx.clock.sleep(0.2)

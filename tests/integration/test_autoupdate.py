@@ -27,7 +27,7 @@ def _version(sdc: Sdc, name: str, version: str, *extra: str) -> None:
 
 def test_a_moved_tag_updates_and_a_broken_image_rolls_back(sdc: Sdc, image: str, name: str, tmp_path: Path) -> None:
     assert image == "bb"
-    local = f"{name}-src"
+    local, again = f"{name}-src", f"{name}-r"
     with registry.serve(tmp_path / "registry") as address:
         ref = f"{address}/team/app:1"
         try:
@@ -36,28 +36,34 @@ def test_a_moved_tag_updates_and_a_broken_image_rolls_back(sdc: Sdc, image: str,
             sdc.ok("pull", "-q", ref)
             sdc.ok("run", "-d", "--name", name, "--label", LABEL, "--stop-timeout", "1", ref,
                    "sh", "-c", "cat /version; exec sleep 1000")  # fmt: skip
+            # the same image, restarted by systemd when it fails: a crash loop is no update
+            sdc.ok("run", "-d", "--name", again, "--label", LABEL, "--restart", "always", "--stop-timeout", "1", ref,
+                   "sleep", "1000")  # fmt: skip
             first = _image_id(sdc, name)
             out = sdc.ok("auto-update", "--format", "json")
-            assert [(u["Unit"], u["Policy"], u["Updated"]) for u in json.loads(out)] == \
-                [(f"sdc-{name}.service", "registry", "false")], out  # fmt: skip
+            assert [(u["Unit"], u["Policy"], u["Updated"]) for u in json.loads(out)] == [
+                (f"sdc-{name}.service", "registry", "false"), (f"sdc-{again}.service", "registry", "false")], out
 
             _version(sdc, local, "v2")
             sdc.ok("push", local, ref)  # the tag moves
             assert "pending" in sdc.ok("auto-update", "--dry-run")
             assert _image_id(sdc, name) == first  # a dry run changes nothing
             out = sdc.ok("auto-update")
-            assert f"sdc-{name}.service" in out and "true" in out, out
+            assert out.count("true") == 2, out
             second = _image_id(sdc, name)
+            assert _image_id(sdc, again) == second
             assert second != first and sdc.ok("exec", name, "cat", "/version") == "v2\n"
             assert sdc.ok("inspect", "--format", "{{.Config.Labels}}", name).count("autoupdate") == 1
 
-            _version(sdc, local, "v3", "rm /bin/sh")  # its command cannot start
+            _version(sdc, local, "v3", "rm /bin/sleep /bin/sh")  # neither command can start
             sdc.ok("push", local, ref)
             proc = sdc("auto-update")
-            assert proc.returncode == 0 and "rolled back" in proc.stdout, proc
-            assert _image_id(sdc, name) == second and sdc.ok("exec", name, "cat", "/version") == "v2\n"
-            [info] = json.loads(sdc.ok("inspect", name))
-            assert info["State"]["Status"] == "running"
+            assert proc.returncode == 1 and proc.stdout.count("rolled back") == 2, proc  # said by its status too
+            for container in (name, again):
+                assert _image_id(sdc, container) == second, container
+                [info] = json.loads(sdc.ok("inspect", container))
+                assert info["State"]["Status"] == "running" and info["RestartCount"] == 0, info["State"]
+            assert sdc.ok("exec", name, "cat", "/version") == "v2\n"
         finally:
-            sdc("rm", "-f", name)
+            sdc("rm", "-f", name, again)
             sdc("rmi", "-f", local, ref)
