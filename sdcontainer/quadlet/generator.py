@@ -27,16 +27,18 @@ from typing import TYPE_CHECKING
 
 from sdcontainer.errors import SdcError
 from sdcontainer.quadlet import container as quadlet_container
+from sdcontainer.quadlet import kube
 from sdcontainer.quadlet.container import QuadletError
 from sdcontainer.quadlet.unitfile import Setting, parse, quote_words, split_words
 
 if TYPE_CHECKING:
     from sdcontainer.containerspec import ContainerSpec
+    from sdcontainer.paths import Paths
 
 SEARCH_DIRS = (Path("/run/sdc/systemd"), Path("/etc/sdc/systemd"), Path("/usr/share/sdc/systemd"))
 DIRS_VARIABLE = "SDC_QUADLET_UNIT_DIRS"  # a ":"-separated list in place of SEARCH_DIRS (Podman's QUADLET_UNIT_DIRS)
-KINDS = {".container": ".service"}
-LATER = (".volume", ".network", ".pod", ".kube", ".image", ".build", ".artifact")  # Podman's others: not yet sdc's
+KINDS = {".container": ".service", ".kube": ".service"}
+LATER = (".volume", ".network", ".pod", ".image", ".build", ".artifact")  # Podman's others: not yet sdc's
 HEADER = "# Made by sdc's Quadlet generator (`sdc quadlet --dryrun` shows it) from"
 PULL_TIMEOUT = 900  # s: a generated unit's TimeoutStartSec= (a [Service] line of the file's overrides it)
 GENERATOR = "sdc-generator"  # its file's name in systemd's generator directories
@@ -126,6 +128,8 @@ def generate(path: Path, dirs: Sequence[Path], found: dict[str, Path] | None = N
     check_unit_name(unit, path)
     _check_path(path)
     settings = read_settings(path, dirs)
+    if path.suffix == ".kube":
+        return _generate_kube(path, unit, settings, found if found is not None else sources(dirs))
     _refuse_in_other_sections(settings)
     templated = "@" in stem  # a template (web@.container) or an instance's own file (web@a.container)
     declared = quadlet_container.read_container(settings, default_name="systemd-%p_%i" if templated else "systemd-%N",
@@ -174,6 +178,10 @@ def _dependencies(settings: Sequence[Setting], found: dict[str, Path]) -> list[S
         if s.section == "Unit" and s.key in DEPENDENCIES:
             words = s.value.split()
             for word in words:
+                if word.endswith(LATER):  # (systemd would ignore it: no unit type of that name)
+                    raise QuadletError(f"{s.where()}: {s.key}={word}: sdc generates no unit of a "
+                                       f"{word.rsplit('.', 1)[-1]} file", hint="name a .container or .kube file, "
+                                       "or a unit")  # fmt: skip
                 if word.endswith(tuple(KINDS)) and word not in found:
                     raise QuadletError(f"{s.where()}: {s.key}={word}: no Quadlet file {word} is there",
                                        hint="name a .container file of the same directories, or a unit")  # fmt: skip
@@ -216,10 +224,16 @@ LINKS = {"WantedBy": ".wants", "RequiredBy": ".requires", "UpheldBy": ".upholds"
 OWNED = ("ExecStart", "Type", "NotifyAccess", "RemainAfterExit", "PIDFile")  # [Service] settings sdc's unit needs
 
 
-def _refuse_in_other_sections(settings: Sequence[Setting]) -> None:
+def _refuse_in_other_sections(settings: Sequence[Setting], *, own: str = "Container") -> None:
     """[Service]'s User=, Group=, DynamicUser= (the launcher runs as root: the container's user
-    is User= of [Container]) and [Quadlet]'s keys but DefaultDependencies=, as Podman refuses them."""
+    is User= of [Container]) and [Quadlet]'s keys but DefaultDependencies=, as Podman refuses them;
+    and a section of another kind's file (own: this one's)."""
     for s in settings:
+        if s.section in KIND_SECTIONS and s.section != own:
+            raise QuadletError(f"{s.where()}: [{s.section}] in a file of [{own}]",
+                               hint=f"a .{s.section.lower()} file's section; this one takes [{own}]")  # fmt: skip
+        if own == "Kube" and s.section == "Service" and s.key == "Type" and s.value == "oneshot":
+            continue  # (what sdc's .kube unit is)
         if s.section == "Service" and s.key in ("User", "Group", "DynamicUser"):
             raise QuadletError(f"{s.where()}: {s.key}= in [Service] is not taken: sdc's launcher runs as root",
                                hint="the container's own user is [Container]'s User=")  # fmt: skip
@@ -230,13 +244,61 @@ def _refuse_in_other_sections(settings: Sequence[Setting]) -> None:
             raise QuadletError(f"{s.where()}: {s.key}= is not a key of [Quadlet]", hint="it takes DefaultDependencies=")
 
 
-def _beside(declared: quadlet_container.ContainerUnit) -> tuple[tuple[str, str], ...]:
+KIND_SECTIONS = ("Container", "Kube", "Volume", "Network", "Pod", "Image", "Build", "Artifact")
+
+
+def _beside(declared: quadlet_container.ContainerUnit | kube.KubeUnit) -> tuple[tuple[str, str], ...]:
     """The mount unit of the store's loopback pool, where it has one (persist.pool_mount_unit, as
     an enabled container's): mounted at boot before the unit that requires it starts."""
     from sdcontainer.persist import mount_unit_name, pool_mount_unit
 
-    paths = declared.paths()
+    paths = _store(declared.global_args)
     return ((mount_unit_name(paths.storage), pool_mount_unit(paths)),) if paths.pool_image.exists() else ()
+
+
+def _store(global_args: Sequence[str]) -> Paths:
+    """The store GlobalArgs= names (--root), else sdc's default."""
+    from sdcontainer.paths import Paths, root_of
+
+    given = dict(zip(global_args[::2], global_args[1::2], strict=True))
+    return Paths(root_of(given.get("--root")))
+
+
+def _generate_kube(path: Path, unit: str, settings: list[Setting], found: dict[str, Path]) -> Generated:
+    """A .kube file's unit (quadlet/kube.py)."""
+    _refuse_in_other_sections(settings, own="Kube")
+    declared = kube.read_kube(settings, path=str(path))
+    settings = _dependencies(settings, found)
+    _check_install(settings, templated=unit.split(".")[0].endswith("@"))
+    from sdcontainer.api.run import sdc_argv
+
+    root = _store(declared.global_args).root
+    sdc = [_ours(w) for w in sdc_argv(root)]
+    network = ["--network", _ours(declared.network)] if declared.network else []
+    lines = [HEADER, f"#   {path}", "", "[X-Kube]", *(f"{s.key}={s.value}" for s in settings if s.section == "Kube")]
+    lines += ["", "[Unit]", f"SourcePath={path}", f"RequiresMountsFor={root}"]
+    lines += [f"RequiresMountsFor={y}" for y in declared.yaml if "%" not in y]
+    if _default_dependencies(settings):
+        lines += ["Wants=network-online.target", "After=network-online.target"]
+    if _store(declared.global_args).pool_image.exists():
+        from sdcontainer.persist import mount_unit_name
+
+        mount = mount_unit_name(_store(declared.global_args).storage)
+        lines += [f"Requires={mount}", f"After={mount}"]
+    lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]
+    service = [s for s in settings if s.section == "Service"]
+    lines += ["", "[Service]", *(f"{s.key}={s.value}" for s in service if s.key == "ExecStartPre")]
+    # A oneshot that stays active: the pods and their containers are units of their own (no
+    # service container), made by kube play and removed by kube down, whatever ends the unit.
+    lines += ["Type=oneshot", "RemainAfterExit=yes", "SyslogIdentifier=%N", f"TimeoutStartSec={PULL_TIMEOUT}"]
+    lines += [f"ExecStart={quote_words([*sdc, 'kube', 'play', '--replace', *network, y])}" for y in declared.yaml]
+    lines += [f"ExecStopPost=-{quote_words([*sdc, 'kube', 'down', y])}" for y in reversed(declared.yaml)]
+    lines += [f"{s.key}={s.value}" for s in service if s.key not in ("ExecStartPre", "Type")]
+    skipped = ("Unit", "Service", "Kube", "Quadlet")
+    for section in dict.fromkeys(s.section for s in settings if s.section not in skipped):
+        lines += ["", f"[{section}]", *(f"{s.key}={s.value}" for s in settings if s.section == section)]
+    text = "\n".join(lines) + "\n"
+    return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"), _beside(declared))
 
 
 INSTANCE = ("%i", "%I", "%n", "%N")  # a template's specifiers that only its instance knows

@@ -31,8 +31,8 @@ def quadlet(sdc: Sdc) -> Iterator[Path]:
     yield UNITS
     made = set(UNITS.iterdir()) - before
     for path in made:
-        if path.suffix == ".container":
-            systemctl("stop", path.name.replace(".container", ".service"))
+        if path.suffix in (".container", ".kube"):
+            systemctl("stop", path.name.replace(path.suffix, ".service"))
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     sdc("quadlet", "--remove-generator")
     systemctl("daemon-reload")
@@ -178,4 +178,35 @@ def test_sdcs_commands_act_through_the_unit(sdc: Sdc, image: str, name: str, sto
     time.sleep(1.5)
     assert unit_property("job.service", "ActiveState") in ("inactive", "failed")
     systemctl("reset-failed", "job.service")
+    assert store_state(store) == before
+
+
+def test_a_kube_file_plays_its_yaml_as_a_service(sdc: Sdc, image: str, name: str, store: Path, quadlet: Path,
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    """A .kube file: its service plays the YAML (kube play --replace) and stays active with no
+    process of its own; its pod's containers are units of their own; stop takes the pod down."""
+    before = store_state(store)
+    (tmp_path / "app.yaml").write_text(f"""\
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  containers:
+  - name: web
+    image: {image}
+    command: [sh, -c, "echo served by a .kube file > /index.html; exec httpd -f -p 80 -h /"]
+    ports: [{{containerPort: 80, hostPort: 8099, hostIP: 127.0.0.1}}]
+""")
+    (quadlet / f"{name}.kube").write_text(f"[Kube]\nGlobalArgs=--root {store}\nYaml={tmp_path / 'app.yaml'}\n"
+                                          "Network=bridge\n")  # fmt: skip
+    reload()
+    unit = f"{name}.service"
+    started = systemctl("start", unit)
+    assert started.returncode == 0, started.stderr + systemctl("status", unit).stdout
+    assert fetch("http://127.0.0.1:8099/") == "served by a .kube file\n"
+    assert unit_property(unit, "ActiveState") == "active" and unit_property(unit, "MainPID") == "0"
+    assert systemctl("is-active", f"sdc-{name}-web.service", f"sdc-{name}-pod.service").stdout.split() == \
+        ["active", "active"]  # fmt: skip
+    assert systemctl("stop", unit).returncode == 0
+    assert sdc("pod", "inspect", name).returncode != 0 and sdc("inspect", f"{name}-web").returncode != 0
     assert store_state(store) == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -234,6 +235,38 @@ def test_other_kinds_are_refused_for_now(tmp_path: Path) -> None:
     made, errors = generator.generate_all([tmp_path])
     assert [m.unit for m in made] == ["web.service"]
     assert [e.message for e in errors] == [f"{tmp_path}/data.volume: .volume files are not taken by sdc yet"]
+
+
+def test_a_kube_file_plays_its_yaml_in_a_oneshot_that_stays(tmp_path: Path) -> None:
+    write_files(tmp_path, {"app.kube": "[Kube]\nYaml=app.yaml\nYaml=/srv/more.yaml\nNetwork=appnet\n"
+                                       "GlobalArgs=--root /var/lib/sdc-x\n"
+                                       "[Install]\nWantedBy=multi-user.target\n"})  # fmt: skip
+    made = generator.generate(tmp_path / "app.kube", [tmp_path])
+    lines = made.text.splitlines()
+    assert made.unit == "app.service" and "Type=oneshot" in lines and "RemainAfterExit=yes" in lines
+    plays = [split_words(line.partition("=")[2]) for line in lines if line.startswith("ExecStart=")]
+    downs = [split_words(line.partition("=-")[2]) for line in lines if line.startswith("ExecStopPost=")]
+    assert [w[w.index("--root"):] for w in plays] == [
+        ["--root", "/var/lib/sdc-x", "kube", "play", "--replace", "--network", "appnet", f"{tmp_path}/app.yaml"],
+        ["--root", "/var/lib/sdc-x", "kube", "play", "--replace", "--network", "appnet", "/srv/more.yaml"]]
+    assert [w[-1] for w in downs] == ["/srv/more.yaml", f"{tmp_path}/app.yaml"]
+    assert f"RequiresMountsFor={tmp_path}/app.yaml" in lines and "RequiresMountsFor=/var/lib/sdc-x" in lines
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ("[Kube]\nYaml=a.yaml\nPublishPort=80\n", "app.kube:3: PublishPort= is not taken"),
+    ("[Kube]\nYaml=a.yaml\nNetwork=db.network\n", "app.kube:3: Network= names a Quadlet file"),
+    ("[Kube]\nYaml=a.yaml\nNetwork=container:x\n", "app.kube:3: Network= a pod's network is its own"),
+    ("[Kube]\nYaml=a.yaml\nFoo=1\n", "app.kube:3: Foo= is not a key of [Kube]"),
+    ("[Kube]\n", "app.kube: [Kube] has no Yaml="),
+    ("[Kube]\nYaml=a.yaml\n[Service]\nType=notify\n", "app.kube:4: Type=notify in [Service] is not taken"),
+    ("[Kube]\nYaml=a.yaml\n[Container]\nImage=bb\n", "app.kube:4: [Container] in a file of [Kube]"),
+    ("[Unit]\nAfter=db.volume\n[Kube]\nYaml=a.yaml\n", "app.kube:2: After=db.volume: sdc generates no unit"),
+])  # fmt: skip
+def test_what_a_kube_file_cannot_say_names_its_line(tmp_path: Path, body: str, said: str) -> None:
+    write_files(tmp_path, {"app.kube": body})
+    with pytest.raises(SdcError, match=re.escape(said)):
+        generator.generate(tmp_path / "app.kube", [tmp_path])
 
 
 def test_specifiers_are_expanded_for_the_checks_alone() -> None:

@@ -38,6 +38,9 @@ def test_each_file_is_a_unit_or_refused_by_line_and_key(path: Path) -> None:
             ), said
         assert exc.hint, said
         return
+    if path.suffix == ".kube":
+        _check_kube(path, made.text)
+        return
     assert path.suffix == ".container"
     assert made.unit == path.name.removesuffix(".container") + ".service"
     expected = _final_args(path)
@@ -67,6 +70,25 @@ def _final_args(path: Path) -> list[str] | None:
                 return None  # (podman's whole command line: its own flags)
             return [split_words('"' + w.replace('"', '\\"') + '"')[0] for w in words]
     return None
+
+
+def _check_kube(path: Path, text: str) -> None:
+    """A .kube file's unit: kube play --replace of each of its YAML files (the final arguments
+    Podman's test expects, each file's path as sdc resolves it), kube down of them after."""
+    yaml = [w if w.startswith("/") else str(DATA / w) for line in path.read_text().splitlines()
+            if line.startswith("Yaml=") for w in split_words(line.removeprefix("Yaml="))]  # fmt: skip
+    starts = [split_words(line.partition("=")[2]) for line in text.splitlines() if line.startswith("ExecStart=")]
+    stops = [split_words(line.partition("=-")[2]) for line in text.splitlines() if line.startswith("ExecStopPost=")]
+    assert [w[-1] for w in starts] == yaml and sorted(w[-1] for w in stops) == sorted(yaml), (text, yaml)
+    assert all(w[w.index("kube"):w.index("kube") + 3] == ["kube", "play", "--replace"] for w in starts)
+    assert all(w[-3:-1] == ["kube", "down"] for w in stops)
+    for line in path.read_text().splitlines():  # Podman's own expectations of the arguments, where sdc has them
+        if line.startswith("## assert-podman-final-args-regex "):
+            for pattern, word in zip(line.split()[2:], yaml, strict=True):
+                assert re.fullmatch(pattern.replace(".*/podman-e2e-.*/subtest-.*/quadlet/", ".*/"), word)
+        if line.startswith("## assert-podman-args --network "):
+            assert all(["--network", line.split()[-1]] == w[w.index("play") + 2:w.index("play") + 4] for w in starts)
+    assert "Type=oneshot" in text and "RemainAfterExit=yes" in text
 
 
 def test_files_podman_refuses_are_refused_or_differ_for_a_reason() -> None:
