@@ -583,9 +583,18 @@ def network_create(
     internal: Annotated[bool, typer.Option("--internal", help="No way out: no route, no masquerade")] = False,
     disable_dns: Annotated[bool, typer.Option("--disable-dns", help="No names of its containers")] = False,
     driver: Annotated[str, typer.Option("--driver", "-d", help="bridge (the only one)")] = "bridge",
+    ignore: Annotated[bool, typer.Option("--ignore", help="One of the name there already is no error (it is "
+                      "kept as it is)")] = False,
 ) -> None:
     """Create a network: a bridge of its own, where containers find each other by name."""
     from sdcontainer.api import networks as network_cases
+    from sdcontainer.errors import NotFound
+    from sdcontainer.network import find_network
+
+    if ignore:
+        with contextlib.suppress(NotFound):
+            typer.echo(find_network(_sdc(ctx).paths, name).id)
+            return
 
     if driver != "bridge":
         raise SdcError(f"network driver {driver!r} is not sdc's", hint="sdc's networks are bridges: --driver bridge")

@@ -34,11 +34,12 @@ from sdcontainer.quadlet.unitfile import Setting, parse, quote_words, split_word
 if TYPE_CHECKING:
     from sdcontainer.containerspec import ContainerSpec
     from sdcontainer.paths import Paths
+    from sdcontainer.quadlet.resources import ResourceUnit
 
 SEARCH_DIRS = (Path("/run/sdc/systemd"), Path("/etc/sdc/systemd"), Path("/usr/share/sdc/systemd"))
 DIRS_VARIABLE = "SDC_QUADLET_UNIT_DIRS"  # a ":"-separated list in place of SEARCH_DIRS (Podman's QUADLET_UNIT_DIRS)
-KINDS = {".container": ".service", ".kube": ".service"}
-LATER = (".volume", ".network", ".pod", ".image", ".build", ".artifact")  # Podman's others: not yet sdc's
+KINDS = {".container": ".service", ".kube": ".service", ".volume": "-volume.service", ".network": "-network.service"}
+LATER = (".pod", ".image", ".build", ".artifact")  # Podman's others: not yet sdc's
 HEADER = "# Made by sdc's Quadlet generator (`sdc quadlet --dryrun` shows it) from"
 PULL_TIMEOUT = 900  # s: a generated unit's TimeoutStartSec= (a [Service] line of the file's overrides it)
 GENERATOR = "sdc-generator"  # its file's name in systemd's generator directories
@@ -124,20 +125,24 @@ def generate(path: Path, dirs: Sequence[Path], found: dict[str, Path] | None = N
         raise QuadletError(f"{path}: {path.suffix} files are not taken by sdc yet",
                        hint="sdc generates services from .container files")  # fmt: skip
     stem = path.name[: -len(path.suffix)]
-    unit = stem + KINDS[path.suffix]
+    unit = _unit_of(path.name)
     check_unit_name(unit, path)
     _check_path(path)
     settings = read_settings(path, dirs)
+    found = found if found is not None else sources(dirs)
     if path.suffix == ".kube":
-        return _generate_kube(path, unit, settings, found if found is not None else sources(dirs))
+        return _generate_kube(path, unit, settings, found)
+    if path.suffix in (".volume", ".network"):
+        return _generate_resource(path, unit, settings, found)
     _refuse_in_other_sections(settings)
+    settings = _references(settings, found, dirs)
     templated = "@" in stem  # a template (web@.container) or an instance's own file (web@a.container)
     declared = quadlet_container.read_container(settings, default_name="systemd-%p_%i" if templated else "systemd-%N",
                                                 path=str(path))  # fmt: skip
     quadlet_container.check_specifiers(declared, frozenset(SPECIFIERS))
     skip = INSTANCE if stem.endswith("@") else ()  # a template's %i: its instances', checked as each starts
     spec = quadlet_container.check(declared, lambda value: expand(value, unit), skip=skip)
-    settings = _dependencies(settings, found if found is not None else sources(dirs))
+    settings = _dependencies(settings, found)
     _check_install(settings, templated=stem.endswith("@"))
     text = render(unit, path, settings, declared, spec)
     return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"), _beside(declared))
@@ -191,9 +196,15 @@ def _dependencies(settings: Sequence[Setting], found: dict[str, Path]) -> list[S
 
 
 def _unit_of(word: str) -> str:
+    """The unit of Quadlet file word: web.container's web.service, data.volume's data-volume.service
+    (a template's, data@.volume: data-volume@.service, as Podman names them); a unit's own name."""
     for kind, suffix in KINDS.items():
         if word.endswith(kind):
-            return word[: -len(kind)] + suffix
+            stem = word[: -len(kind)]
+            if "@" in stem and suffix != ".service":
+                prefix, _, instance = stem.partition("@")
+                return f"{prefix}{suffix.removesuffix('.service')}@{instance}.service"
+            return stem + suffix
     return word
 
 
@@ -232,8 +243,8 @@ def _refuse_in_other_sections(settings: Sequence[Setting], *, own: str = "Contai
         if s.section in KIND_SECTIONS and s.section != own:
             raise QuadletError(f"{s.where()}: [{s.section}] in a file of [{own}]",
                                hint=f"a .{s.section.lower()} file's section; this one takes [{own}]")  # fmt: skip
-        if own == "Kube" and s.section == "Service" and s.key == "Type" and s.value == "oneshot":
-            continue  # (what sdc's .kube unit is)
+        if own != "Container" and s.section == "Service" and s.key == "Type" and s.value == "oneshot":
+            continue  # (what sdc's unit of a .kube, .volume or .network file is)
         if s.section == "Service" and s.key in ("User", "Group", "DynamicUser"):
             raise QuadletError(f"{s.where()}: {s.key}= in [Service] is not taken: sdc's launcher runs as root",
                                hint="the container's own user is [Container]'s User=")  # fmt: skip
@@ -247,7 +258,7 @@ def _refuse_in_other_sections(settings: Sequence[Setting], *, own: str = "Contai
 KIND_SECTIONS = ("Container", "Kube", "Volume", "Network", "Pod", "Image", "Build", "Artifact")
 
 
-def _beside(declared: quadlet_container.ContainerUnit | kube.KubeUnit) -> tuple[tuple[str, str], ...]:
+def _beside(declared: quadlet_container.ContainerUnit | kube.KubeUnit | ResourceUnit) -> tuple[tuple[str, str], ...]:
     """The mount unit of the store's loopback pool, where it has one (persist.pool_mount_unit, as
     an enabled container's): mounted at boot before the unit that requires it starts."""
     from sdcontainer.persist import mount_unit_name, pool_mount_unit
@@ -262,6 +273,78 @@ def _store(global_args: Sequence[str]) -> Paths:
 
     given = dict(zip(global_args[::2], global_args[1::2], strict=True))
     return Paths(root_of(given.get("--root")))
+
+
+def _references(settings: list[Setting], found: dict[str, Path], dirs: Sequence[Path]) -> list[Setting]:
+    """[Container]'s Network=app.network, Volume=data.volume:/d and Mount=...source=data.volume
+    made the names of what those files make, and the unit made to require theirs (Podman's)."""
+    import dataclasses
+
+    from sdcontainer.quadlet import resources
+
+    out: list[Setting] = []
+    needed: list[tuple[str, Setting]] = []
+
+    def named(word: str, s: Setting) -> str:
+        if not word.endswith((".volume", ".network")) or word.startswith(("/", ".")):
+            return word
+        if word not in found:
+            raise QuadletError(f"{s.where()}: {s.key}={word}: no Quadlet file {word} is there",
+                               hint="put it beside this one, or name the volume or network itself")  # fmt: skip
+        kind = word.rsplit(".", 1)[1]
+        needed.append((_unit_of(word), s))
+        return resources.resource_name(read_settings(found[word], dirs), kind, word[: -len(kind) - 1])
+
+    for s in settings:
+        if s.section == "Container" and s.key == "Network":
+            s = dataclasses.replace(s, value=named(s.value, s))
+        elif s.section == "Container" and s.key == "Volume":
+            source, colon, rest = s.value.partition(":")
+            s = dataclasses.replace(s, value=named(source, s) + colon + rest)
+        elif s.section == "Container" and s.key == "Mount":
+            fields = [f"{k}={named(v, s)}" if k in ("source", "src") and eq else field
+                      for field in s.value.split(",") for k, eq, v in [field.partition("=")]]  # fmt: skip
+            s = dataclasses.replace(s, value=",".join(fields))
+        out.append(s)
+    for unit, s in dict((u, s) for u, s in needed).items():
+        out += [Setting("Unit", "Requires", unit, s.path, s.line), Setting("Unit", "After", unit, s.path, s.line)]
+    return out
+
+
+def _generate_resource(path: Path, unit: str, settings: list[Setting], found: dict[str, Path]) -> Generated:
+    """A .volume or .network file's unit (quadlet/resources.py): a oneshot that stays active once
+    what it makes is there."""
+    from sdcontainer.api.run import sdc_argv
+    from sdcontainer.quadlet import resources
+
+    kind = path.suffix[1:]
+    _refuse_in_other_sections(settings, own=kind.capitalize())
+    stem = path.name[: -len(path.suffix)]
+    declared = (resources.read_volume if kind == "volume" else resources.read_network)(settings, stem=stem)
+    settings = _dependencies(settings, found)
+    _check_install(settings, templated=stem.endswith("@"))
+    store = _store(declared.global_args)
+    sdc = [_ours(w) for w in sdc_argv(store.root)]
+    lines = [HEADER, f"#   {path}", "", f"[X-{kind.capitalize()}]"]
+    lines += [f"{s.key}={s.value}" for s in settings if s.section == kind.capitalize()]
+    lines += ["", "[Unit]", f"SourcePath={path}", f"RequiresMountsFor={store.root}"]
+    if store.pool_image.exists():
+        from sdcontainer.persist import mount_unit_name
+
+        lines += [f"Requires={mount_unit_name(store.storage)}", f"After={mount_unit_name(store.storage)}"]
+    lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]
+    service = [s for s in settings if s.section == "Service"]
+    lines += ["", "[Service]", *(f"{s.key}={s.value}" for s in service if s.key == "ExecStartPre")]
+    lines += ["Type=oneshot", "RemainAfterExit=yes", "SyslogIdentifier=%N"]
+    lines += [f"ExecStart={quote_words([*sdc, kind, 'create', *(_ours(w) for w in declared.create)])}"]
+    if declared.delete_on_stop:
+        lines += [f"ExecStopPost=-{quote_words([*sdc, kind, 'rm', _ours(declared.name)])}"]
+    lines += [f"{s.key}={s.value}" for s in service if s.key not in ("ExecStartPre", "Type")]
+    skipped = ("Unit", "Service", kind.capitalize(), "Quadlet")
+    for section in dict.fromkeys(s.section for s in settings if s.section not in skipped):
+        lines += ["", f"[{section}]", *(f"{s.key}={s.value}" for s in settings if s.section == section)]
+    return Generated(unit, path, "\n".join(lines) + "\n", tuple(s for s in settings if s.section == "Install"),
+                     _beside(declared))  # fmt: skip
 
 
 def _generate_kube(path: Path, unit: str, settings: list[Setting], found: dict[str, Path]) -> Generated:

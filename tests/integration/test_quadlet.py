@@ -31,8 +31,10 @@ def quadlet(sdc: Sdc) -> Iterator[Path]:
     yield UNITS
     made = set(UNITS.iterdir()) - before
     for path in made:
-        if path.suffix in (".container", ".kube"):
-            systemctl("stop", path.name.replace(path.suffix, ".service"))
+        if path.suffix in (".container", ".kube", ".volume", ".network"):
+            stem = path.name.removesuffix(path.suffix)
+            systemctl("stop", f"{stem}.service" if path.suffix in (".container", ".kube") else
+                      f"{stem}-{path.suffix[1:]}.service")  # fmt: skip
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     sdc("quadlet", "--remove-generator")
     systemctl("daemon-reload")
@@ -210,3 +212,34 @@ spec:
     assert systemctl("stop", unit).returncode == 0
     assert sdc("pod", "inspect", name).returncode != 0 and sdc("inspect", f"{name}-web").returncode != 0
     assert store_state(store) == before
+
+
+def test_volume_and_network_files_are_made_before_the_container_that_names_them(
+        sdc: Sdc, image: str, name: str, store: Path, quadlet: Path) -> None:  # fmt: skip
+    """A .container naming a .volume and a .network file (Podman's way): starting its service
+    starts theirs first (Requires=, After=), which make the volume and the network; the network
+    goes when its service stops (NetworkDeleteOnStop=), the volume stays."""
+    net, volume = f"{name[:30]}-n", f"{name[:30]}-v"
+    (quadlet / f"{name}.volume").write_text(f"[Volume]\nGlobalArgs=--root {store}\nVolumeName={volume}\n")
+    (quadlet / f"{name}.network").write_text(f"[Network]\nGlobalArgs=--root {store}\nNetworkName={net}\n"
+                                             "NetworkDeleteOnStop=true\n")  # fmt: skip
+    (quadlet / f"{name}.container").write_text(f"[Container]\nGlobalArgs=--root {store}\nImage={image}\n"
+                                               f"ContainerName={name}\nNetwork={name}.network\n"
+                                               f"Volume={name}.volume:/data\nExec=sh -c 'echo kept > /data/f; "
+                                               "exec sleep 1000'\n")  # fmt: skip
+    reload()
+    try:
+        started = systemctl("start", f"{name}.service")
+        assert started.returncode == 0, started.stderr + systemctl("status", f"{name}.service").stdout
+        assert systemctl("is-active", f"{name}-volume.service", f"{name}-network.service").stdout.split() == \
+            ["active", "active"]  # fmt: skip
+        [info] = json.loads(sdc.ok("inspect", name))
+        assert info["HostConfig"]["NetworkMode"] == net, info["HostConfig"]
+        assert sdc.ok("exec", name, "cat", "/data/f") == "kept\n"
+        assert systemctl("stop", f"{name}.service", f"{name}-network.service", f"{name}-volume.service").returncode == 0
+        assert sdc("network", "inspect", net).returncode != 0  # (NetworkDeleteOnStop=)
+        assert volume in sdc.ok("volume", "ls", "-q").split()
+    finally:
+        sdc("rm", "-f", name)
+        sdc("network", "rm", "-f", net)
+        sdc("volume", "rm", "-f", volume)

@@ -231,10 +231,35 @@ def test_a_template_and_its_instances(tmp_path: Path) -> None:
 
 
 def test_other_kinds_are_refused_for_now(tmp_path: Path) -> None:
-    write_files(tmp_path, {"data.volume": "[Volume]\n", "web.container": "[Container]\nImage=bb\n"})
+    write_files(tmp_path, {"app.pod": "[Pod]\n", "web.container": "[Container]\nImage=bb\n"})
     made, errors = generator.generate_all([tmp_path])
     assert [m.unit for m in made] == ["web.service"]
-    assert [e.message for e in errors] == [f"{tmp_path}/data.volume: .volume files are not taken by sdc yet"]
+    assert [e.message for e in errors] == [f"{tmp_path}/app.pod: .pod files are not taken by sdc yet"]
+
+
+def test_volume_and_network_files_make_what_containers_name(tmp_path: Path) -> None:
+    write_files(tmp_path, {"data.volume": "[Volume]\nLabel=team=a\n",
+                           "app.network": "[Network]\nNetworkName=appnet\nSubnet=10.89.5.0/24\nInternal=true\n"
+                                          "NetworkDeleteOnStop=true\n",
+                           "web.container": "[Container]\nImage=bb\nNetwork=app.network\n"
+                                            "Volume=data.volume:/d\n"})  # fmt: skip
+    made = {m.unit: m for m in generator.generate_all([tmp_path])[0]}
+    assert sorted(made) == ["app-network.service", "data-volume.service", "web.service"]
+
+    def command(unit: str, key: str = "ExecStart=") -> list[str]:
+        [line] = [line for line in made[unit].text.splitlines() if line.startswith(key)]
+        words = split_words(line.partition("=")[2].lstrip("-"))
+        return words[words.index("--root") + 2:]
+
+    assert command("data-volume.service") == ["volume", "create", "--label", "team=a", "systemd-data"]
+    assert command("app-network.service") == ["network", "create", "--ignore", "--internal", "--subnet",
+                                              "10.89.5.0/24", "appnet"]  # fmt: skip
+    assert command("app-network.service", "ExecStopPost=") == ["network", "rm", "appnet"]
+    web = made["web.service"].text.splitlines()
+    assert {"Requires=app-network.service", "After=app-network.service", "Requires=data-volume.service",
+            "After=data-volume.service"} <= set(web)  # fmt: skip
+    [create] = [line for line in web if "_unit-create" in line]
+    assert "--network appnet" in create and "--volume systemd-data:/d" in create
 
 
 def test_a_kube_file_plays_its_yaml_in_a_oneshot_that_stays(tmp_path: Path) -> None:
@@ -261,7 +286,7 @@ def test_a_kube_file_plays_its_yaml_in_a_oneshot_that_stays(tmp_path: Path) -> N
     ("[Kube]\n", "app.kube: [Kube] has no Yaml="),
     ("[Kube]\nYaml=a.yaml\n[Service]\nType=notify\n", "app.kube:4: Type=notify in [Service] is not taken"),
     ("[Kube]\nYaml=a.yaml\n[Container]\nImage=bb\n", "app.kube:4: [Container] in a file of [Kube]"),
-    ("[Unit]\nAfter=db.volume\n[Kube]\nYaml=a.yaml\n", "app.kube:2: After=db.volume: sdc generates no unit"),
+    ("[Unit]\nAfter=db.pod\n[Kube]\nYaml=a.yaml\n", "app.kube:2: After=db.pod: sdc generates no unit"),
 ])  # fmt: skip
 def test_what_a_kube_file_cannot_say_names_its_line(tmp_path: Path, body: str, said: str) -> None:
     write_files(tmp_path, {"app.kube": body})
@@ -318,8 +343,9 @@ def test_host_paths_dependencies_and_the_quadlet_section(tmp_path: Path) -> None
 @pytest.mark.parametrize(("text", "said"), [
     ("[Service]\nUser=app\n", "x.container:2: User= in \\[Service\\] is not taken"),
     ("[Quadlet]\nFoo=1\n", "x.container:2: Foo= is not a key of \\[Quadlet\\]"),
-    ("[Container]\nNetwork=db.network\n", "x.container:2: Network= names the Quadlet file db.network"),
-    ("[Container]\nVolume=data.volume:/d\n", "x.container:2: Volume= names the Quadlet file data.volume"),
+    ("[Container]\nNetwork=db.network\n", "x.container:2: Network=db.network: no Quadlet file db.network"),
+    ("[Container]\nVolume=data.volume:/d\n", "x.container:2: Volume=data.volume: no Quadlet file data.volume"),
+    ("[Container]\nVolume=app.pod:/d\n", "x.container:2: Volume= names the Quadlet file app.pod"),
 ])  # fmt: skip
 def test_what_other_sections_and_quadlet_names_refuse(tmp_path: Path, text: str, said: str) -> None:
     write_files(tmp_path, {"x.container": text + "[Container]\nImage=bb\n"})

@@ -41,6 +41,9 @@ def test_each_file_is_a_unit_or_refused_by_line_and_key(path: Path) -> None:
     if path.suffix == ".kube":
         _check_kube(path, made.text)
         return
+    if path.suffix in (".volume", ".network"):
+        _check_resource(path, made)
+        return
     assert path.suffix == ".container"
     assert made.unit == path.name.removesuffix(".container") + ".service"
     expected = _final_args(path)
@@ -89,6 +92,31 @@ def _check_kube(path: Path, text: str) -> None:
         if line.startswith("## assert-podman-args --network "):
             assert all(["--network", line.split()[-1]] == w[w.index("play") + 2:w.index("play") + 4] for w in starts)
     assert "Type=oneshot" in text and "RemainAfterExit=yes" in text
+
+
+def _check_resource(path: Path, made: generator.Generated) -> None:
+    """A .volume or .network file's unit: Podman's name for it, `sdc volume create` / `network
+    create --ignore` of the name and flags Podman's test expects podman's command to end with or hold."""
+    kind = path.suffix[1:]
+    stem = path.name.removesuffix(path.suffix)
+    prefix, at, instance = stem.partition("@")
+    assert made.unit == (f"{prefix}-{kind}@{instance}.service" if at else f"{stem}-{kind}.service")
+    [start] = [split_words(line.partition("=")[2]) for line in made.text.splitlines() if line.startswith("ExecStart=")]
+    assert start[start.index(kind):start.index(kind) + 2] == [kind, "create"]
+    for line in path.read_text().splitlines():
+        words = shlex.split(line)[1:] if line.startswith("## ") else []
+        if words[:1] == ["assert-podman-final-args"]:
+            assert start[-len(words[1:]):] == words[1:], (start, words)
+        elif words[:1] == ["assert-podman-args"]:
+            assert any(start[i:i + len(words) - 1] == words[1:] for i in range(len(start))), (start, words)
+        elif words[:1] == ["assert-last-key-contains"] and words[2] == "ExecStart":
+            assert words[3] in " ".join(start) + " ", (start, words)
+        elif words[:1] == ["assert-key-is-regex"] and words[2] == "ExecStart":
+            assert start[-1] == words[3].split()[-1], (start, words)  # the name: Podman's
+        elif words[:1] == ["assert-podman-stop-post-final-args"]:
+            [stop] = [split_words(line.partition("=-")[2]) for line in made.text.splitlines()
+                      if line.startswith("ExecStopPost=")]  # fmt: skip
+            assert stop[-3:] == [kind, "rm", words[1]], stop
 
 
 def test_files_podman_refuses_are_refused_or_differ_for_a_reason() -> None:
