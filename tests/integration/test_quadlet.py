@@ -224,7 +224,7 @@ def test_volume_and_network_files_are_made_before_the_container_that_names_them(
     (quadlet / f"{name}.network").write_text(f"[Network]\nGlobalArgs=--root {store}\nNetworkName={net}\n"
                                              "NetworkDeleteOnStop=true\n")  # fmt: skip
     (quadlet / f"{name}.container").write_text(f"[Container]\nGlobalArgs=--root {store}\nImage={image}\n"
-                                               f"ContainerName={name}\nNetwork={name}.network\n"
+                                               f"ContainerName={name}\nNetwork={name}.network\nStopTimeout=1\n"
                                                f"Volume={name}.volume:/data\nExec=sh -c 'echo kept > /data/f; "
                                                "exec sleep 1000'\n")  # fmt: skip
     reload()
