@@ -197,8 +197,7 @@ def namespaces(pod: Pod) -> dict[str, str]:
     from sdcontainer import podns
 
     at = podns.paths(pod.id)
-    joined = {"ipc": at["ipc"]} if "ipc" in pod.share else {}
-    return {**joined, **({"uts": at["uts"]} if "uts" in pod.share else {})}
+    return {kind: at[kind] for kind in ("ipc", "uts") if kind in pod.share}
 
 
 def netns_path(pod: Pod) -> str:

@@ -75,14 +75,8 @@ def read_volume(settings: Sequence[Setting], *, stem: str) -> ResourceUnit:
             if not parse_bool(s):
                 raise refuse(s, "false is not taken: sdc copies an image's files into a new volume at its first "
                              "use, as Docker does", "remove it")  # fmt: skip
-        elif s.key == "GlobalArgs":
-            globals_ += _global_args(s)
-        elif s.key == "VolumeName":
-            pass  # (resource_name)
-        elif s.key in VOLUME_REFUSED:
-            raise refuse(s, f"is not taken: {VOLUME_REFUSED[s.key]}", "remove it")
         else:
-            raise refuse(s, "is not a key of [Volume]", "see podman-systemd.unit(5)")
+            globals_ += _common(s, "VolumeName", VOLUME_REFUSED)
     name = resource_name(settings, "volume", stem)
     _checked(settings, "VolumeName", name, check_volume_name)
     create = tuple(w for label in labels for w in ("--label", label)) + (name,)
@@ -110,14 +104,8 @@ def read_network(settings: Sequence[Setting], *, stem: str) -> ResourceUnit:
             gateways.append(s)
         elif s.key == "NetworkDeleteOnStop":
             delete = parse_bool(s)
-        elif s.key == "GlobalArgs":
-            globals_ += _global_args(s)
-        elif s.key == "NetworkName":
-            pass  # (resource_name)
-        elif s.key in NETWORK_REFUSED:
-            raise refuse(s, f"is not taken: {NETWORK_REFUSED[s.key]}", "remove it")
         else:
-            raise refuse(s, "is not a key of [Network]", "see podman-systemd.unit(5)")
+            globals_ += _common(s, "NetworkName", NETWORK_REFUSED)
     if len(gateways) > len(subnets):
         raise refuse(gateways[-1], "without a Subnet= of its own", "give the subnet it is an address of")
     four = [s for s in subnets if ":" not in s.value]
@@ -133,6 +121,18 @@ def read_network(settings: Sequence[Setting], *, stem: str) -> ResourceUnit:
     _checked(settings, "NetworkName", name, check_name)
     return ResourceUnit(kind="network", name=name, create=("--ignore", *flags, name), delete_on_stop=delete,
                         global_args=tuple(globals_))  # fmt: skip
+
+
+def _common(s: Setting, name_key: str, refused: dict[str, str]) -> list[str]:
+    """The keys of a .volume's and a .network's alike: GlobalArgs= (its words returned), the name
+    (read by resource_name), a key refused with its reason, or one the section has not."""
+    if s.key == "GlobalArgs":
+        return _global_args(s)
+    if s.key == name_key:
+        return []
+    if s.key in refused:
+        raise refuse(s, f"is not taken: {refused[s.key]}", "remove it")
+    raise refuse(s, f"is not a key of [{s.section}]", "see podman-systemd.unit(5)")
 
 
 def _labels(s: Setting) -> list[str]:
