@@ -1897,6 +1897,33 @@ def quadlet(
         raise SdcError("say what to do", hint="`sdc quadlet --dryrun` prints the units the generator makes")
 
 
+@app.command("_pod-unit-create", hidden=True)
+def pod_unit_create(
+    ctx: typer.Context,
+    unit: str,
+    name: Annotated[str, typer.Option("--name")],
+    publish: Annotated[Optional[list[str]], typer.Option("--publish")] = None,
+    network: Annotated[str, typer.Option("--network")] = "",
+    hostname: Annotated[str, typer.Option("--hostname")] = "",
+    label: Annotated[Optional[list[str]], typer.Option("--label")] = None,
+    ip: Annotated[str, typer.Option("--ip")] = "",
+) -> None:
+    """Run by systemd as the ExecStartPre of a Quadlet .pod file's unit: its pod made."""
+    from sdcontainer.api import pods
+
+    labels = [text if "=" in text else f"{text}=" for text in label or []]
+    pods.create_for_unit(_sdc(ctx), unit, name=name, publish=publish or (), network=network, hostname=hostname,
+                         labels=labels, ip=ip)  # fmt: skip
+
+
+@app.command("_pod-unit-cleanup", hidden=True)
+def pod_unit_cleanup(ctx: typer.Context, unit: str, name: str) -> None:
+    """Run by systemd as the ExecStopPost of a Quadlet .pod file's unit: its pod removed."""
+    from sdcontainer.api import pods
+
+    pods.cleanup_for_unit(_sdc(ctx), unit, name)
+
+
 @app.command("_cleanup", hidden=True)
 def cleanup(ctx: typer.Context, name: str) -> None:
     """Run by systemd as the ExecStopPost of a detached container."""

@@ -267,8 +267,9 @@ def bound(unit: str, pod: str = "") -> dict[str, object]:
     """A container that shares another's network namespace (--network container:NAME), or its
     pod's (unit: the pod's service), goes with it: stopped when that one stops (its namespace torn
     down), never started before it. A pod's is PartOf= its target too, and ordered after it: a
-    stop of the target (`systemctl stop sdc-NAME-pod.target`) stops it, and ends once it has."""
-    if pod and unit:
+    stop of the target (`systemctl stop sdc-NAME-pod.target`) stops it, and ends once it has (a
+    Quadlet pod's unit, app-pod.service, is its own target)."""
+    if pod and unit == pod_unit(pod):
         return {"BindsTo": [unit], "After": [unit, pod_target(pod)], "PartOf": [pod_target(pod)]}
     return {"BindsTo": [unit], "After": [unit]} if unit else {}
 

@@ -13,6 +13,11 @@ resolv.conf), and, while it runs, three units of systemd's:
   stopped when they go.
 A container joins a pod with `sdc run --pod NAME`; the pod's service is started first if it is
 not running (as Podman starts a pod's infra container).
+
+A pod of a Quadlet .pod file (quadlet/pod.py) is its unit's (app-pod.service, made by the
+generator; its record names it): that unit makes it as it starts (create_for_unit), holds its
+namespaces as the transient one does, and removes it, its containers with it, as it stops
+(cleanup_for_unit), as Podman's does. It has no target: its service is what stops it all.
 """
 
 from __future__ import annotations
@@ -51,14 +56,16 @@ class Pod:
     labels: tuple[str, ...] = ()
     created: float = 0.0
     directory: str = ""
+    unit_name: str = ""  # a Quadlet pod's unit (app-pod.service); "" for sdc's transient one
 
     @property
     def unit(self) -> str:
-        return units.pod_unit(self.name)
+        return self.unit_name or units.pod_unit(self.name)
 
     @property
     def target(self) -> str:
-        return units.pod_target(self.name)
+        """What stops it all: its target, a Quadlet pod's own service."""
+        return self.unit_name or units.pod_target(self.name)
 
     @property
     def slice(self) -> str:
@@ -74,7 +81,8 @@ def _read(directory: Path) -> Pod:
     return Pod(id=str(data["id"]), name=str(data["name"]), hostname=str(data["hostname"]),
                network=str(data["network"]), publish=tuple(map(str, data.get("publish", ()))),
                share=tuple(map(str, data.get("share", SHARES))), labels=tuple(map(str, data.get("labels", ()))),
-               created=float(data.get("created", 0.0)), directory=str(directory))  # fmt: skip
+               created=float(data.get("created", 0.0)), directory=str(directory),
+               unit_name=str(data.get("unit", "")))  # fmt: skip
 
 
 def list_pods(paths: Paths) -> list[Pod]:
@@ -119,9 +127,11 @@ def check_share(values: Sequence[str]) -> tuple[str, ...]:
 
 
 def create(ctx: Context, *, name: str = "", publish: Sequence[str] = (), network: str = "", hostname: str = "",
-           share: Sequence[str] | None = None, labels: Sequence[str] = (), ip: str = "") -> Pod:  # fmt: skip
+           share: Sequence[str] | None = None, labels: Sequence[str] = (), ip: str = "",
+           unit: str = "") -> Pod:  # fmt: skip
     """A pod's record, and on one of sdc's networks its address and published ports leased: made,
-    not started (its first container, or `sdc pod start`, starts it)."""
+    not started (its first container, or `sdc pod start`, starts it); unit: the Quadlet unit
+    whose it is (create_for_unit)."""
     from sdcontainer import spec as specs
 
     network = specs.parse_network(network or os.environ.get("SDC_NETWORK") or "bridge")
@@ -135,6 +145,8 @@ def create(ctx: Context, *, name: str = "", publish: Sequence[str] = (), network
         if not name:
             name = _free_name(ctx.paths)
         check_name(name)
+        if unit and pod_exists(ctx.paths, name) and _read(pods_dir(ctx.paths) / name).unit_name == unit:
+            return _read(pods_dir(ctx.paths) / name)  # (kept by create_for_unit)
         leftover = pods_dir(ctx.paths) / name
         if leftover.is_dir() and not (leftover / protocol.POD).exists():  # a create killed half way
             _forget_directory(leftover, "")
@@ -146,7 +158,7 @@ def create(ctx: Context, *, name: str = "", publish: Sequence[str] = (), network
                            hint="choose another --name")  # fmt: skip
         pod = Pod(id=containers.new_id(), name=name, hostname=hostname or name, network=network,
                   publish=published, share=chosen, labels=tuple(labels), created=ctx.clock.time(),
-                  directory=str(pods_dir(ctx.paths) / name))  # fmt: skip
+                  directory=str(pods_dir(ctx.paths) / name), unit_name=unit)  # fmt: skip
         directory = Path(pod.directory)
         directory.mkdir(mode=0o700, parents=True)
         stack.callback(shutil.rmtree, directory, True)
@@ -171,6 +183,70 @@ def create(ctx: Context, *, name: str = "", publish: Sequence[str] = (), network
     return pod
 
 
+def _replace_for_unit(ctx: Context, name: str, unit: str, wanted: tuple[object, ...]) -> None:
+    """As Quadlet pod unit's start makes pod name: one of the same settings that its earlier start
+    made kept (a container started by hand, `sdc run --pod`, starts the unit, and its own start
+    uses that pod); one that differs (the file changed) or a crash left replaced, its containers
+    removed; one that is not the unit's a Conflict."""
+    if not pod_exists(ctx.paths, name):
+        return
+    pod = _read(pods_dir(ctx.paths) / name)
+    if pod.unit_name != unit:
+        raise Conflict(f"the pod name {name!r} is in use by a pod not unit {unit}'s",
+                       hint=f"remove it (`sdc pod rm -f {name}`), or give the file another PodName=")  # fmt: skip
+    hostname, network, *rest = wanted
+    if has_own_network(str(network)):
+        from sdcontainer.network import find_network
+
+        with contextlib.suppress(SdcError):
+            network = find_network(ctx.paths, str(network)).name
+    if (pod.hostname, pod.network, pod.publish, pod.share, pod.labels) != (hostname, network, *rest):
+        _remove_for_unit(ctx, pod)
+
+
+def _remove_for_unit(ctx: Context, pod: Pod) -> None:
+    """A Quadlet pod removed from within its unit (its start or its ExecStopPost), its containers
+    with it; its unit is not stopped. Their units are not running (bound to it, they stopped
+    before it did, or wait for its start): each is removed without a word to systemd (a stop of
+    a unit whose start waits for this one would undo that start); one running all the same (a
+    foreground one) is removed as `rm -f` does."""
+    from sdcontainer.api import containers as lifecycle
+
+    live = lifecycle.live_units(ctx)
+    for container in members(ctx.paths, pod):
+        if container.unit in live:
+            lifecycle.remove(ctx, [container.name], force=True)
+            continue
+        with contextlib.suppress(NotFound):
+            ctx.claim(container.name)
+            lifecycle.delete(ctx, container)
+            ctx.release_name(container.name)
+    with records.locked(ctx.paths):
+        _unmake(pod)
+
+
+def create_for_unit(ctx: Context, unit: str, *, name: str, hostname: str = "", network: str = "",
+                    publish: Sequence[str] = (), labels: Sequence[str] = (), ip: str = "") -> Pod:  # fmt: skip
+    """A Quadlet pod unit's ExecStartPre (quadlet.generator): its pod, as `pod create` makes it; one
+    its earlier start made kept where its settings are the same, else replaced (_replace_for_unit)."""
+    from sdcontainer import spec as specs
+
+    given = specs.parse_network(network or os.environ.get("SDC_NETWORK") or "bridge")
+    published = specs.check_publish(publish, network=given)
+    _replace_for_unit(ctx, name, unit, (hostname or name, given, published, SHARES, tuple(labels)))
+    return create(ctx, name=name, publish=publish, network=network, hostname=hostname, labels=labels, ip=ip,
+                  unit=unit)  # fmt: skip
+
+
+def cleanup_for_unit(ctx: Context, unit: str, name: str) -> None:
+    """A Quadlet pod unit's ExecStopPost: its pod removed, its containers with it (Podman's
+    `pod rm --force`), once its namespaces are down (the launcher's --pod-down before it)."""
+    if pod_exists(ctx.paths, name):
+        pod = _read(pods_dir(ctx.paths) / name)
+        if pod.unit_name == unit:
+            _remove_for_unit(ctx, pod)
+
+
 def _with_network(pod: Pod, network: str) -> Pod:
     from sdcontainer.record import replace
 
@@ -180,7 +256,7 @@ def _with_network(pod: Pod, network: str) -> Pod:
 def _write(pod: Pod) -> None:
     data = {"id": pod.id, "name": pod.name, "hostname": pod.hostname, "network": pod.network,
             "publish": list(pod.publish), "share": list(pod.share), "labels": list(pod.labels),
-            "created": pod.created}  # fmt: skip
+            "created": pod.created, **({"unit": pod.unit_name} if pod.unit_name else {})}  # fmt: skip
     files.write_atomically(os.path.join(pod.directory, protocol.POD), json.dumps(data, indent=2).encode())
 
 
@@ -212,8 +288,11 @@ def _unit_state(ctx: Context, pod: Pod) -> tuple[str, bool]:
     try:
         props = ctx.systemd.unit_properties(pod.unit)
     except NotFound:
-        return "gone", True
-    return str(props.get("ActiveState", "gone")), props.get("Description") == _description(pod)
+        return ("inactive" if pod.unit_name else "gone"), True  # (a Quadlet pod's: loaded as it is started)
+    state = str(props.get("ActiveState", "gone"))
+    if pod.unit_name:  # (a Quadlet file's: its Description is the file's)
+        return state, True
+    return state, props.get("Description") == _description(pod)
 
 
 def _description(pod: Pod) -> str:
@@ -252,6 +331,15 @@ def ensure_up(ctx: Context, pod: Pod) -> None:
                                    timeout=START_TIMEOUT)  # fmt: skip
         if state == "active":
             ctx.systemd.start_unit(pod.target)
+            return
+        if pod.unit_name:  # a Quadlet pod's unit, which its start makes again (create_for_unit keeps this one)
+            try:
+                result = ctx.systemd.start_unit(pod.unit)
+            except NotFound:
+                raise NotFound(f"pod {pod.name}'s unit {pod.unit} is not there",
+                               hint="its Quadlet file is gone: `sdc pod rm -f` the pod") from None  # fmt: skip
+            if result != "done":
+                raise SdcError(f"pod {pod.name} failed to start ({result})", hint=f"see `journalctl -u {pod.unit}`")
             return
         _write_target(pod)
         with contextlib.suppress(SdcError):
@@ -311,6 +399,8 @@ def _write_target(pod: Pod) -> None:
 
 
 def _remove_target(pod: Pod) -> None:
+    if pod.unit_name:
+        return
     path = TARGET_DIR / pod.target
     with contextlib.suppress(OSError):
         if path.read_text().startswith(f"{TARGET_HEADER} {pod.name} ({pod.id})"):

@@ -51,6 +51,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     "Network": ("--network", "one"),
     "NetworkAlias": ("--network-alias", "many"),
     "PidsLimit": ("--pids-limit", "one"),
+    "Pod": ("--pod", "one"),
     "PublishPort": ("--publish", "many"),
     "Pull": ("--pull", "one"),
     "ReadOnly": ("--read-only", "bool"),
@@ -70,7 +71,6 @@ FLAGS: dict[str, tuple[str, str]] = {
 REFUSED: dict[str, str] = {
     "Annotation": "sdc keeps no OCI annotations; a Label= is kept and shown",
     "AppArmor": "sdc loads no AppArmor profile; its seccomp filter, capabilities and namespaces confine",
-    "AutoUpdate": "sdc has no auto-update yet",
     "CgroupsMode": "sdc's containers are always their unit's cgroup",
     "ContainersConfModule": "sdc reads no containers.conf",
     "EnvironmentHost": "sdc passes no host environment wholesale; name each variable with Environment=",
@@ -89,7 +89,6 @@ REFUSED: dict[str, str] = {
     "IP6": "sdc has no --ip6",
     "Mask": "sdc masks the paths Docker does, and no others",
     "PodmanArgs": "sdc is not podman: say each setting with its own key",
-    "Pod": "sdc has no pods yet",
     "ReloadCmd": "sdc has no reload command; ExecReload= in [Service] can run `sdc exec`",
     "ReloadSignal": "sdc has no reload signal; ExecReload= in [Service] can run `sdc kill -s`",
     "RemapGid": "sdc maps IDs with UserNS=auto alone",
@@ -106,7 +105,6 @@ REFUSED: dict[str, str] = {
     "SecurityLabelLevel": "sdc sets no SELinux labels",
     "SecurityLabelNested": "sdc sets no SELinux labels",
     "SecurityLabelType": "sdc sets no SELinux labels",
-    "StartWithPod": "sdc has no pods yet",
     "SubGIDMap": "sdc maps IDs with UserNS=auto alone",
     "SubUIDMap": "sdc maps IDs with UserNS=auto alone",
     "Sysctl": "sdc has no --sysctl",
@@ -117,7 +115,7 @@ REFUSED: dict[str, str] = {
 
 # The keys read below, by hand: what they mean is more than one flag's value.
 OWN = ("ContainerName", "Image", "Exec", "Notify", "User", "Group", "ReadOnlyTmpfs", "NoNewPrivileges",
-       "SeccompProfile", "GlobalArgs", "HttpProxy")  # fmt: skip
+       "SeccompProfile", "GlobalArgs", "HttpProxy", "StartWithPod", "AutoUpdate")  # fmt: skip
 SINGLE_QUOTED = ("one", "many")  # kinds whose value a pair of quotes around it may hold: taken off, as Podman does
 PATH_FLAGS = ("--volume", "--mount", "--env-file")  # a relative host path in them: from the file's directory
 
@@ -206,6 +204,8 @@ def read_container(settings: Sequence[Setting], *, default_name: str, path: str 
             own["Exec"] = s
         elif s.key == "GlobalArgs":
             globals_ += _global_args(s)
+        elif s.key == "StartWithPod":  # (read by the pod's file: quadlet/pod.py)
+            parse_bool(s)
         elif s.key in OWN:
             own[s.key] = unquoted(s) if s.key in ("Image", "ContainerName") else s
             if s.key == "Image":
@@ -261,7 +261,7 @@ def _take(flags: dict[str, list[tuple[str, Setting]]], s: Setting) -> None:
     flag, kind = FLAGS[s.key]
     if kind in SINGLE_QUOTED:
         s = unquoted(s)
-    if flag in ("--network", "--volume"):
+    if flag in ("--network", "--volume", "--pod"):
         _no_quadlet_reference(s, s.value.partition(":")[0])
     elif flag == "--mount":
         for field in s.value.split(","):
@@ -363,6 +363,13 @@ def _http_proxy(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | No
     return []
 
 
+def _auto_update(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]]:
+    """AutoUpdate=registry|local: the label `sdc auto-update` looks for (Podman's)."""
+    if s.value not in ("registry", "local"):
+        raise refuse(s, f"{s.value!r} is no policy of auto-update's", "write registry or local")
+    return [("--label", f"io.containers.autoupdate={s.value}")]
+
+
 def _none(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]]:
     return []  # (read where the unit is made: ContainerName, Image)
 
@@ -370,7 +377,7 @@ def _none(s: Setting, own: dict[str, Setting]) -> list[tuple[str, str | None]]:
 _OWN_READERS: dict[str, Callable[[Setting, dict[str, Setting]], list[tuple[str, str | None]]]] = {
     "Notify": _notify, "User": _user, "Group": _group, "ReadOnlyTmpfs": _read_only_tmpfs,
     "NoNewPrivileges": _no_new_privileges, "SeccompProfile": _seccomp, "ContainerName": _none, "Image": _none,
-    "HttpProxy": _http_proxy,
+    "HttpProxy": _http_proxy, "AutoUpdate": _auto_update,
 }  # fmt: skip
 
 
@@ -452,9 +459,9 @@ def _without_host_files(flag: str, value: str | None) -> tuple[str, str | None]:
 
 def _culprit(unit: ContainerUnit, expand: Callable[[str], str]) -> Setting | None:
     """The setting whose flag makes the spec fail: its name (with the image and command alone,
-    ContainerName=), else the first option that fails alone with them (linear: a long file is
-    checked in its length's time); None where only options together fail (a path mounted twice:
-    the message names it)."""
+    ContainerName=), else the first option that fails alone with them, or with its pod or network
+    (PublishPort= with Pod=; linear: a long file is checked in its length's time); None where only
+    options together fail (a path mounted twice: the message names it)."""
     base = dataclasses.replace(unit, options=())
     try:
         _spec(base, expand)
@@ -463,6 +470,12 @@ def _culprit(unit: ContainerUnit, expand: Callable[[str], str]) -> Setting | Non
     for option in unit.options:
         try:
             _spec(dataclasses.replace(unit, options=(option,)), expand)
+        except SdcError:
+            return unit.origins.get(option[0])
+    context = tuple(o for o in unit.options if o[0] in ("--pod", "--network"))  # what others are checked against
+    for option in (o for o in unit.options if o not in context):
+        try:
+            _spec(dataclasses.replace(unit, options=(*context, option)), expand)
         except SdcError:
             return unit.origins.get(option[0])
     return None

@@ -18,6 +18,7 @@ stops a boot. `sdc quadlet --dryrun` prints what would be generated, and the err
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -34,12 +35,14 @@ from sdcontainer.quadlet.unitfile import Setting, parse, quote_words, split_word
 if TYPE_CHECKING:
     from sdcontainer.containerspec import ContainerSpec
     from sdcontainer.paths import Paths
+    from sdcontainer.quadlet.pod import PodUnit
     from sdcontainer.quadlet.resources import ResourceUnit
 
 SEARCH_DIRS = (Path("/run/sdc/systemd"), Path("/etc/sdc/systemd"), Path("/usr/share/sdc/systemd"))
 DIRS_VARIABLE = "SDC_QUADLET_UNIT_DIRS"  # a ":"-separated list in place of SEARCH_DIRS (Podman's QUADLET_UNIT_DIRS)
-KINDS = {".container": ".service", ".kube": ".service", ".volume": "-volume.service", ".network": "-network.service"}
-LATER = (".pod", ".image", ".build", ".artifact")  # Podman's others: not yet sdc's
+KINDS = {".container": ".service", ".kube": ".service", ".volume": "-volume.service", ".network": "-network.service",
+         ".pod": "-pod.service"}  # fmt: skip
+LATER = (".image", ".build", ".artifact")  # Podman's others: not yet sdc's
 HEADER = "# Made by sdc's Quadlet generator (`sdc quadlet --dryrun` shows it) from"
 PULL_TIMEOUT = 900  # s: a generated unit's TimeoutStartSec= (a [Service] line of the file's overrides it)
 GENERATOR = "sdc-generator"  # its file's name in systemd's generator directories
@@ -134,6 +137,8 @@ def generate(path: Path, dirs: Sequence[Path], found: dict[str, Path] | None = N
         return _generate_kube(path, unit, settings, found)
     if path.suffix in (".volume", ".network"):
         return _generate_resource(path, unit, settings, found)
+    if path.suffix == ".pod":
+        return _generate_pod(path, unit, _references(settings, found, dirs, section="Pod"), found, dirs)
     _refuse_in_other_sections(settings)
     settings = _references(settings, found, dirs)
     templated = "@" in stem  # a template (web@.container) or an instance's own file (web@a.container)
@@ -244,7 +249,11 @@ def _refuse_in_other_sections(settings: Sequence[Setting], *, own: str = "Contai
             raise QuadletError(f"{s.where()}: [{s.section}] in a file of [{own}]",
                                hint=f"a .{s.section.lower()} file's section; this one takes [{own}]")  # fmt: skip
         if own != "Container" and s.section == "Service" and s.key == "Type" and s.value == "oneshot":
-            continue  # (what sdc's unit of a .kube, .volume or .network file is)
+            continue  # (what sdc's unit of a .kube, .volume, .network or .pod file is)
+        if own != "Container" and s.section == "Service" and s.key == "Restart" and s.value in ("always", "on-success"):
+            raise QuadletError(f"{s.where()}: Restart={s.value} in [Service] is not taken: sdc's unit of a "
+                               f".{own.lower()} file is a oneshot that stays active, which systemd restarts on "
+                               "failure alone", hint="write Restart=on-failure, or remove it")  # fmt: skip
         if s.section == "Service" and s.key in ("User", "Group", "DynamicUser"):
             raise QuadletError(f"{s.where()}: {s.key}= in [Service] is not taken: sdc's launcher runs as root",
                                hint="the container's own user is [Container]'s User=")  # fmt: skip
@@ -258,7 +267,8 @@ def _refuse_in_other_sections(settings: Sequence[Setting], *, own: str = "Contai
 KIND_SECTIONS = ("Container", "Kube", "Volume", "Network", "Pod", "Image", "Build", "Artifact")
 
 
-def _beside(declared: quadlet_container.ContainerUnit | kube.KubeUnit | ResourceUnit) -> tuple[tuple[str, str], ...]:
+def _beside(declared: quadlet_container.ContainerUnit | kube.KubeUnit | ResourceUnit | PodUnit,
+            ) -> tuple[tuple[str, str], ...]:  # fmt: skip
     """The mount unit of the store's loopback pool, where it has one (persist.pool_mount_unit, as
     an enabled container's): mounted at boot before the unit that requires it starts."""
     from sdcontainer.persist import mount_unit_name, pool_mount_unit
@@ -275,28 +285,41 @@ def _store(global_args: Sequence[str]) -> Paths:
     return Paths(root_of(given.get("--root")))
 
 
-def _references(settings: list[Setting], found: dict[str, Path], dirs: Sequence[Path]) -> list[Setting]:
-    """[Container]'s Network=app.network, Volume=data.volume:/d and Mount=...source=data.volume
-    made the names of what those files make, and the unit made to require theirs (Podman's)."""
+def _references(settings: list[Setting], found: dict[str, Path], dirs: Sequence[Path], *,
+                section: str = "Container") -> list[Setting]:  # fmt: skip
+    """[Container]'s (or [Pod]'s) Network=app.network, Volume=data.volume:/d and Mount=...source=
+    data.volume made the names of what those files make, and the unit made to require theirs
+    (Podman's). A container's Pod=app.pod (its pod's name) and Network=db.container or
+    container:NAME of a Quadlet container (container:ITS-NAME) make it bound to that unit:
+    stopped with it, started after it."""
     import dataclasses
 
-    from sdcontainer.quadlet import resources
+    from sdcontainer.quadlet import pod, resources
 
     out: list[Setting] = []
     needed: list[tuple[str, Setting]] = []
+    bound: list[tuple[str, Setting]] = []
 
     def named(word: str, s: Setting) -> str:
         if not word.endswith((".volume", ".network")) or word.startswith(("/", ".")):
             return word
-        if word not in found:
-            raise QuadletError(f"{s.where()}: {s.key}={word}: no Quadlet file {word} is there",
-                               hint="put it beside this one, or name the volume or network itself")  # fmt: skip
         kind = word.rsplit(".", 1)[1]
-        needed.append((_unit_of(word), s))
+        needed.append((_unit_of(_found(word, s, found, dirs)), s))
         return resources.resource_name(read_settings(found[word], dirs), kind, word[: -len(kind) - 1])
 
     for s in settings:
-        if s.section == "Container" and s.key == "Network":
+        if s.section == section == "Container" and s.key == "Pod":
+            if not s.value.endswith(".pod"):
+                raise QuadletError(f"{s.where()}: Pod={s.value} is no Quadlet .pod file",
+                                   hint="name a .pod file: its unit is what the container's is bound to")  # fmt: skip
+            bound.append((_unit_of(_found(s.value, s, found, dirs)), s))
+            s = dataclasses.replace(s, value=pod.pod_name(read_settings(found[s.value], dirs), s.value[:-4]))
+        elif s.section == section == "Container" and s.key == "Network" and (
+                s.value.endswith(".container") or s.value.startswith("container:")):  # fmt: skip
+            unit, name = _container_named(s, found, dirs)
+            bound.append((unit, s))
+            s = dataclasses.replace(s, value=f"container:{name}")
+        elif s.section == section and s.key == "Network":
             s = dataclasses.replace(s, value=named(s.value, s))
         elif s.section == "Container" and s.key == "Volume":
             source, colon, rest = s.value.partition(":")
@@ -308,7 +331,114 @@ def _references(settings: list[Setting], found: dict[str, Path], dirs: Sequence[
         out.append(s)
     for unit, s in dict((u, s) for u, s in needed).items():
         out += [Setting("Unit", "Requires", unit, s.path, s.line), Setting("Unit", "After", unit, s.path, s.line)]
+    for unit, s in dict((u, s) for u, s in bound).items():
+        out += [Setting("Unit", "BindsTo", unit, s.path, s.line), Setting("Unit", "After", unit, s.path, s.line)]
     return out
+
+
+def _found(word: str, s: Setting, found: dict[str, Path], dirs: Sequence[Path] = ()) -> str:
+    """word, the name of a Quadlet file there is (found); with dirs, one whose unit is made (a
+    .volume, .network or .pod file's: they name no .container file, so no loop)."""
+    if word not in found:
+        raise QuadletError(f"{s.where()}: {s.key}={word}: no Quadlet file {word} is there",
+                           hint="put it beside this one, or name what it makes itself")  # fmt: skip
+    if dirs:
+        try:
+            generate(found[word], dirs, found)
+        except (SdcError, OSError, UnicodeError) as exc:
+            why = exc.message if isinstance(exc, SdcError) else str(exc)
+            raise QuadletError(f"{s.where()}: {s.key}={word}: that file makes no unit ({why})",
+                               hint=f"mend {word} first") from None  # fmt: skip
+    return word
+
+
+def _container_named(s: Setting, found: dict[str, Path], dirs: Sequence[Path]) -> tuple[str, str]:
+    """Network=db.container's, or container:NAME's (NAME a Quadlet container's): its unit and its
+    container's name. One of another container is refused: sdc's generator could not bind the
+    unit to that container's (a transient unit, or an enabled one's: which one is not known
+    before it runs), and a unit not bound to it would run on in a namespace torn down."""
+    if s.value.endswith(".container"):
+        _found(s.value, s, found)
+        return _unit_of(s.value), _container_name(s.value, found, dirs)
+    name = s.value.removeprefix("container:")
+    for word in (w for w in found if w.endswith(".container") and "@" not in w):
+        with _suppressed():
+            if _container_name(word, found, dirs) == name:
+                return _unit_of(word), name
+    raise QuadletError(f"{s.where()}: Network={s.value}: no Quadlet .container file makes container {name}",
+                       hint="name its Quadlet file (Network=db.container): the unit is bound to its unit")
+
+
+def _container_name(word: str, found: dict[str, Path], dirs: Sequence[Path]) -> str:
+    names = [s.value for s in read_settings(found[word], dirs) if s.section == "Container" and s.key == "ContainerName"]
+    return quadlet_container.unquoted(Setting("Container", "", names[-1], "", 0)).value if names else \
+        f"systemd-{word[: -len('.container')]}"  # fmt: skip
+
+
+def _suppressed() -> contextlib.AbstractContextManager[None]:
+    """A file that cannot be read is no match (its own generation says why)."""
+    return contextlib.suppress(OSError, UnicodeError, SdcError)
+
+
+def _generate_pod(path: Path, unit: str, settings: list[Setting], found: dict[str, Path],
+                  dirs: Sequence[Path]) -> Generated:  # fmt: skip
+    """A .pod file's unit (quadlet/pod.py)."""
+    from sdcontainer.api.run import launcher_argv, sdc_argv
+    from sdcontainer.quadlet import pod
+    from sdcontainer.units import pod_slice
+
+    _refuse_in_other_sections(settings, own="Pod")
+    stem = path.name[: -len(path.suffix)]
+    declared = pod.read_pod(settings, stem=stem, path=str(path))
+    settings = _dependencies(settings, found)
+    _check_install(settings, templated=False)
+    store = _store(declared.global_args)
+    sdc = [_ours(w) for w in sdc_argv(store.root)]
+    directory = _ours(f"{store.root}/pods/{declared.name}")
+    members = _members(path.name, found, dirs)
+    lines = [HEADER, f"#   {path}", "", "[X-Pod]", *(f"{s.key}={s.value}" for s in settings if s.section == "Pod")]
+    lines += ["", "[Unit]", f"SourcePath={path}", f"RequiresMountsFor={store.root}"]
+    if _default_dependencies(settings):
+        lines += ["Wants=network-online.target", "After=network-online.target"]
+    if store.pool_image.exists():
+        from sdcontainer.persist import mount_unit_name
+
+        lines += [f"Requires={mount_unit_name(store.storage)}", f"After={mount_unit_name(store.storage)}"]
+    lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]
+    lines += [line for member in members for line in (f"Wants={member}", f"Before={member}")]
+    if declared.stop_when_unneeded:  # ExitPolicy=stop: stopped once no container of its is bound to it
+        lines += ["StopWhenUnneeded=yes"]
+    service = [s for s in settings if s.section == "Service"]
+    lines += ["", "[Service]", *(f"{s.key}={s.value}" for s in service if s.key == "ExecStartPre")]
+    create = [*sdc, "_pod-unit-create", "%n", "--name", _ours(declared.name), *declared.create]
+    up, down = ([*(_ours(w) for w in launcher_argv(mode)), directory] for mode in ("--pod-up", "--pod-down"))
+    lines += ["Type=oneshot", "RemainAfterExit=yes", "SyslogIdentifier=%N", f"TimeoutStartSec={PULL_TIMEOUT}",
+              f"Slice={_ours(pod_slice(declared.name))}", f"ExecStartPre={quote_words(create)}",
+              f"ExecStart={quote_words(up)}", f"ExecStopPost=-{quote_words(down)}",
+              f"ExecStopPost=-{quote_words([*sdc, '_pod-unit-cleanup', '%n', _ours(declared.name)])}"]
+    lines += [f"{s.key}={s.value}" for s in service if s.key not in ("ExecStartPre", "Type")]
+    skipped = ("Unit", "Service", "Pod", "Quadlet")
+    for section in dict.fromkeys(s.section for s in settings if s.section not in skipped):
+        lines += ["", f"[{section}]", *(f"{s.key}={s.value}" for s in settings if s.section == section)]
+    text = "\n".join(lines) + "\n"
+    return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"), _beside(declared))
+
+
+def _members(name: str, found: dict[str, Path], dirs: Sequence[Path]) -> list[str]:
+    """The units of the .container files whose Pod= is pod file name and that start with it
+    (StartWithPod=, true unless said; not a template's: no instance of it is known)."""
+    from sdcontainer.quadlet.pod import starts_with_pod
+
+    units = []
+    for word, source in found.items():
+        if not word.endswith(".container") or word[: -len(".container")].endswith("@"):
+            continue
+        with _suppressed():
+            settings = read_settings(source, dirs)
+            pods = [s.value for s in settings if s.section == "Container" and s.key == "Pod"]
+            if pods and pods[-1] == name and starts_with_pod(settings):
+                units.append(_unit_of(word))
+    return units
 
 
 def _generate_resource(path: Path, unit: str, settings: list[Setting], found: dict[str, Path]) -> Generated:

@@ -31,7 +31,7 @@ def quadlet(sdc: Sdc) -> Iterator[Path]:
     yield UNITS
     made = set(UNITS.iterdir()) - before
     for path in made:
-        if path.suffix in (".container", ".kube", ".volume", ".network"):
+        if path.suffix in (".container", ".kube", ".volume", ".network", ".pod"):
             stem = path.name.removesuffix(path.suffix)
             systemctl("stop", f"{stem}.service" if path.suffix in (".container", ".kube") else
                       f"{stem}-{path.suffix[1:]}.service")  # fmt: skip
@@ -243,3 +243,66 @@ def test_volume_and_network_files_are_made_before_the_container_that_names_them(
         sdc("rm", "-f", name)
         sdc("network", "rm", "-f", net)
         sdc("volume", "rm", "-f", volume)
+
+
+def _wait_inactive(unit: str, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    while (state := unit_property(unit, "ActiveState")) not in ("inactive", "failed") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return state
+
+
+def _wait_active(units: list[str]) -> None:
+    deadline = time.monotonic() + 30
+    while systemctl("is-active", *units).stdout.split() != ["active"] * len(units) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert systemctl("is-active", *units).stdout.split() == ["active"] * len(units)
+
+
+def test_a_pod_file_holds_its_containers(sdc: Sdc, image: str, name: str, store: Path, quadlet: Path) -> None:
+    """A .pod file and two .container files with Pod= it: starting the pod's service starts both
+    (Wants=), which reach each other on 127.0.0.1, a port published on the pod answers, and the
+    pod's service keeps no process; the pod stops once its last container has (ExitPolicy=stop),
+    and a stop of its service stops both; either way nothing is left."""
+    before = store_state(store)
+    pod, unit = f"systemd-{name}", f"{name}-pod.service"
+    (quadlet / f"{name}.pod").write_text(f"[Pod]\nGlobalArgs=--root {store}\nNetwork=bridge\n"
+                                         "PublishPort=127.0.0.1:8098:80\n")  # fmt: skip
+    for member, command in (("web", "echo served in a .pod > /index.html; exec httpd -f -p 80 -h /"),
+                            ("db", "exec sleep 1000")):  # fmt: skip
+        (quadlet / f"{name}-{member}.container").write_text(
+            f"[Container]\nGlobalArgs=--root {store}\nImage={image}\nContainerName={name}-{member}\n"
+            f"Pod={name}.pod\nRunInit=true\nExec=sh -c '{command}'\n")  # fmt: skip
+    reload()
+    members = [f"{name}-web.service", f"{name}-db.service"]
+    try:
+        started = systemctl("start", unit)
+        assert started.returncode == 0, started.stderr + systemctl("status", unit).stdout
+        _wait_active(members)
+        assert unit_property(unit, "MainPID") == "0"
+        assert fetch("http://127.0.0.1:8098/") == "served in a .pod\n"
+        assert sdc.ok("exec", f"{name}-db", "wget", "-qO-", "http://127.0.0.1:80/") == "served in a .pod\n"
+        [info] = json.loads(sdc.ok("pod", "inspect", pod))
+        assert info["Units"]["Service"] == unit and info["NumContainers"] == 2, info
+        assert sorted(sdc.ok("ps", "--filter", f"pod={pod}", "--format", "{{.Names}}").split()) == \
+            [f"{name}-db", f"{name}-web"]  # fmt: skip
+        assert systemctl("stop", members[0]).returncode == 0
+        assert unit_property(unit, "ActiveState") == "active"  # (db still runs in it)
+        assert systemctl("stop", members[1]).returncode == 0
+        assert systemctl("is-active", *members).stdout.split() == ["inactive", "inactive"]  # (ended by their signal)
+        assert _wait_inactive(unit) == "inactive"  # its last container gone: the pod stops (ExitPolicy=stop)
+        assert sdc("pod", "inspect", pod).returncode != 0
+        assert not leftovers(info["Id"]) and store_state(store) == before
+        started = systemctl("start", unit)
+        assert started.returncode == 0, started.stderr
+        [again] = json.loads(sdc.ok("pod", "inspect", pod))
+        _wait_active(members)
+        sdc.ok("run", "-d", "--init", "--pod", pod, "--name", f"{name}-extra", image, "sleep", "1000")  # (by hand)
+        assert unit_property(f"sdc-{name}-extra.service", "BindsTo") == unit
+        assert systemctl("stop", unit).returncode == 0  # (Podman's `pod rm --force`: its containers go with it)
+        assert systemctl("is-active", *members).stdout.split() == ["inactive", "inactive"]
+        assert sdc("pod", "inspect", pod).returncode != 0 and sdc("inspect", f"{name}-web").returncode != 0
+        assert sdc("inspect", f"{name}-extra").returncode != 0
+        assert not leftovers(again["Id"]) and store_state(store) == before
+    finally:
+        systemctl("stop", unit)

@@ -231,10 +231,86 @@ def test_a_template_and_its_instances(tmp_path: Path) -> None:
 
 
 def test_other_kinds_are_refused_for_now(tmp_path: Path) -> None:
-    write_files(tmp_path, {"app.pod": "[Pod]\n", "web.container": "[Container]\nImage=bb\n"})
+    write_files(tmp_path, {"app.build": "[Build]\n", "web.container": "[Container]\nImage=bb\n"})
     made, errors = generator.generate_all([tmp_path])
     assert [m.unit for m in made] == ["web.service"]
-    assert [e.message for e in errors] == [f"{tmp_path}/app.pod: .pod files are not taken by sdc yet"]
+    assert [e.message for e in errors] == [f"{tmp_path}/app.build: .build files are not taken by sdc yet"]
+
+
+def _unit_lines(text: str, section: str) -> list[tuple[str, str]]:
+    body = text.partition(f"[{section}]\n")[2].partition("\n[")[0]
+    return [(k, v) for k, _, v in (line.partition("=") for line in body.splitlines() if "=" in line)]
+
+
+def test_pod_files_make_pods_their_containers_join(tmp_path: Path) -> None:
+    write_files(tmp_path, {"app.pod": "[Pod]\nPublishPort=8080:80\nHostName=apphost\nLabel=team=a\n"
+                                      "Network=app.network\n",
+                           "app.network": "[Network]\n",
+                           "web.container": "[Container]\nImage=bb\nPod=app.pod\n",
+                           "db.container": "[Container]\nImage=bb\nPod=app.pod\nStartWithPod=false\n",
+                           "one@.container": "[Container]\nImage=bb\nPod=app.pod\n",
+                           "lone.pod": "[Pod]\nPodName=solo\nExitPolicy=continue\nNetwork=none\n"})  # fmt: skip
+    made, errors = generator.generate_all([tmp_path])
+    assert errors == []
+    units = {m.unit: m.text for m in made}
+    pod = _unit_lines(units["app-pod.service"], "Unit")
+    assert ("Wants", "web.service") in pod and ("Before", "web.service") in pod
+    assert not any(v in ("db.service", "one@.service") for _, v in pod)  # (StartWithPod=false; a template)
+    assert ("Requires", "app-network.service") in pod and ("StopWhenUnneeded", "yes") in pod
+    service = dict(_unit_lines(units["app-pod.service"], "Service"))
+    assert service["Type"] == "oneshot" and service["RemainAfterExit"] == "yes"
+    assert service["Slice"] == "machine-sdc-pod_systemd\\x2dapp.slice"
+    create = split_words(service["ExecStartPre"])
+    assert create[create.index("_pod-unit-create"):] == [
+        "_pod-unit-create", "%n", "--name", "systemd-app", "--publish", "8080:80", "--hostname", "apphost",
+        "--label", "team=a", "--network", "systemd-app"]  # fmt: skip
+    assert split_words(service["ExecStart"])[-2:] == ["--pod-up", "/var/lib/sdc/pods/systemd-app"]
+    for name in ("web", "db", "one@"):
+        unit = _unit_lines(units[f"{name}.service"], "Unit")
+        assert ("BindsTo", "app-pod.service") in unit and ("After", "app-pod.service") in unit
+        start = [v for k, v in _unit_lines(units[f"{name}.service"], "Service") if k == "ExecStartPre"][0]
+        assert "--pod systemd-app" in start
+    lone = units["lone-pod.service"]
+    assert "StopWhenUnneeded" not in lone and "--name solo --network none" in lone
+
+
+@pytest.mark.parametrize(("files", "said"), [
+    ({"app.pod": "[Pod]\nVolume=data:/d\n"}, "app.pod:2: Volume= is not taken: sdc's pods have no volumes"),
+    ({"app.pod": "[Pod]\nExitPolicy=later\n"}, "app.pod:2: ExitPolicy= 'later' is no exit policy"),
+    ({"app.pod": "[Pod]\nPublishPort=x\n"}, "app.pod:2: PublishPort="),
+    ({"app.pod": "[Pod]\nPodName=a/b\n"}, "app.pod:2: PodName="),
+    ({"app.pod": "[Pod]\n[Service]\nRestart=always\n"}, "app.pod:3: Restart=always in [Service] is not taken"),
+    ({"app@.pod": "[Pod]\n"}, "app@.pod: a template .pod file is not taken"),
+    ({"web.container": "[Container]\nImage=bb\nPod=app\n"}, "web.container:3: Pod=app is no Quadlet .pod file"),
+    ({"web.container": "[Container]\nImage=bb\nPod=app.pod\n"}, "web.container:3: Pod=app.pod: no Quadlet file"),
+    ({"web.container": "[Container]\nImage=bb\nPod=app.pod\n", "app.pod": "[Pod]\nVolume=a:/b\n"},
+     "web.container:3: Pod=app.pod: that file makes no unit"),
+    ({"web.container": "[Container]\nImage=bb\nPod=app.pod\nPublishPort=80\n", "app.pod": "[Pod]\n"},
+     "web.container:4: PublishPort= -p with --pod"),
+    ({"web.container": "[Container]\nImage=bb\nNetwork=container:other\n"},
+     "web.container:3: Network=container:other: no Quadlet .container file makes container other"),
+])  # fmt: skip
+def test_what_a_pod_file_or_its_container_cannot_say_names_its_line(tmp_path: Path, files: dict[str, str],
+                                                                     said: str) -> None:  # fmt: skip
+    write_files(tmp_path, files)
+    source = next(name for name in files if name.startswith(("web", "app")) and not
+                  (name == "app.pod" and "web.container" in files))  # fmt: skip
+    with pytest.raises(SdcError, match=re.escape(said)) as caught:
+        generator.generate(tmp_path / source, [tmp_path])
+    assert caught.value.hint
+
+
+def test_a_container_sharing_a_quadlet_containers_network_is_bound_to_its_unit(tmp_path: Path) -> None:
+    write_files(tmp_path, {"db.container": "[Container]\nImage=bb\nContainerName=database\n",
+                           "web.container": "[Container]\nImage=bb\nNetwork=db.container\n",
+                           "api.container": "[Container]\nImage=bb\nNetwork=container:database\n"})  # fmt: skip
+    made, errors = generator.generate_all([tmp_path])
+    assert errors == []
+    units = {m.unit: m.text for m in made}
+    for name in ("web", "api"):
+        unit = _unit_lines(units[f"{name}.service"], "Unit")
+        assert ("BindsTo", "db.service") in unit and ("After", "db.service") in unit
+        assert "--network container:database" in units[f"{name}.service"]
 
 
 def test_volume_and_network_files_make_what_containers_name(tmp_path: Path) -> None:
@@ -286,7 +362,7 @@ def test_a_kube_file_plays_its_yaml_in_a_oneshot_that_stays(tmp_path: Path) -> N
     ("[Kube]\n", "app.kube: [Kube] has no Yaml="),
     ("[Kube]\nYaml=a.yaml\n[Service]\nType=notify\n", "app.kube:4: Type=notify in [Service] is not taken"),
     ("[Kube]\nYaml=a.yaml\n[Container]\nImage=bb\n", "app.kube:4: [Container] in a file of [Kube]"),
-    ("[Unit]\nAfter=db.pod\n[Kube]\nYaml=a.yaml\n", "app.kube:2: After=db.pod: sdc generates no unit"),
+    ("[Unit]\nAfter=db.build\n[Kube]\nYaml=a.yaml\n", "app.kube:2: After=db.build: sdc generates no unit"),
 ])  # fmt: skip
 def test_what_a_kube_file_cannot_say_names_its_line(tmp_path: Path, body: str, said: str) -> None:
     write_files(tmp_path, {"app.kube": body})
@@ -313,7 +389,7 @@ def test_the_generator_never_fails_and_links_install(tmp_path: Path, capsys: pyt
     assert sorted(os.listdir(out)) == ["default.target.wants", "web.service", "www.service"]
     assert os.readlink(out / "default.target.wants" / "web.service") == "../web.service"
     said = capsys.readouterr().err
-    assert "bad.container:3: Pod= is not taken by sdc" in said and "binary.container: cannot be read" in said
+    assert "bad.container:3: Pod=app is no Quadlet .pod file" in said and "binary.container: cannot be read" in said
     assert (out / "web.service").read_text().startswith(generator.HEADER)
 
 
@@ -412,3 +488,20 @@ def test_a_value_keeps_its_characters_through_the_quoting() -> None:
     for word in ("a\u0085b", "\u00a0", "é", "tab\there", "nl\nhere", "del\x7f"):
         assert split_words(quote_words([word])) == [word]
     assert quote_words(["a\u0085b"]) == "a\u0085b" and quote_words(["x\ny"]) == '"x\\ny"'
+
+
+def test_the_readmes_table_is_the_generators() -> None:
+    """Every key of [Container] in the README's table, taken or refused as the generator does it,
+    a refusal with the generator's reason, a flag's key with its flag named."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.partition("| key of `[Container]` | sdc | as |\n")[2].partition("\n\n")[0]
+    rows = {}
+    for line in table.splitlines()[1:]:
+        key, state, said = (cell.strip() for cell in line.strip("|").split(" | ", 2))
+        rows[key.strip("`").removesuffix("=")] = (state, said)
+    assert set(rows) == set(container.FLAGS) | set(container.OWN) | set(container.REFUSED) | {"Exec"}
+    for key, why in container.REFUSED.items():
+        assert rows[key] == ("refused", why), key
+    for key, (flag, _) in container.FLAGS.items():
+        assert rows[key][0] == "taken" and f"`{flag}" in rows[key][1], key
+    assert all(rows[key][0] == "taken" for key in container.OWN)

@@ -44,6 +44,9 @@ def test_each_file_is_a_unit_or_refused_by_line_and_key(path: Path) -> None:
     if path.suffix in (".volume", ".network"):
         _check_resource(path, made)
         return
+    if path.suffix == ".pod":
+        _check_pod(path, made)
+        return
     assert path.suffix == ".container"
     assert made.unit == path.name.removesuffix(".container") + ".service"
     expected = _final_args(path)
@@ -117,6 +120,31 @@ def _check_resource(path: Path, made: generator.Generated) -> None:
             [stop] = [split_words(line.partition("=-")[2]) for line in made.text.splitlines()
                       if line.startswith("ExecStopPost=")]  # fmt: skip
             assert stop[-3:] == [kind, "rm", words[1]], stop
+
+
+POD_FLAGS = ("--name", "--hostname", "--label", "--network", "--publish", "--ip")  # those sdc's pods take
+
+
+def _check_pod(path: Path, made: generator.Generated) -> None:
+    """A .pod file's unit: Podman's name, its `_pod-unit-create` with the arguments Podman's test
+    expects podman pod create to get (those sdc's pods take), its [Unit] dependencies as Podman's
+    (Requires=/After= a .network's unit; Wants=/Before= the containers that start with it)."""
+    assert made.unit == path.name.removesuffix(".pod") + "-pod.service"
+    unit = [line.partition("=")[::2] for line in made.text.partition("[Service]")[0].splitlines() if "=" in line]
+    [create] = [split_words(line.partition("=")[2]) for line in made.text.splitlines() if "_pod-unit-create" in line]
+    assert create[create.index("_pod-unit-create") + 1] == "%n"
+    assert "--name" in create
+    for line in path.read_text().splitlines():
+        words = shlex.split(line)[1:] if line.startswith("## ") else []
+        if words[:1] == ["assert-podman-pre-args"] and words[1] in POD_FLAGS:
+            assert any(create[i:i + 2] == words[1:] for i in range(len(create))), (create, words)
+        elif words[:2] == ["assert-key-is", "Unit"] and words[2] == "Requires":
+            assert ("Requires", words[3]) in unit, (unit, words)
+        elif words[:2] == ["assert-key-contains", "Unit"]:
+            assert (words[2], words[3]) in unit, (unit, words)
+        elif words[:2] == ["assert-key-not-contains", "Unit"]:
+            assert (words[2], words[3]) not in unit, (unit, words)
+    assert "Type=oneshot" in made.text and "RemainAfterExit=yes" in made.text
 
 
 def test_files_podman_refuses_are_refused_or_differ_for_a_reason() -> None:
