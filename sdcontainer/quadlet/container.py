@@ -251,9 +251,10 @@ OTHER_KINDS = (".container", ".volume", ".network", ".pod", ".kube", ".image", "
 
 def _no_quadlet_reference(s: Setting, name: str) -> None:
     """A name of another Quadlet file (Image=app.build, Network=db.network, Volume=data.volume:/d)
-    is Podman's way to use what that file makes: sdc generates no such units yet."""
+    is Podman's way to use what that file makes: the generator resolves those sdc takes where
+    they are taken (quadlet.generator._references); any other is refused."""
     if name.endswith(OTHER_KINDS) and not name.startswith(("/", ".")):
-        raise refuse(s, f"names the Quadlet file {name}, which sdc does not take yet",
+        raise refuse(s, f"names the Quadlet file {name}, which sdc does not take here",
                      "name the image, network or volume itself")  # fmt: skip
 
 

@@ -35,14 +35,15 @@ from sdcontainer.quadlet.unitfile import Setting, parse, quote_words, split_word
 if TYPE_CHECKING:
     from sdcontainer.containerspec import ContainerSpec
     from sdcontainer.paths import Paths
+    from sdcontainer.quadlet.image import ImageUnit
     from sdcontainer.quadlet.pod import PodUnit
     from sdcontainer.quadlet.resources import ResourceUnit
 
 SEARCH_DIRS = (Path("/run/sdc/systemd"), Path("/etc/sdc/systemd"), Path("/usr/share/sdc/systemd"))
 DIRS_VARIABLE = "SDC_QUADLET_UNIT_DIRS"  # a ":"-separated list in place of SEARCH_DIRS (Podman's QUADLET_UNIT_DIRS)
 KINDS = {".container": ".service", ".kube": ".service", ".volume": "-volume.service", ".network": "-network.service",
-         ".pod": "-pod.service"}  # fmt: skip
-LATER = (".image", ".build", ".artifact")  # Podman's others: not yet sdc's
+         ".pod": "-pod.service", ".image": "-image.service"}  # fmt: skip
+LATER = (".build", ".artifact")  # Podman's others: not yet sdc's
 HEADER = "# Made by sdc's Quadlet generator (`sdc quadlet --dryrun` shows it) from"
 PULL_TIMEOUT = 900  # s: a generated unit's TimeoutStartSec= (a [Service] line of the file's overrides it)
 GENERATOR = "sdc-generator"  # its file's name in systemd's generator directories
@@ -137,6 +138,8 @@ def generate(path: Path, dirs: Sequence[Path], found: dict[str, Path] | None = N
         return _generate_kube(path, unit, settings, found)
     if path.suffix in (".volume", ".network"):
         return _generate_resource(path, unit, settings, found)
+    if path.suffix == ".image":
+        return _generate_image(path, unit, settings, found)
     if path.suffix == ".pod":
         return _generate_pod(path, unit, _references(settings, found, dirs, section="Pod"), found, dirs)
     _refuse_in_other_sections(settings)
@@ -267,7 +270,7 @@ def _refuse_in_other_sections(settings: Sequence[Setting], *, own: str = "Contai
 KIND_SECTIONS = ("Container", "Kube", "Volume", "Network", "Pod", "Image", "Build", "Artifact")
 
 
-def _beside(declared: quadlet_container.ContainerUnit | kube.KubeUnit | ResourceUnit | PodUnit,
+def _beside(declared: quadlet_container.ContainerUnit | kube.KubeUnit | ResourceUnit | PodUnit | ImageUnit,
             ) -> tuple[tuple[str, str], ...]:  # fmt: skip
     """The mount unit of the store's loopback pool, where it has one (persist.pool_mount_unit, as
     an enabled container's): mounted at boot before the unit that requires it starts."""
@@ -294,7 +297,7 @@ def _references(settings: list[Setting], found: dict[str, Path], dirs: Sequence[
     stopped with it, started after it."""
     import dataclasses
 
-    from sdcontainer.quadlet import pod, resources
+    from sdcontainer.quadlet import image, pod, resources
 
     out: list[Setting] = []
     needed: list[tuple[str, Setting]] = []
@@ -319,6 +322,11 @@ def _references(settings: list[Setting], found: dict[str, Path], dirs: Sequence[
             unit, name = _container_named(s, found, dirs)
             bound.append((unit, s))
             s = dataclasses.replace(s, value=f"container:{name}")
+        elif s.section == section == "Container" and s.key == "Image" and \
+                quadlet_container.unquoted(s).value.endswith(".image"):  # fmt: skip
+            word = quadlet_container.unquoted(s).value
+            needed.append((_unit_of(_found(word, s, found, dirs)), s))
+            s = dataclasses.replace(s, value=image.image_name(read_settings(found[word], dirs)))
         elif s.section == section and s.key == "Network":
             s = dataclasses.replace(s, value=named(s.value, s))
         elif s.section == "Container" and s.key == "Volume":
@@ -338,7 +346,7 @@ def _references(settings: list[Setting], found: dict[str, Path], dirs: Sequence[
 
 def _found(word: str, s: Setting, found: dict[str, Path], dirs: Sequence[Path] = ()) -> str:
     """word, the name of a Quadlet file there is (found); with dirs, one whose unit is made (a
-    .volume, .network or .pod file's: they name no .container file, so no loop)."""
+    .volume, .network, .image or .pod file's: they name no .container file, so no loop)."""
     if word not in found:
         raise QuadletError(f"{s.where()}: {s.key}={word}: no Quadlet file {word} is there",
                            hint="put it beside this one, or name what it makes itself")  # fmt: skip
@@ -378,6 +386,42 @@ def _container_name(word: str, found: dict[str, Path], dirs: Sequence[Path]) -> 
 def _suppressed() -> contextlib.AbstractContextManager[None]:
     """A file that cannot be read is no match (its own generation says why)."""
     return contextlib.suppress(OSError, UnicodeError, SdcError)
+
+
+def _generate_image(path: Path, unit: str, settings: list[Setting], found: dict[str, Path]) -> Generated:
+    """An .image file's unit (quadlet/image.py): a oneshot that stays active once the image is pulled."""
+    from sdcontainer.api.run import sdc_argv
+    from sdcontainer.quadlet import image
+
+    _refuse_in_other_sections(settings, own="Image")
+    declared = image.read_image(settings, path=str(path))
+    settings = _dependencies(settings, found)
+    _check_install(settings, templated=unit.split(".")[0].endswith("@"))
+    store = _store(declared.global_args)
+    sdc = [_ours(w) for w in sdc_argv(store.root)]
+    lines = [HEADER, f"#   {path}", "", "[X-Image]", *(f"{s.key}={s.value}" for s in settings if s.section == "Image")]
+    lines += ["", "[Unit]", f"SourcePath={path}", f"RequiresMountsFor={store.root}"]
+    if _default_dependencies(settings):
+        lines += ["Wants=network-online.target", "After=network-online.target"]
+    if store.pool_image.exists():
+        from sdcontainer.persist import mount_unit_name
+
+        lines += [f"Requires={mount_unit_name(store.storage)}", f"After={mount_unit_name(store.storage)}"]
+    lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]
+    service = [s for s in settings if s.section == "Service"]
+    lines += ["", "[Service]", *(f"{s.key}={s.value}" for s in service if s.key == "ExecStartPre")]
+    lines += ["Type=oneshot", "RemainAfterExit=yes", "SyslogIdentifier=%N", f"TimeoutStartSec={PULL_TIMEOUT}"]
+    if declared.auth_file:  # (sdc's pull reads it: images/auth.py)
+        lines += [f"Environment={quote_words(['REGISTRY_AUTH_FILE=' + declared.auth_file])}"]
+    lines += [f"ExecStart={quote_words([*sdc, 'pull', '--quiet', *declared.pull, declared.image])}"]
+    if declared.name != declared.image:  # ImageTag=: the name its containers use
+        lines += [f"ExecStart={quote_words([*sdc, 'tag', declared.image, declared.name])}"]
+    lines += [f"{s.key}={s.value}" for s in service if s.key not in ("ExecStartPre", "Type")]
+    skipped = ("Unit", "Service", "Image", "Quadlet")
+    for section in dict.fromkeys(s.section for s in settings if s.section not in skipped):
+        lines += ["", f"[{section}]", *(f"{s.key}={s.value}" for s in settings if s.section == section)]
+    text = "\n".join(lines) + "\n"
+    return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"), _beside(declared))
 
 
 def _generate_pod(path: Path, unit: str, settings: list[Setting], found: dict[str, Path],

@@ -31,7 +31,7 @@ def quadlet(sdc: Sdc) -> Iterator[Path]:
     yield UNITS
     made = set(UNITS.iterdir()) - before
     for path in made:
-        if path.suffix in (".container", ".kube", ".volume", ".network", ".pod"):
+        if path.suffix in (".container", ".kube", ".volume", ".network", ".pod", ".image"):
             stem = path.name.removesuffix(path.suffix)
             systemctl("stop", f"{stem}.service" if path.suffix in (".container", ".kube") else
                       f"{stem}-{path.suffix[1:]}.service")  # fmt: skip
@@ -306,3 +306,31 @@ def test_a_pod_file_holds_its_containers(sdc: Sdc, image: str, name: str, store:
         assert not leftovers(again["Id"]) and store_state(store) == before
     finally:
         systemctl("stop", unit)
+
+
+def test_an_image_file_pulls_what_its_container_runs(sdc: Sdc, image: str, name: str, store: Path, quadlet: Path,
+                                                     tmp_path: Path) -> None:  # fmt: skip
+    """An .image file pulls its image from a registry (on 127.0.0.1) and tags it ImageTag=; a
+    .container's Image= naming it requires its unit, and runs that image."""
+    from tests.integration import registry
+
+    tagged = f"localhost/{name}:tagged"
+    with registry.serve(tmp_path / "registry") as address:
+        ref = f"{address}/team/{name}:1"
+        sdc.ok("push", image, ref)
+        (quadlet / f"{name}.image").write_text(f"[Image]\nGlobalArgs=--root {store}\nImage=docker://{ref}\n"
+                                               f"ImageTag={tagged}\nTLSVerify=false\n")  # fmt: skip
+        (quadlet / f"{name}.container").write_text(f"[Container]\nGlobalArgs=--root {store}\nImage={name}.image\n"
+                                                   f"ContainerName={name}\nRunInit=true\nExec=sleep 1000\n")
+        reload()
+        try:
+            started = systemctl("start", f"{name}.service")
+            assert started.returncode == 0, started.stderr + systemctl("status", f"{name}-image.service").stdout
+            assert unit_property(f"{name}-image.service", "ActiveState") == "active"
+            assert unit_property(f"{name}.service", "Requires").split().count(f"{name}-image.service") == 1
+            [info] = json.loads(sdc.ok("inspect", name))
+            assert info["Config"]["Image"] == tagged, info["Config"]
+            assert info["Image"] == sdc.ok("image", "inspect", "--format", "{{.Id}}", ref).strip()
+        finally:
+            systemctl("stop", f"{name}.service", f"{name}-image.service")
+            sdc("rmi", tagged, ref)

@@ -505,3 +505,38 @@ def test_the_readmes_table_is_the_generators() -> None:
     for key, (flag, _) in container.FLAGS.items():
         assert rows[key][0] == "taken" and f"`{flag}" in rows[key][1], key
     assert all(rows[key][0] == "taken" for key in container.OWN)
+
+
+def test_image_files_pull_what_containers_name(tmp_path: Path) -> None:
+    write_files(tmp_path, {"base.image": "[Image]\nImage=docker://reg.example:5000/team/base:2\nArch=aarch64\n"
+                                         "TLSVerify=false\nAuthFile=/etc/sdc/auth.json\nImageTag=localhost/base:2\n",
+                           "web.container": "[Container]\nImage=base.image\n"})  # fmt: skip
+    made, errors = generator.generate_all([tmp_path])
+    assert errors == []
+    units = {m.unit: m.text for m in made}
+    service = _unit_lines(units["base-image.service"], "Service")
+    pull, tag = [split_words(v) for k, v in service if k == "ExecStart"]
+    assert pull[pull.index("pull"):] == ["pull", "--quiet", "--platform", "linux/arm64", "--no-tls-verify",
+                                         "reg.example:5000/team/base:2"]  # fmt: skip
+    assert tag[tag.index("tag"):] == ["tag", "reg.example:5000/team/base:2", "localhost/base:2"]
+    assert ("Environment", "REGISTRY_AUTH_FILE=/etc/sdc/auth.json") in service
+    unit = _unit_lines(units["web.service"], "Unit")
+    assert ("Requires", "base-image.service") in unit and ("After", "base-image.service") in unit
+    assert "-- localhost/base:2" in units["web.service"]
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ("[Image]\n", "app.image: [Image] has no Image="),
+    ("[Image]\nImage=oci-archive:/tmp/x.tar\n", "app.image:2: Image= 'oci-archive:/tmp/x.tar' is no image"),
+    ("[Image]\nImage=UPPER/x\n", "app.image:2: Image="),
+    ("[Image]\nImage=a\nVariant=arm/v5\n", "app.image:3: Variant= 'arm/v5' is no platform's part"),
+    ("[Image]\nImage=a\nAllTags=true\n", "app.image:3: AllTags= is not taken"),
+    ("[Image]\nImage=a\nPolicy=missing\n", "app.image:3: Policy= 'missing' is not taken"),
+    ("[Image]\nImage=a\nAuthFile=auth.json\n", "app.image:3: AuthFile= needs an absolute path"),
+    ("[Image]\nImage=a\n[Service]\nRestart=always\n", "app.image:4: Restart=always in [Service] is not taken"),
+])  # fmt: skip
+def test_what_an_image_file_cannot_say_names_its_line(tmp_path: Path, body: str, said: str) -> None:
+    write_files(tmp_path, {"app.image": body})
+    with pytest.raises(SdcError, match=re.escape(said)) as caught:
+        generator.generate(tmp_path / "app.image", [tmp_path])
+    assert caught.value.hint

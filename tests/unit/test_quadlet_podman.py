@@ -33,8 +33,8 @@ def test_each_file_is_a_unit_or_refused_by_line_and_key(path: Path) -> None:
         if path.suffix in generator.LATER:
             assert said == f"{path}: {path.suffix} files are not taken by sdc yet"
         else:
-            assert re.match(rf"{re.escape(str(path))}(\.d/[^:]+)?:\d+: \w+=", said) or said == (
-                f"{path}: [Container] has no Image="
+            assert re.match(rf"{re.escape(str(path))}(\.d/[^:]+)?:\d+: \w+=", said) or said in (
+                f"{path}: [Container] has no Image=", f"{path}: [Image] has no Image="
             ), said
         assert exc.hint, said
         return
@@ -46,6 +46,9 @@ def test_each_file_is_a_unit_or_refused_by_line_and_key(path: Path) -> None:
         return
     if path.suffix == ".pod":
         _check_pod(path, made)
+        return
+    if path.suffix == ".image":
+        _check_image(path, made)
         return
     assert path.suffix == ".container"
     assert made.unit == path.name.removesuffix(".container") + ".service"
@@ -144,6 +147,29 @@ def _check_pod(path: Path, made: generator.Generated) -> None:
             assert (words[2], words[3]) in unit, (unit, words)
         elif words[:2] == ["assert-key-not-contains", "Unit"]:
             assert (words[2], words[3]) not in unit, (unit, words)
+    assert "Type=oneshot" in made.text and "RemainAfterExit=yes" in made.text
+
+
+def _check_image(path: Path, made: generator.Generated) -> None:
+    """An .image file's unit: Podman's name, `sdc pull` of the image Podman's test expects podman
+    pull to end with, and what its flags say as sdc's (--platform OS/ARCH[/VARIANT], --tls-verify,
+    the auth file sdc's pull reads)."""
+    assert made.unit == path.name.removesuffix(".image") + "-image.service"
+    [start] = [split_words(line.partition("=")[2]) for line in made.text.splitlines() if line.startswith("ExecStart=")
+               and " pull " in line]  # fmt: skip
+    assert start[start.index("pull"):start.index("pull") + 2] == ["pull", "--quiet"]
+    flags = dict(zip(start[start.index("pull") + 2:-1:2], start[start.index("pull") + 3::2], strict=False))
+    for line in path.read_text().splitlines():
+        words = shlex.split(line)[1:] if line.startswith("## ") else []
+        if words[:1] == ["assert-podman-final-args"]:
+            assert start[-1] == words[1], (start, words)
+        elif words[:2] == ["assert-podman-args", "--tls-verify=false"]:
+            assert "--no-tls-verify" in start
+        elif words[:2] in (["assert-podman-args", "--arch"], ["assert-podman-args", "--os"]):
+            wanted = {"aarch64": "arm64", "x86_64": "amd64"}.get(words[2], words[2])  # (OCI's names)
+            assert wanted in flags["--platform"].split("/"), (start, words)
+        elif words[:2] == ["assert-podman-args", "--authfile"]:
+            assert f"Environment=REGISTRY_AUTH_FILE={words[2]}" in made.text
     assert "Type=oneshot" in made.text and "RemainAfterExit=yes" in made.text
 
 
