@@ -9,6 +9,12 @@ same name and unit; a Quadlet file's, by its unit's stop and start (its ExecStar
 from the store's image). One that does not start, or is not running GRACE seconds later, is
 rolled back: the reference tagged to the old image again, the container made again from it.
 The timer units/sdc-auto-update.timer runs it daily (systemctl enable --now sdc-auto-update.timer).
+
+An image is pulled for the platform of the one the container runs (one pulled with --platform
+stays that platform's). While a container is made again, its old image is held (its ID in the
+lock's file: `image prune` leaves it, held_images) and its anonymous volumes are kept (made
+named for that while: a --rm container's removal would take them), and -P publishes the new
+image's ports, not the old one's.
 """
 
 from __future__ import annotations
@@ -42,33 +48,62 @@ class Update:
     updated: str  # true, false, pending (--dry-run), rolled back, failed
 
 
+LOCK = "auto-update.lock"  # in the store's root: held while one runs; its content the image IDs it holds
+
+
 @contextlib.contextmanager
-def _one_at_a_time(ctx: Context) -> Iterator[None]:
-    """One auto-update of a store at a time (the timer's and one by hand): a second is an error."""
+def _one_at_a_time(ctx: Context) -> Iterator[int]:
+    """One auto-update of a store at a time (the timer's and one by hand): a second is an error.
+    The lock's file descriptor, for _hold."""
     import fcntl
 
     ctx.paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(ctx.paths.root / "auto-update.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(ctx.paths.root / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise Conflict("another sdc auto-update of this store is at work", hint="let it finish") from None
-        yield
+        os.ftruncate(fd, 0)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _hold(fd: int, image_ids: Iterator[str] | list[str]) -> None:
+    """The images an update needs (the old one, for a rollback) said in the lock's file."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, "".join(f"{i}\n" for i in image_ids).encode(), 0)
+
+
+def held_images(root: os.PathLike[str] | str) -> set[str]:
+    """The image IDs an auto-update at work holds (none where none runs): `image prune` leaves them."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(root, LOCK), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return set()
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # one is at work: what it wrote holds
+            return set(os.pread(fd, 64 * 1024, 0).decode(errors="replace").split())
+        return set()
     finally:
         os.close(fd)
 
 
 def auto_update(ctx: Context, *, dry_run: bool = False, rollback: bool = True) -> list[Update]:
-    with _one_at_a_time(ctx):
-        return _auto_update(ctx, dry_run=dry_run, rollback=rollback)
+    with _one_at_a_time(ctx) as fd:
+        return _auto_update(ctx, dry_run=dry_run, rollback=rollback, lock=fd)
 
 
-def _auto_update(ctx: Context, *, dry_run: bool, rollback: bool) -> list[Update]:
+def _auto_update(ctx: Context, *, dry_run: bool, rollback: bool, lock: int = -1) -> list[Update]:
     from sdcontainer.api import containers as lifecycle
 
     live = lifecycle.live_units(ctx)
-    found: dict[tuple[str, str], Image | SdcError] = {}  # (policy, reference): its image now, or why not
+    found: dict[tuple[str, str, str], Image | SdcError] = {}  # (policy, reference, platform): its image now, or why
     results = []
     for container in sorted(containers.list_containers(ctx.paths), key=lambda c: c.created):
         policy = label_map(container.spec.labels).get(LABEL, "")
@@ -79,10 +114,11 @@ def _auto_update(ctx: Context, *, dry_run: bool, rollback: bool) -> list[Update]
         if policy not in POLICIES:
             results.append(replace(update, updated=f"failed: policy {policy!r} is none of {', '.join(POLICIES)}"))
             continue
-        key = (policy, container.spec.image)
+        platform = _platform_of(ctx, container.image_id)
+        key = (policy, container.spec.image, platform)
         if key not in found:
             try:
-                found[key] = _image_now(ctx, policy, container.spec.image, dry_run=dry_run)
+                found[key] = _image_now(ctx, policy, container.spec.image, dry_run=dry_run, platform=platform)
             except SdcError as exc:
                 found[key] = exc
         now = found[key]
@@ -93,6 +129,8 @@ def _auto_update(ctx: Context, *, dry_run: bool, rollback: bool) -> list[Update]
         elif dry_run:
             results.append(replace(update, updated="pending"))
         else:
+            if lock >= 0:
+                _hold(lock, [container.image_id])
             outcome, made = _renew(ctx, container, str(now.id), rollback=rollback)
             if outcome != "true":  # the reference is the old image's again (or was left): asked again
                 found.pop(key, None)
@@ -100,9 +138,25 @@ def _auto_update(ctx: Context, *, dry_run: bool, rollback: bool) -> list[Update]
     return results
 
 
-def _image_now(ctx: Context, policy: str, reference: str, *, dry_run: bool) -> Image:
-    """The image reference names now: the registry's (pulled, or with dry_run its manifest's
-    digest looked up alone), or the store's."""
+def _platform_of(ctx: Context, image_id: str) -> str:
+    """The platform (OS/ARCH[/VARIANT]) of the store's image image_id, as its config says; "" where
+    it says none (the host's is pulled then)."""
+    from sdcontainer import images
+
+    try:
+        config = images.find_image(ctx.paths, image_id).config
+    except SdcError:
+        return ""
+    parts = [config.get("os"), config.get("architecture"), config.get("variant")]
+    if not all(isinstance(p, str) and p.replace("_", "").replace("-", "").isalnum() for p in parts[:2]):
+        return ""
+    variant = parts[2] if isinstance(parts[2], str) and parts[2].isalnum() else ""
+    return "/".join(str(p) for p in (*parts[:2], variant) if p)
+
+
+def _image_now(ctx: Context, policy: str, reference: str, *, dry_run: bool, platform: str = "") -> Image:
+    """The image reference names now: the registry's for platform (pulled, or with dry_run its
+    manifest's digest looked up alone), or the store's."""
     from sdcontainer import images
 
     if policy == "local":
@@ -112,7 +166,7 @@ def _image_now(ctx: Context, policy: str, reference: str, *, dry_run: bool) -> I
     from sdcontainer.api.images import pull_image
     from sdcontainer.api.run import _Quiet
 
-    image, _, _ = pull_image(ctx, reference, progress=_Quiet())
+    image, _, _ = pull_image(ctx, reference, progress=_Quiet(), platform=platform or None)
     return image
 
 
@@ -175,11 +229,13 @@ def _make_again(ctx: Context, container: Container, image_id: str) -> Container:
     from sdcontainer import images, persist
     from sdcontainer.api import containers as lifecycle
     from sdcontainer.api import run
+    from sdcontainer.api.volumes import anonymous_kept
 
     if container.invocation:  # a Quadlet file's: its unit makes it again
-        with contextlib.suppress(SdcError):
-            ctx.systemd.stop_unit(container.unit)
-        run.start_unit_again(ctx, container.unit)
+        with anonymous_kept(ctx, container.spec):
+            with contextlib.suppress(SdcError):
+                ctx.systemd.stop_unit(container.unit)
+            run.start_unit_again(ctx, container.unit)
         return containers.find_container(ctx.paths, container.name)
     try:
         old = images.find_image(ctx.paths, container.image_id).runtime
@@ -192,11 +248,12 @@ def _make_again(ctx: Context, container: Container, image_id: str) -> Container:
         current = containers.find_container(ctx.paths, container.name).id
     except NotFound:
         current = ""
-    if current:
-        lifecycle.stop(ctx, [current])
-        with contextlib.suppress(NotFound):  # (one run with --rm went as it stopped)
-            lifecycle.remove(ctx, [current], force=True)
-    made = run.run_detached(ctx, spec)
+    with anonymous_kept(ctx, container.spec):
+        if current:
+            lifecycle.stop(ctx, [current])
+            with contextlib.suppress(NotFound):  # (one run with --rm went as it stopped)
+                lifecycle.remove(ctx, [current], force=True)
+        made = run.run_detached(ctx, spec)
     if container.spec.cidfile:  # its file names the container made again
         with contextlib.suppress(OSError):
             if open(container.spec.cidfile).read().strip() == container.id:
@@ -238,6 +295,14 @@ def rebase(spec: ContainerSpec, old: dict[str, Any]) -> ContainerSpec:
             given[field] = 0.0
     if isinstance(health.get("Retries"), int) and spec.health_retries == health["Retries"]:
         given["health_retries"] = 0
+    if spec.publish_all:  # -P: the ports the old image exposed, published after -p's, left for the new one's
+        from sdcontainer.api.run import exposed_ports
+
+        with contextlib.suppress(UsageError):
+            for k in range(len(spec.publish) + 1):
+                if list(spec.publish[k:]) == exposed_ports(old, spec.publish[:k]):
+                    given["publish"] = spec.publish[:k]
+                    break
     return replace(spec, **given)
 
 

@@ -163,11 +163,13 @@ def prune_images(ctx: Context, *, every: bool = False) -> tuple[list[str], int]:
     freed = 0
     # No layer is added meanwhile (removing); the store is locked for one image or layer at a time,
     # so that a container's start or a --rm container's clean-up waits for one removal at most.
+    from sdcontainer.api.autoupdate import held_images
+
     with records.removing(ctx.paths):
         driver = ctx.driver()
         for image, _ in images.list_images(ctx.paths, strict=True):
             with records.locked(ctx.paths):  # as they are now: a tag or a container may have come
-                used = {c.image_id for c in containers.list_containers(ctx.paths)}
+                used = {c.image_id for c in containers.list_containers(ctx.paths)} | held_images(ctx.paths.root)
                 named = str(image.id) in {str(i) for i in images.read_repositories(ctx.paths).values()}
                 if str(image.id) in used or (named and not every):
                     continue

@@ -169,6 +169,29 @@ def remove_anonymous(ctx: Context, spec: ContainerSpec) -> None:
             _remove(ctx, driver, name)
 
 
+@contextlib.contextmanager
+def anonymous_kept(ctx: Context, spec: ContainerSpec) -> Iterator[None]:
+    """The container's anonymous volumes kept while it is made again (auto-update): made named
+    for that while, so that its removal (--rm's, rm -v's) leaves them for the new one, which
+    names them too; anonymous again after. A kill in between leaves them named: kept, not lost."""
+    held = []
+    with records.locked(ctx.paths):
+        for volume in spec.named_volumes:
+            name = volume.split(":")[0]
+            record = _read(ctx.paths, name) if name else None
+            if record is not None and record.get("Anonymous"):
+                records.write_json(_record_path(ctx.paths, name), {**record, "Anonymous": False})
+                held.append(name)
+    try:
+        yield
+    finally:
+        with records.locked(ctx.paths):
+            for name in held:
+                record = _read(ctx.paths, name)
+                if record is not None:
+                    records.write_json(_record_path(ctx.paths, name), {**record, "Anonymous": True})
+
+
 def image_volumes(spec: ContainerSpec, image: Image) -> ContainerSpec:
     """The image's VOLUMEs that no mount of the container's covers, as anonymous volumes (Docker's)."""
     import posixpath
