@@ -26,6 +26,7 @@ import sys
 from sdcontainer import linux, netns, protocol
 
 SHAREABLE = ("net", "ipc", "uts")
+UNIT_VARIABLE = "SDC_POD_UNIT"  # a Quadlet pod's unit says its name (%n): only a pod of that unit's is touched
 
 
 class PodError(Exception):
@@ -98,6 +99,10 @@ def main(mode: str, bundle: str) -> int:
     """--pod-up / --pod-down, in the pod's unit: 0, or 1 with what failed said (on its journal)."""
     try:
         bundle = os.path.realpath(bundle)
+        pod = read_pod(bundle)
+        unit = os.environ.get(UNIT_VARIABLE, "")
+        if unit and pod.get("unit") != unit:  # a Quadlet pod's unit: the pod of its name is another's
+            raise PodError(f"{bundle} is not unit {unit}'s pod: left as it is")
         netns.enter_host_mounts()
         # Out of its unit's cgroup: an aardvark-dns netavark starts serves the whole network, and
         # systemd would kill it with the pod's unit when it stops.
@@ -105,7 +110,7 @@ def main(mode: str, bundle: str) -> int:
         if mode == "pod-up":
             up(bundle)
             return 0
-        failed = down(bundle)
+        failed = down(bundle, pod)
     except (PodError, netns.NetworkError, OSError, KeyError, ValueError, TypeError) as exc:
         print(f"sdc: the pod's namespaces: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -38,6 +38,11 @@ class FakeSystemd:
         self.units.setdefault(name, FakeUnit({})).state = "active"
         return self.start_result
 
+    def restart_unit(self, name: str) -> str:
+        self.calls.append(("restart-unit", name))
+        self.units.setdefault(name, FakeUnit({})).state = "active"
+        return self.start_result
+
     def reload(self) -> None:
         self.calls.append(("reload",))
 

@@ -231,11 +231,12 @@ def _make_again(ctx: Context, container: Container, image_id: str) -> Container:
     from sdcontainer.api import run
     from sdcontainer.api.volumes import anonymous_kept
 
-    if container.invocation:  # a Quadlet file's: its unit makes it again
+    if container.invocation:  # a Quadlet file's: its unit makes it again (a restart: a pod it is
+        # in, which stops when none of its containers needs it, stays)
         with anonymous_kept(ctx, container.spec):
-            with contextlib.suppress(SdcError):
-                ctx.systemd.stop_unit(container.unit)
-            run.start_unit_again(ctx, container.unit)
+            result = ctx.systemd.restart_unit(container.unit)
+        if result != "done":
+            raise SdcError(f"{container.unit} failed to start ({result})", hint=f"see `journalctl -u {container.unit}`")
         return containers.find_container(ctx.paths, container.name)
     try:
         old = images.find_image(ctx.paths, container.image_id).runtime

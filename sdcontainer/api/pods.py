@@ -184,23 +184,27 @@ def create(ctx: Context, *, name: str = "", publish: Sequence[str] = (), network
 
 
 def _replace_for_unit(ctx: Context, name: str, unit: str, wanted: tuple[object, ...]) -> None:
-    """As Quadlet pod unit's start makes pod name: one of the same settings that its earlier start
-    made kept (a container started by hand, `sdc run --pod`, starts the unit, and its own start
-    uses that pod); one that differs (the file changed) or a crash left replaced, its containers
-    removed; one that is not the unit's a Conflict."""
+    """As Quadlet pod unit's start makes pod name: one an earlier start of it left (a crash: its
+    stop removes it) kept where its settings are the same, else replaced (the file changed), its
+    containers removed; one that is not the unit's a Conflict."""
     if not pod_exists(ctx.paths, name):
         return
     pod = _read(pods_dir(ctx.paths) / name)
     if pod.unit_name != unit:
         raise Conflict(f"the pod name {name!r} is in use by a pod not unit {unit}'s",
                        hint=f"remove it (`sdc pod rm -f {name}`), or give the file another PodName=")  # fmt: skip
-    hostname, network, *rest = wanted
+    hostname, network, ip, *rest = wanted
+    address = ""
     if has_own_network(str(network)):
+        from sdcontainer.api import networks
         from sdcontainer.network import find_network
 
         with contextlib.suppress(SdcError):
             network = find_network(ctx.paths, str(network)).name
-    if (pod.hostname, pod.network, pod.publish, pod.share, pod.labels) != (hostname, network, *rest):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            address = networks.address_of(Path(pod.directory))
+    if (pod.hostname, pod.network, pod.publish, pod.share, pod.labels) != (hostname, network, *rest) or \
+            ip and ip != address:  # fmt: skip
         _remove_for_unit(ctx, pod)
 
 
@@ -214,10 +218,10 @@ def _remove_for_unit(ctx: Context, pod: Pod) -> None:
 
     live = lifecycle.live_units(ctx)
     for container in members(ctx.paths, pod):
-        if container.unit in live:
-            lifecycle.remove(ctx, [container.name], force=True)
-            continue
-        with contextlib.suppress(NotFound):
+        with contextlib.suppress(NotFound, Conflict):  # (gone meanwhile; one another sdc is at work on: its)
+            if container.unit in live:
+                lifecycle.remove(ctx, [container.name], force=True)
+                continue
             ctx.claim(container.name)
             lifecycle.delete(ctx, container)
             ctx.release_name(container.name)
@@ -233,7 +237,7 @@ def create_for_unit(ctx: Context, unit: str, *, name: str, hostname: str = "", n
 
     given = specs.parse_network(network or os.environ.get("SDC_NETWORK") or "bridge")
     published = specs.check_publish(publish, network=given)
-    _replace_for_unit(ctx, name, unit, (hostname or name, given, published, SHARES, tuple(labels)))
+    _replace_for_unit(ctx, name, unit, (hostname or name, given, ip, published, SHARES, tuple(labels)))
     return create(ctx, name=name, publish=publish, network=network, hostname=hostname, labels=labels, ip=ip,
                   unit=unit)  # fmt: skip
 
@@ -332,15 +336,9 @@ def ensure_up(ctx: Context, pod: Pod) -> None:
         if state == "active":
             ctx.systemd.start_unit(pod.target)
             return
-        if pod.unit_name:  # a Quadlet pod's unit, which its start makes again (create_for_unit keeps this one)
-            try:
-                result = ctx.systemd.start_unit(pod.unit)
-            except NotFound:
-                raise NotFound(f"pod {pod.name}'s unit {pod.unit} is not there",
-                               hint="its Quadlet file is gone: `sdc pod rm -f` the pod") from None  # fmt: skip
-            if result != "done":
-                raise SdcError(f"pod {pod.name} failed to start ({result})", hint=f"see `journalctl -u {pod.unit}`")
-            return
+        if pod.unit_name:  # a Quadlet pod's: what a crash left (its unit's stop removes it); its unit makes it
+            raise Conflict(f"pod {pod.name} is its unit {pod.unit}'s, which is not running",
+                           hint=f"start it: systemctl start {pod.unit}")  # fmt: skip
         _write_target(pod)
         with contextlib.suppress(SdcError):
             ctx.systemd.reset_failed_unit(pod.unit)

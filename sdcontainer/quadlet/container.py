@@ -406,14 +406,20 @@ def check_specifiers(unit: ContainerUnit, known: frozenset[str]) -> None:
     values = [(flag, value) for flag, value in unit.options if value] + [("--name", unit.name)]
     values += [("Image", unit.image), *(("Exec", c) for c in unit.command)]
     for flag, value in values:
-        i = value.find("%")
-        while i >= 0:
-            if value[i + 1 : i + 2] not in known or i + 1 == len(value):
-                s = unit.origins.get(flag)
-                where = f"{s.where()}: {s.key}=" if s else f"{unit.name}: {flag}"
-                raise QuadletError(f"{where} {value[i : i + 2]!r} is no specifier systemd knows",
-                                   hint="write %% for a %")  # fmt: skip
-            i = value.find("%", i + 2)
+        if bad := unknown_specifier(value, known):
+            s = unit.origins.get(flag)
+            where = f"{s.where()}: {s.key}=" if s else f"{unit.name}: {flag}"
+            raise QuadletError(f"{where} {bad!r} is no specifier systemd knows", hint="write %% for a %")
+
+
+def unknown_specifier(value: str, known: frozenset[str]) -> str:
+    """The first % of value that is no specifier systemd knows ("%Z", or "%" at its end), else ""."""
+    i = value.find("%")
+    while i >= 0:
+        if value[i + 1 : i + 2] not in known or i + 1 == len(value):
+            return value[i : i + 2]
+        i = value.find("%", i + 2)
+    return ""
 
 
 def check(unit: ContainerUnit, expand: Callable[[str], str], *, skip: Sequence[str] = ()) -> ContainerSpec:
@@ -474,6 +480,11 @@ def _culprit(unit: ContainerUnit, expand: Callable[[str], str]) -> Setting | Non
         except SdcError:
             return unit.origins.get(option[0])
     context = tuple(o for o in unit.options if o[0] in ("--pod", "--network"))  # what others are checked against
+    try:
+        _spec(dataclasses.replace(unit, options=context), expand)
+    except SdcError:  # (Pod= and Network= together: the later line)
+        return max((unit.origins[flag] for flag, _ in context if flag in unit.origins), key=lambda s: (s.path, s.line),
+                   default=None)  # fmt: skip
     for option in (o for o in unit.options if o not in context):
         try:
             _spec(dataclasses.replace(unit, options=(*context, option)), expand)

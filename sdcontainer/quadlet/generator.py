@@ -56,6 +56,7 @@ class Generated:
     text: str
     install: tuple[Setting, ...]  # its [Install] settings: the links the generator makes
     beside: tuple[tuple[str, str], ...] = ()  # units it needs, made with it: (name, text)
+    pod: str = ""  # a .pod file's: the pod its unit makes (and removes as it stops)
 
 
 def search_dirs() -> list[Path]:
@@ -115,22 +116,58 @@ def dropins(name: str, dirs: Sequence[Path]) -> list[Path]:
     return [chosen[key] for key in sorted(chosen, key=lambda k: k.rsplit("/", 1)[1])]
 
 
+# Within generate_all: what each file reads as and generates, read once (a pod's file reads its
+# containers' files, a container's the files it names: without it, a directory of many is slow).
+_cache: tuple[dict[Path, list[Setting]], dict[Path, Generated | SdcError]] | None = None
+_generating: list[Path] = []  # the files being generated now, one naming the next: a loop is refused
+
+
 def read_settings(path: Path, dirs: Sequence[Path]) -> list[Setting]:
+    if _cache is not None and path in _cache[0]:
+        return list(_cache[0][path])
     settings = parse(path.read_text(encoding="utf-8"), str(path))
     for conf in dropins(path.name, dirs):
         settings += parse(conf.read_text(encoding="utf-8"), str(conf))
+    if _cache is not None:
+        _cache[0][path] = list(settings)
     return settings
 
 
 def generate(path: Path, dirs: Sequence[Path], found: dict[str, Path] | None = None) -> Generated:
     """The unit of Quadlet file path; SdcError (naming the file and line) where it is refused.
     found: the Quadlet files there are (sources), which its [Unit] dependencies may name."""
+    if _cache is not None and path in _cache[1]:
+        cached = _cache[1][path]
+        if isinstance(cached, SdcError):
+            raise cached
+        return cached
+    if path in _generating:
+        raise QuadletError(f"{path}: the files it names lead back to it ({' -> '.join(p.name for p in _generating)})",
+                           hint="a container cannot share its own network, even through others")  # fmt: skip
+    _generating.append(path)
+    try:
+        made = _generate(path, dirs, found)
+    except SdcError as exc:
+        if _cache is not None:
+            _cache[1][path] = exc
+        raise
+    finally:
+        _generating.pop()
+    if _cache is not None:
+        _cache[1][path] = made
+    return made
+
+
+def _generate(path: Path, dirs: Sequence[Path], found: dict[str, Path] | None) -> Generated:
     if path.suffix in LATER:
         raise QuadletError(f"{path}: {path.suffix} files are not taken by sdc yet",
                        hint="sdc generates services from .container files")  # fmt: skip
     stem = path.name[: -len(path.suffix)]
     unit = _unit_of(path.name)
     check_unit_name(unit, path)
+    if unit.startswith(("sdc-", "sdc@")):
+        raise QuadletError(f"{path}: its unit {unit} would be named as sdc's own units are (sdc-NAME)",
+                           hint="name the file otherwise")  # fmt: skip
     _check_path(path)
     settings = read_settings(path, dirs)
     found = found if found is not None else sources(dirs)
@@ -150,6 +187,10 @@ def generate(path: Path, dirs: Sequence[Path], found: dict[str, Path] | None = N
     quadlet_container.check_specifiers(declared, frozenset(SPECIFIERS))
     skip = INSTANCE if stem.endswith("@") else ()  # a template's %i: its instances', checked as each starts
     spec = quadlet_container.check(declared, lambda value: expand(value, unit), skip=skip)
+    if spec.pod and spec.userns == "auto":  # (a Quadlet pod shares its IPC namespace: run --pod refuses it)
+        s = declared.origins["--userns"]
+        raise QuadletError(f"{s.where()}: UserNS=auto in a pod, whose IPC namespace is the host user namespace's",
+                           hint="remove it, or run the container outside the pod")  # fmt: skip
     settings = _dependencies(settings, found)
     _check_install(settings, templated=stem.endswith("@"))
     text = render(unit, path, settings, declared, spec)
@@ -366,21 +407,25 @@ def _container_named(s: Setting, found: dict[str, Path], dirs: Sequence[Path]) -
     unit to that container's (a transient unit, or an enabled one's: which one is not known
     before it runs), and a unit not bound to it would run on in a namespace torn down."""
     if s.value.endswith(".container"):
-        _found(s.value, s, found)
+        _found(s.value, s, found, dirs)
         return _unit_of(s.value), _container_name(s.value, found, dirs)
     name = s.value.removeprefix("container:")
     for word in (w for w in found if w.endswith(".container") and "@" not in w):
+        theirs = ""
         with _suppressed():
-            if _container_name(word, found, dirs) == name:
-                return _unit_of(word), name
+            theirs = _container_name(word, found, dirs)
+        if theirs == name:
+            _found(word, s, found, dirs)
+            return _unit_of(word), name
     raise QuadletError(f"{s.where()}: Network={s.value}: no Quadlet .container file makes container {name}",
                        hint="name its Quadlet file (Network=db.container): the unit is bound to its unit")
 
 
 def _container_name(word: str, found: dict[str, Path], dirs: Sequence[Path]) -> str:
+    """The container Quadlet file word runs, its specifiers expanded as its unit's systemd expands them."""
     names = [s.value for s in read_settings(found[word], dirs) if s.section == "Container" and s.key == "ContainerName"]
-    return quadlet_container.unquoted(Setting("Container", "", names[-1], "", 0)).value if names else \
-        f"systemd-{word[: -len('.container')]}"  # fmt: skip
+    name = quadlet_container.unquoted(Setting("Container", "", names[-1], "", 0)).value if names else "systemd-%N"
+    return expand(name, _unit_of(word))
 
 
 def _suppressed() -> contextlib.AbstractContextManager[None]:
@@ -428,6 +473,7 @@ def _generate_pod(path: Path, unit: str, settings: list[Setting], found: dict[st
                   dirs: Sequence[Path]) -> Generated:  # fmt: skip
     """A .pod file's unit (quadlet/pod.py)."""
     from sdcontainer.api.run import launcher_argv, sdc_argv
+    from sdcontainer.podns import UNIT_VARIABLE
     from sdcontainer.quadlet import pod
     from sdcontainer.units import pod_slice
 
@@ -450,14 +496,18 @@ def _generate_pod(path: Path, unit: str, settings: list[Setting], found: dict[st
         lines += [f"Requires={mount_unit_name(store.storage)}", f"After={mount_unit_name(store.storage)}"]
     lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]
     lines += [line for member in members for line in (f"Wants={member}", f"Before={member}")]
-    if declared.stop_when_unneeded:  # ExitPolicy=stop: stopped once no container of its is bound to it
+    if declared.stop_when_unneeded and members and not any(s.section == "Install" for s in settings):
+        # ExitPolicy=stop: stopped once no container of its is bound to it (not one with no
+        # container starting with it: it would stop as it starts; nor one a target wants: that
+        # keeps it), as Podman's stops once its last container has ended
         lines += ["StopWhenUnneeded=yes"]
     service = [s for s in settings if s.section == "Service"]
     lines += ["", "[Service]", *(f"{s.key}={s.value}" for s in service if s.key == "ExecStartPre")]
     create = [*sdc, "_pod-unit-create", "%n", "--name", _ours(declared.name), *declared.create]
     up, down = ([*(_ours(w) for w in launcher_argv(mode)), directory] for mode in ("--pod-up", "--pod-down"))
     lines += ["Type=oneshot", "RemainAfterExit=yes", "SyslogIdentifier=%N", f"TimeoutStartSec={PULL_TIMEOUT}",
-              f"Slice={_ours(pod_slice(declared.name))}", f"ExecStartPre={quote_words(create)}",
+              f"Slice={_ours(pod_slice(declared.name))}", f"Environment={UNIT_VARIABLE}=%n",
+              f"ExecStartPre={quote_words(create)}",
               f"ExecStart={quote_words(up)}", f"ExecStopPost=-{quote_words(down)}",
               f"ExecStopPost=-{quote_words([*sdc, '_pod-unit-cleanup', '%n', _ours(declared.name)])}"]
     lines += [f"{s.key}={s.value}" for s in service if s.key not in ("ExecStartPre", "Type")]
@@ -465,7 +515,8 @@ def _generate_pod(path: Path, unit: str, settings: list[Setting], found: dict[st
     for section in dict.fromkeys(s.section for s in settings if s.section not in skipped):
         lines += ["", f"[{section}]", *(f"{s.key}={s.value}" for s in settings if s.section == section)]
     text = "\n".join(lines) + "\n"
-    return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"), _beside(declared))
+    return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"), _beside(declared),
+                     pod=declared.name)  # fmt: skip
 
 
 def _members(name: str, found: dict[str, Path], dirs: Sequence[Path]) -> list[str]:
@@ -690,11 +741,32 @@ def write(generated: Generated, directory: Path) -> None:
 
 
 def generate_all(dirs: Sequence[Path]) -> tuple[list[Generated], list[SdcError]]:
-    made, errors = [], []
+    global _cache
+    _cache = ({}, {})
+    try:
+        return _generate_all(dirs)
+    finally:
+        _cache = None
+
+
+def _generate_all(dirs: Sequence[Path]) -> tuple[list[Generated], list[SdcError]]:
+    made: list[Generated] = []
+    errors: list[SdcError] = []
     found = sources(dirs)
+    units: dict[str, Path] = {}
+    pods: dict[str, Path] = {}
     for path in found.values():
         try:
-            made.append(generate(path, dirs, found))
+            generated = generate(path, dirs, found)
+            if generated.unit in units:  # (app-pod.container and app.pod, say)
+                raise QuadletError(f"{path}: its unit {generated.unit} is {units[generated.unit]}'s",
+                                   hint="rename one of the files")  # fmt: skip
+            if generated.pod and generated.pod in pods:  # (each unit removes the pod of its name: one unit's alone)
+                raise QuadletError(f"{path}: its pod {generated.pod} is {pods[generated.pod]}'s",
+                                   hint="give each .pod file a PodName= of its own")  # fmt: skip
+            units[generated.unit] = path
+            pods[generated.pod] = path
+            made.append(generated)
         except SdcError as exc:
             errors.append(exc)
         except (OSError, UnicodeError) as exc:

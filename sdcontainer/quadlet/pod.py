@@ -102,6 +102,7 @@ def read_pod(settings: Sequence[Setting], *, stem: str, path: str) -> PodUnit:
         raise QuadletError(f"{path}: its pod's name {name!r}: {exc.message}", hint="give PodName=") from None
     if network:
         create += ["--network", network]
+    _check_specifiers(create, settings, path)
     _check(create, settings, path)
     return PodUnit(name=name, create=tuple(create), network=network, stop_when_unneeded=stop,
                    global_args=tuple(global_args))  # fmt: skip
@@ -146,6 +147,17 @@ def _check(create: Sequence[str], settings: Sequence[Setting], path: str) -> Non
             if origin is None:
                 raise QuadletError(f"{path}: {exc.message}", hint=exc.hint) from None
             raise refuse(origin, exc.message, exc.hint or "") from None
+
+
+def _check_specifiers(create: Sequence[str], settings: Sequence[Setting], path: str) -> None:
+    from sdcontainer.quadlet.container import unknown_specifier
+    from sdcontainer.quadlet.generator import SPECIFIERS
+
+    for value in create:
+        if bad := unknown_specifier(value, frozenset(SPECIFIERS)):
+            origin = next((s for s in settings if s.section == "Pod" and value in s.value), None)
+            where = f"{origin.where()}: {origin.key}=" if origin else f"{path}:"
+            raise QuadletError(f"{where} {bad!r} is no specifier systemd knows", hint="write %% for a %")
 
 
 def starts_with_pod(settings: Sequence[Setting]) -> bool:

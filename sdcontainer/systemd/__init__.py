@@ -55,6 +55,11 @@ class SystemdClient(Protocol):
         """Start a unit of a unit file and wait for the start job; return its result."""
         ...
 
+    def restart_unit(self, name: str) -> str:
+        """Restart a unit (started if it is not) and wait for the job; return its result. Units
+        that need it keep needing it meanwhile (a StopWhenUnneeded= one stays)."""
+        ...
+
     def reload(self) -> None:
         """Reload the unit files (daemon-reload), waiting until systemd has."""
         ...

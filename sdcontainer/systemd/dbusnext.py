@@ -124,6 +124,10 @@ class DbusNextClient:
         (job,) = self._manager("StartUnit", "ss", [name, "replace"])
         return self._wait_job(job)
 
+    def restart_unit(self, name: str) -> str:
+        (job,) = self._manager("RestartUnit", "ss", [name, "replace"])
+        return self._wait_job(job)
+
     def reload(self) -> None:
         self._manager("Reload", "", [])
 

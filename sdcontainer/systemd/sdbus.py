@@ -165,6 +165,10 @@ class PystemdClient:
         job = self._manager("StartUnit", apply_signature(b"ss", [name.encode(), b"replace"]))
         return self._wait_job(str(_text(job)))
 
+    def restart_unit(self, name: str) -> str:
+        job = self._manager("RestartUnit", apply_signature(b"ss", [name.encode(), b"replace"]))
+        return self._wait_job(str(_text(job)))
+
     def reload(self) -> None:
         self._manager("Reload", [])
 

@@ -537,6 +537,11 @@ class WireClient:
         (job,) = self._manager("StartUnit", "ss", [name, "replace"])
         return self._wait_job(job)
 
+    def restart_unit(self, name: str) -> str:
+        self._subscribe()
+        (job,) = self._manager("RestartUnit", "ss", [name, "replace"])
+        return self._wait_job(job)
+
     def reload(self) -> None:
         self._manager("Reload")
 

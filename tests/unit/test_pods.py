@@ -99,3 +99,26 @@ def test_a_tampered_record_names_no_place_outside_the_pods_namespaces(changes: d
         for path in podns.paths(checked["id"]).values():
             assert path.rsplit("/", 1)[0] in (protocol.PODNS_DIR, protocol.NETNS_DIR) and ".." not in path
         assert len(checked["hostname"]) <= 64 and "/" not in checked["hostname"]
+
+
+def test_a_quadlet_pods_unit_touches_no_pod_of_another(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """--pod-up/--pod-down with $SDC_POD_UNIT (a .pod file's unit): a pod.json of another unit's, or
+    of `sdc pod create`'s, is left as it is (its namespaces and network are that pod's)."""
+    pod_id = "a" * 64
+    (tmp_path / protocol.POD).write_text(json.dumps({"id": pod_id, "name": "dup", "hostname": "dup", "network": "none",
+                                                     "share": ["net", "ipc", "uts"], "unit": "one-pod.service"}))
+    monkeypatch.setenv(podns.UNIT_VARIABLE, "two-pod.service")
+    touched = []
+    monkeypatch.setattr(podns.netns, "enter_host_mounts", lambda: touched.append("mounts"))
+    monkeypatch.setattr(podns, "down", lambda *a: touched.append("down") or [])
+    assert podns.main("pod-down", str(tmp_path)) == 1
+    assert touched == [] and "is not unit two-pod.service's pod" in capsys.readouterr().err
+    monkeypatch.setenv(podns.UNIT_VARIABLE, "one-pod.service")
+    monkeypatch.setattr(podns.netns, "leave_unit", lambda: None)
+    assert podns.main("pod-down", str(tmp_path)) == 0 and touched == ["mounts", "down"]
+
+
+def test_only_sdcs_own_pods_units_get_a_target() -> None:
+    assert units.bound("sdc-app-pod.service", "app")["PartOf"] == ["sdc-app-pod.target"]
+    assert units.bound("app-pod.service", "systemd-app") == {"BindsTo": ["app-pod.service"],
+                                                             "After": ["app-pod.service"]}  # fmt: skip

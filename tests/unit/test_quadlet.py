@@ -540,3 +540,62 @@ def test_what_an_image_file_cannot_say_names_its_line(tmp_path: Path, body: str,
     with pytest.raises(SdcError, match=re.escape(said)) as caught:
         generator.generate(tmp_path / "app.image", [tmp_path])
     assert caught.value.hint
+
+
+@pytest.mark.parametrize(("files", "refused", "said"), [
+    ({"a.pod": "[Pod]\nPodName=dup\n", "b.pod": "[Pod]\nPodName=dup\n"}, "b.pod", "its pod dup is"),
+    ({"app.pod": "[Pod]\n", "app-pod.container": "[Container]\nImage=bb\n"}, "app.pod",
+     "its unit app-pod.service is"),
+    ({"sdc-x.pod": "[Pod]\n"}, "sdc-x.pod", "would be named as sdc's own units are"),
+    ({"web.container": "[Container]\nImage=bb\nNetwork=web.container\n"}, "web.container",
+     "web.container:3: Network=web.container: that file makes no unit"),
+    ({"a.container": "[Container]\nImage=bb\nNetwork=b.container\n",
+      "b.container": "[Container]\nImage=bb\nNetwork=a.container\n"}, "a.container", "lead back to it"),
+    ({"db.container": "[Container]\nImage=bb\nPod=x\n", "web.container": "[Container]\nImage=bb\n"
+      "Network=db.container\n"}, "web.container", "web.container:3: Network=db.container: that file makes no unit"),
+    ({"app.pod": "[Pod]\n", "web.container": "[Container]\nImage=bb\nPod=app.pod\nLabel=a=b\nNetwork=host\n"},
+     "web.container", "web.container:5: Network="),
+    ({"app.pod": "[Pod]\n", "web.container": "[Container]\nImage=bb\nPod=app.pod\nUserNS=auto\n"},
+     "web.container", "web.container:4: UserNS=auto in a pod"),
+    ({"app.pod": "[Pod]\nHostName=h%Z\n"}, "app.pod", "app.pod:2: HostName= '%Z' is no specifier"),
+])  # fmt: skip
+def test_quadlet_files_that_would_clash_or_never_start_are_refused(tmp_path: Path, files: dict[str, str],
+                                                                   refused: str, said: str) -> None:  # fmt: skip
+    write_files(tmp_path, files)
+    made, errors = generator.generate_all([tmp_path])
+    messages = [e.message for e in errors]
+    assert any(m.startswith(f"{tmp_path}/{refused}") and said in m for m in messages), messages
+    assert refused not in [m.source.name for m in made]
+    assert all(e.hint for e in errors)
+
+
+def test_a_pod_stops_with_its_last_container_only_where_that_can_be(tmp_path: Path) -> None:
+    """ExitPolicy=stop as StopWhenUnneeded=: not for a pod with no container starting with it (it
+    would stop as it starts), nor one a target wants (that keeps it)."""
+    write_files(tmp_path, {"alone.pod": "[Pod]\n", "kept.pod": "[Pod]\n[Install]\nWantedBy=multi-user.target\n",
+                           "used.pod": "[Pod]\n",
+                           "a.container": "[Container]\nImage=bb\nPod=kept.pod\n",
+                           "b.container": "[Container]\nImage=bb\nPod=used.pod\n"})  # fmt: skip
+    units = {m.unit: m.text for m in generator.generate_all([tmp_path])[0]}
+    assert ["StopWhenUnneeded=yes" in units[f"{n}-pod.service"] for n in ("alone", "kept", "used")] == \
+        [False, False, True]  # fmt: skip
+
+
+def test_a_shared_containers_name_is_its_units_expanded(tmp_path: Path) -> None:
+    write_files(tmp_path, {"db.container": "[Container]\nImage=bb\nContainerName=db-%N\n",
+                           "web.container": "[Container]\nImage=bb\nNetwork=db.container\n"})  # fmt: skip
+    units = {m.unit: m.text for m in generator.generate_all([tmp_path])[0]}
+    assert "--network container:db-db " in units["web.service"]
+
+
+def test_many_containers_of_a_pod_are_generated_in_time(tmp_path: Path) -> None:
+    """Each file is read and generated once in a run (a pod's unit reads its containers' files,
+    each container's the pod's): 400 of them in a few seconds, not minutes."""
+    import time
+
+    write_files(tmp_path, {"app.pod": "[Pod]\n", **{f"c{i}.container": "[Container]\nImage=bb\nPod=app.pod\n"
+                                                     for i in range(400)}})  # fmt: skip
+    started = time.monotonic()
+    made, errors = generator.generate_all([tmp_path])
+    assert errors == [] and len(made) == 401
+    assert time.monotonic() - started < 20
