@@ -183,7 +183,8 @@ TlsVerify = Annotated[
 
 
 # Boolean flags that Docker and Podman users give a value (--pause=false), by command.
-VALUED_BOOLS = {"pull": "--tls-verify", "push": "--tls-verify", "login": "--tls-verify", "commit": "--pause"}
+VALUED_BOOLS = {"pull": ("--tls-verify",), "push": ("--tls-verify",), "login": ("--tls-verify",),
+                "commit": ("--pause",), "build": ("--rm", "--pull", "--no-cache", "--force-rm")}  # fmt: skip
 
 
 def _bool_flags(argv: list[str]) -> list[str]:
@@ -194,14 +195,15 @@ def _bool_flags(argv: list[str]) -> list[str]:
     words = [a for i, a in enumerate(argv) if not a.startswith("-") and (i == 0 or argv[i - 1] not in takes_value)]
     if not words or words[0] not in VALUED_BOOLS:
         return argv
-    name = VALUED_BOOLS[words[0]]
+    names = VALUED_BOOLS[words[0]]
     out = []
     for arg in argv:
         flag, eq, value = arg.partition("=")
-        if eq and flag == name:
+        if eq and flag in names:
             if value.lower() not in ("true", "false", "1", "0"):
-                raise SdcError(f"invalid {arg}", hint=f"give {name}=true or {name}=false")
-            arg = flag if value.lower() in ("true", "1") else f"--no-{name[2:]}"
+                raise SdcError(f"invalid {arg}", hint=f"give {flag}=true or {flag}=false")
+            negated = f"--{flag[5:]}" if flag.startswith("--no-") else f"--no-{flag[2:]}"
+            arg = flag if value.lower() in ("true", "1") else negated
         out.append(arg)
     return out
 
@@ -1366,6 +1368,42 @@ def diff(
     """Show what a container changed in its files: A added, C changed, D deleted."""
     for kind, path in lifecycle.diff(_sdc(ctx), container):
         typer.echo(f"{kind} {path}")
+
+
+@app.command()
+def build(
+    ctx: typer.Context,
+    context: Annotated[str, typer.Argument(metavar="CONTEXT", help="The directory COPY reads from; - for none "
+                                           "(the Containerfile on standard input)")],
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Name the image NAME[:TAG]")] = None,
+    file: Annotated[Optional[str], typer.Option("--file", "-f", help="The Containerfile [CONTEXT/Containerfile, "
+                                                "else CONTEXT/Dockerfile]; - for standard input")] = None,
+    build_arg: Annotated[Optional[list[str]], typer.Option("--build-arg", help="NAME=VALUE for an ARG (NAME "
+                                                           "alone: this environment's value)")] = None,
+    target: Annotated[str, typer.Option("--target", help="Build this stage (its name) and those it needs")] = "",
+    no_cache: Annotated[bool, typer.Option("--no-cache/--cache", help="Run every step again")] = False,
+    pull: Annotated[bool, typer.Option("--pull/--no-pull", help="Pull the FROM images even if the store has them")]
+    = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print the image's ID alone")] = False,
+    iidfile: Annotated[Optional[str], typer.Option("--iidfile", help="Write the image's ID to this file")] = None,
+    label: Annotated[Optional[list[str]], typer.Option("--label", help="KEY=VALUE on the image")] = None,
+    rm: Annotated[bool, typer.Option("--rm/--no-rm", help="Remove a RUN step's container (--rm=false keeps a "
+                                     "failed one's)")] = True,
+    force_rm: Annotated[bool, typer.Option("--force-rm/--no-force-rm", help="Remove a failed step's container "
+                                           "whatever --rm says")] = False,
+    network: Annotated[str, typer.Option("--network", help="RUN's network: sdc's default, none or host")] = "",
+) -> None:
+    """Build an image from a Containerfile (Dockerfile): each step a layer, cached by content."""
+    from sdcontainer.api import build as build_cases
+
+    image = build_cases.build(_sdc(ctx), context, file=file, tags=tag or [], build_args=build_arg or [],
+                              target=target, no_cache=no_cache, pull=pull, quiet=quiet, labels=label or [],
+                              remove=rm, force_remove=force_rm, network=network)  # fmt: skip
+    if iidfile:
+        from sdcontainer.files import write_atomically
+
+        write_atomically(iidfile, str(image.id).encode())
+    typer.echo(str(image.id) if quiet else f"{image.id}")
 
 
 @app.command()

@@ -43,7 +43,7 @@ class Source:
 class Context:
     """The context directory, open (close() when done)."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, *, ignore_file: bool = True) -> None:
         try:
             self.fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
@@ -51,7 +51,7 @@ class Context:
                                hint="give a directory to build from") from None  # fmt: skip
         self.directory = directory
         try:
-            self.ignore = Ignore(self._ignore_patterns())
+            self.ignore = Ignore(self._ignore_patterns() if ignore_file else [])
         except IgnoreError as exc:
             os.close(self.fd)
             raise ContextError(f"{exc.message}", hint=exc.hint) from None

@@ -1,0 +1,102 @@
+"""`sdc build`: its arguments read (the Containerfile, the context, the build args), and the
+build run (build/builder.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from sdcontainer.errors import UsageError
+
+if TYPE_CHECKING:
+    from sdcontainer.api.context import Context
+    from sdcontainer.images import Image
+
+NAMES = ("Containerfile", "Dockerfile")  # looked for in the context, in this order (Podman's)
+MAX_CONTAINERFILE = 4 << 20
+
+
+def build(ctx: Context, context: str, *, file: str | None = None, tags: Sequence[str] = (),
+          build_args: Sequence[str] = (), target: str = "", no_cache: bool = False, pull: bool = False,
+          quiet: bool = False, labels: Sequence[str] = (), remove: bool = True, force_remove: bool = False,
+          network: str = "") -> Image:  # fmt: skip
+    from sdcontainer import images
+    from sdcontainer.build.builder import Options, Progress
+    from sdcontainer.build.builder import build as run_build
+
+    for tag in tags:
+        images.normalize_reference(tag)
+    if network not in ("", "default", "none", "host"):
+        raise UsageError(f"invalid --network {network[:40]!r}", hint="give none or host (RUN steps' network)")
+    context_dir = None if context == "-" else context
+    if context_dir is not None and not os.path.isdir(context_dir):
+        raise UsageError(f"the build context {context_dir} is no directory", hint="give a directory, or - for none")
+    data, where = _containerfile(file, context_dir)
+    options = Options(tags=tuple(tags), build_args=_build_args(build_args), target=target, no_cache=no_cache,
+                      pull=pull, remove=remove, force_remove=force_remove, labels=_labels(labels), network=network,
+                      where=where)  # fmt: skip
+    with _quieted(quiet):
+        return run_build(ctx, data, context_dir, options, Progress(None if quiet else sys.stdout))
+
+
+def _containerfile(file: str | None, context_dir: str | None) -> tuple[bytes, str]:
+    if file == "-" or (file is None and context_dir is None):
+        return sys.stdin.buffer.read(MAX_CONTAINERFILE + 1), "Containerfile"
+    candidates = [file] if file is not None else [os.path.join(context_dir or ".", n) for n in NAMES]
+    for path in candidates:
+        try:
+            with open(path, "rb") as f:
+                return f.read(MAX_CONTAINERFILE + 1), os.path.basename(path)
+        except FileNotFoundError:
+            continue
+        except IsADirectoryError:
+            raise UsageError(f"{path} is a directory", hint="give the Containerfile with -f") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}", hint="check the file") from None
+    raise UsageError(f"no Containerfile or Dockerfile in {context_dir}" if file is None else f"no file {file}",
+                     hint="give one with -f FILE")  # fmt: skip
+
+
+def _build_args(given: Sequence[str]) -> dict[str, str]:
+    found = {}
+    for text in given:
+        name, eq, value = text.partition("=")
+        if not name:
+            raise UsageError(f"invalid --build-arg {text[:40]!r}", hint="give NAME=VALUE")
+        if eq:
+            found[name] = value
+        elif name in os.environ:
+            found[name] = os.environ[name]
+    return found
+
+
+def _labels(given: Sequence[str]) -> dict[str, str]:
+    found = {}
+    for text in given:
+        key, _, value = text.partition("=")
+        if not key:
+            raise UsageError(f"invalid --label {text[:40]!r}", hint="give KEY=VALUE")
+        found[key] = value
+    return found
+
+
+@contextlib.contextmanager
+def _quieted(quiet: bool) -> Iterator[None]:
+    """With -q, the steps' own output (RUN's, on our stdout and stderr) goes nowhere."""
+    if not quiet:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.dup2(null, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)

@@ -1,0 +1,744 @@
+"""`sdc build`: each stage's steps run or applied on a snapshot of the one before, each a layer.
+
+A RUN runs as `sdc run` runs a container (its own name, sdc-build-ID; a scope of systemd's, the
+default network, seccomp, capabilities, limits), its exit status awaited; what it changed is
+committed as a layer over its parent's. A COPY or ADD writes into a container's files made over
+the parent's top layer, then commits the same way. The config-only instructions change the
+stage's config (state.Scope) and add no layer. Each step's image is kept, unnamed: it is the build
+cache's entry (cache.py), keyed by its parent image, the instruction and what it reads.
+
+Nothing of a build stays running: its RUN's container is removed once its changes are
+committed (--rm; a failed one's too unless --rm=false keeps it for inspection), a COPY's files
+once committed; a failure leaves the layers its earlier steps made, which the cache and `image
+prune` account for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import posixpath
+import stat
+import tarfile
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from sdcontainer.build.context import Context as BuildContext
+from sdcontainer.build.context import Source
+from sdcontainer.build.dockerfile import DockerfileError, parse
+from sdcontainer.build.instructions import PLATFORM_ARGS, PREDEFINED, Instruction, Plan, Stage, plan
+from sdcontainer.build.state import Scope, from_word, meta_args
+from sdcontainer.errors import SdcError, UsageError
+
+if TYPE_CHECKING:
+    from sdcontainer.api.context import Context
+    from sdcontainer.images import Image
+
+CONFIG_ONLY = ("arg", "env", "label", "user", "cmd", "entrypoint", "expose", "volume", "stopsignal", "healthcheck",
+               "shell", "onbuild", "maintainer")  # fmt: skip
+BUILD_PREFIX = "sdc-build-"  # a RUN step's container's name: sdc-build-ID
+
+
+@dataclass
+class Options:
+    tags: Sequence[str] = ()
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    target: str = ""
+    no_cache: bool = False
+    pull: bool = False
+    remove: bool = True  # --rm: a RUN step's container removed (a failed one's kept with --rm=false)
+    force_remove: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    network: str = ""  # RUN's default network: "" (sdc's default), none or host
+    where: str = "Containerfile"
+
+
+class Progress:
+    """What a build says as it goes: each step and its cache state, and RUN's output (its own)."""
+
+    def __init__(self, out: IO[str] | None) -> None:
+        self.out = out
+        self.ran = 0  # RUN steps run (not taken from the cache)
+
+    def step(self, stage: Stage, count: int, total: int, instruction: Instruction, state: str = "") -> None:
+        if self.out is not None:
+            name = f"{stage.name} " if stage.name else ""
+            text = " ".join(instruction.node.original.split())[:160]
+            self.out.write(f"[{name}{count}/{total}] {text}{'  ' + state if state else ''}\n")
+            self.out.flush()
+
+    def say(self, text: str) -> None:
+        if self.out is not None:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+
+@dataclass
+class _Built:
+    """A stage as it is built: its image so far (None: scratch, nothing yet), its scope."""
+
+    image: Image | None
+    scope: Scope
+    history: list[dict[str, Any]] = field(default_factory=list)  # entries of config-only steps since the last layer
+
+
+@dataclass
+class _Build:
+    """One build's parts, which each step reads."""
+
+    ctx: Context
+    made: Plan
+    meta: Mapping[str, str | None]
+    context: BuildContext | None
+    options: Options
+    progress: Progress
+    escape: str
+    built: dict[int, Image] = field(default_factory=dict)  # each stage's image, by its index
+    used: set[str] = field(default_factory=set)  # the build args an ARG took
+
+
+def build(ctx: Context, containerfile: bytes, context_dir: str | None, options: Options, progress: Progress) -> Image:
+    """The image of the Containerfile's target stage, named with options.tags."""
+    parsed = parse(containerfile, where=options.where)
+    made = plan(parsed, where=options.where, target=options.target)
+    builtin = platform_args()
+    meta, used = meta_args(made.meta, options.build_args, builtin, parsed.escape)
+    context = BuildContext(context_dir) if context_dir is not None else None
+    try:
+        run = _Build(ctx, made, meta, context, options, progress, parsed.escape, used=set(used))
+        for index in made.needed:
+            run.built[index] = _build_stage(run, made.stages[index])
+        image = run.built[made.target.index]
+        used = run.used
+    finally:
+        if context is not None:
+            context.close()
+    unused = sorted(set(options.build_args) - used - set(PREDEFINED) - set(builtin))
+    if unused:
+        progress.say(f"warning: build args not used by any ARG: {', '.join(unused)}")
+    if options.tags:
+        from sdcontainer.api.images import tag_image
+
+        for tag in options.tags:
+            tag_image(ctx, str(image.id), tag)
+    return image
+
+
+def platform_args() -> dict[str, str]:
+    """The platform ARGs a build sets (this host's: sdc builds for it)."""
+    from sdcontainer.images.pull import host_platform
+
+    os_, arch = host_platform().split("/")
+    values = {"PLATFORM": f"{os_}/{arch}", "OS": os_, "ARCH": arch, "VARIANT": ""}
+    return {f"{kind}{key}": values[key] for kind in ("TARGET", "BUILD") for key in values} | {
+        k: "" for k in PLATFORM_ARGS if k not in (f"{kind}{key}" for kind in ("TARGET", "BUILD") for key in values)}
+
+
+def _build_stage(run: _Build, stage: Stage) -> Image:
+    ctx, made, built, meta, options, progress, escape = (run.ctx, run.made, run.built, run.meta, run.options,
+                                                          run.progress, run.escape)  # fmt: skip
+    at = f"{options.where}:{stage.line}"
+    base = from_word(stage.base, meta, at, escape)
+    platform = from_word(stage.platform, meta, at, escape) if stage.platform else ""
+    if platform and platform != platform_args()["TARGETPLATFORM"]:
+        raise DockerfileError(f"{at}: FROM --platform={platform}: sdc builds for this host's platform alone "
+                              f"({platform_args()['TARGETPLATFORM']})", hint="leave --platform out")  # fmt: skip
+    by_ref = {s.ref: s.index for s in made.stages if s.index < stage.index}
+    image: Image | None
+    if base.lower() == "scratch":
+        image = None
+    elif base.lower() in by_ref:
+        image = built[by_ref[base.lower()]]
+    else:
+        image = _base_image(ctx, base, options, at)
+    runtime = dict(image.runtime) if image is not None else {}
+    triggers = list(runtime.pop("OnBuild", None) or [])
+    state = _Built(image, Scope.for_stage(runtime, options.build_args, meta, escape))
+    steps = list(stage.instructions)
+    if triggers:
+        steps[:0] = _triggers(triggers, options.where, stage.line)
+    total = len(steps) + 1
+    progress.step(stage, 1, total, Instruction(_from_node(stage), {}, options.where))
+    for number, instruction in enumerate(steps, 2):
+        _step(run, stage, state, instruction, (number, total))
+    run.used |= state.scope.used
+    if options.labels and stage.index == made.target.index:
+        state.scope.config["Labels"] = {**(state.scope.config.get("Labels") or {}), **options.labels}
+    return _finish(ctx, state, at)
+
+
+def _from_node(stage: Stage) -> Any:
+    from sdcontainer.build.dockerfile import Node
+
+    text = f"FROM {stage.base}" + (f" AS {stage.name}" if stage.name else "")
+    return Node("FROM", original=text, start=stage.line, end=stage.line)
+
+
+def _triggers(triggers: Sequence[str], where: str, line: int) -> list[Instruction]:
+    """The base image's ONBUILD triggers, as instructions run first in the stage."""
+    from sdcontainer.build.instructions import _check, read_flags
+
+    text = "\n".join(str(t) for t in triggers if isinstance(t, str))
+    nodes = parse(text, where=f"{where}:{line}: ONBUILD of the base image").nodes if text.strip() else ()
+    found = []
+    for node in nodes:
+        instruction = Instruction(node, read_flags(node, where), where)
+        if node.keyword in ("onbuild", "from", "maintainer"):
+            raise DockerfileError(f"{where}:{line}: the base image's ONBUILD {node.command} is not allowed",
+                                  hint="build from another image")  # fmt: skip
+        _check(instruction)
+        found.append(instruction)
+    return found
+
+
+def _base_image(ctx: Context, name: str, options: Options, at: str) -> Image:
+    from sdcontainer import images
+    from sdcontainer.api.run import _pullable, _pulled
+    from sdcontainer.errors import NotFound
+
+    if options.pull and _pullable(name):
+        return _pulled(ctx, name, keep_local=False, quiet=True)
+    try:
+        return images.find_image(ctx.paths, name)
+    except NotFound as missing:
+        if not _pullable(name):
+            raise DockerfileError(f"{at}: FROM {name}: {missing.message}", hint=missing.hint or "") from None
+    return _pulled(ctx, name, keep_local=False, quiet=True)
+
+
+def _step(run: _Build, stage: Stage, state: _Built, instruction: Instruction, place: tuple[int, int]) -> None:
+    keyword = instruction.keyword
+    if keyword in CONFIG_ONLY:
+        state.scope.apply(instruction)
+        state.history.append(_history(instruction, empty=True))
+        run.progress.step(stage, *place, instruction)
+        return
+    if keyword == "workdir":
+        path = state.scope.apply(instruction)
+        state.history.append(_history(instruction, empty=True))
+        if state.image is not None:
+            key = _key(state, "WORKDIR", path)
+            _layer_step(run, stage, state, instruction, key, place, lambda root: _make_workdir(root, path))
+        else:
+            run.progress.step(stage, *place, instruction)
+        return
+    if keyword == "run":
+        _run_step(run, stage, state, instruction, place)
+        return
+    if keyword in ("copy", "add"):
+        _copy_step(run, stage, state, instruction, place)
+        return
+    raise DockerfileError(f"{instruction.at}: {instruction.node.command} is not taken by sdc's build",
+                          hint="report it: every instruction is read by one step")  # fmt: skip
+
+
+def _history(instruction: Instruction, *, empty: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"created_by": " ".join(instruction.node.original.split())[:4096]}
+    if empty:
+        entry["empty_layer"] = True
+    return entry
+
+
+def _key(state: _Built, *parts: object) -> str:
+    """A step's cache key: its parent image, the stage's config now, and what the step is."""
+    parent = str(state.image.id) if state.image is not None else "scratch"
+    text = json.dumps([parent, state.scope.config, state.scope.run_env(), *parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _cached(ctx: Context, key: str, options: Options) -> Image | None:
+    from sdcontainer.build import cache
+
+    return None if options.no_cache else cache.lookup(ctx.paths, key)
+
+
+def _layer_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction, key: str, place: tuple[int, int],
+                change: Callable[[Path], None]) -> None:  # fmt: skip
+    """A step that changes files by change(root of a writable copy of the parent's files): cached,
+    else done and committed."""
+    from sdcontainer.build import cache
+
+    if (hit := _cached(run.ctx, key, run.options)) is not None:
+        run.progress.step(stage, *place, instruction, "CACHED")
+        _advance(state, hit)
+        return
+    run.progress.step(stage, *place, instruction)
+    image = _commit_files(run.ctx, state, instruction, change)
+    cache.record(run.ctx.paths, key, image)
+    _advance(state, image)
+
+
+def _advance(state: _Built, image: Image) -> None:
+    state.image = image
+    state.history = []
+
+
+def _make_workdir(root: Path, path: str) -> None:
+    from sdcontainer import linux
+
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.close(linux.make_in_root(fd, path, directory=True))
+    finally:
+        os.close(fd)
+
+
+def _commit_files(ctx: Context, state: _Built, instruction: Instruction, change: Callable[[Path], None]) -> Image:
+    """change done in a container's files made over the parent's top layer (or empty, for a
+    scratch stage's first), committed as a layer: the new image."""
+    from sdcontainer import containers
+
+    driver = ctx.driver()
+    work = containers.new_id()
+    if state.image is None:
+        with _empty_root(driver) as root:
+            change(root)
+            return _commit_tree(ctx, state, instruction, root)
+    driver.make_container_fs(work, state.image.top_layer)
+    try:
+        change(driver.container_path(work))
+        return _commit_container(ctx, state, instruction, work)
+    finally:
+        driver.remove_container_fs(work)
+
+
+@contextlib.contextmanager
+def _empty_root(driver: Any) -> Iterator[Path]:
+    """A directory on the store's file system for a scratch stage's first files."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="build-", dir=driver.tmp))
+    try:
+        os.chmod(path, 0o755)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _commit_container(ctx: Context, state: _Built, instruction: Instruction, container_id: str) -> Image:
+    from sdcontainer.layers import write_changes
+
+    assert state.image is not None
+    driver = ctx.driver()
+    with driver.spool() as tar:
+        with driver.container_changes(container_id, state.image.top_layer) as (view, found):
+            write_changes(view, [(kind.value, path) for kind, path in found], tar)
+        tar.seek(0)
+        return _publish(ctx, state, instruction, tar)
+
+
+def _commit_tree(ctx: Context, state: _Built, instruction: Instruction, root: Path) -> Image:
+    from sdcontainer.layers import write_root
+
+    driver = ctx.driver()
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        with driver.spool() as tar:
+            write_root(fd, tar)
+            tar.seek(0)
+            return _publish(ctx, state, instruction, tar)
+    finally:
+        os.close(fd)
+
+
+def _publish(ctx: Context, state: _Built, instruction: Instruction, tar: IO[bytes]) -> Image:
+    """tar added as a layer over the stage's image, and the image of it with the stage's config."""
+    from sdcontainer import records
+    from sdcontainer.images import archive, store
+    from sdcontainer.images import config as image_config
+    from sdcontainer.layers import DEFAULT_MAX_SIZE
+
+    driver = ctx.driver()
+    parent = state.image.top_layer if state.image is not None else None
+    with records.adding(ctx.paths):
+        chain, digests, _ = store.add_layer(ctx.paths, driver, parent, tar, max_size=DEFAULT_MAX_SIZE)  # type: ignore[arg-type]
+        base = _base_config(state)
+        config = image_config.committed(base, _runtime(state), str(digests.diff_id), created=ctx.clock.time(),
+                                        created_by=_history(instruction, empty=False)["created_by"])  # fmt: skip
+        layers = (*state.image.layers, chain) if state.image is not None else (chain,)
+        return archive.publish(ctx.paths, driver, archive.config_bytes(config), layers, names=[])
+
+
+def _base_config(state: _Built) -> dict[str, Any]:
+    """The parent's config, with the history of the config-only steps since its last layer."""
+    if state.image is not None:
+        base = dict(state.image.config)
+    else:
+        from sdcontainer.images.archive import ARCHITECTURES
+
+        machine = os.uname().machine
+        base = {"architecture": ARCHITECTURES.get(machine, machine), "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": []}, "history": []}  # fmt: skip
+    if state.history:
+        base["history"] = [*(base.get("history") or []), *state.history]
+    if state.scope.author:
+        base["author"] = state.scope.author
+    return base
+
+
+def _runtime(state: _Built) -> dict[str, Any]:
+    return {k: v for k, v in state.scope.config.items() if v is not None and v != {} and v != []}
+
+
+def _finish(ctx: Context, state: _Built, at: str) -> Image:
+    """The stage's image: its last layer's, with the config its last steps made (no new layer)."""
+    from sdcontainer.images import archive
+    from sdcontainer.images import config as image_config
+
+    if state.image is None:
+        raise UsageError(f"{at}: a stage FROM scratch that adds no files makes no image sdc can store",
+                         hint="COPY a file into it")  # fmt: skip
+    config = _base_config(state)
+    config["config"] = _runtime(state)
+    if config == state.image.config:
+        return state.image
+    if state.history:
+        config["created"] = image_config.iso_time(ctx.clock.time())
+    return archive.publish(ctx.paths, ctx.driver(), archive.config_bytes(config), state.image.layers, names=[])
+
+
+# --- RUN -----------------------------------------------------------------------------------
+
+
+def run_argv(scope: Scope, instruction: Instruction) -> list[str]:
+    """What a RUN runs: its exec form as it is, its shell form through the stage's SHELL (heredocs:
+    the script the shell reads on its standard input, as BuildKit runs them)."""
+    if instruction.node.json:
+        return list(instruction.values)
+    shell = list(scope.config.get("Shell") or ("/bin/sh", "-c"))
+    return [*shell, instruction.values[0]]
+
+
+def _run_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction, place: tuple[int, int]) -> None:
+    from sdcontainer.build import cache
+
+    ctx, options, progress = run.ctx, run.options, run.progress
+    if state.image is None:
+        raise DockerfileError(f"{instruction.at}: RUN in a stage FROM scratch with no files yet",
+                              hint="a RUN needs a shell or a program in the image: COPY one first")  # fmt: skip
+    if instruction.heredocs:
+        raise DockerfileError(f"{instruction.at}: RUN with a heredoc is not taken by sdc yet",
+                              hint="write the script's lines with && or a COPY of a script")  # fmt: skip
+    if instruction.many("mount"):
+        raise DockerfileError(f"{instruction.at}: RUN --mount is not taken by sdc yet", hint="leave it out")
+    argv = run_argv(state.scope, instruction)
+    network = instruction.flag("network") or options.network or ""
+    key = _key(state, "RUN", argv, network)
+    if (hit := _cached(ctx, key, options)) is not None:
+        progress.step(stage, *place, instruction, "CACHED")
+        _advance(state, hit)
+        return
+    progress.step(stage, *place, instruction)
+    progress.ran += 1
+    image = _run_and_commit(ctx, state, instruction, argv, network, options)
+    cache.record(ctx.paths, key, image)
+    _advance(state, image)
+
+
+def _run_and_commit(ctx: Context, state: _Built, instruction: Instruction, argv: list[str], network: str,
+                    options: Options) -> Image:  # fmt: skip
+    from sdcontainer import containers
+    from sdcontainer.api import containers as lifecycle
+    from sdcontainer.api import run
+    from sdcontainer.spec import build_run_spec
+
+    assert state.image is not None
+    config = state.scope.config
+    env = [f"{k}={v}" for k, v in state.scope.run_env().items()]
+    name = BUILD_PREFIX + containers.new_id()[:12]
+    flags: dict[str, Any] = {"name": name, "entrypoint": "", "env": env, "pull": "never", "quiet": True,
+                             "workdir": config.get("WorkingDir") or "/", "user": config.get("User") or "root"}
+    if network in ("", "default"):  # sdc's default network ($SDC_NETWORK's, where it is set, as run's)
+        network = os.environ.get("SDC_NETWORK", "")
+    if network:
+        flags["network"] = network
+    elif network not in ("", "default"):
+        raise DockerfileError(f"{instruction.at}: RUN --network={network}", hint="give default, none or host")
+    spec = build_run_spec(image=str(state.image.id), command=argv, environ={}, **flags)
+    keep = False
+    try:
+        code = run.run_foreground(ctx, spec)
+        if code != 0:
+            keep = not options.remove and not options.force_remove
+            kept = f" (its container {name} kept: sdc rm {name})" if keep else ""
+            raise SdcError(f"{instruction.at}: {' '.join(instruction.node.original.split())[:200]} "
+                           f"returned a non-zero code: {code}{kept}", hint="see its output above")  # fmt: skip
+        found = containers.find_container(ctx.paths, name)
+        return _commit_container(ctx, state, instruction, found.id)
+    finally:
+        if not keep:
+            with contextlib.suppress(SdcError):
+                lifecycle.remove(ctx, [name], force=True)
+
+
+# --- COPY and ADD ----------------------------------------------------------------------------
+
+
+def _copy_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction, place: tuple[int, int]) -> None:
+    ctx, context = run.ctx, run.context
+    scope, at = state.scope, instruction.at
+    values = [scope.word(v, at) for v in instruction.values]
+    *sources, dest = values
+    chown = scope.word(instruction.flag("chown"), at) if instruction.flag("chown") else ""
+    chmod = instruction.flag("chmod")
+    mode = _chmod(chmod, at) if chmod else None
+    workdir = scope.config.get("WorkingDir") or "/"
+    target = posixpath.join(workdir, dest)
+    into_directory = dest.endswith("/") or len(sources) > 1 or dest in (".", "..") or dest.endswith("/.")
+    if instruction.heredocs:
+        raise DockerfileError(f"{at}: {instruction.node.command} with a heredoc is not taken by sdc yet",
+                              hint="put the file in the context and COPY it")  # fmt: skip
+    source_from = instruction.flag("from")
+    reader: _ContextReader
+    if source_from:
+        reader = _stage_reader(run, stage, scope.word(source_from, at), at)
+    else:
+        if context is None:
+            raise DockerfileError(f"{at}: {instruction.node.command} needs a build context, and there is none",
+                                  hint="build from a directory: sdc build DIR")  # fmt: skip
+        reader = _ContextReader(context)
+    if instruction.keyword == "add" and any("://" in s for s in sources):
+        raise DockerfileError(f"{at}: ADD of a URL is not taken by sdc yet", hint="fetch it in a RUN step")
+    with reader:
+        resolved = [r for s in sources for r in reader.resolve(s, at)]
+        if len(resolved) > 1:
+            into_directory = True
+        digest = reader.content_hash(resolved)
+        key = _key(state, instruction.keyword, [r.path for r in resolved], target, into_directory, chown, chmod,
+                   digest, instruction.keyword == "add")  # fmt: skip
+        owner = _owner(ctx, state, chown, at) if chown else (0, 0)
+
+        def change(root: Path) -> None:
+            _write_sources(reader, resolved, root, target, into_directory=into_directory, owner=owner, mode=mode,
+                           unpack=instruction.keyword == "add", at=at)  # fmt: skip
+
+        _layer_step(run, stage, state, instruction, key, place, change)
+
+
+def _chmod(text: str, at: str) -> int:
+    if not text or len(text) > 4 or any(c not in "01234567" for c in text):
+        raise DockerfileError(f"{at}: --chmod={text}: sdc takes an octal mode", hint="write --chmod=0755")
+    return int(text, 8)
+
+
+def _owner(ctx: Context, state: _Built, chown: str, at: str) -> tuple[int, int]:
+    """--chown's USER[:GROUP], names read from the stage's own /etc/passwd and /etc/group."""
+    from sdcontainer.api.run import account_in
+
+    user, _, group = chown.partition(":")
+    if user.isdigit() and (not group or group.isdigit()):
+        uid = int(user)
+        return uid, int(group) if group else uid
+    if state.image is None:
+        raise DockerfileError(f"{at}: --chown={chown}: a scratch stage has no /etc/passwd to read names from",
+                              hint="give numbers: --chown=1000:1000")  # fmt: skip
+    driver = ctx.driver()
+    with driver.layer_view(state.image.top_layer) as view:
+        try:
+            account = account_in(Path(view), chown)
+        except (SdcError, OSError, ValueError) as exc:
+            why = exc.message if isinstance(exc, SdcError) else str(exc)
+            raise DockerfileError(f"{at}: --chown={chown}: {why}",
+                                  hint="give numbers, or a user of the image") from None  # fmt: skip
+    return account.uid, account.gid
+
+
+class _ContextReader:
+    def __init__(self, context: BuildContext) -> None:
+        self.context = context
+
+    def __enter__(self) -> _ContextReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def resolve(self, pattern: str, at: str) -> list[Source]:
+        return self.context.resolve(pattern, at=at)
+
+    def content_hash(self, sources: list[Source]) -> str:
+        return self.context.content_hash(sources)
+
+    def walk(self, source: Source) -> Iterator[tuple[str, os.stat_result]]:
+        return self.context.walk(source)
+
+    def open(self, path: str) -> int:
+        return self.context.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+
+    def readlink(self, path: str) -> str:
+        parent, name = posixpath.split(path)
+        fd = self.context.open(parent or ".", os.O_PATH | os.O_DIRECTORY)
+        try:
+            return os.readlink(name, dir_fd=fd)
+        finally:
+            os.close(fd)
+
+
+class _StageReader(_ContextReader):
+    """COPY --from: another stage's or image's files, read from a view of its top layer as if it
+    were a context (no ignore file)."""
+
+    def __init__(self, ctx: Context, image: Image) -> None:
+        self.ctx = ctx
+        self.image = image
+        self.stack = contextlib.ExitStack()
+
+    def __enter__(self) -> _StageReader:
+        view = self.stack.enter_context(self.ctx.driver().layer_view(self.image.top_layer))
+        self.context = self.stack.enter_context(BuildContext(str(view), ignore_file=False))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.close()
+
+
+def _stage_reader(run: _Build, stage: Stage, ref: str, at: str) -> _StageReader:
+    by_ref = {s.ref: s.index for s in run.made.stages if s.index < stage.index}
+    if ref.lower() in by_ref:
+        return _StageReader(run.ctx, run.built[by_ref[ref.lower()]])
+    if any(s.ref == ref.lower() for s in run.made.stages):
+        raise DockerfileError(f"{at}: COPY --from={ref}: that stage comes after this one",
+                              hint="copy from an earlier stage")  # fmt: skip
+    return _StageReader(run.ctx, _base_image(run.ctx, ref, Options(), at))
+
+
+def _write_sources(reader: _ContextReader, sources: list[Source], root: Path, target: str, *, into_directory: bool,
+                   owner: tuple[int, int], mode: int | None, unpack: bool, at: str) -> None:  # fmt: skip
+    """The sources written at target in the root (a directory's contents into it, a file as it or
+    into it), owned by owner, with mode where given; an ADD's local archive unpacked there."""
+    from sdcontainer import linux
+    from sdcontainer.layers import CopyPolicy, decompressed, extract_copy
+
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for source in sources:
+            is_dir = stat.S_ISDIR(reader.context.lstat(source.path).st_mode) if source.path else True
+            if not is_dir and not into_directory:
+                directory, name = posixpath.split(target.rstrip("/") or "/")
+            else:
+                directory, name = target, ""
+            dest = linux.make_in_root(root_fd, directory or "/", directory=True)
+            try:
+                dest_fd = os.open(f"/proc/self/fd/{dest}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            finally:
+                os.close(dest)
+            try:
+                if unpack and not is_dir and _is_archive(reader, source.path):
+                    from sdcontainer.layers import HashingReader
+
+                    fd = reader.open(source.path)
+                    with os.fdopen(fd, "rb") as raw:
+                        extract_copy(decompressed(HashingReader(raw)), dest_fd, CopyPolicy())
+                    continue
+                _copy_one(reader, source, name, is_dir, dest_fd, owner, mode)
+            finally:
+                os.close(dest_fd)
+    except OSError as exc:
+        raise DockerfileError(f"{at}: cannot write to {target}: {exc.strerror}", hint="check the destination") from None
+    finally:
+        os.close(root_fd)
+
+
+def _copy_one(reader: _ContextReader, source: Source, name: str, is_dir: bool, dest_fd: int, owner: tuple[int, int],
+              mode: int | None) -> None:  # fmt: skip
+    """source tarred as it is read and extracted into dest_fd as it comes (_stream)."""
+    from sdcontainer.layers import CopyPolicy, extract_copy
+
+    def write(out: IO[bytes]) -> None:
+        _tar_source(reader, source, name, is_dir, out, owner, mode)
+
+    def read(stream: IO[bytes]) -> None:
+        extract_copy(stream, dest_fd, CopyPolicy())  # type: ignore[arg-type]
+
+    _stream(write, read)
+
+
+def _is_archive(reader: _ContextReader, path: str) -> bool:
+    fd = reader.open(path)
+    try:
+        head = os.read(fd, 512)
+    finally:
+        os.close(fd)
+    return head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00" or head[:4] == b"(\xb5/\xfd" \
+        or (len(head) >= 262 and head[257:262] == b"ustar")  # fmt: skip
+
+
+def _stream(write: Callable[[IO[bytes]], None], read: Callable[[IO[bytes]], object]) -> None:
+    """write's output read by read as it is written, through a pipe: no copy of the whole."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    failed: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with os.fdopen(w, "wb") as out:
+                write(out)
+        except BaseException as exc:  # noqa: BLE001 - said by the reading side
+            failed.append(exc)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        with os.fdopen(r, "rb") as stream:
+            read(stream)
+            stream.read()  # (what the reader left: the writer must not block)
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
+def _tar_source(reader: _ContextReader, source: Source, name: str, is_dir: bool, out: IO[bytes],
+                owner: tuple[int, int], mode: int | None) -> None:  # fmt: skip
+    """A tar of source: a directory's contents (its entries' names relative to it), or the file
+    named name (its own name where name is "")."""
+    base = source.path
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for path, st in reader.walk(source):
+            if is_dir:
+                if path == base:
+                    continue
+                relative = path[len(base) + 1 :] if base else path
+            else:
+                relative = name or posixpath.basename(path)
+            info = tarfile.TarInfo(relative)
+            info.uid, info.gid = owner
+            info.mtime = int(st.st_mtime)
+            info.mode = mode if mode is not None else stat.S_IMODE(st.st_mode)
+            if stat.S_ISDIR(st.st_mode):
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif stat.S_ISLNK(st.st_mode):
+                info.type = tarfile.SYMTYPE
+                info.linkname = reader.readlink(path)
+                info.mode = 0o777
+                tar.addfile(info)
+            elif stat.S_ISREG(st.st_mode):
+                info.size = st.st_size
+                fd = reader.open(path)
+                with os.fdopen(fd, "rb") as f:
+                    tar.addfile(info, _Exact(f, st.st_size))
+            # (sockets, fifos and devices of a context are not copied)
+
+
+class _Exact:
+    """A file read as exactly size bytes (one that changes as it is read: cut, or padded with zeros)."""
+
+    def __init__(self, f: IO[bytes], size: int) -> None:
+        self.f = f
+        self.left = size
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        want = self.left if n < 0 else min(n, self.left)
+        data = self.f.read(want)
+        if len(data) < want:
+            data += b"\0" * (want - len(data))
+        self.left -= len(data)
+        return data

@@ -1,0 +1,143 @@
+"""`sdc build` on the real systemd of the test host: a Containerfile's steps as layers, the
+config its instructions make, multi-stage with --target and COPY --from, .dockerignore, the
+cache (an unchanged rebuild runs no RUN; a changed file reruns from the step that reads it),
+and failures that leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Sdc
+
+CONTAINERFILE = """\
+# syntax=docker/dockerfile:1
+ARG BASE=bb
+FROM $BASE AS build
+ARG GREETING=hello
+ENV OUT=/out \\
+    MODE=build
+WORKDIR /src
+COPY src/ ./
+COPY --chmod=0700 tool.sh /usr/local/bin/
+RUN mkdir -p $OUT && cat *.txt > $OUT/all.txt && echo "$GREETING from $MODE" > $OUT/greeting \\
+    && sh /usr/local/bin/tool.sh >> $OUT/greeting
+
+FROM bb AS runtime
+LABEL org.example.team=builders version="1 0"
+COPY --from=build --chown=65534:65534 /out /app
+COPY README* /docs/
+USER nobody
+EXPOSE 8080 53/udp
+ENV APP=/app
+WORKDIR /app
+STOPSIGNAL SIGQUIT
+HEALTHCHECK --interval=30s --retries=2 CMD cat /app/greeting
+ENTRYPOINT ["cat"]
+CMD ["/app/greeting"]
+
+FROM build AS test
+RUN test "$(cat /out/greeting)" = "hello from build" && echo tested > /tested
+"""
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    root = tmp_path / "ctx"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "a.txt").write_text("A\n")
+    (root / "src" / "b.txt").write_text("B\n")
+    (root / "src" / "secret.txt").write_text("never\n")
+    (root / "tool.sh").write_text("echo tool ran\n")
+    (root / "README.md").write_text("read me\n")
+    (root / ".dockerignore").write_text("src/secret.txt\n")
+    (root / "Containerfile").write_text(CONTAINERFILE)
+    (tmp_path / "outside").write_text("outside\n")
+    return root
+
+
+def _inspect(sdc: Sdc, ref: str) -> dict:  # type: ignore[type-arg]
+    [info] = json.loads(sdc.ok("image", "inspect", ref))
+    return info  # type: ignore[no-any-return]
+
+
+def test_a_multi_stage_build_its_config_and_its_cache(sdc: Sdc, image: str, name: str, context: Path) -> None:
+    assert image == "bb"
+    tag = f"localhost/{name}:1"
+    try:
+        out = sdc.ok("build", "-t", tag, "--build-arg", "GREETING=hello", str(context), timeout=300)
+        assert "CACHED" not in out and "[runtime 2/" in out, out
+        assert sdc.ok("run", "--rm", tag) == "hello from build\ntool ran\n"
+        assert sdc.ok("run", "--rm", "--entrypoint", "", tag, "cat", "/app/all.txt", "/docs/README.md") == \
+            "A\nB\nread me\n"  # fmt: skip
+        listing = sdc.ok("run", "--rm", "--entrypoint", "", tag, "ls", "-ln", "/app")
+        assert " 65534 " in listing and "secret" not in sdc.ok("run", "--rm", "--entrypoint", "", tag, "ls", "-R", "/")
+        config = _inspect(sdc, tag)["Config"]
+        assert config["User"] == "nobody" and config["WorkingDir"] == "/app" and config["StopSignal"] == "SIGQUIT"
+        assert config["Entrypoint"] == ["cat"] and config["Cmd"] == ["/app/greeting"]
+        assert config["Labels"] == {"org.example.team": "builders", "version": "1 0"}
+        assert set(config["ExposedPorts"]) == {"8080/tcp", "53/udp"} and "APP=/app" in config["Env"]
+        assert config["Healthcheck"]["Test"] == ["CMD-SHELL", "cat /app/greeting"]
+        assert "GREETING" not in json.dumps(config)  # (an ARG: RUN's, not the image's)
+
+        again = sdc.ok("build", "-t", tag, "--build-arg", "GREETING=hello", str(context), timeout=300)
+        assert again.count("CACHED") >= 4 and "RUN mkdir" in again, again
+        assert all("CACHED" in line for line in again.splitlines() if " RUN " in line), again
+        assert _inspect(sdc, tag)["Id"] == _inspect(sdc, tag)["Id"]
+
+        (context / "src" / "b.txt").write_text("B2\n")  # read by the first COPY: from there on again
+        changed = sdc.ok("build", "-q", "-t", tag, str(context), timeout=300).strip()
+        assert changed.startswith("sha256:") and _inspect(sdc, tag)["Id"] == changed
+        assert sdc.ok("run", "--rm", "--entrypoint", "", tag, "cat", "/app/all.txt") == "A\nB2\n"
+
+        tested = sdc.ok("build", "--target", "test", "-q", str(context), timeout=300).strip()
+        assert sdc.ok("run", "--rm", tested, "cat", "/tested") == "tested\n"
+        sdc.ok("rmi", tested)
+    finally:
+        sdc("rmi", tag)
+
+
+def test_a_failed_step_names_its_line_and_leaves_no_container(sdc: Sdc, image: str, context: Path) -> None:
+    (context / "Containerfile").write_text("FROM bb\nRUN echo one\nRUN false\n")
+    proc = sdc("build", str(context), timeout=300)
+    assert proc.returncode != 0 and "Containerfile:3: RUN false returned a non-zero code: 1" in proc.stderr, proc
+    assert "sdc-build-" not in sdc.ok("ps", "-a", "--format", "{{.Names}}")
+    kept = sdc("build", "--rm=false", str(context), timeout=300)
+    assert kept.returncode != 0 and "kept: sdc rm sdc-build-" in kept.stderr, kept
+    leftover = kept.stderr.split("sdc rm ")[1].split(")")[0]
+    assert leftover in sdc.ok("ps", "-a", "--format", "{{.Names}}")
+    sdc.ok("rm", leftover)
+
+
+@pytest.mark.parametrize(("containerfile", "said"), [
+    ("FROM bb\nCOPY ../outside /x\n", "Containerfile:2: '../outside' not found in the build context"),
+    ("FROM bb\nCOPY src/secret.txt /x\n", "left out of the context by its ignore file"),
+    ("FROM bb\nRUN --mount=type=secret,id=a,target=/s true\n", "RUN --mount=type=secret is not taken"),
+    ("FROM bb\n" + "ENV A=1\n" * 1001, "more than 1000 instructions"),
+    ("FROM bb\nARG A=$A$A\nRUN test -z \"$A\"\n", ""),
+])  # fmt: skip
+def test_hostile_containerfiles(sdc: Sdc, image: str, context: Path, containerfile: str, said: str) -> None:
+    os.symlink("../outside", context / "link")
+    (context / "Containerfile").write_text(containerfile)
+    proc = sdc("build", "-q", str(context), timeout=300)
+    if not said:
+        assert proc.returncode == 0, proc.stderr
+        sdc.ok("rmi", proc.stdout.strip())
+        return
+    assert proc.returncode != 0 and said in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2, proc.stderr
+    assert "sdc-build-" not in sdc.ok("ps", "-a", "--format", "{{.Names}}")
+
+
+def test_a_containerfile_on_standard_input_has_no_context(sdc: Sdc, image: str) -> None:
+    proc = sdc("build", "-q", "-", input=b"FROM bb\nRUN echo made > /made\nCMD [\"cat\", \"/made\"]\n", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    built = proc.stdout.strip()
+    try:
+        assert sdc.ok("run", "--rm", built) == "made\n"
+    finally:
+        sdc("rmi", built)
+    proc = sdc("build", "-", input=b"FROM bb\nCOPY x /x\n", timeout=300)
+    assert proc.returncode != 0 and "needs a build context" in proc.stderr
