@@ -213,7 +213,8 @@ def open_in_root(root_fd: int, path: str, flags: int) -> int:
     """Open path as the container would, with root_fd as its /: openat2(2) RESOLVE_IN_ROOT resolves
     every symlink and `..` inside it, so no path an image or a container made can lead out."""
     how = _OpenHow(flags | os.O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-    ret = _libc.syscall(_syscall_number(_SYS_OPENAT2), root_fd, path.encode(), ctypes.byref(how), ctypes.sizeof(how))
+    ret = _libc.syscall(_syscall_number(_SYS_OPENAT2), root_fd, path.encode("utf-8", "surrogateescape"),
+                        ctypes.byref(how), ctypes.sizeof(how))  # fmt: skip
     _check(ret, f"open {path} in the container's root")
     return int(ret)
 

@@ -43,19 +43,35 @@ def build(ctx: Context, context: str, *, file: str | None = None, tags: Sequence
 
 
 def _containerfile(file: str | None, context_dir: str | None) -> tuple[bytes, str]:
+    """The Containerfile's bytes and its name: -f's file (or standard input), else the context's
+    Containerfile or Dockerfile, opened inside the context (a symlink there leads nowhere out of
+    it). Each must be a regular file (a FIFO would hold the build)."""
+    import stat
+
+    from sdcontainer import linux
+
     if file == "-" or (file is None and context_dir is None):
         return sys.stdin.buffer.read(MAX_CONTAINERFILE + 1), "Containerfile"
-    candidates = [file] if file is not None else [os.path.join(context_dir or ".", n) for n in NAMES]
-    for path in candidates:
-        try:
-            with open(path, "rb") as f:
+    root = -1 if file is not None else os.open(context_dir or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    candidates = [file] if file is not None else [os.path.join(context_dir or ".", name) for name in NAMES]
+    try:
+        for path in candidates:
+            try:
+                if root < 0:
+                    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                else:
+                    fd = linux.open_in_root(root, os.path.basename(path), os.O_RDONLY | os.O_NONBLOCK)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise UsageError(f"cannot read {path}: {exc.strerror}", hint="check the file") from None
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise UsageError(f"{path} is not a regular file", hint="give the Containerfile with -f")
                 return f.read(MAX_CONTAINERFILE + 1), os.path.basename(path)
-        except FileNotFoundError:
-            continue
-        except IsADirectoryError:
-            raise UsageError(f"{path} is a directory", hint="give the Containerfile with -f") from None
-        except OSError as exc:
-            raise UsageError(f"cannot read {path}: {exc.strerror}", hint="check the file") from None
+    finally:
+        if root >= 0:
+            os.close(root)
     raise UsageError(f"no Containerfile or Dockerfile in {context_dir}" if file is None else f"no file {file}",
                      hint="give one with -f FILE")  # fmt: skip
 
@@ -85,18 +101,23 @@ def _labels(given: Sequence[str]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _quieted(quiet: bool) -> Iterator[None]:
-    """With -q, the steps' own output (RUN's, on our stdout and stderr) goes nowhere."""
+    """With -q, the steps' own output (RUN's, on our stdout and stderr) goes nowhere; what fails is
+    said once they are back."""
     if not quiet:
         yield
         return
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
     null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     try:
         os.dup2(null, 1)
+        os.dup2(null, 2)
         yield
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        sys.stderr.flush()
+        for fd, old in zip((1, 2), saved, strict=True):
+            os.dup2(old, fd)
+            os.close(old)
         os.close(null)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from sdcontainer.build.context import Context as BuildContext
-from sdcontainer.build.context import Source
+from sdcontainer.build.context import Digest, Source
 from sdcontainer.build.dockerfile import DockerfileError, parse
 from sdcontainer.build.instructions import PLATFORM_ARGS, PREDEFINED, Instruction, Plan, Stage, plan
 from sdcontainer.build.state import Scope, from_word, meta_args
@@ -68,14 +68,19 @@ class Progress:
     def step(self, stage: Stage, count: int, total: int, instruction: Instruction, state: str = "") -> None:
         if self.out is not None:
             name = f"{stage.name} " if stage.name else ""
-            text = " ".join(instruction.node.original.split())[:160]
+            text = _printable(" ".join(instruction.node.original.split())[:160])
             self.out.write(f"[{name}{count}/{total}] {text}{'  ' + state if state else ''}\n")
             self.out.flush()
 
     def say(self, text: str) -> None:
         if self.out is not None:
-            self.out.write(text + "\n")
+            self.out.write(_printable(text) + "\n")
             self.out.flush()
+
+
+def _printable(text: str) -> str:
+    """text without what a terminal would take as a command (a Containerfile's escape sequences)."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 @dataclass
@@ -108,11 +113,13 @@ def build(ctx: Context, containerfile: bytes, context_dir: str | None, options: 
     made = plan(parsed, where=options.where, target=options.target)
     builtin = platform_args()
     meta, used = meta_args(made.meta, options.build_args, builtin, parsed.escape)
+    for warning in parsed.warnings:
+        progress.say(f"warning: {warning}")
     context = BuildContext(context_dir) if context_dir is not None else None
     try:
         run = _Build(ctx, made, meta, context, options, progress, parsed.escape, used=set(used))
         for index in made.needed:
-            run.built[index] = _build_stage(run, made.stages[index])
+            stage_image(run, index)
         image = run.built[made.target.index]
         used = run.used
     finally:
@@ -129,6 +136,13 @@ def build(ctx: Context, containerfile: bytes, context_dir: str | None, options: 
     return image
 
 
+def stage_image(run: _Build, index: int) -> Image:
+    """Stage index's image, built now if it is not yet (one a variable named: plan could not know)."""
+    if index not in run.built:
+        run.built[index] = _build_stage(run, run.made.stages[index])
+    return run.built[index]
+
+
 def platform_args() -> dict[str, str]:
     """The platform ARGs a build sets (this host's: sdc builds for it)."""
     from sdcontainer.images.pull import host_platform
@@ -140,8 +154,8 @@ def platform_args() -> dict[str, str]:
 
 
 def _build_stage(run: _Build, stage: Stage) -> Image:
-    ctx, made, built, meta, options, progress, escape = (run.ctx, run.made, run.built, run.meta, run.options,
-                                                          run.progress, run.escape)  # fmt: skip
+    ctx, made, meta, options, progress, escape = (run.ctx, run.made, run.meta, run.options, run.progress,
+                                                   run.escape)  # fmt: skip
     at = f"{options.where}:{stage.line}"
     base = from_word(stage.base, meta, at, escape)
     platform = from_word(stage.platform, meta, at, escape) if stage.platform else ""
@@ -153,7 +167,7 @@ def _build_stage(run: _Build, stage: Stage) -> Image:
     if base.lower() == "scratch":
         image = None
     elif base.lower() in by_ref:
-        image = built[by_ref[base.lower()]]
+        image = stage_image(run, by_ref[base.lower()])
     else:
         image = _base_image(ctx, base, options, at)
     runtime = dict(image.runtime) if image is not None else {}
@@ -247,7 +261,8 @@ def _history(instruction: Instruction, *, empty: bool) -> dict[str, Any]:
 def _key(state: _Built, *parts: object) -> str:
     """A step's cache key: its parent image, the stage's config now, and what the step is."""
     parent = str(state.image.id) if state.image is not None else "scratch"
-    text = json.dumps([parent, state.scope.config, state.scope.run_env(), *parts], sort_keys=True, default=str)
+    env = {k: v for k, v in state.scope.run_env().items() if k not in PREDEFINED}  # (proxies: Docker's too)
+    text = json.dumps([parent, state.scope.config, env, *parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -258,9 +273,9 @@ def _cached(ctx: Context, key: str, options: Options) -> Image | None:
 
 
 def _layer_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction, key: str, place: tuple[int, int],
-                change: Callable[[Path], None]) -> None:  # fmt: skip
+                change: Callable[[Path], None], cacheable: Callable[[], bool] = lambda: True) -> None:  # fmt: skip
     """A step that changes files by change(root of a writable copy of the parent's files): cached,
-    else done and committed."""
+    else done and committed (and cached, where cacheable() says so once it is done)."""
     from sdcontainer.build import cache
 
     if (hit := _cached(run.ctx, key, run.options)) is not None:
@@ -269,7 +284,8 @@ def _layer_step(run: _Build, stage: Stage, state: _Built, instruction: Instructi
         return
     run.progress.step(stage, *place, instruction)
     image = _commit_files(run.ctx, state, instruction, change)
-    cache.record(run.ctx.paths, key, image)
+    if cacheable():
+        cache.record(run.ctx.paths, key, image)
     _advance(state, image)
 
 
@@ -429,6 +445,8 @@ def _run_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction
         raise DockerfileError(f"{instruction.at}: RUN --mount is not taken by sdc yet", hint="leave it out")
     argv = run_argv(state.scope, instruction)
     network = instruction.flag("network") or options.network or ""
+    if network in ("", "default"):  # sdc's default network ($SDC_NETWORK's, where it is set, as run's)
+        network = os.environ.get("SDC_NETWORK", "")
     key = _key(state, "RUN", argv, network)
     if (hit := _cached(ctx, key, options)) is not None:
         progress.step(stage, *place, instruction, "CACHED")
@@ -454,12 +472,8 @@ def _run_and_commit(ctx: Context, state: _Built, instruction: Instruction, argv:
     name = BUILD_PREFIX + containers.new_id()[:12]
     flags: dict[str, Any] = {"name": name, "entrypoint": "", "env": env, "pull": "never", "quiet": True,
                              "workdir": config.get("WorkingDir") or "/", "user": config.get("User") or "root"}
-    if network in ("", "default"):  # sdc's default network ($SDC_NETWORK's, where it is set, as run's)
-        network = os.environ.get("SDC_NETWORK", "")
     if network:
         flags["network"] = network
-    elif network not in ("", "default"):
-        raise DockerfileError(f"{instruction.at}: RUN --network={network}", hint="give default, none or host")
     spec = build_run_spec(image=str(state.image.id), command=argv, environ={}, **flags)
     keep = False
     try:
@@ -485,14 +499,14 @@ def _copy_step(run: _Build, stage: Stage, state: _Built, instruction: Instructio
     scope, at = state.scope, instruction.at
     values = [scope.word(v, at) for v in instruction.values]
     *sources, dest = values
+    command = instruction.node.command
     chown = scope.word(instruction.flag("chown"), at) if instruction.flag("chown") else ""
     chmod = instruction.flag("chmod")
     mode = _chmod(chmod, at) if chmod else None
-    workdir = scope.config.get("WorkingDir") or "/"
-    target = posixpath.join(workdir, dest)
-    into_directory = dest.endswith("/") or len(sources) > 1 or dest in (".", "..") or dest.endswith("/.")
+    slash = dest.endswith("/") or dest in (".", "..") or dest.endswith(("/.", "/.."))
+    target = posixpath.normpath(posixpath.join(scope.config.get("WorkingDir") or "/", dest))
     if instruction.heredocs:
-        raise DockerfileError(f"{at}: {instruction.node.command} with a heredoc is not taken by sdc yet",
+        raise DockerfileError(f"{at}: {command} with a heredoc is not taken by sdc yet",
                               hint="put the file in the context and COPY it")  # fmt: skip
     source_from = instruction.flag("from")
     reader: _ContextReader
@@ -500,25 +514,29 @@ def _copy_step(run: _Build, stage: Stage, state: _Built, instruction: Instructio
         reader = _stage_reader(run, stage, scope.word(source_from, at), at)
     else:
         if context is None:
-            raise DockerfileError(f"{at}: {instruction.node.command} needs a build context, and there is none",
+            raise DockerfileError(f"{at}: {command} needs a build context, and there is none",
                                   hint="build from a directory: sdc build DIR")  # fmt: skip
         reader = _ContextReader(context)
     if instruction.keyword == "add" and any("://" in s for s in sources):
         raise DockerfileError(f"{at}: ADD of a URL is not taken by sdc yet", hint="fetch it in a RUN step")
     with reader:
         resolved = [r for s in sources for r in reader.resolve(s, at)]
-        if len(resolved) > 1:
-            into_directory = True
+        if len(resolved) > 1 and not slash:
+            raise DockerfileError(f"{at}: when using {command} with more than one source file, the destination "
+                                  "must be a directory and end with a /", hint=f"write {command} SRC... {dest}/")
         digest = reader.content_hash(resolved)
-        key = _key(state, instruction.keyword, [r.path for r in resolved], target, into_directory, chown, chmod,
-                   digest, instruction.keyword == "add")  # fmt: skip
+        unpack = instruction.keyword == "add"
+        key = _key(state, instruction.keyword, [(r.path, r.name) for r in resolved], target, slash, chown, chmod,
+                   digest, unpack)  # fmt: skip
         owner = _owner(ctx, state, chown, at) if chown else (0, 0)
+        copied = Digest()
 
         def change(root: Path) -> None:
-            _write_sources(reader, resolved, root, target, into_directory=into_directory, owner=owner, mode=mode,
-                           unpack=instruction.keyword == "add", at=at)  # fmt: skip
+            _write_sources(reader, resolved, root, target, slash=slash, owner=owner, mode=mode, unpack=unpack,
+                           at=at, digest=copied)  # fmt: skip
 
-        _layer_step(run, stage, state, instruction, key, place, change)
+        # (a file changed between its hash and its copy: this copy is not what the key says)
+        _layer_step(run, stage, state, instruction, key, place, change, lambda: copied.hexdigest() == digest)
 
 
 def _chmod(text: str, at: str) -> int:
@@ -569,15 +587,10 @@ class _ContextReader:
         return self.context.walk(source)
 
     def open(self, path: str) -> int:
-        return self.context.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        return self.context.open_file(path)
 
     def readlink(self, path: str) -> str:
-        parent, name = posixpath.split(path)
-        fd = self.context.open(parent or ".", os.O_PATH | os.O_DIRECTORY)
-        try:
-            return os.readlink(name, dir_fd=fd)
-        finally:
-            os.close(fd)
+        return self.context.readlink(path)
 
 
 class _StageReader(_ContextReader):
@@ -601,42 +614,41 @@ class _StageReader(_ContextReader):
 def _stage_reader(run: _Build, stage: Stage, ref: str, at: str) -> _StageReader:
     by_ref = {s.ref: s.index for s in run.made.stages if s.index < stage.index}
     if ref.lower() in by_ref:
-        return _StageReader(run.ctx, run.built[by_ref[ref.lower()]])
+        return _StageReader(run.ctx, stage_image(run, by_ref[ref.lower()]))
     if any(s.ref == ref.lower() for s in run.made.stages):
         raise DockerfileError(f"{at}: COPY --from={ref}: that stage comes after this one",
                               hint="copy from an earlier stage")  # fmt: skip
     return _StageReader(run.ctx, _base_image(run.ctx, ref, Options(), at))
 
 
-def _write_sources(reader: _ContextReader, sources: list[Source], root: Path, target: str, *, into_directory: bool,
-                   owner: tuple[int, int], mode: int | None, unpack: bool, at: str) -> None:  # fmt: skip
-    """The sources written at target in the root (a directory's contents into it, a file as it or
-    into it), owned by owner, with mode where given; an ADD's local archive unpacked there."""
+def _write_sources(reader: _ContextReader, sources: list[Source], root: Path, target: str, *, slash: bool,
+                   owner: tuple[int, int], mode: int | None, unpack: bool, at: str,
+                   digest: Digest) -> None:  # fmt: skip
+    """The sources written at target in the root, as COPY writes them: a directory's contents into
+    it; a file into it where it is a directory (written with a / at its end, or one there), else
+    as it; an ADD's local archive unpacked into it. Owned by owner, with mode where given."""
     from sdcontainer import linux
-    from sdcontainer.layers import CopyPolicy, decompressed, extract_copy
+    from sdcontainer.layers import CopyPolicy, HashingReader, decompressed, extract_copy
 
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
+        into = slash or _is_directory_in(root_fd, target)
         for source in sources:
-            is_dir = stat.S_ISDIR(reader.context.lstat(source.path).st_mode) if source.path else True
-            if not is_dir and not into_directory:
-                directory, name = posixpath.split(target.rstrip("/") or "/")
-            else:
-                directory, name = target, ""
-            dest = linux.make_in_root(root_fd, directory or "/", directory=True)
+            is_dir = stat.S_ISDIR(source.mode)
+            archive = unpack and not is_dir and _is_archive(reader, source.path)
+            directory, name = (target, "") if is_dir or into or archive else posixpath.split(target)
+            dest_fd = _open_made(root_fd, directory or "/", linux)
             try:
-                dest_fd = os.open(f"/proc/self/fd/{dest}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            finally:
-                os.close(dest)
-            try:
-                if unpack and not is_dir and _is_archive(reader, source.path):
-                    from sdcontainer.layers import HashingReader
-
+                if archive:
                     fd = reader.open(source.path)
                     with os.fdopen(fd, "rb") as raw:
-                        extract_copy(decompressed(HashingReader(raw)), dest_fd, CopyPolicy())
+                        hashing = HashingReader(raw)
+                        extract_copy(decompressed(hashing), dest_fd, CopyPolicy())
+                        read = hashing.drain()  # (what is after the tar's end: hashed too)
+                    digest.entry(reader.context, source.path, reader.context.lstat(source.path),
+                                 bytes.fromhex(read.hex))  # fmt: skip
                     continue
-                _copy_one(reader, source, name, is_dir, dest_fd, owner, mode)
+                _copy_one(reader, source, name, is_dir, dest_fd, owner, mode, digest)
             finally:
                 os.close(dest_fd)
     except OSError as exc:
@@ -645,13 +657,36 @@ def _write_sources(reader: _ContextReader, sources: list[Source], root: Path, ta
         os.close(root_fd)
 
 
+CHUNK = 1 << 20
+
+
+def _open_made(root_fd: int, path: str, linux: Any) -> int:
+    """The directory path in the root (made where missing, resolved inside it), opened."""
+    made = linux.make_in_root(root_fd, path, directory=True)
+    try:
+        return os.open(f"/proc/self/fd/{made}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    finally:
+        os.close(made)
+
+
+def _is_directory_in(root_fd: int, path: str) -> bool:
+    """path, in the root, a directory (through its symlinks, resolved inside it)."""
+    from sdcontainer import linux
+
+    try:
+        os.close(linux.open_in_root(root_fd, path, os.O_PATH | os.O_DIRECTORY))
+    except OSError:
+        return False
+    return True
+
+
 def _copy_one(reader: _ContextReader, source: Source, name: str, is_dir: bool, dest_fd: int, owner: tuple[int, int],
-              mode: int | None) -> None:  # fmt: skip
+              mode: int | None, digest: Digest) -> None:  # fmt: skip
     """source tarred as it is read and extracted into dest_fd as it comes (_stream)."""
     from sdcontainer.layers import CopyPolicy, extract_copy
 
     def write(out: IO[bytes]) -> None:
-        _tar_source(reader, source, name, is_dir, out, owner, mode)
+        _tar_source(reader, source, name, is_dir, out, owner, mode, digest)
 
     def read(stream: IO[bytes]) -> None:
         extract_copy(stream, dest_fd, CopyPolicy())  # type: ignore[arg-type]
@@ -694,18 +729,19 @@ def _stream(write: Callable[[IO[bytes]], None], read: Callable[[IO[bytes]], obje
 
 
 def _tar_source(reader: _ContextReader, source: Source, name: str, is_dir: bool, out: IO[bytes],
-                owner: tuple[int, int], mode: int | None) -> None:  # fmt: skip
+                owner: tuple[int, int], mode: int | None, digest: Digest) -> None:  # fmt: skip
     """A tar of source: a directory's contents (its entries' names relative to it), or the file
-    named name (its own name where name is "")."""
+    named name (its name as COPY named it where name is ""); each entry fed to digest as read."""
     base = source.path
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for path, st in reader.walk(source):
             if is_dir:
-                if path == base:
+                if path == base:  # (its contents are copied, not itself)
+                    digest.entry(reader.context, path, st)
                     continue
                 relative = path[len(base) + 1 :] if base else path
             else:
-                relative = name or posixpath.basename(path)
+                relative = name or source.name or posixpath.basename(path)
             info = tarfile.TarInfo(relative)
             info.uid, info.gid = owner
             info.mtime = int(st.st_mtime)
@@ -713,16 +749,22 @@ def _tar_source(reader: _ContextReader, source: Source, name: str, is_dir: bool,
             if stat.S_ISDIR(st.st_mode):
                 info.type = tarfile.DIRTYPE
                 tar.addfile(info)
+                digest.entry(reader.context, path, st)
             elif stat.S_ISLNK(st.st_mode):
                 info.type = tarfile.SYMTYPE
                 info.linkname = reader.readlink(path)
                 info.mode = 0o777
                 tar.addfile(info)
+                digest.entry(reader.context, path, st)
             elif stat.S_ISREG(st.st_mode):
                 info.size = st.st_size
                 fd = reader.open(path)
                 with os.fdopen(fd, "rb") as f:
-                    tar.addfile(info, _Exact(f, st.st_size))
+                    exact = _Exact(f, st.st_size)
+                    tar.addfile(info, exact)
+                digest.entry(reader.context, path, st, exact.digest.digest())
+            else:
+                digest.entry(reader.context, path, st)
             # (sockets, fifos and devices of a context are not copied)
 
 
@@ -732,13 +774,16 @@ class _Exact:
     def __init__(self, f: IO[bytes], size: int) -> None:
         self.f = f
         self.left = size
+        self.digest = hashlib.sha256()  # of what the file gave (a file that changed: another digest)
 
     def read(self, n: int = -1) -> bytes:
         if self.left <= 0:
             return b""
         want = self.left if n < 0 else min(n, self.left)
         data = self.f.read(want)
+        self.digest.update(data)
         if len(data) < want:
+            self.digest.update(b"\0changed")
             data += b"\0" * (want - len(data))
         self.left -= len(data)
         return data

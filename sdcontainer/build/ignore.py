@@ -11,11 +11,10 @@ out when the last pattern it, or a directory above it, matches is not an excepti
 from __future__ import annotations
 
 import posixpath
-import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sdcontainer.build import pattern
 from sdcontainer.errors import UsageError
 
 NAMES = (".containerignore", ".dockerignore")  # in the context's root, the first there read (Podman's order)
@@ -62,8 +61,8 @@ class _Pattern:
     text: str
     exclusion: bool
     parts: int  # how many path parts it has
-    kind: str  # exact, prefix, suffix, regexp
-    regex: re.Pattern[str] | None
+    kind: str  # exact, prefix, suffix, program
+    program: tuple[pattern.Step, ...] = ()
 
     def match(self, path: str) -> bool:
         if self.kind == "exact":
@@ -73,11 +72,13 @@ class _Pattern:
         if self.kind == "suffix":
             suffix = self.text[2:]
             return path.endswith(suffix) or (suffix.startswith("/") and path == suffix[1:])
-        return bool(self.regex and self.regex.match(path))
+        return pattern.full_match(self.program, path)
 
 
 def _compile(text: str, exclusion: bool) -> _Pattern:
-    out = ["^"]
+    """text as moby's patternmatcher compiles it: an exact name, a prefix (dir/**), a suffix
+    (**/name), or else a program (pattern.py: linear in the path's length)."""
+    program: list[pattern.Step] = []
     kind = "exact"
     i = 0
     first = True
@@ -93,43 +94,40 @@ def _compile(text: str, exclusion: bool) -> _Pattern:
                     if kind == "exact":
                         kind = "prefix"
                     else:
-                        out.append(".*")
-                        kind = "regexp"
-                else:
-                    out.append("(.*/)?")
-                    kind = "regexp"
+                        program.append(("star", pattern.ANY))
+                        kind = "program"
+                else:  # (.*/)?: any directories, or none
+                    split = len(program)
+                    program += [("split", 0, 0), ("star", pattern.ANY), ("char", pattern.literal("/"))]
+                    program[split] = ("split", split + 1, len(program))
+                    kind = "program"
                 if first:
                     kind = "suffix"
             else:
-                out.append("[^/]*")
-                kind = "regexp"
+                program.append(("star", pattern.NOT_SLASH))
+                kind = "program"
         elif ch == "?":
-            out.append("[^/]")
-            kind = "regexp"
-        elif ch in ".+()|{}$":
-            out.append("\\" + ch)
+            program.append(("char", pattern.NOT_SLASH))
+            kind = "program"
         elif ch == "\\":
             if i < len(text):
-                out.append(re.escape(text[i]))
+                program.append(("char", pattern.literal(text[i])))
                 i += 1
-                kind = "regexp"
+                kind = "program"
             else:
-                out.append("\\\\")
-        elif ch in "[]":
-            out.append(ch)
-            kind = "regexp"
+                program.append(("char", pattern.literal("\\")))
+        elif ch == "[":
+            end = text.find("]", i + 1 if text[i : i + 1] in ("^", "!") else i)
+            test = pattern.char_class(text[i:end], slash=True) if end >= 0 else None
+            if test is None:
+                raise IgnoreError(f"ignore pattern {text!r} is malformed", hint="check its [ and ]")
+            program.append(("char", test))
+            i = end + 1
+            kind = "program"
         else:
-            out.append(ch)  # (^ too: it negates a class, [^a-z])
+            program.append(("char", pattern.literal(ch)))
         first = False
-    regex = None
-    if kind == "regexp":
-        try:
-            with warnings.catch_warnings():  # ("[[" in a class: Python warns of a future meaning; Go's is today's)
-                warnings.simplefilter("ignore", FutureWarning)
-                regex = re.compile("".join(out) + "\\Z", re.DOTALL)
-        except re.error as exc:
-            raise IgnoreError(f"ignore pattern {text!r} is malformed: {exc}", hint="check its [ and ]") from None
-    return _Pattern(text, exclusion, text.count("/") + 1, kind, regex)
+    return _Pattern(text, exclusion, text.count("/") + 1, kind, tuple(program))
 
 
 def _check_syntax(text: str) -> None:
@@ -177,12 +175,12 @@ class Ignore:
         parent = posixpath.dirname(path) or "."
         parents = parent.split("/") if parent != "." else []
         matched = False
-        for pattern in self.patterns:
-            if pattern.exclusion != matched:
+        for one in self.patterns:
+            if one.exclusion != matched:
                 continue
-            match = pattern.match(path)
+            match = one.match(path)
             if not match:
-                match = any(pattern.match("/".join(parents[: i + 1])) for i in range(len(parents)))
+                match = any(one.match("/".join(parents[: i + 1])) for i in range(len(parents)))
             if match:
-                matched = not pattern.exclusion
+                matched = not one.exclusion
         return matched

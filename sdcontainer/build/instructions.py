@@ -302,5 +302,6 @@ def _needed(stages: Sequence[Stage], chosen: Stage) -> tuple[int, ...]:
                 refs.append(instruction.flag("from").lower())
             for mount in instruction.many("mount"):
                 refs += [v.lower() for k, _, v in (p.partition("=") for p in mount.split(",")) if k == "from"]
-        todo += [by_ref[r] for r in refs if r in by_ref and by_ref[r].index < stage.index]
+        todo += [by_ref[r] for r in refs if r in by_ref and by_ref[r].index < stage.index]  # (one named through
+        # a variable: the build builds it as it is named)
     return tuple(sorted(wanted))

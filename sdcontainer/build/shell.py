@@ -21,10 +21,13 @@ buildah follow:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-SPECIAL = "@*#?-$!0"  # POSIX's special parameters: never set in a build
+from sdcontainer.build import pattern
+
+SPECIAL = "@*#?-$!0"
+MAX_WORD = 1 << 20  # characters of an expanded word
+MAX_DEPTH = 64  # ${...} inside ${...}  # POSIX's special parameters: never set in a build
 WHITESPACE = " \t\n\r\v\f"
 
 
@@ -120,6 +123,8 @@ class _Expansion:
         self.env = env
         self.matched: set[str] = set()
         self.unmatched: set[str] = set()
+        self.depth = 0
+        self.size = 0  # characters of expansions so far
 
     def run(self) -> tuple[str, list[str]]:
         try:
@@ -239,6 +244,19 @@ class _Expansion:
         return "", False
 
     def _dollar(self) -> str:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise ShellError(f"more than {MAX_DEPTH} ${{...}} one inside another")
+            value = self._expand()
+        finally:
+            self.depth -= 1
+        self.size += len(value)
+        if self.size > MAX_WORD:
+            raise ShellError(f"expansions of more than {MAX_WORD >> 20} MiB")
+        return value
+
+    def _expand(self) -> str:
         self.text.next()
         if self.text.peek() != "{":
             name = self._name()
@@ -308,41 +326,60 @@ class _Expansion:
         value, found = self._lookup(name)
         if self.lexer.skip_unset and not found:
             return f"${{{name}/{pattern}/{replacement}}}"
-        regex = pattern_regex(pattern, greedy=True, anchored=False)
-        if every:
-            return regex.sub(lambda _: replacement, value)
-        return regex.sub(lambda _: replacement, value, count=1)
+        return replace(pattern, value, replacement, every=every)
 
 
-def pattern_regex(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[str]:
-    """A shell pattern (* any text, ? one character, \\ taking the next as it is) as a regular
-    expression; ShellError for an escape of anything but *, ? or \\ (one before } or / is the
-    ${...}'s, dropped)."""
-    out = ["^"] if anchored else []
+def shell_program(text: str) -> list[pattern.Step]:
+    """A ${VAR#...} pattern (* any text, ? one character, \\ taking the next as it is) as a
+    program (build/pattern.py: matched in linear time); ShellError for an escape of anything but
+    *, ? or \\ (one before } or / is the ${...}'s, dropped)."""
+    program: list[pattern.Step] = []
     i = 0
-    while i < len(pattern):
-        ch = pattern[i]
+    while i < len(text):
+        ch = text[i]
         i += 1
         if ch == "*":
-            out.append(".*" if greedy else ".*?")
+            program.append(("star", pattern.ANY))
         elif ch == "?":
-            out.append(".")
+            program.append(("char", pattern.ANY))
         elif ch == "\\":
-            if i < len(pattern) and pattern[i] in "}/":
+            if i < len(text) and text[i] in "}/":
                 continue
-            if i >= len(pattern) or pattern[i] not in "*?\\":
-                raise ShellError(f"invalid pattern ({pattern}) in substitution: invalid escape "
-                                 f"'\\{pattern[i] if i < len(pattern) else ''}'")  # fmt: skip
-            out.append(re.escape(pattern[i]))
+            if i >= len(text) or text[i] not in "*?\\":
+                raise ShellError(f"invalid pattern ({text}) in substitution: invalid escape "
+                                 f"'\\{text[i] if i < len(text) else ''}'")  # fmt: skip
+            program.append(("char", pattern.literal(text[i])))
             i += 1
         else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out), re.DOTALL)
+            program.append(("char", pattern.literal(ch)))
+    return program
 
 
-def trim_prefix(pattern: str, value: str, greedy: bool) -> str:
-    found = pattern_regex(pattern, greedy=greedy, anchored=True).search(value)
-    return value[found.end() :] if found else value
+def trim_prefix(text: str, value: str, greedy: bool) -> str:
+    ends = pattern.run(shell_program(text), value)
+    return value[(ends[-1] if greedy else ends[0]) :] if ends else value
+
+
+def replace(text: str, value: str, replacement: str, *, every: bool) -> str:
+    """${VAR/text/replacement}: the leftmost (longest) match replaced; with every, each one."""
+    program = shell_program(text)
+    out: list[str] = []
+    pos = start = 0
+    while start <= len(value):
+        found = pattern.search(program, value, start)
+        if found is None:
+            break
+        begin, end = found
+        out += [value[pos:begin], replacement]
+        pos = end
+        if not every:
+            break
+        if end == begin:  # (an empty match: the character after it kept, the search on after it)
+            out.append(value[begin : begin + 1])
+            pos = end = begin + 1
+        start = end
+    out.append(value[pos:])
+    return "".join(out)
 
 
 def _reversed_pattern(pattern: str) -> str:

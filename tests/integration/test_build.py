@@ -30,6 +30,8 @@ FROM bb AS runtime
 LABEL org.example.team=builders version="1 0"
 COPY --from=build --chown=65534:65534 /out /app
 COPY README* /docs/
+COPY README.md /etc
+COPY lib.link /opt/lib
 USER nobody
 EXPOSE 8080 53/udp
 ENV APP=/app
@@ -53,6 +55,7 @@ def context(tmp_path: Path) -> Path:
     (root / "src" / "secret.txt").write_text("never\n")
     (root / "tool.sh").write_text("echo tool ran\n")
     (root / "README.md").write_text("read me\n")
+    os.symlink("src", root / "lib.link")  # (a symlink source: followed, inside the context)
     (root / ".dockerignore").write_text("src/secret.txt\n")
     (root / "Containerfile").write_text(CONTAINERFILE)
     (tmp_path / "outside").write_text("outside\n")
@@ -73,6 +76,9 @@ def test_a_multi_stage_build_its_config_and_its_cache(sdc: Sdc, image: str, name
         assert sdc.ok("run", "--rm", tag) == "hello from build\ntool ran\n"
         assert sdc.ok("run", "--rm", "--entrypoint", "", tag, "cat", "/app/all.txt", "/docs/README.md") == \
             "A\nB\nread me\n"  # fmt: skip
+        assert sdc.ok("run", "--rm", "--entrypoint", "", tag, "cat", "/etc/README.md", "/opt/lib/a.txt") == \
+            "read me\nA\n"  # (into the image's /etc, which stays: its passwd too)  # fmt: skip
+        sdc.ok("run", "--rm", "--entrypoint", "", tag, "test", "-f", "/etc/passwd")
         listing = sdc.ok("run", "--rm", "--entrypoint", "", tag, "ls", "-ln", "/app")
         assert " 65534 " in listing and "secret" not in sdc.ok("run", "--rm", "--entrypoint", "", tag, "ls", "-R", "/")
         config = _inspect(sdc, tag)["Config"]
@@ -118,6 +124,8 @@ def test_a_failed_step_names_its_line_and_leaves_no_container(sdc: Sdc, image: s
     ("FROM bb\nRUN --mount=type=secret,id=a,target=/s true\n", "RUN --mount=type=secret is not taken"),
     ("FROM bb\n" + "ENV A=1\n" * 1001, "more than 1000 instructions"),
     ("FROM bb\nARG A=$A$A\nRUN test -z \"$A\"\n", ""),
+    ("FROM bb\nCOPY tool.sh README.md /x\n", "the destination must be a directory and end with a /"),
+    ("FROM bb\nCOPY link/passwd /x\n", "not found in the build context"),
 ])  # fmt: skip
 def test_hostile_containerfiles(sdc: Sdc, image: str, context: Path, containerfile: str, said: str) -> None:
     os.symlink("../outside", context / "link")

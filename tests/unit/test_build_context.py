@@ -33,11 +33,13 @@ def context(tmp_path: Path) -> Path:
 def test_paths_and_globs_stay_inside(context: Path) -> None:
     with Context(str(context)) as ctx:
         mode = ctx.lstat("README.md").st_mode
-        assert ctx.resolve("../../README.md", at="Containerfile:2") == [Source("README.md", mode)]
+        assert ctx.resolve("../../README.md", at="Containerfile:2") == [Source("README.md", mode, "README.md")]
         assert [s.path for s in ctx.resolve("src/*.py", at="x")] == ["src/a.py", "src/b.py"]
-        assert [s.path for s in ctx.resolve("*/pkg/?.py", at="x")] == ["inner/pkg/c.py", "src/pkg/c.py"]
+        assert [s.path for s in ctx.resolve("*/pkg/?.py", at="x")] == ["src/pkg/c.py"]  # (inner/: src/, once)
         assert [s.path for s in ctx.resolve("[kR]*", at="x")] == ["README.md", "keep.log"]
-        assert [s.path for s in ctx.resolve("inner/[^b]*.py", at="x")] == ["inner/a.py"]
+        assert [(s.path, s.name) for s in ctx.resolve("inner/[^b]*.py", at="x")] == [("src/a.py", "a.py")]
+        [linked] = ctx.resolve("inner", at="x")  # (a symlink source: followed, named as itself)
+        assert (linked.path, linked.name) == ("src", "inner")
         for link in ("up", "abs"):  # (a symlink out resolves inside: there is no such file there)
             with pytest.raises(FileNotFoundError):
                 os.close(ctx.open(link))
@@ -96,3 +98,27 @@ def test_a_bad_context_or_ignore_file_is_said(tmp_path: Path) -> None:
     with pytest.raises(ContextError, match="the context's .dockerignore") as caught:
         Context(str(tmp_path))
     assert caught.value.hint == "make it a plain file"
+
+
+def test_the_ignore_file_holds_through_symlinks_and_loops_end(context: Path) -> None:
+    os.symlink(".", context / "here")
+    (context / "loop").symlink_to("loop")
+    with Context(str(context)) as ctx:
+        for path in ("here/secret.key", "here/here/secret.key"):
+            with pytest.raises(ContextError, match="left out of the context by its ignore file"):
+                ctx.resolve(path, at="x")
+        assert "secret.key" not in [s.path for s in ctx.resolve("here/*", at="x")]
+        with pytest.raises(ContextError, match="too many levels"):
+            ctx.resolve("loop", at="x")
+        started = __import__("time").monotonic()
+        with pytest.raises(ContextError):
+            ctx.resolve("*/" * 30 + "zz", at="x")
+        assert __import__("time").monotonic() - started < 30
+
+
+def test_a_fifo_stops_nothing(context: Path) -> None:
+    os.mkfifo(context / "pipe")
+    with Context(str(context)) as ctx:
+        assert ctx.content_hash(ctx.resolve("pipe", at="x")).startswith("sha256:")  # (not read: no file)
+        with pytest.raises(ContextError, match="not a regular file"):
+            ctx.open_file("pipe")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdcontainer.build.shell import Lexer, ShellError, _reversed_pattern, pattern_regex
+from sdcontainer.build.shell import MAX_DEPTH, Lexer, ShellError, _reversed_pattern, shell_program
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "buildkit-dockerfile"
 ENV = {"PWD": "/home", "SHELL": "bash", "KOREAN": "한국어", "NULL": ""}
@@ -78,10 +78,11 @@ def test_patterns_trim_and_replace() -> None:
         ["b.c.tar.gz", "gz", "a.b.c.tar", "a"]  # fmt: skip
     assert lexer.word("${P/\\/usr/x}", env) == "x/local/bin" and lexer.word("${P//\\//:}", env) == ":usr:local:bin"
     assert lexer.word("${V/?/$}", env) == "$.b.c.tar.gz"  # (a replacement is literal: no group references)
-    assert pattern_regex("(()[]{\\}^$.\\*\\?|\\\\", greedy=True, anchored=True).pattern.startswith("^\\(\\(")
+    assert lexer.word("${V#(()[]{$.}", {"V": "(()[]{$.rest"}) == "rest"  # (regex characters: literal)
+    assert lexer.word("${V#*[]}", {"V": "a[]b"}) == "b"
     for invalid in ("\\", "\\x", "\\\\\\"):
         with pytest.raises(ShellError):
-            pattern_regex(invalid, greedy=True, anchored=True)
+            shell_program(invalid)
     assert _reversed_pattern("a\\*c") == "c\\*a" and _reversed_pattern("ab\\") == "\\ba"
 
 
@@ -104,3 +105,18 @@ def test_any_text_is_expanded_or_refused_in_one_line(text: str, env: dict[str, s
             lexer.words(text, env)
         except ShellError as exc:
             assert "\n" not in str(exc).split(" in ", 1)[0]
+
+
+def test_patterns_take_linear_time_and_expansions_are_bounded() -> None:
+    import time
+
+    started = time.monotonic()
+    value = "a" * 2000
+    assert Lexer().word("${V//*a*a*a*a*a*ab/x}", {"V": value}) == value
+    assert Lexer().word("${V##*a*a*a*a*a*ab}", {"V": value}) == value
+    assert time.monotonic() - started < 10
+    with pytest.raises(ShellError, match="one inside another"):
+        Lexer().word("${A:-" * (MAX_DEPTH + 1) + "}" * (MAX_DEPTH + 1), {})
+    with pytest.raises(ShellError, match="MiB"):
+        Lexer().word("$A" * 100, {"A": "x" * 20000})
+    assert Lexer().word("${V//a/}", {"V": "banana"}) == "bnn" and Lexer().word("${V/n*/N}", {"V": "banana"}) == "baN"
