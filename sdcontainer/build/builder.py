@@ -317,7 +317,8 @@ def _commit_files(ctx: Context, state: _Built, instruction: Instruction, change:
             return _commit_tree(ctx, state, instruction, root)
     driver.make_container_fs(work, state.image.top_layer)
     try:
-        change(driver.container_path(work))
+        with driver.container_files(work) as root:
+            change(root)
         return _commit_container(ctx, state, instruction, work)
     finally:
         driver.remove_container_fs(work)

@@ -254,6 +254,12 @@ class Driver(ABC):
         self._clone(self.make_init_layer(layer_id), dest)
         return dest
 
+    @contextlib.contextmanager
+    def container_files(self, container_id: str) -> Iterator[Path]:
+        """The container's files, writable from here while the block runs (sdc build's COPY
+        writes into them): this driver's are its directory itself."""
+        yield self.container_path(container_id)
+
     def root_mount(self, container_id: str) -> dict[str, object] | None:
         """How the launcher mounts the container's root in its own mount namespace; None: the
         container's directory is its root as it is (bind-mounted)."""

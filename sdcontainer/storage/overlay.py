@@ -175,6 +175,14 @@ class OverlayDriver(Driver):
         os.rename(work, home)
         return home / "merged"
 
+    @contextlib.contextmanager
+    def container_files(self, container_id: str) -> Iterator[Path]:
+        """Its overlay mounted at merged/ (the launcher mounts its own, inside the container's
+        mount namespace, as it runs): what is written there goes to its upper."""
+        home = self.containers / container_id
+        with self._mounted(home / "merged", self.options(_short_names(home / "lower"), home / "upper", home / "work")):
+            yield home / "merged"
+
     def root_mount(self, container_id: str) -> dict[str, object] | None:
         home = self.containers / container_id
         return {
