@@ -1394,7 +1394,7 @@ def build(
     network: Annotated[str, typer.Option("--network", help="RUN's network: sdc's default, none or host")] = "",
 ) -> None:
     """Build an image from a Containerfile (Dockerfile): each step a layer, cached by content."""
-    from sdcontainer.api import build as build_cases
+    from sdcontainer.build import command as build_cases
 
     image = build_cases.build(_sdc(ctx), context, file=file, tags=tag or [], build_args=build_arg or [],
                               target=target, no_cache=no_cache, pull=pull, quiet=quiet, labels=label or [],

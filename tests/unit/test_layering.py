@@ -18,7 +18,7 @@ LAYERS = {
     "containerspec": 1.5, "records": 2, "spec": 2, "userns": 2,
     "units": 3, "bundle": 3, "systemd": 3, "storage": 3, "layers": 3, "launcher": 3, "network": 3,
     "images": 4, "containers": 4, "launcher_entry": 4, "persist": 4,
-    "api": 5, "quadlet": 5.5, "kube": 5.5,
+    "api": 5, "quadlet": 5.5, "kube": 5.5, "build": 5.5,
     "render": 6, "clidocs": 6.5, "cli": 7, "entry": 8, "__main__": 9,
 }  # fmt: skip
 
