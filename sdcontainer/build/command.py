@@ -77,25 +77,24 @@ def _containerfile(file: str | None, context_dir: str | None) -> tuple[bytes, st
 
 
 def _build_args(given: Sequence[str]) -> dict[str, str]:
+    """--build-arg NAME=VALUE, or NAME alone: this environment's value (none where it has none)."""
+    return _pairs(given, "--build-arg", "NAME=VALUE", from_environment=True)
+
+
+def _labels(given: Sequence[str]) -> dict[str, str]:
+    return _pairs(given, "--label", "KEY=VALUE", from_environment=False)
+
+
+def _pairs(given: Sequence[str], flag: str, form: str, *, from_environment: bool) -> dict[str, str]:
     found = {}
     for text in given:
         name, eq, value = text.partition("=")
         if not name:
-            raise UsageError(f"invalid --build-arg {text[:40]!r}", hint="give NAME=VALUE")
-        if eq:
+            raise UsageError(f"invalid {flag} {text[:40]!r}", hint=f"give {form}")
+        if eq or not from_environment:
             found[name] = value
         elif name in os.environ:
             found[name] = os.environ[name]
-    return found
-
-
-def _labels(given: Sequence[str]) -> dict[str, str]:
-    found = {}
-    for text in given:
-        key, _, value = text.partition("=")
-        if not key:
-            raise UsageError(f"invalid --label {text[:40]!r}", hint="give KEY=VALUE")
-        found[key] = value
     return found
 
 

@@ -283,12 +283,7 @@ class _Expansion:
             written += ch
         if ch not in ("+", "-", "?", "#", "%") or (null_is_unset and ch in "#%"):
             raise ShellError(f"unsupported modifier ({written}) in substitution")
-        try:
-            word, _ = self._until("}", ch in "#%")
-        except ShellError:
-            if not self.text.peek():
-                raise ShellError("syntax error: missing '}'") from None
-            raise
+        word = self._closed_by("}", ch in "#%", "syntax error: missing '}'")
         value, found = self._lookup(name)
         if self.lexer.skip_unset and not found:
             return f"${{{name}{written}{word}}}"
@@ -307,22 +302,21 @@ class _Expansion:
         pattern = word[1:] if greedy else word
         return trim_suffix(pattern, value, greedy) if ch == "%" else trim_prefix(pattern, value, greedy)
 
+    def _closed_by(self, stop: str, raw_escapes: bool, missing: str) -> str:
+        """The text up to stop; ShellError missing where the text ends before it."""
+        try:
+            return self._until(stop, raw_escapes)[0]
+        except ShellError:
+            if not self.text.peek():
+                raise ShellError(missing) from None
+            raise
+
     def _replace(self, name: str) -> str:
         every = self.text.peek() == "/"
         if every:
             self.text.next()
-        try:
-            pattern, _ = self._until("/", True)
-        except ShellError:
-            if not self.text.peek():
-                raise ShellError("syntax error: missing '/' in ${}") from None
-            raise
-        try:
-            replacement, _ = self._until("}", True)
-        except ShellError:
-            if not self.text.peek():
-                raise ShellError("syntax error: missing '}'") from None
-            raise
+        pattern = self._closed_by("/", True, "syntax error: missing '/' in ${}")
+        replacement = self._closed_by("}", True, "syntax error: missing '}'")
         value, found = self._lookup(name)
         if self.lexer.skip_unset and not found:
             return f"${{{name}/{pattern}/{replacement}}}"

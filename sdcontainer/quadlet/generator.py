@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sdcontainer.errors import SdcError
 from sdcontainer.quadlet import container as quadlet_container
@@ -444,29 +444,40 @@ def _generate_image(path: Path, unit: str, settings: list[Setting], found: dict[
     _check_install(settings, templated=unit.split(".")[0].endswith("@"))
     store = _store(declared.global_args)
     sdc = [_ours(w) for w in sdc_argv(store.root)]
-    lines = [HEADER, f"#   {path}", "", "[X-Image]", *(f"{s.key}={s.value}" for s in settings if s.section == "Image")]
+    commands = [f"TimeoutStartSec={PULL_TIMEOUT}"]
+    if declared.auth_file:  # (sdc's pull reads it: images/auth.py)
+        commands += [f"Environment={quote_words(['REGISTRY_AUTH_FILE=' + declared.auth_file])}"]
+    commands += [f"ExecStart={quote_words([*sdc, 'pull', '--quiet', *declared.pull, declared.image])}"]
+    if declared.name != declared.image:  # ImageTag=: the name its containers use
+        commands += [f"ExecStart={quote_words([*sdc, 'tag', declared.image, declared.name])}"]
+    return _oneshot(path, unit, settings, "Image", declared, store=store, service_lines=commands)
+
+
+def _oneshot(path: Path, unit: str, settings: list[Setting], own: str, declared: Any, *, store: Paths,
+             unit_lines: Sequence[str] = (), service_lines: Sequence[str] = (), wait_network: bool = True,
+             pod: str = "") -> Generated:  # fmt: skip
+    """The unit of a .kube, .volume, .network, .image or .pod file: a oneshot that stays active
+    (RemainAfterExit=) with service_lines its commands, the file's [Unit] and [Service] settings
+    around sdc's as a .container's are, and [X-OWN] its own section, for `systemctl cat`."""
+    lines = [HEADER, f"#   {path}", "", f"[X-{own}]", *(f"{s.key}={s.value}" for s in settings if s.section == own)]
     lines += ["", "[Unit]", f"SourcePath={path}", f"RequiresMountsFor={store.root}"]
-    if _default_dependencies(settings):
+    if wait_network and _default_dependencies(settings):
         lines += ["Wants=network-online.target", "After=network-online.target"]
     if store.pool_image.exists():
         from sdcontainer.persist import mount_unit_name
 
         lines += [f"Requires={mount_unit_name(store.storage)}", f"After={mount_unit_name(store.storage)}"]
     lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]
+    lines += unit_lines
     service = [s for s in settings if s.section == "Service"]
     lines += ["", "[Service]", *(f"{s.key}={s.value}" for s in service if s.key == "ExecStartPre")]
-    lines += ["Type=oneshot", "RemainAfterExit=yes", "SyslogIdentifier=%N", f"TimeoutStartSec={PULL_TIMEOUT}"]
-    if declared.auth_file:  # (sdc's pull reads it: images/auth.py)
-        lines += [f"Environment={quote_words(['REGISTRY_AUTH_FILE=' + declared.auth_file])}"]
-    lines += [f"ExecStart={quote_words([*sdc, 'pull', '--quiet', *declared.pull, declared.image])}"]
-    if declared.name != declared.image:  # ImageTag=: the name its containers use
-        lines += [f"ExecStart={quote_words([*sdc, 'tag', declared.image, declared.name])}"]
+    lines += ["Type=oneshot", "RemainAfterExit=yes", "SyslogIdentifier=%N", *service_lines]
     lines += [f"{s.key}={s.value}" for s in service if s.key not in ("ExecStartPre", "Type")]
-    skipped = ("Unit", "Service", "Image", "Quadlet")
+    skipped = ("Unit", "Service", own, "Quadlet")
     for section in dict.fromkeys(s.section for s in settings if s.section not in skipped):
         lines += ["", f"[{section}]", *(f"{s.key}={s.value}" for s in settings if s.section == section)]
-    text = "\n".join(lines) + "\n"
-    return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"), _beside(declared))
+    return Generated(unit, path, "\n".join(lines) + "\n", tuple(s for s in settings if s.section == "Install"),
+                     _beside(declared), pod=pod)  # fmt: skip
 
 
 def _generate_pod(path: Path, unit: str, settings: list[Setting], found: dict[str, Path],
@@ -486,37 +497,20 @@ def _generate_pod(path: Path, unit: str, settings: list[Setting], found: dict[st
     sdc = [_ours(w) for w in sdc_argv(store.root)]
     directory = _ours(f"{store.root}/pods/{declared.name}")
     members = _members(path.name, found, dirs)
-    lines = [HEADER, f"#   {path}", "", "[X-Pod]", *(f"{s.key}={s.value}" for s in settings if s.section == "Pod")]
-    lines += ["", "[Unit]", f"SourcePath={path}", f"RequiresMountsFor={store.root}"]
-    if _default_dependencies(settings):
-        lines += ["Wants=network-online.target", "After=network-online.target"]
-    if store.pool_image.exists():
-        from sdcontainer.persist import mount_unit_name
-
-        lines += [f"Requires={mount_unit_name(store.storage)}", f"After={mount_unit_name(store.storage)}"]
-    lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]
-    lines += [line for member in members for line in (f"Wants={member}", f"Before={member}")]
+    unit_lines = [line for member in members for line in (f"Wants={member}", f"Before={member}")]
     if declared.stop_when_unneeded and members and not any(s.section == "Install" for s in settings):
         # ExitPolicy=stop: stopped once no container of its is bound to it (not one with no
         # container starting with it: it would stop as it starts; nor one a target wants: that
         # keeps it), as Podman's stops once its last container has ended
-        lines += ["StopWhenUnneeded=yes"]
-    service = [s for s in settings if s.section == "Service"]
-    lines += ["", "[Service]", *(f"{s.key}={s.value}" for s in service if s.key == "ExecStartPre")]
+        unit_lines += ["StopWhenUnneeded=yes"]
     create = [*sdc, "_pod-unit-create", "%n", "--name", _ours(declared.name), *declared.create]
     up, down = ([*(_ours(w) for w in launcher_argv(mode)), directory] for mode in ("--pod-up", "--pod-down"))
-    lines += ["Type=oneshot", "RemainAfterExit=yes", "SyslogIdentifier=%N", f"TimeoutStartSec={PULL_TIMEOUT}",
-              f"Slice={_ours(pod_slice(declared.name))}", f"Environment={UNIT_VARIABLE}=%n",
-              f"ExecStartPre={quote_words(create)}",
-              f"ExecStart={quote_words(up)}", f"ExecStopPost=-{quote_words(down)}",
-              f"ExecStopPost=-{quote_words([*sdc, '_pod-unit-cleanup', '%n', _ours(declared.name)])}"]
-    lines += [f"{s.key}={s.value}" for s in service if s.key not in ("ExecStartPre", "Type")]
-    skipped = ("Unit", "Service", "Pod", "Quadlet")
-    for section in dict.fromkeys(s.section for s in settings if s.section not in skipped):
-        lines += ["", f"[{section}]", *(f"{s.key}={s.value}" for s in settings if s.section == section)]
-    text = "\n".join(lines) + "\n"
-    return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"), _beside(declared),
-                     pod=declared.name)  # fmt: skip
+    commands = [f"TimeoutStartSec={PULL_TIMEOUT}", f"Slice={_ours(pod_slice(declared.name))}",
+                f"Environment={UNIT_VARIABLE}=%n", f"ExecStartPre={quote_words(create)}",
+                f"ExecStart={quote_words(up)}", f"ExecStopPost=-{quote_words(down)}",
+                f"ExecStopPost=-{quote_words([*sdc, '_pod-unit-cleanup', '%n', _ours(declared.name)])}"]  # fmt: skip
+    return _oneshot(path, unit, settings, "Pod", declared, store=store, unit_lines=unit_lines,
+                    service_lines=commands, pod=declared.name)  # fmt: skip
 
 
 def _members(name: str, found: dict[str, Path], dirs: Sequence[Path]) -> list[str]:
@@ -550,26 +544,11 @@ def _generate_resource(path: Path, unit: str, settings: list[Setting], found: di
     _check_install(settings, templated=stem.endswith("@"))
     store = _store(declared.global_args)
     sdc = [_ours(w) for w in sdc_argv(store.root)]
-    lines = [HEADER, f"#   {path}", "", f"[X-{kind.capitalize()}]"]
-    lines += [f"{s.key}={s.value}" for s in settings if s.section == kind.capitalize()]
-    lines += ["", "[Unit]", f"SourcePath={path}", f"RequiresMountsFor={store.root}"]
-    if store.pool_image.exists():
-        from sdcontainer.persist import mount_unit_name
-
-        lines += [f"Requires={mount_unit_name(store.storage)}", f"After={mount_unit_name(store.storage)}"]
-    lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]
-    service = [s for s in settings if s.section == "Service"]
-    lines += ["", "[Service]", *(f"{s.key}={s.value}" for s in service if s.key == "ExecStartPre")]
-    lines += ["Type=oneshot", "RemainAfterExit=yes", "SyslogIdentifier=%N"]
-    lines += [f"ExecStart={quote_words([*sdc, kind, 'create', *(_ours(w) for w in declared.create)])}"]
+    commands = [f"ExecStart={quote_words([*sdc, kind, 'create', *(_ours(w) for w in declared.create)])}"]
     if declared.delete_on_stop:
-        lines += [f"ExecStopPost=-{quote_words([*sdc, kind, 'rm', _ours(declared.name)])}"]
-    lines += [f"{s.key}={s.value}" for s in service if s.key not in ("ExecStartPre", "Type")]
-    skipped = ("Unit", "Service", kind.capitalize(), "Quadlet")
-    for section in dict.fromkeys(s.section for s in settings if s.section not in skipped):
-        lines += ["", f"[{section}]", *(f"{s.key}={s.value}" for s in settings if s.section == section)]
-    return Generated(unit, path, "\n".join(lines) + "\n", tuple(s for s in settings if s.section == "Install"),
-                     _beside(declared))  # fmt: skip
+        commands += [f"ExecStopPost=-{quote_words([*sdc, kind, 'rm', _ours(declared.name)])}"]
+    return _oneshot(path, unit, settings, kind.capitalize(), declared, store=store, service_lines=commands,
+                    wait_network=False)  # fmt: skip
 
 
 def _generate_kube(path: Path, unit: str, settings: list[Setting], found: dict[str, Path]) -> Generated:
@@ -580,33 +559,16 @@ def _generate_kube(path: Path, unit: str, settings: list[Setting], found: dict[s
     _check_install(settings, templated=unit.split(".")[0].endswith("@"))
     from sdcontainer.api.run import sdc_argv
 
-    root = _store(declared.global_args).root
-    sdc = [_ours(w) for w in sdc_argv(root)]
+    store = _store(declared.global_args)
+    sdc = [_ours(w) for w in sdc_argv(store.root)]
     network = ["--network", _ours(declared.network)] if declared.network else []
-    lines = [HEADER, f"#   {path}", "", "[X-Kube]", *(f"{s.key}={s.value}" for s in settings if s.section == "Kube")]
-    lines += ["", "[Unit]", f"SourcePath={path}", f"RequiresMountsFor={root}"]
-    lines += [f"RequiresMountsFor={y}" for y in declared.yaml if "%" not in y]
-    if _default_dependencies(settings):
-        lines += ["Wants=network-online.target", "After=network-online.target"]
-    if _store(declared.global_args).pool_image.exists():
-        from sdcontainer.persist import mount_unit_name
-
-        mount = mount_unit_name(_store(declared.global_args).storage)
-        lines += [f"Requires={mount}", f"After={mount}"]
-    lines += [f"{s.key}={s.value}" for s in settings if s.section == "Unit"]
-    service = [s for s in settings if s.section == "Service"]
-    lines += ["", "[Service]", *(f"{s.key}={s.value}" for s in service if s.key == "ExecStartPre")]
     # A oneshot that stays active: the pods and their containers are units of their own (no
     # service container), made by kube play and removed by kube down, whatever ends the unit.
-    lines += ["Type=oneshot", "RemainAfterExit=yes", "SyslogIdentifier=%N", f"TimeoutStartSec={PULL_TIMEOUT}"]
-    lines += [f"ExecStart={quote_words([*sdc, 'kube', 'play', '--replace', *network, y])}" for y in declared.yaml]
-    lines += [f"ExecStopPost=-{quote_words([*sdc, 'kube', 'down', y])}" for y in reversed(declared.yaml)]
-    lines += [f"{s.key}={s.value}" for s in service if s.key not in ("ExecStartPre", "Type")]
-    skipped = ("Unit", "Service", "Kube", "Quadlet")
-    for section in dict.fromkeys(s.section for s in settings if s.section not in skipped):
-        lines += ["", f"[{section}]", *(f"{s.key}={s.value}" for s in settings if s.section == section)]
-    text = "\n".join(lines) + "\n"
-    return Generated(unit, path, text, tuple(s for s in settings if s.section == "Install"), _beside(declared))
+    commands = [f"TimeoutStartSec={PULL_TIMEOUT}"]
+    commands += [f"ExecStart={quote_words([*sdc, 'kube', 'play', '--replace', *network, y])}" for y in declared.yaml]
+    commands += [f"ExecStopPost=-{quote_words([*sdc, 'kube', 'down', y])}" for y in reversed(declared.yaml)]
+    return _oneshot(path, unit, settings, "Kube", declared, store=store, service_lines=commands,
+                    unit_lines=[f"RequiresMountsFor={y}" for y in declared.yaml if "%" not in y])  # fmt: skip
 
 
 INSTANCE = ("%i", "%I", "%n", "%N")  # a template's specifiers that only its instance knows
