@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sdcontainer.build.context import Context as BuildContext
 from sdcontainer.build.context import Digest, Source
-from sdcontainer.build.dockerfile import DockerfileError, parse
+from sdcontainer.build.dockerfile import DockerfileError, Heredoc, parse
 from sdcontainer.build.instructions import PLATFORM_ARGS, PREDEFINED, Instruction, Plan, Stage, plan
 from sdcontainer.build.state import Scope, from_word, meta_args
 from sdcontainer.errors import SdcError, UsageError
@@ -424,12 +424,34 @@ def _finish(ctx: Context, state: _Built, at: str) -> Image:
 
 
 def run_argv(scope: Scope, instruction: Instruction) -> list[str]:
-    """What a RUN runs: its exec form as it is, its shell form through the stage's SHELL (heredocs:
-    the script the shell reads on its standard input, as BuildKit runs them)."""
+    """What a RUN runs: its exec form as it is, its shell form through the stage's SHELL. With
+    heredocs, as BuildKit runs them: a RUN that is one heredoc alone runs its lines as the
+    shell's command; another gets its heredocs' lines after it, for the shell to read as its own
+    (<<EOF in a shell's command is the shell's heredoc)."""
     if instruction.node.json:
         return list(instruction.values)
     shell = list(scope.config.get("Shell") or ("/bin/sh", "-c"))
-    return [*shell, instruction.values[0]]
+    command = instruction.values[0]
+    docs = instruction.heredocs
+    if not docs:
+        return [*shell, command]
+    from sdcontainer.build.dockerfile import HEREDOC
+
+    alone = HEREDOC.match(command.strip())
+    if len(docs) == 1 and alone and alone.group(3).strip("'\"") == docs[0].name:
+        script = _chomped(docs[0])
+        if script.startswith("#!"):
+            raise DockerfileError(f"{instruction.at}: a RUN heredoc with its own interpreter (#!) is not taken by "
+                                  "sdc yet", hint="run the interpreter with the heredoc: RUN python3 <<EOF")
+        return [*shell, script]
+    return [*shell, command + "".join(f"\n{doc.content}{doc.name}" for doc in docs)]
+
+
+def _chomped(doc: Heredoc) -> str:
+    """A heredoc's content, its lines' leading tabs taken off where it is a <<- one."""
+    if not doc.chomp:
+        return doc.content
+    return "".join(line.lstrip("\t") for line in doc.content.splitlines(keepends=True))
 
 
 def _run_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction, place: tuple[int, int]) -> None:
@@ -439,9 +461,6 @@ def _run_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction
     if state.image is None:
         raise DockerfileError(f"{instruction.at}: RUN in a stage FROM scratch with no files yet",
                               hint="a RUN needs a shell or a program in the image: COPY one first")  # fmt: skip
-    if instruction.heredocs:
-        raise DockerfileError(f"{instruction.at}: RUN with a heredoc is not taken by sdc yet",
-                              hint="write the script's lines with && or a COPY of a script")  # fmt: skip
     if instruction.many("mount"):
         raise DockerfileError(f"{instruction.at}: RUN --mount is not taken by sdc yet", hint="leave it out")
     argv = run_argv(state.scope, instruction)
@@ -506,12 +525,12 @@ def _copy_step(run: _Build, stage: Stage, state: _Built, instruction: Instructio
     mode = _chmod(chmod, at) if chmod else None
     slash = dest.endswith("/") or dest in (".", "..") or dest.endswith(("/.", "/.."))
     target = posixpath.normpath(posixpath.join(scope.config.get("WorkingDir") or "/", dest))
-    if instruction.heredocs:
-        raise DockerfileError(f"{at}: {command} with a heredoc is not taken by sdc yet",
-                              hint="put the file in the context and COPY it")  # fmt: skip
     source_from = instruction.flag("from")
     reader: _ContextReader
-    if source_from:
+    if instruction.heredocs:
+        reader = _heredoc_reader(ctx, state.scope, instruction, sources)
+        sources = [doc.name for doc in instruction.heredocs]
+    elif source_from:
         reader = _stage_reader(run, stage, scope.word(source_from, at), at)
     else:
         if context is None:
@@ -610,6 +629,59 @@ class _StageReader(_ContextReader):
 
     def __exit__(self, *exc: object) -> None:
         self.stack.close()
+
+
+class _HeredocReader(_ContextReader):
+    """COPY <<EOF /dest: the heredocs as files of a directory of their own, each named as its
+    heredoc (its content's variables expanded where its name was not quoted, as BuildKit does)."""
+
+    def __init__(self, ctx: Context, files: dict[str, str]) -> None:
+        self.ctx = ctx
+        self.files = files
+        self.stack = contextlib.ExitStack()
+
+    def __enter__(self) -> _HeredocReader:
+        import shutil
+        import tempfile
+
+        directory = tempfile.mkdtemp(prefix="heredoc-", dir=self.ctx.driver().tmp)
+        self.stack.callback(shutil.rmtree, directory, True)
+        for name, content in self.files.items():
+            path = os.path.join(directory, name)
+            with open(path, "x", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(content)
+            os.chmod(path, 0o644)
+        self.context = self.stack.enter_context(BuildContext(directory, ignore_file=False))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.close()
+
+
+def _heredoc_reader(ctx: Context, scope: Scope, instruction: Instruction, sources: Sequence[str]) -> _HeredocReader:
+    from sdcontainer.build.dockerfile import HEREDOC
+    from sdcontainer.build.shell import Lexer, ShellError
+
+    at = instruction.at
+    named = {doc.name: doc for doc in instruction.heredocs}
+    files = {}
+    for word in sources:
+        match = HEREDOC.match(word)
+        name = match.group(3).strip("'\"") if match else ""
+        if name not in named:
+            raise DockerfileError(f"{at}: {instruction.node.command} of heredocs and other sources together is not "
+                                  "taken by sdc yet", hint="give the heredocs a COPY of their own")  # fmt: skip
+        if "/" in name or name in (".", ".."):
+            raise DockerfileError(f"{at}: a heredoc named {name!r} makes no file name", hint="name it EOF")
+        doc = named[name]
+        content = _chomped(doc)
+        if doc.expand:
+            try:
+                content = Lexer(scope.escape, raw_quotes=True, raw_escapes=True).word(content, scope.env())
+            except ShellError as exc:
+                raise DockerfileError(f"{at}: heredoc {name}: {exc}", hint="check its ${...}") from None
+        files[name] = content
+    return _HeredocReader(ctx, files)
 
 
 def _stage_reader(run: _Build, stage: Stage, ref: str, at: str) -> _StageReader:

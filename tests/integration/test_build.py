@@ -151,3 +151,35 @@ def test_a_containerfile_on_standard_input_has_no_context(sdc: Sdc, image: str) 
         sdc("rmi", built)
     proc = sdc("build", "-", input=b"FROM bb\nCOPY x /x\n", timeout=300)
     assert proc.returncode != 0 and "needs a build context" in proc.stderr
+
+
+
+HEREDOCS = """\
+FROM bb
+ARG WHO=builder
+RUN <<END
+echo one > /one
+echo "$WHO" >> /one
+END
+RUN cat <<END > /two
+made by $WHO
+END
+COPY <<END /etc/motd
+hello from $WHO
+END
+COPY <<'RAW' /raw.txt
+kept as written: $WHO
+RAW
+"""
+
+
+def test_heredocs_in_run_and_copy(sdc: Sdc, image: str, context: Path) -> None:
+    (context / "Containerfile").write_text(HEREDOCS)
+    proc = sdc("build", "-q", str(context), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    built = proc.stdout.strip()
+    try:
+        assert sdc.ok("run", "--rm", built, "cat", "/one", "/two", "/etc/motd", "/raw.txt") == \
+            "one\nbuilder\nmade by builder\nhello from builder\nkept as written: $WHO\n"  # fmt: skip
+    finally:
+        sdc("rmi", built)
