@@ -226,6 +226,17 @@ def _remove(dir_fd: int, name: str) -> None:
         os.unlink(name, dir_fd=dir_fd)
 
 
+def kept_xattrs(file: int | str) -> dict[str, bytes]:
+    """The xattrs a layer keeps (XATTR_PREFIXES) of an open file, or of the file a path names
+    (a /proc/self/fd/N path of an O_PATH fd: the file it names, not followed further)."""
+    return {key: os.getxattr(file, key) for key in sorted(os.listxattr(file)) if key.startswith(XATTR_PREFIXES)}
+
+
+def xattr_headers(xattrs: dict[str, bytes]) -> dict[str, str]:
+    """xattrs as a tar member's pax records, as _xattrs reads them back."""
+    return {"SCHILY.xattr." + key: value.decode("utf-8", "surrogateescape") for key, value in xattrs.items()}
+
+
 def _xattrs(member: tarfile.TarInfo) -> dict[str, bytes]:
     prefix = "SCHILY.xattr."
     return {
@@ -419,11 +430,7 @@ class _ChangeWriter:
     def _add_with_contents(self, pfd: int, name: str, st: os.stat_result, info: tarfile.TarInfo) -> None:
         fd = _open_checked(pfd, name, st, self.proc)
         try:
-            info.pax_headers = {
-                "SCHILY.xattr." + key: os.getxattr(fd, key).decode("utf-8", "surrogateescape")
-                for key in sorted(os.listxattr(fd))
-                if key.startswith(XATTR_PREFIXES)
-            }
+            info.pax_headers = xattr_headers(kept_xattrs(fd))
             inode = (st.st_dev, st.st_ino)
             if stat.S_ISDIR(st.st_mode):
                 info.type = tarfile.DIRTYPE

@@ -235,10 +235,10 @@ def open_beneath(dir_fd: int, path: str, flags: int) -> int:
 MAX_SYMLINKS = 40  # as the kernel's path walk allows
 
 
-def make_in_root(root_fd: int, path: str, *, directory: bool) -> int:
+def make_in_root(root_fd: int, path: str, *, directory: bool, owner: tuple[int, int] | None = None) -> int:
     """An O_PATH fd of path as the container will see it, with root_fd as its /, and what is
     missing of it made on the way: directories (0755), its last component a directory or, when
-    not directory, an empty file (0644).
+    not directory, an empty file (0644); what is made owned by owner where given.
 
     The walk is ours, a component at a time from fds, opening none through a symlink (O_NOFOLLOW):
     a symlink's target is put in its place in the rest of the path, an absolute one restarting
@@ -263,6 +263,8 @@ def make_in_root(root_fd: int, path: str, *, directory: bool) -> int:
                 else:
                     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
                     os.close(os.open(name, flags, 0o644, dir_fd=stack[-1]))
+                if owner is not None:
+                    os.chown(name, *owner, dir_fd=stack[-1], follow_symlinks=False)
                 st = os.stat(name, dir_fd=stack[-1], follow_symlinks=False)
             if (st.st_mode & 0o170000) == 0o120000:  # S_IFLNK
                 links += 1

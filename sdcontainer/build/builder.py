@@ -16,6 +16,7 @@ prune` account for.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -171,6 +172,11 @@ def _build_stage(run: _Build, stage: Stage) -> Image:
     else:
         image = _base_image(ctx, base, options, at)
     runtime = dict(image.runtime) if image is not None else {}
+    env = list(runtime.get("Env") or [])
+    if not any(isinstance(e, str) and e.startswith("PATH=") for e in env):
+        from sdcontainer.bundle import DEFAULT_PATH
+
+        runtime["Env"] = [*env, f"PATH={DEFAULT_PATH}"]  # (as BuildKit and Buildah give every stage one)
     triggers = list(runtime.pop("OnBuild", None) or [])
     state = _Built(image, Scope.for_stage(runtime, options.build_args, meta, escape))
     steps = list(stage.instructions)
@@ -201,6 +207,7 @@ def _triggers(triggers: Sequence[str], where: str, line: int) -> list[Instructio
     nodes = parse(text, where=f"{where}:{line}: ONBUILD of the base image").nodes if text.strip() else ()
     found = []
     for node in nodes:
+        node = dataclasses.replace(node, start=line, end=line)  # (its errors name the FROM that ran it)
         instruction = Instruction(node, read_flags(node, where), where)
         if node.keyword in ("onbuild", "from", "maintainer"):
             raise DockerfileError(f"{where}:{line}: the base image's ONBUILD {node.command} is not allowed",
@@ -234,11 +241,14 @@ def _step(run: _Build, stage: Stage, state: _Built, instruction: Instruction, pl
         return
     if keyword == "workdir":
         path = state.scope.apply(instruction)
-        state.history.append(_history(instruction, empty=True))
-        if state.image is not None:
-            key = _key(state, "WORKDIR", path)
-            _layer_step(run, stage, state, instruction, key, place, lambda root: _make_workdir(root, path))
+        if state.image is not None and not _has_directory(run.ctx, state.image, path):
+            # (made as BuildKit and Buildah make it: owned by the stage's USER)
+            user = state.scope.config.get("User") or ""
+            owner = _owner(run.ctx, state, user, instruction.at) if user else (0, 0)
+            key = _key(state, "WORKDIR", path, owner)
+            _layer_step(run, stage, state, instruction, key, place, lambda root: _make_workdir(root, path, owner))
         else:
+            state.history.append(_history(instruction, empty=True))
             run.progress.step(stage, *place, instruction)
         return
     if keyword == "run":
@@ -294,12 +304,21 @@ def _advance(state: _Built, image: Image) -> None:
     state.history = []
 
 
-def _make_workdir(root: Path, path: str) -> None:
+def _has_directory(ctx: Context, image: Image, path: str) -> bool:
+    with ctx.driver().layer_view(image.top_layer) as view:
+        fd = os.open(view, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return _is_directory_in(fd, path)
+        finally:
+            os.close(fd)
+
+
+def _make_workdir(root: Path, path: str, owner: tuple[int, int]) -> None:
     from sdcontainer import linux
 
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        os.close(linux.make_in_root(fd, path, directory=True))
+        os.close(linux.make_in_root(fd, path, directory=True, owner=owner))
     finally:
         os.close(fd)
 
@@ -699,7 +718,8 @@ def _write_sources(reader: _ContextReader, sources: list[Source], root: Path, ta
                    digest: Digest) -> None:  # fmt: skip
     """The sources written at target in the root, as COPY writes them: a directory's contents into
     it; a file into it where it is a directory (written with a / at its end, or one there), else
-    as it; an ADD's local archive unpacked into it. Owned by owner, with mode where given."""
+    as it; an ADD's local archive unpacked into it. Owned by owner, with mode where given; the
+    directories made on the way owned by owner too (as BuildKit and Buildah make them)."""
     from sdcontainer import linux
     from sdcontainer.layers import CopyPolicy, HashingReader, decompressed, extract_copy
 
@@ -710,7 +730,7 @@ def _write_sources(reader: _ContextReader, sources: list[Source], root: Path, ta
             is_dir = stat.S_ISDIR(source.mode)
             archive = unpack and not is_dir and _is_archive(reader, source.path)
             directory, name = (target, "") if is_dir or into or archive else posixpath.split(target)
-            dest_fd = _open_made(root_fd, directory or "/", linux)
+            dest_fd = _open_made(root_fd, directory or "/", linux, owner)
             try:
                 if archive:
                     fd = reader.open(source.path)
@@ -733,9 +753,10 @@ def _write_sources(reader: _ContextReader, sources: list[Source], root: Path, ta
 CHUNK = 1 << 20
 
 
-def _open_made(root_fd: int, path: str, linux: Any) -> int:
-    """The directory path in the root (made where missing, resolved inside it), opened."""
-    made = linux.make_in_root(root_fd, path, directory=True)
+def _open_made(root_fd: int, path: str, linux: Any, owner: tuple[int, int] | None = None) -> int:
+    """The directory path in the root (made where missing, owned by owner where given, resolved
+    inside it), opened."""
+    made = linux.make_in_root(root_fd, path, directory=True, owner=owner)
     try:
         return os.open(f"/proc/self/fd/{made}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     finally:
@@ -804,8 +825,12 @@ def _stream(write: Callable[[IO[bytes]], None], read: Callable[[IO[bytes]], obje
 def _tar_source(reader: _ContextReader, source: Source, name: str, is_dir: bool, out: IO[bytes],
                 owner: tuple[int, int], mode: int | None, digest: Digest) -> None:  # fmt: skip
     """A tar of source: a directory's contents (its entries' names relative to it), or the file
-    named name (its name as COPY named it where name is ""); each entry fed to digest as read."""
+    named name (its name as COPY named it where name is ""), with the xattrs a layer keeps and
+    its hard links; each entry fed to digest as read."""
+    from sdcontainer.layers import xattr_headers
+
     base = source.path
+    linked: dict[tuple[int, int], tuple[str, bytes]] = {}  # a file of several links: its first name, digest
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for path, st in reader.walk(source):
             if is_dir:
@@ -816,26 +841,35 @@ def _tar_source(reader: _ContextReader, source: Source, name: str, is_dir: bool,
             else:
                 relative = name or source.name or posixpath.basename(path)
             info = tarfile.TarInfo(relative)
+            xattrs = reader.context.xattrs(path) if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode) else {}
+            info.pax_headers = xattr_headers(xattrs)
             info.uid, info.gid = owner
             info.mtime = int(st.st_mtime)
             info.mode = mode if mode is not None else stat.S_IMODE(st.st_mode)
             if stat.S_ISDIR(st.st_mode):
                 info.type = tarfile.DIRTYPE
                 tar.addfile(info)
-                digest.entry(reader.context, path, st)
+                digest.entry(reader.context, path, st, xattrs=xattrs)
             elif stat.S_ISLNK(st.st_mode):
                 info.type = tarfile.SYMTYPE
                 info.linkname = reader.readlink(path)
                 info.mode = 0o777
                 tar.addfile(info)
                 digest.entry(reader.context, path, st)
+            elif stat.S_ISREG(st.st_mode) and (first := linked.get((st.st_dev, st.st_ino))) is not None:
+                info.type = tarfile.LNKTYPE  # (a hard link to a file copied before it: linked again)
+                info.linkname, content = first
+                tar.addfile(info)
+                digest.entry(reader.context, path, st, content, xattrs)
             elif stat.S_ISREG(st.st_mode):
                 info.size = st.st_size
                 fd = reader.open(path)
                 with os.fdopen(fd, "rb") as f:
                     exact = _Exact(f, st.st_size)
                     tar.addfile(info, exact)
-                digest.entry(reader.context, path, st, exact.digest.digest())
+                digest.entry(reader.context, path, st, exact.digest.digest(), xattrs)
+                if st.st_nlink > 1:
+                    linked[(st.st_dev, st.st_ino)] = (relative, exact.digest.digest())
             else:
                 digest.entry(reader.context, path, st)
             # (sockets, fifos and devices of a context are not copied)

@@ -121,6 +121,21 @@ class Context:
         finally:
             os.close(fd)
 
+    def xattrs(self, path: str) -> dict[str, bytes]:
+        """The xattrs COPY keeps (a layer's: user ones, ACLs, file capabilities) of path, a file
+        or a directory; a symlink has none COPY keeps."""
+        from sdcontainer.layers import kept_xattrs
+
+        fd = self.open(path, os.O_PATH | os.O_NOFOLLOW)
+        try:
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                return {}
+            return kept_xattrs(f"/proc/self/fd/{fd}")
+        except OSError:  # (a file system without xattrs)
+            return {}
+        finally:
+            os.close(fd)
+
     def readlink(self, path: str) -> str:
         parent, name = posixpath.split(path)
         fd = self.open(parent or ".", os.O_PATH | os.O_DIRECTORY)
@@ -276,7 +291,7 @@ class Context:
 
     def content_hash(self, sources: list[Source]) -> str:
         """A digest of the sources as COPY takes them: names, types, permission bits, symlinks'
-        targets and files' contents."""
+        targets, files' contents and the xattrs it keeps."""
         digest = Digest()
         for source in sources:
             for path, st in self.walk(source):
@@ -302,14 +317,19 @@ class Digest:
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
 
-    def entry(self, context: Context, path: str, st: os.stat_result, content: bytes | None = None) -> None:
-        """One entry; content: its file's sha256, where the caller read it already."""
+    def entry(self, context: Context, path: str, st: os.stat_result, content: bytes | None = None,
+              xattrs: dict[str, bytes] | None = None) -> None:  # fmt: skip
+        """One entry; content: its file's sha256, xattrs: those kept, where the caller read them."""
         kind = stat.S_IFMT(st.st_mode)
         self._hash.update(f"{path}\0{kind:o}\0{stat.S_IMODE(st.st_mode):o}\0".encode("utf-8", "surrogateescape"))
         if stat.S_ISLNK(st.st_mode):
             self._hash.update(context.readlink(path).encode("utf-8", "surrogateescape"))
         elif stat.S_ISREG(st.st_mode):
             self._hash.update(content if content is not None else context.file_digest(path))
+        if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+            for key, value in (context.xattrs(path) if xattrs is None else xattrs).items():
+                name = key.encode("utf-8", "surrogateescape")
+                self._hash.update(b"\0x%d:%s%d:%s" % (len(name), name, len(value), value))
         self._hash.update(b"\0")
 
     def hexdigest(self) -> str:

@@ -82,6 +82,17 @@ def test_the_content_hash_follows_contents_and_modes_not_times(context: Path) ->
         assert ctx.content_hash(ctx.resolve(".", at="x")) == ignored  # (left out: not the build's)
 
 
+def test_the_content_hash_follows_the_xattrs_copy_keeps(context: Path) -> None:
+    with Context(str(context)) as ctx:
+        before = ctx.content_hash(ctx.resolve("src", at="x"))
+        os.setxattr(context / "src" / "a.py", "user.note", b"one")
+        assert ctx.xattrs("src/a.py") == {"user.note": b"one"} and ctx.xattrs("inner") == {}
+        noted = ctx.content_hash(ctx.resolve("src", at="x"))
+        assert noted != before
+        os.setxattr(context / "src" / "a.py", "user.note", b"two")
+        assert ctx.content_hash(ctx.resolve("src", at="x")) not in (before, noted)
+
+
 def test_sources_are_cleaned_as_buildkit_cleans_them() -> None:
     assert [clean_source(p) for p in ("../x", "/a/b/", "./", ".", "a/../../b", "")] == ["x", "a/b", "", "", "b", ""]
 
