@@ -343,6 +343,24 @@ def _commit_files(ctx: Context, state: _Built, instruction: Instruction, change:
         driver.remove_container_fs(work)
 
 
+def _less_stubs(changes: list[tuple[str, str]], stubs: Sequence[str]) -> list[tuple[str, str]]:
+    """changes less the directories added for the mounts on stubs: each stub, and each directory
+    made above one that holds nothing else the layer keeps (what is under a stub is the mount's)."""
+    if not stubs:
+        return changes
+    relative = [s.strip("/") for s in stubs]  # (as changes name paths: from the root, no leading /)
+    under = [s + "/" for s in relative]
+    kept = [c for c in changes if c[1] not in relative and not any(c[1].startswith(u) for u in under)]
+    made = {path for kind, path in kept if kind == "A"}
+    above = {p for s in relative for p in _parents(s) if p in made}
+    return [c for c in kept if c[1] not in above or any(o[1].startswith(c[1] + "/") for o in kept if o[1] not in above)]
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
 @contextlib.contextmanager
 def _empty_root(driver: Any) -> Iterator[Path]:
     """A directory on the store's file system for a scratch stage's first files."""
@@ -357,14 +375,17 @@ def _empty_root(driver: Any) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _commit_container(ctx: Context, state: _Built, instruction: Instruction, container_id: str) -> Image:
+def _commit_container(ctx: Context, state: _Built, instruction: Instruction, container_id: str,
+                      stubs: Sequence[str] = ()) -> Image:  # fmt: skip
+    """The container's changes as a layer, less the directories made for stubs (RUN --mount's
+    targets) alone."""
     from sdcontainer.layers import write_changes
 
     assert state.image is not None
     driver = ctx.driver()
     with driver.spool() as tar:
         with driver.container_changes(container_id, state.image.top_layer) as (view, found):
-            write_changes(view, [(kind.value, path) for kind, path in found], tar)
+            write_changes(view, _less_stubs([(kind.value, path) for kind, path in found], stubs), tar)
         tar.seek(0)
         return _publish(ctx, state, instruction, tar)
 
@@ -480,26 +501,145 @@ def _run_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction
     if state.image is None:
         raise DockerfileError(f"{instruction.at}: RUN in a stage FROM scratch with no files yet",
                               hint="a RUN needs a shell or a program in the image: COPY one first")  # fmt: skip
-    if instruction.many("mount"):
-        raise DockerfileError(f"{instruction.at}: RUN --mount is not taken by sdc yet", hint="leave it out")
     argv = run_argv(state.scope, instruction)
     network = instruction.flag("network") or options.network or ""
     if network in ("", "default"):  # sdc's default network ($SDC_NETWORK's, where it is set, as run's)
         network = os.environ.get("SDC_NETWORK", "")
-    key = _key(state, "RUN", argv, network)
+    mounts = [_mount(run, stage, state, text, instruction.at) for text in instruction.many("mount")]
+    key = _key(state, "RUN", argv, network, [m.key for m in mounts])
     if (hit := _cached(ctx, key, options)) is not None:
         progress.step(stage, *place, instruction, "CACHED")
         _advance(state, hit)
         return
     progress.step(stage, *place, instruction)
     progress.ran += 1
-    image = _run_and_commit(ctx, state, instruction, argv, network, options)
+    with contextlib.ExitStack() as stack:
+        volumes = [m.make(stack) for m in mounts]
+        image = _run_and_commit(ctx, state, instruction, argv, network, options, volumes, [m.target for m in mounts])
     cache.record(ctx.paths, key, image)
     _advance(state, image)
 
 
+# --- RUN --mount -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Mount:
+    """A RUN --mount: where it goes, what the cache key holds of it, and how it is made for the
+    RUN (make: the -v of sdc run that mounts it, what it made undone by the stack)."""
+
+    target: str
+    key: list[object]
+    make: Callable[[contextlib.ExitStack], str]
+
+
+def _mount(run: _Build, stage: Stage, state: _Built, text: str, at: str) -> _Mount:
+    """A RUN --mount of type cache (a directory of the store's kept from build to build, by its
+    id: its contents are in no layer and no cache key) or bind (the context's files, or a stage's
+    or an image's, as a copy of them: the ignore file holds, and writes with rw are thrown away);
+    its target relative to WORKDIR, and left out of the layer where the mount made it."""
+    from sdcontainer.build.instructions import check_mount
+
+    fields = check_mount(state.scope.word(text, at), at)
+    kind = fields.get("type", "bind")
+    where = fields.get("target") or fields.get("dst") or fields.get("destination") or ""
+    target = posixpath.normpath(posixpath.join(state.scope.config.get("WorkingDir") or "/", where))
+    if target == "/" or any(c in target for c in ":,\n"):
+        raise DockerfileError(f"{at}: RUN --mount target={where!r}: sdc mounts on a path below / with no ':' or ','",
+                              hint="give another target")  # fmt: skip
+    rw = _switch(fields, ("rw", "readwrite"), at) if kind == "bind" else not _switch(fields, ("ro", "readonly"), at)
+    suffix = "" if rw else ":ro"
+    if kind == "cache":
+        ident = fields.get("id") or target
+        owner = (_number(fields, "uid", 10, at), _number(fields, "gid", 10, at))
+        mode = _number(fields, "mode", 8, at, default=0o755)
+        locked = fields.get("sharing", "shared") != "shared"
+
+        def cache_dir(stack: contextlib.ExitStack) -> str:
+            return _cache_dir(run.ctx, ident, owner, mode, locked, stack) + f":{target}{suffix}"
+
+        return _Mount(target, ["cache", ident, rw], cache_dir)
+    source = fields.get("source") or fields.get("src") or "."
+    ref = fields.get("from", "")
+    reader: _ContextReader
+    if ref:
+        stage_reader = _stage_reader(run, stage, ref, at)
+        reader, what = stage_reader, str(stage_reader.image.id)
+    elif run.context is None:
+        raise DockerfileError(f"{at}: RUN --mount=type=bind needs a build context, and there is none",
+                              hint="build from a directory, or bind from= a stage")  # fmt: skip
+    else:
+        reader = _ContextReader(run.context)
+        what = "context"
+    with reader:
+        resolved = reader.resolve(source, at)
+        if len(resolved) != 1:
+            raise DockerfileError(f"{at}: RUN --mount source={source!r} names {len(resolved)} files",
+                                  hint="bind one file or directory")  # fmt: skip
+        digest = reader.content_hash(resolved) if not ref else ""
+
+    def bound(stack: contextlib.ExitStack) -> str:
+        import shutil
+        import tempfile
+
+        copy = Path(tempfile.mkdtemp(prefix="mount-", dir=run.ctx.driver().tmp))
+        stack.callback(shutil.rmtree, copy, True)
+        os.chmod(copy, 0o755)
+        with reader:
+            [found] = reader.resolve(source, at)
+            keep = None if ref else (0, 0)  # (a stage's owners kept; the context's files root's, as COPY's)
+            _write_sources(reader, [found], copy, "/", slash=True, owner=keep, mode=None, unpack=False, at=at,
+                           digest=Digest())  # fmt: skip
+        host = copy if stat.S_ISDIR(found.mode) else copy / (found.name or posixpath.basename(found.path))
+        return f"{host}:{target}{suffix}"
+
+    return _Mount(target, ["bind", what, source, digest, rw], bound)
+
+
+def _switch(fields: Mapping[str, str], names: tuple[str, ...], at: str) -> bool:
+    values = [fields[n].lower() for n in names if n in fields]
+    if any(v not in ("true", "false", "1", "0") for v in values):
+        raise DockerfileError(f"{at}: RUN --mount {names[0]}= is true or false", hint=f"write {names[0]}")
+    return any(v in ("true", "1") for v in values)
+
+
+def _number(fields: Mapping[str, str], name: str, base: int, at: str, default: int = 0) -> int:
+    text = fields.get(name)
+    if text is None:
+        return default
+    digits = "01234567" if base == 8 else "0123456789"
+    if not text or len(text) > 10 or any(c not in digits for c in text) or int(text, base) > 0xFFFFFFFE:
+        raise DockerfileError(f"{at}: RUN --mount {name}={text}: not a number sdc takes",
+                              hint="mode= in octal (0755), uid= and gid= in decimal")  # fmt: skip
+    return int(text, base)
+
+
+def _cache_dir(ctx: Context, ident: str, owner: tuple[int, int], mode: int, locked: bool,
+               stack: contextlib.ExitStack) -> str:  # fmt: skip
+    """A cache mount's directory, build-mounts/HASH of the store (made owned by owner with mode
+    the first time); held for the RUN alone where sharing is locked or private."""
+    import fcntl
+
+    base = os.path.join(ctx.paths.root, "build-mounts")
+    os.makedirs(base, mode=0o700, exist_ok=True)
+    name = hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    path = os.path.join(base, name)
+    lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    stack.callback(os.close, lock)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # (made once; held through the RUN where it is not shared)
+    try:
+        os.mkdir(path, 0o700)
+        os.chown(path, *owner)
+        os.chmod(path, mode)
+    except FileExistsError:
+        pass
+    if not locked:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return path
+
+
 def _run_and_commit(ctx: Context, state: _Built, instruction: Instruction, argv: list[str], network: str,
-                    options: Options) -> Image:  # fmt: skip
+                    options: Options, volumes: Sequence[str] = (), stubs: Sequence[str] = ()) -> Image:  # fmt: skip
     from sdcontainer import containers
     from sdcontainer.api import containers as lifecycle
     from sdcontainer.api import run
@@ -513,6 +653,8 @@ def _run_and_commit(ctx: Context, state: _Built, instruction: Instruction, argv:
                              "workdir": config.get("WorkingDir") or "/", "user": config.get("User") or "root"}
     if network:
         flags["network"] = network
+    if volumes:
+        flags["volume"] = list(volumes)
     spec = build_run_spec(image=str(state.image.id), command=argv, environ={}, **flags)
     keep = False
     try:
@@ -523,7 +665,7 @@ def _run_and_commit(ctx: Context, state: _Built, instruction: Instruction, argv:
             raise SdcError(f"{instruction.at}: {' '.join(instruction.node.original.split())[:200]} "
                            f"returned a non-zero code: {code}{kept}", hint="see its output above")  # fmt: skip
         found = containers.find_container(ctx.paths, name)
-        return _commit_container(ctx, state, instruction, found.id)
+        return _commit_container(ctx, state, instruction, found.id, stubs)
     finally:
         if not keep:
             with contextlib.suppress(SdcError):
@@ -714,12 +856,13 @@ def _stage_reader(run: _Build, stage: Stage, ref: str, at: str) -> _StageReader:
 
 
 def _write_sources(reader: _ContextReader, sources: list[Source], root: Path, target: str, *, slash: bool,
-                   owner: tuple[int, int], mode: int | None, unpack: bool, at: str,
+                   owner: tuple[int, int] | None, mode: int | None, unpack: bool, at: str,
                    digest: Digest) -> None:  # fmt: skip
     """The sources written at target in the root, as COPY writes them: a directory's contents into
     it; a file into it where it is a directory (written with a / at its end, or one there), else
-    as it; an ADD's local archive unpacked into it. Owned by owner, with mode where given; the
-    directories made on the way owned by owner too (as BuildKit and Buildah make them)."""
+    as it; an ADD's local archive unpacked into it. Owned by owner (None: as they are), with mode
+    where given; the directories made on the way owned by owner too (as BuildKit and Buildah make
+    them)."""
     from sdcontainer import linux
     from sdcontainer.layers import CopyPolicy, HashingReader, decompressed, extract_copy
 
@@ -736,7 +879,10 @@ def _write_sources(reader: _ContextReader, sources: list[Source], root: Path, ta
                     fd = reader.open(source.path)
                     with os.fdopen(fd, "rb") as raw:
                         hashing = HashingReader(raw)
-                        extract_copy(decompressed(hashing), dest_fd, CopyPolicy())
+                        try:
+                            extract_copy(decompressed(hashing), dest_fd, CopyPolicy())
+                        except SdcError as exc:
+                            raise DockerfileError(f"{at}: {source.path}: {exc.message}", hint=exc.hint) from None
                         read = hashing.drain()  # (what is after the tar's end: hashed too)
                     digest.entry(reader.context, source.path, reader.context.lstat(source.path),
                                  bytes.fromhex(read.hex))  # fmt: skip
@@ -774,7 +920,8 @@ def _is_directory_in(root_fd: int, path: str) -> bool:
     return True
 
 
-def _copy_one(reader: _ContextReader, source: Source, name: str, is_dir: bool, dest_fd: int, owner: tuple[int, int],
+def _copy_one(reader: _ContextReader, source: Source, name: str, is_dir: bool, dest_fd: int,
+              owner: tuple[int, int] | None,
               mode: int | None, digest: Digest) -> None:  # fmt: skip
     """source tarred as it is read and extracted into dest_fd as it comes (_stream)."""
     from sdcontainer.layers import CopyPolicy, extract_copy
@@ -823,7 +970,7 @@ def _stream(write: Callable[[IO[bytes]], None], read: Callable[[IO[bytes]], obje
 
 
 def _tar_source(reader: _ContextReader, source: Source, name: str, is_dir: bool, out: IO[bytes],
-                owner: tuple[int, int], mode: int | None, digest: Digest) -> None:  # fmt: skip
+                owner: tuple[int, int] | None, mode: int | None, digest: Digest) -> None:  # fmt: skip
     """A tar of source: a directory's contents (its entries' names relative to it), or the file
     named name (its name as COPY named it where name is ""), with the xattrs a layer keeps and
     its hard links; each entry fed to digest as read."""
@@ -843,7 +990,7 @@ def _tar_source(reader: _ContextReader, source: Source, name: str, is_dir: bool,
             info = tarfile.TarInfo(relative)
             xattrs = reader.context.xattrs(path) if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode) else {}
             info.pax_headers = xattr_headers(xattrs)
-            info.uid, info.gid = owner
+            info.uid, info.gid = owner if owner is not None else (st.st_uid, st.st_gid)
             info.mtime = int(st.st_mtime)
             info.mode = mode if mode is not None else stat.S_IMODE(st.st_mode)
             if stat.S_ISDIR(st.st_mode):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -124,13 +125,23 @@ def test_a_failed_step_names_its_line_and_leaves_no_container(sdc: Sdc, image: s
     ("FROM bb\nCOPY ../outside /x\n", "Containerfile:2: '../outside' not found in the build context"),
     ("FROM bb\nCOPY src/secret.txt /x\n", "left out of the context by its ignore file"),
     ("FROM bb\nRUN --mount=type=secret,id=a,target=/s true\n", "RUN --mount=type=secret is not taken"),
-    ("FROM bb\n" + "ENV A=1\n" * 1001, "more than 1000 instructions"),
+    ("FROM bb\n" + "ENV A=1\n" * 10_000, "more than 1000 instructions"),
+    ("FROM bb\nADD evil.tar /x/\n", "Containerfile:2: evil.tar: archive member '../../escaped' climbs out"),
+    ("FROM bb\nADD evil-link.tar /x/\n", "evil-link.tar: archive member 'up/tmp/escaped' goes through a symlink"),
     ("FROM bb\nARG A=$A$A\nRUN test -z \"$A\"\n", ""),
     ("FROM bb\nCOPY tool.sh README.md /x\n", "the destination must be a directory and end with a /"),
     ("FROM bb\nCOPY link/passwd /x\n", "not found in the build context"),
 ])  # fmt: skip
 def test_hostile_containerfiles(sdc: Sdc, image: str, context: Path, containerfile: str, said: str) -> None:
     os.symlink("../outside", context / "link")
+    with tarfile.open(context / "evil.tar", "w") as tar:  # (ADD unpacks a local archive: not outside its target)
+        member = tarfile.TarInfo("../../escaped")
+        tar.addfile(member)
+    with tarfile.open(context / "evil-link.tar", "w") as tar:  # (a symlink out, then a file through it)
+        link = tarfile.TarInfo("up")
+        link.type, link.linkname = tarfile.SYMTYPE, "/"
+        tar.addfile(link)
+        tar.addfile(tarfile.TarInfo("up/tmp/escaped"))
     (context / "Containerfile").write_text(containerfile)
     proc = sdc("build", "-q", str(context), timeout=300)
     if not said:
@@ -139,6 +150,7 @@ def test_hostile_containerfiles(sdc: Sdc, image: str, context: Path, containerfi
         return
     assert proc.returncode != 0 and said in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2, proc.stderr
     assert "sdc-build-" not in sdc.ok("ps", "-a", "--format", "{{.Names}}")
+    assert not any(p.exists() for p in (context.parent / "escaped", Path("/escaped"), Path("/tmp/escaped")))
 
 
 def test_a_containerfile_on_standard_input_has_no_context(sdc: Sdc, image: str) -> None:
@@ -183,3 +195,43 @@ def test_heredocs_in_run_and_copy(sdc: Sdc, image: str, context: Path) -> None:
             "one\nbuilder\nmade by builder\nhello from builder\nkept as written: $WHO\n"  # fmt: skip
     finally:
         sdc("rmi", built)
+
+
+MOUNTS = """\
+FROM bb AS tools
+RUN mkdir /tools && echo helper > /tools/helper
+
+FROM bb
+WORKDIR /w
+RUN --mount=type=cache,target=/var/cache/app,id=counter \\
+    echo run >> /var/cache/app/log && wc -l < /var/cache/app/log > /runs
+RUN --mount=type=bind,source=src,target=src ls src > /listing && ! touch src/new 2>/dev/null
+RUN --mount=type=bind,source=src,target=/rw,rw echo scribbled > /rw/a.txt && cat /rw/a.txt > /scribbled
+RUN --mount=from=tools,source=/tools,target=/mnt/t cat /mnt/t/helper > /helper
+"""
+
+
+def test_run_mounts_a_cache_the_context_and_a_stage(sdc: Sdc, image: str, context: Path) -> None:
+    (context / "Containerfile").write_text(MOUNTS)
+    built = []
+    try:
+        for _ in range(2):  # (no cache of steps: the cache mount's directory is kept from build to build)
+            proc = sdc("build", "-q", "--no-cache", str(context), timeout=300)
+            assert proc.returncode == 0, proc.stderr
+            built.append(proc.stdout.strip())
+        runs = [sdc.ok("run", "--rm", b, "cat", "/runs").strip() for b in built]
+        assert int(runs[1]) == int(runs[0]) + 1, runs
+        out = sdc.ok("run", "--rm", built[1], "cat", "/listing", "/scribbled", "/helper")
+        assert out == "a.txt\nb.txt\nscribbled\nhelper\n"  # (secret.txt: left out by .dockerignore)
+        gone = sdc("run", "--rm", built[1], "ls", "-d", "/var/cache/app", "/w/src", "/rw", "/mnt")
+        assert gone.returncode != 0 and gone.stdout == "", gone  # (the mounts' targets: in no layer)
+        assert (context / "src" / "a.txt").read_text() == "A\n"  # (rw: the mount's copy written, thrown away)
+        again = sdc.ok("build", str(context), timeout=300)
+        assert all("CACHED" in line for line in again.splitlines() if " RUN " in line), again
+        (context / "src" / "b.txt").write_text("B2\n")  # (read by the bind mounts: those RUNs again)
+        changed = sdc.ok("build", str(context), timeout=300)
+        assert [("CACHED" in line) for line in changed.splitlines() if " RUN " in line] == \
+            [True, True, False, False, False], changed  # fmt: skip
+    finally:
+        for b in built:
+            sdc("rmi", b)

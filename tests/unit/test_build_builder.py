@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sdcontainer.build.builder import _ContextReader, _write_sources, run_argv
+from sdcontainer.build.builder import _ContextReader, _less_stubs, _write_sources, run_argv
 from sdcontainer.build.context import Context, Digest
 from sdcontainer.build.dockerfile import DockerfileError, parse
 from sdcontainer.build.instructions import plan
@@ -58,3 +58,11 @@ def test_a_copy_keeps_hard_links_and_xattrs_and_owns_what_it_makes(tmp_path: Pat
     assert os.getxattr(root / "a" / "b" / "f", "user.note") == b"kept"
     assert os.getxattr(root / "a" / "b" / "sub", "user.dir") == b"kept too"
     assert [(os.stat(root / p).st_uid, os.stat(root / p).st_gid) for p in ("a", "a/b")] == [(7, 8), (7, 8)]
+
+
+def test_a_run_mount_leaves_no_stub_in_the_layer() -> None:
+    changes = [("A", "var"), ("A", "var/cache"), ("A", "var/cache/app"), ("A", "var/log"), ("A", "var/log/x"),
+               ("A", "mnt"), ("A", "mnt/t"), ("C", "etc"), ("A", "etc/made"), ("A", "src"), ("A", "src/inside")]
+    kept = _less_stubs(changes, ["/var/cache/app", "/mnt/t", "/src"])
+    assert kept == [("A", "var"), ("A", "var/log"), ("A", "var/log/x"), ("C", "etc"), ("A", "etc/made")]
+    assert _less_stubs(changes, []) == changes
