@@ -405,7 +405,7 @@ IMAGE_FIELDS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Dig
 def images_(
     ctx: typer.Context,
     reference: Annotated[Optional[str], typer.Argument(metavar="[REPOSITORY[:TAG]]")] = None,
-    every: Annotated[bool, typer.Option("--all", "-a", help="All images (sdc makes no intermediate ones)")] = False,
+    every: Annotated[bool, typer.Option("--all", "-a", help="All images, a build's intermediate ones too")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only image IDs")] = False,
     fmt: Format = "table",
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Show whole image IDs")] = False,
@@ -415,7 +415,6 @@ def images_(
                        "reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE")] = None,
 ) -> None:
     """List images."""
-    del every  # every image is listed: sdc's images have no intermediate ones to hide
     from sdcontainer.images import familiar
 
     def shown_id(image_id: str) -> str:
@@ -425,6 +424,9 @@ def images_(
         raise SdcError("an empty image name", hint="give REPOSITORY[:TAG], or none for every image")
     sdc = _sdc(ctx)
     listed = image_cases.list_images(sdc)
+    if not every:
+        hidden = image_cases.intermediate(sdc, listed)
+        listed = [(image, names) for image, names in listed if str(image.id) not in hidden]
     keep = image_cases.image_filter([*(filters or []), *([f"reference={reference}"] if reference else [])], listed)
     rows: list[dict[str, Any]] = []
     for image, names in listed:
@@ -557,6 +559,27 @@ def image_prune(
                       if every else "This will remove all dangling images."):  # fmt: skip
         return
     removed, freed = image_cases.prune_images(_sdc(ctx), every=every)
+    for iid in removed:
+        typer.echo(f"Deleted: {iid}")
+    typer.echo(f"Total reclaimed space: {render.size(freed)}")
+
+
+builder_app = typer.Typer(help="Manage the build cache (sdc build's).", no_args_is_help=True)
+app.add_typer(builder_app, name="builder")
+
+
+@builder_app.command("prune")
+def builder_prune(
+    ctx: typer.Context,
+    every: Annotated[bool, typer.Option("--all", "-a", help="The same: sdc's cache has no other part")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask")] = False,
+) -> None:
+    """Remove the build cache: its entries, the intermediate images no name or container holds,
+    and RUN --mount=type=cache's directories."""
+    del every
+    if not _confirmed(force, "This will remove all build cache."):
+        return
+    removed, freed = image_cases.prune_images(_sdc(ctx), build_cache=True, dangling=False)
     for iid in removed:
         typer.echo(f"Deleted: {iid}")
     typer.echo(f"Total reclaimed space: {render.size(freed)}")
@@ -1860,14 +1883,15 @@ def system_prune(
     force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask")] = False,
     volumes: Annotated[bool, typer.Option("--volumes", help="Volumes no container uses too")] = False,
 ) -> None:
-    """Remove stopped containers, networks no container is on, unnamed images (-a: unused ones) and
-    with --volumes unused volumes."""
+    """Remove stopped containers, networks no container is on, unnamed images (-a: unused ones), the
+    build cache and with --volumes unused volumes."""
     from sdcontainer.api import networks as network_cases
     from sdcontainer.api import volumes as volume_cases
 
     kinds = ["all stopped containers", "all networks not used by at least one container",
              *(["all volumes not used by at least one container"] if volumes else []),
-             "all images without at least one container associated to them" if every else "all dangling images"]
+             "all images without at least one container associated to them" if every else "all dangling images",
+             "all build cache"]
     if not _confirmed(force, "This will remove:\n" + "".join(f"  - {k}\n" for k in kinds).rstrip("\n")):
         return
     sdc = _sdc(ctx)
@@ -1882,7 +1906,7 @@ def system_prune(
         pruned = volume_cases.prune_volumes(sdc)
         if pruned:
             typer.echo("Deleted Volumes:\n" + "".join(v + "\n" for v in pruned), nl=False)
-    removed, freed = image_cases.prune_images(sdc, every=every)
+    removed, freed = image_cases.prune_images(sdc, every=every, build_cache=True)
     if removed:
         typer.echo("Deleted Images:\n" + "".join(f"deleted: {i}\n" for i in removed), nl=False)
     typer.echo(f"Total reclaimed space: {render.size(freed)}")

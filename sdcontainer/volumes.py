@@ -57,10 +57,11 @@ def check_volume_name(name: str) -> str:
 
 
 def _container_path(path: str, text: str, flag: str) -> str:
-    if not path.startswith("/") or ".." in path.split("/") or os.path.normpath(path) == "/" or ":" in path:
+    clean = "/" + os.path.normpath(path).strip("/")  # (normpath keeps a leading //: POSIX leaves it open)
+    if not path.startswith("/") or ".." in path.split("/") or clean == "/" or ":" in path:
         raise UsageError(f"{flag} {text[:120]}: the container's path must be absolute, not / and without '..' or ':'",
                          hint=HINT)  # fmt: skip
-    return os.path.normpath(path)
+    return clean
 
 
 def _options(words: Sequence[str], allowed: Sequence[str], text: str, flag: str) -> list[str]:

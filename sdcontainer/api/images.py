@@ -51,6 +51,15 @@ def list_images(ctx: Context) -> list[tuple[Image, list[str]]]:
     return images.list_images(ctx.paths)
 
 
+def intermediate(ctx: Context, listed: list[tuple[Image, list[str]]]) -> set[str]:
+    """The IDs of a build's intermediate images among listed, which `images` shows with -a alone:
+    unnamed, and the build cache's (buildcache.cached_images: no build's result)."""
+    from sdcontainer.images import buildcache
+
+    cached = buildcache.cached_images(ctx.paths)
+    return {str(image.id) for image, names in listed if not names and str(image.id) in cached} if cached else set()
+
+
 def created_at(image: Image) -> float:
     """When the image was made: its config's `created` (RFC 3339), else when the store got it."""
     import datetime
@@ -152,12 +161,15 @@ def tag_image(ctx: Context, source: str, target: str) -> None:
         images.tag_image(ctx.paths, images.find_image(ctx.paths, source), target)
 
 
-def prune_images(ctx: Context, *, every: bool = False) -> tuple[list[str], int]:
-    """Remove the images no container uses that have no name (with every: all of them), and the
-    layers no image needs and the records of none (left by an interrupted pull or rmi, say): what
-    was removed, and the apparent size of the files freed."""
+def prune_images(ctx: Context, *, every: bool = False, build_cache: bool = False,
+                 dangling: bool = True) -> tuple[list[str], int]:  # fmt: skip
+    """Remove the images no container uses that have no name (with every: all of them), those of
+    the build cache left alone unless every or build_cache (which forgets the cache and its mounts'
+    directories; without dangling, only the cache's images go), and the layers no image needs and
+    the records of none (left by an interrupted pull or rmi, say): what was removed, and the
+    apparent size of the files freed."""
     from sdcontainer import images
-    from sdcontainer.images import store
+    from sdcontainer.images import buildcache, store
 
     removed: list[str] = []
     freed = 0
@@ -167,12 +179,17 @@ def prune_images(ctx: Context, *, every: bool = False) -> tuple[list[str], int]:
 
     with records.removing(ctx.paths):
         driver = ctx.driver()
+        cached = buildcache.cached_images(ctx.paths)
+        if build_cache:
+            buildcache.forget(ctx.paths)
         for image, _ in images.list_images(ctx.paths, strict=True):
             with records.locked(ctx.paths):  # as they are now: a tag or a container may have come
                 used = {c.image_id for c in containers.list_containers(ctx.paths)} | held_images(ctx.paths.root)
                 named = str(image.id) in {str(i) for i in images.read_repositories(ctx.paths).values()}
-                if str(image.id) in used or (named and not every):
-                    continue
+                of_cache = str(image.id) in cached
+                if str(image.id) in used or (named and not every) or \
+                        (of_cache and not (every or build_cache)) or (not of_cache and not (every or dangling)):
+                    continue  # fmt: skip
                 freed += images.delete_image(ctx.paths, driver, image)  # (its names with it)
                 removed.append(str(image.id))
         for layer in store.unreferenced_layers(ctx.paths, driver):

@@ -116,16 +116,23 @@ def build(ctx: Context, containerfile: bytes, context_dir: str | None, options: 
     meta, used = meta_args(made.meta, options.build_args, builtin, parsed.escape)
     for warning in parsed.warnings:
         progress.say(f"warning: {warning}")
+    from sdcontainer import records
+
     context = BuildContext(context_dir) if context_dir is not None else None
     try:
-        run = _Build(ctx, made, meta, context, options, progress, parsed.escape, used=set(used))
-        for index in made.needed:
-            stage_image(run, index)
-        image = run.built[made.target.index]
-        used = run.used
+        # (held through the build: no image or layer it builds on is removed, nor its work in tmp/)
+        with records.adding(ctx.paths):
+            run = _Build(ctx, made, meta, context, options, progress, parsed.escape, used=set(used))
+            for index in made.needed:
+                stage_image(run, index)
+            image = run.built[made.target.index]
+            used = run.used
     finally:
         if context is not None:
             context.close()
+    from sdcontainer.images import buildcache
+
+    buildcache.record_result(ctx.paths, image)  # (no intermediate image: `images` shows it)
     unused = sorted(set(options.build_args) - used - set(PREDEFINED) - set(builtin))
     if unused:
         progress.say(f"warning: build args not used by any ARG: {', '.join(unused)}")
@@ -277,7 +284,7 @@ def _key(state: _Built, *parts: object) -> str:
 
 
 def _cached(ctx: Context, key: str, options: Options) -> Image | None:
-    from sdcontainer.build import cache
+    from sdcontainer.images import buildcache as cache
 
     return None if options.no_cache else cache.lookup(ctx.paths, key)
 
@@ -286,7 +293,7 @@ def _layer_step(run: _Build, stage: Stage, state: _Built, instruction: Instructi
                 change: Callable[[Path], None], cacheable: Callable[[], bool] = lambda: True) -> None:  # fmt: skip
     """A step that changes files by change(root of a writable copy of the parent's files): cached,
     else done and committed (and cached, where cacheable() says so once it is done)."""
-    from sdcontainer.build import cache
+    from sdcontainer.images import buildcache as cache
 
     if (hit := _cached(run.ctx, key, run.options)) is not None:
         run.progress.step(stage, *place, instruction, "CACHED")
@@ -495,7 +502,7 @@ def _chomped(doc: Heredoc) -> str:
 
 
 def _run_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction, place: tuple[int, int]) -> None:
-    from sdcontainer.build import cache
+    from sdcontainer.images import buildcache as cache
 
     ctx, options, progress = run.ctx, run.options, run.progress
     if state.image is None:
@@ -506,7 +513,7 @@ def _run_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction
     if network in ("", "default"):  # sdc's default network ($SDC_NETWORK's, where it is set, as run's)
         network = os.environ.get("SDC_NETWORK", "")
     mounts = [_mount(run, stage, state, text, instruction.at) for text in instruction.many("mount")]
-    key = _key(state, "RUN", argv, network, [m.key for m in mounts])
+    key = _key(state, "RUN", argv, network, [[m.target, *m.key] for m in mounts])
     if (hit := _cached(ctx, key, options)) is not None:
         progress.step(stage, *place, instruction, "CACHED")
         _advance(state, hit)
@@ -515,6 +522,8 @@ def _run_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction
     progress.ran += 1
     with contextlib.ExitStack() as stack:
         volumes = [m.make(stack) for m in mounts]
+        for ident in sorted({m.lock for m in mounts if m.lock}):  # (in one order: no two builds wait on each other)
+            _hold_cache(ctx, ident, stack)
         image = _run_and_commit(ctx, state, instruction, argv, network, options, volumes, [m.target for m in mounts])
     cache.record(ctx.paths, key, image)
     _advance(state, image)
@@ -531,6 +540,7 @@ class _Mount:
     target: str
     key: list[object]
     make: Callable[[contextlib.ExitStack], str]
+    lock: str = ""  # a cache mount's id, held through the RUN (sharing=locked or private)
 
 
 def _mount(run: _Build, stage: Stage, state: _Built, text: str, at: str) -> _Mount:
@@ -543,7 +553,7 @@ def _mount(run: _Build, stage: Stage, state: _Built, text: str, at: str) -> _Mou
     fields = check_mount(state.scope.word(text, at), at)
     kind = fields.get("type", "bind")
     where = fields.get("target") or fields.get("dst") or fields.get("destination") or ""
-    target = posixpath.normpath(posixpath.join(state.scope.config.get("WorkingDir") or "/", where))
+    target = "/" + posixpath.normpath(posixpath.join(state.scope.config.get("WorkingDir") or "/", where)).strip("/")
     if target == "/" or any(c in target for c in ":,\n"):
         raise DockerfileError(f"{at}: RUN --mount target={where!r}: sdc mounts on a path below / with no ':' or ','",
                               hint="give another target")  # fmt: skip
@@ -556,9 +566,9 @@ def _mount(run: _Build, stage: Stage, state: _Built, text: str, at: str) -> _Mou
         locked = fields.get("sharing", "shared") != "shared"
 
         def cache_dir(stack: contextlib.ExitStack) -> str:
-            return _cache_dir(run.ctx, ident, owner, mode, locked, stack) + f":{target}{suffix}"
+            return _cache_dir(run.ctx, ident, owner, mode) + f":{target}{suffix}"
 
-        return _Mount(target, ["cache", ident, rw], cache_dir)
+        return _Mount(target, ["cache", ident, rw, owner, mode, locked], cache_dir, ident if locked else "")
     source = fields.get("source") or fields.get("src") or "."
     ref = fields.get("from", "")
     reader: _ContextReader
@@ -585,12 +595,19 @@ def _mount(run: _Build, stage: Stage, state: _Built, text: str, at: str) -> _Mou
         copy = Path(tempfile.mkdtemp(prefix="mount-", dir=run.ctx.driver().tmp))
         stack.callback(shutil.rmtree, copy, True)
         os.chmod(copy, 0o755)
+        copied = Digest()
         with reader:
             [found] = reader.resolve(source, at)
             keep = None if ref else (0, 0)  # (a stage's owners kept; the context's files root's, as COPY's)
             _write_sources(reader, [found], copy, "/", slash=True, owner=keep, mode=None, unpack=False, at=at,
-                           digest=Digest())  # fmt: skip
+                           digest=copied)  # fmt: skip
         host = copy if stat.S_ISDIR(found.mode) else copy / (found.name or posixpath.basename(found.path))
+        kind = stat.S_IFMT(os.lstat(host).st_mode) if os.path.lexists(host) else None
+        if kind != stat.S_IFMT(found.mode) or kind not in (stat.S_IFDIR, stat.S_IFREG) or \
+                (digest and copied.hexdigest() != digest):  # fmt: skip
+            # (what the copy made is what is mounted: never a symlink, which the host would follow)
+            raise DockerfileError(f"{at}: RUN --mount source={source!r} changed as it was read",
+                                  hint="build again, with the context left alone")  # fmt: skip
         return f"{host}:{target}{suffix}"
 
     return _Mount(target, ["bind", what, source, digest, rw], bound)
@@ -614,28 +631,39 @@ def _number(fields: Mapping[str, str], name: str, base: int, at: str, default: i
     return int(text, base)
 
 
-def _cache_dir(ctx: Context, ident: str, owner: tuple[int, int], mode: int, locked: bool,
-               stack: contextlib.ExitStack) -> str:  # fmt: skip
-    """A cache mount's directory, build-mounts/HASH of the store (made owned by owner with mode
-    the first time); held for the RUN alone where sharing is locked or private."""
-    import fcntl
-
+def _cache_path(ctx: Context, ident: str) -> str:
     base = os.path.join(ctx.paths.root, "build-mounts")
     os.makedirs(base, mode=0o700, exist_ok=True)
-    name = hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    path = os.path.join(base, name)
-    lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    stack.callback(os.close, lock)
-    fcntl.flock(lock, fcntl.LOCK_EX)  # (made once; held through the RUN where it is not shared)
-    try:
-        os.mkdir(path, 0o700)
-        os.chown(path, *owner)
-        os.chmod(path, mode)
-    except FileExistsError:
-        pass
-    if not locked:
-        fcntl.flock(lock, fcntl.LOCK_UN)
+    return os.path.join(base, hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:32])
+
+
+def _cache_dir(ctx: Context, ident: str, owner: tuple[int, int], mode: int) -> str:
+    """A cache mount's directory, build-mounts/HASH of the store, made owned by owner with mode
+    the first time (as a directory made aside, then renamed: none is left half made)."""
+    import shutil
+    import tempfile
+
+    path = _cache_path(ctx, ident)
+    if not os.path.isdir(path):
+        made = tempfile.mkdtemp(prefix=".made-", dir=os.path.dirname(path))
+        try:
+            os.chown(made, *owner)
+            os.chmod(made, mode)
+            os.rename(made, path)
+        except OSError:
+            shutil.rmtree(made, ignore_errors=True)
+            if not os.path.isdir(path):  # (another build's made it meanwhile: that one)
+                raise
     return path
+
+
+def _hold_cache(ctx: Context, ident: str, stack: contextlib.ExitStack) -> None:
+    """The cache mount ident held for this RUN alone (sharing=locked; private is taken as locked)."""
+    import fcntl
+
+    lock = os.open(_cache_path(ctx, ident) + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    stack.callback(os.close, lock)
+    fcntl.flock(lock, fcntl.LOCK_EX)
 
 
 def _run_and_commit(ctx: Context, state: _Built, instruction: Instruction, argv: list[str], network: str,
@@ -733,7 +761,11 @@ def _owner(ctx: Context, state: _Built, chown: str, at: str) -> tuple[int, int]:
     user, _, group = chown.partition(":")
     if user.isdigit() and (not group or group.isdigit()):
         uid = int(user)
-        return uid, int(group) if group else uid
+        gid = int(group) if group else uid
+        if max(uid, gid) > 0xFFFFFFFE:  # (-1 is no owner to chown(2))
+            raise DockerfileError(f"{at}: {chown}: an owner of 32 bits, less 1, is the largest",
+                                  hint="give a uid and gid below 4294967295")  # fmt: skip
+        return uid, gid
     if state.image is None:
         raise DockerfileError(f"{at}: --chown={chown}: a scratch stage has no /etc/passwd to read names from",
                               hint="give numbers: --chown=1000:1000")  # fmt: skip

@@ -129,6 +129,10 @@ def test_a_failed_step_names_its_line_and_leaves_no_container(sdc: Sdc, image: s
     ("FROM bb\nADD evil.tar /x/\n", "Containerfile:2: evil.tar: archive member '../../escaped' climbs out"),
     ("FROM bb\nADD evil-link.tar /x/\n", "evil-link.tar: archive member 'up/tmp/escaped' goes through a symlink"),
     ("FROM bb\nARG A=$A$A\nRUN test -z \"$A\"\n", ""),
+    ("FROM bb\nRUN --mount=type=cache,target=// true\n", "RUN --mount target='//': sdc mounts on a path below /"),
+    ("FROM bb\nRUN --mount=type=cache,id=x,target=/a,sharing=locked --mount=type=cache,id=x,target=/b,sharing=locked "
+     "--mount=type=cache,id=x,target=/c,sharing=private true\n", ""),  # (one lock: no wait on itself)
+    ("FROM bb\nUSER 99999999999\nWORKDIR /x\n", "99999999999: an owner of 32 bits, less 1, is the largest"),
     ("FROM bb\nCOPY tool.sh README.md /x\n", "the destination must be a directory and end with a /"),
     ("FROM bb\nCOPY link/passwd /x\n", "not found in the build context"),
 ])  # fmt: skip
@@ -235,3 +239,23 @@ def test_run_mounts_a_cache_the_context_and_a_stage(sdc: Sdc, image: str, contex
     finally:
         for b in built:
             sdc("rmi", b)
+
+
+def test_intermediate_images_are_hidden_kept_by_image_prune_and_gone_with_builder_prune(fresh_sdc: Sdc,
+                                                                                          busybox_tar: Path) -> None:
+    sdc = fresh_sdc
+    sdc.ok("import", str(busybox_tar), "bb")
+    steps = "FROM bb\nRUN echo 1 > /1\nRUN echo 2 > /2\nRUN --mount=type=cache,target=/c echo 3 > /3\n"
+    built = sdc.ok("build", "-q", "-", input=steps.encode(), timeout=300).strip()
+    shown, every = sdc.ok("images", "-q", "--no-trunc").split(), sdc.ok("images", "-aq", "--no-trunc").split()
+    assert built in shown and len(shown) == 2 and len(every) == 4, (shown, every)  # (bb; 3 steps', the last the result)
+    assert sdc.ok("image", "prune", "-f").splitlines()[0] == f"Deleted: {built}"  # (an unnamed result: dangling)
+    assert sorted(sdc.ok("images", "-aq", "--no-trunc").split()) == sorted(set(every) - {built})
+    again = sdc.ok("build", "-", input=steps.encode(), timeout=300)  # (its steps' images: kept, the cache's)
+    assert [("CACHED" in line) for line in again.splitlines() if " RUN " in line] == [True, True, False], again
+    assert (sdc.root / "build-mounts").is_dir()
+    out = sdc.ok("builder", "prune", "-f")
+    assert out.count("Deleted: ") == 2 and "Total reclaimed space" in out, out  # (the result stays: a user's image)
+    assert len(sdc.ok("images", "-aq").split()) == 2 and not (sdc.root / "build-mounts").exists()
+    cold = sdc.ok("build", "-", input=steps.encode(), timeout=300)
+    assert "CACHED" not in cold, cold

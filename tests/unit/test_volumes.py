@@ -94,7 +94,8 @@ def test_the_way_to_an_idmapped_volume_has_no_link(root_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("text", ["", ":", "/x:", ":/y", "/x:/y:ro:z", "/x:/y:,x", "/x:/y:Q", "data", "a:/y",
-                                  "data:y", "data:/", "data:/a/../b", "-x:/y", "/x:/y:idmap,U,ro,rw", "d@t:/y"])
+                                  "data:y", "data:/", "data://", "/x:///", "data:/a/../b", "-x:/y",
+                                  "/x:/y:idmap,U,ro,rw", "d@t:/y"])
 def test_malformed_volumes_are_refused(text: str) -> None:
     with pytest.raises(UsageError):
         parse_any(text)
