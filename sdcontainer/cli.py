@@ -184,7 +184,9 @@ TlsVerify = Annotated[
 
 # Boolean flags that Docker and Podman users give a value (--pause=false), by command.
 VALUED_BOOLS = {"pull": ("--tls-verify",), "push": ("--tls-verify",), "login": ("--tls-verify",),
-                "commit": ("--pause",), "build": ("--rm", "--pull", "--no-cache", "--force-rm")}  # fmt: skip
+                "commit": ("--pause",),
+                "build": ("--rm", "--pull", "--no-cache", "--force-rm", "--squash", "--squash-all",
+                          "--layers")}  # fmt: skip
 
 
 def _bool_flags(argv: list[str]) -> list[str]:
@@ -1415,13 +1417,19 @@ def build(
     force_rm: Annotated[bool, typer.Option("--force-rm/--no-force-rm", help="Remove a failed step's container "
                                            "whatever --rm says")] = False,
     network: Annotated[str, typer.Option("--network", help="RUN's network: sdc's default, none or host")] = "",
+    squash: Annotated[bool, typer.Option("--squash/--no-squash", help="The image's new layers made one")] = False,
+    squash_all: Annotated[bool, typer.Option("--squash-all/--no-squash-all", help="All the image's layers, its "
+                                             "base's too, made one")] = False,
+    layers: Annotated[bool, typer.Option("--layers/--no-layers", help="Cache each step (--layers=false: none "
+                                         "cached, each stage one layer over its base)")] = True,
 ) -> None:
     """Build an image from a Containerfile (Dockerfile): each step a layer, cached by content."""
     from sdcontainer.build import command as build_cases
 
     image = build_cases.build(_sdc(ctx), context, file=file, tags=tag or [], build_args=build_arg or [],
                               target=target, no_cache=no_cache, pull=pull, quiet=quiet, labels=label or [],
-                              remove=rm, force_remove=force_rm, network=network)  # fmt: skip
+                              remove=rm, force_remove=force_rm, network=network,
+                              squash="all" if squash_all else "new" if squash else "", layers=layers)  # fmt: skip
     if iidfile:
         from sdcontainer.files import write_atomically
 

@@ -57,6 +57,8 @@ class Options:
     labels: Mapping[str, str] = field(default_factory=dict)
     network: str = ""  # RUN's default network: "" (sdc's default), none or host
     where: str = "Containerfile"
+    squash: str = ""  # "new": the target's new layers made one (--squash); "all": all its layers (--squash-all)
+    layers: bool = True  # False: no step cached, and each stage one layer over its base (--layers=false)
 
 
 class Progress:
@@ -106,6 +108,8 @@ class _Build:
     escape: str
     built: dict[int, Image] = field(default_factory=dict)  # each stage's image, by its index
     used: set[str] = field(default_factory=set)  # the build args an ARG took
+    steps: set[str] = field(default_factory=set)  # the IDs of the step images it made (--layers=false: removed)
+    unsquashed: set[str] = field(default_factory=set)  # those of stages' images before squashed (removed)
 
 
 def build(ctx: Context, containerfile: bytes, context_dir: str | None, options: Options, progress: Progress) -> Image:
@@ -130,6 +134,8 @@ def build(ctx: Context, containerfile: bytes, context_dir: str | None, options: 
     finally:
         if context is not None:
             context.close()
+    if run.unsquashed or not options.layers:
+        _remove_steps(ctx, (run.unsquashed | (set() if options.layers else run.steps)) - {str(image.id)})
     from sdcontainer.images import buildcache
 
     buildcache.record_result(ctx.paths, image)  # (no intermediate image: `images` shows it)
@@ -196,7 +202,17 @@ def _build_stage(run: _Build, stage: Stage) -> Image:
     run.used |= state.scope.used
     if options.labels and stage.index == made.target.index:
         state.scope.config["Labels"] = {**(state.scope.config.get("Labels") or {}), **options.labels}
-    return _finish(ctx, state, at)
+    finished = _finish(ctx, state, at)
+    squash = options.squash if stage.index == made.target.index else ""
+    if squash or not options.layers:
+        # (--layers=false: each stage one layer over its base, as Buildah commits it; --squash: the
+        # target's; --squash-all: one layer of all its files)
+        below = None if squash == "all" else image
+        if below is None or finished.layers != below.layers:
+            if str(finished.id) not in run.steps:  # (the stage's image before: no cache entry, removed)
+                run.unsquashed.add(str(finished.id))
+            finished = _squashed(ctx, below, finished)
+    return finished
 
 
 def _from_node(stage: Stage) -> Any:
@@ -286,14 +302,75 @@ def _key(state: _Built, *parts: object) -> str:
 def _cached(ctx: Context, key: str, options: Options) -> Image | None:
     from sdcontainer.images import buildcache as cache
 
-    return None if options.no_cache else cache.lookup(ctx.paths, key)
+    return None if options.no_cache or not options.layers else cache.lookup(ctx.paths, key)
+
+
+def _record(run: _Build, key: str, image: Image) -> None:
+    """image the step's cache entry (none with --layers=false: the step's image is removed then)."""
+    from sdcontainer.images import buildcache as cache
+
+    run.steps.add(str(image.id))
+    if run.options.layers:
+        cache.record(run.ctx.paths, key, image)
+
+
+def _squashed(ctx: Context, below: Image | None, image: Image) -> Image:
+    """image as below's layers and one more of what image's files add to below's (all its files
+    where below is None), its config's history as said, less the layers squashed."""
+    from sdcontainer.images import archive, store
+    from sdcontainer.layers import DEFAULT_MAX_SIZE, write_changes, write_root
+    from sdcontainer.storage.changes import changes
+
+    driver = ctx.driver()
+    with driver.spool() as tar, driver.layer_view(image.top_layer) as new:
+        if below is None:
+            fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                write_root(fd, tar)
+            finally:
+                os.close(fd)
+        else:
+            with driver.layer_view(below.top_layer) as old:
+                write_changes(new, [(kind.value, path) for kind, path in changes(old, new, None)], tar)
+        tar.seek(0)
+        parent = below.top_layer if below is not None else None
+        chain, digests, _ = store.add_layer(ctx.paths, driver, parent, tar, max_size=DEFAULT_MAX_SIZE)
+    config = json.loads(json.dumps(image.config))
+    kept = len(below.layers) if below is not None else 0
+    config["rootfs"] = {"type": "layers", "diff_ids": [*config["rootfs"]["diff_ids"][:kept], str(digests.diff_id)]}
+    history: list[dict[str, Any]] = []
+    seen, last = 0, -1
+    for entry in config.get("history") or []:  # (the squashed layers' entries: empty, but the last's)
+        if not entry.get("empty_layer"):
+            seen += 1
+            if seen > kept:
+                entry, last = {**entry, "empty_layer": True}, len(history)
+        history.append(entry)
+    if last >= 0:
+        history[last].pop("empty_layer")
+    config["history"] = history
+    layers = (*below.layers, chain) if below is not None else (chain,)
+    return archive.publish(ctx.paths, driver, archive.config_bytes(config), layers, names=[])
+
+
+def _remove_steps(ctx: Context, ids: set[str]) -> None:
+    """The images a build made and needs no more (--layers=false: its steps'; squashed ones)
+    removed, where nothing holds them."""
+    from sdcontainer import containers, images, records
+
+    with records.removing(ctx.paths):
+        for image, names in images.list_images(ctx.paths, strict=True):
+            if str(image.id) not in ids or names:
+                continue
+            with records.locked(ctx.paths):
+                if str(image.id) not in {c.image_id for c in containers.list_containers(ctx.paths)}:
+                    images.delete_image(ctx.paths, ctx.driver(), image)
 
 
 def _layer_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction, key: str, place: tuple[int, int],
                 change: Callable[[Path], None], cacheable: Callable[[], bool] = lambda: True) -> None:  # fmt: skip
     """A step that changes files by change(root of a writable copy of the parent's files): cached,
     else done and committed (and cached, where cacheable() says so once it is done)."""
-    from sdcontainer.images import buildcache as cache
 
     if (hit := _cached(run.ctx, key, run.options)) is not None:
         run.progress.step(stage, *place, instruction, "CACHED")
@@ -302,7 +379,9 @@ def _layer_step(run: _Build, stage: Stage, state: _Built, instruction: Instructi
     run.progress.step(stage, *place, instruction)
     image = _commit_files(run.ctx, state, instruction, change)
     if cacheable():
-        cache.record(run.ctx.paths, key, image)
+        _record(run, key, image)
+    else:
+        run.steps.add(str(image.id))
     _advance(state, image)
 
 
@@ -502,7 +581,6 @@ def _chomped(doc: Heredoc) -> str:
 
 
 def _run_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction, place: tuple[int, int]) -> None:
-    from sdcontainer.images import buildcache as cache
 
     ctx, options, progress = run.ctx, run.options, run.progress
     if state.image is None:
@@ -525,7 +603,7 @@ def _run_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction
         for ident in sorted({m.lock for m in mounts if m.lock}):  # (in one order: no two builds wait on each other)
             _hold_cache(ctx, ident, stack)
         image = _run_and_commit(ctx, state, instruction, argv, network, options, volumes, [m.target for m in mounts])
-    cache.record(ctx.paths, key, image)
+    _record(run, key, image)
     _advance(state, image)
 
 

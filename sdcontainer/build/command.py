@@ -22,7 +22,7 @@ MAX_CONTAINERFILE = 4 << 20
 def build(ctx: Context, context: str, *, file: str | None = None, tags: Sequence[str] = (),
           build_args: Sequence[str] = (), target: str = "", no_cache: bool = False, pull: bool = False,
           quiet: bool = False, labels: Sequence[str] = (), remove: bool = True, force_remove: bool = False,
-          network: str = "") -> Image:  # fmt: skip
+          network: str = "", squash: str = "", layers: bool = True) -> Image:  # fmt: skip
     from sdcontainer import images
     from sdcontainer.build.builder import Options, Progress
     from sdcontainer.build.builder import build as run_build
@@ -37,7 +37,7 @@ def build(ctx: Context, context: str, *, file: str | None = None, tags: Sequence
     data, where = _containerfile(file, context_dir)
     options = Options(tags=tuple(tags), build_args=_build_args(build_args), target=target, no_cache=no_cache,
                       pull=pull, remove=remove, force_remove=force_remove, labels=_labels(labels), network=network,
-                      where=where)  # fmt: skip
+                      where=where, squash=squash, layers=layers)  # fmt: skip
     with _quieted(quiet):
         return run_build(ctx, data, context_dir, options, Progress(None if quiet else sys.stdout))
 

@@ -259,3 +259,28 @@ def test_intermediate_images_are_hidden_kept_by_image_prune_and_gone_with_builde
     assert len(sdc.ok("images", "-aq").split()) == 2 and not (sdc.root / "build-mounts").exists()
     cold = sdc.ok("build", "-", input=steps.encode(), timeout=300)
     assert "CACHED" not in cold, cold
+
+
+def test_squash_squash_all_and_no_layers(fresh_sdc: Sdc, busybox_tar: Path) -> None:
+    sdc = fresh_sdc
+    sdc.ok("import", str(busybox_tar), "bb")
+    steps = b"FROM bb\nRUN echo 1 > /1\nENV A=1\nRUN echo 2 > /2 && rm /bin/vi\nCMD [\"cat\", \"/1\", \"/2\"]\n"
+
+    def built(*flags: str) -> tuple[str, int, str]:
+        image = sdc.ok("build", "-q", *flags, "-", input=steps, timeout=300).strip()
+        info = _inspect(sdc, image)
+        assert "A=1" in info["Config"]["Env"]
+        out = sdc.ok("run", "--rm", image) + sdc("run", "--rm", image, "ls", "/bin/vi").stdout
+        return image, len(info["RootFS"]["Layers"]), out
+
+    layered = built()
+    assert layered[1:] == (3, "1\n2\n")
+    squashed = built("--squash")
+    assert squashed[1:] == (2, "1\n2\n") and squashed[0] != layered[0]
+    assert built("--squash-all")[1:] == (1, "1\n2\n")
+    before = set(sdc.ok("images", "-aq", "--no-trunc").split())
+    flat = built("--layers=false")
+    assert flat[1:] == (2, "1\n2\n")
+    assert set(sdc.ok("images", "-aq", "--no-trunc").split()) == before | {flat[0]}  # (no step image kept)
+    again = sdc.ok("build", "--layers=false", "-", input=steps, timeout=300)
+    assert "CACHED" not in again, again

@@ -105,6 +105,9 @@ PLAIN = {  # Podman 4.3.1's Containerfile: the same steps without heredocs and R
     "RUN --network=none [": "RUN [",
 }
 TARGETS = ("base", "child", "runtime", "bare")
+CASES = {target: (target,) for target in TARGETS} | {
+    "runtime-squashed": ("runtime", "--squash"), "child-squashed-all": ("child", "--squash-all"),
+    "runtime-no-layers": ("runtime", "--layers=false")}  # fmt: skip
 CAPABILITY = bytes.fromhex("0100000200040000000000000000000000000000")  # cap_net_bind_service, permitted
 
 
@@ -165,10 +168,10 @@ def podman_images(podman: Podman, context: Path, tmp_path_factory: pytest.TempPa
     """Each target built once by podman (the suite's drivers each compare sdc's with it), saved."""
     out = tmp_path_factory.mktemp("podman-images")
     saved = {}
-    for target in TARGETS:
-        podman.build(context, "--target", target, "-t", f"localhost/cmp-{target}")
-        saved[target] = out / f"{target}.tar"
-        podman.ok("save", "--format", "docker-archive", "-o", str(saved[target]), f"localhost/cmp-{target}")
+    for case, (target, *flags) in CASES.items():
+        podman.build(context, "--target", target, *flags, "-t", f"localhost/cmp-{case}")
+        saved[case] = out / f"{case}.tar"
+        podman.ok("save", "--format", "docker-archive", "-o", str(saved[case]), f"localhost/cmp-{case}")
     return saved
 
 
@@ -225,24 +228,33 @@ def _differences(ours: dict[str, Entry], theirs: dict[str, Entry]) -> list[str]:
     return said
 
 
-@pytest.mark.parametrize("target", TARGETS)
+def _layers(archive: Path) -> int:
+    with tarfile.open(archive) as outer:
+        [manifest] = json.load(outer.extractfile("manifest.json"))  # type: ignore[arg-type]
+    return len(manifest["Layers"])
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_the_same_image_as_podman_build(sdc: Sdc, image: str, context: Path, podman_images: dict[str, Path],
-                                        target: str, tmp_path: Path) -> None:  # fmt: skip
-    tag = f"localhost/cmp-{target}"
-    sdc.ok("build", "--network", "none", "--target", target, "-t", tag, str(context), timeout=300)
+                                        case: str, tmp_path: Path) -> None:  # fmt: skip
+    target, *flags = CASES[case]
+    tag = f"localhost/cmp-{case}"
+    sdc.ok("build", "--network", "none", "--target", target, *flags, "-t", tag, str(context), timeout=300)
     try:
         sdc.ok("save", "--format", "docker-archive", "-o", str(tmp_path / "sdc.tar"), tag)
     finally:
         sdc.ok("rmi", tag)
-    ours, theirs = root_filesystem(tmp_path / "sdc.tar"), root_filesystem(podman_images[target])
+    if flags:  # (--squash, --squash-all, --layers=false: as many layers as podman's)
+        assert _layers(tmp_path / "sdc.tar") == _layers(podman_images[case])
+    ours, theirs = root_filesystem(tmp_path / "sdc.tar"), root_filesystem(podman_images[case])
     for path in PODMAN_ONLY & set(theirs) - set(ours):  # (empty, or not Buildah's mount points)
         assert theirs.pop(path)[4] == 0, path
     for path in SDC_ONLY & set(ours) - set(theirs):
         assert ours.pop(path)[0] == tarfile.DIRTYPE, path
     assert _differences(ours, theirs) == []
     assert len(ours) > (3 if target == "bare" else 250)  # (busybox's applets: the files compared)
-    assert image_config(tmp_path / "sdc.tar") == image_config(podman_images[target])
-    if target == "base":
+    assert image_config(tmp_path / "sdc.tar") == image_config(podman_images[case])
+    if case == "base":
         caps = ours["usr/local/bin/caps"][7]
         assert ("SCHILY.xattr.user.note", "kept") in caps and len(caps) == 2  # type: ignore[operator,arg-type]
         assert ours["out/hard"][8] == ("out/hard", "out/tool") and ours["out/hard"][1] == "0o4755"
