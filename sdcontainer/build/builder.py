@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 import stat
 import tarfile
 import threading
@@ -782,6 +783,8 @@ def _run_and_commit(ctx: Context, state: _Built, instruction: Instruction, argv:
 
 
 def _copy_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction, place: tuple[int, int]) -> None:
+    from sdcontainer.build import fetch
+
     ctx, context = run.ctx, run.context
     scope, at = state.scope, instruction.at
     values = [scope.word(v, at) for v in instruction.values]
@@ -794,9 +797,15 @@ def _copy_step(run: _Build, stage: Stage, state: _Built, instruction: Instructio
     target = posixpath.normpath(posixpath.join(scope.config.get("WorkingDir") or "/", dest))
     source_from = instruction.flag("from")
     reader: _ContextReader
+    urls = instruction.keyword == "add" and any(fetch.is_url(source) for source in sources)
     if instruction.heredocs:
         reader = _heredoc_reader(ctx, state.scope, instruction, sources)
         sources = [doc.name for doc in instruction.heredocs]
+    elif urls:
+        if not all(fetch.is_url(source) for source in sources):
+            raise DockerfileError(f"{at}: ADD of URLs and other sources together is not taken by sdc",
+                                  hint="ADD the URLs in a step of their own")  # fmt: skip
+        reader, sources = _url_reader(run, instruction, sources)
     elif source_from:
         reader = _stage_reader(run, stage, scope.word(source_from, at), at)
     else:
@@ -805,14 +814,15 @@ def _copy_step(run: _Build, stage: Stage, state: _Built, instruction: Instructio
                                   hint="build from a directory: sdc build DIR")  # fmt: skip
         reader = _ContextReader(context)
     if instruction.keyword == "add" and any("://" in s for s in sources):
-        raise DockerfileError(f"{at}: ADD of a URL is not taken by sdc yet", hint="fetch it in a RUN step")
+        raise DockerfileError(f"{at}: ADD of {sources[0][:200]}: sdc fetches http and https URLs alone",
+                              hint="give an http:// or https:// URL")  # fmt: skip
     with reader:
         resolved = [r for s in sources for r in reader.resolve(s, at)]
         if len(resolved) > 1 and not slash:
             raise DockerfileError(f"{at}: when using {command} with more than one source file, the destination "
                                   "must be a directory and end with a /", hint=f"write {command} SRC... {dest}/")
         digest = reader.content_hash(resolved)
-        unpack = instruction.keyword == "add"
+        unpack = instruction.keyword == "add" and not urls  # (a URL's archive is not unpacked: Docker's rule)
         key = _key(state, instruction.keyword, [(r.path, r.name) for r in resolved], target, slash, chown, chmod,
                    digest, unpack)  # fmt: skip
         owner = _owner(ctx, state, chown, at) if chown else (0, 0)
@@ -902,26 +912,22 @@ class _StageReader(_ContextReader):
         self.stack.close()
 
 
-class _HeredocReader(_ContextReader):
-    """COPY <<EOF /dest: the heredocs as files of a directory of their own, each named as its
-    heredoc (its content's variables expanded where its name was not quoted, as BuildKit does)."""
+class _MadeReader(_ContextReader):
+    """Files made for the step in a directory of their own (fill makes them in it), read as a
+    context: COPY <<EOF's heredocs, ADD URL's fetched files."""
 
-    def __init__(self, ctx: Context, files: dict[str, str]) -> None:
+    def __init__(self, ctx: Context, fill: Callable[[str], None]) -> None:
         self.ctx = ctx
-        self.files = files
+        self.fill = fill
         self.stack = contextlib.ExitStack()
 
-    def __enter__(self) -> _HeredocReader:
+    def __enter__(self) -> _MadeReader:
         import shutil
         import tempfile
 
-        directory = tempfile.mkdtemp(prefix="heredoc-", dir=self.ctx.driver().tmp)
+        directory = tempfile.mkdtemp(prefix="made-", dir=self.ctx.driver().tmp)
         self.stack.callback(shutil.rmtree, directory, True)
-        for name, content in self.files.items():
-            path = os.path.join(directory, name)
-            with open(path, "x", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(content)
-            os.chmod(path, 0o644)
+        self.fill(directory)
         self.context = self.stack.enter_context(BuildContext(directory, ignore_file=False))
         return self
 
@@ -929,7 +935,43 @@ class _HeredocReader(_ContextReader):
         self.stack.close()
 
 
-def _heredoc_reader(ctx: Context, scope: Scope, instruction: Instruction, sources: Sequence[str]) -> _HeredocReader:
+def _url_reader(run: _Build, instruction: Instruction, urls: Sequence[str]) -> tuple[_MadeReader, list[str]]:
+    """ADD URL...: the URLs fetched (each time: the cache key holds their contents' hash), each a
+    file of mode 0600 named by its URL's last component, its time the server's Last-Modified;
+    --checksum checked. The reader, and the files' names as sources."""
+    from sdcontainer.build import fetch
+    from sdcontainer.layers import DEFAULT_MAX_SIZE
+
+    at = instruction.at
+    if run.options.network == "none":
+        raise DockerfileError(f"{at}: ADD of a URL in a build with --network none", hint="fetch it in another build")
+    checksum = instruction.flag("checksum")
+    if checksum and (not checksum.startswith("sha256:") or not re.fullmatch(r"[0-9a-f]{64}", checksum[7:])):
+        raise DockerfileError(f"{at}: ADD --checksum={checksum[:80]}: sdc checks sha256:HEX",
+                              hint="give the file's sha256:HEX")  # fmt: skip
+    if checksum and len(urls) != 1:
+        raise DockerfileError(f"{at}: ADD --checksum with more than one source", hint="ADD each URL in a step")
+    names = [fetch.name_of(url, at) for url in urls]
+    if len(set(names)) != len(names):
+        raise DockerfileError(f"{at}: ADD of URLs that name one file twice", hint="ADD each URL in a step")
+
+    def fill(directory: str) -> None:
+        for url, name in zip(urls, names, strict=True):
+            path = os.path.join(directory, name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                got = fetch.fetch(url, out, at=at, max_size=DEFAULT_MAX_SIZE)
+            if checksum and got.digest != checksum:
+                raise DockerfileError(f"{at}: ADD {url[:200]}: its checksum is {got.digest}, not {checksum}",
+                                      hint="check the URL and the checksum")  # fmt: skip
+            os.chmod(path, 0o600)
+            if got.mtime is not None:
+                os.utime(path, (got.mtime, got.mtime))
+
+    return _MadeReader(run.ctx, fill), names
+
+
+def _heredoc_reader(ctx: Context, scope: Scope, instruction: Instruction, sources: Sequence[str]) -> _MadeReader:
     from sdcontainer.build.dockerfile import HEREDOC
     from sdcontainer.build.shell import Lexer, ShellError
 
@@ -952,7 +994,15 @@ def _heredoc_reader(ctx: Context, scope: Scope, instruction: Instruction, source
             except ShellError as exc:
                 raise DockerfileError(f"{at}: heredoc {name}: {exc}", hint="check its ${...}") from None
         files[name] = content
-    return _HeredocReader(ctx, files)
+
+    def fill(directory: str) -> None:
+        for name, content in files.items():
+            path = os.path.join(directory, name)
+            with open(path, "x", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(content)
+            os.chmod(path, 0o644)
+
+    return _MadeReader(ctx, fill)
 
 
 def _stage_reader(run: _Build, stage: Stage, ref: str, at: str) -> _StageReader:

@@ -8,7 +8,7 @@ variables (ADD, COPY, ENV, EXPOSE, FROM, LABEL, STOPSIGNAL, USER, VOLUME, WORKDI
 default values; RUN, CMD and ENTRYPOINT leave them to the shell, as Docker does).
 
 A flag sdc does not do is an error naming it and the line, never ignored: COPY --link,
---parents, --exclude; ADD --checksum, --keep-git-dir, --link, --exclude, --unpack; RUN
+--parents, --exclude; ADD --keep-git-dir, --link, --exclude, --unpack; RUN
 --security, and --mount of another type than cache or bind.
 """
 
@@ -38,7 +38,6 @@ NOT_DONE = {
     ("copy", "parents"): "sdc does not keep the sources' parent directories (BuildKit's labs feature)",
     ("copy", "exclude"): "sdc does not take --exclude yet: use .containerignore",
     ("add", "exclude"): "sdc does not take --exclude yet: use .containerignore",
-    ("add", "checksum"): "sdc does not check an ADD's checksum yet: fetch it in a RUN and check it there",
     ("add", "keep-git-dir"): "sdc does not ADD git repositories",
     ("add", "unpack"): "sdc unpacks a local archive always and a URL's never, as Docker does",
     ("run", "security"): "sdc runs every RUN as it runs containers: no insecure mode",

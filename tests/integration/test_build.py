@@ -5,9 +5,11 @@ and failures that leave nothing behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -284,3 +286,72 @@ def test_squash_squash_all_and_no_layers(fresh_sdc: Sdc, busybox_tar: Path) -> N
     assert set(sdc.ok("images", "-aq", "--no-trunc").split()) == before | {flat[0]}  # (no step image kept)
     again = sdc.ok("build", "--layers=false", "-", input=steps, timeout=300)
     assert "CACHED" not in again, again
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTP server on the test host's loopback, serving a directory: (its base URL, the directory)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    served = tmp_path / "served"
+    served.mkdir()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)], cwd=served,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        for _ in range(100):
+            with socket.socket() as s, contextlib.suppress(OSError):
+                s.connect(("127.0.0.1", port))
+                break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", served
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_add_fetches_urls(sdc: Sdc, image: str, context: Path, web: tuple[str, Path]) -> None:
+    import hashlib
+
+    base, served = web
+    (served / "data.txt").write_text("fetched\n")
+    with tarfile.open(served / "arch.tar", "w") as tar:
+        tar.addfile(tarfile.TarInfo("inside"))
+    checksum = "sha256:" + hashlib.sha256(b"fetched\n").hexdigest()
+    (context / "Containerfile").write_text(f"""FROM bb
+ADD {base}/data.txt /fetched/
+ADD --checksum={checksum} {base}/data.txt /named.txt
+ADD --chown=65534:65534 {base}/arch.tar /arch/
+""")
+    proc = sdc("build", "-q", "--network", "host", str(context), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    built = proc.stdout.strip()
+    try:
+        listing = sdc.ok("run", "--rm", built, "ls", "-ln", "/fetched/data.txt", "/named.txt", "/arch/arch.tar")
+        modes = [(line.split()[0], line.split()[2]) for line in listing.splitlines()]
+        assert modes == [("-rw-------", "65534"), ("-rw-------", "0"), ("-rw-------", "0")], listing  # (not unpacked)
+        assert sdc.ok("run", "--rm", built, "cat", "/fetched/data.txt", "/named.txt") == "fetched\nfetched\n"
+        again = sdc.ok("build", "--network", "host", str(context), timeout=300)  # (fetched again: the same)
+        assert all("CACHED" in line for line in again.splitlines() if " ADD " in line), again
+        (served / "data.txt").write_text("changed\n")
+        changed = sdc("build", "--network", "host", str(context), timeout=300)
+        assert changed.returncode != 0 and "its checksum is sha256:" in changed.stderr, changed.stderr
+        assert "Containerfile:3: ADD" in changed.stderr and len(changed.stderr.strip().splitlines()) == 1
+    finally:
+        sdc("rmi", built)
+    for containerfile, said in [
+        (f"FROM bb\nADD {base}/missing /x\n", "the server replied 404"),
+        (f"FROM bb\nADD {base}/ /x\n", "its URL names no file to make"),
+        ("FROM bb\nADD ftp://example.org/x /x\n", "sdc fetches http and https URLs alone"),
+    ]:
+        (context / "Containerfile").write_text(containerfile)
+        proc = sdc("build", "--network", "host", str(context), timeout=300)
+        assert proc.returncode != 0 and said in proc.stderr, proc.stderr
+    (context / "Containerfile").write_text(f"FROM bb\nADD {base}/data.txt /x\n")
+    proc = sdc("build", "--network", "none", str(context), timeout=300)
+    assert proc.returncode != 0 and "ADD of a URL in a build with --network none" in proc.stderr, proc.stderr

@@ -50,7 +50,6 @@ def test_stages_and_what_a_target_needs() -> None:
     ("FROM a\nRUN --mount=type=cache x\n", "RUN --mount needs a target"),
     ("FROM a\nRUN --mount=type=cache,target=/c,bogus=1 x\n", "unknown field 'bogus'"),
     ("FROM a\nRUN --security=insecure x\n", "RUN --security is not taken"),
-    ("FROM a\nADD --checksum=sha256:00 x y\n", "ADD --checksum is not taken"),
     ("FROM a\nCOPY onlyone\n", "COPY requires at least two arguments"),
     ("FROM a\nSHELL /bin/sh -c\n", "SHELL requires the arguments to be in JSON form"),
     ("FROM a\nHEALTHCHECK --interval=1s NONE\n", "HEALTHCHECK NONE takes no arguments or flags"),
