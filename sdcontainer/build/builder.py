@@ -566,12 +566,50 @@ def run_argv(scope: Scope, instruction: Instruction) -> list[str]:
 
     alone = HEREDOC.match(command.strip())
     if len(docs) == 1 and alone and alone.group(3).strip("'\"") == docs[0].name:
-        script = _chomped(docs[0])
-        if script.startswith("#!"):
-            raise DockerfileError(f"{instruction.at}: a RUN heredoc with its own interpreter (#!) is not taken by "
-                                  "sdc yet", hint="run the interpreter with the heredoc: RUN python3 <<EOF")
-        return [*shell, script]
+        if (script := _script(instruction)) is not None:
+            return [posixpath.join(PIPES, script[0])]
+        return [*shell, _chomped(docs[0])]
     return [*shell, command + "".join(f"\n{doc.content}{doc.name}" for doc in docs)]
+
+
+PIPES = "/dev/pipes"  # where a RUN heredoc with its own interpreter is, a file (BuildKit's place)
+
+
+def _script(instruction: Instruction) -> tuple[str, str] | None:
+    """A RUN that is one heredoc starting with #!: its name and content, run as a program of its
+    own (BuildKit writes it to /dev/pipes/NAME, mode 0755, and runs that)."""
+    from sdcontainer.build.dockerfile import HEREDOC
+
+    docs = instruction.heredocs
+    if instruction.node.json or len(docs) != 1 or not instruction.values:
+        return None
+    alone = HEREDOC.match(instruction.values[0].strip())
+    content = _chomped(docs[0])
+    if not alone or alone.group(3).strip("'\"") != docs[0].name or not content.startswith("#!"):
+        return None
+    if "/" in docs[0].name or docs[0].name in (".", ".."):
+        raise DockerfileError(f"{instruction.at}: a heredoc named {docs[0].name!r} makes no file name",
+                              hint="name it EOF")  # fmt: skip
+    return docs[0].name, content
+
+
+def _script_mount(run: _Build, name: str, content: str) -> _Mount:
+    """The script of a #! heredoc, a file of a directory of its own mounted on /dev/pipes, read-only."""
+
+    def made(stack: contextlib.ExitStack) -> str:
+        import shutil
+        import tempfile
+
+        directory = tempfile.mkdtemp(prefix="pipes-", dir=run.ctx.driver().tmp)
+        stack.callback(shutil.rmtree, directory, True)
+        os.chmod(directory, 0o755)
+        path = os.path.join(directory, name)
+        with open(path, "x", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(content)
+        os.chmod(path, 0o755)
+        return f"{directory}:{PIPES}:ro"
+
+    return _Mount(PIPES, ["script", name, content], made)
 
 
 def _chomped(doc: Heredoc) -> str:
@@ -592,6 +630,8 @@ def _run_step(run: _Build, stage: Stage, state: _Built, instruction: Instruction
     if network in ("", "default"):  # sdc's default network ($SDC_NETWORK's, where it is set, as run's)
         network = os.environ.get("SDC_NETWORK", "")
     mounts = [_mount(run, stage, state, text, instruction.at) for text in instruction.many("mount")]
+    if (script := _script(instruction)) is not None:
+        mounts.append(_script_mount(run, *script))
     key = _key(state, "RUN", argv, network, [[m.target, *m.key] for m in mounts])
     if (hit := _cached(ctx, key, options)) is not None:
         progress.step(stage, *place, instruction, "CACHED")

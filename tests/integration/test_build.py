@@ -66,6 +66,18 @@ def context(tmp_path: Path) -> Path:
     return root
 
 
+def _layer_names(sdc: Sdc, ref: str, work: Path) -> set[str]:
+    """The names of the files the image's layers hold (./ taken off)."""
+    sdc.ok("save", "--format", "docker-archive", "-o", str(work / "saved.tar"), ref)
+    names = set()
+    with tarfile.open(work / "saved.tar") as outer:
+        [manifest] = json.load(outer.extractfile("manifest.json"))  # type: ignore[arg-type]
+        for layer in manifest["Layers"]:
+            with tarfile.open(fileobj=outer.extractfile(layer)) as tar:
+                names |= {m.name.removeprefix("./") for m in tar}
+    return names
+
+
 def _inspect(sdc: Sdc, ref: str) -> dict:  # type: ignore[type-arg]
     [info] = json.loads(sdc.ok("image", "inspect", ref))
     return info  # type: ignore[no-any-return]
@@ -188,6 +200,10 @@ END
 COPY <<'RAW' /raw.txt
 kept as written: $WHO
 RAW
+RUN <<SCRIPT
+#!/bin/sh
+echo "run as $0 by $WHO" > /script
+SCRIPT
 """
 
 
@@ -197,8 +213,11 @@ def test_heredocs_in_run_and_copy(sdc: Sdc, image: str, context: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     built = proc.stdout.strip()
     try:
-        assert sdc.ok("run", "--rm", built, "cat", "/one", "/two", "/etc/motd", "/raw.txt") == \
-            "one\nbuilder\nmade by builder\nhello from builder\nkept as written: $WHO\n"  # fmt: skip
+        assert sdc.ok("run", "--rm", built, "cat", "/one", "/two", "/etc/motd", "/raw.txt", "/script") == \
+            "one\nbuilder\nmade by builder\nhello from builder\nkept as written: $WHO\n" \
+            "run as /dev/pipes/SCRIPT by builder\n"  # (a #! heredoc: a program of its own)  # fmt: skip
+        names = _layer_names(sdc, built, context.parent)
+        assert "script" in names and not any(n.startswith("dev/pipes") for n in names)  # (its mount: in no layer)
     finally:
         sdc("rmi", built)
 

@@ -32,8 +32,10 @@ def test_heredocs() -> None:
     assert _argv("RUN <<-EOF\n\techo tab\n\tEOF\n") == ["/bin/sh", "-c", "echo tab\n"]
     assert _argv("RUN cat <<EOF > /out\n$HOME\nEOF\n") == ["/bin/sh", "-c", "cat <<EOF > /out\n$HOME\nEOF"]
     assert _argv("RUN <<A sh && <<B sh\none\nA\ntwo\nB\n") == ["/bin/sh", "-c", "<<A sh && <<B sh\none\nA\ntwo\nB"]
-    with pytest.raises(DockerfileError, match="its own interpreter"):
-        _argv("RUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\n")
+    assert _argv("RUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\n") == ["/dev/pipes/EOF"]
+    assert _argv("RUN <<-PY\n\t#!/bin/sh\n\techo\n\tPY\n") == ["/dev/pipes/PY"]
+    with pytest.raises(DockerfileError, match="makes no file name"):
+        _argv("RUN <<'..'\n#!/bin/sh\n..\n")
 
 
 def test_a_copy_keeps_hard_links_and_xattrs_and_owns_what_it_makes(tmp_path: Path) -> None:
