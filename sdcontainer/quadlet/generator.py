@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 SEARCH_DIRS = (Path("/run/sdc/systemd"), Path("/etc/sdc/systemd"), Path("/usr/share/sdc/systemd"))
 DIRS_VARIABLE = "SDC_QUADLET_UNIT_DIRS"  # a ":"-separated list in place of SEARCH_DIRS (Podman's QUADLET_UNIT_DIRS)
 KINDS = {".container": ".service", ".kube": ".service", ".volume": "-volume.service", ".network": "-network.service",
-         ".pod": "-pod.service", ".image": "-image.service"}  # fmt: skip
-LATER = (".build", ".artifact")  # Podman's others: not yet sdc's
+         ".pod": "-pod.service", ".image": "-image.service", ".build": "-build.service"}  # fmt: skip
+LATER = (".artifact",)  # Podman's others: not yet sdc's
 HEADER = "# Made by sdc's Quadlet generator (`sdc quadlet --dryrun` shows it) from"
 PULL_TIMEOUT = 900  # s: a generated unit's TimeoutStartSec= (a [Service] line of the file's overrides it)
 GENERATOR = "sdc-generator"  # its file's name in systemd's generator directories
@@ -177,6 +177,8 @@ def _generate(path: Path, dirs: Sequence[Path], found: dict[str, Path] | None) -
         return _generate_resource(path, unit, settings, found)
     if path.suffix == ".image":
         return _generate_image(path, unit, settings, found)
+    if path.suffix == ".build":
+        return _generate_build(path, unit, settings, found)
     if path.suffix == ".pod":
         return _generate_pod(path, unit, _references(settings, found, dirs, section="Pod"), found, dirs)
     _refuse_in_other_sections(settings)
@@ -338,6 +340,7 @@ def _references(settings: list[Setting], found: dict[str, Path], dirs: Sequence[
     stopped with it, started after it."""
     import dataclasses
 
+    from sdcontainer.quadlet import build as quadlet_build
     from sdcontainer.quadlet import image, pod, resources
 
     out: list[Setting] = []
@@ -364,10 +367,11 @@ def _references(settings: list[Setting], found: dict[str, Path], dirs: Sequence[
             bound.append((unit, s))
             s = dataclasses.replace(s, value=f"container:{name}")
         elif s.section == section == "Container" and s.key == "Image" and \
-                quadlet_container.unquoted(s).value.endswith(".image"):  # fmt: skip
+                quadlet_container.unquoted(s).value.endswith((".image", ".build")):  # fmt: skip
             word = quadlet_container.unquoted(s).value
             needed.append((_unit_of(_found(word, s, found, dirs)), s))
-            s = dataclasses.replace(s, value=image.image_name(read_settings(found[word], dirs)))
+            made_by = image if word.endswith(".image") else quadlet_build
+            s = dataclasses.replace(s, value=made_by.image_name(read_settings(found[word], dirs)))
         elif s.section == section and s.key == "Network":
             s = dataclasses.replace(s, value=named(s.value, s))
         elif s.section == "Container" and s.key == "Volume":
@@ -453,9 +457,30 @@ def _generate_image(path: Path, unit: str, settings: list[Setting], found: dict[
     return _oneshot(path, unit, settings, "Image", declared, store=store, service_lines=commands)
 
 
+def _generate_build(path: Path, unit: str, settings: list[Setting], found: dict[str, Path]) -> Generated:
+    """A .build file's unit (quadlet/build.py): a oneshot that builds, and does not stay active
+    (Podman's: each start of a container that needs it builds again, from the cache)."""
+    from sdcontainer.api.run import sdc_argv
+    from sdcontainer.quadlet import build
+
+    _refuse_in_other_sections(settings, own="Build")
+    declared = build.read_build(settings, path=str(path))
+    settings = _dependencies(settings, found)
+    _check_install(settings, templated=unit.split(".")[0].endswith("@"))
+    store = _store(declared.global_args)
+    sdc = [_ours(w) for w in sdc_argv(store.root)]
+    commands = [f"TimeoutStartSec={PULL_TIMEOUT}"]
+    if declared.working_directory:
+        commands += [f"WorkingDirectory={declared.working_directory}"]
+    if declared.auth_file:
+        commands += [f"Environment={quote_words(['REGISTRY_AUTH_FILE=' + declared.auth_file])}"]
+    commands += [f"ExecStart={quote_words([*sdc, 'build', *declared.arguments, declared.context])}"]
+    return _oneshot(path, unit, settings, "Build", declared, store=store, service_lines=commands, remain=False)
+
+
 def _oneshot(path: Path, unit: str, settings: list[Setting], own: str, declared: Any, *, store: Paths,
              unit_lines: Sequence[str] = (), service_lines: Sequence[str] = (), wait_network: bool = True,
-             pod: str = "") -> Generated:  # fmt: skip
+             pod: str = "", remain: bool = True) -> Generated:  # fmt: skip
     """The unit of a .kube, .volume, .network, .image or .pod file: a oneshot that stays active
     (RemainAfterExit=) with service_lines its commands, the file's [Unit] and [Service] settings
     around sdc's as a .container's are, and [X-OWN] its own section, for `systemctl cat`."""
@@ -471,7 +496,7 @@ def _oneshot(path: Path, unit: str, settings: list[Setting], own: str, declared:
     lines += unit_lines
     service = [s for s in settings if s.section == "Service"]
     lines += ["", "[Service]", *(f"{s.key}={s.value}" for s in service if s.key == "ExecStartPre")]
-    lines += ["Type=oneshot", "RemainAfterExit=yes", "SyslogIdentifier=%N", *service_lines]
+    lines += ["Type=oneshot", *(["RemainAfterExit=yes"] if remain else []), "SyslogIdentifier=%N", *service_lines]
     lines += [f"{s.key}={s.value}" for s in service if s.key not in ("ExecStartPre", "Type")]
     skipped = ("Unit", "Service", own, "Quadlet")
     for section in dict.fromkeys(s.section for s in settings if s.section not in skipped):

@@ -31,7 +31,7 @@ def quadlet(sdc: Sdc) -> Iterator[Path]:
     yield UNITS
     made = set(UNITS.iterdir()) - before
     for path in made:
-        if path.suffix in (".container", ".kube", ".volume", ".network", ".pod", ".image"):
+        if path.suffix in (".container", ".kube", ".volume", ".network", ".pod", ".image", ".build"):
             stem = path.name.removesuffix(path.suffix)
             systemctl("stop", f"{stem}.service" if path.suffix in (".container", ".kube") else
                       f"{stem}-{path.suffix[1:]}.service")  # fmt: skip
@@ -334,3 +334,32 @@ def test_an_image_file_pulls_what_its_container_runs(sdc: Sdc, image: str, name:
         finally:
             systemctl("stop", f"{name}.service", f"{name}-image.service")
             sdc("rmi", tagged, ref)
+
+
+def test_a_build_file_builds_what_its_container_runs(sdc: Sdc, image: str, name: str, store: Path, quadlet: Path,
+                                                     tmp_path: Path) -> None:  # fmt: skip
+    """A .build file builds its image with `sdc build` (its unit a oneshot that does not stay
+    active: each start builds again, from the cache); a .container's Image= naming it runs it."""
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Containerfile").write_text("FROM bb\nCOPY note /note\nRUN echo built > /built\n")
+    (context / "note").write_text("one\n")
+    tag = f"localhost/{name}:built"
+    (quadlet / f"{name}.build").write_text(f"[Build]\nGlobalArgs=--root {store}\nImageTag={tag}\n"
+                                           f"SetWorkingDirectory={context}\nNetwork=none\n")  # fmt: skip
+    (quadlet / f"{name}.container").write_text(f"[Container]\nGlobalArgs=--root {store}\nImage={name}.build\n"
+                                               f"ContainerName={name}\nRunInit=true\nExec=sleep 1000\n")
+    reload()
+    try:
+        started = systemctl("start", f"{name}.service")
+        assert started.returncode == 0, started.stderr + systemctl("status", f"{name}-build.service").stdout
+        assert unit_property(f"{name}-build.service", "Result") == "success"
+        assert unit_property(f"{name}-build.service", "ActiveState") == "inactive"  # (Podman's: not kept active)
+        assert sdc.ok("exec", name, "cat", "/built", "/note") == "built\none\n"
+        (context / "note").write_text("two\n")  # (the next start builds again: the COPY sees it)
+        restarted = systemctl("restart", f"{name}.service")
+        assert restarted.returncode == 0, restarted.stderr
+        assert sdc.ok("exec", name, "cat", "/note") == "two\n"
+    finally:
+        systemctl("stop", f"{name}.service")
+        sdc("rmi", tag)

@@ -231,10 +231,41 @@ def test_a_template_and_its_instances(tmp_path: Path) -> None:
 
 
 def test_other_kinds_are_refused_for_now(tmp_path: Path) -> None:
-    write_files(tmp_path, {"app.build": "[Build]\n", "web.container": "[Container]\nImage=bb\n"})
+    write_files(tmp_path, {"app.artifact": "[Artifact]\n", "web.container": "[Container]\nImage=bb\n"})
     made, errors = generator.generate_all([tmp_path])
     assert [m.unit for m in made] == ["web.service"]
-    assert [e.message for e in errors] == [f"{tmp_path}/app.build: .build files are not taken by sdc yet"]
+    assert [e.message for e in errors] == [f"{tmp_path}/app.artifact: .artifact files are not taken by sdc yet"]
+
+
+def test_build_files_build_the_images_their_containers_run(tmp_path: Path) -> None:
+    write_files(tmp_path, {"app.build": "[Build]\nImageTag=localhost/app:1\nImageTag=localhost/app:latest\n"
+                                        "SetWorkingDirectory=unit\nTarget=runtime\nBuildArg=V=2 'W=x y'\n"
+                                        "Pull=always\nNetwork=host\n",
+                           "web.container": "[Container]\nImage=app.build\n",
+                           "rel.build": "[Build]\nImageTag=rel\nSetWorkingDirectory=ctx\n"
+                                        "File=Dockerfile\n"})  # fmt: skip
+    made, errors = generator.generate_all([tmp_path])
+    assert errors == []
+    units = {m.unit: m.text for m in made}
+    [start] = [line for line in units["app-build.service"].splitlines() if line.startswith("ExecStart=")]
+    words = split_words(start.partition("=")[2])
+    assert words[words.index("build"):] == ["build", "--tag", "localhost/app:1", "--tag", "localhost/app:latest",
+                                            "--build-arg", "V=2", "--build-arg", "W=x y", "--target", "runtime",
+                                            "--pull", "--network", "host", str(tmp_path)]  # fmt: skip
+    assert f"WorkingDirectory={tmp_path}" in units["app-build.service"]
+    assert "RemainAfterExit" not in units["app-build.service"]  # (each start builds again: Podman's)
+    web = units["web.service"]
+    assert "Requires=app-build.service" in web and "After=app-build.service" in web and " localhost/app:1" in web
+    [rel] = [line for line in units["rel-build.service"].splitlines() if line.startswith("ExecStart=")]
+    assert rel.endswith("--file Dockerfile ctx") and f"WorkingDirectory={tmp_path}\n" in units["rel-build.service"]
+    for text, said in [("[Build]\nSetWorkingDirectory=unit\nVolume=/a:/b\n", "app.build:3: Volume= is not taken"),
+                       ("[Build]\nImageTag=a\nFile=Containerfile\n", "relative path in File key requires"),
+                       ("[Build]\nImageTag=a\nSetWorkingDirectory=https://x/y.tar\n", "a directory of this host"),
+                       ("[Build]\nImageTag=a\nSetWorkingDirectory=unit\nNetwork=web.network\n", "host, none"),
+                       ("[Build]\nImageTag=-x\nSetWorkingDirectory=unit\n", "app.build:2: ImageTag= '-x' is no")]:
+        write_files(tmp_path, {"app.build": text})
+        with pytest.raises(SdcError, match=re.escape(said)):
+            generator.generate(tmp_path / "app.build", [tmp_path], generator.sources([tmp_path]))
 
 
 def _unit_lines(text: str, section: str) -> list[tuple[str, str]]:
@@ -362,7 +393,7 @@ def test_a_kube_file_plays_its_yaml_in_a_oneshot_that_stays(tmp_path: Path) -> N
     ("[Kube]\n", "app.kube: [Kube] has no Yaml="),
     ("[Kube]\nYaml=a.yaml\n[Service]\nType=notify\n", "app.kube:4: Type=notify in [Service] is not taken"),
     ("[Kube]\nYaml=a.yaml\n[Container]\nImage=bb\n", "app.kube:4: [Container] in a file of [Kube]"),
-    ("[Unit]\nAfter=db.build\n[Kube]\nYaml=a.yaml\n", "app.kube:2: After=db.build: sdc generates no unit"),
+    ("[Unit]\nAfter=db.artifact\n[Kube]\nYaml=a.yaml\n", "app.kube:2: After=db.artifact: sdc generates no unit"),
 ])  # fmt: skip
 def test_what_a_kube_file_cannot_say_names_its_line(tmp_path: Path, body: str, said: str) -> None:
     write_files(tmp_path, {"app.kube": body})

@@ -30,10 +30,15 @@ def test_each_file_is_a_unit_or_refused_by_line_and_key(path: Path) -> None:
         made = generator.generate(path, [DATA], FOUND)
     except SdcError as exc:
         said = exc.message
+        if path.suffix == ".build" and "## assert-failed" in path.read_text():
+            wanted = [shlex.split(line)[2] for line in path.read_text().splitlines()
+                      if line.startswith("## assert-stderr-contains")]  # fmt: skip
+            assert all(w in said for w in wanted), (said, wanted)  # (Podman's words, in sdc's message)
         if path.suffix in generator.LATER:
             assert said == f"{path}: {path.suffix} files are not taken by sdc yet"
         else:
-            assert re.match(rf"{re.escape(str(path))}(\.d/[^:]+)?:\d+: \w+=", said) or said in (
+            assert re.match(rf"{re.escape(str(path))}(\.d/[^:]+)?:\d+: \w+=", said) or \
+                said.startswith(f"{path}: [Build] has ") or said in (
                 f"{path}: [Container] has no Image=", f"{path}: [Image] has no Image="
             ), said
         assert exc.hint, said
@@ -49,6 +54,9 @@ def test_each_file_is_a_unit_or_refused_by_line_and_key(path: Path) -> None:
         return
     if path.suffix == ".image":
         _check_image(path, made)
+        return
+    if path.suffix == ".build":
+        _check_build(path, made)
         return
     assert path.suffix == ".container"
     assert made.unit == path.name.removesuffix(".container") + ".service"
@@ -188,3 +196,30 @@ def test_files_podman_refuses_are_refused_or_differ_for_a_reason() -> None:
     assert generated == ["dependent.error.container"]
     with pytest.raises(SdcError, match=r"dependent.error.container:5: After=basic.container: no Quadlet file"):
         generator.generate(DATA / "dependent.error.container", [DATA], {})
+
+
+def _check_build(path: Path, made: generator.Generated) -> None:
+    """A .build file's unit: Podman's name, `sdc build` with the flags Podman's test expects podman
+    build to get (--tag, --file, --target, --label, --build-arg, --network, --force-rm), the
+    context last, the WorkingDirectory= it expects; no RemainAfterExit=yes (each start builds)."""
+    assert made.unit == path.name.removesuffix(".build") + "-build.service"
+    assert "## assert-failed" not in path.read_text()
+    [start] = [split_words(line.partition("=")[2]) for line in made.text.splitlines() if line.startswith("ExecStart=")]
+    args = start[start.index("build") + 1 :]
+    pairs = list(zip(args, args[1:], strict=False))
+    for line in path.read_text().splitlines():
+        words = shlex.split(line)[1:] if line.startswith("## ") else []
+        if words[:1] == ["assert-podman-args"] and words[1] in ("--tag", "--file", "--target", "--label",
+                                                                  "--build-arg", "--network"):  # fmt: skip
+            assert (words[1], words[2]) in pairs, (args, words)
+        elif words[:1] == ["assert-podman-args"] and words[1].startswith("--force-rm="):
+            assert words[1] in args, (args, words)
+        elif words[:1] == ["assert-podman-final-args"] and words[1] != "--file":
+            assert args[-1] == words[1], (args, words)
+        elif words[:1] == ["assert-podman-final-args"]:
+            assert ("--file", words[2]) in pairs, (args, words)
+        elif words[:3] == ["assert-key-is", "Service", "WorkingDirectory"]:
+            assert f"WorkingDirectory={words[3]}" in made.text, made.text
+        elif words[:3] == ["assert-key-is-regex", "Service", "WorkingDirectory"]:
+            assert f"WorkingDirectory={DATA}" in made.text, made.text
+    assert "Type=oneshot" in made.text and "RemainAfterExit=yes" not in made.text
