@@ -176,4 +176,24 @@ step sdc --root "$work/other-store" pull "127.0.0.1:$port/demo/busybox:motd"
 step sdc --root "$work/other-store" run --rm "127.0.0.1:$port/demo/busybox:motd"
 step sdc --root "$work/other-store" rmi "127.0.0.1:$port/demo/busybox:motd"
 step sdc rm edit
+# Building an image from a Containerfile: each step a layer over a snapshot of the one before, the
+# steps cached by what they read; a multi-stage build keeps only its last stage's layers
+mkdir -p "$work/app"
+cat > "$work/app/Containerfile" <<'END'
+FROM busybox:motd AS build
+WORKDIR /src
+COPY greeting.txt .
+RUN --mount=type=cache,target=/cache tr a-z A-Z < greeting.txt | tee /cache/last > loud.txt
+FROM busybox
+COPY --from=build /src/loud.txt /etc/motd /srv/
+CMD ["cat", "/srv/loud.txt", "/srv/motd"]
+END
+echo "built by sdc" > "$work/app/greeting.txt"
+step cat "$work/app/Containerfile"
+step sdc build --network none -t demo/app:1 "$work/app"
+step sdc build --network none -t demo/app:1 "$work/app"   # again: every step CACHED
+step sdc run --rm demo/app:1
+step sdc images                                          # (the build's intermediate images: sdc images -a)
+step sdc rmi demo/app:1
+step sdc builder prune -f
 step sdc rmi busybox:motd busybox

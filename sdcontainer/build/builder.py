@@ -203,7 +203,7 @@ def _build_stage(run: _Build, stage: Stage) -> Image:
     run.used |= state.scope.used
     if options.labels and stage.index == made.target.index:
         state.scope.config["Labels"] = {**(state.scope.config.get("Labels") or {}), **options.labels}
-    finished = _finish(ctx, state, at)
+    finished = _finish(run, state, at)
     squash = options.squash if stage.index == made.target.index else ""
     if squash or not options.layers:
         # (--layers=false: each stage one layer over its base, as Buildah commits it; --squash: the
@@ -530,11 +530,13 @@ def _runtime(state: _Built) -> dict[str, Any]:
     return {k: v for k, v in state.scope.config.items() if v is not None and v != {} and v != []}
 
 
-def _finish(ctx: Context, state: _Built, at: str) -> Image:
-    """The stage's image: its last layer's, with the config its last steps made (no new layer)."""
+def _finish(run: _Build, state: _Built, at: str) -> Image:
+    """The stage's image: its last layer's, with the config its last steps made (no new layer),
+    cached as a step is (an unchanged rebuild makes the same image, not one of a newer time)."""
     from sdcontainer.images import archive
     from sdcontainer.images import config as image_config
 
+    ctx = run.ctx
     if state.image is None:
         raise UsageError(f"{at}: a stage FROM scratch that adds no files makes no image sdc can store",
                          hint="COPY a file into it")  # fmt: skip
@@ -542,9 +544,14 @@ def _finish(ctx: Context, state: _Built, at: str) -> Image:
     config["config"] = _runtime(state)
     if config == state.image.config:
         return state.image
+    key = _key(state, "CONFIG", state.history)
+    if (hit := _cached(ctx, key, run.options)) is not None:
+        return hit
     if state.history:
         config["created"] = image_config.iso_time(ctx.clock.time())
-    return archive.publish(ctx.paths, ctx.driver(), archive.config_bytes(config), state.image.layers, names=[])
+    image = archive.publish(ctx.paths, ctx.driver(), archive.config_bytes(config), state.image.layers, names=[])
+    _record(run, key, image)
+    return image
 
 
 # --- RUN -----------------------------------------------------------------------------------
