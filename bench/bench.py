@@ -367,6 +367,36 @@ class Bench:
             self.row(f"diff, one-file change ({image})", f"sdc diff ({image})", None, None, absolute=100)
             self.row(f"commit, one-file change ({image})", f"sdc commit ({image})", None, None, absolute=100)
         self.pull()
+        self.build()
+
+    def build(self) -> None:
+        """sdc build against podman build on one two-stage Containerfile (a COPY of 200 files, RUNs,
+        COPY --from), from the same local images, RUN with no network: cold (--no-cache: every
+        step) and warm (all cached), issue 28's goal <= 0.7x both."""
+        context = ROOTFS / "build-context"
+        shutil.rmtree(context, ignore_errors=True)
+        (context / "src").mkdir(parents=True)
+        for i in range(200):
+            (context / "src" / f"part{i:03}.txt").write_text(f"part {i}\n" * 50)
+        (context / "Containerfile").write_text(
+            "FROM bench-minbase AS build\nWORKDIR /src\nCOPY src/ ./\nRUN cat *.txt > /all && gzip -k /all\n"
+            "FROM bench-busybox\nCOPY --from=build /all.gz /srv/\nRUN ls -l /srv > /srv/listing\n"
+            'ENV MODE=bench\nCMD ["cat", "/srv/listing"]\n'
+        )
+        common = f"--network none -t bench-built {context}"
+        podman = f"{' '.join(PODMAN)} build --pull=never --format docker {common}"
+        sh(*f"{podman}".split())  # (each has built it once: the warm runs find their cache)
+        sh(*f"{self.sdc} build {common}".split())
+        self.hyperfine({"sdc build, cold": f"{self.sdc} build -q --no-cache {common}",
+                        "podman build, cold": f"{podman} -q --no-cache",
+                        "sdc build, warm": f"{self.sdc} build -q {common}",
+                        "podman build, warm": f"{podman} -q"}, runs=5)  # fmt: skip
+        self.row("build, cold (no cache)", "sdc build, cold", "podman build, cold", 0.7)
+        self.row("build, warm (all cached)", "sdc build, warm", "podman build, warm", 0.7)
+        sh(self.sdc, "rmi", "bench-built", check=False)
+        sh(self.sdc, "builder", "prune", "-f", check=False)
+        sh(*PODMAN, "rmi", "-f", "bench-built", check=False)
+        shutil.rmtree(context, ignore_errors=True)
 
     def pull(self) -> None:
         """Pull and unpack from a registry on 127.0.0.1, against skopeo copy + umoci unpack of the
