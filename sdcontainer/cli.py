@@ -560,7 +560,10 @@ def image_prune(
     if not _confirmed(force, "This will remove all images without at least one container associated to them."
                       if every else "This will remove all dangling images."):  # fmt: skip
         return
-    removed, freed = image_cases.prune_images(_sdc(ctx), every=every)
+    _say_pruned(*image_cases.prune_images(_sdc(ctx), every=every))
+
+
+def _say_pruned(removed: list[str], freed: int) -> None:
     for iid in removed:
         typer.echo(f"Deleted: {iid}")
     typer.echo(f"Total reclaimed space: {render.size(freed)}")
@@ -581,10 +584,7 @@ def builder_prune(
     del every
     if not _confirmed(force, "This will remove all build cache."):
         return
-    removed, freed = image_cases.prune_images(_sdc(ctx), build_cache=True, dangling=False)
-    for iid in removed:
-        typer.echo(f"Deleted: {iid}")
-    typer.echo(f"Total reclaimed space: {render.size(freed)}")
+    _say_pruned(*image_cases.prune_images(_sdc(ctx), build_cache=True, dangling=False))
 
 
 image_app.command("ls", help="List images.")(images_)

@@ -46,9 +46,8 @@ def _containerfile(file: str | None, context_dir: str | None) -> tuple[bytes, st
     """The Containerfile's bytes and its name: -f's file (or standard input), else the context's
     Containerfile or Dockerfile, opened inside the context (a symlink there leads nowhere out of
     it). Each must be a regular file (a FIFO would hold the build)."""
-    import stat
-
     from sdcontainer import linux
+    from sdcontainer.build.context import read_plain
 
     if file == "-" or (file is None and context_dir is None):
         return sys.stdin.buffer.read(MAX_CONTAINERFILE + 1), "Containerfile"
@@ -65,10 +64,10 @@ def _containerfile(file: str | None, context_dir: str | None) -> tuple[bytes, st
                 continue
             except OSError as exc:
                 raise UsageError(f"cannot read {path}: {exc.strerror}", hint="check the file") from None
-            with os.fdopen(fd, "rb") as f:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise UsageError(f"{path} is not a regular file", hint="give the Containerfile with -f")
-                return f.read(MAX_CONTAINERFILE + 1), os.path.basename(path)
+            data = read_plain(fd, MAX_CONTAINERFILE + 1)
+            if data is None:
+                raise UsageError(f"{path} is not a regular file", hint="give the Containerfile with -f")
+            return data, os.path.basename(path)
     finally:
         if root >= 0:
             os.close(root)

@@ -88,10 +88,9 @@ class Context:
                 continue
             except OSError as exc:
                 raise ContextError(f"the context's {name}: {exc.strerror}", hint="make it a plain file") from None
-            with os.fdopen(fd, "rb") as f:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise ContextError(f"the context's {name} is not a plain file", hint="make it a plain file")
-                data = f.read(4 << 20)
+            data = read_plain(fd, 4 << 20)
+            if data is None:
+                raise ContextError(f"the context's {name} is not a plain file", hint="make it a plain file")
             try:
                 return read_patterns(data.decode("utf-8"))
             except UnicodeDecodeError:
@@ -334,6 +333,15 @@ class Digest:
 
     def hexdigest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
+
+
+def read_plain(fd: int, limit: int) -> bytes | None:
+    """What the file open at fd (non-blocking: a FIFO holds nothing up) holds, limit bytes at most;
+    None where it is no regular file. fd is closed."""
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return f.read(limit)
 
 
 def clean_source(source: str) -> str:

@@ -300,7 +300,22 @@ def _node(line: str, escape: str, comments: tuple[str, ...] = ()) -> Node:
 
 
 def _flags(text: str, escape: str) -> tuple[str, list[str]]:
-    """The --flags at the start of text (quotes and escapes taken), and what follows them."""
+    """The --flags at the start of text (quotes and escapes taken), and what follows them
+    (BuildKit's extractBuilderFlags)."""
+    return _scan(text, escape, flags=True)
+
+
+def _words(text: str, escape: str) -> list[str]:
+    """text's words, split on white space outside quotes, quotes and escapes kept (ENV, LABEL, ARG:
+    BuildKit's parseWords)."""
+    return _scan(text, escape, flags=False)[1]
+
+
+def _scan(text: str, escape: str, *, flags: bool) -> tuple[str, list[str]]:
+    """text's words split on white space outside quotes. flags: the leading --flags alone, quotes
+    and escapes taken off, until a word that is no flag or `--` (what follows: returned); else
+    every word, quotes and escapes kept (an escape in single quotes is no escape then)."""
+    keep = not flags
     words: list[str] = []
     current: list[str] = []
     phase = "spaces"
@@ -315,19 +330,19 @@ def _flags(text: str, escape: str) -> tuple[str, list[str]]:
             if ch.isspace():
                 i += 1
                 continue
-            if ch != "-" or i + 1 == len(text) or text[i + 1] != "-":
+            if flags and (ch != "-" or text[i + 1 : i + 2] != "-"):
                 return text[i:], words
             phase = "word"
-        if phase in ("word", "quote") and not ch:
+        if not ch:
             word = "".join(current)
-            if word != "--" and (blank_ok or word):
+            if (blank_ok or word) and not (flags and word == "--"):
                 words.append(word)
             break
         if phase == "word":
             if ch.isspace():
                 word = "".join(current)
                 phase = "spaces"
-                if word == "--":
+                if flags and word == "--":
                     return text[i:], words
                 if blank_ok or word:
                     words.append(word)
@@ -339,12 +354,15 @@ def _flags(text: str, escape: str) -> tuple[str, list[str]]:
                 quote = ch
                 blank_ok = True
                 phase = "quote"
-                i += 1
-                continue
+                if not keep:
+                    i += 1
+                    continue
             if ch == escape:
                 if i + 1 == len(text):
                     i += 1
                     continue
+                if keep:
+                    current.append(ch)
                 i += 1
                 ch = text[i]
             current.append(ch)
@@ -352,77 +370,21 @@ def _flags(text: str, escape: str) -> tuple[str, list[str]]:
             continue
         if ch == quote:
             phase = "word"
-            i += 1
-            continue
-        if ch == escape:
+            if not keep:
+                i += 1
+                continue
+        elif ch == escape and (flags or quote != "'"):
             if i + 1 == len(text):
                 phase = "word"
                 i += 1
                 continue
+            if keep:
+                current.append(ch)
             i += 1
             ch = text[i]
         current.append(ch)
         i += 1
     return "", words
-
-
-def _words(text: str, escape: str) -> list[str]:
-    """text's words, split on white space outside quotes, quotes and escapes kept (ENV, LABEL, ARG)."""
-    words: list[str] = []
-    current: list[str] = []
-    phase = "spaces"
-    quote = ""
-    blank_ok = False
-    i = 0
-    while i <= len(text):
-        ch = text[i] if i < len(text) else ""
-        if phase == "spaces":
-            if not ch:
-                break
-            if ch.isspace():
-                i += 1
-                continue
-            phase = "word"
-        if not ch:
-            if blank_ok or current:
-                words.append("".join(current))
-            break
-        if phase == "word":
-            if ch.isspace():
-                phase = "spaces"
-                if blank_ok or current:
-                    words.append("".join(current))
-                current = []
-                blank_ok = False
-                i += 1
-                continue
-            if ch in "'\"":
-                quote = ch
-                blank_ok = True
-                phase = "quote"
-            if ch == escape:
-                if i + 1 == len(text):
-                    i += 1
-                    continue
-                current.append(ch)
-                i += 1
-                ch = text[i]
-            current.append(ch)
-            i += 1
-            continue
-        if ch == quote:
-            phase = "word"
-        if ch == escape and quote != "'":
-            if i + 1 == len(text):
-                phase = "word"
-                i += 1
-                continue
-            current.append(ch)
-            i += 1
-            ch = text[i]
-        current.append(ch)
-        i += 1
-    return words
 
 
 class _NotStrings(DockerfileError):

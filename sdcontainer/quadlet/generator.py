@@ -439,18 +439,10 @@ def _suppressed() -> contextlib.AbstractContextManager[None]:
 
 def _generate_image(path: Path, unit: str, settings: list[Setting], found: dict[str, Path]) -> Generated:
     """An .image file's unit (quadlet/image.py): a oneshot that stays active once the image is pulled."""
-    from sdcontainer.api.run import sdc_argv
     from sdcontainer.quadlet import image
 
-    _refuse_in_other_sections(settings, own="Image")
     declared = image.read_image(settings, path=str(path))
-    settings = _dependencies(settings, found)
-    _check_install(settings, templated=unit.split(".")[0].endswith("@"))
-    store = _store(declared.global_args)
-    sdc = [_ours(w) for w in sdc_argv(store.root)]
-    commands = [f"TimeoutStartSec={PULL_TIMEOUT}"]
-    if declared.auth_file:  # (sdc's pull reads it: images/auth.py)
-        commands += [f"Environment={quote_words(['REGISTRY_AUTH_FILE=' + declared.auth_file])}"]
+    settings, store, sdc, commands = _image_unit(unit, settings, found, "Image", declared)
     commands += [f"ExecStart={quote_words([*sdc, 'pull', '--quiet', *declared.pull, declared.image])}"]
     if declared.name != declared.image:  # ImageTag=: the name its containers use
         commands += [f"ExecStart={quote_words([*sdc, 'tag', declared.image, declared.name])}"]
@@ -460,22 +452,31 @@ def _generate_image(path: Path, unit: str, settings: list[Setting], found: dict[
 def _generate_build(path: Path, unit: str, settings: list[Setting], found: dict[str, Path]) -> Generated:
     """A .build file's unit (quadlet/build.py): a oneshot that builds, and does not stay active
     (Podman's: each start of a container that needs it builds again, from the cache)."""
-    from sdcontainer.api.run import sdc_argv
     from sdcontainer.quadlet import build
 
-    _refuse_in_other_sections(settings, own="Build")
     declared = build.read_build(settings, path=str(path))
+    settings, store, sdc, commands = _image_unit(unit, settings, found, "Build", declared)
+    if declared.working_directory:
+        commands += [f"WorkingDirectory={declared.working_directory}"]
+    commands += [f"ExecStart={quote_words([*sdc, 'build', *declared.arguments, declared.context])}"]
+    return _oneshot(path, unit, settings, "Build", declared, store=store, service_lines=commands, remain=False)
+
+
+def _image_unit(unit: str, settings: list[Setting], found: dict[str, Path], own: str,
+                declared: Any) -> tuple[list[Setting], Paths, list[str], list[str]]:  # fmt: skip
+    """What an .image's or a .build's unit has alike: its settings checked ([Unit]'s dependencies
+    made units', [Install]), its store, sdc's command for it, and its first service lines (a pull's
+    timeout; the auth file sdc's pull reads, images/auth.py)."""
+    from sdcontainer.api.run import sdc_argv
+
+    _refuse_in_other_sections(settings, own=own)
     settings = _dependencies(settings, found)
     _check_install(settings, templated=unit.split(".")[0].endswith("@"))
     store = _store(declared.global_args)
-    sdc = [_ours(w) for w in sdc_argv(store.root)]
     commands = [f"TimeoutStartSec={PULL_TIMEOUT}"]
-    if declared.working_directory:
-        commands += [f"WorkingDirectory={declared.working_directory}"]
     if declared.auth_file:
         commands += [f"Environment={quote_words(['REGISTRY_AUTH_FILE=' + declared.auth_file])}"]
-    commands += [f"ExecStart={quote_words([*sdc, 'build', *declared.arguments, declared.context])}"]
-    return _oneshot(path, unit, settings, "Build", declared, store=store, service_lines=commands, remain=False)
+    return settings, store, [_ours(w) for w in sdc_argv(store.root)], commands
 
 
 def _oneshot(path: Path, unit: str, settings: list[Setting], own: str, declared: Any, *, store: Paths,

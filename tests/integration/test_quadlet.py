@@ -324,8 +324,7 @@ def test_an_image_file_pulls_what_its_container_runs(sdc: Sdc, image: str, name:
                                                    f"ContainerName={name}\nRunInit=true\nExec=sleep 1000\n")
         reload()
         try:
-            started = systemctl("start", f"{name}.service")
-            assert started.returncode == 0, started.stderr + systemctl("status", f"{name}-image.service").stdout
+            _start(name, f"{name}-image.service")
             assert unit_property(f"{name}-image.service", "ActiveState") == "active"
             assert unit_property(f"{name}.service", "Requires").split().count(f"{name}-image.service") == 1
             [info] = json.loads(sdc.ok("inspect", name))
@@ -351,8 +350,7 @@ def test_a_build_file_builds_what_its_container_runs(sdc: Sdc, image: str, name:
                                                f"ContainerName={name}\nRunInit=true\nExec=sleep 1000\n")
     reload()
     try:
-        started = systemctl("start", f"{name}.service")
-        assert started.returncode == 0, started.stderr + systemctl("status", f"{name}-build.service").stdout
+        _start(name, f"{name}-build.service")
         assert unit_property(f"{name}-build.service", "Result") == "success"
         assert unit_property(f"{name}-build.service", "ActiveState") == "inactive"  # (Podman's: not kept active)
         assert sdc.ok("exec", name, "cat", "/built", "/note") == "built\none\n"
@@ -363,3 +361,9 @@ def test_a_build_file_builds_what_its_container_runs(sdc: Sdc, image: str, name:
     finally:
         systemctl("stop", f"{name}.service")
         sdc("rmi", tag)
+
+
+def _start(name: str, needed: str) -> None:
+    """name.service started (and the unit it needs, needed, with it: its status said if it failed)."""
+    started = systemctl("start", f"{name}.service")
+    assert started.returncode == 0, started.stderr + systemctl("status", needed).stdout
