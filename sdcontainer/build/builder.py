@@ -174,9 +174,7 @@ def _build_stage(run: _Build, stage: Stage) -> Image:
     at = f"{options.where}:{stage.line}"
     base = from_word(stage.base, meta, at, escape)
     platform = from_word(stage.platform, meta, at, escape) if stage.platform else ""
-    if platform and platform != platform_args()["TARGETPLATFORM"]:
-        raise DockerfileError(f"{at}: FROM --platform={platform}: sdc builds for this host's platform alone "
-                              f"({platform_args()['TARGETPLATFORM']})", hint="leave --platform out")  # fmt: skip
+    other = platform.lower().rstrip("/") if platform and platform != platform_args()["TARGETPLATFORM"] else ""
     by_ref = {s.ref: s.index for s in made.stages if s.index < stage.index}
     image: Image | None
     if base.lower() == "scratch":
@@ -184,7 +182,12 @@ def _build_stage(run: _Build, stage: Stage) -> Image:
     elif base.lower() in by_ref:
         image = stage_image(run, by_ref[base.lower()])
     else:
-        image = _base_image(ctx, base, options, at)
+        image = _base_image(ctx, base, Options() if other else options, at)  # (another platform's: not pulled)
+    if other and (image is None or _platform_of(image) not in (other, other + "/")):
+        # (another platform's image, where the store has one: COPY from it, or RUN where binfmt runs it)
+        have = f"the store's {base} is {_platform_of(image)}" if image is not None else f"{base} has none"
+        raise DockerfileError(f"{at}: FROM --platform={platform}: {have}, and sdc builds for another platform only "
+                              "from an image the store has for it", hint=f"sdc pull --platform {other} {base}")
     runtime = dict(image.runtime) if image is not None else {}
     env = list(runtime.get("Env") or [])
     if not any(isinstance(e, str) and e.startswith("PATH=") for e in env):
@@ -214,6 +217,13 @@ def _build_stage(run: _Build, stage: Stage) -> Image:
                 run.unsquashed.add(str(finished.id))
             finished = _squashed(ctx, below, finished)
     return finished
+
+
+def _platform_of(image: Image) -> str:
+    """An image's OS/ARCH[/VARIANT], as its config says."""
+    config = image.config
+    parts = [str(config.get("os") or ""), str(config.get("architecture") or ""), str(config.get("variant") or "")]
+    return "/".join(p for p in parts if p).lower()
 
 
 def _from_node(stage: Stage) -> Any:
@@ -990,8 +1000,6 @@ def _url_reader(run: _Build, instruction: Instruction, urls: Sequence[str]) -> t
     from sdcontainer.layers import DEFAULT_MAX_SIZE
 
     at = instruction.at
-    if run.options.network == "none":
-        raise DockerfileError(f"{at}: ADD of a URL in a build with --network none", hint="fetch it in another build")
     checksum = instruction.flag("checksum")
     if checksum and (not checksum.startswith("sha256:") or not re.fullmatch(r"[0-9a-f]{64}", checksum[7:])):
         raise DockerfileError(f"{at}: ADD --checksum={checksum[:80]}: sdc checks sha256:HEX",

@@ -1,5 +1,5 @@
 """ADD of a URL: the file fetched over HTTP(S) as Docker's builder fetches it, by sdc itself on
-the host's network (a build with --network none fetches nothing).
+the host's network (as Docker's and Podman's: a build's --network is its RUN steps').
 
 Only http and https, to a redirect too (at most MAX_REDIRECTS); TLS checked against the system's
 authorities; a reply of more than the layer's size limit, or one slower than TIMEOUT between

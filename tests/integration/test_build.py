@@ -348,7 +348,7 @@ ADD {base}/data.txt /fetched/
 ADD --checksum={checksum} {base}/data.txt /named.txt
 ADD --chown=65534:65534 {base}/arch.tar /arch/
 """)
-    proc = sdc("build", "-q", "--network", "host", str(context), timeout=300)
+    proc = sdc("build", "-q", "--network", "none", str(context), timeout=300)  # (RUN's network: not ADD's)
     assert proc.returncode == 0, proc.stderr
     built = proc.stdout.strip()
     try:
@@ -372,6 +372,35 @@ ADD --chown=65534:65534 {base}/arch.tar /arch/
         (context / "Containerfile").write_text(containerfile)
         proc = sdc("build", "--network", "host", str(context), timeout=300)
         assert proc.returncode != 0 and said in proc.stderr, proc.stderr
-    (context / "Containerfile").write_text(f"FROM bb\nADD {base}/data.txt /x\n")
-    proc = sdc("build", "--network", "none", str(context), timeout=300)
-    assert proc.returncode != 0 and "ADD of a URL in a build with --network none" in proc.stderr, proc.stderr
+
+
+def test_from_another_platform_takes_the_stores_image_for_it(sdc: Sdc, image: str, context: Path,
+                                                             busybox_tar: Path) -> None:  # fmt: skip
+    """FROM --platform of another platform than the host's: the store's image when it is that
+    platform's (COPY --from it), else an error that says how to get one."""
+    import hashlib
+    import io
+
+    work = context.parent
+    layer = busybox_tar.read_bytes()
+    config = json.dumps({"architecture": "arm64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}})
+    manifest = json.dumps([{"Config": "config.json", "RepoTags": ["localhost/armbox:latest"], "Layers": ["l.tar"]}])
+    with tarfile.open(work / "arm.tar", "w") as tar:
+        for member, data in (("manifest.json", manifest.encode()), ("config.json", config.encode()), ("l.tar", layer)):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    sdc.ok("load", "-i", str(work / "arm.tar"))
+    try:
+        (context / "Containerfile").write_text("FROM --platform=linux/arm64 localhost/armbox AS arm\nFROM bb\n"
+                                               "COPY --from=arm /etc/passwd /from-arm\n")
+        built = sdc.ok("build", "-q", str(context), timeout=300).strip()
+        assert sdc.ok("run", "--rm", built, "head", "-1", "/from-arm") == "root:x:0:0:root:/root:/bin/sh\n"
+        sdc.ok("rmi", built)
+        (context / "Containerfile").write_text("FROM --platform=linux/arm64 bb\nRUN true\n")
+        proc = sdc("build", str(context), timeout=300)
+        assert proc.returncode != 0 and "FROM --platform=linux/arm64: the store's bb is linux/amd64" in proc.stderr
+        assert "sdc pull --platform linux/arm64 bb" in proc.stderr, proc.stderr
+    finally:
+        sdc("rmi", "localhost/armbox")

@@ -32,6 +32,15 @@ def test_arg_scoping() -> None:
     assert given.run_env()["HTTP_PROXY"] == "http://proxy" and given.run_env()["LOCAL"] == "env"
 
 
+def test_the_escape_directive_makes_a_backslash_plain() -> None:
+    """BuildKit's reading (Buildah 1.28 takes the backslash as an escape all the same: C:data)."""
+    parsed = parse("# escape=`\nFROM a\nENV DIR=C:\\data `\n    MORE=\"x y\" NEXT=a``b\n")
+    scope = Scope.for_stage({}, {}, {}, parsed.escape)
+    for instruction in plan(parsed).target.instructions:
+        scope.apply(instruction)
+    assert scope.env() == {"DIR": "C:\\data", "MORE": "x y", "NEXT": "a`b"}
+
+
 def test_a_meta_arg_is_for_from_lines_until_declared_again() -> None:
     made = plan(parse("ARG IMAGE=busybox\nARG V=1.36\nFROM $IMAGE:${V}\nRUN echo $IMAGE\n"))
     meta, used = meta_args(made.meta, {"V": "1.37"}, {})
