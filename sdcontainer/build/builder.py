@@ -110,7 +110,6 @@ class _Build:
     built: dict[int, Image] = field(default_factory=dict)  # each stage's image, by its index
     used: set[str] = field(default_factory=set)  # the build args an ARG took
     steps: set[str] = field(default_factory=set)  # the IDs of the step images it made (--layers=false: removed)
-    unsquashed: set[str] = field(default_factory=set)  # those of stages' images before squashed (removed)
 
 
 def build(ctx: Context, containerfile: bytes, context_dir: str | None, options: Options, progress: Progress) -> Image:
@@ -122,32 +121,31 @@ def build(ctx: Context, containerfile: bytes, context_dir: str | None, options: 
     for warning in parsed.warnings:
         progress.say(f"warning: {warning}")
     from sdcontainer import records
+    from sdcontainer.images import buildcache
 
     context = BuildContext(context_dir) if context_dir is not None else None
     try:
-        # (held through the build: no image or layer it builds on is removed, nor its work in tmp/)
+        # (held through the build, its result's record and names: no image or layer it builds on
+        # is removed meanwhile, nor its work in tmp/)
         with records.adding(ctx.paths):
             run = _Build(ctx, made, meta, context, options, progress, parsed.escape, used=set(used))
             for index in made.needed:
                 stage_image(run, index)
             image = run.built[made.target.index]
-            used = run.used
+            buildcache.record_result(ctx.paths, image)  # (no intermediate image: `images` shows it)
+            if options.tags:
+                from sdcontainer.api.images import tag_image
+
+                for tag in options.tags:
+                    tag_image(ctx, str(image.id), tag)
     finally:
         if context is not None:
             context.close()
-    if run.unsquashed or not options.layers:
-        _remove_steps(ctx, (run.unsquashed | (set() if options.layers else run.steps)) - {str(image.id)})
-    from sdcontainer.images import buildcache
-
-    buildcache.record_result(ctx.paths, image)  # (no intermediate image: `images` shows it)
-    unused = sorted(set(options.build_args) - used - set(PREDEFINED) - set(builtin))
+    if not options.layers:
+        _remove_steps(ctx, run.steps - {str(image.id)})
+    unused = sorted(set(options.build_args) - run.used - set(PREDEFINED) - set(builtin))
     if unused:
         progress.say(f"warning: build args not used by any ARG: {', '.join(unused)}")
-    if options.tags:
-        from sdcontainer.api.images import tag_image
-
-        for tag in options.tags:
-            tag_image(ctx, str(image.id), tag)
     return image
 
 
@@ -181,11 +179,19 @@ def _build_stage(run: _Build, stage: Stage) -> Image:
         image = None
     elif base.lower() in by_ref:
         image = stage_image(run, by_ref[base.lower()])
+    elif other:  # (another platform's: the store's alone, never the host's pulled for it)
+        from sdcontainer import images
+        from sdcontainer.errors import NotFound
+
+        try:
+            image = images.find_image(ctx.paths, base)
+        except NotFound:
+            image = None
     else:
-        image = _base_image(ctx, base, Options() if other else options, at)  # (another platform's: not pulled)
-    if other and (image is None or _platform_of(image) not in (other, other + "/")):
+        image = _base_image(ctx, base, options, at)
+    if other and (image is None or not _is_platform(image, other)):
         # (another platform's image, where the store has one: COPY from it, or RUN where binfmt runs it)
-        have = f"the store's {base} is {_platform_of(image)}" if image is not None else f"{base} has none"
+        have = f"the store's {base} is {_platform_of(image)}" if image is not None else f"the store has no {base}"
         raise DockerfileError(f"{at}: FROM --platform={platform}: {have}, and sdc builds for another platform only "
                               "from an image the store has for it", hint=f"sdc pull --platform {other} {base}")
     runtime = dict(image.runtime) if image is not None else {}
@@ -213,10 +219,15 @@ def _build_stage(run: _Build, stage: Stage) -> Image:
         # target's; --squash-all: one layer of all its files)
         below = None if squash == "all" else image
         if below is None or finished.layers != below.layers:
-            if str(finished.id) not in run.steps:  # (the stage's image before: no cache entry, removed)
-                run.unsquashed.add(str(finished.id))
             finished = _squashed(ctx, below, finished)
     return finished
+
+
+def _is_platform(image: Image, wanted: str) -> bool:
+    """image is wanted's (OS/ARCH[/VARIANT]: without a variant, any of that OS and ARCH)."""
+    have = _platform_of(image).split("/")
+    asked = wanted.split("/")
+    return have[:2] == asked[:2] and (len(asked) < 3 or have[2:3] == asked[2:3])
 
 
 def _platform_of(image: Image) -> str:
@@ -342,7 +353,8 @@ def _squashed(ctx: Context, below: Image | None, image: Image) -> Image:
                 os.close(fd)
         else:
             with driver.layer_view(below.top_layer) as old:
-                write_changes(new, [(kind.value, path) for kind, path in changes(old, new, None)], tar)
+                found = changes(old, new, None, exact=True)  # (an xattr or a link made: changed too)
+                write_changes(new, [(kind.value, path) for kind, path in found], tar)
         tar.seek(0)
         parent = below.top_layer if below is not None else None
         chain, digests, _ = store.add_layer(ctx.paths, driver, parent, tar, max_size=DEFAULT_MAX_SIZE)
@@ -365,13 +377,15 @@ def _squashed(ctx: Context, below: Image | None, image: Image) -> Image:
 
 
 def _remove_steps(ctx: Context, ids: set[str]) -> None:
-    """The images a build made and needs no more (--layers=false: its steps'; squashed ones)
-    removed, where nothing holds them."""
+    """--layers=false: the step images the build made removed, where nothing holds them (a name,
+    a container, another build's cache entry of the same image)."""
     from sdcontainer import containers, images, records
+    from sdcontainer.images import buildcache
 
     with records.removing(ctx.paths):
+        kept = buildcache.cached_images(ctx.paths)
         for image, names in images.list_images(ctx.paths, strict=True):
-            if str(image.id) not in ids or names:
+            if str(image.id) not in ids or names or str(image.id) in kept:
                 continue
             with records.locked(ctx.paths):
                 if str(image.id) not in {c.image_id for c in containers.list_containers(ctx.paths)}:
@@ -870,6 +884,8 @@ def _copy_step(run: _Build, stage: Stage, state: _Built, instruction: Instructio
             raise DockerfileError(f"{at}: {command} needs a build context, and there is none",
                                   hint="build from a directory: sdc build DIR")  # fmt: skip
         reader = _ContextReader(context)
+    if instruction.flag("checksum") and not urls:
+        raise DockerfileError(f"{at}: ADD --checksum is for a URL's file", hint="leave it out, or ADD a URL")
     if instruction.keyword == "add" and any("://" in s for s in sources):
         raise DockerfileError(f"{at}: ADD of {sources[0][:200]}: sdc fetches http and https URLs alone",
                               hint="give an http:// or https:// URL")  # fmt: skip
@@ -984,8 +1000,12 @@ class _MadeReader(_ContextReader):
 
         directory = tempfile.mkdtemp(prefix="made-", dir=self.ctx.driver().tmp)
         self.stack.callback(shutil.rmtree, directory, True)
-        self.fill(directory)
-        self.context = self.stack.enter_context(BuildContext(directory, ignore_file=False))
+        try:
+            self.fill(directory)
+            self.context = self.stack.enter_context(BuildContext(directory, ignore_file=False))
+        except BaseException:
+            self.stack.close()  # (__exit__ is not called: what it made goes now)
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -1011,11 +1031,13 @@ def _url_reader(run: _Build, instruction: Instruction, urls: Sequence[str]) -> t
         raise DockerfileError(f"{at}: ADD of URLs that name one file twice", hint="ADD each URL in a step")
 
     def fill(directory: str) -> None:
+        left = DEFAULT_MAX_SIZE  # (for the step's URLs together)
         for url, name in zip(urls, names, strict=True):
             path = os.path.join(directory, name)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             with os.fdopen(fd, "wb") as out:
-                got = fetch.fetch(url, out, at=at, max_size=DEFAULT_MAX_SIZE)
+                got = fetch.fetch(url, out, at=at, max_size=left)
+            left -= got.size
             if checksum and got.digest != checksum:
                 raise DockerfileError(f"{at}: ADD {url[:200]}: its checksum is {got.digest}, not {checksum}",
                                       hint="check the URL and the checksum")  # fmt: skip

@@ -12,7 +12,7 @@ and key.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sdcontainer.quadlet.container import QuadletError, _global_args, parse_bool, refuse, unquoted
@@ -57,7 +57,9 @@ def image_name(settings: Sequence[Setting]) -> str:
     return tags[0] if tags else ""
 
 
-def read_build(settings: Sequence[Setting], *, path: str) -> BuildUnit:
+def read_build(settings: Sequence[Setting], *, path: str, ours: Callable[[str], str] = str) -> BuildUnit:
+    """The [Build] section's settings; ours: the generator's escaping of a path of its own (the
+    .build file's directory), with nothing in it for systemd to expand."""
     single: dict[str, Setting] = {}
     tags: list[str] = []
     arguments: list[str] = []
@@ -93,7 +95,7 @@ def read_build(settings: Sequence[Setting], *, path: str) -> BuildUnit:
             raise refuse(single[key], f"{value!r}: sdc builds from a directory of this host", "give a path")
         if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value) or value.startswith("-"):
             raise refuse(single[key], f"{value!r} is no path sdc takes", "give a path")
-    unit_dir = posixpath.dirname(path) or "."
+    unit_dir = ours(posixpath.dirname(path) or ".")
     if where == "unit":
         working, context = unit_dir, unit_dir
     elif where == "file":

@@ -454,11 +454,16 @@ def _generate_build(path: Path, unit: str, settings: list[Setting], found: dict[
     (Podman's: each start of a container that needs it builds again, from the cache)."""
     from sdcontainer.quadlet import build
 
-    declared = build.read_build(settings, path=str(path))
+    declared = build.read_build(settings, path=str(path), ours=_ours)
+    for s in (s for s in settings if s.section == "Build"):
+        if bad := quadlet_container.unknown_specifier(s.value, frozenset(SPECIFIERS)):
+            raise QuadletError(f"{s.where()}: {s.key}= {bad!r} is no specifier systemd knows", hint="write %% for a %")
     settings, store, sdc, commands = _image_unit(unit, settings, found, "Build", declared)
+    commands[0] = "TimeoutStartSec=infinity"  # (a build takes what it takes; [Service]'s own says otherwise)
     if declared.working_directory:
         commands += [f"WorkingDirectory={declared.working_directory}"]
-    commands += [f"ExecStart={quote_words([*sdc, 'build', *declared.arguments, declared.context])}"]
+    build_args = [*sdc, "build", *declared.arguments, "--", declared.context]
+    commands += [f"ExecStart={quote_words(build_args)}"]
     return _oneshot(path, unit, settings, "Build", declared, store=store, service_lines=commands, remain=False)
 
 

@@ -90,16 +90,19 @@ def _is_dir(st: os.stat_result | None) -> bool:
     return st is not None and stat.S_ISDIR(st.st_mode)
 
 
-def same(a: os.stat_result, b: os.stat_result) -> bool:
+def same(a: os.stat_result, b: os.stat_result, *, exact: bool = False) -> bool:
     """Unchanged, as far as metadata tells (a copying driver keeps owners, modes and mtimes). A
     directory's size says nothing of its entries (its mtime does): overlayfs shows a directory
-    copied up with its upper's, although nothing in it was added or removed."""
+    copied up with its upper's, although nothing in it was added or removed. exact: its ctime
+    too, which every change moves (xattrs, links, contents under an mtime set back) and nothing
+    sets back: for two trees that share their unchanged files (snapshots, overlay's lowers)."""
     size = (a.st_size, b.st_size) if not stat.S_ISDIR(a.st_mode) else (0, 0)
-    return (a.st_mode, a.st_uid, a.st_gid, size[0], a.st_mtime_ns, a.st_rdev) == (
-        b.st_mode, b.st_uid, b.st_gid, size[1], b.st_mtime_ns, b.st_rdev)  # fmt: skip
+    ctime = (a.st_ctime_ns, b.st_ctime_ns) if exact else (0, 0)
+    return (a.st_mode, a.st_uid, a.st_gid, size[0], a.st_mtime_ns, a.st_rdev, ctime[0]) == (
+        b.st_mode, b.st_uid, b.st_gid, size[1], b.st_mtime_ns, b.st_rdev, ctime[1])  # fmt: skip
 
 
-def classify(old: Tree, new: Tree, candidates: Iterable[str], *, trusted: bool) -> list[Change]:
+def classify(old: Tree, new: Tree, candidates: Iterable[str], *, trusted: bool, exact: bool = False) -> list[Change]:
     """The changes among candidates (paths relative to the root) and, under a directory that is
     new, everything in it. With trusted, a candidate present in both trees changed (the driver
     saw it change); otherwise its metadata must differ."""
@@ -118,7 +121,7 @@ def classify(old: Tree, new: Tree, candidates: Iterable[str], *, trusted: bool) 
             changes[path] = Kind.ADDED if before is None else Kind.CHANGED
             if _is_dir(after):
                 changes.update((child, Kind.ADDED) for child in new.walk(path))
-        elif trusted or not same(before, after):
+        elif trusted or not same(before, after, exact=exact):
             changes[path] = Kind.CHANGED
     return [(kind, path) for path, kind in sorted(changes.items())]
 
@@ -129,12 +132,13 @@ def walk_both(old: Tree, new: Tree) -> Iterator[str]:
     yield from old.walk("")
 
 
-def changes(old_root: Path, new_root: Path, candidates: Iterable[str] | None) -> list[Change]:
-    """The changes from old_root to new_root, among candidates (None: compare the whole trees)."""
+def changes(old_root: Path, new_root: Path, candidates: Iterable[str] | None, *, exact: bool = False) -> list[Change]:
+    """The changes from old_root to new_root, among candidates (None: compare the whole trees;
+    exact: by ctime too, see same)."""
     old, new = Tree(old_root), Tree(new_root)
     try:
         if candidates is None:
-            return classify(old, new, walk_both(old, new), trusted=False)
+            return classify(old, new, walk_both(old, new), trusted=False, exact=exact)
         return classify(old, new, candidates, trusted=True)
     finally:
         old.close()

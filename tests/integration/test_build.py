@@ -8,8 +8,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import tarfile
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -404,3 +407,61 @@ def test_from_another_platform_takes_the_stores_image_for_it(sdc: Sdc, image: st
         assert "sdc pull --platform linux/arm64 bb" in proc.stderr, proc.stderr
     finally:
         sdc("rmi", "localhost/armbox")
+
+
+@contextlib.contextmanager
+def _replying(reply: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A server on the test host's loopback that answers each connection with reply: its URL."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError):
+                conn.recv(65536)
+                reply(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/file.txt"
+    finally:
+        done.set()
+        server.close()
+        thread.join(5)
+
+
+def test_a_fetch_holds_its_bounds(tmp_path: Path) -> None:
+    """ADD's fetch against hostile servers: a body cut short, 1xx replies for ever (the deadline
+    ends it), a redirect to another scheme, more than the size it may take."""
+    from sdcontainer.build import fetch
+    from sdcontainer.build.dockerfile import DockerfileError
+
+    def short(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+
+    def forever(conn: socket.socket) -> None:
+        while True:
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            time.sleep(0.05)
+
+    def elsewhere(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: file:///etc/shadow\r\nContent-Length: 0\r\n\r\n")
+
+    def large(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\n\r\n" + b"y" * 5000)
+
+    cases = [(short, {}, "10 bytes came of the 100"), (forever, {"deadline": 1.0}, "no reply in"),
+             (elsewhere, {}, "sdc fetches http and https URLs alone"), (large, {"max_size": 1000}, "more than a layer")]
+    for reply, limits, said in cases:
+        with _replying(reply) as url, open(tmp_path / "out", "wb") as out:
+            start = time.monotonic()
+            with pytest.raises(DockerfileError, match=said):
+                fetch.fetch(url, out, at="Containerfile:2", **{"max_size": 1 << 20, **limits})  # type: ignore[arg-type]
+            assert time.monotonic() - start < 10

@@ -251,18 +251,21 @@ def test_build_files_build_the_images_their_containers_run(tmp_path: Path) -> No
     words = split_words(start.partition("=")[2])
     assert words[words.index("build"):] == ["build", "--tag", "localhost/app:1", "--tag", "localhost/app:latest",
                                             "--build-arg", "V=2", "--build-arg", "W=x y", "--target", "runtime",
-                                            "--pull", "--network", "host", str(tmp_path)]  # fmt: skip
+                                            "--pull", "--network", "host", "--", str(tmp_path)]  # fmt: skip
     assert f"WorkingDirectory={tmp_path}" in units["app-build.service"]
     assert "RemainAfterExit" not in units["app-build.service"]  # (each start builds again: Podman's)
     web = units["web.service"]
     assert "Requires=app-build.service" in web and "After=app-build.service" in web and " localhost/app:1" in web
     [rel] = [line for line in units["rel-build.service"].splitlines() if line.startswith("ExecStart=")]
-    assert rel.endswith("--file Dockerfile ctx") and f"WorkingDirectory={tmp_path}\n" in units["rel-build.service"]
+    assert rel.endswith("--file Dockerfile -- ctx") and "TimeoutStartSec=infinity" in units["rel-build.service"]
+    assert f"WorkingDirectory={tmp_path}\n" in units["rel-build.service"]
     for text, said in [("[Build]\nSetWorkingDirectory=unit\nVolume=/a:/b\n", "app.build:3: Volume= is not taken"),
                        ("[Build]\nImageTag=a\nFile=Containerfile\n", "relative path in File key requires"),
                        ("[Build]\nImageTag=a\nSetWorkingDirectory=https://x/y.tar\n", "a directory of this host"),
                        ("[Build]\nImageTag=a\nSetWorkingDirectory=unit\nNetwork=web.network\n", "host, none"),
-                       ("[Build]\nImageTag=-x\nSetWorkingDirectory=unit\n", "app.build:2: ImageTag= '-x' is no")]:
+                       ("[Build]\nImageTag=-x\nSetWorkingDirectory=unit\n", "app.build:2: ImageTag= '-x' is no"),
+                       ("[Build]\nImageTag=a\nSetWorkingDirectory=unit\nBuildArg=X=50%\n",
+                        "app.build:4: BuildArg= '%'")]:
         write_files(tmp_path, {"app.build": text})
         with pytest.raises(SdcError, match=re.escape(said)):
             generator.generate(tmp_path / "app.build", [tmp_path], generator.sources([tmp_path]))
