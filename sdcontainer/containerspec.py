@@ -94,6 +94,7 @@ class ContainerSpec:
     health_timeout: float = 0.0  # 0: 30 s
     health_retries: int = 0  # 0: 3
     health_start_period: float = 0.0
+    image_volumes: bool = True  # the image's VOLUMEs as anonymous volumes (Docker's); a build's RUN: none
     limits: Limits = field(default_factory=Limits)
 
     @property

@@ -71,7 +71,7 @@ def resolve_spec(spec: ContainerSpec, image: Image) -> ContainerSpec:
     spec = replace(spec, entrypoint=entrypoint, command=command, stop_signal=stop_signal,
                                workdir=workdir if workdir.startswith("/") else f"/{workdir}", user=user,
                                publish=publish, labels=image_labels(runtime, spec.labels))  # fmt: skip
-    if runtime.get("Volumes"):
+    if runtime.get("Volumes") and spec.image_volumes:
         from sdcontainer.api.volumes import image_volumes
 
         spec = image_volumes(spec, image)

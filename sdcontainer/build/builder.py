@@ -818,7 +818,7 @@ def _hold_cache(ctx: Context, ident: str, stack: contextlib.ExitStack) -> None:
 
 def _run_and_commit(ctx: Context, state: _Built, instruction: Instruction, argv: list[str], network: str,
                     options: Options, volumes: Sequence[str] = (), stubs: Sequence[str] = ()) -> Image:  # fmt: skip
-    from sdcontainer import containers
+    from sdcontainer import containers, record
     from sdcontainer.api import containers as lifecycle
     from sdcontainer.api import run
     from sdcontainer.spec import build_run_spec
@@ -833,7 +833,10 @@ def _run_and_commit(ctx: Context, state: _Built, instruction: Instruction, argv:
         flags["network"] = network
     if volumes:
         flags["volume"] = list(volumes)
-    spec = build_run_spec(image=str(state.image.id), command=argv, environ={}, **flags)
+    # (the stage's VOLUMEs are no volumes of its RUNs: what they write there is in the layer, as
+    # BuildKit and Buildah keep it, and no anonymous volume is left behind)
+    spec = record.replace(build_run_spec(image=str(state.image.id), command=argv, environ={}, **flags),
+                          image_volumes=False)
     keep = False
     try:
         code = run.run_foreground(ctx, spec)
