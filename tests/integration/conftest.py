@@ -85,6 +85,27 @@ def make_busybox_rootfs(dest: Path) -> None:
     (dest / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n")
 
 
+@contextlib.contextmanager
+def serve_directory(directory: Path) -> Iterator[str]:
+    """An HTTP server on the test host's loopback serving directory's files (its port the kernel's
+    pick: no race for one), for the length of the block: its base URL."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
 def tar_directory(src: Path, dest: Path, *, extra: dict[str, int] | None = None) -> Path:
     """A tarball of src; extra maps member names to sizes of files to add, filled with a byte that
     is not zero (sdc writes runs of zeros as holes: such files would cost the store nothing)."""

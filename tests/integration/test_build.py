@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Sdc
+from tests.integration.conftest import Sdc, serve_directory
 
 CONTAINERFILE = """\
 # syntax=docker/dockerfile:1
@@ -320,28 +320,10 @@ def test_squash_squash_all_and_no_layers(fresh_sdc: Sdc, busybox_tar: Path) -> N
 @pytest.fixture
 def web(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """An HTTP server on the test host's loopback, serving a directory: (its base URL, the directory)."""
-    import socket
-    import subprocess
-    import sys
-    import time
-
     served = tmp_path / "served"
     served.mkdir()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)], cwd=served,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        for _ in range(100):
-            with socket.socket() as s, contextlib.suppress(OSError):
-                s.connect(("127.0.0.1", port))
-                break
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}", served
-    finally:
-        server.kill()
-        server.wait()
+    with serve_directory(served) as url:
+        yield url, served
 
 
 def test_add_fetches_urls(sdc: Sdc, image: str, context: Path, web: tuple[str, Path]) -> None:

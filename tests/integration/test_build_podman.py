@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Sdc
+from tests.integration.conftest import Sdc, serve_directory
 
 CONTAINERFILE = """\
 ARG BASE=bb
@@ -162,26 +162,10 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An HTTP server on the test host's loopback, for ADD of a URL: its base URL."""
-    import socket
-    import sys
-
     served = tmp_path_factory.mktemp("served")
     (served / "fetched.txt").write_text("fetched over HTTP\n")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)], cwd=served,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        for _ in range(100):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.kill()
-        server.wait()
+    with serve_directory(served) as url:
+        yield url
 
 
 class Podman:
